@@ -1,0 +1,395 @@
+//! Bearer token validation for resource servers (RFC 6750).
+//!
+//! A resource server hands a [`ResourceRequest`] and the scope it needs to a [`BearerValidator`]
+//! and gets back either the [`AccessGrant`] the token stands for or a [`BearerError`] that
+//! already knows its status and `WWW-Authenticate` challenge:
+//!
+//! | situation | answer |
+//! |---|---|
+//! | no token at all (or another auth scheme) | 401, `WWW-Authenticate: Bearer` with no error (§3) |
+//! | malformed request, two ways of sending a token, query token when not allowed | 400 `invalid_request` |
+//! | unknown, expired, revoked token, or a refresh token | 401 `invalid_token` |
+//! | valid token without the needed scope | 403 `insufficient_scope`, with `scope="…"` |
+//!
+//! Tokens are accepted from the `Authorization: Bearer` header (§2.1), a form-encoded body
+//! (§2.2, never with GET), and — only when enabled — the `access_token` query parameter (§2.3),
+//! which RFC 6750 and RFC 9700 §4.3.2 discourage because URLs end up in logs and `Referer`s.
+
+use std::fmt;
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+
+use crate::clock::{Clock, SystemClock};
+use crate::error::{ErrorCode, OAuthError};
+use crate::request::{form_decode, is_form};
+use crate::response::Response;
+use crate::scope::Scope;
+use crate::store::{TokenKind, TokenLookup, TokenStore};
+use crate::token::TokenHash;
+use crate::types::{ClientId, FamilyId, UserId};
+
+/// A request to a protected resource, as read off the wire.
+///
+/// ```
+/// use grantor::ResourceRequest;
+///
+/// let request = ResourceRequest::new()
+///     .with_method("GET")
+///     .with_authorization("Bearer mF_9.B5f-4.1JqM");
+/// ```
+#[derive(Clone, Default)]
+pub struct ResourceRequest {
+    method: Option<String>,
+    authorization: Option<Vec<u8>>,
+    query: Option<Vec<u8>>,
+    content_type: Option<Vec<u8>>,
+    body: Vec<u8>,
+}
+
+impl ResourceRequest {
+    /// A request with nothing in it yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the HTTP method (a body token is refused with `GET`, RFC 6750 §2.2).
+    pub fn with_method(mut self, method: impl Into<String>) -> Self {
+        self.method = Some(method.into());
+        self
+    }
+
+    /// Sets the `Authorization` header's value.
+    pub fn with_authorization(mut self, value: impl AsRef<[u8]>) -> Self {
+        self.authorization = Some(value.as_ref().to_vec());
+        self
+    }
+
+    /// Sets the raw query string (without the `?`).
+    pub fn with_query(mut self, query: impl AsRef<[u8]>) -> Self {
+        self.query = Some(query.as_ref().to_vec());
+        self
+    }
+
+    /// Sets the `Content-Type` header's value.
+    pub fn with_content_type(mut self, value: impl AsRef<[u8]>) -> Self {
+        self.content_type = Some(value.as_ref().to_vec());
+        self
+    }
+
+    /// Sets the body. Only a form-encoded body is searched for `access_token`.
+    pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = body.into();
+        self
+    }
+}
+
+impl fmt::Debug for ResourceRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResourceRequest")
+            .field("method", &self.method)
+            .field("has_authorization", &self.authorization.is_some())
+            .field("body_len", &self.body.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a valid access token stands for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AccessGrant {
+    /// The client the token was issued to.
+    pub client_id: ClientId,
+    /// The resource owner, if the grant has one.
+    pub user_id: Option<UserId>,
+    /// The scope granted.
+    pub scope: Scope,
+    /// When the token expires.
+    pub expires_at: OffsetDateTime,
+    /// The token's family.
+    pub family_id: FamilyId,
+}
+
+/// A refused resource request: an RFC 6750 error, or none when no token was sent.
+#[derive(Clone, Debug)]
+pub struct BearerError {
+    error: Option<OAuthError>,
+    required_scope: Option<Scope>,
+    realm: Option<String>,
+}
+
+impl BearerError {
+    /// The error code; `None` when the request carried no token at all (RFC 6750 §3: "the
+    /// resource server SHOULD NOT include an error code or other error information").
+    pub fn code(&self) -> Option<ErrorCode> {
+        self.error.as_ref().map(OAuthError::code)
+    }
+
+    /// The description, if any.
+    pub fn description(&self) -> Option<&str> {
+        self.error.as_ref().map(OAuthError::description)
+    }
+
+    /// The HTTP status: 401 with no token, else the code's.
+    pub fn status(&self) -> u16 {
+        self.code().map_or(401, ErrorCode::status)
+    }
+
+    /// The value of the `WWW-Authenticate` header (RFC 6750 §3), if the status calls for one.
+    pub fn challenge(&self) -> Option<String> {
+        let mut params = Vec::new();
+        if let Some(realm) = &self.realm {
+            params.push(format!("realm=\"{realm}\""));
+        }
+        match &self.error {
+            None => {}
+            Some(e) => match e.code() {
+                ErrorCode::InvalidRequest | ErrorCode::InvalidToken | ErrorCode::InsufficientScope => {
+                    params.push(format!("error=\"{}\"", e.code()));
+                    params.push(format!("error_description=\"{}\"", e.description()));
+                    if let Some(scope) = &self.required_scope {
+                        params.push(format!("scope=\"{scope}\""));
+                    }
+                }
+                _ => return None,
+            },
+        }
+        Some(if params.is_empty() {
+            "Bearer".to_owned()
+        } else {
+            format!("Bearer {}", params.join(", "))
+        })
+    }
+
+    /// This refusal as a response: the status, the `WWW-Authenticate` challenge, and (when there
+    /// is an error) a JSON error body.
+    pub fn into_response(&self) -> Response {
+        let mut response = match &self.error {
+            Some(e) => e.json_response(),
+            None => Response::new(401),
+        };
+        if let Some(challenge) = self.challenge() {
+            response = response.with_header("WWW-Authenticate", challenge);
+        }
+        response
+    }
+}
+
+impl fmt::Display for BearerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.error {
+            Some(e) => e.fmt(f),
+            None => f.write_str("no access token"),
+        }
+    }
+}
+
+impl std::error::Error for BearerError {}
+
+/// Validates bearer tokens against a [`TokenStore`].
+///
+/// ```no_run
+/// # async fn demo(server: grantor::AuthorizationServer) {
+/// use grantor::{ResourceRequest, Scope};
+///
+/// let validator = server.bearer_validator();
+/// let request = ResourceRequest::new().with_authorization("Bearer abc");
+/// match validator.validate(&request, &"read".parse().unwrap()).await {
+///     Ok(grant) => println!("user {:?}", grant.user_id),
+///     Err(refusal) => { let response = refusal.into_response(); /* write it out */ }
+/// }
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct BearerValidator {
+    tokens: Arc<dyn TokenStore>,
+    clock: Arc<dyn Clock>,
+    allow_query: bool,
+    realm: Option<String>,
+}
+
+impl fmt::Debug for BearerValidator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BearerValidator")
+            .field("allow_query", &self.allow_query)
+            .field("realm", &self.realm)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BearerValidator {
+    /// A validator over `tokens` on the system clock, header and body tokens only.
+    pub fn new(tokens: Arc<dyn TokenStore>) -> Self {
+        Self {
+            tokens,
+            clock: Arc::new(SystemClock),
+            allow_query: false,
+            realm: None,
+        }
+    }
+
+    /// Uses `clock` to decide expiry.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Also accepts the `access_token` query parameter (RFC 6750 §2.3). Off by default: URLs
+    /// are logged and leak through `Referer`.
+    pub fn allow_query_parameter(mut self, allow: bool) -> Self {
+        self.allow_query = allow;
+        self
+    }
+
+    /// Names a realm in the `WWW-Authenticate` challenges (RFC 6750 §3). Characters that may not
+    /// appear in a quoted string (`"`, `\`, controls) are dropped.
+    pub fn with_realm(mut self, realm: impl Into<String>) -> Self {
+        let realm: String = realm
+            .into()
+            .chars()
+            .filter(|c| matches!(c, ' '..='~') && *c != '"' && *c != '\\')
+            .collect();
+        self.realm = Some(realm);
+        self
+    }
+
+    fn refuse(&self, error: Option<OAuthError>) -> BearerError {
+        BearerError {
+            error,
+            required_scope: None,
+            realm: self.realm.clone(),
+        }
+    }
+
+    /// Validates the request's bearer token and checks that it grants every token of `required`.
+    ///
+    /// # Errors
+    ///
+    /// A [`BearerError`] with no code (no token), `invalid_request`, `invalid_token`,
+    /// `insufficient_scope`, or `server_error`/`temporarily_unavailable` when the store fails.
+    pub async fn validate(
+        &self,
+        request: &ResourceRequest,
+        required: &Scope,
+    ) -> Result<AccessGrant, BearerError> {
+        let now = self.clock.now();
+        let token = self.extract(request).map_err(|e| self.refuse(e))?;
+        let invalid = || {
+            self.refuse(Some(
+                OAuthError::invalid_token("the access token is invalid, expired, or revoked")
+                    .with_reason("token_rejected"),
+            ))
+        };
+        if !is_b64token(&token) {
+            return Err(invalid());
+        }
+        let lookup = self
+            .tokens
+            .find_token(&TokenHash::of(&token))
+            .await
+            .map_err(|e| self.refuse(Some(e.into())))?;
+        let record = match lookup {
+            TokenLookup::Live(r) if r.kind == TokenKind::Access && !r.is_expired(now) => r,
+            _ => return Err(invalid()),
+        };
+        if !required.is_subset_of(&record.scope) {
+            let mut refusal = self.refuse(Some(
+                OAuthError::insufficient_scope("the access token does not grant the scope this resource requires")
+                    .with_reason("insufficient_scope"),
+            ));
+            refusal.required_scope = Some(required.clone());
+            return Err(refusal);
+        }
+        Ok(AccessGrant {
+            client_id: record.client_id,
+            user_id: record.user_id,
+            scope: record.scope,
+            expires_at: record.expires_at,
+            family_id: record.family_id,
+        })
+    }
+
+    /// Finds the one token the request carries. `Err(None)` means no token at all.
+    fn extract(&self, request: &ResourceRequest) -> Result<String, Option<OAuthError>> {
+        let bad = |msg: &'static str| Some(OAuthError::invalid_request(msg).with_reason("bad_bearer_request"));
+        let mut found: Vec<String> = Vec::new();
+
+        if let Some(header) = &request.authorization {
+            let header = std::str::from_utf8(header)
+                .map_err(|_| bad("the Authorization header is not valid UTF-8"))?;
+            let (scheme, rest) = header.trim().split_once(' ').unwrap_or((header.trim(), ""));
+            // Another scheme is an unsupported authentication method: no error information.
+            if scheme.eq_ignore_ascii_case("Bearer") {
+                let token = rest.trim();
+                if token.is_empty() {
+                    return Err(bad("the Authorization header has no bearer token"));
+                }
+                found.push(token.to_owned());
+            }
+        }
+
+        let in_body = is_form(request.content_type.as_deref()) && !request.body.is_empty();
+        if in_body {
+            let body_tokens = access_token_params(&request.body).map_err(Some)?;
+            if !body_tokens.is_empty()
+                && request
+                    .method
+                    .as_deref()
+                    .is_some_and(|m| m.eq_ignore_ascii_case("GET"))
+            {
+                return Err(bad("an access token in the body cannot be sent with GET"));
+            }
+            found.extend(body_tokens);
+        }
+
+        if let Some(query) = &request.query {
+            let query_tokens = access_token_params(query).map_err(Some)?;
+            if !query_tokens.is_empty() && !self.allow_query {
+                return Err(bad(
+                    "this resource does not accept access tokens in the query string; use the Authorization header",
+                ));
+            }
+            found.extend(query_tokens);
+        }
+
+        // RFC 6750 §2: "Clients MUST NOT use more than one method to transmit the token in each
+        // request."
+        let mut found = found.into_iter();
+        match (found.next(), found.next()) {
+            (None, _) => Err(None),
+            (Some(token), None) => Ok(token),
+            (Some(_), Some(_)) => Err(bad("the request carries more than one access token")),
+        }
+    }
+}
+
+/// Every non-empty `access_token` value in a form-encoded string. Other parameters are the
+/// resource's business and are not judged.
+fn access_token_params(raw: &[u8]) -> Result<Vec<String>, OAuthError> {
+    let mut out = Vec::new();
+    for segment in raw.split(|b| *b == b'&') {
+        let (name, value) = match segment.iter().position(|b| *b == b'=') {
+            Some(i) => (
+                segment.get(..i).unwrap_or_default(),
+                segment.get(i + 1..).unwrap_or_default(),
+            ),
+            None => (segment, &[][..]),
+        };
+        if form_decode(name).ok().as_deref() == Some("access_token") {
+            let value = form_decode(value)?;
+            if !value.is_empty() {
+                out.push(value);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// RFC 6750 §2.1: `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+fn is_b64token(s: &str) -> bool {
+    let body = s.trim_end_matches('=');
+    !body.is_empty()
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'))
+}

@@ -1,0 +1,204 @@
+//! Client authentication at the token endpoint (RFC 6749 §2.3, §3.2.1).
+//!
+//! Three methods, one per request:
+//!
+//! | method | how | for |
+//! |---|---|---|
+//! | `client_secret_basic` | `Authorization: Basic base64(urlencode(id) ":" urlencode(secret))` | confidential clients |
+//! | `client_secret_post` | `client_id` and `client_secret` in the body | confidential clients |
+//! | `none` | `client_id` in the body, no secret | public clients |
+//!
+//! RFC 6749 §2.3: "The client MUST NOT use more than one authentication method in each request."
+
+use base64::alphabet;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use base64::Engine as _;
+
+use crate::error::OAuthError;
+use crate::request::{form_decode, Params};
+use crate::store::{Client, ClientKind, ClientStore};
+use crate::token::SecretHash;
+use crate::types::{ClientId, ClientSecret};
+
+const BASE64_LENIENT: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// The credentials a request presents.
+#[derive(Debug)]
+pub(crate) struct Credentials {
+    pub(crate) client_id: ClientId,
+    pub(crate) secret: Option<ClientSecret>,
+    pub(crate) method: AuthMethod,
+}
+
+/// How the client presented its credentials.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AuthMethod {
+    Basic,
+    Post,
+    None,
+}
+
+impl AuthMethod {
+    /// The method's name in RFC 7591 §2 terms.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Basic => "client_secret_basic",
+            Self::Post => "client_secret_post",
+            Self::None => "none",
+        }
+    }
+}
+
+fn invalid_client(reason: &'static str) -> OAuthError {
+    OAuthError::invalid_client("client authentication failed").with_reason(reason)
+}
+
+/// Reads the client's credentials from the `Authorization` header and the body.
+pub(crate) fn credentials(
+    authorization: Option<&[u8]>,
+    params: &Params,
+) -> Result<Credentials, OAuthError> {
+    let body_id = params.get("client_id");
+    let body_secret = params.get("client_secret");
+
+    if let Some(header) = authorization {
+        let (id, secret) = parse_basic(header)?;
+        if body_secret.is_some() {
+            return Err(OAuthError::invalid_request(
+                "the client authenticated with both HTTP Basic and client_secret in the body; use one method",
+            )
+            .with_reason("two_auth_methods"));
+        }
+        if body_id.is_some_and(|b| b != id) {
+            return Err(OAuthError::invalid_request(
+                "the client_id in the body differs from the one in the Authorization header",
+            )
+            .with_reason("client_id_mismatch"));
+        }
+        return Ok(Credentials {
+            client_id: ClientId::new(id),
+            secret: Some(ClientSecret::new(secret)),
+            method: AuthMethod::Basic,
+        });
+    }
+
+    match (body_id, body_secret) {
+        (Some(id), Some(secret)) => Ok(Credentials {
+            client_id: ClientId::new(id),
+            secret: Some(ClientSecret::new(secret)),
+            method: AuthMethod::Post,
+        }),
+        (Some(id), None) => Ok(Credentials {
+            client_id: ClientId::new(id),
+            secret: None,
+            method: AuthMethod::None,
+        }),
+        (None, _) => Err(OAuthError::invalid_client(
+            "client authentication is required: use HTTP Basic, or send client_id",
+        )
+        .with_reason("no_client_authentication")),
+    }
+}
+
+/// Parses `Basic <base64(urlencode(id):urlencode(secret))>` (RFC 6749 §2.3.1, RFC 7617).
+fn parse_basic(header: &[u8]) -> Result<(String, String), OAuthError> {
+    let header = std::str::from_utf8(header).map_err(|_| invalid_client("authorization_not_utf8"))?;
+    let (scheme, rest) = header
+        .trim()
+        .split_once(' ')
+        .ok_or_else(|| invalid_client("authorization_malformed"))?;
+    if !scheme.eq_ignore_ascii_case("Basic") {
+        return Err(OAuthError::invalid_client(
+            "unsupported authentication scheme; the token endpoint accepts HTTP Basic",
+        )
+        .with_reason("unsupported_auth_scheme"));
+    }
+    let decoded = BASE64_LENIENT
+        .decode(rest.trim())
+        .map_err(|_| invalid_client("basic_not_base64"))?;
+    let decoded = String::from_utf8(decoded).map_err(|_| invalid_client("basic_not_utf8"))?;
+    let (id, secret) = decoded
+        .split_once(':')
+        .ok_or_else(|| invalid_client("basic_no_colon"))?;
+    // RFC 6749 §2.3.1: both are "encoded using the application/x-www-form-urlencoded encoding
+    // algorithm".
+    let id = form_decode(id.as_bytes()).map_err(|_| invalid_client("basic_bad_encoding"))?;
+    let secret = form_decode(secret.as_bytes()).map_err(|_| invalid_client("basic_bad_encoding"))?;
+    if id.is_empty() {
+        return Err(invalid_client("basic_empty_client_id"));
+    }
+    Ok((id, secret))
+}
+
+/// Authenticates the client, answering its registration.
+///
+/// Every failure is `invalid_client` with the same description, so a caller learns nothing about
+/// which clients exist; the secret is checked in constant time, against a decoy when the client is
+/// unknown.
+pub(crate) async fn authenticate(
+    clients: &dyn ClientStore,
+    creds: Credentials,
+) -> Result<Client, OAuthError> {
+    let found = clients.find_client(&creds.client_id).await?;
+    let Some(client) = found else {
+        if let Some(secret) = &creds.secret {
+            let _ = SecretHash::decoy().verify(secret);
+        }
+        return Err(invalid_client("unknown_client"));
+    };
+    match (&client.kind, &creds.secret) {
+        (ClientKind::Confidential { secret: hash }, Some(secret)) => {
+            if hash.verify(secret) {
+                Ok(client)
+            } else {
+                Err(invalid_client("wrong_client_secret"))
+            }
+        }
+        (ClientKind::Confidential { .. }, None) => Err(invalid_client("confidential_without_secret")),
+        // A public client has no secret; Basic with an empty password is how some libraries say
+        // "none".
+        (ClientKind::Public, None) => Ok(client),
+        (ClientKind::Public, Some(secret)) if secret.secret().is_empty() => Ok(client),
+        (ClientKind::Public, Some(_)) => Err(invalid_client("public_client_sent_secret")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::engine::general_purpose::STANDARD;
+
+    fn basic(s: &str) -> Vec<u8> {
+        format!("Basic {}", STANDARD.encode(s)).into_bytes()
+    }
+
+    #[test]
+    fn basic_is_percent_decoded() {
+        let creds = credentials(Some(&basic("my%20client:p%40ss%3Aword+%2B")), &Params::default());
+        let creds = creds.ok();
+        assert_eq!(creds.as_ref().map(|c| c.client_id.as_str()), Some("my client"));
+        assert_eq!(
+            creds.as_ref().and_then(|c| c.secret.as_ref()).map(|s| s.secret()),
+            Some("p@ss:word +")
+        );
+    }
+
+    #[test]
+    fn malformed_basic_is_invalid_client() {
+        for h in [
+            &b"Basic"[..],
+            b"Basic !!!",
+            b"Basic \xff",
+            b"Bearer abc",
+            &basic("nocolon"),
+            &basic(":secret"),
+            &basic("a%zz:b"),
+        ] {
+            let e = credentials(Some(h), &Params::default()).err().map(|e| e.code());
+            assert_eq!(e, Some(crate::ErrorCode::InvalidClient), "{}", String::from_utf8_lossy(h));
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! One module per grant type, each a handler of the same shape.
+//!
+//! Every handler has only the hooks its grant needs and one method:
+//!
+//! ```text
+//! async fn handle(&self, ctx: &Context<'_>, client: &Client, params: &Params)
+//!     -> Result<TokenResponse, OAuthError>
+//! ```
+//!
+//! The server has already parsed the request and authenticated the client when it calls a
+//! handler. Handlers never call each other; what they share (scope decisions, minting) lives
+//! here and in sibling modules.
+
+pub(crate) mod password;
+pub(crate) mod refresh_token;
+
+use time::OffsetDateTime;
+
+use crate::response::TokenResponse;
+use crate::scope::Scope;
+use crate::store::{Client, TokenKind, TokenRecord, TokenStore};
+use crate::token::TokenHash;
+use crate::types::{AccessToken, FamilyId, GrantType, RefreshToken, UserId};
+
+/// Token settings every grant shares.
+#[derive(Clone, Debug)]
+pub(crate) struct TokenSettings {
+    pub(crate) access_ttl: time::Duration,
+    pub(crate) refresh_ttl: time::Duration,
+    /// Whether the server has the refresh grant enabled, so issuing refresh tokens makes sense.
+    pub(crate) refresh_grant: bool,
+    pub(crate) rotate_refresh_tokens: bool,
+}
+
+/// What a handler gets besides its own hooks: the token store, the settings, and the instant
+/// the request is handled at.
+pub(crate) struct Context<'a> {
+    pub(crate) tokens: &'a dyn TokenStore,
+    pub(crate) settings: &'a TokenSettings,
+    pub(crate) now: OffsetDateTime,
+}
+
+/// Newly minted tokens: the response to send, and the records to store under their hashes.
+pub(crate) struct Minted {
+    pub(crate) response: TokenResponse,
+    pub(crate) entries: Vec<(TokenHash, TokenRecord)>,
+}
+
+/// The grant a new set of tokens stands for.
+pub(crate) struct Grant<'a> {
+    pub(crate) client: &'a Client,
+    pub(crate) user_id: Option<UserId>,
+    /// The access token's scope.
+    pub(crate) scope: Scope,
+    /// The refresh token's scope, if one is issued (RFC 6749 §6: a new refresh token keeps the
+    /// scope of the one it replaces, even when the access token's is narrower).
+    pub(crate) refresh_scope: Scope,
+    pub(crate) family_id: FamilyId,
+    /// Whether the response must carry `scope` (RFC 6749 §5.1).
+    pub(crate) show_scope: bool,
+}
+
+impl Context<'_> {
+    /// Whether `client` should get a refresh token: the server has the refresh grant and the
+    /// client may use it.
+    pub(crate) fn issues_refresh_token(&self, client: &Client) -> bool {
+        self.settings.refresh_grant && client.allows(GrantType::RefreshToken)
+    }
+
+    /// Mints an access token, and a refresh token if `with_refresh`, for `grant`.
+    pub(crate) fn mint(&self, grant: Grant<'_>, with_refresh: bool) -> Minted {
+        let access = AccessToken::generate();
+        let record = |kind, scope: &Scope, ttl| TokenRecord {
+            kind,
+            client_id: grant.client.id.clone(),
+            user_id: grant.user_id.clone(),
+            scope: scope.clone(),
+            issued_at: self.now,
+            expires_at: self.now.saturating_add(ttl),
+            family_id: grant.family_id.clone(),
+        };
+        let mut entries = vec![(
+            TokenHash::of_access_token(&access),
+            record(TokenKind::Access, &grant.scope, self.settings.access_ttl),
+        )];
+        let refresh = with_refresh.then(|| {
+            let refresh = RefreshToken::generate();
+            entries.push((
+                TokenHash::of_refresh_token(&refresh),
+                record(
+                    TokenKind::Refresh,
+                    &grant.refresh_scope,
+                    self.settings.refresh_ttl,
+                ),
+            ));
+            refresh
+        });
+        Minted {
+            response: TokenResponse {
+                access_token: access,
+                expires_in: self.settings.access_ttl.whole_seconds(),
+                refresh_token: refresh,
+                scope: grant.show_scope.then_some(grant.scope),
+            },
+            entries,
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! # grantor: an embeddable OAuth 2.0 authorization server engine
+//!
+//! grantor issues and checks OAuth 2.0 tokens inside your own Rust service. It is a pure
+//! grant-processing engine: you hand it a request (body bytes and a few headers) and it hands you
+//! a response (status, headers, body) to write out. It has no web framework, no database and no
+//! clock of its own: you implement a few small traits over your own storage, and wire its
+//! endpoints into whatever HTTP framework you use.
+//!
+//! It is not an identity provider (no OpenID Connect yet), not a client library (see the
+//! `oauth2` crate for that), and not an HTTP server.
+//!
+//! ```text
+//!   HTTP framework (axum, hyper, actix, …)            your storage
+//!   ────────────────────────────────────────          ───────────────────────────────
+//!   POST /oauth/token ──► TokenRequest ──┐             ClientStore    (clients)
+//!                                        ▼             UserVerifier   (users' passwords)
+//!                           AuthorizationServer ◄────► TokenStore     (token hashes)
+//!                                        │             AttemptLimiter (failed logins)
+//!   ◄── status, headers, body ◄── Response
+//!
+//!   GET /api/… ──► ResourceRequest ──► BearerValidator ──► AccessGrant | BearerError
+//! ```
+//!
+//! ## Quick start
+//!
+//! ```
+//! use std::sync::Arc;
+//! use grantor::{
+//!     AuthorizationServer, Client, ClientSecret, GrantType, MemoryClientStore,
+//!     MemoryTokenStore, MemoryUserVerifier, ResourceRequest, SecretHash, TokenRequest,
+//! };
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! // 1. Register a client (only the secret's hash is kept) and a user.
+//! let clients = MemoryClientStore::new();
+//! clients.insert(
+//!     Client::confidential("clientapp", SecretHash::new(&ClientSecret::new("123456")))
+//!         .with_grant_types([GrantType::Password, GrantType::RefreshToken])
+//!         .with_allowed_scope("read write".parse().unwrap())
+//!         .with_default_scope("read".parse().unwrap()),
+//! );
+//! let users = MemoryUserVerifier::new();
+//! users.add_user("tom", "user-1", "123456");
+//!
+//! // 2. Build the server.
+//! let server = AuthorizationServer::builder(Arc::new(clients), Arc::new(MemoryTokenStore::new()))
+//!     .enable_password_grant(Arc::new(users))
+//!     .enable_refresh_token_grant()
+//!     .build()
+//!     .unwrap();
+//!
+//! // 3. The token endpoint: body and headers in, response out.
+//! let response = server
+//!     .token(
+//!         TokenRequest::form("grant_type=password&username=tom&password=123456")
+//!             .with_authorization("Basic Y2xpZW50YXBwOjEyMzQ1Ng=="), // clientapp:123456
+//!     )
+//!     .await;
+//! assert_eq!(response.status(), 200);
+//! assert_eq!(response.header("Cache-Control"), Some("no-store"));
+//! let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
+//! let access_token = body["access_token"].as_str().unwrap();
+//!
+//! // 4. A resource server checks the bearer token.
+//! let request = ResourceRequest::new().with_authorization(format!("Bearer {access_token}"));
+//! let grant = server
+//!     .bearer_validator()
+//!     .validate(&request, &"read".parse().unwrap())
+//!     .await
+//!     .unwrap();
+//! assert_eq!(grant.user_id.unwrap().as_str(), "user-1");
+//! # }
+//! ```
+//!
+//! `examples/axum_server.rs` runs the same thing over HTTP.
+//!
+//! ## What it does for you
+//!
+//! - **Exact RFC behaviour**: parameters, error codes and statuses, `Cache-Control: no-store`,
+//!   `WWW-Authenticate` challenges (RFC 6749, RFC 6750).
+//! - **Secure defaults**: tokens are 256-bit random values and are stored only as SHA-256
+//!   hashes; client secrets as salted hashes compared in constant time; refresh tokens rotate and
+//!   a replayed one revokes its whole family (RFC 9700 §4.14.2); the password grant is rate
+//!   limited per username and per client; an unknown user and a wrong password read the same.
+//! - **Atomic store operations**: each trait method is one step a real database can do
+//!   atomically, so a refresh token cannot be spent twice by two concurrent requests.
+//! - **No secrets in logs**: every token, secret and password type has a redacted `Debug` and no
+//!   `Display`; `tracing` events carry client ids, grant types and reasons only.
+//! - **No panics on input**: every request byte goes through fallible parsing.
+//!
+//! ## Crate features
+//!
+//! - `http`: conversions between [`TokenRequest`]/[`ResourceRequest`]/[`Response`] and the
+//!   `http` crate's `Request`/`Response`.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+#![cfg_attr(
+    not(test),
+    warn(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
+
+mod bearer;
+mod client_auth;
+mod clock;
+mod error;
+mod grant;
+#[cfg(feature = "http")]
+mod http;
+mod request;
+mod response;
+mod scope;
+mod server;
+mod store;
+mod token;
+mod types;
+
+pub use bearer::{AccessGrant, BearerError, BearerValidator, ResourceRequest};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{BoxError, ErrorCode, OAuthError, StoreError};
+pub use grant::password::LoginLimits;
+pub use request::TokenRequest;
+pub use response::Response;
+pub use scope::{Scope, ScopeError};
+pub use server::{AuthorizationServer, AuthorizationServerBuilder, BuildError};
+pub use store::{
+    AttemptKey, AttemptLimiter, AttemptRule, AttemptVerdict, Client, ClientKind, ClientStore,
+    MemoryAttemptLimiter, MemoryClientStore, MemoryTokenStore, MemoryUserVerifier, Rotation,
+    TokenKind, TokenLookup, TokenRecord, TokenStore, UserVerdict, UserVerifier,
+};
+pub use token::{SecretHash, TokenHash};
+pub use types::{
+    AccessToken, ClientId, ClientSecret, FamilyId, GrantType, Password, RedirectUri,
+    RefreshToken, UserId, Username,
+};

@@ -1,0 +1,300 @@
+//! Framework-neutral requests, and the strict parsing of their parameters.
+//!
+//! The HTTP layer hands grantor what it read off the wire: the body as bytes and a few header
+//! values. grantor decides everything else. RFC 6749 §3.2 and §3.1 apply to every endpoint:
+//!
+//! - "Request and response parameters MUST NOT be included more than once": a repeated parameter
+//!   is `invalid_request`.
+//! - "Parameters sent without a value MUST be treated as if they were omitted from the request."
+//! - The token endpoint takes `application/x-www-form-urlencoded` bodies; anything else is
+//!   `invalid_request` (unless JSON bodies were enabled on the server, a non-standard option).
+
+use std::collections::HashSet;
+use std::fmt;
+
+use serde::de::{MapAccess, Visitor};
+use serde::Deserializer;
+
+use crate::error::OAuthError;
+
+const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
+
+/// A request to the token endpoint (RFC 6749 §3.2), as read off the wire.
+///
+/// ```
+/// use grantor::TokenRequest;
+///
+/// let request = TokenRequest::form("grant_type=password&username=tom&password=123456")
+///     .with_authorization("Basic Y2xpZW50YXBwOjEyMzQ1Ng==");
+/// ```
+#[derive(Clone, Default)]
+pub struct TokenRequest {
+    pub(crate) method: Option<String>,
+    pub(crate) content_type: Option<Vec<u8>>,
+    pub(crate) authorization: Option<Vec<u8>>,
+    pub(crate) body: Vec<u8>,
+}
+
+impl TokenRequest {
+    /// A request with this body and no headers yet.
+    pub fn new(body: impl Into<Vec<u8>>) -> Self {
+        Self {
+            body: body.into(),
+            ..Self::default()
+        }
+    }
+
+    /// A request with this body and `Content-Type: application/x-www-form-urlencoded`.
+    pub fn form(body: impl Into<Vec<u8>>) -> Self {
+        Self::new(body).with_content_type(FORM_CONTENT_TYPE)
+    }
+
+    /// Sets the `Content-Type` header's value.
+    pub fn with_content_type(mut self, value: impl AsRef<[u8]>) -> Self {
+        self.content_type = Some(value.as_ref().to_vec());
+        self
+    }
+
+    /// Sets the `Authorization` header's value.
+    pub fn with_authorization(mut self, value: impl AsRef<[u8]>) -> Self {
+        self.authorization = Some(value.as_ref().to_vec());
+        self
+    }
+
+    /// Sets the HTTP method. When set, anything but `POST` is refused (RFC 6749 §3.2: "The client
+    /// MUST use the HTTP "POST" method when making access token requests").
+    pub fn with_method(mut self, method: impl Into<String>) -> Self {
+        self.method = Some(method.into());
+        self
+    }
+}
+
+impl fmt::Debug for TokenRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenRequest")
+            .field("method", &self.method)
+            .field("body_len", &self.body.len())
+            .field("has_authorization", &self.authorization.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Decoded request parameters with no name repeated.
+#[derive(Clone, Default)]
+pub(crate) struct Params {
+    pairs: Vec<(String, String)>,
+}
+
+impl fmt::Debug for Params {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Values may be passwords or tokens: names only.
+        f.debug_set()
+            .entries(self.pairs.iter().map(|(k, _)| k))
+            .finish()
+    }
+}
+
+impl Params {
+    /// The value of `name`, or `None` if it is absent or empty (RFC 6749 §3.1).
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// The value of a required parameter, or `invalid_request` naming it.
+    pub(crate) fn require(&self, name: &'static str) -> Result<&str, OAuthError> {
+        self.get(name).ok_or_else(|| {
+            OAuthError::invalid_request(format!("the {name} parameter is required"))
+                .with_reason("missing_parameter")
+        })
+    }
+
+    fn from_pairs(pairs: Vec<(String, String)>) -> Result<Self, OAuthError> {
+        let mut seen = HashSet::with_capacity(pairs.len());
+        for (k, _) in &pairs {
+            if !seen.insert(k.as_str()) {
+                return Err(OAuthError::invalid_request(format!(
+                    "the {k} parameter is repeated; each parameter may appear only once"
+                ))
+                .with_reason("repeated_parameter"));
+            }
+        }
+        Ok(Self { pairs })
+    }
+
+    /// Parses an `application/x-www-form-urlencoded` body strictly: valid percent-encoding of
+    /// UTF-8, no repeated names.
+    pub(crate) fn from_form(body: &[u8]) -> Result<Self, OAuthError> {
+        Self::from_pairs(decode_form(body)?)
+    }
+
+    /// Parses a JSON object whose values are all strings, with no repeated names.
+    pub(crate) fn from_json(body: &[u8]) -> Result<Self, OAuthError> {
+        let mut de = serde_json::Deserializer::from_slice(body);
+        let pairs = de.deserialize_map(JsonPairs).map_err(|_| {
+            OAuthError::invalid_request("the body must be a JSON object whose values are strings")
+                .with_reason("malformed_json")
+        })?;
+        de.end().map_err(|_| {
+            OAuthError::invalid_request("the body has trailing data after the JSON object")
+                .with_reason("malformed_json")
+        })?;
+        Self::from_pairs(pairs)
+    }
+}
+
+/// Splits and decodes a form-urlencoded string into name/value pairs.
+pub(crate) fn decode_form(body: &[u8]) -> Result<Vec<(String, String)>, OAuthError> {
+    let mut pairs = Vec::new();
+    for segment in body.split(|b| *b == b'&') {
+        if segment.is_empty() {
+            continue;
+        }
+        let (name, value) = match segment.iter().position(|b| *b == b'=') {
+            Some(i) => (segment.get(..i).unwrap_or_default(), segment.get(i + 1..).unwrap_or_default()),
+            None => (segment, &[][..]),
+        };
+        pairs.push((form_decode(name)?, form_decode(value)?));
+    }
+    Ok(pairs)
+}
+
+/// Decodes one `application/x-www-form-urlencoded` component: `+` is a space, `%XX` a byte, and
+/// the result must be UTF-8.
+pub(crate) fn form_decode(input: &[u8]) -> Result<String, OAuthError> {
+    let malformed = || {
+        OAuthError::invalid_request("the request has malformed percent-encoding or is not UTF-8")
+            .with_reason("malformed_encoding")
+    };
+    let mut out = Vec::with_capacity(input.len());
+    let mut iter = input.iter().copied();
+    while let Some(b) = iter.next() {
+        match b {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hi = iter.next().and_then(hex_digit).ok_or_else(malformed)?;
+                let lo = iter.next().and_then(hex_digit).ok_or_else(malformed)?;
+                out.push((hi << 4) | lo);
+            }
+            _ => out.push(b),
+        }
+    }
+    String::from_utf8(out).map_err(|_| malformed())
+}
+
+fn hex_digit(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+struct JsonPairs;
+
+impl<'de> Visitor<'de> for JsonPairs {
+    type Value = Vec<(String, String)>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object with string values")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut pairs = Vec::new();
+        while let Some((k, v)) = map.next_entry::<String, String>()? {
+            pairs.push((k, v));
+        }
+        Ok(pairs)
+    }
+}
+
+/// The media type of a `Content-Type` value, lower-cased, without parameters.
+pub(crate) fn media_type(content_type: Option<&[u8]>) -> Option<String> {
+    let raw = std::str::from_utf8(content_type?).ok()?;
+    let essence = raw.split(';').next().unwrap_or_default().trim();
+    Some(essence.to_ascii_lowercase())
+}
+
+/// Whether a `Content-Type` value is `application/x-www-form-urlencoded`.
+pub(crate) fn is_form(content_type: Option<&[u8]>) -> bool {
+    media_type(content_type).as_deref() == Some(FORM_CONTENT_TYPE)
+}
+
+/// Whether a `Content-Type` value is `application/json`.
+pub(crate) fn is_json(content_type: Option<&[u8]>) -> bool {
+    media_type(content_type).as_deref() == Some("application/json")
+}
+
+/// Parses a token request's body as form parameters (or JSON, when allowed).
+pub(crate) fn token_params(req: &TokenRequest, allow_json: bool) -> Result<Params, OAuthError> {
+    if let Some(method) = &req.method {
+        if !method.eq_ignore_ascii_case("POST") {
+            return Err(OAuthError::invalid_request(
+                "the token endpoint accepts only POST requests",
+            )
+            .with_reason("method_not_post"));
+        }
+    }
+    let ct = req.content_type.as_deref();
+    if is_form(ct) {
+        return Params::from_form(&req.body);
+    }
+    if allow_json && is_json(ct) {
+        return Params::from_json(&req.body);
+    }
+    Err(OAuthError::invalid_request(if allow_json {
+        "the request body must be application/x-www-form-urlencoded or application/json"
+    } else {
+        "the request body must be application/x-www-form-urlencoded"
+    })
+    .with_reason("unsupported_content_type"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorCode;
+
+    #[test]
+    fn form_decoding() {
+        let p = Params::from_form(b"a=1+2&b=%41%c3%a9&c=&d").unwrap_or_default();
+        assert_eq!(p.get("a"), Some("1 2"));
+        assert_eq!(p.get("b"), Some("Aé"));
+        assert_eq!(p.get("c"), None);
+        assert_eq!(p.get("d"), None);
+        for bad in [&b"a=%"[..], b"a=%4", b"a=%zz", b"a=%ff", b"%ff=1"] {
+            let e = Params::from_form(bad).err().map(|e| e.code());
+            assert_eq!(e, Some(ErrorCode::InvalidRequest), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn repeated_parameters_are_refused_even_when_empty() {
+        for body in [&b"a=1&a=2"[..], b"a=&a=1", b"a=1&b=2&a=1"] {
+            let e = Params::from_form(body).err();
+            assert_eq!(e.map(|e| e.code()), Some(ErrorCode::InvalidRequest));
+        }
+    }
+
+    #[test]
+    fn json_objects_of_strings() {
+        let p = Params::from_json(br#"{"grant_type":"password","username":"tom"}"#).unwrap_or_default();
+        assert_eq!(p.get("username"), Some("tom"));
+        for bad in [&br#"{"a":1}"#[..], br#"["a"]"#, br#"{"a":"1","a":"2"}"#, b"{} x", b""] {
+            assert!(Params::from_json(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn media_types() {
+        assert!(is_form(Some(b"application/x-www-form-urlencoded; charset=UTF-8")));
+        assert!(is_form(Some(b"Application/X-WWW-Form-Urlencoded")));
+        assert!(!is_form(Some(b"text/plain")));
+        assert!(!is_form(None));
+        assert!(!is_form(Some(b"\xff")));
+    }
+}

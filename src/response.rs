@@ -1,0 +1,197 @@
+//! Framework-neutral responses: status, headers and body, ready to be written out as they are.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::error::{ErrorCode, OAuthError};
+use crate::scope::Scope;
+use crate::types::{AccessToken, RefreshToken};
+
+/// An HTTP response for the host to write out unchanged.
+///
+/// `Debug` shows the status and header names only: a body may hold tokens.
+///
+/// ```
+/// # async fn demo(server: grantor::AuthorizationServer) {
+/// let response = server.token(grantor::TokenRequest::form("grant_type=password")).await;
+/// let status: u16 = response.status();
+/// for (name, value) in response.headers() { /* copy each header */ }
+/// let body: &[u8] = response.body();
+/// # }
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Response {
+    status: u16,
+    headers: Vec<(&'static str, String)>,
+    body: Vec<u8>,
+}
+
+impl Response {
+    /// A response with this status, no headers and an empty body.
+    pub fn new(status: u16) -> Self {
+        Self {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    /// Adds a header.
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// Sets the body.
+    pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// A JSON response: `Content-Type: application/json` and the serialized body.
+    pub(crate) fn json(status: u16, body: &impl Serialize) -> Self {
+        // Serializing these plain structs of strings and numbers cannot fail; an empty object
+        // would still be valid JSON if it ever did.
+        let body = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+        Self::new(status)
+            .with_header("Content-Type", "application/json")
+            .with_body(body)
+    }
+
+    /// Adds `Cache-Control: no-store` and `Pragma: no-cache` (RFC 6749 §5.1).
+    pub(crate) fn no_store(self) -> Self {
+        self.with_header("Cache-Control", "no-store")
+            .with_header("Pragma", "no-cache")
+    }
+
+    /// The HTTP status code.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// The headers, in order.
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.headers.iter().map(|(k, v)| (*k, v.as_str()))
+    }
+
+    /// The first value of the header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body.
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// Status, headers and body, by value.
+    pub fn into_parts(self) -> (u16, Vec<(&'static str, String)>, Vec<u8>) {
+        (self.status, self.headers, self.body)
+    }
+}
+
+impl fmt::Debug for Response {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Response")
+            .field("status", &self.status)
+            .field(
+                "headers",
+                &self.headers.iter().map(|(k, _)| *k).collect::<Vec<_>>(),
+            )
+            .field("body_len", &self.body.len())
+            .finish()
+    }
+}
+
+/// A successful access token response (RFC 6749 §5.1), before it is written out.
+pub(crate) struct TokenResponse {
+    pub(crate) access_token: AccessToken,
+    pub(crate) expires_in: i64,
+    pub(crate) refresh_token: Option<RefreshToken>,
+    /// Present when the granted scope must be told (it differs from the request).
+    pub(crate) scope: Option<Scope>,
+}
+
+impl fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("expires_in", &self.expires_in)
+            .field("refresh_token", &self.refresh_token.is_some())
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Serialize)]
+struct TokenBody<'a> {
+    access_token: &'a str,
+    token_type: &'static str,
+    expires_in: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
+}
+
+impl TokenResponse {
+    /// RFC 6749 §5.1: 200, JSON, `Cache-Control: no-store`, `Pragma: no-cache`.
+    pub(crate) fn into_response(self) -> Response {
+        let body = TokenBody {
+            access_token: self.access_token.secret(),
+            token_type: "Bearer",
+            expires_in: self.expires_in,
+            refresh_token: self.refresh_token.as_ref().map(RefreshToken::secret),
+            scope: self.scope.as_ref().map(Scope::to_string),
+        };
+        Response::json(200, &body).no_store()
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'static str,
+    error_description: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_uri: Option<&'a str>,
+}
+
+/// The realm named in `WWW-Authenticate: Basic` challenges from the token endpoint.
+pub(crate) const BASIC_REALM: &str = "oauth2";
+
+impl OAuthError {
+    /// This error as a token-endpoint response (RFC 6749 §5.2): the JSON error body with
+    /// `Cache-Control: no-store` and `Pragma: no-cache`; 401 with `WWW-Authenticate: Basic` for
+    /// `invalid_client`; `Retry-After` when set.
+    pub fn into_token_response(&self) -> Response {
+        let mut response = self.json_response();
+        if self.code() == ErrorCode::InvalidClient {
+            // RFC 6749 §5.2: with a failed Basic authentication the server "MUST respond with an
+            // HTTP 401 (Unauthorized) status code and include the "WWW-Authenticate" response
+            // header field matching the authentication scheme used by the client"; RFC 9110
+            // §15.5.2 requires the challenge on every 401.
+            response = response.with_header(
+                "WWW-Authenticate",
+                format!("Basic realm=\"{BASIC_REALM}\", charset=\"UTF-8\""),
+            );
+        }
+        response
+    }
+
+    /// The JSON error body with its status and no-store headers.
+    pub(crate) fn json_response(&self) -> Response {
+        let body = ErrorBody {
+            error: self.code().as_str(),
+            error_description: self.description(),
+            error_uri: self.uri(),
+        };
+        let mut response = Response::json(self.code().status(), &body).no_store();
+        if let Some(secs) = self.retry_after() {
+            response = response.with_header("Retry-After", secs.to_string());
+        }
+        response
+    }
+}

@@ -1,0 +1,471 @@
+//! In-memory implementations of every hook: the defaults for one process, for tests and demos.
+//!
+//! Each is `Send + Sync` and shareable across threads (wrap it in an `Arc`). State lives behind a
+//! `std::sync::Mutex` held only for the duration of one method, which is what makes each method
+//! atomic. Expired entries are purged as the store is written to, at most once a minute, and on
+//! demand with `purge_expired`.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use super::{
+    AttemptKey, AttemptLimiter, AttemptRule, AttemptVerdict, Client, ClientStore, Rotation,
+    TokenKind, TokenLookup, TokenRecord, TokenStore, UserVerdict, UserVerifier,
+};
+use crate::clock::{Clock, SystemClock};
+use crate::error::StoreError;
+use crate::token::{SecretHash, TokenHash};
+use crate::types::{ClientId, ClientSecret, FamilyId, Password, UserId, Username};
+
+const SWEEP_EVERY: time::Duration = time::Duration::minutes(1);
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock cannot leave these maps half-updated in a way that matters
+    // more than losing the whole store would, so keep serving.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Clients kept in a map.
+///
+/// ```
+/// use grantor::{Client, MemoryClientStore};
+///
+/// let clients = MemoryClientStore::new();
+/// clients.insert(Client::public("spa"));
+/// ```
+#[derive(Default)]
+pub struct MemoryClientStore {
+    clients: RwLock<HashMap<ClientId, Client>>,
+}
+
+impl MemoryClientStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds or replaces a client.
+    pub fn insert(&self, client: Client) {
+        self.clients
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(client.id.clone(), client);
+    }
+
+    /// Removes a client.
+    pub fn remove(&self, id: &ClientId) -> Option<Client> {
+        self.clients
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(id)
+    }
+}
+
+impl FromIterator<Client> for MemoryClientStore {
+    fn from_iter<I: IntoIterator<Item = Client>>(iter: I) -> Self {
+        let store = Self::new();
+        for c in iter {
+            store.insert(c);
+        }
+        store
+    }
+}
+
+impl fmt::Debug for MemoryClientStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self
+            .clients
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len();
+        f.debug_struct("MemoryClientStore")
+            .field("clients", &n)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl ClientStore for MemoryClientStore {
+    async fn find_client(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
+        Ok(self
+            .clients
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(id)
+            .cloned())
+    }
+}
+
+/// Users kept in a map, with passwords as salted SHA-256 hashes.
+///
+/// For tests and demos. Real user passwords deserve a slow KDF (argon2): implement
+/// [`UserVerifier`] over your own user table, as `examples/axum_server.rs` does.
+///
+/// ```
+/// use grantor::MemoryUserVerifier;
+///
+/// let users = MemoryUserVerifier::new();
+/// users.add_user("tom", "user-1", "123456");
+/// ```
+#[derive(Default)]
+pub struct MemoryUserVerifier {
+    users: RwLock<HashMap<String, (UserId, SecretHash)>>,
+}
+
+impl MemoryUserVerifier {
+    /// No users.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds or replaces a user. The password is hashed at once; the plain text is not kept.
+    pub fn add_user(&self, username: &str, user_id: impl Into<UserId>, password: &str) {
+        let hash = SecretHash::new(&ClientSecret::new(password));
+        self.users
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(username.to_owned(), (user_id.into(), hash));
+    }
+}
+
+impl fmt::Debug for MemoryUserVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryUserVerifier").finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl UserVerifier for MemoryUserVerifier {
+    async fn verify_password(
+        &self,
+        username: &Username,
+        password: &Password,
+        _client: &ClientId,
+    ) -> Result<UserVerdict, StoreError> {
+        let found = self
+            .users
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(username.as_str())
+            .cloned();
+        let presented = ClientSecret::new(password.secret());
+        Ok(match found {
+            Some((id, hash)) if hash.verify(&presented) => UserVerdict::Authenticated(id),
+            Some(_) => UserVerdict::Refused,
+            None => {
+                // Same work as for a known user, so timing does not reveal who exists.
+                let _ = SecretHash::decoy().verify(&presented);
+                UserVerdict::Refused
+            }
+        })
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Entry {
+    Live(TokenRecord),
+    Rotated {
+        family: FamilyId,
+        expires_at: OffsetDateTime,
+    },
+}
+
+impl Entry {
+    fn expires_at(&self) -> OffsetDateTime {
+        match self {
+            Entry::Live(r) => r.expires_at,
+            Entry::Rotated { expires_at, .. } => *expires_at,
+        }
+    }
+
+    fn family(&self) -> &FamilyId {
+        match self {
+            Entry::Live(r) => &r.family_id,
+            Entry::Rotated { family, .. } => family,
+        }
+    }
+}
+
+#[derive(Default)]
+struct TokenState {
+    entries: HashMap<TokenHash, Entry>,
+    families: HashMap<FamilyId, HashSet<TokenHash>>,
+    last_sweep: Option<OffsetDateTime>,
+}
+
+impl TokenState {
+    fn insert(&mut self, hash: TokenHash, record: TokenRecord) {
+        self.families
+            .entry(record.family_id.clone())
+            .or_default()
+            .insert(hash);
+        self.entries.insert(hash, Entry::Live(record));
+    }
+
+    fn remove(&mut self, hash: &TokenHash) -> Option<Entry> {
+        let entry = self.entries.remove(hash)?;
+        if let Some(set) = self.families.get_mut(entry.family()) {
+            set.remove(hash);
+            if set.is_empty() {
+                self.families.remove(entry.family());
+            }
+        }
+        Some(entry)
+    }
+
+    /// The entry for `hash` unless it has expired at `now` (an expired one is dropped).
+    fn current(&mut self, hash: &TokenHash, now: OffsetDateTime) -> Option<&Entry> {
+        if self.entries.get(hash)?.expires_at() <= now {
+            self.remove(hash);
+            return None;
+        }
+        self.entries.get(hash)
+    }
+
+    fn sweep_if_due(&mut self, now: OffsetDateTime) {
+        match self.last_sweep {
+            Some(last) if now - last < SWEEP_EVERY && now >= last => {}
+            _ => self.sweep(now),
+        }
+    }
+
+    fn sweep(&mut self, now: OffsetDateTime) {
+        let expired: Vec<TokenHash> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.expires_at() <= now)
+            .map(|(h, _)| *h)
+            .collect();
+        for h in &expired {
+            self.remove(h);
+        }
+        self.last_sweep = Some(now);
+    }
+}
+
+/// Tokens kept in a map keyed by [`TokenHash`], with a family index.
+///
+/// Entries disappear at their `expires_at` as read by the store's clock ([`SystemClock`] unless
+/// [`with_clock`](MemoryTokenStore::with_clock) gives it the server's), so it behaves like a
+/// cache with TTLs.
+pub struct MemoryTokenStore {
+    state: Mutex<TokenState>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Default for MemoryTokenStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryTokenStore {
+    /// An empty store on the system clock.
+    pub fn new() -> Self {
+        Self {
+            state: Mutex::new(TokenState::default()),
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// Uses `clock` to decide what has expired: give it the same clock as the server.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Drops every entry that has expired now.
+    pub fn purge_expired(&self) {
+        let now = self.clock.now();
+        lock(&self.state).sweep(now);
+    }
+
+    /// How many entries (live tokens and rotation marks) the store holds.
+    pub fn len(&self) -> usize {
+        lock(&self.state).entries.len()
+    }
+
+    /// Whether the store holds no entries.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every entry, for inspection: the hash and what the store keeps under it.
+    pub fn snapshot(&self) -> Vec<(TokenHash, TokenLookup)> {
+        lock(&self.state)
+            .entries
+            .iter()
+            .map(|(h, e)| {
+                let v = match e {
+                    Entry::Live(r) => TokenLookup::Live(r.clone()),
+                    Entry::Rotated { family, .. } => TokenLookup::Rotated(family.clone()),
+                };
+                (*h, v)
+            })
+            .collect()
+    }
+}
+
+impl fmt::Debug for MemoryTokenStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryTokenStore")
+            .field("entries", &self.len())
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl TokenStore for MemoryTokenStore {
+    async fn save_tokens(&self, tokens: &[(TokenHash, TokenRecord)]) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        let mut state = lock(&self.state);
+        state.sweep_if_due(now);
+        for (hash, record) in tokens {
+            state.insert(*hash, record.clone());
+        }
+        Ok(())
+    }
+
+    async fn find_token(&self, hash: &TokenHash) -> Result<TokenLookup, StoreError> {
+        let now = self.clock.now();
+        let mut state = lock(&self.state);
+        Ok(match state.current(hash, now) {
+            Some(Entry::Live(r)) => TokenLookup::Live(r.clone()),
+            Some(Entry::Rotated { family, .. }) => TokenLookup::Rotated(family.clone()),
+            None => TokenLookup::Unknown,
+        })
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        old: &TokenHash,
+        new_tokens: &[(TokenHash, TokenRecord)],
+    ) -> Result<Rotation, StoreError> {
+        let now = self.clock.now();
+        let mut state = lock(&self.state);
+        state.sweep_if_due(now);
+        let record = match state.current(old, now) {
+            Some(Entry::Live(r)) if r.kind == TokenKind::Refresh => r.clone(),
+            Some(Entry::Rotated { family, .. }) => return Ok(Rotation::Reused(family.clone())),
+            _ => return Ok(Rotation::NotFound),
+        };
+        state.entries.insert(
+            *old,
+            Entry::Rotated {
+                family: record.family_id.clone(),
+                expires_at: record.expires_at,
+            },
+        );
+        for (hash, r) in new_tokens {
+            state.insert(*hash, r.clone());
+        }
+        Ok(Rotation::Rotated(record))
+    }
+
+    async fn revoke_token(&self, hash: &TokenHash) -> Result<Option<TokenRecord>, StoreError> {
+        let now = self.clock.now();
+        let mut state = lock(&self.state);
+        match state.current(hash, now) {
+            Some(Entry::Live(_)) => match state.remove(hash) {
+                Some(Entry::Live(r)) => Ok(Some(r)),
+                _ => Ok(None),
+            },
+            _ => Ok(None),
+        }
+    }
+
+    async fn revoke_family(&self, family: &FamilyId) -> Result<u64, StoreError> {
+        let mut state = lock(&self.state);
+        let hashes: Vec<TokenHash> = state
+            .families
+            .get(family)
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default();
+        let mut revoked = 0;
+        for h in hashes {
+            if matches!(state.entries.get(&h), Some(Entry::Live(_))) {
+                state.remove(&h);
+                revoked += 1;
+            }
+        }
+        Ok(revoked)
+    }
+}
+
+/// Failed-attempt counters kept in a map, one fixed window per key.
+///
+/// Counts are per process: several servers behind one address need a shared limiter (the Redis
+/// store), or an attacker gets each server's allowance.
+#[derive(Default)]
+pub struct MemoryAttemptLimiter {
+    windows: Mutex<LimiterState>,
+}
+
+#[derive(Default)]
+struct LimiterState {
+    windows: HashMap<AttemptKey, (u32, OffsetDateTime)>,
+    last_sweep: Option<OffsetDateTime>,
+}
+
+impl MemoryAttemptLimiter {
+    /// No counts.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl fmt::Debug for MemoryAttemptLimiter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryAttemptLimiter").finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl AttemptLimiter for MemoryAttemptLimiter {
+    async fn reserve_attempt(
+        &self,
+        key: &AttemptKey,
+        rule: &AttemptRule,
+        now: OffsetDateTime,
+    ) -> Result<AttemptVerdict, StoreError> {
+        let mut state = lock(&self.windows);
+        let due = match state.last_sweep {
+            Some(last) => now - last >= SWEEP_EVERY || now < last,
+            None => true,
+        };
+        if due {
+            state.windows.retain(|_, (_, ends)| *ends > now);
+            state.last_sweep = Some(now);
+        }
+        let window = crate::token::to_time_duration(rule.window);
+        let slot = state
+            .windows
+            .entry(key.clone())
+            .or_insert((0, now.saturating_add(window)));
+        if slot.1 <= now {
+            *slot = (0, now.saturating_add(window));
+        }
+        if slot.0 >= rule.max_failures {
+            let left = slot.1 - now;
+            return Ok(AttemptVerdict::Refused {
+                retry_after: std::time::Duration::try_from(left).unwrap_or_default(),
+            });
+        }
+        slot.0 += 1;
+        Ok(AttemptVerdict::Allowed)
+    }
+
+    async fn release_attempt(&self, key: &AttemptKey, now: OffsetDateTime) -> Result<(), StoreError> {
+        let mut state = lock(&self.windows);
+        if let Some(slot) = state.windows.get_mut(key) {
+            if slot.1 > now {
+                slot.0 = slot.0.saturating_sub(1);
+            }
+        }
+        Ok(())
+    }
+}

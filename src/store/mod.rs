@@ -1,0 +1,386 @@
+//! The hooks the host application implements: clients, users, tokens and failed-attempt counts.
+//!
+//! | trait | what it answers | in-memory default |
+//! |---|---|---|
+//! | [`ClientStore`] | a registered client by id | [`MemoryClientStore`] |
+//! | [`UserVerifier`] | whether a username and password belong to a user | [`MemoryUserVerifier`] |
+//! | [`TokenStore`] | issued tokens, by hash, with their grant records | [`MemoryTokenStore`] |
+//! | [`AttemptLimiter`] | whether a login may be tried now (brute-force protection) | [`MemoryAttemptLimiter`] |
+//!
+//! Every trait is `Send + Sync` with `&self` methods: interior mutability (a connection pool, a
+//! lock) is the implementor's business, and the server holds each as an `Arc<dyn Trait>`.
+//!
+//! Every method is **one step that a real database can do atomically**: one `GETDEL` or script in
+//! Redis, one statement or transaction in SQL (`DELETE … RETURNING`, `UPDATE … WHERE state =
+//! 'live' RETURNING`). The engine never reads a value, decides, and writes it back across two
+//! calls: where a step must be single-use (rotating a refresh token, counting an attempt) the
+//! method itself is the check and the write. Each method's documentation says who calls it, what
+//! must be atomic, and what each answer means.
+
+mod memory;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+pub use memory::{MemoryAttemptLimiter, MemoryClientStore, MemoryTokenStore, MemoryUserVerifier};
+
+use crate::error::StoreError;
+use crate::scope::Scope;
+use crate::token::{SecretHash, TokenHash};
+use crate::types::{ClientId, FamilyId, GrantType, Password, RedirectUri, UserId, Username};
+
+/// Whether a client can keep a secret (RFC 6749 §2.1).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum ClientKind {
+    /// A public client (a SPA, a mobile or CLI app): it has no secret and authenticates with
+    /// `client_id` alone. PKCE is required for it wherever codes are involved.
+    Public,
+    /// A confidential client: it authenticates with its secret, kept here only as a hash.
+    Confidential {
+        /// The salted hash of the client's secret.
+        secret: SecretHash,
+    },
+}
+
+/// A registered client, as a [`ClientStore`] returns it.
+///
+/// ```
+/// use grantor::{Client, ClientSecret, GrantType, SecretHash, Scope};
+///
+/// let client = Client::confidential("clientapp", SecretHash::new(&ClientSecret::new("123456")))
+///     .with_grant_types([GrantType::Password, GrantType::RefreshToken])
+///     .with_allowed_scope("read write".parse().unwrap())
+///     .with_default_scope("read".parse().unwrap());
+/// assert!(client.allows(GrantType::Password));
+/// assert!(!client.allows(GrantType::ClientCredentials));
+/// ```
+#[derive(Clone, Debug)]
+pub struct Client {
+    /// The client identifier.
+    pub id: ClientId,
+    /// Public or confidential, with the secret's hash for the latter.
+    pub kind: ClientKind,
+    /// The registered redirection URIs, matched exactly.
+    pub redirect_uris: Vec<RedirectUri>,
+    /// The grant types this client may use; any other gets `unauthorized_client`.
+    pub grant_types: Vec<GrantType>,
+    /// Every scope token this client may ask for.
+    pub allowed_scope: Scope,
+    /// The scope granted when a request names none (RFC 6749 §3.3). If empty, such a request
+    /// fails with `invalid_scope`.
+    pub default_scope: Scope,
+}
+
+impl Client {
+    /// A public client with no grant types, no scopes and no redirect URIs yet.
+    pub fn public(id: impl Into<ClientId>) -> Self {
+        Self::with_kind(id.into(), ClientKind::Public)
+    }
+
+    /// A confidential client with the given secret hash, and no grant types, scopes or redirect
+    /// URIs yet.
+    pub fn confidential(id: impl Into<ClientId>, secret: SecretHash) -> Self {
+        Self::with_kind(id.into(), ClientKind::Confidential { secret })
+    }
+
+    fn with_kind(id: ClientId, kind: ClientKind) -> Self {
+        Self {
+            id,
+            kind,
+            redirect_uris: Vec::new(),
+            grant_types: Vec::new(),
+            allowed_scope: Scope::empty(),
+            default_scope: Scope::empty(),
+        }
+    }
+
+    /// Sets the grant types the client may use.
+    pub fn with_grant_types(mut self, grants: impl IntoIterator<Item = GrantType>) -> Self {
+        self.grant_types = grants.into_iter().collect();
+        self
+    }
+
+    /// Sets every scope the client may ask for.
+    pub fn with_allowed_scope(mut self, scope: Scope) -> Self {
+        self.allowed_scope = scope;
+        self
+    }
+
+    /// Sets the scope granted when a request names none.
+    pub fn with_default_scope(mut self, scope: Scope) -> Self {
+        self.default_scope = scope;
+        self
+    }
+
+    /// Sets the registered redirection URIs.
+    pub fn with_redirect_uris<I, U>(mut self, uris: I) -> Self
+    where
+        I: IntoIterator<Item = U>,
+        U: Into<RedirectUri>,
+    {
+        self.redirect_uris = uris.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Whether the client may use `grant`.
+    pub fn allows(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+    }
+
+    /// Whether the client is public (has no secret).
+    pub fn is_public(&self) -> bool {
+        matches!(self.kind, ClientKind::Public)
+    }
+}
+
+/// Looks up registered clients.
+///
+/// Called by: every token-endpoint request (client authentication, RFC 6749 §2.3 and §3.2.1).
+#[async_trait]
+pub trait ClientStore: Send + Sync {
+    /// The client registered as `id`, or `Ok(None)` if there is none.
+    ///
+    /// A read: nothing here needs to be atomic. Return `Err` only when the lookup itself failed.
+    async fn find_client(&self, id: &ClientId) -> Result<Option<Client>, StoreError>;
+}
+
+/// The answer of a [`UserVerifier`].
+///
+/// `#[non_exhaustive]`: later versions add answers (a second factor needed), and the engine
+/// treats any answer it does not know as a refusal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UserVerdict {
+    /// The credentials are right; this is the user.
+    Authenticated(UserId),
+    /// Wrong password, unknown user, locked or disabled account: the client is told only
+    /// `invalid_grant`, the same for each, so users cannot be enumerated.
+    Refused,
+}
+
+/// Checks a resource owner's credentials for the password grant (RFC 6749 §4.3.2).
+///
+/// Called by: the `password` grant, only after the client is authenticated and the
+/// [`AttemptLimiter`] has let the attempt through.
+///
+/// # Security
+///
+/// Hash user passwords with a slow password KDF (argon2, scrypt, bcrypt). Take the same time for
+/// an unknown user as for a wrong password (verify against a decoy hash), so that timing does not
+/// tell which usernames exist.
+#[async_trait]
+pub trait UserVerifier: Send + Sync {
+    /// Whether `password` is `username`'s password. `client` is the authenticated client that
+    /// asks, for hosts that restrict which users may sign in to which app.
+    ///
+    /// A read: nothing here needs to be atomic. Return `Err` only when the check could not be
+    /// made (database down); a wrong password is `Ok(UserVerdict::Refused)`.
+    async fn verify_password(
+        &self,
+        username: &Username,
+        password: &Password,
+        client: &ClientId,
+    ) -> Result<UserVerdict, StoreError>;
+}
+
+/// Which kind of token a record belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum TokenKind {
+    /// An access token: presented to resource servers.
+    Access,
+    /// A refresh token: presented to the token endpoint for new access tokens.
+    Refresh,
+}
+
+/// What the server knows about an issued token: the grant it stands for.
+///
+/// Stored under the token's [`TokenHash`]; it never holds the token itself.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    /// Access or refresh.
+    pub kind: TokenKind,
+    /// The client the token was issued to; a refresh token is bound to it (RFC 6749 §6).
+    pub client_id: ClientId,
+    /// The resource owner, if the grant has one (`client_credentials` has none).
+    pub user_id: Option<UserId>,
+    /// The scope granted.
+    pub scope: Scope,
+    /// When the token was issued.
+    #[serde(with = "time::serde::timestamp")]
+    pub issued_at: OffsetDateTime,
+    /// When the token stops being valid.
+    #[serde(with = "time::serde::timestamp")]
+    pub expires_at: OffsetDateTime,
+    /// The family the token belongs to (RFC 9700 §4.14.2).
+    pub family_id: FamilyId,
+}
+
+impl TokenRecord {
+    /// Whether the token has expired at `now`.
+    pub fn is_expired(&self, now: OffsetDateTime) -> bool {
+        now >= self.expires_at
+    }
+}
+
+/// The answer of [`TokenStore::find_token`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TokenLookup {
+    /// A live token: issued, not revoked, not rotated. (It may still be past its expiry if the
+    /// store has not purged it yet; the engine checks.)
+    Live(TokenRecord),
+    /// A refresh token that was already exchanged by rotation. Presenting it again is a replay
+    /// (RFC 9700 §4.14.2): the engine revokes its family.
+    Rotated(FamilyId),
+    /// No such token: never issued, revoked, or expired and purged.
+    Unknown,
+}
+
+/// The answer of [`TokenStore::rotate_refresh_token`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Rotation {
+    /// The old refresh token was live; it is now rotated and the new tokens are saved.
+    Rotated(TokenRecord),
+    /// The old refresh token had already been rotated: a replay. Nothing was saved.
+    Reused(FamilyId),
+    /// The old refresh token is not live (never issued, revoked, purged). Nothing was saved.
+    NotFound,
+}
+
+/// Keeps issued tokens, by hash, with their grant records.
+///
+/// Called by: every grant that issues tokens, the refresh grant, bearer validation, and later
+/// revocation and introspection.
+///
+/// # Security
+///
+/// The store receives only [`TokenHash`]es. It must never be handed, or derive, an issued token.
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    /// Saves newly issued tokens (an access token, and often its refresh token) under their
+    /// hashes.
+    ///
+    /// Called by: every grant that issues tokens. Atomic: all or none are saved (one pipeline or
+    /// transaction). An entry may be dropped once its `expires_at` has passed.
+    async fn save_tokens(&self, tokens: &[(TokenHash, TokenRecord)]) -> Result<(), StoreError>;
+
+    /// Looks a token up by hash.
+    ///
+    /// Called by: bearer validation and the refresh grant. A read.
+    async fn find_token(&self, hash: &TokenHash) -> Result<TokenLookup, StoreError>;
+
+    /// Exchanges a live refresh token for new tokens, in one atomic step.
+    ///
+    /// Called by: the refresh grant, with rotation on (the default). Atomic, as one script or
+    /// transaction:
+    /// - if `old` is a live refresh token: mark it rotated (keep that mark until its
+    ///   `expires_at`), save `new_tokens`, answer [`Rotation::Rotated`] with its record;
+    /// - if `old` was already rotated: change nothing, answer [`Rotation::Reused`] with its family;
+    /// - otherwise change nothing and answer [`Rotation::NotFound`].
+    ///
+    /// Of any number of concurrent calls with the same `old`, exactly one may answer `Rotated`.
+    async fn rotate_refresh_token(
+        &self,
+        old: &TokenHash,
+        new_tokens: &[(TokenHash, TokenRecord)],
+    ) -> Result<Rotation, StoreError>;
+
+    /// Revokes one token, answering the record it had if it was live.
+    ///
+    /// Called by: revocation (RFC 7009). Atomic: one delete that returns what it deleted.
+    async fn revoke_token(&self, hash: &TokenHash) -> Result<Option<TokenRecord>, StoreError>;
+
+    /// Revokes every live token of a family, answering how many were revoked. Rotation marks
+    /// stay, so a later replay is still recognised.
+    ///
+    /// Called by: the refresh grant when it sees a replayed refresh token (RFC 9700 §4.14.2), and
+    /// revocation. Atomic: one script or transaction.
+    async fn revoke_family(&self, family: &FamilyId) -> Result<u64, StoreError>;
+}
+
+/// What an [`AttemptLimiter`] counts failures against.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AttemptKey {
+    /// A username, normalised (trimmed, lower-cased) so that `Tom` and `tom ` share a count.
+    Username(String),
+    /// A client, for failures across all of its users.
+    Client(ClientId),
+}
+
+impl AttemptKey {
+    /// The key for a username, normalised.
+    pub fn username(username: &Username) -> Self {
+        Self::Username(username.as_str().trim().to_lowercase())
+    }
+
+    /// A stable string form, e.g. `user:tom` or `client:clientapp`, for use as a storage key.
+    pub fn storage_key(&self) -> String {
+        match self {
+            Self::Username(u) => format!("user:{u}"),
+            Self::Client(c) => format!("client:{c}"),
+        }
+    }
+}
+
+/// A limit: at most `max_failures` failures within `window`, counted from the first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AttemptRule {
+    /// Failures allowed in a window; the next attempt is refused until the window closes.
+    pub max_failures: u32,
+    /// How long a window lasts from its first counted attempt.
+    pub window: std::time::Duration,
+}
+
+/// The answer of [`AttemptLimiter::reserve_attempt`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AttemptVerdict {
+    /// The attempt may go ahead; it has been counted.
+    Allowed,
+    /// Too many failures: refuse without checking the credentials.
+    Refused {
+        /// How long until the window closes.
+        retry_after: std::time::Duration,
+    },
+}
+
+/// Counts failed sign-in attempts, so the password grant can refuse a brute force
+/// (RFC 6749 §4.3.2: "the authorization server MUST protect the endpoint against brute force
+/// attacks").
+///
+/// An attempt is counted *before* the credentials are checked ([`reserve_attempt`]) and given
+/// back when they turn out right ([`release_attempt`]). So any number of concurrent guesses
+/// still reach the [`UserVerifier`] at most `max_failures` times per window.
+///
+/// Called by: the `password` grant, once for the username and once for the client.
+///
+/// [`reserve_attempt`]: AttemptLimiter::reserve_attempt
+/// [`release_attempt`]: AttemptLimiter::release_attempt
+#[async_trait]
+pub trait AttemptLimiter: Send + Sync {
+    /// Refuses if `key` already has `rule.max_failures` attempts counted in its open window;
+    /// otherwise counts one more (opening a window of `rule.window` at `now` if none is open) and
+    /// allows.
+    ///
+    /// Atomic: the check and the count are one step (Redis `INCR` with `EXPIRE NX` in one script;
+    /// SQL `INSERT … ON CONFLICT DO UPDATE … RETURNING`).
+    async fn reserve_attempt(
+        &self,
+        key: &AttemptKey,
+        rule: &AttemptRule,
+        now: OffsetDateTime,
+    ) -> Result<AttemptVerdict, StoreError>;
+
+    /// Gives back one attempt counted by [`reserve_attempt`](AttemptLimiter::reserve_attempt)
+    /// that succeeded, or that was never made. Never goes below zero; a closed window is left
+    /// alone.
+    ///
+    /// Atomic: one decrement.
+    async fn release_attempt(&self, key: &AttemptKey, now: OffsetDateTime) -> Result<(), StoreError>;
+}

@@ -1,0 +1,229 @@
+//! Protocol values as types: identifiers, secrets and closed sets.
+//!
+//! Public identifiers ([`ClientId`], [`UserId`], [`Username`], [`FamilyId`], [`RedirectUri`]) are
+//! string newtypes compared by their exact text. Secrets ([`AccessToken`], [`RefreshToken`],
+//! [`ClientSecret`], [`Password`]) print as `AccessToken([redacted])`, have no `Display`, and are
+//! read only through `.secret()`.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+macro_rules! public_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Wraps a value.
+            pub fn new(value: impl Into<String>) -> Self {
+                Self(value.into())
+            }
+
+            /// The value as a string slice.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            /// The value as an owned string.
+            pub fn into_string(self) -> String {
+                self.0
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_tuple(stringify!($name)).field(&self.0).finish()
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(value: &str) -> Self {
+                Self(value.to_owned())
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(value: String) -> Self {
+                Self(value)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+
+macro_rules! secret_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        ///
+        /// Its `Debug` output is redacted and it has no `Display`, so it cannot end up in a log by
+        /// accident.
+        pub struct $name(String);
+
+        impl $name {
+            /// Wraps a secret value.
+            pub fn new(value: impl Into<String>) -> Self {
+                Self(value.into())
+            }
+
+            /// The secret value.
+            ///
+            /// # Security Warning
+            ///
+            /// Do not log, print or store the returned value; store only its hash.
+            pub fn secret(&self) -> &str {
+                &self.0
+            }
+
+            /// The secret value, consuming the wrapper.
+            ///
+            /// # Security Warning
+            ///
+            /// Do not log, print or store the returned value; store only its hash.
+            pub fn into_secret(self) -> String {
+                self.0
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(concat!(stringify!($name), "([redacted])"))
+            }
+        }
+    };
+}
+
+public_type! {
+    /// A client identifier (RFC 6749 §2.2): unique at this server, not a secret.
+    ClientId
+}
+
+public_type! {
+    /// The host application's identifier of a resource owner, as returned by a
+    /// [`UserVerifier`](crate::UserVerifier). grantor stores it in grant records and hands it back
+    /// from bearer validation; it never interprets it.
+    UserId
+}
+
+public_type! {
+    /// A resource owner's username as sent in the password grant (RFC 6749 §4.3.2).
+    Username
+}
+
+public_type! {
+    /// Identifies a family of tokens that descend from one authorization: the first access and
+    /// refresh token, and everything issued by refreshing them (RFC 9700 §4.14.2). Revoking a
+    /// family revokes every token in it.
+    FamilyId
+}
+
+public_type! {
+    /// A redirection endpoint URI (RFC 6749 §3.1.2), compared by exact string match
+    /// (RFC 9700 §2.1).
+    RedirectUri
+}
+
+impl FamilyId {
+    /// A fresh random family id (128 bits from a CSPRNG, base64url).
+    pub fn generate() -> Self {
+        Self(crate::token::random_string(16))
+    }
+}
+
+secret_type! {
+    /// An access token (RFC 6749 §1.4) as issued to a client.
+    AccessToken
+}
+
+secret_type! {
+    /// A refresh token (RFC 6749 §1.5) as issued to a client.
+    RefreshToken
+}
+
+secret_type! {
+    /// A client secret (RFC 6749 §2.3.1) as presented by a client.
+    ClientSecret
+}
+
+secret_type! {
+    /// A resource owner's password as sent in the password grant (RFC 6749 §4.3.2).
+    Password
+}
+
+/// A grant type a client may be allowed (RFC 6749 §4, RFC 8628 §3.4).
+///
+/// `Implicit` is not a token-endpoint grant type (it is `response_type=token` at the
+/// authorization endpoint) but a client must be allowed it all the same, as in RFC 7591 §2.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum GrantType {
+    /// `authorization_code` (RFC 6749 §4.1).
+    #[serde(rename = "authorization_code")]
+    AuthorizationCode,
+    /// `implicit` (RFC 6749 §4.2).
+    #[serde(rename = "implicit")]
+    Implicit,
+    /// `password`: the resource owner password credentials grant (RFC 6749 §4.3).
+    #[serde(rename = "password")]
+    Password,
+    /// `client_credentials` (RFC 6749 §4.4).
+    #[serde(rename = "client_credentials")]
+    ClientCredentials,
+    /// `refresh_token` (RFC 6749 §6).
+    #[serde(rename = "refresh_token")]
+    RefreshToken,
+    /// `urn:ietf:params:oauth:grant-type:device_code` (RFC 8628 §3.4).
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:device_code")]
+    DeviceCode,
+}
+
+impl GrantType {
+    /// Every grant type, in RFC order.
+    pub const ALL: [GrantType; 6] = [
+        Self::AuthorizationCode,
+        Self::Implicit,
+        Self::Password,
+        Self::ClientCredentials,
+        Self::RefreshToken,
+        Self::DeviceCode,
+    ];
+
+    /// The value as it appears on the wire, e.g. `"refresh_token"`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization_code",
+            Self::Implicit => "implicit",
+            Self::Password => "password",
+            Self::ClientCredentials => "client_credentials",
+            Self::RefreshToken => "refresh_token",
+            Self::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
+        }
+    }
+
+    /// Parses a wire value; `None` for anything else (exact, case-sensitive match).
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|g| g.as_str() == value)
+    }
+}
+
+impl fmt::Display for GrantType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests;
