@@ -1,0 +1,237 @@
+//! Shared test fixture: a server on a manual clock with a known set of clients and users.
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use grantor::{
+    async_trait, AuthorizationServer, AuthorizationServerBuilder, Client, ClientId, ClientSecret,
+    FamilyId, GrantType, ManualClock, MemoryClientStore, MemoryTokenStore, MemoryUserVerifier,
+    Password, Response, Rotation, SecretHash, StoreError, TokenHash, TokenLookup, TokenRecord,
+    TokenRequest, TokenStore, UserVerdict, UserVerifier, Username,
+};
+use serde_json::Value;
+use time::macros::datetime;
+
+pub const START: time::OffsetDateTime = datetime!(2026-01-01 0:00 UTC);
+
+/// Counts calls to the inner verifier, so tests can see which attempts reached it.
+pub struct CountingVerifier {
+    inner: MemoryUserVerifier,
+    pub calls: AtomicUsize,
+}
+
+#[async_trait]
+impl UserVerifier for CountingVerifier {
+    async fn verify_password(
+        &self,
+        username: &Username,
+        password: &Password,
+        client: &ClientId,
+    ) -> Result<UserVerdict, StoreError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.inner.verify_password(username, password, client).await
+    }
+}
+
+/// A token store that can be told to fail.
+pub struct FlakyStore {
+    pub inner: Arc<MemoryTokenStore>,
+    pub fail: AtomicBool,
+    pub unavailable: AtomicBool,
+}
+
+impl FlakyStore {
+    fn check(&self) -> Result<(), StoreError> {
+        if self.unavailable.load(Ordering::SeqCst) {
+            return Err(StoreError::unavailable("connection refused to 10.0.0.9:6379"));
+        }
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(StoreError::backend("constraint tokens_pkey violated (secret detail)"));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl TokenStore for FlakyStore {
+    async fn save_tokens(&self, tokens: &[(TokenHash, TokenRecord)]) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.save_tokens(tokens).await
+    }
+    async fn find_token(&self, hash: &TokenHash) -> Result<TokenLookup, StoreError> {
+        self.check()?;
+        self.inner.find_token(hash).await
+    }
+    async fn rotate_refresh_token(
+        &self,
+        old: &TokenHash,
+        new_tokens: &[(TokenHash, TokenRecord)],
+    ) -> Result<Rotation, StoreError> {
+        self.check()?;
+        self.inner.rotate_refresh_token(old, new_tokens).await
+    }
+    async fn revoke_token(&self, hash: &TokenHash) -> Result<Option<TokenRecord>, StoreError> {
+        self.check()?;
+        self.inner.revoke_token(hash).await
+    }
+    async fn revoke_family(&self, family: &FamilyId) -> Result<u64, StoreError> {
+        self.check()?;
+        self.inner.revoke_family(family).await
+    }
+}
+
+pub struct Fixture {
+    pub server: AuthorizationServer,
+    pub clock: Arc<ManualClock>,
+    pub tokens: Arc<MemoryTokenStore>,
+    pub store: Arc<FlakyStore>,
+    pub users: Arc<CountingVerifier>,
+}
+
+fn scope(s: &str) -> grantor::Scope {
+    s.parse().expect("test scope")
+}
+
+pub fn clients() -> MemoryClientStore {
+    let secret = |s: &str| SecretHash::new(&ClientSecret::new(s));
+    let pw_refresh = [GrantType::Password, GrantType::RefreshToken];
+    [
+        Client::confidential("clientapp", secret("123456"))
+            .with_grant_types(pw_refresh)
+            .with_allowed_scope(scope("read write admin"))
+            .with_default_scope(scope("read")),
+        Client::confidential("other", secret("other-secret"))
+            .with_grant_types(pw_refresh)
+            .with_allowed_scope(scope("read write admin"))
+            .with_default_scope(scope("read")),
+        Client::public("spa")
+            .with_grant_types(pw_refresh)
+            .with_allowed_scope(scope("read write"))
+            .with_default_scope(scope("read")),
+        Client::confidential("norefresh", secret("x"))
+            .with_grant_types([GrantType::Password])
+            .with_allowed_scope(scope("read"))
+            .with_default_scope(scope("read")),
+        Client::confidential("service", secret("service-secret"))
+            .with_grant_types([GrantType::ClientCredentials])
+            .with_allowed_scope(scope("read"))
+            .with_default_scope(scope("read")),
+        Client::confidential("my client", secret("p@ss:word +"))
+            .with_grant_types(pw_refresh)
+            .with_allowed_scope(scope("read"))
+            .with_default_scope(scope("read")),
+        Client::confidential("nodefault", secret("x"))
+            .with_grant_types(pw_refresh)
+            .with_allowed_scope(scope("read")),
+    ]
+    .into_iter()
+    .collect()
+}
+
+pub fn fixture() -> Fixture {
+    fixture_with(|b| b)
+}
+
+pub fn fixture_with(
+    configure: impl FnOnce(AuthorizationServerBuilder) -> AuthorizationServerBuilder,
+) -> Fixture {
+    let clock = Arc::new(ManualClock::new(START));
+    let tokens = Arc::new(MemoryTokenStore::new().with_clock(clock.clone()));
+    let store = Arc::new(FlakyStore {
+        inner: tokens.clone(),
+        fail: AtomicBool::new(false),
+        unavailable: AtomicBool::new(false),
+    });
+    let verifier = MemoryUserVerifier::new();
+    verifier.add_user("tom", "user-tom", "123456");
+    verifier.add_user("admin", "user-admin", "123456");
+    let users = Arc::new(CountingVerifier {
+        inner: verifier,
+        calls: AtomicUsize::new(0),
+    });
+    let builder = AuthorizationServer::builder(Arc::new(clients()), store.clone())
+        .enable_password_grant(users.clone())
+        .enable_refresh_token_grant()
+        .clock(clock.clone());
+    let server = configure(builder).build().expect("valid test configuration");
+    Fixture {
+        server,
+        clock,
+        tokens,
+        store,
+        users,
+    }
+}
+
+pub fn basic(id: &str, secret: &str) -> String {
+    format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")))
+}
+
+/// A decoded response: status, the response, and the JSON body (Null if none).
+pub struct Answer {
+    pub status: u16,
+    pub response: Response,
+    pub json: Value,
+}
+
+impl Answer {
+    pub fn error(&self) -> &str {
+        self.json["error"].as_str().unwrap_or("")
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.response.header(name)
+    }
+    pub fn str(&self, field: &str) -> String {
+        self.json[field]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {field} in {}", self.json))
+            .to_owned()
+    }
+    /// Asserts the no-store headers that every token response and token error carries.
+    pub fn assert_no_store(&self) {
+        assert_eq!(self.header("Cache-Control"), Some("no-store"), "{:?}", self.response);
+        assert_eq!(self.header("Pragma"), Some("no-cache"));
+        assert_eq!(self.header("Content-Type"), Some("application/json"));
+    }
+}
+
+pub fn answer(response: Response) -> Answer {
+    let json = serde_json::from_slice(response.body()).unwrap_or(Value::Null);
+    Answer {
+        status: response.status(),
+        response,
+        json,
+    }
+}
+
+impl Fixture {
+    pub async fn token(&self, request: TokenRequest) -> Answer {
+        answer(self.server.token(request).await)
+    }
+
+    /// A form token request authenticated with Basic.
+    pub async fn post(&self, client: (&str, &str), body: &str) -> Answer {
+        self.token(TokenRequest::form(body.to_owned()).with_authorization(basic(client.0, client.1)))
+            .await
+    }
+
+    /// tom's password grant as clientapp.
+    pub async fn login(&self) -> Answer {
+        let a = self
+            .post(("clientapp", "123456"), "grant_type=password&username=tom&password=123456")
+            .await;
+        assert_eq!(a.status, 200, "{}", a.json);
+        a
+    }
+
+    pub async fn refresh(&self, client: (&str, &str), refresh_token: &str, extra: &str) -> Answer {
+        self.post(
+            client,
+            &format!("grant_type=refresh_token&refresh_token={refresh_token}{extra}"),
+        )
+        .await
+    }
+}

@@ -1,0 +1,255 @@
+//! The password grant (RFC 6749 §4.3) and its brute-force protection.
+
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use common::*;
+use grantor::{AttemptRule, LoginLimits, ResourceRequest, Scope, TokenKind, TokenLookup};
+
+#[tokio::test]
+async fn the_worked_example_issues_tokens() {
+    let f = fixture();
+    let a = f.login().await;
+    a.assert_no_store();
+    assert_eq!(a.json["token_type"], "Bearer");
+    assert_eq!(a.json["expires_in"], 3600);
+    // No scope asked: the default is granted and, differing from the request, returned.
+    assert_eq!(a.json["scope"], "read");
+    assert_eq!(a.str("access_token").len(), 43);
+    assert_eq!(a.str("refresh_token").len(), 43);
+    assert_eq!(
+        a.json.as_object().map(|o| o.len()),
+        Some(5),
+        "only the RFC's fields: {}",
+        a.json
+    );
+}
+
+#[tokio::test]
+async fn a_requested_scope_within_the_allowed_is_granted_and_not_echoed() {
+    let f = fixture();
+    let a = f
+        .post(
+            ("clientapp", "123456"),
+            "grant_type=password&username=tom&password=123456&scope=write+read",
+        )
+        .await;
+    assert_eq!(a.status, 200);
+    assert!(a.json.get("scope").is_none(), "identical scope need not be returned");
+    let grant = f
+        .server
+        .bearer_validator()
+        .validate(
+            &ResourceRequest::new().with_authorization(format!("Bearer {}", a.str("access_token"))),
+            &"read write".parse().expect("scope"),
+        )
+        .await
+        .expect("token grants read write");
+    assert_eq!(grant.user_id.map(|u| u.into_string()), Some("user-tom".into()));
+    assert_eq!(grant.client_id.as_str(), "clientapp");
+}
+
+#[tokio::test]
+async fn scope_beyond_the_client_or_malformed_is_invalid_scope() {
+    let f = fixture();
+    for scope in ["delete", "read+delete", "read++write", "%22quoted%22"] {
+        let a = f
+            .post(
+                ("clientapp", "123456"),
+                &format!("grant_type=password&username=tom&password=123456&scope={scope}"),
+            )
+            .await;
+        assert_eq!((a.status, a.error()), (400, "invalid_scope"), "{scope}");
+        a.assert_no_store();
+    }
+    // No scope asked and no default scope registered.
+    let a = f
+        .post(("nodefault", "x"), "grant_type=password&username=tom&password=123456")
+        .await;
+    assert_eq!((a.status, a.error()), (400, "invalid_scope"));
+}
+
+#[tokio::test]
+async fn username_and_password_are_required() {
+    let f = fixture();
+    for body in [
+        "grant_type=password&password=123456",
+        "grant_type=password&username=tom",
+        "grant_type=password&username=&password=123456",
+    ] {
+        let a = f.post(("clientapp", "123456"), body).await;
+        assert_eq!((a.status, a.error()), (400, "invalid_request"), "{body}");
+        assert!(a.str("error_description").contains("required"));
+    }
+    assert_eq!(f.users.calls.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn unknown_user_and_wrong_password_read_the_same() {
+    let f = fixture();
+    let wrong = f
+        .post(("clientapp", "123456"), "grant_type=password&username=tom&password=nope")
+        .await;
+    let unknown = f
+        .post(("clientapp", "123456"), "grant_type=password&username=nobody&password=nope")
+        .await;
+    assert_eq!((wrong.status, wrong.error()), (400, "invalid_grant"));
+    assert_eq!(wrong.status, unknown.status);
+    assert_eq!(wrong.json, unknown.json);
+    let headers = |a: &Answer| a.response.headers().map(|(k, v)| format!("{k}:{v}")).collect::<Vec<_>>();
+    assert_eq!(headers(&wrong), headers(&unknown));
+}
+
+#[tokio::test]
+async fn a_client_not_allowed_the_grant_is_unauthorized_client() {
+    let f = fixture();
+    let a = f
+        .post(("service", "service-secret"), "grant_type=password&username=tom&password=123456")
+        .await;
+    assert_eq!((a.status, a.error()), (400, "unauthorized_client"));
+    a.assert_no_store();
+    assert_eq!(f.users.calls.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn a_client_without_the_refresh_grant_gets_no_refresh_token() {
+    let f = fixture();
+    let a = f
+        .post(("norefresh", "x"), "grant_type=password&username=tom&password=123456")
+        .await;
+    assert_eq!(a.status, 200);
+    assert!(a.json.get("refresh_token").is_none());
+}
+
+#[tokio::test]
+async fn a_public_client_identifies_with_client_id_alone() {
+    let f = fixture();
+    let a = f
+        .token(grantor::TokenRequest::form(
+            "grant_type=password&username=tom&password=123456&client_id=spa",
+        ))
+        .await;
+    assert_eq!(a.status, 200, "{}", a.json);
+}
+
+#[tokio::test]
+async fn the_limiter_refuses_a_username_after_five_failures_without_asking_the_verifier() {
+    let f = fixture();
+    for _ in 0..5 {
+        let a = f
+            .post(("clientapp", "123456"), "grant_type=password&username=tom&password=bad")
+            .await;
+        assert_eq!(a.error(), "invalid_grant");
+    }
+    assert_eq!(f.users.calls.load(Ordering::SeqCst), 5);
+    // Even the right password is refused now, and the verifier is not asked; case and spaces
+    // do not make a new username.
+    for username in ["tom", "TOM", "%20Tom"] {
+        let a = f
+            .post(
+                ("clientapp", "123456"),
+                &format!("grant_type=password&username={username}&password=123456"),
+            )
+            .await;
+        assert_eq!((a.status, a.error()), (400, "invalid_grant"), "{username}");
+        assert!(a.str("error_description").contains("too many"));
+        let retry: u64 = a.header("Retry-After").and_then(|v| v.parse().ok()).unwrap_or(0);
+        assert!(retry > 0 && retry <= 15 * 60, "Retry-After {retry}");
+        a.assert_no_store();
+    }
+    assert_eq!(f.users.calls.load(Ordering::SeqCst), 5);
+    // Another user is unaffected.
+    let a = f
+        .post(("clientapp", "123456"), "grant_type=password&username=admin&password=123456")
+        .await;
+    assert_eq!(a.status, 200);
+    // The window closes.
+    f.clock.advance(Duration::from_secs(15 * 60));
+    f.login().await;
+}
+
+#[tokio::test]
+async fn successes_do_not_count_as_failures() {
+    let f = fixture();
+    for _ in 0..20 {
+        f.login().await;
+    }
+}
+
+#[tokio::test]
+async fn the_limiter_also_limits_per_client() {
+    let f = fixture_with(|b| {
+        b.login_limits(LoginLimits {
+            per_username: None,
+            per_client: Some(AttemptRule {
+                max_failures: 3,
+                window: Duration::from_secs(60),
+            }),
+        })
+    });
+    for user in ["a", "b", "c"] {
+        let a = f
+            .post(("clientapp", "123456"), &format!("grant_type=password&username={user}&password=x"))
+            .await;
+        assert!(!a.str("error_description").contains("too many"));
+    }
+    let a = f.post(("clientapp", "123456"), "grant_type=password&username=tom&password=123456").await;
+    assert!(a.str("error_description").contains("too many"), "{}", a.json);
+    // Another client is unaffected.
+    let a = f.post(("other", "other-secret"), "grant_type=password&username=tom&password=123456").await;
+    assert_eq!(a.status, 200);
+}
+
+#[tokio::test]
+async fn concurrent_guesses_reach_the_verifier_at_most_the_limit() {
+    let f = std::sync::Arc::new(fixture());
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let f = f.clone();
+        tasks.push(tokio::spawn(async move {
+            f.post(("clientapp", "123456"), "grant_type=password&username=tom&password=guess")
+                .await
+                .status
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.ok(), Some(400));
+    }
+    assert!(f.users.calls.load(Ordering::SeqCst) <= 5);
+}
+
+#[tokio::test]
+async fn the_limiter_can_be_disabled() {
+    let f = fixture_with(|b| b.disable_login_limits());
+    for _ in 0..10 {
+        f.post(("clientapp", "123456"), "grant_type=password&username=tom&password=bad")
+            .await;
+    }
+    f.login().await;
+    assert_eq!(f.users.calls.load(Ordering::SeqCst), 11);
+}
+
+#[tokio::test]
+async fn lifetimes_are_configurable_and_recorded() {
+    let f = fixture_with(|b| {
+        b.access_token_lifetime(Duration::from_secs(60))
+            .refresh_token_lifetime(Duration::from_secs(600))
+    });
+    let a = f.login().await;
+    assert_eq!(a.json["expires_in"], 60);
+    let mut kinds = Vec::new();
+    for (_, entry) in f.tokens.snapshot() {
+        if let TokenLookup::Live(r) = entry {
+            let ttl = r.expires_at - r.issued_at;
+            match r.kind {
+                TokenKind::Access => assert_eq!(ttl.whole_seconds(), 60),
+                _ => assert_eq!(ttl.whole_seconds(), 600),
+            }
+            assert_eq!(r.scope, "read".parse::<Scope>().expect("scope"));
+            kinds.push(r.kind);
+        }
+    }
+    assert_eq!(kinds.len(), 2);
+}
