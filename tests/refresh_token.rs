@@ -1,0 +1,203 @@
+//! The refresh grant (RFC 6749 §6): binding, narrowing, rotation and replay detection.
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use common::*;
+use grantor::{ResourceRequest, Scope, TokenLookup};
+
+const APP: (&str, &str) = ("clientapp", "123456");
+
+async fn access_works(f: &Fixture, token: &str, scope: &str) -> Result<(), u16> {
+    f.server
+        .bearer_validator()
+        .validate(
+            &ResourceRequest::new().with_authorization(format!("Bearer {token}")),
+            &scope.parse::<Scope>().expect("scope"),
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| e.status())
+}
+
+#[tokio::test]
+async fn refreshing_rotates_the_refresh_token_within_its_family() {
+    let f = fixture();
+    let first = f.login().await;
+    let r1 = first.str("refresh_token");
+    let second = f.refresh(APP, &r1, "").await;
+    assert_eq!(second.status, 200, "{}", second.json);
+    second.assert_no_store();
+    assert_eq!(second.json["token_type"], "Bearer");
+    assert_eq!(second.json["expires_in"], 3600);
+    let r2 = second.str("refresh_token");
+    assert_ne!(r1, r2);
+    assert_ne!(first.str("access_token"), second.str("access_token"));
+    assert!(access_works(&f, &second.str("access_token"), "read").await.is_ok());
+
+    // Every token issued so far belongs to one family.
+    let families: HashSet<String> = f
+        .tokens
+        .snapshot()
+        .into_iter()
+        .map(|(_, e)| match e {
+            TokenLookup::Live(r) => r.family_id.into_string(),
+            TokenLookup::Rotated(fam) => fam.into_string(),
+            _ => String::new(),
+        })
+        .collect();
+    assert_eq!(families.len(), 1);
+
+    // The new refresh token works in turn.
+    let third = f.refresh(APP, &r2, "").await;
+    assert_eq!(third.status, 200);
+}
+
+#[tokio::test]
+async fn a_replayed_refresh_token_revokes_the_whole_family() {
+    let f = fixture();
+    let first = f.login().await;
+    let r1 = first.str("refresh_token");
+    let second = f.refresh(APP, &r1, "").await;
+    assert_eq!(second.status, 200);
+
+    let replay = f.refresh(APP, &r1, "").await;
+    assert_eq!((replay.status, replay.error()), (400, "invalid_grant"));
+    replay.assert_no_store();
+
+    // The legitimate-looking successor and every access token of the family are gone.
+    let r2 = second.str("refresh_token");
+    let after = f.refresh(APP, &r2, "").await;
+    assert_eq!((after.status, after.error()), (400, "invalid_grant"));
+    assert_eq!(access_works(&f, &second.str("access_token"), "read").await, Err(401));
+    assert_eq!(access_works(&f, &first.str("access_token"), "read").await, Err(401));
+
+    // Another login is another family, unaffected.
+    let other = f.login().await;
+    assert!(access_works(&f, &other.str("access_token"), "read").await.is_ok());
+}
+
+#[tokio::test]
+async fn a_refresh_token_is_bound_to_its_client_and_a_wrong_client_spends_nothing() {
+    let f = fixture();
+    let first = f.login().await;
+    let r1 = first.str("refresh_token");
+    let stolen = f.refresh(("other", "other-secret"), &r1, "").await;
+    assert_eq!((stolen.status, stolen.error()), (400, "invalid_grant"));
+    // The rightful client still can.
+    let ok = f.refresh(APP, &r1, "").await;
+    assert_eq!(ok.status, 200, "{}", ok.json);
+}
+
+#[tokio::test]
+async fn scope_may_narrow_but_not_widen_and_the_refresh_token_keeps_its_scope() {
+    let f = fixture();
+    let first = f
+        .post(APP, "grant_type=password&username=tom&password=123456&scope=read+write")
+        .await;
+    assert_eq!(first.status, 200);
+    let r1 = first.str("refresh_token");
+
+    // Widening is invalid_scope, and costs the client nothing.
+    for wide in ["admin", "read+write+admin", "bad%22scope"] {
+        let a = f.refresh(APP, &r1, &format!("&scope={wide}")).await;
+        assert_eq!((a.status, a.error()), (400, "invalid_scope"), "{wide}");
+        a.assert_no_store();
+    }
+
+    // Narrowing works: the access token has only `read`.
+    let narrow = f.refresh(APP, &r1, "&scope=read").await;
+    assert_eq!(narrow.status, 200, "{}", narrow.json);
+    let at = narrow.str("access_token");
+    assert!(access_works(&f, &at, "read").await.is_ok());
+    assert_eq!(access_works(&f, &at, "write").await, Err(403));
+
+    // RFC 6749 §6: the new refresh token keeps the original scope, so a later refresh without
+    // `scope` gets `read write` back.
+    let again = f.refresh(APP, &narrow.str("refresh_token"), "").await;
+    assert_eq!(again.status, 200);
+    assert!(access_works(&f, &again.str("access_token"), "read write").await.is_ok());
+}
+
+#[tokio::test]
+async fn an_expired_refresh_token_is_invalid_grant() {
+    let f = fixture_with(|b| b.refresh_token_lifetime(Duration::from_secs(600)));
+    let first = f.login().await;
+    f.clock.advance(Duration::from_secs(600));
+    let a = f.refresh(APP, &first.str("refresh_token"), "").await;
+    assert_eq!((a.status, a.error()), (400, "invalid_grant"));
+}
+
+#[tokio::test]
+async fn an_access_token_is_not_a_refresh_token() {
+    let f = fixture();
+    let first = f.login().await;
+    let a = f.refresh(APP, &first.str("access_token"), "").await;
+    assert_eq!((a.status, a.error()), (400, "invalid_grant"));
+    let a = f.refresh(APP, "made-up", "").await;
+    assert_eq!((a.status, a.error()), (400, "invalid_grant"));
+}
+
+#[tokio::test]
+async fn the_refresh_token_parameter_is_required() {
+    let f = fixture();
+    let a = f.post(APP, "grant_type=refresh_token").await;
+    assert_eq!((a.status, a.error()), (400, "invalid_request"));
+}
+
+#[tokio::test]
+async fn a_client_not_allowed_the_refresh_grant_is_unauthorized_client() {
+    let f = fixture();
+    let a = f.refresh(("norefresh", "x"), "whatever", "").await;
+    assert_eq!((a.status, a.error()), (400, "unauthorized_client"));
+}
+
+#[tokio::test]
+async fn without_rotation_the_refresh_token_stays_valid() {
+    let f = fixture_with(|b| b.refresh_token_rotation(false));
+    let first = f.login().await;
+    let r1 = first.str("refresh_token");
+    for _ in 0..3 {
+        let a = f.refresh(APP, &r1, "").await;
+        assert_eq!(a.status, 200);
+        assert!(a.json.get("refresh_token").is_none());
+        assert!(access_works(&f, &a.str("access_token"), "read").await.is_ok());
+    }
+}
+
+#[tokio::test]
+async fn concurrent_refreshes_of_one_token_have_exactly_one_winner() {
+    let f = std::sync::Arc::new(fixture());
+    let r1 = f.login().await.str("refresh_token");
+    let mut tasks = Vec::new();
+    for _ in 0..100 {
+        let f = f.clone();
+        let r1 = r1.clone();
+        tasks.push(tokio::spawn(async move { f.refresh(APP, &r1, "").await.status }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        if t.await.ok() == Some(200) {
+            ok += 1;
+        }
+    }
+    assert_eq!(ok, 1);
+}
+
+#[tokio::test]
+async fn the_refresh_grant_can_be_left_disabled() {
+    use grantor::{AuthorizationServer, MemoryTokenStore, MemoryUserVerifier};
+    use std::sync::Arc;
+    let server = AuthorizationServer::builder(Arc::new(clients()), Arc::new(MemoryTokenStore::new()))
+        .enable_password_grant(Arc::new(MemoryUserVerifier::new()))
+        .build()
+        .expect("server");
+    let a = answer(
+        server
+            .token(grantor::TokenRequest::form("grant_type=refresh_token&refresh_token=x").with_authorization(basic("clientapp", "123456")))
+            .await,
+    );
+    assert_eq!((a.status, a.error()), (400, "unsupported_grant_type"));
+}
