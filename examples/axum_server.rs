@@ -28,8 +28,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use grantor::{
     async_trait, AuthorizationServer, BearerValidator, Client, ClientId, ClientSecret, GrantType,
-    MemoryClientStore, MemoryTokenStore, Password, ResourceRequest, Scope, SecretHash,
-    StoreError, TokenRequest, UserId, UserVerdict, UserVerifier, Username,
+    MemoryClientStore, MemoryTokenStore, Password, ResourceRequest, Scope, SecretHash, StoreError,
+    TokenRequest, UserId, UserVerdict, UserVerifier, Username,
 };
 use serde::Serialize;
 
@@ -56,7 +56,11 @@ impl DemoUsers {
     /// `tom`, `admin` and `alice`, each with password `123456`.
     pub fn seeded() -> Result<Self, Box<dyn Error>> {
         let mut users = HashMap::new();
-        for (name, id) in [("tom", "user-tom"), ("admin", "user-admin"), ("alice", "user-alice")] {
+        for (name, id) in [
+            ("tom", "user-tom"),
+            ("admin", "user-admin"),
+            ("alice", "user-alice"),
+        ] {
             users.insert(name.to_owned(), (UserId::new(id), argon2_hash("123456")?));
         }
         Ok(Self {
@@ -148,16 +152,14 @@ pub fn demo_clients() -> Result<MemoryClientStore, Box<dyn Error>> {
 
 /// The demo authorization server, everything in memory.
 pub fn demo_server(issuer: &str) -> Result<AuthorizationServer, Box<dyn Error>> {
-    let server = AuthorizationServer::builder(
-        Arc::new(demo_clients()?),
-        Arc::new(MemoryTokenStore::new()),
-    )
-    .issuer(issuer)
-    .enable_password_grant(Arc::new(DemoUsers::seeded()?))
-    .enable_refresh_token_grant()
-    // The worked example this demo follows passes the token as ?access_token=…
-    .allow_query_access_tokens(true)
-    .build()?;
+    let server =
+        AuthorizationServer::builder(Arc::new(demo_clients()?), Arc::new(MemoryTokenStore::new()))
+            .issuer(issuer)
+            .enable_password_grant(Arc::new(DemoUsers::seeded()?))
+            .enable_refresh_token_grant()
+            // The worked example this demo follows passes the token as ?access_token=…
+            .allow_query_access_tokens(true)
+            .build()?;
     Ok(server)
 }
 
@@ -169,9 +171,18 @@ struct Person {
 }
 
 const DEMO_USERS: [Person; 3] = [
-    Person { name: "adolfo", email: "adolfo@mailinator.com" },
-    Person { name: "demigreite", email: "demigreite@mailinator.com" },
-    Person { name: "jujuba", email: "jujuba@mailinator.com" },
+    Person {
+        name: "adolfo",
+        email: "adolfo@mailinator.com",
+    },
+    Person {
+        name: "demigreite",
+        email: "demigreite@mailinator.com",
+    },
+    Person {
+        name: "jujuba",
+        email: "jujuba@mailinator.com",
+    },
 ];
 
 #[derive(Clone)]

@@ -144,7 +144,9 @@ impl BearerError {
         match &self.error {
             None => {}
             Some(e) => match e.code() {
-                ErrorCode::InvalidRequest | ErrorCode::InvalidToken | ErrorCode::InsufficientScope => {
+                ErrorCode::InvalidRequest
+                | ErrorCode::InvalidToken
+                | ErrorCode::InsufficientScope => {
                     params.push(format!("error=\"{}\"", e.code()));
                     params.push(format!("error_description=\"{}\"", e.description()));
                     if let Some(scope) = &self.required_scope {
@@ -294,8 +296,10 @@ impl BearerValidator {
         };
         if !required.is_subset_of(&record.scope) {
             let mut refusal = self.refuse(Some(
-                OAuthError::insufficient_scope("the access token does not grant the scope this resource requires")
-                    .with_reason("insufficient_scope"),
+                OAuthError::insufficient_scope(
+                    "the access token does not grant the scope this resource requires",
+                )
+                .with_reason("insufficient_scope"),
             ));
             refusal.required_scope = Some(required.clone());
             return Err(refusal);
@@ -311,7 +315,9 @@ impl BearerValidator {
 
     /// Finds the one token the request carries. `Err(None)` means no token at all.
     fn extract(&self, request: &ResourceRequest) -> Result<String, Option<OAuthError>> {
-        let bad = |msg: &'static str| Some(OAuthError::invalid_request(msg).with_reason("bad_bearer_request"));
+        let bad = |msg: &'static str| {
+            Some(OAuthError::invalid_request(msg).with_reason("bad_bearer_request"))
+        };
         let mut found: Vec<String> = Vec::new();
 
         if let Some(header) = &request.authorization {
@@ -389,7 +395,7 @@ fn access_token_params(raw: &[u8]) -> Result<Vec<String>, OAuthError> {
 fn is_b64token(s: &str) -> bool {
     let body = s.trim_end_matches('=');
     !body.is_empty()
-        && body
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'))
+        && body.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        })
 }

@@ -105,7 +105,8 @@ pub(crate) fn credentials(
 
 /// Parses `Basic <base64(urlencode(id):urlencode(secret))>` (RFC 6749 §2.3.1, RFC 7617).
 fn parse_basic(header: &[u8]) -> Result<(String, String), OAuthError> {
-    let header = std::str::from_utf8(header).map_err(|_| invalid_client("authorization_not_utf8"))?;
+    let header =
+        std::str::from_utf8(header).map_err(|_| invalid_client("authorization_not_utf8"))?;
     let (scheme, rest) = header
         .trim()
         .split_once(' ')
@@ -126,7 +127,8 @@ fn parse_basic(header: &[u8]) -> Result<(String, String), OAuthError> {
     // RFC 6749 §2.3.1: both are "encoded using the application/x-www-form-urlencoded encoding
     // algorithm".
     let id = form_decode(id.as_bytes()).map_err(|_| invalid_client("basic_bad_encoding"))?;
-    let secret = form_decode(secret.as_bytes()).map_err(|_| invalid_client("basic_bad_encoding"))?;
+    let secret =
+        form_decode(secret.as_bytes()).map_err(|_| invalid_client("basic_bad_encoding"))?;
     if id.is_empty() {
         return Err(invalid_client("basic_empty_client_id"));
     }
@@ -157,7 +159,9 @@ pub(crate) async fn authenticate(
                 Err(invalid_client("wrong_client_secret"))
             }
         }
-        (ClientKind::Confidential { .. }, None) => Err(invalid_client("confidential_without_secret")),
+        (ClientKind::Confidential { .. }, None) => {
+            Err(invalid_client("confidential_without_secret"))
+        }
         // A public client has no secret; Basic with an empty password is how some libraries say
         // "none".
         (ClientKind::Public, None) => Ok(client),
@@ -177,11 +181,20 @@ mod tests {
 
     #[test]
     fn basic_is_percent_decoded() {
-        let creds = credentials(Some(&basic("my%20client:p%40ss%3Aword+%2B")), &Params::default());
+        let creds = credentials(
+            Some(&basic("my%20client:p%40ss%3Aword+%2B")),
+            &Params::default(),
+        );
         let creds = creds.ok();
-        assert_eq!(creds.as_ref().map(|c| c.client_id.as_str()), Some("my client"));
         assert_eq!(
-            creds.as_ref().and_then(|c| c.secret.as_ref()).map(|s| s.secret()),
+            creds.as_ref().map(|c| c.client_id.as_str()),
+            Some("my client")
+        );
+        assert_eq!(
+            creds
+                .as_ref()
+                .and_then(|c| c.secret.as_ref())
+                .map(|s| s.secret()),
             Some("p@ss:word +")
         );
     }
@@ -197,8 +210,15 @@ mod tests {
             &basic(":secret"),
             &basic("a%zz:b"),
         ] {
-            let e = credentials(Some(h), &Params::default()).err().map(|e| e.code());
-            assert_eq!(e, Some(crate::ErrorCode::InvalidClient), "{}", String::from_utf8_lossy(h));
+            let e = credentials(Some(h), &Params::default())
+                .err()
+                .map(|e| e.code());
+            assert_eq!(
+                e,
+                Some(crate::ErrorCode::InvalidClient),
+                "{}",
+                String::from_utf8_lossy(h)
+            );
         }
     }
 }

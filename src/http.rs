@@ -31,7 +31,8 @@ fn header(headers: &http::HeaderMap, name: http::header::HeaderName) -> Option<V
 impl TokenRequest {
     /// A token request from an `http::Request`: method, `Content-Type`, `Authorization` and body.
     pub fn from_http<B: AsRef<[u8]>>(request: &http::Request<B>) -> Self {
-        let mut out = TokenRequest::new(request.body().as_ref()).with_method(request.method().as_str());
+        let mut out =
+            TokenRequest::new(request.body().as_ref()).with_method(request.method().as_str());
         if let Some(ct) = header(request.headers(), http::header::CONTENT_TYPE) {
             out = out.with_content_type(ct);
         }

@@ -138,6 +138,6 @@ pub use store::{
 };
 pub use token::{SecretHash, TokenHash};
 pub use types::{
-    AccessToken, ClientId, ClientSecret, FamilyId, GrantType, Password, RedirectUri,
-    RefreshToken, UserId, Username,
+    AccessToken, ClientId, ClientSecret, FamilyId, GrantType, Password, RedirectUri, RefreshToken,
+    UserId, Username,
 };

@@ -154,7 +154,10 @@ pub(crate) fn decode_form(body: &[u8]) -> Result<Vec<(String, String)>, OAuthErr
             continue;
         }
         let (name, value) = match segment.iter().position(|b| *b == b'=') {
-            Some(i) => (segment.get(..i).unwrap_or_default(), segment.get(i + 1..).unwrap_or_default()),
+            Some(i) => (
+                segment.get(..i).unwrap_or_default(),
+                segment.get(i + 1..).unwrap_or_default(),
+            ),
             None => (segment, &[][..]),
         };
         pairs.push((form_decode(name)?, form_decode(value)?));
@@ -282,16 +285,29 @@ mod tests {
 
     #[test]
     fn json_objects_of_strings() {
-        let p = Params::from_json(br#"{"grant_type":"password","username":"tom"}"#).unwrap_or_default();
+        let p =
+            Params::from_json(br#"{"grant_type":"password","username":"tom"}"#).unwrap_or_default();
         assert_eq!(p.get("username"), Some("tom"));
-        for bad in [&br#"{"a":1}"#[..], br#"["a"]"#, br#"{"a":"1","a":"2"}"#, b"{} x", b""] {
-            assert!(Params::from_json(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        for bad in [
+            &br#"{"a":1}"#[..],
+            br#"["a"]"#,
+            br#"{"a":"1","a":"2"}"#,
+            b"{} x",
+            b"",
+        ] {
+            assert!(
+                Params::from_json(bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 
     #[test]
     fn media_types() {
-        assert!(is_form(Some(b"application/x-www-form-urlencoded; charset=UTF-8")));
+        assert!(is_form(Some(
+            b"application/x-www-form-urlencoded; charset=UTF-8"
+        )));
         assert!(is_form(Some(b"Application/X-WWW-Form-Urlencoded")));
         assert!(!is_form(Some(b"text/plain")));
         assert!(!is_form(None));

@@ -52,7 +52,9 @@ impl Scope {
                 ));
             }
             if !token.bytes().all(is_scope_char) {
-                return Err(ScopeError("a scope token has a character outside %x21 / %x23-5B / %x5D-7E"));
+                return Err(ScopeError(
+                    "a scope token has a character outside %x21 / %x23-5B / %x5D-7E",
+                ));
             }
             set.insert(token.to_owned());
         }
@@ -143,7 +145,10 @@ pub(crate) struct GrantedScope {
 /// RFC 6749 §3.3: "If the client omits the scope parameter when requesting authorization, the
 /// authorization server MUST either process the request using a pre-defined default value or fail
 /// the request indicating an invalid scope."
-pub(crate) fn grant_scope(client: &Client, requested: Option<&str>) -> Result<GrantedScope, OAuthError> {
+pub(crate) fn grant_scope(
+    client: &Client,
+    requested: Option<&str>,
+) -> Result<GrantedScope, OAuthError> {
     match requested {
         None => {
             if client.default_scope.is_empty() {
@@ -184,7 +189,10 @@ mod tests {
 
     #[test]
     fn parses_and_prints() {
-        assert_eq!(Scope::parse("b a b").map(|s| s.to_string()), Ok("a b".into()));
+        assert_eq!(
+            Scope::parse("b a b").map(|s| s.to_string()),
+            Ok("a b".into())
+        );
         assert!(Scope::parse("").map(|s| s.is_empty()).unwrap_or(false));
         for bad in [" a", "a ", "a  b", "a\"b", "a\\b", "é", "a\tb"] {
             assert!(Scope::parse(bad).is_err(), "{bad:?}");
@@ -194,7 +202,10 @@ mod tests {
     #[test]
     fn serde_as_string() {
         let s = Scope::parse("read write").unwrap_or_default();
-        assert_eq!(serde_json::to_string(&s).ok(), Some("\"read write\"".into()));
+        assert_eq!(
+            serde_json::to_string(&s).ok(),
+            Some("\"read write\"".into())
+        );
         let back: Result<Scope, _> = serde_json::from_str("\"write read\"");
         assert_eq!(back.ok(), Some(s));
     }

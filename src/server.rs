@@ -167,7 +167,9 @@ impl AuthorizationServerBuilder {
                 clients: self.clients,
                 tokens: self.tokens,
                 clock: self.clock,
-                password: self.password.map(|verifier| PasswordGrant { verifier, limiter }),
+                password: self
+                    .password
+                    .map(|verifier| PasswordGrant { verifier, limiter }),
                 refresh: self.refresh_grant.then_some(RefreshTokenGrant),
                 settings: TokenSettings {
                     access_ttl: to_time_duration(self.access_ttl),

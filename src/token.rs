@@ -56,7 +56,7 @@ impl RefreshToken {
 /// assert_eq!(hash, TokenHash::of(token.secret()));
 /// assert_eq!(TokenHash::from_hex(&hash.to_hex()), Some(hash));
 /// ```
-#[derive(Clone, Copy, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Serialize, Deserialize)]
 pub struct TokenHash([u8; 32]);
 
 impl TokenHash {
@@ -113,6 +113,13 @@ impl PartialEq for TokenHash {
 }
 
 impl Eq for TokenHash {}
+
+impl std::hash::Hash for TokenHash {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // Equal hashes are equal bytes, so hashing the bytes agrees with `eq`.
+        self.0.hash(state);
+    }
+}
 
 impl fmt::Debug for TokenHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -12,7 +12,11 @@ fn read() -> Scope {
     "read".parse().expect("scope")
 }
 
-async fn check(f: &Fixture, req: ResourceRequest, scope: &str) -> Result<grantor::AccessGrant, BearerError> {
+async fn check(
+    f: &Fixture,
+    req: ResourceRequest,
+    scope: &str,
+) -> Result<grantor::AccessGrant, BearerError> {
     f.server
         .bearer_validator()
         .validate(&req, &scope.parse().expect("scope"))
@@ -24,16 +28,26 @@ async fn a_valid_token_in_the_header_answers_its_grant() {
     let f = fixture();
     let token = f.login().await.str("access_token");
     for scheme in ["Bearer", "bearer"] {
-        let grant = check(&f, ResourceRequest::new().with_authorization(format!("{scheme} {token}")), "read")
-            .await
-            .expect("valid");
+        let grant = check(
+            &f,
+            ResourceRequest::new().with_authorization(format!("{scheme} {token}")),
+            "read",
+        )
+        .await
+        .expect("valid");
         assert_eq!(grant.client_id.as_str(), "clientapp");
         assert_eq!(grant.user_id.as_ref().map(|u| u.as_str()), Some("user-tom"));
         assert_eq!(grant.scope, read());
         assert_eq!(grant.expires_at, START + time::Duration::hours(1));
     }
     // An empty required scope asks only for a valid token.
-    assert!(check(&f, ResourceRequest::new().with_authorization(format!("Bearer {token}")), "").await.is_ok());
+    assert!(check(
+        &f,
+        ResourceRequest::new().with_authorization(format!("Bearer {token}")),
+        ""
+    )
+    .await
+    .is_ok());
 }
 
 #[tokio::test]
@@ -51,21 +65,37 @@ async fn a_token_in_a_form_body_is_accepted_but_not_with_get() {
         .with_content_type("application/x-www-form-urlencoded")
         .with_body(body);
     let e = check(&f, get, "read").await.expect_err("GET body");
-    assert_eq!((e.status(), e.code()), (400, Some(ErrorCode::InvalidRequest)));
+    assert_eq!(
+        (e.status(), e.code()),
+        (400, Some(ErrorCode::InvalidRequest))
+    );
 }
 
 #[tokio::test]
 async fn query_tokens_only_when_enabled() {
     let off = fixture();
     let token = off.login().await.str("access_token");
-    let e = check(&off, ResourceRequest::new().with_query(format!("access_token={token}")), "read")
-        .await
-        .expect_err("query disabled");
-    assert_eq!((e.status(), e.code()), (400, Some(ErrorCode::InvalidRequest)));
+    let e = check(
+        &off,
+        ResourceRequest::new().with_query(format!("access_token={token}")),
+        "read",
+    )
+    .await
+    .expect_err("query disabled");
+    assert_eq!(
+        (e.status(), e.code()),
+        (400, Some(ErrorCode::InvalidRequest))
+    );
 
     let on = fixture_with(|b| b.allow_query_access_tokens(true));
     let token = on.login().await.str("access_token");
-    assert!(check(&on, ResourceRequest::new().with_query(format!("page=2&access_token={token}")), "read").await.is_ok());
+    assert!(check(
+        &on,
+        ResourceRequest::new().with_query(format!("page=2&access_token={token}")),
+        "read"
+    )
+    .await
+    .is_ok());
 }
 
 #[tokio::test]
@@ -95,19 +125,34 @@ async fn bad_expired_or_refresh_tokens_are_invalid_token() {
         format!("Bearer {}", login.str("refresh_token")),
     ];
     for header in cases {
-        let e = check(&f, ResourceRequest::new().with_authorization(&header), "read")
-            .await
-            .expect_err("invalid");
-        assert_eq!((e.status(), e.code()), (401, Some(ErrorCode::InvalidToken)), "{header}");
+        let e = check(
+            &f,
+            ResourceRequest::new().with_authorization(&header),
+            "read",
+        )
+        .await
+        .expect_err("invalid");
+        assert_eq!(
+            (e.status(), e.code()),
+            (401, Some(ErrorCode::InvalidToken)),
+            "{header}"
+        );
         let r = e.into_response();
         let challenge = r.header("WWW-Authenticate").unwrap_or_default();
-        assert!(challenge.starts_with("Bearer error=\"invalid_token\", error_description=\""), "{challenge}");
+        assert!(
+            challenge.starts_with("Bearer error=\"invalid_token\", error_description=\""),
+            "{challenge}"
+        );
     }
     // Expiry, by the server's clock.
     f.clock.advance(Duration::from_secs(3600));
-    let e = check(&f, ResourceRequest::new().with_authorization(format!("Bearer {}", login.str("access_token"))), "read")
-        .await
-        .expect_err("expired");
+    let e = check(
+        &f,
+        ResourceRequest::new().with_authorization(format!("Bearer {}", login.str("access_token"))),
+        "read",
+    )
+    .await
+    .expect_err("expired");
     assert_eq!(e.code(), Some(ErrorCode::InvalidToken));
 }
 
@@ -115,14 +160,25 @@ async fn bad_expired_or_refresh_tokens_are_invalid_token() {
 async fn a_revoked_family_is_invalid_token() {
     let f = fixture();
     let token = f.login().await.str("access_token");
-    let grant = check(&f, ResourceRequest::new().with_authorization(format!("Bearer {token}")), "read")
-        .await
-        .expect("valid");
+    let grant = check(
+        &f,
+        ResourceRequest::new().with_authorization(format!("Bearer {token}")),
+        "read",
+    )
+    .await
+    .expect("valid");
     use grantor::TokenStore;
-    f.tokens.revoke_family(&grant.family_id).await.expect("revoke");
-    let e = check(&f, ResourceRequest::new().with_authorization(format!("Bearer {token}")), "read")
+    f.tokens
+        .revoke_family(&grant.family_id)
         .await
-        .expect_err("revoked");
+        .expect("revoke");
+    let e = check(
+        &f,
+        ResourceRequest::new().with_authorization(format!("Bearer {token}")),
+        "read",
+    )
+    .await
+    .expect_err("revoked");
     assert_eq!(e.code(), Some(ErrorCode::InvalidToken));
 }
 
@@ -130,14 +186,25 @@ async fn a_revoked_family_is_invalid_token() {
 async fn missing_scope_is_403_insufficient_scope_naming_it() {
     let f = fixture();
     let token = f.login().await.str("access_token");
-    let e = check(&f, ResourceRequest::new().with_authorization(format!("Bearer {token}")), "admin")
-        .await
-        .expect_err("scope");
-    assert_eq!((e.status(), e.code()), (403, Some(ErrorCode::InsufficientScope)));
+    let e = check(
+        &f,
+        ResourceRequest::new().with_authorization(format!("Bearer {token}")),
+        "admin",
+    )
+    .await
+    .expect_err("scope");
+    assert_eq!(
+        (e.status(), e.code()),
+        (403, Some(ErrorCode::InsufficientScope))
+    );
     let r = e.into_response();
     assert_eq!(r.status(), 403);
     let challenge = r.header("WWW-Authenticate").unwrap_or_default();
-    assert!(challenge.contains("error=\"insufficient_scope\"") && challenge.ends_with("scope=\"admin\""), "{challenge}");
+    assert!(
+        challenge.contains("error=\"insufficient_scope\"")
+            && challenge.ends_with("scope=\"admin\""),
+        "{challenge}"
+    );
 }
 
 #[tokio::test]
@@ -158,9 +225,15 @@ async fn more_than_one_token_is_invalid_request() {
     ];
     for req in cases {
         let e = check(&f, req, "read").await.expect_err("two tokens");
-        assert_eq!((e.status(), e.code()), (400, Some(ErrorCode::InvalidRequest)));
+        assert_eq!(
+            (e.status(), e.code()),
+            (400, Some(ErrorCode::InvalidRequest))
+        );
         let challenge = e.challenge().unwrap_or_default();
-        assert!(challenge.starts_with("Bearer error=\"invalid_request\""), "{challenge}");
+        assert!(
+            challenge.starts_with("Bearer error=\"invalid_request\""),
+            "{challenge}"
+        );
     }
 }
 
@@ -168,13 +241,22 @@ async fn more_than_one_token_is_invalid_request() {
 async fn a_realm_appears_in_every_challenge() {
     let f = fixture();
     let v = f.server.bearer_validator().with_realm("api \"v1\"");
-    let e = v.validate(&ResourceRequest::new(), &read()).await.expect_err("none");
+    let e = v
+        .validate(&ResourceRequest::new(), &read())
+        .await
+        .expect_err("none");
     assert_eq!(e.challenge().as_deref(), Some("Bearer realm=\"api v1\""));
     let e = v
-        .validate(&ResourceRequest::new().with_authorization("Bearer abc"), &read())
+        .validate(
+            &ResourceRequest::new().with_authorization("Bearer abc"),
+            &read(),
+        )
         .await
         .expect_err("bad");
-    assert!(e.challenge().unwrap_or_default().starts_with("Bearer realm=\"api v1\", error=\"invalid_token\""));
+    assert!(e
+        .challenge()
+        .unwrap_or_default()
+        .starts_with("Bearer realm=\"api v1\", error=\"invalid_token\""));
 }
 
 #[tokio::test]
@@ -182,9 +264,13 @@ async fn a_failing_store_is_a_server_error_without_a_challenge() {
     let f = fixture();
     let token = f.login().await.str("access_token");
     f.store.fail.store(true, Ordering::SeqCst);
-    let e = check(&f, ResourceRequest::new().with_authorization(format!("Bearer {token}")), "read")
-        .await
-        .expect_err("store down");
+    let e = check(
+        &f,
+        ResourceRequest::new().with_authorization(format!("Bearer {token}")),
+        "read",
+    )
+    .await
+    .expect_err("store down");
     assert_eq!((e.status(), e.code()), (500, Some(ErrorCode::ServerError)));
     assert!(e.into_response().header("WWW-Authenticate").is_none());
 }

@@ -10,7 +10,8 @@ const LOGIN: &str = "grant_type=password&username=tom&password=123456";
 fn assert_invalid_client(a: &Answer) {
     assert_eq!((a.status, a.error()), (401, "invalid_client"), "{}", a.json);
     assert!(
-        a.header("WWW-Authenticate").is_some_and(|v| v.starts_with("Basic ")),
+        a.header("WWW-Authenticate")
+            .is_some_and(|v| v.starts_with("Basic ")),
         "{:?}",
         a.response
     );
@@ -32,7 +33,9 @@ async fn basic_credentials_are_form_url_decoded() {
 async fn client_secret_post_works() {
     let f = fixture();
     let a = f
-        .token(TokenRequest::form(format!("{LOGIN}&client_id=clientapp&client_secret=123456")))
+        .token(TokenRequest::form(format!(
+            "{LOGIN}&client_id=clientapp&client_secret=123456"
+        )))
         .await;
     assert_eq!(a.status, 200, "{}", a.json);
 }
@@ -50,11 +53,17 @@ async fn basic_and_body_credentials_at_once_are_invalid_request() {
     a.assert_no_store();
     // A client_id that disagrees with the header is refused too; one that agrees is fine.
     let a = f
-        .token(TokenRequest::form(format!("{LOGIN}&client_id=other")).with_authorization(basic("clientapp", "123456")))
+        .token(
+            TokenRequest::form(format!("{LOGIN}&client_id=other"))
+                .with_authorization(basic("clientapp", "123456")),
+        )
         .await;
     assert_eq!((a.status, a.error()), (400, "invalid_request"));
     let a = f
-        .token(TokenRequest::form(format!("{LOGIN}&client_id=clientapp")).with_authorization(basic("clientapp", "123456")))
+        .token(
+            TokenRequest::form(format!("{LOGIN}&client_id=clientapp"))
+                .with_authorization(basic("clientapp", "123456")),
+        )
         .await;
     assert_eq!(a.status, 200);
 }
@@ -70,21 +79,27 @@ async fn failed_authentication_is_401_invalid_client_with_a_basic_challenge() {
     assert_eq!(wrong.json, unknown.json);
     // Through the body, too.
     let a = f
-        .token(TokenRequest::form(format!("{LOGIN}&client_id=clientapp&client_secret=nope")))
+        .token(TokenRequest::form(format!(
+            "{LOGIN}&client_id=clientapp&client_secret=nope"
+        )))
         .await;
     assert_invalid_client(&a);
     // No client authentication at all.
     let a = f.token(TokenRequest::form(LOGIN)).await;
     assert_invalid_client(&a);
     // A confidential client must send its secret.
-    let a = f.token(TokenRequest::form(format!("{LOGIN}&client_id=clientapp"))).await;
+    let a = f
+        .token(TokenRequest::form(format!("{LOGIN}&client_id=clientapp")))
+        .await;
     assert_invalid_client(&a);
     // A public client must not pretend to have one.
     let a = f.post(("spa", "made-up"), LOGIN).await;
     assert_invalid_client(&a);
     // Malformed or foreign Authorization headers.
     for header in ["Basic", "Basic !!!!", "Bearer abc", "Basic Y2xpZW50YXBw"] {
-        let a = f.token(TokenRequest::form(LOGIN).with_authorization(header)).await;
+        let a = f
+            .token(TokenRequest::form(LOGIN).with_authorization(header))
+            .await;
         assert_invalid_client(&a);
     }
     // None of these reached the user verifier.

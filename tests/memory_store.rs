@@ -28,7 +28,9 @@ fn record(kind: TokenKind, family: &FamilyId, ttl: i64) -> TokenRecord {
 async fn the_store_holds_no_recoverable_token_or_secret() {
     let f = fixture();
     let login = f.login().await;
-    let refreshed = f.refresh(("clientapp", "123456"), &login.str("refresh_token"), "").await;
+    let refreshed = f
+        .refresh(("clientapp", "123456"), &login.str("refresh_token"), "")
+        .await;
     let issued = [
         login.str("access_token"),
         login.str("refresh_token"),
@@ -41,7 +43,10 @@ async fn the_store_holds_no_recoverable_token_or_secret() {
     for token in &issued {
         assert!(!dump.contains(token.as_str()));
         let hash = TokenHash::of(token);
-        assert!(snapshot.iter().any(|(h, _)| *h == hash), "kept under its SHA-256");
+        assert!(
+            snapshot.iter().any(|(h, _)| *h == hash),
+            "kept under its SHA-256"
+        );
         assert!(!hash.to_hex().contains(token.as_str()));
         for (h, entry) in &snapshot {
             assert_ne!(h.as_bytes().as_slice(), token.as_bytes());
@@ -68,7 +73,10 @@ async fn rotation_has_exactly_one_winner_among_100_tasks() {
     let family = FamilyId::generate();
     let old = TokenHash::of("old");
     store
-        .save_tokens(&[(old, record(TokenKind::Refresh, &family, 3600 * 24 * 365 * 100))])
+        .save_tokens(&[(
+            old,
+            record(TokenKind::Refresh, &family, 3600 * 24 * 365 * 100),
+        )])
         .await
         .expect("save");
     let mut tasks = Vec::new();
@@ -76,7 +84,10 @@ async fn rotation_has_exactly_one_winner_among_100_tasks() {
         let store = store.clone();
         let family = family.clone();
         tasks.push(tokio::spawn(async move {
-            let new = [(TokenHash::of(&format!("new-{i}")), record(TokenKind::Refresh, &family, 3600 * 24 * 365 * 100))];
+            let new = [(
+                TokenHash::of(&format!("new-{i}")),
+                record(TokenKind::Refresh, &family, 3600 * 24 * 365 * 100),
+            )];
             store.rotate_refresh_token(&old, &new).await
         }));
     }
@@ -110,9 +121,21 @@ async fn rotate_refuses_access_tokens_and_unknown_hashes() {
         .save_tokens(&[(at, record(TokenKind::Access, &family, i64::from(i32::MAX)))])
         .await
         .expect("save");
-    assert_eq!(store.rotate_refresh_token(&at, &[]).await.ok(), Some(Rotation::NotFound));
-    assert_eq!(store.rotate_refresh_token(&TokenHash::of("x"), &[]).await.ok(), Some(Rotation::NotFound));
-    assert!(matches!(store.find_token(&at).await, Ok(TokenLookup::Live(_))));
+    assert_eq!(
+        store.rotate_refresh_token(&at, &[]).await.ok(),
+        Some(Rotation::NotFound)
+    );
+    assert_eq!(
+        store
+            .rotate_refresh_token(&TokenHash::of("x"), &[])
+            .await
+            .ok(),
+        Some(Rotation::NotFound)
+    );
+    assert!(matches!(
+        store.find_token(&at).await,
+        Ok(TokenLookup::Live(_))
+    ));
 }
 
 #[tokio::test]
@@ -130,8 +153,14 @@ async fn expired_entries_vanish_and_are_purged() {
         .await
         .expect("save");
     clock.advance(Duration::from_secs(60));
-    assert_eq!(store.find_token(&short).await.ok(), Some(TokenLookup::Unknown));
-    assert!(matches!(store.find_token(&long).await, Ok(TokenLookup::Live(_))));
+    assert_eq!(
+        store.find_token(&short).await.ok(),
+        Some(TokenLookup::Unknown)
+    );
+    assert!(matches!(
+        store.find_token(&long).await,
+        Ok(TokenLookup::Live(_))
+    ));
     clock.advance(Duration::from_secs(600));
     store.purge_expired();
     assert!(store.is_empty());
@@ -144,13 +173,19 @@ async fn writes_purge_expired_entries_by_themselves() {
     let family = FamilyId::generate();
     for i in 0..100 {
         store
-            .save_tokens(&[(TokenHash::of(&i.to_string()), record(TokenKind::Access, &family, 60))])
+            .save_tokens(&[(
+                TokenHash::of(&i.to_string()),
+                record(TokenKind::Access, &family, 60),
+            )])
             .await
             .expect("save");
     }
     clock.advance(Duration::from_secs(3600));
     store
-        .save_tokens(&[(TokenHash::of("fresh"), record(TokenKind::Access, &family, 7200))])
+        .save_tokens(&[(
+            TokenHash::of("fresh"),
+            record(TokenKind::Access, &family, 7200),
+        )])
         .await
         .expect("save");
     assert_eq!(store.len(), 1);
@@ -176,14 +211,22 @@ async fn revoke_one_and_revoke_a_family() {
     // Rotate b so the family has a rotation mark, then revoke the family.
     let d = TokenHash::of("d");
     assert!(matches!(
-        store.rotate_refresh_token(&b, &[(d, record(TokenKind::Refresh, &fam, forever))]).await,
+        store
+            .rotate_refresh_token(&b, &[(d, record(TokenKind::Refresh, &fam, forever))])
+            .await,
         Ok(Rotation::Rotated(_))
     ));
     assert_eq!(store.revoke_family(&fam).await.ok(), Some(1));
     assert_eq!(store.find_token(&d).await.ok(), Some(TokenLookup::Unknown));
     // The rotation mark stays, so a replay is still recognised.
-    assert_eq!(store.find_token(&b).await.ok(), Some(TokenLookup::Rotated(fam.clone())));
-    assert!(matches!(store.find_token(&c).await, Ok(TokenLookup::Live(_))));
+    assert_eq!(
+        store.find_token(&b).await.ok(),
+        Some(TokenLookup::Rotated(fam.clone()))
+    );
+    assert!(matches!(
+        store.find_token(&c).await,
+        Ok(TokenLookup::Live(_))
+    ));
 }
 
 #[tokio::test]
@@ -195,22 +238,51 @@ async fn limiter_windows() {
         window: Duration::from_secs(60),
     };
     let at = |s: i64| START + time::Duration::seconds(s);
-    assert_eq!(limiter.reserve_attempt(&key, &rule, at(0)).await.ok(), Some(AttemptVerdict::Allowed));
-    assert_eq!(limiter.reserve_attempt(&key, &rule, at(1)).await.ok(), Some(AttemptVerdict::Allowed));
+    assert_eq!(
+        limiter.reserve_attempt(&key, &rule, at(0)).await.ok(),
+        Some(AttemptVerdict::Allowed)
+    );
+    assert_eq!(
+        limiter.reserve_attempt(&key, &rule, at(1)).await.ok(),
+        Some(AttemptVerdict::Allowed)
+    );
     assert_eq!(
         limiter.reserve_attempt(&key, &rule, at(10)).await.ok(),
-        Some(AttemptVerdict::Refused { retry_after: Duration::from_secs(50) })
+        Some(AttemptVerdict::Refused {
+            retry_after: Duration::from_secs(50)
+        })
     );
     // A released attempt frees a place.
-    limiter.release_attempt(&key, at(11)).await.expect("release");
-    assert_eq!(limiter.reserve_attempt(&key, &rule, at(12)).await.ok(), Some(AttemptVerdict::Allowed));
+    limiter
+        .release_attempt(&key, at(11))
+        .await
+        .expect("release");
+    assert_eq!(
+        limiter.reserve_attempt(&key, &rule, at(12)).await.ok(),
+        Some(AttemptVerdict::Allowed)
+    );
     // The window closes 60 s after it opened.
-    assert_eq!(limiter.reserve_attempt(&key, &rule, at(60)).await.ok(), Some(AttemptVerdict::Allowed));
+    assert_eq!(
+        limiter.reserve_attempt(&key, &rule, at(60)).await.ok(),
+        Some(AttemptVerdict::Allowed)
+    );
     // Releases never go below zero.
     for _ in 0..5 {
-        limiter.release_attempt(&key, at(61)).await.expect("release");
+        limiter
+            .release_attempt(&key, at(61))
+            .await
+            .expect("release");
     }
-    assert_eq!(limiter.reserve_attempt(&key, &rule, at(62)).await.ok(), Some(AttemptVerdict::Allowed));
-    assert_eq!(limiter.reserve_attempt(&key, &rule, at(63)).await.ok(), Some(AttemptVerdict::Allowed));
-    assert!(matches!(limiter.reserve_attempt(&key, &rule, at(64)).await, Ok(AttemptVerdict::Refused { .. })));
+    assert_eq!(
+        limiter.reserve_attempt(&key, &rule, at(62)).await.ok(),
+        Some(AttemptVerdict::Allowed)
+    );
+    assert_eq!(
+        limiter.reserve_attempt(&key, &rule, at(63)).await.ok(),
+        Some(AttemptVerdict::Allowed)
+    );
+    assert!(matches!(
+        limiter.reserve_attempt(&key, &rule, at(64)).await,
+        Ok(AttemptVerdict::Refused { .. })
+    ));
 }

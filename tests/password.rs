@@ -37,7 +37,10 @@ async fn a_requested_scope_within_the_allowed_is_granted_and_not_echoed() {
         )
         .await;
     assert_eq!(a.status, 200);
-    assert!(a.json.get("scope").is_none(), "identical scope need not be returned");
+    assert!(
+        a.json.get("scope").is_none(),
+        "identical scope need not be returned"
+    );
     let grant = f
         .server
         .bearer_validator()
@@ -47,7 +50,10 @@ async fn a_requested_scope_within_the_allowed_is_granted_and_not_echoed() {
         )
         .await
         .expect("token grants read write");
-    assert_eq!(grant.user_id.map(|u| u.into_string()), Some("user-tom".into()));
+    assert_eq!(
+        grant.user_id.map(|u| u.into_string()),
+        Some("user-tom".into())
+    );
     assert_eq!(grant.client_id.as_str(), "clientapp");
 }
 
@@ -66,7 +72,10 @@ async fn scope_beyond_the_client_or_malformed_is_invalid_scope() {
     }
     // No scope asked and no default scope registered.
     let a = f
-        .post(("nodefault", "x"), "grant_type=password&username=tom&password=123456")
+        .post(
+            ("nodefault", "x"),
+            "grant_type=password&username=tom&password=123456",
+        )
         .await;
     assert_eq!((a.status, a.error()), (400, "invalid_scope"));
 }
@@ -90,15 +99,26 @@ async fn username_and_password_are_required() {
 async fn unknown_user_and_wrong_password_read_the_same() {
     let f = fixture();
     let wrong = f
-        .post(("clientapp", "123456"), "grant_type=password&username=tom&password=nope")
+        .post(
+            ("clientapp", "123456"),
+            "grant_type=password&username=tom&password=nope",
+        )
         .await;
     let unknown = f
-        .post(("clientapp", "123456"), "grant_type=password&username=nobody&password=nope")
+        .post(
+            ("clientapp", "123456"),
+            "grant_type=password&username=nobody&password=nope",
+        )
         .await;
     assert_eq!((wrong.status, wrong.error()), (400, "invalid_grant"));
     assert_eq!(wrong.status, unknown.status);
     assert_eq!(wrong.json, unknown.json);
-    let headers = |a: &Answer| a.response.headers().map(|(k, v)| format!("{k}:{v}")).collect::<Vec<_>>();
+    let headers = |a: &Answer| {
+        a.response
+            .headers()
+            .map(|(k, v)| format!("{k}:{v}"))
+            .collect::<Vec<_>>()
+    };
     assert_eq!(headers(&wrong), headers(&unknown));
 }
 
@@ -106,7 +126,10 @@ async fn unknown_user_and_wrong_password_read_the_same() {
 async fn a_client_not_allowed_the_grant_is_unauthorized_client() {
     let f = fixture();
     let a = f
-        .post(("service", "service-secret"), "grant_type=password&username=tom&password=123456")
+        .post(
+            ("service", "service-secret"),
+            "grant_type=password&username=tom&password=123456",
+        )
         .await;
     assert_eq!((a.status, a.error()), (400, "unauthorized_client"));
     a.assert_no_store();
@@ -117,7 +140,10 @@ async fn a_client_not_allowed_the_grant_is_unauthorized_client() {
 async fn a_client_without_the_refresh_grant_gets_no_refresh_token() {
     let f = fixture();
     let a = f
-        .post(("norefresh", "x"), "grant_type=password&username=tom&password=123456")
+        .post(
+            ("norefresh", "x"),
+            "grant_type=password&username=tom&password=123456",
+        )
         .await;
     assert_eq!(a.status, 200);
     assert!(a.json.get("refresh_token").is_none());
@@ -139,7 +165,10 @@ async fn the_limiter_refuses_a_username_after_five_failures_without_asking_the_v
     let f = fixture();
     for _ in 0..5 {
         let a = f
-            .post(("clientapp", "123456"), "grant_type=password&username=tom&password=bad")
+            .post(
+                ("clientapp", "123456"),
+                "grant_type=password&username=tom&password=bad",
+            )
             .await;
         assert_eq!(a.error(), "invalid_grant");
     }
@@ -155,14 +184,20 @@ async fn the_limiter_refuses_a_username_after_five_failures_without_asking_the_v
             .await;
         assert_eq!((a.status, a.error()), (400, "invalid_grant"), "{username}");
         assert!(a.str("error_description").contains("too many"));
-        let retry: u64 = a.header("Retry-After").and_then(|v| v.parse().ok()).unwrap_or(0);
+        let retry: u64 = a
+            .header("Retry-After")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
         assert!(retry > 0 && retry <= 15 * 60, "Retry-After {retry}");
         a.assert_no_store();
     }
     assert_eq!(f.users.calls.load(Ordering::SeqCst), 5);
     // Another user is unaffected.
     let a = f
-        .post(("clientapp", "123456"), "grant_type=password&username=admin&password=123456")
+        .post(
+            ("clientapp", "123456"),
+            "grant_type=password&username=admin&password=123456",
+        )
         .await;
     assert_eq!(a.status, 200);
     // The window closes.
@@ -191,14 +226,31 @@ async fn the_limiter_also_limits_per_client() {
     });
     for user in ["a", "b", "c"] {
         let a = f
-            .post(("clientapp", "123456"), &format!("grant_type=password&username={user}&password=x"))
+            .post(
+                ("clientapp", "123456"),
+                &format!("grant_type=password&username={user}&password=x"),
+            )
             .await;
         assert!(!a.str("error_description").contains("too many"));
     }
-    let a = f.post(("clientapp", "123456"), "grant_type=password&username=tom&password=123456").await;
-    assert!(a.str("error_description").contains("too many"), "{}", a.json);
+    let a = f
+        .post(
+            ("clientapp", "123456"),
+            "grant_type=password&username=tom&password=123456",
+        )
+        .await;
+    assert!(
+        a.str("error_description").contains("too many"),
+        "{}",
+        a.json
+    );
     // Another client is unaffected.
-    let a = f.post(("other", "other-secret"), "grant_type=password&username=tom&password=123456").await;
+    let a = f
+        .post(
+            ("other", "other-secret"),
+            "grant_type=password&username=tom&password=123456",
+        )
+        .await;
     assert_eq!(a.status, 200);
 }
 
@@ -209,9 +261,12 @@ async fn concurrent_guesses_reach_the_verifier_at_most_the_limit() {
     for _ in 0..50 {
         let f = f.clone();
         tasks.push(tokio::spawn(async move {
-            f.post(("clientapp", "123456"), "grant_type=password&username=tom&password=guess")
-                .await
-                .status
+            f.post(
+                ("clientapp", "123456"),
+                "grant_type=password&username=tom&password=guess",
+            )
+            .await
+            .status
         }));
     }
     for t in tasks {
@@ -224,8 +279,11 @@ async fn concurrent_guesses_reach_the_verifier_at_most_the_limit() {
 async fn the_limiter_can_be_disabled() {
     let f = fixture_with(|b| b.disable_login_limits());
     for _ in 0..10 {
-        f.post(("clientapp", "123456"), "grant_type=password&username=tom&password=bad")
-            .await;
+        f.post(
+            ("clientapp", "123456"),
+            "grant_type=password&username=tom&password=bad",
+        )
+        .await;
     }
     f.login().await;
     assert_eq!(f.users.calls.load(Ordering::SeqCst), 11);

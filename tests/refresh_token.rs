@@ -35,7 +35,9 @@ async fn refreshing_rotates_the_refresh_token_within_its_family() {
     let r2 = second.str("refresh_token");
     assert_ne!(r1, r2);
     assert_ne!(first.str("access_token"), second.str("access_token"));
-    assert!(access_works(&f, &second.str("access_token"), "read").await.is_ok());
+    assert!(access_works(&f, &second.str("access_token"), "read")
+        .await
+        .is_ok());
 
     // Every token issued so far belongs to one family.
     let families: HashSet<String> = f
@@ -71,12 +73,20 @@ async fn a_replayed_refresh_token_revokes_the_whole_family() {
     let r2 = second.str("refresh_token");
     let after = f.refresh(APP, &r2, "").await;
     assert_eq!((after.status, after.error()), (400, "invalid_grant"));
-    assert_eq!(access_works(&f, &second.str("access_token"), "read").await, Err(401));
-    assert_eq!(access_works(&f, &first.str("access_token"), "read").await, Err(401));
+    assert_eq!(
+        access_works(&f, &second.str("access_token"), "read").await,
+        Err(401)
+    );
+    assert_eq!(
+        access_works(&f, &first.str("access_token"), "read").await,
+        Err(401)
+    );
 
     // Another login is another family, unaffected.
     let other = f.login().await;
-    assert!(access_works(&f, &other.str("access_token"), "read").await.is_ok());
+    assert!(access_works(&f, &other.str("access_token"), "read")
+        .await
+        .is_ok());
 }
 
 #[tokio::test]
@@ -95,7 +105,10 @@ async fn a_refresh_token_is_bound_to_its_client_and_a_wrong_client_spends_nothin
 async fn scope_may_narrow_but_not_widen_and_the_refresh_token_keeps_its_scope() {
     let f = fixture();
     let first = f
-        .post(APP, "grant_type=password&username=tom&password=123456&scope=read+write")
+        .post(
+            APP,
+            "grant_type=password&username=tom&password=123456&scope=read+write",
+        )
         .await;
     assert_eq!(first.status, 200);
     let r1 = first.str("refresh_token");
@@ -118,7 +131,9 @@ async fn scope_may_narrow_but_not_widen_and_the_refresh_token_keeps_its_scope() 
     // `scope` gets `read write` back.
     let again = f.refresh(APP, &narrow.str("refresh_token"), "").await;
     assert_eq!(again.status, 200);
-    assert!(access_works(&f, &again.str("access_token"), "read write").await.is_ok());
+    assert!(access_works(&f, &again.str("access_token"), "read write")
+        .await
+        .is_ok());
 }
 
 #[tokio::test]
@@ -163,7 +178,9 @@ async fn without_rotation_the_refresh_token_stays_valid() {
         let a = f.refresh(APP, &r1, "").await;
         assert_eq!(a.status, 200);
         assert!(a.json.get("refresh_token").is_none());
-        assert!(access_works(&f, &a.str("access_token"), "read").await.is_ok());
+        assert!(access_works(&f, &a.str("access_token"), "read")
+            .await
+            .is_ok());
     }
 }
 
@@ -175,7 +192,9 @@ async fn concurrent_refreshes_of_one_token_have_exactly_one_winner() {
     for _ in 0..100 {
         let f = f.clone();
         let r1 = r1.clone();
-        tasks.push(tokio::spawn(async move { f.refresh(APP, &r1, "").await.status }));
+        tasks.push(tokio::spawn(
+            async move { f.refresh(APP, &r1, "").await.status },
+        ));
     }
     let mut ok = 0;
     for t in tasks {
@@ -190,13 +209,17 @@ async fn concurrent_refreshes_of_one_token_have_exactly_one_winner() {
 async fn the_refresh_grant_can_be_left_disabled() {
     use grantor::{AuthorizationServer, MemoryTokenStore, MemoryUserVerifier};
     use std::sync::Arc;
-    let server = AuthorizationServer::builder(Arc::new(clients()), Arc::new(MemoryTokenStore::new()))
-        .enable_password_grant(Arc::new(MemoryUserVerifier::new()))
-        .build()
-        .expect("server");
+    let server =
+        AuthorizationServer::builder(Arc::new(clients()), Arc::new(MemoryTokenStore::new()))
+            .enable_password_grant(Arc::new(MemoryUserVerifier::new()))
+            .build()
+            .expect("server");
     let a = answer(
         server
-            .token(grantor::TokenRequest::form("grant_type=refresh_token&refresh_token=x").with_authorization(basic("clientapp", "123456")))
+            .token(
+                grantor::TokenRequest::form("grant_type=refresh_token&refresh_token=x")
+                    .with_authorization(basic("clientapp", "123456")),
+            )
             .await,
     );
     assert_eq!((a.status, a.error()), (400, "unsupported_grant_type"));

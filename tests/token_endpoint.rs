@@ -25,7 +25,12 @@ async fn a_repeated_parameter_is_invalid_request() {
 #[tokio::test]
 async fn a_body_that_is_not_a_form_is_invalid_request() {
     let f = fixture();
-    for ct in [None, Some("text/plain"), Some("application/json"), Some("multipart/form-data")] {
+    for ct in [
+        None,
+        Some("text/plain"),
+        Some("application/json"),
+        Some("multipart/form-data"),
+    ] {
         let mut req = TokenRequest::new(LOGIN).with_authorization(basic("clientapp", "123456"));
         if let Some(ct) = ct {
             req = req.with_content_type(ct);
@@ -49,7 +54,11 @@ async fn a_body_that_is_not_a_form_is_invalid_request() {
 async fn only_post_is_accepted_when_the_method_is_known() {
     let f = fixture();
     let a = f
-        .token(TokenRequest::form(LOGIN).with_authorization(basic("clientapp", "123456")).with_method("GET"))
+        .token(
+            TokenRequest::form(LOGIN)
+                .with_authorization(basic("clientapp", "123456"))
+                .with_method("GET"),
+        )
         .await;
     assert_eq!((a.status, a.error()), (400, "invalid_request"));
 }
@@ -57,7 +66,10 @@ async fn only_post_is_accepted_when_the_method_is_known() {
 #[tokio::test]
 async fn malformed_encoding_is_invalid_request() {
     let f = fixture();
-    for body in ["grant_type=password&username=%zz&password=1", "grant_type=password&username=%ff&password=1"] {
+    for body in [
+        "grant_type=password&username=%zz&password=1",
+        "grant_type=password&username=%ff&password=1",
+    ] {
         let a = f.post(("clientapp", "123456"), body).await;
         assert_eq!((a.status, a.error()), (400, "invalid_request"), "{body}");
     }
@@ -66,13 +78,25 @@ async fn malformed_encoding_is_invalid_request() {
 #[tokio::test]
 async fn grant_type_is_required_and_must_be_supported() {
     let f = fixture();
-    let a = f.post(("clientapp", "123456"), "username=tom&password=123456").await;
+    let a = f
+        .post(("clientapp", "123456"), "username=tom&password=123456")
+        .await;
     assert_eq!((a.status, a.error()), (400, "invalid_request"));
-    for grant in ["magic", "PASSWORD", "implicit", "client_credentials", "authorization_code"] {
+    for grant in [
+        "magic",
+        "PASSWORD",
+        "implicit",
+        "client_credentials",
+        "authorization_code",
+    ] {
         let a = f
             .post(("clientapp", "123456"), &format!("grant_type={grant}"))
             .await;
-        assert_eq!((a.status, a.error()), (400, "unsupported_grant_type"), "{grant}");
+        assert_eq!(
+            (a.status, a.error()),
+            (400, "unsupported_grant_type"),
+            "{grant}"
+        );
         a.assert_no_store();
     }
 }
@@ -116,24 +140,33 @@ async fn json_bodies_are_refused_unless_enabled() {
 #[tokio::test]
 async fn a_failing_store_is_a_generic_server_error() {
     let f = fixture();
-    f.store.fail.store(true, std::sync::atomic::Ordering::SeqCst);
+    f.store
+        .fail
+        .store(true, std::sync::atomic::Ordering::SeqCst);
     let a = f.post(("clientapp", "123456"), LOGIN).await;
     assert_eq!((a.status, a.error()), (500, "server_error"));
     a.assert_no_store();
     let body = String::from_utf8_lossy(a.response.body()).into_owned();
-    assert!(!body.contains("secret detail") && !body.contains("tokens_pkey"), "{body}");
+    assert!(
+        !body.contains("secret detail") && !body.contains("tokens_pkey"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
 async fn an_unreachable_store_is_temporarily_unavailable() {
     let f = fixture();
-    f.store.unavailable.store(true, std::sync::atomic::Ordering::SeqCst);
+    f.store
+        .unavailable
+        .store(true, std::sync::atomic::Ordering::SeqCst);
     let a = f.post(("clientapp", "123456"), LOGIN).await;
     assert_eq!((a.status, a.error()), (503, "temporarily_unavailable"));
     a.assert_no_store();
     assert!(!String::from_utf8_lossy(a.response.body()).contains("10.0.0.9"));
     // Back again: works without a rebuild.
-    f.store.unavailable.store(false, std::sync::atomic::Ordering::SeqCst);
+    f.store
+        .unavailable
+        .store(false, std::sync::atomic::Ordering::SeqCst);
     f.login().await;
 }
 
@@ -141,7 +174,11 @@ async fn an_unreachable_store_is_temporarily_unavailable() {
 async fn error_bodies_have_exactly_the_rfc_members() {
     let f = fixture();
     let a = f.post(("clientapp", "123456"), "grant_type=nope").await;
-    let keys: Vec<&String> = a.json.as_object().map(|o| o.keys().collect()).unwrap_or_default();
+    let keys: Vec<&String> = a
+        .json
+        .as_object()
+        .map(|o| o.keys().collect())
+        .unwrap_or_default();
     assert_eq!(keys, ["error", "error_description"]);
 }
 
@@ -152,10 +189,13 @@ fn the_builder_refuses_inconsistent_settings() {
     let b = || AuthorizationServer::builder(Arc::new(clients()), Arc::new(MemoryTokenStore::new()));
     assert_eq!(b().build().err(), Some(BuildError::NoGrantEnabled));
     for bad in ["not a url", "ftp://x", "https://x/?q=1", "https://x/#f"] {
-        assert!(matches!(
-            b().enable_refresh_token_grant().issuer(bad).build().err(),
-            Some(BuildError::InvalidIssuer(_))
-        ), "{bad}");
+        assert!(
+            matches!(
+                b().enable_refresh_token_grant().issuer(bad).build().err(),
+                Some(BuildError::InvalidIssuer(_))
+            ),
+            "{bad}"
+        );
     }
     assert_eq!(
         b().enable_refresh_token_grant()
@@ -164,6 +204,14 @@ fn the_builder_refuses_inconsistent_settings() {
             .err(),
         Some(BuildError::ZeroLifetime)
     );
-    let ok = b().enable_refresh_token_grant().issuer("https://auth.example.com").build();
-    assert_eq!(ok.ok().and_then(|s| s.issuer().map(str::to_owned)).as_deref(), Some("https://auth.example.com"));
+    let ok = b()
+        .enable_refresh_token_grant()
+        .issuer("https://auth.example.com")
+        .build();
+    assert_eq!(
+        ok.ok()
+            .and_then(|s| s.issuer().map(str::to_owned))
+            .as_deref(),
+        Some("https://auth.example.com")
+    );
 }

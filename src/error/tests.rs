@@ -7,23 +7,46 @@ fn every_code_has_its_wire_string_and_status() {
         (ErrorCode::InvalidClient, "invalid_client", 401),
         (ErrorCode::InvalidGrant, "invalid_grant", 400),
         (ErrorCode::UnauthorizedClient, "unauthorized_client", 400),
-        (ErrorCode::UnsupportedGrantType, "unsupported_grant_type", 400),
+        (
+            ErrorCode::UnsupportedGrantType,
+            "unsupported_grant_type",
+            400,
+        ),
         (ErrorCode::InvalidScope, "invalid_scope", 400),
         (ErrorCode::AccessDenied, "access_denied", 400),
-        (ErrorCode::UnsupportedResponseType, "unsupported_response_type", 400),
+        (
+            ErrorCode::UnsupportedResponseType,
+            "unsupported_response_type",
+            400,
+        ),
         (ErrorCode::ServerError, "server_error", 500),
-        (ErrorCode::TemporarilyUnavailable, "temporarily_unavailable", 503),
+        (
+            ErrorCode::TemporarilyUnavailable,
+            "temporarily_unavailable",
+            503,
+        ),
         (ErrorCode::InvalidToken, "invalid_token", 401),
         (ErrorCode::InsufficientScope, "insufficient_scope", 403),
-        (ErrorCode::AuthorizationPending, "authorization_pending", 400),
+        (
+            ErrorCode::AuthorizationPending,
+            "authorization_pending",
+            400,
+        ),
         (ErrorCode::SlowDown, "slow_down", 400),
         (ErrorCode::ExpiredToken, "expired_token", 400),
-        (ErrorCode::UnsupportedTokenType, "unsupported_token_type", 400),
+        (
+            ErrorCode::UnsupportedTokenType,
+            "unsupported_token_type",
+            400,
+        ),
     ];
     for (code, wire, status) in all {
         assert_eq!(code.as_str(), wire);
         assert_eq!(code.status(), status, "{wire}");
-        assert_eq!(serde_json::to_string(&code).ok(), Some(format!("\"{wire}\"")));
+        assert_eq!(
+            serde_json::to_string(&code).ok(),
+            Some(format!("\"{wire}\""))
+        );
     }
 }
 

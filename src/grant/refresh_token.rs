@@ -28,7 +28,9 @@ use crate::token::TokenHash;
 use crate::types::GrantType;
 
 fn invalid() -> OAuthError {
-    OAuthError::invalid_grant("the refresh token is invalid, expired, revoked, or was issued to another client")
+    OAuthError::invalid_grant(
+        "the refresh token is invalid, expired, revoked, or was issued to another client",
+    )
 }
 
 /// The refresh grant's handler: it needs nothing beyond the token store in its context.

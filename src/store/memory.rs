@@ -420,7 +420,8 @@ impl MemoryAttemptLimiter {
 
 impl fmt::Debug for MemoryAttemptLimiter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MemoryAttemptLimiter").finish_non_exhaustive()
+        f.debug_struct("MemoryAttemptLimiter")
+            .finish_non_exhaustive()
     }
 }
 
@@ -459,7 +460,11 @@ impl AttemptLimiter for MemoryAttemptLimiter {
         Ok(AttemptVerdict::Allowed)
     }
 
-    async fn release_attempt(&self, key: &AttemptKey, now: OffsetDateTime) -> Result<(), StoreError> {
+    async fn release_attempt(
+        &self,
+        key: &AttemptKey,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
         let mut state = lock(&self.windows);
         if let Some(slot) = state.windows.get_mut(key) {
             if slot.1 > now {

@@ -382,5 +382,9 @@ pub trait AttemptLimiter: Send + Sync {
     /// alone.
     ///
     /// Atomic: one decrement.
-    async fn release_attempt(&self, key: &AttemptKey, now: OffsetDateTime) -> Result<(), StoreError>;
+    async fn release_attempt(
+        &self,
+        key: &AttemptKey,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
 }

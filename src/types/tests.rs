@@ -2,10 +2,22 @@ use super::*;
 
 #[test]
 fn secrets_are_redacted_in_debug() {
-    assert_eq!(format!("{:?}", AccessToken::new("abc")), "AccessToken([redacted])");
-    assert_eq!(format!("{:?}", RefreshToken::new("abc")), "RefreshToken([redacted])");
-    assert_eq!(format!("{:?}", ClientSecret::new("abc")), "ClientSecret([redacted])");
-    assert_eq!(format!("{:?}", Password::new("abc")), "Password([redacted])");
+    assert_eq!(
+        format!("{:?}", AccessToken::new("abc")),
+        "AccessToken([redacted])"
+    );
+    assert_eq!(
+        format!("{:?}", RefreshToken::new("abc")),
+        "RefreshToken([redacted])"
+    );
+    assert_eq!(
+        format!("{:?}", ClientSecret::new("abc")),
+        "ClientSecret([redacted])"
+    );
+    assert_eq!(
+        format!("{:?}", Password::new("abc")),
+        "Password([redacted])"
+    );
 }
 
 #[test]

@@ -46,10 +46,14 @@ pub struct FlakyStore {
 impl FlakyStore {
     fn check(&self) -> Result<(), StoreError> {
         if self.unavailable.load(Ordering::SeqCst) {
-            return Err(StoreError::unavailable("connection refused to 10.0.0.9:6379"));
+            return Err(StoreError::unavailable(
+                "connection refused to 10.0.0.9:6379",
+            ));
         }
         if self.fail.load(Ordering::SeqCst) {
-            return Err(StoreError::backend("constraint tokens_pkey violated (secret detail)"));
+            return Err(StoreError::backend(
+                "constraint tokens_pkey violated (secret detail)",
+            ));
         }
         Ok(())
     }
@@ -156,7 +160,9 @@ pub fn fixture_with(
         .enable_password_grant(users.clone())
         .enable_refresh_token_grant()
         .clock(clock.clone());
-    let server = configure(builder).build().expect("valid test configuration");
+    let server = configure(builder)
+        .build()
+        .expect("valid test configuration");
     Fixture {
         server,
         clock,
@@ -192,7 +198,12 @@ impl Answer {
     }
     /// Asserts the no-store headers that every token response and token error carries.
     pub fn assert_no_store(&self) {
-        assert_eq!(self.header("Cache-Control"), Some("no-store"), "{:?}", self.response);
+        assert_eq!(
+            self.header("Cache-Control"),
+            Some("no-store"),
+            "{:?}",
+            self.response
+        );
         assert_eq!(self.header("Pragma"), Some("no-cache"));
         assert_eq!(self.header("Content-Type"), Some("application/json"));
     }
@@ -214,14 +225,19 @@ impl Fixture {
 
     /// A form token request authenticated with Basic.
     pub async fn post(&self, client: (&str, &str), body: &str) -> Answer {
-        self.token(TokenRequest::form(body.to_owned()).with_authorization(basic(client.0, client.1)))
-            .await
+        self.token(
+            TokenRequest::form(body.to_owned()).with_authorization(basic(client.0, client.1)),
+        )
+        .await
     }
 
     /// tom's password grant as clientapp.
     pub async fn login(&self) -> Answer {
         let a = self
-            .post(("clientapp", "123456"), "grant_type=password&username=tom&password=123456")
+            .post(
+                ("clientapp", "123456"),
+                "grant_type=password&username=tom&password=123456",
+            )
             .await;
         assert_eq!(a.status, 200, "{}", a.json);
         a

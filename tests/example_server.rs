@@ -1,0 +1,173 @@
+//! The worked example over real HTTP, against the example's own router started in-process.
+
+#[allow(dead_code)]
+#[path = "../examples/axum_server.rs"]
+mod example;
+
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+struct HttpResponse {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl HttpResponse {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+/// A minimal HTTP/1.1 client: one request per connection.
+async fn send(addr: std::net::SocketAddr, request: String) -> HttpResponse {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut raw))
+        .await
+        .expect("response in time")
+        .expect("read");
+    let text = String::from_utf8(raw).expect("utf-8 response");
+    let (head, body) = text.split_once("\r\n\r\n").expect("head and body");
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("status line");
+    let headers = lines
+        .filter_map(|l| l.split_once(": "))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    HttpResponse {
+        status,
+        headers,
+        body: body.to_owned(),
+    }
+}
+
+fn post_form(path: &str, authorization: Option<&str>, body: &str) -> String {
+    let auth = authorization
+        .map(|a| format!("Authorization: {a}\r\n"))
+        .unwrap_or_default();
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{auth}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+fn get(path: &str, authorization: Option<&str>) -> String {
+    let auth = authorization
+        .map(|a| format!("Authorization: {a}\r\n"))
+        .unwrap_or_default();
+    format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{auth}\r\n")
+}
+
+const USERS: &str = r#"[{"name":"adolfo","email":"adolfo@mailinator.com"},{"name":"demigreite","email":"demigreite@mailinator.com"},{"name":"jujuba","email":"jujuba@mailinator.com"}]"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worked_example_runs_over_http() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = example::demo_server(&format!("http://{addr}")).expect("demo server");
+    tokio::spawn(async move { axum::serve(listener, example::router(server)).await });
+
+    // POST /oauth/token with Basic clientapp:123456.
+    let r = send(
+        addr,
+        post_form(
+            "/oauth/token",
+            Some("Basic Y2xpZW50YXBwOjEyMzQ1Ng=="),
+            "grant_type=password&username=tom&password=123456",
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    assert_eq!(r.header("pragma"), Some("no-cache"));
+    let body = r.json();
+    let keys: Vec<&str> = body
+        .as_object()
+        .map(|o| o.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    assert_eq!(keys.len(), 5);
+    assert!(r.body.starts_with("{\"access_token\":\""), "{}", r.body);
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 3600);
+    assert_eq!(body["scope"], "read");
+    let access = body["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_owned();
+    assert!(body["refresh_token"].as_str().is_some());
+
+    // GET /api/users?access_token=…
+    let r = send(
+        addr,
+        get(&format!("/api/users?access_token={access}"), None),
+    )
+    .await;
+    assert_eq!((r.status, r.body.as_str()), (200, USERS));
+    // … and with Authorization: Bearer.
+    let r = send(addr, get("/api/users", Some(&format!("Bearer {access}")))).await;
+    assert_eq!((r.status, r.body.as_str()), (200, USERS));
+
+    // Without a token: 401 and a bare challenge.
+    let r = send(addr, get("/api/users", None)).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.header("www-authenticate"), Some("Bearer"));
+    // A bad token: 401 invalid_token.
+    let r = send(addr, get("/api/users", Some("Bearer bogus"))).await;
+    assert_eq!(r.status, 401);
+    assert!(r
+        .header("www-authenticate")
+        .unwrap_or_default()
+        .contains("error=\"invalid_token\""));
+
+    // A wrong password: 400 invalid_grant, no-store.
+    let r = send(
+        addr,
+        post_form(
+            "/oauth/token",
+            Some("Basic Y2xpZW50YXBwOjEyMzQ1Ng=="),
+            "grant_type=password&username=tom&password=wrong",
+        ),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.json()["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    // A wrong client secret: 401 invalid_client with a Basic challenge.
+    let r = send(
+        addr,
+        post_form(
+            "/oauth/token",
+            Some("Basic Y2xpZW50YXBwOndyb25n"),
+            "grant_type=password&username=tom&password=123456",
+        ),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.json()["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+    assert!(r
+        .header("www-authenticate")
+        .unwrap_or_default()
+        .starts_with("Basic "));
+}

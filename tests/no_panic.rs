@@ -1,0 +1,127 @@
+//! Property tests: no byte string as body, `Authorization` header, content type or query makes
+//! the library panic, and every answer is a well-formed RFC response.
+
+mod common;
+
+use common::*;
+use grantor::{ResourceRequest, Scope, TokenRequest};
+use proptest::prelude::*;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime")
+}
+
+/// Bodies assembled from pieces that reach deep into the grants, plus raw noise.
+fn form_body() -> impl Strategy<Value = Vec<u8>> {
+    let piece = prop_oneof![
+        Just(b"grant_type=password".to_vec()),
+        Just(b"grant_type=refresh_token".to_vec()),
+        Just(b"grant_type=".to_vec()),
+        Just(b"username=tom".to_vec()),
+        Just(b"password=123456".to_vec()),
+        Just(b"client_id=clientapp".to_vec()),
+        Just(b"client_id=spa".to_vec()),
+        Just(b"client_secret=123456".to_vec()),
+        Just(b"scope=read".to_vec()),
+        Just(b"scope=read+%22".to_vec()),
+        Just(b"refresh_token=abc".to_vec()),
+        Just(b"%".to_vec()),
+        Just(b"%ff".to_vec()),
+        Just(b"=".to_vec()),
+        Just(b"&".to_vec()),
+        Just(b"+".to_vec()),
+        proptest::collection::vec(any::<u8>(), 0..16),
+    ];
+    proptest::collection::vec(piece, 0..12).prop_map(|pieces| pieces.join(&b'&'))
+}
+
+fn header_value() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        proptest::collection::vec(any::<u8>(), 0..64),
+        Just(b"Basic Y2xpZW50YXBwOjEyMzQ1Ng==".to_vec()),
+        "(Basic|basic|Bearer|bearer|BASIC) [A-Za-z0-9+/=:%._~-]{0,40}".prop_map(String::into_bytes),
+    ]
+}
+
+fn content_type() -> impl Strategy<Value = Option<Vec<u8>>> {
+    prop_oneof![
+        Just(None),
+        Just(Some(b"application/x-www-form-urlencoded".to_vec())),
+        Just(Some(b"application/json".to_vec())),
+        proptest::collection::vec(any::<u8>(), 0..40).prop_map(Some),
+    ]
+}
+
+fn check_token_response(r: &grantor::Response) {
+    assert!(matches!(r.status(), 200 | 400 | 401 | 500 | 503), "{r:?}");
+    assert_eq!(r.header("Cache-Control"), Some("no-store"));
+    assert_eq!(r.header("Pragma"), Some("no-cache"));
+    let json: serde_json::Value = serde_json::from_slice(r.body()).expect("JSON body");
+    if r.status() != 200 {
+        assert!(json["error"].is_string() && json["error_description"].is_string());
+    }
+    if r.status() == 401 {
+        assert!(r.header("WWW-Authenticate").is_some());
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn token_endpoint_never_panics(
+        body in prop_oneof![form_body(), proptest::collection::vec(any::<u8>(), 0..256)],
+        auth in proptest::option::of(header_value()),
+        ct in content_type(),
+        json in any::<bool>(),
+    ) {
+        let f = fixture_with(|b| b.accept_json_token_requests(json));
+        let mut req = TokenRequest::new(body);
+        if let Some(ct) = ct { req = req.with_content_type(ct); }
+        if let Some(auth) = auth { req = req.with_authorization(auth); }
+        let r = runtime().block_on(f.server.token(req));
+        check_token_response(&r);
+    }
+
+    #[test]
+    fn json_bodies_never_panic(body in "\\{(\"[a-z_]{0,12}\":(\"[a-z0-9 ]{0,8}\"|[0-9]+|null|\\[\\]),?){0,6}\\}?") {
+        let f = fixture_with(|b| b.accept_json_token_requests(true));
+        let req = TokenRequest::new(body).with_content_type("application/json").with_authorization(basic("clientapp", "123456"));
+        let r = runtime().block_on(f.server.token(req));
+        check_token_response(&r);
+    }
+
+    #[test]
+    fn bearer_validation_never_panics(
+        auth in proptest::option::of(header_value()),
+        query in proptest::option::of(prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..64),
+            "(access_token=[A-Za-z0-9%+._~-]{0,20}&?){0,3}".prop_map(String::into_bytes),
+        ]),
+        ct in content_type(),
+        body in prop_oneof![form_body(), "access_token=[A-Za-z0-9%]{0,10}".prop_map(String::into_bytes)],
+        method in prop_oneof![Just("GET"), Just("POST"), Just("")],
+        allow_query in any::<bool>(),
+    ) {
+        let f = fixture_with(|b| b.allow_query_access_tokens(allow_query));
+        let mut req = ResourceRequest::new().with_method(method).with_body(body);
+        if let Some(a) = auth { req = req.with_authorization(a); }
+        if let Some(q) = query { req = req.with_query(q); }
+        if let Some(ct) = ct { req = req.with_content_type(ct); }
+        let result = runtime().block_on(f.server.bearer_validator().validate(&req, &Scope::empty()));
+        if let Err(e) = result {
+            let r = e.into_response();
+            prop_assert!(matches!(r.status(), 400 | 401 | 403 | 500 | 503));
+            if r.status() == 401 {
+                prop_assert!(r.header("WWW-Authenticate").is_some_and(|v| v.starts_with("Bearer")));
+            }
+        }
+    }
+
+    #[test]
+    fn scope_parsing_never_panics(s in any::<String>()) {
+        let _ = Scope::parse(&s);
+    }
+}
