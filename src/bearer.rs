@@ -22,7 +22,7 @@ use time::OffsetDateTime;
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::{ErrorCode, OAuthError};
-use crate::request::{form_decode, is_form};
+use crate::request::{form_decode, is_form, raw_pairs};
 use crate::response::Response;
 use crate::scope::Scope;
 use crate::store::{TokenKind, TokenLookup, TokenStore};
@@ -373,14 +373,7 @@ impl BearerValidator {
 /// resource's business and are not judged.
 fn access_token_params(raw: &[u8]) -> Result<Vec<String>, OAuthError> {
     let mut out = Vec::new();
-    for segment in raw.split(|b| *b == b'&') {
-        let (name, value) = match segment.iter().position(|b| *b == b'=') {
-            Some(i) => (
-                segment.get(..i).unwrap_or_default(),
-                segment.get(i + 1..).unwrap_or_default(),
-            ),
-            None => (segment, &[][..]),
-        };
+    for (name, value) in raw_pairs(raw) {
         if form_decode(name).ok().as_deref() == Some("access_token") {
             let value = form_decode(value)?;
             if !value.is_empty() {

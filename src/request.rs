@@ -146,23 +146,25 @@ impl Params {
     }
 }
 
-/// Splits and decodes a form-urlencoded string into name/value pairs.
-pub(crate) fn decode_form(body: &[u8]) -> Result<Vec<(String, String)>, OAuthError> {
-    let mut pairs = Vec::new();
-    for segment in body.split(|b| *b == b'&') {
-        if segment.is_empty() {
-            continue;
-        }
-        let (name, value) = match segment.iter().position(|b| *b == b'=') {
+/// The raw (still encoded) name/value pairs of a form-urlencoded string; empty segments are
+/// skipped and a segment without `=` has an empty value.
+pub(crate) fn raw_pairs(body: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    body.split(|b| *b == b'&')
+        .filter(|segment| !segment.is_empty())
+        .map(|segment| match segment.iter().position(|b| *b == b'=') {
             Some(i) => (
                 segment.get(..i).unwrap_or_default(),
                 segment.get(i + 1..).unwrap_or_default(),
             ),
             None => (segment, &[][..]),
-        };
-        pairs.push((form_decode(name)?, form_decode(value)?));
-    }
-    Ok(pairs)
+        })
+}
+
+/// Splits and decodes a form-urlencoded string into name/value pairs.
+pub(crate) fn decode_form(body: &[u8]) -> Result<Vec<(String, String)>, OAuthError> {
+    raw_pairs(body)
+        .map(|(name, value)| Ok((form_decode(name)?, form_decode(value)?)))
+        .collect()
 }
 
 /// Decodes one `application/x-www-form-urlencoded` component: `+` is a space, `%XX` a byte, and

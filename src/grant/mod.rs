@@ -16,11 +16,25 @@ pub(crate) mod refresh_token;
 
 use time::OffsetDateTime;
 
+use crate::error::OAuthError;
+
 use crate::response::TokenResponse;
 use crate::scope::Scope;
 use crate::store::{Client, TokenKind, TokenRecord, TokenStore};
 use crate::token::TokenHash;
 use crate::types::{AccessToken, FamilyId, GrantType, RefreshToken, UserId};
+
+/// Refuses a client that is not registered for `grant` (RFC 6749 §5.2 `unauthorized_client`:
+/// "The authenticated client is not authorized to use this authorization grant type").
+pub(crate) fn ensure_allowed(client: &Client, grant: GrantType) -> Result<(), OAuthError> {
+    if client.allows(grant) {
+        return Ok(());
+    }
+    Err(
+        OAuthError::unauthorized_client(format!("this client is not allowed the {grant} grant"))
+            .with_reason("grant_not_allowed"),
+    )
+}
 
 /// Token settings every grant shares.
 #[derive(Clone, Debug)]

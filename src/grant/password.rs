@@ -31,7 +31,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::OAuthError;
-use crate::grant::{Context, Grant};
+use crate::grant::{ensure_allowed, Context, Grant};
 use crate::request::Params;
 use crate::response::TokenResponse;
 use crate::scope::grant_scope;
@@ -84,12 +84,7 @@ impl PasswordGrant {
         client: &Client,
         params: &Params,
     ) -> Result<TokenResponse, OAuthError> {
-        if !client.allows(GrantType::Password) {
-            return Err(OAuthError::unauthorized_client(
-                "this client is not allowed the password grant",
-            )
-            .with_reason("grant_not_allowed"));
-        }
+        ensure_allowed(client, GrantType::Password)?;
         // RFC 6749 §4.3.2: username REQUIRED, password REQUIRED, scope OPTIONAL.
         let username = Username::new(params.require("username")?);
         let password = Password::new(params.require("password")?);

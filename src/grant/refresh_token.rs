@@ -19,7 +19,7 @@
 //! holds a stolen copy (RFC 9700 §4.14.2).
 
 use crate::error::OAuthError;
-use crate::grant::{Context, Grant};
+use crate::grant::{ensure_allowed, Context, Grant};
 use crate::request::Params;
 use crate::response::TokenResponse;
 use crate::scope::parse_requested;
@@ -44,12 +44,7 @@ impl RefreshTokenGrant {
         client: &Client,
         params: &Params,
     ) -> Result<TokenResponse, OAuthError> {
-        if !client.allows(GrantType::RefreshToken) {
-            return Err(OAuthError::unauthorized_client(
-                "this client is not allowed the refresh_token grant",
-            )
-            .with_reason("grant_not_allowed"));
-        }
+        ensure_allowed(client, GrantType::RefreshToken)?;
         let presented = TokenHash::of(params.require("refresh_token")?);
 
         // A read to validate the request before anything is spent: bad input must not cost the
