@@ -89,6 +89,8 @@
 //!   `Display`; `tracing` events carry client ids, grant types and reasons only.
 //! - **No panics on input**: every request byte goes through fallible parsing.
 //!
+//! The [`manual`] maps the threats of RFC 6749 §10, RFC 6819 and RFC 9700 to these defences.
+//!
 //! ## Crate features
 //!
 //! - `http`: conversions between [`TokenRequest`]/[`ResourceRequest`]/[`Response`] and the
@@ -113,6 +115,7 @@ mod error;
 mod grant;
 #[cfg(feature = "http")]
 mod http;
+pub mod manual;
 mod request;
 mod response;
 mod scope;

@@ -1,0 +1,27 @@
+//! The grantor manual: why the defaults are what they are.
+//!
+//! This module holds no code. It maps the threats named by the OAuth security documents
+//! ([RFC 6749 §10](https://www.rfc-editor.org/rfc/rfc6749#section-10),
+//! [RFC 6819](https://www.rfc-editor.org/rfc/rfc6819) and
+//! [RFC 9700](https://www.rfc-editor.org/rfc/rfc9700)) to what grantor does about each, so that a
+//! security review can start here.
+//!
+//! | threat | grantor's defence | where |
+//! |---|---|---|
+//! | A leaked token database yields usable tokens (RFC 6819 §5.1.4.1.3) | stores receive only the SHA-256 of each token ([`TokenHash`](crate::TokenHash)); nothing stored lets anyone recover a token | `token.rs`, `store/` |
+//! | Guessable tokens (RFC 6749 §10.10) | 256 bits from a CSPRNG per token | `token.rs` |
+//! | A leaked client database yields client secrets (RFC 6819 §5.1.4.1.3) | secrets kept as salted SHA-256 ([`SecretHash`](crate::SecretHash)) | `token.rs` |
+//! | Timing attacks on secret comparison | `subtle` constant-time equality; a decoy comparison for unknown clients and (in the in-memory verifier) unknown users | `client_auth.rs`, `store/memory.rs` |
+//! | Password guessing at the token endpoint (RFC 6749 §4.3.2, §2.3.1: "MUST protect … against brute force attacks") | an [`AttemptLimiter`](crate::AttemptLimiter), on by default, counts every attempt per username and per client *before* the [`UserVerifier`](crate::UserVerifier) is asked, so concurrent guesses cannot overrun it | `grant/password.rs` |
+//! | Username enumeration | an unknown user and a wrong password get the same `invalid_grant` body and headers | `grant/password.rs` |
+//! | Client enumeration | an unknown client and a wrong secret get the same `invalid_client` body | `client_auth.rs` |
+//! | Refresh token theft and replay (RFC 9700 §4.14.2) | refresh tokens are bound to their client, rotate on every use (one atomic store step), and a spent token presented again revokes the whole family | `grant/refresh_token.rs` |
+//! | Two concurrent uses of one refresh token | [`TokenStore::rotate_refresh_token`](crate::TokenStore::rotate_refresh_token) is one atomic step with exactly one winner; the loser is treated as a replay | `store/` |
+//! | Scope escalation on refresh (RFC 6749 §6) | the requested scope must be within the original grant and the client's current allowed scope; the new refresh token keeps the original scope | `grant/refresh_token.rs` |
+//! | Tokens cached by intermediaries (RFC 6749 §5.1) | `Cache-Control: no-store` and `Pragma: no-cache` on every token response and token error | `response.rs` |
+//! | Tokens leaking through URLs (RFC 6750 §2.3, RFC 9700 §4.3.2) | query-string tokens are refused unless explicitly enabled | `bearer.rs` |
+//! | Secrets in logs | every secret type has a redacted `Debug` and no `Display`; requests and responses print only lengths; `tracing` events carry client ids, grant types, error codes and reasons | `types.rs`, `request.rs`, `response.rs`, `server.rs` |
+//! | Internal details in error responses | hook failures become a generic `server_error` (500) or `temporarily_unavailable` (503); the cause goes only to `tracing` | `error.rs` |
+//! | Malformed input crashing the server | all parsing is fallible; `src/` is linted with `unwrap_used`, `expect_used`, `indexing_slicing` and `panic`; property tests throw arbitrary bytes at every entry point | everywhere |
+//! | Ambiguous requests (RFC 6749 §3.2, §2.3) | a repeated parameter, two client authentication methods at once, or two ways of sending a bearer token are `invalid_request` | `request.rs`, `client_auth.rs`, `bearer.rs` |
+//! | Use of the password grant itself (RFC 9700 §2.4: "MUST NOT be used") | off unless enabled with a [`UserVerifier`](crate::UserVerifier); only clients registered for it may use it | `server.rs` |
