@@ -29,7 +29,7 @@ use axum::{Json, Router};
 use grantor::{
     async_trait, AuthorizationServer, BearerValidator, Client, ClientId, ClientSecret, GrantType,
     MemoryClientStore, MemoryTokenStore, Password, ResourceRequest, Scope, SecretHash, StoreError,
-    TokenRequest, UserId, UserVerdict, UserVerifier, Username,
+    TokenLocation, TokenRequest, UserId, UserVerdict, UserVerifier, Username,
 };
 use serde::Serialize;
 
@@ -233,7 +233,18 @@ async fn users(State(app): State<App>, request: Request) -> axum::response::Resp
         .validate(&ResourceRequest::from_http(&request), &read)
         .await
     {
-        Ok(_grant) => Json(DEMO_USERS).into_response(),
+        Ok(grant) => {
+            let mut response = Json(DEMO_USERS).into_response();
+            if grant.presented_in == TokenLocation::Query {
+                // RFC 6750 §2.3: a response to a query-token request "SHOULD contain a
+                // Cache-Control header with the "private" option".
+                response.headers_mut().insert(
+                    http::header::CACHE_CONTROL,
+                    http::HeaderValue::from_static("private"),
+                );
+            }
+            response
+        }
         Err(refusal) => respond(refusal.into_response()),
     }
 }

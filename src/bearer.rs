@@ -6,8 +6,8 @@
 //!
 //! | situation | answer |
 //! |---|---|
-//! | no token at all (or another auth scheme) | 401, `WWW-Authenticate: Bearer` with no error (§3) |
-//! | malformed request, two ways of sending a token, query token when not allowed | 400 `invalid_request` |
+//! | no token at all (or another auth scheme, or a query token when those are off) | 401, `WWW-Authenticate: Bearer` with no error (§3) |
+//! | malformed request, or more than one token | 400 `invalid_request` |
 //! | unknown, expired, revoked token, or a refresh token | 401 `invalid_token` |
 //! | valid token without the needed scope | 403 `insufficient_scope`, with `scope="…"` |
 //!
@@ -108,6 +108,21 @@ pub struct AccessGrant {
     pub expires_at: OffsetDateTime,
     /// The token's family.
     pub family_id: FamilyId,
+    /// Where the request carried the token.
+    pub presented_in: TokenLocation,
+}
+
+/// Where a resource request carried its access token (RFC 6750 §2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TokenLocation {
+    /// The `Authorization: Bearer` header (§2.1).
+    Header,
+    /// A form-encoded body (§2.2).
+    Body,
+    /// The `access_token` query parameter (§2.3). RFC 6750 §2.3: a successful response "SHOULD
+    /// contain a Cache-Control header with the "private" option".
+    Query,
 }
 
 /// A refused resource request: an RFC 6750 error, or none when no token was sent.
@@ -275,7 +290,7 @@ impl BearerValidator {
         required: &Scope,
     ) -> Result<AccessGrant, BearerError> {
         let now = self.clock.now();
-        let token = self.extract(request).map_err(|e| self.refuse(e))?;
+        let (token, location) = self.extract(request).map_err(|e| self.refuse(e))?;
         let invalid = || {
             self.refuse(Some(
                 OAuthError::invalid_token("the access token is invalid, expired, or revoked")
@@ -287,7 +302,7 @@ impl BearerValidator {
         }
         let lookup = self
             .tokens
-            .find_token(&TokenHash::of(&token))
+            .find_token(&TokenHash::of(&token), now)
             .await
             .map_err(|e| self.refuse(Some(e.into())))?;
         let record = match lookup {
@@ -310,15 +325,19 @@ impl BearerValidator {
             scope: record.scope,
             expires_at: record.expires_at,
             family_id: record.family_id,
+            presented_in: location,
         })
     }
 
     /// Finds the one token the request carries. `Err(None)` means no token at all.
-    fn extract(&self, request: &ResourceRequest) -> Result<String, Option<OAuthError>> {
+    fn extract(
+        &self,
+        request: &ResourceRequest,
+    ) -> Result<(String, TokenLocation), Option<OAuthError>> {
         let bad = |msg: &'static str| {
             Some(OAuthError::invalid_request(msg).with_reason("bad_bearer_request"))
         };
-        let mut found: Vec<String> = Vec::new();
+        let mut found: Vec<(String, TokenLocation)> = Vec::new();
 
         if let Some(header) = &request.authorization {
             let header = std::str::from_utf8(header)
@@ -330,7 +349,7 @@ impl BearerValidator {
                 if token.is_empty() {
                     return Err(bad("the Authorization header has no bearer token"));
                 }
-                found.push(token.to_owned());
+                found.push((token.to_owned(), TokenLocation::Header));
             }
         }
 
@@ -345,17 +364,14 @@ impl BearerValidator {
             {
                 return Err(bad("an access token in the body cannot be sent with GET"));
             }
-            found.extend(body_tokens);
+            found.extend(body_tokens.into_iter().map(|t| (t, TokenLocation::Body)));
         }
 
-        if let Some(query) = &request.query {
+        // A query token where they are not accepted is an unsupported authentication method:
+        // RFC 6750 §3 says to answer as if there were no credentials, without error details.
+        if let (Some(query), true) = (&request.query, self.allow_query) {
             let query_tokens = access_token_params(query).map_err(Some)?;
-            if !query_tokens.is_empty() && !self.allow_query {
-                return Err(bad(
-                    "this resource does not accept access tokens in the query string; use the Authorization header",
-                ));
-            }
-            found.extend(query_tokens);
+            found.extend(query_tokens.into_iter().map(|t| (t, TokenLocation::Query)));
         }
 
         // RFC 6750 §2: "Clients MUST NOT use more than one method to transmit the token in each

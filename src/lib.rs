@@ -126,7 +126,7 @@ mod types;
 
 /// Re-exported so implementors of the store traits need not depend on `async-trait` themselves.
 pub use async_trait::async_trait;
-pub use bearer::{AccessGrant, BearerError, BearerValidator, ResourceRequest};
+pub use bearer::{AccessGrant, BearerError, BearerValidator, ResourceRequest, TokenLocation};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{BoxError, ErrorCode, OAuthError, StoreError};
 pub use grant::password::LoginLimits;

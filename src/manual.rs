@@ -15,7 +15,7 @@
 //! | Password guessing at the token endpoint (RFC 6749 §4.3.2, §2.3.1: "MUST protect … against brute force attacks") | an [`AttemptLimiter`](crate::AttemptLimiter), on by default, counts every attempt per username and per client *before* the [`UserVerifier`](crate::UserVerifier) is asked, so concurrent guesses cannot overrun it | `grant/password.rs` |
 //! | Username enumeration | an unknown user and a wrong password get the same `invalid_grant` body and headers | `grant/password.rs` |
 //! | Client enumeration | an unknown client and a wrong secret get the same `invalid_client` body | `client_auth.rs` |
-//! | Refresh token theft and replay (RFC 9700 §4.14.2) | refresh tokens are bound to their client, rotate on every use (one atomic store step), and a spent token presented again revokes the whole family | `grant/refresh_token.rs` |
+//! | Refresh token theft and replay (RFC 9700 §4.14.2) | refresh tokens are bound to their client, rotate on every use (one atomic store step; rotation cannot be turned off for public clients), and a spent token presented again by its client revokes the whole family | `grant/refresh_token.rs` |
 //! | Two concurrent uses of one refresh token | [`TokenStore::rotate_refresh_token`](crate::TokenStore::rotate_refresh_token) is one atomic step with exactly one winner; the loser is treated as a replay | `store/` |
 //! | Scope escalation on refresh (RFC 6749 §6) | the requested scope must be within the original grant and the client's current allowed scope; the new refresh token keeps the original scope | `grant/refresh_token.rs` |
 //! | Tokens cached by intermediaries (RFC 6749 §5.1) | `Cache-Control: no-store` and `Pragma: no-cache` on every token response and token error | `response.rs` |

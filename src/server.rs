@@ -304,6 +304,8 @@ impl AuthorizationServer {
     ) -> Result<TokenResponse, OAuthError> {
         let inner = &*self.inner;
         let params = token_params(request, inner.json_token_requests)?;
+        let raw_grant = params.get("grant_type");
+        trace.grant_type = raw_grant.and_then(GrantType::parse);
         let creds = credentials(request.authorization.as_deref(), &params)?;
         trace.client_id = Some(creds.client_id.clone());
         trace.auth_method = Some(creds.method.as_str());
@@ -311,7 +313,6 @@ impl AuthorizationServer {
 
         let raw_grant = params.require("grant_type")?;
         let grant = GrantType::parse(raw_grant);
-        trace.grant_type = grant;
         let ctx = Context {
             tokens: &*inner.tokens,
             settings: &inner.settings,

@@ -160,7 +160,7 @@ fn hex_value(c: u8) -> Option<u8> {
 /// assert!(loaded.verify(&ClientSecret::new("s3cret")));
 /// assert!(!loaded.verify(&ClientSecret::new("wrong")));
 /// ```
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct SecretHash {
     encoded: String,
     salt: Vec<u8>,
@@ -222,6 +222,16 @@ impl SecretHash {
         Self::with_salt(vec![0u8; 16], "grantor-decoy-secret")
     }
 }
+
+impl PartialEq for SecretHash {
+    /// Constant-time in the digest.
+    fn eq(&self, other: &Self) -> bool {
+        let same_digest: bool = self.digest.ct_eq(&other.digest).into();
+        same_digest & (self.salt == other.salt)
+    }
+}
+
+impl Eq for SecretHash {}
 
 fn digest(salt: &[u8], secret: &str) -> [u8; 32] {
     let mut h = Sha256::new();

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::*;
-use grantor::{BearerError, ErrorCode, ResourceRequest, Scope};
+use grantor::{BearerError, ErrorCode, ResourceRequest, Scope, TokenLocation};
 
 fn read() -> Scope {
     "read".parse().expect("scope")
@@ -73,6 +73,7 @@ async fn a_token_in_a_form_body_is_accepted_but_not_with_get() {
 
 #[tokio::test]
 async fn query_tokens_only_when_enabled() {
+    // Off: a query token is an unsupported method, answered like no token at all (RFC 6750 §3).
     let off = fixture();
     let token = off.login().await.str("access_token");
     let e = check(
@@ -82,20 +83,67 @@ async fn query_tokens_only_when_enabled() {
     )
     .await
     .expect_err("query disabled");
-    assert_eq!(
-        (e.status(), e.code()),
-        (400, Some(ErrorCode::InvalidRequest))
-    );
+    assert_eq!((e.status(), e.code()), (401, None));
+    assert_eq!(e.challenge().as_deref(), Some("Bearer"));
 
     let on = fixture_with(|b| b.allow_query_access_tokens(true));
     let token = on.login().await.str("access_token");
-    assert!(check(
+    let grant = check(
         &on,
         ResourceRequest::new().with_query(format!("page=2&access_token={token}")),
-        "read"
+        "read",
     )
     .await
-    .is_ok());
+    .expect("query token");
+    assert_eq!(grant.presented_in, TokenLocation::Query);
+    let grant = check(
+        &on,
+        ResourceRequest::new().with_authorization(format!("Bearer {token}")),
+        "read",
+    )
+    .await
+    .expect("header token");
+    assert_eq!(grant.presented_in, TokenLocation::Header);
+}
+
+#[tokio::test]
+async fn tokens_that_are_not_b64token_never_reach_the_store() {
+    let f = fixture();
+    f.login().await;
+    let before = f.store.finds.load(Ordering::SeqCst);
+    for header in [
+        "Bearer not*a*b64token",
+        "Bearer a=b",
+        "Bearer ====",
+        "Bearer a b",
+    ] {
+        let e = check(
+            &f,
+            ResourceRequest::new().with_authorization(header),
+            "read",
+        )
+        .await
+        .expect_err("malformed");
+        assert_eq!(e.code(), Some(ErrorCode::InvalidToken), "{header}");
+    }
+    assert_eq!(f.store.finds.load(Ordering::SeqCst), before);
+}
+
+#[tokio::test]
+async fn the_engine_checks_expiry_even_if_the_store_does_not() {
+    let f = fixture();
+    let token = f.login().await.str("access_token");
+    // The store now judges expiry at START forever; only the engine's own check is left.
+    *f.store.frozen_now.lock().expect("lock") = Some(START);
+    f.clock.advance(Duration::from_secs(3600));
+    let e = check(
+        &f,
+        ResourceRequest::new().with_authorization(format!("Bearer {token}")),
+        "read",
+    )
+    .await
+    .expect_err("expired");
+    assert_eq!(e.code(), Some(ErrorCode::InvalidToken));
 }
 
 #[tokio::test]
@@ -169,7 +217,7 @@ async fn a_revoked_family_is_invalid_token() {
     .expect("valid");
     use grantor::TokenStore;
     f.tokens
-        .revoke_family(&grant.family_id)
+        .revoke_family(&grant.family_id, START)
         .await
         .expect("revoke");
     let e = check(

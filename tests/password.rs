@@ -254,7 +254,7 @@ async fn the_limiter_also_limits_per_client() {
     assert_eq!(a.status, 200);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_guesses_reach_the_verifier_at_most_the_limit() {
     let f = std::sync::Arc::new(fixture());
     let mut tasks = Vec::new();

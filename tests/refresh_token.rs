@@ -3,6 +3,7 @@
 mod common;
 
 use std::collections::HashSet;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::*;
@@ -46,7 +47,7 @@ async fn refreshing_rotates_the_refresh_token_within_its_family() {
         .into_iter()
         .map(|(_, e)| match e {
             TokenLookup::Live(r) => r.family_id.into_string(),
-            TokenLookup::Rotated(fam) => fam.into_string(),
+            TokenLookup::Rotated { family_id, .. } => family_id.into_string(),
             _ => String::new(),
         })
         .collect();
@@ -146,6 +147,107 @@ async fn an_expired_refresh_token_is_invalid_grant() {
 }
 
 #[tokio::test]
+async fn the_engine_checks_refresh_expiry_even_if_the_store_does_not() {
+    let f = fixture_with(|b| b.refresh_token_lifetime(Duration::from_secs(600)));
+    let first = f.login().await;
+    *f.store.frozen_now.lock().expect("lock") = Some(START);
+    f.clock.advance(Duration::from_secs(600));
+    let a = f.refresh(APP, &first.str("refresh_token"), "").await;
+    assert_eq!((a.status, a.error()), (400, "invalid_grant"));
+}
+
+#[tokio::test]
+async fn a_replay_seen_only_at_the_atomic_step_still_revokes_the_family() {
+    let f = fixture();
+    let first = f.login().await;
+    // The store answers "already spent" at rotation, as when a concurrent request won.
+    f.store.force_reused.store(true, Ordering::SeqCst);
+    let a = f.refresh(APP, &first.str("refresh_token"), "").await;
+    assert_eq!((a.status, a.error()), (400, "invalid_grant"));
+    f.store.force_reused.store(false, Ordering::SeqCst);
+    assert_eq!(
+        access_works(&f, &first.str("access_token"), "read").await,
+        Err(401)
+    );
+    let again = f.refresh(APP, &first.str("refresh_token"), "").await;
+    assert_eq!(again.error(), "invalid_grant");
+}
+
+#[tokio::test]
+async fn another_client_replaying_a_spent_token_revokes_nothing() {
+    let f = fixture();
+    let first = f.login().await;
+    let r1 = first.str("refresh_token");
+    let second = f.refresh(APP, &r1, "").await;
+    assert_eq!(second.status, 200);
+    let a = f.refresh(("other", "other-secret"), &r1, "").await;
+    assert_eq!((a.status, a.error()), (400, "invalid_grant"));
+    // The rightful client's family is untouched.
+    assert!(access_works(&f, &second.str("access_token"), "read")
+        .await
+        .is_ok());
+    let third = f.refresh(APP, &second.str("refresh_token"), "").await;
+    assert_eq!(third.status, 200, "{}", third.json);
+}
+
+#[tokio::test]
+async fn public_clients_always_rotate() {
+    let f = fixture_with(|b| b.refresh_token_rotation(false));
+    let first = f
+        .token(grantor::TokenRequest::form(
+            "grant_type=password&username=tom&password=123456&client_id=spa",
+        ))
+        .await;
+    assert_eq!(first.status, 200);
+    let r1 = first.str("refresh_token");
+    let body = |t: &str| {
+        grantor::TokenRequest::form(format!(
+            "grant_type=refresh_token&refresh_token={t}&client_id=spa"
+        ))
+    };
+    let second = f.token(body(&r1)).await;
+    assert_eq!(second.status, 200, "{}", second.json);
+    assert_ne!(second.str("refresh_token"), r1);
+    let replay = f.token(body(&r1)).await;
+    assert_eq!(replay.error(), "invalid_grant");
+}
+
+#[tokio::test]
+async fn the_clients_current_allowed_scope_bounds_a_refresh() {
+    let f = fixture();
+    let first = f
+        .post(
+            APP,
+            "grant_type=password&username=tom&password=123456&scope=read+write",
+        )
+        .await;
+    let r1 = first.str("refresh_token");
+    // The client loses `write` after the login.
+    f.clients.insert(
+        grantor::Client::confidential(
+            "clientapp",
+            grantor::SecretHash::new(&grantor::ClientSecret::new("123456")),
+        )
+        .with_grant_types([
+            grantor::GrantType::Password,
+            grantor::GrantType::RefreshToken,
+        ])
+        .with_allowed_scope("read".parse().expect("scope"))
+        .with_default_scope("read".parse().expect("scope")),
+    );
+    let wide = f.refresh(APP, &r1, "&scope=write").await;
+    assert_eq!((wide.status, wide.error()), (400, "invalid_scope"));
+    let a = f.refresh(APP, &r1, "").await;
+    assert_eq!(a.status, 200, "{}", a.json);
+    // Narrowed, so the response says which scope was granted.
+    assert_eq!(a.json["scope"], "read");
+    assert_eq!(
+        access_works(&f, &a.str("access_token"), "write").await,
+        Err(403)
+    );
+}
+
+#[tokio::test]
 async fn an_access_token_is_not_a_refresh_token() {
     let f = fixture();
     let first = f.login().await;
@@ -184,7 +286,7 @@ async fn without_rotation_the_refresh_token_stays_valid() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_refreshes_of_one_token_have_exactly_one_winner() {
     let f = std::sync::Arc::new(fixture());
     let r1 = f.login().await.str("refresh_token");

@@ -45,8 +45,15 @@ use crate::types::{FamilyId, GrantType, Password, Username};
 /// The default: 5 failures per username per 15 minutes, and 100 failures per client per
 /// 15 minutes.
 ///
-/// A per-client limit also lets anyone who can act as that client (any public client) lock out
-/// its sign-ins for a window: set `per_client` to `None` if that trade is wrong for you.
+/// # Security
+///
+/// A hard limit is also a lever for denial of service: anyone who can act as a client allowed
+/// the password grant (for a public client, anyone who knows its `client_id`) can keep a
+/// username locked by failing five times every 15 minutes, and can lock a whole client's sign-ins
+/// the same way. That is the price of RFC 6749 §4.3.2's brute-force protection; keep the
+/// password grant to confidential first-party clients, watch the `tracing` events
+/// (`reason = "username_attempts_exceeded"`), and tune or disable `per_client` if that trade is
+/// wrong for you.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LoginLimits {
     /// Failures allowed per username (normalised: trimmed and lower-cased).
@@ -132,7 +139,7 @@ impl PasswordGrant {
             },
             with_refresh,
         );
-        ctx.tokens.save_tokens(&minted.entries).await?;
+        ctx.tokens.save_tokens(&minted.entries, ctx.now).await?;
         Ok(minted.response)
     }
 

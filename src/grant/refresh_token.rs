@@ -25,7 +25,7 @@ use crate::response::TokenResponse;
 use crate::scope::parse_requested;
 use crate::store::{Client, Rotation, TokenKind, TokenLookup};
 use crate::token::TokenHash;
-use crate::types::GrantType;
+use crate::types::{ClientId, FamilyId, GrantType};
 
 fn invalid() -> OAuthError {
     OAuthError::invalid_grant(
@@ -47,18 +47,15 @@ impl RefreshTokenGrant {
         ensure_allowed(client, GrantType::RefreshToken)?;
         let presented = TokenHash::of(params.require("refresh_token")?);
 
-        // A read to validate the request before anything is spent: bad input must not cost the
-        // client its refresh token. The spending itself is the atomic rotate below.
-        let record = match ctx.tokens.find_token(&presented).await? {
+        // A read to validate the request before anything is spent, so bad input (a wider scope)
+        // costs the client nothing. It authorizes nothing: the atomic exchange below checks again
+        // that the token is live, unexpired, a refresh token, and the client's.
+        let record = match ctx.tokens.find_token(&presented, ctx.now).await? {
             TokenLookup::Live(record) => record,
-            TokenLookup::Rotated(family) => {
-                // RFC 9700 §4.14.2: a spent refresh token came back, so one of two parties holds a
-                // stolen copy; "the authorization server cannot determine which party submitted
-                // the invalid refresh token, it will revoke the active refresh token".
-                let revoked = ctx.tokens.revoke_family(&family).await?;
-                tracing::warn!(client_id = %client.id, family_id = %family, revoked, "refresh token replayed; family revoked");
-                return Err(invalid().with_reason("refresh_token_replayed"));
-            }
+            TokenLookup::Rotated {
+                client_id,
+                family_id,
+            } => return Err(replayed(ctx, client, &client_id, &family_id).await),
             _ => return Err(invalid().with_reason("refresh_token_unknown")),
         };
         if record.kind != TokenKind::Refresh {
@@ -99,7 +96,10 @@ impl RefreshTokenGrant {
                 .with_reason("scope_empty"));
         }
 
-        let rotate = ctx.settings.rotate_refresh_tokens;
+        // RFC 9700 §4.14.2: for public clients the server "MUST utilize one of these methods"
+        // (sender-constrained refresh tokens or rotation); grantor has no sender-constraining, so
+        // public clients always rotate.
+        let rotate = ctx.settings.rotate_refresh_tokens || client.is_public();
         let minted = ctx.mint(
             Grant {
                 client,
@@ -114,23 +114,47 @@ impl RefreshTokenGrant {
             rotate,
         );
 
-        if !rotate {
-            ctx.tokens.save_tokens(&minted.entries).await?;
-            return Ok(minted.response);
-        }
         match ctx
             .tokens
-            .rotate_refresh_token(&presented, &minted.entries)
+            .rotate_refresh_token(&presented, &client.id, &minted.entries, rotate, ctx.now)
             .await?
         {
-            Rotation::Rotated(_) => Ok(minted.response),
-            Rotation::Reused(family) => {
-                // Another request spent it between our read and now: a replay race.
-                let revoked = ctx.tokens.revoke_family(&family).await?;
-                tracing::warn!(client_id = %client.id, family_id = %family, revoked, "refresh token replayed; family revoked");
-                Err(invalid().with_reason("refresh_token_replayed"))
-            }
+            Rotation::Issued(_) => Ok(minted.response),
+            // Another request spent it between our read and now: a replay race.
+            Rotation::Reused {
+                client_id,
+                family_id,
+            } => Err(replayed(ctx, client, &client_id, &family_id).await),
             _ => Err(invalid().with_reason("refresh_token_unknown")),
         }
+    }
+}
+
+/// A spent refresh token came back.
+///
+/// RFC 9700 §4.14.2: one of two parties holds a stolen copy, and since "the authorization server
+/// cannot determine which party submitted the invalid refresh token, it will revoke the active
+/// refresh token". That is done only when the client presenting it is the one it was issued to
+/// (RFC 6749 §6), so another client cannot use a leaked spent token to sign a user out.
+async fn replayed(
+    ctx: &Context<'_>,
+    client: &Client,
+    issued_to: &ClientId,
+    family: &FamilyId,
+) -> OAuthError {
+    if issued_to != &client.id {
+        return invalid().with_reason("refresh_token_other_client");
+    }
+    match ctx.tokens.revoke_family(family, ctx.now).await {
+        Ok(revoked) => {
+            tracing::warn!(
+                client_id = %client.id,
+                family_id = %family,
+                revoked,
+                "refresh token replayed; its family is revoked"
+            );
+            invalid().with_reason("refresh_token_replayed")
+        }
+        Err(e) => e.into(),
     }
 }

@@ -2,12 +2,12 @@
 //!
 //! Each is `Send + Sync` and shareable across threads (wrap it in an `Arc`). State lives behind a
 //! `std::sync::Mutex` held only for the duration of one method, which is what makes each method
-//! atomic. Expired entries are purged as the store is written to, at most once a minute, and on
-//! demand with `purge_expired`.
+//! atomic. Time comes in as the `now` argument of each method, never from a clock of the store's
+//! own. Expired entries are purged as the store is written to, at most once a minute.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
@@ -16,7 +16,6 @@ use super::{
     AttemptKey, AttemptLimiter, AttemptRule, AttemptVerdict, Client, ClientStore, Rotation,
     TokenKind, TokenLookup, TokenRecord, TokenStore, UserVerdict, UserVerifier,
 };
-use crate::clock::{Clock, SystemClock};
 use crate::error::StoreError;
 use crate::token::{SecretHash, TokenHash};
 use crate::types::{ClientId, ClientSecret, FamilyId, Password, UserId, Username};
@@ -102,8 +101,13 @@ impl ClientStore for MemoryClientStore {
 
 /// Users kept in a map, with passwords as salted SHA-256 hashes.
 ///
-/// For tests and demos. Real user passwords deserve a slow KDF (argon2): implement
-/// [`UserVerifier`] over your own user table, as `examples/axum_server.rs` does.
+/// For tests and demos.
+///
+/// # Security
+///
+/// Passwords are kept as salted SHA-256, which is fast: a leaked copy of this map can be
+/// brute-forced. Real user passwords deserve a slow KDF (argon2, scrypt, bcrypt): implement
+/// [`UserVerifier`] over your own user table, as `examples/axum_server.rs` does with argon2.
 ///
 /// ```
 /// use grantor::MemoryUserVerifier;
@@ -169,6 +173,7 @@ impl UserVerifier for MemoryUserVerifier {
 enum Entry {
     Live(TokenRecord),
     Rotated {
+        client_id: ClientId,
         family: FamilyId,
         expires_at: OffsetDateTime,
     },
@@ -186,6 +191,18 @@ impl Entry {
         match self {
             Entry::Live(r) => &r.family_id,
             Entry::Rotated { family, .. } => family,
+        }
+    }
+
+    fn lookup(&self) -> TokenLookup {
+        match self {
+            Entry::Live(r) => TokenLookup::Live(r.clone()),
+            Entry::Rotated {
+                client_id, family, ..
+            } => TokenLookup::Rotated {
+                client_id: client_id.clone(),
+                family_id: family.clone(),
+            },
         }
     }
 }
@@ -249,42 +266,26 @@ impl TokenState {
 
 /// Tokens kept in a map keyed by [`TokenHash`], with a family index.
 ///
-/// Entries disappear at their `expires_at` as read by the store's clock ([`SystemClock`] unless
-/// [`with_clock`](MemoryTokenStore::with_clock) gives it the server's), so it behaves like a
-/// cache with TTLs.
+/// An entry counts as gone once the `now` a method is called with reaches its `expires_at`, so
+/// it behaves like a cache with TTLs. Expired entries are swept out as the store is written to
+/// (at most once a minute), and on demand with [`purge_expired`](MemoryTokenStore::purge_expired).
+#[derive(Default)]
 pub struct MemoryTokenStore {
     state: Mutex<TokenState>,
-    clock: Arc<dyn Clock>,
-}
-
-impl Default for MemoryTokenStore {
-    fn default() -> Self {
-        Self::new()
-    }
 }
 
 impl MemoryTokenStore {
-    /// An empty store on the system clock.
+    /// An empty store.
     pub fn new() -> Self {
-        Self {
-            state: Mutex::new(TokenState::default()),
-            clock: Arc::new(SystemClock),
-        }
+        Self::default()
     }
 
-    /// Uses `clock` to decide what has expired: give it the same clock as the server.
-    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
-        self
-    }
-
-    /// Drops every entry that has expired now.
-    pub fn purge_expired(&self) {
-        let now = self.clock.now();
+    /// Drops every entry that has expired at `now`.
+    pub fn purge_expired(&self, now: OffsetDateTime) {
         lock(&self.state).sweep(now);
     }
 
-    /// How many entries (live tokens and rotation marks) the store holds.
+    /// How many entries (live tokens and rotation marks) the store holds, expired or not.
     pub fn len(&self) -> usize {
         lock(&self.state).entries.len()
     }
@@ -299,13 +300,7 @@ impl MemoryTokenStore {
         lock(&self.state)
             .entries
             .iter()
-            .map(|(h, e)| {
-                let v = match e {
-                    Entry::Live(r) => TokenLookup::Live(r.clone()),
-                    Entry::Rotated { family, .. } => TokenLookup::Rotated(family.clone()),
-                };
-                (*h, v)
-            })
+            .map(|(h, e)| (*h, e.lookup()))
             .collect()
     }
 }
@@ -320,8 +315,11 @@ impl fmt::Debug for MemoryTokenStore {
 
 #[async_trait]
 impl TokenStore for MemoryTokenStore {
-    async fn save_tokens(&self, tokens: &[(TokenHash, TokenRecord)]) -> Result<(), StoreError> {
-        let now = self.clock.now();
+    async fn save_tokens(
+        &self,
+        tokens: &[(TokenHash, TokenRecord)],
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
         let mut state = lock(&self.state);
         state.sweep_if_due(now);
         for (hash, record) in tokens {
@@ -330,55 +328,77 @@ impl TokenStore for MemoryTokenStore {
         Ok(())
     }
 
-    async fn find_token(&self, hash: &TokenHash) -> Result<TokenLookup, StoreError> {
-        let now = self.clock.now();
+    async fn find_token(
+        &self,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<TokenLookup, StoreError> {
         let mut state = lock(&self.state);
-        Ok(match state.current(hash, now) {
-            Some(Entry::Live(r)) => TokenLookup::Live(r.clone()),
-            Some(Entry::Rotated { family, .. }) => TokenLookup::Rotated(family.clone()),
-            None => TokenLookup::Unknown,
-        })
+        Ok(state
+            .current(hash, now)
+            .map_or(TokenLookup::Unknown, Entry::lookup))
     }
 
     async fn rotate_refresh_token(
         &self,
         old: &TokenHash,
+        client: &ClientId,
         new_tokens: &[(TokenHash, TokenRecord)],
+        spend_old: bool,
+        now: OffsetDateTime,
     ) -> Result<Rotation, StoreError> {
-        let now = self.clock.now();
         let mut state = lock(&self.state);
         state.sweep_if_due(now);
         let record = match state.current(old, now) {
-            Some(Entry::Live(r)) if r.kind == TokenKind::Refresh => r.clone(),
-            Some(Entry::Rotated { family, .. }) => return Ok(Rotation::Reused(family.clone())),
+            Some(Entry::Live(r)) if r.kind == TokenKind::Refresh && &r.client_id == client => {
+                r.clone()
+            }
+            Some(Entry::Rotated {
+                client_id, family, ..
+            }) => {
+                return Ok(Rotation::Reused {
+                    client_id: client_id.clone(),
+                    family_id: family.clone(),
+                })
+            }
             _ => return Ok(Rotation::NotFound),
         };
-        state.entries.insert(
-            *old,
-            Entry::Rotated {
-                family: record.family_id.clone(),
-                expires_at: record.expires_at,
-            },
-        );
+        if spend_old {
+            state.entries.insert(
+                *old,
+                Entry::Rotated {
+                    client_id: record.client_id.clone(),
+                    family: record.family_id.clone(),
+                    expires_at: record.expires_at,
+                },
+            );
+        }
         for (hash, r) in new_tokens {
             state.insert(*hash, r.clone());
         }
-        Ok(Rotation::Rotated(record))
+        Ok(Rotation::Issued(record))
     }
 
-    async fn revoke_token(&self, hash: &TokenHash) -> Result<Option<TokenRecord>, StoreError> {
-        let now = self.clock.now();
+    async fn revoke_token(
+        &self,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<TokenRecord>, StoreError> {
         let mut state = lock(&self.state);
-        match state.current(hash, now) {
-            Some(Entry::Live(_)) => match state.remove(hash) {
-                Some(Entry::Live(r)) => Ok(Some(r)),
-                _ => Ok(None),
-            },
+        if !matches!(state.current(hash, now), Some(Entry::Live(_))) {
+            return Ok(None);
+        }
+        match state.remove(hash) {
+            Some(Entry::Live(r)) => Ok(Some(r)),
             _ => Ok(None),
         }
     }
 
-    async fn revoke_family(&self, family: &FamilyId) -> Result<u64, StoreError> {
+    async fn revoke_family(
+        &self,
+        family: &FamilyId,
+        now: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
         let mut state = lock(&self.state);
         let hashes: Vec<TokenHash> = state
             .families
@@ -387,9 +407,14 @@ impl TokenStore for MemoryTokenStore {
             .unwrap_or_default();
         let mut revoked = 0;
         for h in hashes {
-            if matches!(state.entries.get(&h), Some(Entry::Live(_))) {
-                state.remove(&h);
-                revoked += 1;
+            match state.entries.get(&h) {
+                Some(Entry::Live(r)) => {
+                    if r.expires_at > now {
+                        revoked += 1;
+                    }
+                    state.remove(&h);
+                }
+                Some(Entry::Rotated { .. }) | None => {}
             }
         }
         Ok(revoked)

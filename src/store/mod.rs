@@ -220,7 +220,7 @@ pub struct TokenRecord {
 }
 
 impl TokenRecord {
-    /// Whether the token has expired at `now`.
+    /// Whether the token has expired at `now` (it is valid strictly before `expires_at`).
     pub fn is_expired(&self, now: OffsetDateTime) -> bool {
         now >= self.expires_at
     }
@@ -230,13 +230,18 @@ impl TokenRecord {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TokenLookup {
-    /// A live token: issued, not revoked, not rotated. (It may still be past its expiry if the
-    /// store has not purged it yet; the engine checks.)
+    /// A live token: issued, not revoked, not rotated, not expired.
     Live(TokenRecord),
-    /// A refresh token that was already exchanged by rotation. Presenting it again is a replay
-    /// (RFC 9700 §4.14.2): the engine revokes its family.
-    Rotated(FamilyId),
-    /// No such token: never issued, revoked, or expired and purged.
+    /// A refresh token that was already spent by rotation. Presenting it again is a replay
+    /// (RFC 9700 §4.14.2): the engine revokes its family, if the client that presents it is the
+    /// one it was issued to.
+    Rotated {
+        /// The client the spent token was issued to.
+        client_id: ClientId,
+        /// Its family.
+        family_id: FamilyId,
+    },
+    /// No such token: never issued, revoked, or expired.
     Unknown,
 }
 
@@ -244,11 +249,18 @@ pub enum TokenLookup {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Rotation {
-    /// The old refresh token was live; it is now rotated and the new tokens are saved.
-    Rotated(TokenRecord),
-    /// The old refresh token had already been rotated: a replay. Nothing was saved.
-    Reused(FamilyId),
-    /// The old refresh token is not live (never issued, revoked, purged). Nothing was saved.
+    /// The refresh token was live and issued to the expected client: the new tokens are saved
+    /// (and the old one spent, if asked). Carries the old token's record.
+    Issued(TokenRecord),
+    /// The refresh token had already been spent: a replay. Nothing was changed.
+    Reused {
+        /// The client the spent token was issued to.
+        client_id: ClientId,
+        /// Its family.
+        family_id: FamilyId,
+    },
+    /// The refresh token is not live, not a refresh token, expired, or was issued to another
+    /// client. Nothing was changed.
     NotFound,
 }
 
@@ -256,6 +268,10 @@ pub enum Rotation {
 ///
 /// Called by: every grant that issues tokens, the refresh grant, bearer validation, and later
 /// revocation and introspection.
+///
+/// Every method gets `now`, the instant the engine handles the request at (from its
+/// [`Clock`](crate::Clock)): an entry whose `expires_at` is at or before `now` is treated as
+/// absent, and may be dropped (a Redis TTL, a periodic `DELETE`).
 ///
 /// # Security
 ///
@@ -265,42 +281,66 @@ pub trait TokenStore: Send + Sync {
     /// Saves newly issued tokens (an access token, and often its refresh token) under their
     /// hashes.
     ///
-    /// Called by: every grant that issues tokens. Atomic: all or none are saved (one pipeline or
-    /// transaction). An entry may be dropped once its `expires_at` has passed.
-    async fn save_tokens(&self, tokens: &[(TokenHash, TokenRecord)]) -> Result<(), StoreError>;
+    /// Called by: every grant that issues a new grant. Atomic: all or none are saved (one
+    /// transaction, `MULTI`, or script).
+    async fn save_tokens(
+        &self,
+        tokens: &[(TokenHash, TokenRecord)],
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
 
     /// Looks a token up by hash.
     ///
-    /// Called by: bearer validation and the refresh grant. A read.
-    async fn find_token(&self, hash: &TokenHash) -> Result<TokenLookup, StoreError>;
+    /// Called by: bearer validation, and the refresh grant to validate a request before
+    /// anything is spent. A read: nothing it answers authorizes anything by itself.
+    async fn find_token(
+        &self,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<TokenLookup, StoreError>;
 
     /// Exchanges a live refresh token for new tokens, in one atomic step.
     ///
-    /// Called by: the refresh grant, with rotation on (the default). Atomic, as one script or
-    /// transaction:
-    /// - if `old` is a live refresh token: mark it rotated (keep that mark until its
-    ///   `expires_at`), save `new_tokens`, answer [`Rotation::Rotated`] with its record;
-    /// - if `old` was already rotated: change nothing, answer [`Rotation::Reused`] with its family;
+    /// Called by: the refresh grant. Atomic, as one script or transaction (SQL: `UPDATE … SET
+    /// state = 'rotated' WHERE hash = $1 AND state = 'live' AND kind = 'refresh' AND client_id =
+    /// $2 AND expires_at > $now RETURNING …`, then the inserts, in one transaction):
+    /// - if `old` is a live, unexpired refresh token issued to `client`: save `new_tokens`; if
+    ///   `spend_old`, mark `old` rotated (keeping that mark, with its client and family, until its
+    ///   `expires_at`); answer [`Rotation::Issued`] with its record;
+    /// - if `old` was already rotated: change nothing, answer [`Rotation::Reused`];
     /// - otherwise change nothing and answer [`Rotation::NotFound`].
     ///
-    /// Of any number of concurrent calls with the same `old`, exactly one may answer `Rotated`.
+    /// Of any number of concurrent calls with the same `old` and `spend_old`, exactly one may
+    /// answer `Issued`. And since the check and the save are one step, tokens are never saved
+    /// into a family that [`revoke_family`](TokenStore::revoke_family) has just emptied.
     async fn rotate_refresh_token(
         &self,
         old: &TokenHash,
+        client: &ClientId,
         new_tokens: &[(TokenHash, TokenRecord)],
+        spend_old: bool,
+        now: OffsetDateTime,
     ) -> Result<Rotation, StoreError>;
 
     /// Revokes one token, answering the record it had if it was live.
     ///
     /// Called by: revocation (RFC 7009). Atomic: one delete that returns what it deleted.
-    async fn revoke_token(&self, hash: &TokenHash) -> Result<Option<TokenRecord>, StoreError>;
+    async fn revoke_token(
+        &self,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<TokenRecord>, StoreError>;
 
     /// Revokes every live token of a family, answering how many were revoked. Rotation marks
     /// stay, so a later replay is still recognised.
     ///
     /// Called by: the refresh grant when it sees a replayed refresh token (RFC 9700 §4.14.2), and
     /// revocation. Atomic: one script or transaction.
-    async fn revoke_family(&self, family: &FamilyId) -> Result<u64, StoreError>;
+    async fn revoke_family(
+        &self,
+        family: &FamilyId,
+        now: OffsetDateTime,
+    ) -> Result<u64, StoreError>;
 }
 
 /// What an [`AttemptLimiter`] counts failures against.

@@ -23,6 +23,12 @@ pub struct CountingVerifier {
     pub calls: AtomicUsize,
 }
 
+impl CountingVerifier {
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+}
+
 #[async_trait]
 impl UserVerifier for CountingVerifier {
     async fn verify_password(
@@ -32,15 +38,21 @@ impl UserVerifier for CountingVerifier {
         client: &ClientId,
     ) -> Result<UserVerdict, StoreError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
+        // Take a while, as a real KDF does, so concurrent attempts overlap.
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
         self.inner.verify_password(username, password, client).await
     }
 }
 
-/// A token store that can be told to fail.
+/// A token store wrapper that can be told to fail, to answer `Reused` from rotation (a replay
+/// race), or to judge expiry at a frozen instant (so only the engine's own checks remain).
 pub struct FlakyStore {
     pub inner: Arc<MemoryTokenStore>,
     pub fail: AtomicBool,
     pub unavailable: AtomicBool,
+    pub force_reused: AtomicBool,
+    pub frozen_now: std::sync::Mutex<Option<time::OffsetDateTime>>,
+    pub finds: AtomicUsize,
 }
 
 impl FlakyStore {
@@ -57,38 +69,73 @@ impl FlakyStore {
         }
         Ok(())
     }
+
+    fn now(&self, now: time::OffsetDateTime) -> time::OffsetDateTime {
+        self.frozen_now.lock().ok().and_then(|f| *f).unwrap_or(now)
+    }
 }
 
 #[async_trait]
 impl TokenStore for FlakyStore {
-    async fn save_tokens(&self, tokens: &[(TokenHash, TokenRecord)]) -> Result<(), StoreError> {
+    async fn save_tokens(
+        &self,
+        tokens: &[(TokenHash, TokenRecord)],
+        now: time::OffsetDateTime,
+    ) -> Result<(), StoreError> {
         self.check()?;
-        self.inner.save_tokens(tokens).await
+        self.inner.save_tokens(tokens, self.now(now)).await
     }
-    async fn find_token(&self, hash: &TokenHash) -> Result<TokenLookup, StoreError> {
+    async fn find_token(
+        &self,
+        hash: &TokenHash,
+        now: time::OffsetDateTime,
+    ) -> Result<TokenLookup, StoreError> {
         self.check()?;
-        self.inner.find_token(hash).await
+        self.finds.fetch_add(1, Ordering::SeqCst);
+        self.inner.find_token(hash, self.now(now)).await
     }
     async fn rotate_refresh_token(
         &self,
         old: &TokenHash,
+        client: &ClientId,
         new_tokens: &[(TokenHash, TokenRecord)],
+        spend_old: bool,
+        now: time::OffsetDateTime,
     ) -> Result<Rotation, StoreError> {
         self.check()?;
-        self.inner.rotate_refresh_token(old, new_tokens).await
+        if self.force_reused.load(Ordering::SeqCst) {
+            if let TokenLookup::Live(r) = self.inner.find_token(old, self.now(now)).await? {
+                return Ok(Rotation::Reused {
+                    client_id: r.client_id,
+                    family_id: r.family_id,
+                });
+            }
+        }
+        self.inner
+            .rotate_refresh_token(old, client, new_tokens, spend_old, self.now(now))
+            .await
     }
-    async fn revoke_token(&self, hash: &TokenHash) -> Result<Option<TokenRecord>, StoreError> {
+    async fn revoke_token(
+        &self,
+        hash: &TokenHash,
+        now: time::OffsetDateTime,
+    ) -> Result<Option<TokenRecord>, StoreError> {
         self.check()?;
-        self.inner.revoke_token(hash).await
+        self.inner.revoke_token(hash, self.now(now)).await
     }
-    async fn revoke_family(&self, family: &FamilyId) -> Result<u64, StoreError> {
+    async fn revoke_family(
+        &self,
+        family: &FamilyId,
+        now: time::OffsetDateTime,
+    ) -> Result<u64, StoreError> {
         self.check()?;
-        self.inner.revoke_family(family).await
+        self.inner.revoke_family(family, self.now(now)).await
     }
 }
 
 pub struct Fixture {
     pub server: AuthorizationServer,
+    pub clients: Arc<MemoryClientStore>,
     pub clock: Arc<ManualClock>,
     pub tokens: Arc<MemoryTokenStore>,
     pub store: Arc<FlakyStore>,
@@ -143,11 +190,14 @@ pub fn fixture_with(
     configure: impl FnOnce(AuthorizationServerBuilder) -> AuthorizationServerBuilder,
 ) -> Fixture {
     let clock = Arc::new(ManualClock::new(START));
-    let tokens = Arc::new(MemoryTokenStore::new().with_clock(clock.clone()));
+    let tokens = Arc::new(MemoryTokenStore::new());
     let store = Arc::new(FlakyStore {
         inner: tokens.clone(),
         fail: AtomicBool::new(false),
         unavailable: AtomicBool::new(false),
+        force_reused: AtomicBool::new(false),
+        frozen_now: std::sync::Mutex::new(None),
+        finds: AtomicUsize::new(0),
     });
     let verifier = MemoryUserVerifier::new();
     verifier.add_user("tom", "user-tom", "123456");
@@ -156,7 +206,8 @@ pub fn fixture_with(
         inner: verifier,
         calls: AtomicUsize::new(0),
     });
-    let builder = AuthorizationServer::builder(Arc::new(clients()), store.clone())
+    let clients = Arc::new(clients());
+    let builder = AuthorizationServer::builder(clients.clone(), store.clone())
         .enable_password_grant(users.clone())
         .enable_refresh_token_grant()
         .clock(clock.clone());
@@ -165,6 +216,7 @@ pub fn fixture_with(
         .expect("valid test configuration");
     Fixture {
         server,
+        clients,
         clock,
         tokens,
         store,

@@ -1,0 +1,603 @@
+//! One conformance suite for every store: each check is a generic async function over the
+//! store traits, and `conformance_suite!` turns them into tests for one store factory.
+//!
+//! Time is an argument of every store method, so the checks move `now` forward instead of
+//! sleeping; a store with real TTLs (Redis) still sees consistent answers, because it judges
+//! expiry by the `now` it is given.
+#![allow(dead_code)]
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use grantor::{
+    AttemptKey, AttemptLimiter, AttemptRule, AttemptVerdict, ClientId, FamilyId, Rotation, Scope,
+    TokenHash, TokenKind, TokenLookup, TokenRecord, TokenStore, UserId,
+};
+use time::OffsetDateTime;
+use tokio::sync::Barrier;
+
+/// The stores under test.
+pub struct Stores {
+    pub tokens: Arc<dyn TokenStore>,
+    pub limiter: Arc<dyn AttemptLimiter>,
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A hash no other check uses, so checks can share one backend.
+pub fn fresh_hash(label: &str) -> TokenHash {
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    TokenHash::of(&format!("{label}-{n}-{}", FamilyId::generate()))
+}
+
+/// "Now" for the checks: the real time, so that a store with real TTLs keeps the entries.
+#[allow(clippy::disallowed_methods)]
+pub fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+pub fn record(
+    kind: TokenKind,
+    client: &str,
+    family: &FamilyId,
+    now: OffsetDateTime,
+    ttl: i64,
+) -> TokenRecord {
+    TokenRecord {
+        kind,
+        client_id: ClientId::new(client),
+        user_id: Some(UserId::new("user-1")),
+        scope: Scope::parse("read write").unwrap_or_default(),
+        issued_at: now,
+        expires_at: now + time::Duration::seconds(ttl),
+        family_id: family.clone(),
+    }
+}
+
+const HOUR: i64 = 3600;
+
+pub async fn save_and_find(s: Stores) {
+    let now = now();
+    let fam = FamilyId::generate();
+    let (a, r) = (fresh_hash("a"), fresh_hash("r"));
+    let ra = record(TokenKind::Access, "c", &fam, now, HOUR);
+    let rr = record(TokenKind::Refresh, "c", &fam, now, 24 * HOUR);
+    s.tokens
+        .save_tokens(&[(a, ra.clone()), (r, rr.clone())], now)
+        .await
+        .expect("save");
+    assert_eq!(
+        s.tokens.find_token(&a, now).await.expect("find"),
+        TokenLookup::Live(ra)
+    );
+    assert_eq!(
+        s.tokens.find_token(&r, now).await.expect("find"),
+        TokenLookup::Live(rr)
+    );
+    assert_eq!(
+        s.tokens
+            .find_token(&fresh_hash("x"), now)
+            .await
+            .expect("find"),
+        TokenLookup::Unknown
+    );
+    // A record without a user round-trips too.
+    let mut no_user = record(TokenKind::Access, "c", &fam, now, HOUR);
+    no_user.user_id = None;
+    let h = fresh_hash("nu");
+    s.tokens
+        .save_tokens(&[(h, no_user.clone())], now)
+        .await
+        .expect("save");
+    assert_eq!(
+        s.tokens.find_token(&h, now).await.expect("find"),
+        TokenLookup::Live(no_user)
+    );
+}
+
+pub async fn expiry_is_judged_by_now(s: Stores) {
+    let now = now();
+    let at = |secs: i64| now + time::Duration::seconds(secs);
+    let fam = FamilyId::generate();
+    let (a, r) = (fresh_hash("a"), fresh_hash("r"));
+    s.tokens
+        .save_tokens(
+            &[
+                (a, record(TokenKind::Access, "c", &fam, now, 60)),
+                (r, record(TokenKind::Refresh, "c", &fam, now, 120)),
+            ],
+            now,
+        )
+        .await
+        .expect("save");
+    assert!(matches!(
+        s.tokens.find_token(&a, at(59)).await,
+        Ok(TokenLookup::Live(_))
+    ));
+    assert_eq!(
+        s.tokens.find_token(&a, at(60)).await.ok(),
+        Some(TokenLookup::Unknown)
+    );
+    assert_eq!(s.tokens.revoke_token(&a, at(60)).await.ok(), Some(None));
+    let new = [(
+        fresh_hash("n"),
+        record(TokenKind::Refresh, "c", &fam, at(120), 120),
+    )];
+    assert_eq!(
+        s.tokens
+            .rotate_refresh_token(&r, &ClientId::new("c"), &new, true, at(120))
+            .await
+            .ok(),
+        Some(Rotation::NotFound)
+    );
+    assert_eq!(
+        s.tokens.find_token(&new[0].0, at(120)).await.ok(),
+        Some(TokenLookup::Unknown)
+    );
+}
+
+pub async fn rotation_spends_the_old_token_once(s: Stores) {
+    let now = now();
+    let fam = FamilyId::generate();
+    let client = ClientId::new("c");
+    let old = fresh_hash("old");
+    let rec = record(TokenKind::Refresh, "c", &fam, now, 24 * HOUR);
+    s.tokens
+        .save_tokens(&[(old, rec.clone())], now)
+        .await
+        .expect("save");
+    let new = [
+        (
+            fresh_hash("na"),
+            record(TokenKind::Access, "c", &fam, now, HOUR),
+        ),
+        (
+            fresh_hash("nr"),
+            record(TokenKind::Refresh, "c", &fam, now, 24 * HOUR),
+        ),
+    ];
+    assert_eq!(
+        s.tokens
+            .rotate_refresh_token(&old, &client, &new, true, now)
+            .await
+            .expect("rotate"),
+        Rotation::Issued(rec)
+    );
+    for (h, r) in &new {
+        assert_eq!(
+            s.tokens.find_token(h, now).await.expect("find"),
+            TokenLookup::Live(r.clone())
+        );
+    }
+    let spent = TokenLookup::Rotated {
+        client_id: client.clone(),
+        family_id: fam.clone(),
+    };
+    assert_eq!(s.tokens.find_token(&old, now).await.expect("find"), spent);
+    let again = [(
+        fresh_hash("x"),
+        record(TokenKind::Refresh, "c", &fam, now, HOUR),
+    )];
+    assert_eq!(
+        s.tokens
+            .rotate_refresh_token(&old, &client, &again, true, now)
+            .await
+            .expect("rotate"),
+        Rotation::Reused {
+            client_id: client.clone(),
+            family_id: fam.clone()
+        }
+    );
+    assert_eq!(
+        s.tokens.find_token(&again[0].0, now).await.expect("find"),
+        TokenLookup::Unknown
+    );
+    // A spent token cannot be revoked again, and its mark lasts until its own expiry.
+    assert_eq!(
+        s.tokens.revoke_token(&old, now).await.expect("revoke"),
+        None
+    );
+    let later = now + time::Duration::seconds(24 * HOUR - 1);
+    assert!(matches!(
+        s.tokens.find_token(&old, later).await,
+        Ok(TokenLookup::Rotated { .. })
+    ));
+}
+
+pub async fn rotation_checks_client_and_kind(s: Stores) {
+    let now = now();
+    let fam = FamilyId::generate();
+    let (refresh, access) = (fresh_hash("r"), fresh_hash("a"));
+    let rr = record(TokenKind::Refresh, "c", &fam, now, HOUR);
+    s.tokens
+        .save_tokens(
+            &[
+                (refresh, rr.clone()),
+                (access, record(TokenKind::Access, "c", &fam, now, HOUR)),
+            ],
+            now,
+        )
+        .await
+        .expect("save");
+    let new = [(
+        fresh_hash("n"),
+        record(TokenKind::Access, "c", &fam, now, HOUR),
+    )];
+    let other = ClientId::new("other");
+    let c = ClientId::new("c");
+    assert_eq!(
+        s.tokens
+            .rotate_refresh_token(&refresh, &other, &new, true, now)
+            .await
+            .ok(),
+        Some(Rotation::NotFound)
+    );
+    assert_eq!(
+        s.tokens
+            .rotate_refresh_token(&access, &c, &new, true, now)
+            .await
+            .ok(),
+        Some(Rotation::NotFound)
+    );
+    assert_eq!(
+        s.tokens
+            .rotate_refresh_token(&fresh_hash("u"), &c, &new, true, now)
+            .await
+            .ok(),
+        Some(Rotation::NotFound)
+    );
+    assert_eq!(
+        s.tokens.find_token(&new[0].0, now).await.ok(),
+        Some(TokenLookup::Unknown)
+    );
+    assert_eq!(
+        s.tokens.find_token(&refresh, now).await.ok(),
+        Some(TokenLookup::Live(rr))
+    );
+}
+
+pub async fn rotation_can_keep_the_old_token(s: Stores) {
+    let now = now();
+    let fam = FamilyId::generate();
+    let c = ClientId::new("c");
+    let old = fresh_hash("old");
+    let rr = record(TokenKind::Refresh, "c", &fam, now, HOUR);
+    s.tokens
+        .save_tokens(&[(old, rr.clone())], now)
+        .await
+        .expect("save");
+    for _ in 0..3 {
+        let new = [(
+            fresh_hash("n"),
+            record(TokenKind::Access, "c", &fam, now, HOUR),
+        )];
+        assert_eq!(
+            s.tokens
+                .rotate_refresh_token(&old, &c, &new, false, now)
+                .await
+                .ok(),
+            Some(Rotation::Issued(rr.clone()))
+        );
+        assert!(matches!(
+            s.tokens.find_token(&new[0].0, now).await,
+            Ok(TokenLookup::Live(_))
+        ));
+    }
+    assert_eq!(
+        s.tokens.find_token(&old, now).await.ok(),
+        Some(TokenLookup::Live(rr))
+    );
+}
+
+pub async fn revoke_one(s: Stores) {
+    let now = now();
+    let fam = FamilyId::generate();
+    let a = fresh_hash("a");
+    let ra = record(TokenKind::Access, "c", &fam, now, HOUR);
+    s.tokens
+        .save_tokens(&[(a, ra.clone())], now)
+        .await
+        .expect("save");
+    assert_eq!(
+        s.tokens.revoke_token(&a, now).await.expect("revoke"),
+        Some(ra)
+    );
+    assert_eq!(s.tokens.revoke_token(&a, now).await.expect("revoke"), None);
+    assert_eq!(
+        s.tokens.find_token(&a, now).await.expect("find"),
+        TokenLookup::Unknown
+    );
+    assert_eq!(
+        s.tokens
+            .revoke_token(&fresh_hash("u"), now)
+            .await
+            .expect("revoke"),
+        None
+    );
+}
+
+pub async fn revoke_a_family(s: Stores) {
+    let now = now();
+    let (fam, other) = (FamilyId::generate(), FamilyId::generate());
+    let c = ClientId::new("c");
+    let (a, r, o) = (fresh_hash("a"), fresh_hash("r"), fresh_hash("o"));
+    s.tokens
+        .save_tokens(
+            &[
+                (a, record(TokenKind::Access, "c", &fam, now, HOUR)),
+                (r, record(TokenKind::Refresh, "c", &fam, now, HOUR)),
+                (o, record(TokenKind::Access, "c", &other, now, HOUR)),
+            ],
+            now,
+        )
+        .await
+        .expect("save");
+    // Rotate r so the family also holds a rotation mark.
+    let (na, nr) = (fresh_hash("na"), fresh_hash("nr"));
+    let new = [
+        (na, record(TokenKind::Access, "c", &fam, now, HOUR)),
+        (nr, record(TokenKind::Refresh, "c", &fam, now, HOUR)),
+    ];
+    assert!(matches!(
+        s.tokens.rotate_refresh_token(&r, &c, &new, true, now).await,
+        Ok(Rotation::Issued(_))
+    ));
+    assert_eq!(s.tokens.revoke_family(&fam, now).await.expect("revoke"), 3);
+    for h in [a, na, nr] {
+        assert_eq!(
+            s.tokens.find_token(&h, now).await.ok(),
+            Some(TokenLookup::Unknown)
+        );
+    }
+    // The mark stays: a replay is still recognised.
+    assert!(matches!(
+        s.tokens.find_token(&r, now).await,
+        Ok(TokenLookup::Rotated { .. })
+    ));
+    assert!(matches!(
+        s.tokens.find_token(&o, now).await,
+        Ok(TokenLookup::Live(_))
+    ));
+    assert_eq!(s.tokens.revoke_family(&fam, now).await.expect("revoke"), 0);
+    assert_eq!(
+        s.tokens
+            .revoke_family(&FamilyId::generate(), now)
+            .await
+            .expect("revoke"),
+        0
+    );
+    // Nothing can be issued from a revoked family's refresh token.
+    assert_eq!(
+        s.tokens
+            .rotate_refresh_token(
+                &nr,
+                &c,
+                &[(
+                    fresh_hash("z"),
+                    record(TokenKind::Access, "c", &fam, now, HOUR)
+                )],
+                true,
+                now
+            )
+            .await
+            .ok(),
+        Some(Rotation::NotFound)
+    );
+}
+
+/// 100 tasks on several threads rotate one refresh token at once: exactly one wins.
+pub async fn rotation_race_has_one_winner(s: Stores) {
+    let now = now();
+    let fam = FamilyId::generate();
+    let old = fresh_hash("old");
+    s.tokens
+        .save_tokens(
+            &[(old, record(TokenKind::Refresh, "c", &fam, now, HOUR))],
+            now,
+        )
+        .await
+        .expect("save");
+    let barrier = Arc::new(Barrier::new(100));
+    let mut tasks = Vec::new();
+    for i in 0..100 {
+        let (tokens, barrier) = (s.tokens.clone(), barrier.clone());
+        let new = [(
+            fresh_hash(&format!("n{i}")),
+            record(TokenKind::Refresh, "c", &fam, now, HOUR),
+        )];
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            let outcome = tokens
+                .rotate_refresh_token(&old, &ClientId::new("c"), &new, true, now)
+                .await;
+            (new[0].0, outcome)
+        }));
+    }
+    let mut winners = Vec::new();
+    let mut reused = 0;
+    for t in tasks {
+        match t.await.expect("task") {
+            (h, Ok(Rotation::Issued(_))) => winners.push(h),
+            (_, Ok(Rotation::Reused { family_id, .. })) => {
+                assert_eq!(family_id, fam);
+                reused += 1;
+            }
+            (_, other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((winners.len(), reused), (1, 99));
+    assert!(matches!(
+        s.tokens.find_token(&winners[0], now).await,
+        Ok(TokenLookup::Live(_))
+    ));
+}
+
+/// Revoking a family while its refresh token is being rotated leaves no live token behind.
+pub async fn revoke_family_races_rotation(s: Stores) {
+    let now = now();
+    for _ in 0..20 {
+        let fam = FamilyId::generate();
+        let old = fresh_hash("old");
+        s.tokens
+            .save_tokens(
+                &[(old, record(TokenKind::Refresh, "c", &fam, now, HOUR))],
+                now,
+            )
+            .await
+            .expect("save");
+        let new_hash = fresh_hash("new");
+        let new = [(new_hash, record(TokenKind::Refresh, "c", &fam, now, HOUR))];
+        let barrier = Arc::new(Barrier::new(2));
+        let (t1, b1) = (s.tokens.clone(), barrier.clone());
+        let fam1 = fam.clone();
+        let revoke = tokio::spawn(async move {
+            b1.wait().await;
+            t1.revoke_family(&fam1, now).await
+        });
+        let (t2, b2) = (s.tokens.clone(), barrier.clone());
+        let rotate = tokio::spawn(async move {
+            b2.wait().await;
+            t2.rotate_refresh_token(&old, &ClientId::new("c"), &new, true, now)
+                .await
+        });
+        let revoked = revoke.await.expect("task").expect("revoke");
+        let rotated = rotate.await.expect("task").expect("rotate");
+        let new_live = matches!(
+            s.tokens.find_token(&new_hash, now).await,
+            Ok(TokenLookup::Live(_))
+        );
+        match rotated {
+            // Rotation first: the revocation took the new token (and counted it).
+            Rotation::Issued(_) if !new_live => assert_eq!(revoked, 1),
+            // Rotation first but the new token survived: only if revoke ran before it... which
+            // would mean the old one was gone, so rotation could not have issued.
+            Rotation::Issued(_) => panic!("a token was issued into a revoked family"),
+            Rotation::NotFound => assert!(!new_live),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+pub async fn limiter_windows(s: Stores) {
+    let now = now();
+    let at = |secs: i64| now + time::Duration::seconds(secs);
+    let key = AttemptKey::Client(ClientId::new(format!("c-{}", FamilyId::generate())));
+    let rule = AttemptRule {
+        max_failures: 2,
+        window: Duration::from_secs(60),
+    };
+    let l = &s.limiter;
+    assert_eq!(
+        l.reserve_attempt(&key, &rule, at(0)).await.ok(),
+        Some(AttemptVerdict::Allowed)
+    );
+    assert_eq!(
+        l.reserve_attempt(&key, &rule, at(1)).await.ok(),
+        Some(AttemptVerdict::Allowed)
+    );
+    match l.reserve_attempt(&key, &rule, at(10)).await {
+        Ok(AttemptVerdict::Refused { retry_after }) => {
+            assert!(
+                retry_after <= Duration::from_secs(50) && retry_after >= Duration::from_secs(49),
+                "{retry_after:?}"
+            )
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    // A released attempt frees a place.
+    l.release_attempt(&key, at(11)).await.expect("release");
+    assert_eq!(
+        l.reserve_attempt(&key, &rule, at(12)).await.ok(),
+        Some(AttemptVerdict::Allowed)
+    );
+    // The window closes 60 s after it opened.
+    assert_eq!(
+        l.reserve_attempt(&key, &rule, at(60)).await.ok(),
+        Some(AttemptVerdict::Allowed)
+    );
+    // Releases never go below zero.
+    for _ in 0..5 {
+        l.release_attempt(&key, at(61)).await.expect("release");
+    }
+    assert_eq!(
+        l.reserve_attempt(&key, &rule, at(62)).await.ok(),
+        Some(AttemptVerdict::Allowed)
+    );
+    assert_eq!(
+        l.reserve_attempt(&key, &rule, at(63)).await.ok(),
+        Some(AttemptVerdict::Allowed)
+    );
+    assert!(matches!(
+        l.reserve_attempt(&key, &rule, at(64)).await,
+        Ok(AttemptVerdict::Refused { .. })
+    ));
+    // Keys are independent, and a username key is not a client key of the same name.
+    let user = AttemptKey::username(&grantor::Username::new(key.storage_key()));
+    assert_eq!(
+        l.reserve_attempt(&user, &rule, at(64)).await.ok(),
+        Some(AttemptVerdict::Allowed)
+    );
+}
+
+/// 100 concurrent reservations against a limit of 5: exactly 5 are allowed.
+pub async fn limiter_race_allows_exactly_the_limit(s: Stores) {
+    let now = now();
+    let key = AttemptKey::username(&grantor::Username::new(format!(
+        "u-{}",
+        FamilyId::generate()
+    )));
+    let rule = AttemptRule {
+        max_failures: 5,
+        window: Duration::from_secs(600),
+    };
+    let barrier = Arc::new(Barrier::new(100));
+    let mut tasks = Vec::new();
+    for _ in 0..100 {
+        let (l, key, barrier) = (s.limiter.clone(), key.clone(), barrier.clone());
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            l.reserve_attempt(&key, &rule, now).await
+        }));
+    }
+    let mut allowed = 0;
+    for t in tasks {
+        if t.await.expect("task").expect("reserve") == AttemptVerdict::Allowed {
+            allowed += 1;
+        }
+    }
+    assert_eq!(allowed, 5);
+}
+
+/// Checks that hashes, not tokens, are what a store is handed: the suite's own sanity check.
+pub fn hashes_are_distinct() {
+    let set: HashSet<_> = (0..100)
+        .map(|i| fresh_hash(&i.to_string()).to_hex())
+        .collect();
+    assert_eq!(set.len(), 100);
+}
+
+/// Expands to one `#[tokio::test]` per check, each with stores from `$factory` (an async
+/// expression answering `Stores`).
+#[macro_export]
+macro_rules! conformance_suite {
+    ($factory:expr) => {
+        $crate::conformance_suite!(@tests $factory;
+            save_and_find, expiry_is_judged_by_now, rotation_spends_the_old_token_once,
+            rotation_checks_client_and_kind, rotation_can_keep_the_old_token, revoke_one,
+            revoke_a_family, rotation_race_has_one_winner, revoke_family_races_rotation,
+            limiter_windows, limiter_race_allows_exactly_the_limit);
+    };
+    (@tests $factory:expr; $($check:ident),*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $check() {
+                let stores = $factory.await;
+                conformance::$check(stores).await;
+            }
+        )*
+    };
+}

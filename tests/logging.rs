@@ -1,0 +1,118 @@
+//! `tracing` events: every issued and refused grant is logged with client id, grant type and
+//! reason, and no token, secret or password ever appears.
+
+mod common;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use common::*;
+use grantor::{ResourceRequest, Scope};
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("lock").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
+    type Writer = Capture;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+#[tokio::test]
+async fn grants_are_logged_without_secrets() {
+    let capture = Capture::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(capture.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::TRACE)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let f = fixture();
+    let login = f.login().await;
+    let refreshed = f
+        .refresh(("clientapp", "123456"), &login.str("refresh_token"), "")
+        .await;
+    let replay = f
+        .refresh(("clientapp", "123456"), &login.str("refresh_token"), "")
+        .await;
+    assert_eq!(replay.error(), "invalid_grant");
+    f.post(
+        ("clientapp", "123456"),
+        "grant_type=password&username=tom&password=hunter2",
+    )
+    .await;
+    f.post(
+        ("clientapp", "s3cr3t-wrong"),
+        "grant_type=password&username=tom&password=123456",
+    )
+    .await;
+    f.store
+        .fail
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    f.post(
+        ("clientapp", "123456"),
+        "grant_type=password&username=tom&password=123456",
+    )
+    .await;
+    f.store
+        .fail
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let _ = f
+        .server
+        .bearer_validator()
+        .validate(
+            &ResourceRequest::new()
+                .with_authorization(format!("Bearer {}", refreshed.str("access_token"))),
+            &Scope::empty(),
+        )
+        .await;
+
+    let log = String::from_utf8(capture.0.lock().expect("lock").clone()).expect("utf-8");
+    // What must be there.
+    for needle in [
+        "token issued",
+        "token request refused",
+        "client_id=\"clientapp\"",
+        "grant_type=\"password\"",
+        "grant_type=\"refresh_token\"",
+        "reason=\"user_refused\"",
+        "reason=\"wrong_client_secret\"",
+        "reason=\"refresh_token_replayed\"",
+        "family is revoked",
+        "storage hook failed",
+    ] {
+        assert!(log.contains(needle), "{needle:?} missing from:\n{log}");
+    }
+    // The refused client authentication still names the grant type it was for.
+    assert!(log
+        .lines()
+        .any(|l| l.contains("wrong_client_secret") && l.contains("grant_type=\"password\"")));
+    // What must never be there.
+    let secrets = [
+        "123456".to_owned(),
+        "hunter2".to_owned(),
+        "s3cr3t-wrong".to_owned(),
+        login.str("access_token"),
+        login.str("refresh_token"),
+        refreshed.str("access_token"),
+        refreshed.str("refresh_token"),
+    ];
+    for secret in &secrets {
+        assert!(
+            !log.contains(secret.as_str()),
+            "{secret} leaked into the log:\n{log}"
+        );
+    }
+}
