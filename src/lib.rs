@@ -134,6 +134,8 @@ pub use request::TokenRequest;
 pub use response::Response;
 pub use scope::{Scope, ScopeError};
 pub use server::{AuthorizationServer, AuthorizationServerBuilder, BuildError};
+#[cfg(feature = "redis")]
+pub use store::RedisStore;
 pub use store::{
     AttemptKey, AttemptLimiter, AttemptRule, AttemptVerdict, Client, ClientKind, ClientStore,
     MemoryAttemptLimiter, MemoryClientStore, MemoryTokenStore, MemoryUserVerifier, Rotation,

@@ -11,6 +11,7 @@ async fn memory() -> Stores {
     Stores {
         tokens: Arc::new(MemoryTokenStore::new()),
         limiter: Arc::new(MemoryAttemptLimiter::new()),
+        guard: None,
     }
 }
 

@@ -84,13 +84,16 @@ impl Context<'_> {
     /// Mints an access token, and a refresh token if `with_refresh`, for `grant`.
     pub(crate) fn mint(&self, grant: Grant<'_>, with_refresh: bool) -> Minted {
         let access = AccessToken::generate();
+        // Records keep whole seconds, so every store (a JSON timestamp, a Redis TTL) holds them
+        // exactly.
+        let issued_at = self.now.replace_nanosecond(0).unwrap_or(self.now);
         let record = |kind, scope: &Scope, ttl| TokenRecord {
             kind,
             client_id: grant.client.id.clone(),
             user_id: grant.user_id.clone(),
             scope: scope.clone(),
-            issued_at: self.now,
-            expires_at: self.now.saturating_add(ttl),
+            issued_at,
+            expires_at: issued_at.saturating_add(ttl),
             family_id: grant.family_id.clone(),
         };
         let mut entries = vec![(

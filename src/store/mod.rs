@@ -18,11 +18,15 @@
 //! must be atomic, and what each answer means.
 
 mod memory;
+#[cfg(feature = "redis")]
+pub mod redis;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+#[cfg(feature = "redis")]
+pub use self::redis::RedisStore;
 pub use memory::{MemoryAttemptLimiter, MemoryClientStore, MemoryTokenStore, MemoryUserVerifier};
 
 use crate::error::StoreError;

@@ -22,6 +22,8 @@ use tokio::sync::Barrier;
 pub struct Stores {
     pub tokens: Arc<dyn TokenStore>,
     pub limiter: Arc<dyn AttemptLimiter>,
+    /// Whatever must live as long as the stores (a server process), dropped with them.
+    pub guard: Option<Box<dyn std::any::Any + Send + Sync>>,
 }
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);

@@ -1,0 +1,485 @@
+//! [`RedisStore`]: tokens and failed-login counts in Redis, so that many servers behind one
+//! address agree on every token (feature `redis`).
+//!
+//! # Key layout
+//!
+//! Every key starts with the store's prefix in braces, `{grantor}` unless
+//! [`RedisStore::connect_with_prefix`] says otherwise:
+//!
+//! | key | type | holds | expires |
+//! |---|---|---|---|
+//! | `{grantor}:t:<sha256 hex>` | hash | one token: state (`live`/`rotated`), kind, client, family, expiry, and the [`TokenRecord`] as JSON (dropped once rotated) | with the token |
+//! | `{grantor}:f:<family id>` | set | the hashes of a family's tokens | with its last token |
+//! | `{grantor}:l:<sha256 hex of the attempt key>` | hash | a failed-attempt count and its window's end | with the window |
+//!
+//! Keys and values hold SHA-256 hashes of tokens, never a token; usernames in limiter keys are
+//! hashed too.
+//!
+//! # Atomicity
+//!
+//! Each store method is one round trip: a plain command (`HMGET` to find a token) or a Lua script
+//! run by its SHA (`EVALSHA`, loaded on first use), which Redis runs atomically:
+//! saving tokens, rotate-and-detect-reuse, revoke-one, revoke-a-family, and the limiter's
+//! reserve and release. Nothing reads in one round trip and writes in another.
+//!
+//! # Redis Cluster
+//!
+//! The braces make the prefix a hash tag: every key of one store hashes to the same slot, so the
+//! multi-key scripts (rotation touches the old token, the new tokens and their family) are valid
+//! unchanged on Redis Cluster. The price is that one store's keys live on one primary; to spread
+//! load, give separate deployments or tenants separate prefixes.
+//!
+//! # Failures
+//!
+//! The connection is a [`redis::aio::ConnectionManager`], which reconnects by itself. While
+//! Redis is unreachable, methods fail fast with [`StoreError::Unavailable`] (the engine answers
+//! 503 `temporarily_unavailable`); when it is back, the next request succeeds without a restart.
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{ErrorKind, RedisError, Script, ServerErrorKind};
+use sha2::{Digest as _, Sha256};
+use time::OffsetDateTime;
+
+use super::{
+    AttemptKey, AttemptLimiter, AttemptRule, AttemptVerdict, Rotation, TokenKind, TokenLookup,
+    TokenRecord, TokenStore,
+};
+use crate::error::StoreError;
+use crate::token::TokenHash;
+use crate::types::{ClientId, FamilyId};
+
+/// Saves tokens: a Lua function shared by the save and rotate scripts.
+///
+/// KEYS from `first_key`: pairs of (token key, family key). ARGV from `first_arg`: six values a
+/// token (kind, client, family, expiry, record JSON, hash hex).
+const SAVE_FN: &str = r"
+local function save(now, first_key, first_arg)
+  local k, a = first_key, first_arg
+  while k < #KEYS do
+    local tk, fk = KEYS[k], KEYS[k + 1]
+    local exp = tonumber(ARGV[a + 3])
+    local ttl = exp - now
+    if ttl > 0 then
+      redis.call('HSET', tk, 's', 'live', 'k', ARGV[a], 'c', ARGV[a + 1], 'f', ARGV[a + 2],
+        'e', exp, 'r', ARGV[a + 4])
+      redis.call('EXPIRE', tk, ttl)
+      redis.call('SADD', fk, ARGV[a + 5])
+      if redis.call('TTL', fk) < ttl then redis.call('EXPIRE', fk, ttl) end
+    end
+    k = k + 2
+    a = a + 6
+  end
+end
+";
+
+/// KEYS: token/family key pairs. ARGV: now, then six values a token.
+const SAVE: &str = "save(tonumber(ARGV[1]), 1, 2)\nreturn 1";
+
+/// KEYS[1]: the old refresh token; then token/family key pairs for the new tokens.
+/// ARGV: now, client, spend ('1' or '0'), then six values a new token.
+const ROTATE: &str = r"
+local now = tonumber(ARGV[1])
+local v = redis.call('HMGET', KEYS[1], 's', 'k', 'c', 'f', 'e', 'r')
+if not v[1] or tonumber(v[5]) <= now then return {'notfound'} end
+if v[1] == 'rotated' then return {'reused', v[3], v[4]} end
+if v[1] ~= 'live' or v[2] ~= 'refresh' or v[3] ~= ARGV[2] then return {'notfound'} end
+if ARGV[3] == '1' then
+  redis.call('HSET', KEYS[1], 's', 'rotated')
+  redis.call('HDEL', KEYS[1], 'r')
+end
+save(now, 2, 4)
+return {'issued', v[6]}
+";
+
+/// KEYS[1]: a token. ARGV: now. Deletes it if live, answering its record.
+const REVOKE_ONE: &str = r"
+local v = redis.call('HMGET', KEYS[1], 's', 'e', 'r')
+if v[1] ~= 'live' or tonumber(v[2]) <= tonumber(ARGV[1]) then return false end
+redis.call('DEL', KEYS[1])
+return v[3]
+";
+
+/// KEYS[1]: a family. ARGV: now, the token key prefix. Deletes the live tokens, keeps rotation
+/// marks, answers how many unexpired tokens went. The token keys it derives share the family
+/// key's hash tag, hence its slot.
+const REVOKE_FAMILY: &str = r"
+local now = tonumber(ARGV[1])
+local n = 0
+for _, hex in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local tk = ARGV[2] .. hex
+  local v = redis.call('HMGET', tk, 's', 'e')
+  if v[1] == 'live' then
+    redis.call('DEL', tk)
+    redis.call('SREM', KEYS[1], hex)
+    if tonumber(v[2]) > now then n = n + 1 end
+  elseif not v[1] then
+    redis.call('SREM', KEYS[1], hex)
+  end
+end
+return n
+";
+
+/// KEYS[1]: a limiter key. ARGV: now, max failures, window seconds.
+/// Answers {1, 0} (allowed, counted) or {0, seconds left} (refused).
+const RESERVE: &str = r"
+local now, max, window = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local v = redis.call('HMGET', KEYS[1], 'n', 'e')
+local n, e = tonumber(v[1]), tonumber(v[2])
+if not e or e <= now then n = 0; e = now + window end
+if n >= max then return {0, e - now} end
+redis.call('HSET', KEYS[1], 'n', n + 1, 'e', e)
+redis.call('EXPIRE', KEYS[1], e - now)
+return {1, 0}
+";
+
+/// KEYS[1]: a limiter key. ARGV: now. Gives one attempt back within an open window.
+const RELEASE: &str = r"
+local v = redis.call('HMGET', KEYS[1], 'n', 'e')
+local n, e = tonumber(v[1]), tonumber(v[2])
+if n and e and e > tonumber(ARGV[1]) and n > 0 then
+  redis.call('HSET', KEYS[1], 'n', n - 1)
+end
+return 1
+";
+
+struct Scripts {
+    save: Script,
+    rotate: Script,
+    revoke_one: Script,
+    revoke_family: Script,
+    reserve: Script,
+    release: Script,
+}
+
+impl Scripts {
+    fn new() -> Self {
+        Self {
+            save: Script::new(&format!("{SAVE_FN}\n{SAVE}")),
+            rotate: Script::new(&format!("{SAVE_FN}\n{ROTATE}")),
+            revoke_one: Script::new(REVOKE_ONE),
+            revoke_family: Script::new(REVOKE_FAMILY),
+            reserve: Script::new(RESERVE),
+            release: Script::new(RELEASE),
+        }
+    }
+}
+
+/// Token and attempt-limiter storage in Redis (feature `redis`). See the [module
+/// docs](self) for the key layout, atomicity and behaviour under failure.
+///
+/// Cheap to clone: clones share one multiplexed connection.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::sync::Arc;
+/// use grantor::{AuthorizationServer, MemoryClientStore, RedisStore};
+///
+/// let redis = Arc::new(RedisStore::connect("redis://127.0.0.1:6379").await?);
+/// let server = AuthorizationServer::builder(Arc::new(MemoryClientStore::new()), redis.clone())
+///     .attempt_limiter(redis)
+///     .enable_refresh_token_grant()
+///     .build()?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RedisStore {
+    conn: ConnectionManager,
+    prefix: String,
+    scripts: std::sync::Arc<Scripts>,
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How long one command may take before the store reports Redis unavailable.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long one connection attempt may take.
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(1);
+
+impl RedisStore {
+    /// Connects to `url` (`redis://host:port/db`, `rediss://…` needs the `redis` crate's TLS
+    /// features) with the key prefix `grantor`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the URL is invalid or Redis cannot be reached now.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with_prefix(url, "grantor").await
+    }
+
+    /// Connects to `url` with keys under `{prefix}:`. The prefix may not contain braces: grantor
+    /// adds them, to make it a Redis Cluster hash tag.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the URL or prefix is invalid or Redis cannot be reached now.
+    pub async fn connect_with_prefix(url: &str, prefix: &str) -> Result<Self, StoreError> {
+        if prefix.is_empty() || prefix.contains(['{', '}']) {
+            return Err(StoreError::backend(
+                "the Redis key prefix must be non-empty and without braces",
+            ));
+        }
+        let client = redis::Client::open(url).map_err(store_error)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(CONNECTION_TIMEOUT))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_number_of_retries(1)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_millis(500));
+        let conn = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(store_error)?;
+        Ok(Self {
+            conn,
+            prefix: format!("{{{prefix}}}"),
+            scripts: std::sync::Arc::new(Scripts::new()),
+        })
+    }
+
+    fn token_key(&self, hash: &TokenHash) -> String {
+        format!("{}:t:{}", self.prefix, hash.to_hex())
+    }
+
+    fn family_key(&self, family: &FamilyId) -> String {
+        format!("{}:f:{}", self.prefix, family)
+    }
+
+    fn limiter_key(&self, key: &AttemptKey) -> String {
+        let digest: [u8; 32] = Sha256::digest(key.storage_key().as_bytes()).into();
+        format!(
+            "{}:l:{}",
+            self.prefix,
+            TokenHash::from_bytes(digest).to_hex()
+        )
+    }
+
+    /// Adds the keys and arguments that save `tokens` to a script invocation.
+    fn add_tokens(
+        &self,
+        invocation: &mut redis::ScriptInvocation<'_>,
+        tokens: &[(TokenHash, TokenRecord)],
+    ) -> Result<(), StoreError> {
+        for (hash, record) in tokens {
+            let json = serde_json::to_string(record).map_err(StoreError::backend)?;
+            invocation
+                .key(self.token_key(hash))
+                .key(self.family_key(&record.family_id))
+                .arg(kind_str(record.kind))
+                .arg(record.client_id.as_str())
+                .arg(record.family_id.as_str())
+                .arg(record.expires_at.unix_timestamp())
+                .arg(json)
+                .arg(hash.to_hex());
+        }
+        Ok(())
+    }
+}
+
+fn kind_str(kind: TokenKind) -> &'static str {
+    match kind {
+        TokenKind::Access => "access",
+        TokenKind::Refresh => "refresh",
+    }
+}
+
+/// A Redis failure as a [`StoreError`]: unreachable, timed out, loading or failing over is
+/// `Unavailable` (503); anything else is `Backend` (500).
+fn store_error(e: RedisError) -> StoreError {
+    let transient = e.is_io_error()
+        || e.is_timeout()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || e.is_cluster_error()
+        || matches!(
+            e.kind(),
+            ErrorKind::Server(
+                ServerErrorKind::BusyLoading
+                    | ServerErrorKind::TryAgain
+                    | ServerErrorKind::ClusterDown
+                    | ServerErrorKind::MasterDown
+                    | ServerErrorKind::ReadOnly
+            )
+        );
+    if transient {
+        StoreError::unavailable(e)
+    } else {
+        StoreError::backend(e)
+    }
+}
+
+fn parse_record(json: &str) -> Result<TokenRecord, StoreError> {
+    serde_json::from_str(json).map_err(StoreError::backend)
+}
+
+#[async_trait]
+impl TokenStore for RedisStore {
+    async fn save_tokens(
+        &self,
+        tokens: &[(TokenHash, TokenRecord)],
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        if tokens.is_empty() {
+            return Ok(());
+        }
+        let mut invocation = self.scripts.save.prepare_invoke();
+        invocation.arg(now.unix_timestamp());
+        self.add_tokens(&mut invocation, tokens)?;
+        let mut conn = self.conn.clone();
+        invocation
+            .invoke_async::<i64>(&mut conn)
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn find_token(
+        &self,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<TokenLookup, StoreError> {
+        let mut conn = self.conn.clone();
+        let (state, client, family, expires, record): (
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<i64>,
+            Option<String>,
+        ) = redis::cmd("HMGET")
+            .arg(self.token_key(hash))
+            .arg(&["s", "c", "f", "e", "r"])
+            .query_async(&mut conn)
+            .await
+            .map_err(store_error)?;
+        if expires.is_none_or(|e| e <= now.unix_timestamp()) {
+            return Ok(TokenLookup::Unknown);
+        }
+        Ok(match (state.as_deref(), client, family, record) {
+            (Some("live"), _, _, Some(json)) => TokenLookup::Live(parse_record(&json)?),
+            (Some("rotated"), Some(client), Some(family), _) => TokenLookup::Rotated {
+                client_id: ClientId::new(client),
+                family_id: FamilyId::new(family),
+            },
+            _ => TokenLookup::Unknown,
+        })
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        old: &TokenHash,
+        client: &ClientId,
+        new_tokens: &[(TokenHash, TokenRecord)],
+        spend_old: bool,
+        now: OffsetDateTime,
+    ) -> Result<Rotation, StoreError> {
+        let mut invocation = self.scripts.rotate.prepare_invoke();
+        invocation
+            .key(self.token_key(old))
+            .arg(now.unix_timestamp())
+            .arg(client.as_str())
+            .arg(if spend_old { "1" } else { "0" });
+        self.add_tokens(&mut invocation, new_tokens)?;
+        let mut conn = self.conn.clone();
+        let answer: Vec<String> = invocation
+            .invoke_async(&mut conn)
+            .await
+            .map_err(store_error)?;
+        let mut answer = answer.into_iter();
+        Ok(
+            match (answer.next().as_deref(), answer.next(), answer.next()) {
+                (Some("issued"), Some(json), _) => Rotation::Issued(parse_record(&json)?),
+                (Some("reused"), Some(client), Some(family)) => Rotation::Reused {
+                    client_id: ClientId::new(client),
+                    family_id: FamilyId::new(family),
+                },
+                _ => Rotation::NotFound,
+            },
+        )
+    }
+
+    async fn revoke_token(
+        &self,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<TokenRecord>, StoreError> {
+        let mut conn = self.conn.clone();
+        let record: Option<String> = self
+            .scripts
+            .revoke_one
+            .key(self.token_key(hash))
+            .arg(now.unix_timestamp())
+            .invoke_async(&mut conn)
+            .await
+            .map_err(store_error)?;
+        record.as_deref().map(parse_record).transpose()
+    }
+
+    async fn revoke_family(
+        &self,
+        family: &FamilyId,
+        now: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        let mut conn = self.conn.clone();
+        self.scripts
+            .revoke_family
+            .key(self.family_key(family))
+            .arg(now.unix_timestamp())
+            .arg(format!("{}:t:", self.prefix))
+            .invoke_async(&mut conn)
+            .await
+            .map_err(store_error)
+    }
+}
+
+#[async_trait]
+impl AttemptLimiter for RedisStore {
+    async fn reserve_attempt(
+        &self,
+        key: &AttemptKey,
+        rule: &AttemptRule,
+        now: OffsetDateTime,
+    ) -> Result<AttemptVerdict, StoreError> {
+        let mut conn = self.conn.clone();
+        let (allowed, left): (i64, i64) = self
+            .scripts
+            .reserve
+            .key(self.limiter_key(key))
+            .arg(now.unix_timestamp())
+            .arg(rule.max_failures)
+            .arg(rule.window.as_secs().max(1))
+            .invoke_async(&mut conn)
+            .await
+            .map_err(store_error)?;
+        Ok(if allowed == 1 {
+            AttemptVerdict::Allowed
+        } else {
+            AttemptVerdict::Refused {
+                retry_after: Duration::from_secs(u64::try_from(left).unwrap_or(0)),
+            }
+        })
+    }
+
+    async fn release_attempt(
+        &self,
+        key: &AttemptKey,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        self.scripts
+            .release
+            .key(self.limiter_key(key))
+            .arg(now.unix_timestamp())
+            .invoke_async::<i64>(&mut conn)
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+}
