@@ -12,6 +12,8 @@
 //! Settings (environment):
 //! - `ADDR`: the address to listen on, default `127.0.0.1:8080`;
 //! - `ISSUER`: the issuer identifier, default `http://<ADDR>`;
+//! - `REDIS_URL`: keep tokens and failed-login counts in Redis (e.g. `redis://127.0.0.1:6379`),
+//!   so that several copies of the server behind one address behave as one;
 //! - `RUST_LOG`: log filter, default `info`.
 
 use std::collections::HashMap;
@@ -28,8 +30,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use grantor::{
     async_trait, AuthorizationServer, BearerValidator, Client, ClientId, ClientSecret, GrantType,
-    MemoryClientStore, MemoryTokenStore, Password, ResourceRequest, Scope, SecretHash, StoreError,
-    TokenLocation, TokenRequest, UserId, UserVerdict, UserVerifier, Username,
+    MemoryClientStore, MemoryTokenStore, Password, RedisStore, ResourceRequest, Scope, SecretHash,
+    StoreError, TokenLocation, TokenRequest, UserId, UserVerdict, UserVerifier, Username,
 };
 use serde::Serialize;
 
@@ -150,16 +152,27 @@ pub fn demo_clients() -> Result<MemoryClientStore, Box<dyn Error>> {
     Ok(clients)
 }
 
-/// The demo authorization server, everything in memory.
-pub fn demo_server(issuer: &str) -> Result<AuthorizationServer, Box<dyn Error>> {
-    let server =
-        AuthorizationServer::builder(Arc::new(demo_clients()?), Arc::new(MemoryTokenStore::new()))
-            .issuer(issuer)
-            .enable_password_grant(Arc::new(DemoUsers::seeded()?))
-            .enable_refresh_token_grant()
-            // The worked example this demo follows passes the token as ?access_token=…
-            .allow_query_access_tokens(true)
-            .build()?;
+/// The demo authorization server: tokens and failed-login counts in memory, or in Redis when
+/// `redis_url` is given (so that several copies behind one address behave as one).
+pub async fn demo_server(
+    issuer: &str,
+    redis_url: Option<&str>,
+) -> Result<AuthorizationServer, Box<dyn Error>> {
+    let clients = Arc::new(demo_clients()?);
+    let builder = match redis_url {
+        Some(url) => {
+            let redis = Arc::new(RedisStore::connect(url).await?);
+            AuthorizationServer::builder(clients, redis.clone()).attempt_limiter(redis)
+        }
+        None => AuthorizationServer::builder(clients, Arc::new(MemoryTokenStore::new())),
+    };
+    let server = builder
+        .issuer(issuer)
+        .enable_password_grant(Arc::new(DemoUsers::seeded()?))
+        .enable_refresh_token_grant()
+        // The worked example this demo follows passes the token as ?access_token=…
+        .allow_query_access_tokens(true)
+        .build()?;
     Ok(server)
 }
 
@@ -285,7 +298,13 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     let local = listener.local_addr()?;
     let issuer = std::env::var("ISSUER").unwrap_or_else(|_| format!("http://{local}"));
-    let app = router(demo_server(&issuer)?);
+    let redis_url = std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty());
+    let app = router(demo_server(&issuer, redis_url.as_deref()).await?);
+    if let Some(url) = &redis_url {
+        // The URL may carry a password: name only where it points.
+        let host = url.rsplit('@').next().unwrap_or(url);
+        eprintln!("keeping tokens in Redis at {host}");
+    }
 
     println!("listening on http://{local}");
     axum::serve(listener, app)

@@ -95,6 +95,8 @@
 //!
 //! - `http`: conversions between [`TokenRequest`]/[`ResourceRequest`]/[`Response`] and the
 //!   `http` crate's `Request`/`Response`.
+//! - `redis`: `RedisStore`, a [`TokenStore`] and [`AttemptLimiter`] in Redis, so that many
+//!   servers behind one address agree on every token and failed-login count.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

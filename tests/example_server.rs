@@ -3,6 +3,7 @@
 #[allow(dead_code)]
 #[path = "../examples/axum_server.rs"]
 mod example;
+mod redis_support;
 
 use std::time::Duration;
 
@@ -75,14 +76,22 @@ fn get(path: &str, authorization: Option<&str>) -> String {
 
 const USERS: &str = r#"[{"name":"adolfo","email":"adolfo@mailinator.com"},{"name":"demigreite","email":"demigreite@mailinator.com"},{"name":"jujuba","email":"jujuba@mailinator.com"}]"#;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_worked_example_runs_over_http() {
+/// Starts the example's router on a free port, as `cargo run --example axum_server` would.
+async fn start_example(redis_url: Option<&str>) -> std::net::SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let server = example::demo_server(&format!("http://{addr}")).expect("demo server");
+    let server = example::demo_server(&format!("http://{addr}"), redis_url)
+        .await
+        .expect("demo server");
     tokio::spawn(async move { axum::serve(listener, example::router(server)).await });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worked_example_runs_over_http() {
+    let addr = start_example(None).await;
 
     // POST /oauth/token with Basic clientapp:123456.
     let r = send(
@@ -170,4 +179,82 @@ async fn the_worked_example_runs_over_http() {
         .header("www-authenticate")
         .unwrap_or_default()
         .starts_with("Basic "));
+}
+
+fn login_body(password: &str) -> String {
+    format!("grant_type=password&username=tom&password={password}")
+}
+
+const CLIENTAPP: Option<&str> = Some("Basic Y2xpZW50YXBwOjEyMzQ1Ng==");
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_example_servers_on_one_redis_behave_as_one() {
+    let redis = redis_support::RedisServer::start();
+    let a = start_example(Some(&redis.url())).await;
+    let b = start_example(Some(&redis.url())).await;
+
+    // A token issued by one is accepted by the other.
+    let r = send(
+        a,
+        post_form("/oauth/token", CLIENTAPP, &login_body("123456")),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let body = r.json();
+    let access = body["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_owned();
+    let refresh = body["refresh_token"]
+        .as_str()
+        .expect("refresh_token")
+        .to_owned();
+    let r = send(b, get("/api/users", Some(&format!("Bearer {access}")))).await;
+    assert_eq!((r.status, r.body.as_str()), (200, USERS));
+
+    // A refresh token issued by one rotates at the other; the old one is then refused at both.
+    let rotate = |addr| {
+        let body = format!("grant_type=refresh_token&refresh_token={refresh}");
+        async move { send(addr, post_form("/oauth/token", CLIENTAPP, &body)).await }
+    };
+    let r = rotate(b).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let new_access = r.json()["access_token"]
+        .as_str()
+        .expect("access")
+        .to_owned();
+    let r = send(a, get("/api/users", Some(&format!("Bearer {new_access}")))).await;
+    assert_eq!(r.status, 200);
+    for addr in [a, b] {
+        let r = rotate(addr).await;
+        assert_eq!(
+            (r.status, r.json()["error"].as_str()),
+            (400, Some("invalid_grant"))
+        );
+    }
+    // That replay revoked the family everywhere.
+    let r = send(a, get("/api/users", Some(&format!("Bearer {new_access}")))).await;
+    assert_eq!(r.status, 401);
+
+    // Failed logins count across both servers: five failures, alternating, lock tom out of both.
+    for i in 0..5 {
+        let addr = if i % 2 == 0 { a } else { b };
+        let r = send(
+            addr,
+            post_form("/oauth/token", CLIENTAPP, &login_body("wrong")),
+        )
+        .await;
+        assert_eq!(r.json()["error"].as_str(), Some("invalid_grant"));
+        assert!(!r.body.contains("too many"), "{}", r.body);
+    }
+    for addr in [a, b] {
+        let r = send(
+            addr,
+            post_form("/oauth/token", CLIENTAPP, &login_body("123456")),
+        )
+        .await;
+        assert_eq!(r.status, 400, "{}", r.body);
+        assert!(r.body.contains("too many"), "{}", r.body);
+        assert!(r.header("retry-after").is_some());
+    }
 }

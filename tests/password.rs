@@ -275,6 +275,34 @@ async fn concurrent_guesses_reach_the_verifier_at_most_the_limit() {
     assert!(f.users.calls.load(Ordering::SeqCst) <= 5);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sign_ins_in_flight_do_not_count_against_the_client() {
+    let f = std::sync::Arc::new(fixture_with(|b| {
+        b.login_limits(LoginLimits {
+            per_username: None,
+            per_client: Some(AttemptRule {
+                max_failures: 3,
+                window: Duration::from_secs(60),
+            }),
+        })
+    }));
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let f = f.clone();
+        tasks.push(tokio::spawn(async move {
+            f.post(
+                ("clientapp", "123456"),
+                "grant_type=password&username=tom&password=123456",
+            )
+            .await
+            .status
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.ok(), Some(200));
+    }
+}
+
 #[tokio::test]
 async fn the_limiter_can_be_disabled() {
     let f = fixture_with(|b| b.disable_login_limits());

@@ -99,7 +99,7 @@ impl PasswordGrant {
 
         // RFC 6749 §4.3.2: "the authorization server MUST protect the endpoint against brute
         // force attacks (e.g., using rate-limitation or generating alerts)."
-        let reserved = self.reserve(ctx, client, &username).await?;
+        let reserved = self.admit(ctx, client, &username).await?;
 
         let verdict = self
             .verifier
@@ -108,11 +108,11 @@ impl PasswordGrant {
         drop(password);
         let user_id = match verdict {
             Ok(UserVerdict::Authenticated(user_id)) => {
-                // A failure to give the count back is logged and does not undo a good sign-in.
-                let _ = self.release(ctx, &reserved).await;
+                self.give_back(ctx, reserved).await;
                 user_id
             }
             Ok(_) => {
+                self.count_client_failure(ctx, client).await;
                 // Wrong password, unknown user, or an answer this version does not know: the
                 // same words for each, so usernames cannot be enumerated.
                 return Err(
@@ -122,7 +122,7 @@ impl PasswordGrant {
             }
             Err(e) => {
                 // The check was never made: it is not a failure of the credentials.
-                let _ = self.release(ctx, &reserved).await;
+                self.give_back(ctx, reserved).await;
                 return Err(e.into());
             }
         };
@@ -143,56 +143,71 @@ impl PasswordGrant {
         Ok(minted.response)
     }
 
-    /// Counts this attempt against the client and the username; refuses if either is over its
-    /// limit. Answers the keys it counted, to release on success.
-    async fn reserve(
+    /// Lets the attempt through, or refuses it: the client must not be over its failure limit,
+    /// and the username gets a reservation (counted now, given back on success). Answers the
+    /// reserved key.
+    async fn admit(
         &self,
         ctx: &Context<'_>,
         client: &Client,
         username: &Username,
-    ) -> Result<Vec<AttemptKey>, OAuthError> {
+    ) -> Result<Option<AttemptKey>, OAuthError> {
         let Some((limiter, limits)) = &self.limiter else {
-            return Ok(Vec::new());
+            return Ok(None);
         };
-        let rules = [
-            (AttemptKey::Client(client.id.clone()), limits.per_client),
-            (AttemptKey::username(username), limits.per_username),
-        ];
-        let mut reserved = Vec::with_capacity(2);
-        for (key, rule) in rules {
-            let Some(rule) = rule else { continue };
-            match limiter.reserve_attempt(&key, &rule, ctx.now).await {
-                Ok(AttemptVerdict::Allowed) => reserved.push(key),
-                Ok(verdict) => {
-                    let _ = self.release(ctx, &reserved).await;
-                    let retry_after = match verdict {
-                        AttemptVerdict::Refused { retry_after } => retry_after.as_secs().max(1),
-                        _ => rule.window.as_secs().max(1),
-                    };
-                    return Err(OAuthError::invalid_grant(
-                        "too many failed sign-in attempts; try again later",
-                    )
-                    .with_reason(match key {
-                        AttemptKey::Client(_) => "client_attempts_exceeded",
-                        _ => "username_attempts_exceeded",
-                    })
-                    .with_retry_after(retry_after));
-                }
-                Err(e) => {
-                    let _ = self.release(ctx, &reserved).await;
-                    return Err(e.into());
-                }
+        if let Some(rule) = limits.per_client {
+            let key = AttemptKey::Client(client.id.clone());
+            let verdict = limiter.check_attempts(&key, &rule, ctx.now).await?;
+            if verdict != AttemptVerdict::Allowed {
+                return Err(too_many(verdict, &rule, "client_attempts_exceeded"));
             }
         }
-        Ok(reserved)
+        if let Some(rule) = limits.per_username {
+            let key = AttemptKey::username(username);
+            let verdict = limiter.reserve_attempt(&key, &rule, ctx.now).await?;
+            if verdict != AttemptVerdict::Allowed {
+                return Err(too_many(verdict, &rule, "username_attempts_exceeded"));
+            }
+            return Ok(Some(key));
+        }
+        Ok(None)
     }
 
-    async fn release(&self, ctx: &Context<'_>, keys: &[AttemptKey]) -> Result<(), OAuthError> {
-        if let Some((limiter, _)) = &self.limiter {
-            for key in keys {
-                limiter.release_attempt(key, ctx.now).await?;
+    /// Gives the username's reservation back. A failure is logged (by the conversion) and does
+    /// not undo a good sign-in.
+    async fn give_back(&self, ctx: &Context<'_>, reserved: Option<AttemptKey>) {
+        if let (Some((limiter, _)), Some(key)) = (&self.limiter, reserved) {
+            if let Err(e) = limiter.release_attempt(&key, ctx.now).await {
+                let _: OAuthError = e.into(); // the conversion logs the cause
             }
         }
-        Ok(())
     }
+
+    /// Counts a failed sign-in against the client.
+    async fn count_client_failure(&self, ctx: &Context<'_>, client: &Client) {
+        if let Some((
+            limiter,
+            LoginLimits {
+                per_client: Some(rule),
+                ..
+            },
+        )) = &self.limiter
+        {
+            let key = AttemptKey::Client(client.id.clone());
+            if let Err(e) = limiter.reserve_attempt(&key, rule, ctx.now).await {
+                let _: OAuthError = e.into(); // the conversion logs the cause
+            }
+        }
+    }
+}
+
+/// The refusal for a limit reached: `invalid_grant` with `Retry-After`.
+fn too_many(verdict: AttemptVerdict, rule: &AttemptRule, reason: &'static str) -> OAuthError {
+    let retry_after = match verdict {
+        AttemptVerdict::Refused { retry_after } => retry_after,
+        _ => rule.window,
+    };
+    OAuthError::invalid_grant("too many failed sign-in attempts; try again later")
+        .with_reason(reason)
+        .with_retry_after(retry_after.as_secs().max(1))
 }

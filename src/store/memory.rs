@@ -485,6 +485,23 @@ impl AttemptLimiter for MemoryAttemptLimiter {
         Ok(AttemptVerdict::Allowed)
     }
 
+    async fn check_attempts(
+        &self,
+        key: &AttemptKey,
+        rule: &AttemptRule,
+        now: OffsetDateTime,
+    ) -> Result<AttemptVerdict, StoreError> {
+        let state = lock(&self.windows);
+        Ok(match state.windows.get(key) {
+            Some((count, ends)) if *ends > now && *count >= rule.max_failures => {
+                AttemptVerdict::Refused {
+                    retry_after: std::time::Duration::try_from(*ends - now).unwrap_or_default(),
+                }
+            }
+            _ => AttemptVerdict::Allowed,
+        })
+    }
+
     async fn release_attempt(
         &self,
         key: &AttemptKey,

@@ -7,6 +7,10 @@
 //! | [`TokenStore`] | issued tokens, by hash, with their grant records | [`MemoryTokenStore`] |
 //! | [`AttemptLimiter`] | whether a login may be tried now (brute-force protection) | [`MemoryAttemptLimiter`] |
 //!
+//! With the `redis` feature, `RedisStore` implements [`TokenStore`] and [`AttemptLimiter`] in
+//! Redis, for several servers that must share them. Both stores pass one conformance suite
+//! (`tests/conformance/`), and so must any store of your own.
+//!
 //! Every trait is `Send + Sync` with `&self` methods: interior mutability (a connection pool, a
 //! lock) is the implementor's business, and the server holds each as an `Arc<dyn Trait>`.
 //!
@@ -19,7 +23,7 @@
 
 mod memory;
 #[cfg(feature = "redis")]
-pub mod redis;
+mod redis;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -398,23 +402,40 @@ pub enum AttemptVerdict {
 /// (RFC 6749 §4.3.2: "the authorization server MUST protect the endpoint against brute force
 /// attacks").
 ///
-/// An attempt is counted *before* the credentials are checked ([`reserve_attempt`]) and given
-/// back when they turn out right ([`release_attempt`]). So any number of concurrent guesses
-/// still reach the [`UserVerifier`] at most `max_failures` times per window.
+/// Two ways of counting, for two kinds of key:
 ///
-/// Called by: the `password` grant, once for the username and once for the client.
+/// - **Per username, a reservation.** An attempt is counted *before* the credentials are
+///   checked ([`reserve_attempt`]) and given back when they turn out right
+///   ([`release_attempt`]). So any number of concurrent guesses still reach the
+///   [`UserVerifier`] at most `max_failures` times per window.
+/// - **Per client, failures only.** The engine asks whether the client is over its limit
+///   ([`check_attempts`], a read) and counts a failure once it has happened (with
+///   [`reserve_attempt`], whose answer it ignores). Successful sign-ins in flight never count,
+///   so a busy client is not refused for being busy.
+///
+/// Called by: the `password` grant.
 ///
 /// [`reserve_attempt`]: AttemptLimiter::reserve_attempt
 /// [`release_attempt`]: AttemptLimiter::release_attempt
+/// [`check_attempts`]: AttemptLimiter::check_attempts
 #[async_trait]
 pub trait AttemptLimiter: Send + Sync {
     /// Refuses if `key` already has `rule.max_failures` attempts counted in its open window;
     /// otherwise counts one more (opening a window of `rule.window` at `now` if none is open) and
     /// allows.
     ///
-    /// Atomic: the check and the count are one step (Redis `INCR` with `EXPIRE NX` in one script;
-    /// SQL `INSERT … ON CONFLICT DO UPDATE … RETURNING`).
+    /// Atomic: the check and the count are one step (Redis: one script; SQL: `INSERT … ON
+    /// CONFLICT DO UPDATE … RETURNING`).
     async fn reserve_attempt(
+        &self,
+        key: &AttemptKey,
+        rule: &AttemptRule,
+        now: OffsetDateTime,
+    ) -> Result<AttemptVerdict, StoreError>;
+
+    /// Refuses if `key` has `rule.max_failures` attempts counted in its open window; counts
+    /// nothing. A read.
+    async fn check_attempts(
         &self,
         key: &AttemptKey,
         rule: &AttemptRule,

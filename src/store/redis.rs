@@ -1,39 +1,4 @@
-//! [`RedisStore`]: tokens and failed-login counts in Redis, so that many servers behind one
-//! address agree on every token (feature `redis`).
-//!
-//! # Key layout
-//!
-//! Every key starts with the store's prefix in braces, `{grantor}` unless
-//! [`RedisStore::connect_with_prefix`] says otherwise:
-//!
-//! | key | type | holds | expires |
-//! |---|---|---|---|
-//! | `{grantor}:t:<sha256 hex>` | hash | one token: state (`live`/`rotated`), kind, client, family, expiry, and the [`TokenRecord`] as JSON (dropped once rotated) | with the token |
-//! | `{grantor}:f:<family id>` | set | the hashes of a family's tokens | with its last token |
-//! | `{grantor}:l:<sha256 hex of the attempt key>` | hash | a failed-attempt count and its window's end | with the window |
-//!
-//! Keys and values hold SHA-256 hashes of tokens, never a token; usernames in limiter keys are
-//! hashed too.
-//!
-//! # Atomicity
-//!
-//! Each store method is one round trip: a plain command (`HMGET` to find a token) or a Lua script
-//! run by its SHA (`EVALSHA`, loaded on first use), which Redis runs atomically:
-//! saving tokens, rotate-and-detect-reuse, revoke-one, revoke-a-family, and the limiter's
-//! reserve and release. Nothing reads in one round trip and writes in another.
-//!
-//! # Redis Cluster
-//!
-//! The braces make the prefix a hash tag: every key of one store hashes to the same slot, so the
-//! multi-key scripts (rotation touches the old token, the new tokens and their family) are valid
-//! unchanged on Redis Cluster. The price is that one store's keys live on one primary; to spread
-//! load, give separate deployments or tenants separate prefixes.
-//!
-//! # Failures
-//!
-//! The connection is a [`redis::aio::ConnectionManager`], which reconnects by itself. While
-//! Redis is unreachable, methods fail fast with [`StoreError::Unavailable`] (the engine answers
-//! 503 `temporarily_unavailable`); when it is back, the next request succeeds without a restart.
+//! The Redis store (feature `redis`): see [`RedisStore`].
 
 use std::fmt;
 use std::time::Duration;
@@ -168,8 +133,43 @@ impl Scripts {
     }
 }
 
-/// Token and attempt-limiter storage in Redis (feature `redis`). See the [module
-/// docs](self) for the key layout, atomicity and behaviour under failure.
+/// Tokens and failed-login counts in Redis, so that many servers behind one
+/// address agree on every token (feature `redis`).
+///
+/// # Key layout
+///
+/// Every key starts with the store's prefix in braces, `{grantor}` unless
+/// [`RedisStore::connect_with_prefix`] says otherwise:
+///
+/// | key | type | holds | expires |
+/// |---|---|---|---|
+/// | `{grantor}:t:<sha256 hex>` | hash | one token: state (`live`/`rotated`), kind, client, family, expiry, and the [`TokenRecord`] as JSON (dropped once rotated) | with the token |
+/// | `{grantor}:f:<family id>` | set | the hashes of a family's tokens | with its last token |
+/// | `{grantor}:l:<sha256 hex of the attempt key>` | hash | a failed-attempt count and its window's end | with the window |
+///
+/// Keys and values hold SHA-256 hashes of tokens, never a token; usernames in limiter keys are
+/// hashed too.
+///
+/// # Atomicity
+///
+/// Each store method is one round trip: a plain command (`HMGET` to find a token) or a Lua script
+/// run by its SHA (`EVALSHA`, loaded on first use), which Redis runs atomically:
+/// saving tokens, rotate-and-detect-reuse, revoke-one, revoke-a-family, and the limiter's
+/// reserve and release (its check is a plain `HMGET`). Nothing reads in one round trip and
+/// writes in another.
+///
+/// # Redis Cluster
+///
+/// The braces make the prefix a hash tag: every key of one store hashes to the same slot, so the
+/// multi-key scripts (rotation touches the old token, the new tokens and their family) are valid
+/// unchanged on Redis Cluster. The price is that one store's keys live on one primary; to spread
+/// load, give separate deployments or tenants separate prefixes.
+///
+/// # Failures
+///
+/// The connection is a [`redis::aio::ConnectionManager`], which reconnects by itself. While
+/// Redis is unreachable, methods fail fast with [`StoreError::Unavailable`] (the engine answers
+/// 503 `temporarily_unavailable`); when it is back, the next request succeeds without a restart.
 ///
 /// Cheap to clone: clones share one multiplexed connection.
 ///
@@ -464,6 +464,30 @@ impl AttemptLimiter for RedisStore {
             AttemptVerdict::Refused {
                 retry_after: Duration::from_secs(u64::try_from(left).unwrap_or(0)),
             }
+        })
+    }
+
+    async fn check_attempts(
+        &self,
+        key: &AttemptKey,
+        rule: &AttemptRule,
+        now: OffsetDateTime,
+    ) -> Result<AttemptVerdict, StoreError> {
+        let mut conn = self.conn.clone();
+        let (count, ends): (Option<u64>, Option<i64>) = redis::cmd("HMGET")
+            .arg(self.limiter_key(key))
+            .arg(&["n", "e"])
+            .query_async(&mut conn)
+            .await
+            .map_err(store_error)?;
+        let now = now.unix_timestamp();
+        Ok(match (count, ends) {
+            (Some(count), Some(ends)) if ends > now && count >= u64::from(rule.max_failures) => {
+                AttemptVerdict::Refused {
+                    retry_after: Duration::from_secs(u64::try_from(ends - now).unwrap_or(0)),
+                }
+            }
+            _ => AttemptVerdict::Allowed,
         })
     }
 

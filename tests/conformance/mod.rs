@@ -493,6 +493,13 @@ pub async fn limiter_windows(s: Stores) {
         window: Duration::from_secs(60),
     };
     let l = &s.limiter;
+    // Checking counts nothing.
+    for _ in 0..5 {
+        assert_eq!(
+            l.check_attempts(&key, &rule, at(0)).await.ok(),
+            Some(AttemptVerdict::Allowed)
+        );
+    }
     assert_eq!(
         l.reserve_attempt(&key, &rule, at(0)).await.ok(),
         Some(AttemptVerdict::Allowed)
@@ -506,6 +513,15 @@ pub async fn limiter_windows(s: Stores) {
             assert!(
                 retry_after <= Duration::from_secs(50) && retry_after >= Duration::from_secs(49),
                 "{retry_after:?}"
+            )
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    // Once full, checking refuses too, with the same time left.
+    match l.check_attempts(&key, &rule, at(10)).await {
+        Ok(AttemptVerdict::Refused { retry_after }) => {
+            assert!(
+                retry_after >= Duration::from_secs(49) && retry_after <= Duration::from_secs(50)
             )
         }
         other => panic!("expected a refusal, got {other:?}"),

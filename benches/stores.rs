@@ -1,0 +1,160 @@
+//! Grants per second on each store: the password grant (with a verifier that does no hashing),
+//! the refresh grant (rotating) and bearer validation, against the in-memory store and against
+//! Redis on loopback, one request at a time and 32 at once. Prints a table.
+//!
+//! `cargo bench --bench stores` (starts its own redis-server, which must be on PATH)
+
+#![allow(clippy::disallowed_methods)] // a benchmark reads the wall clock
+
+#[path = "../tests/redis_support/mod.rs"]
+mod redis_support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use grantor::{
+    async_trait, AttemptLimiter, AuthorizationServer, Client, ClientId, ClientSecret, GrantType,
+    MemoryAttemptLimiter, MemoryClientStore, MemoryTokenStore, Password, RedisStore,
+    ResourceRequest, Scope, SecretHash, StoreError, TokenRequest, TokenStore, UserId, UserVerdict,
+    UserVerifier, Username,
+};
+
+struct PlainVerifier;
+
+#[async_trait]
+impl UserVerifier for PlainVerifier {
+    async fn verify_password(
+        &self,
+        username: &Username,
+        password: &Password,
+        _client: &ClientId,
+    ) -> Result<UserVerdict, StoreError> {
+        Ok(if password.secret() == "123456" {
+            UserVerdict::Authenticated(UserId::new(username.as_str()))
+        } else {
+            UserVerdict::Refused
+        })
+    }
+}
+
+fn server(tokens: Arc<dyn TokenStore>, limiter: Arc<dyn AttemptLimiter>) -> AuthorizationServer {
+    let clients = MemoryClientStore::new();
+    clients.insert(
+        Client::confidential("clientapp", SecretHash::new(&ClientSecret::new("123456")))
+            .with_grant_types([GrantType::Password, GrantType::RefreshToken])
+            .with_allowed_scope("read write".parse().unwrap_or_default())
+            .with_default_scope("read".parse().unwrap_or_default()),
+    );
+    AuthorizationServer::builder(Arc::new(clients), tokens)
+        .attempt_limiter(limiter)
+        .enable_password_grant(Arc::new(PlainVerifier))
+        .enable_refresh_token_grant()
+        .build()
+        .expect("server")
+}
+
+const BASIC: &str = "Basic Y2xpZW50YXBwOjEyMzQ1Ng==";
+
+/// A login as `user`: each worker signs in as its own user, as real traffic would.
+fn login(user: usize) -> TokenRequest {
+    TokenRequest::form(format!(
+        "grant_type=password&username=user{user}&password=123456"
+    ))
+    .with_authorization(BASIC)
+}
+
+fn field(response: &grantor::Response, name: &str) -> String {
+    let json: serde_json::Value = serde_json::from_slice(response.body()).expect("json");
+    json[name]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {name} in {json}"))
+        .to_owned()
+}
+
+#[derive(Clone, Copy)]
+enum Op {
+    Password,
+    Refresh,
+    Bearer,
+}
+
+/// One worker: `n` requests of `op`, one after another.
+async fn worker(server: AuthorizationServer, op: Op, user: usize, n: usize) {
+    let first = server.token(login(user)).await;
+    let mut refresh = field(&first, "refresh_token");
+    let access = field(&first, "access_token");
+    let validator = server.bearer_validator();
+    let bearer = ResourceRequest::new().with_authorization(format!("Bearer {access}"));
+    let read: Scope = "read".parse().unwrap_or_default();
+    for _ in 0..n {
+        match op {
+            Op::Password => assert_eq!(server.token(login(user)).await.status(), 200),
+            Op::Refresh => {
+                let r = server
+                    .token(
+                        TokenRequest::form(format!(
+                            "grant_type=refresh_token&refresh_token={refresh}"
+                        ))
+                        .with_authorization(BASIC),
+                    )
+                    .await;
+                assert_eq!(r.status(), 200);
+                refresh = field(&r, "refresh_token");
+            }
+            Op::Bearer => assert!(validator.validate(&bearer, &read).await.is_ok()),
+        }
+    }
+}
+
+/// Requests per second with `concurrency` workers doing `total` requests between them.
+async fn measure(server: &AuthorizationServer, op: Op, concurrency: usize, total: usize) -> f64 {
+    let per = total / concurrency;
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|user| tokio::spawn(worker(server.clone(), op, user, per)))
+        .collect();
+    for t in tasks {
+        t.await.expect("worker");
+    }
+    let elapsed = start.elapsed().max(Duration::from_micros(1));
+    (per * concurrency) as f64 / elapsed.as_secs_f64()
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let redis_server = redis_support::RedisServer::start();
+    rt.block_on(async {
+        let redis = Arc::new(
+            RedisStore::connect(&redis_server.url())
+                .await
+                .expect("redis"),
+        );
+        let memory = Arc::new(MemoryTokenStore::new());
+        let backends = [
+            (
+                "memory",
+                server(memory, Arc::new(MemoryAttemptLimiter::new())),
+            ),
+            ("redis", server(redis.clone(), redis)),
+        ];
+        println!(
+            "{:<8} {:<22} {:>14} {:>14}",
+            "store", "request", "1 at a time/s", "32 at once/s"
+        );
+        for (name, server) in &backends {
+            for (label, op, total) in [
+                ("password grant", Op::Password, 20_000),
+                ("refresh grant", Op::Refresh, 20_000),
+                ("bearer validation", Op::Bearer, 50_000),
+            ] {
+                let sequential = measure(server, op, 1, total / 4).await;
+                let concurrent = measure(server, op, 32, total).await;
+                println!("{name:<8} {label:<22} {sequential:>14.0} {concurrent:>14.0}");
+            }
+        }
+    });
+}
