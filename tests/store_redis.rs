@@ -278,3 +278,72 @@ async fn connecting_to_nothing_is_an_unavailable_error() {
         .err();
     assert!(matches!(e, Some(grantor::StoreError::Backend(_))), "{e:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_key_lives_exactly_as_long_as_its_entry() {
+    use grantor::{ClientId, FamilyId, TokenHash, TokenKind, TokenRecord, TokenStore};
+    let redis_server = RedisServer::start();
+    let store = RedisStore::connect(&redis_server.url())
+        .await
+        .expect("connect");
+    let now = conformance::now();
+    let family = FamilyId::generate();
+    let record = |kind, ttl: i64| TokenRecord {
+        kind,
+        client_id: ClientId::new("c"),
+        user_id: None,
+        scope: Scope::parse("read").unwrap_or_default(),
+        issued_at: now,
+        expires_at: now + time::Duration::seconds(ttl),
+        family_id: family.clone(),
+    };
+    let (short, hour, month) = (
+        TokenHash::of("short"),
+        TokenHash::of("hour"),
+        TokenHash::of("month"),
+    );
+    store
+        .save_tokens(
+            &[
+                (short, record(TokenKind::Access, 1)),
+                (hour, record(TokenKind::Access, 3600)),
+                (month, record(TokenKind::Refresh, 30 * 24 * 3600)),
+            ],
+            now,
+        )
+        .await
+        .expect("save");
+    let ttls: std::collections::HashMap<String, i64> = dump(&redis_server.url())
+        .await
+        .into_iter()
+        .map(|(k, _, ttl)| (k, ttl))
+        .collect();
+    let ttl = |key: String| ttls.get(&key).copied().unwrap_or(-3);
+    let hour_ttl = ttl(format!("{{grantor}}:t:{}", hour.to_hex()));
+    assert!((3598..=3600).contains(&hour_ttl), "{hour_ttl}");
+    let month_ttl = ttl(format!("{{grantor}}:t:{}", month.to_hex()));
+    assert!(
+        (30 * 24 * 3600 - 2..=30 * 24 * 3600).contains(&month_ttl),
+        "{month_ttl}"
+    );
+    // The family set lives as long as its longest-lived token.
+    let family_ttl = ttl(format!("{{grantor}}:f:{family}"));
+    assert!(
+        (30 * 24 * 3600 - 2..=30 * 24 * 3600).contains(&family_ttl),
+        "{family_ttl}"
+    );
+
+    // And Redis purges by itself: the one-second token is gone from the database, not just
+    // judged expired.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let keys: Vec<String> = dump(&redis_server.url())
+        .await
+        .into_iter()
+        .map(|(k, _, _)| k)
+        .collect();
+    assert!(
+        !keys.contains(&format!("{{grantor}}:t:{}", short.to_hex())),
+        "{keys:?}"
+    );
+    assert!(keys.contains(&format!("{{grantor}}:t:{}", hour.to_hex())));
+}
