@@ -1,6 +1,7 @@
 //! Grants per second on each store: the password grant (with a verifier that does no hashing),
 //! the refresh grant (rotating) and bearer validation, against the in-memory store and against
-//! Redis on loopback, one request at a time and 32 at once. Prints a table.
+//! Redis on loopback (in memory, no append-only file), one request at a time and 32 at once.
+//! Prints a table.
 //!
 //! `cargo bench --bench stores` (starts its own redis-server, which must be on PATH)
 
@@ -126,7 +127,7 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let redis_server = redis_support::RedisServer::start();
+    let redis_server = redis_support::RedisServer::start_ephemeral();
     rt.block_on(async {
         let redis = Arc::new(
             RedisStore::connect(&redis_server.url())

@@ -381,7 +381,8 @@ impl AttemptKey {
 pub struct AttemptRule {
     /// Failures allowed in a window; the next attempt is refused until the window closes.
     pub max_failures: u32,
-    /// How long a window lasts from its first counted attempt.
+    /// How long a window lasts from its first counted attempt. A store may round it up to whole
+    /// seconds (the Redis store does).
     pub window: std::time::Duration,
 }
 

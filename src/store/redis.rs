@@ -4,6 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use hmac::{Hmac, Mac as _};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{ErrorKind, RedisError, Script, ServerErrorKind};
 use sha2::{Digest as _, Sha256};
@@ -20,20 +21,23 @@ use crate::types::{ClientId, FamilyId};
 /// Saves tokens: a Lua function shared by the save and rotate scripts.
 ///
 /// KEYS from `first_key`: pairs of (token key, family key). ARGV from `first_arg`: six values a
-/// token (kind, client, family, expiry, record JSON, hash hex).
+/// token (kind, client, family, expiry, record JSON, hash hex). A family is a sorted set of its
+/// token hashes scored by expiry: expired members are pruned on every save into it, so it never
+/// outgrows its unexpired tokens, and it expires with its longest-lived member.
 const SAVE_FN: &str = r"
 local function save(now, first_key, first_arg)
   local k, a = first_key, first_arg
   while k < #KEYS do
     local tk, fk = KEYS[k], KEYS[k + 1]
     local exp = tonumber(ARGV[a + 3])
-    local ttl = exp - now
-    if ttl > 0 then
+    if exp and exp > now then
       redis.call('HSET', tk, 's', 'live', 'k', ARGV[a], 'c', ARGV[a + 1], 'f', ARGV[a + 2],
         'e', exp, 'r', ARGV[a + 4])
-      redis.call('EXPIRE', tk, ttl)
-      redis.call('SADD', fk, ARGV[a + 5])
-      if redis.call('TTL', fk) < ttl then redis.call('EXPIRE', fk, ttl) end
+      redis.call('EXPIRE', tk, exp - now)
+      redis.call('ZADD', fk, exp, ARGV[a + 5])
+      redis.call('ZREMRANGEBYSCORE', fk, '-inf', now)
+      local top = redis.call('ZRANGE', fk, -1, -1, 'WITHSCORES')
+      redis.call('EXPIRE', fk, math.max(tonumber(top[2]) - now, 1))
     end
     k = k + 2
     a = a + 6
@@ -46,12 +50,19 @@ const SAVE: &str = "save(tonumber(ARGV[1]), 1, 2)\nreturn 1";
 
 /// KEYS[1]: the old refresh token; then token/family key pairs for the new tokens.
 /// ARGV: now, client, spend ('1' or '0'), then six values a new token.
+/// Checks everything before it writes anything.
 const ROTATE: &str = r"
 local now = tonumber(ARGV[1])
 local v = redis.call('HMGET', KEYS[1], 's', 'k', 'c', 'f', 'e', 'r')
-if not v[1] or tonumber(v[5]) <= now then return {'notfound'} end
-if v[1] == 'rotated' then return {'reused', v[3], v[4]} end
-if v[1] ~= 'live' or v[2] ~= 'refresh' or v[3] ~= ARGV[2] then return {'notfound'} end
+local e = tonumber(v[5])
+if not v[1] or not e or e <= now then return {'notfound'} end
+if v[1] == 'rotated' then
+  if v[3] and v[4] then return {'reused', v[3], v[4]} end
+  return {'notfound'}
+end
+if v[1] ~= 'live' or v[2] ~= 'refresh' or v[3] ~= ARGV[2] or not v[6] then
+  return {'notfound'}
+end
 if ARGV[3] == '1' then
   redis.call('HSET', KEYS[1], 's', 'rotated')
   redis.call('HDEL', KEYS[1], 'r')
@@ -63,28 +74,35 @@ return {'issued', v[6]}
 /// KEYS[1]: a token. ARGV: now. Deletes it if live, answering its record.
 const REVOKE_ONE: &str = r"
 local v = redis.call('HMGET', KEYS[1], 's', 'e', 'r')
-if v[1] ~= 'live' or tonumber(v[2]) <= tonumber(ARGV[1]) then return false end
+local e = tonumber(v[2])
+if v[1] ~= 'live' or not e or e <= tonumber(ARGV[1]) or not v[3] then return false end
 redis.call('DEL', KEYS[1])
 return v[3]
 ";
 
 /// KEYS[1]: a family. ARGV: now, the token key prefix. Deletes the live tokens, keeps rotation
-/// marks, answers how many unexpired tokens went. The token keys it derives share the family
-/// key's hash tag, hence its slot.
+/// marks, answers how many unexpired tokens went.
+///
+/// The token keys it visits are derived from the family's members, so they cannot be declared
+/// in KEYS beforehand (reading the members first would be a read-then-write race). They carry
+/// the same hash tag as the family key, so they are in its slot, which is what Redis Cluster
+/// needs to run the script.
 const REVOKE_FAMILY: &str = r"
 local now = tonumber(ARGV[1])
 local n = 0
-for _, hex in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+for _, hex in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')) do
   local tk = ARGV[2] .. hex
   local v = redis.call('HMGET', tk, 's', 'e')
   if v[1] == 'live' then
     redis.call('DEL', tk)
-    redis.call('SREM', KEYS[1], hex)
-    if tonumber(v[2]) > now then n = n + 1 end
+    redis.call('ZREM', KEYS[1], hex)
+    local e = tonumber(v[2])
+    if e and e > now then n = n + 1 end
   elseif not v[1] then
-    redis.call('SREM', KEYS[1], hex)
+    redis.call('ZREM', KEYS[1], hex)
   end
 end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 return n
 ";
 
@@ -93,7 +111,7 @@ return n
 const RESERVE: &str = r"
 local now, max, window = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local v = redis.call('HMGET', KEYS[1], 'n', 'e')
-local n, e = tonumber(v[1]), tonumber(v[2])
+local n, e = tonumber(v[1]) or 0, tonumber(v[2])
 if not e or e <= now then n = 0; e = now + window end
 if n >= max then return {0, e - now} end
 redis.call('HSET', KEYS[1], 'n', n + 1, 'e', e)
@@ -144,11 +162,13 @@ impl Scripts {
 /// | key | type | holds | expires |
 /// |---|---|---|---|
 /// | `{grantor}:t:<sha256 hex>` | hash | one token: state (`live`/`rotated`), kind, client, family, expiry, and the [`TokenRecord`] as JSON (dropped once rotated) | with the token |
-/// | `{grantor}:f:<family id>` | set | the hashes of a family's tokens | with its last token |
-/// | `{grantor}:l:<sha256 hex of the attempt key>` | hash | a failed-attempt count and its window's end | with the window |
+/// | `{grantor}:f:<family id>` | sorted set | the hashes of a family's unexpired tokens, scored by expiry | with its last token |
+/// | `{grantor}:l:<hash of the attempt key>` | hash | a failed-attempt count and its window's end | with the window |
 ///
-/// Keys and values hold SHA-256 hashes of tokens, never a token; usernames in limiter keys are
-/// hashed too.
+/// Keys and values hold SHA-256 hashes of tokens, never a token. Limiter keys name a username
+/// or client by its SHA-256, or, with [`with_key_secret`](RedisStore::with_key_secret), by an
+/// HMAC-SHA256 under a secret that Redis never sees: a plain hash keeps names out of sight but
+/// can be matched against a list of likely usernames; the keyed one cannot.
 ///
 /// # Atomicity
 ///
@@ -169,7 +189,13 @@ impl Scripts {
 ///
 /// The connection is a [`redis::aio::ConnectionManager`], which reconnects by itself. While
 /// Redis is unreachable, methods fail fast with [`StoreError::Unavailable`] (the engine answers
-/// 503 `temporarily_unavailable`); when it is back, the next request succeeds without a restart.
+/// 503 `temporarily_unavailable`). A command refused at connection time never reached Redis, so
+/// it is tried once more on a fresh connection: the first request after Redis is back succeeds,
+/// without a restart.
+///
+/// A command that times out *after* Redis ran it cannot be told apart from one that never ran.
+/// For a refresh that means the client gets a 503 while its old refresh token is already spent;
+/// presenting it again is then a replay, and revokes the family. The client signs in again.
 ///
 /// Cheap to clone: clones share one multiplexed connection.
 ///
@@ -190,12 +216,17 @@ pub struct RedisStore {
     conn: ConnectionManager,
     prefix: String,
     scripts: std::sync::Arc<Scripts>,
+    key_secret: Option<std::sync::Arc<[u8]>>,
 }
 
 impl fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisStore")
             .field("prefix", &self.prefix)
+            .field(
+                "key_secret",
+                &self.key_secret.as_ref().map(|_| "[redacted]"),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -242,7 +273,33 @@ impl RedisStore {
             conn,
             prefix: format!("{{{prefix}}}"),
             scripts: std::sync::Arc::new(Scripts::new()),
+            key_secret: None,
         })
+    }
+
+    /// Names limiter keys by HMAC-SHA256 under `secret` instead of plain SHA-256, so that a copy
+    /// of the database cannot be matched against a list of likely usernames. Every server
+    /// sharing the store must use the same secret (for example from your secret manager); with
+    /// a different one they would count failed logins separately.
+    pub fn with_key_secret(mut self, secret: impl AsRef<[u8]>) -> Self {
+        self.key_secret = Some(secret.as_ref().into());
+        self
+    }
+
+    /// Runs one operation. If Redis refused the connection, the command never reached it, so it
+    /// is safe to try once more on the fresh connection the manager is opening; `idempotent`
+    /// operations (reads) are also retried after any transient failure.
+    async fn run<T, F, Fut>(&self, idempotent: bool, op: F) -> Result<T, StoreError>
+    where
+        F: Fn(ConnectionManager) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        match op(self.conn.clone()).await {
+            Err(e) if e.is_connection_refusal() || (idempotent && is_transient(&e)) => {
+                op(self.conn.clone()).await.map_err(store_error)
+            }
+            other => other.map_err(store_error),
+        }
     }
 
     fn token_key(&self, hash: &TokenHash) -> String {
@@ -254,7 +311,19 @@ impl RedisStore {
     }
 
     fn limiter_key(&self, key: &AttemptKey) -> String {
-        let digest: [u8; 32] = Sha256::digest(key.storage_key().as_bytes()).into();
+        let name = key.storage_key();
+        let digest: [u8; 32] = match &self.key_secret {
+            Some(secret) => match Hmac::<Sha256>::new_from_slice(secret) {
+                Ok(mac) => mac
+                    .chain_update(name.as_bytes())
+                    .finalize()
+                    .into_bytes()
+                    .into(),
+                // HMAC takes keys of any length; this arm is never taken.
+                Err(_) => Sha256::digest(name.as_bytes()).into(),
+            },
+            None => Sha256::digest(name.as_bytes()).into(),
+        };
         format!(
             "{}:l:{}",
             self.prefix,
@@ -294,7 +363,16 @@ fn kind_str(kind: TokenKind) -> &'static str {
 /// A Redis failure as a [`StoreError`]: unreachable, timed out, loading or failing over is
 /// `Unavailable` (503); anything else is `Backend` (500).
 fn store_error(e: RedisError) -> StoreError {
-    let transient = e.is_io_error()
+    if is_transient(&e) {
+        StoreError::unavailable(e)
+    } else {
+        StoreError::backend(e)
+    }
+}
+
+/// Whether a failure is Redis being unreachable, slow, loading or failing over.
+fn is_transient(e: &RedisError) -> bool {
+    e.is_io_error()
         || e.is_timeout()
         || e.is_connection_dropped()
         || e.is_connection_refusal()
@@ -308,12 +386,7 @@ fn store_error(e: RedisError) -> StoreError {
                     | ServerErrorKind::MasterDown
                     | ServerErrorKind::ReadOnly
             )
-        );
-    if transient {
-        StoreError::unavailable(e)
-    } else {
-        StoreError::backend(e)
-    }
+        )
 }
 
 fn parse_record(json: &str) -> Result<TokenRecord, StoreError> {
@@ -333,11 +406,11 @@ impl TokenStore for RedisStore {
         let mut invocation = self.scripts.save.prepare_invoke();
         invocation.arg(now.unix_timestamp());
         self.add_tokens(&mut invocation, tokens)?;
-        let mut conn = self.conn.clone();
-        invocation
-            .invoke_async::<i64>(&mut conn)
-            .await
-            .map_err(store_error)?;
+        let invocation = &invocation;
+        self.run(false, |mut conn| async move {
+            invocation.invoke_async::<i64>(&mut conn).await
+        })
+        .await?;
         Ok(())
     }
 
@@ -346,19 +419,23 @@ impl TokenStore for RedisStore {
         hash: &TokenHash,
         now: OffsetDateTime,
     ) -> Result<TokenLookup, StoreError> {
-        let mut conn = self.conn.clone();
+        let mut command = redis::cmd("HMGET");
+        command
+            .arg(self.token_key(hash))
+            .arg(&["s", "c", "f", "e", "r"]);
+        let command = &command;
+        #[allow(clippy::type_complexity)]
         let (state, client, family, expires, record): (
             Option<String>,
             Option<String>,
             Option<String>,
             Option<i64>,
             Option<String>,
-        ) = redis::cmd("HMGET")
-            .arg(self.token_key(hash))
-            .arg(&["s", "c", "f", "e", "r"])
-            .query_async(&mut conn)
-            .await
-            .map_err(store_error)?;
+        ) = self
+            .run(true, |mut conn| async move {
+                command.query_async(&mut conn).await
+            })
+            .await?;
         if expires.is_none_or(|e| e <= now.unix_timestamp()) {
             return Ok(TokenLookup::Unknown);
         }
@@ -387,11 +464,12 @@ impl TokenStore for RedisStore {
             .arg(client.as_str())
             .arg(if spend_old { "1" } else { "0" });
         self.add_tokens(&mut invocation, new_tokens)?;
-        let mut conn = self.conn.clone();
-        let answer: Vec<String> = invocation
-            .invoke_async(&mut conn)
-            .await
-            .map_err(store_error)?;
+        let invocation = &invocation;
+        let answer: Vec<String> = self
+            .run(false, |mut conn| async move {
+                invocation.invoke_async(&mut conn).await
+            })
+            .await?;
         let mut answer = answer.into_iter();
         Ok(
             match (answer.next().as_deref(), answer.next(), answer.next()) {
@@ -410,15 +488,16 @@ impl TokenStore for RedisStore {
         hash: &TokenHash,
         now: OffsetDateTime,
     ) -> Result<Option<TokenRecord>, StoreError> {
-        let mut conn = self.conn.clone();
-        let record: Option<String> = self
-            .scripts
-            .revoke_one
+        let mut invocation = self.scripts.revoke_one.prepare_invoke();
+        invocation
             .key(self.token_key(hash))
-            .arg(now.unix_timestamp())
-            .invoke_async(&mut conn)
-            .await
-            .map_err(store_error)?;
+            .arg(now.unix_timestamp());
+        let invocation = &invocation;
+        let record: Option<String> = self
+            .run(false, |mut conn| async move {
+                invocation.invoke_async(&mut conn).await
+            })
+            .await?;
         record.as_deref().map(parse_record).transpose()
     }
 
@@ -427,16 +506,22 @@ impl TokenStore for RedisStore {
         family: &FamilyId,
         now: OffsetDateTime,
     ) -> Result<u64, StoreError> {
-        let mut conn = self.conn.clone();
-        self.scripts
-            .revoke_family
+        let mut invocation = self.scripts.revoke_family.prepare_invoke();
+        invocation
             .key(self.family_key(family))
             .arg(now.unix_timestamp())
-            .arg(format!("{}:t:", self.prefix))
-            .invoke_async(&mut conn)
-            .await
-            .map_err(store_error)
+            .arg(format!("{}:t:", self.prefix));
+        let invocation = &invocation;
+        self.run(false, |mut conn| async move {
+            invocation.invoke_async(&mut conn).await
+        })
+        .await
     }
+}
+
+/// A window in whole seconds, rounded up, and at least one.
+fn window_secs(window: Duration) -> u64 {
+    (window.as_secs() + u64::from(window.subsec_nanos() > 0)).max(1)
 }
 
 #[async_trait]
@@ -447,17 +532,18 @@ impl AttemptLimiter for RedisStore {
         rule: &AttemptRule,
         now: OffsetDateTime,
     ) -> Result<AttemptVerdict, StoreError> {
-        let mut conn = self.conn.clone();
-        let (allowed, left): (i64, i64) = self
-            .scripts
-            .reserve
+        let mut invocation = self.scripts.reserve.prepare_invoke();
+        invocation
             .key(self.limiter_key(key))
             .arg(now.unix_timestamp())
             .arg(rule.max_failures)
-            .arg(rule.window.as_secs().max(1))
-            .invoke_async(&mut conn)
-            .await
-            .map_err(store_error)?;
+            .arg(window_secs(rule.window));
+        let invocation = &invocation;
+        let (allowed, left): (i64, i64) = self
+            .run(false, |mut conn| async move {
+                invocation.invoke_async(&mut conn).await
+            })
+            .await?;
         Ok(if allowed == 1 {
             AttemptVerdict::Allowed
         } else {
@@ -473,13 +559,14 @@ impl AttemptLimiter for RedisStore {
         rule: &AttemptRule,
         now: OffsetDateTime,
     ) -> Result<AttemptVerdict, StoreError> {
-        let mut conn = self.conn.clone();
-        let (count, ends): (Option<u64>, Option<i64>) = redis::cmd("HMGET")
-            .arg(self.limiter_key(key))
-            .arg(&["n", "e"])
-            .query_async(&mut conn)
-            .await
-            .map_err(store_error)?;
+        let mut command = redis::cmd("HMGET");
+        command.arg(self.limiter_key(key)).arg(&["n", "e"]);
+        let command = &command;
+        let (count, ends): (Option<u64>, Option<i64>) = self
+            .run(true, |mut conn| async move {
+                command.query_async(&mut conn).await
+            })
+            .await?;
         let now = now.unix_timestamp();
         Ok(match (count, ends) {
             (Some(count), Some(ends)) if ends > now && count >= u64::from(rule.max_failures) => {
@@ -496,14 +583,15 @@ impl AttemptLimiter for RedisStore {
         key: &AttemptKey,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let mut conn = self.conn.clone();
-        self.scripts
-            .release
+        let mut invocation = self.scripts.release.prepare_invoke();
+        invocation
             .key(self.limiter_key(key))
-            .arg(now.unix_timestamp())
-            .invoke_async::<i64>(&mut conn)
-            .await
-            .map_err(store_error)?;
+            .arg(now.unix_timestamp());
+        let invocation = &invocation;
+        self.run(false, |mut conn| async move {
+            invocation.invoke_async::<i64>(&mut conn).await
+        })
+        .await?;
         Ok(())
     }
 }

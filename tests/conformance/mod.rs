@@ -208,6 +208,19 @@ pub async fn rotation_spends_the_old_token_once(s: Stores) {
         s.tokens.find_token(&old, later).await,
         Ok(TokenLookup::Rotated { .. })
     ));
+    // At its own expiry the mark is gone: no longer a replay, just unknown.
+    let expired = now + time::Duration::seconds(24 * HOUR);
+    assert_eq!(
+        s.tokens.find_token(&old, expired).await.ok(),
+        Some(TokenLookup::Unknown)
+    );
+    assert_eq!(
+        s.tokens
+            .rotate_refresh_token(&old, &client, &[], true, expired)
+            .await
+            .ok(),
+        Some(Rotation::NotFound)
+    );
 }
 
 pub async fn rotation_checks_client_and_kind(s: Stores) {
@@ -391,6 +404,31 @@ pub async fn revoke_a_family(s: Stores) {
     );
 }
 
+pub async fn revoke_a_family_counts_only_unexpired_tokens(s: Stores) {
+    let now = now();
+    let fam = FamilyId::generate();
+    let (short, long) = (fresh_hash("s"), fresh_hash("l"));
+    s.tokens
+        .save_tokens(
+            &[
+                (short, record(TokenKind::Access, "c", &fam, now, 10)),
+                (long, record(TokenKind::Refresh, "c", &fam, now, HOUR)),
+            ],
+            now,
+        )
+        .await
+        .expect("save");
+    let later = now + time::Duration::seconds(20);
+    assert_eq!(
+        s.tokens.revoke_family(&fam, later).await.expect("revoke"),
+        1
+    );
+    assert_eq!(
+        s.tokens.find_token(&long, later).await.ok(),
+        Some(TokenLookup::Unknown)
+    );
+}
+
 /// 100 tasks on several threads rotate one refresh token at once: exactly one wins.
 pub async fn rotation_race_has_one_winner(s: Stores) {
     let now = now();
@@ -532,7 +570,20 @@ pub async fn limiter_windows(s: Stores) {
         l.reserve_attempt(&key, &rule, at(12)).await.ok(),
         Some(AttemptVerdict::Allowed)
     );
-    // The window closes 60 s after it opened.
+    // The window is still closed one second before its end, to reserving and to checking…
+    assert!(matches!(
+        l.reserve_attempt(&key, &rule, at(59)).await,
+        Ok(AttemptVerdict::Refused { .. })
+    ));
+    assert!(matches!(
+        l.check_attempts(&key, &rule, at(59)).await,
+        Ok(AttemptVerdict::Refused { .. })
+    ));
+    // …and open again at its end, 60 s after it opened.
+    assert_eq!(
+        l.check_attempts(&key, &rule, at(60)).await.ok(),
+        Some(AttemptVerdict::Allowed)
+    );
     assert_eq!(
         l.reserve_attempt(&key, &rule, at(60)).await.ok(),
         Some(AttemptVerdict::Allowed)
@@ -606,7 +657,8 @@ macro_rules! conformance_suite {
         $crate::conformance_suite!(@tests $factory;
             save_and_find, expiry_is_judged_by_now, rotation_spends_the_old_token_once,
             rotation_checks_client_and_kind, rotation_can_keep_the_old_token, revoke_one,
-            revoke_a_family, rotation_race_has_one_winner, revoke_family_races_rotation,
+            revoke_a_family, revoke_a_family_counts_only_unexpired_tokens,
+            rotation_race_has_one_winner, revoke_family_races_rotation,
             limiter_windows, limiter_race_allows_exactly_the_limit);
     };
     (@tests $factory:expr; $($check:ident),*) => {

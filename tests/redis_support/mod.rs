@@ -17,6 +17,8 @@ pub struct RedisServer {
     child: Option<Child>,
     pub port: u16,
     dir: PathBuf,
+    /// Whether writes go to an append-only file synced on every write, to survive restarts.
+    durable: bool,
 }
 
 fn free_port() -> u16 {
@@ -27,7 +29,18 @@ fn free_port() -> u16 {
 }
 
 impl RedisServer {
+    /// A server that keeps its data across `restart` (append-only file, synced on every write).
     pub fn start() -> Self {
+        Self::start_with(true)
+    }
+
+    /// A server that keeps data in memory only, as a cache would: for benchmarks, where a disk
+    /// sync per write would hide the cost of a round trip.
+    pub fn start_ephemeral() -> Self {
+        Self::start_with(false)
+    }
+
+    fn start_with(durable: bool) -> Self {
         let dir = std::env::temp_dir().join(format!(
             "grantor-redis-{}-{}",
             std::process::id(),
@@ -38,6 +51,7 @@ impl RedisServer {
             child: None,
             port: free_port(),
             dir,
+            durable,
         };
         server.spawn();
         server
@@ -55,7 +69,7 @@ impl RedisServer {
             .arg("--dir")
             .arg(&self.dir)
             .args(["--save", ""])
-            .args(["--appendonly", "yes"])
+            .args(["--appendonly", if self.durable { "yes" } else { "no" }])
             .args(["--appendfsync", "always"])
             .args(["--daemonize", "no"])
             .stdout(Stdio::from(log.try_clone().expect("log file")))
