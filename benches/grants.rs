@@ -3,56 +3,19 @@
 //!
 //! `cargo bench --bench grants`
 
+mod support;
+
 use std::sync::{Arc, Mutex};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use grantor::{
-    async_trait, AuthorizationServer, Client, ClientId, ClientSecret, GrantType, MemoryClientStore,
-    MemoryTokenStore, Password, ResourceRequest, Scope, SecretHash, StoreError, TokenRequest,
-    UserId, UserVerdict, UserVerifier, Username,
-};
+use grantor::{MemoryAttemptLimiter, MemoryTokenStore, ResourceRequest, Scope, TokenRequest};
+use support::{field, BASIC};
 
-/// Accepts tom/123456 with a plain comparison, so the numbers show grantor and not a KDF.
-struct PlainVerifier;
-
-#[async_trait]
-impl UserVerifier for PlainVerifier {
-    async fn verify_password(
-        &self,
-        username: &Username,
-        password: &Password,
-        _client: &ClientId,
-    ) -> Result<UserVerdict, StoreError> {
-        Ok(
-            if username.as_str() == "tom" && password.secret() == "123456" {
-                UserVerdict::Authenticated(UserId::new("user-tom"))
-            } else {
-                UserVerdict::Refused
-            },
-        )
-    }
-}
-
-fn server() -> AuthorizationServer {
-    let clients = MemoryClientStore::new();
-    clients.insert(
-        Client::confidential("clientapp", SecretHash::new(&ClientSecret::new("123456")))
-            .with_grant_types([GrantType::Password, GrantType::RefreshToken])
-            .with_allowed_scope("read write".parse().unwrap_or_default())
-            .with_default_scope("read".parse().unwrap_or_default()),
-    );
-    AuthorizationServer::builder(Arc::new(clients), Arc::new(MemoryTokenStore::new()))
-        .enable_password_grant(Arc::new(PlainVerifier))
-        .enable_refresh_token_grant()
-        .build()
-        .expect("server")
-}
-
-const BASIC: &str = "Basic Y2xpZW50YXBwOjEyMzQ1Ng==";
-
-fn field(response: &grantor::Response, name: &str) -> String {
-    let json: serde_json::Value = serde_json::from_slice(response.body()).expect("json");
-    json[name].as_str().expect("field").to_owned()
+fn server() -> grantor::AuthorizationServer {
+    support::server(
+        Arc::new(MemoryTokenStore::new()),
+        Arc::new(MemoryAttemptLimiter::new()),
+    )
 }
 
 fn benches(c: &mut Criterion) {

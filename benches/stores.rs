@@ -9,52 +9,16 @@
 
 #[path = "../tests/redis_support/mod.rs"]
 mod redis_support;
+mod support;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use grantor::{
-    async_trait, AttemptLimiter, AuthorizationServer, Client, ClientId, ClientSecret, GrantType,
-    MemoryAttemptLimiter, MemoryClientStore, MemoryTokenStore, Password, RedisStore,
-    ResourceRequest, Scope, SecretHash, StoreError, TokenRequest, TokenStore, UserId, UserVerdict,
-    UserVerifier, Username,
+    AuthorizationServer, MemoryAttemptLimiter, MemoryTokenStore, RedisStore, ResourceRequest,
+    Scope, TokenRequest,
 };
-
-struct PlainVerifier;
-
-#[async_trait]
-impl UserVerifier for PlainVerifier {
-    async fn verify_password(
-        &self,
-        username: &Username,
-        password: &Password,
-        _client: &ClientId,
-    ) -> Result<UserVerdict, StoreError> {
-        Ok(if password.secret() == "123456" {
-            UserVerdict::Authenticated(UserId::new(username.as_str()))
-        } else {
-            UserVerdict::Refused
-        })
-    }
-}
-
-fn server(tokens: Arc<dyn TokenStore>, limiter: Arc<dyn AttemptLimiter>) -> AuthorizationServer {
-    let clients = MemoryClientStore::new();
-    clients.insert(
-        Client::confidential("clientapp", SecretHash::new(&ClientSecret::new("123456")))
-            .with_grant_types([GrantType::Password, GrantType::RefreshToken])
-            .with_allowed_scope("read write".parse().unwrap_or_default())
-            .with_default_scope("read".parse().unwrap_or_default()),
-    );
-    AuthorizationServer::builder(Arc::new(clients), tokens)
-        .attempt_limiter(limiter)
-        .enable_password_grant(Arc::new(PlainVerifier))
-        .enable_refresh_token_grant()
-        .build()
-        .expect("server")
-}
-
-const BASIC: &str = "Basic Y2xpZW50YXBwOjEyMzQ1Ng==";
+use support::{field, server, BASIC};
 
 /// A login as `user`: each worker signs in as its own user, as real traffic would.
 fn login(user: usize) -> TokenRequest {
@@ -62,14 +26,6 @@ fn login(user: usize) -> TokenRequest {
         "grant_type=password&username=user{user}&password=123456"
     ))
     .with_authorization(BASIC)
-}
-
-fn field(response: &grantor::Response, name: &str) -> String {
-    let json: serde_json::Value = serde_json::from_slice(response.body()).expect("json");
-    json[name]
-        .as_str()
-        .unwrap_or_else(|| panic!("no {name} in {json}"))
-        .to_owned()
 }
 
 #[derive(Clone, Copy)]

@@ -279,22 +279,14 @@ async fn connecting_to_nothing_is_an_unavailable_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_key_lives_exactly_as_long_as_its_entry() {
-    use grantor::{ClientId, FamilyId, TokenHash, TokenKind, TokenRecord, TokenStore};
+    use grantor::{FamilyId, TokenHash, TokenKind, TokenStore};
     let redis_server = RedisServer::start();
     let store = RedisStore::connect(&redis_server.url())
         .await
         .expect("connect");
     let now = conformance::now();
     let family = FamilyId::generate();
-    let record = |kind, ttl: i64| TokenRecord {
-        kind,
-        client_id: ClientId::new("c"),
-        user_id: None,
-        scope: Scope::parse("read").unwrap_or_default(),
-        issued_at: now,
-        expires_at: now + time::Duration::seconds(ttl),
-        family_id: family.clone(),
-    };
+    let record = |kind, ttl| conformance::record(kind, "c", &family, now, ttl);
     let (short, hour, month) = (
         TokenHash::of("short"),
         TokenHash::of("hour"),
@@ -349,7 +341,7 @@ async fn every_key_lives_exactly_as_long_as_its_entry() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_busy_family_keeps_only_its_unexpired_members() {
-    use grantor::{ClientId, FamilyId, TokenHash, TokenKind, TokenRecord, TokenStore};
+    use grantor::{ClientId, FamilyId, TokenHash, TokenKind, TokenStore};
     let redis_server = RedisServer::start();
     let store = RedisStore::connect(&redis_server.url())
         .await
@@ -357,15 +349,7 @@ async fn a_busy_family_keeps_only_its_unexpired_members() {
     let start = conformance::now();
     let family = FamilyId::generate();
     let client = ClientId::new("c");
-    let record = |kind, at: time::OffsetDateTime, ttl: i64| TokenRecord {
-        kind,
-        client_id: client.clone(),
-        user_id: None,
-        scope: Scope::parse("read").unwrap_or_default(),
-        issued_at: at,
-        expires_at: at + time::Duration::seconds(ttl),
-        family_id: family.clone(),
-    };
+    let record = |kind, at, ttl| conformance::record(kind, "c", &family, at, ttl);
     let mut refresh_hash = TokenHash::of("r0");
     store
         .save_tokens(
@@ -458,7 +442,7 @@ async fn a_key_secret_keeps_usernames_from_being_matched() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_entries_are_errors_or_misses_never_half_done() {
-    use grantor::{ClientId, FamilyId, TokenHash, TokenKind, TokenLookup, TokenRecord, TokenStore};
+    use grantor::{ClientId, FamilyId, TokenHash, TokenKind, TokenLookup, TokenStore};
     let redis_server = RedisServer::start();
     let store = RedisStore::connect(&redis_server.url())
         .await
@@ -470,15 +454,7 @@ async fn malformed_entries_are_errors_or_misses_never_half_done() {
         .save_tokens(
             &[(
                 good,
-                TokenRecord {
-                    kind: TokenKind::Refresh,
-                    client_id: ClientId::new("c"),
-                    user_id: None,
-                    scope: Scope::parse("read").unwrap_or_default(),
-                    issued_at: now,
-                    expires_at: now + time::Duration::seconds(3600),
-                    family_id: family.clone(),
-                },
+                conformance::record(TokenKind::Refresh, "c", &family, now, 3600),
             )],
             now,
         )
@@ -518,15 +494,7 @@ async fn malformed_entries_are_errors_or_misses_never_half_done() {
             &ClientId::new("c"),
             &[(
                 new,
-                TokenRecord {
-                    kind: TokenKind::Access,
-                    client_id: ClientId::new("c"),
-                    user_id: None,
-                    scope: Scope::parse("read").unwrap_or_default(),
-                    issued_at: now,
-                    expires_at: now + time::Duration::seconds(60),
-                    family_id: family.clone(),
-                },
+                conformance::record(TokenKind::Access, "c", &family, now, 60),
             )],
             true,
             now,

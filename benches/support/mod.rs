@@ -1,0 +1,61 @@
+//! What both benchmarks share: a verifier that does no hashing, and the server they drive.
+
+use std::sync::Arc;
+
+use grantor::{
+    async_trait, AttemptLimiter, AuthorizationServer, Client, ClientId, ClientSecret, GrantType,
+    MemoryClientStore, Password, SecretHash, StoreError, TokenStore, UserId, UserVerdict,
+    UserVerifier, Username,
+};
+
+/// Accepts any username with password `123456` by plain comparison, so the figures show grantor
+/// and its store, not a password KDF.
+pub struct PlainVerifier;
+
+#[async_trait]
+impl UserVerifier for PlainVerifier {
+    async fn verify_password(
+        &self,
+        username: &Username,
+        password: &Password,
+        _client: &ClientId,
+    ) -> Result<UserVerdict, StoreError> {
+        Ok(if password.secret() == "123456" {
+            UserVerdict::Authenticated(UserId::new(username.as_str()))
+        } else {
+            UserVerdict::Refused
+        })
+    }
+}
+
+/// `Authorization` for the one client, `clientapp:123456`.
+pub const BASIC: &str = "Basic Y2xpZW50YXBwOjEyMzQ1Ng==";
+
+/// A server with the password and refresh grants over the given stores.
+pub fn server(
+    tokens: Arc<dyn TokenStore>,
+    limiter: Arc<dyn AttemptLimiter>,
+) -> AuthorizationServer {
+    let clients = MemoryClientStore::new();
+    clients.insert(
+        Client::confidential("clientapp", SecretHash::new(&ClientSecret::new("123456")))
+            .with_grant_types([GrantType::Password, GrantType::RefreshToken])
+            .with_allowed_scope("read write".parse().unwrap_or_default())
+            .with_default_scope("read".parse().unwrap_or_default()),
+    );
+    AuthorizationServer::builder(Arc::new(clients), tokens)
+        .attempt_limiter(limiter)
+        .enable_password_grant(Arc::new(PlainVerifier))
+        .enable_refresh_token_grant()
+        .build()
+        .expect("server")
+}
+
+/// A field of a JSON token response.
+pub fn field(response: &grantor::Response, name: &str) -> String {
+    let json: serde_json::Value = serde_json::from_slice(response.body()).expect("json");
+    json[name]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {name} in {json}"))
+        .to_owned()
+}
