@@ -110,6 +110,7 @@
     )
 )]
 
+mod authorize;
 mod bearer;
 mod client_auth;
 mod clock;
@@ -118,6 +119,7 @@ mod grant;
 #[cfg(feature = "http")]
 mod http;
 pub mod manual;
+mod pkce;
 mod request;
 mod response;
 mod scope;
@@ -125,13 +127,15 @@ mod server;
 mod store;
 mod token;
 mod types;
+mod user_auth;
 
 /// Re-exported so implementors of the store traits need not depend on `async-trait` themselves.
 pub use async_trait::async_trait;
+pub use authorize::{AuthorizationRequest, AuthorizeOutcome, Redirect, ResponseType};
 pub use bearer::{AccessGrant, BearerError, BearerValidator, ResourceRequest, TokenLocation};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{BoxError, ErrorCode, OAuthError, StoreError};
-pub use grant::password::LoginLimits;
+pub use pkce::{CodeChallenge, CodeChallengeMethod};
 pub use request::TokenRequest;
 pub use response::Response;
 pub use scope::{Scope, ScopeError};
@@ -140,11 +144,13 @@ pub use server::{AuthorizationServer, AuthorizationServerBuilder, BuildError};
 pub use store::RedisStore;
 pub use store::{
     AttemptKey, AttemptLimiter, AttemptRule, AttemptVerdict, Client, ClientKind, ClientStore,
-    MemoryAttemptLimiter, MemoryClientStore, MemoryTokenStore, MemoryUserVerifier, Rotation,
-    TokenKind, TokenLookup, TokenRecord, TokenStore, UserVerdict, UserVerifier,
+    CodeGrant, CodeRedemption, CodeStore, MemoryAttemptLimiter, MemoryClientStore, MemoryCodeStore,
+    MemoryTokenStore, MemoryUserVerifier, PendingAuthorization, Rotation, TokenKind, TokenLookup,
+    TokenRecord, TokenStore, UserVerdict, UserVerifier,
 };
 pub use token::{SecretHash, TokenHash};
 pub use types::{
-    AccessToken, ClientId, ClientSecret, FamilyId, GrantType, Password, RedirectUri, RefreshToken,
-    UserId, Username,
+    AccessToken, AuthorizationCode, AuthorizationRequestId, ClientId, ClientSecret, CodeVerifier,
+    FamilyId, GrantType, Password, RedirectUri, RefreshToken, UserId, Username,
 };
+pub use user_auth::LoginLimits;

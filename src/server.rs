@@ -6,18 +6,29 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
+use crate::authorize::{
+    error_redirect, validate, AuthorizationRequest, AuthorizeOutcome, AuthorizeSettings, Redirect,
+    Refusal, ResponseType,
+};
 use crate::bearer::BearerValidator;
 use crate::client_auth::{authenticate, credentials};
 use crate::clock::{Clock, SystemClock};
 use crate::error::OAuthError;
-use crate::grant::password::{LoginLimits, PasswordGrant};
+use crate::grant::authorization_code::AuthorizationCodeGrant;
+use crate::grant::implicit::ImplicitGrant;
+use crate::grant::password::PasswordGrant;
 use crate::grant::refresh_token::RefreshTokenGrant;
 use crate::grant::{Context, TokenSettings};
 use crate::request::{token_params, TokenRequest};
 use crate::response::{Response, TokenResponse};
-use crate::store::{AttemptLimiter, ClientStore, MemoryAttemptLimiter, TokenStore, UserVerifier};
-use crate::token::to_time_duration;
-use crate::types::{ClientId, GrantType};
+use crate::scope::Scope;
+use crate::store::{
+    AttemptLimiter, ClientStore, CodeStore, MemoryAttemptLimiter, PendingAuthorization, TokenStore,
+    UserVerifier,
+};
+use crate::token::{to_time_duration, TokenHash};
+use crate::types::{AuthorizationRequestId, ClientId, GrantType, Password, UserId, Username};
+use crate::user_auth::{LoginLimits, UserAuthenticator};
 
 /// Why [`AuthorizationServerBuilder::build`] refused a configuration.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -32,6 +43,16 @@ pub enum BuildError {
     /// No grant type is enabled, so the token endpoint could issue nothing.
     #[error("no grant type is enabled")]
     NoGrantEnabled,
+    /// The authorization endpoint needs an issuer for `iss` (RFC 9207).
+    #[error("the authorization code and implicit grants need an issuer (RFC 9207 iss)")]
+    IssuerRequired,
+    /// The implicit grant needs the authorization endpoint, enabled with
+    /// `enable_authorization_code_grant`.
+    #[error("the implicit grant needs enable_authorization_code_grant (its code store)")]
+    ImplicitWithoutAuthorizationEndpoint,
+    /// Authorization codes may live at most 10 minutes (RFC 6749 §4.1.2).
+    #[error("authorization codes may live at most 10 minutes")]
+    CodeLifetimeTooLong,
 }
 
 /// Builds an [`AuthorizationServer`]. Start with [`AuthorizationServer::builder`].
@@ -40,7 +61,14 @@ pub struct AuthorizationServerBuilder {
     clients: Arc<dyn ClientStore>,
     tokens: Arc<dyn TokenStore>,
     clock: Arc<dyn Clock>,
-    password: Option<Arc<dyn UserVerifier>>,
+    verifier: Option<Arc<dyn UserVerifier>>,
+    password_grant: bool,
+    codes: Option<Arc<dyn CodeStore>>,
+    implicit: bool,
+    require_pkce: bool,
+    allow_plain_pkce: bool,
+    code_ttl: Duration,
+    request_ttl: Duration,
     refresh_grant: bool,
     rotate_refresh_tokens: bool,
     access_ttl: Duration,
@@ -58,7 +86,56 @@ impl AuthorizationServerBuilder {
     /// Brute-force protection is on unless [`disable_login_limits`](Self::disable_login_limits)
     /// is called.
     pub fn enable_password_grant(mut self, verifier: Arc<dyn UserVerifier>) -> Self {
-        self.password = Some(verifier);
+        self.verifier = Some(verifier);
+        self.password_grant = true;
+        self
+    }
+
+    /// Sets the user verifier behind [`AuthorizationServer::verify_user`], for a login page in
+    /// front of the authorization endpoint, without enabling the password grant. (Enabling the
+    /// password grant sets it too.)
+    pub fn user_verifier(mut self, verifier: Arc<dyn UserVerifier>) -> Self {
+        self.verifier = Some(verifier);
+        self
+    }
+
+    /// Enables the authorization endpoint and the authorization code grant (RFC 6749 §4.1),
+    /// keeping pending requests and codes in `codes`. Needs an [`issuer`](Self::issuer).
+    pub fn enable_authorization_code_grant(mut self, codes: Arc<dyn CodeStore>) -> Self {
+        self.codes = Some(codes);
+        self
+    }
+
+    /// Enables the implicit grant (RFC 6749 §4.2) for clients registered for it. Off by
+    /// default: RFC 9700 §2.1.2 says clients SHOULD NOT use it.
+    pub fn enable_implicit_grant(mut self) -> Self {
+        self.implicit = true;
+        self
+    }
+
+    /// Requires PKCE from every client, confidential ones too (RFC 9700 §2.1.1 recommends it).
+    /// Public clients always need it.
+    pub fn require_pkce(mut self, require: bool) -> Self {
+        self.require_pkce = require;
+        self
+    }
+
+    /// Accepts `code_challenge_method=plain` (RFC 7636 §4.2). Off by default: only `S256`.
+    pub fn allow_plain_pkce(mut self, allow: bool) -> Self {
+        self.allow_plain_pkce = allow;
+        self
+    }
+
+    /// How long authorization codes live. Default 60 s; at most 10 minutes (RFC 6749 §4.1.2).
+    pub fn authorization_code_lifetime(mut self, lifetime: Duration) -> Self {
+        self.code_ttl = lifetime;
+        self
+    }
+
+    /// How long a validated authorization request waits for the user's decision. Default 10
+    /// minutes.
+    pub fn authorization_request_lifetime(mut self, lifetime: Duration) -> Self {
+        self.request_ttl = lifetime;
         self
     }
 
@@ -150,26 +227,65 @@ impl AuthorizationServerBuilder {
                 return Err(BuildError::InvalidIssuer(issuer.clone()));
             }
         }
-        if self.access_ttl.as_secs() == 0 || self.refresh_ttl.as_secs() == 0 {
+        if [
+            self.access_ttl,
+            self.refresh_ttl,
+            self.code_ttl,
+            self.request_ttl,
+        ]
+        .iter()
+        .any(|d| d.as_secs() == 0)
+        {
             return Err(BuildError::ZeroLifetime);
         }
-        if self.password.is_none() && !self.refresh_grant {
+        if !self.password_grant && !self.refresh_grant && self.codes.is_none() {
             return Err(BuildError::NoGrantEnabled);
         }
+        if self.implicit && self.codes.is_none() {
+            return Err(BuildError::ImplicitWithoutAuthorizationEndpoint);
+        }
+        if self.code_ttl > Duration::from_secs(600) {
+            return Err(BuildError::CodeLifetimeTooLong);
+        }
+        let authorize = match (&self.codes, &self.issuer) {
+            (None, _) => None,
+            (Some(_), None) => return Err(BuildError::IssuerRequired),
+            (Some(_), Some(issuer)) => Some(AuthorizeSettings {
+                implicit: self.implicit,
+                require_pkce: self.require_pkce,
+                allow_plain_pkce: self.allow_plain_pkce,
+                request_ttl: to_time_duration(self.request_ttl),
+                issuer: issuer.clone(),
+            }),
+        };
         let limiter = self.login_limits.map(|limits| {
             let limiter = self
                 .limiter
                 .unwrap_or_else(|| Arc::new(MemoryAttemptLimiter::new()));
             (limiter, limits)
         });
+        let users = self
+            .verifier
+            .map(|verifier| Arc::new(UserAuthenticator { verifier, limiter }));
+        let password = match (&users, self.password_grant) {
+            (Some(users), true) => Some(PasswordGrant {
+                users: users.clone(),
+            }),
+            _ => None,
+        };
         Ok(AuthorizationServer {
             inner: Arc::new(Inner {
                 clients: self.clients,
                 tokens: self.tokens,
                 clock: self.clock,
-                password: self
-                    .password
-                    .map(|verifier| PasswordGrant { verifier, limiter }),
+                password,
+                users,
+                code: self.codes.map(|codes| AuthorizationCodeGrant {
+                    codes,
+                    code_ttl: to_time_duration(self.code_ttl),
+                }),
+                implicit: self.implicit.then_some(ImplicitGrant),
+                authorize,
                 refresh: self.refresh_grant.then_some(RefreshTokenGrant),
                 settings: TokenSettings {
                     access_ttl: to_time_duration(self.access_ttl),
@@ -190,6 +306,10 @@ struct Inner {
     tokens: Arc<dyn TokenStore>,
     clock: Arc<dyn Clock>,
     password: Option<PasswordGrant>,
+    users: Option<Arc<UserAuthenticator>>,
+    code: Option<AuthorizationCodeGrant>,
+    implicit: Option<ImplicitGrant>,
+    authorize: Option<AuthorizeSettings>,
     refresh: Option<RefreshTokenGrant>,
     settings: TokenSettings,
     issuer: Option<String>,
@@ -226,6 +346,8 @@ impl fmt::Debug for AuthorizationServer {
             .field("issuer", &self.inner.issuer)
             .field("password_grant", &self.inner.password.is_some())
             .field("refresh_token_grant", &self.inner.refresh.is_some())
+            .field("authorization_code_grant", &self.inner.code.is_some())
+            .field("implicit_grant", &self.inner.implicit.is_some())
             .field("settings", &self.inner.settings)
             .finish_non_exhaustive()
     }
@@ -249,7 +371,14 @@ impl AuthorizationServer {
             clients,
             tokens,
             clock: Arc::new(SystemClock),
-            password: None,
+            verifier: None,
+            password_grant: false,
+            codes: None,
+            implicit: false,
+            require_pkce: false,
+            allow_plain_pkce: false,
+            code_ttl: Duration::from_secs(60),
+            request_ttl: Duration::from_secs(600),
             refresh_grant: false,
             rotate_refresh_tokens: true,
             access_ttl: Duration::from_secs(3600),
@@ -329,12 +458,233 @@ impl AuthorizationServer {
                     return handler.handle(&ctx, &client, &params).await;
                 }
             }
+            Some(GrantType::AuthorizationCode) => {
+                if let Some(handler) = &inner.code {
+                    return handler.handle(&ctx, &client, &params).await;
+                }
+            }
             _ => {}
         }
         Err(OAuthError::unsupported_grant_type(format!(
             "the grant type {raw_grant} is not supported by this server"
         ))
         .with_reason("grant_not_enabled"))
+    }
+
+    /// The authorization endpoint (RFC 6749 §3.1, §4.1.1, §4.2.1): validates the request.
+    ///
+    /// Answers [`AuthorizeOutcome::Pending`] for a valid request (draw the login and consent
+    /// page), [`AuthorizeOutcome::Redirect`] for an error the client must hear, and
+    /// [`AuthorizeOutcome::Invalid`] for an error to show as a page, because the client or its
+    /// redirect URI cannot be trusted.
+    pub async fn authorize(&self, request: AuthorizationRequest) -> AuthorizeOutcome {
+        let inner = &*self.inner;
+        let now = inner.clock.now();
+        let (Some(settings), Some(code)) = (&inner.authorize, &inner.code) else {
+            return AuthorizeOutcome::Invalid(
+                OAuthError::unsupported_response_type(
+                    "this server has no authorization endpoint enabled",
+                )
+                .with_reason("authorization_endpoint_disabled"),
+            );
+        };
+        match validate(&*inner.clients, settings, &request, now).await {
+            Ok(pending) => {
+                let id = AuthorizationRequestId::generate();
+                if let Err(e) = code
+                    .codes
+                    .save_pending(&TokenHash::of(id.secret()), &pending, now)
+                    .await
+                {
+                    return AuthorizeOutcome::Invalid(e.into());
+                }
+                tracing::info!(client_id = %pending.client_id, "authorization request pending");
+                AuthorizeOutcome::Pending {
+                    id,
+                    request: pending,
+                }
+            }
+            Err(Refusal::Untrusted(error)) => {
+                tracing::warn!(
+                    error = error.code().as_str(),
+                    reason = error.reason(),
+                    "authorization request refused (shown as a page)"
+                );
+                AuthorizeOutcome::Invalid(error)
+            }
+            Err(Refusal::Redirect {
+                to,
+                in_fragment,
+                state,
+                error,
+            }) => {
+                tracing::warn!(
+                    error = error.code().as_str(),
+                    reason = error.reason(),
+                    "authorization request refused (redirected)"
+                );
+                AuthorizeOutcome::Redirect(error_redirect(
+                    &to,
+                    in_fragment,
+                    &error,
+                    state.as_deref(),
+                    &settings.issuer,
+                ))
+            }
+        }
+    }
+
+    /// The pending authorization request behind `id`, if it is still waiting: for drawing the
+    /// consent page (again, after a wrong password). A read; nothing is spent.
+    ///
+    /// # Errors
+    ///
+    /// `server_error`/`temporarily_unavailable` when the store fails.
+    pub async fn authorization_request(
+        &self,
+        id: &AuthorizationRequestId,
+    ) -> Result<Option<PendingAuthorization>, OAuthError> {
+        let Some(code) = &self.inner.code else {
+            return Ok(None);
+        };
+        let now = self.inner.clock.now();
+        Ok(code
+            .codes
+            .find_pending(&TokenHash::of(id.secret()), now)
+            .await?)
+    }
+
+    /// The user approved: answers the redirect with a code (`?code=…&state=…&iss=…`) or, for
+    /// the implicit grant, an access token in the fragment. `scope` narrows what was asked
+    /// (`None` grants it all). The request is spent.
+    ///
+    /// # Errors
+    ///
+    /// To show as a page, never to redirect: `invalid_request` when the request is unknown,
+    /// expired or already decided; `invalid_scope` when `scope` exceeds what was asked.
+    pub async fn approve(
+        &self,
+        id: &AuthorizationRequestId,
+        user: UserId,
+        scope: Option<Scope>,
+    ) -> Result<Redirect, OAuthError> {
+        let inner = &*self.inner;
+        let now = inner.clock.now();
+        let (request, settings, code) = self.take_pending(id, now).await?;
+        let scope = match scope {
+            None => request.scope.clone(),
+            Some(scope) if scope.is_subset_of(&request.scope) => scope,
+            Some(_) => {
+                return Err(OAuthError::invalid_scope(
+                    "the approved scope exceeds the scope the client asked for",
+                )
+                .with_reason("approved_scope_too_wide"))
+            }
+        };
+        let client_id = request.client_id.clone();
+        let redirect = match request.response_type {
+            ResponseType::Token => {
+                let client = inner
+                    .clients
+                    .find_client(&request.client_id)
+                    .await?
+                    .ok_or_else(|| {
+                        OAuthError::invalid_request("the client no longer exists")
+                            .with_reason("client_gone")
+                    })?;
+                let ctx = Context {
+                    tokens: &*inner.tokens,
+                    settings: &inner.settings,
+                    now,
+                };
+                let implicit = inner.implicit.as_ref().ok_or_else(|| {
+                    OAuthError::unauthorized_client("the implicit grant is not enabled")
+                })?;
+                implicit
+                    .issue(&ctx, &client, request, user, scope, &settings.issuer, now)
+                    .await?
+            }
+            _ => {
+                code.issue(request, user, scope, &settings.issuer, now)
+                    .await?
+            }
+        };
+        tracing::info!(client_id = %client_id, "authorization approved");
+        Ok(redirect)
+    }
+
+    /// The user declined: answers the redirect with `error=access_denied`, `state` and `iss`
+    /// (RFC 6749 §4.1.2.1). The request is spent.
+    ///
+    /// # Errors
+    ///
+    /// `invalid_request`, to show as a page, when the request is unknown, expired or already
+    /// decided.
+    pub async fn deny(&self, id: &AuthorizationRequestId) -> Result<Redirect, OAuthError> {
+        let now = self.inner.clock.now();
+        let (request, settings, _) = self.take_pending(id, now).await?;
+        tracing::info!(client_id = %request.client_id, "authorization denied");
+        let error = OAuthError::access_denied("the resource owner denied the request");
+        Ok(error_redirect(
+            &request.redirect_uri,
+            request.response_type == ResponseType::Token,
+            &error,
+            request.state.as_deref(),
+            &settings.issuer,
+        ))
+    }
+
+    async fn take_pending(
+        &self,
+        id: &AuthorizationRequestId,
+        now: OffsetDateTime,
+    ) -> Result<
+        (
+            PendingAuthorization,
+            &AuthorizeSettings,
+            &AuthorizationCodeGrant,
+        ),
+        OAuthError,
+    > {
+        let inner = &*self.inner;
+        let (Some(settings), Some(code)) = (&inner.authorize, &inner.code) else {
+            return Err(OAuthError::invalid_request(
+                "this server has no authorization endpoint enabled",
+            ));
+        };
+        let request = code
+            .codes
+            .take_pending(&TokenHash::of(id.secret()), now)
+            .await?
+            .ok_or_else(|| {
+                OAuthError::invalid_request(
+                    "the authorization request is unknown, expired, or already decided",
+                )
+                .with_reason("pending_unknown")
+            })?;
+        Ok((request, settings, code))
+    }
+
+    /// Checks a user's password for a login page, through the same [`UserVerifier`] and
+    /// brute-force limits as the password grant.
+    ///
+    /// # Errors
+    ///
+    /// `invalid_grant` for wrong credentials or too many failures (the same words whether the
+    /// user exists or not), `server_error` when no verifier is configured or a hook fails.
+    pub async fn verify_user(
+        &self,
+        client: &ClientId,
+        username: &Username,
+        password: Password,
+    ) -> Result<UserId, OAuthError> {
+        let Some(users) = &self.inner.users else {
+            return Err(OAuthError::server_error("no user verifier is configured")
+                .with_reason("no_user_verifier"));
+        };
+        users
+            .authenticate(client, username, password, self.inner.clock.now())
+            .await
     }
 
     /// A validator for resource servers that shares this server's token store and clock.

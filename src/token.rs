@@ -44,6 +44,20 @@ impl RefreshToken {
     }
 }
 
+impl crate::types::AuthorizationCode {
+    /// A fresh authorization code: 256 bits from a CSPRNG, base64url.
+    pub fn generate() -> Self {
+        Self::new(random_string(32))
+    }
+}
+
+impl crate::types::AuthorizationRequestId {
+    /// A fresh request handle: 256 bits from a CSPRNG, base64url.
+    pub fn generate() -> Self {
+        Self::new(random_string(32))
+    }
+}
+
 /// The SHA-256 of a token: the only form in which tokens reach a store.
 ///
 /// Equality is constant-time. `Debug` shows only the first 8 hex digits.

@@ -159,6 +159,26 @@ secret_type! {
 }
 
 secret_type! {
+    /// An authorization code (RFC 6749 §1.3.1, §4.1.2): single use, short-lived.
+    AuthorizationCode
+}
+
+secret_type! {
+    /// The opaque handle of a validated authorization request waiting for the user's decision.
+    ///
+    /// The host carries it through its login and consent page (a hidden form field) and hands
+    /// it back to [`AuthorizationServer::approve`](crate::AuthorizationServer::approve) or
+    /// [`deny`](crate::AuthorizationServer::deny). The request itself stays on the server, so the
+    /// page cannot alter it; the handle is 256 random bits and works once.
+    AuthorizationRequestId
+}
+
+secret_type! {
+    /// A PKCE code verifier (RFC 7636 §4.1) as sent with a token request.
+    CodeVerifier
+}
+
+secret_type! {
     /// A resource owner's password as sent in the password grant (RFC 6749 §4.3.2).
     Password
 }

@@ -11,6 +11,8 @@
 //! handler. Handlers never call each other; what they share (scope decisions, minting) lives
 //! here and in sibling modules.
 
+pub(crate) mod authorization_code;
+pub(crate) mod implicit;
 pub(crate) mod password;
 pub(crate) mod refresh_token;
 

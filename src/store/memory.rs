@@ -13,8 +13,9 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use super::{
-    AttemptKey, AttemptLimiter, AttemptRule, AttemptVerdict, Client, ClientStore, Rotation,
-    TokenKind, TokenLookup, TokenRecord, TokenStore, UserVerdict, UserVerifier,
+    AttemptKey, AttemptLimiter, AttemptRule, AttemptVerdict, Client, ClientStore, CodeGrant,
+    CodeRedemption, CodeStore, PendingAuthorization, Rotation, TokenKind, TokenLookup, TokenRecord,
+    TokenStore, UserVerdict, UserVerifier,
 };
 use crate::error::StoreError;
 use crate::token::{SecretHash, TokenHash};
@@ -514,5 +515,127 @@ impl AttemptLimiter for MemoryAttemptLimiter {
             }
         }
         Ok(())
+    }
+}
+
+#[derive(Default)]
+struct CodeState {
+    pending: HashMap<TokenHash, PendingAuthorization>,
+    /// A code and whether it has been spent.
+    codes: HashMap<TokenHash, (CodeGrant, bool)>,
+    last_sweep: Option<OffsetDateTime>,
+}
+
+impl CodeState {
+    fn sweep_if_due(&mut self, now: OffsetDateTime) {
+        let due = match self.last_sweep {
+            Some(last) => now - last >= SWEEP_EVERY || now < last,
+            None => true,
+        };
+        if due {
+            self.pending.retain(|_, p| p.expires_at > now);
+            self.codes.retain(|_, (g, _)| g.expires_at > now);
+            self.last_sweep = Some(now);
+        }
+    }
+}
+
+/// Authorization requests and codes kept in maps.
+#[derive(Default)]
+pub struct MemoryCodeStore {
+    state: Mutex<CodeState>,
+}
+
+impl MemoryCodeStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many requests and codes (live or spent) the store holds.
+    pub fn len(&self) -> usize {
+        let state = lock(&self.state);
+        state.pending.len() + state.codes.len()
+    }
+
+    /// Whether the store holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl fmt::Debug for MemoryCodeStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryCodeStore")
+            .field("entries", &self.len())
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl CodeStore for MemoryCodeStore {
+    async fn save_pending(
+        &self,
+        id: &TokenHash,
+        request: &PendingAuthorization,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut state = lock(&self.state);
+        state.sweep_if_due(now);
+        state.pending.insert(*id, request.clone());
+        Ok(())
+    }
+
+    async fn find_pending(
+        &self,
+        id: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<PendingAuthorization>, StoreError> {
+        let state = lock(&self.state);
+        Ok(state
+            .pending
+            .get(id)
+            .filter(|p| p.expires_at > now)
+            .cloned())
+    }
+
+    async fn take_pending(
+        &self,
+        id: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<PendingAuthorization>, StoreError> {
+        let mut state = lock(&self.state);
+        Ok(state.pending.remove(id).filter(|p| p.expires_at > now))
+    }
+
+    async fn save_code(
+        &self,
+        code: &TokenHash,
+        grant: &CodeGrant,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut state = lock(&self.state);
+        state.sweep_if_due(now);
+        state.codes.insert(*code, (grant.clone(), false));
+        Ok(())
+    }
+
+    async fn take_code(
+        &self,
+        code: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<CodeRedemption, StoreError> {
+        let mut state = lock(&self.state);
+        Ok(match state.codes.get_mut(code) {
+            Some((grant, _)) if grant.expires_at <= now => CodeRedemption::Unknown,
+            Some((grant, true)) => CodeRedemption::AlreadyUsed {
+                family_id: grant.family_id.clone(),
+            },
+            Some((grant, used)) => {
+                *used = true;
+                CodeRedemption::Redeemed(grant.clone())
+            }
+            None => CodeRedemption::Unknown,
+        })
     }
 }

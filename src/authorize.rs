@@ -1,0 +1,385 @@
+//! The authorization endpoint (RFC 6749 §3.1, §4.1.1, §4.2.1): validating a request, and
+//! answering it with a redirect.
+//!
+//! ```text
+//!  browser ── GET /authorize?response_type=code&client_id=…&redirect_uri=…&state=…
+//!     │             &code_challenge=…&code_challenge_method=S256
+//!     ▼
+//!  server.authorize(request) ──► Invalid(error)     untrusted redirect URI: show an error page
+//!                            ──► Redirect(error)    trusted: send the browser back with ?error=…
+//!                            ──► Pending { id, … }  host: log the user in, ask for consent
+//!                                    │
+//!             server.approve(id, user, scope) ──► Redirect  ?code=…&state=…&iss=…
+//!             server.deny(id)                 ──► Redirect  ?error=access_denied&state=…&iss=…
+//! ```
+//!
+//! The engine never renders HTML and keeps no browser session: the host draws its own login and
+//! consent page and carries only the opaque [`AuthorizationRequestId`] through it.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::error::OAuthError;
+use crate::pkce::parse_challenge;
+use crate::request::decode_form;
+use crate::response::Response;
+use crate::scope::grant_scope;
+use crate::store::{Client, ClientStore, PendingAuthorization};
+use crate::types::{AuthorizationRequestId, ClientId, GrantType, RedirectUri};
+
+/// What the client asks the authorization endpoint for (RFC 6749 §3.1.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ResponseType {
+    /// `code`: an authorization code, in the redirect's query (§4.1).
+    Code,
+    /// `token`: an access token, in the redirect's fragment (§4.2, the implicit grant).
+    Token,
+}
+
+/// An authorization request as read off the wire: the query string of a `GET`, or the form body
+/// of a `POST` (RFC 6749 §3.1: the server "MUST support the use of the HTTP "GET" method … and
+/// MAY support the use of the "POST" method").
+#[derive(Clone, Default)]
+pub struct AuthorizationRequest {
+    params: Vec<u8>,
+}
+
+impl AuthorizationRequest {
+    /// A request from a raw query string (without the `?`).
+    pub fn from_query(query: impl AsRef<[u8]>) -> Self {
+        Self {
+            params: query.as_ref().to_vec(),
+        }
+    }
+
+    /// A request from an `application/x-www-form-urlencoded` body.
+    pub fn from_form(body: impl AsRef<[u8]>) -> Self {
+        Self::from_query(body)
+    }
+}
+
+impl fmt::Debug for AuthorizationRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthorizationRequest")
+            .field("len", &self.params.len())
+            .finish()
+    }
+}
+
+/// A redirect back to the client: `302 Found` with a `Location`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Redirect {
+    location: String,
+}
+
+impl Redirect {
+    /// Where the browser goes. It may carry a code or (implicit) an access token: do not log it.
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// `302 Found` with `Location`, `Cache-Control: no-store` and `Pragma: no-cache`.
+    pub fn into_response(self) -> Response {
+        Response::new(302)
+            .with_header("Location", self.location)
+            .no_store()
+    }
+}
+
+impl fmt::Debug for Redirect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The query or fragment may hold a code or a token: show where it goes, not what.
+        let end = self
+            .location
+            .find(['?', '#'])
+            .unwrap_or(self.location.len());
+        f.debug_struct("Redirect")
+            .field("to", &self.location.get(..end).unwrap_or_default())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The answer of [`AuthorizationServer::authorize`](crate::AuthorizationServer::authorize).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum AuthorizeOutcome {
+    /// A valid request: authenticate the user, ask for consent, then call
+    /// [`approve`](crate::AuthorizationServer::approve) or
+    /// [`deny`](crate::AuthorizationServer::deny) with `id`.
+    Pending {
+        /// The handle to carry through the login page (a hidden field).
+        id: AuthorizationRequestId,
+        /// What is asked, to show the user.
+        request: PendingAuthorization,
+    },
+    /// An error to send back to the client (the redirect URI is trusted).
+    Redirect(Redirect),
+    /// An error to show the user as a page: the client or redirect URI cannot be trusted, so
+    /// RFC 6749 §4.1.2.1 forbids redirecting ("MUST NOT automatically redirect").
+    Invalid(OAuthError),
+}
+
+/// The settings the authorization endpoint needs.
+#[derive(Clone, Debug)]
+pub(crate) struct AuthorizeSettings {
+    pub(crate) implicit: bool,
+    pub(crate) require_pkce: bool,
+    pub(crate) allow_plain_pkce: bool,
+    pub(crate) request_ttl: time::Duration,
+    pub(crate) issuer: String,
+}
+
+/// Why a request was refused, and whether the refusal may travel to the redirect URI.
+pub(crate) enum Refusal {
+    Untrusted(OAuthError),
+    Redirect {
+        to: RedirectUri,
+        in_fragment: bool,
+        state: Option<String>,
+        error: OAuthError,
+    },
+}
+
+fn untrusted(description: &'static str, reason: &'static str) -> Refusal {
+    Refusal::Untrusted(OAuthError::invalid_request(description).with_reason(reason))
+}
+
+/// Whether a registered redirect URI can be redirected to: absolute, http(s) or a custom scheme,
+/// no fragment (RFC 6749 §3.1.2).
+fn usable(uri: &RedirectUri) -> bool {
+    url::Url::parse(uri.as_str()).is_ok_and(|u| u.fragment().is_none() && !u.cannot_be_a_base())
+}
+
+/// Validates an authorization request into what will wait for the user's decision.
+pub(crate) async fn validate(
+    clients: &dyn ClientStore,
+    settings: &AuthorizeSettings,
+    request: &AuthorizationRequest,
+    now: OffsetDateTime,
+) -> Result<PendingAuthorization, Refusal> {
+    let Ok(pairs) = decode_form(&request.params) else {
+        return Err(untrusted(
+            "the request has malformed percent-encoding or is not UTF-8",
+            "malformed_encoding",
+        ));
+    };
+    let all = |name: &str| -> Vec<&str> {
+        pairs
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    };
+    // RFC 6749 §3.1: parameters without a value are treated as omitted.
+    let one = |name: &str| -> Option<&str> {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    };
+
+    // Until the client and its redirect URI are known good, every error is a page.
+    if all("client_id").len() > 1 {
+        return Err(untrusted("client_id is repeated", "repeated_client_id"));
+    }
+    if all("redirect_uri").len() > 1 {
+        return Err(untrusted(
+            "redirect_uri is repeated",
+            "repeated_redirect_uri",
+        ));
+    }
+    let Some(client_id) = one("client_id") else {
+        return Err(untrusted(
+            "the client_id parameter is required",
+            "missing_client_id",
+        ));
+    };
+    let client = match clients.find_client(&ClientId::new(client_id)).await {
+        Ok(Some(client)) => client,
+        Ok(None) => return Err(untrusted("unknown client", "unknown_client")),
+        Err(e) => return Err(Refusal::Untrusted(e.into())),
+    };
+    let requested_uri = one("redirect_uri");
+    let redirect_uri = match (requested_uri, client.redirect_uris.as_slice()) {
+        // RFC 9700 §4.1.3: "exact string matching".
+        (Some(sent), registered) => match registered.iter().find(|r| r.as_str() == sent) {
+            Some(r) => r.clone(),
+            None => {
+                return Err(untrusted(
+                    "redirect_uri is not registered for this client",
+                    "redirect_uri_mismatch",
+                ))
+            }
+        },
+        // RFC 6749 §3.1.2.3: with one registered URI the parameter may be omitted.
+        (None, [only]) => only.clone(),
+        (None, []) => {
+            return Err(untrusted(
+                "this client has no registered redirect_uri",
+                "no_redirect_uri",
+            ))
+        }
+        (None, _) => {
+            return Err(untrusted(
+                "redirect_uri is required: the client has several registered",
+                "redirect_uri_ambiguous",
+            ))
+        }
+    };
+    if !usable(&redirect_uri) {
+        return Err(untrusted(
+            "the registered redirect_uri is not an absolute URI without a fragment",
+            "redirect_uri_unusable",
+        ));
+    }
+
+    // From here on the redirect URI is trusted: errors go back to the client.
+    let state = one("state").map(str::to_owned);
+    let response_type = one("response_type");
+    let in_fragment = response_type == Some("token");
+    let refuse = |error: OAuthError| Refusal::Redirect {
+        to: redirect_uri.clone(),
+        in_fragment,
+        state: state.clone(),
+        error,
+    };
+    let mut seen = std::collections::HashSet::with_capacity(pairs.len());
+    if let Some((name, _)) = pairs.iter().find(|(k, _)| !seen.insert(k.as_str())) {
+        return Err(refuse(
+            OAuthError::invalid_request(format!(
+                "the {name} parameter is repeated; each parameter may appear only once"
+            ))
+            .with_reason("repeated_parameter"),
+        ));
+    }
+    let response_type = match response_type {
+        None => {
+            return Err(refuse(
+                OAuthError::invalid_request("the response_type parameter is required")
+                    .with_reason("missing_response_type"),
+            ))
+        }
+        Some("code") => ResponseType::Code,
+        Some("token") => ResponseType::Token,
+        Some(_) => {
+            return Err(refuse(
+                OAuthError::unsupported_response_type("response_type must be code or token")
+                    .with_reason("unsupported_response_type"),
+            ))
+        }
+    };
+    let grant = match response_type {
+        ResponseType::Code => GrantType::AuthorizationCode,
+        ResponseType::Token => GrantType::Implicit,
+    };
+    // The implicit grant is off unless the server enables it and the client is allowed it.
+    let server_allows = response_type == ResponseType::Code || settings.implicit;
+    if !server_allows || !client.allows(grant) {
+        return Err(refuse(
+            OAuthError::unauthorized_client(format!(
+                "this client is not allowed the {grant} grant"
+            ))
+            .with_reason("grant_not_allowed"),
+        ));
+    }
+    let scope = grant_scope(&client, one("scope")).map_err(&refuse)?.scope;
+    let code_challenge = match response_type {
+        ResponseType::Code => pkce(
+            &client,
+            settings,
+            one("code_challenge"),
+            one("code_challenge_method"),
+        )
+        .map_err(&refuse)?,
+        ResponseType::Token => None,
+    };
+    Ok(PendingAuthorization {
+        client_id: client.id.clone(),
+        response_type,
+        redirect_uri,
+        redirect_uri_in_request: requested_uri.is_some(),
+        scope,
+        state,
+        code_challenge,
+        expires_at: now.saturating_add(settings.request_ttl),
+    })
+}
+
+/// The PKCE part of a code request: required for public clients (and for all with
+/// `require_pkce`).
+fn pkce(
+    client: &Client,
+    settings: &AuthorizeSettings,
+    challenge: Option<&str>,
+    method: Option<&str>,
+) -> Result<Option<crate::pkce::CodeChallenge>, OAuthError> {
+    let parsed = parse_challenge(challenge, method, settings.allow_plain_pkce)?;
+    if parsed.is_none() && (client.is_public() || settings.require_pkce) {
+        // RFC 7636 §4.4.1: a server that requires PKCE answers a request without it with
+        // invalid_request; RFC 9700 §2.1.1: public clients MUST use it.
+        return Err(OAuthError::invalid_request(
+            "code_challenge is required (PKCE, RFC 7636) with code_challenge_method=S256",
+        )
+        .with_reason("pkce_required"));
+    }
+    Ok(parsed)
+}
+
+/// A redirect to `to` carrying `params` in its query or fragment. Parameters already in the
+/// registered URI's query are kept (RFC 6749 §3.1.2).
+pub(crate) fn redirect(to: &RedirectUri, in_fragment: bool, params: &[(&str, &str)]) -> Redirect {
+    let mut serializer = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in params {
+        serializer.append_pair(k, v);
+    }
+    let encoded = serializer.finish();
+    let location = match url::Url::parse(to.as_str()) {
+        Ok(mut url) => {
+            if in_fragment {
+                url.set_fragment(Some(&encoded));
+            } else {
+                let query = match url.query() {
+                    Some(q) if !q.is_empty() => format!("{q}&{encoded}"),
+                    _ => encoded,
+                };
+                url.set_query(Some(&query));
+            }
+            url.to_string()
+        }
+        // Unreachable for a URI that passed `usable`; keep the plain form anyway.
+        Err(_) => format!(
+            "{}{}{}",
+            to.as_str(),
+            if in_fragment { '#' } else { '?' },
+            encoded
+        ),
+    };
+    Redirect { location }
+}
+
+/// An error redirect (RFC 6749 §4.1.2.1, §4.2.2.1) with `iss` (RFC 9207).
+pub(crate) fn error_redirect(
+    to: &RedirectUri,
+    in_fragment: bool,
+    error: &OAuthError,
+    state: Option<&str>,
+    issuer: &str,
+) -> Redirect {
+    let mut params = vec![
+        ("error", error.code().as_str()),
+        ("error_description", error.description()),
+    ];
+    if let Some(uri) = error.uri() {
+        params.push(("error_uri", uri));
+    }
+    if let Some(state) = state {
+        params.push(("state", state));
+    }
+    params.push(("iss", issuer));
+    redirect(to, in_fragment, &params)
+}

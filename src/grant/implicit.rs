@@ -1,0 +1,81 @@
+//! The implicit grant (RFC 6749 §4.2): an access token straight in the redirect's fragment.
+//!
+//! ```text
+//! +----------+
+//! | Resource |
+//! |  Owner   |
+//! +----------+
+//!      ^
+//!      |
+//!     (B)
+//! +----|-----+          Client Identifier     +---------------+
+//! |         -+----(A)-- & Redirection URI --->|               |
+//! |  User-   |                                | Authorization |
+//! |  Agent  -|----(B)-- User authenticates -->|     Server    |
+//! |          |                                |               |
+//! |          |<---(C)--- Redirection URI ----<|               |
+//! |          |          with Access Token     +---------------+
+//! |          |            in Fragment
+//! +----------+
+//! ```
+//!
+//! Off unless the builder enables it and the client is registered for it: RFC 9700 §2.1.2 says
+//! clients "SHOULD NOT use the implicit grant" (the token travels through the browser, with no
+//! sender check). No refresh token is ever issued here (§4.2.2).
+
+use time::OffsetDateTime;
+
+use crate::authorize::{redirect, Redirect};
+use crate::error::OAuthError;
+use crate::grant::{Context, Grant};
+use crate::scope::Scope;
+use crate::store::{Client, PendingAuthorization};
+use crate::types::{FamilyId, UserId};
+
+/// The implicit grant: issues an access token when a `response_type=token` request is approved.
+pub(crate) struct ImplicitGrant;
+
+impl ImplicitGrant {
+    /// Step (C): RFC 6749 §4.2.2, the token in the fragment, with `state` and `iss` (RFC 9207).
+    pub(crate) async fn issue(
+        &self,
+        ctx: &Context<'_>,
+        client: &Client,
+        request: PendingAuthorization,
+        user_id: UserId,
+        scope: Scope,
+        issuer: &str,
+        _now: OffsetDateTime,
+    ) -> Result<Redirect, OAuthError> {
+        let minted = ctx.mint(
+            Grant {
+                client,
+                user_id: Some(user_id),
+                refresh_scope: scope.clone(),
+                scope,
+                family_id: FamilyId::generate(),
+                show_scope: true,
+            },
+            false,
+        );
+        ctx.tokens.save_tokens(&minted.entries, ctx.now).await?;
+        let response = minted.response;
+        let expires_in = response.expires_in.to_string();
+        let scope = response
+            .scope
+            .as_ref()
+            .map(Scope::to_string)
+            .unwrap_or_default();
+        let mut params = vec![
+            ("access_token", response.access_token.secret()),
+            ("token_type", "Bearer"),
+            ("expires_in", expires_in.as_str()),
+            ("scope", scope.as_str()),
+        ];
+        if let Some(state) = request.state.as_deref() {
+            params.push(("state", state));
+        }
+        params.push(("iss", issuer));
+        Ok(redirect(&request.redirect_uri, true, &params))
+    }
+}

@@ -1,0 +1,154 @@
+//! Proof Key for Code Exchange (RFC 7636).
+//!
+//! The client makes a random `code_verifier`, sends its SHA-256 as `code_challenge` with the
+//! authorization request, and the verifier itself with the token request. A code stolen on its
+//! way back through the browser is useless without the verifier.
+//!
+//! grantor requires PKCE from public clients (and, with
+//! [`require_pkce`](crate::AuthorizationServerBuilder::require_pkce), from every client),
+//! accepts only `S256` unless `plain` is enabled, and refuses a verifier for a code that was
+//! issued without a challenge (RFC 9700 §4.8.2).
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+use subtle::ConstantTimeEq as _;
+
+use crate::error::OAuthError;
+use crate::types::CodeVerifier;
+
+/// How the challenge was derived from the verifier (RFC 7636 §4.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum CodeChallengeMethod {
+    /// `S256`: `BASE64URL(SHA256(ASCII(code_verifier)))`.
+    #[serde(rename = "S256")]
+    S256,
+    /// `plain`: the challenge is the verifier. Refused unless the server enables it.
+    #[serde(rename = "plain")]
+    Plain,
+}
+
+impl CodeChallengeMethod {
+    /// The value as it appears on the wire.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::S256 => "S256",
+            Self::Plain => "plain",
+        }
+    }
+}
+
+/// A code challenge and its method, as bound to an authorization code.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodeChallenge {
+    /// The `code_challenge` value.
+    pub challenge: String,
+    /// The `code_challenge_method`.
+    pub method: CodeChallengeMethod,
+}
+
+impl CodeChallenge {
+    /// Whether `verifier` answers this challenge, compared in constant time.
+    pub fn is_answered_by(&self, verifier: &CodeVerifier) -> bool {
+        let expected = match self.method {
+            CodeChallengeMethod::S256 => {
+                URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.secret().as_bytes()))
+            }
+            CodeChallengeMethod::Plain => verifier.secret().to_owned(),
+        };
+        expected.as_bytes().ct_eq(self.challenge.as_bytes()).into()
+    }
+}
+
+/// RFC 7636 §4.1: `code-verifier = 43*128unreserved`, `unreserved = ALPHA / DIGIT / "-" / "." /
+/// "_" / "~"`. The challenge has the same syntax (§4.2).
+pub(crate) fn is_valid_verifier_syntax(s: &str) -> bool {
+    (43..=128).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
+
+/// Parses `code_challenge` and `code_challenge_method` from an authorization request.
+///
+/// RFC 7636 §4.3: the method "defaults to "plain" if not present in the request".
+pub(crate) fn parse_challenge(
+    challenge: Option<&str>,
+    method: Option<&str>,
+    allow_plain: bool,
+) -> Result<Option<CodeChallenge>, OAuthError> {
+    let Some(challenge) = challenge else {
+        if method.is_some() {
+            return Err(OAuthError::invalid_request(
+                "code_challenge_method was sent without code_challenge",
+            )
+            .with_reason("pkce_method_without_challenge"));
+        }
+        return Ok(None);
+    };
+    let method = match method.unwrap_or("plain") {
+        "S256" => CodeChallengeMethod::S256,
+        "plain" if allow_plain => CodeChallengeMethod::Plain,
+        _ => {
+            // RFC 7636 §4.4.1: an unsupported transformation is invalid_request.
+            return Err(
+                OAuthError::invalid_request("code_challenge_method must be S256")
+                    .with_reason("pkce_method_unsupported"),
+            );
+        }
+    };
+    if !is_valid_verifier_syntax(challenge) {
+        return Err(OAuthError::invalid_request(
+            "code_challenge must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~",
+        )
+        .with_reason("pkce_challenge_malformed"));
+    }
+    Ok(Some(CodeChallenge {
+        challenge: challenge.to_owned(),
+        method,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc7636_appendix_b_vector() {
+        let challenge = CodeChallenge {
+            challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
+            method: CodeChallengeMethod::S256,
+        };
+        let verifier = CodeVerifier::new("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk");
+        assert!(challenge.is_answered_by(&verifier));
+        assert!(!challenge.is_answered_by(&CodeVerifier::new(
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXj"
+        )));
+    }
+
+    #[test]
+    fn verifier_syntax() {
+        assert!(is_valid_verifier_syntax(&"a".repeat(43)));
+        assert!(is_valid_verifier_syntax(&"-._~".repeat(32)));
+        assert!(!is_valid_verifier_syntax(&"a".repeat(42)));
+        assert!(!is_valid_verifier_syntax(&"a".repeat(129)));
+        assert!(!is_valid_verifier_syntax(&format!("{}+", "a".repeat(43))));
+    }
+
+    #[test]
+    fn method_defaults_to_plain_which_is_off_unless_enabled() {
+        let c = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+        assert!(parse_challenge(Some(c), None, false).is_err());
+        assert_eq!(
+            parse_challenge(Some(c), None, true)
+                .ok()
+                .flatten()
+                .map(|c| c.method),
+            Some(CodeChallengeMethod::Plain)
+        );
+        assert!(parse_challenge(Some(c), Some("S512"), true).is_err());
+        assert!(parse_challenge(None, Some("S256"), false).is_err());
+        assert!(parse_challenge(Some("short"), Some("S256"), false).is_err());
+    }
+}
