@@ -601,7 +601,7 @@ impl AuthorizationServer {
                     OAuthError::unauthorized_client("the implicit grant is not enabled")
                 })?;
                 implicit
-                    .issue(&ctx, &client, request, user, scope, &settings.issuer, now)
+                    .issue(&ctx, &client, request, user, scope, &settings.issuer)
                     .await?
             }
             _ => {

@@ -23,8 +23,6 @@
 //! clients "SHOULD NOT use the implicit grant" (the token travels through the browser, with no
 //! sender check). No refresh token is ever issued here (§4.2.2).
 
-use time::OffsetDateTime;
-
 use crate::authorize::{redirect, Redirect};
 use crate::error::OAuthError;
 use crate::grant::{Context, Grant};
@@ -45,7 +43,6 @@ impl ImplicitGrant {
         user_id: UserId,
         scope: Scope,
         issuer: &str,
-        _now: OffsetDateTime,
     ) -> Result<Redirect, OAuthError> {
         let minted = ctx.mint(
             Grant {
