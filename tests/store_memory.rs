@@ -5,12 +5,13 @@ mod conformance;
 use std::sync::Arc;
 
 use conformance::Stores;
-use grantor::{MemoryAttemptLimiter, MemoryTokenStore};
+use grantor::{MemoryAttemptLimiter, MemoryCodeStore, MemoryTokenStore};
 
 async fn memory() -> Stores {
     Stores {
         tokens: Arc::new(MemoryTokenStore::new()),
         limiter: Arc::new(MemoryAttemptLimiter::new()),
+        codes: Arc::new(MemoryCodeStore::new()),
         guard: None,
     }
 }

@@ -18,7 +18,8 @@ async fn redis() -> Stores {
     let store = Arc::new(RedisStore::connect(&server.url()).await.expect("connect"));
     Stores {
         tokens: store.clone(),
-        limiter: store,
+        limiter: store.clone(),
+        codes: store,
         guard: Some(Box::new(server)),
     }
 }

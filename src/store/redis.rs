@@ -11,8 +11,8 @@ use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 
 use super::{
-    AttemptKey, AttemptLimiter, AttemptRule, AttemptVerdict, Rotation, TokenKind, TokenLookup,
-    TokenRecord, TokenStore,
+    AttemptKey, AttemptLimiter, AttemptRule, AttemptVerdict, CodeGrant, CodeRedemption, CodeStore,
+    PendingAuthorization, Rotation, TokenKind, TokenLookup, TokenRecord, TokenStore,
 };
 use crate::error::StoreError;
 use crate::token::TokenHash;
@@ -129,7 +129,33 @@ end
 return 1
 ";
 
+/// KEYS[1]: a code. ARGV: now, family, expiry, grant JSON.
+const SAVE_CODE: &str = r"
+local ttl = tonumber(ARGV[3]) - tonumber(ARGV[1])
+if ttl <= 0 then return 0 end
+redis.call('HSET', KEYS[1], 's', 'live', 'f', ARGV[2], 'e', ARGV[3], 'r', ARGV[4])
+redis.call('EXPIRE', KEYS[1], ttl)
+return 1
+";
+
+/// KEYS[1]: a code. ARGV: now. Spends a live code, keeping a used mark with its family.
+const TAKE_CODE: &str = r"
+local v = redis.call('HMGET', KEYS[1], 's', 'f', 'e', 'r')
+local e = tonumber(v[3])
+if not v[1] or not e or e <= tonumber(ARGV[1]) then return {'unknown'} end
+if v[1] == 'used' then
+  if v[2] then return {'used', v[2]} end
+  return {'unknown'}
+end
+if v[1] ~= 'live' or not v[4] then return {'unknown'} end
+redis.call('HSET', KEYS[1], 's', 'used')
+redis.call('HDEL', KEYS[1], 'r')
+return {'redeemed', v[4]}
+";
+
 struct Scripts {
+    save_code: Script,
+    take_code: Script,
     save: Script,
     rotate: Script,
     revoke_one: Script,
@@ -141,6 +167,8 @@ struct Scripts {
 impl Scripts {
     fn new() -> Self {
         Self {
+            save_code: Script::new(SAVE_CODE),
+            take_code: Script::new(TAKE_CODE),
             save: Script::new(&format!("{SAVE_FN}\n{SAVE}")),
             rotate: Script::new(&format!("{SAVE_FN}\n{ROTATE}")),
             revoke_one: Script::new(REVOKE_ONE),
@@ -164,6 +192,8 @@ impl Scripts {
 /// | `{grantor}:t:<sha256 hex>` | hash | one token: state (`live`/`rotated`), kind, client, family, expiry, and the [`TokenRecord`] as JSON (dropped once rotated) | with the token |
 /// | `{grantor}:f:<family id>` | sorted set | the hashes of a family's unexpired tokens, scored by expiry | with its last token |
 /// | `{grantor}:l:<hash of the attempt key>` | hash | a failed-attempt count and its window's end | with the window |
+/// | `{grantor}:p:<sha256 hex of the request id>` | string | a [`PendingAuthorization`] as JSON | with the request |
+/// | `{grantor}:c:<sha256 hex of the code>` | hash | state (`live`/`used`), family, expiry, and the [`CodeGrant`] as JSON (dropped once used) | with the code |
 ///
 /// Keys and values hold SHA-256 hashes of tokens, never a token. Limiter keys name a username
 /// or client by its SHA-256, or, with [`with_key_secret`](RedisStore::with_key_secret), by an
@@ -304,6 +334,14 @@ impl RedisStore {
 
     fn token_key(&self, hash: &TokenHash) -> String {
         format!("{}:t:{}", self.prefix, hash.to_hex())
+    }
+
+    fn pending_key(&self, id: &TokenHash) -> String {
+        format!("{}:p:{}", self.prefix, id.to_hex())
+    }
+
+    fn code_key(&self, code: &TokenHash) -> String {
+        format!("{}:c:{}", self.prefix, code.to_hex())
     }
 
     fn family_key(&self, family: &FamilyId) -> String {
@@ -594,4 +632,122 @@ impl AttemptLimiter for RedisStore {
         .await?;
         Ok(())
     }
+}
+
+#[async_trait]
+impl CodeStore for RedisStore {
+    async fn save_pending(
+        &self,
+        id: &TokenHash,
+        request: &PendingAuthorization,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let ttl = request.expires_at.unix_timestamp() - now.unix_timestamp();
+        if ttl <= 0 {
+            return Ok(());
+        }
+        let json = serde_json::to_string(request).map_err(StoreError::backend)?;
+        let mut command = redis::cmd("SET");
+        command
+            .arg(self.pending_key(id))
+            .arg(json)
+            .arg("EX")
+            .arg(ttl);
+        let command = &command;
+        self.run(false, |mut conn| async move {
+            command.query_async::<()>(&mut conn).await
+        })
+        .await
+    }
+
+    async fn find_pending(
+        &self,
+        id: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<PendingAuthorization>, StoreError> {
+        let mut command = redis::cmd("GET");
+        command.arg(self.pending_key(id));
+        let command = &command;
+        let json: Option<String> = self
+            .run(true, |mut conn| async move {
+                command.query_async(&mut conn).await
+            })
+            .await?;
+        pending_at(json, now)
+    }
+
+    async fn take_pending(
+        &self,
+        id: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<PendingAuthorization>, StoreError> {
+        let mut command = redis::cmd("GETDEL");
+        command.arg(self.pending_key(id));
+        let command = &command;
+        let json: Option<String> = self
+            .run(false, |mut conn| async move {
+                command.query_async(&mut conn).await
+            })
+            .await?;
+        pending_at(json, now)
+    }
+
+    async fn save_code(
+        &self,
+        code: &TokenHash,
+        grant: &CodeGrant,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let json = serde_json::to_string(grant).map_err(StoreError::backend)?;
+        let mut invocation = self.scripts.save_code.prepare_invoke();
+        invocation
+            .key(self.code_key(code))
+            .arg(now.unix_timestamp())
+            .arg(grant.family_id.as_str())
+            .arg(grant.expires_at.unix_timestamp())
+            .arg(json);
+        let invocation = &invocation;
+        self.run(false, |mut conn| async move {
+            invocation.invoke_async::<i64>(&mut conn).await
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn take_code(
+        &self,
+        code: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<CodeRedemption, StoreError> {
+        let mut invocation = self.scripts.take_code.prepare_invoke();
+        invocation
+            .key(self.code_key(code))
+            .arg(now.unix_timestamp());
+        let invocation = &invocation;
+        let answer: Vec<String> = self
+            .run(false, |mut conn| async move {
+                invocation.invoke_async(&mut conn).await
+            })
+            .await?;
+        let mut answer = answer.into_iter();
+        Ok(match (answer.next().as_deref(), answer.next()) {
+            (Some("redeemed"), Some(json)) => {
+                CodeRedemption::Redeemed(serde_json::from_str(&json).map_err(StoreError::backend)?)
+            }
+            (Some("used"), Some(family)) => CodeRedemption::AlreadyUsed {
+                family_id: FamilyId::new(family),
+            },
+            _ => CodeRedemption::Unknown,
+        })
+    }
+}
+
+/// A stored pending request, if it is still waiting at `now`.
+fn pending_at(
+    json: Option<String>,
+    now: OffsetDateTime,
+) -> Result<Option<PendingAuthorization>, StoreError> {
+    let Some(json) = json else { return Ok(None) };
+    let request: PendingAuthorization = serde_json::from_str(&json).map_err(StoreError::backend)?;
+    Ok((request.expires_at > now).then_some(request))
 }

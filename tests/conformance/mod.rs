@@ -12,8 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use grantor::{
-    AttemptKey, AttemptLimiter, AttemptRule, AttemptVerdict, ClientId, FamilyId, Rotation, Scope,
-    TokenHash, TokenKind, TokenLookup, TokenRecord, TokenStore, UserId,
+    AttemptKey, AttemptLimiter, AttemptRule, AttemptVerdict, ClientId, CodeChallenge,
+    CodeChallengeMethod, CodeGrant, CodeRedemption, CodeStore, FamilyId, PendingAuthorization,
+    RedirectUri, ResponseType, Rotation, Scope, TokenHash, TokenKind, TokenLookup, TokenRecord,
+    TokenStore, UserId,
 };
 use time::OffsetDateTime;
 use tokio::sync::Barrier;
@@ -22,6 +24,7 @@ use tokio::sync::Barrier;
 pub struct Stores {
     pub tokens: Arc<dyn TokenStore>,
     pub limiter: Arc<dyn AttemptLimiter>,
+    pub codes: Arc<dyn CodeStore>,
     /// Whatever must live as long as the stores (a server process), dropped with them.
     pub guard: Option<Box<dyn std::any::Any + Send + Sync>>,
 }
@@ -641,6 +644,181 @@ pub async fn limiter_race_allows_exactly_the_limit(s: Stores) {
     assert_eq!(allowed, 5);
 }
 
+pub fn pending(now: OffsetDateTime, ttl: i64) -> PendingAuthorization {
+    PendingAuthorization {
+        client_id: ClientId::new("spa"),
+        response_type: ResponseType::Code,
+        redirect_uri: RedirectUri::new("http://localhost:3000/callback?x=1"),
+        redirect_uri_in_request: true,
+        scope: Scope::parse("read").unwrap_or_default(),
+        state: Some("st\u{e9}te &=+".to_owned()),
+        code_challenge: Some(CodeChallenge {
+            challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".to_owned(),
+            method: CodeChallengeMethod::S256,
+        }),
+        expires_at: now + time::Duration::seconds(ttl),
+    }
+}
+
+pub fn code_grant(now: OffsetDateTime, ttl: i64) -> CodeGrant {
+    CodeGrant {
+        client_id: ClientId::new("spa"),
+        user_id: UserId::new("user-1"),
+        redirect_uri: RedirectUri::new("http://localhost:3000/callback"),
+        redirect_uri_in_request: false,
+        scope: Scope::parse("read write").unwrap_or_default(),
+        code_challenge: None,
+        family_id: FamilyId::generate(),
+        issued_at: now,
+        expires_at: now + time::Duration::seconds(ttl),
+    }
+}
+
+pub async fn pending_requests_are_read_then_taken_once(s: Stores) {
+    let now = now();
+    let id = fresh_hash("p");
+    let request = pending(now, 600);
+    s.codes
+        .save_pending(&id, &request, now)
+        .await
+        .expect("save");
+    for _ in 0..2 {
+        assert_eq!(
+            s.codes.find_pending(&id, now).await.expect("find"),
+            Some(request.clone())
+        );
+    }
+    assert_eq!(
+        s.codes.take_pending(&id, now).await.expect("take"),
+        Some(request)
+    );
+    assert_eq!(s.codes.take_pending(&id, now).await.expect("take"), None);
+    assert_eq!(s.codes.find_pending(&id, now).await.expect("find"), None);
+    assert_eq!(
+        s.codes
+            .find_pending(&fresh_hash("u"), now)
+            .await
+            .expect("find"),
+        None
+    );
+    // Expiry, judged by now.
+    let short = fresh_hash("s");
+    s.codes
+        .save_pending(&short, &pending(now, 60), now)
+        .await
+        .expect("save");
+    let at = |secs| now + time::Duration::seconds(secs);
+    assert!(s
+        .codes
+        .find_pending(&short, at(59))
+        .await
+        .expect("find")
+        .is_some());
+    assert_eq!(
+        s.codes.find_pending(&short, at(60)).await.expect("find"),
+        None
+    );
+    assert_eq!(
+        s.codes.take_pending(&short, at(60)).await.expect("take"),
+        None
+    );
+}
+
+pub async fn codes_are_spent_once_and_remember_their_family(s: Stores) {
+    let now = now();
+    let code = fresh_hash("c");
+    let grant = code_grant(now, 60);
+    s.codes.save_code(&code, &grant, now).await.expect("save");
+    assert_eq!(
+        s.codes.take_code(&code, now).await.expect("take"),
+        CodeRedemption::Redeemed(grant.clone())
+    );
+    for _ in 0..2 {
+        assert_eq!(
+            s.codes.take_code(&code, now).await.expect("take"),
+            CodeRedemption::AlreadyUsed {
+                family_id: grant.family_id.clone()
+            }
+        );
+    }
+    assert_eq!(
+        s.codes
+            .take_code(&fresh_hash("u"), now)
+            .await
+            .expect("take"),
+        CodeRedemption::Unknown
+    );
+    // An expired code, spent or not, is unknown.
+    let later = now + time::Duration::seconds(60);
+    assert_eq!(
+        s.codes.take_code(&code, later).await.expect("take"),
+        CodeRedemption::Unknown
+    );
+    let fresh = fresh_hash("f");
+    s.codes
+        .save_code(&fresh, &code_grant(now, 60), now)
+        .await
+        .expect("save");
+    assert_eq!(
+        s.codes.take_code(&fresh, later).await.expect("take"),
+        CodeRedemption::Unknown
+    );
+}
+
+/// 100 tasks on several threads redeem one code at once: exactly one gets it.
+pub async fn code_race_has_one_winner(s: Stores) {
+    let now = now();
+    let code = fresh_hash("c");
+    s.codes
+        .save_code(&code, &code_grant(now, 60), now)
+        .await
+        .expect("save");
+    let barrier = Arc::new(Barrier::new(100));
+    let mut tasks = Vec::new();
+    for _ in 0..100 {
+        let (codes, barrier) = (s.codes.clone(), barrier.clone());
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            codes.take_code(&code, now).await
+        }));
+    }
+    let (mut redeemed, mut used) = (0, 0);
+    for t in tasks {
+        match t.await.expect("task").expect("take") {
+            CodeRedemption::Redeemed(_) => redeemed += 1,
+            CodeRedemption::AlreadyUsed { .. } => used += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((redeemed, used), (1, 99));
+}
+
+/// 100 tasks take one pending request at once: exactly one decision.
+pub async fn pending_race_has_one_winner(s: Stores) {
+    let now = now();
+    let id = fresh_hash("p");
+    s.codes
+        .save_pending(&id, &pending(now, 600), now)
+        .await
+        .expect("save");
+    let barrier = Arc::new(Barrier::new(100));
+    let mut tasks = Vec::new();
+    for _ in 0..100 {
+        let (codes, barrier) = (s.codes.clone(), barrier.clone());
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            codes.take_pending(&id, now).await
+        }));
+    }
+    let mut won = 0;
+    for t in tasks {
+        if t.await.expect("task").expect("take").is_some() {
+            won += 1;
+        }
+    }
+    assert_eq!(won, 1);
+}
+
 /// Checks that hashes, not tokens, are what a store is handed: the suite's own sanity check.
 pub fn hashes_are_distinct() {
     let set: HashSet<_> = (0..100)
@@ -659,7 +837,10 @@ macro_rules! conformance_suite {
             rotation_checks_client_and_kind, rotation_can_keep_the_old_token, revoke_one,
             revoke_a_family, revoke_a_family_counts_only_unexpired_tokens,
             rotation_race_has_one_winner, revoke_family_races_rotation,
-            limiter_windows, limiter_race_allows_exactly_the_limit);
+            limiter_windows, limiter_race_allows_exactly_the_limit,
+            pending_requests_are_read_then_taken_once,
+            codes_are_spent_once_and_remember_their_family, code_race_has_one_winner,
+            pending_race_has_one_winner);
     };
     (@tests $factory:expr; $($check:ident),*) => {
         $(
