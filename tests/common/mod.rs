@@ -16,6 +16,7 @@ use serde_json::Value;
 use time::macros::datetime;
 
 pub const START: time::OffsetDateTime = datetime!(2026-01-01 0:00 UTC);
+pub const ISSUER: &str = "https://auth.example.com";
 
 /// Counts calls to the inner verifier, so tests can see which attempts reached it.
 pub struct CountingVerifier {
@@ -136,6 +137,7 @@ impl TokenStore for FlakyStore {
 pub struct Fixture {
     pub server: AuthorizationServer,
     pub clients: Arc<MemoryClientStore>,
+    pub codes: Arc<grantor::MemoryCodeStore>,
     pub clock: Arc<ManualClock>,
     pub tokens: Arc<MemoryTokenStore>,
     pub store: Arc<FlakyStore>,
@@ -177,6 +179,20 @@ pub fn clients() -> MemoryClientStore {
         Client::confidential("nodefault", secret("x"))
             .with_grant_types(pw_refresh)
             .with_allowed_scope(scope("read")),
+        Client::confidential("webapp", secret("web-secret"))
+            .with_grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken])
+            .with_allowed_scope(scope("read write"))
+            .with_default_scope(scope("read"))
+            .with_redirect_uris(["https://app.example.com/cb?tenant=7"]),
+        Client::public("pkce-app")
+            .with_grant_types([
+                GrantType::AuthorizationCode,
+                GrantType::Implicit,
+                GrantType::RefreshToken,
+            ])
+            .with_allowed_scope(scope("read write"))
+            .with_default_scope(scope("read"))
+            .with_redirect_uris(["http://localhost:3000/callback", "com.example.app:/oauth"]),
     ]
     .into_iter()
     .collect()
@@ -207,9 +223,12 @@ pub fn fixture_with(
         calls: AtomicUsize::new(0),
     });
     let clients = Arc::new(clients());
+    let codes = Arc::new(grantor::MemoryCodeStore::new());
     let builder = AuthorizationServer::builder(clients.clone(), store.clone())
         .enable_password_grant(users.clone())
         .enable_refresh_token_grant()
+        .enable_authorization_code_grant(codes.clone())
+        .issuer(ISSUER)
         .clock(clock.clone());
     let server = configure(builder)
         .build()
@@ -217,6 +236,7 @@ pub fn fixture_with(
     Fixture {
         server,
         clients,
+        codes,
         clock,
         tokens,
         store,
@@ -302,4 +322,20 @@ impl Fixture {
         )
         .await
     }
+}
+
+/// The parameters of a redirect's query (or, with `fragment`, its fragment).
+pub fn redirect_params(
+    location: &str,
+    fragment: bool,
+) -> std::collections::HashMap<String, String> {
+    let url = url::Url::parse(location).expect("absolute redirect");
+    let part = if fragment {
+        url.fragment().unwrap_or("")
+    } else {
+        url.query().unwrap_or("")
+    };
+    url::form_urlencoded::parse(part.as_bytes())
+        .into_owned()
+        .collect()
 }

@@ -1,0 +1,625 @@
+//! The authorization endpoint and the authorization code grant with PKCE (RFC 6749 §3.1, §4.1;
+//! RFC 7636; RFC 9700 §2.1, §4.1, §4.8; RFC 9207).
+
+mod common;
+
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use common::*;
+use grantor::{
+    AuthorizationRequest, AuthorizationRequestId, AuthorizeOutcome, ErrorCode, Redirect,
+    ResourceRequest, Scope, TokenRequest, UserId,
+};
+use sha2::{Digest, Sha256};
+
+const CALLBACK: &str = "http://localhost:3000/callback";
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+fn enc(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// A PKCE code request for the public client `pkce-app`.
+fn spa_query(extra: &str) -> String {
+    format!(
+        "response_type=code&client_id=pkce-app&redirect_uri={}&state=xyz&code_challenge={CHALLENGE}&code_challenge_method=S256{extra}",
+        enc(CALLBACK)
+    )
+}
+
+async fn authorize(f: &Fixture, query: &str) -> AuthorizeOutcome {
+    f.server
+        .authorize(AuthorizationRequest::from_query(query))
+        .await
+}
+
+async fn pending(f: &Fixture, query: &str) -> AuthorizationRequestId {
+    match authorize(f, query).await {
+        AuthorizeOutcome::Pending { id, .. } => id,
+        other => panic!("expected a pending request, got {other:?}"),
+    }
+}
+
+fn redirected(outcome: AuthorizeOutcome) -> Redirect {
+    match outcome {
+        AuthorizeOutcome::Redirect(r) => r,
+        other => panic!("expected a redirect, got {other:?}"),
+    }
+}
+
+fn invalid(outcome: AuthorizeOutcome) -> ErrorCode {
+    match outcome {
+        AuthorizeOutcome::Invalid(e) => e.code(),
+        other => panic!("expected an error page, got {other:?}"),
+    }
+}
+
+/// The code from an approval's redirect, checking `state` and `iss`.
+async fn approve_for_code(f: &Fixture, id: &AuthorizationRequestId) -> String {
+    let r = f
+        .server
+        .approve(id, UserId::new("user-tom"), None)
+        .await
+        .expect("approve");
+    assert!(
+        r.location().starts_with(CALLBACK)
+            || r.location().starts_with("https://app.example.com/cb")
+    );
+    let p = redirect_params(r.location(), false);
+    assert_eq!(p.get("iss").map(String::as_str), Some(ISSUER));
+    p.get("code").cloned().expect("code")
+}
+
+async fn exchange(f: &Fixture, body: String, auth: Option<(&str, &str)>) -> Answer {
+    let mut req = TokenRequest::form(body);
+    if let Some((id, secret)) = auth {
+        req = req.with_authorization(basic(id, secret));
+    }
+    f.token(req).await
+}
+
+fn spa_exchange(code: &str, verifier: &str) -> String {
+    format!(
+        "grant_type=authorization_code&code={code}&redirect_uri={}&client_id=pkce-app&code_verifier={verifier}",
+        enc(CALLBACK)
+    )
+}
+
+#[tokio::test]
+async fn code_with_pkce_end_to_end() {
+    let f = fixture();
+    let (id, request) = match authorize(&f, &spa_query("&scope=read+write")).await {
+        AuthorizeOutcome::Pending { id, request } => (id, request),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(request.client_id.as_str(), "pkce-app");
+    assert_eq!(request.scope, "read write".parse::<Scope>().expect("scope"));
+    assert_eq!(request.state.as_deref(), Some("xyz"));
+    // The host can read it again (to redraw its page) without spending it.
+    assert!(f
+        .server
+        .authorization_request(&id)
+        .await
+        .expect("read")
+        .is_some());
+
+    let r = f
+        .server
+        .approve(&id, UserId::new("user-tom"), None)
+        .await
+        .expect("approve");
+    let response = r.clone().into_response();
+    assert_eq!(response.status(), 302);
+    assert_eq!(response.header("Cache-Control"), Some("no-store"));
+    assert_eq!(response.header("Location"), Some(r.location()));
+    let p = redirect_params(r.location(), false);
+    assert_eq!(p.get("state").map(String::as_str), Some("xyz"));
+    assert_eq!(p.get("iss").map(String::as_str), Some(ISSUER));
+    let code = p.get("code").expect("code");
+    assert_eq!(code.len(), 43);
+    assert!(
+        !format!("{r:?}").contains(code.as_str()),
+        "Debug shows no code"
+    );
+
+    let a = exchange(&f, spa_exchange(code, VERIFIER), None).await;
+    assert_eq!(a.status, 200, "{}", a.json);
+    a.assert_no_store();
+    assert_eq!(a.json["scope"], "read write");
+    assert!(a.json["refresh_token"].is_string());
+    let grant = f
+        .server
+        .bearer_validator()
+        .validate(
+            &ResourceRequest::new().with_authorization(format!("Bearer {}", a.str("access_token"))),
+            &"write".parse().expect("scope"),
+        )
+        .await
+        .expect("token works");
+    assert_eq!(
+        grant.user_id.map(|u| u.into_string()),
+        Some("user-tom".into())
+    );
+    // The pending request is spent.
+    assert!(f
+        .server
+        .authorization_request(&id)
+        .await
+        .expect("read")
+        .is_none());
+    assert!(f
+        .server
+        .approve(&id, UserId::new("user-tom"), None)
+        .await
+        .is_err());
+}
+
+#[tokio::test]
+async fn untrusted_requests_are_error_pages_never_redirects() {
+    let f = fixture();
+    let cb = enc(CALLBACK);
+    let pk = format!("code_challenge={CHALLENGE}&code_challenge_method=S256");
+    let cases = [
+        format!("response_type=code&redirect_uri={cb}&{pk}"),
+        format!("response_type=code&client_id=ghost&redirect_uri={cb}&{pk}"),
+        format!("response_type=code&client_id=pkce-app&client_id=pkce-app&redirect_uri={cb}&{pk}"),
+        format!("response_type=code&client_id=pkce-app&redirect_uri={cb}&redirect_uri={cb}&{pk}"),
+        // Not registered: prefix, extra path, extra query, fragment, other scheme, trailing slash.
+        format!(
+            "response_type=code&client_id=pkce-app&redirect_uri={}&{pk}",
+            enc("http://localhost:3000/callbackx")
+        ),
+        format!(
+            "response_type=code&client_id=pkce-app&redirect_uri={}&{pk}",
+            enc("http://localhost:3000/callback/x")
+        ),
+        format!(
+            "response_type=code&client_id=pkce-app&redirect_uri={}&{pk}",
+            enc("http://localhost:3000/callback?a=1")
+        ),
+        format!(
+            "response_type=code&client_id=pkce-app&redirect_uri={}&{pk}",
+            enc("http://localhost:3000/callback#f")
+        ),
+        format!(
+            "response_type=code&client_id=pkce-app&redirect_uri={}&{pk}",
+            enc("https://localhost:3000/callback")
+        ),
+        format!(
+            "response_type=code&client_id=pkce-app&redirect_uri={}&{pk}",
+            enc("http://localhost:3000/callback/")
+        ),
+        format!(
+            "response_type=code&client_id=pkce-app&redirect_uri={}&{pk}",
+            enc("http://LOCALHOST:3000/callback")
+        ),
+        // Several registered and none sent.
+        format!("response_type=code&client_id=pkce-app&{pk}"),
+        // Malformed encoding.
+        "response_type=code&client_id=%zz".to_owned(),
+        // A client with no registered redirect URI at all.
+        "response_type=code&client_id=clientapp".to_owned(),
+    ];
+    for q in cases {
+        assert_eq!(
+            invalid(authorize(&f, &q).await),
+            ErrorCode::InvalidRequest,
+            "{q}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn with_one_registered_uri_the_parameter_may_be_omitted() {
+    let f = fixture();
+    let id = pending(&f, "response_type=code&client_id=webapp&state=s").await;
+    let r = f
+        .server
+        .approve(&id, UserId::new("user-tom"), None)
+        .await
+        .expect("approve");
+    // The registered URI's own query is kept.
+    assert!(
+        r.location()
+            .starts_with("https://app.example.com/cb?tenant=7&code="),
+        "{}",
+        r.location()
+    );
+    let code = redirect_params(r.location(), false)
+        .get("code")
+        .cloned()
+        .expect("code");
+    // No redirect_uri in the request, so none is needed in the exchange.
+    let a = exchange(
+        &f,
+        format!("grant_type=authorization_code&code={code}"),
+        Some(("webapp", "web-secret")),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.json);
+}
+
+#[tokio::test]
+async fn trusted_errors_redirect_with_state_and_iss() {
+    let f = fixture();
+    let cb = enc(CALLBACK);
+    let cases = [
+        (format!("client_id=pkce-app&redirect_uri={cb}&state=s"), "invalid_request"),
+        (format!("response_type=magic&client_id=pkce-app&redirect_uri={cb}&state=s"), "unsupported_response_type"),
+        (spa_query("&scope=admin").replace("state=xyz", "state=s"), "invalid_scope"),
+        (spa_query("&scope=read&scope=write").replace("state=xyz", "state=s"), "invalid_request"),
+        // Public client without PKCE.
+        (format!("response_type=code&client_id=pkce-app&redirect_uri={cb}&state=s"), "invalid_request"),
+        // plain is refused by default (and is the default method).
+        (format!("response_type=code&client_id=pkce-app&redirect_uri={cb}&state=s&code_challenge={CHALLENGE}"), "invalid_request"),
+        (format!("response_type=code&client_id=pkce-app&redirect_uri={cb}&state=s&code_challenge={CHALLENGE}&code_challenge_method=plain"), "invalid_request"),
+        (format!("response_type=code&client_id=pkce-app&redirect_uri={cb}&state=s&code_challenge=short&code_challenge_method=S256"), "invalid_request"),
+    ];
+    for (q, error) in cases {
+        let r = redirected(authorize(&f, &q).await);
+        let p = redirect_params(r.location(), false);
+        assert_eq!(p.get("error").map(String::as_str), Some(error), "{q}");
+        assert!(p.contains_key("error_description"));
+        assert_eq!(p.get("state").map(String::as_str), Some("s"), "{q}");
+        assert_eq!(p.get("iss").map(String::as_str), Some(ISSUER));
+        assert!(r.location().starts_with(&format!("{CALLBACK}?")));
+    }
+    // A client not registered for the code grant.
+    let f2 = fixture();
+    f2.clients.insert(
+        grantor::Client::public("pw-only")
+            .with_grant_types([grantor::GrantType::Password])
+            .with_redirect_uris([CALLBACK])
+            .with_default_scope("read".parse().expect("scope"))
+            .with_allowed_scope("read".parse().expect("scope")),
+    );
+    let r = redirected(authorize(&f2, &format!("response_type=code&client_id=pw-only&code_challenge={CHALLENGE}&code_challenge_method=S256")).await);
+    assert_eq!(
+        redirect_params(r.location(), false)
+            .get("error")
+            .map(String::as_str),
+        Some("unauthorized_client")
+    );
+}
+
+#[tokio::test]
+async fn plain_pkce_only_when_enabled() {
+    let f = fixture_with(|b| b.allow_plain_pkce(true));
+    let plain = "a-plain-verifier-that-is-long-enough-to-pass-43";
+    let id = pending(
+        &f,
+        &format!(
+            "response_type=code&client_id=pkce-app&redirect_uri={}&code_challenge={plain}",
+            enc(CALLBACK)
+        ),
+    )
+    .await;
+    let code = approve_for_code(&f, &id).await;
+    let a = exchange(&f, spa_exchange(&code, plain), None).await;
+    assert_eq!(a.status, 200, "{}", a.json);
+}
+
+#[tokio::test]
+async fn require_pkce_applies_to_confidential_clients_too() {
+    let f = fixture_with(|b| b.require_pkce(true));
+    let r = redirected(authorize(&f, "response_type=code&client_id=webapp").await);
+    assert_eq!(
+        redirect_params(r.location(), false)
+            .get("error")
+            .map(String::as_str),
+        Some("invalid_request")
+    );
+    // Without the option a confidential client may skip PKCE.
+    let f = fixture();
+    pending(&f, "response_type=code&client_id=webapp").await;
+}
+
+#[tokio::test]
+async fn deny_sends_access_denied_and_spends_the_request() {
+    let f = fixture();
+    let id = pending(&f, &spa_query("")).await;
+    let r = f.server.deny(&id).await.expect("deny");
+    let p = redirect_params(r.location(), false);
+    assert_eq!(p.get("error").map(String::as_str), Some("access_denied"));
+    assert_eq!(p.get("state").map(String::as_str), Some("xyz"));
+    assert_eq!(p.get("iss").map(String::as_str), Some(ISSUER));
+    assert!(!p.contains_key("code"));
+    assert_eq!(
+        f.server
+            .approve(&id, UserId::new("user-tom"), None)
+            .await
+            .err()
+            .map(|e| e.code()),
+        Some(ErrorCode::InvalidRequest)
+    );
+    assert!(f.server.deny(&id).await.is_err());
+    assert!(f
+        .server
+        .deny(&AuthorizationRequestId::new("made-up"))
+        .await
+        .is_err());
+}
+
+#[tokio::test]
+async fn the_host_may_narrow_the_scope_but_not_widen_it() {
+    let f = fixture();
+    let id = pending(&f, &spa_query("&scope=read+write")).await;
+    let wide = f
+        .server
+        .approve(
+            &id,
+            UserId::new("u"),
+            Some("read write admin".parse().expect("s")),
+        )
+        .await;
+    assert_eq!(wide.err().map(|e| e.code()), Some(ErrorCode::InvalidScope));
+    let id = pending(&f, &spa_query("&scope=read+write")).await;
+    let r = f
+        .server
+        .approve(&id, UserId::new("u"), Some("read".parse().expect("s")))
+        .await
+        .expect("approve");
+    let code = redirect_params(r.location(), false)
+        .get("code")
+        .cloned()
+        .expect("code");
+    let a = exchange(&f, spa_exchange(&code, VERIFIER), None).await;
+    assert_eq!(a.json["scope"], "read");
+}
+
+#[tokio::test]
+async fn a_pending_request_expires() {
+    let f = fixture();
+    let id = pending(&f, &spa_query("")).await;
+    f.clock.advance(Duration::from_secs(600));
+    assert!(f
+        .server
+        .authorization_request(&id)
+        .await
+        .expect("read")
+        .is_none());
+    assert!(f.server.approve(&id, UserId::new("u"), None).await.is_err());
+}
+
+#[tokio::test]
+async fn a_code_works_once_and_a_second_use_revokes_its_tokens() {
+    let f = fixture();
+    let id = pending(&f, &spa_query("")).await;
+    let code = approve_for_code(&f, &id).await;
+    let first = exchange(&f, spa_exchange(&code, VERIFIER), None).await;
+    assert_eq!(first.status, 200);
+    let second = exchange(&f, spa_exchange(&code, VERIFIER), None).await;
+    assert_eq!((second.status, second.error()), (400, "invalid_grant"));
+    second.assert_no_store();
+    let check = f
+        .server
+        .bearer_validator()
+        .validate(
+            &ResourceRequest::new()
+                .with_authorization(format!("Bearer {}", first.str("access_token"))),
+            &Scope::empty(),
+        )
+        .await;
+    assert_eq!(check.err().map(|e| e.status()), Some(401));
+    let refresh = f
+        .token(TokenRequest::form(format!(
+            "grant_type=refresh_token&refresh_token={}&client_id=pkce-app",
+            first.str("refresh_token")
+        )))
+        .await;
+    assert_eq!(refresh.error(), "invalid_grant");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_code_redeemed_by_100_requests_at_once_yields_one_token() {
+    let f = std::sync::Arc::new(fixture());
+    let id = pending(&f, &spa_query("")).await;
+    let code = approve_for_code(&f, &id).await;
+    let mut tasks = Vec::new();
+    for _ in 0..100 {
+        let (f, code) = (f.clone(), code.clone());
+        tasks.push(tokio::spawn(async move {
+            exchange(&f, spa_exchange(&code, VERIFIER), None)
+                .await
+                .status
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        if t.await.ok() == Some(200) {
+            ok += 1;
+        }
+    }
+    assert_eq!(ok, 1);
+}
+
+#[tokio::test]
+async fn exchange_checks_client_redirect_uri_and_pkce() {
+    let f = fixture();
+    let cb = enc(CALLBACK);
+    let wrong_verifier = URL_SAFE_NO_PAD.encode(Sha256::digest(b"other"));
+    // Each case gets a fresh code; (body, auth, expected status, expected error).
+    type Case<'a> = (Box<dyn Fn(&str) -> String>, Option<(&'a str, &'a str)>, u16, &'a str);
+    let cases: Vec<Case> = vec![
+        // Another client, allowed the grant: the code is not its own.
+        (
+            Box::new(|c| {
+                format!("grant_type=authorization_code&code={c}&redirect_uri={}&code_verifier={VERIFIER}", enc(CALLBACK))
+            }),
+            Some(("webapp", "web-secret")),
+            400,
+            "invalid_grant",
+        ),
+        // A client not allowed the grant at all.
+        (
+            Box::new(|c| {
+                format!("grant_type=authorization_code&code={c}&redirect_uri={}&client_id=spa&code_verifier={VERIFIER}", enc(CALLBACK))
+            }),
+            None,
+            400,
+            "unauthorized_client",
+        ),
+        // redirect_uri sent in the request but missing or different here.
+        (
+            Box::new(|c| {
+                format!("grant_type=authorization_code&code={c}&client_id=pkce-app&code_verifier={VERIFIER}")
+            }),
+            None,
+            400,
+            "invalid_request",
+        ),
+        (
+            Box::new(|c| {
+                format!("grant_type=authorization_code&code={c}&client_id=pkce-app&redirect_uri={}&code_verifier={VERIFIER}", enc("com.example.app:/oauth"))
+            }),
+            None,
+            400,
+            "invalid_grant",
+        ),
+        // PKCE: wrong verifier, missing verifier.
+        (
+            Box::new(move |c| {
+                format!("grant_type=authorization_code&code={c}&client_id=pkce-app&redirect_uri={cb}&code_verifier={wrong_verifier}")
+            }),
+            None,
+            400,
+            "invalid_grant",
+        ),
+        (
+            Box::new(|c| {
+                format!(
+                    "grant_type=authorization_code&code={c}&client_id=pkce-app&redirect_uri={}",
+                    enc(CALLBACK)
+                )
+            }),
+            None,
+            400,
+            "invalid_grant",
+        ),
+        // No code at all.
+        (
+            Box::new(|_| "grant_type=authorization_code&client_id=pkce-app".to_owned()),
+            None,
+            400,
+            "invalid_request",
+        ),
+        (
+            Box::new(|_| {
+                format!("grant_type=authorization_code&code=made-up&client_id=pkce-app&code_verifier={VERIFIER}")
+            }),
+            None,
+            400,
+            "invalid_grant",
+        ),
+    ];
+    for (i, (body, auth, status, error)) in cases.into_iter().enumerate() {
+        let id = pending(&f, &spa_query("")).await;
+        let code = approve_for_code(&f, &id).await;
+        let a = exchange(&f, body(&code), auth).await;
+        assert_eq!(
+            (a.status, a.error()),
+            (status, error),
+            "case {i}: {}",
+            a.json
+        );
+        a.assert_no_store();
+    }
+}
+
+#[tokio::test]
+async fn another_client_cannot_redeem_a_code() {
+    let f = fixture();
+    f.clients.insert(
+        grantor::Client::public("other-spa")
+            .with_grant_types([grantor::GrantType::AuthorizationCode])
+            .with_redirect_uris([CALLBACK])
+            .with_default_scope("read".parse().expect("s"))
+            .with_allowed_scope("read".parse().expect("s")),
+    );
+    let id = pending(&f, &spa_query("")).await;
+    let code = approve_for_code(&f, &id).await;
+    let a = exchange(
+        &f,
+        spa_exchange(&code, VERIFIER).replace("client_id=pkce-app", "client_id=other-spa"),
+        None,
+    )
+    .await;
+    assert_eq!((a.status, a.error()), (400, "invalid_grant"));
+}
+
+#[tokio::test]
+async fn a_malformed_verifier_is_refused_before_the_code_is_spent() {
+    let f = fixture();
+    let id = pending(&f, &spa_query("")).await;
+    let code = approve_for_code(&f, &id).await;
+    let a = exchange(&f, spa_exchange(&code, "too-short"), None).await;
+    assert_eq!((a.status, a.error()), (400, "invalid_request"));
+    let a = exchange(&f, spa_exchange(&code, VERIFIER), None).await;
+    assert_eq!(a.status, 200, "{}", a.json);
+}
+
+#[tokio::test]
+async fn a_verifier_for_a_code_without_a_challenge_is_refused() {
+    let f = fixture();
+    let id = pending(&f, "response_type=code&client_id=webapp").await;
+    let code = approve_for_code(&f, &id).await;
+    let a = exchange(
+        &f,
+        format!("grant_type=authorization_code&code={code}&code_verifier={VERIFIER}"),
+        Some(("webapp", "web-secret")),
+    )
+    .await;
+    assert_eq!((a.status, a.error()), (400, "invalid_grant"));
+}
+
+#[tokio::test]
+async fn codes_expire_after_60_seconds_by_default() {
+    let f = fixture();
+    let id = pending(&f, &spa_query("")).await;
+    let code = approve_for_code(&f, &id).await;
+    f.clock.advance(Duration::from_secs(60));
+    let a = exchange(&f, spa_exchange(&code, VERIFIER), None).await;
+    assert_eq!((a.status, a.error()), (400, "invalid_grant"));
+    // Configurable, within 10 minutes.
+    let f = fixture_with(|b| b.authorization_code_lifetime(Duration::from_secs(300)));
+    let id = pending(&f, &spa_query("")).await;
+    let code = approve_for_code(&f, &id).await;
+    f.clock.advance(Duration::from_secs(299));
+    assert_eq!(
+        exchange(&f, spa_exchange(&code, VERIFIER), None)
+            .await
+            .status,
+        200
+    );
+}
+
+#[test]
+fn the_builder_guards_the_authorization_endpoint() {
+    use grantor::{AuthorizationServer, BuildError, MemoryCodeStore, MemoryTokenStore};
+    use std::sync::Arc;
+    let b = || {
+        AuthorizationServer::builder(Arc::new(clients()), Arc::new(MemoryTokenStore::new()))
+            .enable_authorization_code_grant(Arc::new(MemoryCodeStore::new()))
+    };
+    assert_eq!(b().build().err(), Some(BuildError::IssuerRequired));
+    assert_eq!(
+        b().issuer(ISSUER)
+            .authorization_code_lifetime(Duration::from_secs(601))
+            .build()
+            .err(),
+        Some(BuildError::CodeLifetimeTooLong)
+    );
+    let no_endpoint =
+        AuthorizationServer::builder(Arc::new(clients()), Arc::new(MemoryTokenStore::new()))
+            .enable_refresh_token_grant()
+            .enable_implicit_grant()
+            .build();
+    assert_eq!(
+        no_endpoint.err(),
+        Some(BuildError::ImplicitWithoutAuthorizationEndpoint)
+    );
+    assert!(b().issuer(ISSUER).build().is_ok());
+}
