@@ -87,7 +87,7 @@ async fn grant_type_is_required_and_must_be_supported() {
         "PASSWORD",
         "implicit",
         "client_credentials",
-        "authorization_code",
+        "urn:ietf:params:oauth:grant-type:device_code",
     ] {
         let a = f
             .post(("clientapp", "123456"), &format!("grant_type={grant}"))
