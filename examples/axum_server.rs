@@ -29,11 +29,15 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use grantor::{
-    async_trait, AuthorizationServer, BearerValidator, Client, ClientId, ClientSecret, GrantType,
-    MemoryClientStore, MemoryTokenStore, Password, RedisStore, ResourceRequest, Scope, SecretHash,
-    StoreError, TokenLocation, TokenRequest, UserId, UserVerdict, UserVerifier, Username,
+    async_trait, AuthorizationRequest, AuthorizationRequestId, AuthorizationServer,
+    AuthorizeOutcome, BearerValidator, Client, ClientId, ClientSecret, ErrorCode, GrantType,
+    MemoryClientStore, MemoryCodeStore, MemoryTokenStore, Password, PendingAuthorization,
+    RedisStore, ResourceRequest, Scope, SecretHash, StoreError, TokenHash, TokenLocation,
+    TokenRequest, UserId, UserVerdict, UserVerifier, Username,
 };
+use maud::{html, Markup, PreEscaped, DOCTYPE};
 use serde::Serialize;
+use subtle::ConstantTimeEq as _;
 
 /// The largest request body the demo reads.
 const MAX_BODY: usize = 64 * 1024;
@@ -162,12 +166,16 @@ pub async fn demo_server(
     let builder = match redis_url {
         Some(url) => {
             let redis = Arc::new(RedisStore::connect(url).await?);
-            AuthorizationServer::builder(clients, redis.clone()).attempt_limiter(redis)
+            AuthorizationServer::builder(clients, redis.clone())
+                .attempt_limiter(redis.clone())
+                .enable_authorization_code_grant(redis)
         }
-        None => AuthorizationServer::builder(clients, Arc::new(MemoryTokenStore::new())),
+        None => AuthorizationServer::builder(clients, Arc::new(MemoryTokenStore::new()))
+            .enable_authorization_code_grant(Arc::new(MemoryCodeStore::new())),
     };
     let server = builder
         .issuer(issuer)
+        .enable_implicit_grant()
         .enable_password_grant(Arc::new(DemoUsers::seeded()?))
         .enable_refresh_token_grant()
         // The worked example this demo follows passes the token as ?access_token=…
@@ -209,6 +217,10 @@ pub fn router(server: AuthorizationServer) -> Router {
     let resources = server.bearer_validator();
     Router::new()
         .route("/oauth/token", post(token))
+        .route(
+            "/oauth/authorize",
+            get(authorize_page).post(authorize_decision),
+        )
         .route("/api/users", get(users))
         .with_state(App { server, resources })
 }
@@ -259,6 +271,232 @@ async fn users(State(app): State<App>, request: Request) -> axum::response::Resp
             response
         }
         Err(refusal) => respond(refusal.into_response()),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The login and consent page. grantor validates and answers; the page, its CSRF protection and
+// its look are the host's, here drawn with maud (which escapes every interpolated value).
+
+/// Headers on every page: no framing (clickjacking), no caching.
+fn html_response(status: StatusCode, markup: Markup) -> axum::response::Response {
+    let mut response = (status, axum::response::Html(markup.into_string())).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        http::header::X_FRAME_OPTIONS,
+        http::HeaderValue::from_static("DENY"),
+    );
+    headers.insert(
+        http::header::CONTENT_SECURITY_POLICY,
+        http::HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    headers.insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-store"),
+    );
+    headers.insert(
+        http::header::REFERRER_POLICY,
+        http::HeaderValue::from_static("no-referrer"),
+    );
+    response
+}
+
+fn layout(title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) }
+                style { (PreEscaped(STYLE)) }
+            }
+            body { main { (body) } }
+        }
+    }
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;background:#f4f5f7;margin:0}\
+main{max-width:24rem;margin:4rem auto;background:#fff;padding:2rem;border-radius:8px;\
+box-shadow:0 1px 4px rgba(0,0,0,.1)}label{display:block;margin:.8rem 0}\
+input{display:block;width:100%;padding:.5rem;box-sizing:border-box}\
+.error{color:#b00020}button{margin:1rem .5rem 0 0;padding:.5rem 1rem}";
+
+/// An error page: for requests whose redirect URI cannot be trusted, and for stale forms.
+fn error_page(status: StatusCode, message: &str) -> axum::response::Response {
+    html_response(
+        status,
+        layout(
+            "Sign-in error",
+            html! {
+                h1 { "Something went wrong" }
+                p.error { (message) }
+                p { "Return to the application and start again." }
+            },
+        ),
+    )
+}
+
+/// The cookie that carries one request's CSRF token (double submit), named for the request so
+/// that two sign-ins in two tabs do not overwrite each other.
+fn csrf_cookie_name(request_id: &str) -> String {
+    let digest = TokenHash::of(request_id).to_hex();
+    format!("csrf_{}", digest.get(..16).unwrap_or(&digest))
+}
+
+fn login_form(
+    request: &PendingAuthorization,
+    request_id: &str,
+    csrf: &str,
+    message: Option<&str>,
+) -> Markup {
+    layout(
+        "Sign in",
+        html! {
+            h1 { "Sign in" }
+            p { "The application " strong { (request.client_id) } " asks for access: " em { (request.scope) } "." }
+            @if let Some(message) = message {
+                p.error role="alert" { (message) }
+            }
+            form method="post" action="/oauth/authorize" {
+                input type="hidden" name="request_id" value=(request_id);
+                input type="hidden" name="csrf_token" value=(csrf);
+                label { "Username" input type="text" name="username" autocomplete="username"; }
+                label { "Password" input type="password" name="password" autocomplete="current-password"; }
+                button type="submit" name="decision" value="approve" { "Approve" }
+                button type="submit" name="decision" value="deny" { "Deny" }
+            }
+        },
+    )
+}
+
+fn show_form(
+    status: StatusCode,
+    request: &PendingAuthorization,
+    request_id: &str,
+    csrf: &str,
+    message: Option<&str>,
+) -> axum::response::Response {
+    let mut response = html_response(status, login_form(request, request_id, csrf, message));
+    let cookie = format!(
+        "{}={csrf}; Path=/oauth/authorize; HttpOnly; SameSite=Strict; Max-Age=600",
+        csrf_cookie_name(request_id)
+    );
+    if let Ok(value) = http::HeaderValue::from_str(&cookie) {
+        response
+            .headers_mut()
+            .insert(http::header::SET_COOKIE, value);
+    }
+    response
+}
+
+/// Answers what `authorize` said: the form, an error redirect, or an error page.
+fn answer_authorize(outcome: AuthorizeOutcome) -> axum::response::Response {
+    match outcome {
+        AuthorizeOutcome::Pending { id, request } => {
+            let csrf = AuthorizationRequestId::generate();
+            show_form(StatusCode::OK, &request, id.secret(), csrf.secret(), None)
+        }
+        AuthorizeOutcome::Redirect(redirect) => respond(redirect.into_response()),
+        AuthorizeOutcome::Invalid(error) => {
+            error_page(StatusCode::BAD_REQUEST, error.description())
+        }
+        _ => error_page(StatusCode::BAD_REQUEST, "unsupported request"),
+    }
+}
+
+/// `GET /oauth/authorize?…`: validate the request and draw the login and consent form.
+async fn authorize_page(State(app): State<App>, request: Request) -> axum::response::Response {
+    let query = request.uri().query().unwrap_or_default().to_owned();
+    answer_authorize(
+        app.server
+            .authorize(AuthorizationRequest::from_query(query))
+            .await,
+    )
+}
+
+fn cookie_value(headers: &http::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+/// `POST /oauth/authorize`: the form's answer (or an authorization request sent as a form).
+async fn authorize_decision(State(app): State<App>, request: Request) -> axum::response::Response {
+    let request = match buffered(request).await {
+        Ok(request) => request,
+        Err(response) => return response,
+    };
+    let form: HashMap<String, String> = url::form_urlencoded::parse(request.body())
+        .into_owned()
+        .collect();
+    let Some(request_id) = form.get("request_id") else {
+        // RFC 6749 §3.1: the authorization endpoint MAY accept POST.
+        return answer_authorize(
+            app.server
+                .authorize(AuthorizationRequest::from_form(request.body()))
+                .await,
+        );
+    };
+    let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
+
+    // CSRF: the hidden field must match the cookie set with the form.
+    let cookie = cookie_value(request.headers(), &csrf_cookie_name(request_id)).unwrap_or_default();
+    let csrf = field("csrf_token");
+    if csrf.is_empty() || !bool::from(cookie.as_bytes().ct_eq(csrf.as_bytes())) {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "This form was not sent from this site, or it expired.",
+        );
+    }
+    let id = AuthorizationRequestId::new(request_id.clone());
+    let pending = match app.server.authorization_request(&id).await {
+        Ok(Some(pending)) => pending,
+        Ok(None) => {
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                "This sign-in request expired or was already answered.",
+            )
+        }
+        Err(error) => return error_page(StatusCode::INTERNAL_SERVER_ERROR, error.description()),
+    };
+    let decided = match field("decision") {
+        "deny" => app.server.deny(&id).await,
+        "approve" => {
+            let verified = app
+                .server
+                .verify_user(
+                    &pending.client_id,
+                    &Username::new(field("username")),
+                    Password::new(field("password")),
+                )
+                .await;
+            match verified {
+                Ok(user) => app.server.approve(&id, user, None).await,
+                Err(error) if error.code() == ErrorCode::InvalidGrant => {
+                    // Wrong credentials (or too many tries): the form again, nothing issued.
+                    let message = if error.retry_after().is_some() {
+                        "Too many failed sign-in attempts. Try again later."
+                    } else {
+                        "Wrong username or password."
+                    };
+                    return show_form(StatusCode::OK, &pending, request_id, csrf, Some(message));
+                }
+                Err(error) => Err(error),
+            }
+        }
+        _ => return error_page(StatusCode::BAD_REQUEST, "Choose approve or deny."),
+    };
+    match decided {
+        Ok(redirect) => respond(redirect.into_response()),
+        Err(error) => error_page(StatusCode::BAD_REQUEST, error.description()),
     }
 }
 

@@ -442,7 +442,12 @@ async fn exchange_checks_client_redirect_uri_and_pkce() {
     let cb = enc(CALLBACK);
     let wrong_verifier = URL_SAFE_NO_PAD.encode(Sha256::digest(b"other"));
     // Each case gets a fresh code; (body, auth, expected status, expected error).
-    type Case<'a> = (Box<dyn Fn(&str) -> String>, Option<(&'a str, &'a str)>, u16, &'a str);
+    type Case<'a> = (
+        Box<dyn Fn(&str) -> String>,
+        Option<(&'a str, &'a str)>,
+        u16,
+        &'a str,
+    );
     let cases: Vec<Case> = vec![
         // Another client, allowed the grant: the code is not its own.
         (
