@@ -346,7 +346,7 @@ fn csrf_cookie_name(request_id: &str) -> String {
     format!("csrf_{}", digest.get(..16).unwrap_or(&digest))
 }
 
-fn login_form(
+pub fn login_form(
     request: &PendingAuthorization,
     request_id: &str,
     csrf: &str,
