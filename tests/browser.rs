@@ -1,0 +1,201 @@
+//! A real browser drives the login and consent page: headless Chromium over WebDriver
+//! (Debian's `chromium` and `chromium-driver`, installed by `.ci/test` when missing).
+//!
+//! Never skipped: without the browser or its driver the test fails and says how to install them.
+#![allow(clippy::disallowed_methods)] // waiting for real processes needs the real clock
+
+#[allow(dead_code)]
+#[path = "../examples/axum_server.rs"]
+mod example;
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{ClientBuilder, Locator};
+
+const CALLBACK: &str = "http://localhost:3000/callback";
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn find_binary(names: &[&str]) -> Option<String> {
+    names.iter().find_map(|name| {
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+            .chain([
+                std::path::PathBuf::from("/usr/bin"),
+                std::path::PathBuf::from("/usr/lib/chromium"),
+            ])
+            .map(|dir| dir.join(name))
+            .find(|p| p.is_file())
+            .map(|p| p.to_string_lossy().into_owned())
+    })
+}
+
+/// chromedriver, stopped when dropped.
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_driver() -> (Driver, u16) {
+    let Some(driver) = find_binary(&["chromedriver"]) else {
+        panic!(
+            "chromedriver is not installed, and the browser test needs it. Install Debian's \
+             chromium and chromium-driver (`sudo apt-get install chromium chromium-driver`) or \
+             run `bash .ci/test`, which installs them."
+        );
+    };
+    let port = free_port();
+    let child = Command::new(driver)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "chromedriver did not start within 20 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (Driver(child), port)
+}
+
+async fn browser(driver_port: u16, profile: &std::path::Path) -> fantoccini::Client {
+    let Some(chromium) = find_binary(&["chromium", "chromium-browser", "google-chrome"]) else {
+        panic!(
+            "chromium is not installed, and the browser test needs it. Install Debian's chromium \
+             and chromium-driver or run `bash .ci/test`, which installs them."
+        );
+    };
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".to_owned(),
+        serde_json::json!({
+            "binary": chromium,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync",
+                format!("--user-data-dir={}", profile.display()),
+            ],
+        }),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{driver_port}"))
+        .await
+        .expect("a WebDriver session")
+}
+
+/// Opens the authorize page for `spa` with PKCE, types the credentials and presses `button`.
+async fn sign_in(c: &fantoccini::Client, base: &str, username: &str, password: &str, button: &str) {
+    let url = format!(
+        "{base}/oauth/authorize?response_type=code&client_id=spa&redirect_uri={}&state=browser-state&code_challenge={CHALLENGE}&code_challenge_method=S256",
+        url::form_urlencoded::byte_serialize(CALLBACK.as_bytes()).collect::<String>()
+    );
+    c.goto(&url).await.expect("open the authorize page");
+    c.find(Locator::Css("input[name=username]"))
+        .await
+        .expect("username field")
+        .send_keys(username)
+        .await
+        .expect("type");
+    c.find(Locator::Css("input[name=password]"))
+        .await
+        .expect("password field")
+        .send_keys(password)
+        .await
+        .expect("type");
+    c.find(Locator::Css(&format!(
+        "button[name=decision][value={button}]"
+    )))
+    .await
+    .expect("button")
+    .click()
+    .await
+    .expect("click");
+}
+
+/// Waits until the browser has gone to the client's callback, and answers that URL.
+async fn callback_url(c: &fantoccini::Client) -> url::Url {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let url = c.current_url().await.expect("current url");
+        if url.as_str().starts_with(CALLBACK) {
+            return url;
+        }
+        assert!(Instant::now() < deadline, "the browser stayed on {url}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_signs_in_approves_denies_and_mistypes() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let base = format!("http://{addr}");
+    let server = example::demo_server(&base, None)
+        .await
+        .expect("demo server");
+    tokio::spawn(async move { axum::serve(listener, example::router(server)).await });
+
+    let (_driver, driver_port) = tokio::task::block_in_place(start_driver);
+    let profile = std::env::temp_dir().join(format!("grantor-chromium-{}", std::process::id()));
+    let c = browser(driver_port, &profile).await;
+
+    // 1. tom/123456, approve: back at the callback with a code, the state and the issuer.
+    sign_in(&c, &base, "tom", "123456", "approve").await;
+    let url = callback_url(&c).await;
+    let p: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
+    assert!(p.get("code").is_some_and(|c| c.len() == 43), "{url}");
+    assert_eq!(p.get("state").map(String::as_str), Some("browser-state"));
+    assert_eq!(p.get("iss").map(String::as_str), Some(base.as_str()));
+
+    // 2. deny: back at the callback with access_denied.
+    sign_in(&c, &base, "", "", "deny").await;
+    let url = callback_url(&c).await;
+    let p: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
+    assert_eq!(
+        p.get("error").map(String::as_str),
+        Some("access_denied"),
+        "{url}"
+    );
+    assert_eq!(p.get("state").map(String::as_str), Some("browser-state"));
+    assert!(!p.contains_key("code"));
+
+    // 3. a wrong password: still on the form, with the message, and no code anywhere.
+    sign_in(&c, &base, "tom", "not-the-password", "approve").await;
+    let alert = c
+        .wait()
+        .for_element(Locator::Css("p.error"))
+        .await
+        .expect("the message");
+    assert_eq!(
+        alert.text().await.expect("text"),
+        "Wrong username or password."
+    );
+    let url = c.current_url().await.expect("url");
+    assert!(
+        url.as_str().starts_with(&format!("{base}/oauth/authorize")),
+        "{url}"
+    );
+    assert!(c.find(Locator::Css("input[name=password]")).await.is_ok());
+
+    c.close().await.expect("close the browser");
+    let _ = std::fs::remove_dir_all(profile);
+}
