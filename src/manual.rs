@@ -24,4 +24,11 @@
 //! | Internal details in error responses | hook failures become a generic `server_error` (500) or `temporarily_unavailable` (503); the cause goes only to `tracing` | `error.rs` |
 //! | Malformed input crashing the server | all parsing is fallible; `src/` is linted with `unwrap_used`, `expect_used`, `indexing_slicing` and `panic`; property tests throw arbitrary bytes at every entry point | everywhere |
 //! | Ambiguous requests (RFC 6749 §3.2, §2.3) | a repeated parameter, two client authentication methods at once, or two ways of sending a bearer token are `invalid_request` | `request.rs`, `client_auth.rs`, `bearer.rs` |
+//! | Authorization code interception (RFC 9700 §4.5, §4.8) | PKCE required for public clients (and optionally all), S256 only unless `plain` is enabled, verifier compared in constant time; a verifier for a code issued without a challenge is refused | `pkce.rs`, `grant/authorization_code.rs` |
+//! | Code replay (RFC 6749 §4.1.2, §10.5) | codes are 256-bit, hashed at rest, live 60 s, spent in one atomic step; a second use revokes every token issued from the code | `grant/authorization_code.rs`, `store/` |
+//! | Open redirectors and redirect URI manipulation (RFC 9700 §4.1, §4.11) | exact string matching against registered URIs; an untrusted client or URI is an error page, never a redirect | `authorize.rs` |
+//! | Mix-up attacks (RFC 9700 §4.4, RFC 9207) | `iss` on every authorization response | `authorize.rs` |
+//! | Tampering with the request during login (RFC 6749 §10.12) | the validated request stays on the server; the page carries only an opaque, single-use id | `authorize.rs`, `server.rs` |
+//! | Implicit grant token leakage (RFC 9700 §2.1.2) | off unless enabled on the server and allowed for the client; never a refresh token | `grant/implicit.rs` |
+//! | Clickjacking and CSRF on the login page (RFC 6749 §10.12, §10.13) | the host's job; the example shows `X-Frame-Options: DENY`, `frame-ancestors 'none'` and a double-submit CSRF token | `examples/axum_server.rs` |
 //! | Use of the password grant itself (RFC 9700 §2.4: "MUST NOT be used") | off unless enabled with a [`UserVerifier`](crate::UserVerifier); only clients registered for it may use it | `server.rs` |
