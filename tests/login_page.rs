@@ -109,25 +109,34 @@ fn authorize_uri(client: &str, state: &str) -> String {
     )
 }
 
-/// Opens the form and answers it.
-async fn submit(app: &Router, username: &str, password: &str, decision: &str) -> (Page, Page) {
-    let form = get(app, &authorize_uri("spa", "st8")).await;
-    assert_eq!(form.status, 200, "{}", form.body);
-    let cookie = form.cookie();
-    let (id, csrf) = (form.hidden("request_id"), form.hidden("csrf_token"));
-    let answer = post(
+/// Answers an open form.
+async fn answer_form(
+    app: &Router,
+    form: &Page,
+    username: &str,
+    password: &str,
+    decision: &str,
+) -> Page {
+    post(
         app,
         "/oauth/authorize",
-        Some(&cookie),
+        Some(&form.cookie()),
         &[
-            ("request_id", &id),
-            ("csrf_token", &csrf),
+            ("request_id", &form.hidden("request_id")),
+            ("csrf_token", &form.hidden("csrf_token")),
             ("username", username),
             ("password", password),
             ("decision", decision),
         ],
     )
-    .await;
+    .await
+}
+
+/// Opens the form and answers it.
+async fn submit(app: &Router, username: &str, password: &str, decision: &str) -> (Page, Page) {
+    let form = get(app, &authorize_uri("spa", "st8")).await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    let answer = answer_form(app, &form, username, password, decision).await;
     (form, answer)
 }
 
@@ -209,19 +218,7 @@ async fn a_wrong_password_shows_the_form_again_and_issues_nothing() {
     );
     assert!(answer.body.contains("name=\"password\""));
     // The same request can still be answered, with the right password.
-    let again = post(
-        &app,
-        "/oauth/authorize",
-        Some(&form.cookie()),
-        &[
-            ("request_id", &form.hidden("request_id")),
-            ("csrf_token", &form.hidden("csrf_token")),
-            ("username", "tom"),
-            ("password", "123456"),
-            ("decision", "approve"),
-        ],
-    )
-    .await;
+    let again = answer_form(&app, &form, "tom", "123456", "approve").await;
     assert_eq!(again.status, 302);
     assert!(again.location_params().contains_key("code"));
 }
@@ -367,19 +364,7 @@ async fn the_oauth2_crate_runs_code_with_pkce() {
     );
     let form = get(&app, &path).await;
     assert_eq!(form.status, 200, "{}", form.body);
-    let answer = post(
-        &app,
-        "/oauth/authorize",
-        Some(&form.cookie()),
-        &[
-            ("request_id", &form.hidden("request_id")),
-            ("csrf_token", &form.hidden("csrf_token")),
-            ("username", "tom"),
-            ("password", "123456"),
-            ("decision", "approve"),
-        ],
-    )
-    .await;
+    let answer = answer_form(&app, &form, "tom", "123456", "approve").await;
     let p = answer.location_params();
     assert_eq!(p.get("state"), Some(state.secret()));
     assert_eq!(p.get("iss").map(String::as_str), Some(ISSUER));

@@ -665,15 +665,7 @@ impl CodeStore for RedisStore {
         id: &TokenHash,
         now: OffsetDateTime,
     ) -> Result<Option<PendingAuthorization>, StoreError> {
-        let mut command = redis::cmd("GET");
-        command.arg(self.pending_key(id));
-        let command = &command;
-        let json: Option<String> = self
-            .run(true, |mut conn| async move {
-                command.query_async(&mut conn).await
-            })
-            .await?;
-        pending_at(json, now)
+        self.pending_command("GET", id, now).await
     }
 
     async fn take_pending(
@@ -681,15 +673,8 @@ impl CodeStore for RedisStore {
         id: &TokenHash,
         now: OffsetDateTime,
     ) -> Result<Option<PendingAuthorization>, StoreError> {
-        let mut command = redis::cmd("GETDEL");
-        command.arg(self.pending_key(id));
-        let command = &command;
-        let json: Option<String> = self
-            .run(false, |mut conn| async move {
-                command.query_async(&mut conn).await
-            })
-            .await?;
-        pending_at(json, now)
+        // GETDEL: read and delete in one step, so one request yields one decision.
+        self.pending_command("GETDEL", id, now).await
     }
 
     async fn save_code(
@@ -742,12 +727,26 @@ impl CodeStore for RedisStore {
     }
 }
 
-/// A stored pending request, if it is still waiting at `now`.
-fn pending_at(
-    json: Option<String>,
-    now: OffsetDateTime,
-) -> Result<Option<PendingAuthorization>, StoreError> {
-    let Some(json) = json else { return Ok(None) };
-    let request: PendingAuthorization = serde_json::from_str(&json).map_err(StoreError::backend)?;
-    Ok((request.expires_at > now).then_some(request))
+impl RedisStore {
+    /// Runs `GET` (a read, retried) or `GETDEL` on a pending request, answering it if it is
+    /// still waiting at `now`.
+    async fn pending_command(
+        &self,
+        name: &str,
+        id: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<PendingAuthorization>, StoreError> {
+        let mut command = redis::cmd(name);
+        command.arg(self.pending_key(id));
+        let command = &command;
+        let json: Option<String> = self
+            .run(name == "GET", |mut conn| async move {
+                command.query_async(&mut conn).await
+            })
+            .await?;
+        let Some(json) = json else { return Ok(None) };
+        let request: PendingAuthorization =
+            serde_json::from_str(&json).map_err(StoreError::backend)?;
+        Ok((request.expires_at > now).then_some(request))
+    }
 }
