@@ -36,7 +36,9 @@ fn server_on(store: Arc<RedisStore>) -> AuthorizationServer {
     let users = MemoryUserVerifier::new();
     users.add_user("tom-the-user", "user-1", "distinct-password-9f8e");
     AuthorizationServer::builder(Arc::new(clients()), store.clone())
-        .attempt_limiter(store)
+        .attempt_limiter(store.clone())
+        .enable_authorization_code_grant(store)
+        .issuer("https://auth.example.com")
         .enable_password_grant(Arc::new(users))
         .enable_refresh_token_grant()
         .build()
@@ -117,6 +119,11 @@ async fn dump(url: &str) -> Vec<(String, String, i64)> {
                     .expect("zrange");
                 v.join(" ")
             }
+            "string" => redis::cmd("GET")
+                .arg(&key)
+                .query_async(&mut conn)
+                .await
+                .expect("get"),
             other => panic!("unexpected key type {other} for {key}"),
         };
         let ttl: i64 = redis::cmd("TTL")
@@ -151,6 +158,38 @@ async fn nothing_recoverable_is_stored_and_every_key_expires() {
             r.str("refresh_token"),
         ]);
     }
+    // A code flow: a request left pending, and a code issued and redeemed.
+    for redeem in [false, true] {
+        let grantor::AuthorizeOutcome::Pending { id, .. } = server
+            .authorize(grantor::AuthorizationRequest::from_query(
+                "response_type=code&client_id=webapp&state=st",
+            ))
+            .await
+        else {
+            panic!("expected a pending request");
+        };
+        issued.push(id.secret().to_owned());
+        if redeem {
+            let r = server
+                .approve(&id, grantor::UserId::new("user-1"), None)
+                .await
+                .expect("approve");
+            let code = common::redirect_params(r.location(), false)
+                .get("code")
+                .cloned()
+                .expect("code");
+            let t = answer(
+                server
+                    .token(
+                        TokenRequest::form(format!("grant_type=authorization_code&code={code}"))
+                            .with_authorization(basic("webapp", "web-secret")),
+                    )
+                    .await,
+            );
+            assert_eq!(t.status, 200, "{}", t.json);
+            issued.extend([code, t.str("access_token"), t.str("refresh_token")]);
+        }
+    }
     // A failed login, so the limiter has keys too.
     let bad = answer(
         server
@@ -165,7 +204,19 @@ async fn nothing_recoverable_is_stored_and_every_key_expires() {
     assert_eq!(bad.error(), "invalid_grant");
 
     let entries = dump(&redis_server.url()).await;
-    assert!(entries.len() >= 12 + 1 + 2, "{entries:?}");
+    assert!(entries.len() >= 12 + 1 + 2 + 4, "{entries:?}");
+    assert!(
+        entries
+            .iter()
+            .any(|(k, _, _)| k.starts_with("{grantor}:p:")),
+        "a pending request"
+    );
+    assert!(
+        entries
+            .iter()
+            .any(|(k, _, _)| k.starts_with("{grantor}:c:")),
+        "a code"
+    );
     for (key, value, ttl) in &entries {
         assert!(key.starts_with("{grantor}:"), "{key}");
         assert!(*ttl > 0, "{key} has no expiry ({ttl})");
@@ -173,6 +224,7 @@ async fn nothing_recoverable_is_stored_and_every_key_expires() {
             "distinct-password-9f8e",
             "wrong-guess-7c1d",
             "other-secret",
+            "web-secret",
             "tom-the-user",
         ];
         for secret in issued.iter().map(String::as_str).chain(secrets) {
