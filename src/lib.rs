@@ -146,7 +146,7 @@ pub use store::{
     AttemptKey, AttemptLimiter, AttemptRule, AttemptVerdict, Client, ClientKind, ClientStore,
     CodeGrant, CodeRedemption, CodeStore, MemoryAttemptLimiter, MemoryClientStore, MemoryCodeStore,
     MemoryTokenStore, MemoryUserVerifier, PendingAuthorization, Rotation, TokenKind, TokenLookup,
-    TokenRecord, TokenStore, UserVerdict, UserVerifier,
+    TokenRecord, TokenStore, UserVerdict, UserVerifier, REVOKED_FAMILY_MEMORY,
 };
 pub use token::{SecretHash, TokenHash};
 pub use types::{

@@ -414,7 +414,7 @@ async fn a_code_works_once_and_a_second_use_revokes_its_tokens() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_code_redeemed_by_100_requests_at_once_yields_one_token() {
+async fn a_code_redeemed_by_100_requests_at_once_leaves_no_live_token() {
     let f = std::sync::Arc::new(fixture());
     let id = pending(&f, &spa_query("")).await;
     let code = approve_for_code(&f, &id).await;
@@ -422,18 +422,69 @@ async fn a_code_redeemed_by_100_requests_at_once_yields_one_token() {
     for _ in 0..100 {
         let (f, code) = (f.clone(), code.clone());
         tasks.push(tokio::spawn(async move {
-            exchange(&f, spa_exchange(&code, VERIFIER), None)
-                .await
-                .status
+            let a = exchange(&f, spa_exchange(&code, VERIFIER), None).await;
+            (
+                a.status,
+                a.json
+                    .get("access_token")
+                    .and_then(|t| t.as_str())
+                    .map(str::to_owned),
+            )
         }));
     }
-    let mut ok = 0;
+    let mut issued = Vec::new();
+    let mut refused = 0;
     for t in tasks {
-        if t.await.ok() == Some(200) {
-            ok += 1;
+        match t.await.expect("task") {
+            (200, Some(token)) => issued.push(token),
+            (400, None) => refused += 1,
+            other => panic!("unexpected {other:?}"),
         }
     }
-    assert_eq!(ok, 1);
+    // One request at most got tokens (the store spends the code once), and the 99 replays
+    // revoked them: nothing issued from the code stays valid.
+    assert!(
+        issued.len() <= 1 && refused >= 99,
+        "{} issued, {refused} refused",
+        issued.len()
+    );
+    for token in issued {
+        let check = f
+            .server
+            .bearer_validator()
+            .validate(
+                &ResourceRequest::new().with_authorization(format!("Bearer {token}")),
+                &Scope::empty(),
+            )
+            .await;
+        assert_eq!(check.err().map(|e| e.status()), Some(401));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replay_during_a_slow_exchange_still_revokes_everything() {
+    let f = std::sync::Arc::new(fixture());
+    let id = pending(&f, &spa_query("")).await;
+    let code = approve_for_code(&f, &id).await;
+    // The first exchange spends the code, then takes 300 ms to save its tokens.
+    *f.store.save_delay.lock().expect("lock") = Some(Duration::from_millis(300));
+    let first = {
+        let (f, code) = (f.clone(), code.clone());
+        tokio::spawn(async move { exchange(&f, spa_exchange(&code, VERIFIER), None).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Meanwhile the replay: refused, and it revokes the code's family before anything is saved.
+    let replay = exchange(&f, spa_exchange(&code, VERIFIER), None).await;
+    assert_eq!((replay.status, replay.error()), (400, "invalid_grant"));
+    // So the first exchange's tokens are refused by the store, not left alive.
+    let first = first.await.expect("task");
+    assert_eq!(
+        (first.status, first.error()),
+        (400, "invalid_grant"),
+        "{}",
+        first.json
+    );
+    assert_eq!(f.tokens.snapshot().len(), 0, "no token was stored");
 }
 
 #[tokio::test]

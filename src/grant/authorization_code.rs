@@ -197,7 +197,11 @@ impl AuthorizationCodeGrant {
             },
             ctx.issues_refresh_token(client),
         );
-        ctx.tokens.save_tokens(&minted.entries, ctx.now).await?;
-        Ok(minted.response)
+        // If the code was replayed meanwhile, the replay revoked this family and the store
+        // refuses the tokens: none of them ever becomes valid.
+        ctx.save(minted, || {
+            invalid().with_reason("code_reused_during_exchange")
+        })
+        .await
     }
 }

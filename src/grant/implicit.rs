@@ -55,8 +55,12 @@ impl ImplicitGrant {
             },
             false,
         );
-        ctx.tokens.save_tokens(&minted.entries, ctx.now).await?;
-        let response = minted.response;
+        let response = ctx
+            .save(minted, || {
+                OAuthError::server_error("the new token could not be saved")
+                    .with_reason("fresh_family_refused")
+            })
+            .await?;
         let expires_in = response.expires_in.to_string();
         let scope = response
             .scope

@@ -77,6 +77,20 @@ pub(crate) struct Grant<'a> {
 }
 
 impl Context<'_> {
+    /// Saves minted tokens and answers the response, or `refusal` if the store refused them
+    /// because their family was just revoked (a replay raced this request).
+    pub(crate) async fn save(
+        &self,
+        minted: Minted,
+        refusal: impl FnOnce() -> OAuthError,
+    ) -> Result<TokenResponse, OAuthError> {
+        if self.tokens.save_tokens(&minted.entries, self.now).await? {
+            Ok(minted.response)
+        } else {
+            Err(refusal())
+        }
+    }
+
     /// Whether `client` should get a refresh token: the server has the refresh grant and the
     /// client may use it.
     pub(crate) fn issues_refresh_token(&self, client: &Client) -> bool {

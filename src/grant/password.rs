@@ -73,7 +73,11 @@ impl PasswordGrant {
             },
             with_refresh,
         );
-        ctx.tokens.save_tokens(&minted.entries, ctx.now).await?;
-        Ok(minted.response)
+        // A fresh family cannot have been revoked; refusing it would be a store fault.
+        ctx.save(minted, || {
+            OAuthError::server_error("the new tokens could not be saved")
+                .with_reason("fresh_family_refused")
+        })
+        .await
     }
 }

@@ -212,6 +212,8 @@ impl Entry {
 struct TokenState {
     entries: HashMap<TokenHash, Entry>,
     families: HashMap<FamilyId, HashSet<TokenHash>>,
+    /// Recently revoked families, until when they are remembered.
+    revoked: HashMap<FamilyId, OffsetDateTime>,
     last_sweep: Option<OffsetDateTime>,
 }
 
@@ -251,7 +253,17 @@ impl TokenState {
         }
     }
 
+    /// Whether any of `tokens` belongs to a family revoked recently.
+    fn any_revoked(&self, tokens: &[(TokenHash, TokenRecord)], now: OffsetDateTime) -> bool {
+        tokens.iter().any(|(_, r)| {
+            self.revoked
+                .get(&r.family_id)
+                .is_some_and(|until| *until > now)
+        })
+    }
+
     fn sweep(&mut self, now: OffsetDateTime) {
+        self.revoked.retain(|_, until| *until > now);
         let expired: Vec<TokenHash> = self
             .entries
             .iter()
@@ -320,13 +332,16 @@ impl TokenStore for MemoryTokenStore {
         &self,
         tokens: &[(TokenHash, TokenRecord)],
         now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let mut state = lock(&self.state);
         state.sweep_if_due(now);
+        if state.any_revoked(tokens, now) {
+            return Ok(false);
+        }
         for (hash, record) in tokens {
             state.insert(*hash, record.clone());
         }
-        Ok(())
+        Ok(true)
     }
 
     async fn find_token(
@@ -364,6 +379,9 @@ impl TokenStore for MemoryTokenStore {
             }
             _ => return Ok(Rotation::NotFound),
         };
+        if state.any_revoked(new_tokens, now) {
+            return Ok(Rotation::NotFound);
+        }
         if spend_old {
             state.entries.insert(
                 *old,
@@ -401,6 +419,10 @@ impl TokenStore for MemoryTokenStore {
         now: OffsetDateTime,
     ) -> Result<u64, StoreError> {
         let mut state = lock(&self.state);
+        state.revoked.insert(
+            family.clone(),
+            now.saturating_add(time::Duration::seconds(super::REVOKED_FAMILY_MEMORY)),
+        );
         let hashes: Vec<TokenHash> = state
             .families
             .get(family)

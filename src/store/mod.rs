@@ -277,6 +277,10 @@ pub enum Rotation {
     NotFound,
 }
 
+/// How long, in seconds, a store remembers that a family was revoked, refusing new tokens for
+/// it: far longer than any exchange that could still be in flight.
+pub const REVOKED_FAMILY_MEMORY: i64 = 3600;
+
 /// Keeps issued tokens, by hash, with their grant records.
 ///
 /// Called by: every grant that issues tokens, the refresh grant, bearer validation, and later
@@ -292,15 +296,17 @@ pub enum Rotation {
 #[async_trait]
 pub trait TokenStore: Send + Sync {
     /// Saves newly issued tokens (an access token, and often its refresh token) under their
-    /// hashes.
+    /// hashes, answering `true`; or saves nothing and answers `false` if any of their families
+    /// was revoked within the last [`REVOKED_FAMILY_MEMORY`] seconds.
     ///
-    /// Called by: every grant that issues a new grant. Atomic: all or none are saved (one
-    /// transaction, `MULTI`, or script).
+    /// Called by: every grant that issues tokens. Atomic: the check and all the saves are one
+    /// step (one transaction or script), so that a grant racing a revocation (a replayed code
+    /// revoking the tokens of its first exchange) cannot land tokens in a revoked family.
     async fn save_tokens(
         &self,
         tokens: &[(TokenHash, TokenRecord)],
         now: OffsetDateTime,
-    ) -> Result<(), StoreError>;
+    ) -> Result<bool, StoreError>;
 
     /// Looks a token up by hash.
     ///
@@ -317,7 +323,8 @@ pub trait TokenStore: Send + Sync {
     /// Called by: the refresh grant. Atomic, as one script or transaction (SQL: `UPDATE … SET
     /// state = 'rotated' WHERE hash = $1 AND state = 'live' AND kind = 'refresh' AND client_id =
     /// $2 AND expires_at > $now RETURNING …`, then the inserts, in one transaction):
-    /// - if `old` is a live, unexpired refresh token issued to `client`: save `new_tokens`; if
+    /// - if `old` is a live, unexpired refresh token issued to `client`, and no family of
+    ///   `new_tokens` was recently revoked: save `new_tokens`; if
     ///   `spend_old`, mark `old` rotated (keeping that mark, with its client and family, until its
     ///   `expires_at`); answer [`Rotation::Issued`] with its record;
     /// - if `old` was already rotated: change nothing, answer [`Rotation::Reused`];
@@ -345,10 +352,13 @@ pub trait TokenStore: Send + Sync {
     ) -> Result<Option<TokenRecord>, StoreError>;
 
     /// Revokes every live token of a family, answering how many were revoked. Rotation marks
-    /// stay, so a later replay is still recognised.
+    /// stay, so a later replay is still recognised, and the family is remembered as revoked for
+    /// [`REVOKED_FAMILY_MEMORY`] seconds, in which [`save_tokens`](TokenStore::save_tokens) and
+    /// [`rotate_refresh_token`](TokenStore::rotate_refresh_token) save nothing into it.
     ///
-    /// Called by: the refresh grant when it sees a replayed refresh token (RFC 9700 §4.14.2), and
-    /// revocation. Atomic: one script or transaction.
+    /// Called by: the refresh grant when it sees a replayed refresh token (RFC 9700 §4.14.2), the
+    /// code grant when it sees a code used twice, and revocation. Atomic: one script or
+    /// transaction.
     async fn revoke_family(
         &self,
         family: &FamilyId,

@@ -18,16 +18,27 @@ use crate::error::StoreError;
 use crate::token::TokenHash;
 use crate::types::{ClientId, FamilyId};
 
-/// Saves tokens: a Lua function shared by the save and rotate scripts.
+/// Saves tokens: Lua functions shared by the save and rotate scripts.
 ///
-/// KEYS from `first_key`: pairs of (token key, family key). ARGV from `first_arg`: six values a
-/// token (kind, client, family, expiry, record JSON, hash hex). A family is a sorted set of its
-/// token hashes scored by expiry: expired members are pruned on every save into it, so it never
-/// outgrows its unexpired tokens, and it expires with its longest-lived member.
+/// KEYS from `first_key`: triples of (token key, family key, family-revoked marker key). ARGV
+/// from `first_arg`: six values a token (kind, client, family, expiry, record JSON, hash hex).
+/// `revoked` answers whether any family was revoked recently (then nothing may be saved); `save`
+/// writes. A family is a sorted set of its token hashes scored by expiry: expired members are
+/// pruned on every save into it, so it never outgrows its unexpired tokens, and it expires with
+/// its longest-lived member.
 const SAVE_FN: &str = r"
+local function revoked(now, first_key)
+  local k = first_key
+  while k + 2 <= #KEYS do
+    local until_ = tonumber(redis.call('GET', KEYS[k + 2]))
+    if until_ and until_ > now then return true end
+    k = k + 3
+  end
+  return false
+end
 local function save(now, first_key, first_arg)
   local k, a = first_key, first_arg
-  while k < #KEYS do
+  while k + 2 <= #KEYS do
     local tk, fk = KEYS[k], KEYS[k + 1]
     local exp = tonumber(ARGV[a + 3])
     if exp and exp > now then
@@ -39,16 +50,17 @@ local function save(now, first_key, first_arg)
       local top = redis.call('ZRANGE', fk, -1, -1, 'WITHSCORES')
       redis.call('EXPIRE', fk, math.max(tonumber(top[2]) - now, 1))
     end
-    k = k + 2
+    k = k + 3
     a = a + 6
   end
 end
 ";
 
-/// KEYS: token/family key pairs. ARGV: now, then six values a token.
-const SAVE: &str = "save(tonumber(ARGV[1]), 1, 2)\nreturn 1";
+/// KEYS: token/family/marker key triples. ARGV: now, then six values a token.
+/// Answers 1 (saved) or 0 (a family was revoked: nothing saved).
+const SAVE: &str = "local now = tonumber(ARGV[1])\nif revoked(now, 1) then return 0 end\nsave(now, 1, 2)\nreturn 1";
 
-/// KEYS[1]: the old refresh token; then token/family key pairs for the new tokens.
+/// KEYS[1]: the old refresh token; then token/family/marker key triples for the new tokens.
 /// ARGV: now, client, spend ('1' or '0'), then six values a new token.
 /// Checks everything before it writes anything.
 const ROTATE: &str = r"
@@ -63,6 +75,7 @@ end
 if v[1] ~= 'live' or v[2] ~= 'refresh' or v[3] ~= ARGV[2] or not v[6] then
   return {'notfound'}
 end
+if revoked(now, 2) then return {'notfound'} end
 if ARGV[3] == '1' then
   redis.call('HSET', KEYS[1], 's', 'rotated')
   redis.call('HDEL', KEYS[1], 'r')
@@ -80,8 +93,9 @@ redis.call('DEL', KEYS[1])
 return v[3]
 ";
 
-/// KEYS[1]: a family. ARGV: now, the token key prefix. Deletes the live tokens, keeps rotation
-/// marks, answers how many unexpired tokens went.
+/// KEYS[1]: a family; KEYS[2]: its revoked marker (holding until when). ARGV: now, the token key
+/// prefix, how long to remember the revocation. Deletes the live tokens, keeps rotation marks, sets the marker,
+/// answers how many unexpired tokens went.
 ///
 /// The token keys it visits are derived from the family's members, so they cannot be declared
 /// in KEYS beforehand (reading the members first would be a read-then-write race). They carry
@@ -89,6 +103,7 @@ return v[3]
 /// needs to run the script.
 const REVOKE_FAMILY: &str = r"
 local now = tonumber(ARGV[1])
+redis.call('SET', KEYS[2], now + tonumber(ARGV[3]), 'EX', ARGV[3])
 local n = 0
 for _, hex in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')) do
   local tk = ARGV[2] .. hex
@@ -190,6 +205,7 @@ impl Scripts {
 /// | key | type | holds | expires |
 /// |---|---|---|---|
 /// | `{grantor}:t:<sha256 hex>` | hash | one token: state (`live`/`rotated`), kind, client, family, expiry, and the [`TokenRecord`] as JSON (dropped once rotated) | with the token |
+/// | `{grantor}:r:<family id>` | string | a mark that the family was revoked, refusing new tokens for it | after an hour |
 /// | `{grantor}:f:<family id>` | sorted set | the hashes of a family's unexpired tokens, scored by expiry | with its last token |
 /// | `{grantor}:l:<hash of the attempt key>` | hash | a failed-attempt count and its window's end | with the window |
 /// | `{grantor}:p:<sha256 hex of the request id>` | string | a [`PendingAuthorization`] as JSON | with the request |
@@ -348,6 +364,10 @@ impl RedisStore {
         format!("{}:f:{}", self.prefix, family)
     }
 
+    fn revoked_key(&self, family: &FamilyId) -> String {
+        format!("{}:r:{}", self.prefix, family)
+    }
+
     fn limiter_key(&self, key: &AttemptKey) -> String {
         let name = key.storage_key();
         let digest: [u8; 32] = match &self.key_secret {
@@ -380,6 +400,7 @@ impl RedisStore {
             invocation
                 .key(self.token_key(hash))
                 .key(self.family_key(&record.family_id))
+                .key(self.revoked_key(&record.family_id))
                 .arg(kind_str(record.kind))
                 .arg(record.client_id.as_str())
                 .arg(record.family_id.as_str())
@@ -437,19 +458,20 @@ impl TokenStore for RedisStore {
         &self,
         tokens: &[(TokenHash, TokenRecord)],
         now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         if tokens.is_empty() {
-            return Ok(());
+            return Ok(true);
         }
         let mut invocation = self.scripts.save.prepare_invoke();
         invocation.arg(now.unix_timestamp());
         self.add_tokens(&mut invocation, tokens)?;
         let invocation = &invocation;
-        self.run(false, |mut conn| async move {
-            invocation.invoke_async::<i64>(&mut conn).await
-        })
-        .await?;
-        Ok(())
+        let saved: i64 = self
+            .run(false, |mut conn| async move {
+                invocation.invoke_async(&mut conn).await
+            })
+            .await?;
+        Ok(saved == 1)
     }
 
     async fn find_token(
@@ -547,8 +569,10 @@ impl TokenStore for RedisStore {
         let mut invocation = self.scripts.revoke_family.prepare_invoke();
         invocation
             .key(self.family_key(family))
+            .key(self.revoked_key(family))
             .arg(now.unix_timestamp())
-            .arg(format!("{}:t:", self.prefix));
+            .arg(format!("{}:t:", self.prefix))
+            .arg(super::REVOKED_FAMILY_MEMORY);
         let invocation = &invocation;
         self.run(false, |mut conn| async move {
             invocation.invoke_async(&mut conn).await

@@ -54,6 +54,8 @@ pub struct FlakyStore {
     pub force_reused: AtomicBool,
     pub frozen_now: std::sync::Mutex<Option<time::OffsetDateTime>>,
     pub finds: AtomicUsize,
+    /// Makes saving slow, to open a window for a race.
+    pub save_delay: std::sync::Mutex<Option<std::time::Duration>>,
 }
 
 impl FlakyStore {
@@ -82,8 +84,12 @@ impl TokenStore for FlakyStore {
         &self,
         tokens: &[(TokenHash, TokenRecord)],
         now: time::OffsetDateTime,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         self.check()?;
+        let delay = *self.save_delay.lock().expect("lock");
+        if let Some(delay) = delay {
+            tokio::time::sleep(delay).await;
+        }
         self.inner.save_tokens(tokens, self.now(now)).await
     }
     async fn find_token(
@@ -214,6 +220,7 @@ pub fn fixture_with(
         force_reused: AtomicBool::new(false),
         frozen_now: std::sync::Mutex::new(None),
         finds: AtomicUsize::new(0),
+        save_delay: std::sync::Mutex::new(None),
     });
     let verifier = MemoryUserVerifier::new();
     verifier.add_user("tom", "user-tom", "123456");

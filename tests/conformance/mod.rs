@@ -432,6 +432,76 @@ pub async fn revoke_a_family_counts_only_unexpired_tokens(s: Stores) {
     );
 }
 
+pub async fn a_revoked_family_takes_no_new_tokens_for_a_while(s: Stores) {
+    let now = now();
+    let (fam, other) = (FamilyId::generate(), FamilyId::generate());
+    s.tokens
+        .save_tokens(
+            &[(
+                fresh_hash("a"),
+                record(TokenKind::Access, "c", &fam, now, HOUR),
+            )],
+            now,
+        )
+        .await
+        .expect("save");
+    assert_eq!(s.tokens.revoke_family(&fam, now).await.expect("revoke"), 1);
+    // A grant that raced the revocation: its tokens are refused, all of them.
+    let late = [
+        (
+            fresh_hash("la"),
+            record(TokenKind::Access, "c", &other, now, HOUR),
+        ),
+        (
+            fresh_hash("lb"),
+            record(TokenKind::Access, "c", &fam, now, HOUR),
+        ),
+    ];
+    assert!(!s.tokens.save_tokens(&late, now).await.expect("save"));
+    for (h, _) in &late {
+        assert_eq!(
+            s.tokens.find_token(h, now).await.ok(),
+            Some(TokenLookup::Unknown)
+        );
+    }
+    // Other families are unaffected.
+    assert!(s.tokens.save_tokens(&late[..1], now).await.expect("save"));
+    // Rotation cannot bring tokens into it either.
+    let old = fresh_hash("old");
+    s.tokens
+        .save_tokens(
+            &[(old, record(TokenKind::Refresh, "c", &other, now, HOUR))],
+            now,
+        )
+        .await
+        .expect("save");
+    let into_revoked = [(
+        fresh_hash("n"),
+        record(TokenKind::Access, "c", &fam, now, HOUR),
+    )];
+    assert_eq!(
+        s.tokens
+            .rotate_refresh_token(&old, &ClientId::new("c"), &into_revoked, true, now)
+            .await
+            .ok(),
+        Some(Rotation::NotFound)
+    );
+    assert!(
+        matches!(
+            s.tokens.find_token(&old, now).await,
+            Ok(TokenLookup::Live(_))
+        ),
+        "nothing spent"
+    );
+    // The memory of it fades after an hour.
+    let later = now + time::Duration::seconds(grantor::REVOKED_FAMILY_MEMORY);
+    let again = [(
+        fresh_hash("ag"),
+        record(TokenKind::Access, "c", &fam, later, HOUR),
+    )];
+    assert!(s.tokens.save_tokens(&again, later).await.expect("save"));
+}
+
 /// 100 tasks on several threads rotate one refresh token at once: exactly one wins.
 pub async fn rotation_race_has_one_winner(s: Stores) {
     let now = now();
@@ -836,6 +906,7 @@ macro_rules! conformance_suite {
             save_and_find, expiry_is_judged_by_now, rotation_spends_the_old_token_once,
             rotation_checks_client_and_kind, rotation_can_keep_the_old_token, revoke_one,
             revoke_a_family, revoke_a_family_counts_only_unexpired_tokens,
+            a_revoked_family_takes_no_new_tokens_for_a_while,
             rotation_race_has_one_winner, revoke_family_races_rotation,
             limiter_windows, limiter_race_allows_exactly_the_limit,
             pending_requests_are_read_then_taken_once,
