@@ -430,9 +430,8 @@ fn cookie_value(headers: &http::HeaderMap, name: &str) -> Option<String> {
 
 /// `POST /oauth/authorize`: the form's answer (or an authorization request sent as a form).
 async fn authorize_decision(State(app): State<App>, request: Request) -> axum::response::Response {
-    let request = match buffered(request).await {
-        Ok(request) => request,
-        Err(response) => return response,
+    let Ok(request) = buffered(request).await else {
+        return error_page(StatusCode::PAYLOAD_TOO_LARGE, "The form is too large.");
     };
     let form: HashMap<String, String> = url::form_urlencoded::parse(request.body())
         .into_owned()

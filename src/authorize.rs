@@ -248,8 +248,16 @@ pub(crate) async fn validate(
         state: state.clone(),
         error,
     };
-    let mut seen = std::collections::HashSet::with_capacity(pairs.len());
-    if let Some((name, _)) = pairs.iter().find(|(k, _)| !seen.insert(k.as_str())) {
+    // RFC 6749 §3.1: parameters "MUST NOT be included more than once", and unrecognized ones
+    // "MUST" be ignored: so only the parameters this endpoint understands are checked.
+    const KNOWN: [&str; 5] = [
+        "response_type",
+        "scope",
+        "state",
+        "code_challenge",
+        "code_challenge_method",
+    ];
+    if let Some(name) = KNOWN.iter().find(|name| all(name).len() > 1) {
         return Err(refuse(
             OAuthError::invalid_request(format!(
                 "the {name} parameter is repeated; each parameter may appear only once"
@@ -338,28 +346,22 @@ pub(crate) fn redirect(to: &RedirectUri, in_fragment: bool, params: &[(&str, &st
         serializer.append_pair(k, v);
     }
     let encoded = serializer.finish();
-    let location = match url::Url::parse(to.as_str()) {
-        Ok(mut url) => {
-            if in_fragment {
-                url.set_fragment(Some(&encoded));
-            } else {
-                let query = match url.query() {
-                    Some(q) if !q.is_empty() => format!("{q}&{encoded}"),
-                    _ => encoded,
-                };
-                url.set_query(Some(&query));
-            }
-            url.to_string()
-        }
-        // Unreachable for a URI that passed `usable`; keep the plain form anyway.
-        Err(_) => format!(
-            "{}{}{}",
-            to.as_str(),
-            if in_fragment { '#' } else { '?' },
-            encoded
-        ),
+    // The registered string exactly as registered (no normalisation), which has no fragment.
+    let base = to.as_str();
+    let separator = if in_fragment {
+        '#'
+    } else if !base.contains('?') {
+        '?'
+    } else if base.ends_with('?') || base.ends_with('&') {
+        return Redirect {
+            location: format!("{base}{encoded}"),
+        };
+    } else {
+        '&'
     };
-    Redirect { location }
+    Redirect {
+        location: format!("{base}{separator}{encoded}"),
+    }
 }
 
 /// An error redirect (RFC 6749 §4.1.2.1, §4.2.2.1) with `iss` (RFC 9207).

@@ -98,10 +98,26 @@ pub(crate) fn parse_challenge(
             );
         }
     };
-    if !is_valid_verifier_syntax(challenge) {
-        return Err(OAuthError::invalid_request(
-            "code_challenge must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~",
-        )
+    // RFC 7636 §4.2: for S256 the challenge is BASE64URL(SHA256(verifier)) without padding,
+    // exactly 43 characters; anything else could never be answered.
+    let well_formed = match method {
+        CodeChallengeMethod::S256 => {
+            challenge.len() == 43
+                && challenge
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        }
+        CodeChallengeMethod::Plain => is_valid_verifier_syntax(challenge),
+    };
+    if !well_formed {
+        return Err(OAuthError::invalid_request(match method {
+            CodeChallengeMethod::S256 => {
+                "code_challenge must be the 43-character base64url SHA-256 of the verifier"
+            }
+            CodeChallengeMethod::Plain => {
+                "code_challenge must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~"
+            }
+        })
         .with_reason("pkce_challenge_malformed"));
     }
     Ok(Some(CodeChallenge {
@@ -150,5 +166,8 @@ mod tests {
         assert!(parse_challenge(Some(c), Some("S512"), true).is_err());
         assert!(parse_challenge(None, Some("S256"), false).is_err());
         assert!(parse_challenge(Some("short"), Some("S256"), false).is_err());
+        // A hex SHA-256 (64 characters) is not what S256 produces.
+        assert!(parse_challenge(Some(&"ab".repeat(32)), Some("S256"), false).is_err());
+        assert!(parse_challenge(Some(&format!("{}.", &c[..42])), Some("S256"), false).is_err());
     }
 }

@@ -23,8 +23,8 @@ use crate::request::{token_params, TokenRequest};
 use crate::response::{Response, TokenResponse};
 use crate::scope::Scope;
 use crate::store::{
-    AttemptLimiter, ClientStore, CodeStore, MemoryAttemptLimiter, PendingAuthorization, TokenStore,
-    UserVerifier,
+    AttemptLimiter, Client, ClientStore, CodeStore, MemoryAttemptLimiter, PendingAuthorization,
+    TokenStore, UserVerifier,
 };
 use crate::token::{to_time_duration, TokenHash};
 use crate::types::{AuthorizationRequestId, ClientId, GrantType, Password, UserId, Username};
@@ -353,6 +353,11 @@ impl fmt::Debug for AuthorizationServer {
     }
 }
 
+fn pending_unknown() -> OAuthError {
+    OAuthError::invalid_request("the authorization request is unknown, expired, or already decided")
+        .with_reason("pending_unknown")
+}
+
 /// What is known about a token request so far, for the log line.
 #[derive(Default)]
 struct Trace {
@@ -496,7 +501,16 @@ impl AuthorizationServer {
                     .save_pending(&TokenHash::of(id.secret()), &pending, now)
                     .await
                 {
-                    return AuthorizeOutcome::Invalid(e.into());
+                    // The redirect URI is trusted: the client hears server_error or
+                    // temporarily_unavailable (RFC 6749 §4.1.2.1).
+                    let error: OAuthError = e.into();
+                    return AuthorizeOutcome::Redirect(error_redirect(
+                        &pending.redirect_uri,
+                        pending.response_type == ResponseType::Token,
+                        &error,
+                        pending.state.as_deref(),
+                        &settings.issuer,
+                    ));
                 }
                 tracing::info!(client_id = %pending.client_id, "authorization request pending");
                 AuthorizeOutcome::Pending {
@@ -570,7 +584,14 @@ impl AuthorizationServer {
     ) -> Result<Redirect, OAuthError> {
         let inner = &*self.inner;
         let now = inner.clock.now();
-        let (request, settings, code) = self.take_pending(id, now).await?;
+        let (settings, code) = self.endpoint()?;
+        let hash = TokenHash::of(id.secret());
+        // Check first and spend after, so that a refused approval leaves the request waiting.
+        let request = code
+            .codes
+            .find_pending(&hash, now)
+            .await?
+            .ok_or_else(pending_unknown)?;
         let scope = match scope {
             None => request.scope.clone(),
             Some(scope) if scope.is_subset_of(&request.scope) => scope,
@@ -581,36 +602,90 @@ impl AuthorizationServer {
                 .with_reason("approved_scope_too_wide"))
             }
         };
-        let client_id = request.client_id.clone();
-        let redirect = match request.response_type {
-            ResponseType::Token => {
-                let client = inner
-                    .clients
-                    .find_client(&request.client_id)
-                    .await?
-                    .ok_or_else(|| {
-                        OAuthError::invalid_request("the client no longer exists")
-                            .with_reason("client_gone")
-                    })?;
+        // The client may have changed while the user was signing in.
+        let client = self.still_allowed(&request).await?;
+        let request = code
+            .codes
+            .take_pending(&hash, now)
+            .await?
+            .ok_or_else(pending_unknown)?;
+
+        // The request is spent: from here a failure goes back to the client as a redirect.
+        let (to, in_fragment) = (
+            request.redirect_uri.clone(),
+            request.response_type == ResponseType::Token,
+        );
+        let state = request.state.clone();
+        let issued = match (request.response_type, &inner.implicit) {
+            (ResponseType::Token, Some(implicit)) => {
                 let ctx = Context {
                     tokens: &*inner.tokens,
                     settings: &inner.settings,
                     now,
                 };
-                let implicit = inner.implicit.as_ref().ok_or_else(|| {
-                    OAuthError::unauthorized_client("the implicit grant is not enabled")
-                })?;
                 implicit
                     .issue(&ctx, &client, request, user, scope, &settings.issuer)
-                    .await?
+                    .await
             }
+            (ResponseType::Token, None) => Err(OAuthError::unauthorized_client(
+                "the implicit grant is not enabled",
+            )),
             _ => {
                 code.issue(request, user, scope, &settings.issuer, now)
-                    .await?
+                    .await
             }
         };
-        tracing::info!(client_id = %client_id, "authorization approved");
-        Ok(redirect)
+        match issued {
+            Ok(redirect) => {
+                tracing::info!(client_id = %client.id, "authorization approved");
+                Ok(redirect)
+            }
+            Err(error) => {
+                tracing::warn!(client_id = %client.id, error = error.code().as_str(), reason = error.reason(), "approved authorization failed");
+                Ok(error_redirect(
+                    &to,
+                    in_fragment,
+                    &error,
+                    state.as_deref(),
+                    &settings.issuer,
+                ))
+            }
+        }
+    }
+
+    /// The client of a pending request, if it still exists, may still use the grant, and still
+    /// has the redirect URI registered.
+    async fn still_allowed(&self, request: &PendingAuthorization) -> Result<Client, OAuthError> {
+        let changed = |reason| {
+            OAuthError::invalid_request("the client's registration changed; start again")
+                .with_reason(reason)
+        };
+        let client = self
+            .inner
+            .clients
+            .find_client(&request.client_id)
+            .await?
+            .ok_or_else(|| changed("client_gone"))?;
+        let grant = match request.response_type {
+            ResponseType::Token => GrantType::Implicit,
+            _ => GrantType::AuthorizationCode,
+        };
+        if !client.allows(grant) {
+            return Err(changed("grant_withdrawn"));
+        }
+        if !client.redirect_uris.contains(&request.redirect_uri) {
+            return Err(changed("redirect_uri_withdrawn"));
+        }
+        Ok(client)
+    }
+
+    fn endpoint(&self) -> Result<(&AuthorizeSettings, &AuthorizationCodeGrant), OAuthError> {
+        match (&self.inner.authorize, &self.inner.code) {
+            (Some(settings), Some(code)) => Ok((settings, code)),
+            _ => Err(OAuthError::invalid_request(
+                "this server has no authorization endpoint enabled",
+            )),
+        }
     }
 
     /// The user declined: answers the redirect with `error=access_denied`, `state` and `iss`
@@ -646,27 +721,19 @@ impl AuthorizationServer {
         ),
         OAuthError,
     > {
-        let inner = &*self.inner;
-        let (Some(settings), Some(code)) = (&inner.authorize, &inner.code) else {
-            return Err(OAuthError::invalid_request(
-                "this server has no authorization endpoint enabled",
-            ));
-        };
+        let (settings, code) = self.endpoint()?;
         let request = code
             .codes
             .take_pending(&TokenHash::of(id.secret()), now)
             .await?
-            .ok_or_else(|| {
-                OAuthError::invalid_request(
-                    "the authorization request is unknown, expired, or already decided",
-                )
-                .with_reason("pending_unknown")
-            })?;
+            .ok_or_else(pending_unknown)?;
         Ok((request, settings, code))
     }
 
     /// Checks a user's password for a login page, through the same [`UserVerifier`] and
-    /// brute-force limits as the password grant.
+    /// per-username brute-force limit as the password grant. Failures here do not count against
+    /// `client`: a login page's client is only named, not authenticated, so counting them would
+    /// let anyone lock that client's password grant out.
     ///
     /// # Errors
     ///
@@ -683,7 +750,7 @@ impl AuthorizationServer {
                 .with_reason("no_user_verifier"));
         };
         users
-            .authenticate(client, username, password, self.inner.clock.now())
+            .authenticate(client, false, username, password, self.inner.clock.now())
             .await
     }
 

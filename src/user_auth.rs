@@ -60,16 +60,23 @@ impl UserAuthenticator {
     /// Checks `username` and `password` for `client`: refused without asking the verifier when
     /// a limit is reached; `invalid_grant` with the same words for a wrong password and an
     /// unknown user.
+    ///
+    /// `client_authenticated` says whether the client was authenticated (the password grant):
+    /// only then do failures count against it. A login page's client is only named in the
+    /// request, so counting there would let anyone lock a client out.
     pub(crate) async fn authenticate(
         &self,
         client: &ClientId,
+        client_authenticated: bool,
         username: &Username,
         password: Password,
         now: OffsetDateTime,
     ) -> Result<UserId, OAuthError> {
         // RFC 6749 §4.3.2: "the authorization server MUST protect the endpoint against brute
         // force attacks (e.g., using rate-limitation or generating alerts)."
-        let reserved = self.admit(client, username, now).await?;
+        let reserved = self
+            .admit(client, client_authenticated, username, now)
+            .await?;
         let verdict = self
             .verifier
             .verify_password(username, &password, client)
@@ -81,7 +88,9 @@ impl UserAuthenticator {
                 Ok(user_id)
             }
             Ok(_) => {
-                self.count_client_failure(client, now).await;
+                if client_authenticated {
+                    self.count_client_failure(client, now).await;
+                }
                 // Wrong password, unknown user, or an answer this version does not know: the
                 // same words for each, so usernames cannot be enumerated.
                 Err(
@@ -103,13 +112,14 @@ impl UserAuthenticator {
     async fn admit(
         &self,
         client: &ClientId,
+        client_authenticated: bool,
         username: &Username,
         now: OffsetDateTime,
     ) -> Result<Option<AttemptKey>, OAuthError> {
         let Some((limiter, limits)) = &self.limiter else {
             return Ok(None);
         };
-        if let Some(rule) = limits.per_client {
+        if let (Some(rule), true) = (limits.per_client, client_authenticated) {
             let key = AttemptKey::Client(client.clone());
             let verdict = limiter.check_attempts(&key, &rule, now).await?;
             if verdict != AttemptVerdict::Allowed {

@@ -257,6 +257,8 @@ async fn trusted_errors_redirect_with_state_and_iss() {
         (format!("response_type=code&client_id=pkce-app&redirect_uri={cb}&state=s&code_challenge={CHALLENGE}"), "invalid_request"),
         (format!("response_type=code&client_id=pkce-app&redirect_uri={cb}&state=s&code_challenge={CHALLENGE}&code_challenge_method=plain"), "invalid_request"),
         (format!("response_type=code&client_id=pkce-app&redirect_uri={cb}&state=s&code_challenge=short&code_challenge_method=S256"), "invalid_request"),
+        // A hex SHA-256 is not what S256 produces: such a code could never be redeemed.
+        (format!("response_type=code&client_id=pkce-app&redirect_uri={cb}&state=s&code_challenge={}&code_challenge_method=S256", "ab".repeat(32)), "invalid_request"),
     ];
     for (q, error) in cases {
         let r = redirected(authorize(&f, &q).await);
@@ -678,4 +680,205 @@ fn the_builder_guards_the_authorization_endpoint() {
         Some(BuildError::ImplicitWithoutAuthorizationEndpoint)
     );
     assert!(b().issuer(ISSUER).build().is_ok());
+}
+
+#[tokio::test]
+async fn unrecognized_parameters_are_ignored_even_when_repeated() {
+    let f = fixture();
+    pending(
+        &f,
+        &spa_query("&resource=https%3A%2F%2Fa&resource=https%3A%2F%2Fb&foo="),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn redirects_keep_the_registered_uri_exactly() {
+    let f = fixture();
+    f.clients.insert(
+        grantor::Client::confidential(
+            "bare",
+            grantor::SecretHash::new(&grantor::ClientSecret::new("s")),
+        )
+        .with_grant_types([grantor::GrantType::AuthorizationCode])
+        .with_redirect_uris(["HTTPS://App.Example.com"])
+        .with_default_scope("read".parse().expect("s"))
+        .with_allowed_scope("read".parse().expect("s")),
+    );
+    let id = pending(&f, "response_type=code&client_id=bare&state=s").await;
+    let r = f
+        .server
+        .approve(&id, UserId::new("u"), None)
+        .await
+        .expect("approve");
+    assert!(
+        r.location().starts_with("HTTPS://App.Example.com?code="),
+        "{}",
+        r.location()
+    );
+}
+
+#[tokio::test]
+async fn a_refused_approval_leaves_the_request_waiting() {
+    let f = fixture();
+    let id = pending(&f, &spa_query("&scope=read")).await;
+    let wide = f
+        .server
+        .approve(
+            &id,
+            UserId::new("u"),
+            Some("read write".parse().expect("s")),
+        )
+        .await;
+    assert_eq!(wide.err().map(|e| e.code()), Some(ErrorCode::InvalidScope));
+    assert!(f
+        .server
+        .authorization_request(&id)
+        .await
+        .expect("read")
+        .is_some());
+    approve_for_code(&f, &id).await;
+}
+
+#[tokio::test]
+async fn approval_rechecks_the_client() {
+    let f = fixture();
+    let id = pending(&f, "response_type=code&client_id=webapp").await;
+    // The client loses the grant while the user signs in.
+    f.clients.insert(
+        grantor::Client::confidential(
+            "webapp",
+            grantor::SecretHash::new(&grantor::ClientSecret::new("web-secret")),
+        )
+        .with_grant_types([grantor::GrantType::RefreshToken])
+        .with_redirect_uris(["https://app.example.com/cb?tenant=7"])
+        .with_default_scope("read".parse().expect("s"))
+        .with_allowed_scope("read".parse().expect("s")),
+    );
+    let r = f.server.approve(&id, UserId::new("u"), None).await;
+    assert_eq!(r.err().map(|e| e.code()), Some(ErrorCode::InvalidRequest));
+    assert!(
+        f.codes.is_empty()
+            || f.server
+                .authorization_request(&id)
+                .await
+                .expect("read")
+                .is_some()
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_plain_verifier_is_refused() {
+    let f = fixture_with(|b| b.allow_plain_pkce(true));
+    let plain = "a-plain-verifier-that-is-long-enough-to-pass-43";
+    let id = pending(&f, &format!("response_type=code&client_id=pkce-app&redirect_uri={}&code_challenge={plain}&code_challenge_method=plain", enc(CALLBACK))).await;
+    let code = approve_for_code(&f, &id).await;
+    let a = exchange(&f, spa_exchange(&code, &format!("{plain}x")), None).await;
+    assert_eq!((a.status, a.error()), (400, "invalid_grant"));
+}
+
+#[tokio::test]
+async fn login_page_failures_do_not_lock_the_clients_password_grant() {
+    let f = fixture();
+    for i in 0..150 {
+        let r = f
+            .server
+            .verify_user(
+                &grantor::ClientId::new("clientapp"),
+                &grantor::Username::new(format!("nobody{i}")),
+                grantor::Password::new("x"),
+            )
+            .await;
+        assert_eq!(r.err().map(|e| e.code()), Some(ErrorCode::InvalidGrant));
+    }
+    f.login().await;
+    // The per-username limit still holds on the login page.
+    for _ in 0..5 {
+        let _ = f
+            .server
+            .verify_user(
+                &grantor::ClientId::new("pkce-app"),
+                &grantor::Username::new("admin"),
+                grantor::Password::new("x"),
+            )
+            .await;
+    }
+    let r = f
+        .server
+        .verify_user(
+            &grantor::ClientId::new("pkce-app"),
+            &grantor::Username::new("admin"),
+            grantor::Password::new("123456"),
+        )
+        .await;
+    assert!(r.err().is_some_and(|e| e.retry_after().is_some()));
+}
+
+/// A code store that is down.
+struct DownCodes;
+
+#[grantor::async_trait]
+impl grantor::CodeStore for DownCodes {
+    async fn save_pending(
+        &self,
+        _: &grantor::TokenHash,
+        _: &grantor::PendingAuthorization,
+        _: time::OffsetDateTime,
+    ) -> Result<(), grantor::StoreError> {
+        Err(grantor::StoreError::unavailable("connection refused"))
+    }
+    async fn find_pending(
+        &self,
+        _: &grantor::TokenHash,
+        _: time::OffsetDateTime,
+    ) -> Result<Option<grantor::PendingAuthorization>, grantor::StoreError> {
+        Err(grantor::StoreError::unavailable("connection refused"))
+    }
+    async fn take_pending(
+        &self,
+        _: &grantor::TokenHash,
+        _: time::OffsetDateTime,
+    ) -> Result<Option<grantor::PendingAuthorization>, grantor::StoreError> {
+        Err(grantor::StoreError::unavailable("connection refused"))
+    }
+    async fn save_code(
+        &self,
+        _: &grantor::TokenHash,
+        _: &grantor::CodeGrant,
+        _: time::OffsetDateTime,
+    ) -> Result<(), grantor::StoreError> {
+        Err(grantor::StoreError::unavailable("connection refused"))
+    }
+    async fn take_code(
+        &self,
+        _: &grantor::TokenHash,
+        _: time::OffsetDateTime,
+    ) -> Result<grantor::CodeRedemption, grantor::StoreError> {
+        Err(grantor::StoreError::unavailable("connection refused"))
+    }
+}
+
+#[tokio::test]
+async fn a_store_outage_after_the_redirect_is_trusted_is_redirected_to_the_client() {
+    use std::sync::Arc;
+    let server = grantor::AuthorizationServer::builder(
+        Arc::new(clients()),
+        Arc::new(grantor::MemoryTokenStore::new()),
+    )
+    .enable_authorization_code_grant(Arc::new(DownCodes))
+    .issuer(ISSUER)
+    .build()
+    .expect("server");
+    let r = redirected(
+        server
+            .authorize(AuthorizationRequest::from_query(spa_query("")))
+            .await,
+    );
+    let p = redirect_params(r.location(), false);
+    assert_eq!(
+        p.get("error").map(String::as_str),
+        Some("temporarily_unavailable")
+    );
+    assert_eq!(p.get("state").map(String::as_str), Some("xyz"));
+    assert_eq!(p.get("iss").map(String::as_str), Some(ISSUER));
 }

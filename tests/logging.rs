@@ -79,7 +79,52 @@ async fn grants_are_logged_without_secrets() {
         )
         .await;
 
+    // The code flow: a request, an approval, an exchange and a replay.
+    let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    let grantor::AuthorizeOutcome::Pending { id, .. } = f
+        .server
+        .authorize(grantor::AuthorizationRequest::from_query(
+            "response_type=code&client_id=pkce-app&redirect_uri=http%3A%2F%2Flocalhost%3A3000%2Fcallback&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256",
+        ))
+        .await
+    else {
+        panic!("expected a pending request");
+    };
+    let redirect = f
+        .server
+        .approve(&id, grantor::UserId::new("user-tom"), None)
+        .await
+        .expect("approve");
+    let code = redirect_params(redirect.location(), false)
+        .get("code")
+        .cloned()
+        .expect("code");
+    let body = format!("grant_type=authorization_code&code={code}&redirect_uri=http%3A%2F%2Flocalhost%3A3000%2Fcallback&client_id=pkce-app&code_verifier={verifier}");
+    let exchanged = f.token(grantor::TokenRequest::form(body.clone())).await;
+    assert_eq!(exchanged.status, 200);
+    f.token(grantor::TokenRequest::form(body)).await;
+
     let log = String::from_utf8(capture.0.lock().expect("lock").clone()).expect("utf-8");
+    for secret in [
+        id.secret().to_owned(),
+        code.clone(),
+        verifier.to_owned(),
+        exchanged.str("access_token"),
+        exchanged.str("refresh_token"),
+        redirect.location().to_owned(),
+    ] {
+        assert!(
+            !log.contains(secret.as_str()),
+            "{secret} leaked into the log:\n{log}"
+        );
+    }
+    for needle in [
+        "authorization request pending",
+        "authorization approved",
+        "reason=\"code_reused\"",
+    ] {
+        assert!(log.contains(needle), "{needle:?} missing from:\n{log}");
+    }
     // What must be there.
     for needle in [
         "token issued",

@@ -121,6 +121,52 @@ proptest! {
     }
 
     #[test]
+    fn the_authorization_endpoint_never_panics(
+        query in prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..256),
+            proptest::collection::vec(prop_oneof![
+                Just(b"response_type=code".to_vec()),
+                Just(b"response_type=token".to_vec()),
+                Just(b"client_id=pkce-app".to_vec()),
+                Just(b"client_id=webapp".to_vec()),
+                Just(b"redirect_uri=http%3A%2F%2Flocalhost%3A3000%2Fcallback".to_vec()),
+                Just(b"redirect_uri=%zz".to_vec()),
+                Just(b"scope=read+write".to_vec()),
+                Just(b"state=%E2%9C%93".to_vec()),
+                Just(b"code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".to_vec()),
+                Just(b"code_challenge_method=S256".to_vec()),
+                Just(b"code_challenge_method=plain".to_vec()),
+                proptest::collection::vec(any::<u8>(), 0..16),
+            ], 0..10).prop_map(|pieces| pieces.join(&b'&')),
+        ],
+        decision in 0u8..3,
+        implicit in any::<bool>(),
+    ) {
+        let f = fixture_with(|b| if implicit { b.enable_implicit_grant() } else { b });
+        let rt = runtime();
+        match rt.block_on(f.server.authorize(grantor::AuthorizationRequest::from_query(query))) {
+            grantor::AuthorizeOutcome::Pending { id, .. } => {
+                let answer = match decision {
+                    0 => rt.block_on(f.server.approve(&id, grantor::UserId::new("u"), None)),
+                    1 => rt.block_on(f.server.deny(&id)),
+                    _ => rt.block_on(f.server.approve(&id, grantor::UserId::new("u"), Some(Scope::empty()))),
+                };
+                let redirect = answer.expect("a pending request can be decided");
+                let response = redirect.into_response();
+                prop_assert_eq!(response.status(), 302);
+                prop_assert!(response.header("Location").is_some_and(|l| l.contains("iss=")));
+            }
+            grantor::AuthorizeOutcome::Redirect(r) => {
+                prop_assert!(r.location().contains("error="));
+            }
+            grantor::AuthorizeOutcome::Invalid(e) => {
+                prop_assert!(!e.description().is_empty());
+            }
+            _ => {}
+        }
+    }
+
+    #[test]
     fn scope_parsing_never_panics(s in any::<String>()) {
         let _ = Scope::parse(&s);
     }

@@ -58,7 +58,7 @@ impl PasswordGrant {
         let granted = grant_scope(client, params.get("scope"))?;
         let user_id = self
             .users
-            .authenticate(&client.id, &username, password, ctx.now)
+            .authenticate(&client.id, true, &username, password, ctx.now)
             .await?;
 
         let with_refresh = ctx.issues_refresh_token(client);
