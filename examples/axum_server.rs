@@ -340,10 +340,17 @@ fn error_page(status: StatusCode, message: &str) -> axum::response::Response {
 }
 
 /// The cookie that carries one request's CSRF token (double submit), named for the request so
-/// that two sign-ins in two tabs do not overwrite each other.
-fn csrf_cookie_name(request_id: &str) -> String {
+/// that two sign-ins in two tabs do not overwrite each other. Over https it takes the
+/// `__Host-` prefix, which browsers only accept from this very host with `Secure` and `Path=/`,
+/// so a sibling subdomain cannot plant one.
+fn csrf_cookie_name(request_id: &str, https: bool) -> String {
     let digest = TokenHash::of(request_id).to_hex();
-    format!("csrf_{}", digest.get(..16).unwrap_or(&digest))
+    let prefix = if https { "__Host-" } else { "" };
+    format!("{prefix}csrf_{}", digest.get(..16).unwrap_or(&digest))
+}
+
+fn is_https(server: &AuthorizationServer) -> bool {
+    server.issuer().is_some_and(|i| i.starts_with("https://"))
 }
 
 pub fn login_form(
@@ -373,6 +380,7 @@ pub fn login_form(
 }
 
 fn show_form(
+    https: bool,
     status: StatusCode,
     request: &PendingAuthorization,
     request_id: &str,
@@ -380,9 +388,14 @@ fn show_form(
     message: Option<&str>,
 ) -> axum::response::Response {
     let mut response = html_response(status, login_form(request, request_id, csrf, message));
+    let scope = if https {
+        "Path=/; Secure"
+    } else {
+        "Path=/oauth/authorize"
+    };
     let cookie = format!(
-        "{}={csrf}; Path=/oauth/authorize; HttpOnly; SameSite=Strict; Max-Age=600",
-        csrf_cookie_name(request_id)
+        "{}={csrf}; {scope}; HttpOnly; SameSite=Strict; Max-Age=600",
+        csrf_cookie_name(request_id, https)
     );
     if let Ok(value) = http::HeaderValue::from_str(&cookie) {
         response
@@ -393,11 +406,18 @@ fn show_form(
 }
 
 /// Answers what `authorize` said: the form, an error redirect, or an error page.
-fn answer_authorize(outcome: AuthorizeOutcome) -> axum::response::Response {
+fn answer_authorize(https: bool, outcome: AuthorizeOutcome) -> axum::response::Response {
     match outcome {
         AuthorizeOutcome::Pending { id, request } => {
             let csrf = AuthorizationRequestId::generate();
-            show_form(StatusCode::OK, &request, id.secret(), csrf.secret(), None)
+            show_form(
+                https,
+                StatusCode::OK,
+                &request,
+                id.secret(),
+                csrf.secret(),
+                None,
+            )
         }
         AuthorizeOutcome::Redirect(redirect) => respond(redirect.into_response()),
         AuthorizeOutcome::Invalid(error) => {
@@ -411,6 +431,7 @@ fn answer_authorize(outcome: AuthorizeOutcome) -> axum::response::Response {
 async fn authorize_page(State(app): State<App>, request: Request) -> axum::response::Response {
     let query = request.uri().query().unwrap_or_default().to_owned();
     answer_authorize(
+        is_https(&app.server),
         app.server
             .authorize(AuthorizationRequest::from_query(query))
             .await,
@@ -439,6 +460,7 @@ async fn authorize_decision(State(app): State<App>, request: Request) -> axum::r
     let Some(request_id) = form.get("request_id") else {
         // RFC 6749 §3.1: the authorization endpoint MAY accept POST.
         return answer_authorize(
+            is_https(&app.server),
             app.server
                 .authorize(AuthorizationRequest::from_form(request.body()))
                 .await,
@@ -447,7 +469,9 @@ async fn authorize_decision(State(app): State<App>, request: Request) -> axum::r
     let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
 
     // CSRF: the hidden field must match the cookie set with the form.
-    let cookie = cookie_value(request.headers(), &csrf_cookie_name(request_id)).unwrap_or_default();
+    let https = is_https(&app.server);
+    let cookie =
+        cookie_value(request.headers(), &csrf_cookie_name(request_id, https)).unwrap_or_default();
     let csrf = field("csrf_token");
     if csrf.is_empty() || !bool::from(cookie.as_bytes().ct_eq(csrf.as_bytes())) {
         return error_page(
@@ -486,7 +510,14 @@ async fn authorize_decision(State(app): State<App>, request: Request) -> axum::r
                     } else {
                         "Wrong username or password."
                     };
-                    return show_form(StatusCode::OK, &pending, request_id, csrf, Some(message));
+                    return show_form(
+                        https,
+                        StatusCode::OK,
+                        &pending,
+                        request_id,
+                        csrf,
+                        Some(message),
+                    );
                 }
                 Err(error) => Err(error),
             }

@@ -407,3 +407,21 @@ async fn the_oauth2_crate_runs_code_with_pkce() {
     assert_eq!(users.status, 200);
     assert!(users.body.contains("adolfo"));
 }
+
+#[tokio::test]
+async fn over_https_the_csrf_cookie_is_host_only_and_secure() {
+    let app = example::router(
+        example::demo_server("https://auth.example.com", None)
+            .await
+            .expect("demo server"),
+    );
+    let form = get(&app, &authorize_uri("spa", "st8")).await;
+    let set = form.header("set-cookie").expect("set-cookie");
+    assert!(set.starts_with("__Host-csrf_"), "{set}");
+    assert!(
+        set.contains("; Path=/;") && set.contains("Secure") && set.contains("HttpOnly"),
+        "{set}"
+    );
+    let answer = answer_form(&app, &form, "tom", "123456", "approve").await;
+    assert_eq!(answer.status, 302, "{}", answer.body);
+}
