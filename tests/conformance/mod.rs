@@ -45,6 +45,31 @@ pub fn now() -> OffsetDateTime {
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
+/// Runs `n` futures on the runtime's threads, released together by a barrier, and answers
+/// their outputs.
+pub async fn race<T, F, Fut>(n: usize, make: F) -> Vec<T>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let barrier = Arc::new(Barrier::new(n));
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let (barrier, run) = (barrier.clone(), make(i));
+            tokio::spawn(async move {
+                barrier.wait().await;
+                run.await
+            })
+        })
+        .collect();
+    let mut out = Vec::with_capacity(n);
+    for t in tasks {
+        out.push(t.await.expect("task"));
+    }
+    out
+}
+
 pub fn record(
     kind: TokenKind,
     client: &str,
@@ -514,26 +539,24 @@ pub async fn rotation_race_has_one_winner(s: Stores) {
         )
         .await
         .expect("save");
-    let barrier = Arc::new(Barrier::new(100));
-    let mut tasks = Vec::new();
-    for i in 0..100 {
-        let (tokens, barrier) = (s.tokens.clone(), barrier.clone());
+    let outcomes = race(100, |i| {
+        let tokens = s.tokens.clone();
         let new = [(
             fresh_hash(&format!("n{i}")),
             record(TokenKind::Refresh, "c", &fam, now, HOUR),
         )];
-        tasks.push(tokio::spawn(async move {
-            barrier.wait().await;
+        async move {
             let outcome = tokens
                 .rotate_refresh_token(&old, &ClientId::new("c"), &new, true, now)
                 .await;
             (new[0].0, outcome)
-        }));
-    }
+        }
+    })
+    .await;
     let mut winners = Vec::new();
     let mut reused = 0;
-    for t in tasks {
-        match t.await.expect("task") {
+    for outcome in outcomes {
+        match outcome {
             (h, Ok(Rotation::Issued(_))) => winners.push(h),
             (_, Ok(Rotation::Reused { family_id, .. })) => {
                 assert_eq!(family_id, fam);
@@ -696,21 +719,15 @@ pub async fn limiter_race_allows_exactly_the_limit(s: Stores) {
         max_failures: 5,
         window: Duration::from_secs(600),
     };
-    let barrier = Arc::new(Barrier::new(100));
-    let mut tasks = Vec::new();
-    for _ in 0..100 {
-        let (l, key, barrier) = (s.limiter.clone(), key.clone(), barrier.clone());
-        tasks.push(tokio::spawn(async move {
-            barrier.wait().await;
-            l.reserve_attempt(&key, &rule, now).await
-        }));
-    }
-    let mut allowed = 0;
-    for t in tasks {
-        if t.await.expect("task").expect("reserve") == AttemptVerdict::Allowed {
-            allowed += 1;
-        }
-    }
+    let verdicts = race(100, |_| {
+        let (l, key) = (s.limiter.clone(), key.clone());
+        async move { l.reserve_attempt(&key, &rule, now).await.expect("reserve") }
+    })
+    .await;
+    let allowed = verdicts
+        .iter()
+        .filter(|v| **v == AttemptVerdict::Allowed)
+        .count();
     assert_eq!(allowed, 5);
 }
 
@@ -843,18 +860,14 @@ pub async fn code_race_has_one_winner(s: Stores) {
         .save_code(&code, &code_grant(now, 60), now)
         .await
         .expect("save");
-    let barrier = Arc::new(Barrier::new(100));
-    let mut tasks = Vec::new();
-    for _ in 0..100 {
-        let (codes, barrier) = (s.codes.clone(), barrier.clone());
-        tasks.push(tokio::spawn(async move {
-            barrier.wait().await;
-            codes.take_code(&code, now).await
-        }));
-    }
+    let outcomes = race(100, |_| {
+        let codes = s.codes.clone();
+        async move { codes.take_code(&code, now).await.expect("take") }
+    })
+    .await;
     let (mut redeemed, mut used) = (0, 0);
-    for t in tasks {
-        match t.await.expect("task").expect("take") {
+    for outcome in outcomes {
+        match outcome {
             CodeRedemption::Redeemed(_) => redeemed += 1,
             CodeRedemption::AlreadyUsed { .. } => used += 1,
             other => panic!("unexpected {other:?}"),
@@ -871,21 +884,12 @@ pub async fn pending_race_has_one_winner(s: Stores) {
         .save_pending(&id, &pending(now, 600), now)
         .await
         .expect("save");
-    let barrier = Arc::new(Barrier::new(100));
-    let mut tasks = Vec::new();
-    for _ in 0..100 {
-        let (codes, barrier) = (s.codes.clone(), barrier.clone());
-        tasks.push(tokio::spawn(async move {
-            barrier.wait().await;
-            codes.take_pending(&id, now).await
-        }));
-    }
-    let mut won = 0;
-    for t in tasks {
-        if t.await.expect("task").expect("take").is_some() {
-            won += 1;
-        }
-    }
+    let taken = race(100, |_| {
+        let codes = s.codes.clone();
+        async move { codes.take_pending(&id, now).await.expect("take") }
+    })
+    .await;
+    let won = taken.iter().filter(|t| t.is_some()).count();
     assert_eq!(won, 1);
 }
 
