@@ -118,10 +118,13 @@ mod error;
 mod grant;
 #[cfg(feature = "http")]
 mod http;
+mod introspection;
 pub mod manual;
+mod metadata;
 mod pkce;
 mod request;
 mod response;
+mod revocation;
 mod scope;
 mod server;
 mod store;
@@ -135,6 +138,7 @@ pub use authorize::{AuthorizationRequest, AuthorizeOutcome, Redirect, ResponseTy
 pub use bearer::{AccessGrant, BearerError, BearerValidator, ResourceRequest, TokenLocation};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{BoxError, ErrorCode, OAuthError, StoreError};
+pub use metadata::EndpointPaths;
 pub use pkce::{CodeChallenge, CodeChallengeMethod};
 pub use request::TokenRequest;
 pub use response::Response;

@@ -15,10 +15,14 @@ use crate::client_auth::{authenticate, credentials};
 use crate::clock::{Clock, SystemClock};
 use crate::error::OAuthError;
 use crate::grant::authorization_code::AuthorizationCodeGrant;
+use crate::grant::client_credentials::ClientCredentialsGrant;
 use crate::grant::implicit::ImplicitGrant;
 use crate::grant::password::PasswordGrant;
 use crate::grant::refresh_token::RefreshTokenGrant;
 use crate::grant::{Context, TokenSettings};
+use crate::metadata::{
+    endpoint, EndpointPaths, Metadata, CLIENT_AUTH_METHODS, INTROSPECTION_AUTH_METHODS,
+};
 use crate::request::{token_params, TokenRequest};
 use crate::response::{Response, TokenResponse};
 use crate::scope::Scope;
@@ -63,6 +67,7 @@ pub struct AuthorizationServerBuilder {
     clock: Arc<dyn Clock>,
     verifier: Option<Arc<dyn UserVerifier>>,
     password_grant: bool,
+    client_credentials: bool,
     codes: Option<Arc<dyn CodeStore>>,
     implicit: bool,
     require_pkce: bool,
@@ -78,9 +83,25 @@ pub struct AuthorizationServerBuilder {
     login_limits: Option<LoginLimits>,
     json_token_requests: bool,
     query_access_tokens: bool,
+    paths: EndpointPaths,
+    scopes_supported: Option<Scope>,
 }
 
 impl AuthorizationServerBuilder {
+    /// Where the host serves each endpoint, for the metadata document (RFC 8414). Defaults to
+    /// [`EndpointPaths::default`].
+    pub fn endpoint_paths(mut self, paths: EndpointPaths) -> Self {
+        self.paths = paths;
+        self
+    }
+
+    /// The scopes to list as `scopes_supported` in the metadata document (RFC 8414 §2). Not
+    /// listed unless set.
+    pub fn scopes_supported(mut self, scopes: Scope) -> Self {
+        self.scopes_supported = Some(scopes);
+        self
+    }
+
     /// Enables the password grant (RFC 6749 §4.3), checking credentials with `verifier`.
     ///
     /// Brute-force protection is on unless [`disable_login_limits`](Self::disable_login_limits)
@@ -88,6 +109,13 @@ impl AuthorizationServerBuilder {
     pub fn enable_password_grant(mut self, verifier: Arc<dyn UserVerifier>) -> Self {
         self.verifier = Some(verifier);
         self.password_grant = true;
+        self
+    }
+
+    /// Enables the client credentials grant (RFC 6749 §4.4) for confidential clients registered
+    /// for it.
+    pub fn enable_client_credentials_grant(mut self) -> Self {
+        self.client_credentials = true;
         self
     }
 
@@ -238,7 +266,11 @@ impl AuthorizationServerBuilder {
         {
             return Err(BuildError::ZeroLifetime);
         }
-        if !self.password_grant && !self.refresh_grant && self.codes.is_none() {
+        if !self.password_grant
+            && !self.refresh_grant
+            && !self.client_credentials
+            && self.codes.is_none()
+        {
             return Err(BuildError::NoGrantEnabled);
         }
         if self.implicit && self.codes.is_none() {
@@ -285,6 +317,7 @@ impl AuthorizationServerBuilder {
                     code_ttl: to_time_duration(self.code_ttl),
                 }),
                 implicit: self.implicit.then_some(ImplicitGrant),
+                client_credentials: self.client_credentials.then_some(ClientCredentialsGrant),
                 authorize,
                 refresh: self.refresh_grant.then_some(RefreshTokenGrant),
                 settings: TokenSettings {
@@ -296,6 +329,9 @@ impl AuthorizationServerBuilder {
                 issuer: self.issuer,
                 json_token_requests: self.json_token_requests,
                 query_access_tokens: self.query_access_tokens,
+                paths: self.paths,
+                scopes_supported: self.scopes_supported,
+                allow_plain_pkce: self.allow_plain_pkce,
             }),
         })
     }
@@ -309,12 +345,16 @@ struct Inner {
     users: Option<Arc<UserAuthenticator>>,
     code: Option<AuthorizationCodeGrant>,
     implicit: Option<ImplicitGrant>,
+    client_credentials: Option<ClientCredentialsGrant>,
     authorize: Option<AuthorizeSettings>,
     refresh: Option<RefreshTokenGrant>,
     settings: TokenSettings,
     issuer: Option<String>,
     json_token_requests: bool,
     query_access_tokens: bool,
+    paths: EndpointPaths,
+    scopes_supported: Option<Scope>,
+    allow_plain_pkce: bool,
 }
 
 /// An OAuth 2.0 authorization server: every endpoint is a method that takes a framework-neutral
@@ -378,6 +418,7 @@ impl AuthorizationServer {
             clock: Arc::new(SystemClock),
             verifier: None,
             password_grant: false,
+            client_credentials: false,
             codes: None,
             implicit: false,
             require_pkce: false,
@@ -393,6 +434,8 @@ impl AuthorizationServer {
             login_limits: Some(LoginLimits::default()),
             json_token_requests: false,
             query_access_tokens: false,
+            paths: EndpointPaths::default(),
+            scopes_supported: None,
         }
     }
 
@@ -465,6 +508,11 @@ impl AuthorizationServer {
             }
             Some(GrantType::AuthorizationCode) => {
                 if let Some(handler) = &inner.code {
+                    return handler.handle(&ctx, &client, &params).await;
+                }
+            }
+            Some(GrantType::ClientCredentials) => {
+                if let Some(handler) = &inner.client_credentials {
                     return handler.handle(&ctx, &client, &params).await;
                 }
             }
@@ -752,6 +800,143 @@ impl AuthorizationServer {
         users
             .authenticate(client, false, username, password, self.inner.clock.now())
             .await
+    }
+
+    /// Authenticates the client of a revocation or introspection request, as at the token
+    /// endpoint.
+    async fn client_request(
+        &self,
+        request: &TokenRequest,
+        trace: &mut Trace,
+    ) -> Result<(Client, crate::request::Params), OAuthError> {
+        let params = token_params(request, false)?;
+        let creds = credentials(request.authorization.as_deref(), &params)?;
+        trace.client_id = Some(creds.client_id.clone());
+        trace.auth_method = Some(creds.method.as_str());
+        let client = authenticate(&*self.inner.clients, creds).await?;
+        Ok((client, params))
+    }
+
+    /// The revocation endpoint (RFC 7009): the client authenticates as at the token endpoint
+    /// and gives a token back. Answers 200 with an empty body for a revoked or unknown token,
+    /// and the RFC 6749 §5.2 error response otherwise (`unauthorized_client` for a token issued
+    /// to another client, which stays valid).
+    pub async fn revoke(&self, request: TokenRequest) -> Response {
+        let now = self.inner.clock.now();
+        let mut trace = Trace::default();
+        let result = match self.client_request(&request, &mut trace).await {
+            Ok((client, params)) => {
+                crate::revocation::revoke(&*self.inner.tokens, &client, &params, now).await
+            }
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) => Response::new(200).no_store(),
+            Err(error) => {
+                tracing::warn!(
+                    client_id = trace.client_id.as_ref().map(ClientId::as_str),
+                    error = error.code().as_str(),
+                    reason = error.reason(),
+                    "revocation refused"
+                );
+                error.into_token_response()
+            }
+        }
+    }
+
+    /// The introspection endpoint (RFC 7662): a confidential client (a resource server
+    /// registered as one) asks whether a token is live. Answers `active: true` with the token's
+    /// scope, client, subject, type, issue and expiry times, or exactly `{"active":false}`.
+    pub async fn introspect(&self, request: TokenRequest) -> Response {
+        let now = self.inner.clock.now();
+        let mut trace = Trace::default();
+        let result = match self.client_request(&request, &mut trace).await {
+            // RFC 7662 §2.1: the endpoint "MUST require some form of authorization"; a public
+            // client proves nothing.
+            Ok((client, _)) if client.is_public() => Err(OAuthError::invalid_client(
+                "introspection needs an authenticated confidential client",
+            )
+            .with_reason("public_introspection")),
+            Ok((_, params)) => {
+                crate::introspection::introspect(
+                    &*self.inner.tokens,
+                    self.inner.issuer.as_deref(),
+                    &params,
+                    now,
+                )
+                .await
+            }
+            Err(e) => Err(e),
+        };
+        result.unwrap_or_else(|error| {
+            tracing::warn!(
+                client_id = trace.client_id.as_ref().map(ClientId::as_str),
+                error = error.code().as_str(),
+                reason = error.reason(),
+                "introspection refused"
+            );
+            error.into_token_response()
+        })
+    }
+
+    /// The authorization server metadata document (RFC 8414 §3), for
+    /// `/.well-known/oauth-authorization-server`. Derived from the builder's settings. Answers
+    /// 404 when no issuer is set.
+    pub fn metadata(&self) -> Response {
+        let inner = &*self.inner;
+        let Some(issuer) = inner.issuer.as_deref() else {
+            return Response::new(404);
+        };
+        let paths = &inner.paths;
+        let mut grants = Vec::new();
+        if inner.code.is_some() {
+            grants.push(GrantType::AuthorizationCode.as_str());
+        }
+        if inner.implicit.is_some() {
+            grants.push(GrantType::Implicit.as_str());
+        }
+        if inner.password.is_some() {
+            grants.push(GrantType::Password.as_str());
+        }
+        if inner.client_credentials.is_some() {
+            grants.push(GrantType::ClientCredentials.as_str());
+        }
+        if inner.refresh.is_some() {
+            grants.push(GrantType::RefreshToken.as_str());
+        }
+        let mut response_types = Vec::new();
+        if inner.code.is_some() {
+            response_types.push("code");
+        }
+        if inner.implicit.is_some() {
+            response_types.push("token");
+        }
+        let endpoint_on = inner.authorize.is_some();
+        let metadata = Metadata {
+            issuer: issuer.to_owned(),
+            authorization_endpoint: endpoint_on.then(|| endpoint(issuer, &paths.authorization)),
+            token_endpoint: endpoint(issuer, &paths.token),
+            revocation_endpoint: endpoint(issuer, &paths.revocation),
+            revocation_endpoint_auth_methods_supported: &CLIENT_AUTH_METHODS,
+            introspection_endpoint: endpoint(issuer, &paths.introspection),
+            introspection_endpoint_auth_methods_supported: &INTROSPECTION_AUTH_METHODS,
+            token_endpoint_auth_methods_supported: &CLIENT_AUTH_METHODS,
+            grant_types_supported: grants,
+            response_types_supported: response_types,
+            code_challenge_methods_supported: endpoint_on.then(|| {
+                if inner.allow_plain_pkce {
+                    vec!["S256", "plain"]
+                } else {
+                    vec!["S256"]
+                }
+            }),
+            scopes_supported: inner
+                .scopes_supported
+                .as_ref()
+                .map(|s| s.iter().map(str::to_owned).collect()),
+            authorization_response_iss_parameter_supported: endpoint_on.then_some(true),
+        };
+        Response::json(200, &metadata)
     }
 
     /// A validator for resource servers that shares this server's token store and clock.

@@ -86,7 +86,6 @@ async fn grant_type_is_required_and_must_be_supported() {
         "magic",
         "PASSWORD",
         "implicit",
-        "client_credentials",
         "urn:ietf:params:oauth:grant-type:device_code",
     ] {
         let a = f

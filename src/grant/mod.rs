@@ -12,6 +12,7 @@
 //! here and in sibling modules.
 
 pub(crate) mod authorization_code;
+pub(crate) mod client_credentials;
 pub(crate) mod implicit;
 pub(crate) mod password;
 pub(crate) mod refresh_token;

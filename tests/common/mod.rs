@@ -190,6 +190,13 @@ pub fn clients() -> MemoryClientStore {
             .with_allowed_scope(scope("read write"))
             .with_default_scope(scope("read"))
             .with_redirect_uris(["https://app.example.com/cb?tenant=7"]),
+        Client::public("public-cc")
+            .with_grant_types([GrantType::ClientCredentials])
+            .with_allowed_scope(scope("read"))
+            .with_default_scope(scope("read")),
+        Client::confidential("service-rw", secret("rw-secret"))
+            .with_grant_types([GrantType::ClientCredentials])
+            .with_allowed_scope(scope("read write")),
         Client::public("pkce-app")
             .with_grant_types([
                 GrantType::AuthorizationCode,
@@ -235,6 +242,7 @@ pub fn fixture_with(
         .enable_password_grant(users.clone())
         .enable_refresh_token_grant()
         .enable_authorization_code_grant(codes.clone())
+        .enable_client_credentials_grant()
         .issuer(ISSUER)
         .clock(clock.clone());
     let server = configure(builder)

@@ -1,0 +1,64 @@
+//! The client credentials grant (RFC 6749 §4.4): a confidential client gets a token for itself.
+//!
+//! ```text
+//! +---------+                                  +---------------+
+//! |         |                                  |               |
+//! |         |>--(A)- Client Authentication --->| Authorization |
+//! | Client  |                                  |     Server    |
+//! |         |<--(B)---- Access Token ---------<|               |
+//! |         |                                  |               |
+//! +---------+                                  +---------------+
+//! ```
+//!
+//! (A) is `grant_type=client_credentials[&scope=…]` with the client's own credentials
+//! ([§4.4.2](https://www.rfc-editor.org/rfc/rfc6749#section-4.4.2)); (B) is an access token and
+//! never a refresh token (§4.4.3).
+
+use crate::error::OAuthError;
+use crate::grant::{ensure_allowed, Context, Grant};
+use crate::request::Params;
+use crate::response::TokenResponse;
+use crate::scope::grant_scope;
+use crate::store::Client;
+use crate::types::{FamilyId, GrantType};
+
+/// The client credentials grant's handler: it needs nothing but the token store.
+pub(crate) struct ClientCredentialsGrant;
+
+impl ClientCredentialsGrant {
+    /// Handles `grant_type=client_credentials` (RFC 6749 §4.4.2).
+    pub(crate) async fn handle(
+        &self,
+        ctx: &Context<'_>,
+        client: &Client,
+        params: &Params,
+    ) -> Result<TokenResponse, OAuthError> {
+        // RFC 6749 §4.4: "The client credentials grant type MUST only be used by confidential
+        // clients."
+        if client.is_public() {
+            return Err(OAuthError::unauthorized_client(
+                "public clients cannot use the client_credentials grant",
+            )
+            .with_reason("public_client_credentials"));
+        }
+        ensure_allowed(client, GrantType::ClientCredentials)?;
+        let granted = grant_scope(client, params.get("scope"))?;
+        let minted = ctx.mint(
+            Grant {
+                client,
+                user_id: None,
+                refresh_scope: granted.scope.clone(),
+                scope: granted.scope,
+                family_id: FamilyId::generate(),
+                show_scope: granted.differs_from_request,
+            },
+            // RFC 6749 §4.4.3: "A refresh token SHOULD NOT be included."
+            false,
+        );
+        ctx.save(minted, || {
+            OAuthError::server_error("the new token could not be saved")
+                .with_reason("fresh_family_refused")
+        })
+        .await
+    }
+}

@@ -1,0 +1,74 @@
+//! Authorization server metadata (RFC 8414): what a client library reads to find the endpoints.
+//!
+//! Everything here is derived from the builder's settings, so the document cannot drift from
+//! what the server does.
+
+use serde::Serialize;
+
+/// Where the host serves each endpoint, as paths below the issuer.
+///
+/// The defaults are the example server's: `/oauth/authorize`, `/oauth/token`, `/oauth/revoke`,
+/// `/oauth/introspect` and `/oauth/device_authorization`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EndpointPaths {
+    /// The authorization endpoint (RFC 6749 §3.1).
+    pub authorization: String,
+    /// The token endpoint (RFC 6749 §3.2).
+    pub token: String,
+    /// The revocation endpoint (RFC 7009).
+    pub revocation: String,
+    /// The introspection endpoint (RFC 7662).
+    pub introspection: String,
+    /// The device authorization endpoint (RFC 8628).
+    pub device_authorization: String,
+}
+
+impl Default for EndpointPaths {
+    fn default() -> Self {
+        Self {
+            authorization: "/oauth/authorize".into(),
+            token: "/oauth/token".into(),
+            revocation: "/oauth/revoke".into(),
+            introspection: "/oauth/introspect".into(),
+            device_authorization: "/oauth/device_authorization".into(),
+        }
+    }
+}
+
+/// The client authentication methods of the token, revocation and introspection endpoints.
+pub(crate) const CLIENT_AUTH_METHODS: [&str; 3] =
+    ["client_secret_basic", "client_secret_post", "none"];
+/// Introspection needs a confidential caller.
+pub(crate) const INTROSPECTION_AUTH_METHODS: [&str; 2] =
+    ["client_secret_basic", "client_secret_post"];
+
+/// The metadata document (RFC 8414 §2).
+#[derive(Serialize)]
+pub(crate) struct Metadata {
+    pub(crate) issuer: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) authorization_endpoint: Option<String>,
+    pub(crate) token_endpoint: String,
+    pub(crate) revocation_endpoint: String,
+    pub(crate) revocation_endpoint_auth_methods_supported: &'static [&'static str],
+    pub(crate) introspection_endpoint: String,
+    pub(crate) introspection_endpoint_auth_methods_supported: &'static [&'static str],
+    pub(crate) token_endpoint_auth_methods_supported: &'static [&'static str],
+    pub(crate) grant_types_supported: Vec<&'static str>,
+    pub(crate) response_types_supported: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) code_challenge_methods_supported: Option<Vec<&'static str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) scopes_supported: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) authorization_response_iss_parameter_supported: Option<bool>,
+}
+
+/// Joins the issuer and a path without doubling or dropping the slash.
+pub(crate) fn endpoint(issuer: &str, path: &str) -> String {
+    format!(
+        "{}/{}",
+        issuer.trim_end_matches('/'),
+        path.trim_start_matches('/')
+    )
+}

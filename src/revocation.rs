@@ -1,0 +1,73 @@
+//! Token revocation (RFC 7009): a client gives a token back.
+//!
+//! `POST /revoke` with `token` and an optional `token_type_hint`, the client authenticated as at
+//! the token endpoint. RFC 7009 §2.2: "The authorization server responds with HTTP status code
+//! 200 if the token has been revoked successfully or if the client submitted an invalid token."
+//!
+//! Revoking a refresh token revokes its whole family (every access and refresh token of that
+//! grant, §2.1: the server "SHOULD also invalidate all access tokens based on the same
+//! authorization grant"); revoking an access token revokes that token.
+
+use time::OffsetDateTime;
+
+use crate::error::OAuthError;
+use crate::request::Params;
+use crate::store::{Client, TokenKind, TokenLookup, TokenStore};
+use crate::token::TokenHash;
+
+/// Revokes the token in `params` for `client`.
+pub(crate) async fn revoke(
+    tokens: &dyn TokenStore,
+    client: &Client,
+    params: &Params,
+    now: OffsetDateTime,
+) -> Result<(), OAuthError> {
+    let token = params.require("token")?;
+    // RFC 7009 §2.1: the hint "is only a hint"; a server that cannot find the token with it
+    // "MUST extend its search across all of its supported token types". A hint naming a type
+    // grantor does not issue is answered unsupported_token_type (§2.2.1).
+    if let Some(hint) = params.get("token_type_hint") {
+        if !matches!(hint, "access_token" | "refresh_token") {
+            return Err(OAuthError::unsupported_token_type(
+                "token_type_hint must be access_token or refresh_token",
+            )
+            .with_reason("unsupported_token_type"));
+        }
+    }
+    let hash = TokenHash::of(token);
+    let not_yours = || {
+        OAuthError::unauthorized_client("the token was not issued to this client")
+            .with_reason("revoke_other_client")
+    };
+    match tokens.find_token(&hash, now).await? {
+        TokenLookup::Live(record) => {
+            // §2.1: the server "verifies whether the token was issued to the client making the
+            // revocation request. If this validation fails, the request is refused".
+            if record.client_id != client.id {
+                return Err(not_yours());
+            }
+            match record.kind {
+                TokenKind::Refresh => {
+                    tokens.revoke_family(&record.family_id, now).await?;
+                }
+                _ => {
+                    tokens.revoke_token(&hash, now).await?;
+                }
+            }
+            tracing::info!(client_id = %client.id, family_id = %record.family_id, "token revoked");
+        }
+        TokenLookup::Rotated {
+            client_id,
+            family_id,
+        } => {
+            // A spent refresh token: giving it back ends its grant.
+            if client_id != client.id {
+                return Err(not_yours());
+            }
+            tokens.revoke_family(&family_id, now).await?;
+            tracing::info!(client_id = %client.id, family_id = %family_id, "grant revoked");
+        }
+        _ => {}
+    }
+    Ok(())
+}
