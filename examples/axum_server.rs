@@ -176,6 +176,7 @@ pub async fn demo_server(
     let server = builder
         .issuer(issuer)
         .enable_implicit_grant()
+        .enable_client_credentials_grant()
         .enable_password_grant(Arc::new(DemoUsers::seeded()?))
         .enable_refresh_token_grant()
         // The worked example this demo follows passes the token as ?access_token=…
@@ -217,6 +218,9 @@ pub fn router(server: AuthorizationServer) -> Router {
     let resources = server.bearer_validator();
     Router::new()
         .route("/oauth/token", post(token))
+        .route("/oauth/revoke", post(revoke))
+        .route("/oauth/introspect", post(introspect))
+        .route("/.well-known/oauth-authorization-server", get(metadata))
         .route(
             "/oauth/authorize",
             get(authorize_page).post(authorize_decision),
@@ -245,6 +249,28 @@ async fn token(State(app): State<App>, request: Request) -> axum::response::Resp
         Ok(request) => respond(app.server.token(TokenRequest::from_http(&request)).await),
         Err(response) => response,
     }
+}
+
+async fn revoke(State(app): State<App>, request: Request) -> axum::response::Response {
+    match buffered(request).await {
+        Ok(request) => respond(app.server.revoke(TokenRequest::from_http(&request)).await),
+        Err(response) => response,
+    }
+}
+
+async fn introspect(State(app): State<App>, request: Request) -> axum::response::Response {
+    match buffered(request).await {
+        Ok(request) => respond(
+            app.server
+                .introspect(TokenRequest::from_http(&request))
+                .await,
+        ),
+        Err(response) => response,
+    }
+}
+
+async fn metadata(State(app): State<App>) -> axum::response::Response {
+    respond(app.server.metadata())
 }
 
 async fn users(State(app): State<App>, request: Request) -> axum::response::Response {

@@ -258,3 +258,44 @@ async fn two_example_servers_on_one_redis_behave_as_one() {
         assert!(r.header("retry-after").is_some());
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_serves_its_metadata() {
+    let addr = start_example(None).await;
+    let r = send(addr, get("/.well-known/oauth-authorization-server", None)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let j = r.json();
+    let base = format!("http://{addr}");
+    assert_eq!(j["issuer"], base.as_str());
+    for (field, path) in [
+        ("authorization_endpoint", "/oauth/authorize"),
+        ("token_endpoint", "/oauth/token"),
+        ("revocation_endpoint", "/oauth/revoke"),
+        ("introspection_endpoint", "/oauth/introspect"),
+    ] {
+        assert_eq!(j[field], format!("{base}{path}").as_str(), "{field}");
+    }
+    assert_eq!(
+        j["grant_types_supported"],
+        serde_json::json!([
+            "authorization_code",
+            "implicit",
+            "password",
+            "client_credentials",
+            "refresh_token"
+        ])
+    );
+    // And the endpoints it names answer.
+    let r = send(addr, post_form("/oauth/revoke", CLIENTAPP, "token=unknown")).await;
+    assert_eq!(r.status, 200);
+    let r = send(
+        addr,
+        post_form(
+            "/oauth/introspect",
+            Some("Basic c2VydmljZTpzZXJ2aWNlLXNlY3JldA=="),
+            "token=unknown",
+        ),
+    )
+    .await;
+    assert_eq!((r.status, r.body.as_str()), (200, r#"{"active":false}"#));
+}
