@@ -1,5 +1,6 @@
 //! The engine's own cost per request: the password grant (with a verifier that does no hashing),
-//! the refresh grant (rotation on), and bearer validation, on the in-memory stores.
+//! the client credentials grant, the refresh grant (rotation on), and bearer validation, on the
+//! in-memory stores.
 //!
 //! `cargo bench --bench grants`
 
@@ -9,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use grantor::{MemoryAttemptLimiter, MemoryTokenStore, ResourceRequest, Scope, TokenRequest};
-use support::{field, BASIC};
+use support::{field, BASIC, SERVICE_BASIC};
 
 fn server() -> grantor::AuthorizationServer {
     support::server(
@@ -34,6 +35,18 @@ fn benches(c: &mut Criterion) {
     group.bench_function("password_grant", |b| {
         b.to_async(&rt).iter(|| async {
             let r = server.token(login()).await;
+            assert_eq!(r.status(), 200);
+        })
+    });
+
+    group.bench_function("client_credentials_grant", |b| {
+        b.to_async(&rt).iter(|| async {
+            let r = server
+                .token(
+                    TokenRequest::form("grant_type=client_credentials")
+                        .with_authorization(SERVICE_BASIC),
+                )
+                .await;
             assert_eq!(r.status(), 200);
         })
     });

@@ -1,4 +1,5 @@
-//! What both benchmarks share: a verifier that does no hashing, and the server they drive.
+//! What the benchmarks share: a verifier that does no hashing, and the server they drive.
+#![allow(dead_code)] // each benchmark uses a part
 
 use std::sync::Arc;
 
@@ -28,8 +29,11 @@ impl UserVerifier for PlainVerifier {
     }
 }
 
-/// `Authorization` for the one client, `clientapp:123456`.
+/// `Authorization` for the password client, `clientapp:123456`.
 pub const BASIC: &str = "Basic Y2xpZW50YXBwOjEyMzQ1Ng==";
+
+/// `Authorization` for the service client, `service:service-secret`.
+pub const SERVICE_BASIC: &str = "Basic c2VydmljZTpzZXJ2aWNlLXNlY3JldA==";
 
 /// A server with the password and refresh grants over the given stores.
 pub fn server(
@@ -43,8 +47,18 @@ pub fn server(
             .with_allowed_scope("read write".parse().unwrap_or_default())
             .with_default_scope("read".parse().unwrap_or_default()),
     );
+    clients.insert(
+        Client::confidential(
+            "service",
+            SecretHash::new(&ClientSecret::new("service-secret")),
+        )
+        .with_grant_types([GrantType::ClientCredentials])
+        .with_allowed_scope("read".parse().unwrap_or_default())
+        .with_default_scope("read".parse().unwrap_or_default()),
+    );
     AuthorizationServer::builder(Arc::new(clients), tokens)
         .attempt_limiter(limiter)
+        .enable_client_credentials_grant()
         .enable_password_grant(Arc::new(PlainVerifier))
         .enable_refresh_token_grant()
         .build()

@@ -273,6 +273,11 @@ impl TokenState {
         for h in &expired {
             self.remove(h);
         }
+        // Give memory back once most of the map has expired.
+        if self.entries.capacity() > 1024 && self.entries.len() < self.entries.capacity() / 4 {
+            self.entries.shrink_to_fit();
+            self.families.shrink_to_fit();
+        }
         self.last_sweep = Some(now);
     }
 }

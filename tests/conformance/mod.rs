@@ -570,6 +570,12 @@ pub async fn rotation_race_has_one_winner(s: Stores) {
         s.tokens.find_token(&winners[0], now).await,
         Ok(TokenLookup::Live(_))
     ));
+    // What the engine does with a replay: revoke the family, which takes the winner's token too.
+    assert_eq!(s.tokens.revoke_family(&fam, now).await.expect("revoke"), 1);
+    assert_eq!(
+        s.tokens.find_token(&winners[0], now).await.ok(),
+        Some(TokenLookup::Unknown)
+    );
 }
 
 /// Revoking a family while its refresh token is being rotated leaves no live token behind.
