@@ -23,17 +23,10 @@ pub(crate) async fn revoke(
     now: OffsetDateTime,
 ) -> Result<(), OAuthError> {
     let token = params.require("token")?;
-    // RFC 7009 §2.1: the hint "is only a hint"; a server that cannot find the token with it
-    // "MUST extend its search across all of its supported token types". A hint naming a type
-    // grantor does not issue is answered unsupported_token_type (§2.2.1).
-    if let Some(hint) = params.get("token_type_hint") {
-        if !matches!(hint, "access_token" | "refresh_token") {
-            return Err(OAuthError::unsupported_token_type(
-                "token_type_hint must be access_token or refresh_token",
-            )
-            .with_reason("unsupported_token_type"));
-        }
-    }
+    // RFC 7009 §2.1: `token_type_hint` is only a hint, and a server that cannot find the token
+    // with it "MUST extend its search across all of its supported token types": so grantor
+    // ignores it. Both token types it issues can be revoked, so `unsupported_token_type`
+    // never applies.
     let hash = TokenHash::of(token);
     let not_yours = || {
         OAuthError::unauthorized_client("the token was not issued to this client")

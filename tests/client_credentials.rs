@@ -105,3 +105,25 @@ async fn off_unless_enabled() {
     );
     assert_eq!((a.status, a.error()), (400, "unsupported_grant_type"));
 }
+
+#[tokio::test]
+async fn no_refresh_token_even_for_a_client_allowed_the_refresh_grant() {
+    let f = fixture();
+    f.clients.insert(
+        grantor::Client::confidential(
+            "cc-refresh",
+            grantor::SecretHash::new(&grantor::ClientSecret::new("s")),
+        )
+        .with_grant_types([
+            grantor::GrantType::ClientCredentials,
+            grantor::GrantType::RefreshToken,
+        ])
+        .with_allowed_scope("read".parse().expect("scope"))
+        .with_default_scope("read".parse().expect("scope")),
+    );
+    let a = f
+        .post(("cc-refresh", "s"), "grant_type=client_credentials")
+        .await;
+    assert_eq!(a.status, 200, "{}", a.json);
+    assert!(a.json.get("refresh_token").is_none());
+}
