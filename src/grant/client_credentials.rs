@@ -55,10 +55,6 @@ impl ClientCredentialsGrant {
             // RFC 6749 §4.4.3: "A refresh token SHOULD NOT be included."
             false,
         );
-        ctx.save(minted, || {
-            OAuthError::server_error("the new token could not be saved")
-                .with_reason("fresh_family_refused")
-        })
-        .await
+        ctx.save_fresh(minted).await
     }
 }

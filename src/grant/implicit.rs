@@ -55,12 +55,7 @@ impl ImplicitGrant {
             },
             false,
         );
-        let response = ctx
-            .save(minted, || {
-                OAuthError::server_error("the new token could not be saved")
-                    .with_reason("fresh_family_refused")
-            })
-            .await?;
+        let response = ctx.save_fresh(minted).await?;
         let expires_in = response.expires_in.to_string();
         let scope = response
             .scope

@@ -78,6 +78,16 @@ pub(crate) struct Grant<'a> {
 }
 
 impl Context<'_> {
+    /// Saves tokens of a family minted for this request alone. Nobody can have revoked it, so a
+    /// refusal is a store fault.
+    pub(crate) async fn save_fresh(&self, minted: Minted) -> Result<TokenResponse, OAuthError> {
+        self.save(minted, || {
+            OAuthError::server_error("the new tokens could not be saved")
+                .with_reason("fresh_family_refused")
+        })
+        .await
+    }
+
     /// Saves minted tokens and answers the response, or `refusal` if the store refused them
     /// because their family was just revoked (a replay raced this request).
     pub(crate) async fn save(

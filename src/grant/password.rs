@@ -73,11 +73,6 @@ impl PasswordGrant {
             },
             with_refresh,
         );
-        // A fresh family cannot have been revoked; refusing it would be a store fault.
-        ctx.save(minted, || {
-            OAuthError::server_error("the new tokens could not be saved")
-                .with_reason("fresh_family_refused")
-        })
-        .await
+        ctx.save_fresh(minted).await
     }
 }
