@@ -147,14 +147,18 @@ pub use server::{AuthorizationServer, AuthorizationServerBuilder, BuildError};
 #[cfg(feature = "redis")]
 pub use store::RedisStore;
 pub use store::{
-    AttemptKey, AttemptLimiter, AttemptRule, AttemptVerdict, Client, ClientKind, ClientStore,
-    CodeGrant, CodeRedemption, CodeStore, MemoryAttemptLimiter, MemoryClientStore, MemoryCodeStore,
-    MemoryTokenStore, MemoryUserVerifier, PendingAuthorization, Rotation, TokenKind, TokenLookup,
-    TokenRecord, TokenStore, UserVerdict, UserVerifier, REVOKED_FAMILY_MEMORY,
+    polled_too_soon, AttemptKey, AttemptLimiter, AttemptRule, AttemptVerdict, Client, ClientKind,
+    ClientStore, CodeGrant, CodeRedemption, CodeStore, DeviceAuthorization, DeviceCodeStore,
+    DeviceDecision, DevicePoll, DeviceStatus, MemoryAttemptLimiter, MemoryClientStore,
+    MemoryCodeStore, MemoryDeviceCodeStore, MemoryMfaStore, MemoryTokenStore, MemoryUserVerifier,
+    MfaChallenge, MfaStore, OtpVerdict, PendingAuthorization, Rotation, TokenKind, TokenLookup,
+    TokenRecord, TokenStore, UserVerdict, UserVerifier, EXPIRED_DEVICE_CODE_MEMORY,
+    REVOKED_FAMILY_MEMORY,
 };
 pub use token::{SecretHash, TokenHash};
 pub use types::{
     AccessToken, AuthorizationCode, AuthorizationRequestId, ClientId, ClientSecret, CodeVerifier,
-    FamilyId, GrantType, Password, RedirectUri, RefreshToken, UserId, Username,
+    DeviceCode, FamilyId, GrantType, MfaToken, OneTimeCode, Password, RedirectUri, RefreshToken,
+    UserCode, UserId, Username, USER_CODE_ALPHABET,
 };
 pub use user_auth::LoginLimits;

@@ -58,6 +58,20 @@ impl crate::types::AuthorizationRequestId {
     }
 }
 
+impl crate::types::DeviceCode {
+    /// A fresh device code: 256 bits from a CSPRNG, base64url.
+    pub fn generate() -> Self {
+        Self::new(random_string(32))
+    }
+}
+
+impl crate::types::MfaToken {
+    /// A fresh `mfa_token`: 256 bits from a CSPRNG, base64url.
+    pub fn generate() -> Self {
+        Self::new(random_string(32))
+    }
+}
+
 /// The SHA-256 of a token: the only form in which tokens reach a store.
 ///
 /// Equality is constant-time. `Debug` shows only the first 8 hex digits.

@@ -183,6 +183,99 @@ secret_type! {
     Password
 }
 
+secret_type! {
+    /// A device code (RFC 8628 §3.2): the device's handle for polling the token endpoint. 256
+    /// random bits, stored only as a hash.
+    DeviceCode
+}
+
+secret_type! {
+    /// The handle of a password sign-in that still needs its second factor: the `mfa_token` of
+    /// an `mfa_required` answer. 256 random bits, stored only as a hash, single use, bound to
+    /// the user, the client and the scope asked for.
+    MfaToken
+}
+
+secret_type! {
+    /// A one-time code from a second factor (a TOTP app's six digits), as sent in the `otp`
+    /// parameter of the `mfa-otp` grant.
+    OneTimeCode
+}
+
+/// The alphabet of user codes (RFC 8628 §6.1): twenty consonants, no vowels (so no words), no
+/// digits, nothing that looks alike.
+pub const USER_CODE_ALPHABET: &[u8; 20] = b"BCDFGHJKLMNPQRSTVWXZ";
+
+/// A user code (RFC 8628 §3.2): the short code a person types on the verification page.
+///
+/// Eight characters of [`USER_CODE_ALPHABET`] (about 34.6 bits), shown as `XXXX-XXXX`. What a
+/// person types is [normalised](UserCode::normalized) before it is compared: case, spaces and
+/// dashes do not matter (RFC 8628 §6.1).
+///
+/// ```
+/// use grantor::UserCode;
+///
+/// let typed = UserCode::new(" wdjb-mjht ");
+/// assert_eq!(typed.normalized(), "WDJBMJHT");
+/// assert_eq!(typed.display(), "WDJB-MJHT");
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct UserCode(String);
+
+impl UserCode {
+    /// Wraps a code as typed or as issued.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// A fresh random user code.
+    pub fn generate() -> Self {
+        use rand::Rng;
+        let mut rng = rand::rng();
+        let code: String = (0..8)
+            .map(|_| {
+                let i = rng.random_range(0..USER_CODE_ALPHABET.len());
+                char::from(USER_CODE_ALPHABET.get(i).copied().unwrap_or(b'B'))
+            })
+            .collect();
+        Self(code)
+    }
+
+    /// The code as compared: upper-cased, with everything but letters and digits dropped.
+    pub fn normalized(&self) -> String {
+        self.0
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .map(|c| c.to_ascii_uppercase())
+            .collect()
+    }
+
+    /// The code as shown to a person: normalised, with a dash after every fourth character
+    /// (`WDJB-MJHT`).
+    pub fn display(&self) -> String {
+        let normalized = self.normalized();
+        let mut out = String::with_capacity(normalized.len() + 2);
+        for (i, c) in normalized.chars().enumerate() {
+            if i > 0 && i % 4 == 0 {
+                out.push('-');
+            }
+            out.push(c);
+        }
+        out
+    }
+
+    /// The code exactly as given.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for UserCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("UserCode([redacted])")
+    }
+}
+
 /// A grant type a client may be allowed (RFC 6749 §4, RFC 8628 §3.4).
 ///
 /// `Implicit` is not a token-endpoint grant type (it is `response_type=token` at the
@@ -208,17 +301,23 @@ pub enum GrantType {
     /// `urn:ietf:params:oauth:grant-type:device_code` (RFC 8628 §3.4).
     #[serde(rename = "urn:ietf:params:oauth:grant-type:device_code")]
     DeviceCode,
+    /// `http://auth0.com/oauth/grant-type/mfa-otp`: the second step of a password sign-in that
+    /// needs a one-time code (the `mfa_token` and `otp` of Auth0's "Resource Owner Password Flow
+    /// with MFA"). Any client allowed [`Password`](GrantType::Password) may use it.
+    #[serde(rename = "http://auth0.com/oauth/grant-type/mfa-otp")]
+    MfaOtp,
 }
 
 impl GrantType {
     /// Every grant type, in RFC order.
-    pub const ALL: [GrantType; 6] = [
+    pub const ALL: [GrantType; 7] = [
         Self::AuthorizationCode,
         Self::Implicit,
         Self::Password,
         Self::ClientCredentials,
         Self::RefreshToken,
         Self::DeviceCode,
+        Self::MfaOtp,
     ];
 
     /// The value as it appears on the wire, e.g. `"refresh_token"`.
@@ -230,6 +329,7 @@ impl GrantType {
             Self::ClientCredentials => "client_credentials",
             Self::RefreshToken => "refresh_token",
             Self::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
+            Self::MfaOtp => "http://auth0.com/oauth/grant-type/mfa-otp",
         }
     }
 

@@ -13,9 +13,10 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use super::{
-    AttemptKey, AttemptLimiter, AttemptRule, AttemptVerdict, Client, ClientStore, CodeGrant,
-    CodeRedemption, CodeStore, PendingAuthorization, Rotation, TokenKind, TokenLookup, TokenRecord,
-    TokenStore, UserVerdict, UserVerifier,
+    polled_too_soon, AttemptKey, AttemptLimiter, AttemptRule, AttemptVerdict, Client, ClientStore,
+    CodeGrant, CodeRedemption, CodeStore, DeviceAuthorization, DeviceCodeStore, DeviceDecision,
+    DevicePoll, DeviceStatus, MfaChallenge, MfaStore, PendingAuthorization, Rotation, TokenKind,
+    TokenLookup, TokenRecord, TokenStore, UserVerdict, UserVerifier, EXPIRED_DEVICE_CODE_MEMORY,
 };
 use crate::error::StoreError;
 use crate::token::{SecretHash, TokenHash};
@@ -664,5 +665,284 @@ impl CodeStore for MemoryCodeStore {
             }
             None => CodeRedemption::Unknown,
         })
+    }
+}
+
+fn sweep_due(last_sweep: &mut Option<OffsetDateTime>, now: OffsetDateTime) -> bool {
+    let due = match *last_sweep {
+        Some(last) => now - last >= SWEEP_EVERY || now < last,
+        None => true,
+    };
+    if due {
+        *last_sweep = Some(now);
+    }
+    due
+}
+
+#[derive(Default)]
+struct DeviceState {
+    /// Requests by device code hash.
+    requests: HashMap<TokenHash, DeviceAuthorization>,
+    /// Device code hash by user code hash.
+    user_codes: HashMap<TokenHash, TokenHash>,
+    last_sweep: Option<OffsetDateTime>,
+}
+
+impl DeviceState {
+    fn sweep_if_due(&mut self, now: OffsetDateTime) {
+        if sweep_due(&mut self.last_sweep, now) {
+            let memory = time::Duration::seconds(EXPIRED_DEVICE_CODE_MEMORY);
+            self.requests
+                .retain(|_, r| r.expires_at.saturating_add(memory) > now);
+            let requests = &self.requests;
+            self.user_codes.retain(|_, device| {
+                requests
+                    .get(device)
+                    .is_some_and(|r| r.expires_at > now && r.status == DeviceStatus::Pending)
+            });
+        }
+    }
+
+    /// The pending, unexpired request behind a user code.
+    fn pending_mut(
+        &mut self,
+        user_code: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Option<&mut DeviceAuthorization> {
+        let device = self.user_codes.get(user_code)?;
+        self.requests
+            .get_mut(device)
+            .filter(|r| r.expires_at > now && r.status == DeviceStatus::Pending)
+    }
+}
+
+/// Device authorization requests (RFC 8628) kept in maps.
+#[derive(Default)]
+pub struct MemoryDeviceCodeStore {
+    state: Mutex<DeviceState>,
+}
+
+impl MemoryDeviceCodeStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many device authorizations (pending, decided or expired) the store holds.
+    pub fn len(&self) -> usize {
+        lock(&self.state).requests.len()
+    }
+
+    /// Whether the store holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl fmt::Debug for MemoryDeviceCodeStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryDeviceCodeStore")
+            .field("entries", &self.len())
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl DeviceCodeStore for MemoryDeviceCodeStore {
+    async fn save_device_authorization(
+        &self,
+        device_code: &TokenHash,
+        user_code: &TokenHash,
+        request: &DeviceAuthorization,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut state = lock(&self.state);
+        state.sweep_if_due(now);
+        let in_use = state
+            .user_codes
+            .get(user_code)
+            .and_then(|device| state.requests.get(device))
+            .is_some_and(|r| r.expires_at > now);
+        if in_use {
+            return Ok(false);
+        }
+        state.requests.insert(*device_code, request.clone());
+        state.user_codes.insert(*user_code, *device_code);
+        Ok(true)
+    }
+
+    async fn find_device_authorization(
+        &self,
+        user_code: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<DeviceAuthorization>, StoreError> {
+        let mut state = lock(&self.state);
+        Ok(state.pending_mut(user_code, now).map(|r| r.clone()))
+    }
+
+    async fn decide_device_authorization(
+        &self,
+        user_code: &TokenHash,
+        decision: &DeviceDecision,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut state = lock(&self.state);
+        let Some(request) = state.pending_mut(user_code, now) else {
+            return Ok(false);
+        };
+        request.status = match decision {
+            DeviceDecision::Approve { user_id, scope } => DeviceStatus::Approved {
+                user_id: user_id.clone(),
+                scope: scope.clone(),
+            },
+            DeviceDecision::Deny => DeviceStatus::Denied,
+        };
+        state.user_codes.remove(user_code);
+        Ok(true)
+    }
+
+    async fn poll_device_authorization(
+        &self,
+        device_code: &TokenHash,
+        client: &ClientId,
+        now: OffsetDateTime,
+    ) -> Result<DevicePoll, StoreError> {
+        let mut state = lock(&self.state);
+        let memory = time::Duration::seconds(EXPIRED_DEVICE_CODE_MEMORY);
+        let Some(request) = state
+            .requests
+            .get_mut(device_code)
+            .filter(|r| r.expires_at.saturating_add(memory) > now)
+        else {
+            return Ok(DevicePoll::Unknown);
+        };
+        if &request.client_id != client {
+            return Ok(DevicePoll::OtherClient);
+        }
+        if request.expires_at <= now {
+            return Ok(DevicePoll::Expired);
+        }
+        Ok(match &request.status {
+            DeviceStatus::Approved { .. } => match state.requests.remove(device_code) {
+                Some(request) => DevicePoll::Approved(request),
+                None => DevicePoll::Unknown,
+            },
+            DeviceStatus::Denied => DevicePoll::Denied,
+            DeviceStatus::Pending => {
+                let too_soon = polled_too_soon(request.last_poll, request.interval, now);
+                request.last_poll = Some(now.replace_nanosecond(0).unwrap_or(now));
+                if too_soon {
+                    request.interval = request.interval.saturating_add(5);
+                    DevicePoll::SlowDown {
+                        interval: request.interval,
+                    }
+                } else {
+                    DevicePoll::Pending
+                }
+            }
+        })
+    }
+}
+
+#[derive(Default)]
+struct MfaState {
+    challenges: HashMap<TokenHash, MfaChallenge>,
+    /// Used one-time codes: (user, counter) until when.
+    used: HashMap<(UserId, u64), OffsetDateTime>,
+    last_sweep: Option<OffsetDateTime>,
+}
+
+impl MfaState {
+    fn sweep_if_due(&mut self, now: OffsetDateTime) {
+        if sweep_due(&mut self.last_sweep, now) {
+            self.challenges.retain(|_, c| c.expires_at > now);
+            self.used.retain(|_, until| *until > now);
+        }
+    }
+}
+
+/// `mfa_token`s and used one-time codes kept in maps.
+#[derive(Default)]
+pub struct MemoryMfaStore {
+    state: Mutex<MfaState>,
+}
+
+impl MemoryMfaStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many challenges and used-code marks the store holds.
+    pub fn len(&self) -> usize {
+        let state = lock(&self.state);
+        state.challenges.len() + state.used.len()
+    }
+
+    /// Whether the store holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl fmt::Debug for MemoryMfaStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryMfaStore")
+            .field("entries", &self.len())
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl MfaStore for MemoryMfaStore {
+    async fn save_mfa_token(
+        &self,
+        token: &TokenHash,
+        challenge: &MfaChallenge,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut state = lock(&self.state);
+        state.sweep_if_due(now);
+        state.challenges.insert(*token, challenge.clone());
+        Ok(())
+    }
+
+    async fn find_mfa_token(
+        &self,
+        token: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<MfaChallenge>, StoreError> {
+        let state = lock(&self.state);
+        Ok(state
+            .challenges
+            .get(token)
+            .filter(|c| c.expires_at > now)
+            .cloned())
+    }
+
+    async fn take_mfa_token(
+        &self,
+        token: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<MfaChallenge>, StoreError> {
+        let mut state = lock(&self.state);
+        Ok(state.challenges.remove(token).filter(|c| c.expires_at > now))
+    }
+
+    async fn mark_otp_used(
+        &self,
+        user: &UserId,
+        counter: u64,
+        until: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut state = lock(&self.state);
+        state.sweep_if_due(now);
+        let key = (user.clone(), counter);
+        if state.used.get(&key).is_some_and(|u| *u > now) {
+            return Ok(false);
+        }
+        state.used.insert(key, until);
+        Ok(true)
     }
 }

@@ -7,9 +7,12 @@
 //! | [`TokenStore`] | issued tokens, by hash, with their grant records | [`MemoryTokenStore`] |
 //! | [`AttemptLimiter`] | whether a login may be tried now (brute-force protection) | [`MemoryAttemptLimiter`] |
 //! | [`CodeStore`] | authorization requests awaiting a decision, and authorization codes | [`MemoryCodeStore`] |
+//! | [`DeviceCodeStore`] | device authorization requests (RFC 8628) | [`MemoryDeviceCodeStore`] |
+//! | [`MfaStore`] | password sign-ins owing a second factor, and used one-time codes | [`MemoryMfaStore`] |
 //!
-//! With the `redis` feature, `RedisStore` implements [`TokenStore`] and [`AttemptLimiter`] in
-//! Redis, for several servers that must share them. Both stores pass one conformance suite
+//! With the `redis` feature, `RedisStore` implements [`TokenStore`], [`AttemptLimiter`],
+//! [`CodeStore`], [`DeviceCodeStore`] and [`MfaStore`] in Redis, for several servers that must
+//! share them. Both stores pass one conformance suite
 //! (`tests/conformance/`), and so must any store of your own.
 //!
 //! Every trait is `Send + Sync` with `&self` methods: interior mutability (a connection pool, a
@@ -22,7 +25,9 @@
 //! method itself is the check and the write. Each method's documentation says who calls it, what
 //! must be atomic, and what each answer means.
 
+mod device;
 mod memory;
+mod mfa;
 #[cfg(feature = "redis")]
 mod redis;
 
@@ -32,16 +37,24 @@ use time::OffsetDateTime;
 
 #[cfg(feature = "redis")]
 pub use self::redis::RedisStore;
-pub use memory::{
-    MemoryAttemptLimiter, MemoryClientStore, MemoryCodeStore, MemoryTokenStore, MemoryUserVerifier,
+pub use device::{
+    polled_too_soon, DeviceAuthorization, DeviceCodeStore, DeviceDecision, DevicePoll,
+    DeviceStatus, EXPIRED_DEVICE_CODE_MEMORY,
 };
+pub use memory::{
+    MemoryAttemptLimiter, MemoryClientStore, MemoryCodeStore, MemoryDeviceCodeStore,
+    MemoryMfaStore, MemoryTokenStore, MemoryUserVerifier,
+};
+pub use mfa::{MfaChallenge, MfaStore};
 
 use crate::authorize::ResponseType;
 use crate::error::StoreError;
 use crate::pkce::CodeChallenge;
 use crate::scope::Scope;
 use crate::token::{SecretHash, TokenHash};
-use crate::types::{ClientId, FamilyId, GrantType, Password, RedirectUri, UserId, Username};
+use crate::types::{
+    ClientId, FamilyId, GrantType, OneTimeCode, Password, RedirectUri, UserId, Username,
+};
 
 /// Whether a client can keep a secret (RFC 6749 §2.1).
 #[derive(Clone, Debug)]
@@ -159,17 +172,41 @@ pub trait ClientStore: Send + Sync {
     async fn find_client(&self, id: &ClientId) -> Result<Option<Client>, StoreError>;
 }
 
-/// The answer of a [`UserVerifier`].
+/// The answer of [`UserVerifier::verify_password`].
 ///
-/// `#[non_exhaustive]`: later versions add answers (a second factor needed), and the engine
-/// treats any answer it does not know as a refusal.
+/// `#[non_exhaustive]`: later versions may add answers, and the engine treats any answer it
+/// does not know as a refusal.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum UserVerdict {
     /// The credentials are right; this is the user.
     Authenticated(UserId),
+    /// The password is right, and the user has a second factor that must be checked too
+    /// ([`UserVerifier::verify_otp`]). The password grant answers `403 mfa_required` with an
+    /// `mfa_token`; the client finishes with the `mfa-otp` grant.
+    ///
+    /// Answer this only for a right password: a wrong one is [`Refused`](UserVerdict::Refused)
+    /// whether or not the user has a second factor, so that nobody learns which users have one.
+    SecondFactorRequired(UserId),
     /// Wrong password, unknown user, locked or disabled account: the client is told only
     /// `invalid_grant`, the same for each, so users cannot be enumerated.
+    Refused,
+}
+
+/// The answer of [`UserVerifier::verify_otp`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OtpVerdict {
+    /// The code is right. `counter` names it (a TOTP time step, an HOTP counter) and it stays
+    /// acceptable until `valid_until`: the engine refuses the same `counter` for this user until
+    /// then (RFC 6238 §5.2).
+    Accepted {
+        /// Which code was accepted: the TOTP time step it belongs to.
+        counter: u64,
+        /// Until when the code would otherwise still be accepted (with clock drift allowed).
+        valid_until: OffsetDateTime,
+    },
+    /// Wrong code.
     Refused,
 }
 
@@ -196,6 +233,23 @@ pub trait UserVerifier: Send + Sync {
         password: &Password,
         client: &ClientId,
     ) -> Result<UserVerdict, StoreError>;
+
+    /// Whether `otp` is a right one-time code for `user` at `now`: the second step after
+    /// [`verify_password`](UserVerifier::verify_password) answered
+    /// [`UserVerdict::SecondFactorRequired`]. With the `totp` feature,
+    /// [`Totp::verify`](crate::Totp::verify) answers exactly this.
+    ///
+    /// The default answers [`OtpVerdict::Refused`]: a verifier that never asks for a second
+    /// factor need not implement it. A read; the engine itself refuses a code used twice.
+    async fn verify_otp(
+        &self,
+        user: &UserId,
+        otp: &OneTimeCode,
+        now: OffsetDateTime,
+    ) -> Result<OtpVerdict, StoreError> {
+        let _ = (user, otp, now);
+        Ok(OtpVerdict::Refused)
+    }
 }
 
 /// Which kind of token a record belongs to.
