@@ -74,6 +74,10 @@ pub enum ErrorCode {
     ExpiredToken,
     /// Revocation: the server cannot revoke this type of token.
     UnsupportedTokenType,
+    /// Password grant: the password is right, and a second factor is needed. Answered with 403
+    /// and an `mfa_token` to finish with the `mfa-otp` grant (Auth0's "Resource Owner Password
+    /// Flow with MFA").
+    MfaRequired,
 }
 
 impl ErrorCode {
@@ -96,6 +100,7 @@ impl ErrorCode {
             Self::SlowDown => "slow_down",
             Self::ExpiredToken => "expired_token",
             Self::UnsupportedTokenType => "unsupported_token_type",
+            Self::MfaRequired => "mfa_required",
         }
     }
 
@@ -107,7 +112,7 @@ impl ErrorCode {
     pub const fn status(self) -> u16 {
         match self {
             Self::InvalidClient | Self::InvalidToken => 401,
-            Self::InsufficientScope => 403,
+            Self::InsufficientScope | Self::MfaRequired => 403,
             Self::ServerError => 500,
             Self::TemporarilyUnavailable => 503,
             _ => 400,
@@ -141,6 +146,8 @@ pub struct OAuthError {
     uri: Option<String>,
     reason: Option<&'static str>,
     retry_after: Option<u64>,
+    /// Behind an `Arc`: secrets are not `Clone`, and errors are.
+    mfa_token: Option<std::sync::Arc<crate::types::MfaToken>>,
 }
 
 macro_rules! constructors {
@@ -214,6 +221,7 @@ impl OAuthError {
             uri: None,
             reason: None,
             retry_after: None,
+            mfa_token: None,
         }
     }
 
@@ -233,6 +241,22 @@ impl OAuthError {
     pub fn with_retry_after(mut self, seconds: u64) -> Self {
         self.retry_after = Some(seconds);
         self
+    }
+
+    /// The `mfa_required` answer of the password grant: 403 with the `mfa_token` the client
+    /// finishes the sign-in with.
+    pub fn mfa_required(mfa_token: crate::types::MfaToken) -> Self {
+        let mut error = Self::new(
+            ErrorCode::MfaRequired,
+            "multi-factor authentication required: send the one-time code with the mfa_token",
+        );
+        error.mfa_token = Some(std::sync::Arc::new(mfa_token));
+        error
+    }
+
+    /// The `mfa_token` of an `mfa_required` answer.
+    pub fn mfa_token(&self) -> Option<&crate::types::MfaToken> {
+        self.mfa_token.as_deref()
     }
 
     /// The error code.

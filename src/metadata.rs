@@ -8,7 +8,7 @@ use serde::Serialize;
 /// Where the host serves each endpoint, as paths below the issuer.
 ///
 /// The defaults are the example server's: `/oauth/authorize`, `/oauth/token`, `/oauth/revoke`,
-/// `/oauth/introspect` and `/oauth/device_authorization`.
+/// `/oauth/introspect`, `/oauth/device_authorization` and `/device`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EndpointPaths {
     /// The authorization endpoint (RFC 6749 §3.1).
@@ -19,8 +19,10 @@ pub struct EndpointPaths {
     pub revocation: String,
     /// The introspection endpoint (RFC 7662).
     pub introspection: String,
-    /// The device authorization endpoint (RFC 8628).
+    /// The device authorization endpoint (RFC 8628 §3.1).
     pub device_authorization: String,
+    /// The end-user verification page, the `verification_uri` of RFC 8628 §3.2.
+    pub device_verification: String,
 }
 
 impl Default for EndpointPaths {
@@ -31,6 +33,7 @@ impl Default for EndpointPaths {
             revocation: "/oauth/revoke".into(),
             introspection: "/oauth/introspect".into(),
             device_authorization: "/oauth/device_authorization".into(),
+            device_verification: "/device".into(),
         }
     }
 }
@@ -48,6 +51,8 @@ pub(crate) struct Metadata {
     pub(crate) issuer: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) authorization_endpoint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) device_authorization_endpoint: Option<String>,
     pub(crate) token_endpoint: String,
     pub(crate) revocation_endpoint: String,
     pub(crate) revocation_endpoint_auth_methods_supported: &'static [&'static str],

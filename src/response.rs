@@ -157,6 +157,8 @@ struct ErrorBody<'a> {
     error_description: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     error_uri: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mfa_token: Option<&'a str>,
 }
 
 /// The realm named in `WWW-Authenticate: Basic` challenges from the token endpoint.
@@ -187,6 +189,7 @@ impl OAuthError {
             error: self.code().as_str(),
             error_description: self.description(),
             error_uri: self.uri(),
+            mfa_token: self.mfa_token().map(crate::types::MfaToken::secret),
         };
         let mut response = Response::json(self.code().status(), &body).no_store();
         if let Some(secs) = self.retry_after() {

@@ -16,7 +16,9 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::OAuthError;
 use crate::grant::authorization_code::AuthorizationCodeGrant;
 use crate::grant::client_credentials::ClientCredentialsGrant;
+use crate::grant::device_code::{approved_scope, DeviceCodeGrant};
 use crate::grant::implicit::ImplicitGrant;
+use crate::grant::mfa_otp::MfaOtpGrant;
 use crate::grant::password::PasswordGrant;
 use crate::grant::refresh_token::RefreshTokenGrant;
 use crate::grant::{Context, TokenSettings};
@@ -27,12 +29,16 @@ use crate::request::{token_params, TokenRequest};
 use crate::response::{Response, TokenResponse};
 use crate::scope::Scope;
 use crate::store::{
-    AttemptLimiter, Client, ClientStore, CodeStore, MemoryAttemptLimiter, PendingAuthorization,
-    TokenStore, UserVerifier,
+    AttemptLimiter, AttemptRule, Client, ClientStore, CodeStore, DeviceAuthorization,
+    DeviceCodeStore, DeviceDecision, MemoryAttemptLimiter, MemoryMfaStore, MfaStore,
+    PendingAuthorization, TokenStore, UserVerifier,
 };
 use crate::token::{to_time_duration, TokenHash};
-use crate::types::{AuthorizationRequestId, ClientId, GrantType, Password, UserId, Username};
-use crate::user_auth::{LoginLimits, UserAuthenticator};
+use crate::types::{
+    AuthorizationRequestId, ClientId, GrantType, OneTimeCode, Password, UserCode, UserId,
+    Username,
+};
+use crate::user_auth::{LoginLimits, SignIn, UserAuthenticator};
 
 /// Why [`AuthorizationServerBuilder::build`] refused a configuration.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -57,6 +63,9 @@ pub enum BuildError {
     /// Authorization codes may live at most 10 minutes (RFC 6749 §4.1.2).
     #[error("authorization codes may live at most 10 minutes")]
     CodeLifetimeTooLong,
+    /// The device grant's `verification_uri` is built from the issuer.
+    #[error("the device authorization grant needs an issuer (for its verification_uri)")]
+    DeviceGrantNeedsIssuer,
 }
 
 /// Builds an [`AuthorizationServer`]. Start with [`AuthorizationServer::builder`].
@@ -85,9 +94,56 @@ pub struct AuthorizationServerBuilder {
     query_access_tokens: bool,
     paths: EndpointPaths,
     scopes_supported: Option<Scope>,
+    devices: Option<Arc<dyn DeviceCodeStore>>,
+    device_ttl: Duration,
+    device_interval: Duration,
+    user_code_limit: Option<AttemptRule>,
+    mfa: Option<Arc<dyn MfaStore>>,
+    mfa_ttl: Duration,
 }
 
 impl AuthorizationServerBuilder {
+    /// Enables the device authorization grant (RFC 8628) for clients registered for it,
+    /// keeping requests in `devices`. Needs an [`issuer`](Self::issuer): the
+    /// `verification_uri` is the issuer joined with [`EndpointPaths::device_verification`].
+    pub fn enable_device_code_grant(mut self, devices: Arc<dyn DeviceCodeStore>) -> Self {
+        self.devices = Some(devices);
+        self
+    }
+
+    /// How long device codes and user codes live (`expires_in`). Default 10 minutes.
+    pub fn device_code_lifetime(mut self, lifetime: Duration) -> Self {
+        self.device_ttl = lifetime;
+        self
+    }
+
+    /// The minimum time between polls handed to devices (`interval`, whole seconds). Default 5 s
+    /// (RFC 8628 §3.2's default).
+    pub fn device_polling_interval(mut self, interval: Duration) -> Self {
+        self.device_interval = interval;
+        self
+    }
+
+    /// The limit on wrong user codes entered on the verification page (RFC 8628 §5.1), counted
+    /// per the `attempt_by` the page passes. Default: 10 per 15 minutes. `None` turns it off.
+    pub fn device_user_code_limit(mut self, rule: Option<AttemptRule>) -> Self {
+        self.user_code_limit = rule;
+        self
+    }
+
+    /// Where `mfa_token`s and used one-time codes are kept (default: a [`MemoryMfaStore`], per
+    /// process). Servers that share a token store must share this too.
+    pub fn mfa_store(mut self, store: Arc<dyn MfaStore>) -> Self {
+        self.mfa = Some(store);
+        self
+    }
+
+    /// How long an `mfa_token` lives. Default 5 minutes.
+    pub fn mfa_token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.mfa_ttl = lifetime;
+        self
+    }
+
     /// Where the host serves each endpoint, for the metadata document (RFC 8414). Defaults to
     /// [`EndpointPaths::default`].
     pub fn endpoint_paths(mut self, paths: EndpointPaths) -> Self {
@@ -260,6 +316,9 @@ impl AuthorizationServerBuilder {
             self.refresh_ttl,
             self.code_ttl,
             self.request_ttl,
+            self.device_ttl,
+            self.device_interval,
+            self.mfa_ttl,
         ]
         .iter()
         .any(|d| d.as_secs() == 0)
@@ -270,6 +329,7 @@ impl AuthorizationServerBuilder {
             && !self.refresh_grant
             && !self.client_credentials
             && self.codes.is_none()
+            && self.devices.is_none()
         {
             return Err(BuildError::NoGrantEnabled);
         }
@@ -290,27 +350,54 @@ impl AuthorizationServerBuilder {
                 issuer: issuer.clone(),
             }),
         };
-        let limiter = self.login_limits.map(|limits| {
-            let limiter = self
-                .limiter
-                .unwrap_or_else(|| Arc::new(MemoryAttemptLimiter::new()));
-            (limiter, limits)
-        });
-        let users = self
-            .verifier
-            .map(|verifier| Arc::new(UserAuthenticator { verifier, limiter }));
-        let password = match (&users, self.password_grant) {
-            (Some(users), true) => Some(PasswordGrant {
-                users: users.clone(),
-            }),
-            _ => None,
+        let device = match (self.devices, &self.issuer) {
+            (None, _) => None,
+            (Some(_), None) => return Err(BuildError::DeviceGrantNeedsIssuer),
+            (Some(devices), Some(issuer)) => Some((devices, issuer.clone())),
         };
+        let shared_limiter: Arc<dyn AttemptLimiter> = self
+            .limiter
+            .unwrap_or_else(|| Arc::new(MemoryAttemptLimiter::new()));
+        let limiter = self
+            .login_limits
+            .map(|limits| (shared_limiter.clone(), limits));
+        let mfa: Arc<dyn MfaStore> = self.mfa.unwrap_or_else(|| Arc::new(MemoryMfaStore::new()));
+        let users = self.verifier.map(|verifier| {
+            Arc::new(UserAuthenticator {
+                verifier,
+                limiter,
+                mfa,
+            })
+        });
+        let (password, mfa_otp) = match (&users, self.password_grant) {
+            (Some(users), true) => (
+                Some(PasswordGrant {
+                    users: users.clone(),
+                    mfa_ttl: to_time_duration(self.mfa_ttl),
+                }),
+                Some(MfaOtpGrant {
+                    users: users.clone(),
+                }),
+            ),
+            _ => (None, None),
+        };
+        let device = device.map(|(devices, issuer)| DeviceCodeGrant {
+            devices,
+            ttl: to_time_duration(self.device_ttl),
+            interval: self.device_interval.as_secs(),
+            verification_uri: endpoint(&issuer, &self.paths.device_verification),
+            user_code_limit: self
+                .user_code_limit
+                .map(|rule| (shared_limiter.clone(), rule)),
+        });
         Ok(AuthorizationServer {
             inner: Arc::new(Inner {
                 clients: self.clients,
                 tokens: self.tokens,
                 clock: self.clock,
                 password,
+                mfa_otp,
+                device,
                 users,
                 code: self.codes.map(|codes| AuthorizationCodeGrant {
                     codes,
@@ -342,6 +429,8 @@ struct Inner {
     tokens: Arc<dyn TokenStore>,
     clock: Arc<dyn Clock>,
     password: Option<PasswordGrant>,
+    mfa_otp: Option<MfaOtpGrant>,
+    device: Option<DeviceCodeGrant>,
     users: Option<Arc<UserAuthenticator>>,
     code: Option<AuthorizationCodeGrant>,
     implicit: Option<ImplicitGrant>,
@@ -388,6 +477,7 @@ impl fmt::Debug for AuthorizationServer {
             .field("refresh_token_grant", &self.inner.refresh.is_some())
             .field("authorization_code_grant", &self.inner.code.is_some())
             .field("implicit_grant", &self.inner.implicit.is_some())
+            .field("device_code_grant", &self.inner.device.is_some())
             .field("settings", &self.inner.settings)
             .finish_non_exhaustive()
     }
@@ -436,6 +526,15 @@ impl AuthorizationServer {
             query_access_tokens: false,
             paths: EndpointPaths::default(),
             scopes_supported: None,
+            devices: None,
+            device_ttl: Duration::from_secs(600),
+            device_interval: Duration::from_secs(5),
+            user_code_limit: Some(AttemptRule {
+                max_failures: 10,
+                window: Duration::from_secs(15 * 60),
+            }),
+            mfa: None,
+            mfa_ttl: Duration::from_secs(300),
         }
     }
 
@@ -513,6 +612,16 @@ impl AuthorizationServer {
             }
             Some(GrantType::ClientCredentials) => {
                 if let Some(handler) = &inner.client_credentials {
+                    return handler.handle(&ctx, &client, &params).await;
+                }
+            }
+            Some(GrantType::DeviceCode) => {
+                if let Some(handler) = &inner.device {
+                    return handler.handle(&ctx, &client, &params).await;
+                }
+            }
+            Some(GrantType::MfaOtp) => {
+                if let Some(handler) = &inner.mfa_otp {
                     return handler.handle(&ctx, &client, &params).await;
                 }
             }
@@ -793,13 +902,157 @@ impl AuthorizationServer {
         username: &Username,
         password: Password,
     ) -> Result<UserId, OAuthError> {
+        self.verify_user_with_otp(client, username, password, None)
+            .await
+    }
+
+    /// [`verify_user`](Self::verify_user) for users who may have a second factor: when the
+    /// [`UserVerifier`] answers
+    /// [`SecondFactorRequired`](crate::UserVerdict::SecondFactorRequired), `otp` is checked
+    /// with [`UserVerifier::verify_otp`] (a code is accepted once, RFC 6238 §5.2).
+    ///
+    /// # Errors
+    ///
+    /// As `verify_user`; and `invalid_grant` with reason `otp_required` when the password is
+    /// right but no `otp` was given (show the one-time code field), or `otp_refused` /
+    /// `otp_reused` for a wrong or spent code (counted like a wrong password).
+    pub async fn verify_user_with_otp(
+        &self,
+        client: &ClientId,
+        username: &Username,
+        password: Password,
+        otp: Option<OneTimeCode>,
+    ) -> Result<UserId, OAuthError> {
         let Some(users) = &self.inner.users else {
             return Err(OAuthError::server_error("no user verifier is configured")
                 .with_reason("no_user_verifier"));
         };
-        users
-            .authenticate(client, false, username, password, self.inner.clock.now())
+        let now = self.inner.clock.now();
+        match users
+            .authenticate(client, false, username, password, now)
+            .await?
+        {
+            SignIn::Complete(user) => Ok(user),
+            SignIn::SecondFactorRequired(user) => match otp {
+                Some(otp) => {
+                    users.check_otp(client, &user, username, otp, now).await?;
+                    Ok(user)
+                }
+                None => Err(OAuthError::invalid_grant(
+                    "this account needs a one-time code from its authenticator app",
+                )
+                .with_reason("otp_required")),
+            },
+        }
+    }
+
+    /// The device authorization endpoint (RFC 8628 §3.1): the client authenticates as at the
+    /// token endpoint (a public client sends `client_id`) and may send `scope`. Answers the §3.2
+    /// response (`device_code`, `user_code` as `XXXX-XXXX`, `verification_uri`,
+    /// `verification_uri_complete`, `expires_in`, `interval`) or the RFC 6749 §5.2 error
+    /// response, both with `Cache-Control: no-store`.
+    pub async fn device_authorization(&self, request: TokenRequest) -> Response {
+        let now = self.inner.clock.now();
+        let mut trace = Trace::default();
+        let result = match (&self.inner.device, self.client_request(&request, &mut trace).await) {
+            (None, _) => Err(OAuthError::unauthorized_client(
+                "the device authorization grant is not enabled on this server",
+            )
+            .with_reason("device_grant_disabled")),
+            (Some(device), Ok((client, params))) => device.authorize(&client, &params, now).await,
+            (Some(_), Err(e)) => Err(e),
+        };
+        result.unwrap_or_else(|error| {
+            tracing::warn!(
+                client_id = trace.client_id.as_ref().map(ClientId::as_str),
+                error = error.code().as_str(),
+                reason = error.reason(),
+                "device authorization refused"
+            );
+            error.into_token_response()
+        })
+    }
+
+    fn device(&self) -> Result<&DeviceCodeGrant, OAuthError> {
+        self.inner.device.as_ref().ok_or_else(|| {
+            OAuthError::invalid_request("the device authorization grant is not enabled")
+                .with_reason("device_grant_disabled")
+        })
+    }
+
+    /// The pending device request behind a user code typed on the verification page (RFC 8628
+    /// §3.3), for showing which client asks for which scope. Case, spaces and dashes in the
+    /// code do not matter.
+    ///
+    /// `attempt_by` names who is typing, for the limit on wrong codes (RFC 8628 §5.1): the
+    /// signed-in user's id, or the caller's address. A wrong code counts against it.
+    ///
+    /// # Errors
+    ///
+    /// `invalid_request` for an unknown, expired or already decided code, or too many wrong
+    /// codes (with `retry_after`); `server_error`/`temporarily_unavailable` when a store fails.
+    pub async fn device_request(
+        &self,
+        user_code: &UserCode,
+        attempt_by: &str,
+    ) -> Result<DeviceAuthorization, OAuthError> {
+        self.device()?
+            .find(user_code, attempt_by, self.inner.clock.now())
             .await
+    }
+
+    /// `user` approves the device request behind `user_code`, for `scope` (a part of what the
+    /// device asked for; `None` grants it all). The device's next poll gets its tokens.
+    ///
+    /// # Errors
+    ///
+    /// As [`device_request`](Self::device_request); `invalid_scope` when `scope` is not a
+    /// part of what was asked; `invalid_request` when the client may no longer use the grant.
+    pub async fn approve_device(
+        &self,
+        user_code: &UserCode,
+        attempt_by: &str,
+        user: UserId,
+        scope: Option<Scope>,
+    ) -> Result<(), OAuthError> {
+        let device = self.device()?;
+        let now = self.inner.clock.now();
+        let request = device.find(user_code, attempt_by, now).await?;
+        let scope = approved_scope(&request.scope, scope)?;
+        let client = self.inner.clients.find_client(&request.client_id).await?;
+        if !client.is_some_and(|c| c.allows(GrantType::DeviceCode)) {
+            return Err(
+                OAuthError::invalid_request("the client's registration changed; start again")
+                    .with_reason("grant_withdrawn"),
+            );
+        }
+        device
+            .decide(
+                user_code,
+                DeviceDecision::Approve {
+                    user_id: user.clone(),
+                    scope,
+                },
+                now,
+            )
+            .await?;
+        tracing::info!(client_id = %request.client_id, "device authorization approved");
+        Ok(())
+    }
+
+    /// The person denies the device request behind `user_code`: the device's next poll gets
+    /// `access_denied`.
+    ///
+    /// # Errors
+    ///
+    /// As [`device_request`](Self::device_request).
+    pub async fn deny_device(&self, user_code: &UserCode, attempt_by: &str) -> Result<(), OAuthError> {
+        let device = self.device()?;
+        let now = self.inner.clock.now();
+        let request = device.find(user_code, attempt_by, now).await?;
+        device.decide(user_code, DeviceDecision::Deny, now).await?;
+        tracing::info!(client_id = %request.client_id, "device authorization denied");
+        Ok(())
     }
 
     /// Authenticates the client of a revocation or introspection request, as at the token
@@ -904,6 +1157,12 @@ impl AuthorizationServer {
         if inner.refresh.is_some() {
             grants.push(GrantType::RefreshToken.as_str());
         }
+        if inner.device.is_some() {
+            grants.push(GrantType::DeviceCode.as_str());
+        }
+        if inner.mfa_otp.is_some() {
+            grants.push(GrantType::MfaOtp.as_str());
+        }
         let mut response_types = Vec::new();
         if inner.code.is_some() {
             response_types.push("code");
@@ -915,6 +1174,10 @@ impl AuthorizationServer {
         let metadata = Metadata {
             issuer: issuer.to_owned(),
             authorization_endpoint: endpoint_on.then(|| endpoint(issuer, &paths.authorization)),
+            device_authorization_endpoint: inner
+                .device
+                .is_some()
+                .then(|| endpoint(issuer, &paths.device_authorization)),
             token_endpoint: endpoint(issuer, &paths.token),
             revocation_endpoint: endpoint(issuer, &paths.revocation),
             revocation_endpoint_auth_methods_supported: &CLIENT_AUTH_METHODS,

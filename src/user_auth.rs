@@ -9,9 +9,10 @@ use time::OffsetDateTime;
 
 use crate::error::OAuthError;
 use crate::store::{
-    AttemptKey, AttemptLimiter, AttemptRule, AttemptVerdict, UserVerdict, UserVerifier,
+    AttemptKey, AttemptLimiter, AttemptRule, AttemptVerdict, MfaStore, OtpVerdict, UserVerdict,
+    UserVerifier,
 };
-use crate::types::{ClientId, Password, UserId, Username};
+use crate::types::{ClientId, OneTimeCode, Password, UserId, Username};
 
 /// Brute-force limits for checking user passwords (the password grant and a login page).
 ///
@@ -50,10 +51,20 @@ impl Default for LoginLimits {
     }
 }
 
-/// A user verifier behind an attempt limiter.
+/// A user verifier behind an attempt limiter, with the store that remembers used one-time codes.
 pub(crate) struct UserAuthenticator {
     pub(crate) verifier: Arc<dyn UserVerifier>,
     pub(crate) limiter: Option<(Arc<dyn AttemptLimiter>, LoginLimits)>,
+    pub(crate) mfa: Arc<dyn MfaStore>,
+}
+
+/// The outcome of a right password.
+#[derive(Debug)]
+pub(crate) enum SignIn {
+    /// The user is signed in.
+    Complete(UserId),
+    /// The password is right; a one-time code is still owed.
+    SecondFactorRequired(UserId),
 }
 
 impl UserAuthenticator {
@@ -71,7 +82,7 @@ impl UserAuthenticator {
         username: &Username,
         password: Password,
         now: OffsetDateTime,
-    ) -> Result<UserId, OAuthError> {
+    ) -> Result<SignIn, OAuthError> {
         // RFC 6749 §4.3.2: "the authorization server MUST protect the endpoint against brute
         // force attacks (e.g., using rate-limitation or generating alerts)."
         let reserved = self
@@ -85,7 +96,11 @@ impl UserAuthenticator {
         match verdict {
             Ok(UserVerdict::Authenticated(user_id)) => {
                 self.give_back(reserved, now).await;
-                Ok(user_id)
+                Ok(SignIn::Complete(user_id))
+            }
+            Ok(UserVerdict::SecondFactorRequired(user_id)) => {
+                self.give_back(reserved, now).await;
+                Ok(SignIn::SecondFactorRequired(user_id))
             }
             Ok(_) => {
                 if client_authenticated {
@@ -103,6 +118,57 @@ impl UserAuthenticator {
                 self.give_back(reserved, now).await;
                 Err(e.into())
             }
+        }
+    }
+
+    /// Checks a one-time code for `user` (who signed in as `username` with a right password):
+    /// through the same per-username limit as passwords, and refusing a code already used
+    /// (RFC 6238 §5.2). A wrong or reused code counts as a failed attempt.
+    pub(crate) async fn check_otp(
+        &self,
+        client: &ClientId,
+        user: &UserId,
+        username: &Username,
+        otp: OneTimeCode,
+        now: OffsetDateTime,
+    ) -> Result<(), OAuthError> {
+        let reserved = self.admit(client, false, username, now).await?;
+        let verdict = self.verifier.verify_otp(user, &otp, now).await;
+        drop(otp);
+        let accepted = match verdict {
+            Ok(OtpVerdict::Accepted {
+                counter,
+                valid_until,
+            }) => {
+                match self
+                    .mfa
+                    .mark_otp_used(user, counter, valid_until, now)
+                    .await
+                {
+                    Ok(true) => true,
+                    Ok(false) => {
+                        return Err(OAuthError::invalid_grant(
+                            "the one-time code was already used; wait for the next one",
+                        )
+                        .with_reason("otp_reused"))
+                    }
+                    Err(e) => {
+                        self.give_back(reserved, now).await;
+                        return Err(e.into());
+                    }
+                }
+            }
+            Ok(_) => false,
+            Err(e) => {
+                self.give_back(reserved, now).await;
+                return Err(e.into());
+            }
+        };
+        if accepted {
+            self.give_back(reserved, now).await;
+            Ok(())
+        } else {
+            Err(OAuthError::invalid_grant("the one-time code is incorrect").with_reason("otp_refused"))
         }
     }
 

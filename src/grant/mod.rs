@@ -13,7 +13,9 @@
 
 pub(crate) mod authorization_code;
 pub(crate) mod client_credentials;
+pub(crate) mod device_code;
 pub(crate) mod implicit;
+pub(crate) mod mfa_otp;
 pub(crate) mod password;
 pub(crate) mod refresh_token;
 

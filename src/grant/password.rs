@@ -34,13 +34,16 @@ use crate::grant::{ensure_allowed, Context, Grant};
 use crate::request::Params;
 use crate::response::TokenResponse;
 use crate::scope::grant_scope;
-use crate::store::Client;
-use crate::types::{FamilyId, GrantType, Password, Username};
-use crate::user_auth::UserAuthenticator;
+use crate::store::{Client, MfaChallenge};
+use crate::token::TokenHash;
+use crate::types::{FamilyId, GrantType, MfaToken, Password, Username};
+use crate::user_auth::{SignIn, UserAuthenticator};
 
 /// The password grant's handler: it checks credentials through the shared authenticator.
 pub(crate) struct PasswordGrant {
     pub(crate) users: Arc<UserAuthenticator>,
+    /// How long an `mfa_token` lives.
+    pub(crate) mfa_ttl: time::Duration,
 }
 
 impl PasswordGrant {
@@ -56,10 +59,31 @@ impl PasswordGrant {
         let username = Username::new(params.require("username")?);
         let password = Password::new(params.require("password")?);
         let granted = grant_scope(client, params.get("scope"))?;
-        let user_id = self
+        let user_id = match self
             .users
             .authenticate(&client.id, true, &username, password, ctx.now)
-            .await?;
+            .await?
+        {
+            SignIn::Complete(user_id) => user_id,
+            SignIn::SecondFactorRequired(user_id) => {
+                // The password was right: the client gets an mfa_token bound to the user, itself
+                // and the scope, to finish with the mfa-otp grant (grant/mfa_otp.rs).
+                let token = MfaToken::generate();
+                let challenge = MfaChallenge {
+                    client_id: client.id.clone(),
+                    user_id,
+                    username,
+                    scope: granted.scope,
+                    show_scope: granted.differs_from_request,
+                    expires_at: ctx.now.saturating_add(self.mfa_ttl),
+                };
+                self.users
+                    .mfa
+                    .save_mfa_token(&TokenHash::of(token.secret()), &challenge, ctx.now)
+                    .await?;
+                return Err(OAuthError::mfa_required(token).with_reason("mfa_required"));
+            }
+        };
 
         let with_refresh = ctx.issues_refresh_token(client);
         let minted = ctx.mint(

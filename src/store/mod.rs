@@ -428,6 +428,9 @@ pub enum AttemptKey {
     Username(String),
     /// A client, for failures across all of its users.
     Client(ClientId),
+    /// Someone entering device user codes (RFC 8628 §5.1), as the host names them: the signed-in
+    /// user, or the caller's address.
+    UserCodeEntry(String),
 }
 
 impl AttemptKey {
@@ -441,6 +444,7 @@ impl AttemptKey {
         match self {
             Self::Username(u) => format!("user:{u}"),
             Self::Client(c) => format!("client:{c}"),
+            Self::UserCodeEntry(who) => format!("user_code:{who}"),
         }
     }
 }

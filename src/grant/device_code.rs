@@ -1,0 +1,322 @@
+//! The device authorization grant (RFC 8628), for clients that cannot show a browser or take
+//! typed input: a CLI, a TV, an IoT device.
+//!
+//! ```text
+//! +----------+                                +----------------+
+//! |          |>---(A)-- Client Identifier --->|                |
+//! |          |                                |                |
+//! |          |<---(B)-- Device Code,      ---<|                |
+//! |          |          User Code,            |                |
+//! |  Device  |          & Verification URI    |                |
+//! |  Client  |                                |                |
+//! |          |  [polling]                     |                |
+//! |          |>---(E)-- Device Code       --->|                |
+//! |          |          & Client Identifier   |                |
+//! |          |                                |  Authorization |
+//! |          |<---(F)-- Access Token      ---<|     Server     |
+//! +----------+   (& Optional Refresh Token)   |                |
+//!       v                                     |                |
+//!       :                                     |                |
+//!      (C) User Code & Verification URI       |                |
+//!       :                                     |                |
+//!       v                                     |                |
+//! +----------+                                |                |
+//! | End User |                                |                |
+//! |    at    |<---(D)-- End user reviews  --->|                |
+//! |  Browser |          authorization request |                |
+//! +----------+                                +----------------+
+//! ```
+//!
+//! (A)/(B) are [`AuthorizationServer::device_authorization`](crate::AuthorizationServer::device_authorization)
+//! (§3.1, §3.2); (D) is the host's verification page, calling
+//! [`device_request`](crate::AuthorizationServer::device_request),
+//! [`approve_device`](crate::AuthorizationServer::approve_device) and
+//! [`deny_device`](crate::AuthorizationServer::deny_device) (§3.3); (E)/(F) are the token
+//! endpoint with `grant_type=urn:ietf:params:oauth:grant-type:device_code` (§3.4, §3.5), handled
+//! here.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::error::OAuthError;
+use crate::grant::{ensure_allowed, Context, Grant};
+use crate::request::Params;
+use crate::response::{Response, TokenResponse};
+use crate::scope::{grant_scope, Scope};
+use crate::store::{
+    AttemptKey, AttemptLimiter, AttemptRule, AttemptVerdict, Client, DeviceAuthorization,
+    DeviceCodeStore, DeviceDecision, DevicePoll, DeviceStatus,
+};
+use crate::token::TokenHash;
+use crate::types::{DeviceCode, FamilyId, GrantType, UserCode};
+
+/// How many fresh user codes to try when one collides with a live one. Each collision has odds
+/// of (live requests) / 20^8, so a second is already a rarity.
+const USER_CODE_TRIES: usize = 5;
+
+/// The device grant's settings and store.
+pub(crate) struct DeviceCodeGrant {
+    pub(crate) devices: Arc<dyn DeviceCodeStore>,
+    /// How long device and user codes live (`expires_in`).
+    pub(crate) ttl: time::Duration,
+    /// The polling interval handed out (`interval`), in seconds.
+    pub(crate) interval: u64,
+    /// The absolute verification URI (`verification_uri`).
+    pub(crate) verification_uri: String,
+    /// The limit on wrong user codes (RFC 8628 §5.1), and the limiter that counts them.
+    pub(crate) user_code_limit: Option<(Arc<dyn AttemptLimiter>, AttemptRule)>,
+}
+
+/// The device authorization response (RFC 8628 §3.2).
+#[derive(Serialize)]
+struct DeviceAuthorizationResponse<'a> {
+    device_code: &'a str,
+    user_code: String,
+    verification_uri: &'a str,
+    verification_uri_complete: String,
+    expires_in: i64,
+    interval: u64,
+}
+
+fn unknown_user_code() -> OAuthError {
+    OAuthError::invalid_request("the code is unknown, expired or already used")
+        .with_reason("user_code_unknown")
+}
+
+impl DeviceCodeGrant {
+    /// The device authorization request (RFC 8628 §3.1) of an authenticated `client`: answers
+    /// the §3.2 response, or an error for the §5.2 error response.
+    pub(crate) async fn authorize(
+        &self,
+        client: &Client,
+        params: &Params,
+        now: OffsetDateTime,
+    ) -> Result<Response, OAuthError> {
+        ensure_allowed(client, GrantType::DeviceCode)?;
+        let granted = grant_scope(client, params.get("scope"))?;
+        let issued_at = now.replace_nanosecond(0).unwrap_or(now);
+        let request = DeviceAuthorization {
+            client_id: client.id.clone(),
+            scope: granted.scope,
+            status: DeviceStatus::Pending,
+            interval: self.interval,
+            last_poll: None,
+            issued_at,
+            expires_at: issued_at.saturating_add(self.ttl),
+        };
+        let device_code = DeviceCode::generate();
+        let device_hash = TokenHash::of(device_code.secret());
+        for _ in 0..USER_CODE_TRIES {
+            let user_code = UserCode::generate();
+            let saved = self
+                .devices
+                .save_device_authorization(
+                    &device_hash,
+                    &user_code_hash(&user_code),
+                    &request,
+                    now,
+                )
+                .await?;
+            if saved {
+                let shown = user_code.display();
+                let complete = complete_uri(&self.verification_uri, &shown);
+                tracing::info!(client_id = %client.id, "device authorization issued");
+                let body = DeviceAuthorizationResponse {
+                    device_code: device_code.secret(),
+                    user_code: shown,
+                    verification_uri: &self.verification_uri,
+                    verification_uri_complete: complete,
+                    expires_in: self.ttl.whole_seconds(),
+                    interval: self.interval,
+                };
+                return Ok(Response::json(200, &body).no_store());
+            }
+        }
+        Err(
+            OAuthError::temporarily_unavailable("no free user code could be found; try again")
+                .with_reason("user_codes_exhausted"),
+        )
+    }
+
+    /// Polling (RFC 8628 §3.4, §3.5): `grant_type=urn:ietf:params:oauth:grant-type:device_code`.
+    pub(crate) async fn handle(
+        &self,
+        ctx: &Context<'_>,
+        client: &Client,
+        params: &Params,
+    ) -> Result<TokenResponse, OAuthError> {
+        ensure_allowed(client, GrantType::DeviceCode)?;
+        let device_code = params.require("device_code")?;
+        let poll = self
+            .devices
+            .poll_device_authorization(&TokenHash::of(device_code), &client.id, ctx.now)
+            .await?;
+        let request = match poll {
+            DevicePoll::Approved(request) => request,
+            DevicePoll::Pending => {
+                return Err(OAuthError::authorization_pending(
+                    "the user has not yet approved or denied the request; keep polling",
+                )
+                .with_reason("device_pending"))
+            }
+            DevicePoll::SlowDown { interval } => {
+                return Err(OAuthError::slow_down(format!(
+                    "polled too often: wait at least {interval} seconds between requests"
+                ))
+                .with_reason("device_slow_down"))
+            }
+            DevicePoll::Denied => {
+                return Err(
+                    OAuthError::access_denied("the user denied the request")
+                        .with_reason("device_denied"),
+                )
+            }
+            DevicePoll::Expired => {
+                return Err(OAuthError::expired_token(
+                    "the device code expired; start again with a new device authorization request",
+                )
+                .with_reason("device_code_expired"))
+            }
+            DevicePoll::OtherClient => {
+                return Err(
+                    OAuthError::invalid_grant("the device code was issued to another client")
+                        .with_reason("device_code_other_client"),
+                )
+            }
+            _ => {
+                return Err(OAuthError::invalid_grant(
+                    "the device code is unknown or was already used",
+                )
+                .with_reason("device_code_unknown"))
+            }
+        };
+        let DeviceStatus::Approved { user_id, scope } = request.status else {
+            return Err(OAuthError::server_error("the store answered an approval that is not one")
+                .with_reason("device_status_mismatch"));
+        };
+        let with_refresh = ctx.issues_refresh_token(client);
+        let show_scope = scope != request.scope;
+        let minted = ctx.mint(
+            Grant {
+                client,
+                user_id: Some(user_id),
+                refresh_scope: scope.clone(),
+                scope,
+                family_id: FamilyId::generate(),
+                show_scope,
+            },
+            with_refresh,
+        );
+        ctx.save_fresh(minted).await
+    }
+
+    /// The pending request behind a typed user code, through the limit on wrong codes.
+    pub(crate) async fn find(
+        &self,
+        user_code: &UserCode,
+        attempt_by: &str,
+        now: OffsetDateTime,
+    ) -> Result<DeviceAuthorization, OAuthError> {
+        let key = self.reserve(attempt_by, now).await?;
+        let found = self
+            .devices
+            .find_device_authorization(&user_code_hash(user_code), now)
+            .await;
+        match found {
+            Ok(Some(request)) => {
+                self.give_back(key, now).await;
+                Ok(request)
+            }
+            Ok(None) => Err(unknown_user_code()),
+            Err(e) => {
+                self.give_back(key, now).await;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Records a decision on the request behind `user_code`, already found with
+    /// [`find`](Self::find).
+    pub(crate) async fn decide(
+        &self,
+        user_code: &UserCode,
+        decision: DeviceDecision,
+        now: OffsetDateTime,
+    ) -> Result<(), OAuthError> {
+        let decided = self
+            .devices
+            .decide_device_authorization(&user_code_hash(user_code), &decision, now)
+            .await?;
+        if decided {
+            Ok(())
+        } else {
+            Err(unknown_user_code())
+        }
+    }
+
+    /// Counts an attempt against `attempt_by` before the lookup, so that concurrent guesses are
+    /// bounded too; given back when the code turns out right.
+    async fn reserve(
+        &self,
+        attempt_by: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<AttemptKey>, OAuthError> {
+        let Some((limiter, rule)) = &self.user_code_limit else {
+            return Ok(None);
+        };
+        let key = AttemptKey::UserCodeEntry(attempt_by.to_owned());
+        match limiter.reserve_attempt(&key, rule, now).await? {
+            AttemptVerdict::Allowed => Ok(Some(key)),
+            verdict => {
+                let retry_after = match verdict {
+                    AttemptVerdict::Refused { retry_after } => retry_after,
+                    _ => rule.window,
+                };
+                Err(OAuthError::invalid_request(
+                    "too many wrong codes were entered; try again later",
+                )
+                .with_reason("user_code_attempts_exceeded")
+                .with_retry_after(retry_after.as_secs().max(1)))
+            }
+        }
+    }
+
+    async fn give_back(&self, key: Option<AttemptKey>, now: OffsetDateTime) {
+        if let (Some((limiter, _)), Some(key)) = (&self.user_code_limit, key) {
+            if let Err(e) = limiter.release_attempt(&key, now).await {
+                let _: OAuthError = e.into(); // the conversion logs the cause
+            }
+        }
+    }
+}
+
+/// The scope a person approves: what was asked, or a part of it.
+pub(crate) fn approved_scope(asked: &Scope, approved: Option<Scope>) -> Result<Scope, OAuthError> {
+    match approved {
+        None => Ok(asked.clone()),
+        Some(scope) if scope.is_subset_of(asked) && !scope.is_empty() => Ok(scope),
+        Some(_) => Err(OAuthError::invalid_scope(
+            "the approved scope must be a non-empty part of the scope the device asked for",
+        )
+        .with_reason("approved_scope_too_wide")),
+    }
+}
+
+/// What a store sees of a user code: the hash of its normalised form (RFC 8628 §6.1: case,
+/// spaces and dashes do not matter).
+pub(crate) fn user_code_hash(user_code: &UserCode) -> TokenHash {
+    TokenHash::of(&user_code.normalized())
+}
+
+/// `verification_uri` with the user code as a query parameter (RFC 8628 §3.3.1).
+fn complete_uri(verification_uri: &str, user_code: &str) -> String {
+    match url::Url::parse(verification_uri) {
+        Ok(mut url) => {
+            url.query_pairs_mut().append_pair("user_code", user_code);
+            url.to_string()
+        }
+        Err(_) => format!("{verification_uri}?user_code={user_code}"),
+    }
+}

@@ -1,0 +1,95 @@
+//! The second step of a password sign-in with a second factor: the `mfa-otp` grant, as in
+//! Auth0's "Resource Owner Password Flow with MFA".
+//!
+//! ```text
+//! Client                                               Authorization server
+//!   |--(1) grant_type=password&username=…&password=… ---------->|
+//!   |<-(2) 403 {"error":"mfa_required","mfa_token":"…"} --------|  password right, 2nd factor owed
+//!   |--(3) grant_type=http://auth0.com/oauth/grant-type/mfa-otp |
+//!   |        &mfa_token=…&otp=123456 ---------------------------->|
+//!   |<-(4) 200 the tokens the password grant would have issued -|
+//! ```
+//!
+//! The `mfa_token` is 256 random bits, stored only as a hash, bound to the user, the client and
+//! the scope of step (1), lives 5 minutes by default, and yields tokens once. A wrong one-time code
+//! leaves it usable but counts against the username's sign-in limit; a code accepted once is
+//! refused for the rest of its validity (RFC 6238 §5.2).
+
+use std::sync::Arc;
+
+use crate::error::OAuthError;
+use crate::grant::{ensure_allowed, Context, Grant};
+use crate::request::Params;
+use crate::response::TokenResponse;
+use crate::store::Client;
+use crate::token::TokenHash;
+use crate::types::{FamilyId, GrantType, OneTimeCode};
+use crate::user_auth::UserAuthenticator;
+
+/// The `mfa-otp` grant's handler.
+pub(crate) struct MfaOtpGrant {
+    pub(crate) users: Arc<UserAuthenticator>,
+}
+
+fn unknown_token() -> OAuthError {
+    OAuthError::invalid_grant("the mfa_token is unknown, expired or already used")
+        .with_reason("mfa_token_unknown")
+}
+
+impl MfaOtpGrant {
+    /// Handles `grant_type=http://auth0.com/oauth/grant-type/mfa-otp`: `mfa_token` and `otp`,
+    /// both required.
+    pub(crate) async fn handle(
+        &self,
+        ctx: &Context<'_>,
+        client: &Client,
+        params: &Params,
+    ) -> Result<TokenResponse, OAuthError> {
+        // The second step of the password grant: the same clients may take it.
+        ensure_allowed(client, GrantType::Password)?;
+        let raw_token = params.require("mfa_token")?;
+        let otp = OneTimeCode::new(params.require("otp")?);
+        let hash = TokenHash::of(raw_token);
+        let mfa = &self.users.mfa;
+
+        // Validate first, spend last: a wrong code leaves the mfa_token for another try.
+        let challenge = mfa
+            .find_mfa_token(&hash, ctx.now)
+            .await?
+            .ok_or_else(unknown_token)?;
+        if challenge.client_id != client.id {
+            return Err(OAuthError::invalid_grant(
+                "the mfa_token was issued to another client",
+            )
+            .with_reason("mfa_token_other_client"));
+        }
+        self.users
+            .check_otp(
+                &client.id,
+                &challenge.user_id,
+                &challenge.username,
+                otp,
+                ctx.now,
+            )
+            .await?;
+        // Single use: of concurrent requests with one mfa_token, one gets here with it.
+        let challenge = mfa
+            .take_mfa_token(&hash, ctx.now)
+            .await?
+            .ok_or_else(unknown_token)?;
+
+        let with_refresh = ctx.issues_refresh_token(client);
+        let minted = ctx.mint(
+            Grant {
+                client,
+                user_id: Some(challenge.user_id),
+                refresh_scope: challenge.scope.clone(),
+                scope: challenge.scope,
+                family_id: FamilyId::generate(),
+                show_scope: challenge.show_scope,
+            },
+            with_refresh,
+        );
+        ctx.save_fresh(minted).await
+    }
+}
