@@ -9,8 +9,9 @@ use base64::Engine as _;
 use grantor::{
     async_trait, AuthorizationServer, AuthorizationServerBuilder, Client, ClientId, ClientSecret,
     FamilyId, GrantType, ManualClock, MemoryClientStore, MemoryTokenStore, MemoryUserVerifier,
-    Password, Response, Rotation, SecretHash, StoreError, TokenHash, TokenLookup, TokenRecord,
-    TokenRequest, TokenStore, UserVerdict, UserVerifier, Username,
+    OneTimeCode, OtpVerdict, Password, Response, Rotation, SecretHash, StoreError, TokenHash,
+    TokenLookup, TokenRecord, TokenRequest, TokenStore, UserId, UserVerdict, UserVerifier,
+    Username,
 };
 use serde_json::Value;
 use time::macros::datetime;
@@ -19,15 +20,33 @@ pub const START: time::OffsetDateTime = datetime!(2026-01-01 0:00 UTC);
 pub const ISSUER: &str = "https://auth.example.com";
 
 /// Counts calls to the inner verifier, so tests can see which attempts reached it.
+///
+/// `alice` (password `123456`, id `user-alice`) has a second factor: a stand-in for TOTP whose
+/// code for a 30-second step is [`otp_for`] of it, with one step of drift either way.
 pub struct CountingVerifier {
     inner: MemoryUserVerifier,
     pub calls: AtomicUsize,
+    pub otp_calls: AtomicUsize,
 }
 
 impl CountingVerifier {
     pub fn calls(&self) -> usize {
         self.calls.load(Ordering::SeqCst)
     }
+}
+
+/// alice's one-time code for the 30-second step containing `at`.
+pub fn otp_at(at: time::OffsetDateTime) -> String {
+    otp_for(step_of(at))
+}
+
+/// The stand-in code of a step: six digits derived from the step number.
+pub fn otp_for(step: i64) -> String {
+    format!("{:06}", (step * 7919 + 12345).rem_euclid(1_000_000))
+}
+
+pub fn step_of(at: time::OffsetDateTime) -> i64 {
+    at.unix_timestamp().div_euclid(30)
 }
 
 #[async_trait]
@@ -41,7 +60,39 @@ impl UserVerifier for CountingVerifier {
         self.calls.fetch_add(1, Ordering::SeqCst);
         // Take a while, as a real KDF does, so concurrent attempts overlap.
         tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-        self.inner.verify_password(username, password, client).await
+        match self
+            .inner
+            .verify_password(username, password, client)
+            .await?
+        {
+            UserVerdict::Authenticated(user) if user.as_str() == "user-alice" => {
+                Ok(UserVerdict::SecondFactorRequired(user))
+            }
+            other => Ok(other),
+        }
+    }
+
+    async fn verify_otp(
+        &self,
+        user: &UserId,
+        otp: &OneTimeCode,
+        now: time::OffsetDateTime,
+    ) -> Result<OtpVerdict, StoreError> {
+        self.otp_calls.fetch_add(1, Ordering::SeqCst);
+        if user.as_str() != "user-alice" {
+            return Ok(OtpVerdict::Refused);
+        }
+        let step = step_of(now);
+        for s in [step - 1, step, step + 1] {
+            if otp.secret() == otp_for(s) {
+                return Ok(OtpVerdict::Accepted {
+                    counter: u64::try_from(s).expect("positive step"),
+                    valid_until: time::OffsetDateTime::from_unix_timestamp((s + 2) * 30)
+                        .expect("time"),
+                });
+            }
+        }
+        Ok(OtpVerdict::Refused)
     }
 }
 
@@ -144,6 +195,7 @@ pub struct Fixture {
     pub server: AuthorizationServer,
     pub clients: Arc<MemoryClientStore>,
     pub codes: Arc<grantor::MemoryCodeStore>,
+    pub devices: Arc<grantor::MemoryDeviceCodeStore>,
     pub clock: Arc<ManualClock>,
     pub tokens: Arc<MemoryTokenStore>,
     pub store: Arc<FlakyStore>,
@@ -197,6 +249,14 @@ pub fn clients() -> MemoryClientStore {
         Client::confidential("service-rw", secret("rw-secret"))
             .with_grant_types([GrantType::ClientCredentials])
             .with_allowed_scope(scope("read write")),
+        Client::public("cli")
+            .with_grant_types([GrantType::DeviceCode, GrantType::RefreshToken])
+            .with_allowed_scope(scope("read write"))
+            .with_default_scope(scope("read")),
+        Client::confidential("tv", secret("tv-secret"))
+            .with_grant_types([GrantType::DeviceCode])
+            .with_allowed_scope(scope("read write"))
+            .with_default_scope(scope("read")),
         Client::public("pkce-app")
             .with_grant_types([
                 GrantType::AuthorizationCode,
@@ -232,16 +292,20 @@ pub fn fixture_with(
     let verifier = MemoryUserVerifier::new();
     verifier.add_user("tom", "user-tom", "123456");
     verifier.add_user("admin", "user-admin", "123456");
+    verifier.add_user("alice", "user-alice", "123456");
     let users = Arc::new(CountingVerifier {
         inner: verifier,
         calls: AtomicUsize::new(0),
+        otp_calls: AtomicUsize::new(0),
     });
     let clients = Arc::new(clients());
     let codes = Arc::new(grantor::MemoryCodeStore::new());
+    let devices = Arc::new(grantor::MemoryDeviceCodeStore::new());
     let builder = AuthorizationServer::builder(clients.clone(), store.clone())
         .enable_password_grant(users.clone())
         .enable_refresh_token_grant()
         .enable_authorization_code_grant(codes.clone())
+        .enable_device_code_grant(devices.clone())
         .enable_client_credentials_grant()
         .issuer(ISSUER)
         .clock(clock.clone());
@@ -252,6 +316,7 @@ pub fn fixture_with(
         server,
         clients,
         codes,
+        devices,
         clock,
         tokens,
         store,
