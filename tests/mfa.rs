@@ -1,0 +1,425 @@
+//! A second factor on the password grant: `mfa_required` with an `mfa_token`, then the `mfa-otp`
+//! grant (Auth0's "Resource Owner Password Flow with MFA"), and one-time codes accepted once
+//! (RFC 6238 §5.2).
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use grantor::{
+    ClientId, OneTimeCode, Password, ResourceRequest, Scope, TokenRequest, UserId, Username,
+};
+
+const MFA_GRANT: &str = "http%3A%2F%2Fauth0.com%2Foauth%2Fgrant-type%2Fmfa-otp";
+
+impl Fixture {
+    /// alice's password grant as clientapp: answers the mfa_token.
+    async fn alice(&self, extra: &str) -> String {
+        let a = self
+            .post(
+                ("clientapp", "123456"),
+                &format!("grant_type=password&username=alice&password=123456{extra}"),
+            )
+            .await;
+        assert_eq!((a.status, a.error()), (403, "mfa_required"), "{}", a.json);
+        a.str("mfa_token")
+    }
+
+    async fn otp(&self, client: (&str, &str), mfa_token: &str, otp: &str) -> Answer {
+        self.post(
+            client,
+            &format!("grant_type={MFA_GRANT}&mfa_token={mfa_token}&otp={otp}"),
+        )
+        .await
+    }
+
+    fn code_now(&self) -> String {
+        otp_at(self.clock_now())
+    }
+
+    fn clock_now(&self) -> time::OffsetDateTime {
+        use grantor::Clock as _;
+        self.clock.now()
+    }
+}
+
+#[tokio::test]
+async fn a_right_password_with_a_second_factor_answers_mfa_required() {
+    let f = fixture();
+    let a = f
+        .post(
+            ("clientapp", "123456"),
+            "grant_type=password&username=alice&password=123456",
+        )
+        .await;
+    assert_eq!(a.status, 403, "{}", a.json);
+    a.assert_no_store();
+    assert_eq!(a.error(), "mfa_required");
+    assert!(!a.str("error_description").is_empty());
+    assert_eq!(a.str("mfa_token").len(), 43, "256 bits, base64url");
+    assert!(a.json.get("access_token").is_none());
+}
+
+#[tokio::test]
+async fn a_wrong_password_never_tells_whether_there_is_a_second_factor() {
+    let f = fixture();
+    let wrong = |user: &str| format!("grant_type=password&username={user}&password=wrong");
+    let alice = f.post(("clientapp", "123456"), &wrong("alice")).await;
+    let tom = f.post(("clientapp", "123456"), &wrong("tom")).await;
+    let nobody = f.post(("clientapp", "123456"), &wrong("nobody")).await;
+    assert_eq!((alice.status, alice.error()), (400, "invalid_grant"));
+    assert!(alice.json.get("mfa_token").is_none());
+    assert_eq!(alice.json, tom.json);
+    assert_eq!(alice.json, nobody.json);
+}
+
+#[tokio::test]
+async fn the_right_one_time_code_finishes_the_sign_in_once() {
+    let f = fixture();
+    let mfa_token = f.alice("&scope=read%20write").await;
+    let a = f
+        .otp(("clientapp", "123456"), &mfa_token, &f.code_now())
+        .await;
+    assert_eq!(a.status, 200, "{}", a.json);
+    a.assert_no_store();
+    assert!(a.json["refresh_token"].is_string());
+    assert!(a.json.get("scope").is_none(), "the scope asked for");
+    let grant = f
+        .server
+        .bearer_validator()
+        .validate(
+            &ResourceRequest::new().with_authorization(format!("Bearer {}", a.str("access_token"))),
+            &"read write".parse::<Scope>().expect("scope"),
+        )
+        .await
+        .expect("valid");
+    assert_eq!(grant.user_id, Some(UserId::new("user-alice")));
+    assert_eq!(grant.client_id.as_str(), "clientapp");
+    // The mfa_token is single use.
+    f.clock.advance(Duration::from_secs(30));
+    let a = f
+        .otp(("clientapp", "123456"), &mfa_token, &f.code_now())
+        .await;
+    assert_eq!((a.status, a.error()), (400, "invalid_grant"), "{}", a.json);
+}
+
+#[tokio::test]
+async fn the_default_scope_is_reported_as_for_the_password_grant() {
+    let f = fixture();
+    let mfa_token = f.alice("").await;
+    let a = f
+        .otp(("clientapp", "123456"), &mfa_token, &f.code_now())
+        .await;
+    assert_eq!(a.status, 200, "{}", a.json);
+    assert_eq!(a.json["scope"], "read");
+}
+
+#[tokio::test]
+async fn a_wrong_code_is_refused_and_the_mfa_token_stays_usable() {
+    let f = fixture();
+    let mfa_token = f.alice("").await;
+    let a = f.otp(("clientapp", "123456"), &mfa_token, "000000").await;
+    assert_eq!((a.status, a.error()), (400, "invalid_grant"), "{}", a.json);
+    let a = f
+        .otp(("clientapp", "123456"), &mfa_token, &f.code_now())
+        .await;
+    assert_eq!(a.status, 200, "{}", a.json);
+}
+
+#[tokio::test]
+async fn codes_from_one_step_either_side_are_accepted_and_further_ones_are_not() {
+    let f = fixture();
+    let step = step_of(f.clock_now());
+    for (s, ok) in [
+        (step - 2, false),
+        (step + 2, false),
+        (step - 1, true),
+        (step + 1, true),
+    ] {
+        let mfa_token = f.alice("").await;
+        let a = f
+            .otp(("clientapp", "123456"), &mfa_token, &otp_for(s))
+            .await;
+        assert_eq!(a.status == 200, ok, "step {s}: {}", a.json);
+    }
+}
+
+#[tokio::test]
+async fn wrong_codes_count_toward_the_sign_in_limit() {
+    let f = fixture();
+    let mfa_token = f.alice("").await;
+    for _ in 0..5 {
+        let a = f.otp(("clientapp", "123456"), &mfa_token, "000000").await;
+        assert_eq!(a.error(), "invalid_grant");
+    }
+    // The right code is refused now, without asking the verifier, and so is the password.
+    let before = f.users.otp_calls.load(std::sync::atomic::Ordering::SeqCst);
+    let a = f
+        .otp(("clientapp", "123456"), &mfa_token, &f.code_now())
+        .await;
+    assert_eq!(a.error(), "invalid_grant");
+    assert!(a.header("Retry-After").is_some(), "{:?}", a.response);
+    assert_eq!(
+        f.users.otp_calls.load(std::sync::atomic::Ordering::SeqCst),
+        before
+    );
+    let a = f
+        .post(
+            ("clientapp", "123456"),
+            "grant_type=password&username=alice&password=123456",
+        )
+        .await;
+    assert_eq!(a.error(), "invalid_grant");
+    // Once the window closes, alice can sign in again.
+    f.clock.advance(Duration::from_secs(15 * 60));
+    let mfa_token = f.alice("").await;
+    let a = f
+        .otp(("clientapp", "123456"), &mfa_token, &f.code_now())
+        .await;
+    assert_eq!(a.status, 200, "{}", a.json);
+}
+
+#[tokio::test]
+async fn a_code_accepted_once_is_refused_for_the_rest_of_its_window() {
+    let f = fixture();
+    let code = f.code_now();
+    let first = f.alice("").await;
+    assert_eq!(
+        f.otp(("clientapp", "123456"), &first, &code).await.status,
+        200
+    );
+    // A new sign-in with the same code, in the same step and in the next (drift), is refused.
+    for _ in 0..2 {
+        let again = f.alice("").await;
+        let a = f.otp(("clientapp", "123456"), &again, &code).await;
+        assert_eq!((a.status, a.error()), (400, "invalid_grant"), "{}", a.json);
+        f.clock.advance(Duration::from_secs(30));
+    }
+    // The next code works.
+    let again = f.alice("").await;
+    let a = f.otp(("clientapp", "123456"), &again, &f.code_now()).await;
+    assert_eq!(a.status, 200, "{}", a.json);
+}
+
+#[tokio::test]
+async fn the_mfa_token_is_bound_to_its_client_and_expires() {
+    let f = fixture();
+    let mfa_token = f.alice("").await;
+    let a = f
+        .otp(("other", "other-secret"), &mfa_token, &f.code_now())
+        .await;
+    assert_eq!((a.status, a.error()), (400, "invalid_grant"), "{}", a.json);
+    // Still usable by its own client.
+    let a = f
+        .otp(("clientapp", "123456"), &mfa_token, &f.code_now())
+        .await;
+    assert_eq!(a.status, 200, "{}", a.json);
+
+    let mfa_token = f.alice("").await;
+    f.clock.advance(Duration::from_secs(300));
+    let a = f
+        .otp(("clientapp", "123456"), &mfa_token, &f.code_now())
+        .await;
+    assert_eq!((a.status, a.error()), (400, "invalid_grant"), "{}", a.json);
+}
+
+#[tokio::test]
+async fn bad_mfa_requests_get_the_rfc_errors() {
+    let f = fixture();
+    let a = f
+        .post(
+            ("clientapp", "123456"),
+            &format!("grant_type={MFA_GRANT}&otp=123456"),
+        )
+        .await;
+    assert_eq!(
+        (a.status, a.error()),
+        (400, "invalid_request"),
+        "{}",
+        a.json
+    );
+    let a = f
+        .post(
+            ("clientapp", "123456"),
+            &format!("grant_type={MFA_GRANT}&mfa_token=x"),
+        )
+        .await;
+    assert_eq!((a.status, a.error()), (400, "invalid_request"));
+    let a = f.otp(("clientapp", "123456"), "unknown", "123456").await;
+    assert_eq!((a.status, a.error()), (400, "invalid_grant"));
+    // A client without the password grant may not take its second step.
+    let a = f
+        .otp(("service", "service-secret"), "unknown", "123456")
+        .await;
+    assert_eq!((a.status, a.error()), (400, "unauthorized_client"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_mfa_token_yields_tokens_once_under_concurrency() {
+    let f = Arc::new(fixture());
+    let mfa_token = f.alice("").await;
+    let step = step_of(f.clock_now());
+    // Three different right codes (drift either side), each sent several times at once.
+    let mut tasks = Vec::new();
+    for i in 0..30 {
+        let f = f.clone();
+        let mfa_token = mfa_token.clone();
+        let code = otp_for(step - 1 + i % 3);
+        tasks.push(tokio::spawn(async move {
+            f.otp(("clientapp", "123456"), &mfa_token, &code)
+                .await
+                .status
+        }));
+    }
+    let mut issued = 0;
+    for t in tasks {
+        if t.await.expect("task") == 200 {
+            issued += 1;
+        }
+    }
+    assert_eq!(issued, 1);
+}
+
+#[tokio::test]
+async fn the_mfa_token_never_shows_in_debug_output() {
+    let f = fixture();
+    let a = f
+        .post(
+            ("clientapp", "123456"),
+            "grant_type=password&username=alice&password=123456",
+        )
+        .await;
+    let token = a.str("mfa_token");
+    let error = grantor::OAuthError::mfa_required(grantor::MfaToken::new(token.clone()));
+    assert!(!format!("{error:?}").contains(&token));
+    assert!(!format!("{:?}", f.server).contains(&token));
+}
+
+#[tokio::test]
+async fn a_login_page_asks_for_the_code_too() {
+    let f = fixture();
+    let client = ClientId::new("pkce-app");
+    let alice = Username::new("alice");
+    let err = f
+        .server
+        .verify_user(&client, &alice, Password::new("123456"))
+        .await
+        .expect_err("needs a code");
+    assert_eq!(err.reason(), Some("otp_required"));
+    let err = f
+        .server
+        .verify_user_with_otp(
+            &client,
+            &alice,
+            Password::new("123456"),
+            Some(OneTimeCode::new("000000")),
+        )
+        .await
+        .expect_err("wrong code");
+    assert_eq!(err.reason(), Some("otp_refused"));
+    let user = f
+        .server
+        .verify_user_with_otp(
+            &client,
+            &alice,
+            Password::new("123456"),
+            Some(OneTimeCode::new(f.code_now())),
+        )
+        .await
+        .expect("signed in");
+    assert_eq!(user.as_str(), "user-alice");
+    // A wrong password with a code is a wrong password.
+    let err = f
+        .server
+        .verify_user_with_otp(
+            &client,
+            &alice,
+            Password::new("nope"),
+            Some(OneTimeCode::new(f.code_now())),
+        )
+        .await
+        .expect_err("wrong password");
+    assert_eq!(err.reason(), Some("user_refused"));
+    // Users without a second factor ignore the code.
+    let tom = f
+        .server
+        .verify_user_with_otp(
+            &client,
+            &Username::new("tom"),
+            Password::new("123456"),
+            Some(OneTimeCode::new("whatever")),
+        )
+        .await
+        .expect("tom");
+    assert_eq!(tom.as_str(), "user-tom");
+}
+
+#[tokio::test]
+async fn the_metadata_lists_the_mfa_grant() {
+    let f = fixture();
+    let j = answer(f.server.metadata()).json;
+    let grants = j["grant_types_supported"].as_array().expect("list");
+    assert!(
+        grants
+            .iter()
+            .any(|g| g == "http://auth0.com/oauth/grant-type/mfa-otp"),
+        "{j}"
+    );
+}
+
+#[tokio::test]
+async fn store_failures_while_saving_the_mfa_token_are_server_errors() {
+    struct Broken;
+    #[grantor::async_trait]
+    impl grantor::MfaStore for Broken {
+        async fn save_mfa_token(
+            &self,
+            _: &grantor::TokenHash,
+            _: &grantor::MfaChallenge,
+            _: time::OffsetDateTime,
+        ) -> Result<(), grantor::StoreError> {
+            Err(grantor::StoreError::unavailable("down"))
+        }
+        async fn find_mfa_token(
+            &self,
+            _: &grantor::TokenHash,
+            _: time::OffsetDateTime,
+        ) -> Result<Option<grantor::MfaChallenge>, grantor::StoreError> {
+            Err(grantor::StoreError::unavailable("down"))
+        }
+        async fn take_mfa_token(
+            &self,
+            _: &grantor::TokenHash,
+            _: time::OffsetDateTime,
+        ) -> Result<Option<grantor::MfaChallenge>, grantor::StoreError> {
+            Err(grantor::StoreError::unavailable("down"))
+        }
+        async fn mark_otp_used(
+            &self,
+            _: &UserId,
+            _: u64,
+            _: time::OffsetDateTime,
+            _: time::OffsetDateTime,
+        ) -> Result<bool, grantor::StoreError> {
+            Err(grantor::StoreError::unavailable("down"))
+        }
+    }
+    let f = fixture_with(|b| b.mfa_store(Arc::new(Broken)));
+    let a = f
+        .post(
+            ("clientapp", "123456"),
+            "grant_type=password&username=alice&password=123456",
+        )
+        .await;
+    assert_eq!(
+        (a.status, a.error()),
+        (503, "temporarily_unavailable"),
+        "{}",
+        a.json
+    );
+    assert!(a.json.get("mfa_token").is_none());
+    // Users without a second factor are not affected.
+    f.login().await;
+}
