@@ -34,8 +34,14 @@ async fn the_document_follows_the_settings() {
             "implicit",
             "password",
             "client_credentials",
-            "refresh_token"
+            "refresh_token",
+            "urn:ietf:params:oauth:grant-type:device_code",
+            "http://auth0.com/oauth/grant-type/mfa-otp"
         ])
+    );
+    assert_eq!(
+        j["device_authorization_endpoint"],
+        format!("{ISSUER}/oauth/device_authorization")
     );
     assert_eq!(j["response_types_supported"], json!(["code", "token"]));
     assert_eq!(j["code_challenge_methods_supported"], json!(["S256"]));
@@ -79,6 +85,7 @@ async fn paths_and_options_change_the_document() {
             .expect("server");
     let j = answer(server.metadata()).json;
     assert!(j.get("authorization_endpoint").is_none());
+    assert!(j.get("device_authorization_endpoint").is_none());
     assert!(j
         .get("authorization_response_iss_parameter_supported")
         .is_none());

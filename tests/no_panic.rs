@@ -8,7 +8,9 @@ use grantor::{ResourceRequest, Scope, TokenRequest};
 use proptest::prelude::*;
 
 fn runtime() -> tokio::runtime::Runtime {
+    // Timers on: the test verifier takes a moment, as a real password KDF does.
     tokio::runtime::Builder::new_current_thread()
+        .enable_time()
         .build()
         .expect("runtime")
 }
@@ -27,6 +29,13 @@ fn form_body() -> impl Strategy<Value = Vec<u8>> {
         Just(b"scope=read".to_vec()),
         Just(b"scope=read+%22".to_vec()),
         Just(b"refresh_token=abc".to_vec()),
+        Just(b"grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code".to_vec()),
+        Just(b"device_code=abc".to_vec()),
+        Just(b"client_id=cli".to_vec()),
+        Just(b"grant_type=http%3A%2F%2Fauth0.com%2Foauth%2Fgrant-type%2Fmfa-otp".to_vec()),
+        Just(b"username=alice".to_vec()),
+        Just(b"mfa_token=abc".to_vec()),
+        Just(b"otp=123456".to_vec()),
         Just(b"%".to_vec()),
         Just(b"%ff".to_vec()),
         Just(b"=".to_vec()),
@@ -55,7 +64,16 @@ fn content_type() -> impl Strategy<Value = Option<Vec<u8>>> {
 }
 
 fn check_token_response(r: &grantor::Response) {
-    assert!(matches!(r.status(), 200 | 400 | 401 | 500 | 503), "{r:?}");
+    assert!(
+        matches!(r.status(), 200 | 400 | 401 | 403 | 500 | 503),
+        "{r:?}"
+    );
+    if r.status() == 403 {
+        // Only the password grant's mfa_required, with its mfa_token.
+        let json: serde_json::Value = serde_json::from_slice(r.body()).expect("JSON body");
+        assert_eq!(json["error"], "mfa_required");
+        assert!(json["mfa_token"].is_string());
+    }
     assert_eq!(r.header("Cache-Control"), Some("no-store"));
     assert_eq!(r.header("Pragma"), Some("no-cache"));
     let json: serde_json::Value = serde_json::from_slice(r.body()).expect("JSON body");
@@ -83,6 +101,31 @@ proptest! {
         if let Some(auth) = auth { req = req.with_authorization(auth); }
         let r = runtime().block_on(f.server.token(req));
         check_token_response(&r);
+    }
+
+    #[test]
+    fn the_device_endpoints_never_panic(
+        body in prop_oneof![form_body(), proptest::collection::vec(any::<u8>(), 0..256)],
+        auth in proptest::option::of(header_value()),
+        ct in content_type(),
+        typed in prop_oneof![any::<String>(), "[a-zA-Z -]{0,12}"],
+        approve in any::<bool>(),
+    ) {
+        let f = fixture();
+        let rt = runtime();
+        let mut req = TokenRequest::new(body);
+        if let Some(ct) = ct { req = req.with_content_type(ct); }
+        if let Some(auth) = auth { req = req.with_authorization(auth); }
+        let r = rt.block_on(f.server.device_authorization(req));
+        check_token_response(&r);
+        let code = grantor::UserCode::new(typed);
+        let _ = rt.block_on(f.server.device_request(&code, "someone"));
+        let decided = if approve {
+            rt.block_on(f.server.approve_device(&code, "someone", grantor::UserId::new("u"), None))
+        } else {
+            rt.block_on(f.server.deny_device(&code, "someone"))
+        };
+        prop_assert!(decided.is_err(), "no request was pending under a random code");
     }
 
     #[test]

@@ -86,7 +86,7 @@ async fn grant_type_is_required_and_must_be_supported() {
         "magic",
         "PASSWORD",
         "implicit",
-        "urn:ietf:params:oauth:grant-type:device_code",
+        "urn:ietf:params:oauth:grant-type:jwt-bearer",
     ] {
         let a = f
             .post(("clientapp", "123456"), &format!("grant_type={grant}"))
