@@ -161,3 +161,96 @@ async fn grants_are_logged_without_secrets() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_device_flow_and_mfa_are_logged_without_secrets() {
+    let capture = Capture::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(capture.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::TRACE)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let f = fixture();
+
+    // The device flow: codes, a poll, an approval, tokens.
+    let codes = answer(
+        f.server
+            .device_authorization(grantor::TokenRequest::form("client_id=cli"))
+            .await,
+    );
+    let (device_code, user_code) = (codes.str("device_code"), codes.str("user_code"));
+    let poll = |device_code: String| {
+        grantor::TokenRequest::form(format!(
+            "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code&client_id=cli&device_code={device_code}"
+        ))
+    };
+    assert_eq!(
+        f.token(poll(device_code.clone())).await.error(),
+        "authorization_pending"
+    );
+    f.server
+        .approve_device(
+            &grantor::UserCode::new(&user_code),
+            "user-tom",
+            grantor::UserId::new("user-tom"),
+            None,
+        )
+        .await
+        .expect("approved");
+    let device_tokens = f.token(poll(device_code.clone())).await;
+    assert_eq!(device_tokens.status, 200);
+
+    // MFA: mfa_required, a wrong code, the right one.
+    let mfa = f
+        .post(
+            ("clientapp", "123456"),
+            "grant_type=password&username=alice&password=123456",
+        )
+        .await;
+    let mfa_token = mfa.str("mfa_token");
+    let mfa_grant = "http%3A%2F%2Fauth0.com%2Foauth%2Fgrant-type%2Fmfa-otp";
+    f.post(
+        ("clientapp", "123456"),
+        &format!("grant_type={mfa_grant}&mfa_token={mfa_token}&otp=000000"),
+    )
+    .await;
+    use grantor::Clock as _;
+    let otp = otp_at(f.clock.now());
+    let mfa_tokens = f
+        .post(
+            ("clientapp", "123456"),
+            &format!("grant_type={mfa_grant}&mfa_token={mfa_token}&otp={otp}"),
+        )
+        .await;
+    assert_eq!(mfa_tokens.status, 200, "{}", mfa_tokens.json);
+
+    let log = String::from_utf8(capture.0.lock().expect("lock").clone()).expect("utf-8");
+    for needle in [
+        "device authorization issued",
+        "device authorization approved",
+        "reason=\"device_pending\"",
+        "reason=\"mfa_required\"",
+        "reason=\"otp_refused\"",
+        "grant_type=\"http://auth0.com/oauth/grant-type/mfa-otp\"",
+        "grant_type=\"urn:ietf:params:oauth:grant-type:device_code\"",
+    ] {
+        assert!(log.contains(needle), "{needle:?} missing from:\n{log}");
+    }
+    for secret in [
+        device_code,
+        user_code.clone(),
+        user_code.replace('-', ""),
+        device_tokens.str("access_token"),
+        device_tokens.str("refresh_token"),
+        mfa_token,
+        otp,
+        mfa_tokens.str("access_token"),
+        "123456".to_owned(),
+    ] {
+        assert!(
+            !log.contains(secret.as_str()),
+            "{secret} leaked into the log:\n{log}"
+        );
+    }
+}
