@@ -1,6 +1,6 @@
 //! The engine's own cost per request: the password grant (with a verifier that does no hashing),
-//! the client credentials grant, the refresh grant (rotation on), and bearer validation, on the
-//! in-memory stores.
+//! the client credentials grant, the refresh grant (rotation on), a whole device flow (codes, an
+//! approval, the poll that gets tokens), and bearer validation, on the in-memory stores.
 //!
 //! `cargo bench --bench grants`
 
@@ -64,6 +64,26 @@ fn benches(c: &mut Criterion) {
                 .await;
             assert_eq!(r.status(), 200);
             *current.lock().expect("lock") = field(&r, "refresh_token");
+        })
+    });
+
+    group.bench_function("device_flow_round_trip", |b| {
+        b.to_async(&rt).iter(|| async {
+            let codes = server
+                .device_authorization(TokenRequest::form("client_id=cli"))
+                .await;
+            let user_code = grantor::UserCode::new(field(&codes, "user_code"));
+            server
+                .approve_device(&user_code, "bench", grantor::UserId::new("tom"), None)
+                .await
+                .expect("approved");
+            let r = server
+                .token(TokenRequest::form(format!(
+                    "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code&client_id=cli&device_code={}",
+                    field(&codes, "device_code")
+                )))
+                .await;
+            assert_eq!(r.status(), 200);
         })
     });
 

@@ -35,7 +35,8 @@ pub const BASIC: &str = "Basic Y2xpZW50YXBwOjEyMzQ1Ng==";
 /// `Authorization` for the service client, `service:service-secret`.
 pub const SERVICE_BASIC: &str = "Basic c2VydmljZTpzZXJ2aWNlLXNlY3JldA==";
 
-/// A server with the password and refresh grants over the given stores.
+/// A server with the password, refresh, client credentials and device grants over the given
+/// stores (device requests in memory).
 pub fn server(
     tokens: Arc<dyn TokenStore>,
     limiter: Arc<dyn AttemptLimiter>,
@@ -56,7 +57,15 @@ pub fn server(
         .with_allowed_scope("read".parse().unwrap_or_default())
         .with_default_scope("read".parse().unwrap_or_default()),
     );
+    clients.insert(
+        Client::public("cli")
+            .with_grant_types([GrantType::DeviceCode])
+            .with_allowed_scope("read".parse().unwrap_or_default())
+            .with_default_scope("read".parse().unwrap_or_default()),
+    );
     AuthorizationServer::builder(Arc::new(clients), tokens)
+        .issuer("https://auth.example.com")
+        .enable_device_code_grant(Arc::new(grantor::MemoryDeviceCodeStore::new()))
         .attempt_limiter(limiter)
         .enable_client_credentials_grant()
         .enable_password_grant(Arc::new(PlainVerifier))
