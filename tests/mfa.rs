@@ -8,9 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use grantor::{
-    ClientId, OneTimeCode, Password, ResourceRequest, Scope, TokenRequest, UserId, Username,
-};
+use grantor::{ClientId, OneTimeCode, Password, ResourceRequest, Scope, UserId, Username};
 
 const MFA_GRANT: &str = "http%3A%2F%2Fauth0.com%2Foauth%2Fgrant-type%2Fmfa-otp";
 

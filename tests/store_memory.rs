@@ -5,13 +5,17 @@ mod conformance;
 use std::sync::Arc;
 
 use conformance::Stores;
-use grantor::{MemoryAttemptLimiter, MemoryCodeStore, MemoryTokenStore};
+use grantor::{
+    MemoryAttemptLimiter, MemoryCodeStore, MemoryDeviceCodeStore, MemoryMfaStore, MemoryTokenStore,
+};
 
 async fn memory() -> Stores {
     Stores {
         tokens: Arc::new(MemoryTokenStore::new()),
         limiter: Arc::new(MemoryAttemptLimiter::new()),
         codes: Arc::new(MemoryCodeStore::new()),
+        devices: Arc::new(MemoryDeviceCodeStore::new()),
+        mfa: Arc::new(MemoryMfaStore::new()),
         guard: None,
     }
 }

@@ -19,7 +19,9 @@ async fn redis() -> Stores {
     Stores {
         tokens: store.clone(),
         limiter: store.clone(),
-        codes: store,
+        codes: store.clone(),
+        devices: store.clone(),
+        mfa: store,
         guard: Some(Box::new(server)),
     }
 }
@@ -584,4 +586,190 @@ async fn malformed_entries_are_errors_or_misses_never_half_done() {
         store.find_token(&bad, now).await,
         Err(grantor::StoreError::Backend(_))
     ));
+}
+
+/// Two servers, each with its own connection to one Redis: a one-time code used through one is
+/// refused through the other, and a device approved through one is collected through the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_handles_share_otp_marks_and_device_approvals() {
+    use grantor::{DeviceCodeStore, DevicePoll, MfaStore, UserId};
+    let redis_server = RedisServer::start();
+    let one = RedisStore::connect(&redis_server.url())
+        .await
+        .expect("connect");
+    let two = RedisStore::connect(&redis_server.url())
+        .await
+        .expect("connect");
+    let now = conformance::now();
+    let at = |secs: i64| now + time::Duration::seconds(secs);
+
+    let user = UserId::new("user-1");
+    assert_eq!(
+        one.mark_otp_used(&user, 7, at(30), now).await.ok(),
+        Some(true)
+    );
+    assert_eq!(
+        two.mark_otp_used(&user, 7, at(30), now).await.ok(),
+        Some(false)
+    );
+    assert_eq!(
+        two.mark_otp_used(&user, 8, at(30), now).await.ok(),
+        Some(true)
+    );
+    assert_eq!(
+        one.mark_otp_used(&user, 8, at(30), at(1)).await.ok(),
+        Some(false)
+    );
+
+    let request = conformance::device_request(now, 600);
+    let (device, user_code) = (conformance::fresh_hash("dc"), conformance::fresh_hash("uc"));
+    assert_eq!(
+        one.save_device_authorization(&device, &user_code, &request, now)
+            .await
+            .ok(),
+        Some(true)
+    );
+    // The user code is taken for both.
+    assert_eq!(
+        two.save_device_authorization(&conformance::fresh_hash("dc"), &user_code, &request, now)
+            .await
+            .ok(),
+        Some(false)
+    );
+    // The pace is shared: a poll through one makes the next through the other too soon.
+    let client = &request.client_id;
+    assert_eq!(
+        one.poll_device_authorization(&device, client, at(0))
+            .await
+            .ok(),
+        Some(DevicePoll::Pending)
+    );
+    assert_eq!(
+        two.poll_device_authorization(&device, client, at(1))
+            .await
+            .ok(),
+        Some(DevicePoll::SlowDown { interval: 10 })
+    );
+    assert_eq!(
+        two.find_device_authorization(&user_code, at(2))
+            .await
+            .ok()
+            .flatten()
+            .map(|r| r.interval),
+        Some(10)
+    );
+    assert_eq!(
+        two.decide_device_authorization(&user_code, &conformance::approve("user-1", "read"), at(2))
+            .await
+            .ok(),
+        Some(true)
+    );
+    assert_eq!(
+        one.decide_device_authorization(&user_code, &grantor::DeviceDecision::Deny, at(2))
+            .await
+            .ok(),
+        Some(false)
+    );
+    assert!(matches!(
+        one.poll_device_authorization(&device, client, at(3)).await,
+        Ok(DevicePoll::Approved(_))
+    ));
+    assert_eq!(
+        two.poll_device_authorization(&device, client, at(3))
+            .await
+            .ok(),
+        Some(DevicePoll::Unknown)
+    );
+}
+
+/// The device, mfa and one-time-code keys: where they are, how long they live, and that no key
+/// names a user.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_and_mfa_keys_live_as_long_as_their_entries() {
+    use grantor::{DeviceCodeStore, MfaStore, TokenHash, UserId};
+    let redis_server = RedisServer::start();
+    let store = RedisStore::connect(&redis_server.url())
+        .await
+        .expect("connect");
+    let now = conformance::now();
+    let (device, user_code, mfa_token) = (
+        TokenHash::of("device"),
+        TokenHash::of("user-code"),
+        TokenHash::of("mfa"),
+    );
+    assert_eq!(
+        store
+            .save_device_authorization(
+                &device,
+                &user_code,
+                &conformance::device_request(now, 600),
+                now
+            )
+            .await
+            .ok(),
+        Some(true)
+    );
+    store
+        .save_mfa_token(&mfa_token, &conformance::mfa_challenge(now, 300), now)
+        .await
+        .expect("save");
+    let user = UserId::new("user-1");
+    assert_eq!(
+        store
+            .mark_otp_used(&user, 1234, now + time::Duration::seconds(90), now)
+            .await
+            .ok(),
+        Some(true)
+    );
+    let entries = dump(&redis_server.url()).await;
+    let ttl = |key: &str| {
+        entries
+            .iter()
+            .find(|(k, _, _)| k == key)
+            .map(|(_, _, ttl)| *ttl)
+            .unwrap_or(-3)
+    };
+    let memory = grantor::EXPIRED_DEVICE_CODE_MEMORY;
+    let device_ttl = ttl(&format!("{{grantor}}:d:{}", device.to_hex()));
+    assert!(
+        (600 + memory - 2..=600 + memory).contains(&device_ttl),
+        "{device_ttl} {entries:?}"
+    );
+    let index_ttl = ttl(&format!("{{grantor}}:u:{}", user_code.to_hex()));
+    assert!((598..=600).contains(&index_ttl), "{index_ttl}");
+    let mfa_ttl = ttl(&format!("{{grantor}}:m:{}", mfa_token.to_hex()));
+    assert!((298..=300).contains(&mfa_ttl), "{mfa_ttl}");
+    let marks: Vec<_> = entries
+        .iter()
+        .filter(|(k, _, _)| k.starts_with("{grantor}:o:"))
+        .collect();
+    assert_eq!(marks.len(), 1, "{entries:?}");
+    let (mark, _, mark_ttl) = marks[0];
+    assert!(mark.ends_with(":1234"), "{mark}");
+    assert!((88..=90).contains(mark_ttl), "{mark_ttl}");
+    for (key, _, ttl) in &entries {
+        assert!(!key.contains("user-1"), "{key}");
+        assert!(*ttl > 0, "{key} has no expiry ({ttl})");
+    }
+    // Deciding removes the user code index at once; the request stays until collected.
+    assert_eq!(
+        store
+            .decide_device_authorization(&user_code, &grantor::DeviceDecision::Deny, now)
+            .await
+            .ok(),
+        Some(true)
+    );
+    let keys: Vec<String> = dump(&redis_server.url())
+        .await
+        .into_iter()
+        .map(|(k, _, _)| k)
+        .collect();
+    assert!(!keys.contains(&format!("{{grantor}}:u:{}", user_code.to_hex())));
+    assert!(keys.contains(&format!("{{grantor}}:d:{}", device.to_hex())));
+    // The index held the request's device code hash, nothing more.
+    let index = entries
+        .iter()
+        .find(|(k, _, _)| *k == format!("{{grantor}}:u:{}", user_code.to_hex()))
+        .map(|(_, v, _)| v.clone());
+    assert_eq!(index, Some(device.to_hex()));
 }

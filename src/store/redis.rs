@@ -12,11 +12,14 @@ use time::OffsetDateTime;
 
 use super::{
     AttemptKey, AttemptLimiter, AttemptRule, AttemptVerdict, CodeGrant, CodeRedemption, CodeStore,
-    PendingAuthorization, Rotation, TokenKind, TokenLookup, TokenRecord, TokenStore,
+    DeviceAuthorization, DeviceCodeStore, DeviceDecision, DevicePoll, DeviceStatus, MfaChallenge,
+    MfaStore, PendingAuthorization, Rotation, TokenKind, TokenLookup, TokenRecord, TokenStore,
+    EXPIRED_DEVICE_CODE_MEMORY,
 };
 use crate::error::StoreError;
+use crate::scope::Scope;
 use crate::token::TokenHash;
-use crate::types::{ClientId, FamilyId};
+use crate::types::{ClientId, FamilyId, UserId};
 
 /// Saves tokens: Lua functions shared by the save and rotate scripts.
 ///
@@ -168,6 +171,130 @@ redis.call('HDEL', KEYS[1], 'r')
 return {'redeemed', v[4]}
 ";
 
+/// KEYS[1]: a device request; KEYS[2]: its user code index. ARGV: now, expiry, how long an
+/// expired request is remembered, the device key prefix, the device code hash hex, then the
+/// request: client, status (`pending`/`approved`/`denied`), interval, last poll (`''` if none),
+/// user and granted scope (`''` unless approved), and the request as JSON.
+///
+/// Answers 0, saving nothing, if the user code indexes an unexpired request; otherwise saves
+/// the request (until its expiry plus the memory) and the index (until its expiry), answering 1.
+/// The request behind an existing index is derived from the index's value, so it cannot be
+/// declared in KEYS; it has the same hash tag, so it is in the same slot.
+const SAVE_DEVICE: &str = r"
+local now, e, memory = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local held = redis.call('GET', KEYS[2])
+if held then
+  local he = tonumber(redis.call('HGET', ARGV[4] .. held, 'e'))
+  if he and he > now then return 0 end
+end
+redis.call('DEL', KEYS[1])
+if e + memory > now then
+  redis.call('HSET', KEYS[1], 'c', ARGV[6], 'e', ARGV[2], 's', ARGV[7], 'i', ARGV[8],
+    'r', ARGV[12])
+  if ARGV[9] ~= '' then redis.call('HSET', KEYS[1], 'l', ARGV[9]) end
+  if ARGV[7] == 'approved' then redis.call('HSET', KEYS[1], 'u', ARGV[10], 'g', ARGV[11]) end
+  redis.call('EXPIRE', KEYS[1], e + memory - now)
+end
+if e > now then redis.call('SET', KEYS[2], ARGV[5], 'EX', e - now) end
+return 1
+";
+
+/// KEYS[1]: a user code index. ARGV: now, the device key prefix. A read: answers the request's
+/// JSON, status, interval, last poll, user and granted scope if it is pending and unexpired,
+/// else nil.
+const FIND_DEVICE: &str = r"
+local hex = redis.call('GET', KEYS[1])
+if not hex then return false end
+local v = redis.call('HMGET', ARGV[2] .. hex, 'e', 's', 'r', 'i', 'l', 'u', 'g')
+local e = tonumber(v[1])
+if v[2] ~= 'pending' or not e or e <= tonumber(ARGV[1]) then return false end
+return {v[3], v[2], v[4], v[5], v[6], v[7]}
+";
+
+/// KEYS[1]: a user code index. ARGV: now, the device key prefix, `approved` or `denied`, user,
+/// granted scope. Records the decision on a pending, unexpired request and removes the index,
+/// answering 1; else changes nothing and answers 0.
+const DECIDE_DEVICE: &str = r"
+local hex = redis.call('GET', KEYS[1])
+if not hex then return 0 end
+local dk = ARGV[2] .. hex
+local v = redis.call('HMGET', dk, 's', 'e')
+local e = tonumber(v[2])
+if v[1] ~= 'pending' or not e or e <= tonumber(ARGV[1]) then return 0 end
+if ARGV[3] == 'approved' then
+  redis.call('HSET', dk, 's', 'approved', 'u', ARGV[4], 'g', ARGV[5])
+else
+  redis.call('HSET', dk, 's', 'denied')
+end
+redis.call('DEL', KEYS[1])
+return 1
+";
+
+/// KEYS[1]: a device request. ARGV: now, client, how long an expired request is remembered.
+/// One poll, as `DeviceCodeStore::poll_device_authorization` says: answers `{'unknown'}`,
+/// `{'other'}`, `{'expired'}`, `{'denied'}`, `{'pending'}`, `{'slow_down', interval}`, or
+/// `{'approved', json, status, interval, last poll, user, scope}` (the request deleted).
+const POLL_DEVICE: &str = r"
+local now, memory = tonumber(ARGV[1]), tonumber(ARGV[3])
+local v = redis.call('HMGET', KEYS[1], 'c', 'e', 's', 'i', 'l', 'r', 'u', 'g')
+local e = tonumber(v[2])
+if not v[1] or not e or e + memory <= now then return {'unknown'} end
+if v[1] ~= ARGV[2] then return {'other'} end
+if e <= now then return {'expired'} end
+if v[3] == 'denied' then return {'denied'} end
+if v[3] == 'approved' then
+  if not v[4] or not v[6] or not v[7] or not v[8] then return {'unknown'} end
+  redis.call('DEL', KEYS[1])
+  return {'approved', v[6], v[3], v[4], v[5], v[7], v[8]}
+end
+local i = tonumber(v[4])
+if v[3] ~= 'pending' or not i then return {'unknown'} end
+local l = tonumber(v[5])
+redis.call('HSET', KEYS[1], 'l', ARGV[1])
+if l and now - l < i then
+  local grown = string.format('%d', i + 5)
+  redis.call('HSET', KEYS[1], 'i', grown)
+  return {'slow_down', grown}
+end
+return {'pending'}
+";
+
+/// KEYS[1]: an mfa challenge. ARGV: now, expiry, challenge JSON. Saves it until its expiry (an
+/// expired one replaces whatever was there with nothing).
+const SAVE_MFA: &str = r"
+local ttl = tonumber(ARGV[2]) - tonumber(ARGV[1])
+if ttl <= 0 then
+  redis.call('DEL', KEYS[1])
+  return 0
+end
+redis.call('HSET', KEYS[1], 'e', ARGV[2], 'r', ARGV[3])
+redis.call('EXPIRE', KEYS[1], ttl)
+return 1
+";
+
+/// KEYS[1]: an mfa challenge. ARGV: now. Deletes it, answering its JSON if it was live.
+const TAKE_MFA: &str = r"
+local v = redis.call('HMGET', KEYS[1], 'e', 'r')
+redis.call('DEL', KEYS[1])
+local e = tonumber(v[1])
+if not e or e <= tonumber(ARGV[1]) or not v[2] then return false end
+return v[2]
+";
+
+/// KEYS[1]: a used one-time code mark (holding until when). ARGV: now, until (whole seconds,
+/// rounded up). Answers 0 if the mark is there and unexpired at now; otherwise sets it, 1.
+const MARK_OTP: &str = r"
+local now, u = tonumber(ARGV[1]), tonumber(ARGV[2])
+local held = tonumber(redis.call('GET', KEYS[1]))
+if held and held > now then return 0 end
+if u > now then
+  redis.call('SET', KEYS[1], ARGV[2], 'EX', u - now)
+else
+  redis.call('DEL', KEYS[1])
+end
+return 1
+";
+
 struct Scripts {
     save_code: Script,
     take_code: Script,
@@ -177,6 +304,13 @@ struct Scripts {
     revoke_family: Script,
     reserve: Script,
     release: Script,
+    save_device: Script,
+    find_device: Script,
+    decide_device: Script,
+    poll_device: Script,
+    save_mfa: Script,
+    take_mfa: Script,
+    mark_otp: Script,
 }
 
 impl Scripts {
@@ -190,12 +324,20 @@ impl Scripts {
             revoke_family: Script::new(REVOKE_FAMILY),
             reserve: Script::new(RESERVE),
             release: Script::new(RELEASE),
+            save_device: Script::new(SAVE_DEVICE),
+            find_device: Script::new(FIND_DEVICE),
+            decide_device: Script::new(DECIDE_DEVICE),
+            poll_device: Script::new(POLL_DEVICE),
+            save_mfa: Script::new(SAVE_MFA),
+            take_mfa: Script::new(TAKE_MFA),
+            mark_otp: Script::new(MARK_OTP),
         }
     }
 }
 
-/// Tokens and failed-login counts in Redis, so that many servers behind one
-/// address agree on every token (feature `redis`).
+/// Tokens, failed-login counts, authorization requests and codes, device authorizations, and
+/// second-factor state in Redis, so that many servers behind one address agree on every token
+/// (feature `redis`).
 ///
 /// # Key layout
 ///
@@ -210,19 +352,30 @@ impl Scripts {
 /// | `{grantor}:l:<hash of the attempt key>` | hash | a failed-attempt count and its window's end | with the window |
 /// | `{grantor}:p:<sha256 hex of the request id>` | string | a [`PendingAuthorization`] as JSON | with the request |
 /// | `{grantor}:c:<sha256 hex of the code>` | hash | state (`live`/`used`), family, expiry, and the [`CodeGrant`] as JSON (dropped once used) | with the code |
+/// | `{grantor}:d:<sha256 hex of the device code>` | hash | one device authorization: client, expiry, status (`pending`/`approved`/`denied`), interval, last poll, the approving user and granted scope, and the [`DeviceAuthorization`] as saved, as JSON | [`EXPIRED_DEVICE_CODE_MEMORY`] seconds after the request expires, or when an approval is collected |
+/// | `{grantor}:u:<sha256 hex of the normalised user code>` | string | the device code hash (hex) of the pending request it names | with the request, or when it is decided |
+/// | `{grantor}:m:<sha256 hex of the mfa_token>` | hash | expiry and the [`MfaChallenge`] as JSON | with the challenge, or when it is taken |
+/// | `{grantor}:o:<hash of the user id>:<counter>` | string | a mark that the user's one-time code number `counter` was used, holding until when | when the code would stop being accepted |
 ///
 /// Keys and values hold SHA-256 hashes of tokens, never a token. Limiter keys name a username
-/// or client by its SHA-256, or, with [`with_key_secret`](RedisStore::with_key_secret), by an
-/// HMAC-SHA256 under a secret that Redis never sees: a plain hash keeps names out of sight but
-/// can be matched against a list of likely usernames; the keyed one cannot.
+/// or client, and one-time-code marks a user id, by its SHA-256, or, with
+/// [`with_key_secret`](RedisStore::with_key_secret), by an HMAC-SHA256 under a secret that Redis
+/// never sees: a plain hash keeps names out of sight but can be matched against a list of likely
+/// usernames; the keyed one cannot. (A device request does hold the approving user's id and the
+/// granted scope in its value, for the few minutes until the device collects its tokens.)
 ///
 /// # Atomicity
 ///
 /// Each store method is one round trip: a plain command (`HMGET` to find a token) or a Lua script
 /// run by its SHA (`EVALSHA`, loaded on first use), which Redis runs atomically:
-/// saving tokens, rotate-and-detect-reuse, revoke-one, revoke-a-family, and the limiter's
-/// reserve and release (its check is a plain `HMGET`). Nothing reads in one round trip and
-/// writes in another.
+/// saving tokens, rotate-and-detect-reuse, revoke-one, revoke-a-family, the limiter's
+/// reserve and release (its check is a plain `HMGET`), saving and spending codes, saving,
+/// finding (a read that follows the user code index), deciding and polling device
+/// authorizations, saving and taking `mfa_token`s, and marking one-time codes used. Nothing reads
+/// in one round trip and writes in another.
+///
+/// Every decision about time uses the `now` the engine passes in, sent to the scripts as unix
+/// seconds; Redis's own clock only purges keys, through TTLs computed from that `now`.
 ///
 /// # Redis Cluster
 ///
@@ -323,10 +476,11 @@ impl RedisStore {
         })
     }
 
-    /// Names limiter keys by HMAC-SHA256 under `secret` instead of plain SHA-256, so that a copy
-    /// of the database cannot be matched against a list of likely usernames. Every server
-    /// sharing the store must use the same secret (for example from your secret manager); with
-    /// a different one they would count failed logins separately.
+    /// Names limiter keys and one-time-code marks by HMAC-SHA256 under `secret` instead of plain
+    /// SHA-256, so that a copy of the database cannot be matched against a list of likely
+    /// usernames or user ids. Every server sharing the store must use the same secret (for
+    /// example from your secret manager); with a different one they would count failed logins
+    /// separately, and each accept a one-time code once.
     pub fn with_key_secret(mut self, secret: impl AsRef<[u8]>) -> Self {
         self.key_secret = Some(secret.as_ref().into());
         self
@@ -368,8 +522,38 @@ impl RedisStore {
         format!("{}:r:{}", self.prefix, family)
     }
 
+    fn device_key(&self, device_code: &TokenHash) -> String {
+        format!("{}:d:{}", self.prefix, device_code.to_hex())
+    }
+
+    /// What device keys start with: the scripts that follow the user code index add the hex.
+    fn device_key_prefix(&self) -> String {
+        format!("{}:d:", self.prefix)
+    }
+
+    fn user_code_key(&self, user_code: &TokenHash) -> String {
+        format!("{}:u:{}", self.prefix, user_code.to_hex())
+    }
+
+    fn mfa_key(&self, token: &TokenHash) -> String {
+        format!("{}:m:{}", self.prefix, token.to_hex())
+    }
+
+    fn otp_key(&self, user: &UserId, counter: u64) -> String {
+        format!(
+            "{}:o:{}:{counter}",
+            self.prefix,
+            self.name_digest(&format!("user-id:{}", user.as_str()))
+        )
+    }
+
     fn limiter_key(&self, key: &AttemptKey) -> String {
-        let name = key.storage_key();
+        format!("{}:l:{}", self.prefix, self.name_digest(&key.storage_key()))
+    }
+
+    /// A user-derived name as it appears in a key: its SHA-256, or its HMAC-SHA256 under the
+    /// key secret, in hex.
+    fn name_digest(&self, name: &str) -> String {
         let digest: [u8; 32] = match &self.key_secret {
             Some(secret) => match Hmac::<Sha256>::new_from_slice(secret) {
                 Ok(mac) => mac
@@ -382,11 +566,7 @@ impl RedisStore {
             },
             None => Sha256::digest(name.as_bytes()).into(),
         };
-        format!(
-            "{}:l:{}",
-            self.prefix,
-            TokenHash::from_bytes(digest).to_hex()
-        )
+        TokenHash::from_bytes(digest).to_hex()
     }
 
     /// Adds the keys and arguments that save `tokens` to a script invocation.
@@ -772,5 +952,271 @@ impl RedisStore {
         let request: PendingAuthorization =
             serde_json::from_str(&json).map_err(StoreError::backend)?;
         Ok((request.expires_at > now).then_some(request))
+    }
+}
+
+/// How a device authorization's status is kept: its word, and for an approval the user and the
+/// granted scope.
+fn status_fields(status: &DeviceStatus) -> (&'static str, String, String) {
+    match status {
+        DeviceStatus::Pending => ("pending", String::new(), String::new()),
+        DeviceStatus::Approved { user_id, scope } => {
+            ("approved", user_id.as_str().to_owned(), scope.to_string())
+        }
+        DeviceStatus::Denied => ("denied", String::new(), String::new()),
+    }
+}
+
+/// A device authorization from what a script answered: the request as saved (JSON), then its
+/// mutable fields (status, interval, last poll, user, granted scope). A missing part is a miss; a
+/// part that does not parse is a backend error.
+fn parse_device(
+    fields: impl IntoIterator<Item = Option<String>>,
+) -> Result<Option<DeviceAuthorization>, StoreError> {
+    let mut fields = fields.into_iter();
+    let mut next = || fields.next().flatten();
+    let (json, status, interval, last_poll, user, scope) =
+        (next(), next(), next(), next(), next(), next());
+    let (Some(json), Some(status), Some(interval)) = (json, status, interval) else {
+        return Ok(None);
+    };
+    let mut request: DeviceAuthorization =
+        serde_json::from_str(&json).map_err(StoreError::backend)?;
+    request.status = match (status.as_str(), user, scope) {
+        ("pending", _, _) => DeviceStatus::Pending,
+        ("denied", _, _) => DeviceStatus::Denied,
+        ("approved", Some(user), Some(scope)) => DeviceStatus::Approved {
+            user_id: UserId::new(user),
+            scope: Scope::parse(&scope).map_err(StoreError::backend)?,
+        },
+        _ => return Ok(None),
+    };
+    request.interval = interval.parse().map_err(StoreError::backend)?;
+    request.last_poll = last_poll
+        .map(|l| {
+            let secs: i64 = l.parse().map_err(StoreError::backend)?;
+            OffsetDateTime::from_unix_timestamp(secs).map_err(StoreError::backend)
+        })
+        .transpose()?;
+    Ok(Some(request))
+}
+
+#[async_trait]
+impl DeviceCodeStore for RedisStore {
+    async fn save_device_authorization(
+        &self,
+        device_code: &TokenHash,
+        user_code: &TokenHash,
+        request: &DeviceAuthorization,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let json = serde_json::to_string(request).map_err(StoreError::backend)?;
+        let (status, user, scope) = status_fields(&request.status);
+        let mut invocation = self.scripts.save_device.prepare_invoke();
+        invocation
+            .key(self.device_key(device_code))
+            .key(self.user_code_key(user_code))
+            .arg(now.unix_timestamp())
+            .arg(request.expires_at.unix_timestamp())
+            .arg(EXPIRED_DEVICE_CODE_MEMORY)
+            .arg(self.device_key_prefix())
+            .arg(device_code.to_hex())
+            .arg(request.client_id.as_str())
+            .arg(status)
+            .arg(request.interval.to_string())
+            .arg(
+                request
+                    .last_poll
+                    .map(|l| l.unix_timestamp().to_string())
+                    .unwrap_or_default(),
+            )
+            .arg(user)
+            .arg(scope)
+            .arg(json);
+        let invocation = &invocation;
+        let saved: i64 = self
+            .run(false, |mut conn| async move {
+                invocation.invoke_async(&mut conn).await
+            })
+            .await?;
+        Ok(saved == 1)
+    }
+
+    async fn find_device_authorization(
+        &self,
+        user_code: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<DeviceAuthorization>, StoreError> {
+        let mut invocation = self.scripts.find_device.prepare_invoke();
+        invocation
+            .key(self.user_code_key(user_code))
+            .arg(now.unix_timestamp())
+            .arg(self.device_key_prefix());
+        let invocation = &invocation;
+        let fields: Option<Vec<Option<String>>> = self
+            .run(true, |mut conn| async move {
+                invocation.invoke_async(&mut conn).await
+            })
+            .await?;
+        match fields {
+            Some(fields) => parse_device(fields),
+            None => Ok(None),
+        }
+    }
+
+    async fn decide_device_authorization(
+        &self,
+        user_code: &TokenHash,
+        decision: &DeviceDecision,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let (status, user, scope) = match decision {
+            DeviceDecision::Approve { user_id, scope } => {
+                ("approved", user_id.as_str().to_owned(), scope.to_string())
+            }
+            DeviceDecision::Deny => ("denied", String::new(), String::new()),
+        };
+        let mut invocation = self.scripts.decide_device.prepare_invoke();
+        invocation
+            .key(self.user_code_key(user_code))
+            .arg(now.unix_timestamp())
+            .arg(self.device_key_prefix())
+            .arg(status)
+            .arg(user)
+            .arg(scope);
+        let invocation = &invocation;
+        let decided: i64 = self
+            .run(false, |mut conn| async move {
+                invocation.invoke_async(&mut conn).await
+            })
+            .await?;
+        Ok(decided == 1)
+    }
+
+    async fn poll_device_authorization(
+        &self,
+        device_code: &TokenHash,
+        client: &ClientId,
+        now: OffsetDateTime,
+    ) -> Result<DevicePoll, StoreError> {
+        let mut invocation = self.scripts.poll_device.prepare_invoke();
+        invocation
+            .key(self.device_key(device_code))
+            .arg(now.unix_timestamp())
+            .arg(client.as_str())
+            .arg(EXPIRED_DEVICE_CODE_MEMORY);
+        let invocation = &invocation;
+        let answer: Vec<Option<String>> = self
+            .run(false, |mut conn| async move {
+                invocation.invoke_async(&mut conn).await
+            })
+            .await?;
+        let mut answer = answer.into_iter();
+        Ok(match answer.next().flatten().as_deref() {
+            Some("pending") => DevicePoll::Pending,
+            Some("slow_down") => match answer.next().flatten() {
+                Some(interval) => DevicePoll::SlowDown {
+                    interval: interval.parse().map_err(StoreError::backend)?,
+                },
+                None => DevicePoll::Unknown,
+            },
+            Some("denied") => DevicePoll::Denied,
+            Some("approved") => match parse_device(answer)? {
+                Some(request) => DevicePoll::Approved(request),
+                None => DevicePoll::Unknown,
+            },
+            Some("expired") => DevicePoll::Expired,
+            Some("other") => DevicePoll::OtherClient,
+            _ => DevicePoll::Unknown,
+        })
+    }
+}
+
+#[async_trait]
+impl MfaStore for RedisStore {
+    async fn save_mfa_token(
+        &self,
+        token: &TokenHash,
+        challenge: &MfaChallenge,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let json = serde_json::to_string(challenge).map_err(StoreError::backend)?;
+        let mut invocation = self.scripts.save_mfa.prepare_invoke();
+        invocation
+            .key(self.mfa_key(token))
+            .arg(now.unix_timestamp())
+            .arg(challenge.expires_at.unix_timestamp())
+            .arg(json);
+        let invocation = &invocation;
+        self.run(false, |mut conn| async move {
+            invocation.invoke_async::<i64>(&mut conn).await
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn find_mfa_token(
+        &self,
+        token: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<MfaChallenge>, StoreError> {
+        let mut command = redis::cmd("HMGET");
+        command.arg(self.mfa_key(token)).arg(&["e", "r"]);
+        let command = &command;
+        let (expires, json): (Option<i64>, Option<String>) = self
+            .run(true, |mut conn| async move {
+                command.query_async(&mut conn).await
+            })
+            .await?;
+        match (expires, json) {
+            (Some(e), Some(json)) if e > now.unix_timestamp() => {
+                serde_json::from_str(&json).map_err(StoreError::backend)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    async fn take_mfa_token(
+        &self,
+        token: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<MfaChallenge>, StoreError> {
+        let mut invocation = self.scripts.take_mfa.prepare_invoke();
+        invocation
+            .key(self.mfa_key(token))
+            .arg(now.unix_timestamp());
+        let invocation = &invocation;
+        let json: Option<String> = self
+            .run(false, |mut conn| async move {
+                invocation.invoke_async(&mut conn).await
+            })
+            .await?;
+        json.map(|json| serde_json::from_str(&json).map_err(StoreError::backend))
+            .transpose()
+    }
+
+    async fn mark_otp_used(
+        &self,
+        user: &UserId,
+        counter: u64,
+        until: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        // Whole seconds, rounded up: a code is refused at least as long as asked.
+        let until = until
+            .unix_timestamp()
+            .saturating_add(i64::from(until.nanosecond() > 0));
+        let mut invocation = self.scripts.mark_otp.prepare_invoke();
+        invocation
+            .key(self.otp_key(user, counter))
+            .arg(now.unix_timestamp())
+            .arg(until);
+        let invocation = &invocation;
+        let marked: i64 = self
+            .run(false, |mut conn| async move {
+                invocation.invoke_async(&mut conn).await
+            })
+            .await?;
+        Ok(marked == 1)
     }
 }

@@ -13,9 +13,10 @@ use std::time::Duration;
 
 use grantor::{
     AttemptKey, AttemptLimiter, AttemptRule, AttemptVerdict, ClientId, CodeChallenge,
-    CodeChallengeMethod, CodeGrant, CodeRedemption, CodeStore, FamilyId, PendingAuthorization,
-    RedirectUri, ResponseType, Rotation, Scope, TokenHash, TokenKind, TokenLookup, TokenRecord,
-    TokenStore, UserId,
+    CodeChallengeMethod, CodeGrant, CodeRedemption, CodeStore, DeviceAuthorization,
+    DeviceCodeStore, DeviceDecision, DevicePoll, DeviceStatus, FamilyId, MfaChallenge, MfaStore,
+    PendingAuthorization, RedirectUri, ResponseType, Rotation, Scope, TokenHash, TokenKind,
+    TokenLookup, TokenRecord, TokenStore, UserId, Username, EXPIRED_DEVICE_CODE_MEMORY,
 };
 use time::OffsetDateTime;
 use tokio::sync::Barrier;
@@ -25,6 +26,8 @@ pub struct Stores {
     pub tokens: Arc<dyn TokenStore>,
     pub limiter: Arc<dyn AttemptLimiter>,
     pub codes: Arc<dyn CodeStore>,
+    pub devices: Arc<dyn DeviceCodeStore>,
+    pub mfa: Arc<dyn MfaStore>,
     /// Whatever must live as long as the stores (a server process), dropped with them.
     pub guard: Option<Box<dyn std::any::Any + Send + Sync>>,
 }
@@ -899,6 +902,665 @@ pub async fn pending_race_has_one_winner(s: Stores) {
     assert_eq!(won, 1);
 }
 
+pub fn device_request(now: OffsetDateTime, ttl: i64) -> DeviceAuthorization {
+    DeviceAuthorization {
+        client_id: ClientId::new("tv"),
+        scope: Scope::parse("read write").unwrap_or_default(),
+        status: DeviceStatus::Pending,
+        interval: 5,
+        last_poll: None,
+        issued_at: now,
+        expires_at: now + time::Duration::seconds(ttl),
+    }
+}
+
+pub fn approve(user: &str, scope: &str) -> DeviceDecision {
+    DeviceDecision::Approve {
+        user_id: UserId::new(user),
+        scope: Scope::parse(scope).unwrap_or_default(),
+    }
+}
+
+/// Saves a fresh device request, answering its device code and user code hashes.
+pub async fn saved_device(
+    s: &Stores,
+    request: &DeviceAuthorization,
+    now: OffsetDateTime,
+) -> (TokenHash, TokenHash) {
+    let (device, user) = (fresh_hash("dc"), fresh_hash("uc"));
+    assert!(s
+        .devices
+        .save_device_authorization(&device, &user, request, now)
+        .await
+        .expect("save"));
+    (device, user)
+}
+
+pub async fn device_requests_are_found_by_their_user_code(s: Stores) {
+    let now = now();
+    let at = |secs: i64| now + time::Duration::seconds(secs);
+    let request = device_request(now, 600);
+    let (device, user) = saved_device(&s, &request, now).await;
+    for _ in 0..2 {
+        assert_eq!(
+            s.devices
+                .find_device_authorization(&user, now)
+                .await
+                .expect("find"),
+            Some(request.clone())
+        );
+    }
+    // Only by its user code: not by the device code, nor any other hash.
+    for other in [device, fresh_hash("u")] {
+        assert_eq!(
+            s.devices
+                .find_device_authorization(&other, now)
+                .await
+                .expect("find"),
+            None
+        );
+    }
+    // Expiry, judged by now.
+    assert!(s
+        .devices
+        .find_device_authorization(&user, at(599))
+        .await
+        .expect("find")
+        .is_some());
+    assert_eq!(
+        s.devices
+            .find_device_authorization(&user, at(600))
+            .await
+            .expect("find"),
+        None
+    );
+}
+
+pub async fn a_live_user_code_is_not_given_twice(s: Stores) {
+    let now = now();
+    let at = |secs: i64| now + time::Duration::seconds(secs);
+    let first = device_request(now, 600);
+    let (device, user) = saved_device(&s, &first, now).await;
+    // Another request drawing the same user code while the first is live: refused, not saved.
+    let second = fresh_hash("dc2");
+    let mut other = device_request(at(10), 600);
+    other.client_id = ClientId::new("other-tv");
+    assert!(!s
+        .devices
+        .save_device_authorization(&second, &user, &other, at(10))
+        .await
+        .expect("save"));
+    assert_eq!(
+        s.devices
+            .poll_device_authorization(&second, &other.client_id, at(10))
+            .await
+            .expect("poll"),
+        DevicePoll::Unknown
+    );
+    assert_eq!(
+        s.devices
+            .find_device_authorization(&user, at(10))
+            .await
+            .expect("find"),
+        Some(first.clone())
+    );
+    // Still refused one second before the first expires; taken once it has.
+    assert!(!s
+        .devices
+        .save_device_authorization(&second, &user, &device_request(at(599), 600), at(599))
+        .await
+        .expect("save"));
+    let third = device_request(at(600), 600);
+    assert!(s
+        .devices
+        .save_device_authorization(&second, &user, &third, at(600))
+        .await
+        .expect("save"));
+    assert_eq!(
+        s.devices
+            .find_device_authorization(&user, at(600))
+            .await
+            .expect("find"),
+        Some(third)
+    );
+    // The first request is still there for its device, expired.
+    assert_eq!(
+        s.devices
+            .poll_device_authorization(&device, &first.client_id, at(600))
+            .await
+            .expect("poll"),
+        DevicePoll::Expired
+    );
+}
+
+pub async fn device_decisions_are_made_once(s: Stores) {
+    let now = now();
+    let at = |secs: i64| now + time::Duration::seconds(secs);
+    let request = device_request(now, 600);
+    let (device, user) = saved_device(&s, &request, now).await;
+    assert!(s
+        .devices
+        .decide_device_authorization(&user, &approve("user-1", "read"), at(1))
+        .await
+        .expect("decide"));
+    // Decided: the user code stops working, and no second decision is taken.
+    assert_eq!(
+        s.devices
+            .find_device_authorization(&user, at(1))
+            .await
+            .expect("find"),
+        None
+    );
+    for decision in [approve("user-2", "read write"), DeviceDecision::Deny] {
+        assert!(!s
+            .devices
+            .decide_device_authorization(&user, &decision, at(2))
+            .await
+            .expect("decide"));
+    }
+    // The first decision stands.
+    match s
+        .devices
+        .poll_device_authorization(&device, &request.client_id, at(3))
+        .await
+        .expect("poll")
+    {
+        DevicePoll::Approved(r) => assert_eq!(
+            r.status,
+            DeviceStatus::Approved {
+                user_id: UserId::new("user-1"),
+                scope: Scope::parse("read").unwrap_or_default()
+            }
+        ),
+        other => panic!("expected an approval, got {other:?}"),
+    }
+    // No request, and an expired one, take no decision.
+    assert!(!s
+        .devices
+        .decide_device_authorization(&fresh_hash("u"), &DeviceDecision::Deny, now)
+        .await
+        .expect("decide"));
+    let (late_device, late_user) = saved_device(&s, &device_request(now, 60), now).await;
+    assert!(!s
+        .devices
+        .decide_device_authorization(&late_user, &approve("user-1", "read"), at(60))
+        .await
+        .expect("decide"));
+    assert_eq!(
+        s.devices
+            .poll_device_authorization(&late_device, &request.client_id, at(59))
+            .await
+            .expect("poll"),
+        DevicePoll::Pending,
+        "nothing was decided"
+    );
+    // A decided request no longer holds its user code, even before its device hears the
+    // decision: a new request may draw it.
+    let (denied_device, denied_user) = saved_device(&s, &request, now).await;
+    assert!(s
+        .devices
+        .decide_device_authorization(&denied_user, &DeviceDecision::Deny, at(4))
+        .await
+        .expect("decide"));
+    let next = device_request(at(5), 600);
+    assert!(s
+        .devices
+        .save_device_authorization(&fresh_hash("dc"), &denied_user, &next, at(5))
+        .await
+        .expect("save"));
+    assert_eq!(
+        s.devices
+            .find_device_authorization(&denied_user, at(5))
+            .await
+            .expect("find"),
+        Some(next)
+    );
+    assert_eq!(
+        s.devices
+            .poll_device_authorization(&denied_device, &request.client_id, at(6))
+            .await
+            .expect("poll"),
+        DevicePoll::Denied
+    );
+}
+
+pub async fn device_polls_keep_the_pace(s: Stores) {
+    let now = now();
+    let at = |secs: i64| now + time::Duration::seconds(secs);
+    let request = device_request(now, 600);
+    let (device, user) = saved_device(&s, &request, now).await;
+    let client = &request.client_id;
+    let poll = |secs: i64| {
+        let (devices, client) = (s.devices.clone(), client.clone());
+        async move {
+            devices
+                .poll_device_authorization(&device, &client, at(secs))
+                .await
+                .expect("poll")
+        }
+    };
+    // The first poll is never too soon.
+    assert_eq!(poll(0).await, DevicePoll::Pending);
+    // Too soon, and again too soon: the interval grows by 5 each time.
+    assert_eq!(poll(1).await, DevicePoll::SlowDown { interval: 10 });
+    assert_eq!(poll(2).await, DevicePoll::SlowDown { interval: 15 });
+    // After waiting the new interval, the pace is right again.
+    assert_eq!(poll(17).await, DevicePoll::Pending);
+    // One second short of it is too soon (whole seconds count).
+    assert_eq!(poll(31).await, DevicePoll::SlowDown { interval: 20 });
+    assert_eq!(poll(51).await, DevicePoll::Pending);
+    assert_eq!(poll(71).await, DevicePoll::Pending);
+    // The polls are kept: the request shows its interval and last poll.
+    assert_eq!(
+        s.devices
+            .find_device_authorization(&user, at(72))
+            .await
+            .expect("find"),
+        Some(DeviceAuthorization {
+            interval: 20,
+            last_poll: Some(at(71)),
+            ..request.clone()
+        })
+    );
+    // Unknown device codes are unknown.
+    assert_eq!(
+        s.devices
+            .poll_device_authorization(&fresh_hash("d"), client, at(72))
+            .await
+            .expect("poll"),
+        DevicePoll::Unknown
+    );
+}
+
+pub async fn another_clients_poll_changes_nothing(s: Stores) {
+    let now = now();
+    let at = |secs: i64| now + time::Duration::seconds(secs);
+    let request = device_request(now, 600);
+    let (device, user) = saved_device(&s, &request, now).await;
+    let (client, other) = (&request.client_id, ClientId::new("other-tv"));
+    assert_eq!(
+        s.devices
+            .poll_device_authorization(&device, client, at(0))
+            .await
+            .expect("poll"),
+        DevicePoll::Pending
+    );
+    for secs in [1, 3] {
+        assert_eq!(
+            s.devices
+                .poll_device_authorization(&device, &other, at(secs))
+                .await
+                .expect("poll"),
+            DevicePoll::OtherClient
+        );
+    }
+    // Had the other client's polls counted, this one would be too soon.
+    assert_eq!(
+        s.devices
+            .poll_device_authorization(&device, client, at(5))
+            .await
+            .expect("poll"),
+        DevicePoll::Pending
+    );
+    // An approval is not handed to another client, and stays for the right one.
+    assert!(s
+        .devices
+        .decide_device_authorization(&user, &approve("user-1", "read"), at(6))
+        .await
+        .expect("decide"));
+    assert_eq!(
+        s.devices
+            .poll_device_authorization(&device, &other, at(7))
+            .await
+            .expect("poll"),
+        DevicePoll::OtherClient
+    );
+    assert!(matches!(
+        s.devices
+            .poll_device_authorization(&device, client, at(7))
+            .await,
+        Ok(DevicePoll::Approved(_))
+    ));
+}
+
+pub async fn a_denied_device_hears_so_until_expiry(s: Stores) {
+    let now = now();
+    let at = |secs: i64| now + time::Duration::seconds(secs);
+    let request = device_request(now, 600);
+    let (device, user) = saved_device(&s, &request, now).await;
+    assert!(s
+        .devices
+        .decide_device_authorization(&user, &DeviceDecision::Deny, at(1))
+        .await
+        .expect("decide"));
+    // Denied, as often as it polls, however fast.
+    for secs in [1, 1, 2] {
+        assert_eq!(
+            s.devices
+                .poll_device_authorization(&device, &request.client_id, at(secs))
+                .await
+                .expect("poll"),
+            DevicePoll::Denied
+        );
+    }
+    assert_eq!(
+        s.devices
+            .poll_device_authorization(&device, &request.client_id, at(600))
+            .await
+            .expect("poll"),
+        DevicePoll::Expired
+    );
+}
+
+pub async fn an_approval_is_collected_once(s: Stores) {
+    let now = now();
+    let at = |secs: i64| now + time::Duration::seconds(secs);
+    let request = device_request(now, 600);
+    let (device, user) = saved_device(&s, &request, now).await;
+    let client = &request.client_id;
+    assert_eq!(
+        s.devices
+            .poll_device_authorization(&device, client, at(0))
+            .await
+            .expect("poll"),
+        DevicePoll::Pending
+    );
+    assert!(s
+        .devices
+        .decide_device_authorization(&user, &approve("user-1", "read"), at(2))
+        .await
+        .expect("decide"));
+    // Collected even by a poll that comes too soon; what it was, with its approval.
+    assert_eq!(
+        s.devices
+            .poll_device_authorization(&device, client, at(3))
+            .await
+            .expect("poll"),
+        DevicePoll::Approved(DeviceAuthorization {
+            status: DeviceStatus::Approved {
+                user_id: UserId::new("user-1"),
+                scope: Scope::parse("read").unwrap_or_default(),
+            },
+            last_poll: Some(at(0)),
+            ..request.clone()
+        })
+    );
+    // Spent: the device code is gone, even before it would have expired.
+    for secs in [3, 10, 600] {
+        assert_eq!(
+            s.devices
+                .poll_device_authorization(&device, client, at(secs))
+                .await
+                .expect("poll"),
+            DevicePoll::Unknown
+        );
+    }
+    assert_eq!(
+        s.devices
+            .find_device_authorization(&user, at(3))
+            .await
+            .expect("find"),
+        None
+    );
+}
+
+pub async fn expired_device_codes_are_remembered_for_a_while(s: Stores) {
+    let now = now();
+    let at = |secs: i64| now + time::Duration::seconds(secs);
+    let request = device_request(now, 600);
+    let (device, _) = saved_device(&s, &request, now).await;
+    let client = &request.client_id;
+    let poll = |secs: i64, client: ClientId| {
+        let devices = s.devices.clone();
+        async move {
+            devices
+                .poll_device_authorization(&device, &client, at(secs))
+                .await
+                .expect("poll")
+        }
+    };
+    assert_eq!(poll(599, client.clone()).await, DevicePoll::Pending);
+    assert_eq!(poll(600, client.clone()).await, DevicePoll::Expired);
+    assert_eq!(
+        poll(600, ClientId::new("other-tv")).await,
+        DevicePoll::OtherClient
+    );
+    let memory = EXPIRED_DEVICE_CODE_MEMORY;
+    assert_eq!(
+        poll(600 + memory - 1, client.clone()).await,
+        DevicePoll::Expired
+    );
+    assert_eq!(
+        poll(600 + memory, client.clone()).await,
+        DevicePoll::Unknown
+    );
+    // An approved request that expired before its device collected it is expired too.
+    let (device, user) = saved_device(&s, &request, now).await;
+    assert!(s
+        .devices
+        .decide_device_authorization(&user, &approve("user-1", "read"), at(10))
+        .await
+        .expect("decide"));
+    assert_eq!(
+        s.devices
+            .poll_device_authorization(&device, client, at(600))
+            .await
+            .expect("poll"),
+        DevicePoll::Expired
+    );
+}
+
+/// 100 polls race for one approval: exactly one collects it.
+pub async fn device_poll_race_collects_one_approval(s: Stores) {
+    let now = now();
+    let request = device_request(now, 600);
+    let (device, user) = saved_device(&s, &request, now).await;
+    assert!(s
+        .devices
+        .decide_device_authorization(&user, &approve("user-1", "read"), now)
+        .await
+        .expect("decide"));
+    let polls = race(100, |_| {
+        let (devices, client) = (s.devices.clone(), request.client_id.clone());
+        async move {
+            devices
+                .poll_device_authorization(&device, &client, now)
+                .await
+                .expect("poll")
+        }
+    })
+    .await;
+    let (mut approved, mut unknown) = (0, 0);
+    for poll in polls {
+        match poll {
+            DevicePoll::Approved(_) => approved += 1,
+            DevicePoll::Unknown => unknown += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((approved, unknown), (1, 99));
+}
+
+/// 100 decisions, half approvals and half denials, race on one request: exactly one is taken,
+/// and it is the one the device hears.
+pub async fn device_decision_race_has_one_winner(s: Stores) {
+    let now = now();
+    let request = device_request(now, 600);
+    let (device, user) = saved_device(&s, &request, now).await;
+    let decisions = race(100, |i| {
+        let devices = s.devices.clone();
+        let decision = if i.is_multiple_of(2) {
+            approve(&format!("user-{i}"), "read")
+        } else {
+            DeviceDecision::Deny
+        };
+        async move {
+            let taken = devices
+                .decide_device_authorization(&user, &decision, now)
+                .await
+                .expect("decide");
+            (i, taken)
+        }
+    })
+    .await;
+    let winners: Vec<usize> = decisions
+        .into_iter()
+        .filter_map(|(i, taken)| taken.then_some(i))
+        .collect();
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    let winner = winners[0];
+    let poll = s
+        .devices
+        .poll_device_authorization(&device, &request.client_id, now)
+        .await
+        .expect("poll");
+    if winner.is_multiple_of(2) {
+        assert!(
+            matches!(&poll, DevicePoll::Approved(r) if r.status == DeviceStatus::Approved {
+                user_id: UserId::new(format!("user-{winner}")),
+                scope: Scope::parse("read").unwrap_or_default(),
+            }),
+            "{poll:?}"
+        );
+    } else {
+        assert_eq!(poll, DevicePoll::Denied);
+    }
+}
+
+pub fn mfa_challenge(now: OffsetDateTime, ttl: i64) -> MfaChallenge {
+    MfaChallenge {
+        client_id: ClientId::new("clientapp"),
+        user_id: UserId::new("user-1"),
+        username: Username::new("Tom"),
+        scope: Scope::parse("read write").unwrap_or_default(),
+        show_scope: true,
+        expires_at: now + time::Duration::seconds(ttl),
+    }
+}
+
+pub async fn mfa_tokens_are_read_then_taken_once(s: Stores) {
+    let now = now();
+    let at = |secs: i64| now + time::Duration::seconds(secs);
+    let token = fresh_hash("m");
+    let challenge = mfa_challenge(now, 300);
+    s.mfa
+        .save_mfa_token(&token, &challenge, now)
+        .await
+        .expect("save");
+    // Reading leaves it in place (a wrong one-time code does not spend it).
+    for _ in 0..2 {
+        assert_eq!(
+            s.mfa.find_mfa_token(&token, now).await.expect("find"),
+            Some(challenge.clone())
+        );
+    }
+    assert_eq!(
+        s.mfa.take_mfa_token(&token, at(1)).await.expect("take"),
+        Some(challenge)
+    );
+    assert_eq!(
+        s.mfa.take_mfa_token(&token, at(1)).await.expect("take"),
+        None
+    );
+    assert_eq!(
+        s.mfa.find_mfa_token(&token, at(1)).await.expect("find"),
+        None
+    );
+    assert_eq!(
+        s.mfa
+            .find_mfa_token(&fresh_hash("u"), now)
+            .await
+            .expect("find"),
+        None
+    );
+    // Expiry, judged by now.
+    let short = fresh_hash("s");
+    let mut other = mfa_challenge(now, 60);
+    other.show_scope = false;
+    other.username = Username::new("tom");
+    s.mfa
+        .save_mfa_token(&short, &other, now)
+        .await
+        .expect("save");
+    assert_eq!(
+        s.mfa.find_mfa_token(&short, at(59)).await.expect("find"),
+        Some(other)
+    );
+    assert_eq!(
+        s.mfa.find_mfa_token(&short, at(60)).await.expect("find"),
+        None
+    );
+    assert_eq!(
+        s.mfa.take_mfa_token(&short, at(60)).await.expect("take"),
+        None
+    );
+}
+
+/// 100 tasks take one `mfa_token` at once: exactly one gets it.
+pub async fn mfa_token_race_has_one_winner(s: Stores) {
+    let now = now();
+    let token = fresh_hash("m");
+    s.mfa
+        .save_mfa_token(&token, &mfa_challenge(now, 300), now)
+        .await
+        .expect("save");
+    let taken = race(100, |_| {
+        let mfa = s.mfa.clone();
+        async move { mfa.take_mfa_token(&token, now).await.expect("take") }
+    })
+    .await;
+    assert_eq!(taken.iter().filter(|t| t.is_some()).count(), 1);
+}
+
+pub async fn one_time_codes_are_used_once(s: Stores) {
+    let now = now();
+    let at = |secs: i64| now + time::Duration::seconds(secs);
+    let user = UserId::new(format!("user-{}", FamilyId::generate()));
+    let mark = |user: &UserId, counter: u64, until: OffsetDateTime, now: OffsetDateTime| {
+        let (mfa, user) = (s.mfa.clone(), user.clone());
+        async move {
+            mfa.mark_otp_used(&user, counter, until, now)
+                .await
+                .expect("mark")
+        }
+    };
+    assert!(mark(&user, 7, at(30), now).await);
+    // Refused until `until`, whatever until is asked the second time.
+    assert!(!mark(&user, 7, at(30), now).await);
+    assert!(!mark(&user, 7, at(90), at(29)).await);
+    // At `until` the mark has lapsed: the code may be marked again.
+    assert!(mark(&user, 7, at(90), at(30)).await);
+    assert!(!mark(&user, 7, at(90), at(89)).await);
+    // Another counter, or another user, is independent.
+    assert!(mark(&user, 8, at(30), now).await);
+    let other = UserId::new(format!("{}-other", user.as_str()));
+    assert!(mark(&other, 7, at(30), now).await);
+    assert!(!mark(&other, 7, at(30), now).await);
+    assert!(!mark(&user, 8, at(30), now).await);
+    // An `until` between two seconds is kept at least that long.
+    let half = at(10) + time::Duration::milliseconds(500);
+    assert!(mark(&user, 9, half, now).await);
+    assert!(!mark(&user, 9, half, at(10)).await);
+    assert!(mark(&user, 9, at(20), at(11)).await);
+}
+
+/// 100 tasks mark one code used at once: exactly one is told it was the first.
+pub async fn one_time_code_race_has_one_winner(s: Stores) {
+    let now = now();
+    let user = UserId::new(format!("user-{}", FamilyId::generate()));
+    let until = now + time::Duration::seconds(30);
+    let marks = race(100, |_| {
+        let (mfa, user) = (s.mfa.clone(), user.clone());
+        async move {
+            mfa.mark_otp_used(&user, 42, until, now)
+                .await
+                .expect("mark")
+        }
+    })
+    .await;
+    assert_eq!(marks.iter().filter(|m| **m).count(), 1);
+}
+
 /// Checks that hashes, not tokens, are what a store is handed: the suite's own sanity check.
 pub fn hashes_are_distinct() {
     let set: HashSet<_> = (0..100)
@@ -921,7 +1583,15 @@ macro_rules! conformance_suite {
             limiter_windows, limiter_race_allows_exactly_the_limit,
             pending_requests_are_read_then_taken_once,
             codes_are_spent_once_and_remember_their_family, code_race_has_one_winner,
-            pending_race_has_one_winner);
+            pending_race_has_one_winner,
+            device_requests_are_found_by_their_user_code,
+            a_live_user_code_is_not_given_twice, device_decisions_are_made_once,
+            device_polls_keep_the_pace, another_clients_poll_changes_nothing,
+            a_denied_device_hears_so_until_expiry, an_approval_is_collected_once,
+            expired_device_codes_are_remembered_for_a_while,
+            device_poll_race_collects_one_approval, device_decision_race_has_one_winner,
+            mfa_tokens_are_read_then_taken_once, mfa_token_race_has_one_winner,
+            one_time_codes_are_used_once, one_time_code_race_has_one_winner);
     };
     (@tests $factory:expr; $($check:ident),*) => {
         $(
