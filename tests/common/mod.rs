@@ -271,6 +271,19 @@ pub fn clients() -> MemoryClientStore {
     .collect()
 }
 
+/// The test users: tom and admin, and alice with a second factor (all with password `123456`).
+pub fn verifier() -> Arc<CountingVerifier> {
+    let verifier = MemoryUserVerifier::new();
+    verifier.add_user("tom", "user-tom", "123456");
+    verifier.add_user("admin", "user-admin", "123456");
+    verifier.add_user("alice", "user-alice", "123456");
+    Arc::new(CountingVerifier {
+        inner: verifier,
+        calls: AtomicUsize::new(0),
+        otp_calls: AtomicUsize::new(0),
+    })
+}
+
 pub fn fixture() -> Fixture {
     fixture_with(|b| b)
 }
@@ -289,15 +302,7 @@ pub fn fixture_with(
         finds: AtomicUsize::new(0),
         save_delay: std::sync::Mutex::new(None),
     });
-    let verifier = MemoryUserVerifier::new();
-    verifier.add_user("tom", "user-tom", "123456");
-    verifier.add_user("admin", "user-admin", "123456");
-    verifier.add_user("alice", "user-alice", "123456");
-    let users = Arc::new(CountingVerifier {
-        inner: verifier,
-        calls: AtomicUsize::new(0),
-        otp_calls: AtomicUsize::new(0),
-    });
+    let users = verifier();
     let clients = Arc::new(clients());
     let codes = Arc::new(grantor::MemoryCodeStore::new());
     let devices = Arc::new(grantor::MemoryDeviceCodeStore::new());
