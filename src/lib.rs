@@ -12,11 +12,13 @@
 //! ```text
 //!   HTTP framework (axum, hyper, actix, …)            your storage
 //!   ────────────────────────────────────────          ───────────────────────────────
-//!   POST /oauth/token ──► TokenRequest ──┐             ClientStore    (clients)
-//!                                        ▼             UserVerifier   (users' passwords)
-//!                           AuthorizationServer ◄────► TokenStore     (token hashes)
-//!                                        │             AttemptLimiter (failed logins)
-//!   ◄── status, headers, body ◄── Response
+//!   POST /oauth/token ──► TokenRequest ──┐             ClientStore     (clients)
+//!                                        ▼             UserVerifier    (passwords, 2nd factors)
+//!                           AuthorizationServer ◄────► TokenStore      (token hashes)
+//!                                        │             AttemptLimiter  (failed logins)
+//!   ◄── status, headers, body ◄── Response             CodeStore       (codes, pending requests)
+//!                                                      DeviceCodeStore (device flow requests)
+//!                                                      MfaStore        (mfa_tokens, used codes)
 //!
 //!   GET /api/… ──► ResourceRequest ──► BearerValidator ──► AccessGrant | BearerError
 //! ```
@@ -83,6 +85,9 @@
 //!   hashes; client secrets as salted hashes compared in constant time; refresh tokens rotate and
 //!   a replayed one revokes its whole family (RFC 9700 §4.14.2); the password grant is rate
 //!   limited per username and per client; an unknown user and a wrong password read the same.
+//! - **Every common flow**: authorization code with PKCE, client credentials, refresh with
+//!   rotation, the device flow for CLIs and TVs (RFC 8628), and, for first-party login forms, the
+//!   password grant with an optional second factor (`mfa_required`, then the `mfa-otp` grant).
 //! - **Atomic store operations**: each trait method is one step a real database can do
 //!   atomically, so a refresh token cannot be spent twice by two concurrent requests.
 //! - **No secrets in logs**: every token, secret and password type has a redacted `Debug` and no
@@ -95,8 +100,11 @@
 //!
 //! - `http`: conversions between [`TokenRequest`]/[`ResourceRequest`]/[`Response`] and the
 //!   `http` crate's `Request`/`Response`.
-//! - `redis`: `RedisStore`, a [`TokenStore`] and [`AttemptLimiter`] in Redis, so that many
-//!   servers behind one address agree on every token and failed-login count.
+//! - `redis`: `RedisStore`, every store trait ([`TokenStore`], [`AttemptLimiter`], [`CodeStore`],
+//!   [`DeviceCodeStore`], [`MfaStore`]) in Redis, so that many servers behind one address agree
+//!   on every token, code, device request, used one-time code and failed-login count.
+//! - `totp`: `Totp`, RFC 6238 one-time codes (through the `totp-rs` crate), for a
+//!   [`UserVerifier::verify_otp`] that checks an authenticator app's codes.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -129,6 +137,8 @@ mod scope;
 mod server;
 mod store;
 mod token;
+#[cfg(feature = "totp")]
+mod totp;
 mod types;
 mod user_auth;
 
@@ -156,6 +166,8 @@ pub use store::{
     REVOKED_FAMILY_MEMORY,
 };
 pub use token::{SecretHash, TokenHash};
+#[cfg(feature = "totp")]
+pub use totp::{Totp, TotpError};
 pub use types::{
     AccessToken, AuthorizationCode, AuthorizationRequestId, ClientId, ClientSecret, CodeVerifier,
     DeviceCode, FamilyId, GrantType, MfaToken, OneTimeCode, Password, RedirectUri, RefreshToken,

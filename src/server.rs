@@ -35,8 +35,7 @@ use crate::store::{
 };
 use crate::token::{to_time_duration, TokenHash};
 use crate::types::{
-    AuthorizationRequestId, ClientId, GrantType, OneTimeCode, Password, UserCode, UserId,
-    Username,
+    AuthorizationRequestId, ClientId, GrantType, OneTimeCode, Password, UserCode, UserId, Username,
 };
 use crate::user_auth::{LoginLimits, SignIn, UserAuthenticator};
 
@@ -954,7 +953,10 @@ impl AuthorizationServer {
     pub async fn device_authorization(&self, request: TokenRequest) -> Response {
         let now = self.inner.clock.now();
         let mut trace = Trace::default();
-        let result = match (&self.inner.device, self.client_request(&request, &mut trace).await) {
+        let result = match (
+            &self.inner.device,
+            self.client_request(&request, &mut trace).await,
+        ) {
             (None, _) => Err(OAuthError::unauthorized_client(
                 "the device authorization grant is not enabled on this server",
             )
@@ -1021,10 +1023,10 @@ impl AuthorizationServer {
         let scope = approved_scope(&request.scope, scope)?;
         let client = self.inner.clients.find_client(&request.client_id).await?;
         if !client.is_some_and(|c| c.allows(GrantType::DeviceCode)) {
-            return Err(
-                OAuthError::invalid_request("the client's registration changed; start again")
-                    .with_reason("grant_withdrawn"),
-            );
+            return Err(OAuthError::invalid_request(
+                "the client's registration changed; start again",
+            )
+            .with_reason("grant_withdrawn"));
         }
         device
             .decide(
@@ -1046,7 +1048,11 @@ impl AuthorizationServer {
     /// # Errors
     ///
     /// As [`device_request`](Self::device_request).
-    pub async fn deny_device(&self, user_code: &UserCode, attempt_by: &str) -> Result<(), OAuthError> {
+    pub async fn deny_device(
+        &self,
+        user_code: &UserCode,
+        attempt_by: &str,
+    ) -> Result<(), OAuthError> {
         let device = self.device()?;
         let now = self.inner.clock.now();
         let request = device.find(user_code, attempt_by, now).await?;

@@ -168,7 +168,8 @@ impl UserAuthenticator {
             self.give_back(reserved, now).await;
             Ok(())
         } else {
-            Err(OAuthError::invalid_grant("the one-time code is incorrect").with_reason("otp_refused"))
+            Err(OAuthError::invalid_grant("the one-time code is incorrect")
+                .with_reason("otp_refused"))
         }
     }
 

@@ -112,12 +112,7 @@ impl DeviceCodeGrant {
             let user_code = UserCode::generate();
             let saved = self
                 .devices
-                .save_device_authorization(
-                    &device_hash,
-                    &user_code_hash(&user_code),
-                    &request,
-                    now,
-                )
+                .save_device_authorization(&device_hash, &user_code_hash(&user_code), &request, now)
                 .await?;
             if saved {
                 let shown = user_code.display();
@@ -153,48 +148,47 @@ impl DeviceCodeGrant {
             .devices
             .poll_device_authorization(&TokenHash::of(device_code), &client.id, ctx.now)
             .await?;
-        let request = match poll {
-            DevicePoll::Approved(request) => request,
-            DevicePoll::Pending => {
-                return Err(OAuthError::authorization_pending(
-                    "the user has not yet approved or denied the request; keep polling",
-                )
-                .with_reason("device_pending"))
-            }
-            DevicePoll::SlowDown { interval } => {
-                return Err(OAuthError::slow_down(format!(
-                    "polled too often: wait at least {interval} seconds between requests"
-                ))
-                .with_reason("device_slow_down"))
-            }
-            DevicePoll::Denied => {
-                return Err(
-                    OAuthError::access_denied("the user denied the request")
-                        .with_reason("device_denied"),
-                )
-            }
-            DevicePoll::Expired => {
-                return Err(OAuthError::expired_token(
+        let request =
+            match poll {
+                DevicePoll::Approved(request) => request,
+                DevicePoll::Pending => {
+                    return Err(OAuthError::authorization_pending(
+                        "the user has not yet approved or denied the request; keep polling",
+                    )
+                    .with_reason("device_pending"))
+                }
+                DevicePoll::SlowDown { interval } => {
+                    return Err(OAuthError::slow_down(format!(
+                        "polled too often: wait at least {interval} seconds between requests"
+                    ))
+                    .with_reason("device_slow_down"))
+                }
+                DevicePoll::Denied => {
+                    return Err(OAuthError::access_denied("the user denied the request")
+                        .with_reason("device_denied"))
+                }
+                DevicePoll::Expired => return Err(OAuthError::expired_token(
                     "the device code expired; start again with a new device authorization request",
                 )
-                .with_reason("device_code_expired"))
-            }
-            DevicePoll::OtherClient => {
-                return Err(
-                    OAuthError::invalid_grant("the device code was issued to another client")
-                        .with_reason("device_code_other_client"),
-                )
-            }
-            _ => {
-                return Err(OAuthError::invalid_grant(
-                    "the device code is unknown or was already used",
-                )
-                .with_reason("device_code_unknown"))
-            }
-        };
+                .with_reason("device_code_expired")),
+                DevicePoll::OtherClient => {
+                    return Err(OAuthError::invalid_grant(
+                        "the device code was issued to another client",
+                    )
+                    .with_reason("device_code_other_client"))
+                }
+                _ => {
+                    return Err(OAuthError::invalid_grant(
+                        "the device code is unknown or was already used",
+                    )
+                    .with_reason("device_code_unknown"))
+                }
+            };
         let DeviceStatus::Approved { user_id, scope } = request.status else {
-            return Err(OAuthError::server_error("the store answered an approval that is not one")
-                .with_reason("device_status_mismatch"));
+            return Err(
+                OAuthError::server_error("the store answered an approval that is not one")
+                    .with_reason("device_status_mismatch"),
+            );
         };
         let with_refresh = ctx.issues_refresh_token(client);
         let show_scope = scope != request.scope;

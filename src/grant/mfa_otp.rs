@@ -58,10 +58,10 @@ impl MfaOtpGrant {
             .await?
             .ok_or_else(unknown_token)?;
         if challenge.client_id != client.id {
-            return Err(OAuthError::invalid_grant(
-                "the mfa_token was issued to another client",
-            )
-            .with_reason("mfa_token_other_client"));
+            return Err(
+                OAuthError::invalid_grant("the mfa_token was issued to another client")
+                    .with_reason("mfa_token_other_client"),
+            );
         }
         self.users
             .check_otp(

@@ -173,7 +173,11 @@ pub trait DeviceCodeStore: Send + Sync {
 
 /// Whether a poll at `now` comes too soon after `last_poll` for `interval` (whole seconds):
 /// the rule every store applies.
-pub fn polled_too_soon(last_poll: Option<OffsetDateTime>, interval: u64, now: OffsetDateTime) -> bool {
+pub fn polled_too_soon(
+    last_poll: Option<OffsetDateTime>,
+    interval: u64,
+    now: OffsetDateTime,
+) -> bool {
     match last_poll {
         None => false,
         Some(last) => {

@@ -926,7 +926,10 @@ impl MfaStore for MemoryMfaStore {
         now: OffsetDateTime,
     ) -> Result<Option<MfaChallenge>, StoreError> {
         let mut state = lock(&self.state);
-        Ok(state.challenges.remove(token).filter(|c| c.expires_at > now))
+        Ok(state
+            .challenges
+            .remove(token)
+            .filter(|c| c.expires_at > now))
     }
 
     async fn mark_otp_used(

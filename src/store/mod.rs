@@ -236,8 +236,8 @@ pub trait UserVerifier: Send + Sync {
 
     /// Whether `otp` is a right one-time code for `user` at `now`: the second step after
     /// [`verify_password`](UserVerifier::verify_password) answered
-    /// [`UserVerdict::SecondFactorRequired`]. With the `totp` feature,
-    /// [`Totp::verify`](crate::Totp::verify) answers exactly this.
+    /// [`UserVerdict::SecondFactorRequired`]. With the `totp` feature, `Totp::verify` answers
+    /// exactly this.
     ///
     /// The default answers [`OtpVerdict::Refused`]: a verifier that never asks for a second
     /// factor need not implement it. A read; the engine itself refuses a code used twice.
