@@ -421,3 +421,56 @@ async fn store_failures_while_saving_the_mfa_token_are_server_errors() {
     // Users without a second factor are not affected.
     f.login().await;
 }
+
+/// A verifier whose one user has TOTP with RFC 6238's test seed.
+struct TotpVerifier(grantor::Totp);
+
+#[grantor::async_trait]
+impl grantor::UserVerifier for TotpVerifier {
+    async fn verify_password(
+        &self,
+        username: &Username,
+        password: &Password,
+        _: &ClientId,
+    ) -> Result<grantor::UserVerdict, grantor::StoreError> {
+        Ok(
+            if username.as_str() == "alice" && password.secret() == "123456" {
+                grantor::UserVerdict::SecondFactorRequired(UserId::new("user-alice"))
+            } else {
+                grantor::UserVerdict::Refused
+            },
+        )
+    }
+
+    async fn verify_otp(
+        &self,
+        _: &UserId,
+        otp: &OneTimeCode,
+        now: time::OffsetDateTime,
+    ) -> Result<grantor::OtpVerdict, grantor::StoreError> {
+        Ok(self.0.verify(otp, now))
+    }
+}
+
+#[tokio::test]
+async fn real_totp_codes_through_the_engine_on_the_replaceable_clock() {
+    let totp = grantor::Totp::from_bytes(b"12345678901234567890".to_vec()).expect("seed");
+    let f = fixture_with(|b| b.enable_password_grant(Arc::new(TotpVerifier(totp))));
+    // RFC 6238 Appendix B: at 1111111109 the SHA-1 code is 07081804 (six digits: 081804).
+    f.clock
+        .set(time::OffsetDateTime::from_unix_timestamp(1_111_111_109).expect("time"));
+    let mfa_token = f.alice("").await;
+    let a = f.otp(("clientapp", "123456"), &mfa_token, "123456").await;
+    assert_eq!(a.error(), "invalid_grant");
+    let a = f.otp(("clientapp", "123456"), &mfa_token, "081804").await;
+    assert_eq!(a.status, 200, "{}", a.json);
+    // 1111111111 is the next step (050471); the previous code still passes the drift check
+    // but was used, so it is refused; the new one is accepted.
+    f.clock
+        .set(time::OffsetDateTime::from_unix_timestamp(1_111_111_111).expect("time"));
+    let mfa_token = f.alice("").await;
+    let a = f.otp(("clientapp", "123456"), &mfa_token, "081804").await;
+    assert_eq!(a.error(), "invalid_grant", "{}", a.json);
+    let a = f.otp(("clientapp", "123456"), &mfa_token, "050471").await;
+    assert_eq!(a.status, 200, "{}", a.json);
+}
