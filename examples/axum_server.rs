@@ -1,10 +1,15 @@
 //! grantor behind axum: the demo authorization server of `../shared/example-server.md`.
 //!
 //! ```sh
-//! cargo run --example axum_server --features http
+//! cargo run --example axum_server
 //! curl -s -u clientapp:123456 -d grant_type=password -d username=tom -d password=123456 \
 //!      http://127.0.0.1:8080/oauth/token
 //! ```
+//!
+//! The device flow (RFC 8628) for the public client `cli`: `POST /oauth/device_authorization`
+//! answers a user code, a person enters it at `/device` and signs in, and the device's polls of
+//! `/oauth/token` then get tokens. The demo user `alice` has a second factor (TOTP): the password
+//! grant answers her `403 mfa_required`, and the login pages ask for her one-time code.
 //!
 //! Everything OAuth is in grantor; this file is glue: it seeds the demo clients and users, turns
 //! axum requests into grantor requests and grantor responses back into axum responses.
@@ -12,8 +17,9 @@
 //! Settings (environment):
 //! - `ADDR`: the address to listen on, default `127.0.0.1:8080`;
 //! - `ISSUER`: the issuer identifier, default `http://<ADDR>`;
-//! - `REDIS_URL`: keep tokens and failed-login counts in Redis (e.g. `redis://127.0.0.1:6379`),
-//!   so that several copies of the server behind one address behave as one;
+//! - `REDIS_URL`: keep tokens, codes, device requests, `mfa_token`s and failed-login counts in
+//!   Redis (e.g. `redis://127.0.0.1:6379`), so that several copies of the server behind one
+//!   address behave as one;
 //! - `RUST_LOG`: log filter, default `info`.
 
 use std::collections::HashMap;
@@ -31,9 +37,10 @@ use axum::{Json, Router};
 use grantor::{
     async_trait, AuthorizationRequest, AuthorizationRequestId, AuthorizationServer,
     AuthorizeOutcome, BearerValidator, Client, ClientId, ClientSecret, ErrorCode, GrantType,
-    MemoryClientStore, MemoryCodeStore, MemoryTokenStore, Password, PendingAuthorization,
-    RedisStore, ResourceRequest, Scope, SecretHash, StoreError, TokenHash, TokenLocation,
-    TokenRequest, UserId, UserVerdict, UserVerifier, Username,
+    MemoryClientStore, MemoryCodeStore, MemoryDeviceCodeStore, MemoryTokenStore, OAuthError,
+    OneTimeCode, OtpVerdict, Password, PendingAuthorization, RedisStore, ResourceRequest, Scope,
+    SecretHash, StoreError, TokenHash, TokenLocation, TokenRequest, Totp, UserCode, UserId,
+    UserVerdict, UserVerifier, Username,
 };
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 use serde::Serialize;
@@ -42,9 +49,16 @@ use subtle::ConstantTimeEq as _;
 /// The largest request body the demo reads.
 const MAX_BODY: usize = 64 * 1024;
 
-/// The demo's users, with argon2id password hashes. A real app reads these from its database.
+/// The base32 TOTP secret of the demo user `alice` (RFC 6238): add it to an authenticator app,
+/// or compute her codes with `grantor::Totp::from_base32(ALICE_TOTP_SECRET)?.generate(now)`.
+pub const ALICE_TOTP_SECRET: &str = "JBSWY3DPEHPK3PXP";
+
+/// The demo's users, with argon2id password hashes, and the TOTP secrets of those who have a
+/// second factor. A real app reads these from its database.
 pub struct DemoUsers {
     users: HashMap<String, (UserId, String)>,
+    /// Second factors, by user id.
+    totp: HashMap<String, Totp>,
     decoy: String,
 }
 
@@ -59,7 +73,8 @@ fn argon2_hash(password: &str) -> Result<String, Box<dyn Error>> {
 }
 
 impl DemoUsers {
-    /// `tom`, `admin` and `alice`, each with password `123456`.
+    /// `tom`, `admin` and `alice`, each with password `123456`; `alice` also has TOTP with
+    /// [`ALICE_TOTP_SECRET`].
     pub fn seeded() -> Result<Self, Box<dyn Error>> {
         let mut users = HashMap::new();
         for (name, id) in [
@@ -69,8 +84,13 @@ impl DemoUsers {
         ] {
             users.insert(name.to_owned(), (UserId::new(id), argon2_hash("123456")?));
         }
+        let totp = HashMap::from([(
+            "user-alice".to_owned(),
+            Totp::from_base32(ALICE_TOTP_SECRET)?,
+        )]);
         Ok(Self {
             users,
+            totp,
             decoy: argon2_hash("decoy password that nobody has")?,
         })
     }
@@ -103,8 +123,25 @@ impl UserVerifier for DemoUsers {
         .await
         .map_err(StoreError::backend)?;
         Ok(match (user, matches) {
+            // A right password is only half of the sign-in for a user with a second factor.
+            (Some(id), true) if self.totp.contains_key(id.as_str()) => {
+                UserVerdict::SecondFactorRequired(id)
+            }
             (Some(id), true) => UserVerdict::Authenticated(id),
             _ => UserVerdict::Refused,
+        })
+    }
+
+    async fn verify_otp(
+        &self,
+        user: &UserId,
+        otp: &OneTimeCode,
+        now: time::OffsetDateTime,
+    ) -> Result<OtpVerdict, StoreError> {
+        // The engine refuses a code used twice; this only says whether it is right now.
+        Ok(match self.totp.get(user.as_str()) {
+            Some(totp) => totp.verify(otp, now),
+            None => OtpVerdict::Refused,
         })
     }
 }
@@ -156,8 +193,9 @@ pub fn demo_clients() -> Result<MemoryClientStore, Box<dyn Error>> {
     Ok(clients)
 }
 
-/// The demo authorization server: tokens and failed-login counts in memory, or in Redis when
-/// `redis_url` is given (so that several copies behind one address behave as one).
+/// The demo authorization server: tokens, codes, device requests, `mfa_token`s and failed-login
+/// counts in memory, or in Redis when `redis_url` is given (so that several copies behind one
+/// address behave as one).
 pub async fn demo_server(
     issuer: &str,
     redis_url: Option<&str>,
@@ -168,10 +206,14 @@ pub async fn demo_server(
             let redis = Arc::new(RedisStore::connect(url).await?);
             AuthorizationServer::builder(clients, redis.clone())
                 .attempt_limiter(redis.clone())
-                .enable_authorization_code_grant(redis)
+                .enable_authorization_code_grant(redis.clone())
+                .enable_device_code_grant(redis.clone())
+                .mfa_store(redis)
         }
+        // (Without `mfa_store`, the engine keeps `mfa_token`s and used codes in memory.)
         None => AuthorizationServer::builder(clients, Arc::new(MemoryTokenStore::new()))
-            .enable_authorization_code_grant(Arc::new(MemoryCodeStore::new())),
+            .enable_authorization_code_grant(Arc::new(MemoryCodeStore::new()))
+            .enable_device_code_grant(Arc::new(MemoryDeviceCodeStore::new())),
     };
     let server = builder
         .issuer(issuer)
@@ -218,6 +260,8 @@ pub fn router(server: AuthorizationServer) -> Router {
     let resources = server.bearer_validator();
     Router::new()
         .route("/oauth/token", post(token))
+        .route("/oauth/device_authorization", post(device_authorization))
+        .route("/device", get(device_page).post(device_decision))
         .route("/oauth/revoke", post(revoke))
         .route("/oauth/introspect", post(introspect))
         .route("/.well-known/oauth-authorization-server", get(metadata))
@@ -263,6 +307,20 @@ async fn introspect(State(app): State<App>, request: Request) -> axum::response:
         Ok(request) => respond(
             app.server
                 .introspect(TokenRequest::from_http(&request))
+                .await,
+        ),
+        Err(response) => response,
+    }
+}
+
+async fn device_authorization(
+    State(app): State<App>,
+    request: Request,
+) -> axum::response::Response {
+    match buffered(request).await {
+        Ok(request) => respond(
+            app.server
+                .device_authorization(TokenRequest::from_http(&request))
                 .await,
         ),
         Err(response) => response,
@@ -379,25 +437,46 @@ fn is_https(server: &AuthorizationServer) -> bool {
     server.issuer().is_some_and(|i| i.starts_with("https://"))
 }
 
+/// What a redrawn form shows again: never the password or the one-time code.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Retry<'a> {
+    /// The message above the form.
+    pub message: Option<&'a str>,
+    /// The username as typed.
+    pub username: &'a str,
+}
+
+/// The username, password and one-time code inputs both sign-in pages share.
+fn credentials(username: &str) -> Markup {
+    html! {
+        label { "Username" input type="text" name="username" value=(username) autocomplete="username"; }
+        label { "Password" input type="password" name="password" autocomplete="current-password"; }
+        label {
+            "One-time code " small { "(only if your account has an authenticator app)" }
+            input type="text" name="otp" inputmode="numeric" pattern="[0-9]*" maxlength="8"
+                autocomplete="one-time-code";
+        }
+    }
+}
+
 pub fn login_form(
     request: &PendingAuthorization,
     request_id: &str,
     csrf: &str,
-    message: Option<&str>,
+    retry: Retry<'_>,
 ) -> Markup {
     layout(
         "Sign in",
         html! {
             h1 { "Sign in" }
             p { "The application " strong { (request.client_id) } " asks for access: " em { (request.scope) } "." }
-            @if let Some(message) = message {
+            @if let Some(message) = retry.message {
                 p.error role="alert" { (message) }
             }
             form method="post" action="/oauth/authorize" {
                 input type="hidden" name="request_id" value=(request_id);
                 input type="hidden" name="csrf_token" value=(csrf);
-                label { "Username" input type="text" name="username" autocomplete="username"; }
-                label { "Password" input type="password" name="password" autocomplete="current-password"; }
+                (credentials(retry.username))
                 button type="submit" name="decision" value="approve" { "Approve" }
                 button type="submit" name="decision" value="deny" { "Deny" }
             }
@@ -411,9 +490,9 @@ fn show_form(
     request: &PendingAuthorization,
     request_id: &str,
     csrf: &str,
-    message: Option<&str>,
+    retry: Retry<'_>,
 ) -> axum::response::Response {
-    let mut response = html_response(status, login_form(request, request_id, csrf, message));
+    let mut response = html_response(status, login_form(request, request_id, csrf, retry));
     let scope = if https {
         "Path=/; Secure"
     } else {
@@ -442,7 +521,7 @@ fn answer_authorize(https: bool, outcome: AuthorizeOutcome) -> axum::response::R
                 &request,
                 id.secret(),
                 csrf.secret(),
-                None,
+                Retry::default(),
             )
         }
         AuthorizeOutcome::Redirect(redirect) => respond(redirect.into_response()),
@@ -521,29 +600,23 @@ async fn authorize_decision(State(app): State<App>, request: Request) -> axum::r
         "approve" => {
             let verified = app
                 .server
-                .verify_user(
+                .verify_user_with_otp(
                     &pending.client_id,
                     &Username::new(field("username")),
                     Password::new(field("password")),
+                    one_time_code(field("otp")),
                 )
                 .await;
             match verified {
                 Ok(user) => app.server.approve(&id, user, None).await,
                 Err(error) if error.code() == ErrorCode::InvalidGrant => {
-                    // Wrong credentials (or too many tries): the form again, nothing issued.
-                    let message = if error.retry_after().is_some() {
-                        "Too many failed sign-in attempts. Try again later."
-                    } else {
-                        "Wrong username or password."
+                    // Wrong credentials, a missing or wrong one-time code, or too many tries:
+                    // the form again, nothing issued.
+                    let retry = Retry {
+                        message: Some(sign_in_refusal(&error)),
+                        username: field("username"),
                     };
-                    return show_form(
-                        https,
-                        StatusCode::OK,
-                        &pending,
-                        request_id,
-                        csrf,
-                        Some(message),
-                    );
+                    return show_form(https, StatusCode::OK, &pending, request_id, csrf, retry);
                 }
                 Err(error) => Err(error),
             }
@@ -553,6 +626,282 @@ async fn authorize_decision(State(app): State<App>, request: Request) -> axum::r
     match decided {
         Ok(redirect) => respond(redirect.into_response()),
         Err(error) => error_page(StatusCode::BAD_REQUEST, error.description()),
+    }
+}
+
+/// The `otp` field: `None` when left empty.
+fn one_time_code(typed: &str) -> Option<OneTimeCode> {
+    let typed = typed.trim();
+    (!typed.is_empty()).then(|| OneTimeCode::new(typed))
+}
+
+/// What the sign-in form says when `verify_user_with_otp` refused (`invalid_grant`).
+fn sign_in_refusal(error: &OAuthError) -> &'static str {
+    if error.retry_after().is_some() {
+        return "Too many failed sign-in attempts. Try again later.";
+    }
+    match error.reason() {
+        Some("otp_required") => {
+            "This account also needs a one-time code. Enter your password again, with the \
+             code your authenticator app shows now."
+        }
+        Some("otp_reused") => {
+            "That one-time code was already used. Enter your password again, with the next \
+             code your authenticator app shows."
+        }
+        Some("otp_refused") => {
+            "Wrong one-time code. Enter your password again, with the code your authenticator \
+             app shows now."
+        }
+        // The same words for an unknown user and a wrong password.
+        _ => "Wrong username or password.",
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The device verification page (RFC 8628 §3.3): a person types the user code their device
+// shows, signs in, and approves or denies. Same look and protections as the login page.
+
+/// The client id the verification page gives the user verifier: the page itself. Which device
+/// asks is only known once the code is looked up, and that needs a signed-in user first (so that
+/// wrong codes count against someone, RFC 8628 §5.1).
+const DEVICE_PAGE: &str = "device-verification-page";
+
+/// The longest user code reflected back into the page; real ones have 9 characters.
+const MAX_USER_CODE: usize = 32;
+
+/// The device page's CSRF cookie (double submit). One per browser, not per request: the page
+/// has no request until the code is typed. `__Host-` over https, as for the login page.
+fn device_csrf_cookie_name(https: bool) -> &'static str {
+    if https {
+        "__Host-device_csrf"
+    } else {
+        "device_csrf"
+    }
+}
+
+/// What the device page shows.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DeviceForm<'a> {
+    /// The user code, as typed or from `?user_code=`.
+    pub user_code: &'a str,
+    /// The CSRF token, also in the cookie.
+    pub csrf: &'a str,
+    /// What a redrawn form shows again.
+    pub retry: Retry<'a>,
+}
+
+pub fn device_form(form: DeviceForm<'_>) -> Markup {
+    layout(
+        "Connect a device",
+        html! {
+            h1 { "Connect a device" }
+            p { "Enter the code your device shows, and sign in to let it use your account." }
+            p { small { "Only enter a code shown on a device in front of you, never one that someone sent you." } }
+            @if let Some(message) = form.retry.message {
+                p.error role="alert" { (message) }
+            }
+            form method="post" action="/device" {
+                input type="hidden" name="csrf_token" value=(form.csrf);
+                label {
+                    "Code"
+                    input type="text" name="user_code" value=(form.user_code) placeholder="XXXX-XXXX"
+                        autocomplete="off" autocapitalize="characters" spellcheck="false";
+                }
+                (credentials(form.retry.username))
+                button type="submit" name="decision" value="approve" { "Approve" }
+                button type="submit" name="decision" value="deny" { "Deny" }
+            }
+        },
+    )
+}
+
+fn show_device_form(
+    https: bool,
+    status: StatusCode,
+    form: DeviceForm<'_>,
+) -> axum::response::Response {
+    let mut response = html_response(status, device_form(form));
+    let scope = if https {
+        "Path=/; Secure"
+    } else {
+        "Path=/device"
+    };
+    let cookie = format!(
+        "{}={}; {scope}; HttpOnly; SameSite=Strict; Max-Age=600",
+        device_csrf_cookie_name(https),
+        form.csrf
+    );
+    if let Ok(value) = http::HeaderValue::from_str(&cookie) {
+        response
+            .headers_mut()
+            .insert(http::header::SET_COOKIE, value);
+    }
+    response
+}
+
+/// Whether a cookie value looks like a token this page made (so it can be reused when the page
+/// is opened in a second tab, instead of breaking the first tab's form).
+fn is_csrf_token(value: &str) -> bool {
+    value.len() >= 32
+        && value.len() <= 64
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// The page after a decision: nothing more to do here.
+fn device_done(approved: bool, client: &ClientId, scope: &Scope) -> axum::response::Response {
+    let title = if approved {
+        "Device connected"
+    } else {
+        "Device refused"
+    };
+    html_response(
+        StatusCode::OK,
+        layout(
+            title,
+            html! {
+                h1 { (title) }
+                @if approved {
+                    p { "The application " strong { (client) } " on your device can now use your account: " em { (scope) } "." }
+                } @else {
+                    p { "The application " strong { (client) } " on your device was refused access." }
+                }
+                p { "You can return to your device." }
+            },
+        ),
+    )
+}
+
+/// An error page for the device page, with a way back to a fresh form.
+fn device_error_page(status: StatusCode, message: &str) -> axum::response::Response {
+    html_response(
+        status,
+        layout(
+            "Connect a device",
+            html! {
+                h1 { "Something went wrong" }
+                p.error role="alert" { (message) }
+                p { a href="/device" { "Enter the code again" } }
+            },
+        ),
+    )
+}
+
+fn status_of(error: &OAuthError) -> StatusCode {
+    StatusCode::from_u16(error.code().status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+/// `GET /device`, or `GET /device?user_code=WDJB-MJHT` (the `verification_uri_complete`, which
+/// fills the code in).
+async fn device_page(State(app): State<App>, request: Request) -> axum::response::Response {
+    let https = is_https(&app.server);
+    let query = request.uri().query().unwrap_or_default();
+    let typed = url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "user_code")
+        .map(|(_, v)| v.chars().take(MAX_USER_CODE).collect::<String>())
+        .unwrap_or_default();
+    let csrf = cookie_value(request.headers(), device_csrf_cookie_name(https))
+        .filter(|c| is_csrf_token(c))
+        .unwrap_or_else(|| AuthorizationRequestId::generate().into_secret());
+    let form = DeviceForm {
+        user_code: &typed,
+        csrf: &csrf,
+        retry: Retry::default(),
+    };
+    show_device_form(https, StatusCode::OK, form)
+}
+
+/// `POST /device`: the person's decision, with their credentials.
+async fn device_decision(State(app): State<App>, request: Request) -> axum::response::Response {
+    let Ok(request) = buffered(request).await else {
+        return device_error_page(StatusCode::PAYLOAD_TOO_LARGE, "The form is too large.");
+    };
+    let form: HashMap<String, String> = url::form_urlencoded::parse(request.body())
+        .into_owned()
+        .collect();
+    let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
+
+    // CSRF: the hidden field must match the cookie set with the form.
+    let https = is_https(&app.server);
+    let cookie =
+        cookie_value(request.headers(), device_csrf_cookie_name(https)).unwrap_or_default();
+    let csrf = field("csrf_token");
+    if csrf.is_empty() || !bool::from(cookie.as_bytes().ct_eq(csrf.as_bytes())) {
+        return device_error_page(
+            StatusCode::BAD_REQUEST,
+            "This form was not sent from this site, or it expired.",
+        );
+    }
+    let approve = match field("decision") {
+        "approve" => true,
+        "deny" => false,
+        _ => return device_error_page(StatusCode::BAD_REQUEST, "Choose approve or deny."),
+    };
+    let typed: String = field("user_code")
+        .trim()
+        .chars()
+        .take(MAX_USER_CODE)
+        .collect();
+    let username = field("username");
+    let redraw = |message: &str| {
+        let form = DeviceForm {
+            user_code: &typed,
+            csrf,
+            retry: Retry {
+                message: Some(message),
+                username,
+            },
+        };
+        show_device_form(https, StatusCode::OK, form)
+    };
+    let user_code = UserCode::new(typed.as_str());
+    if user_code.normalized().is_empty() {
+        return redraw("Enter the code your device shows.");
+    }
+
+    // First who is typing (wrong codes count against them), then which device asks.
+    let verified = app
+        .server
+        .verify_user_with_otp(
+            &ClientId::new(DEVICE_PAGE),
+            &Username::new(username),
+            Password::new(field("password")),
+            one_time_code(field("otp")),
+        )
+        .await;
+    let user = match verified {
+        Ok(user) => user,
+        Err(error) if error.code() == ErrorCode::InvalidGrant => {
+            return redraw(sign_in_refusal(&error))
+        }
+        Err(error) => return device_error_page(status_of(&error), error.description()),
+    };
+    let code_refused = |error: OAuthError| match error.reason() {
+        Some("user_code_attempts_exceeded") => {
+            redraw("Too many wrong codes were entered. Try again later.")
+        }
+        Some("user_code_unknown") => {
+            redraw("That code is wrong, expired or already used. Check the code your device shows.")
+        }
+        _ => device_error_page(status_of(&error), error.description()),
+    };
+    let attempt_by = user.as_str().to_owned();
+    let request = match app.server.device_request(&user_code, &attempt_by).await {
+        Ok(request) => request,
+        Err(error) => return code_refused(error),
+    };
+    let decided = if approve {
+        app.server
+            .approve_device(&user_code, &attempt_by, user, None)
+            .await
+    } else {
+        app.server.deny_device(&user_code, &attempt_by).await
+    };
+    match decided {
+        Ok(()) => device_done(approve, &request.client_id, &request.scope),
+        Err(error) => code_refused(error),
     }
 }
 

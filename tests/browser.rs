@@ -1,4 +1,4 @@
-//! A real browser drives the login and consent page: headless Chromium over WebDriver
+//! A real browser drives the login and consent page and the device page: headless Chromium over WebDriver
 //! (Debian's `chromium` and `chromium-driver`, installed by `.ci/test` when missing).
 //!
 //! Never skipped: without the browser or its driver the test fails and says how to install them.
@@ -129,6 +129,49 @@ async fn sign_in(c: &fantoccini::Client, base: &str, username: &str, password: &
     .expect("click");
 }
 
+async fn type_into(c: &fantoccini::Client, name: &str, text: &str) {
+    let field = c
+        .find(Locator::Css(&format!("input[name={name}]")))
+        .await
+        .expect(name);
+    field.clear().await.expect("clear");
+    field.send_keys(text).await.expect("type");
+}
+
+async fn click(c: &fantoccini::Client, button: &str) {
+    c.find(Locator::Css(&format!(
+        "button[name=decision][value={button}]"
+    )))
+    .await
+    .expect("button")
+    .click()
+    .await
+    .expect("click");
+}
+
+/// What alice's authenticator app shows now.
+fn alice_code() -> String {
+    grantor::Totp::from_base32(example::ALICE_TOTP_SECRET)
+        .expect("alice's secret")
+        .generate(time::OffsetDateTime::now_utc())
+}
+
+/// A form POST as a device would send it (no browser), answering the body.
+async fn device_post(addr: std::net::SocketAddr, path: &str, body: String) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).await.expect("read");
+    raw.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default()
+}
+
 /// Waits until the browser has gone to the client's callback, and answers that URL.
 async fn callback_url(c: &fantoccini::Client) -> url::Url {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -143,7 +186,7 @@ async fn callback_url(c: &fantoccini::Client) -> url::Url {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_browser_signs_in_approves_denies_and_mistypes() {
+async fn a_browser_signs_in_approves_denies_and_mistypes_and_connects_a_device() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -195,6 +238,67 @@ async fn a_browser_signs_in_approves_denies_and_mistypes() {
         "{url}"
     );
     assert!(c.find(Locator::Css("input[name=password]")).await.is_ok());
+
+    // 4. The device page: a CLI asks for a code, the person opens the verification_uri_complete,
+    //    signs in as alice (password, then her one-time code) and approves; the CLI gets tokens.
+    let answer = device_post(
+        addr,
+        "/oauth/device_authorization",
+        "client_id=cli".to_owned(),
+    )
+    .await;
+    let device: serde_json::Value = serde_json::from_str(&answer).expect("json");
+    let complete = device["verification_uri_complete"].as_str().expect("uri");
+    c.goto(complete).await.expect("open the device page");
+    let code_field = c
+        .find(Locator::Css("input[name=user_code]"))
+        .await
+        .expect("user_code field");
+    assert_eq!(
+        code_field.prop("value").await.expect("value").as_deref(),
+        device["user_code"].as_str()
+    );
+    type_into(&c, "username", "alice").await;
+    type_into(&c, "password", "123456").await;
+    click(&c, "approve").await;
+    let alert = c
+        .wait()
+        .for_element(Locator::Css("p.error"))
+        .await
+        .expect("the message");
+    assert!(alert
+        .text()
+        .await
+        .expect("text")
+        .starts_with("This account also needs a one-time code."));
+    // The code and the username are still there; the password and the code are typed anew.
+    let username = c
+        .find(Locator::Css("input[name=username]"))
+        .await
+        .expect("username field");
+    assert_eq!(
+        username.prop("value").await.expect("value").as_deref(),
+        Some("alice")
+    );
+    type_into(&c, "password", "123456").await;
+    type_into(&c, "otp", &alice_code()).await;
+    click(&c, "approve").await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let source = c.source().await.expect("page source");
+        if source.contains("You can return to your device.") {
+            assert!(source.contains("<h1>Device connected</h1>"), "{source}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "still on {source}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let poll = format!(
+        "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code&client_id=cli&device_code={}",
+        device["device_code"].as_str().expect("device_code")
+    );
+    let tokens = device_post(addr, "/oauth/token", poll).await;
+    assert!(tokens.contains("\"access_token\""), "{tokens}");
 
     c.close().await.expect("close the browser");
     let _ = std::fs::remove_dir_all(profile);

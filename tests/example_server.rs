@@ -24,6 +24,18 @@ impl HttpResponse {
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
+    /// The value of a hidden input of an HTML page.
+    fn hidden(&self, name: &str) -> String {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = self.body.find(&marker).expect(name) + marker.len();
+        let end = self.body[start..].find('"').expect("closing quote") + start;
+        self.body[start..end].to_owned()
+    }
+    /// The cookie the page set, as `name=value`.
+    fn cookie(&self) -> String {
+        let set = self.header("set-cookie").expect("set-cookie");
+        set.split(';').next().expect("cookie").to_owned()
+    }
     fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap_or(Value::Null)
     }
@@ -63,6 +75,20 @@ fn post_form(path: &str, authorization: Option<&str>, body: &str) -> String {
         .unwrap_or_default();
     format!(
         "POST {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{auth}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+fn form_body(pairs: &[(&str, &str)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
+}
+
+/// A form posted with a cookie, as a browser sends one.
+fn post_form_with_cookie(path: &str, cookie: &str, body: &str) -> String {
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nCookie: {cookie}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )
 }
@@ -276,13 +302,19 @@ async fn the_example_serves_its_metadata() {
         assert_eq!(j[field], format!("{base}{path}").as_str(), "{field}");
     }
     assert_eq!(
+        j["device_authorization_endpoint"],
+        format!("{base}/oauth/device_authorization").as_str()
+    );
+    assert_eq!(
         j["grant_types_supported"],
         serde_json::json!([
             "authorization_code",
             "implicit",
             "password",
             "client_credentials",
-            "refresh_token"
+            "refresh_token",
+            "urn:ietf:params:oauth:grant-type:device_code",
+            "http://auth0.com/oauth/grant-type/mfa-otp"
         ])
     );
     // And the endpoints it names answer.
@@ -298,4 +330,281 @@ async fn the_example_serves_its_metadata() {
     )
     .await;
     assert_eq!((r.status, r.body.as_str()), (200, r#"{"active":false}"#));
+}
+
+const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+/// A CLI signs in with the device flow (RFC 8628): it asks for a code, polls, a person approves
+/// in a browser, and the next poll (after the interval the server asked for) gets tokens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cli_signs_in_with_the_device_flow_over_http() {
+    let addr = start_example(None).await;
+    let base = format!("http://{addr}");
+
+    // The CLI asks, as the public client `cli`.
+    let r = send(
+        addr,
+        post_form(
+            "/oauth/device_authorization",
+            None,
+            "client_id=cli&scope=read",
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    let j = r.json();
+    let device_code = j["device_code"].as_str().expect("device_code").to_owned();
+    let user_code = j["user_code"].as_str().expect("user_code").to_owned();
+    assert_eq!(user_code.len(), 9, "{user_code}");
+    assert_eq!(j["verification_uri"], format!("{base}/device").as_str());
+    assert_eq!(
+        j["verification_uri_complete"],
+        format!("{base}/device?user_code={user_code}").as_str()
+    );
+    assert_eq!(j["expires_in"], 600);
+    let interval = j["interval"].as_u64().expect("interval");
+    assert_eq!(interval, 5);
+
+    // It polls: nobody has approved yet.
+    let poll = || {
+        let body = form_body(&[
+            ("grant_type", DEVICE_GRANT),
+            ("device_code", &device_code),
+            ("client_id", "cli"),
+        ]);
+        async move { send(addr, post_form("/oauth/token", None, &body)).await }
+    };
+    let r = poll().await;
+    assert_eq!(
+        (r.status, r.json()["error"].as_str()),
+        (400, Some("authorization_pending")),
+        "{}",
+        r.body
+    );
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+
+    // Meanwhile a person opens the verification_uri_complete in a browser and approves.
+    let page = send(addr, get(&format!("/device?user_code={user_code}"), None)).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(page.header("x-frame-options"), Some("DENY"));
+    assert!(page
+        .body
+        .contains(&format!("name=\"user_code\" value=\"{user_code}\"")));
+    let body = form_body(&[
+        ("csrf_token", &page.hidden("csrf_token")),
+        ("user_code", &user_code),
+        ("username", "tom"),
+        ("password", "123456"),
+        ("decision", "approve"),
+    ]);
+    let r = send(
+        addr,
+        post_form_with_cookie("/device", &page.cookie(), &body),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.body.contains("You can return to your device."),
+        "{}",
+        r.body
+    );
+
+    // The CLI waits the interval, as it was told, and polls again: tokens.
+    tokio::time::sleep(Duration::from_secs(interval) + Duration::from_millis(200)).await;
+    let r = poll().await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    let j = r.json();
+    assert_eq!(j["token_type"], "Bearer");
+    assert!(j["refresh_token"].is_string(), "{}", r.body);
+    let access = j["access_token"].as_str().expect("access_token");
+
+    // The token reads the protected resource.
+    let r = send(addr, get("/api/users", Some(&format!("Bearer {access}")))).await;
+    assert_eq!((r.status, r.body.as_str()), (200, USERS));
+
+    // The device code is spent.
+    let r = poll().await;
+    assert_eq!(
+        r.json()["error"].as_str(),
+        Some("invalid_grant"),
+        "{}",
+        r.body
+    );
+}
+
+/// alice's code now, as her authenticator app shows it.
+#[allow(clippy::disallowed_methods)] // the server's clock is the real one: so is her phone's
+fn alice_code() -> String {
+    grantor::Totp::from_base32(example::ALICE_TOTP_SECRET)
+        .expect("alice's secret")
+        .generate(time::OffsetDateTime::now_utc())
+}
+
+/// alice has a second factor: the password grant answers 403 mfa_required, and the mfa-otp
+/// grant finishes the sign-in with a code from her authenticator app, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_password_grant_asks_alice_for_her_one_time_code_over_http() {
+    let addr = start_example(None).await;
+    let password_grant = || async move {
+        send(
+            addr,
+            post_form(
+                "/oauth/token",
+                CLIENTAPP,
+                "grant_type=password&username=alice&password=123456",
+            ),
+        )
+        .await
+    };
+    let r = password_grant().await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    let j = r.json();
+    assert_eq!(j["error"], "mfa_required");
+    assert!(j["error_description"].is_string());
+    let mfa_token = j["mfa_token"].as_str().expect("mfa_token").to_owned();
+    assert!(j.get("access_token").is_none());
+
+    let mfa_otp = |mfa_token: String, otp: String| async move {
+        let body = form_body(&[
+            ("grant_type", "http://auth0.com/oauth/grant-type/mfa-otp"),
+            ("mfa_token", &mfa_token),
+            ("otp", &otp),
+        ]);
+        send(addr, post_form("/oauth/token", CLIENTAPP, &body)).await
+    };
+    let code = alice_code();
+    let r = mfa_otp(mfa_token.clone(), code.clone()).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let j = r.json();
+    assert_eq!(j["token_type"], "Bearer");
+    assert!(j["refresh_token"].is_string(), "{}", r.body);
+    let access = j["access_token"].as_str().expect("access_token");
+    let r = send(addr, get("/api/users", Some(&format!("Bearer {access}")))).await;
+    assert_eq!((r.status, r.body.as_str()), (200, USERS));
+
+    // The mfa_token is spent.
+    let r = mfa_otp(mfa_token, code.clone()).await;
+    assert_eq!(
+        r.json()["error"].as_str(),
+        Some("invalid_grant"),
+        "{}",
+        r.body
+    );
+
+    // A new sign-in with the same code: refused, the code was used (RFC 6238 §5.2).
+    let r = password_grant().await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    let mfa_token = r.json()["mfa_token"]
+        .as_str()
+        .expect("mfa_token")
+        .to_owned();
+    let r = mfa_otp(mfa_token, code).await;
+    assert_eq!(
+        (r.status, r.json()["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{}",
+        r.body
+    );
+
+    // alice's wrong password is a plain invalid_grant, with no mfa_token.
+    let r = send(
+        addr,
+        post_form(
+            "/oauth/token",
+            CLIENTAPP,
+            "grant_type=password&username=alice&password=wrong",
+        ),
+    )
+    .await;
+    assert_eq!(r.json()["error"].as_str(), Some("invalid_grant"));
+    assert!(r.json().get("mfa_token").is_none());
+}
+
+/// With Redis, device requests and `mfa_token`s are shared too: a device asks at one server, the
+/// person approves at the other, and so on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_device_flow_and_mfa_span_two_servers_on_one_redis() {
+    let redis = redis_support::RedisServer::start();
+    let a = start_example(Some(&redis.url())).await;
+    let b = start_example(Some(&redis.url())).await;
+
+    // The device asks at a; the person approves at b.
+    let r = send(
+        a,
+        post_form("/oauth/device_authorization", None, "client_id=cli"),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let device_code = r.json()["device_code"]
+        .as_str()
+        .expect("device_code")
+        .to_owned();
+    let user_code = r.json()["user_code"]
+        .as_str()
+        .expect("user_code")
+        .to_owned();
+    let page = send(b, get("/device", None)).await;
+    let body = form_body(&[
+        ("csrf_token", &page.hidden("csrf_token")),
+        ("user_code", &user_code),
+        ("username", "tom"),
+        ("password", "123456"),
+        ("decision", "approve"),
+    ]);
+    let r = send(b, post_form_with_cookie("/device", &page.cookie(), &body)).await;
+    assert!(
+        r.body.contains("You can return to your device."),
+        "{}",
+        r.body
+    );
+    // Its first poll, at a, gets the tokens; a second one, at b, finds the code spent.
+    let body = form_body(&[
+        ("grant_type", DEVICE_GRANT),
+        ("device_code", &device_code),
+        ("client_id", "cli"),
+    ]);
+    let r = send(a, post_form("/oauth/token", None, &body)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = send(b, post_form("/oauth/token", None, &body)).await;
+    assert_eq!(
+        r.json()["error"].as_str(),
+        Some("invalid_grant"),
+        "{}",
+        r.body
+    );
+
+    // alice's password at a, her code at b; the same code for a new sign-in at a is refused.
+    let password = "grant_type=password&username=alice&password=123456";
+    let r = send(a, post_form("/oauth/token", CLIENTAPP, password)).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    let code = alice_code();
+    let finish = |addr, mfa_token: String| {
+        let body = form_body(&[
+            ("grant_type", "http://auth0.com/oauth/grant-type/mfa-otp"),
+            ("mfa_token", &mfa_token),
+            ("otp", &code),
+        ]);
+        async move { send(addr, post_form("/oauth/token", CLIENTAPP, &body)).await }
+    };
+    let mfa_token = r.json()["mfa_token"]
+        .as_str()
+        .expect("mfa_token")
+        .to_owned();
+    let r = finish(b, mfa_token).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = send(b, post_form("/oauth/token", CLIENTAPP, password)).await;
+    let mfa_token = r.json()["mfa_token"]
+        .as_str()
+        .expect("mfa_token")
+        .to_owned();
+    let r = finish(a, mfa_token).await;
+    assert_eq!(
+        r.json()["error"].as_str(),
+        Some("invalid_grant"),
+        "{}",
+        r.body
+    );
 }

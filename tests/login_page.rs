@@ -14,6 +14,7 @@ async fn the_form_has_the_contracted_fields_and_headers() {
         "<form method=\"post\" action=\"/oauth/authorize\"",
         "name=\"username\"",
         "name=\"password\"",
+        "name=\"otp\"",
         "name=\"decision\" value=\"approve\"",
         "name=\"decision\" value=\"deny\"",
         "name=\"csrf_token\"",
@@ -190,9 +191,16 @@ fn reflected_values_are_escaped() {
         code_challenge: None,
         expires_at: time::OffsetDateTime::UNIX_EPOCH,
     };
-    let html = example::login_form(&request, "\"><b>", "x", Some("<i>message</i>")).into_string();
+    let retry = example::Retry {
+        message: Some("<i>message</i>"),
+        username: "<u>name</u>",
+    };
+    let html = example::login_form(&request, "\"><b>", "x", retry).into_string();
     assert!(
-        !html.contains("<script>") && !html.contains("<b>") && !html.contains("<i>"),
+        !html.contains("<script>")
+            && !html.contains("<b>")
+            && !html.contains("<i>")
+            && !html.contains("<u>"),
         "{html}"
     );
     assert!(html.contains("&lt;script&gt;"));
@@ -214,4 +222,71 @@ async fn over_https_the_csrf_cookie_is_host_only_and_secure() {
     );
     let answer = answer_form(&app, &form, "tom", "123456", "approve").await;
     assert_eq!(answer.status, 302, "{}", answer.body);
+}
+
+#[tokio::test]
+async fn a_user_with_a_second_factor_is_asked_for_a_one_time_code() {
+    let app = app().await;
+    // alice's right password alone: the form again, asking for the code, her name kept.
+    let (form, answer) = submit(&app, "alice", "123456", "approve").await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert!(answer.header("location").is_none());
+    answer.assert_page_headers();
+    assert!(
+        answer
+            .body
+            .contains("This account also needs a one-time code."),
+        "{}",
+        answer.body
+    );
+    assert!(answer.body.contains("name=\"username\" value=\"alice\""));
+    assert!(answer.body.contains("name=\"otp\""));
+
+    // A wrong code: the form again.
+    let wrong = if alice_code() == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    let again = answer_form_with_otp(&app, &form, "alice", "123456", wrong, "approve").await;
+    assert_eq!(again.status, 200);
+    assert!(
+        again.body.contains("Wrong one-time code."),
+        "{}",
+        again.body
+    );
+
+    // The code her app shows now: the code for the client, as for anyone.
+    let code = alice_code();
+    let again = answer_form_with_otp(&app, &form, "alice", "123456", &code, "approve").await;
+    assert_eq!(again.status, 302, "{}", again.body);
+    let p = again.location_params();
+    let token = post(
+        &app,
+        "/oauth/token",
+        None,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", p.get("code").expect("code")),
+            ("redirect_uri", CALLBACK),
+            ("client_id", "spa"),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+    .await;
+    assert_eq!(token.status, 200, "{}", token.body);
+
+    // The same code again, on a new sign-in: refused as used.
+    let form = get(&app, &authorize_uri("spa", "st9")).await;
+    let again = answer_form_with_otp(&app, &form, "alice", "123456", &code, "approve").await;
+    assert_eq!(again.status, 200);
+    assert!(
+        again.body.contains("That one-time code was already used."),
+        "{}",
+        again.body
+    );
+    // tom has no second factor: a code he sends is not needed and does not matter.
+    let form = get(&app, &authorize_uri("spa", "st10")).await;
+    let again = answer_form_with_otp(&app, &form, "tom", "123456", "999999", "approve").await;
+    assert_eq!(again.status, 302, "{}", again.body);
 }

@@ -110,6 +110,84 @@ pub fn authorize_uri(client: &str, state: &str) -> String {
     )
 }
 
+/// Answers an open login form with a one-time code too.
+pub async fn answer_form_with_otp(
+    app: &Router,
+    form: &Page,
+    username: &str,
+    password: &str,
+    otp: &str,
+    decision: &str,
+) -> Page {
+    post(
+        app,
+        "/oauth/authorize",
+        Some(&form.cookie()),
+        &[
+            ("request_id", &form.hidden("request_id")),
+            ("csrf_token", &form.hidden("csrf_token")),
+            ("username", username),
+            ("password", password),
+            ("otp", otp),
+            ("decision", decision),
+        ],
+    )
+    .await
+}
+
+/// The code alice's authenticator app shows now (her TOTP secret is the example's).
+#[allow(clippy::disallowed_methods)] // the server's clock is the real one: so is her phone's
+pub fn alice_code() -> String {
+    grantor::Totp::from_base32(example::ALICE_TOTP_SECRET)
+        .expect("alice's secret")
+        .generate(time::OffsetDateTime::now_utc())
+}
+
+/// A device authorization request as the `cli` client: `(device_code, user_code)`.
+pub async fn start_device(app: &Router) -> (String, String) {
+    let page = post(
+        app,
+        "/oauth/device_authorization",
+        None,
+        &[("client_id", "cli")],
+    )
+    .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let json: serde_json::Value = serde_json::from_str(&page.body).expect("json");
+    (
+        json["device_code"]
+            .as_str()
+            .expect("device_code")
+            .to_owned(),
+        json["user_code"].as_str().expect("user_code").to_owned(),
+    )
+}
+
+/// One poll of the token endpoint by `cli`, as JSON with the status.
+pub async fn poll_device(app: &Router, device_code: &str) -> (u16, serde_json::Value) {
+    let page = post(
+        app,
+        "/oauth/token",
+        None,
+        &[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("device_code", device_code),
+            ("client_id", "cli"),
+        ],
+    )
+    .await;
+    let json = serde_json::from_str(&page.body).expect("json");
+    (page.status, json)
+}
+
+/// Answers an open `/device` form: its CSRF cookie and field, and `fields`.
+pub async fn answer_device(app: &Router, form: &Page, fields: &[(&str, &str)]) -> Page {
+    let csrf = form.hidden("csrf_token");
+    let mut all = vec![("csrf_token", csrf.as_str())];
+    all.extend_from_slice(fields);
+    post(app, "/device", Some(&form.cookie()), &all).await
+}
+
 /// Answers an open form.
 pub async fn answer_form(
     app: &Router,
