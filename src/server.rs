@@ -934,7 +934,7 @@ impl AuthorizationServer {
             SignIn::Complete(user) => Ok(user),
             SignIn::SecondFactorRequired(user) => match otp {
                 Some(otp) => {
-                    users.check_otp(client, &user, username, otp, now).await?;
+                    users.check_otp(client, false, &user, otp, now).await?;
                     Ok(user)
                 }
                 None => Err(OAuthError::invalid_grant(

@@ -17,7 +17,8 @@ use crate::types::{ClientId, OneTimeCode, Password, UserId, Username};
 /// Brute-force limits for checking user passwords (the password grant and a login page).
 ///
 /// The default: 5 failures per username per 15 minutes, and 100 failures per client per
-/// 15 minutes.
+/// 15 minutes. Wrong one-time codes (a second factor) are counted with the `per_username` rule
+/// against the user's id, and against the client like wrong passwords.
 ///
 /// # Security
 ///
@@ -86,7 +87,12 @@ impl UserAuthenticator {
         // RFC 6749 §4.3.2: "the authorization server MUST protect the endpoint against brute
         // force attacks (e.g., using rate-limitation or generating alerts)."
         let reserved = self
-            .admit(client, client_authenticated, username, now)
+            .admit(
+                client,
+                client_authenticated,
+                AttemptKey::username(username),
+                now,
+            )
             .await?;
         let verdict = self
             .verifier
@@ -121,18 +127,26 @@ impl UserAuthenticator {
         }
     }
 
-    /// Checks a one-time code for `user` (who signed in as `username` with a right password):
-    /// through the same per-username limit as passwords, and refusing a code already used
-    /// (RFC 6238 §5.2). A wrong or reused code counts as a failed attempt.
+    /// Checks a one-time code for `user` (who has just given a right password): through a
+    /// limit per user id with the per-username rule (so aliases share it), and the per-client
+    /// limit when the client is authenticated; refusing a code already used (RFC 6238 §5.2). A
+    /// wrong or reused code counts as a failed attempt.
     pub(crate) async fn check_otp(
         &self,
         client: &ClientId,
+        client_authenticated: bool,
         user: &UserId,
-        username: &Username,
         otp: OneTimeCode,
         now: OffsetDateTime,
     ) -> Result<(), OAuthError> {
-        let reserved = self.admit(client, false, username, now).await?;
+        let reserved = self
+            .admit(
+                client,
+                client_authenticated,
+                AttemptKey::SecondFactor(user.clone()),
+                now,
+            )
+            .await?;
         let verdict = self.verifier.verify_otp(user, &otp, now).await;
         drop(otp);
         let accepted = match verdict {
@@ -147,10 +161,13 @@ impl UserAuthenticator {
                 {
                     Ok(true) => true,
                     Ok(false) => {
+                        if client_authenticated {
+                            self.count_client_failure(client, now).await;
+                        }
                         return Err(OAuthError::invalid_grant(
                             "the one-time code was already used; wait for the next one",
                         )
-                        .with_reason("otp_reused"))
+                        .with_reason("otp_reused"));
                     }
                     Err(e) => {
                         self.give_back(reserved, now).await;
@@ -168,6 +185,9 @@ impl UserAuthenticator {
             self.give_back(reserved, now).await;
             Ok(())
         } else {
+            if client_authenticated {
+                self.count_client_failure(client, now).await;
+            }
             Err(OAuthError::invalid_grant("the one-time code is incorrect")
                 .with_reason("otp_refused"))
         }
@@ -180,7 +200,7 @@ impl UserAuthenticator {
         &self,
         client: &ClientId,
         client_authenticated: bool,
-        username: &Username,
+        key: AttemptKey,
         now: OffsetDateTime,
     ) -> Result<Option<AttemptKey>, OAuthError> {
         let Some((limiter, limits)) = &self.limiter else {
@@ -194,7 +214,6 @@ impl UserAuthenticator {
             }
         }
         if let Some(rule) = limits.per_username {
-            let key = AttemptKey::username(username);
             let verdict = limiter.reserve_attempt(&key, &rule, now).await?;
             if verdict != AttemptVerdict::Allowed {
                 return Err(too_many(verdict, &rule, "username_attempts_exceeded"));

@@ -437,7 +437,9 @@ async fn typed_user_codes_ignore_case_spaces_and_dashes() {
     f.approve(&user_code.replace('-', ""), "user-tom")
         .await
         .expect("approved without the dash");
-    assert_eq!(f.poll("cli", &device_code).await.status, 200);
+    let a = f.poll("cli", &device_code).await;
+    assert_eq!(a.status, 200);
+    assert_eq!(a.json["scope"], "read", "the default scope is named");
 }
 
 #[tokio::test]

@@ -145,14 +145,16 @@ async fn codes_from_one_step_either_side_are_accepted_and_further_ones_are_not()
 }
 
 #[tokio::test]
-async fn wrong_codes_count_toward_the_sign_in_limit() {
+async fn wrong_codes_are_limited_per_user_across_mfa_tokens() {
     let f = fixture();
-    let mfa_token = f.alice("").await;
+    // Five wrong codes, spread over fresh sign-ins: the count is the user's, not the token's.
     for _ in 0..5 {
+        let mfa_token = f.alice("").await;
         let a = f.otp(("clientapp", "123456"), &mfa_token, "000000").await;
         assert_eq!(a.error(), "invalid_grant");
     }
-    // The right code is refused now, without asking the verifier, and so is the password.
+    // The right code is refused now, without asking the verifier, with a time to wait.
+    let mfa_token = f.alice("").await;
     let before = f.users.otp_calls.load(std::sync::atomic::Ordering::SeqCst);
     let a = f
         .otp(("clientapp", "123456"), &mfa_token, &f.code_now())
@@ -163,20 +165,48 @@ async fn wrong_codes_count_toward_the_sign_in_limit() {
         f.users.otp_calls.load(std::sync::atomic::Ordering::SeqCst),
         before
     );
-    let a = f
-        .post(
-            ("clientapp", "123456"),
-            "grant_type=password&username=alice&password=123456",
+    // The login page's variant shares the count.
+    let err = f
+        .server
+        .verify_user_with_otp(
+            &ClientId::new("pkce-app"),
+            &Username::new("alice"),
+            Password::new("123456"),
+            Some(OneTimeCode::new(f.code_now())),
         )
-        .await;
-    assert_eq!(a.error(), "invalid_grant");
-    // Once the window closes, alice can sign in again.
+        .await
+        .expect_err("limited");
+    assert_eq!(err.reason(), Some("username_attempts_exceeded"));
+    // Other users are not affected, and once the window closes alice can finish.
+    f.login().await;
     f.clock.advance(Duration::from_secs(15 * 60));
+    let a = f
+        .otp(("clientapp", "123456"), &f.alice("").await, &f.code_now())
+        .await;
+    assert_eq!(a.status, 200, "{}", a.json);
+}
+
+#[tokio::test]
+async fn wrong_codes_count_against_the_client_too() {
+    let f = fixture_with(|b| {
+        b.login_limits(grantor::LoginLimits {
+            per_username: None,
+            per_client: Some(grantor::AttemptRule {
+                max_failures: 3,
+                window: Duration::from_secs(60),
+            }),
+        })
+    });
     let mfa_token = f.alice("").await;
+    for _ in 0..3 {
+        let a = f.otp(("clientapp", "123456"), &mfa_token, "000000").await;
+        assert_eq!(a.error(), "invalid_grant");
+    }
     let a = f
         .otp(("clientapp", "123456"), &mfa_token, &f.code_now())
         .await;
-    assert_eq!(a.status, 200, "{}", a.json);
+    assert_eq!(a.error(), "invalid_grant");
+    assert!(a.header("Retry-After").is_some(), "{:?}", a.response);
 }
 
 #[tokio::test]

@@ -191,7 +191,10 @@ impl DeviceCodeGrant {
             );
         };
         let with_refresh = ctx.issues_refresh_token(client);
-        let show_scope = scope != request.scope;
+        // RFC 6749 §5.1: scope is required when it differs from what was asked, and the device
+        // may have asked for none (the default) or been granted less; always sending it is
+        // allowed, and saves keeping what the request said.
+        let show_scope = true;
         let minted = ctx.mint(
             Grant {
                 client,

@@ -64,13 +64,7 @@ impl MfaOtpGrant {
             );
         }
         self.users
-            .check_otp(
-                &client.id,
-                &challenge.user_id,
-                &challenge.username,
-                otp,
-                ctx.now,
-            )
+            .check_otp(&client.id, true, &challenge.user_id, otp, ctx.now)
             .await?;
         // Single use: of concurrent requests with one mfa_token, one gets here with it.
         let challenge = mfa

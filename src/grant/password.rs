@@ -72,10 +72,14 @@ impl PasswordGrant {
                 let challenge = MfaChallenge {
                     client_id: client.id.clone(),
                     user_id,
-                    username,
                     scope: granted.scope,
                     show_scope: granted.differs_from_request,
-                    expires_at: ctx.now.saturating_add(self.mfa_ttl),
+                    // Whole seconds, as every record keeps, so all stores agree on the instant.
+                    expires_at: ctx
+                        .now
+                        .replace_nanosecond(0)
+                        .unwrap_or(ctx.now)
+                        .saturating_add(self.mfa_ttl),
                 };
                 self.users
                     .mfa

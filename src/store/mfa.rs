@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use crate::error::StoreError;
 use crate::scope::Scope;
 use crate::token::TokenHash;
-use crate::types::{ClientId, UserId, Username};
+use crate::types::{ClientId, UserId};
 
 /// A password sign-in whose password was right and whose second factor is still owed: what an
 /// `mfa_token` stands for.
@@ -18,8 +18,6 @@ pub struct MfaChallenge {
     pub client_id: ClientId,
     /// The user whose password was right.
     pub user_id: UserId,
-    /// The username as sent, for the brute-force limit on one-time codes.
-    pub username: Username,
     /// The scope the password grant would have issued.
     pub scope: Scope,
     /// Whether that scope differs from what was asked (so the token response must carry it).

@@ -431,6 +431,9 @@ pub enum AttemptKey {
     /// Someone entering device user codes (RFC 8628 §5.1), as the host names them: the signed-in
     /// user, or the caller's address.
     UserCodeEntry(String),
+    /// A user's one-time codes (second factor), by user id: every alias the user signs in with
+    /// shares one count.
+    SecondFactor(UserId),
 }
 
 impl AttemptKey {
@@ -445,6 +448,7 @@ impl AttemptKey {
             Self::Username(u) => format!("user:{u}"),
             Self::Client(c) => format!("client:{c}"),
             Self::UserCodeEntry(who) => format!("user_code:{who}"),
+            Self::SecondFactor(user) => format!("second_factor:{user}"),
         }
     }
 }

@@ -16,7 +16,7 @@ use grantor::{
     CodeChallengeMethod, CodeGrant, CodeRedemption, CodeStore, DeviceAuthorization,
     DeviceCodeStore, DeviceDecision, DevicePoll, DeviceStatus, FamilyId, MfaChallenge, MfaStore,
     PendingAuthorization, RedirectUri, ResponseType, Rotation, Scope, TokenHash, TokenKind,
-    TokenLookup, TokenRecord, TokenStore, UserId, Username, EXPIRED_DEVICE_CODE_MEMORY,
+    TokenLookup, TokenRecord, TokenStore, UserId, EXPIRED_DEVICE_CODE_MEMORY,
 };
 use time::OffsetDateTime;
 use tokio::sync::Barrier;
@@ -1431,7 +1431,6 @@ pub fn mfa_challenge(now: OffsetDateTime, ttl: i64) -> MfaChallenge {
     MfaChallenge {
         client_id: ClientId::new("clientapp"),
         user_id: UserId::new("user-1"),
-        username: Username::new("Tom"),
         scope: Scope::parse("read write").unwrap_or_default(),
         show_scope: true,
         expires_at: now + time::Duration::seconds(ttl),
@@ -1477,7 +1476,7 @@ pub async fn mfa_tokens_are_read_then_taken_once(s: Stores) {
     let short = fresh_hash("s");
     let mut other = mfa_challenge(now, 60);
     other.show_scope = false;
-    other.username = Username::new("tom");
+    other.user_id = UserId::new("user-2");
     s.mfa
         .save_mfa_token(&short, &other, now)
         .await
