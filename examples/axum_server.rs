@@ -24,12 +24,14 @@
 
 use std::collections::HashMap;
 use std::error::Error;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -406,7 +408,8 @@ const STYLE: &str = "body{font-family:system-ui,sans-serif;background:#f4f5f7;ma
 main{max-width:24rem;margin:4rem auto;background:#fff;padding:2rem;border-radius:8px;\
 box-shadow:0 1px 4px rgba(0,0,0,.1)}label{display:block;margin:.8rem 0}\
 input{display:block;width:100%;padding:.5rem;box-sizing:border-box}\
-.error{color:#b00020}button{margin:1rem .5rem 0 0;padding:.5rem 1rem}";
+.error{color:#b00020}.note{color:#555}button{margin:1rem .5rem 0 0;padding:.5rem 1rem}\
+.request{background:#eef2fb;padding:.5rem 1rem;border-radius:6px}";
 
 /// An error page: for requests whose redirect URI cannot be trusted, and for stale forms.
 fn error_page(status: StatusCode, message: &str) -> axum::response::Response {
@@ -663,8 +666,9 @@ fn sign_in_refusal(error: &OAuthError) -> &'static str {
 // shows, signs in, and approves or denies. Same look and protections as the login page.
 
 /// The client id the verification page gives the user verifier: the page itself. Which device
-/// asks is only known once the code is looked up, and that needs a signed-in user first (so that
-/// wrong codes count against someone, RFC 8628 §5.1).
+/// asks is only known once the code is looked up: before sign-in only when the page is opened
+/// with a code (wrong codes then count against the caller's address), and on every POST after
+/// sign-in (wrong codes count against the user, RFC 8628 §5.1).
 const DEVICE_PAGE: &str = "device-verification-page";
 
 /// The longest user code reflected back into the page; real ones have 9 characters.
@@ -680,6 +684,25 @@ fn device_csrf_cookie_name(https: bool) -> &'static str {
     }
 }
 
+/// What the lookup of the code in `GET /device?user_code=` found, for showing the person which
+/// client asks for what before they approve (RFC 8628 §5.4).
+#[derive(Clone, Copy, Debug, Default)]
+pub enum CodeLookup<'a> {
+    /// Not looked up: no code given, too many wrong codes from this address, or a store failed.
+    /// The page shows nothing about the request.
+    #[default]
+    NotLookedUp,
+    /// A pending request: this client asks for this scope.
+    Pending {
+        /// The client (the device) that asks.
+        client_id: &'a ClientId,
+        /// What it asks for.
+        scope: &'a Scope,
+    },
+    /// No pending request has this code: unknown, expired or already decided.
+    Unknown,
+}
+
 /// What the device page shows.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct DeviceForm<'a> {
@@ -689,6 +712,38 @@ pub struct DeviceForm<'a> {
     pub csrf: &'a str,
     /// What a redrawn form shows again.
     pub retry: Retry<'a>,
+    /// The request behind the code, when the page was opened with one.
+    pub lookup: CodeLookup<'a>,
+}
+
+/// Which client asks for what, above the form; or that the code leads nowhere.
+fn device_request_info(lookup: CodeLookup<'_>) -> Markup {
+    html! {
+        @match lookup {
+            CodeLookup::Pending { client_id, scope } => {
+                section.request aria-label="The request" {
+                    p { "The application " strong { (client_id) } " asks to use your account for:" }
+                    @if scope.is_empty() {
+                        p { em { "no particular scope" } }
+                    } @else {
+                        ul.scope {
+                            @for token in scope.iter() {
+                                li { code { (token) } }
+                            }
+                        }
+                    }
+                    p { strong { "Approve only if this code is shown on a device in front of you." } }
+                }
+            }
+            CodeLookup::Unknown => {
+                p.note role="status" { "This code is unknown, expired or already used. Check the code your device shows." }
+                p { small { "Only enter a code shown on a device in front of you, never one that someone sent you." } }
+            }
+            CodeLookup::NotLookedUp => {
+                p { small { "Only enter a code shown on a device in front of you, never one that someone sent you." } }
+            }
+        }
+    }
 }
 
 pub fn device_form(form: DeviceForm<'_>) -> Markup {
@@ -697,7 +752,7 @@ pub fn device_form(form: DeviceForm<'_>) -> Markup {
         html! {
             h1 { "Connect a device" }
             p { "Enter the code your device shows, and sign in to let it use your account." }
-            p { small { "Only enter a code shown on a device in front of you, never one that someone sent you." } }
+            (device_request_info(form.lookup))
             @if let Some(message) = form.retry.message {
                 p.error role="alert" { (message) }
             }
@@ -805,12 +860,53 @@ async fn device_page(State(app): State<App>, request: Request) -> axum::response
     let csrf = cookie_value(request.headers(), device_csrf_cookie_name(https))
         .filter(|c| is_csrf_token(c))
         .unwrap_or_else(|| AuthorizationRequestId::generate().into_secret());
+    // Which client asks for what (RFC 8628 §5.4). Anonymous, so a wrong code counts against the
+    // caller's address (§5.1); a refusal or a failure only leaves the information out.
+    let user_code = UserCode::new(typed.as_str());
+    let found = if user_code.normalized().is_empty() {
+        None
+    } else {
+        Some(
+            app.server
+                .device_request(&user_code, &caller_key(&request))
+                .await,
+        )
+    };
+    let lookup = match &found {
+        None => CodeLookup::NotLookedUp,
+        Some(Ok(request)) => CodeLookup::Pending {
+            client_id: &request.client_id,
+            scope: &request.scope,
+        },
+        Some(Err(error)) if error.reason() == Some("user_code_unknown") => CodeLookup::Unknown,
+        // Too many wrong codes from this address, or a store failed: just the form.
+        Some(Err(_)) => CodeLookup::NotLookedUp,
+    };
     let form = DeviceForm {
         user_code: &typed,
         csrf: &csrf,
         retry: Retry::default(),
+        lookup,
     };
     show_device_form(https, StatusCode::OK, form)
+}
+
+/// Who opens the device page, for the limit on wrong codes (RFC 8628 §5.1): the caller's address
+/// as [`serve`] gives it (an IPv6 caller by its /64, which one subscriber usually holds whole).
+/// Without it (a router served some other way) every caller shares one key. Behind a reverse
+/// proxy the address is the proxy's; a real deployment would take the client's from the proxy's
+/// header, trusted only from the proxy.
+fn caller_key(request: &Request) -> String {
+    let Some(ConnectInfo(addr)) = request.extensions().get::<ConnectInfo<SocketAddr>>() else {
+        return "addr:unknown".to_owned();
+    };
+    match addr.ip().to_canonical() {
+        IpAddr::V4(ip) => format!("addr:{ip}"),
+        IpAddr::V6(ip) => {
+            let [a, b, c, d, ..] = ip.segments();
+            format!("addr:{a:x}:{b:x}:{c:x}:{d:x}::/64")
+        }
+    }
 }
 
 /// `POST /device`: the person's decision, with their credentials.
@@ -853,6 +949,7 @@ async fn device_decision(State(app): State<App>, request: Request) -> axum::resp
                 message: Some(message),
                 username,
             },
+            lookup: CodeLookup::NotLookedUp,
         };
         show_device_form(https, StatusCode::OK, form)
     };
@@ -905,6 +1002,21 @@ async fn device_decision(State(app): State<App>, request: Request) -> axum::resp
     }
 }
 
+/// Serves `app` on `listener` until `shutdown` resolves, giving each request its caller's address
+/// ([`ConnectInfo`]), which the device page counts wrong codes against.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
 /// Resolves on Ctrl-C or SIGTERM.
 async fn shutdown_signal() {
     let ctrl_c = async {
@@ -950,8 +1062,6 @@ async fn main() -> Result<(), Box<dyn Error>> {
     }
 
     println!("listening on http://{local}");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    serve(listener, app, shutdown_signal()).await?;
     Ok(())
 }

@@ -3,7 +3,17 @@
 
 mod in_process;
 
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ConnectInfo;
+use grantor::{
+    AuthorizationServer, Client, GrantType, MemoryClientStore, MemoryDeviceCodeStore,
+    MemoryTokenStore, Scope,
+};
 use in_process::*;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
@@ -136,7 +146,9 @@ async fn a_reflected_user_code_is_escaped() {
     }
     assert!(answer.body.contains("&lt;b&gt;tom&lt;/b&gt;"));
 
-    // And the page drawn on its own.
+    // And the page drawn on its own, with what a looked-up request shows.
+    let client_id = grantor::ClientId::new("<b>evil</b>");
+    let scope = grantor::Scope::parse("<i>all</i> read").expect("a scope may hold < and >");
     let html = example::device_form(example::DeviceForm {
         user_code: "<script>",
         csrf: "\"><u>",
@@ -144,11 +156,20 @@ async fn a_reflected_user_code_is_escaped() {
             message: Some("<em>message</em>"),
             username: "<s>",
         },
+        lookup: example::CodeLookup::Pending {
+            client_id: &client_id,
+            scope: &scope,
+        },
     })
     .into_string();
-    for raw in ["<script>", "<u>", "<em>", "<s>"] {
+    for raw in ["<script>", "<u>", "<em>", "<s>", "<b>", "<i>"] {
         assert!(!html.contains(raw), "{raw} in {html}");
     }
+    assert!(html.contains("&lt;b&gt;evil&lt;/b&gt;"), "{html}");
+    assert!(
+        html.contains("<code>&lt;i&gt;all&lt;/i&gt;</code>"),
+        "{html}"
+    );
 }
 
 #[tokio::test]
@@ -523,4 +544,297 @@ async fn a_second_tab_reuses_the_browsers_csrf_token() {
     )
     .await;
     assert_ne!(planted.hidden("csrf_token"), "x");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Opened with a code (the `verification_uri_complete`), the page shows which client asks for
+// what before the person approves (RFC 8628 §5.4).
+
+/// What the page says about a pending request, and about a code that leads nowhere.
+const ASKS: &str = "asks to use your account for:";
+const IN_FRONT: &str = "Approve only if this code is shown on a device in front of you.";
+const UNKNOWN: &str = "This code is unknown, expired or already used.";
+
+/// A device authorization request as `cli` for `scope`: `(device_code, user_code)`.
+async fn start_device_for(app: &axum::Router, scope: &str) -> (String, String) {
+    let page = post(
+        app,
+        "/oauth/device_authorization",
+        None,
+        &[("client_id", "cli"), ("scope", scope)],
+    )
+    .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let json: serde_json::Value = serde_json::from_str(&page.body).expect("json");
+    (
+        json["device_code"]
+            .as_str()
+            .expect("device_code")
+            .to_owned(),
+        json["user_code"].as_str().expect("user_code").to_owned(),
+    )
+}
+
+/// `GET uri` as if from `peer` (what `serve` gives each request).
+async fn get_from(app: &axum::Router, uri: &str, peer: &str) -> Page {
+    let peer: SocketAddr = peer.parse().expect("socket address");
+    let mut request = http::Request::get(uri)
+        .body(axum::body::Body::empty())
+        .expect("request");
+    request.extensions_mut().insert(ConnectInfo(peer));
+    let page = call(app, request).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    page
+}
+
+#[tokio::test]
+async fn opened_with_a_live_code_the_page_shows_the_client_and_each_scope_token() {
+    let app = app().await;
+    let (device_code, user_code) = start_device_for(&app, "read write").await;
+    let page = open(&app, Some(&user_code)).await;
+    for needle in [
+        "The application <strong>cli</strong> asks to use your account for:",
+        "<li><code>read</code></li>",
+        "<li><code>write</code></li>",
+        IN_FRONT,
+    ] {
+        assert!(
+            page.body.contains(needle),
+            "{needle} missing: {}",
+            page.body
+        );
+    }
+    assert!(!page.body.contains(UNKNOWN), "{}", page.body);
+    // Above the form, and the code is still filled in.
+    let info = page.body.find(ASKS).expect("info");
+    assert!(
+        info < page.body.find("<form").expect("form"),
+        "{}",
+        page.body
+    );
+    assert!(page
+        .body
+        .contains(&format!("name=\"user_code\" value=\"{user_code}\"")));
+    // As typed by hand, too: lower case, no dash.
+    let typed = user_code.replace('-', "").to_lowercase();
+    let page = open(&app, Some(&typed)).await;
+    assert!(page.body.contains("<strong>cli</strong>"), "{}", page.body);
+
+    // Looking did not decide anything, and the same one POST approves (as `cli` asked).
+    let (_, json) = poll_device(&app, &device_code).await;
+    assert_eq!(json["error"], "authorization_pending");
+    let answer = decide(&app, &page, &user_code, "tom", "123456", "approve").await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert!(
+        answer.body.contains("You can return to your device."),
+        "{}",
+        answer.body
+    );
+    assert!(answer.body.contains("read write"), "{}", answer.body);
+    let (status, json) = poll_device(&app, &device_code).await;
+    assert_eq!(status, 200, "{json}");
+    assert_eq!(json["scope"], "read write");
+
+    // Once decided, the same address shows the neutral note instead.
+    let page = open(&app, Some(&user_code)).await;
+    assert!(page.body.contains(UNKNOWN), "{}", page.body);
+    assert!(!page.body.contains(ASKS), "{}", page.body);
+}
+
+#[tokio::test]
+async fn a_denied_code_reads_as_used_and_the_default_scope_is_shown() {
+    let app = app().await;
+    let (_, user_code) = start_device(&app).await; // no scope: cli's default, `read`
+    let page = open(&app, Some(&user_code)).await;
+    assert!(
+        page.body.contains("<li><code>read</code></li>"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("<code>write</code>"), "{}", page.body);
+    let answer = decide(&app, &page, &user_code, "tom", "123456", "deny").await;
+    assert!(
+        answer.body.contains("was refused access"),
+        "{}",
+        answer.body
+    );
+    let page = open(&app, Some(&user_code)).await;
+    assert!(page.body.contains(UNKNOWN), "{}", page.body);
+    assert!(!page.body.contains("<strong>cli</strong>"), "{}", page.body);
+}
+
+#[tokio::test]
+async fn opened_with_an_unknown_code_the_page_shows_a_neutral_note_and_no_client() {
+    let app = app().await;
+    let _live = start_device(&app).await;
+    let page = open(&app, Some("BCDF-GHJK")).await;
+    assert!(page.body.contains(UNKNOWN), "{}", page.body);
+    for absent in [ASKS, IN_FRONT, "<strong>cli</strong>", "<code>"] {
+        assert!(!page.body.contains(absent), "{absent} in {}", page.body);
+    }
+    // The form is all there, with the code as given.
+    assert!(page.body.contains("name=\"user_code\" value=\"BCDF-GHJK\""));
+    assert!(page.body.contains("name=\"decision\" value=\"approve\""));
+    // Without a code (or an empty one) nothing is looked up, and nothing is said about it.
+    for uri in ["/device", "/device?user_code=", "/device?user_code=+-+"] {
+        let page = get(&app, uri).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(!page.body.contains(UNKNOWN), "{uri}: {}", page.body);
+        assert!(!page.body.contains(ASKS), "{uri}: {}", page.body);
+    }
+}
+
+#[tokio::test]
+async fn too_many_wrong_codes_from_one_address_leave_the_information_out_but_not_the_form() {
+    let app = app().await;
+    let (device_code, user_code) = start_device(&app).await;
+    let live = format!("/device?user_code={user_code}");
+    // The limit on wrong codes (10 per 15 minutes) counts per address.
+    for _ in 0..10 {
+        let page = get_from(&app, "/device?user_code=BCDF-GHJK", "192.0.2.1:40000").await;
+        assert!(page.body.contains(UNKNOWN), "{}", page.body);
+    }
+    // Now even a live code shows nothing about itself, nor the note, to that address (any port).
+    let page = get_from(&app, &live, "192.0.2.1:40001").await;
+    page.assert_page_headers();
+    assert!(!page.body.contains(ASKS), "{}", page.body);
+    assert!(!page.body.contains(UNKNOWN), "{}", page.body);
+    assert!(page.body.contains("name=\"decision\" value=\"approve\""));
+    // Another address still sees it; in-process requests without an address share one key.
+    let page = get_from(&app, &live, "192.0.2.2:40000").await;
+    assert!(page.body.contains("<strong>cli</strong>"), "{}", page.body);
+    let page = open(&app, Some(&user_code)).await;
+    assert!(page.body.contains("<strong>cli</strong>"), "{}", page.body);
+
+    // An IPv6 caller is counted by its /64: another address in it is stopped too, one outside
+    // is not.
+    for i in 0..10 {
+        let peer = format!("[2001:db8:1:2::{i:x}]:40000");
+        get_from(&app, "/device?user_code=BCDF-GHJK", &peer).await;
+    }
+    let page = get_from(&app, &live, "[2001:db8:1:2:ffff::1]:40000").await;
+    assert!(!page.body.contains(ASKS), "{}", page.body);
+    let page = get_from(&app, &live, "[2001:db8:1:3::1]:40000").await;
+    assert!(page.body.contains(ASKS), "{}", page.body);
+    // An IPv4 address written as IPv6 is the IPv4 address.
+    let page = get_from(&app, &live, "[::ffff:192.0.2.1]:40000").await;
+    assert!(!page.body.contains(ASKS), "{}", page.body);
+
+    // The person's POST is counted per user, not per address: it still approves.
+    let mut request = http::Request::get(live.as_str())
+        .body(axum::body::Body::empty())
+        .expect("request");
+    request.extensions_mut().insert(ConnectInfo::<SocketAddr>(
+        "192.0.2.1:40002".parse().expect("addr"),
+    ));
+    let form = call(&app, request).await;
+    let answer = decide(&app, &form, &user_code, "tom", "123456", "approve").await;
+    assert!(
+        answer.body.contains("You can return to your device."),
+        "{}",
+        answer.body
+    );
+    let (status, _) = poll_device(&app, &device_code).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn a_client_id_and_scope_from_the_store_are_shown_escaped() {
+    // A server whose device client has an id and a scope full of markup.
+    let evil = "<script>alert(1)</script>";
+    let clients = MemoryClientStore::new();
+    clients.insert(
+        Client::public(evil)
+            .with_grant_types([GrantType::DeviceCode])
+            .with_allowed_scope(Scope::parse("<b>x</b> 'q'&lt; read").expect("scope"))
+            .with_default_scope(Scope::parse("read").expect("scope")),
+    );
+    let server = AuthorizationServer::builder(Arc::new(clients), Arc::new(MemoryTokenStore::new()))
+        .issuer(ISSUER)
+        .enable_device_code_grant(Arc::new(MemoryDeviceCodeStore::new()))
+        .build()
+        .expect("server");
+    let app = example::router(server);
+    let answer = post(
+        &app,
+        "/oauth/device_authorization",
+        None,
+        &[("client_id", evil), ("scope", "<b>x</b> 'q'&lt; read")],
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let json: serde_json::Value = serde_json::from_str(&answer.body).expect("json");
+    let user_code = json["user_code"].as_str().expect("user_code");
+    let page = open(&app, Some(user_code)).await;
+    assert!(page.body.contains(ASKS), "{}", page.body);
+    assert!(!page.body.contains("<script>"), "{}", page.body);
+    assert!(!page.body.contains("<b>"), "{}", page.body);
+    assert!(
+        page.body
+            .contains("<strong>&lt;script&gt;alert(1)&lt;/script&gt;</strong>"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains("<li><code>&lt;b&gt;x&lt;/b&gt;</code></li>"),
+        "{}",
+        page.body
+    );
+    // An entity in a token is shown as typed, not decoded.
+    assert!(
+        page.body.contains("<li><code>'q'&amp;lt;</code></li>"),
+        "{}",
+        page.body
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Over real HTTP, served as `main` serves it, the caller's address is known.
+
+/// One `GET path` over a fresh connection from the local address `from`, answering the body.
+async fn http_get_from(server: SocketAddr, from: &str, path: &str) -> String {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(format!("{from}:0").parse().expect("local addr"))
+        .expect("bind");
+    let mut stream = socket.connect(server).await.expect("connect");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut raw))
+        .await
+        .expect("response in time")
+        .expect("read");
+    let text = String::from_utf8(raw).expect("utf-8");
+    assert!(text.starts_with("HTTP/1.1 200 "), "{text}");
+    text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn served_as_main_serves_it_wrong_codes_count_per_caller_address() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = example::demo_server(&format!("http://{addr}"), None)
+        .await
+        .expect("demo server");
+    let app = example::router(server);
+    let (_, user_code) = start_device(&app).await;
+    tokio::spawn(example::serve(listener, app, std::future::pending()));
+    let live = format!("/device?user_code={user_code}");
+
+    let page = http_get_from(addr, "127.0.0.1", &live).await;
+    assert!(page.contains("<strong>cli</strong>"), "{page}");
+    for _ in 0..10 {
+        let page = http_get_from(addr, "127.0.0.1", "/device?user_code=BCDF-GHJK").await;
+        assert!(page.contains(UNKNOWN), "{page}");
+    }
+    let page = http_get_from(addr, "127.0.0.1", &live).await;
+    assert!(!page.contains(ASKS), "{page}");
+    assert!(page.contains("name=\"user_code\""), "{page}");
+    // Another loopback address is another caller.
+    let page = http_get_from(addr, "127.0.0.2", &live).await;
+    assert!(page.contains("<strong>cli</strong>"), "{page}");
 }
