@@ -227,9 +227,7 @@ impl UserAuthenticator {
     /// not undo a good sign-in.
     async fn give_back(&self, reserved: Option<AttemptKey>, now: OffsetDateTime) {
         if let (Some((limiter, _)), Some(key)) = (&self.limiter, reserved) {
-            if let Err(e) = limiter.release_attempt(&key, now).await {
-                let _: OAuthError = e.into(); // the conversion logs the cause
-            }
+            release(&**limiter, &key, now).await;
         }
     }
 
@@ -253,11 +251,24 @@ impl UserAuthenticator {
 
 /// The refusal for a limit reached: `invalid_grant` with `Retry-After`.
 fn too_many(verdict: AttemptVerdict, rule: &AttemptRule, reason: &'static str) -> OAuthError {
-    let retry_after = match verdict {
+    OAuthError::invalid_grant("too many failed sign-in attempts; try again later")
+        .with_reason(reason)
+        .with_retry_after(retry_after(verdict, rule))
+}
+
+/// Whole seconds (at least one) until a refused attempt may be tried again.
+pub(crate) fn retry_after(verdict: AttemptVerdict, rule: &AttemptRule) -> u64 {
+    let wait = match verdict {
         AttemptVerdict::Refused { retry_after } => retry_after,
         _ => rule.window,
     };
-    OAuthError::invalid_grant("too many failed sign-in attempts; try again later")
-        .with_reason(reason)
-        .with_retry_after(retry_after.as_secs().max(1))
+    wait.as_secs().max(1)
+}
+
+/// Gives back an attempt reserved for a check that succeeded or was never made. A store failure
+/// is logged (by the conversion) and does not undo the success.
+pub(crate) async fn release(limiter: &dyn AttemptLimiter, key: &AttemptKey, now: OffsetDateTime) {
+    if let Err(e) = limiter.release_attempt(key, now).await {
+        let _: OAuthError = e.into(); // the conversion logs the cause
+    }
 }

@@ -51,6 +51,7 @@ use crate::store::{
 };
 use crate::token::TokenHash;
 use crate::types::{DeviceCode, FamilyId, GrantType, UserCode};
+use crate::user_auth::{release, retry_after};
 
 /// How many fresh user codes to try when one collides with a live one. Each collision has odds
 /// of (live requests) / 20^8, so a second is already a rarity.
@@ -266,25 +267,17 @@ impl DeviceCodeGrant {
         let key = AttemptKey::UserCodeEntry(attempt_by.to_owned());
         match limiter.reserve_attempt(&key, rule, now).await? {
             AttemptVerdict::Allowed => Ok(Some(key)),
-            verdict => {
-                let retry_after = match verdict {
-                    AttemptVerdict::Refused { retry_after } => retry_after,
-                    _ => rule.window,
-                };
-                Err(OAuthError::invalid_request(
-                    "too many wrong codes were entered; try again later",
-                )
-                .with_reason("user_code_attempts_exceeded")
-                .with_retry_after(retry_after.as_secs().max(1)))
-            }
+            verdict => Err(OAuthError::invalid_request(
+                "too many wrong codes were entered; try again later",
+            )
+            .with_reason("user_code_attempts_exceeded")
+            .with_retry_after(retry_after(verdict, rule))),
         }
     }
 
     async fn give_back(&self, key: Option<AttemptKey>, now: OffsetDateTime) {
         if let (Some((limiter, _)), Some(key)) = (&self.user_code_limit, key) {
-            if let Err(e) = limiter.release_attempt(&key, now).await {
-                let _: OAuthError = e.into(); // the conversion logs the cause
-            }
+            release(&**limiter, &key, now).await;
         }
     }
 }

@@ -502,6 +502,18 @@ impl RedisStore {
         }
     }
 
+    /// Runs a prepared script invocation through [`run`](Self::run).
+    async fn invoke<T: redis::FromRedisValue>(
+        &self,
+        idempotent: bool,
+        invocation: &redis::ScriptInvocation<'_>,
+    ) -> Result<T, StoreError> {
+        self.run(idempotent, |mut conn| async move {
+            invocation.invoke_async(&mut conn).await
+        })
+        .await
+    }
+
     fn token_key(&self, hash: &TokenHash) -> String {
         format!("{}:t:{}", self.prefix, hash.to_hex())
     }
@@ -645,12 +657,7 @@ impl TokenStore for RedisStore {
         let mut invocation = self.scripts.save.prepare_invoke();
         invocation.arg(now.unix_timestamp());
         self.add_tokens(&mut invocation, tokens)?;
-        let invocation = &invocation;
-        let saved: i64 = self
-            .run(false, |mut conn| async move {
-                invocation.invoke_async(&mut conn).await
-            })
-            .await?;
+        let saved: i64 = self.invoke(false, &invocation).await?;
         Ok(saved == 1)
     }
 
@@ -704,12 +711,7 @@ impl TokenStore for RedisStore {
             .arg(client.as_str())
             .arg(if spend_old { "1" } else { "0" });
         self.add_tokens(&mut invocation, new_tokens)?;
-        let invocation = &invocation;
-        let answer: Vec<String> = self
-            .run(false, |mut conn| async move {
-                invocation.invoke_async(&mut conn).await
-            })
-            .await?;
+        let answer: Vec<String> = self.invoke(false, &invocation).await?;
         let mut answer = answer.into_iter();
         Ok(
             match (answer.next().as_deref(), answer.next(), answer.next()) {
@@ -732,12 +734,7 @@ impl TokenStore for RedisStore {
         invocation
             .key(self.token_key(hash))
             .arg(now.unix_timestamp());
-        let invocation = &invocation;
-        let record: Option<String> = self
-            .run(false, |mut conn| async move {
-                invocation.invoke_async(&mut conn).await
-            })
-            .await?;
+        let record: Option<String> = self.invoke(false, &invocation).await?;
         record.as_deref().map(parse_record).transpose()
     }
 
@@ -753,11 +750,7 @@ impl TokenStore for RedisStore {
             .arg(now.unix_timestamp())
             .arg(format!("{}:t:", self.prefix))
             .arg(super::REVOKED_FAMILY_MEMORY);
-        let invocation = &invocation;
-        self.run(false, |mut conn| async move {
-            invocation.invoke_async(&mut conn).await
-        })
-        .await
+        self.invoke(false, &invocation).await
     }
 }
 
@@ -780,12 +773,7 @@ impl AttemptLimiter for RedisStore {
             .arg(now.unix_timestamp())
             .arg(rule.max_failures)
             .arg(window_secs(rule.window));
-        let invocation = &invocation;
-        let (allowed, left): (i64, i64) = self
-            .run(false, |mut conn| async move {
-                invocation.invoke_async(&mut conn).await
-            })
-            .await?;
+        let (allowed, left): (i64, i64) = self.invoke(false, &invocation).await?;
         Ok(if allowed == 1 {
             AttemptVerdict::Allowed
         } else {
@@ -829,11 +817,7 @@ impl AttemptLimiter for RedisStore {
         invocation
             .key(self.limiter_key(key))
             .arg(now.unix_timestamp());
-        let invocation = &invocation;
-        self.run(false, |mut conn| async move {
-            invocation.invoke_async::<i64>(&mut conn).await
-        })
-        .await?;
+        self.invoke::<i64>(false, &invocation).await?;
         Ok(())
     }
 }
@@ -895,11 +879,7 @@ impl CodeStore for RedisStore {
             .arg(grant.family_id.as_str())
             .arg(grant.expires_at.unix_timestamp())
             .arg(json);
-        let invocation = &invocation;
-        self.run(false, |mut conn| async move {
-            invocation.invoke_async::<i64>(&mut conn).await
-        })
-        .await?;
+        self.invoke::<i64>(false, &invocation).await?;
         Ok(())
     }
 
@@ -912,12 +892,7 @@ impl CodeStore for RedisStore {
         invocation
             .key(self.code_key(code))
             .arg(now.unix_timestamp());
-        let invocation = &invocation;
-        let answer: Vec<String> = self
-            .run(false, |mut conn| async move {
-                invocation.invoke_async(&mut conn).await
-            })
-            .await?;
+        let answer: Vec<String> = self.invoke(false, &invocation).await?;
         let mut answer = answer.into_iter();
         Ok(match (answer.next().as_deref(), answer.next()) {
             (Some("redeemed"), Some(json)) => {
@@ -1033,12 +1008,7 @@ impl DeviceCodeStore for RedisStore {
             .arg(user)
             .arg(scope)
             .arg(json);
-        let invocation = &invocation;
-        let saved: i64 = self
-            .run(false, |mut conn| async move {
-                invocation.invoke_async(&mut conn).await
-            })
-            .await?;
+        let saved: i64 = self.invoke(false, &invocation).await?;
         Ok(saved == 1)
     }
 
@@ -1052,12 +1022,7 @@ impl DeviceCodeStore for RedisStore {
             .key(self.user_code_key(user_code))
             .arg(now.unix_timestamp())
             .arg(self.device_key_prefix());
-        let invocation = &invocation;
-        let fields: Option<Vec<Option<String>>> = self
-            .run(true, |mut conn| async move {
-                invocation.invoke_async(&mut conn).await
-            })
-            .await?;
+        let fields: Option<Vec<Option<String>>> = self.invoke(true, &invocation).await?;
         match fields {
             Some(fields) => parse_device(fields),
             None => Ok(None),
@@ -1084,12 +1049,7 @@ impl DeviceCodeStore for RedisStore {
             .arg(status)
             .arg(user)
             .arg(scope);
-        let invocation = &invocation;
-        let decided: i64 = self
-            .run(false, |mut conn| async move {
-                invocation.invoke_async(&mut conn).await
-            })
-            .await?;
+        let decided: i64 = self.invoke(false, &invocation).await?;
         Ok(decided == 1)
     }
 
@@ -1105,12 +1065,7 @@ impl DeviceCodeStore for RedisStore {
             .arg(now.unix_timestamp())
             .arg(client.as_str())
             .arg(EXPIRED_DEVICE_CODE_MEMORY);
-        let invocation = &invocation;
-        let answer: Vec<Option<String>> = self
-            .run(false, |mut conn| async move {
-                invocation.invoke_async(&mut conn).await
-            })
-            .await?;
+        let answer: Vec<Option<String>> = self.invoke(false, &invocation).await?;
         let mut answer = answer.into_iter();
         Ok(match answer.next().flatten().as_deref() {
             Some("pending") => DevicePoll::Pending,
@@ -1147,11 +1102,7 @@ impl MfaStore for RedisStore {
             .arg(now.unix_timestamp())
             .arg(challenge.expires_at.unix_timestamp())
             .arg(json);
-        let invocation = &invocation;
-        self.run(false, |mut conn| async move {
-            invocation.invoke_async::<i64>(&mut conn).await
-        })
-        .await?;
+        self.invoke::<i64>(false, &invocation).await?;
         Ok(())
     }
 
@@ -1185,12 +1136,7 @@ impl MfaStore for RedisStore {
         invocation
             .key(self.mfa_key(token))
             .arg(now.unix_timestamp());
-        let invocation = &invocation;
-        let json: Option<String> = self
-            .run(false, |mut conn| async move {
-                invocation.invoke_async(&mut conn).await
-            })
-            .await?;
+        let json: Option<String> = self.invoke(false, &invocation).await?;
         json.map(|json| serde_json::from_str(&json).map_err(StoreError::backend))
             .transpose()
     }
@@ -1211,12 +1157,7 @@ impl MfaStore for RedisStore {
             .key(self.otp_key(user, counter))
             .arg(now.unix_timestamp())
             .arg(until);
-        let invocation = &invocation;
-        let marked: i64 = self
-            .run(false, |mut conn| async move {
-                invocation.invoke_async(&mut conn).await
-            })
-            .await?;
+        let marked: i64 = self.invoke(false, &invocation).await?;
         Ok(marked == 1)
     }
 }
