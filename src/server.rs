@@ -1032,7 +1032,7 @@ impl AuthorizationServer {
             .decide(
                 user_code,
                 DeviceDecision::Approve {
-                    user_id: user.clone(),
+                    user_id: user,
                     scope,
                 },
                 now,

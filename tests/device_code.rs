@@ -83,9 +83,28 @@ async fn the_device_authorization_response_has_every_field_of_section_3_2() {
     );
     assert_eq!(a.json["expires_in"], 600);
     assert_eq!(a.json["interval"], 5);
-    // The store holds hashes only.
-    let stored = format!("{:?}", f.devices);
-    assert!(!stored.contains(&device_code));
+    // The store is keyed by hashes: the device code's and the normalised user code's.
+    use grantor::DeviceCodeStore as _;
+    let now = grantor::Clock::now(&*f.clock);
+    let by_user_code = f
+        .devices
+        .find_device_authorization(&grantor::TokenHash::of(&user_code.replace('-', "")), now)
+        .await
+        .expect("find");
+    assert_eq!(
+        by_user_code.map(|r| r.client_id.into_string()),
+        Some("cli".to_owned())
+    );
+    let poll = f
+        .devices
+        .poll_device_authorization(
+            &grantor::TokenHash::of(&device_code),
+            &grantor::ClientId::new("cli"),
+            now,
+        )
+        .await
+        .expect("poll");
+    assert_eq!(poll, grantor::DevicePoll::Pending);
 }
 
 #[tokio::test]

@@ -147,9 +147,21 @@ async fn codes_from_one_step_either_side_are_accepted_and_further_ones_are_not()
 #[tokio::test]
 async fn wrong_codes_are_limited_per_user_across_mfa_tokens() {
     let f = fixture();
-    // Five wrong codes, spread over fresh sign-ins: the count is the user's, not the token's.
-    for _ in 0..5 {
-        let mfa_token = f.alice("").await;
+    // Five wrong codes, spread over fresh sign-ins and both of alice's usernames: the count is
+    // the user's, not the token's or the alias's.
+    for i in 0..5 {
+        let mfa_token = if i % 2 == 0 {
+            f.alice("").await
+        } else {
+            let a = f
+                .post(
+                    ("clientapp", "123456"),
+                    "grant_type=password&username=alice%40example.com&password=123456",
+                )
+                .await;
+            assert_eq!(a.error(), "mfa_required", "{}", a.json);
+            a.str("mfa_token")
+        };
         let a = f.otp(("clientapp", "123456"), &mfa_token, "000000").await;
         assert_eq!(a.error(), "invalid_grant");
     }

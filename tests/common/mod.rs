@@ -277,6 +277,8 @@ pub fn verifier() -> Arc<CountingVerifier> {
     verifier.add_user("tom", "user-tom", "123456");
     verifier.add_user("admin", "user-admin", "123456");
     verifier.add_user("alice", "user-alice", "123456");
+    // An alias: another username for the same user.
+    verifier.add_user("alice@example.com", "user-alice", "123456");
     Arc::new(CountingVerifier {
         inner: verifier,
         calls: AtomicUsize::new(0),
