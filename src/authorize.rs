@@ -121,6 +121,11 @@ pub enum AuthorizeOutcome {
     /// An error to show the user as a page: the client or redirect URI cannot be trusted, so
     /// RFC 6749 §4.1.2.1 forbids redirecting ("MUST NOT automatically redirect").
     Invalid(OAuthError),
+    /// The server takes no more requests for now (too many are waiting, see
+    /// [`pending_request_limits`](crate::AuthorizationServerBuilder::pending_request_limits)):
+    /// answer a page with status 503 and `Retry-After` (the error's
+    /// [`retry_after`](OAuthError::retry_after)). Nothing was stored.
+    Unavailable(OAuthError),
 }
 
 /// The settings the authorization endpoint needs.
@@ -161,12 +166,8 @@ pub(crate) async fn validate(
     request: &AuthorizationRequest,
     now: OffsetDateTime,
 ) -> Result<PendingAuthorization, Refusal> {
-    let Ok(pairs) = decode_form(&request.params) else {
-        return Err(untrusted(
-            "the request has malformed percent-encoding or is not UTF-8",
-            "malformed_encoding",
-        ));
-    };
+    // Malformed, too long or too many: nothing about the request can be trusted yet.
+    let pairs = decode_form(&request.params).map_err(Refusal::Untrusted)?;
     let all = |name: &str| -> Vec<&str> {
         pairs
             .iter()

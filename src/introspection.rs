@@ -11,8 +11,9 @@ use time::OffsetDateTime;
 use crate::error::OAuthError;
 use crate::request::Params;
 use crate::response::Response;
-use crate::store::{TokenKind, TokenLookup, TokenStore};
+use crate::store::{TokenKind, TokenLookup, TokenRecord, TokenStore};
 use crate::token::TokenHash;
+use crate::types::ClientId;
 
 #[derive(Serialize)]
 struct Introspection<'a> {
@@ -30,6 +31,8 @@ struct Introspection<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     sub: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    username: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     iss: Option<&'a str>,
 }
 
@@ -41,20 +44,40 @@ const INACTIVE: Introspection<'static> = Introspection {
     exp: None,
     iat: None,
     sub: None,
+    username: None,
     iss: None,
 };
+
+/// Who asks: the authenticated client, and whether the host declared it a resource server.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Caller<'a> {
+    pub(crate) client: &'a ClientId,
+    pub(crate) resource_server: bool,
+}
+
+impl Caller<'_> {
+    /// RFC 7662 §4: "the authorization server MAY ... determine whether or not the protected
+    /// resource is allowed to know about the token". A client may know about its own tokens; a
+    /// resource server about every access token, which it is presented by clients; nobody but
+    /// its own client about a refresh token, which is never presented to a resource server.
+    fn may_see(&self, record: &TokenRecord) -> bool {
+        &record.client_id == self.client
+            || (self.resource_server && record.kind == TokenKind::Access)
+    }
+}
 
 /// Answers the introspection response for the token in `params`.
 pub(crate) async fn introspect(
     tokens: &dyn TokenStore,
     issuer: Option<&str>,
+    caller: Caller<'_>,
     params: &Params,
     now: OffsetDateTime,
 ) -> Result<Response, OAuthError> {
     // RFC 7662 §2.1: token REQUIRED.
     let token = params.require("token")?;
     let record = match tokens.find_token(&TokenHash::of(token), now).await? {
-        TokenLookup::Live(record) if !record.is_expired(now) => record,
+        TokenLookup::Live(record) if !record.is_expired(now) && caller.may_see(&record) => record,
         _ => return Ok(Response::json(200, &INACTIVE).no_store()),
     };
     let body = Introspection {
@@ -67,6 +90,9 @@ pub(crate) async fn introspect(
         exp: Some(record.expires_at.unix_timestamp()),
         iat: Some(record.issued_at.unix_timestamp()),
         sub: record.user_id.as_ref().map(|u| u.as_str()),
+        // RFC 7662 §2.2: "Human-readable identifier for the resource owner who authorized this
+        // token", when the grant had one.
+        username: record.username.as_ref().map(|u| u.as_str()),
         iss: issuer,
     };
     Ok(Response::json(200, &body).no_store())

@@ -118,6 +118,7 @@
     )
 )]
 
+mod attempts;
 mod authorize;
 mod bearer;
 mod client_auth;
@@ -148,22 +149,23 @@ pub use authorize::{AuthorizationRequest, AuthorizeOutcome, Redirect, ResponseTy
 pub use bearer::{AccessGrant, BearerError, BearerValidator, ResourceRequest, TokenLocation};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{BoxError, ErrorCode, OAuthError, StoreError};
+pub use grant::device_code::{DeviceConfirmation, DeviceRequest};
 pub use metadata::EndpointPaths;
 pub use pkce::{CodeChallenge, CodeChallengeMethod};
-pub use request::TokenRequest;
+pub use request::{TokenRequest, MAX_PARAMETERS, MAX_PARAMETER_LENGTH};
 pub use response::Response;
 pub use scope::{Scope, ScopeError};
 pub use server::{AuthorizationServer, AuthorizationServerBuilder, BuildError};
 #[cfg(feature = "redis")]
 pub use store::RedisStore;
 pub use store::{
-    polled_too_soon, AttemptKey, AttemptLimiter, AttemptRule, AttemptVerdict, Client, ClientKind,
-    ClientStore, CodeGrant, CodeRedemption, CodeStore, DeviceAuthorization, DeviceCodeStore,
-    DeviceDecision, DevicePoll, DeviceStatus, MemoryAttemptLimiter, MemoryClientStore,
-    MemoryCodeStore, MemoryDeviceCodeStore, MemoryMfaStore, MemoryTokenStore, MemoryUserVerifier,
-    MfaChallenge, MfaStore, OtpVerdict, PendingAuthorization, Rotation, TokenKind, TokenLookup,
-    TokenRecord, TokenStore, UserVerdict, UserVerifier, EXPIRED_DEVICE_CODE_MEMORY,
-    REVOKED_FAMILY_MEMORY,
+    polled_too_soon, Admission, AttemptKey, AttemptLease, AttemptLimiter, AttemptRule,
+    AttemptVerdict, Client, ClientKind, ClientStore, CodeGrant, CodeRedemption, CodeStore,
+    DeviceAuthorization, DeviceCodeStore, DeviceDecision, DevicePoll, DeviceSave, DeviceStatus,
+    MemoryAttemptLimiter, MemoryClientStore, MemoryCodeStore, MemoryDeviceCodeStore,
+    MemoryMfaStore, MemoryTokenStore, MemoryUserVerifier, MfaChallenge, MfaStore, OtpVerdict,
+    PendingAuthorization, PendingLimits, Rotation, TokenKind, TokenLookup, TokenRecord,
+    TokenStore, UserVerdict, UserVerifier, EXPIRED_DEVICE_CODE_MEMORY, REVOKED_FAMILY_MEMORY,
 };
 pub use token::{SecretHash, TokenHash};
 #[cfg(feature = "totp")]
@@ -171,6 +173,6 @@ pub use totp::{Totp, TotpError};
 pub use types::{
     AccessToken, AuthorizationCode, AuthorizationRequestId, ClientId, ClientSecret, CodeVerifier,
     DeviceCode, FamilyId, GrantType, MfaToken, OneTimeCode, Password, RedirectUri, RefreshToken,
-    UserCode, UserId, Username, USER_CODE_ALPHABET,
+    ResourceOwner, UserCode, UserId, Username, USER_CODE_ALPHABET,
 };
 pub use user_auth::LoginLimits;

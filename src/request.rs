@@ -8,6 +8,13 @@
 //! - "Parameters sent without a value MUST be treated as if they were omitted from the request."
 //! - The token endpoint takes `application/x-www-form-urlencoded` bodies; anything else is
 //!   `invalid_request` (unless JSON bodies were enabled on the server, a non-standard option).
+//!
+//! Every endpoint bounds what anyone may send: no parameter name or value longer than
+//! [`MAX_PARAMETER_LENGTH`] bytes (decoded), and no more than [`MAX_PARAMETERS`] parameters. A
+//! request beyond either is `invalid_request` (an error page at the authorization endpoint), and
+//! nothing is stored for it. The longest values OAuth itself defines are far shorter: a PKCE
+//! verifier has at most 128 characters, a token 43; `state` and `scope` are the client's own,
+//! and 4096 bytes leave them ample room.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -18,6 +25,26 @@ use serde::Deserializer;
 use crate::error::OAuthError;
 
 const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
+
+/// The longest parameter name or value (in bytes, decoded) any endpoint accepts.
+pub const MAX_PARAMETER_LENGTH: usize = 4096;
+
+/// The most parameters one request may carry.
+pub const MAX_PARAMETERS: usize = 64;
+
+fn too_long() -> OAuthError {
+    OAuthError::invalid_request(format!(
+        "a request parameter is longer than {MAX_PARAMETER_LENGTH} bytes"
+    ))
+    .with_reason("parameter_too_long")
+}
+
+fn too_many() -> OAuthError {
+    OAuthError::invalid_request(format!(
+        "the request has more than {MAX_PARAMETERS} parameters"
+    ))
+    .with_reason("too_many_parameters")
+}
 
 /// A request to the token endpoint (RFC 6749 §3.2), as read off the wire.
 ///
@@ -113,6 +140,7 @@ impl Params {
     }
 
     fn from_pairs(pairs: Vec<(String, String)>) -> Result<Self, OAuthError> {
+        check_bounds(&pairs)?;
         let mut seen = HashSet::with_capacity(pairs.len());
         for (k, _) in &pairs {
             if !seen.insert(k.as_str()) {
@@ -160,11 +188,32 @@ pub(crate) fn raw_pairs(body: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
         })
 }
 
-/// Splits and decodes a form-urlencoded string into name/value pairs.
+/// Splits and decodes a form-urlencoded string into name/value pairs, within
+/// [`MAX_PARAMETERS`] and [`MAX_PARAMETER_LENGTH`].
 pub(crate) fn decode_form(body: &[u8]) -> Result<Vec<(String, String)>, OAuthError> {
-    raw_pairs(body)
+    if raw_pairs(body).nth(MAX_PARAMETERS).is_some() {
+        return Err(too_many());
+    }
+    let pairs = raw_pairs(body)
         .map(|(name, value)| Ok((form_decode(name)?, form_decode(value)?)))
-        .collect()
+        .collect::<Result<Vec<_>, OAuthError>>()?;
+    check_bounds(&pairs)?;
+    Ok(pairs)
+}
+
+/// Refuses more than [`MAX_PARAMETERS`] pairs, or a name or value longer than
+/// [`MAX_PARAMETER_LENGTH`] bytes.
+fn check_bounds(pairs: &[(String, String)]) -> Result<(), OAuthError> {
+    if pairs.len() > MAX_PARAMETERS {
+        return Err(too_many());
+    }
+    if pairs
+        .iter()
+        .any(|(k, v)| k.len() > MAX_PARAMETER_LENGTH || v.len() > MAX_PARAMETER_LENGTH)
+    {
+        return Err(too_long());
+    }
+    Ok(())
 }
 
 /// Decodes one `application/x-www-form-urlencoded` component: `+` is a space, `%XX` a byte, and
@@ -211,6 +260,10 @@ impl<'de> Visitor<'de> for JsonPairs {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut pairs = Vec::new();
         while let Some((k, v)) = map.next_entry::<String, String>()? {
+            if pairs.len() == MAX_PARAMETERS {
+                // Enough to refuse the request; stop reading it.
+                return Err(serde::de::Error::custom("too many parameters"));
+            }
             pairs.push((k, v));
         }
         Ok(pairs)

@@ -52,6 +52,7 @@ pub(crate) async fn revoke(
         TokenLookup::Rotated {
             client_id,
             family_id,
+            ..
         } => {
             // A spent refresh token: giving it back ends its grant.
             if client_id != client.id {

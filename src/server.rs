@@ -1,11 +1,14 @@
 //! The front door: [`AuthorizationServer`] and its builder.
 
+use std::collections::HashSet;
 use std::fmt;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use time::OffsetDateTime;
 
+use crate::attempts::AttemptGate;
 use crate::authorize::{
     error_redirect, validate, AuthorizationRequest, AuthorizeOutcome, AuthorizeSettings, Redirect,
     Refusal, ResponseType,
@@ -16,7 +19,9 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::OAuthError;
 use crate::grant::authorization_code::AuthorizationCodeGrant;
 use crate::grant::client_credentials::ClientCredentialsGrant;
-use crate::grant::device_code::{approved_scope, DeviceCodeGrant};
+use crate::grant::device_code::{
+    approved_scope, DeviceCodeGrant, DeviceConfirmation, DeviceRequest,
+};
 use crate::grant::implicit::ImplicitGrant;
 use crate::grant::mfa_otp::MfaOtpGrant;
 use crate::grant::password::PasswordGrant;
@@ -29,15 +34,16 @@ use crate::request::{token_params, TokenRequest};
 use crate::response::{Response, TokenResponse};
 use crate::scope::Scope;
 use crate::store::{
-    AttemptLimiter, AttemptRule, Client, ClientStore, CodeStore, DeviceAuthorization,
-    DeviceCodeStore, DeviceDecision, MemoryAttemptLimiter, MemoryMfaStore, MfaStore,
-    PendingAuthorization, TokenStore, UserVerifier,
+    Admission, AttemptLimiter, AttemptRule, Client, ClientStore, CodeStore, DeviceCodeStore,
+    DeviceDecision, MemoryAttemptLimiter, MemoryMfaStore, MfaStore, PendingAuthorization,
+    PendingLimits, TokenStore, UserVerifier,
 };
 use crate::token::{to_time_duration, TokenHash};
 use crate::types::{
-    AuthorizationRequestId, ClientId, GrantType, OneTimeCode, Password, UserCode, UserId, Username,
+    AuthorizationRequestId, ClientId, GrantType, OneTimeCode, Password, ResourceOwner, UserCode,
+    Username,
 };
-use crate::user_auth::{LoginLimits, SignIn, UserAuthenticator};
+use crate::user_auth::{Asker, LoginLimits, SignIn, UserAuthenticator};
 
 /// Why [`AuthorizationServerBuilder::build`] refused a configuration.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -99,9 +105,45 @@ pub struct AuthorizationServerBuilder {
     user_code_limit: Option<AttemptRule>,
     mfa: Option<Arc<dyn MfaStore>>,
     mfa_ttl: Duration,
+    pending_limits: PendingLimits,
+    refresh_grace: Duration,
+    resource_servers: HashSet<ClientId>,
 }
 
 impl AuthorizationServerBuilder {
+    /// Bounds on the requests anyone can make without credentials: pending authorization
+    /// requests (the authorization endpoint) and device authorization requests, each counted
+    /// per client and in all while they wait. Past a bound the endpoint answers `503
+    /// temporarily_unavailable` with `Retry-After` instead of storing more. Default:
+    /// [`PendingLimits::default`] (1,000 per client, 10,000 in all, for each kind).
+    pub fn pending_request_limits(mut self, limits: PendingLimits) -> Self {
+        self.pending_limits = limits;
+        self
+    }
+
+    /// How long a just-rotated refresh token may be presented again by the client it was
+    /// issued to, without counting as a replay: for a reply lost in transit. Within it, the
+    /// client gets a fresh pair (and the pair the lost reply carried stops working), as long as
+    /// it never used that pair; after it, or if it did, reuse revokes the family as usual
+    /// (RFC 9700 §4.14.2). Default: zero, off. A few seconds is enough for a retry; every
+    /// second widens the window in which a stolen refresh token goes unnoticed.
+    pub fn refresh_token_grace_period(mut self, grace: Duration) -> Self {
+        self.refresh_grace = grace;
+        self
+    }
+
+    /// Declares clients as resource servers (RFC 7662 §4): they may introspect every access
+    /// token. Any other client sees `"active": true` only for tokens issued to itself, and a
+    /// refresh token is shown active only to its own client, whoever asks.
+    pub fn resource_servers<I, C>(mut self, clients: I) -> Self
+    where
+        I: IntoIterator<Item = C>,
+        C: Into<ClientId>,
+    {
+        self.resource_servers = clients.into_iter().map(Into::into).collect();
+        self
+    }
+
     /// Enables the device authorization grant (RFC 8628) for clients registered for it,
     /// keeping requests in `devices`. Needs an [`issuer`](Self::issuer): the
     /// `verification_uri` is the issuer joined with [`EndpointPaths::device_verification`].
@@ -357,14 +399,19 @@ impl AuthorizationServerBuilder {
         let shared_limiter: Arc<dyn AttemptLimiter> = self
             .limiter
             .unwrap_or_else(|| Arc::new(MemoryAttemptLimiter::new()));
-        let limiter = self
+        let gate = |max_wait| AttemptGate {
+            limiter: shared_limiter.clone(),
+            clock: self.clock.clone(),
+            max_wait,
+        };
+        let limits = self
             .login_limits
-            .map(|limits| (shared_limiter.clone(), limits));
+            .map(|limits| (gate(limits.max_wait), limits));
         let mfa: Arc<dyn MfaStore> = self.mfa.unwrap_or_else(|| Arc::new(MemoryMfaStore::new()));
         let users = self.verifier.map(|verifier| {
             Arc::new(UserAuthenticator {
                 verifier,
-                limiter,
+                limits,
                 mfa,
             })
         });
@@ -385,9 +432,13 @@ impl AuthorizationServerBuilder {
             ttl: to_time_duration(self.device_ttl),
             interval: self.device_interval.as_secs(),
             verification_uri: endpoint(&issuer, &self.paths.device_verification),
-            user_code_limit: self
-                .user_code_limit
-                .map(|rule| (shared_limiter.clone(), rule)),
+            user_code_limit: self.user_code_limit.map(|rule| {
+                let max_wait = self
+                    .login_limits
+                    .map_or(LoginLimits::default().max_wait, |l| l.max_wait);
+                (gate(max_wait), rule)
+            }),
+            limits: self.pending_limits,
         });
         Ok(AuthorizationServer {
             inner: Arc::new(Inner {
@@ -411,7 +462,10 @@ impl AuthorizationServerBuilder {
                     refresh_ttl: to_time_duration(self.refresh_ttl),
                     refresh_grant: self.refresh_grant,
                     rotate_refresh_tokens: self.rotate_refresh_tokens,
+                    refresh_grace: to_time_duration(self.refresh_grace),
                 },
+                pending_limits: self.pending_limits,
+                resource_servers: self.resource_servers,
                 issuer: self.issuer,
                 json_token_requests: self.json_token_requests,
                 query_access_tokens: self.query_access_tokens,
@@ -443,6 +497,8 @@ struct Inner {
     paths: EndpointPaths,
     scopes_supported: Option<Scope>,
     allow_plain_pkce: bool,
+    pending_limits: PendingLimits,
+    resource_servers: HashSet<ClientId>,
 }
 
 /// An OAuth 2.0 authorization server: every endpoint is a method that takes a framework-neutral
@@ -476,7 +532,12 @@ impl fmt::Debug for AuthorizationServer {
             .field("refresh_token_grant", &self.inner.refresh.is_some())
             .field("authorization_code_grant", &self.inner.code.is_some())
             .field("implicit_grant", &self.inner.implicit.is_some())
+            .field(
+                "client_credentials_grant",
+                &self.inner.client_credentials.is_some(),
+            )
             .field("device_code_grant", &self.inner.device.is_some())
+            .field("mfa_otp_grant", &self.inner.mfa_otp.is_some())
             .field("settings", &self.inner.settings)
             .finish_non_exhaustive()
     }
@@ -534,6 +595,9 @@ impl AuthorizationServer {
             }),
             mfa: None,
             mfa_ttl: Duration::from_secs(300),
+            pending_limits: PendingLimits::default(),
+            refresh_grace: Duration::ZERO,
+            resource_servers: HashSet::new(),
         }
     }
 
@@ -652,21 +716,45 @@ impl AuthorizationServer {
         match validate(&*inner.clients, settings, &request, now).await {
             Ok(pending) => {
                 let id = AuthorizationRequestId::generate();
-                if let Err(e) = code
+                let saved = code
                     .codes
-                    .save_pending(&TokenHash::of(id.secret()), &pending, now)
-                    .await
-                {
-                    // The redirect URI is trusted: the client hears server_error or
-                    // temporarily_unavailable (RFC 6749 §4.1.2.1).
-                    let error: OAuthError = e.into();
-                    return AuthorizeOutcome::Redirect(error_redirect(
-                        &pending.redirect_uri,
-                        pending.response_type == ResponseType::Token,
-                        &error,
-                        pending.state.as_deref(),
-                        &settings.issuer,
-                    ));
+                    .save_pending(
+                        &TokenHash::of(id.secret()),
+                        &pending,
+                        &inner.pending_limits,
+                        now,
+                    )
+                    .await;
+                match saved {
+                    Ok(Admission::Admitted) => {}
+                    Ok(full) => {
+                        // Anyone can make these requests: past the bound, refuse rather than
+                        // store more, without sending the browser on to the client.
+                        let retry_after = match full {
+                            Admission::Full { retry_after } => retry_after.as_secs().max(1),
+                            _ => 1,
+                        };
+                        tracing::warn!(client_id = %pending.client_id, "authorization request refused: too many are waiting");
+                        return AuthorizeOutcome::Unavailable(
+                            OAuthError::temporarily_unavailable(
+                                "too many sign-in requests are waiting; try again later",
+                            )
+                            .with_reason("pending_requests_full")
+                            .with_retry_after(retry_after),
+                        );
+                    }
+                    Err(e) => {
+                        // The redirect URI is trusted: the client hears server_error or
+                        // temporarily_unavailable (RFC 6749 §4.1.2.1).
+                        let error: OAuthError = e.into();
+                        return AuthorizeOutcome::Redirect(error_redirect(
+                            &pending.redirect_uri,
+                            pending.response_type == ResponseType::Token,
+                            &error,
+                            pending.state.as_deref(),
+                            &settings.issuer,
+                        ));
+                    }
                 }
                 tracing::info!(client_id = %pending.client_id, "authorization request pending");
                 AuthorizeOutcome::Pending {
@@ -735,9 +823,10 @@ impl AuthorizationServer {
     pub async fn approve(
         &self,
         id: &AuthorizationRequestId,
-        user: UserId,
+        user: impl Into<ResourceOwner>,
         scope: Option<Scope>,
     ) -> Result<Redirect, OAuthError> {
+        let user = user.into();
         let inner = &*self.inner;
         let now = inner.clock.now();
         let (settings, code) = self.endpoint()?;
@@ -850,9 +939,18 @@ impl AuthorizationServer {
     /// # Errors
     ///
     /// `invalid_request`, to show as a page, when the request is unknown, expired or already
-    /// decided.
+    /// decided, or when the client's registration changed (it no longer has the redirect URI,
+    /// or the grant): the request then stays waiting, and nothing is redirected.
     pub async fn deny(&self, id: &AuthorizationRequestId) -> Result<Redirect, OAuthError> {
         let now = self.inner.clock.now();
+        let (_, code) = self.endpoint()?;
+        // As for an approval: the redirect goes only to a URI the client still has registered.
+        let request = code
+            .codes
+            .find_pending(&TokenHash::of(id.secret()), now)
+            .await?
+            .ok_or_else(pending_unknown)?;
+        self.still_allowed(&request).await?;
         let (request, settings, _) = self.take_pending(id, now).await?;
         tracing::info!(client_id = %request.client_id, "authorization denied");
         let error = OAuthError::access_denied("the resource owner denied the request");
@@ -887,28 +985,38 @@ impl AuthorizationServer {
     }
 
     /// Checks a user's password for a login page, through the same [`UserVerifier`] and
-    /// per-username brute-force limit as the password grant. Failures here do not count against
-    /// `client`: a login page's client is only named, not authenticated, so counting them would
-    /// let anyone lock that client's password grant out.
+    /// brute-force limits as the password grant: per username, and per `caller` (the address
+    /// the request came from, as the host knows it: behind a reverse proxy, the client's
+    /// address the proxy reports) so that one password sprayed over many usernames is limited
+    /// too. Failures here do not count against `client`: a login page's client is only named,
+    /// not authenticated, so counting them would let anyone lock that client's password grant
+    /// out.
+    ///
+    /// Answers the signed-in user, with the username they gave, ready for
+    /// [`approve`](Self::approve).
     ///
     /// # Errors
     ///
     /// `invalid_grant` for wrong credentials or too many failures (the same words whether the
-    /// user exists or not), `server_error` when no verifier is configured or a hook fails.
+    /// user exists or not; a refusal carries [`retry_after`](OAuthError::retry_after)),
+    /// `temporarily_unavailable` when too many checks of the same username or address are in
+    /// flight for too long, `server_error` when no verifier is configured or a hook fails.
     pub async fn verify_user(
         &self,
         client: &ClientId,
+        caller: IpAddr,
         username: &Username,
         password: Password,
-    ) -> Result<UserId, OAuthError> {
-        self.verify_user_with_otp(client, username, password, None)
+    ) -> Result<ResourceOwner, OAuthError> {
+        self.verify_user_with_otp(client, caller, username, password, None)
             .await
     }
 
     /// [`verify_user`](Self::verify_user) for users who may have a second factor: when the
     /// [`UserVerifier`] answers
     /// [`SecondFactorRequired`](crate::UserVerdict::SecondFactorRequired), `otp` is checked
-    /// with [`UserVerifier::verify_otp`] (a code is accepted once, RFC 6238 §5.2).
+    /// with [`UserVerifier::verify_otp`] (a code is accepted once, and never after a later one,
+    /// RFC 6238 §5.2).
     ///
     /// # Errors
     ///
@@ -918,23 +1026,26 @@ impl AuthorizationServer {
     pub async fn verify_user_with_otp(
         &self,
         client: &ClientId,
+        caller: IpAddr,
         username: &Username,
         password: Password,
         otp: Option<OneTimeCode>,
-    ) -> Result<UserId, OAuthError> {
+    ) -> Result<ResourceOwner, OAuthError> {
         let Some(users) = &self.inner.users else {
             return Err(OAuthError::server_error("no user verifier is configured")
                 .with_reason("no_user_verifier"));
         };
-        let now = self.inner.clock.now();
-        match users
-            .authenticate(client, false, username, password, now)
-            .await?
-        {
+        let asker = Asker {
+            client,
+            authenticated: false,
+            caller: Some(caller),
+        };
+        match users.authenticate(asker, username, password).await? {
             SignIn::Complete(user) => Ok(user),
             SignIn::SecondFactorRequired(user) => match otp {
                 Some(otp) => {
-                    users.check_otp(client, false, &user, otp, now).await?;
+                    let now = self.inner.clock.now();
+                    users.check_otp(asker, &user.id, otp, now).await?;
                     Ok(user)
                 }
                 None => Err(OAuthError::invalid_grant(
@@ -983,11 +1094,15 @@ impl AuthorizationServer {
     }
 
     /// The pending device request behind a user code typed on the verification page (RFC 8628
-    /// §3.3), for showing which client asks for which scope. Case, spaces and dashes in the
-    /// code do not matter.
+    /// §3.3), for the confirmation page that shows which client asks for which scope before
+    /// the person signs in and decides (§5.4). Case, spaces and dashes in the code do not
+    /// matter.
     ///
-    /// `attempt_by` names who is typing, for the limit on wrong codes (RFC 8628 §5.1): the
-    /// signed-in user's id, or the caller's address. A wrong code counts against it.
+    /// `caller` is the address the page's request came from: wrong codes count against it, a
+    /// lookup holding a place until it is answered, so concurrent guesses are bounded too
+    /// (§5.1). Put the answer's [`confirmation`](DeviceRequest::confirmation) in the page's
+    /// form: [`approve_device`](Self::approve_device) and [`deny_device`](Self::deny_device)
+    /// take it back, so that a decision counts only for the request that was shown.
     ///
     /// # Errors
     ///
@@ -996,30 +1111,38 @@ impl AuthorizationServer {
     pub async fn device_request(
         &self,
         user_code: &UserCode,
-        attempt_by: &str,
-    ) -> Result<DeviceAuthorization, OAuthError> {
+        caller: IpAddr,
+    ) -> Result<DeviceRequest, OAuthError> {
         self.device()?
-            .find(user_code, attempt_by, self.inner.clock.now())
+            .find(user_code, caller, self.inner.clock.now())
             .await
     }
 
-    /// `user` approves the device request behind `user_code`, for `scope` (a part of what the
-    /// device asked for; `None` grants it all). The device's next poll gets its tokens.
+    /// `user` approves the device request behind `user_code` that the confirmation page showed
+    /// (`confirmation`, from [`device_request`](Self::device_request)), for `scope` (a part of
+    /// what the device asked for; `None` grants it all). The device's next poll gets its
+    /// tokens.
     ///
     /// # Errors
     ///
-    /// As [`device_request`](Self::device_request); `invalid_scope` when `scope` is not a
-    /// part of what was asked; `invalid_request` when the client may no longer use the grant.
+    /// As [`device_request`](Self::device_request); `invalid_request` (reason
+    /// `device_confirmation_mismatch`) when the code now names another request than the one
+    /// shown; `invalid_scope` when `scope` is not a part of what was asked; `invalid_request`
+    /// when the client may no longer use the grant.
     pub async fn approve_device(
         &self,
         user_code: &UserCode,
-        attempt_by: &str,
-        user: UserId,
+        confirmation: &DeviceConfirmation,
+        caller: IpAddr,
+        user: impl Into<ResourceOwner>,
         scope: Option<Scope>,
     ) -> Result<(), OAuthError> {
+        let user = user.into();
         let device = self.device()?;
         let now = self.inner.clock.now();
-        let request = device.find(user_code, attempt_by, now).await?;
+        let request = device
+            .find_confirmed(user_code, confirmation, caller, now)
+            .await?;
         let scope = approved_scope(&request.scope, scope)?;
         let client = self.inner.clients.find_client(&request.client_id).await?;
         if !client.is_some_and(|c| c.allows(GrantType::DeviceCode)) {
@@ -1032,7 +1155,8 @@ impl AuthorizationServer {
             .decide(
                 user_code,
                 DeviceDecision::Approve {
-                    user_id: user,
+                    user_id: user.id,
+                    username: user.username,
                     scope,
                 },
                 now,
@@ -1042,20 +1166,23 @@ impl AuthorizationServer {
         Ok(())
     }
 
-    /// The person denies the device request behind `user_code`: the device's next poll gets
-    /// `access_denied`.
+    /// The person denies the device request behind `user_code` that the confirmation page
+    /// showed: the device's next poll gets `access_denied`.
     ///
     /// # Errors
     ///
-    /// As [`device_request`](Self::device_request).
+    /// As [`approve_device`](Self::approve_device).
     pub async fn deny_device(
         &self,
         user_code: &UserCode,
-        attempt_by: &str,
+        confirmation: &DeviceConfirmation,
+        caller: IpAddr,
     ) -> Result<(), OAuthError> {
         let device = self.device()?;
         let now = self.inner.clock.now();
-        let request = device.find(user_code, attempt_by, now).await?;
+        let request = device
+            .find_confirmed(user_code, confirmation, caller, now)
+            .await?;
         device.decide(user_code, DeviceDecision::Deny, now).await?;
         tracing::info!(client_id = %request.client_id, "device authorization denied");
         Ok(())
@@ -1103,9 +1230,15 @@ impl AuthorizationServer {
         }
     }
 
-    /// The introspection endpoint (RFC 7662): a confidential client (a resource server
-    /// registered as one) asks whether a token is live. Answers `active: true` with the token's
-    /// scope, client, subject, type, issue and expiry times, or exactly `{"active":false}`.
+    /// The introspection endpoint (RFC 7662): a confidential client asks whether a token is
+    /// live. Answers `active: true` with the token's scope, client, subject, username, type,
+    /// issue and expiry times, or exactly `{"active":false}`.
+    ///
+    /// Who sees what (RFC 7662 §4): a client declared with
+    /// [`resource_servers`](AuthorizationServerBuilder::resource_servers) sees every access
+    /// token; any other client only tokens issued to itself; a refresh token is shown only to
+    /// its own client. Everything else is answered as inactive, so a caller cannot scan for
+    /// tokens it has no business with.
     pub async fn introspect(&self, request: TokenRequest) -> Response {
         let now = self.inner.clock.now();
         let mut trace = Trace::default();
@@ -1116,10 +1249,15 @@ impl AuthorizationServer {
                 "introspection needs an authenticated confidential client",
             )
             .with_reason("public_introspection")),
-            Ok((_, params)) => {
+            Ok((client, params)) => {
+                let caller = crate::introspection::Caller {
+                    client: &client.id,
+                    resource_server: self.inner.resource_servers.contains(&client.id),
+                };
                 crate::introspection::introspect(
                     &*self.inner.tokens,
                     self.inner.issuer.as_deref(),
+                    caller,
                     &params,
                     now,
                 )

@@ -123,6 +123,52 @@ public_type! {
     Username
 }
 
+/// The resource owner a grant stands for: the host's id for the user, and the username they
+/// signed in with, when the grant had one (introspection answers it as `username`, RFC 7662
+/// §2.2).
+///
+/// [`AuthorizationServer::verify_user`](crate::AuthorizationServer::verify_user) answers one,
+/// ready for [`approve`](crate::AuthorizationServer::approve); a bare [`UserId`] converts into
+/// one with no username.
+///
+/// ```
+/// use grantor::{ResourceOwner, UserId, Username};
+///
+/// let owner = ResourceOwner::new(UserId::new("user-1")).with_username(Username::new("tom"));
+/// assert_eq!(owner.username.as_ref().map(Username::as_str), Some("tom"));
+/// let bare: ResourceOwner = UserId::new("user-1").into();
+/// assert_eq!(bare.username, None);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResourceOwner {
+    /// The host application's identifier of the user.
+    pub id: UserId,
+    /// The username the user signed in with, if they signed in with one.
+    pub username: Option<Username>,
+}
+
+impl ResourceOwner {
+    /// The user `id`, with no username.
+    pub fn new(id: impl Into<UserId>) -> Self {
+        Self {
+            id: id.into(),
+            username: None,
+        }
+    }
+
+    /// Adds the username the user signed in with.
+    pub fn with_username(mut self, username: impl Into<Username>) -> Self {
+        self.username = Some(username.into());
+        self
+    }
+}
+
+impl From<UserId> for ResourceOwner {
+    fn from(id: UserId) -> Self {
+        Self::new(id)
+    }
+}
+
 public_type! {
     /// Identifies a family of tokens that descend from one authorization: the first access and
     /// refresh token, and everything issued by refreshing them (RFC 9700 §4.14.2). Revoking a

@@ -2,60 +2,91 @@
 //! the password grant and a host's login page
 //! ([`AuthorizationServer::verify_user`](crate::AuthorizationServer::verify_user)).
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use time::OffsetDateTime;
 
+use crate::attempts::{AttemptGate, Count};
 use crate::error::OAuthError;
-use crate::store::{
-    AttemptKey, AttemptLimiter, AttemptRule, AttemptVerdict, MfaStore, OtpVerdict, UserVerdict,
-    UserVerifier,
-};
-use crate::types::{ClientId, OneTimeCode, Password, UserId, Username};
+use crate::store::{AttemptKey, AttemptRule, MfaStore, OtpVerdict, UserVerdict, UserVerifier};
+use crate::types::{ClientId, OneTimeCode, Password, ResourceOwner, UserId, Username};
 
-/// Brute-force limits for checking user passwords (the password grant and a login page).
+/// Brute-force limits for checking user passwords and one-time codes (the password and
+/// `mfa-otp` grants, and a login page through
+/// [`verify_user`](crate::AuthorizationServer::verify_user)).
 ///
-/// The default: 5 failures per username per 15 minutes, and 100 failures per client per
-/// 15 minutes. Wrong one-time codes (a second factor) are counted with the `per_username` rule
-/// against the user's id, and against the client like wrong passwords.
+/// The default: 5 failures per username per 15 minutes, 100 failures per client per 15
+/// minutes (only where the client is authenticated: the token endpoint), and 100 failures per
+/// caller address per 15 minutes (where the host passes the address: its login and device
+/// pages). Wrong one-time codes are counted with the `per_username` rule against the user's
+/// id, and against the client and the address like wrong passwords.
+///
+/// Every check holds a place on each of its keys while it runs, and a key admits a check only
+/// while its failures and the checks in flight are fewer than its limit: so concurrent guesses
+/// never reach the [`UserVerifier`] more often than a limit allows, and concurrent right
+/// passwords (a retry storm, a pool of workers sharing one account) all succeed, queueing for
+/// places for at most `max_wait` (then `503 temporarily_unavailable`).
 ///
 /// # Security
 ///
 /// A hard limit is also a lever for denial of service: anyone who can act as a client allowed
 /// the password grant (for a public client, anyone who knows its `client_id`) can keep a
 /// username locked by failing five times every 15 minutes, and can lock a whole client's sign-ins
-/// the same way. That is the price of RFC 6749 §4.3.2's brute-force protection; keep the
+/// the same way; anyone sharing an address (a NAT, a proxy) with others can lock them out of the
+/// login pages. That is the price of RFC 6749 §4.3.2's brute-force protection; keep the
 /// password grant to confidential first-party clients, watch the `tracing` events
-/// (`reason = "username_attempts_exceeded"`), and tune or disable `per_client` if that trade is
-/// wrong for you.
+/// (`reason = "username_attempts_exceeded"`), and tune or disable a rule if that trade is wrong
+/// for you.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LoginLimits {
     /// Failures allowed per username (normalised: trimmed and lower-cased).
     pub per_username: Option<AttemptRule>,
-    /// Failures allowed per client, across all usernames.
+    /// Failures allowed per authenticated client, across all usernames.
     pub per_client: Option<AttemptRule>,
+    /// Failures allowed per caller address (an IPv6 caller by its /64), across all usernames:
+    /// one password sprayed over many users. Counted where the host passes the address.
+    pub per_address: Option<AttemptRule>,
+    /// How long a check may wait for a place while other checks of the same username, client
+    /// or address are in flight.
+    pub max_wait: Duration,
 }
 
 impl Default for LoginLimits {
     fn default() -> Self {
+        let fifteen_minutes = Duration::from_secs(15 * 60);
         Self {
             per_username: Some(AttemptRule {
                 max_failures: 5,
-                window: Duration::from_secs(15 * 60),
+                window: fifteen_minutes,
             }),
             per_client: Some(AttemptRule {
                 max_failures: 100,
-                window: Duration::from_secs(15 * 60),
+                window: fifteen_minutes,
             }),
+            per_address: Some(AttemptRule {
+                max_failures: 100,
+                window: fifteen_minutes,
+            }),
+            max_wait: Duration::from_secs(10),
         }
     }
+}
+
+/// Who asks for a check: the client, whether it was authenticated (the token endpoint) or only
+/// named (a login page), and the caller's address, when the host passes it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Asker<'a> {
+    pub(crate) client: &'a ClientId,
+    pub(crate) authenticated: bool,
+    pub(crate) caller: Option<IpAddr>,
 }
 
 /// A user verifier behind an attempt limiter, with the store that remembers used one-time codes.
 pub(crate) struct UserAuthenticator {
     pub(crate) verifier: Arc<dyn UserVerifier>,
-    pub(crate) limiter: Option<(Arc<dyn AttemptLimiter>, LoginLimits)>,
+    pub(crate) limits: Option<(AttemptGate, LoginLimits)>,
     pub(crate) mfa: Arc<dyn MfaStore>,
 }
 
@@ -63,55 +94,69 @@ pub(crate) struct UserAuthenticator {
 #[derive(Debug)]
 pub(crate) enum SignIn {
     /// The user is signed in.
-    Complete(UserId),
+    Complete(ResourceOwner),
     /// The password is right; a one-time code is still owed.
-    SecondFactorRequired(UserId),
+    SecondFactorRequired(ResourceOwner),
+}
+
+fn too_many(reason: &'static str, retry_after: u64) -> OAuthError {
+    OAuthError::invalid_grant("too many failed sign-in attempts; try again later")
+        .with_reason(reason)
+        .with_retry_after(retry_after)
+}
+
+fn username_refusal(retry_after: u64) -> OAuthError {
+    too_many("username_attempts_exceeded", retry_after)
+}
+
+fn client_refusal(retry_after: u64) -> OAuthError {
+    too_many("client_attempts_exceeded", retry_after)
+}
+
+fn address_refusal(retry_after: u64) -> OAuthError {
+    too_many("address_attempts_exceeded", retry_after)
+}
+
+fn busy() -> OAuthError {
+    OAuthError::temporarily_unavailable(
+        "too many sign-ins for this account are being checked at once; try again in a moment",
+    )
+    .with_reason("sign_in_busy")
+    .with_retry_after(1)
 }
 
 impl UserAuthenticator {
-    /// Checks `username` and `password` for `client`: refused without asking the verifier when
-    /// a limit is reached; `invalid_grant` with the same words for a wrong password and an
+    /// Checks `username` and `password` for `asker`: refused without asking the verifier when a
+    /// limit is reached; `invalid_grant` with the same words for a wrong password and an
     /// unknown user.
-    ///
-    /// `client_authenticated` says whether the client was authenticated (the password grant):
-    /// only then do failures count against it. A login page's client is only named in the
-    /// request, so counting there would let anyone lock a client out.
     pub(crate) async fn authenticate(
         &self,
-        client: &ClientId,
-        client_authenticated: bool,
+        asker: Asker<'_>,
         username: &Username,
         password: Password,
-        now: OffsetDateTime,
     ) -> Result<SignIn, OAuthError> {
         // RFC 6749 §4.3.2: "the authorization server MUST protect the endpoint against brute
         // force attacks (e.g., using rate-limitation or generating alerts)."
-        let reserved = self
-            .admit(
-                client,
-                client_authenticated,
-                AttemptKey::username(username),
-                now,
-            )
+        let held = self
+            .admit(asker, AttemptKey::username(username), username_refusal)
             .await?;
         let verdict = self
             .verifier
-            .verify_password(username, &password, client)
+            .verify_password(username, &password, asker.client)
             .await;
         drop(password);
+        let owner = |id| ResourceOwner::new(id).with_username(username.clone());
         match verdict {
             Ok(UserVerdict::Authenticated(user_id)) => {
-                self.give_back(reserved, now).await;
-                Ok(SignIn::Complete(user_id))
+                held.succeeded().await;
+                Ok(SignIn::Complete(owner(user_id)))
             }
             Ok(UserVerdict::SecondFactorRequired(user_id)) => {
-                self.give_back(reserved, now).await;
-                Ok(SignIn::SecondFactorRequired(user_id))
+                held.succeeded().await;
+                Ok(SignIn::SecondFactorRequired(owner(user_id)))
             }
             Ok(_) => {
-                if client_authenticated {
-                    self.count_client_failure(client, now).await;
-                }
+                held.failed().await;
                 // Wrong password, unknown user, or an answer this version does not know: the
                 // same words for each, so usernames cannot be enumerated.
                 Err(
@@ -121,154 +166,98 @@ impl UserAuthenticator {
             }
             Err(e) => {
                 // The check was never made: it is not a failure of the credentials.
-                self.give_back(reserved, now).await;
+                held.not_made().await;
                 Err(e.into())
             }
         }
     }
 
-    /// Checks a one-time code for `user` (who has just given a right password): through a
-    /// limit per user id with the per-username rule (so aliases share it), and the per-client
-    /// limit when the client is authenticated; refusing a code already used (RFC 6238 §5.2). A
-    /// wrong or reused code counts as a failed attempt.
+    /// Checks a one-time code for `user` (who has just given a right password), counted
+    /// against the user id with the per-username rule (so aliases share it), and against the
+    /// client and address like a password; refusing a code already used, or older than one
+    /// used (RFC 6238 §5.2). A wrong or reused code counts as a failed attempt.
     pub(crate) async fn check_otp(
         &self,
-        client: &ClientId,
-        client_authenticated: bool,
+        asker: Asker<'_>,
         user: &UserId,
         otp: OneTimeCode,
         now: OffsetDateTime,
     ) -> Result<(), OAuthError> {
-        let reserved = self
-            .admit(
-                client,
-                client_authenticated,
-                AttemptKey::SecondFactor(user.clone()),
-                now,
-            )
+        let held = self
+            .admit(asker, AttemptKey::SecondFactor(user.clone()), username_refusal)
             .await?;
         let verdict = self.verifier.verify_otp(user, &otp, now).await;
         drop(otp);
-        let accepted = match verdict {
+        match verdict {
             Ok(OtpVerdict::Accepted {
                 counter,
                 valid_until,
-            }) => {
-                match self
-                    .mfa
-                    .mark_otp_used(user, counter, valid_until, now)
-                    .await
-                {
-                    Ok(true) => true,
-                    Ok(false) => {
-                        if client_authenticated {
-                            self.count_client_failure(client, now).await;
-                        }
-                        return Err(OAuthError::invalid_grant(
-                            "the one-time code was already used; wait for the next one",
-                        )
-                        .with_reason("otp_reused"));
-                    }
-                    Err(e) => {
-                        self.give_back(reserved, now).await;
-                        return Err(e.into());
-                    }
+            }) => match self
+                .mfa
+                .advance_otp_counter(user, counter, valid_until, now)
+                .await
+            {
+                Ok(true) => {
+                    held.succeeded().await;
+                    Ok(())
                 }
+                Ok(false) => {
+                    held.failed().await;
+                    Err(OAuthError::invalid_grant(
+                        "the one-time code was already used; wait for the next one",
+                    )
+                    .with_reason("otp_reused"))
+                }
+                Err(e) => {
+                    held.not_made().await;
+                    Err(e.into())
+                }
+            },
+            Ok(_) => {
+                held.failed().await;
+                Err(OAuthError::invalid_grant("the one-time code is incorrect")
+                    .with_reason("otp_refused"))
             }
-            Ok(_) => false,
             Err(e) => {
-                self.give_back(reserved, now).await;
-                return Err(e.into());
+                held.not_made().await;
+                Err(e.into())
             }
-        };
-        if accepted {
-            self.give_back(reserved, now).await;
-            Ok(())
-        } else {
-            if client_authenticated {
-                self.count_client_failure(client, now).await;
-            }
-            Err(OAuthError::invalid_grant("the one-time code is incorrect")
-                .with_reason("otp_refused"))
         }
     }
 
-    /// Lets the attempt through, or refuses it: the client must not be over its failure limit,
-    /// and the username gets a reservation (counted now, given back on success). Answers the
-    /// reserved key.
+    /// Holds places for one check: on the client (when authenticated), on `key` with the
+    /// per-username rule, and on the caller's address (when known).
     async fn admit(
         &self,
-        client: &ClientId,
-        client_authenticated: bool,
+        asker: Asker<'_>,
         key: AttemptKey,
-        now: OffsetDateTime,
-    ) -> Result<Option<AttemptKey>, OAuthError> {
-        let Some((limiter, limits)) = &self.limiter else {
-            return Ok(None);
+        key_refusal: fn(u64) -> OAuthError,
+    ) -> Result<crate::attempts::Held<'_>, OAuthError> {
+        let Some((gate, limits)) = &self.limits else {
+            return Ok(crate::attempts::Held::nothing());
         };
-        if let (Some(rule), true) = (limits.per_client, client_authenticated) {
-            let key = AttemptKey::Client(client.clone());
-            let verdict = limiter.check_attempts(&key, &rule, now).await?;
-            if verdict != AttemptVerdict::Allowed {
-                return Err(too_many(verdict, &rule, "client_attempts_exceeded"));
-            }
+        let mut counts = Vec::with_capacity(3);
+        if let (Some(rule), true) = (limits.per_client, asker.authenticated) {
+            counts.push(Count {
+                key: AttemptKey::Client(asker.client.clone()),
+                rule,
+                refusal: client_refusal,
+            });
         }
         if let Some(rule) = limits.per_username {
-            let verdict = limiter.reserve_attempt(&key, &rule, now).await?;
-            if verdict != AttemptVerdict::Allowed {
-                return Err(too_many(verdict, &rule, "username_attempts_exceeded"));
-            }
-            return Ok(Some(key));
+            counts.push(Count {
+                key,
+                rule,
+                refusal: key_refusal,
+            });
         }
-        Ok(None)
-    }
-
-    /// Gives the username's reservation back. A failure is logged (by the conversion) and does
-    /// not undo a good sign-in.
-    async fn give_back(&self, reserved: Option<AttemptKey>, now: OffsetDateTime) {
-        if let (Some((limiter, _)), Some(key)) = (&self.limiter, reserved) {
-            release(&**limiter, &key, now).await;
+        if let (Some(rule), Some(caller)) = (limits.per_address, asker.caller) {
+            counts.push(Count {
+                key: AttemptKey::address(caller),
+                rule,
+                refusal: address_refusal,
+            });
         }
-    }
-
-    /// Counts a failed sign-in against the client.
-    async fn count_client_failure(&self, client: &ClientId, now: OffsetDateTime) {
-        if let Some((
-            limiter,
-            LoginLimits {
-                per_client: Some(rule),
-                ..
-            },
-        )) = &self.limiter
-        {
-            let key = AttemptKey::Client(client.clone());
-            if let Err(e) = limiter.reserve_attempt(&key, rule, now).await {
-                let _: OAuthError = e.into(); // the conversion logs the cause
-            }
-        }
-    }
-}
-
-/// The refusal for a limit reached: `invalid_grant` with `Retry-After`.
-fn too_many(verdict: AttemptVerdict, rule: &AttemptRule, reason: &'static str) -> OAuthError {
-    OAuthError::invalid_grant("too many failed sign-in attempts; try again later")
-        .with_reason(reason)
-        .with_retry_after(retry_after(verdict, rule))
-}
-
-/// Whole seconds (at least one) until a refused attempt may be tried again.
-pub(crate) fn retry_after(verdict: AttemptVerdict, rule: &AttemptRule) -> u64 {
-    let wait = match verdict {
-        AttemptVerdict::Refused { retry_after } => retry_after,
-        _ => rule.window,
-    };
-    wait.as_secs().max(1)
-}
-
-/// Gives back an attempt reserved for a check that succeeded or was never made. A store failure
-/// is logged (by the conversion) and does not undo the success.
-pub(crate) async fn release(limiter: &dyn AttemptLimiter, key: &AttemptKey, now: OffsetDateTime) {
-    if let Err(e) = limiter.release_attempt(key, now).await {
-        let _: OAuthError = e.into(); // the conversion logs the cause
+        gate.admit(counts, busy).await
     }
 }

@@ -45,7 +45,7 @@ use crate::response::TokenResponse;
 use crate::scope::Scope;
 use crate::store::{Client, CodeGrant, CodeRedemption, CodeStore, PendingAuthorization};
 use crate::token::TokenHash;
-use crate::types::{AuthorizationCode, CodeVerifier, FamilyId, GrantType, UserId};
+use crate::types::{AuthorizationCode, CodeVerifier, FamilyId, GrantType, ResourceOwner};
 
 fn invalid() -> OAuthError {
     OAuthError::invalid_grant(
@@ -65,7 +65,7 @@ impl AuthorizationCodeGrant {
     pub(crate) async fn issue(
         &self,
         request: PendingAuthorization,
-        user_id: UserId,
+        owner: ResourceOwner,
         scope: Scope,
         issuer: &str,
         now: OffsetDateTime,
@@ -74,7 +74,8 @@ impl AuthorizationCodeGrant {
         let issued_at = now.replace_nanosecond(0).unwrap_or(now);
         let grant = CodeGrant {
             client_id: request.client_id,
-            user_id,
+            user_id: owner.id,
+            username: owner.username,
             redirect_uri: request.redirect_uri.clone(),
             redirect_uri_in_request: request.redirect_uri_in_request,
             scope,
@@ -115,10 +116,28 @@ impl AuthorizationCodeGrant {
             None => None,
         };
 
+        // RFC 6749 §4.1.3: "ensure that the authorization code was issued to the authenticated
+        // confidential client, or if the client is public, ensure that the code was issued to
+        // "client_id" in the request". The store checks it in the same step that spends the code,
+        // so a code leaked to another client can neither be spent nor revoke anything.
+        //
         // RFC 6749 §4.1.2: "The client MUST NOT use the authorization code more than once." The
         // code is spent now, whatever follows: a failed check below leaves it spent, so a
-        // verifier cannot be guessed one try at a time.
-        let grant = match self.codes.take_code(&TokenHash::of(code), ctx.now).await? {
+        // verifier cannot be guessed one try at a time. The used mark lasts as long as the
+        // tokens it will stand for, so a replay can revoke them for as long as they live.
+        let with_refresh = ctx.issues_refresh_token(client);
+        let tokens_live = if with_refresh {
+            ctx.settings.access_ttl.max(ctx.settings.refresh_ttl)
+        } else {
+            ctx.settings.access_ttl
+        };
+        let code_hash = TokenHash::of(code);
+        let keep_used_until = ctx.now.saturating_add(tokens_live);
+        let redemption = self
+            .codes
+            .take_code(&code_hash, &client.id, keep_used_until, ctx.now)
+            .await?;
+        let grant = match redemption {
             CodeRedemption::Redeemed(grant) => grant,
             CodeRedemption::AlreadyUsed { family_id } => {
                 // "If an authorization code is used more than once, the authorization server MUST
@@ -128,15 +147,14 @@ impl AuthorizationCodeGrant {
                 tracing::warn!(client_id = %client.id, family_id = %family_id, revoked, "authorization code used twice; its tokens are revoked");
                 return Err(invalid().with_reason("code_reused"));
             }
+            CodeRedemption::OtherClient => return Err(invalid().with_reason("code_other_client")),
             _ => return Err(invalid().with_reason("code_unknown")),
         };
         if grant.expires_at <= ctx.now {
             return Err(invalid().with_reason("code_expired"));
         }
-        // RFC 6749 §4.1.3: "ensure that the authorization code was issued to the authenticated
-        // confidential client, or if the client is public, ensure that the code was issued to
-        // "client_id" in the request".
         if grant.client_id != client.id {
+            // The store answered another client's code as redeemed: refuse it all the same.
             return Err(invalid().with_reason("code_other_client"));
         }
         // "ensure that the "redirect_uri" parameter is present if the "redirect_uri" parameter
@@ -189,19 +207,34 @@ impl AuthorizationCodeGrant {
         let minted = ctx.mint(
             Grant {
                 client,
-                user_id: Some(grant.user_id),
+                owner: Some(ResourceOwner {
+                    id: grant.user_id.clone(),
+                    username: grant.username.clone(),
+                }),
                 refresh_scope: grant.scope.clone(),
-                scope: grant.scope,
-                family_id: grant.family_id,
+                scope: grant.scope.clone(),
+                family_id: grant.family_id.clone(),
                 show_scope: true,
             },
-            ctx.issues_refresh_token(client),
+            with_refresh,
         );
-        // If the code was replayed meanwhile, the replay revoked this family and the store
-        // refuses the tokens: none of them ever becomes valid.
-        ctx.save(minted, || {
-            invalid().with_reason("code_reused_during_exchange")
-        })
-        .await
+        match ctx.try_save(minted).await {
+            Ok(Some(response)) => Ok(response),
+            // If the code was replayed meanwhile, the replay revoked this family and the store
+            // refuses the tokens: none of them ever becomes valid.
+            Ok(None) => Err(invalid().with_reason("code_reused_during_exchange")),
+            Err(failure) => {
+                // The code is spent but no token was saved: give it back, so that the client's
+                // retry succeeds instead of the user signing in again.
+                match self.codes.restore_code(&code_hash, &grant, ctx.now).await {
+                    Ok(true) => tracing::warn!(client_id = %client.id, "tokens not saved; the authorization code is live again"),
+                    Ok(false) => {}
+                    Err(e) => {
+                        let _: OAuthError = e.into(); // the conversion logs the cause
+                    }
+                }
+                Err(failure.into())
+            }
+        }
     }
 }

@@ -46,7 +46,7 @@ impl ClientCredentialsGrant {
         let minted = ctx.mint(
             Grant {
                 client,
-                user_id: None,
+                owner: None,
                 refresh_scope: granted.scope.clone(),
                 scope: granted.scope,
                 family_id: FamilyId::generate(),

@@ -35,23 +35,26 @@
 //! endpoint with `grant_type=urn:ietf:params:oauth:grant-type:device_code` (§3.4, §3.5), handled
 //! here.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use serde::Serialize;
+use sha2::{Digest as _, Sha256};
+use subtle::ConstantTimeEq as _;
 use time::OffsetDateTime;
 
+use crate::attempts::{AttemptGate, Count, Held};
 use crate::error::OAuthError;
 use crate::grant::{ensure_allowed, Context, Grant};
 use crate::request::Params;
 use crate::response::{Response, TokenResponse};
 use crate::scope::{grant_scope, Scope};
 use crate::store::{
-    AttemptKey, AttemptLimiter, AttemptRule, AttemptVerdict, Client, DeviceAuthorization,
-    DeviceCodeStore, DeviceDecision, DevicePoll, DeviceStatus,
+    AttemptKey, AttemptRule, Client, DeviceAuthorization, DeviceCodeStore, DeviceDecision,
+    DevicePoll, DeviceSave, DeviceStatus, PendingLimits,
 };
 use crate::token::TokenHash;
-use crate::types::{DeviceCode, FamilyId, GrantType, UserCode};
-use crate::user_auth::{release, retry_after};
+use crate::types::{DeviceCode, FamilyId, GrantType, ResourceOwner, UserCode};
 
 /// How many fresh user codes to try when one collides with a live one. Each collision has odds
 /// of (live requests) / 20^8, so a second is already a rarity.
@@ -67,7 +70,49 @@ pub(crate) struct DeviceCodeGrant {
     /// The absolute verification URI (`verification_uri`).
     pub(crate) verification_uri: String,
     /// The limit on wrong user codes (RFC 8628 §5.1), and the limiter that counts them.
-    pub(crate) user_code_limit: Option<(Arc<dyn AttemptLimiter>, AttemptRule)>,
+    pub(crate) user_code_limit: Option<(AttemptGate, AttemptRule)>,
+    /// The bounds on unexpired requests, per client and in all.
+    pub(crate) limits: PendingLimits,
+}
+
+/// What binds a person's decision on the verification page to the request they were shown
+/// (RFC 8628 §5.4): the page puts it in its form, and
+/// [`approve_device`](crate::AuthorizationServer::approve_device) and
+/// [`deny_device`](crate::AuthorizationServer::deny_device) refuse a decision whose
+/// confirmation is not that of the request the user code names now.
+///
+/// It is a digest of the user code and of what the page showed (client, scope, times), not a
+/// secret: the page's CSRF protection keeps other sites from posting decisions.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DeviceConfirmation(String);
+
+impl DeviceConfirmation {
+    /// A confirmation as read back from the page's form.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The value to put in the form.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for DeviceConfirmation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("DeviceConfirmation").field(&self.0).finish()
+    }
+}
+
+/// A pending device request as the verification page shows it, before the person decides:
+/// what the device asks for, and the confirmation to carry to the decision.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DeviceRequest {
+    /// The request as the store keeps it: the client (the device) and the scope it asks for.
+    pub authorization: DeviceAuthorization,
+    /// What the confirmation page's form carries to the decision.
+    pub confirmation: DeviceConfirmation,
 }
 
 /// The device authorization response (RFC 8628 §3.2).
@@ -84,6 +129,26 @@ struct DeviceAuthorizationResponse<'a> {
 fn unknown_user_code() -> OAuthError {
     OAuthError::invalid_request("the code is unknown, expired or already used")
         .with_reason("user_code_unknown")
+}
+
+fn user_code_refusal(retry_after: u64) -> OAuthError {
+    OAuthError::invalid_request("too many wrong codes were entered; try again later")
+        .with_reason("user_code_attempts_exceeded")
+        .with_retry_after(retry_after)
+}
+
+fn user_code_busy() -> OAuthError {
+    OAuthError::temporarily_unavailable("too many codes are being checked at once; try again")
+        .with_reason("user_code_busy")
+        .with_retry_after(1)
+}
+
+fn full(retry_after: std::time::Duration) -> OAuthError {
+    OAuthError::temporarily_unavailable(
+        "too many device authorization requests are waiting; try again later",
+    )
+    .with_reason("device_requests_full")
+    .with_retry_after(retry_after.as_secs().max(1))
 }
 
 impl DeviceCodeGrant {
@@ -113,22 +178,31 @@ impl DeviceCodeGrant {
             let user_code = UserCode::generate();
             let saved = self
                 .devices
-                .save_device_authorization(&device_hash, &user_code_hash(&user_code), &request, now)
+                .save_device_authorization(
+                    &device_hash,
+                    &user_code_hash(&user_code),
+                    &request,
+                    &self.limits,
+                    now,
+                )
                 .await?;
-            if saved {
-                let shown = user_code.display();
-                let complete = complete_uri(&self.verification_uri, &shown);
-                tracing::info!(client_id = %client.id, "device authorization issued");
-                let body = DeviceAuthorizationResponse {
-                    device_code: device_code.secret(),
-                    user_code: shown,
-                    verification_uri: &self.verification_uri,
-                    verification_uri_complete: complete,
-                    expires_in: self.ttl.whole_seconds(),
-                    interval: self.interval,
-                };
-                return Ok(Response::json(200, &body).no_store());
+            match saved {
+                DeviceSave::Saved => {}
+                DeviceSave::Full { retry_after } => return Err(full(retry_after)),
+                _ => continue,
             }
+            let shown = user_code.display();
+            let complete = complete_uri(&self.verification_uri, &shown);
+            tracing::info!(client_id = %client.id, "device authorization issued");
+            let body = DeviceAuthorizationResponse {
+                device_code: device_code.secret(),
+                user_code: shown,
+                verification_uri: &self.verification_uri,
+                verification_uri_complete: complete,
+                expires_in: self.ttl.whole_seconds(),
+                interval: self.interval,
+            };
+            return Ok(Response::json(200, &body).no_store());
         }
         Err(
             OAuthError::temporarily_unavailable("no free user code could be found; try again")
@@ -145,9 +219,10 @@ impl DeviceCodeGrant {
     ) -> Result<TokenResponse, OAuthError> {
         ensure_allowed(client, GrantType::DeviceCode)?;
         let device_code = params.require("device_code")?;
+        let device_hash = TokenHash::of(device_code);
         let poll = self
             .devices
-            .poll_device_authorization(&TokenHash::of(device_code), &client.id, ctx.now)
+            .poll_device_authorization(&device_hash, &client.id, ctx.now)
             .await?;
         let request =
             match poll {
@@ -185,7 +260,12 @@ impl DeviceCodeGrant {
                     .with_reason("device_code_unknown"))
                 }
             };
-        let DeviceStatus::Approved { user_id, scope } = request.status else {
+        let DeviceStatus::Approved {
+            user_id,
+            username,
+            scope,
+        } = request.status.clone()
+        else {
             return Err(
                 OAuthError::server_error("the store answered an approval that is not one")
                     .with_reason("device_status_mismatch"),
@@ -199,7 +279,10 @@ impl DeviceCodeGrant {
         let minted = ctx.mint(
             Grant {
                 client,
-                user_id: Some(user_id),
+                owner: Some(ResourceOwner {
+                    id: user_id,
+                    username,
+                }),
                 refresh_scope: scope.clone(),
                 scope,
                 family_id: FamilyId::generate(),
@@ -207,36 +290,95 @@ impl DeviceCodeGrant {
             },
             with_refresh,
         );
-        ctx.save_fresh(minted).await
+        match ctx.try_save(minted).await {
+            Ok(Some(response)) => Ok(response),
+            Ok(None) => Err(OAuthError::server_error("the new tokens could not be saved")
+                .with_reason("fresh_family_refused")),
+            Err(failure) => {
+                // The approval was collected but no token was saved: put it back, so that the
+                // device's next poll gets its tokens instead of the person starting again.
+                let restored = self
+                    .devices
+                    .restore_device_approval(&device_hash, &request, ctx.now)
+                    .await;
+                match restored {
+                    Ok(true) => tracing::warn!(client_id = %client.id, "tokens not saved; the approval is kept for the next poll"),
+                    Ok(false) => {}
+                    Err(e) => {
+                        let _: OAuthError = e.into(); // the conversion logs the cause
+                    }
+                }
+                Err(failure.into())
+            }
+        }
     }
 
-    /// The pending request behind a typed user code, through the limit on wrong codes.
+    /// The pending request behind a typed user code, through the limit on wrong codes, with
+    /// the confirmation that binds a decision to it.
     pub(crate) async fn find(
         &self,
         user_code: &UserCode,
-        attempt_by: &str,
+        caller: IpAddr,
         now: OffsetDateTime,
-    ) -> Result<DeviceAuthorization, OAuthError> {
-        let key = self.reserve(attempt_by, now).await?;
-        let found = self
-            .devices
-            .find_device_authorization(&user_code_hash(user_code), now)
-            .await;
-        match found {
-            Ok(Some(request)) => {
-                self.give_back(key, now).await;
-                Ok(request)
+    ) -> Result<DeviceRequest, OAuthError> {
+        let held = match &self.user_code_limit {
+            Some((gate, rule)) => {
+                let count = Count {
+                    key: AttemptKey::user_code_entry(caller),
+                    rule: *rule,
+                    refusal: user_code_refusal,
+                };
+                gate.admit(vec![count], user_code_busy).await?
             }
-            Ok(None) => Err(unknown_user_code()),
+            None => Held::nothing(),
+        };
+        let hash = user_code_hash(user_code);
+        match self.devices.find_device_authorization(&hash, now).await {
+            Ok(Some(authorization)) => {
+                held.succeeded().await;
+                Ok(DeviceRequest {
+                    confirmation: confirmation(&hash, &authorization),
+                    authorization,
+                })
+            }
+            Ok(None) => {
+                held.failed().await;
+                Err(unknown_user_code())
+            }
             Err(e) => {
-                self.give_back(key, now).await;
+                held.not_made().await;
                 Err(e.into())
             }
         }
     }
 
+    /// The pending request behind `user_code`, as [`find`](Self::find), refused unless it is
+    /// the one `confirmation` was given for.
+    pub(crate) async fn find_confirmed(
+        &self,
+        user_code: &UserCode,
+        confirmation: &DeviceConfirmation,
+        caller: IpAddr,
+        now: OffsetDateTime,
+    ) -> Result<DeviceAuthorization, OAuthError> {
+        let found = self.find(user_code, caller, now).await?;
+        let same: bool = found
+            .confirmation
+            .0
+            .as_bytes()
+            .ct_eq(confirmation.0.as_bytes())
+            .into();
+        if !same {
+            return Err(OAuthError::invalid_request(
+                "the decision is not for the request that was shown; look the code up again",
+            )
+            .with_reason("device_confirmation_mismatch"));
+        }
+        Ok(found.authorization)
+    }
+
     /// Records a decision on the request behind `user_code`, already found with
-    /// [`find`](Self::find).
+    /// [`find_confirmed`](Self::find_confirmed).
     pub(crate) async fn decide(
         &self,
         user_code: &UserCode,
@@ -253,33 +395,24 @@ impl DeviceCodeGrant {
             Err(unknown_user_code())
         }
     }
+}
 
-    /// Counts an attempt against `attempt_by` before the lookup, so that concurrent guesses are
-    /// bounded too; given back when the code turns out right.
-    async fn reserve(
-        &self,
-        attempt_by: &str,
-        now: OffsetDateTime,
-    ) -> Result<Option<AttemptKey>, OAuthError> {
-        let Some((limiter, rule)) = &self.user_code_limit else {
-            return Ok(None);
-        };
-        let key = AttemptKey::UserCodeEntry(attempt_by.to_owned());
-        match limiter.reserve_attempt(&key, rule, now).await? {
-            AttemptVerdict::Allowed => Ok(Some(key)),
-            verdict => Err(OAuthError::invalid_request(
-                "too many wrong codes were entered; try again later",
-            )
-            .with_reason("user_code_attempts_exceeded")
-            .with_retry_after(retry_after(verdict, rule))),
-        }
+/// The confirmation of the request behind a user code: a digest of the code's hash and of what
+/// the page shows.
+fn confirmation(user_code: &TokenHash, request: &DeviceAuthorization) -> DeviceConfirmation {
+    let mut digest = Sha256::new();
+    digest.update(b"grantor device confirmation\0");
+    digest.update(user_code.as_bytes());
+    for part in [
+        request.client_id.as_str(),
+        &request.scope.to_string(),
+        &request.issued_at.unix_timestamp().to_string(),
+        &request.expires_at.unix_timestamp().to_string(),
+    ] {
+        digest.update(part.as_bytes());
+        digest.update(b"\0");
     }
-
-    async fn give_back(&self, key: Option<AttemptKey>, now: OffsetDateTime) {
-        if let (Some((limiter, _)), Some(key)) = (&self.user_code_limit, key) {
-            release(&**limiter, &key, now).await;
-        }
-    }
+    DeviceConfirmation(TokenHash::from_bytes(digest.finalize().into()).to_hex())
 }
 
 /// The scope a person approves: what was asked, or a part of it.

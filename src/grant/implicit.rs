@@ -28,7 +28,7 @@ use crate::error::OAuthError;
 use crate::grant::{Context, Grant};
 use crate::scope::Scope;
 use crate::store::{Client, PendingAuthorization};
-use crate::types::{FamilyId, UserId};
+use crate::types::{FamilyId, ResourceOwner};
 
 /// The implicit grant: issues an access token when a `response_type=token` request is approved.
 pub(crate) struct ImplicitGrant;
@@ -40,14 +40,14 @@ impl ImplicitGrant {
         ctx: &Context<'_>,
         client: &Client,
         request: PendingAuthorization,
-        user_id: UserId,
+        owner: ResourceOwner,
         scope: Scope,
         issuer: &str,
     ) -> Result<Redirect, OAuthError> {
         let minted = ctx.mint(
             Grant {
                 client,
-                user_id: Some(user_id),
+                owner: Some(owner),
                 refresh_scope: scope.clone(),
                 scope,
                 family_id: FamilyId::generate(),

@@ -23,8 +23,8 @@ use crate::request::Params;
 use crate::response::TokenResponse;
 use crate::store::Client;
 use crate::token::TokenHash;
-use crate::types::{FamilyId, GrantType, OneTimeCode};
-use crate::user_auth::UserAuthenticator;
+use crate::types::{FamilyId, GrantType, OneTimeCode, ResourceOwner};
+use crate::user_auth::{Asker, UserAuthenticator};
 
 /// The `mfa-otp` grant's handler.
 pub(crate) struct MfaOtpGrant {
@@ -63,8 +63,13 @@ impl MfaOtpGrant {
                     .with_reason("mfa_token_other_client"),
             );
         }
+        let asker = Asker {
+            client: &client.id,
+            authenticated: true,
+            caller: None,
+        };
         self.users
-            .check_otp(&client.id, true, &challenge.user_id, otp, ctx.now)
+            .check_otp(asker, &challenge.user_id, otp, ctx.now)
             .await?;
         // Single use: of concurrent requests with one mfa_token, one gets here with it.
         let challenge = mfa
@@ -76,7 +81,10 @@ impl MfaOtpGrant {
         let minted = ctx.mint(
             Grant {
                 client,
-                user_id: Some(challenge.user_id),
+                owner: Some(ResourceOwner {
+                    id: challenge.user_id,
+                    username: challenge.username,
+                }),
                 refresh_scope: challenge.scope.clone(),
                 scope: challenge.scope,
                 family_id: FamilyId::generate(),

@@ -21,13 +21,13 @@ pub(crate) mod refresh_token;
 
 use time::OffsetDateTime;
 
-use crate::error::OAuthError;
+use crate::error::{OAuthError, StoreError};
 
 use crate::response::TokenResponse;
 use crate::scope::Scope;
 use crate::store::{Client, TokenKind, TokenRecord, TokenStore};
 use crate::token::TokenHash;
-use crate::types::{AccessToken, FamilyId, GrantType, RefreshToken, UserId};
+use crate::types::{AccessToken, FamilyId, GrantType, RefreshToken, ResourceOwner};
 
 /// Refuses a client that is not registered for `grant` (RFC 6749 §5.2 `unauthorized_client`:
 /// "The authenticated client is not authorized to use this authorization grant type").
@@ -49,6 +49,9 @@ pub(crate) struct TokenSettings {
     /// Whether the server has the refresh grant enabled, so issuing refresh tokens makes sense.
     pub(crate) refresh_grant: bool,
     pub(crate) rotate_refresh_tokens: bool,
+    /// How long a just-rotated refresh token may be presented again by its own client (a reply
+    /// lost in transit); zero turns it off.
+    pub(crate) refresh_grace: time::Duration,
 }
 
 /// What a handler gets besides its own hooks: the token store, the settings, and the instant
@@ -68,7 +71,8 @@ pub(crate) struct Minted {
 /// The grant a new set of tokens stands for.
 pub(crate) struct Grant<'a> {
     pub(crate) client: &'a Client,
-    pub(crate) user_id: Option<UserId>,
+    /// The resource owner, if the grant has one.
+    pub(crate) owner: Option<ResourceOwner>,
     /// The access token's scope.
     pub(crate) scope: Scope,
     /// The refresh token's scope, if one is issued (RFC 6749 §6: a new refresh token keeps the
@@ -97,11 +101,18 @@ impl Context<'_> {
         minted: Minted,
         refusal: impl FnOnce() -> OAuthError,
     ) -> Result<TokenResponse, OAuthError> {
-        if self.tokens.save_tokens(&minted.entries, self.now).await? {
-            Ok(minted.response)
-        } else {
-            Err(refusal())
-        }
+        self.try_save(minted).await?.ok_or_else(refusal)
+    }
+
+    /// Saves minted tokens: the response, `None` if the store refused them because their family
+    /// was just revoked, or the store's failure, for a grant that must give back what it spent
+    /// before answering it.
+    pub(crate) async fn try_save(
+        &self,
+        minted: Minted,
+    ) -> Result<Option<TokenResponse>, StoreError> {
+        let saved = self.tokens.save_tokens(&minted.entries, self.now).await?;
+        Ok(saved.then_some(minted.response))
     }
 
     /// Whether `client` should get a refresh token: the server has the refresh grant and the
@@ -119,7 +130,8 @@ impl Context<'_> {
         let record = |kind, scope: &Scope, ttl| TokenRecord {
             kind,
             client_id: grant.client.id.clone(),
-            user_id: grant.user_id.clone(),
+            user_id: grant.owner.as_ref().map(|o| o.id.clone()),
+            username: grant.owner.as_ref().and_then(|o| o.username.clone()),
             scope: scope.clone(),
             issued_at,
             expires_at: issued_at.saturating_add(ttl),

@@ -37,7 +37,7 @@ use crate::scope::grant_scope;
 use crate::store::{Client, MfaChallenge};
 use crate::token::TokenHash;
 use crate::types::{FamilyId, GrantType, MfaToken, Password, Username};
-use crate::user_auth::{SignIn, UserAuthenticator};
+use crate::user_auth::{Asker, SignIn, UserAuthenticator};
 
 /// The password grant's handler: it checks credentials through the shared authenticator.
 pub(crate) struct PasswordGrant {
@@ -59,19 +59,21 @@ impl PasswordGrant {
         let username = Username::new(params.require("username")?);
         let password = Password::new(params.require("password")?);
         let granted = grant_scope(client, params.get("scope"))?;
-        let user_id = match self
-            .users
-            .authenticate(&client.id, true, &username, password, ctx.now)
-            .await?
-        {
-            SignIn::Complete(user_id) => user_id,
-            SignIn::SecondFactorRequired(user_id) => {
+        let asker = Asker {
+            client: &client.id,
+            authenticated: true,
+            caller: None,
+        };
+        let owner = match self.users.authenticate(asker, &username, password).await? {
+            SignIn::Complete(owner) => owner,
+            SignIn::SecondFactorRequired(owner) => {
                 // The password was right: the client gets an mfa_token bound to the user, itself
                 // and the scope, to finish with the mfa-otp grant (grant/mfa_otp.rs).
                 let token = MfaToken::generate();
                 let challenge = MfaChallenge {
                     client_id: client.id.clone(),
-                    user_id,
+                    user_id: owner.id,
+                    username: owner.username,
                     scope: granted.scope,
                     show_scope: granted.differs_from_request,
                     // Whole seconds, as every record keeps, so all stores agree on the instant.
@@ -93,7 +95,7 @@ impl PasswordGrant {
         let minted = ctx.mint(
             Grant {
                 client,
-                user_id: Some(user_id),
+                owner: Some(owner),
                 refresh_scope: granted.scope.clone(),
                 scope: granted.scope,
                 family_id: FamilyId::generate(),

@@ -18,14 +18,16 @@
 //! spent refresh token again revokes the whole family, because either the client or an attacker
 //! holds a stolen copy (RFC 9700 §4.14.2).
 
+use time::OffsetDateTime;
+
 use crate::error::OAuthError;
 use crate::grant::{ensure_allowed, Context, Grant};
 use crate::request::Params;
 use crate::response::TokenResponse;
-use crate::scope::parse_requested;
-use crate::store::{Client, Rotation, TokenKind, TokenLookup};
+use crate::scope::{parse_requested, Scope};
+use crate::store::{Client, Rotation, TokenKind, TokenLookup, TokenRecord};
 use crate::token::TokenHash;
-use crate::types::{ClientId, FamilyId, GrantType};
+use crate::types::{ClientId, FamilyId, GrantType, ResourceOwner};
 
 fn invalid() -> OAuthError {
     OAuthError::invalid_grant(
@@ -35,6 +37,14 @@ fn invalid() -> OAuthError {
 
 /// The refresh grant's handler: it needs nothing beyond the token store in its context.
 pub(crate) struct RefreshTokenGrant;
+
+/// What a spent refresh token's lookup said.
+struct Spent {
+    client_id: ClientId,
+    family_id: FamilyId,
+    rotated_at: OffsetDateTime,
+    successor: Option<TokenHash>,
+}
 
 impl RefreshTokenGrant {
     /// Handles `grant_type=refresh_token` (RFC 6749 §6).
@@ -55,78 +65,171 @@ impl RefreshTokenGrant {
             TokenLookup::Rotated {
                 client_id,
                 family_id,
-            } => return Err(replayed(ctx, client, &client_id, &family_id).await),
+                rotated_at,
+                successor,
+            } => {
+                let spent = Spent {
+                    client_id,
+                    family_id,
+                    rotated_at,
+                    successor,
+                };
+                return self.spent(ctx, client, params, &presented, spent).await;
+            }
             _ => return Err(invalid().with_reason("refresh_token_unknown")),
         };
-        if record.kind != TokenKind::Refresh {
-            return Err(invalid().with_reason("not_a_refresh_token"));
-        }
-        if record.is_expired(ctx.now) {
-            return Err(invalid().with_reason("refresh_token_expired"));
-        }
-        // RFC 6749 §6: the server MUST "validate the refresh token" and "ensure that the refresh
-        // token was issued to the authenticated client".
-        if record.client_id != client.id {
-            return Err(invalid().with_reason("refresh_token_other_client"));
-        }
-
-        // RFC 6749 §6: "The requested scope MUST NOT include any scope not originally granted by
-        // the resource owner, and if omitted is treated as equal to the scope originally granted".
-        // What the client may ask for today bounds it too.
-        let (scope, show_scope) = match params.get("scope") {
-            Some(raw) => {
-                let asked = parse_requested(raw)?;
-                if !asked.is_subset_of(&record.scope) || !asked.is_subset_of(&client.allowed_scope)
-                {
-                    return Err(OAuthError::invalid_scope(
-                        "the requested scope exceeds the scope originally granted",
-                    )
-                    .with_reason("scope_widened"));
-                }
-                (asked, false)
-            }
-            None => {
-                let scope = record.scope.intersection(&client.allowed_scope);
-                let narrowed = scope != record.scope;
-                (scope, narrowed)
-            }
-        };
-        if scope.is_empty() && !record.scope.is_empty() {
-            return Err(OAuthError::invalid_scope("no scope remains to be granted")
-                .with_reason("scope_empty"));
-        }
+        check_record(&record, client, ctx.now)?;
+        let (scope, show_scope) = requested_scope(&record, client, params)?;
 
         // RFC 9700 §4.14.2: for public clients the server "MUST utilize one of these methods"
         // (sender-constrained refresh tokens or rotation); grantor has no sender-constraining, so
         // public clients always rotate.
         let rotate = ctx.settings.rotate_refresh_tokens || client.is_public();
-        let minted = ctx.mint(
-            Grant {
-                client,
-                user_id: record.user_id.clone(),
-                scope,
-                // RFC 6749 §6: "If a new refresh token is issued, the refresh token scope MUST be
-                // identical to that of the refresh token included by the client in the request."
-                refresh_scope: record.scope.clone(),
-                family_id: record.family_id.clone(),
-                show_scope,
-            },
-            rotate,
-        );
-
+        let minted = ctx.mint(grant(client, &record, scope, show_scope), rotate);
         match ctx
             .tokens
             .rotate_refresh_token(&presented, &client.id, &minted.entries, rotate, ctx.now)
             .await?
         {
             Rotation::Issued(_) => Ok(minted.response),
-            // Another request spent it between our read and now: a replay race.
+            // Another request spent it between our read and now: a replay race, or the same
+            // client sending the same refresh twice at once (within a grace period, it is
+            // answered as a retry).
+            Rotation::Reused { .. } => match ctx.tokens.find_token(&presented, ctx.now).await? {
+                TokenLookup::Rotated {
+                    client_id,
+                    family_id,
+                    rotated_at,
+                    successor,
+                } => {
+                    let spent = Spent {
+                        client_id,
+                        family_id,
+                        rotated_at,
+                        successor,
+                    };
+                    self.spent(ctx, client, params, &presented, spent).await
+                }
+                _ => Err(invalid().with_reason("refresh_token_unknown")),
+            },
+            _ => Err(invalid().with_reason("refresh_token_unknown")),
+        }
+    }
+
+    /// A spent refresh token came back: within the grace period and from its own client, a
+    /// retry whose first reply was lost, answered with a fresh pair if the client never used
+    /// what the rotation issued; otherwise a replay.
+    async fn spent(
+        &self,
+        ctx: &Context<'_>,
+        client: &Client,
+        params: &Params,
+        presented: &TokenHash,
+        spent: Spent,
+    ) -> Result<TokenResponse, OAuthError> {
+        let grace = ctx.settings.refresh_grace;
+        let within_grace = grace.is_positive()
+            && spent.client_id == client.id
+            && ctx.now < spent.rotated_at.saturating_add(grace);
+        let successor = match (within_grace, spent.successor) {
+            (true, Some(successor)) => successor,
+            _ => return Err(replayed(ctx, client, &spent.client_id, &spent.family_id).await),
+        };
+        // What the lost reply carried: the successor's record stands for the same grant.
+        let record = match ctx.tokens.find_token(&successor, ctx.now).await? {
+            TokenLookup::Live(record) => record,
+            _ => return Err(replayed(ctx, client, &spent.client_id, &spent.family_id).await),
+        };
+        check_record(&record, client, ctx.now)?;
+        let (scope, show_scope) = requested_scope(&record, client, params)?;
+        let minted = ctx.mint(grant(client, &record, scope, show_scope), true);
+        match ctx
+            .tokens
+            .reissue_rotated(presented, &successor, &client.id, &minted.entries, ctx.now)
+            .await?
+        {
+            Rotation::Issued(_) => {
+                tracing::info!(client_id = %client.id, family_id = %spent.family_id, "refresh token presented again within its grace period; a fresh pair replaces the unused one");
+                Ok(minted.response)
+            }
+            // The client did use what the rotation issued (or another retry won): a replay.
             Rotation::Reused {
                 client_id,
                 family_id,
             } => Err(replayed(ctx, client, &client_id, &family_id).await),
             _ => Err(invalid().with_reason("refresh_token_unknown")),
         }
+    }
+}
+
+/// Refuses a record that is not a live refresh token of `client` (RFC 6749 §6: the server MUST
+/// "validate the refresh token" and "ensure that the refresh token was issued to the
+/// authenticated client").
+fn check_record(
+    record: &TokenRecord,
+    client: &Client,
+    now: OffsetDateTime,
+) -> Result<(), OAuthError> {
+    if record.kind != TokenKind::Refresh {
+        return Err(invalid().with_reason("not_a_refresh_token"));
+    }
+    if record.is_expired(now) {
+        return Err(invalid().with_reason("refresh_token_expired"));
+    }
+    if record.client_id != client.id {
+        return Err(invalid().with_reason("refresh_token_other_client"));
+    }
+    Ok(())
+}
+
+/// The access token's scope, and whether the response must name it.
+///
+/// RFC 6749 §6: "The requested scope MUST NOT include any scope not originally granted by the
+/// resource owner, and if omitted is treated as equal to the scope originally granted". What the
+/// client may ask for today bounds it too.
+fn requested_scope(
+    record: &TokenRecord,
+    client: &Client,
+    params: &Params,
+) -> Result<(Scope, bool), OAuthError> {
+    let (scope, show_scope) = match params.get("scope") {
+        Some(raw) => {
+            let asked = parse_requested(raw)?;
+            if !asked.is_subset_of(&record.scope) || !asked.is_subset_of(&client.allowed_scope) {
+                return Err(OAuthError::invalid_scope(
+                    "the requested scope exceeds the scope originally granted",
+                )
+                .with_reason("scope_widened"));
+            }
+            (asked, false)
+        }
+        None => {
+            let scope = record.scope.intersection(&client.allowed_scope);
+            let narrowed = scope != record.scope;
+            (scope, narrowed)
+        }
+    };
+    if scope.is_empty() && !record.scope.is_empty() {
+        return Err(OAuthError::invalid_scope("no scope remains to be granted")
+            .with_reason("scope_empty"));
+    }
+    Ok((scope, show_scope))
+}
+
+/// The grant new tokens stand for: the refresh token's, with `scope` for the access token.
+fn grant<'a>(client: &'a Client, record: &TokenRecord, scope: Scope, show_scope: bool) -> Grant<'a> {
+    Grant {
+        client,
+        owner: record.user_id.clone().map(|id| ResourceOwner {
+            id,
+            username: record.username.clone(),
+        }),
+        scope,
+        // RFC 6749 §6: "If a new refresh token is issued, the refresh token scope MUST be
+        // identical to that of the refresh token included by the client in the request."
+        refresh_scope: record.scope.clone(),
+        family_id: record.family_id.clone(),
+        show_scope,
     }
 }
 

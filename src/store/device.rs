@@ -7,8 +7,9 @@ use time::OffsetDateTime;
 
 use crate::error::StoreError;
 use crate::scope::Scope;
+use crate::store::PendingLimits;
 use crate::token::TokenHash;
-use crate::types::{ClientId, UserId};
+use crate::types::{ClientId, UserId, Username};
 
 /// How long, in seconds, a store keeps a device authorization after it expired, so that a late
 /// poll hears `expired_token` (RFC 8628 §3.5) rather than `invalid_grant`.
@@ -25,6 +26,9 @@ pub enum DeviceStatus {
     Approved {
         /// The resource owner who approved.
         user_id: UserId,
+        /// The username they signed in with, if known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        username: Option<Username>,
         /// The scope granted (the scope asked for, or less).
         scope: Scope,
     },
@@ -64,6 +68,8 @@ pub enum DeviceDecision {
     Approve {
         /// The resource owner who approved.
         user_id: UserId,
+        /// The username they signed in with, if known.
+        username: Option<Username>,
         /// The scope granted.
         scope: Scope,
     },
@@ -116,18 +122,22 @@ pub enum DevicePoll {
 #[async_trait]
 pub trait DeviceCodeStore: Send + Sync {
     /// Saves a new request under the hash of its device code, and indexes it by the hash of its
-    /// user code, answering `true`; or saves nothing and answers `false` if that user code is
-    /// already in use by an unexpired request (the engine then draws another).
+    /// user code, answering [`DeviceSave::Saved`]. Saves nothing and answers
+    /// [`DeviceSave::UserCodeInUse`] if that user code is already in use by an unexpired request
+    /// (the engine then draws another), or [`DeviceSave::Full`] if `limits` are reached: as many
+    /// unexpired requests of the client as `limits.per_client`, or as many in all as
+    /// `limits.total` (anyone who knows a public client's id can make these requests).
     ///
-    /// Atomic: the check of the user code and both saves are one step (Redis `SET … NX` in a
-    /// script; SQL a unique index on the user code hash).
+    /// Atomic: the checks and both saves are one step (Redis: one script; SQL: a unique index on
+    /// the user code hash, and the counts in the same transaction).
     async fn save_device_authorization(
         &self,
         device_code: &TokenHash,
         user_code: &TokenHash,
         request: &DeviceAuthorization,
+        limits: &PendingLimits,
         now: OffsetDateTime,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<DeviceSave, StoreError>;
 
     /// The pending, unexpired request whose user code hashes to `user_code`, for the
     /// verification page to show; `None` if there is none, or it is already decided. A read.
@@ -169,6 +179,33 @@ pub trait DeviceCodeStore: Send + Sync {
         client: &ClientId,
         now: OffsetDateTime,
     ) -> Result<DevicePoll, StoreError>;
+
+    /// Puts back an approved request that a poll collected ([`DevicePoll::Approved`]) but whose
+    /// tokens could not be saved (the token store failed), so that the device's next poll
+    /// collects it instead of the person having to start again. Saves `request` under
+    /// `device_code` unless something is stored there already, answering whether it did.
+    /// Atomic.
+    async fn restore_device_approval(
+        &self,
+        device_code: &TokenHash,
+        request: &DeviceAuthorization,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+}
+
+/// The answer of [`DeviceCodeStore::save_device_authorization`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DeviceSave {
+    /// Saved.
+    Saved,
+    /// The user code belongs to another unexpired request: nothing was saved.
+    UserCodeInUse,
+    /// A limit is reached: nothing was saved.
+    Full {
+        /// How long until the oldest request counted against the limit expires.
+        retry_after: std::time::Duration,
+    },
 }
 
 /// Whether a poll at `now` comes too soon after `last_poll` for `interval` (whole seconds):

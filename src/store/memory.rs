@@ -3,26 +3,32 @@
 //! Each is `Send + Sync` and shareable across threads (wrap it in an `Arc`). State lives behind a
 //! `std::sync::Mutex` held only for the duration of one method, which is what makes each method
 //! atomic. Time comes in as the `now` argument of each method, never from a clock of the store's
-//! own. Expired entries are purged as the store is written to, at most once a minute.
+//! own.
+//!
+//! Expired entries are dropped as the store is written to, a bounded batch per write, from an
+//! index of entries by the second they expire: no write ever walks a whole map under its lock,
+//! so a store that has grown large does not stall the requests behind it.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::hash::Hash;
 use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
+use super::expiry::{ExpiryQueue, SWEEP_BATCH};
 use super::{
-    polled_too_soon, AttemptKey, AttemptLimiter, AttemptRule, AttemptVerdict, Client, ClientStore,
-    CodeGrant, CodeRedemption, CodeStore, DeviceAuthorization, DeviceCodeStore, DeviceDecision,
-    DevicePoll, DeviceStatus, MfaChallenge, MfaStore, PendingAuthorization, Rotation, TokenKind,
+    polled_too_soon, Admission, AttemptKey, AttemptLease, AttemptLimiter, AttemptRule,
+    AttemptVerdict, Client, ClientStore, CodeGrant, CodeRedemption, CodeStore,
+    DeviceAuthorization, DeviceCodeStore, DeviceDecision, DevicePoll, DeviceSave, DeviceStatus,
+    MfaChallenge, MfaStore, PendingAuthorization, PendingLimits, Rotation, TokenKind,
     TokenLookup, TokenRecord, TokenStore, UserVerdict, UserVerifier, EXPIRED_DEVICE_CODE_MEMORY,
+    REVOKED_FAMILY_MEMORY,
 };
 use crate::error::StoreError;
 use crate::token::{SecretHash, TokenHash};
 use crate::types::{ClientId, ClientSecret, FamilyId, Password, UserId, Username};
-
-const SWEEP_EVERY: time::Duration = time::Duration::minutes(1);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding the lock cannot leave these maps half-updated in a way that matters
@@ -171,6 +177,54 @@ impl UserVerifier for MemoryUserVerifier {
     }
 }
 
+/// An instant in whole seconds, as every record keeps it (so memory and Redis agree).
+fn whole_seconds(at: OffsetDateTime) -> OffsetDateTime {
+    at.replace_nanosecond(0).unwrap_or(at)
+}
+
+/// The time from `now` until the unix second `at`, at least one second: a `Retry-After`.
+fn wait_until(at: Option<i64>, now: OffsetDateTime) -> std::time::Duration {
+    let secs = at.map_or(1, |at| at.saturating_sub(now.unix_timestamp()));
+    std::time::Duration::from_secs(u64::try_from(secs).unwrap_or(0).max(1))
+}
+
+/// Counts per client, for the limits on pending requests.
+#[derive(Default)]
+struct ClientCounts {
+    per_client: HashMap<ClientId, u32>,
+    total: u32,
+}
+
+impl ClientCounts {
+    fn add(&mut self, client: &ClientId) {
+        *self.per_client.entry(client.clone()).or_insert(0) += 1;
+        self.total += 1;
+    }
+
+    fn remove(&mut self, client: &ClientId) {
+        if let Some(n) = self.per_client.get_mut(client) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_client.remove(client);
+            }
+        }
+        self.total = self.total.saturating_sub(1);
+    }
+
+    fn full(&self, client: &ClientId, limits: &PendingLimits) -> bool {
+        self.total >= limits.total
+            || self.per_client.get(client).copied().unwrap_or(0) >= limits.per_client
+    }
+}
+
+/// Shrinks a map once most of it has gone, giving the memory back. Rehashing is linear, but
+/// it happens only after the map lost seven eighths of its entries since it last grew.
+fn shrink_if_sparse<K: Eq + Hash, V>(map: &mut HashMap<K, V>) {
+    if map.capacity() > 1024 && map.len() < map.capacity() / 8 {
+        map.shrink_to_fit();
+    }
+}
+
 #[derive(Clone, Debug)]
 enum Entry {
     Live(TokenRecord),
@@ -178,6 +232,8 @@ enum Entry {
         client_id: ClientId,
         family: FamilyId,
         expires_at: OffsetDateTime,
+        rotated_at: OffsetDateTime,
+        successor: Option<TokenHash>,
     },
 }
 
@@ -200,13 +256,27 @@ impl Entry {
         match self {
             Entry::Live(r) => TokenLookup::Live(r.clone()),
             Entry::Rotated {
-                client_id, family, ..
+                client_id,
+                family,
+                rotated_at,
+                successor,
+                ..
             } => TokenLookup::Rotated {
                 client_id: client_id.clone(),
                 family_id: family.clone(),
+                rotated_at: *rotated_at,
+                successor: *successor,
             },
         }
     }
+}
+
+/// The refresh token among newly minted tokens: the successor of the one it replaces.
+fn refresh_of(tokens: &[(TokenHash, TokenRecord)]) -> Option<TokenHash> {
+    tokens
+        .iter()
+        .find(|(_, r)| r.kind == TokenKind::Refresh)
+        .map(|(h, _)| *h)
 }
 
 #[derive(Default)]
@@ -215,7 +285,8 @@ struct TokenState {
     families: HashMap<FamilyId, HashSet<TokenHash>>,
     /// Recently revoked families, until when they are remembered.
     revoked: HashMap<FamilyId, OffsetDateTime>,
-    last_sweep: Option<OffsetDateTime>,
+    expiry: ExpiryQueue<TokenHash>,
+    revoked_expiry: ExpiryQueue<FamilyId>,
 }
 
 impl TokenState {
@@ -224,6 +295,7 @@ impl TokenState {
             .entry(record.family_id.clone())
             .or_default()
             .insert(hash);
+        self.expiry.push(record.expires_at, hash);
         self.entries.insert(hash, Entry::Live(record));
     }
 
@@ -247,13 +319,6 @@ impl TokenState {
         self.entries.get(hash)
     }
 
-    fn sweep_if_due(&mut self, now: OffsetDateTime) {
-        match self.last_sweep {
-            Some(last) if now - last < SWEEP_EVERY && now >= last => {}
-            _ => self.sweep(now),
-        }
-    }
-
     /// Whether any of `tokens` belongs to a family revoked recently.
     fn any_revoked(&self, tokens: &[(TokenHash, TokenRecord)], now: OffsetDateTime) -> bool {
         tokens.iter().any(|(_, r)| {
@@ -263,31 +328,33 @@ impl TokenState {
         })
     }
 
-    fn sweep(&mut self, now: OffsetDateTime) {
-        self.revoked.retain(|_, until| *until > now);
-        let expired: Vec<TokenHash> = self
-            .entries
-            .iter()
-            .filter(|(_, e)| e.expires_at() <= now)
-            .map(|(h, _)| *h)
-            .collect();
-        for h in &expired {
-            self.remove(h);
+    /// Drops up to `max` entries (and as many revoked-family marks) due at `now`.
+    fn sweep(&mut self, now: OffsetDateTime, max: usize) {
+        let mut due = Vec::new();
+        self.expiry.pop_due(now, max, |hash| due.push(hash));
+        for hash in due {
+            if self.entries.get(&hash).is_some_and(|e| e.expires_at() <= now) {
+                self.remove(&hash);
+            }
         }
-        // Give memory back once most of the map has expired.
-        if self.entries.capacity() > 1024 && self.entries.len() < self.entries.capacity() / 4 {
-            self.entries.shrink_to_fit();
-            self.families.shrink_to_fit();
-        }
-        self.last_sweep = Some(now);
+        let (revoked, revoked_expiry) = (&mut self.revoked, &mut self.revoked_expiry);
+        revoked_expiry.pop_due(now, max, |family| {
+            if revoked.get(&family).is_some_and(|until| *until <= now) {
+                revoked.remove(&family);
+            }
+        });
+        shrink_if_sparse(&mut self.entries);
+        shrink_if_sparse(&mut self.families);
+        shrink_if_sparse(&mut self.revoked);
     }
 }
 
 /// Tokens kept in a map keyed by [`TokenHash`], with a family index.
 ///
 /// An entry counts as gone once the `now` a method is called with reaches its `expires_at`, so
-/// it behaves like a cache with TTLs. Expired entries are swept out as the store is written to
-/// (at most once a minute), and on demand with [`purge_expired`](MemoryTokenStore::purge_expired).
+/// it behaves like a cache with TTLs. Expired entries are dropped as the store is written to (a
+/// bounded batch per write, from an index by expiry), and on demand with
+/// [`purge_expired`](MemoryTokenStore::purge_expired).
 #[derive(Default)]
 pub struct MemoryTokenStore {
     state: Mutex<TokenState>,
@@ -299,9 +366,15 @@ impl MemoryTokenStore {
         Self::default()
     }
 
-    /// Drops every entry that has expired at `now`.
+    /// Drops every entry that has expired at `now`, and gives the memory back.
     pub fn purge_expired(&self, now: OffsetDateTime) {
-        lock(&self.state).sweep(now);
+        let mut state = lock(&self.state);
+        state.sweep(now, usize::MAX);
+        state.entries.shrink_to_fit();
+        state.families.shrink_to_fit();
+        state.revoked.shrink_to_fit();
+        state.expiry.shrink();
+        state.revoked_expiry.shrink();
     }
 
     /// How many entries (live tokens and rotation marks) the store holds, expired or not.
@@ -340,7 +413,7 @@ impl TokenStore for MemoryTokenStore {
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
         let mut state = lock(&self.state);
-        state.sweep_if_due(now);
+        state.sweep(now, SWEEP_BATCH);
         if state.any_revoked(tokens, now) {
             return Ok(false);
         }
@@ -370,7 +443,7 @@ impl TokenStore for MemoryTokenStore {
         now: OffsetDateTime,
     ) -> Result<Rotation, StoreError> {
         let mut state = lock(&self.state);
-        state.sweep_if_due(now);
+        state.sweep(now, SWEEP_BATCH);
         let record = match state.current(old, now) {
             Some(Entry::Live(r)) if r.kind == TokenKind::Refresh && &r.client_id == client => {
                 r.clone()
@@ -395,8 +468,66 @@ impl TokenStore for MemoryTokenStore {
                     client_id: record.client_id.clone(),
                     family: record.family_id.clone(),
                     expires_at: record.expires_at,
+                    rotated_at: whole_seconds(now),
+                    successor: refresh_of(new_tokens),
                 },
             );
+        }
+        for (hash, r) in new_tokens {
+            state.insert(*hash, r.clone());
+        }
+        Ok(Rotation::Issued(record))
+    }
+
+    async fn reissue_rotated(
+        &self,
+        old: &TokenHash,
+        successor: &TokenHash,
+        client: &ClientId,
+        new_tokens: &[(TokenHash, TokenRecord)],
+        now: OffsetDateTime,
+    ) -> Result<Rotation, StoreError> {
+        let mut state = lock(&self.state);
+        state.sweep(now, SWEEP_BATCH);
+        let (client_id, family_id) = match state.current(old, now) {
+            Some(Entry::Rotated {
+                client_id, family, ..
+            }) => (client_id.clone(), family.clone()),
+            _ => return Ok(Rotation::NotFound),
+        };
+        let reused = Rotation::Reused {
+            client_id: client_id.clone(),
+            family_id,
+        };
+        let is_successor = matches!(
+            state.entries.get(old),
+            Some(Entry::Rotated { successor: Some(s), .. }) if s == successor
+        );
+        if &client_id != client || !is_successor {
+            return Ok(reused);
+        }
+        let record = match state.current(successor, now) {
+            Some(Entry::Live(r)) if r.kind == TokenKind::Refresh && &r.client_id == client => {
+                r.clone()
+            }
+            _ => return Ok(reused),
+        };
+        if state.any_revoked(new_tokens, now) {
+            return Ok(Rotation::NotFound);
+        }
+        state.entries.insert(
+            *successor,
+            Entry::Rotated {
+                client_id: record.client_id.clone(),
+                family: record.family_id.clone(),
+                expires_at: record.expires_at,
+                rotated_at: whole_seconds(now),
+                successor: None,
+            },
+        );
+        let next = refresh_of(new_tokens);
+        if let Some(Entry::Rotated { successor, .. }) = state.entries.get_mut(old) {
+            *successor = next;
         }
         for (hash, r) in new_tokens {
             state.insert(*hash, r.clone());
@@ -425,10 +556,9 @@ impl TokenStore for MemoryTokenStore {
         now: OffsetDateTime,
     ) -> Result<u64, StoreError> {
         let mut state = lock(&self.state);
-        state.revoked.insert(
-            family.clone(),
-            now.saturating_add(time::Duration::seconds(super::REVOKED_FAMILY_MEMORY)),
-        );
+        let until = now.saturating_add(time::Duration::seconds(REVOKED_FAMILY_MEMORY));
+        state.revoked.insert(family.clone(), until);
+        state.revoked_expiry.push(until, family.clone());
         let hashes: Vec<TokenHash> = state
             .families
             .get(family)
@@ -450,19 +580,64 @@ impl TokenStore for MemoryTokenStore {
     }
 }
 
-/// Failed-attempt counters kept in a map, one fixed window per key.
+/// One limiter key: its failures in the open window, and the checks in flight.
+#[derive(Default)]
+struct Slot {
+    failures: u32,
+    window_ends: Option<OffsetDateTime>,
+    leases: Vec<AttemptLease>,
+}
+
+impl Slot {
+    /// Forgets a closed window and lapsed leases.
+    fn settle(&mut self, now: OffsetDateTime) {
+        if self.window_ends.is_some_and(|ends| ends <= now) {
+            self.failures = 0;
+            self.window_ends = None;
+        }
+        self.leases.retain(|l| l.until > now);
+    }
+
+    fn is_idle(&self) -> bool {
+        self.window_ends.is_none() && self.leases.is_empty()
+    }
+}
+
+#[derive(Default)]
+struct LimiterState {
+    slots: HashMap<AttemptKey, Slot>,
+    expiry: ExpiryQueue<AttemptKey>,
+}
+
+impl LimiterState {
+    fn sweep(&mut self, now: OffsetDateTime, max: usize) {
+        let slots = &mut self.slots;
+        self.expiry.pop_due(now, max, |key| {
+            if let Some(slot) = slots.get_mut(&key) {
+                slot.settle(now);
+                if slot.is_idle() {
+                    slots.remove(&key);
+                }
+            }
+        });
+        shrink_if_sparse(&mut self.slots);
+    }
+
+    /// Drops `key`'s slot if nothing is left in it.
+    fn tidy(&mut self, key: &AttemptKey) {
+        if self.slots.get(key).is_some_and(Slot::is_idle) {
+            self.slots.remove(key);
+        }
+    }
+}
+
+/// Failed-attempt counters and in-flight checks kept in a map, one fixed window per key.
 ///
 /// Counts are per process: several servers behind one address need a shared limiter (the Redis
 /// store), or an attacker gets each server's allowance.
 #[derive(Default)]
 pub struct MemoryAttemptLimiter {
-    windows: Mutex<LimiterState>,
-}
-
-#[derive(Default)]
-struct LimiterState {
-    windows: HashMap<AttemptKey, (u32, OffsetDateTime)>,
-    last_sweep: Option<OffsetDateTime>,
+    state: Mutex<LimiterState>,
 }
 
 impl MemoryAttemptLimiter {
@@ -470,11 +645,22 @@ impl MemoryAttemptLimiter {
     pub fn new() -> Self {
         Self::default()
     }
+
+    /// How many keys have failures or checks in flight.
+    pub fn len(&self) -> usize {
+        lock(&self.state).slots.len()
+    }
+
+    /// Whether no key has failures or checks in flight.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 impl fmt::Debug for MemoryAttemptLimiter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MemoryAttemptLimiter")
+            .field("keys", &self.len())
             .finish_non_exhaustive()
     }
 }
@@ -485,86 +671,146 @@ impl AttemptLimiter for MemoryAttemptLimiter {
         &self,
         key: &AttemptKey,
         rule: &AttemptRule,
+        lease: &AttemptLease,
         now: OffsetDateTime,
     ) -> Result<AttemptVerdict, StoreError> {
-        let mut state = lock(&self.windows);
-        let due = match state.last_sweep {
-            Some(last) => now - last >= SWEEP_EVERY || now < last,
-            None => true,
-        };
-        if due {
-            state.windows.retain(|_, (_, ends)| *ends > now);
-            state.last_sweep = Some(now);
-        }
-        let window = crate::token::to_time_duration(rule.window);
-        let slot = state
-            .windows
-            .entry(key.clone())
-            .or_insert((0, now.saturating_add(window)));
-        if slot.1 <= now {
-            *slot = (0, now.saturating_add(window));
-        }
-        if slot.0 >= rule.max_failures {
-            let left = slot.1 - now;
-            return Ok(AttemptVerdict::Refused {
-                retry_after: std::time::Duration::try_from(left).unwrap_or_default(),
-            });
-        }
-        slot.0 += 1;
-        Ok(AttemptVerdict::Allowed)
-    }
-
-    async fn check_attempts(
-        &self,
-        key: &AttemptKey,
-        rule: &AttemptRule,
-        now: OffsetDateTime,
-    ) -> Result<AttemptVerdict, StoreError> {
-        let state = lock(&self.windows);
-        Ok(match state.windows.get(key) {
-            Some((count, ends)) if *ends > now && *count >= rule.max_failures => {
-                AttemptVerdict::Refused {
-                    retry_after: std::time::Duration::try_from(*ends - now).unwrap_or_default(),
-                }
+        let mut state = lock(&self.state);
+        state.sweep(now, SWEEP_BATCH);
+        let (failures, window_ends, in_flight) = match state.slots.get_mut(key) {
+            Some(slot) => {
+                slot.settle(now);
+                (slot.failures, slot.window_ends, slot.leases.len())
             }
-            _ => AttemptVerdict::Allowed,
-        })
+            None => (0, None, 0),
+        };
+        if failures >= rule.max_failures {
+            let retry_after = match window_ends {
+                Some(ends) => std::time::Duration::try_from(ends - now).unwrap_or_default(),
+                None => rule.window,
+            };
+            state.tidy(key);
+            return Ok(AttemptVerdict::Refused { retry_after });
+        }
+        if u64::from(failures) + in_flight as u64 >= u64::from(rule.max_failures) {
+            return Ok(AttemptVerdict::Busy);
+        }
+        state
+            .slots
+            .entry(key.clone())
+            .or_default()
+            .leases
+            .push(*lease);
+        state.expiry.push(lease.until, key.clone());
+        Ok(AttemptVerdict::Allowed)
     }
 
     async fn release_attempt(
         &self,
         key: &AttemptKey,
+        lease: &AttemptLease,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let mut state = lock(&self.windows);
-        if let Some(slot) = state.windows.get_mut(key) {
-            if slot.1 > now {
-                slot.0 = slot.0.saturating_sub(1);
+        let mut state = lock(&self.state);
+        if let Some(slot) = state.slots.get_mut(key) {
+            slot.leases.retain(|l| l.id != lease.id);
+            slot.settle(now);
+        }
+        state.tidy(key);
+        Ok(())
+    }
+
+    async fn record_failure(
+        &self,
+        key: &AttemptKey,
+        rule: &AttemptRule,
+        lease: &AttemptLease,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut state = lock(&self.state);
+        let slot = state.slots.entry(key.clone()).or_default();
+        slot.leases.retain(|l| l.id != lease.id);
+        slot.settle(now);
+        slot.failures = slot.failures.saturating_add(1);
+        let opened = match slot.window_ends {
+            Some(_) => None,
+            None => {
+                let ends = now.saturating_add(crate::token::to_time_duration(rule.window));
+                slot.window_ends = Some(ends);
+                Some(ends)
             }
+        };
+        if let Some(ends) = opened {
+            state.expiry.push(ends, key.clone());
         }
         Ok(())
+    }
+}
+
+/// An authorization code, or what is left of it once spent.
+#[derive(Clone, Debug)]
+enum CodeEntry {
+    Live(CodeGrant),
+    Used {
+        client_id: ClientId,
+        family_id: FamilyId,
+        /// When the code itself expires (a spent code may be given back until then).
+        expires_at: OffsetDateTime,
+        /// How long the used mark is kept: as long as the tokens issued from the code.
+        until: OffsetDateTime,
+    },
+}
+
+impl CodeEntry {
+    fn client(&self) -> &ClientId {
+        match self {
+            Self::Live(grant) => &grant.client_id,
+            Self::Used { client_id, .. } => client_id,
+        }
+    }
+
+    /// Until when the entry is kept.
+    fn kept_until(&self) -> OffsetDateTime {
+        match self {
+            Self::Live(grant) => grant.expires_at,
+            Self::Used {
+                expires_at, until, ..
+            } => (*expires_at).max(*until),
+        }
     }
 }
 
 #[derive(Default)]
 struct CodeState {
     pending: HashMap<TokenHash, PendingAuthorization>,
-    /// A code and whether it has been spent.
-    codes: HashMap<TokenHash, (CodeGrant, bool)>,
-    last_sweep: Option<OffsetDateTime>,
+    pending_counts: ClientCounts,
+    pending_expiry: ExpiryQueue<TokenHash>,
+    codes: HashMap<TokenHash, CodeEntry>,
+    code_expiry: ExpiryQueue<TokenHash>,
 }
 
 impl CodeState {
-    fn sweep_if_due(&mut self, now: OffsetDateTime) {
-        let due = match self.last_sweep {
-            Some(last) => now - last >= SWEEP_EVERY || now < last,
-            None => true,
-        };
-        if due {
-            self.pending.retain(|_, p| p.expires_at > now);
-            self.codes.retain(|_, (g, _)| g.expires_at > now);
-            self.last_sweep = Some(now);
+    fn sweep(&mut self, now: OffsetDateTime, max: usize) {
+        let mut due = Vec::new();
+        self.pending_expiry.pop_due(now, max, |id| due.push(id));
+        for id in due {
+            if self.pending.get(&id).is_some_and(|p| p.expires_at <= now) {
+                self.remove_pending(&id);
+            }
         }
+        let codes = &mut self.codes;
+        self.code_expiry.pop_due(now, max, |code| {
+            if codes.get(&code).is_some_and(|c| c.kept_until() <= now) {
+                codes.remove(&code);
+            }
+        });
+        shrink_if_sparse(&mut self.pending);
+        shrink_if_sparse(&mut self.codes);
+    }
+
+    fn remove_pending(&mut self, id: &TokenHash) -> Option<PendingAuthorization> {
+        let request = self.pending.remove(id)?;
+        self.pending_counts.remove(&request.client_id);
+        Some(request)
     }
 }
 
@@ -590,6 +836,14 @@ impl MemoryCodeStore {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Drops every request and code (or used-code mark) that has expired at `now`.
+    pub fn purge_expired(&self, now: OffsetDateTime) {
+        let mut state = lock(&self.state);
+        state.sweep(now, usize::MAX);
+        state.pending.shrink_to_fit();
+        state.codes.shrink_to_fit();
+    }
 }
 
 impl fmt::Debug for MemoryCodeStore {
@@ -606,12 +860,30 @@ impl CodeStore for MemoryCodeStore {
         &self,
         id: &TokenHash,
         request: &PendingAuthorization,
+        limits: &PendingLimits,
         now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Admission, StoreError> {
         let mut state = lock(&self.state);
-        state.sweep_if_due(now);
-        state.pending.insert(*id, request.clone());
-        Ok(())
+        state.sweep(now, SWEEP_BATCH);
+        if state.pending_counts.full(&request.client_id, limits) {
+            // Expired requests may still be counted: drop them all before refusing. Each is
+            // dropped once, so this costs no more over time than dropping them as they come.
+            state.sweep(now, usize::MAX);
+            if state.pending_counts.full(&request.client_id, limits) {
+                return Ok(Admission::Full {
+                    retry_after: wait_until(state.pending_expiry.earliest(), now),
+                });
+            }
+        }
+        if request.expires_at <= now {
+            return Ok(Admission::Admitted);
+        }
+        if let Some(replaced) = state.pending.insert(*id, request.clone()) {
+            state.pending_counts.remove(&replaced.client_id);
+        }
+        state.pending_counts.add(&request.client_id);
+        state.pending_expiry.push(request.expires_at, *id);
+        Ok(Admission::Admitted)
     }
 
     async fn find_pending(
@@ -633,7 +905,7 @@ impl CodeStore for MemoryCodeStore {
         now: OffsetDateTime,
     ) -> Result<Option<PendingAuthorization>, StoreError> {
         let mut state = lock(&self.state);
-        Ok(state.pending.remove(id).filter(|p| p.expires_at > now))
+        Ok(state.remove_pending(id).filter(|p| p.expires_at > now))
     }
 
     async fn save_code(
@@ -643,64 +915,173 @@ impl CodeStore for MemoryCodeStore {
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let mut state = lock(&self.state);
-        state.sweep_if_due(now);
-        state.codes.insert(*code, (grant.clone(), false));
+        state.sweep(now, SWEEP_BATCH);
+        state.codes.insert(*code, CodeEntry::Live(grant.clone()));
+        state.code_expiry.push(grant.expires_at, *code);
         Ok(())
     }
 
     async fn take_code(
         &self,
         code: &TokenHash,
+        client: &ClientId,
+        keep_used_until: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<CodeRedemption, StoreError> {
         let mut state = lock(&self.state);
-        Ok(match state.codes.get_mut(code) {
-            Some((grant, _)) if grant.expires_at <= now => CodeRedemption::Unknown,
-            Some((grant, true)) => CodeRedemption::AlreadyUsed {
-                family_id: grant.family_id.clone(),
-            },
-            Some((grant, used)) => {
-                *used = true;
-                CodeRedemption::Redeemed(grant.clone())
+        state.sweep(now, SWEEP_BATCH);
+        let Some(entry) = state.codes.get_mut(code) else {
+            return Ok(CodeRedemption::Unknown);
+        };
+        if entry.kept_until() <= now {
+            return Ok(CodeRedemption::Unknown);
+        }
+        if entry.client() != client {
+            return Ok(CodeRedemption::OtherClient);
+        }
+        let redeemed = match entry {
+            CodeEntry::Used { family_id, .. } => {
+                return Ok(CodeRedemption::AlreadyUsed {
+                    family_id: family_id.clone(),
+                })
             }
-            None => CodeRedemption::Unknown,
-        })
+            CodeEntry::Live(grant) if grant.expires_at <= now => {
+                return Ok(CodeRedemption::Unknown)
+            }
+            CodeEntry::Live(grant) => grant.clone(),
+        };
+        *entry = CodeEntry::Used {
+            client_id: redeemed.client_id.clone(),
+            family_id: redeemed.family_id.clone(),
+            expires_at: redeemed.expires_at,
+            until: keep_used_until,
+        };
+        let kept_until = entry.kept_until();
+        state.code_expiry.push(kept_until, *code);
+        Ok(CodeRedemption::Redeemed(redeemed))
+    }
+
+    async fn restore_code(
+        &self,
+        code: &TokenHash,
+        grant: &CodeGrant,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut state = lock(&self.state);
+        let Some(entry) = state.codes.get_mut(code) else {
+            return Ok(false);
+        };
+        match entry {
+            CodeEntry::Used {
+                family_id,
+                expires_at,
+                ..
+            } if *family_id == grant.family_id && *expires_at > now => {
+                *entry = CodeEntry::Live(grant.clone());
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 }
 
-fn sweep_due(last_sweep: &mut Option<OffsetDateTime>, now: OffsetDateTime) -> bool {
-    let due = match *last_sweep {
-        Some(last) => now - last >= SWEEP_EVERY || now < last,
-        None => true,
-    };
-    if due {
-        *last_sweep = Some(now);
-    }
-    due
+/// A device authorization, and whether it still counts against the limits on pending requests
+/// (until it expires, or its approval is collected).
+struct HeldDevice {
+    request: DeviceAuthorization,
+    counted: bool,
+}
+
+/// What happens to a device authorization at a due time.
+#[derive(Clone, Copy)]
+enum DeviceStage {
+    /// It expires: it stops counting, and its user code stops working.
+    Expire,
+    /// It is forgotten ([`EXPIRED_DEVICE_CODE_MEMORY`] after it expired).
+    Forget,
 }
 
 #[derive(Default)]
 struct DeviceState {
     /// Requests by device code hash.
-    requests: HashMap<TokenHash, DeviceAuthorization>,
+    requests: HashMap<TokenHash, HeldDevice>,
     /// Device code hash by user code hash.
     user_codes: HashMap<TokenHash, TokenHash>,
-    last_sweep: Option<OffsetDateTime>,
+    counts: ClientCounts,
+    expiry: ExpiryQueue<(TokenHash, DeviceStage, Option<TokenHash>)>,
+}
+
+fn device_memory() -> time::Duration {
+    time::Duration::seconds(EXPIRED_DEVICE_CODE_MEMORY)
 }
 
 impl DeviceState {
-    fn sweep_if_due(&mut self, now: OffsetDateTime) {
-        if sweep_due(&mut self.last_sweep, now) {
-            let memory = time::Duration::seconds(EXPIRED_DEVICE_CODE_MEMORY);
-            self.requests
-                .retain(|_, r| r.expires_at.saturating_add(memory) > now);
-            let requests = &self.requests;
-            self.user_codes.retain(|_, device| {
-                requests
-                    .get(device)
-                    .is_some_and(|r| r.expires_at > now && r.status == DeviceStatus::Pending)
-            });
+    fn sweep(&mut self, now: OffsetDateTime, max: usize) {
+        let mut due = Vec::new();
+        self.expiry.pop_due(now, max, |event| due.push(event));
+        for (device, stage, user_code) in due {
+            match stage {
+                DeviceStage::Expire => {
+                    if let Some(user_code) = user_code {
+                        if self.user_codes.get(&user_code) == Some(&device) {
+                            self.user_codes.remove(&user_code);
+                        }
+                    }
+                    if let Some(held) = self.requests.get_mut(&device) {
+                        if held.counted && held.request.expires_at <= now {
+                            held.counted = false;
+                            self.counts.remove(&held.request.client_id);
+                        }
+                    }
+                }
+                DeviceStage::Forget => {
+                    let gone = self
+                        .requests
+                        .get(&device)
+                        .is_some_and(|h| h.request.expires_at.saturating_add(device_memory()) <= now);
+                    if gone {
+                        self.remove(&device);
+                    }
+                }
+            }
         }
+        shrink_if_sparse(&mut self.requests);
+        shrink_if_sparse(&mut self.user_codes);
+    }
+
+    fn insert(
+        &mut self,
+        device: TokenHash,
+        user_code: Option<TokenHash>,
+        request: DeviceAuthorization,
+        now: OffsetDateTime,
+    ) {
+        let counted = request.expires_at > now;
+        if counted {
+            self.counts.add(&request.client_id);
+        }
+        self.expiry
+            .push(request.expires_at, (device, DeviceStage::Expire, user_code));
+        self.expiry.push(
+            request.expires_at.saturating_add(device_memory()),
+            (device, DeviceStage::Forget, None),
+        );
+        if let Some(user_code) = user_code {
+            self.user_codes.insert(user_code, device);
+        }
+        if let Some(old) = self.requests.insert(device, HeldDevice { request, counted }) {
+            if old.counted {
+                self.counts.remove(&old.request.client_id);
+            }
+        }
+    }
+
+    fn remove(&mut self, device: &TokenHash) -> Option<DeviceAuthorization> {
+        let held = self.requests.remove(device)?;
+        if held.counted {
+            self.counts.remove(&held.request.client_id);
+        }
+        Some(held.request)
     }
 
     /// The pending, unexpired request behind a user code.
@@ -712,6 +1093,7 @@ impl DeviceState {
         let device = self.user_codes.get(user_code)?;
         self.requests
             .get_mut(device)
+            .map(|h| &mut h.request)
             .filter(|r| r.expires_at > now && r.status == DeviceStatus::Pending)
     }
 }
@@ -754,21 +1136,29 @@ impl DeviceCodeStore for MemoryDeviceCodeStore {
         device_code: &TokenHash,
         user_code: &TokenHash,
         request: &DeviceAuthorization,
+        limits: &PendingLimits,
         now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<DeviceSave, StoreError> {
         let mut state = lock(&self.state);
-        state.sweep_if_due(now);
+        state.sweep(now, SWEEP_BATCH);
         let in_use = state
             .user_codes
             .get(user_code)
             .and_then(|device| state.requests.get(device))
-            .is_some_and(|r| r.expires_at > now);
+            .is_some_and(|h| h.request.expires_at > now);
         if in_use {
-            return Ok(false);
+            return Ok(DeviceSave::UserCodeInUse);
         }
-        state.requests.insert(*device_code, request.clone());
-        state.user_codes.insert(*user_code, *device_code);
-        Ok(true)
+        if state.counts.full(&request.client_id, limits) {
+            state.sweep(now, usize::MAX);
+            if state.counts.full(&request.client_id, limits) {
+                return Ok(DeviceSave::Full {
+                    retry_after: wait_until(state.expiry.earliest(), now),
+                });
+            }
+        }
+        state.insert(*device_code, Some(*user_code), request.clone(), now);
+        Ok(DeviceSave::Saved)
     }
 
     async fn find_device_authorization(
@@ -791,8 +1181,13 @@ impl DeviceCodeStore for MemoryDeviceCodeStore {
             return Ok(false);
         };
         request.status = match decision {
-            DeviceDecision::Approve { user_id, scope } => DeviceStatus::Approved {
+            DeviceDecision::Approve {
+                user_id,
+                username,
+                scope,
+            } => DeviceStatus::Approved {
                 user_id: user_id.clone(),
+                username: username.clone(),
                 scope: scope.clone(),
             },
             DeviceDecision::Deny => DeviceStatus::Denied,
@@ -808,11 +1203,12 @@ impl DeviceCodeStore for MemoryDeviceCodeStore {
         now: OffsetDateTime,
     ) -> Result<DevicePoll, StoreError> {
         let mut state = lock(&self.state);
-        let memory = time::Duration::seconds(EXPIRED_DEVICE_CODE_MEMORY);
+        state.sweep(now, SWEEP_BATCH);
         let Some(request) = state
             .requests
             .get_mut(device_code)
-            .filter(|r| r.expires_at.saturating_add(memory) > now)
+            .map(|h| &mut h.request)
+            .filter(|r| r.expires_at.saturating_add(device_memory()) > now)
         else {
             return Ok(DevicePoll::Unknown);
         };
@@ -823,14 +1219,14 @@ impl DeviceCodeStore for MemoryDeviceCodeStore {
             return Ok(DevicePoll::Expired);
         }
         Ok(match &request.status {
-            DeviceStatus::Approved { .. } => match state.requests.remove(device_code) {
+            DeviceStatus::Approved { .. } => match state.remove(device_code) {
                 Some(request) => DevicePoll::Approved(request),
                 None => DevicePoll::Unknown,
             },
             DeviceStatus::Denied => DevicePoll::Denied,
             DeviceStatus::Pending => {
                 let too_soon = polled_too_soon(request.last_poll, request.interval, now);
-                request.last_poll = Some(now.replace_nanosecond(0).unwrap_or(now));
+                request.last_poll = Some(whole_seconds(now));
                 if too_soon {
                     request.interval = request.interval.saturating_add(5);
                     DevicePoll::SlowDown {
@@ -842,26 +1238,53 @@ impl DeviceCodeStore for MemoryDeviceCodeStore {
             }
         })
     }
+
+    async fn restore_device_approval(
+        &self,
+        device_code: &TokenHash,
+        request: &DeviceAuthorization,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut state = lock(&self.state);
+        if state.requests.contains_key(device_code)
+            || request.expires_at.saturating_add(device_memory()) <= now
+        {
+            return Ok(false);
+        }
+        state.insert(*device_code, None, request.clone(), now);
+        Ok(true)
+    }
 }
 
 #[derive(Default)]
 struct MfaState {
     challenges: HashMap<TokenHash, MfaChallenge>,
-    /// Used one-time codes: (user, counter) until when.
-    used: HashMap<(UserId, u64), OffsetDateTime>,
-    last_sweep: Option<OffsetDateTime>,
+    challenge_expiry: ExpiryQueue<TokenHash>,
+    /// The last one-time code counter accepted per user, and until when it is held.
+    counters: HashMap<UserId, (u64, OffsetDateTime)>,
+    counter_expiry: ExpiryQueue<UserId>,
 }
 
 impl MfaState {
-    fn sweep_if_due(&mut self, now: OffsetDateTime) {
-        if sweep_due(&mut self.last_sweep, now) {
-            self.challenges.retain(|_, c| c.expires_at > now);
-            self.used.retain(|_, until| *until > now);
-        }
+    fn sweep(&mut self, now: OffsetDateTime, max: usize) {
+        let challenges = &mut self.challenges;
+        self.challenge_expiry.pop_due(now, max, |token| {
+            if challenges.get(&token).is_some_and(|c| c.expires_at <= now) {
+                challenges.remove(&token);
+            }
+        });
+        let counters = &mut self.counters;
+        self.counter_expiry.pop_due(now, max, |user| {
+            if counters.get(&user).is_some_and(|(_, until)| *until <= now) {
+                counters.remove(&user);
+            }
+        });
+        shrink_if_sparse(&mut self.challenges);
+        shrink_if_sparse(&mut self.counters);
     }
 }
 
-/// `mfa_token`s and used one-time codes kept in maps.
+/// `mfa_token`s and the last accepted one-time code of each user, kept in maps.
 #[derive(Default)]
 pub struct MemoryMfaStore {
     state: Mutex<MfaState>,
@@ -873,10 +1296,10 @@ impl MemoryMfaStore {
         Self::default()
     }
 
-    /// How many challenges and used-code marks the store holds.
+    /// How many challenges and one-time-code marks the store holds.
     pub fn len(&self) -> usize {
         let state = lock(&self.state);
-        state.challenges.len() + state.used.len()
+        state.challenges.len() + state.counters.len()
     }
 
     /// Whether the store holds nothing.
@@ -902,8 +1325,9 @@ impl MfaStore for MemoryMfaStore {
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let mut state = lock(&self.state);
-        state.sweep_if_due(now);
+        state.sweep(now, SWEEP_BATCH);
         state.challenges.insert(*token, challenge.clone());
+        state.challenge_expiry.push(challenge.expires_at, *token);
         Ok(())
     }
 
@@ -932,7 +1356,7 @@ impl MfaStore for MemoryMfaStore {
             .filter(|c| c.expires_at > now))
     }
 
-    async fn mark_otp_used(
+    async fn advance_otp_counter(
         &self,
         user: &UserId,
         counter: u64,
@@ -940,12 +1364,21 @@ impl MfaStore for MemoryMfaStore {
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
         let mut state = lock(&self.state);
-        state.sweep_if_due(now);
-        let key = (user.clone(), counter);
-        if state.used.get(&key).is_some_and(|u| *u > now) {
-            return Ok(false);
+        state.sweep(now, SWEEP_BATCH);
+        let held = state
+            .counters
+            .get(user)
+            .copied()
+            .filter(|(_, held_until)| *held_until > now);
+        let until = match held {
+            Some((last, _)) if last >= counter => return Ok(false),
+            Some((_, held_until)) => held_until.max(until),
+            None => until,
+        };
+        if until > now {
+            state.counters.insert(user.clone(), (counter, until));
+            state.counter_expiry.push(until, user.clone());
         }
-        state.used.insert(key, until);
         Ok(true)
     }
 }

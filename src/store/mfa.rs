@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use crate::error::StoreError;
 use crate::scope::Scope;
 use crate::token::TokenHash;
-use crate::types::{ClientId, UserId};
+use crate::types::{ClientId, UserId, Username};
 
 /// A password sign-in whose password was right and whose second factor is still owed: what an
 /// `mfa_token` stands for.
@@ -18,6 +18,9 @@ pub struct MfaChallenge {
     pub client_id: ClientId,
     /// The user whose password was right.
     pub user_id: UserId,
+    /// The username they signed in with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<Username>,
     /// The scope the password grant would have issued.
     pub scope: Scope,
     /// Whether that scope differs from what was asked (so the token response must carry it).
@@ -62,13 +65,18 @@ pub trait MfaStore: Send + Sync {
         now: OffsetDateTime,
     ) -> Result<Option<MfaChallenge>, StoreError>;
 
-    /// Marks `user`'s one-time code number `counter` (a TOTP time step) as used until `until`,
-    /// answering `true`; or answers `false`, changing nothing, if it is already marked (RFC 6238
-    /// §5.2: a code accepted once is refused for the rest of its validity).
+    /// Records that `user`'s one-time code number `counter` (a TOTP time step) was accepted:
+    /// if the last counter recorded for `user` (and still held at `now`) is lower, or there is
+    /// none, it becomes `counter`, held until `until` (or the earlier mark's `until`, if later),
+    /// answering `true`; otherwise nothing changes and it answers `false`.
     ///
-    /// Atomic: of concurrent calls with one user and counter, exactly one answers `true` (Redis
-    /// `SET … NX`, SQL `INSERT … ON CONFLICT DO NOTHING`).
-    async fn mark_otp_used(
+    /// So a code is accepted once (RFC 6238 §5.2), and once a code was accepted, no code from
+    /// an earlier step is: a code seen over someone's shoulder is useless after the user's own.
+    ///
+    /// Atomic: of concurrent calls for one user, only calls with increasing counters answer
+    /// `true` (Redis: one script; SQL: `UPDATE … SET counter = $2 WHERE user = $1 AND (counter <
+    /// $2 OR until <= $now)`, or an insert).
+    async fn advance_otp_counter(
         &self,
         user: &UserId,
         counter: u64,

@@ -26,10 +26,13 @@
 //! must be atomic, and what each answer means.
 
 mod device;
+mod expiry;
 mod memory;
 mod mfa;
 #[cfg(feature = "redis")]
 mod redis;
+
+use std::net::IpAddr;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -39,7 +42,7 @@ use time::OffsetDateTime;
 pub use self::redis::RedisStore;
 pub use device::{
     polled_too_soon, DeviceAuthorization, DeviceCodeStore, DeviceDecision, DevicePoll,
-    DeviceStatus, EXPIRED_DEVICE_CODE_MEMORY,
+    DeviceSave, DeviceStatus, EXPIRED_DEVICE_CODE_MEMORY,
 };
 pub use memory::{
     MemoryAttemptLimiter, MemoryClientStore, MemoryCodeStore, MemoryDeviceCodeStore,
@@ -274,6 +277,10 @@ pub struct TokenRecord {
     pub client_id: ClientId,
     /// The resource owner, if the grant has one (`client_credentials` has none).
     pub user_id: Option<UserId>,
+    /// The username the resource owner signed in with, when the grant had one (introspection's
+    /// `username`, RFC 7662 §2.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<Username>,
     /// The scope granted.
     pub scope: Scope,
     /// When the token was issued.
@@ -301,12 +308,19 @@ pub enum TokenLookup {
     Live(TokenRecord),
     /// A refresh token that was already spent by rotation. Presenting it again is a replay
     /// (RFC 9700 §4.14.2): the engine revokes its family, if the client that presents it is the
-    /// one it was issued to.
+    /// one it was issued to; or, within a grace period the host opted into, answers its own
+    /// client again (the reply to the rotation may have been lost).
     Rotated {
         /// The client the spent token was issued to.
         client_id: ClientId,
         /// Its family.
         family_id: FamilyId,
+        /// When it was spent.
+        rotated_at: OffsetDateTime,
+        /// The refresh token issued in its place, if it may still be issued again
+        /// ([`TokenStore::reissue_rotated`]); `None` for a token that was itself replaced
+        /// that way.
+        successor: Option<TokenHash>,
     },
     /// No such token: never issued, revoked, or expired.
     Unknown,
@@ -379,7 +393,8 @@ pub trait TokenStore: Send + Sync {
     /// $2 AND expires_at > $now RETURNING …`, then the inserts, in one transaction):
     /// - if `old` is a live, unexpired refresh token issued to `client`, and no family of
     ///   `new_tokens` was recently revoked: save `new_tokens`; if
-    ///   `spend_old`, mark `old` rotated (keeping that mark, with its client and family, until its
+    ///   `spend_old`, mark `old` rotated (keeping that mark, with its client, its family, `now`
+    ///   as `rotated_at` and the refresh token of `new_tokens` as its `successor`, until its
     ///   `expires_at`); answer [`Rotation::Issued`] with its record;
     /// - if `old` was already rotated: change nothing, answer [`Rotation::Reused`];
     /// - otherwise change nothing and answer [`Rotation::NotFound`].
@@ -393,6 +408,30 @@ pub trait TokenStore: Send + Sync {
         client: &ClientId,
         new_tokens: &[(TokenHash, TokenRecord)],
         spend_old: bool,
+        now: OffsetDateTime,
+    ) -> Result<Rotation, StoreError>;
+
+    /// Issues new tokens for a refresh token spent moments ago whose client never got the reply
+    /// (the engine has checked the grace period), in one atomic step:
+    ///
+    /// - if `old` is rotated, issued to `client`, its `successor` is `successor`, that successor
+    ///   is still a live, unexpired refresh token (the client never used it), and no family of
+    ///   `new_tokens` was recently revoked: mark the successor spent with no successor of its own
+    ///   (presenting it later is a replay, and it cannot be issued again), make the refresh token
+    ///   of `new_tokens` `old`'s successor, save `new_tokens`, and answer [`Rotation::Issued`]
+    ///   with the successor's record;
+    /// - if `old` is rotated but any of that does not hold: change nothing, answer
+    ///   [`Rotation::Reused`];
+    /// - otherwise change nothing and answer [`Rotation::NotFound`].
+    ///
+    /// Of any number of concurrent calls with the same `old` and `successor`, at most one
+    /// answers `Issued`, so a family never holds two usable refresh tokens.
+    async fn reissue_rotated(
+        &self,
+        old: &TokenHash,
+        successor: &TokenHash,
+        client: &ClientId,
+        new_tokens: &[(TokenHash, TokenRecord)],
         now: OffsetDateTime,
     ) -> Result<Rotation, StoreError>;
 
@@ -428,8 +467,10 @@ pub enum AttemptKey {
     Username(String),
     /// A client, for failures across all of its users.
     Client(ClientId),
-    /// Someone entering device user codes (RFC 8628 §5.1), as the host names them: the signed-in
-    /// user, or the caller's address.
+    /// A caller's network address, for failures across every username tried from it (one
+    /// password sprayed over many users): an IPv4 address, or an IPv6 caller's /64.
+    Address(String),
+    /// Someone entering device user codes (RFC 8628 §5.1), by the caller's address.
     UserCodeEntry(String),
     /// A user's one-time codes (second factor), by user id: every alias the user signs in with
     /// shares one count.
@@ -442,13 +483,37 @@ impl AttemptKey {
         Self::Username(username.as_str().trim().to_lowercase())
     }
 
+    /// The key for a caller's address: an IPv4 address (an IPv4-mapped IPv6 one counts as
+    /// IPv4), or the /64 of an IPv6 address, which one subscriber usually holds whole.
+    pub fn address(caller: IpAddr) -> Self {
+        Self::Address(address_key(caller))
+    }
+
+    /// The key for someone typing device user codes from `caller` (see
+    /// [`address`](AttemptKey::address)).
+    pub fn user_code_entry(caller: IpAddr) -> Self {
+        Self::UserCodeEntry(address_key(caller))
+    }
+
     /// A stable string form, e.g. `user:tom` or `client:clientapp`, for use as a storage key.
     pub fn storage_key(&self) -> String {
         match self {
             Self::Username(u) => format!("user:{u}"),
             Self::Client(c) => format!("client:{c}"),
+            Self::Address(a) => format!("addr:{a}"),
             Self::UserCodeEntry(who) => format!("user_code:{who}"),
             Self::SecondFactor(user) => format!("second_factor:{user}"),
+        }
+    }
+}
+
+/// An address as limits count it: IPv4 as is, IPv6 by its /64.
+fn address_key(caller: IpAddr) -> String {
+    match caller.to_canonical() {
+        IpAddr::V4(ip) => ip.to_string(),
+        IpAddr::V6(ip) => {
+            let [a, b, c, d, ..] = ip.segments();
+            format!("{a:x}:{b:x}:{c:x}:{d:x}::/64")
         }
     }
 }
@@ -458,76 +523,110 @@ impl AttemptKey {
 pub struct AttemptRule {
     /// Failures allowed in a window; the next attempt is refused until the window closes.
     pub max_failures: u32,
-    /// How long a window lasts from its first counted attempt. A store may round it up to whole
+    /// How long a window lasts from its first failure. A store may round it up to whole
     /// seconds (the Redis store does).
     pub window: std::time::Duration,
+}
+
+/// One check's hold on an [`AttemptKey`] while it is in flight: a random id, and the instant
+/// after which the hold lapses by itself (if the process checking died, or its request was
+/// dropped).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct AttemptLease {
+    /// Which check holds it: random, so holds from many servers do not collide.
+    pub id: u64,
+    /// When the hold lapses.
+    pub until: OffsetDateTime,
+}
+
+impl AttemptLease {
+    /// A fresh lease (a random id) lasting until `until`.
+    pub fn new(until: OffsetDateTime) -> Self {
+        Self {
+            id: rand::random(),
+            until,
+        }
+    }
 }
 
 /// The answer of [`AttemptLimiter::reserve_attempt`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum AttemptVerdict {
-    /// The attempt may go ahead; it has been counted.
+    /// The check may go ahead; its lease is held.
     Allowed,
-    /// Too many failures: refuse without checking the credentials.
+    /// As many checks are in flight as failures remain allowed: wait for one of them to finish
+    /// (a right password gives its place back; a wrong one uses it up). Nothing was changed.
+    Busy,
+    /// Too many failures: refuse without checking the credentials. Nothing was changed.
     Refused {
         /// How long until the window closes.
         retry_after: std::time::Duration,
     },
 }
 
-/// Counts failed sign-in attempts, so the password grant can refuse a brute force
-/// (RFC 6749 §4.3.2: "the authorization server MUST protect the endpoint against brute force
-/// attacks").
+/// Counts failed sign-in attempts, so that password guessing is refused (RFC 6749 §4.3.2: "the
+/// authorization server MUST protect the endpoint against brute force attacks") while a burst
+/// of right passwords is not.
 ///
-/// Two ways of counting, for two kinds of key:
+/// Each key has a count of failures in its window, and a set of **leases**: checks in flight.
+/// A check may start only while `failures + leases < max_failures`
+/// ([`reserve_attempt`](AttemptLimiter::reserve_attempt)); when it ends, its lease is either
+/// given back ([`release_attempt`](AttemptLimiter::release_attempt), for a right password) or
+/// turned into a failure ([`record_failure`](AttemptLimiter::record_failure)). So:
 ///
-/// - **Per username, a reservation.** An attempt is counted *before* the credentials are
-///   checked ([`reserve_attempt`]) and given back when they turn out right
-///   ([`release_attempt`]). So any number of concurrent guesses still reach the
-///   [`UserVerifier`] at most `max_failures` times per window.
-/// - **Per client, failures only.** The engine asks whether the client is over its limit
-///   ([`check_attempts`], a read) and counts a failure once it has happened (with
-///   [`reserve_attempt`], whose answer it ignores). Successful sign-ins in flight never count,
-///   so a busy client is not refused for being busy.
+/// - any number of concurrent *right* passwords for one username all succeed: at most
+///   `max_failures` are checked at once, the others wait for a place ([`AttemptVerdict::Busy`]);
+/// - any number of concurrent *wrong* guesses reach the [`UserVerifier`] at most `max_failures`
+///   times per window, because every one of them held a place until it failed.
 ///
-/// Called by: the `password` grant.
+/// The engine counts each sign-in against several keys (the username, the authenticated
+/// client, the caller's address), holding a lease on each.
 ///
-/// [`reserve_attempt`]: AttemptLimiter::reserve_attempt
-/// [`release_attempt`]: AttemptLimiter::release_attempt
-/// [`check_attempts`]: AttemptLimiter::check_attempts
+/// Called by: the `password` and `mfa-otp` grants, the login-page checks
+/// ([`verify_user`](crate::AuthorizationServer::verify_user)), and the device verification
+/// page's user-code lookups.
 #[async_trait]
 pub trait AttemptLimiter: Send + Sync {
-    /// Refuses if `key` already has `rule.max_failures` attempts counted in its open window;
-    /// otherwise counts one more (opening a window of `rule.window` at `now` if none is open) and
-    /// allows.
+    /// Asks to start a check counted against `key`, in one atomic step (Redis: one script; SQL:
+    /// one transaction over the key's row and its leases):
     ///
-    /// Atomic: the check and the count are one step (Redis: one script; SQL: `INSERT … ON
-    /// CONFLICT DO UPDATE … RETURNING`).
+    /// - `rule.max_failures` failures counted in `key`'s open window (one that ends after
+    ///   `now`): answer [`AttemptVerdict::Refused`] with the time until it ends;
+    /// - otherwise, forgetting leases whose `until` is at or before `now`: if the failures and
+    ///   the leases left reach `rule.max_failures`, answer [`AttemptVerdict::Busy`];
+    /// - otherwise hold `lease` and answer [`AttemptVerdict::Allowed`].
+    ///
+    /// Of any number of concurrent calls on one key, at most `max_failures - failures` are
+    /// allowed.
     async fn reserve_attempt(
         &self,
         key: &AttemptKey,
         rule: &AttemptRule,
+        lease: &AttemptLease,
         now: OffsetDateTime,
     ) -> Result<AttemptVerdict, StoreError>;
 
-    /// Refuses if `key` has `rule.max_failures` attempts counted in its open window; counts
-    /// nothing. A read.
-    async fn check_attempts(
-        &self,
-        key: &AttemptKey,
-        rule: &AttemptRule,
-        now: OffsetDateTime,
-    ) -> Result<AttemptVerdict, StoreError>;
-
-    /// Gives back one attempt counted by [`reserve_attempt`](AttemptLimiter::reserve_attempt)
-    /// that succeeded, or that was never made. Never goes below zero; a closed window is left
-    /// alone.
+    /// Gives `lease` back without counting anything: the check succeeded, or was never made.
+    /// A lease that is not held is ignored.
     ///
-    /// Atomic: one decrement.
+    /// Atomic: one delete.
     async fn release_attempt(
         &self,
         key: &AttemptKey,
+        lease: &AttemptLease,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
+    /// Ends `lease` (if held) and counts one failure against `key`, opening a window of
+    /// `rule.window` at `now` if none is open.
+    ///
+    /// Atomic: the lease's removal and the count are one step.
+    async fn record_failure(
+        &self,
+        key: &AttemptKey,
+        rule: &AttemptRule,
+        lease: &AttemptLease,
         now: OffsetDateTime,
     ) -> Result<(), StoreError>;
 }
@@ -567,6 +666,9 @@ pub struct CodeGrant {
     pub client_id: ClientId,
     /// The resource owner who approved.
     pub user_id: UserId,
+    /// The username the resource owner signed in with, if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<Username>,
     /// The redirection URI the code was sent to.
     pub redirect_uri: RedirectUri,
     /// Whether the authorization request carried `redirect_uri`.
@@ -598,8 +700,43 @@ pub enum CodeRedemption {
         /// The family of the tokens issued from the code.
         family_id: FamilyId,
     },
-    /// No such code: never issued, or expired.
+    /// The code was issued to another client: nothing was changed.
+    OtherClient,
+    /// No such code: never issued, or expired (and its used mark gone).
     Unknown,
+}
+
+/// Bounds on requests that anyone may make without credentials (pending authorization
+/// requests, device authorization requests), so that a flood cannot grow a store without limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PendingLimits {
+    /// Unexpired requests one client may have waiting.
+    pub per_client: u32,
+    /// Unexpired requests waiting in all.
+    pub total: u32,
+}
+
+impl Default for PendingLimits {
+    /// 1,000 per client and 10,000 in all.
+    fn default() -> Self {
+        Self {
+            per_client: 1_000,
+            total: 10_000,
+        }
+    }
+}
+
+/// The answer of a save bounded by [`PendingLimits`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Admission {
+    /// Saved.
+    Admitted,
+    /// A limit is reached: nothing was saved.
+    Full {
+        /// How long until the oldest request counted against the limit expires.
+        retry_after: std::time::Duration,
+    },
 }
 
 /// Keeps authorization requests awaiting a decision, and authorization codes.
@@ -611,13 +748,20 @@ pub enum CodeRedemption {
 /// and every entry expires at its `expires_at` as judged by the `now` passed in.
 #[async_trait]
 pub trait CodeStore: Send + Sync {
-    /// Saves a validated authorization request under the hash of its id.
+    /// Saves a validated authorization request under the hash of its id, unless `limits` are
+    /// reached: as many unexpired requests of its client as `limits.per_client`, or as many in
+    /// all as `limits.total`. Then it saves nothing and answers [`Admission::Full`] with how
+    /// long until the oldest such request expires (anyone can make these requests, so they must
+    /// not grow without bound).
+    ///
+    /// Atomic: the counts and the save are one step, so concurrent saves cannot overrun a limit.
     async fn save_pending(
         &self,
         id: &TokenHash,
         request: &PendingAuthorization,
+        limits: &PendingLimits,
         now: OffsetDateTime,
-    ) -> Result<(), StoreError>;
+    ) -> Result<Admission, StoreError>;
 
     /// Reads a pending request, leaving it in place (to draw a page again after a wrong
     /// password). A read.
@@ -644,13 +788,36 @@ pub trait CodeStore: Send + Sync {
         now: OffsetDateTime,
     ) -> Result<(), StoreError>;
 
-    /// Spends a code, in one atomic step: a live code is marked used (the mark keeps its family
-    /// until the code's expiry) and its grant answered; a used one answers
-    /// [`CodeRedemption::AlreadyUsed`]; anything else [`CodeRedemption::Unknown`]. Of any number
-    /// of concurrent calls with one code, exactly one answers `Redeemed`.
+    /// Spends a code presented by `client`, in one atomic step (SQL: `UPDATE … SET state =
+    /// 'used' WHERE hash = $1 AND state = 'live' AND client_id = $2 AND expires_at > $now
+    /// RETURNING …`):
+    ///
+    /// - a live, unexpired code issued to `client`: marked used, answering
+    ///   [`CodeRedemption::Redeemed`] with its grant. The used mark keeps the client and the
+    ///   family until `keep_used_until` (or the code's expiry, if later): as long as the tokens
+    ///   issued from the code can live, so that a replay can still revoke them;
+    /// - a used code of `client`: [`CodeRedemption::AlreadyUsed`];
+    /// - a live or used code of another client: [`CodeRedemption::OtherClient`], nothing
+    ///   changed (a code leaked to another client can neither be spent nor revoke anything);
+    /// - anything else: [`CodeRedemption::Unknown`].
+    ///
+    /// Of any number of concurrent calls with one code, exactly one answers `Redeemed`.
     async fn take_code(
         &self,
         code: &TokenHash,
+        client: &ClientId,
+        keep_used_until: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<CodeRedemption, StoreError>;
+
+    /// Gives back a code that [`take_code`](CodeStore::take_code) spent but whose tokens could
+    /// not be saved (the token store failed): if `code` is still marked used with `grant`'s
+    /// family and the code has not expired, it is live again with `grant`, answering `true`;
+    /// otherwise nothing changes and it answers `false`. Atomic.
+    async fn restore_code(
+        &self,
+        code: &TokenHash,
+        grant: &CodeGrant,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
 }

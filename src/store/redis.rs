@@ -11,15 +11,15 @@ use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 
 use super::{
-    AttemptKey, AttemptLimiter, AttemptRule, AttemptVerdict, CodeGrant, CodeRedemption, CodeStore,
-    DeviceAuthorization, DeviceCodeStore, DeviceDecision, DevicePoll, DeviceStatus, MfaChallenge,
-    MfaStore, PendingAuthorization, Rotation, TokenKind, TokenLookup, TokenRecord, TokenStore,
-    EXPIRED_DEVICE_CODE_MEMORY,
+    Admission, AttemptKey, AttemptLease, AttemptLimiter, AttemptRule, AttemptVerdict, CodeGrant,
+    CodeRedemption, CodeStore, DeviceAuthorization, DeviceCodeStore, DeviceDecision, DevicePoll,
+    DeviceSave, DeviceStatus, MfaChallenge, MfaStore, PendingAuthorization, PendingLimits,
+    Rotation, TokenKind, TokenLookup, TokenRecord, TokenStore, EXPIRED_DEVICE_CODE_MEMORY,
 };
 use crate::error::StoreError;
 use crate::scope::Scope;
 use crate::token::TokenHash;
-use crate::types::{ClientId, FamilyId, UserId};
+use crate::types::{ClientId, FamilyId, UserId, Username};
 
 /// Saves tokens: Lua functions shared by the save and rotate scripts.
 ///
@@ -63,9 +63,23 @@ end
 /// Answers 1 (saved) or 0 (a family was revoked: nothing saved).
 const SAVE: &str = "local now = tonumber(ARGV[1])\nif revoked(now, 1) then return 0 end\nsave(now, 1, 2)\nreturn 1";
 
+/// The hash (hex) of the refresh token among the new tokens whose six values start at ARGV
+/// `first_arg`, or nil: the successor of the token they replace.
+const SUCCESSOR_FN: &str = r"
+local function successor(first_arg)
+  local a = first_arg
+  while a + 5 <= #ARGV do
+    if ARGV[a] == 'refresh' then return ARGV[a + 5] end
+    a = a + 6
+  end
+  return nil
+end
+";
+
 /// KEYS[1]: the old refresh token; then token/family/marker key triples for the new tokens.
 /// ARGV: now, client, spend ('1' or '0'), then six values a new token.
-/// Checks everything before it writes anything.
+/// Checks everything before it writes anything. A spent token keeps when it was spent (`a`)
+/// and its successor (`n`).
 const ROTATE: &str = r"
 local now = tonumber(ARGV[1])
 local v = redis.call('HMGET', KEYS[1], 's', 'k', 'c', 'f', 'e', 'r')
@@ -80,11 +94,44 @@ if v[1] ~= 'live' or v[2] ~= 'refresh' or v[3] ~= ARGV[2] or not v[6] then
 end
 if revoked(now, 2) then return {'notfound'} end
 if ARGV[3] == '1' then
-  redis.call('HSET', KEYS[1], 's', 'rotated')
-  redis.call('HDEL', KEYS[1], 'r')
+  redis.call('HSET', KEYS[1], 's', 'rotated', 'a', now)
+  redis.call('HDEL', KEYS[1], 'r', 'n')
+  local next = successor(4)
+  if next then redis.call('HSET', KEYS[1], 'n', next) end
 end
 save(now, 2, 4)
 return {'issued', v[6]}
+";
+
+/// KEYS[1]: a spent refresh token; KEYS[2]: its successor; then token/family/marker key
+/// triples for the new tokens. ARGV: now, client, the successor's hash (hex), then six values a
+/// new token. As `TokenStore::reissue_rotated` says: the successor, still live and unused, is
+/// spent with no successor of its own, and the new refresh token succeeds the old one.
+const REISSUE: &str = r"
+local now = tonumber(ARGV[1])
+local o = redis.call('HMGET', KEYS[1], 's', 'c', 'f', 'e', 'n')
+local oe = tonumber(o[4])
+if o[1] ~= 'rotated' or not oe or oe <= now or not o[2] or not o[3] then
+  return {'notfound'}
+end
+local reused = {'reused', o[2], o[3]}
+if o[2] ~= ARGV[2] or o[5] ~= ARGV[3] then return reused end
+local v = redis.call('HMGET', KEYS[2], 's', 'k', 'c', 'e', 'r')
+local e = tonumber(v[4])
+if v[1] ~= 'live' or v[2] ~= 'refresh' or v[3] ~= ARGV[2] or not e or e <= now or not v[5] then
+  return reused
+end
+if revoked(now, 3) then return {'notfound'} end
+redis.call('HSET', KEYS[2], 's', 'rotated', 'a', now)
+redis.call('HDEL', KEYS[2], 'r', 'n')
+local next = successor(4)
+if next then
+  redis.call('HSET', KEYS[1], 'n', next)
+else
+  redis.call('HDEL', KEYS[1], 'n')
+end
+save(now, 3, 4)
+return {'issued', v[5]}
 ";
 
 /// KEYS[1]: a token. ARGV: now. Deletes it if live, answering its record.
@@ -124,96 +171,216 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 return n
 ";
 
-/// KEYS[1]: a limiter key. ARGV: now, max failures, window seconds.
-/// Answers {1, 0} (allowed, counted) or {0, seconds left} (refused).
+/// KEYS[1]: a limiter key (failures `n` in a window ending `e`); KEYS[2]: its leases (a sorted
+/// set of lease ids scored by when they lapse). ARGV: now, max failures, window seconds, lease
+/// id, lease end. Answers {1, 0} (allowed, the lease held), {2, 0} (busy: failures and leases
+/// reach the limit) or {0, seconds left} (refused).
 const RESERVE: &str = r"
-local now, max, window = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local now, max = tonumber(ARGV[1]), tonumber(ARGV[2])
 local v = redis.call('HMGET', KEYS[1], 'n', 'e')
 local n, e = tonumber(v[1]) or 0, tonumber(v[2])
-if not e or e <= now then n = 0; e = now + window end
-if n >= max then return {0, e - now} end
-redis.call('HSET', KEYS[1], 'n', n + 1, 'e', e)
-redis.call('EXPIRE', KEYS[1], e - now)
+if not e or e <= now then n = 0 end
+if n >= max then
+  if e and e > now then return {0, e - now} end
+  return {0, tonumber(ARGV[3])}
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+if n + redis.call('ZCARD', KEYS[2]) >= max then return {2, 0} end
+redis.call('ZADD', KEYS[2], ARGV[5], ARGV[4])
+local top = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
+redis.call('EXPIRE', KEYS[2], math.max(tonumber(top[2]) - now, 1))
 return {1, 0}
 ";
 
-/// KEYS[1]: a limiter key. ARGV: now. Gives one attempt back within an open window.
-const RELEASE: &str = r"
+/// KEYS[1]: a limiter key; KEYS[2]: its leases. ARGV: now, window seconds, lease id. Ends the
+/// lease and counts a failure, opening a window if none is open.
+const RECORD_FAILURE: &str = r"
+local now = tonumber(ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[3])
 local v = redis.call('HMGET', KEYS[1], 'n', 'e')
-local n, e = tonumber(v[1]), tonumber(v[2])
-if n and e and e > tonumber(ARGV[1]) and n > 0 then
-  redis.call('HSET', KEYS[1], 'n', n - 1)
-end
+local n, e = tonumber(v[1]) or 0, tonumber(v[2])
+if not e or e <= now then n = 0; e = now + tonumber(ARGV[2]) end
+redis.call('HSET', KEYS[1], 'n', n + 1, 'e', e)
+redis.call('EXPIRE', KEYS[1], e - now)
 return 1
 ";
 
-/// KEYS[1]: a code. ARGV: now, family, expiry, grant JSON.
+/// Counting requests anyone can make (pending authorization requests, device requests)
+/// against `PendingLimits`: each is a member of a sorted set for its client and one for all,
+/// scored by when it expires.
+///
+/// `full` drops the expired members and answers how long until the oldest one expires if a
+/// limit is reached (else nil); `count` adds a member, keeping each set until its last member
+/// expires.
+const LIMITS_FN: &str = r"
+local function full(now, client_set, all_set, per_client, total)
+  for _, pair in ipairs({{client_set, per_client}, {all_set, total}}) do
+    redis.call('ZREMRANGEBYSCORE', pair[1], '-inf', now)
+    if redis.call('ZCARD', pair[1]) >= pair[2] then
+      local oldest = redis.call('ZRANGE', pair[1], 0, 0, 'WITHSCORES')
+      if oldest[2] then return math.max(tonumber(oldest[2]) - now, 1) end
+      return 1
+    end
+  end
+  return nil
+end
+local function count(now, set, expiry, member)
+  redis.call('ZADD', set, expiry, member)
+  local top = redis.call('ZRANGE', set, -1, -1, 'WITHSCORES')
+  redis.call('EXPIRE', set, math.max(tonumber(top[2]) - now, 1))
+end
+";
+
+/// KEYS[1]: a pending request; KEYS[2]: its client's set of pending requests; KEYS[3]: the set
+/// of all. ARGV: now, expiry, the limit per client, the limit in all, the request id hash
+/// (hex), client, the request as JSON. Answers {1, 0} (saved) or {0, seconds} (a limit is
+/// reached: nothing saved).
+const SAVE_PENDING: &str = r"
+local now, e = tonumber(ARGV[1]), tonumber(ARGV[2])
+local wait = full(now, KEYS[2], KEYS[3], tonumber(ARGV[3]), tonumber(ARGV[4]))
+if wait then return {0, wait} end
+if e <= now then return {1, 0} end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'c', ARGV[6], 'e', e, 'r', ARGV[7])
+redis.call('EXPIRE', KEYS[1], e - now)
+count(now, KEYS[2], e, ARGV[5])
+count(now, KEYS[3], e, ARGV[5])
+return {1, 0}
+";
+
+/// KEYS[1]: a pending request; KEYS[2]: the set of all. ARGV: now, the request id hash (hex),
+/// what the per-client set keys start with. Deletes the request, answering its JSON if it was
+/// still waiting. The client's set is named by the client the request holds, so it cannot be
+/// declared in KEYS; it has the same hash tag, so it is in the same slot.
+const TAKE_PENDING: &str = r"
+local v = redis.call('HMGET', KEYS[1], 'c', 'e', 'r')
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[2])
+if v[1] then redis.call('ZREM', ARGV[3] .. v[1], ARGV[2]) end
+local e = tonumber(v[2])
+if not e or e <= tonumber(ARGV[1]) or not v[3] then return false end
+return v[3]
+";
+
+/// KEYS[1]: a code. ARGV: now, client, family, expiry, grant JSON.
 const SAVE_CODE: &str = r"
-local ttl = tonumber(ARGV[3]) - tonumber(ARGV[1])
+local ttl = tonumber(ARGV[4]) - tonumber(ARGV[1])
 if ttl <= 0 then return 0 end
-redis.call('HSET', KEYS[1], 's', 'live', 'f', ARGV[2], 'e', ARGV[3], 'r', ARGV[4])
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 's', 'live', 'c', ARGV[2], 'f', ARGV[3], 'e', ARGV[4], 'r', ARGV[5])
 redis.call('EXPIRE', KEYS[1], ttl)
 return 1
 ";
 
-/// KEYS[1]: a code. ARGV: now. Spends a live code, keeping a used mark with its family.
+/// KEYS[1]: a code. ARGV: now, client, until when a used mark is kept. Spends a live code of
+/// the client, keeping a used mark with its client and family until then; a code of another
+/// client is left alone.
 const TAKE_CODE: &str = r"
-local v = redis.call('HMGET', KEYS[1], 's', 'f', 'e', 'r')
-local e = tonumber(v[3])
-if not v[1] or not e or e <= tonumber(ARGV[1]) then return {'unknown'} end
+local now = tonumber(ARGV[1])
+local v = redis.call('HMGET', KEYS[1], 's', 'c', 'f', 'e', 'r', 'u')
+local e, u = tonumber(v[4]), tonumber(v[6])
+local kept = e
+if e and u and u > e then kept = u end
+if not v[1] or not kept or kept <= now then return {'unknown'} end
+if v[2] ~= ARGV[2] then return {'other'} end
 if v[1] == 'used' then
-  if v[2] then return {'used', v[2]} end
+  if v[3] then return {'used', v[3]} end
   return {'unknown'}
 end
-if v[1] ~= 'live' or not v[4] then return {'unknown'} end
-redis.call('HSET', KEYS[1], 's', 'used')
+if v[1] ~= 'live' or not v[5] or e <= now then return {'unknown'} end
+local keep = math.max(tonumber(ARGV[3]), e)
+redis.call('HSET', KEYS[1], 's', 'used', 'u', keep)
 redis.call('HDEL', KEYS[1], 'r')
-return {'redeemed', v[4]}
+redis.call('EXPIRE', KEYS[1], math.max(keep - now, 1))
+return {'redeemed', v[5]}
 ";
 
-/// KEYS[1]: a device request; KEYS[2]: its user code index. ARGV: now, expiry, how long an
-/// expired request is remembered, the device key prefix, the device code hash hex, then the
-/// request: client, status (`pending`/`approved`/`denied`), interval, last poll (`''` if none),
-/// user and granted scope (`''` unless approved), and the request as JSON.
-///
-/// Answers 0, saving nothing, if the user code indexes an unexpired request; otherwise saves
-/// the request (until its expiry plus the memory) and the index (until its expiry), answering 1.
-/// The request behind an existing index is derived from the index's value, so it cannot be
-/// declared in KEYS; it has the same hash tag, so it is in the same slot.
-const SAVE_DEVICE: &str = r"
-local now, e, memory = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local held = redis.call('GET', KEYS[2])
-if held then
-  local he = tonumber(redis.call('HGET', ARGV[4] .. held, 'e'))
-  if he and he > now then return 0 end
-end
-redis.call('DEL', KEYS[1])
-if e + memory > now then
-  redis.call('HSET', KEYS[1], 'c', ARGV[6], 'e', ARGV[2], 's', ARGV[7], 'i', ARGV[8],
-    'r', ARGV[12])
-  if ARGV[9] ~= '' then redis.call('HSET', KEYS[1], 'l', ARGV[9]) end
-  if ARGV[7] == 'approved' then redis.call('HSET', KEYS[1], 'u', ARGV[10], 'g', ARGV[11]) end
+/// KEYS[1]: a code. ARGV: now, family, grant JSON. Makes a used code of that family live again,
+/// if the code itself has not expired.
+const RESTORE_CODE: &str = r"
+local now = tonumber(ARGV[1])
+local v = redis.call('HMGET', KEYS[1], 's', 'f', 'e')
+local e = tonumber(v[3])
+if v[1] ~= 'used' or v[2] ~= ARGV[2] or not e or e <= now then return 0 end
+redis.call('HSET', KEYS[1], 's', 'live', 'r', ARGV[3])
+redis.call('HDEL', KEYS[1], 'u')
+redis.call('EXPIRE', KEYS[1], e - now)
+return 1
+";
+
+/// Writes a device request: KEYS[1] the request, KEYS[2] its client's set of live requests,
+/// KEYS[3] the set of all; from ARGV `a`: now, expiry, how long an expired request is
+/// remembered, the device code hash (hex), client, status (`pending`/`approved`/`denied`),
+/// interval, last poll (`''` if none), user, username and granted scope (`''` unless approved),
+/// and the request as JSON. The request is kept until its expiry plus the memory, and counted
+/// until its expiry.
+const PUT_DEVICE_FN: &str = r"
+local function put_device(a)
+  local now, e, memory = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+  redis.call('DEL', KEYS[1])
+  if e + memory <= now then return end
+  redis.call('HSET', KEYS[1], 'c', ARGV[a + 4], 'e', ARGV[a + 1], 's', ARGV[a + 5],
+    'i', ARGV[a + 6], 'r', ARGV[a + 11])
+  if ARGV[a + 7] ~= '' then redis.call('HSET', KEYS[1], 'l', ARGV[a + 7]) end
+  if ARGV[a + 5] == 'approved' then
+    redis.call('HSET', KEYS[1], 'u', ARGV[a + 8], 'g', ARGV[a + 10])
+    if ARGV[a + 9] ~= '' then redis.call('HSET', KEYS[1], 'n', ARGV[a + 9]) end
+  end
   redis.call('EXPIRE', KEYS[1], e + memory - now)
+  if e > now then
+    count(now, KEYS[2], e, ARGV[a + 3])
+    count(now, KEYS[3], e, ARGV[a + 3])
+  end
 end
-if e > now then redis.call('SET', KEYS[2], ARGV[5], 'EX', e - now) end
+";
+
+/// KEYS: the request, its client's set, the set of all (as `put_device`), then its user code
+/// index. ARGV: the limit per client, the limit in all, the device key prefix, then
+/// `put_device`'s values.
+///
+/// Answers {0, 0}, saving nothing, if the user code indexes an unexpired request; {2, seconds}
+/// if a limit is reached; otherwise saves the request and the index (until its expiry) and
+/// answers {1, 0}. The request behind an existing index is derived from the index's value, so
+/// it cannot be declared in KEYS; it has the same hash tag, so it is in the same slot.
+const SAVE_DEVICE: &str = r"
+local now, e = tonumber(ARGV[4]), tonumber(ARGV[5])
+local held = redis.call('GET', KEYS[4])
+if held then
+  local he = tonumber(redis.call('HGET', ARGV[3] .. held, 'e'))
+  if he and he > now then return {0, 0} end
+end
+local wait = full(now, KEYS[2], KEYS[3], tonumber(ARGV[1]), tonumber(ARGV[2]))
+if wait then return {2, wait} end
+put_device(4)
+if e > now then redis.call('SET', KEYS[4], ARGV[7], 'EX', e - now) end
+return {1, 0}
+";
+
+/// KEYS: as `put_device`. ARGV: `put_device`'s values. Puts back a collected approval unless
+/// something is stored under the device code: answers 1 if it did, else 0.
+const RESTORE_DEVICE: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local now, e, memory = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+if e + memory <= now then return 0 end
+put_device(1)
 return 1
 ";
 
 /// KEYS[1]: a user code index. ARGV: now, the device key prefix. A read: answers the request's
-/// JSON, status, interval, last poll, user and granted scope if it is pending and unexpired,
-/// else nil.
+/// JSON, status, interval, last poll, user, granted scope and username if it is pending and
+/// unexpired, else nil.
 const FIND_DEVICE: &str = r"
 local hex = redis.call('GET', KEYS[1])
 if not hex then return false end
-local v = redis.call('HMGET', ARGV[2] .. hex, 'e', 's', 'r', 'i', 'l', 'u', 'g')
+local v = redis.call('HMGET', ARGV[2] .. hex, 'e', 's', 'r', 'i', 'l', 'u', 'g', 'n')
 local e = tonumber(v[1])
 if v[2] ~= 'pending' or not e or e <= tonumber(ARGV[1]) then return false end
-return {v[3], v[2], v[4], v[5], v[6], v[7]}
+return {v[3], v[2], v[4], v[5], v[6], v[7], v[8]}
 ";
 
 /// KEYS[1]: a user code index. ARGV: now, the device key prefix, `approved` or `denied`, user,
-/// granted scope. Records the decision on a pending, unexpired request and removes the index,
-/// answering 1; else changes nothing and answers 0.
+/// granted scope, username (`''` if none). Records the decision on a pending, unexpired
+/// request and removes the index, answering 1; else changes nothing and answers 0.
 const DECIDE_DEVICE: &str = r"
 local hex = redis.call('GET', KEYS[1])
 if not hex then return 0 end
@@ -223,6 +390,7 @@ local e = tonumber(v[2])
 if v[1] ~= 'pending' or not e or e <= tonumber(ARGV[1]) then return 0 end
 if ARGV[3] == 'approved' then
   redis.call('HSET', dk, 's', 'approved', 'u', ARGV[4], 'g', ARGV[5])
+  if ARGV[6] ~= '' then redis.call('HSET', dk, 'n', ARGV[6]) end
 else
   redis.call('HSET', dk, 's', 'denied')
 end
@@ -230,13 +398,15 @@ redis.call('DEL', KEYS[1])
 return 1
 ";
 
-/// KEYS[1]: a device request. ARGV: now, client, how long an expired request is remembered.
-/// One poll, as `DeviceCodeStore::poll_device_authorization` says: answers `{'unknown'}`,
-/// `{'other'}`, `{'expired'}`, `{'denied'}`, `{'pending'}`, `{'slow_down', interval}`, or
-/// `{'approved', json, status, interval, last poll, user, scope}` (the request deleted).
+/// KEYS[1]: a device request; KEYS[2]: the set of all live requests. ARGV: now, client, how
+/// long an expired request is remembered, what the per-client set keys start with, the device
+/// code hash (hex). One poll, as `DeviceCodeStore::poll_device_authorization` says: answers
+/// `{'unknown'}`, `{'other'}`, `{'expired'}`, `{'denied'}`, `{'pending'}`, `{'slow_down',
+/// interval}`, or `{'approved', json, status, interval, last poll, user, scope, username}`
+/// (the request deleted, and no longer counted).
 const POLL_DEVICE: &str = r"
 local now, memory = tonumber(ARGV[1]), tonumber(ARGV[3])
-local v = redis.call('HMGET', KEYS[1], 'c', 'e', 's', 'i', 'l', 'r', 'u', 'g')
+local v = redis.call('HMGET', KEYS[1], 'c', 'e', 's', 'i', 'l', 'r', 'u', 'g', 'n')
 local e = tonumber(v[2])
 if not v[1] or not e or e + memory <= now then return {'unknown'} end
 if v[1] ~= ARGV[2] then return {'other'} end
@@ -245,7 +415,9 @@ if v[3] == 'denied' then return {'denied'} end
 if v[3] == 'approved' then
   if not v[4] or not v[6] or not v[7] or not v[8] then return {'unknown'} end
   redis.call('DEL', KEYS[1])
-  return {'approved', v[6], v[3], v[4], v[5], v[7], v[8]}
+  redis.call('ZREM', KEYS[2], ARGV[5])
+  redis.call('ZREM', ARGV[4] .. v[1], ARGV[5])
+  return {'approved', v[6], v[3], v[4], v[5] or '', v[7], v[8], v[9] or ''}
 end
 local i = tonumber(v[4])
 if v[3] ~= 'pending' or not i then return {'unknown'} end
@@ -281,14 +453,20 @@ if not e or e <= tonumber(ARGV[1]) or not v[2] then return false end
 return v[2]
 ";
 
-/// KEYS[1]: a used one-time code mark (holding until when). ARGV: now, until (whole seconds,
-/// rounded up). Answers 0 if the mark is there and unexpired at now; otherwise sets it, 1.
-const MARK_OTP: &str = r"
-local now, u = tonumber(ARGV[1]), tonumber(ARGV[2])
-local held = tonumber(redis.call('GET', KEYS[1]))
-if held and held > now then return 0 end
+/// KEYS[1]: a user's last accepted one-time code (counter `c`, held until `u`). ARGV: now, the
+/// counter, until (whole seconds, rounded up). Answers 0 if a counter as high is held at now;
+/// otherwise records this one (held until the later of the two ends), answering 1.
+const ADVANCE_OTP: &str = r"
+local now, c, u = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local v = redis.call('HMGET', KEYS[1], 'c', 'u')
+local hc, hu = tonumber(v[1]), tonumber(v[2])
+if hc and hu and hu > now then
+  if hc >= c then return 0 end
+  if hu > u then u = hu end
+end
 if u > now then
-  redis.call('SET', KEYS[1], ARGV[2], 'EX', u - now)
+  redis.call('HSET', KEYS[1], 'c', ARGV[2], 'u', u)
+  redis.call('EXPIRE', KEYS[1], u - now)
 else
   redis.call('DEL', KEYS[1])
 end
@@ -296,41 +474,53 @@ return 1
 ";
 
 struct Scripts {
+    save_pending: Script,
+    take_pending: Script,
     save_code: Script,
     take_code: Script,
+    restore_code: Script,
     save: Script,
     rotate: Script,
+    reissue: Script,
     revoke_one: Script,
     revoke_family: Script,
     reserve: Script,
-    release: Script,
+    record_failure: Script,
     save_device: Script,
+    restore_device: Script,
     find_device: Script,
     decide_device: Script,
     poll_device: Script,
     save_mfa: Script,
     take_mfa: Script,
-    mark_otp: Script,
+    advance_otp: Script,
 }
 
 impl Scripts {
     fn new() -> Self {
         Self {
+            save_pending: Script::new(&format!("{LIMITS_FN}\n{SAVE_PENDING}")),
+            take_pending: Script::new(TAKE_PENDING),
             save_code: Script::new(SAVE_CODE),
             take_code: Script::new(TAKE_CODE),
+            restore_code: Script::new(RESTORE_CODE),
             save: Script::new(&format!("{SAVE_FN}\n{SAVE}")),
-            rotate: Script::new(&format!("{SAVE_FN}\n{ROTATE}")),
+            rotate: Script::new(&format!("{SAVE_FN}\n{SUCCESSOR_FN}\n{ROTATE}")),
+            reissue: Script::new(&format!("{SAVE_FN}\n{SUCCESSOR_FN}\n{REISSUE}")),
             revoke_one: Script::new(REVOKE_ONE),
             revoke_family: Script::new(REVOKE_FAMILY),
             reserve: Script::new(RESERVE),
-            release: Script::new(RELEASE),
-            save_device: Script::new(SAVE_DEVICE),
+            record_failure: Script::new(RECORD_FAILURE),
+            save_device: Script::new(&format!("{LIMITS_FN}\n{PUT_DEVICE_FN}\n{SAVE_DEVICE}")),
+            restore_device: Script::new(&format!(
+                "{LIMITS_FN}\n{PUT_DEVICE_FN}\n{RESTORE_DEVICE}"
+            )),
             find_device: Script::new(FIND_DEVICE),
             decide_device: Script::new(DECIDE_DEVICE),
             poll_device: Script::new(POLL_DEVICE),
             save_mfa: Script::new(SAVE_MFA),
             take_mfa: Script::new(TAKE_MFA),
-            mark_otp: Script::new(MARK_OTP),
+            advance_otp: Script::new(ADVANCE_OTP),
         }
     }
 }
@@ -551,9 +741,9 @@ impl RedisStore {
         format!("{}:m:{}", self.prefix, token.to_hex())
     }
 
-    fn otp_key(&self, user: &UserId, counter: u64) -> String {
+    fn otp_key(&self, user: &UserId) -> String {
         format!(
-            "{}:o:{}:{counter}",
+            "{}:o:{}",
             self.prefix,
             self.name_digest(&format!("user-id:{}", user.as_str()))
         )
@@ -561,6 +751,28 @@ impl RedisStore {
 
     fn limiter_key(&self, key: &AttemptKey) -> String {
         format!("{}:l:{}", self.prefix, self.name_digest(&key.storage_key()))
+    }
+
+    fn lease_key(&self, key: &AttemptKey) -> String {
+        format!("{}:i:{}", self.prefix, self.name_digest(&key.storage_key()))
+    }
+
+    /// What the keys of per-client sets of pending authorization requests start with.
+    fn pending_client_prefix(&self) -> String {
+        format!("{}:pc:", self.prefix)
+    }
+
+    fn pending_all_key(&self) -> String {
+        format!("{}:pa", self.prefix)
+    }
+
+    /// What the keys of per-client sets of live device requests start with.
+    fn device_client_prefix(&self) -> String {
+        format!("{}:dc:", self.prefix)
+    }
+
+    fn device_all_key(&self) -> String {
+        format!("{}:da", self.prefix)
     }
 
     /// A user-derived name as it appears in a key: its SHA-256, or its HMAC-SHA256 under the
@@ -644,6 +856,28 @@ fn parse_record(json: &str) -> Result<TokenRecord, StoreError> {
     serde_json::from_str(json).map_err(StoreError::backend)
 }
 
+/// What the rotate and reissue scripts answered.
+fn parse_rotation(answer: Vec<String>) -> Result<Rotation, StoreError> {
+    let mut answer = answer.into_iter();
+    Ok(
+        match (answer.next().as_deref(), answer.next(), answer.next()) {
+            (Some("issued"), Some(json), _) => Rotation::Issued(parse_record(&json)?),
+            (Some("reused"), Some(client), Some(family)) => Rotation::Reused {
+                client_id: ClientId::new(client),
+                family_id: FamilyId::new(family),
+            },
+            _ => Rotation::NotFound,
+        },
+    )
+}
+
+/// An instant as whole unix seconds, rounded up: how long something is kept, at least as long
+/// as asked.
+fn ceil_secs(at: OffsetDateTime) -> i64 {
+    at.unix_timestamp()
+        .saturating_add(i64::from(at.nanosecond() > 0))
+}
+
 #[async_trait]
 impl TokenStore for RedisStore {
     async fn save_tokens(
@@ -669,12 +903,14 @@ impl TokenStore for RedisStore {
         let mut command = redis::cmd("HMGET");
         command
             .arg(self.token_key(hash))
-            .arg(&["s", "c", "f", "e", "r"]);
+            .arg(&["s", "c", "f", "e", "r", "a", "n"]);
         let command = &command;
         #[allow(clippy::type_complexity)]
-        let (state, client, family, expires, record): (
+        let (state, client, family, expires, record, rotated_at, successor): (
             Option<String>,
             Option<String>,
+            Option<String>,
+            Option<i64>,
             Option<String>,
             Option<i64>,
             Option<String>,
@@ -691,6 +927,9 @@ impl TokenStore for RedisStore {
             (Some("rotated"), Some(client), Some(family), _) => TokenLookup::Rotated {
                 client_id: ClientId::new(client),
                 family_id: FamilyId::new(family),
+                rotated_at: OffsetDateTime::from_unix_timestamp(rotated_at.unwrap_or(0))
+                    .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+                successor: successor.as_deref().and_then(TokenHash::from_hex),
             },
             _ => TokenLookup::Unknown,
         })
@@ -711,18 +950,26 @@ impl TokenStore for RedisStore {
             .arg(client.as_str())
             .arg(if spend_old { "1" } else { "0" });
         self.add_tokens(&mut invocation, new_tokens)?;
-        let answer: Vec<String> = self.invoke(false, &invocation).await?;
-        let mut answer = answer.into_iter();
-        Ok(
-            match (answer.next().as_deref(), answer.next(), answer.next()) {
-                (Some("issued"), Some(json), _) => Rotation::Issued(parse_record(&json)?),
-                (Some("reused"), Some(client), Some(family)) => Rotation::Reused {
-                    client_id: ClientId::new(client),
-                    family_id: FamilyId::new(family),
-                },
-                _ => Rotation::NotFound,
-            },
-        )
+        parse_rotation(self.invoke(false, &invocation).await?)
+    }
+
+    async fn reissue_rotated(
+        &self,
+        old: &TokenHash,
+        successor: &TokenHash,
+        client: &ClientId,
+        new_tokens: &[(TokenHash, TokenRecord)],
+        now: OffsetDateTime,
+    ) -> Result<Rotation, StoreError> {
+        let mut invocation = self.scripts.reissue.prepare_invoke();
+        invocation
+            .key(self.token_key(old))
+            .key(self.token_key(successor))
+            .arg(now.unix_timestamp())
+            .arg(client.as_str())
+            .arg(successor.to_hex());
+        self.add_tokens(&mut invocation, new_tokens)?;
+        parse_rotation(self.invoke(false, &invocation).await?)
     }
 
     async fn revoke_token(
@@ -765,58 +1012,58 @@ impl AttemptLimiter for RedisStore {
         &self,
         key: &AttemptKey,
         rule: &AttemptRule,
+        lease: &AttemptLease,
         now: OffsetDateTime,
     ) -> Result<AttemptVerdict, StoreError> {
         let mut invocation = self.scripts.reserve.prepare_invoke();
         invocation
             .key(self.limiter_key(key))
+            .key(self.lease_key(key))
             .arg(now.unix_timestamp())
             .arg(rule.max_failures)
-            .arg(window_secs(rule.window));
-        let (allowed, left): (i64, i64) = self.invoke(false, &invocation).await?;
-        Ok(if allowed == 1 {
-            AttemptVerdict::Allowed
-        } else {
-            AttemptVerdict::Refused {
+            .arg(window_secs(rule.window))
+            .arg(lease.id)
+            .arg(ceil_secs(lease.until));
+        let (verdict, left): (i64, i64) = self.invoke(false, &invocation).await?;
+        Ok(match verdict {
+            1 => AttemptVerdict::Allowed,
+            2 => AttemptVerdict::Busy,
+            _ => AttemptVerdict::Refused {
                 retry_after: Duration::from_secs(u64::try_from(left).unwrap_or(0)),
-            }
-        })
-    }
-
-    async fn check_attempts(
-        &self,
-        key: &AttemptKey,
-        rule: &AttemptRule,
-        now: OffsetDateTime,
-    ) -> Result<AttemptVerdict, StoreError> {
-        let mut command = redis::cmd("HMGET");
-        command.arg(self.limiter_key(key)).arg(&["n", "e"]);
-        let command = &command;
-        let (count, ends): (Option<u64>, Option<i64>) = self
-            .run(true, |mut conn| async move {
-                command.query_async(&mut conn).await
-            })
-            .await?;
-        let now = now.unix_timestamp();
-        Ok(match (count, ends) {
-            (Some(count), Some(ends)) if ends > now && count >= u64::from(rule.max_failures) => {
-                AttemptVerdict::Refused {
-                    retry_after: Duration::from_secs(u64::try_from(ends - now).unwrap_or(0)),
-                }
-            }
-            _ => AttemptVerdict::Allowed,
+            },
         })
     }
 
     async fn release_attempt(
         &self,
         key: &AttemptKey,
+        lease: &AttemptLease,
+        _now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut command = redis::cmd("ZREM");
+        command.arg(self.lease_key(key)).arg(lease.id);
+        let command = &command;
+        self.run(true, |mut conn| async move {
+            command.query_async::<i64>(&mut conn).await
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn record_failure(
+        &self,
+        key: &AttemptKey,
+        rule: &AttemptRule,
+        lease: &AttemptLease,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let mut invocation = self.scripts.release.prepare_invoke();
+        let mut invocation = self.scripts.record_failure.prepare_invoke();
         invocation
             .key(self.limiter_key(key))
-            .arg(now.unix_timestamp());
+            .key(self.lease_key(key))
+            .arg(now.unix_timestamp())
+            .arg(window_secs(rule.window))
+            .arg(lease.id);
         self.invoke::<i64>(false, &invocation).await?;
         Ok(())
     }
@@ -828,24 +1075,34 @@ impl CodeStore for RedisStore {
         &self,
         id: &TokenHash,
         request: &PendingAuthorization,
+        limits: &PendingLimits,
         now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        let ttl = request.expires_at.unix_timestamp() - now.unix_timestamp();
-        if ttl <= 0 {
-            return Ok(());
-        }
+    ) -> Result<Admission, StoreError> {
         let json = serde_json::to_string(request).map_err(StoreError::backend)?;
-        let mut command = redis::cmd("SET");
-        command
-            .arg(self.pending_key(id))
-            .arg(json)
-            .arg("EX")
-            .arg(ttl);
-        let command = &command;
-        self.run(false, |mut conn| async move {
-            command.query_async::<()>(&mut conn).await
+        let mut invocation = self.scripts.save_pending.prepare_invoke();
+        invocation
+            .key(self.pending_key(id))
+            .key(format!(
+                "{}{}",
+                self.pending_client_prefix(),
+                request.client_id
+            ))
+            .key(self.pending_all_key())
+            .arg(now.unix_timestamp())
+            .arg(ceil_secs(request.expires_at))
+            .arg(limits.per_client)
+            .arg(limits.total)
+            .arg(id.to_hex())
+            .arg(request.client_id.as_str())
+            .arg(json);
+        let (saved, wait): (i64, i64) = self.invoke(false, &invocation).await?;
+        Ok(if saved == 1 {
+            Admission::Admitted
+        } else {
+            Admission::Full {
+                retry_after: Duration::from_secs(u64::try_from(wait).unwrap_or(1).max(1)),
+            }
         })
-        .await
     }
 
     async fn find_pending(
@@ -853,7 +1110,20 @@ impl CodeStore for RedisStore {
         id: &TokenHash,
         now: OffsetDateTime,
     ) -> Result<Option<PendingAuthorization>, StoreError> {
-        self.pending_command("GET", id, now).await
+        let mut command = redis::cmd("HMGET");
+        command.arg(self.pending_key(id)).arg(&["e", "r"]);
+        let command = &command;
+        let (expires, json): (Option<i64>, Option<String>) = self
+            .run(true, |mut conn| async move {
+                command.query_async(&mut conn).await
+            })
+            .await?;
+        match (expires, json) {
+            (Some(e), Some(json)) if e > now.unix_timestamp() => {
+                parse_pending(&json, now)
+            }
+            _ => Ok(None),
+        }
     }
 
     async fn take_pending(
@@ -861,8 +1131,18 @@ impl CodeStore for RedisStore {
         id: &TokenHash,
         now: OffsetDateTime,
     ) -> Result<Option<PendingAuthorization>, StoreError> {
-        // GETDEL: read and delete in one step, so one request yields one decision.
-        self.pending_command("GETDEL", id, now).await
+        let mut invocation = self.scripts.take_pending.prepare_invoke();
+        invocation
+            .key(self.pending_key(id))
+            .key(self.pending_all_key())
+            .arg(now.unix_timestamp())
+            .arg(id.to_hex())
+            .arg(self.pending_client_prefix());
+        let json: Option<String> = self.invoke(false, &invocation).await?;
+        match json {
+            Some(json) => parse_pending(&json, now),
+            None => Ok(None),
+        }
     }
 
     async fn save_code(
@@ -876,6 +1156,7 @@ impl CodeStore for RedisStore {
         invocation
             .key(self.code_key(code))
             .arg(now.unix_timestamp())
+            .arg(grant.client_id.as_str())
             .arg(grant.family_id.as_str())
             .arg(grant.expires_at.unix_timestamp())
             .arg(json);
@@ -886,12 +1167,16 @@ impl CodeStore for RedisStore {
     async fn take_code(
         &self,
         code: &TokenHash,
+        client: &ClientId,
+        keep_used_until: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<CodeRedemption, StoreError> {
         let mut invocation = self.scripts.take_code.prepare_invoke();
         invocation
             .key(self.code_key(code))
-            .arg(now.unix_timestamp());
+            .arg(now.unix_timestamp())
+            .arg(client.as_str())
+            .arg(ceil_secs(keep_used_until));
         let answer: Vec<String> = self.invoke(false, &invocation).await?;
         let mut answer = answer.into_iter();
         Ok(match (answer.next().as_deref(), answer.next()) {
@@ -901,57 +1186,67 @@ impl CodeStore for RedisStore {
             (Some("used"), Some(family)) => CodeRedemption::AlreadyUsed {
                 family_id: FamilyId::new(family),
             },
+            (Some("other"), _) => CodeRedemption::OtherClient,
             _ => CodeRedemption::Unknown,
         })
     }
-}
 
-impl RedisStore {
-    /// Runs `GET` (a read, retried) or `GETDEL` on a pending request, answering it if it is
-    /// still waiting at `now`.
-    async fn pending_command(
+    async fn restore_code(
         &self,
-        name: &str,
-        id: &TokenHash,
+        code: &TokenHash,
+        grant: &CodeGrant,
         now: OffsetDateTime,
-    ) -> Result<Option<PendingAuthorization>, StoreError> {
-        let mut command = redis::cmd(name);
-        command.arg(self.pending_key(id));
-        let command = &command;
-        let json: Option<String> = self
-            .run(name == "GET", |mut conn| async move {
-                command.query_async(&mut conn).await
-            })
-            .await?;
-        let Some(json) = json else { return Ok(None) };
-        let request: PendingAuthorization =
-            serde_json::from_str(&json).map_err(StoreError::backend)?;
-        Ok((request.expires_at > now).then_some(request))
+    ) -> Result<bool, StoreError> {
+        let json = serde_json::to_string(grant).map_err(StoreError::backend)?;
+        let mut invocation = self.scripts.restore_code.prepare_invoke();
+        invocation
+            .key(self.code_key(code))
+            .arg(now.unix_timestamp())
+            .arg(grant.family_id.as_str())
+            .arg(json);
+        let restored: i64 = self.invoke(false, &invocation).await?;
+        Ok(restored == 1)
     }
 }
 
-/// How a device authorization's status is kept: its word, and for an approval the user and the
-/// granted scope.
-fn status_fields(status: &DeviceStatus) -> (&'static str, String, String) {
+/// A pending request from its JSON, if it is still waiting at `now`.
+fn parse_pending(
+    json: &str,
+    now: OffsetDateTime,
+) -> Result<Option<PendingAuthorization>, StoreError> {
+    let request: PendingAuthorization = serde_json::from_str(json).map_err(StoreError::backend)?;
+    Ok((request.expires_at > now).then_some(request))
+}
+
+/// How a device authorization's status is kept: its word, and for an approval the user, the
+/// username and the granted scope.
+fn status_fields(status: &DeviceStatus) -> (&'static str, String, String, String) {
     match status {
-        DeviceStatus::Pending => ("pending", String::new(), String::new()),
-        DeviceStatus::Approved { user_id, scope } => {
-            ("approved", user_id.as_str().to_owned(), scope.to_string())
-        }
-        DeviceStatus::Denied => ("denied", String::new(), String::new()),
+        DeviceStatus::Approved {
+            user_id,
+            username,
+            scope,
+        } => (
+            "approved",
+            user_id.as_str().to_owned(),
+            username.as_ref().map(|u| u.as_str().to_owned()).unwrap_or_default(),
+            scope.to_string(),
+        ),
+        DeviceStatus::Denied => ("denied", String::new(), String::new(), String::new()),
+        _ => ("pending", String::new(), String::new(), String::new()),
     }
 }
 
 /// A device authorization from what a script answered: the request as saved (JSON), then its
-/// mutable fields (status, interval, last poll, user, granted scope). A missing part is a miss; a
-/// part that does not parse is a backend error.
+/// mutable fields (status, interval, last poll, user, granted scope, username; `''` for none).
+/// A missing part is a miss; a part that does not parse is a backend error.
 fn parse_device(
     fields: impl IntoIterator<Item = Option<String>>,
 ) -> Result<Option<DeviceAuthorization>, StoreError> {
     let mut fields = fields.into_iter();
-    let mut next = || fields.next().flatten();
-    let (json, status, interval, last_poll, user, scope) =
-        (next(), next(), next(), next(), next(), next());
+    let mut next = || fields.next().flatten().filter(|v| !v.is_empty());
+    let (json, status, interval, last_poll, user, scope, username) =
+        (next(), next(), next(), next(), next(), next(), next());
     let (Some(json), Some(status), Some(interval)) = (json, status, interval) else {
         return Ok(None);
     };
@@ -962,6 +1257,7 @@ fn parse_device(
         ("denied", _, _) => DeviceStatus::Denied,
         ("approved", Some(user), Some(scope)) => DeviceStatus::Approved {
             user_id: UserId::new(user),
+            username: username.map(Username::new),
             scope: Scope::parse(&scope).map_err(StoreError::backend)?,
         },
         _ => return Ok(None),
@@ -976,25 +1272,29 @@ fn parse_device(
     Ok(Some(request))
 }
 
-#[async_trait]
-impl DeviceCodeStore for RedisStore {
-    async fn save_device_authorization(
+impl RedisStore {
+    /// Adds what `PUT_DEVICE_FN` reads (its keys, and its values from the invocation's next
+    /// argument on) to a script invocation.
+    fn add_device(
         &self,
+        invocation: &mut redis::ScriptInvocation<'_>,
         device_code: &TokenHash,
-        user_code: &TokenHash,
         request: &DeviceAuthorization,
         now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<(), StoreError> {
         let json = serde_json::to_string(request).map_err(StoreError::backend)?;
-        let (status, user, scope) = status_fields(&request.status);
-        let mut invocation = self.scripts.save_device.prepare_invoke();
+        let (status, user, username, scope) = status_fields(&request.status);
         invocation
             .key(self.device_key(device_code))
-            .key(self.user_code_key(user_code))
+            .key(format!(
+                "{}{}",
+                self.device_client_prefix(),
+                request.client_id
+            ))
+            .key(self.device_all_key())
             .arg(now.unix_timestamp())
             .arg(request.expires_at.unix_timestamp())
             .arg(EXPIRED_DEVICE_CODE_MEMORY)
-            .arg(self.device_key_prefix())
             .arg(device_code.to_hex())
             .arg(request.client_id.as_str())
             .arg(status)
@@ -1006,10 +1306,38 @@ impl DeviceCodeStore for RedisStore {
                     .unwrap_or_default(),
             )
             .arg(user)
+            .arg(username)
             .arg(scope)
             .arg(json);
-        let saved: i64 = self.invoke(false, &invocation).await?;
-        Ok(saved == 1)
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl DeviceCodeStore for RedisStore {
+    async fn save_device_authorization(
+        &self,
+        device_code: &TokenHash,
+        user_code: &TokenHash,
+        request: &DeviceAuthorization,
+        limits: &PendingLimits,
+        now: OffsetDateTime,
+    ) -> Result<DeviceSave, StoreError> {
+        let mut invocation = self.scripts.save_device.prepare_invoke();
+        invocation
+            .arg(limits.per_client)
+            .arg(limits.total)
+            .arg(self.device_key_prefix());
+        self.add_device(&mut invocation, device_code, request, now)?;
+        invocation.key(self.user_code_key(user_code));
+        let (saved, wait): (i64, i64) = self.invoke(false, &invocation).await?;
+        Ok(match saved {
+            1 => DeviceSave::Saved,
+            0 => DeviceSave::UserCodeInUse,
+            _ => DeviceSave::Full {
+                retry_after: Duration::from_secs(u64::try_from(wait).unwrap_or(1).max(1)),
+            },
+        })
     }
 
     async fn find_device_authorization(
@@ -1035,11 +1363,18 @@ impl DeviceCodeStore for RedisStore {
         decision: &DeviceDecision,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        let (status, user, scope) = match decision {
-            DeviceDecision::Approve { user_id, scope } => {
-                ("approved", user_id.as_str().to_owned(), scope.to_string())
-            }
-            DeviceDecision::Deny => ("denied", String::new(), String::new()),
+        let (status, user, username, scope) = match decision {
+            DeviceDecision::Approve {
+                user_id,
+                username,
+                scope,
+            } => (
+                "approved",
+                user_id.as_str().to_owned(),
+                username.as_ref().map(|u| u.as_str().to_owned()).unwrap_or_default(),
+                scope.to_string(),
+            ),
+            _ => ("denied", String::new(), String::new(), String::new()),
         };
         let mut invocation = self.scripts.decide_device.prepare_invoke();
         invocation
@@ -1048,7 +1383,8 @@ impl DeviceCodeStore for RedisStore {
             .arg(self.device_key_prefix())
             .arg(status)
             .arg(user)
-            .arg(scope);
+            .arg(scope)
+            .arg(username);
         let decided: i64 = self.invoke(false, &invocation).await?;
         Ok(decided == 1)
     }
@@ -1062,9 +1398,12 @@ impl DeviceCodeStore for RedisStore {
         let mut invocation = self.scripts.poll_device.prepare_invoke();
         invocation
             .key(self.device_key(device_code))
+            .key(self.device_all_key())
             .arg(now.unix_timestamp())
             .arg(client.as_str())
-            .arg(EXPIRED_DEVICE_CODE_MEMORY);
+            .arg(EXPIRED_DEVICE_CODE_MEMORY)
+            .arg(self.device_client_prefix())
+            .arg(device_code.to_hex());
         let answer: Vec<Option<String>> = self.invoke(false, &invocation).await?;
         let mut answer = answer.into_iter();
         Ok(match answer.next().flatten().as_deref() {
@@ -1084,6 +1423,18 @@ impl DeviceCodeStore for RedisStore {
             Some("other") => DevicePoll::OtherClient,
             _ => DevicePoll::Unknown,
         })
+    }
+
+    async fn restore_device_approval(
+        &self,
+        device_code: &TokenHash,
+        request: &DeviceAuthorization,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut invocation = self.scripts.restore_device.prepare_invoke();
+        self.add_device(&mut invocation, device_code, request, now)?;
+        let restored: i64 = self.invoke(false, &invocation).await?;
+        Ok(restored == 1)
     }
 }
 
@@ -1141,23 +1492,21 @@ impl MfaStore for RedisStore {
             .transpose()
     }
 
-    async fn mark_otp_used(
+    async fn advance_otp_counter(
         &self,
         user: &UserId,
         counter: u64,
         until: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        // Whole seconds, rounded up: a code is refused at least as long as asked.
-        let until = until
-            .unix_timestamp()
-            .saturating_add(i64::from(until.nanosecond() > 0));
-        let mut invocation = self.scripts.mark_otp.prepare_invoke();
+        let mut invocation = self.scripts.advance_otp.prepare_invoke();
         invocation
-            .key(self.otp_key(user, counter))
+            .key(self.otp_key(user))
             .arg(now.unix_timestamp())
-            .arg(until);
-        let marked: i64 = self.invoke(false, &invocation).await?;
-        Ok(marked == 1)
+            .arg(counter.to_string())
+            // Whole seconds, rounded up: a code is refused at least as long as asked.
+            .arg(ceil_secs(until));
+        let advanced: i64 = self.invoke(false, &invocation).await?;
+        Ok(advanced == 1)
     }
 }
