@@ -785,6 +785,7 @@ async fn login_page_failures_do_not_lock_the_clients_password_grant() {
             .server
             .verify_user(
                 &grantor::ClientId::new("clientapp"),
+                CALLER,
                 &grantor::Username::new(format!("nobody{i}")),
                 grantor::Password::new("x"),
             )
@@ -798,6 +799,7 @@ async fn login_page_failures_do_not_lock_the_clients_password_grant() {
             .server
             .verify_user(
                 &grantor::ClientId::new("pkce-app"),
+                OTHER_CALLER,
                 &grantor::Username::new("admin"),
                 grantor::Password::new("x"),
             )
@@ -807,6 +809,7 @@ async fn login_page_failures_do_not_lock_the_clients_password_grant() {
         .server
         .verify_user(
             &grantor::ClientId::new("pkce-app"),
+            OTHER_CALLER,
             &grantor::Username::new("admin"),
             grantor::Password::new("123456"),
         )
@@ -823,8 +826,9 @@ impl grantor::CodeStore for DownCodes {
         &self,
         _: &grantor::TokenHash,
         _: &grantor::PendingAuthorization,
+        _: &grantor::PendingLimits,
         _: time::OffsetDateTime,
-    ) -> Result<(), grantor::StoreError> {
+    ) -> Result<grantor::Admission, grantor::StoreError> {
         Err(grantor::StoreError::unavailable("connection refused"))
     }
     async fn find_pending(
@@ -852,8 +856,18 @@ impl grantor::CodeStore for DownCodes {
     async fn take_code(
         &self,
         _: &grantor::TokenHash,
+        _: &grantor::ClientId,
+        _: time::OffsetDateTime,
         _: time::OffsetDateTime,
     ) -> Result<grantor::CodeRedemption, grantor::StoreError> {
+        Err(grantor::StoreError::unavailable("connection refused"))
+    }
+    async fn restore_code(
+        &self,
+        _: &grantor::TokenHash,
+        _: &grantor::CodeGrant,
+        _: time::OffsetDateTime,
+    ) -> Result<bool, grantor::StoreError> {
         Err(grantor::StoreError::unavailable("connection refused"))
     }
 }

@@ -3,13 +3,14 @@
 
 mod common;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
 use grantor::{
-    AuthorizationServer, Client, ErrorCode, GrantType, MemoryClientStore, MemoryTokenStore,
-    ResourceRequest, Scope, TokenRequest, UserCode, UserId,
+    AuthorizationServer, Client, DeviceConfirmation, ErrorCode, GrantType, MemoryClientStore,
+    MemoryTokenStore, ResourceRequest, Scope, TokenRequest, UserCode, UserId,
 };
 
 const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
@@ -45,9 +46,30 @@ impl Fixture {
         .await
     }
 
-    async fn approve(&self, user_code: &str, user: &str) -> Result<(), grantor::OAuthError> {
+    /// The confirmation the page would show for `user_code`, looked up from `caller`.
+    async fn confirmation(
+        &self,
+        user_code: &str,
+        caller: IpAddr,
+    ) -> Result<DeviceConfirmation, grantor::OAuthError> {
+        Ok(self
+            .server
+            .device_request(&UserCode::new(user_code), caller)
+            .await?
+            .confirmation)
+    }
+
+    /// tom, at `caller`, looks the code up and approves what he was shown.
+    async fn approve(&self, user_code: &str, caller: IpAddr) -> Result<(), grantor::OAuthError> {
+        let confirmation = self.confirmation(user_code, caller).await?;
         self.server
-            .approve_device(&UserCode::new(user_code), user, UserId::new(user), None)
+            .approve_device(
+                &UserCode::new(user_code),
+                &confirmation,
+                caller,
+                UserId::new("user-tom"),
+                None,
+            )
             .await
     }
 }
@@ -247,12 +269,13 @@ async fn an_approved_device_gets_tokens_once() {
 
     let request = f
         .server
-        .device_request(&UserCode::new(&user_code), "user-tom")
+        .device_request(&UserCode::new(&user_code), CALLER)
         .await
-        .expect("pending request");
+        .expect("pending request")
+        .authorization;
     assert_eq!(request.client_id.as_str(), "cli");
     assert_eq!(request.scope, scope("read write"));
-    f.approve(&user_code, "user-tom").await.expect("approved");
+    f.approve(&user_code, CALLER).await.expect("approved");
 
     wait(&f, 5);
     let a = f.poll("cli", &device_code).await;
@@ -290,11 +313,13 @@ async fn the_person_may_grant_less_than_was_asked() {
     let f = fixture();
     let (device_code, user_code) = f.cli_codes("&scope=read%20write").await;
     // More than asked is refused, and the request stays pending.
+    let confirmation = f.confirmation(&user_code, CALLER).await.expect("shown");
     let err = f
         .server
         .approve_device(
             &UserCode::new(&user_code),
-            "user-tom",
+            &confirmation,
+            CALLER,
             UserId::new("user-tom"),
             Some(scope("read write admin")),
         )
@@ -304,7 +329,8 @@ async fn the_person_may_grant_less_than_was_asked() {
     f.server
         .approve_device(
             &UserCode::new(&user_code),
-            "user-tom",
+            &confirmation,
+            CALLER,
             UserId::new("user-tom"),
             Some(scope("read")),
         )
@@ -319,8 +345,9 @@ async fn the_person_may_grant_less_than_was_asked() {
 async fn a_denied_device_hears_access_denied() {
     let f = fixture();
     let (device_code, user_code) = f.cli_codes("").await;
+    let confirmation = f.confirmation(&user_code, CALLER).await.expect("shown");
     f.server
-        .deny_device(&UserCode::new(&user_code), "user-tom")
+        .deny_device(&UserCode::new(&user_code), &confirmation, CALLER)
         .await
         .expect("denied");
     let a = f.poll("cli", &device_code).await;
@@ -329,7 +356,7 @@ async fn a_denied_device_hears_access_denied() {
     assert_eq!(f.poll("cli", &device_code).await.error(), "access_denied");
     // A decided code cannot be decided again.
     let err = f
-        .approve(&user_code, "user-tom")
+        .approve(&user_code, CALLER)
         .await
         .expect_err("decided");
     assert_eq!(err.code(), ErrorCode::InvalidRequest);
@@ -344,14 +371,14 @@ async fn an_expired_device_code_hears_expired_token() {
     assert_eq!((a.status, a.error()), (400, "expired_token"), "{}", a.json);
     // The user code stopped working too.
     let err = f
-        .approve(&user_code, "user-tom")
+        .approve(&user_code, CALLER)
         .await
         .expect_err("expired");
     assert_eq!(err.code(), ErrorCode::InvalidRequest);
     // Approving just before expiry and polling after it is still expired.
     let (device_code, user_code) = f.cli_codes("").await;
     wait(&f, 599);
-    f.approve(&user_code, "user-tom")
+    f.approve(&user_code, CALLER)
         .await
         .expect("approved in time");
     wait(&f, 1);
@@ -405,7 +432,7 @@ async fn a_device_code_polled_by_another_client_is_invalid_grant_and_changes_not
         "authorization_pending"
     );
     // Nor can another client take the tokens after approval.
-    f.approve(&user_code, "user-tom").await.expect("approved");
+    f.approve(&user_code, CALLER).await.expect("approved");
     let a = f
         .token(
             TokenRequest::form(format!(
@@ -450,10 +477,10 @@ async fn typed_user_codes_ignore_case_spaces_and_dashes() {
     let (device_code, user_code) = f.cli_codes("").await;
     let typed = format!(" {} ", user_code.replace('-', " ").to_lowercase());
     f.server
-        .device_request(&UserCode::new(&typed), "user-tom")
+        .device_request(&UserCode::new(&typed), CALLER)
         .await
         .expect("found as typed");
-    f.approve(&user_code.replace('-', ""), "user-tom")
+    f.approve(&user_code.replace('-', ""), CALLER)
         .await
         .expect("approved without the dash");
     let a = f.poll("cli", &device_code).await;
@@ -462,13 +489,13 @@ async fn typed_user_codes_ignore_case_spaces_and_dashes() {
 }
 
 #[tokio::test]
-async fn wrong_user_codes_are_limited_per_person() {
+async fn wrong_user_codes_are_limited_per_caller_address() {
     let f = fixture();
     let (_, user_code) = f.cli_codes("").await;
     for i in 0..10 {
         let err = f
             .server
-            .device_request(&UserCode::new(format!("BBBB-BBB{i}")), "user-tom")
+            .device_request(&UserCode::new(format!("BBBB-BBB{i}")), CALLER)
             .await
             .expect_err("wrong code");
         assert_eq!(err.reason(), Some("user_code_unknown"));
@@ -476,24 +503,24 @@ async fn wrong_user_codes_are_limited_per_person() {
     // The eleventh attempt is refused even with the right code, with a time to wait.
     let err = f
         .server
-        .device_request(&UserCode::new(&user_code), "user-tom")
+        .device_request(&UserCode::new(&user_code), CALLER)
         .await
         .expect_err("limited");
     assert_eq!(err.reason(), Some("user_code_attempts_exceeded"));
     assert!(err.retry_after().is_some_and(|s| s > 0));
     let err = f
-        .approve(&user_code, "user-tom")
+        .approve(&user_code, CALLER)
         .await
         .expect_err("limited");
     assert_eq!(err.reason(), Some("user_code_attempts_exceeded"));
     // Someone else is not affected, and the window closes.
     f.server
-        .device_request(&UserCode::new(&user_code), "user-admin")
+        .device_request(&UserCode::new(&user_code), OTHER_CALLER)
         .await
         .expect("another person");
     wait(&f, 15 * 60);
     let (_, user_code) = f.cli_codes("").await;
-    f.approve(&user_code, "user-tom")
+    f.approve(&user_code, CALLER)
         .await
         .expect("after the window");
 }
@@ -504,7 +531,7 @@ async fn right_codes_do_not_count_toward_the_limit() {
     for _ in 0..12 {
         let (_, user_code) = f.cli_codes("").await;
         f.server
-            .device_request(&UserCode::new(&user_code), "user-tom")
+            .device_request(&UserCode::new(&user_code), CALLER)
             .await
             .expect("found");
     }
@@ -521,7 +548,7 @@ async fn a_client_that_lost_the_grant_cannot_be_approved() {
             .with_default_scope(scope("read")),
     );
     let err = f
-        .approve(&user_code, "user-tom")
+        .approve(&user_code, CALLER)
         .await
         .expect_err("withdrawn");
     assert_eq!(err.reason(), Some("grant_withdrawn"));
@@ -531,7 +558,7 @@ async fn a_client_that_lost_the_grant_cannot_be_approved() {
 async fn concurrent_polls_after_approval_yield_one_token_response() {
     let f = Arc::new(fixture());
     let (device_code, user_code) = f.cli_codes("").await;
-    f.approve(&user_code, "user-tom").await.expect("approved");
+    f.approve(&user_code, CALLER).await.expect("approved");
     let mut tasks = Vec::new();
     for _ in 0..50 {
         let f = f.clone();
@@ -556,19 +583,30 @@ async fn concurrent_polls_after_approval_yield_one_token_response() {
 async fn concurrent_decisions_have_one_winner() {
     let f = Arc::new(fixture());
     let (device_code, user_code) = f.cli_codes("").await;
+    let confirmation = f.confirmation(&user_code, CALLER).await.expect("shown");
     let mut tasks = Vec::new();
     for i in 0..20 {
         let f = f.clone();
         let user_code = user_code.clone();
+        let confirmation = confirmation.clone();
         tasks.push(tokio::spawn(async move {
             let code = UserCode::new(&user_code);
             if i % 2 == 0 {
                 f.server
-                    .approve_device(&code, "user-tom", UserId::new("user-tom"), None)
+                    .approve_device(
+                        &code,
+                        &confirmation,
+                        CALLER,
+                        UserId::new("user-tom"),
+                        None,
+                    )
                     .await
                     .is_ok()
             } else {
-                f.server.deny_device(&code, "user-tom").await.is_ok()
+                f.server
+                    .deny_device(&code, &confirmation, CALLER)
+                    .await
+                    .is_ok()
             }
         }));
     }

@@ -189,10 +189,17 @@ async fn the_device_flow_and_mfa_are_logged_without_secrets() {
         f.token(poll(device_code.clone())).await.error(),
         "authorization_pending"
     );
+    let typed = grantor::UserCode::new(&user_code);
+    let shown = f
+        .server
+        .device_request(&typed, CALLER)
+        .await
+        .expect("pending");
     f.server
         .approve_device(
-            &grantor::UserCode::new(&user_code),
-            "user-tom",
+            &typed,
+            &shown.confirmation,
+            CALLER,
             grantor::UserId::new("user-tom"),
             None,
         )

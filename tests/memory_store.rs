@@ -16,6 +16,7 @@ fn record(kind: TokenKind, family: &FamilyId, ttl: i64) -> TokenRecord {
         kind,
         client_id: ClientId::new("c"),
         user_id: None,
+        username: None,
         scope: Scope::parse("read").expect("scope"),
         issued_at: START,
         expires_at: START + time::Duration::seconds(ttl),

@@ -182,6 +182,7 @@ async fn wrong_codes_are_limited_per_user_across_mfa_tokens() {
         .server
         .verify_user_with_otp(
             &ClientId::new("pkce-app"),
+            CALLER,
             &Username::new("alice"),
             Password::new("123456"),
             Some(OneTimeCode::new(f.code_now())),
@@ -207,6 +208,7 @@ async fn wrong_codes_count_against_the_client_too() {
                 max_failures: 3,
                 window: Duration::from_secs(60),
             }),
+            ..grantor::LoginLimits::default()
         })
     });
     let mfa_token = f.alice("").await;
@@ -344,7 +346,7 @@ async fn a_login_page_asks_for_the_code_too() {
     let alice = Username::new("alice");
     let err = f
         .server
-        .verify_user(&client, &alice, Password::new("123456"))
+        .verify_user(&client, CALLER, &alice, Password::new("123456"))
         .await
         .expect_err("needs a code");
     assert_eq!(err.reason(), Some("otp_required"));
@@ -352,6 +354,7 @@ async fn a_login_page_asks_for_the_code_too() {
         .server
         .verify_user_with_otp(
             &client,
+            CALLER,
             &alice,
             Password::new("123456"),
             Some(OneTimeCode::new("000000")),
@@ -363,18 +366,21 @@ async fn a_login_page_asks_for_the_code_too() {
         .server
         .verify_user_with_otp(
             &client,
+            CALLER,
             &alice,
             Password::new("123456"),
             Some(OneTimeCode::new(f.code_now())),
         )
         .await
         .expect("signed in");
-    assert_eq!(user.as_str(), "user-alice");
+    assert_eq!(user.id.as_str(), "user-alice");
+    assert_eq!(user.username, Some(Username::new("alice")));
     // A wrong password with a code is a wrong password.
     let err = f
         .server
         .verify_user_with_otp(
             &client,
+            CALLER,
             &alice,
             Password::new("nope"),
             Some(OneTimeCode::new(f.code_now())),
@@ -387,13 +393,14 @@ async fn a_login_page_asks_for_the_code_too() {
         .server
         .verify_user_with_otp(
             &client,
+            CALLER,
             &Username::new("tom"),
             Password::new("123456"),
             Some(OneTimeCode::new("whatever")),
         )
         .await
         .expect("tom");
-    assert_eq!(tom.as_str(), "user-tom");
+    assert_eq!(tom.id.as_str(), "user-tom");
 }
 
 #[tokio::test]
@@ -436,7 +443,7 @@ async fn store_failures_while_saving_the_mfa_token_are_server_errors() {
         ) -> Result<Option<grantor::MfaChallenge>, grantor::StoreError> {
             Err(grantor::StoreError::unavailable("down"))
         }
-        async fn mark_otp_used(
+        async fn advance_otp_counter(
             &self,
             _: &UserId,
             _: u64,

@@ -118,12 +118,13 @@ proptest! {
         if let Some(auth) = auth { req = req.with_authorization(auth); }
         let r = rt.block_on(f.server.device_authorization(req));
         check_token_response(&r);
-        let code = grantor::UserCode::new(typed);
-        let _ = rt.block_on(f.server.device_request(&code, "someone"));
+        let code = grantor::UserCode::new(typed.clone());
+        let _ = rt.block_on(f.server.device_request(&code, CALLER));
+        let confirmation = grantor::DeviceConfirmation::new(typed);
         let decided = if approve {
-            rt.block_on(f.server.approve_device(&code, "someone", grantor::UserId::new("u"), None))
+            rt.block_on(f.server.approve_device(&code, &confirmation, CALLER, grantor::UserId::new("u"), None))
         } else {
-            rt.block_on(f.server.deny_device(&code, "someone"))
+            rt.block_on(f.server.deny_device(&code, &confirmation, CALLER))
         };
         prop_assert!(decided.is_err(), "no request was pending under a random code");
     }

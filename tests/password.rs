@@ -222,6 +222,7 @@ async fn the_limiter_also_limits_per_client() {
                 max_failures: 3,
                 window: Duration::from_secs(60),
             }),
+            ..LoginLimits::default()
         })
     });
     for user in ["a", "b", "c"] {
@@ -284,6 +285,7 @@ async fn sign_ins_in_flight_do_not_count_against_the_client() {
                 max_failures: 3,
                 window: Duration::from_secs(60),
             }),
+            ..LoginLimits::default()
         })
     }));
     let mut tasks = Vec::new();

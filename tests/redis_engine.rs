@@ -95,18 +95,20 @@ async fn the_device_flow_spans_servers() {
 
     // The person uses the other server's page.
     let request =
-        p.b.device_request(&UserCode::new(user_code.to_lowercase()), "user-tom")
+        p.b.device_request(&UserCode::new(user_code.to_lowercase()), CALLER)
             .await
             .expect("pending on b");
-    assert_eq!(request.client_id.as_str(), "cli");
-    p.b.approve_device(
+    assert_eq!(request.authorization.client_id.as_str(), "cli");
+    // The confirmation shown by one server is honoured by the other.
+    p.a.approve_device(
         &UserCode::new(&user_code),
-        "user-tom",
+        &request.confirmation,
+        CALLER,
         UserId::new("user-tom"),
         None,
     )
     .await
-    .expect("approved on b");
+    .expect("approved on a");
 
     p.clock.advance(Duration::from_secs(10));
     let tokens = poll(&p.a, &device_code).await;
@@ -130,7 +132,12 @@ async fn the_device_flow_spans_servers() {
         p.b.device_authorization(TokenRequest::form("client_id=cli"))
             .await,
     );
-    p.a.deny_device(&UserCode::new(codes.str("user_code")), "user-tom")
+    let user_code = UserCode::new(codes.str("user_code"));
+    let shown =
+        p.b.device_request(&user_code, CALLER)
+            .await
+            .expect("pending on b");
+    p.a.deny_device(&user_code, &shown.confirmation, CALLER)
         .await
         .expect("denied on a");
     assert_eq!(
@@ -153,13 +160,13 @@ async fn wrong_user_codes_are_counted_across_servers() {
     let p = pair().await;
     for (i, server) in [&p.a, &p.b].into_iter().cycle().take(10).enumerate() {
         let err = server
-            .device_request(&UserCode::new(format!("BBBB-BBB{i}")), "user-tom")
+            .device_request(&UserCode::new(format!("BBBB-BBB{i}")), CALLER)
             .await
             .expect_err("wrong code");
         assert_eq!(err.reason(), Some("user_code_unknown"));
     }
     let err =
-        p.a.device_request(&UserCode::new("BBBB-BBBB"), "user-tom")
+        p.a.device_request(&UserCode::new("BBBB-BBBB"), CALLER)
             .await
             .expect_err("limited");
     assert_eq!(err.reason(), Some("user_code_attempts_exceeded"));

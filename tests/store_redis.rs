@@ -227,13 +227,22 @@ async fn nothing_recoverable_is_stored_and_every_key_expires() {
             "wrong-guess-7c1d",
             "other-secret",
             "web-secret",
-            "tom-the-user",
         ];
         for secret in issued.iter().map(String::as_str).chain(secrets) {
             assert!(!key.contains(secret), "{secret} in key {key}");
             assert!(
                 !value.contains(secret),
                 "{secret} in the value of {key}: {value}"
+            );
+        }
+        // The username is kept only in the grant records of its tokens (introspection answers
+        // it, RFC 7662 §2.2), never in a key: failed-login counts name it by a digest.
+        assert!(!key.contains("tom-the-user"), "{key}");
+        if value.contains("tom-the-user") {
+            assert!(key.starts_with("{grantor}:t:"), "{key}: {value}");
+            assert!(
+                value.contains(r#""username":"tom-the-user""#),
+                "{key}: {value}"
             );
         }
     }
@@ -605,36 +614,48 @@ async fn two_handles_share_otp_marks_and_device_approvals() {
 
     let user = UserId::new("user-1");
     assert_eq!(
-        one.mark_otp_used(&user, 7, at(30), now).await.ok(),
+        one.advance_otp_counter(&user, 7, at(30), now).await.ok(),
         Some(true)
     );
     assert_eq!(
-        two.mark_otp_used(&user, 7, at(30), now).await.ok(),
+        two.advance_otp_counter(&user, 7, at(30), now).await.ok(),
         Some(false)
     );
     assert_eq!(
-        two.mark_otp_used(&user, 8, at(30), now).await.ok(),
+        two.advance_otp_counter(&user, 8, at(30), now).await.ok(),
         Some(true)
     );
     assert_eq!(
-        one.mark_otp_used(&user, 8, at(30), at(1)).await.ok(),
+        one.advance_otp_counter(&user, 8, at(30), at(1)).await.ok(),
         Some(false)
+    );
+    assert_eq!(
+        one.advance_otp_counter(&user, 7, at(30), at(1)).await.ok(),
+        Some(false),
+        "an earlier code, after a later one was used through the other handle"
     );
 
     let request = conformance::device_request(now, 600);
     let (device, user_code) = (conformance::fresh_hash("dc"), conformance::fresh_hash("uc"));
+    let limits = grantor::PendingLimits::default();
     assert_eq!(
-        one.save_device_authorization(&device, &user_code, &request, now)
+        one.save_device_authorization(&device, &user_code, &request, &limits, now)
             .await
             .ok(),
-        Some(true)
+        Some(grantor::DeviceSave::Saved)
     );
     // The user code is taken for both.
     assert_eq!(
-        two.save_device_authorization(&conformance::fresh_hash("dc"), &user_code, &request, now)
-            .await
-            .ok(),
-        Some(false)
+        two.save_device_authorization(
+            &conformance::fresh_hash("dc"),
+            &user_code,
+            &request,
+            &limits,
+            now
+        )
+        .await
+        .ok(),
+        Some(grantor::DeviceSave::UserCodeInUse)
     );
     // The pace is shared: a poll through one makes the next through the other too soon.
     let client = &request.client_id;
@@ -703,11 +724,12 @@ async fn device_and_mfa_keys_live_as_long_as_their_entries() {
                 &device,
                 &user_code,
                 &conformance::device_request(now, 600),
+                &grantor::PendingLimits::default(),
                 now
             )
             .await
             .ok(),
-        Some(true)
+        Some(grantor::DeviceSave::Saved)
     );
     store
         .save_mfa_token(&mfa_token, &conformance::mfa_challenge(now, 300), now)
@@ -716,7 +738,7 @@ async fn device_and_mfa_keys_live_as_long_as_their_entries() {
     let user = UserId::new("user-1");
     assert_eq!(
         store
-            .mark_otp_used(&user, 1234, now + time::Duration::seconds(90), now)
+            .advance_otp_counter(&user, 1234, now + time::Duration::seconds(90), now)
             .await
             .ok(),
         Some(true)
@@ -744,8 +766,10 @@ async fn device_and_mfa_keys_live_as_long_as_their_entries() {
         .filter(|(k, _, _)| k.starts_with("{grantor}:o:"))
         .collect();
     assert_eq!(marks.len(), 1, "{entries:?}");
-    let (mark, _, mark_ttl) = marks[0];
-    assert!(mark.ends_with(":1234"), "{mark}");
+    // One mark per user (the last counter accepted), named by a digest of the user id.
+    let (mark, value, mark_ttl) = marks[0];
+    assert_eq!(mark.len(), "{grantor}:o:".len() + 64, "{mark}");
+    assert!(value.split(' ').any(|v| v == "1234"), "{value}");
     assert!((88..=90).contains(mark_ttl), "{mark_ttl}");
     for (key, _, ttl) in &entries {
         assert!(!key.contains("user-1"), "{key}");

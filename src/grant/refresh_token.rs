@@ -95,23 +95,29 @@ impl RefreshTokenGrant {
             // Another request spent it between our read and now: a replay race, or the same
             // client sending the same refresh twice at once (within a grace period, it is
             // answered as a retry).
-            Rotation::Reused { .. } => match ctx.tokens.find_token(&presented, ctx.now).await? {
-                TokenLookup::Rotated {
-                    client_id,
-                    family_id,
-                    rotated_at,
-                    successor,
-                } => {
-                    let spent = Spent {
+            Rotation::Reused {
+                client_id,
+                family_id,
+            } => {
+                if ctx.settings.refresh_grace.is_positive() {
+                    if let TokenLookup::Rotated {
                         client_id,
                         family_id,
                         rotated_at,
                         successor,
-                    };
-                    self.spent(ctx, client, params, &presented, spent).await
+                    } = ctx.tokens.find_token(&presented, ctx.now).await?
+                    {
+                        let spent = Spent {
+                            client_id,
+                            family_id,
+                            rotated_at,
+                            successor,
+                        };
+                        return self.spent(ctx, client, params, &presented, spent).await;
+                    }
                 }
-                _ => Err(invalid().with_reason("refresh_token_unknown")),
-            },
+                Err(replayed(ctx, client, &client_id, &family_id).await)
+            }
             _ => Err(invalid().with_reason("refresh_token_unknown")),
         }
     }

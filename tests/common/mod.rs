@@ -18,6 +18,10 @@ use time::macros::datetime;
 
 pub const START: time::OffsetDateTime = datetime!(2026-01-01 0:00 UTC);
 pub const ISSUER: &str = "https://auth.example.com";
+/// The address a login or device page's request came from (RFC 5737 documentation addresses).
+pub const CALLER: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
+pub const OTHER_CALLER: std::net::IpAddr =
+    std::net::IpAddr::V4(std::net::Ipv4Addr::new(198, 51, 100, 7));
 
 /// Counts calls to the inner verifier, so tests can see which attempts reached it.
 ///
@@ -107,6 +111,9 @@ pub struct FlakyStore {
     pub finds: AtomicUsize,
     /// Makes saving slow, to open a window for a race.
     pub save_delay: std::sync::Mutex<Option<std::time::Duration>>,
+    /// Makes saving new tokens fail (Redis gone between taking a code and saving its tokens),
+    /// while reads and other writes go on.
+    pub fail_saves: AtomicBool,
 }
 
 impl FlakyStore {
@@ -137,6 +144,9 @@ impl TokenStore for FlakyStore {
         now: time::OffsetDateTime,
     ) -> Result<bool, StoreError> {
         self.check()?;
+        if self.fail_saves.load(Ordering::SeqCst) {
+            return Err(StoreError::unavailable("timed out saving tokens"));
+        }
         let delay = *self.save_delay.lock().expect("lock");
         if let Some(delay) = delay {
             tokio::time::sleep(delay).await;
@@ -171,6 +181,19 @@ impl TokenStore for FlakyStore {
         }
         self.inner
             .rotate_refresh_token(old, client, new_tokens, spend_old, self.now(now))
+            .await
+    }
+    async fn reissue_rotated(
+        &self,
+        old: &TokenHash,
+        successor: &TokenHash,
+        client: &ClientId,
+        new_tokens: &[(TokenHash, TokenRecord)],
+        now: time::OffsetDateTime,
+    ) -> Result<Rotation, StoreError> {
+        self.check()?;
+        self.inner
+            .reissue_rotated(old, successor, client, new_tokens, self.now(now))
             .await
     }
     async fn revoke_token(
@@ -303,6 +326,7 @@ pub fn fixture_with(
         frozen_now: std::sync::Mutex::new(None),
         finds: AtomicUsize::new(0),
         save_delay: std::sync::Mutex::new(None),
+        fail_saves: AtomicBool::new(false),
     });
     let users = verifier();
     let clients = Arc::new(clients());

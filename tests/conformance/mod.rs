@@ -12,11 +12,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use grantor::{
-    AttemptKey, AttemptLimiter, AttemptRule, AttemptVerdict, ClientId, CodeChallenge,
-    CodeChallengeMethod, CodeGrant, CodeRedemption, CodeStore, DeviceAuthorization,
-    DeviceCodeStore, DeviceDecision, DevicePoll, DeviceStatus, FamilyId, MfaChallenge, MfaStore,
-    PendingAuthorization, RedirectUri, ResponseType, Rotation, Scope, TokenHash, TokenKind,
-    TokenLookup, TokenRecord, TokenStore, UserId, EXPIRED_DEVICE_CODE_MEMORY,
+    Admission, AttemptKey, AttemptLease, AttemptLimiter, AttemptRule, AttemptVerdict, ClientId,
+    CodeChallenge, CodeChallengeMethod, CodeGrant, CodeRedemption, CodeStore, DeviceAuthorization,
+    DeviceCodeStore, DeviceDecision, DevicePoll, DeviceSave, DeviceStatus, FamilyId, MfaChallenge,
+    MfaStore, PendingAuthorization, PendingLimits, RedirectUri, ResponseType, Rotation, Scope,
+    TokenHash, TokenKind, TokenLookup, TokenRecord, TokenStore, UserId, Username,
+    EXPIRED_DEVICE_CODE_MEMORY,
 };
 use time::OffsetDateTime;
 use tokio::sync::Barrier;
@@ -84,6 +85,7 @@ pub fn record(
         kind,
         client_id: ClientId::new(client),
         user_id: Some(UserId::new("user-1")),
+        username: Some(Username::new("tom")),
         scope: Scope::parse("read write").unwrap_or_default(),
         issued_at: now,
         expires_at: now + time::Duration::seconds(ttl),
@@ -209,6 +211,8 @@ pub async fn rotation_spends_the_old_token_once(s: Stores) {
     let spent = TokenLookup::Rotated {
         client_id: client.clone(),
         family_id: fam.clone(),
+        rotated_at: now,
+        successor: Some(new[1].0),
     };
     assert_eq!(s.tokens.find_token(&old, now).await.expect("find"), spent);
     let again = [(
@@ -627,7 +631,12 @@ pub async fn revoke_family_races_rotation(s: Stores) {
     }
 }
 
-pub async fn limiter_windows(s: Stores) {
+/// A lease that lasts `secs` from `now`.
+pub fn lease(now: OffsetDateTime, secs: i64) -> AttemptLease {
+    AttemptLease::new(now + time::Duration::seconds(secs))
+}
+
+pub async fn limiter_leases_and_windows(s: Stores) {
     let now = now();
     let at = |secs: i64| now + time::Duration::seconds(secs);
     let key = AttemptKey::Client(ClientId::new(format!("c-{}", FamilyId::generate())));
@@ -636,88 +645,68 @@ pub async fn limiter_windows(s: Stores) {
         window: Duration::from_secs(60),
     };
     let l = &s.limiter;
-    // Checking counts nothing.
-    for _ in 0..5 {
-        assert_eq!(
-            l.check_attempts(&key, &rule, at(0)).await.ok(),
-            Some(AttemptVerdict::Allowed)
-        );
-    }
-    assert_eq!(
-        l.reserve_attempt(&key, &rule, at(0)).await.ok(),
-        Some(AttemptVerdict::Allowed)
-    );
-    assert_eq!(
-        l.reserve_attempt(&key, &rule, at(1)).await.ok(),
-        Some(AttemptVerdict::Allowed)
-    );
-    match l.reserve_attempt(&key, &rule, at(10)).await {
-        Ok(AttemptVerdict::Refused { retry_after }) => {
-            assert!(
-                retry_after <= Duration::from_secs(50) && retry_after >= Duration::from_secs(49),
-                "{retry_after:?}"
-            )
+    let reserve = |lease: AttemptLease, when: OffsetDateTime| {
+        let (l, key) = (l.clone(), key.clone());
+        async move {
+            l.reserve_attempt(&key, &rule, &lease, when)
+                .await
+                .expect("reserve")
         }
+    };
+    // Two checks may run at once; a third waits for one of them.
+    let (a, b, c) = (lease(now, 30), lease(now, 30), lease(now, 30));
+    assert_eq!(reserve(a, at(0)).await, AttemptVerdict::Allowed);
+    assert_eq!(reserve(b, at(0)).await, AttemptVerdict::Allowed);
+    assert_eq!(reserve(c, at(0)).await, AttemptVerdict::Busy);
+    // A right answer gives its place back and counts nothing; a release twice is harmless.
+    l.release_attempt(&key, &a, at(1)).await.expect("release");
+    l.release_attempt(&key, &a, at(1)).await.expect("release");
+    assert_eq!(reserve(c, at(1)).await, AttemptVerdict::Allowed);
+    // A wrong answer turns its place into a failure, opening the window at that moment.
+    l.record_failure(&key, &rule, &b, at(10)).await.expect("fail");
+    let d = lease(now, 100);
+    assert_eq!(reserve(d, at(11)).await, AttemptVerdict::Busy, "1 failure + c");
+    l.record_failure(&key, &rule, &c, at(12)).await.expect("fail");
+    // Two failures: refused, with the time until the window (opened at 10 s) closes.
+    match reserve(d, at(20)).await {
+        AttemptVerdict::Refused { retry_after } => assert!(
+            retry_after >= Duration::from_secs(49) && retry_after <= Duration::from_secs(50),
+            "{retry_after:?}"
+        ),
         other => panic!("expected a refusal, got {other:?}"),
     }
-    // Once full, checking refuses too, with the same time left.
-    match l.check_attempts(&key, &rule, at(10)).await {
-        Ok(AttemptVerdict::Refused { retry_after }) => {
-            assert!(
-                retry_after >= Duration::from_secs(49) && retry_after <= Duration::from_secs(50)
-            )
-        }
-        other => panic!("expected a refusal, got {other:?}"),
-    }
-    // A released attempt frees a place.
-    l.release_attempt(&key, at(11)).await.expect("release");
-    assert_eq!(
-        l.reserve_attempt(&key, &rule, at(12)).await.ok(),
-        Some(AttemptVerdict::Allowed)
-    );
-    // The window is still closed one second before its end, to reserving and to checking…
     assert!(matches!(
-        l.reserve_attempt(&key, &rule, at(59)).await,
-        Ok(AttemptVerdict::Refused { .. })
+        reserve(d, at(69)).await,
+        AttemptVerdict::Refused { .. }
     ));
-    assert!(matches!(
-        l.check_attempts(&key, &rule, at(59)).await,
-        Ok(AttemptVerdict::Refused { .. })
-    ));
-    // …and open again at its end, 60 s after it opened.
-    assert_eq!(
-        l.check_attempts(&key, &rule, at(60)).await.ok(),
-        Some(AttemptVerdict::Allowed)
-    );
-    assert_eq!(
-        l.reserve_attempt(&key, &rule, at(60)).await.ok(),
-        Some(AttemptVerdict::Allowed)
-    );
-    // Releases never go below zero.
-    for _ in 0..5 {
-        l.release_attempt(&key, at(61)).await.expect("release");
-    }
-    assert_eq!(
-        l.reserve_attempt(&key, &rule, at(62)).await.ok(),
-        Some(AttemptVerdict::Allowed)
-    );
-    assert_eq!(
-        l.reserve_attempt(&key, &rule, at(63)).await.ok(),
-        Some(AttemptVerdict::Allowed)
-    );
-    assert!(matches!(
-        l.reserve_attempt(&key, &rule, at(64)).await,
-        Ok(AttemptVerdict::Refused { .. })
-    ));
+    // At its end the window is gone, and so are its failures.
+    assert_eq!(reserve(d, at(70)).await, AttemptVerdict::Allowed);
+    // A lease that lapses gives its place back by itself (a check whose request was dropped).
+    let e = AttemptLease::new(at(75));
+    assert_eq!(reserve(e, at(71)).await, AttemptVerdict::Allowed);
+    let f = lease(now, 100);
+    assert_eq!(reserve(f, at(72)).await, AttemptVerdict::Busy, "d and e");
+    assert_eq!(reserve(f, at(75)).await, AttemptVerdict::Allowed, "e lapsed");
+    // A failure recorded for a lapsed or unknown lease still counts.
+    l.record_failure(&key, &rule, &lease(now, 0), at(76))
+        .await
+        .expect("fail");
+    l.release_attempt(&key, &d, at(76)).await.expect("release");
+    l.release_attempt(&key, &f, at(76)).await.expect("release");
+    assert_eq!(reserve(lease(now, 200), at(77)).await, AttemptVerdict::Allowed);
+    assert_eq!(reserve(lease(now, 200), at(77)).await, AttemptVerdict::Busy);
     // Keys are independent, and a username key is not a client key of the same name.
     let user = AttemptKey::username(&grantor::Username::new(key.storage_key()));
     assert_eq!(
-        l.reserve_attempt(&user, &rule, at(64)).await.ok(),
+        l.reserve_attempt(&user, &rule, &lease(now, 200), at(77))
+            .await
+            .ok(),
         Some(AttemptVerdict::Allowed)
     );
 }
 
-/// 100 concurrent reservations against a limit of 5: exactly 5 are allowed.
+/// 100 concurrent reservations against a limit of 5: exactly 5 are allowed, the others are
+/// told to wait; once the 5 fail, everyone is refused.
 pub async fn limiter_race_allows_exactly_the_limit(s: Stores) {
     let now = now();
     let key = AttemptKey::username(&grantor::Username::new(format!(
@@ -730,14 +719,37 @@ pub async fn limiter_race_allows_exactly_the_limit(s: Stores) {
     };
     let verdicts = race(100, |_| {
         let (l, key) = (s.limiter.clone(), key.clone());
-        async move { l.reserve_attempt(&key, &rule, now).await.expect("reserve") }
+        async move {
+            let lease = lease(now, 30);
+            let verdict = l
+                .reserve_attempt(&key, &rule, &lease, now)
+                .await
+                .expect("reserve");
+            (lease, verdict)
+        }
     })
     .await;
-    let allowed = verdicts
+    let allowed: Vec<_> = verdicts
         .iter()
-        .filter(|v| **v == AttemptVerdict::Allowed)
-        .count();
-    assert_eq!(allowed, 5);
+        .filter(|(_, v)| *v == AttemptVerdict::Allowed)
+        .map(|(lease, _)| *lease)
+        .collect();
+    assert_eq!(allowed.len(), 5);
+    assert!(verdicts
+        .iter()
+        .all(|(_, v)| matches!(v, AttemptVerdict::Allowed | AttemptVerdict::Busy)));
+    for lease in &allowed {
+        s.limiter
+            .record_failure(&key, &rule, lease, now)
+            .await
+            .expect("fail");
+    }
+    assert!(matches!(
+        s.limiter
+            .reserve_attempt(&key, &rule, &lease(now, 30), now)
+            .await,
+        Ok(AttemptVerdict::Refused { .. })
+    ));
 }
 
 pub fn pending(now: OffsetDateTime, ttl: i64) -> PendingAuthorization {
@@ -760,6 +772,7 @@ pub fn code_grant(now: OffsetDateTime, ttl: i64) -> CodeGrant {
     CodeGrant {
         client_id: ClientId::new("spa"),
         user_id: UserId::new("user-1"),
+        username: Some(Username::new("tom")),
         redirect_uri: RedirectUri::new("http://localhost:3000/callback"),
         redirect_uri_in_request: false,
         scope: Scope::parse("read write").unwrap_or_default(),
@@ -775,7 +788,7 @@ pub async fn pending_requests_are_read_then_taken_once(s: Stores) {
     let id = fresh_hash("p");
     let request = pending(now, 600);
     s.codes
-        .save_pending(&id, &request, now)
+        .save_pending(&id, &request, &PendingLimits::default(), now)
         .await
         .expect("save");
     for _ in 0..2 {
@@ -800,7 +813,7 @@ pub async fn pending_requests_are_read_then_taken_once(s: Stores) {
     // Expiry, judged by now.
     let short = fresh_hash("s");
     s.codes
-        .save_pending(&short, &pending(now, 60), now)
+        .save_pending(&short, &pending(now, 60), &PendingLimits::default(), now)
         .await
         .expect("save");
     let at = |secs| now + time::Duration::seconds(secs);
@@ -822,43 +835,139 @@ pub async fn pending_requests_are_read_then_taken_once(s: Stores) {
 
 pub async fn codes_are_spent_once_and_remember_their_family(s: Stores) {
     let now = now();
+    let at = |secs: i64| now + time::Duration::seconds(secs);
+    let spa = ClientId::new("spa");
     let code = fresh_hash("c");
     let grant = code_grant(now, 60);
     s.codes.save_code(&code, &grant, now).await.expect("save");
+    // Another client presenting the code changes nothing.
     assert_eq!(
-        s.codes.take_code(&code, now).await.expect("take"),
+        s.codes
+            .take_code(&code, &ClientId::new("intruder"), at(3600), now)
+            .await
+            .expect("take"),
+        CodeRedemption::OtherClient
+    );
+    assert_eq!(
+        s.codes
+            .take_code(&code, &spa, at(3600), now)
+            .await
+            .expect("take"),
         CodeRedemption::Redeemed(grant.clone())
     );
     for _ in 0..2 {
         assert_eq!(
-            s.codes.take_code(&code, now).await.expect("take"),
+            s.codes
+                .take_code(&code, &spa, at(3600), now)
+                .await
+                .expect("take"),
             CodeRedemption::AlreadyUsed {
                 family_id: grant.family_id.clone()
             }
         );
     }
+    // Nor once it is spent: another client never learns the family.
     assert_eq!(
         s.codes
-            .take_code(&fresh_hash("u"), now)
+            .take_code(&code, &ClientId::new("intruder"), at(3600), now)
+            .await
+            .expect("take"),
+        CodeRedemption::OtherClient
+    );
+    assert_eq!(
+        s.codes
+            .take_code(&fresh_hash("u"), &spa, at(3600), now)
             .await
             .expect("take"),
         CodeRedemption::Unknown
     );
-    // An expired code, spent or not, is unknown.
-    let later = now + time::Duration::seconds(60);
+    // The used mark outlives the code, as long as asked: a replay long after still names the
+    // family, so its tokens can be revoked for as long as they live.
     assert_eq!(
-        s.codes.take_code(&code, later).await.expect("take"),
+        s.codes
+            .take_code(&code, &spa, at(3600), at(3599))
+            .await
+            .expect("take"),
+        CodeRedemption::AlreadyUsed {
+            family_id: grant.family_id.clone()
+        }
+    );
+    assert_eq!(
+        s.codes
+            .take_code(&code, &spa, at(7200), at(3600))
+            .await
+            .expect("take"),
         CodeRedemption::Unknown
     );
+    // An expired code that was never spent is unknown.
     let fresh = fresh_hash("f");
     s.codes
         .save_code(&fresh, &code_grant(now, 60), now)
         .await
         .expect("save");
     assert_eq!(
-        s.codes.take_code(&fresh, later).await.expect("take"),
+        s.codes
+            .take_code(&fresh, &spa, at(3600), at(60))
+            .await
+            .expect("take"),
         CodeRedemption::Unknown
     );
+}
+
+/// A code spent by an exchange whose tokens could not be saved is given back, once, and only
+/// to that exchange; a replayed or expired one is not.
+pub async fn a_spent_code_can_be_given_back(s: Stores) {
+    let now = now();
+    let at = |secs: i64| now + time::Duration::seconds(secs);
+    let spa = ClientId::new("spa");
+    let code = fresh_hash("c");
+    let grant = code_grant(now, 60);
+    s.codes.save_code(&code, &grant, now).await.expect("save");
+    // A live code cannot be "given back".
+    assert!(!s
+        .codes
+        .restore_code(&code, &grant, at(1))
+        .await
+        .expect("restore"));
+    assert!(matches!(
+        s.codes.take_code(&code, &spa, at(3600), at(1)).await,
+        Ok(CodeRedemption::Redeemed(_))
+    ));
+    // Another grant's family cannot claim it.
+    let other = code_grant(now, 60);
+    assert!(!s
+        .codes
+        .restore_code(&code, &other, at(2))
+        .await
+        .expect("restore"));
+    assert!(s
+        .codes
+        .restore_code(&code, &grant, at(2))
+        .await
+        .expect("restore"));
+    // Live again, once.
+    assert!(!s
+        .codes
+        .restore_code(&code, &grant, at(2))
+        .await
+        .expect("restore"));
+    assert_eq!(
+        s.codes
+            .take_code(&code, &spa, at(3600), at(3))
+            .await
+            .expect("take"),
+        CodeRedemption::Redeemed(grant.clone())
+    );
+    // Not once the code itself has expired, nor is it live after.
+    assert!(!s
+        .codes
+        .restore_code(&code, &grant, at(60))
+        .await
+        .expect("restore"));
+    assert!(matches!(
+        s.codes.take_code(&code, &spa, at(3600), at(61)).await,
+        Ok(CodeRedemption::AlreadyUsed { .. })
+    ));
 }
 
 /// 100 tasks on several threads redeem one code at once: exactly one gets it.
@@ -869,20 +978,29 @@ pub async fn code_race_has_one_winner(s: Stores) {
         .save_code(&code, &code_grant(now, 60), now)
         .await
         .expect("save");
-    let outcomes = race(100, |_| {
+    let keep = now + time::Duration::seconds(3600);
+    let outcomes = race(100, |i| {
         let codes = s.codes.clone();
-        async move { codes.take_code(&code, now).await.expect("take") }
+        // A few other clients race too; they never win and never see the family.
+        let client = ClientId::new(if i % 10 == 0 { "intruder" } else { "spa" });
+        async move {
+            codes
+                .take_code(&code, &client, keep, now)
+                .await
+                .expect("take")
+        }
     })
     .await;
-    let (mut redeemed, mut used) = (0, 0);
+    let (mut redeemed, mut used, mut other) = (0, 0, 0);
     for outcome in outcomes {
         match outcome {
             CodeRedemption::Redeemed(_) => redeemed += 1,
             CodeRedemption::AlreadyUsed { .. } => used += 1,
-            other => panic!("unexpected {other:?}"),
+            CodeRedemption::OtherClient => other += 1,
+            outcome => panic!("unexpected {outcome:?}"),
         }
     }
-    assert_eq!((redeemed, used), (1, 99));
+    assert_eq!((redeemed, used, other), (1, 89, 10));
 }
 
 /// 100 tasks take one pending request at once: exactly one decision.
@@ -890,7 +1008,7 @@ pub async fn pending_race_has_one_winner(s: Stores) {
     let now = now();
     let id = fresh_hash("p");
     s.codes
-        .save_pending(&id, &pending(now, 600), now)
+        .save_pending(&id, &pending(now, 600), &PendingLimits::default(), now)
         .await
         .expect("save");
     let taken = race(100, |_| {
@@ -917,6 +1035,7 @@ pub fn device_request(now: OffsetDateTime, ttl: i64) -> DeviceAuthorization {
 pub fn approve(user: &str, scope: &str) -> DeviceDecision {
     DeviceDecision::Approve {
         user_id: UserId::new(user),
+        username: Some(Username::new(format!("{user}-name"))),
         scope: Scope::parse(scope).unwrap_or_default(),
     }
 }
@@ -928,11 +1047,13 @@ pub async fn saved_device(
     now: OffsetDateTime,
 ) -> (TokenHash, TokenHash) {
     let (device, user) = (fresh_hash("dc"), fresh_hash("uc"));
-    assert!(s
-        .devices
-        .save_device_authorization(&device, &user, request, now)
-        .await
-        .expect("save"));
+    assert_eq!(
+        s.devices
+            .save_device_authorization(&device, &user, request, &PendingLimits::default(), now)
+            .await
+            .expect("save"),
+        DeviceSave::Saved
+    );
     (device, user)
 }
 
@@ -985,11 +1106,13 @@ pub async fn a_live_user_code_is_not_given_twice(s: Stores) {
     let second = fresh_hash("dc2");
     let mut other = device_request(at(10), 600);
     other.client_id = ClientId::new("other-tv");
-    assert!(!s
-        .devices
-        .save_device_authorization(&second, &user, &other, at(10))
+    assert_eq!(
+        s.devices
+        .save_device_authorization(&second, &user, &other, &PendingLimits::default(), at(10))
         .await
-        .expect("save"));
+        .expect("save"),
+        DeviceSave::UserCodeInUse
+    );
     assert_eq!(
         s.devices
             .poll_device_authorization(&second, &other.client_id, at(10))
@@ -1005,17 +1128,27 @@ pub async fn a_live_user_code_is_not_given_twice(s: Stores) {
         Some(first.clone())
     );
     // Still refused one second before the first expires; taken once it has.
-    assert!(!s
-        .devices
-        .save_device_authorization(&second, &user, &device_request(at(599), 600), at(599))
-        .await
-        .expect("save"));
+    assert_eq!(
+        s.devices
+            .save_device_authorization(
+                &second,
+                &user,
+                &device_request(at(599), 600),
+                &PendingLimits::default(),
+                at(599)
+            )
+            .await
+            .expect("save"),
+        DeviceSave::UserCodeInUse
+    );
     let third = device_request(at(600), 600);
-    assert!(s
-        .devices
-        .save_device_authorization(&second, &user, &third, at(600))
+    assert_eq!(
+        s.devices
+        .save_device_authorization(&second, &user, &third, &PendingLimits::default(), at(600))
         .await
-        .expect("save"));
+        .expect("save"),
+        DeviceSave::Saved
+    );
     assert_eq!(
         s.devices
             .find_device_authorization(&user, at(600))
@@ -1069,6 +1202,7 @@ pub async fn device_decisions_are_made_once(s: Stores) {
             r.status,
             DeviceStatus::Approved {
                 user_id: UserId::new("user-1"),
+                username: Some(Username::new("user-1-name")),
                 scope: Scope::parse("read").unwrap_or_default()
             }
         ),
@@ -1103,11 +1237,19 @@ pub async fn device_decisions_are_made_once(s: Stores) {
         .await
         .expect("decide"));
     let next = device_request(at(5), 600);
-    assert!(s
-        .devices
-        .save_device_authorization(&fresh_hash("dc"), &denied_user, &next, at(5))
-        .await
-        .expect("save"));
+    assert_eq!(
+        s.devices
+            .save_device_authorization(
+                &fresh_hash("dc"),
+                &denied_user,
+                &next,
+                &PendingLimits::default(),
+                at(5)
+            )
+            .await
+            .expect("save"),
+        DeviceSave::Saved
+    );
     assert_eq!(
         s.devices
             .find_device_authorization(&denied_user, at(5))
@@ -1279,6 +1421,7 @@ pub async fn an_approval_is_collected_once(s: Stores) {
         DevicePoll::Approved(DeviceAuthorization {
             status: DeviceStatus::Approved {
                 user_id: UserId::new("user-1"),
+                username: Some(Username::new("user-1-name")),
                 scope: Scope::parse("read").unwrap_or_default(),
             },
             last_poll: Some(at(0)),
@@ -1418,6 +1561,7 @@ pub async fn device_decision_race_has_one_winner(s: Stores) {
         assert!(
             matches!(&poll, DevicePoll::Approved(r) if r.status == DeviceStatus::Approved {
                 user_id: UserId::new(format!("user-{winner}")),
+                username: Some(Username::new(format!("user-{winner}-name"))),
                 scope: Scope::parse("read").unwrap_or_default(),
             }),
             "{poll:?}"
@@ -1431,6 +1575,7 @@ pub fn mfa_challenge(now: OffsetDateTime, ttl: i64) -> MfaChallenge {
     MfaChallenge {
         client_id: ClientId::new("clientapp"),
         user_id: UserId::new("user-1"),
+        username: Some(Username::new("tom")),
         scope: Scope::parse("read write").unwrap_or_default(),
         show_scope: true,
         expires_at: now + time::Duration::seconds(ttl),
@@ -1511,39 +1656,48 @@ pub async fn mfa_token_race_has_one_winner(s: Stores) {
     assert_eq!(taken.iter().filter(|t| t.is_some()).count(), 1);
 }
 
-pub async fn one_time_codes_are_used_once(s: Stores) {
+pub async fn one_time_codes_only_move_forward(s: Stores) {
     let now = now();
     let at = |secs: i64| now + time::Duration::seconds(secs);
     let user = UserId::new(format!("user-{}", FamilyId::generate()));
-    let mark = |user: &UserId, counter: u64, until: OffsetDateTime, now: OffsetDateTime| {
+    let advance = |user: &UserId, counter: u64, until: OffsetDateTime, now: OffsetDateTime| {
         let (mfa, user) = (s.mfa.clone(), user.clone());
         async move {
-            mfa.mark_otp_used(&user, counter, until, now)
+            mfa.advance_otp_counter(&user, counter, until, now)
                 .await
-                .expect("mark")
+                .expect("advance")
         }
     };
-    assert!(mark(&user, 7, at(30), now).await);
-    // Refused until `until`, whatever until is asked the second time.
-    assert!(!mark(&user, 7, at(30), now).await);
-    assert!(!mark(&user, 7, at(90), at(29)).await);
-    // At `until` the mark has lapsed: the code may be marked again.
-    assert!(mark(&user, 7, at(90), at(30)).await);
-    assert!(!mark(&user, 7, at(90), at(89)).await);
-    // Another counter, or another user, is independent.
-    assert!(mark(&user, 8, at(30), now).await);
+    assert!(advance(&user, 7, at(30), now).await);
+    // The same code is refused until `until`, whatever until is asked the second time.
+    assert!(!advance(&user, 7, at(30), now).await);
+    assert!(!advance(&user, 7, at(90), at(29)).await);
+    // So is any earlier code: one seen over a shoulder is useless once the user's own is in.
+    assert!(!advance(&user, 6, at(30), at(1)).await);
+    // A later code is accepted, and from then on nothing up to it.
+    assert!(advance(&user, 9, at(40), at(2)).await);
+    for counter in [7, 8, 9] {
+        assert!(!advance(&user, counter, at(90), at(3)).await, "{counter}");
+    }
+    // The mark holds until the later of the two ends.
+    assert!(!advance(&user, 9, at(90), at(39)).await);
+    // At `until` the mark has lapsed: a code may be taken again.
+    assert!(advance(&user, 8, at(90), at(40)).await);
+    assert!(!advance(&user, 8, at(90), at(89)).await);
+    // Another user is independent.
     let other = UserId::new(format!("{}-other", user.as_str()));
-    assert!(mark(&other, 7, at(30), now).await);
-    assert!(!mark(&other, 7, at(30), now).await);
-    assert!(!mark(&user, 8, at(30), now).await);
+    assert!(advance(&other, 3, at(30), now).await);
+    assert!(!advance(&other, 3, at(30), now).await);
     // An `until` between two seconds is kept at least that long.
+    let third = UserId::new(format!("{}-third", user.as_str()));
     let half = at(10) + time::Duration::milliseconds(500);
-    assert!(mark(&user, 9, half, now).await);
-    assert!(!mark(&user, 9, half, at(10)).await);
-    assert!(mark(&user, 9, at(20), at(11)).await);
+    assert!(advance(&third, 9, half, now).await);
+    assert!(!advance(&third, 9, half, at(10)).await);
+    assert!(advance(&third, 9, at(20), at(11)).await);
 }
 
-/// 100 tasks mark one code used at once: exactly one is told it was the first.
+/// 100 tasks accept one code at once: exactly one is told it was the first; and of codes
+/// racing with different counters, only ever higher ones are accepted.
 pub async fn one_time_code_race_has_one_winner(s: Stores) {
     let now = now();
     let user = UserId::new(format!("user-{}", FamilyId::generate()));
@@ -1551,13 +1705,31 @@ pub async fn one_time_code_race_has_one_winner(s: Stores) {
     let marks = race(100, |_| {
         let (mfa, user) = (s.mfa.clone(), user.clone());
         async move {
-            mfa.mark_otp_used(&user, 42, until, now)
+            mfa.advance_otp_counter(&user, 42, until, now)
                 .await
-                .expect("mark")
+                .expect("advance")
         }
     })
     .await;
     assert_eq!(marks.iter().filter(|m| **m).count(), 1);
+    let other = UserId::new(format!("user-{}", FamilyId::generate()));
+    let accepted = race(20, |i| {
+        let (mfa, user) = (s.mfa.clone(), other.clone());
+        let counter = 100 + (i as u64 % 4);
+        async move {
+            let ok = mfa
+                .advance_otp_counter(&user, counter, until, now)
+                .await
+                .expect("advance");
+            ok.then_some(counter)
+        }
+    })
+    .await;
+    let accepted: Vec<u64> = accepted.into_iter().flatten().collect();
+    // Each counter at most once, and the highest one always, whatever the order.
+    let distinct: HashSet<_> = accepted.iter().collect();
+    assert_eq!(distinct.len(), accepted.len(), "{accepted:?}");
+    assert!(accepted.contains(&103), "{accepted:?}");
 }
 
 /// Checks that hashes, not tokens, are what a store is handed: the suite's own sanity check.
@@ -1579,9 +1751,10 @@ macro_rules! conformance_suite {
             revoke_a_family, revoke_a_family_counts_only_unexpired_tokens,
             a_revoked_family_takes_no_new_tokens_for_a_while,
             rotation_race_has_one_winner, revoke_family_races_rotation,
-            limiter_windows, limiter_race_allows_exactly_the_limit,
+            limiter_leases_and_windows, limiter_race_allows_exactly_the_limit,
             pending_requests_are_read_then_taken_once,
-            codes_are_spent_once_and_remember_their_family, code_race_has_one_winner,
+            codes_are_spent_once_and_remember_their_family, a_spent_code_can_be_given_back,
+            code_race_has_one_winner,
             pending_race_has_one_winner,
             device_requests_are_found_by_their_user_code,
             a_live_user_code_is_not_given_twice, device_decisions_are_made_once,
@@ -1590,7 +1763,7 @@ macro_rules! conformance_suite {
             expired_device_codes_are_remembered_for_a_while,
             device_poll_race_collects_one_approval, device_decision_race_has_one_winner,
             mfa_tokens_are_read_then_taken_once, mfa_token_race_has_one_winner,
-            one_time_codes_are_used_once, one_time_code_race_has_one_winner);
+            one_time_codes_only_move_forward, one_time_code_race_has_one_winner);
     };
     (@tests $factory:expr; $($check:ident),*) => {
         $(
