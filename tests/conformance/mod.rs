@@ -535,6 +535,198 @@ pub async fn a_revoked_family_takes_no_new_tokens_for_a_while(s: Stores) {
 }
 
 /// 100 tasks on several threads rotate one refresh token at once: exactly one wins.
+/// Saves a refresh token and rotates it once, answering (old, successor, the successor's record).
+async fn rotated_once(
+    s: &Stores,
+    now: OffsetDateTime,
+    fam: &FamilyId,
+) -> (TokenHash, TokenHash, TokenRecord) {
+    let client = ClientId::new("c");
+    let old = fresh_hash("old");
+    s.tokens
+        .save_tokens(
+            &[(old, record(TokenKind::Refresh, "c", fam, now, 24 * HOUR))],
+            now,
+        )
+        .await
+        .expect("save");
+    let successor = fresh_hash("s1");
+    let successor_record = record(TokenKind::Refresh, "c", fam, now, 24 * HOUR);
+    let new = [
+        (
+            fresh_hash("a1"),
+            record(TokenKind::Access, "c", fam, now, HOUR),
+        ),
+        (successor, successor_record.clone()),
+    ];
+    assert!(matches!(
+        s.tokens
+            .rotate_refresh_token(&old, &client, &new, true, now)
+            .await,
+        Ok(Rotation::Issued(_))
+    ));
+    (old, successor, successor_record)
+}
+
+/// New tokens for a reissue: an access token and a refresh token of the family.
+fn pair_of(label: &str, fam: &FamilyId, now: OffsetDateTime) -> [(TokenHash, TokenRecord); 2] {
+    [
+        (
+            fresh_hash(&format!("{label}-a")),
+            record(TokenKind::Access, "c", fam, now, HOUR),
+        ),
+        (
+            fresh_hash(&format!("{label}-r")),
+            record(TokenKind::Refresh, "c", fam, now, 24 * HOUR),
+        ),
+    ]
+}
+
+pub async fn a_rotated_token_is_reissued_once_while_its_successor_is_unused(s: Stores) {
+    let now = now();
+    let at = |secs: i64| now + time::Duration::seconds(secs);
+    let fam = FamilyId::generate();
+    let client = ClientId::new("c");
+    let (old, s1, s1_record) = rotated_once(&s, now, &fam).await;
+    let reused = Rotation::Reused {
+        client_id: client.clone(),
+        family_id: fam.clone(),
+    };
+    // Another client, or another successor, changes nothing.
+    let second = pair_of("second", &fam, at(2));
+    assert_eq!(
+        s.tokens
+            .reissue_rotated(&old, &s1, &ClientId::new("other"), &second, at(2))
+            .await
+            .ok(),
+        Some(reused.clone())
+    );
+    assert_eq!(
+        s.tokens
+            .reissue_rotated(&old, &fresh_hash("x"), &client, &second, at(2))
+            .await
+            .ok(),
+        Some(reused.clone())
+    );
+    assert_eq!(
+        s.tokens.find_token(&second[1].0, at(2)).await.ok(),
+        Some(TokenLookup::Unknown)
+    );
+    // The client retries: the unused successor is spent (never to be reissued itself), and the
+    // new refresh token succeeds the old one.
+    assert_eq!(
+        s.tokens
+            .reissue_rotated(&old, &s1, &client, &second, at(2))
+            .await
+            .ok(),
+        Some(Rotation::Issued(s1_record))
+    );
+    for (h, r) in &second {
+        assert_eq!(
+            s.tokens.find_token(h, at(2)).await.ok(),
+            Some(TokenLookup::Live(r.clone()))
+        );
+    }
+    assert_eq!(
+        s.tokens.find_token(&s1, at(2)).await.ok(),
+        Some(TokenLookup::Rotated {
+            client_id: client.clone(),
+            family_id: fam.clone(),
+            rotated_at: at(2),
+            successor: None,
+        })
+    );
+    assert_eq!(
+        s.tokens.find_token(&old, at(2)).await.ok(),
+        Some(TokenLookup::Rotated {
+            client_id: client.clone(),
+            family_id: fam.clone(),
+            rotated_at: now,
+            successor: Some(second[1].0),
+        })
+    );
+    // The old successor is gone for good: presenting it is a replay.
+    assert_eq!(
+        s.tokens
+            .rotate_refresh_token(&s1, &client, &pair_of("x", &fam, at(3)), true, at(3))
+            .await
+            .ok(),
+        Some(reused.clone())
+    );
+    // Once the client uses its new refresh token, the old one can no longer be reissued.
+    assert!(matches!(
+        s.tokens
+            .rotate_refresh_token(
+                &second[1].0,
+                &client,
+                &pair_of("third", &fam, at(4)),
+                true,
+                at(4)
+            )
+            .await,
+        Ok(Rotation::Issued(_))
+    ));
+    assert_eq!(
+        s.tokens
+            .reissue_rotated(&old, &second[1].0, &client, &pair_of("y", &fam, at(5)), at(5))
+            .await
+            .ok(),
+        Some(reused)
+    );
+    // A live token, or an unknown one, is not a rotated one.
+    let live = fresh_hash("live");
+    s.tokens
+        .save_tokens(
+            &[(live, record(TokenKind::Refresh, "c", &fam, now, HOUR))],
+            now,
+        )
+        .await
+        .expect("save");
+    for token in [live, fresh_hash("unknown")] {
+        assert_eq!(
+            s.tokens
+                .reissue_rotated(&token, &s1, &client, &pair_of("z", &fam, at(6)), at(6))
+                .await
+                .ok(),
+            Some(Rotation::NotFound)
+        );
+    }
+}
+
+/// 100 retries of one spent refresh token at once: one gets a fresh pair, and the family never
+/// holds more than one usable refresh token.
+pub async fn reissue_race_has_one_winner(s: Stores) {
+    let now = now();
+    let fam = FamilyId::generate();
+    let (old, s1, _) = rotated_once(&s, now, &fam).await;
+    let outcomes = race(100, |i| {
+        let tokens = s.tokens.clone();
+        let fam = fam.clone();
+        async move {
+            let new = pair_of(&format!("r{i}"), &fam, now);
+            let outcome = tokens
+                .reissue_rotated(&old, &s1, &ClientId::new("c"), &new, now)
+                .await
+                .expect("reissue");
+            (outcome, new[1].0)
+        }
+    })
+    .await;
+    let winners: Vec<TokenHash> = outcomes
+        .iter()
+        .filter(|(o, _)| matches!(o, Rotation::Issued(_)))
+        .map(|(_, refresh)| *refresh)
+        .collect();
+    assert_eq!(winners.len(), 1);
+    let mut live = 0;
+    for (_, refresh) in &outcomes {
+        if matches!(s.tokens.find_token(refresh, now).await, Ok(TokenLookup::Live(_))) {
+            live += 1;
+        }
+    }
+    assert_eq!(live, 1);
+}
+
 pub async fn rotation_race_has_one_winner(s: Stores) {
     let now = now();
     let fam = FamilyId::generate();
@@ -1494,6 +1686,199 @@ pub async fn expired_device_codes_are_remembered_for_a_while(s: Stores) {
 }
 
 /// 100 polls race for one approval: exactly one collects it.
+/// An approval a poll collected is put back when its tokens could not be saved: once, and not
+/// over anything stored since, nor long after it expired.
+pub async fn a_collected_approval_can_be_put_back(s: Stores) {
+    let now = now();
+    let at = |secs: i64| now + time::Duration::seconds(secs);
+    let request = device_request(now, 600);
+    let (device, user) = saved_device(&s, &request, now).await;
+    let client = &request.client_id;
+    // Nothing to put back while the request is stored.
+    assert!(!s
+        .devices
+        .restore_device_approval(&device, &request, at(1))
+        .await
+        .expect("restore"));
+    assert!(s
+        .devices
+        .decide_device_authorization(&user, &approve("user-1", "read"), at(1))
+        .await
+        .expect("decide"));
+    let collected = match s
+        .devices
+        .poll_device_authorization(&device, client, at(2))
+        .await
+        .expect("poll")
+    {
+        DevicePoll::Approved(request) => request,
+        other => panic!("expected an approval, got {other:?}"),
+    };
+    assert!(s
+        .devices
+        .restore_device_approval(&device, &collected, at(3))
+        .await
+        .expect("restore"));
+    assert!(!s
+        .devices
+        .restore_device_approval(&device, &collected, at(3))
+        .await
+        .expect("restore"));
+    assert_eq!(
+        s.devices
+            .poll_device_authorization(&device, client, at(4))
+            .await
+            .expect("poll"),
+        DevicePoll::Approved(collected.clone())
+    );
+    assert_eq!(
+        s.devices
+            .poll_device_authorization(&device, client, at(5))
+            .await
+            .expect("poll"),
+        DevicePoll::Unknown
+    );
+    // Long after it expired, there is nothing to put back.
+    let late = at(600 + EXPIRED_DEVICE_CODE_MEMORY);
+    assert!(!s
+        .devices
+        .restore_device_approval(&device, &collected, late)
+        .await
+        .expect("restore"));
+}
+
+pub async fn pending_requests_are_bounded(s: Stores) {
+    let now = now();
+    let at = |secs: i64| now + time::Duration::seconds(secs);
+    let limits = PendingLimits {
+        per_client: 3,
+        total: 5,
+    };
+    let of = |client: &str, when: OffsetDateTime| {
+        let mut request = pending(when, 600);
+        request.client_id = ClientId::new(client);
+        request
+    };
+    let save = |id: TokenHash, request: PendingAuthorization, when: OffsetDateTime| {
+        let codes = s.codes.clone();
+        async move {
+            codes
+                .save_pending(&id, &request, &limits, when)
+                .await
+                .expect("save")
+        }
+    };
+    let a: Vec<TokenHash> = (0..4).map(|i| fresh_hash(&format!("a{i}"))).collect();
+    for id in a.iter().take(3) {
+        assert_eq!(save(*id, of("a", now), now).await, Admission::Admitted);
+    }
+    // The client's bound: refused, with the time until its oldest request expires, and nothing
+    // stored.
+    match save(a[3], of("a", at(10)), at(10)).await {
+        Admission::Full { retry_after } => assert!(
+            retry_after >= Duration::from_secs(1) && retry_after <= Duration::from_secs(600),
+            "{retry_after:?}"
+        ),
+        other => panic!("expected the bound, got {other:?}"),
+    }
+    assert_eq!(s.codes.find_pending(&a[3], at(10)).await.ok(), Some(None));
+    // Another client may still, up to the total.
+    let b: Vec<TokenHash> = (0..3).map(|i| fresh_hash(&format!("b{i}"))).collect();
+    assert_eq!(save(b[0], of("b", now), now).await, Admission::Admitted);
+    assert_eq!(save(b[1], of("b", now), now).await, Admission::Admitted);
+    assert!(matches!(
+        save(b[2], of("b", now), now).await,
+        Admission::Full { .. }
+    ));
+    // A decided (taken) request frees its place.
+    assert!(s
+        .codes
+        .take_pending(&a[0], at(20))
+        .await
+        .expect("take")
+        .is_some());
+    assert_eq!(save(b[2], of("b", at(20)), at(20)).await, Admission::Admitted);
+    assert!(matches!(
+        save(a[3], of("a", at(20)), at(20)).await,
+        Admission::Full { .. }
+    ));
+    // So does expiry.
+    assert_eq!(save(a[3], of("a", at(600)), at(600)).await, Admission::Admitted);
+}
+
+pub async fn device_requests_are_bounded(s: Stores) {
+    let now = now();
+    let at = |secs: i64| now + time::Duration::seconds(secs);
+    let limits = PendingLimits {
+        per_client: 2,
+        total: 3,
+    };
+    let of = |client: &str, when: OffsetDateTime| {
+        let mut request = device_request(when, 600);
+        request.client_id = ClientId::new(client);
+        request
+    };
+    let save = |request: DeviceAuthorization, when: OffsetDateTime| {
+        let devices = s.devices.clone();
+        async move {
+            let (device, user) = (fresh_hash("dc"), fresh_hash("uc"));
+            let saved = devices
+                .save_device_authorization(&device, &user, &request, &limits, when)
+                .await
+                .expect("save");
+            (saved, device, user)
+        }
+    };
+    let (saved, tv1, tv1_user) = save(of("tv", now), now).await;
+    assert_eq!(saved, DeviceSave::Saved);
+    assert_eq!(save(of("tv", now), now).await.0, DeviceSave::Saved);
+    let (refused, device, user) = save(of("tv", at(1)), at(1)).await;
+    match refused {
+        DeviceSave::Full { retry_after } => assert!(
+            retry_after >= Duration::from_secs(1) && retry_after <= Duration::from_secs(600),
+            "{retry_after:?}"
+        ),
+        other => panic!("expected the bound, got {other:?}"),
+    }
+    // Nothing was stored for it.
+    assert_eq!(
+        s.devices.find_device_authorization(&user, at(1)).await.ok(),
+        Some(None)
+    );
+    assert_eq!(
+        s.devices
+            .poll_device_authorization(&device, &ClientId::new("tv"), at(1))
+            .await
+            .ok(),
+        Some(DevicePoll::Unknown)
+    );
+    assert_eq!(save(of("other-tv", now), now).await.0, DeviceSave::Saved);
+    assert!(matches!(
+        save(of("third-tv", now), now).await.0,
+        DeviceSave::Full { .. }
+    ));
+    // Collecting an approval frees its place (a denied or pending request keeps it).
+    assert!(s
+        .devices
+        .decide_device_authorization(&tv1_user, &approve("user-1", "read"), at(2))
+        .await
+        .expect("decide"));
+    assert!(matches!(
+        s.devices
+            .poll_device_authorization(&tv1, &ClientId::new("tv"), at(3))
+            .await,
+        Ok(DevicePoll::Approved(_))
+    ));
+    assert_eq!(save(of("tv", at(4)), at(4)).await.0, DeviceSave::Saved);
+    assert!(matches!(
+        save(of("tv", at(5)), at(5)).await.0,
+        DeviceSave::Full { .. }
+    ));
+    // Expiry frees them all, though expired requests are still remembered for late polls.
+    assert_eq!(save(of("tv", at(604)), at(604)).await.0, DeviceSave::Saved);
+    assert_eq!(save(of("third-tv", at(604)), at(604)).await.0, DeviceSave::Saved);
+}
+
 pub async fn device_poll_race_collects_one_approval(s: Stores) {
     let now = now();
     let request = device_request(now, 600);
@@ -1751,11 +2136,14 @@ macro_rules! conformance_suite {
             revoke_a_family, revoke_a_family_counts_only_unexpired_tokens,
             a_revoked_family_takes_no_new_tokens_for_a_while,
             rotation_race_has_one_winner, revoke_family_races_rotation,
+            a_rotated_token_is_reissued_once_while_its_successor_is_unused,
+            reissue_race_has_one_winner,
             limiter_leases_and_windows, limiter_race_allows_exactly_the_limit,
             pending_requests_are_read_then_taken_once,
             codes_are_spent_once_and_remember_their_family, a_spent_code_can_be_given_back,
             code_race_has_one_winner,
-            pending_race_has_one_winner,
+            pending_race_has_one_winner, pending_requests_are_bounded,
+            device_requests_are_bounded, a_collected_approval_can_be_put_back,
             device_requests_are_found_by_their_user_code,
             a_live_user_code_is_not_given_twice, device_decisions_are_made_once,
             device_polls_keep_the_pace, another_clients_poll_changes_nothing,
