@@ -315,7 +315,11 @@ pub(crate) async fn validate(
         scope,
         state,
         code_challenge,
-        expires_at: now.saturating_add(settings.request_ttl),
+        // Whole seconds, as every record keeps, so all stores agree on the instant.
+        expires_at: now
+            .replace_nanosecond(0)
+            .unwrap_or(now)
+            .saturating_add(settings.request_ttl),
     })
 }
 

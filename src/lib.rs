@@ -157,7 +157,7 @@ pub use response::Response;
 pub use scope::{Scope, ScopeError};
 pub use server::{AuthorizationServer, AuthorizationServerBuilder, BuildError};
 #[cfg(feature = "redis")]
-pub use store::RedisStore;
+pub use store::{RedisStore, RedisStoreBuilder};
 pub use store::{
     polled_too_soon, Admission, AttemptKey, AttemptLease, AttemptLimiter, AttemptRule,
     AttemptVerdict, Client, ClientKind, ClientStore, CodeGrant, CodeRedemption, CodeStore,

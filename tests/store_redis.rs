@@ -797,3 +797,52 @@ async fn device_and_mfa_keys_live_as_long_as_their_entries() {
         .map(|(_, v, _)| v.clone());
     assert_eq!(index, Some(device.to_hex()));
 }
+
+/// A Redis that may evict keys would silently drop failed sign-in counts, revoked families and
+/// spent codes under memory pressure: the store refuses to start on one, naming `noeviction`,
+/// unless the host opts out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_that_may_evict_keys_is_refused_unless_the_host_opts_out() {
+    let evicting = RedisServer::start_configured(&["--maxmemory-policy", "allkeys-lru"]);
+    let error = RedisStore::connect(&evicting.url())
+        .await
+        .expect_err("refused");
+    let text = std::error::Error::source(&error)
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    assert!(text.contains("`allkeys-lru`"), "{text}");
+    assert!(text.contains("noeviction"), "{text}");
+    assert!(text.contains("allow_eviction"), "{text}");
+    // Even the volatile policies: every grantor key has a TTL.
+    let volatile = RedisServer::start_configured(&["--maxmemory-policy", "volatile-lru"]);
+    assert!(RedisStore::connect_with_prefix(&volatile.url(), "x")
+        .await
+        .is_err());
+    // Opting out connects.
+    let store = RedisStore::builder()
+        .allow_eviction(true)
+        .connect(&evicting.url())
+        .await
+        .expect("opted out");
+    assert!(format!("{store:?}").contains("grantor"));
+    // A noeviction Redis (the default) is accepted, and so is a policy changed to it.
+    let strict = RedisServer::start();
+    RedisStore::connect(&strict.url())
+        .await
+        .expect("noeviction");
+    let client = redis::Client::open(evicting.url()).expect("client");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connection");
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory-policy")
+        .arg("noeviction")
+        .query_async(&mut conn)
+        .await
+        .expect("config set");
+    RedisStore::connect(&evicting.url())
+        .await
+        .expect("noeviction now");
+}

@@ -39,7 +39,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 #[cfg(feature = "redis")]
-pub use self::redis::RedisStore;
+pub use self::redis::{RedisStore, RedisStoreBuilder};
 pub use device::{
     polled_too_soon, DeviceAuthorization, DeviceCodeStore, DeviceDecision, DevicePoll,
     DeviceSave, DeviceStatus, EXPIRED_DEVICE_CODE_MEMORY,

@@ -620,29 +620,46 @@ impl fmt::Debug for RedisStore {
     }
 }
 
-/// How long one command may take before the store reports Redis unavailable.
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
-/// How long one connection attempt may take.
-const CONNECTION_TIMEOUT: Duration = Duration::from_secs(1);
+/// Settings for connecting a [`RedisStore`]: start with [`RedisStore::builder`].
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct RedisStoreBuilder {
+    prefix: String,
+    allow_eviction: bool,
+}
 
-impl RedisStore {
-    /// Connects to `url` (`redis://host:port/db`, `rediss://…` needs the `redis` crate's TLS
-    /// features) with the key prefix `grantor`.
-    ///
-    /// # Errors
-    ///
-    /// [`StoreError`] if the URL is invalid or Redis cannot be reached now.
-    pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        Self::connect_with_prefix(url, "grantor").await
+impl RedisStoreBuilder {
+    /// Keys go under `{prefix}:` (default `grantor`). The prefix may not contain braces:
+    /// grantor adds them, to make it a Redis Cluster hash tag.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
     }
 
-    /// Connects to `url` with keys under `{prefix}:`. The prefix may not contain braces: grantor
-    /// adds them, to make it a Redis Cluster hash tag.
+    /// Connects even if Redis may evict keys.
+    ///
+    /// By default [`connect`](Self::connect) refuses a Redis whose `maxmemory-policy` is
+    /// anything but `noeviction`: every other policy (`allkeys-lru`, `volatile-ttl`, …) lets
+    /// Redis drop keys when memory runs short, and every grantor key has a TTL, so even the
+    /// `volatile-*` ones may take them. A flood of anonymous requests would then evict the keys
+    /// that make grantor safe: failed sign-in counts (guessing starts over), revoked families and
+    /// spent codes (a replay succeeds). With `noeviction`, a full Redis refuses writes instead,
+    /// and grantor answers `503 temporarily_unavailable`. Opt out only for a Redis that cannot
+    /// fill up, or where you accept that trade.
+    pub fn allow_eviction(mut self, allow: bool) -> Self {
+        self.allow_eviction = allow;
+        self
+    }
+
+    /// Connects to `url` and checks the eviction policy.
     ///
     /// # Errors
     ///
-    /// [`StoreError`] if the URL or prefix is invalid or Redis cannot be reached now.
-    pub async fn connect_with_prefix(url: &str, prefix: &str) -> Result<Self, StoreError> {
+    /// [`StoreError`] if the URL or prefix is invalid, Redis cannot be reached now, or (unless
+    /// [`allow_eviction`](Self::allow_eviction)) its `maxmemory-policy` is not `noeviction` or
+    /// cannot be read.
+    pub async fn connect(self, url: &str) -> Result<RedisStore, StoreError> {
+        let prefix = self.prefix;
         if prefix.is_empty() || prefix.contains(['{', '}']) {
             return Err(StoreError::backend(
                 "the Redis key prefix must be non-empty and without braces",
@@ -655,15 +672,107 @@ impl RedisStore {
             .set_number_of_retries(1)
             .set_min_delay(Duration::from_millis(50))
             .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_with_config(client, config)
+        let mut conn = ConnectionManager::new_with_config(client, config)
             .await
             .map_err(store_error)?;
-        Ok(Self {
+        if !self.allow_eviction {
+            let policy = eviction_policy(&mut conn).await?;
+            if policy.as_deref() != Some("noeviction") {
+                return Err(StoreError::backend(EvictionPolicyError { policy }));
+            }
+        }
+        Ok(RedisStore {
             conn,
             prefix: format!("{{{prefix}}}"),
             scripts: std::sync::Arc::new(Scripts::new()),
             key_secret: None,
         })
+    }
+}
+
+/// Redis may evict grantor's keys: refused by [`RedisStoreBuilder::connect`].
+#[derive(Debug)]
+struct EvictionPolicyError {
+    /// The policy found, if it could be read.
+    policy: Option<String>,
+}
+
+impl fmt::Display for EvictionPolicyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.policy {
+            Some(policy) => write!(f, "Redis's maxmemory-policy is `{policy}`, "),
+            None => f.write_str("Redis's maxmemory-policy could not be read, "),
+        }?;
+        f.write_str(
+            "but grantor needs `noeviction`: any other policy lets Redis evict failed sign-in \
+             counts, revoked token families and spent codes when memory runs short. Run \
+             `CONFIG SET maxmemory-policy noeviction` (and set it in redis.conf), or opt out \
+             knowingly with RedisStore::builder().allow_eviction(true)",
+        )
+    }
+}
+
+impl std::error::Error for EvictionPolicyError {}
+
+/// The server's `maxmemory-policy`: from `CONFIG GET`, or, where that command is disabled (as
+/// on some managed services), from `INFO memory`.
+async fn eviction_policy(conn: &mut ConnectionManager) -> Result<Option<String>, StoreError> {
+    let config: redis::RedisResult<std::collections::HashMap<String, String>> =
+        redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("maxmemory-policy")
+            .query_async(conn)
+            .await;
+    if let Ok(config) = config {
+        if let Some(policy) = config.get("maxmemory-policy") {
+            return Ok(Some(policy.clone()));
+        }
+    }
+    let info: String = redis::cmd("INFO")
+        .arg("memory")
+        .query_async(conn)
+        .await
+        .map_err(store_error)?;
+    Ok(info
+        .lines()
+        .find_map(|line| line.strip_prefix("maxmemory_policy:"))
+        .map(|policy| policy.trim().to_owned()))
+}
+
+/// How long one command may take before the store reports Redis unavailable.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long one connection attempt may take.
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(1);
+
+impl RedisStore {
+    /// Connects to `url` (`redis://host:port/db`, `rediss://…` needs the `redis` crate's TLS
+    /// features) with the key prefix `grantor`, after checking that Redis will not evict
+    /// grantor's keys (see [`RedisStoreBuilder::allow_eviction`]).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] if the URL is invalid, Redis cannot be reached now, or its
+    /// `maxmemory-policy` is not `noeviction`.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::builder().connect(url).await
+    }
+
+    /// Connects to `url` with keys under `{prefix}:`, as [`connect`](Self::connect) does. The
+    /// prefix may not contain braces: grantor adds them, to make it a Redis Cluster hash tag.
+    ///
+    /// # Errors
+    ///
+    /// As [`connect`](Self::connect), and if the prefix is invalid.
+    pub async fn connect_with_prefix(url: &str, prefix: &str) -> Result<Self, StoreError> {
+        Self::builder().prefix(prefix).connect(url).await
+    }
+
+    /// A builder, for the settings `connect` does not take.
+    pub fn builder() -> RedisStoreBuilder {
+        RedisStoreBuilder {
+            prefix: "grantor".to_owned(),
+            allow_eviction: false,
+        }
     }
 
     /// Names limiter keys and one-time-code marks by HMAC-SHA256 under `secret` instead of plain

@@ -19,6 +19,8 @@ pub struct RedisServer {
     dir: PathBuf,
     /// Whether writes go to an append-only file synced on every write, to survive restarts.
     durable: bool,
+    /// More settings for `redis-server`, as `--name value` pairs.
+    extra: Vec<String>,
 }
 
 fn free_port() -> u16 {
@@ -40,7 +42,16 @@ impl RedisServer {
         Self::start_with(false)
     }
 
+    /// A server started with more settings, e.g. `["--maxmemory-policy", "allkeys-lru"]`.
+    pub fn start_configured(extra: &[&str]) -> Self {
+        Self::start_inner(true, extra.iter().map(|s| (*s).to_owned()).collect())
+    }
+
     fn start_with(durable: bool) -> Self {
+        Self::start_inner(durable, Vec::new())
+    }
+
+    fn start_inner(durable: bool, extra: Vec<String>) -> Self {
         let dir = std::env::temp_dir().join(format!(
             "grantor-redis-{}-{}",
             std::process::id(),
@@ -52,6 +63,7 @@ impl RedisServer {
             port: free_port(),
             dir,
             durable,
+            extra,
         };
         server.spawn();
         server
@@ -72,6 +84,7 @@ impl RedisServer {
             .args(["--appendonly", if self.durable { "yes" } else { "no" }])
             .args(["--appendfsync", "always"])
             .args(["--daemonize", "no"])
+            .args(&self.extra)
             .stdout(Stdio::from(log.try_clone().expect("log file")))
             .stderr(Stdio::from(log))
             .spawn();
