@@ -896,3 +896,218 @@ async fn a_store_outage_after_the_redirect_is_trusted_is_redirected_to_the_clien
     assert_eq!(p.get("state").map(String::as_str), Some("xyz"));
     assert_eq!(p.get("iss").map(String::as_str), Some(ISSUER));
 }
+
+/// `other-spa`: a second public client with the same redirect URI, to present codes it was
+/// never issued.
+fn with_other_spa() -> Fixture {
+    let f = fixture();
+    f.clients.insert(
+        grantor::Client::public("other-spa")
+            .with_grant_types([grantor::GrantType::AuthorizationCode])
+            .with_redirect_uris([CALLBACK])
+            .with_default_scope("read".parse().expect("s"))
+            .with_allowed_scope("read".parse().expect("s")),
+    );
+    f
+}
+
+async fn bearer_status(f: &Fixture, token: &str) -> Result<(), u16> {
+    f.server
+        .bearer_validator()
+        .validate(
+            &ResourceRequest::new().with_authorization(format!("Bearer {token}")),
+            &Scope::empty(),
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| e.status())
+}
+
+/// RFC 6749 §4.1.3: the code is bound to its client before it is spent, so a leaked code
+/// presented by another client neither burns it nor signs the user out.
+#[tokio::test]
+async fn a_code_presented_by_another_client_is_refused_and_stays_usable() {
+    let f = with_other_spa();
+    let id = pending(&f, &spa_query("")).await;
+    let code = approve_for_code(&f, &id).await;
+    let stolen = spa_exchange(&code, VERIFIER).replace("client_id=pkce-app", "client_id=other-spa");
+    let a = exchange(&f, stolen.clone(), None).await;
+    assert_eq!((a.status, a.error()), (400, "invalid_grant"));
+    // The real client still redeems it.
+    let first = exchange(&f, spa_exchange(&code, VERIFIER), None).await;
+    assert_eq!(first.status, 200, "{}", first.json);
+    // And once redeemed, the other client presenting it again revokes nothing.
+    let a = exchange(&f, stolen, None).await;
+    assert_eq!((a.status, a.error()), (400, "invalid_grant"));
+    assert_eq!(bearer_status(&f, &first.str("access_token")).await, Ok(()));
+    let refreshed = f
+        .token(TokenRequest::form(format!(
+            "grant_type=refresh_token&refresh_token={}&client_id=pkce-app",
+            first.str("refresh_token")
+        )))
+        .await;
+    assert_eq!(refreshed.status, 200, "{}", refreshed.json);
+}
+
+/// RFC 6749 §4.1.2: a second use "SHOULD revoke … all tokens previously issued based on that
+/// authorization code" — for as long as they live, not only while the code would have.
+#[tokio::test]
+async fn a_replayed_code_revokes_its_tokens_long_after_the_code_expired() {
+    let f = fixture();
+    let id = pending(&f, &spa_query("")).await;
+    let code = approve_for_code(&f, &id).await;
+    let first = exchange(&f, spa_exchange(&code, VERIFIER), None).await;
+    assert_eq!(first.status, 200);
+    // The code lived 60 s; its tokens live on (the refresh token for 30 days).
+    f.clock.advance(Duration::from_secs(2 * 3600));
+    let refreshed = f
+        .token(TokenRequest::form(format!(
+            "grant_type=refresh_token&refresh_token={}&client_id=pkce-app",
+            first.str("refresh_token")
+        )))
+        .await;
+    assert_eq!(refreshed.status, 200, "{}", refreshed.json);
+    let replay = exchange(&f, spa_exchange(&code, VERIFIER), None).await;
+    assert_eq!((replay.status, replay.error()), (400, "invalid_grant"));
+    assert_eq!(
+        bearer_status(&f, &refreshed.str("access_token")).await,
+        Err(401),
+        "the family was revoked"
+    );
+    let again = f
+        .token(TokenRequest::form(format!(
+            "grant_type=refresh_token&refresh_token={}&client_id=pkce-app",
+            refreshed.str("refresh_token")
+        )))
+        .await;
+    assert_eq!(again.error(), "invalid_grant");
+}
+
+/// A store failure between spending the code and saving its tokens gives the code back: the
+/// client's retry succeeds, and the user does not sign in again.
+#[tokio::test]
+async fn a_failed_save_gives_the_code_back() {
+    let f = fixture();
+    let id = pending(&f, &spa_query("")).await;
+    let code = approve_for_code(&f, &id).await;
+    f.store
+        .fail_saves
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let a = exchange(&f, spa_exchange(&code, VERIFIER), None).await;
+    assert_eq!((a.status, a.error()), (503, "temporarily_unavailable"));
+    f.store
+        .fail_saves
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let retry = exchange(&f, spa_exchange(&code, VERIFIER), None).await;
+    assert_eq!(retry.status, 200, "{}", retry.json);
+    // Still single use.
+    let again = exchange(&f, spa_exchange(&code, VERIFIER), None).await;
+    assert_eq!(again.error(), "invalid_grant");
+}
+
+/// `deny` redirects only to a redirect URI the client still has registered, as `approve` does.
+#[tokio::test]
+async fn deny_rechecks_the_redirect_uri() {
+    let f = fixture();
+    let id = pending(&f, "response_type=code&client_id=webapp&state=s").await;
+    f.clients.insert(
+        grantor::Client::confidential(
+            "webapp",
+            grantor::SecretHash::new(&grantor::ClientSecret::new("web-secret")),
+        )
+        .with_grant_types([grantor::GrantType::AuthorizationCode])
+        .with_redirect_uris(["https://evil.example/cb"])
+        .with_default_scope("read".parse().expect("s"))
+        .with_allowed_scope("read".parse().expect("s")),
+    );
+    let err = f.server.deny(&id).await.expect_err("no redirect");
+    assert_eq!(err.code(), ErrorCode::InvalidRequest);
+    assert_eq!(err.reason(), Some("redirect_uri_withdrawn"));
+    // Nothing was spent: the request is still there, and a deny works once the URI is back.
+    assert!(f
+        .server
+        .authorization_request(&id)
+        .await
+        .expect("read")
+        .is_some());
+    f.clients.insert(
+        grantor::Client::confidential(
+            "webapp",
+            grantor::SecretHash::new(&grantor::ClientSecret::new("web-secret")),
+        )
+        .with_grant_types([grantor::GrantType::AuthorizationCode])
+        .with_redirect_uris(["https://app.example.com/cb?tenant=7"])
+        .with_default_scope("read".parse().expect("s"))
+        .with_allowed_scope("read".parse().expect("s")),
+    );
+    let r = f.server.deny(&id).await.expect("denied");
+    assert!(r.location().starts_with("https://app.example.com/cb?tenant=7&"));
+}
+
+/// Anyone can make authorization requests; the ones waiting are bounded per client and in all,
+/// and past a bound the endpoint refuses (503 with Retry-After, as a page) and stores nothing.
+#[tokio::test]
+async fn pending_requests_are_bounded_per_client_and_in_all() {
+    let f = fixture_with(|b| {
+        b.pending_request_limits(grantor::PendingLimits {
+            per_client: 2,
+            total: 3,
+        })
+    });
+    for _ in 0..2 {
+        pending(&f, &spa_query("")).await;
+    }
+    let unavailable = |outcome: AuthorizeOutcome| match outcome {
+        AuthorizeOutcome::Unavailable(e) => e,
+        other => panic!("expected the bound, got {other:?}"),
+    };
+    let e = unavailable(authorize(&f, &spa_query("")).await);
+    assert_eq!(e.code(), ErrorCode::TemporarilyUnavailable);
+    assert_eq!(e.code().status(), 503);
+    assert!(e.retry_after().is_some_and(|s| (1..=600).contains(&s)), "{e:?}");
+    assert_eq!(f.codes.len(), 2, "nothing stored for the refused request");
+    // Another client has room until the total is reached.
+    let webapp = "response_type=code&client_id=webapp";
+    let id = pending(&f, webapp).await;
+    unavailable(authorize(&f, webapp).await);
+    // A decision frees a place.
+    f.server.deny(&id).await.expect("denied");
+    pending(&f, webapp).await;
+    unavailable(authorize(&f, webapp).await);
+    // So does expiry.
+    f.clock.advance(Duration::from_secs(600));
+    for _ in 0..2 {
+        pending(&f, &spa_query("")).await;
+    }
+}
+
+/// RFC 6749 leaves parameter sizes open; grantor bounds them, so that anonymous requests cannot
+/// make it store kilobytes each: 4096 bytes at most, 64 parameters at most.
+#[tokio::test]
+async fn overlong_parameters_are_an_error_page_and_nothing_is_stored() {
+    let f = fixture();
+    let state = "s".repeat(grantor::MAX_PARAMETER_LENGTH);
+    pending(&f, &spa_query(&format!("&state2={state}"))).await;
+    let too_long = format!("{state}x");
+    for query in [
+        format!(
+            "response_type=code&client_id=pkce-app&redirect_uri={}&state={too_long}&code_challenge={CHALLENGE}&code_challenge_method=S256",
+            enc(CALLBACK)
+        ),
+        spa_query(&format!("&anything={too_long}")),
+        spa_query(&"&x=1".repeat(grantor::MAX_PARAMETERS)),
+    ] {
+        let before = f.codes.len();
+        match authorize(&f, &query).await {
+            AuthorizeOutcome::Invalid(e) => {
+                assert_eq!(e.code(), ErrorCode::InvalidRequest);
+                assert!(
+                    matches!(e.reason(), Some("parameter_too_long" | "too_many_parameters")),
+                    "{e:?}"
+                );
+            }
+            other => panic!("expected an error page, got {other:?}"),
+        }
+        assert_eq!(f.codes.len(), before);
+    }
+}

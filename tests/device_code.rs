@@ -636,3 +636,139 @@ async fn the_metadata_lists_the_device_endpoint_and_grant() {
     let grants = j["grant_types_supported"].as_array().expect("list");
     assert!(grants.iter().any(|g| g == DEVICE_GRANT), "{j}");
 }
+
+/// RFC 8628 §5.4: the decision counts only for the request the person was shown. A
+/// confirmation that is not the one of the request behind the code is refused, and the request
+/// stays pending.
+#[tokio::test]
+async fn a_decision_needs_the_confirmation_of_the_request_shown() {
+    let f = fixture();
+    let (device_code, user_code) = f.cli_codes("").await;
+    let (_, other_code) = f.cli_codes("&scope=write").await;
+    let other_confirmation = f.confirmation(&other_code, CALLER).await.expect("shown");
+    for confirmation in [
+        DeviceConfirmation::new("made-up"),
+        DeviceConfirmation::new(""),
+        other_confirmation,
+    ] {
+        let err = f
+            .server
+            .approve_device(
+                &UserCode::new(&user_code),
+                &confirmation,
+                CALLER,
+                UserId::new("user-tom"),
+                None,
+            )
+            .await
+            .expect_err("not what was shown");
+        assert_eq!(err.code(), ErrorCode::InvalidRequest);
+        assert_eq!(err.reason(), Some("device_confirmation_mismatch"));
+        let err = f
+            .server
+            .deny_device(&UserCode::new(&user_code), &confirmation, CALLER)
+            .await
+            .expect_err("not what was shown");
+        assert_eq!(err.reason(), Some("device_confirmation_mismatch"));
+    }
+    assert_eq!(
+        f.poll("cli", &device_code).await.error(),
+        "authorization_pending"
+    );
+    // The confirmation is the same however the code is typed, and every time it is shown.
+    let shown = f.confirmation(&user_code, CALLER).await.expect("shown");
+    let typed = user_code.to_lowercase().replace('-', " ");
+    assert_eq!(
+        f.confirmation(&typed, OTHER_CALLER).await.expect("shown"),
+        shown
+    );
+    f.server
+        .approve_device(
+            &UserCode::new(typed),
+            &shown,
+            CALLER,
+            grantor::ResourceOwner::new(UserId::new("user-tom")).with_username("tom"),
+            None,
+        )
+        .await
+        .expect("approved");
+    wait(&f, 5);
+    assert_eq!(f.poll("cli", &device_code).await.status, 200);
+}
+
+/// A store failure between collecting the approval and saving the tokens keeps the approval:
+/// the device's next poll gets its tokens, and the person does not start again.
+#[tokio::test]
+async fn an_approval_survives_a_failed_save() {
+    let f = fixture();
+    let (device_code, user_code) = f.cli_codes("").await;
+    f.approve(&user_code, CALLER).await.expect("approved");
+    f.store
+        .fail_saves
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let a = f.poll("cli", &device_code).await;
+    assert_eq!((a.status, a.error()), (503, "temporarily_unavailable"));
+    f.store
+        .fail_saves
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    wait(&f, 5);
+    let a = f.poll("cli", &device_code).await;
+    assert_eq!(a.status, 200, "{}", a.json);
+    wait(&f, 5);
+    assert_eq!(f.poll("cli", &device_code).await.error(), "invalid_grant");
+}
+
+/// Anyone who knows a public client's id can ask for device codes: the requests waiting are
+/// bounded per client and in all, and past a bound the endpoint answers 503
+/// temporarily_unavailable with Retry-After, storing nothing.
+#[tokio::test]
+async fn device_requests_are_bounded() {
+    let f = fixture_with(|b| {
+        b.pending_request_limits(grantor::PendingLimits {
+            per_client: 2,
+            total: 3,
+        })
+    });
+    for _ in 0..2 {
+        f.cli_codes("").await;
+    }
+    let a = f.device_authorization("client_id=cli").await;
+    assert_eq!((a.status, a.error()), (503, "temporarily_unavailable"));
+    a.assert_no_store();
+    let retry: u64 = a
+        .header("Retry-After")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    assert!((1..=600).contains(&retry), "{retry}");
+    assert_eq!(f.devices.len(), 2);
+    let tv = answer(
+        f.server
+            .device_authorization(
+                TokenRequest::form("scope=read").with_authorization(basic("tv", "tv-secret")),
+            )
+            .await,
+    );
+    assert_eq!(tv.status, 200, "{}", tv.json);
+    let tv = answer(
+        f.server
+            .device_authorization(
+                TokenRequest::form("scope=read").with_authorization(basic("tv", "tv-secret")),
+            )
+            .await,
+    );
+    assert_eq!(tv.error(), "temporarily_unavailable");
+    // Once they expire there is room again.
+    wait(&f, 600);
+    f.cli_codes("").await;
+}
+
+#[tokio::test]
+async fn an_overlong_parameter_is_refused_and_nothing_is_stored() {
+    let f = fixture();
+    let scope = "r".repeat(grantor::MAX_PARAMETER_LENGTH + 1);
+    let a = f
+        .device_authorization(&format!("client_id=cli&scope={scope}"))
+        .await;
+    assert_eq!((a.status, a.error()), (400, "invalid_request"), "{}", a.json);
+    assert!(f.devices.is_empty());
+}

@@ -117,3 +117,42 @@ async fn writes_purge_expired_entries_by_themselves() {
         .expect("save");
     assert_eq!(store.len(), 1);
 }
+
+/// Expired entries are dropped a bounded batch per write, from an index by expiry: a write after
+/// a mass expiry never walks (or empties) the whole map at once, and a few writes later
+/// everything expired is gone.
+#[tokio::test]
+async fn writes_sweep_expired_entries_a_batch_at_a_time() {
+    let store = MemoryTokenStore::new();
+    let family = FamilyId::generate();
+    let batch: Vec<_> = (0..2000)
+        .map(|i| {
+            (
+                TokenHash::of(&format!("t{i}")),
+                record(TokenKind::Access, &family, 60),
+            )
+        })
+        .collect();
+    store.save_tokens(&batch, START).await.expect("save");
+    let later = START + Duration::from_secs(3600);
+    let write = |n: usize| {
+        let mut fresh = record(TokenKind::Access, &FamilyId::generate(), 7200);
+        fresh.issued_at = later;
+        (TokenHash::of(&format!("fresh{n}")), fresh)
+    };
+    store.save_tokens(&[write(0)], later).await.expect("save");
+    let after_one = store.len();
+    assert!(
+        after_one > 1000 && after_one < 2001,
+        "one write swept part of the backlog, not all of it: {after_one}"
+    );
+    for n in 1..8 {
+        store.save_tokens(&[write(n)], later).await.expect("save");
+    }
+    assert_eq!(store.len(), 8, "a few writes later the backlog is gone");
+    // Lookups of expired entries never answered them meanwhile.
+    assert_eq!(
+        store.find_token(&TokenHash::of("t1999"), later).await.ok(),
+        Some(TokenLookup::Unknown)
+    );
+}

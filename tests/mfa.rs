@@ -523,3 +523,73 @@ async fn real_totp_codes_through_the_engine_on_the_replaceable_clock() {
     let a = f.otp(("clientapp", "123456"), &mfa_token, "050471").await;
     assert_eq!(a.status, 200, "{}", a.json);
 }
+
+/// RFC 6238 §5.2 ("the verifier MUST NOT accept the second attempt of the OTP after the
+/// successful validation has been issued for the first OTP"), carried forward: once a code of
+/// one step was accepted, no code of that step or an earlier one is, though drift would still
+/// allow it. A code read over someone's shoulder is useless once the user's own went in.
+#[tokio::test]
+async fn once_a_code_is_accepted_earlier_codes_are_refused() {
+    let f = fixture();
+    let step = step_of(f.clock_now());
+    // The authenticator runs a little fast: the next step's code goes in first.
+    let first = f.alice("").await;
+    let a = f
+        .otp(("clientapp", "123456"), &first, &otp_for(step + 1))
+        .await;
+    assert_eq!(a.status, 200, "{}", a.json);
+    for earlier in [step, step - 1] {
+        let mfa_token = f.alice("").await;
+        let a = f
+            .otp(("clientapp", "123456"), &mfa_token, &otp_for(earlier))
+            .await;
+        assert_eq!((a.status, a.error()), (400, "invalid_grant"), "{}", a.json);
+        assert_eq!(
+            a.str("error_description"),
+            "the one-time code was already used; wait for the next one"
+        );
+    }
+    // The login page's variant refuses them too.
+    let e = f
+        .server
+        .verify_user_with_otp(
+            &ClientId::new("pkce-app"),
+            CALLER,
+            &Username::new("alice"),
+            Password::new("123456"),
+            Some(OneTimeCode::new(otp_for(step))),
+        )
+        .await
+        .expect_err("earlier code");
+    assert_eq!(e.reason(), Some("otp_reused"));
+    // A later step's code still works.
+    f.clock.advance(Duration::from_secs(60));
+    let mfa_token = f.alice("").await;
+    let a = f
+        .otp(("clientapp", "123456"), &mfa_token, &otp_for(step + 2))
+        .await;
+    assert_eq!(a.status, 200, "{}", a.json);
+}
+
+/// A store failure after the mfa_token was spent keeps it: the user finishes with the next
+/// one-time code instead of typing the password again.
+#[tokio::test]
+async fn the_mfa_token_survives_a_failed_save() {
+    let f = fixture();
+    let mfa_token = f.alice("").await;
+    f.store
+        .fail_saves
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let a = f
+        .otp(("clientapp", "123456"), &mfa_token, &f.code_now())
+        .await;
+    assert_eq!((a.status, a.error()), (503, "temporarily_unavailable"));
+    f.store
+        .fail_saves
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    f.clock.advance(Duration::from_secs(30));
+    let a = f
+        .otp(("clientapp", "123456"), &mfa_token, &f.code_now())
+        .await;
+    assert_eq!(a.status, 200, "{}", a.json);
+}

@@ -341,3 +341,219 @@ async fn lifetimes_are_configurable_and_recorded() {
     }
     assert_eq!(kinds.len(), 2);
 }
+
+/// A pool of workers sharing one account, or a retry storm: 120 right passwords at once all
+/// succeed, each with its own tokens, though the username allows 5 failures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_of_right_passwords_all_succeed() {
+    let f = std::sync::Arc::new(fixture());
+    let tasks: Vec<_> = (0..120)
+        .map(|_| {
+            let f = f.clone();
+            tokio::spawn(async move {
+                f.post(
+                    ("clientapp", "123456"),
+                    "grant_type=password&username=tom&password=123456",
+                )
+                .await
+            })
+        })
+        .collect();
+    let mut tokens = std::collections::HashSet::new();
+    for t in tasks {
+        let a = t.await.expect("task");
+        assert_eq!(a.status, 200, "{}", a.json);
+        tokens.insert(a.str("access_token"));
+    }
+    assert_eq!(tokens.len(), 120);
+    assert_eq!(f.users.calls(), 120);
+}
+
+/// The per-client limit is reserved before the verifier, like the username's: 50 wrong
+/// passwords for 50 usernames at once reach the verifier at most `per_client` times.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_guesses_over_many_usernames_reach_the_verifier_at_most_the_client_limit() {
+    let f = std::sync::Arc::new(fixture_with(|b| {
+        b.login_limits(LoginLimits {
+            per_client: Some(AttemptRule {
+                max_failures: 10,
+                window: Duration::from_secs(600),
+            }),
+            ..LoginLimits::default()
+        })
+    }));
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let f = f.clone();
+            tokio::spawn(async move {
+                f.post(
+                    ("clientapp", "123456"),
+                    &format!("grant_type=password&username=user{i}&password=guess"),
+                )
+                .await
+            })
+        })
+        .collect();
+    for t in tasks {
+        let a = t.await.expect("task");
+        assert_eq!((a.status, a.error()), (400, "invalid_grant"), "{}", a.json);
+    }
+    assert_eq!(f.users.calls(), 10);
+}
+
+/// A verifier that takes `delay` for every password, and never answers for the password `hang`.
+struct SlowVerifier {
+    inner: std::sync::Arc<CountingVerifier>,
+    delay: Duration,
+}
+
+#[grantor::async_trait]
+impl grantor::UserVerifier for SlowVerifier {
+    async fn verify_password(
+        &self,
+        username: &grantor::Username,
+        password: &grantor::Password,
+        client: &grantor::ClientId,
+    ) -> Result<grantor::UserVerdict, grantor::StoreError> {
+        if password.secret() == "hang" {
+            std::future::pending::<()>().await;
+        }
+        tokio::time::sleep(self.delay).await;
+        self.inner.verify_password(username, password, client).await
+    }
+}
+
+fn one_at_a_time(delay: Duration) -> Fixture {
+    fixture_with(|b| {
+        b.enable_password_grant(std::sync::Arc::new(SlowVerifier {
+            inner: verifier(),
+            delay,
+        }))
+        .login_limits(LoginLimits {
+            per_username: Some(AttemptRule {
+                max_failures: 1,
+                window: Duration::from_secs(600),
+            }),
+            max_wait: Duration::from_millis(100),
+            ..LoginLimits::default()
+        })
+    })
+}
+
+/// A sign-in that must wait for checks in flight waits, but not forever: past `max_wait` it is
+/// told to come back (503 temporarily_unavailable, Retry-After), not that it failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn waiting_for_a_place_is_bounded() {
+    let f = std::sync::Arc::new(one_at_a_time(Duration::from_millis(500)));
+    let tom = "grant_type=password&username=tom&password=123456";
+    let first = {
+        let f = f.clone();
+        tokio::spawn(async move { f.post(("clientapp", "123456"), tom).await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let second = f.post(("clientapp", "123456"), tom).await;
+    assert_eq!(
+        (second.status, second.error()),
+        (503, "temporarily_unavailable"),
+        "{}",
+        second.json
+    );
+    assert_eq!(second.header("Retry-After"), Some("1"));
+    second.assert_no_store();
+    let first = first.await.expect("task");
+    assert_eq!(first.status, 200, "{}", first.json);
+    // Once the first is done, the place is free again.
+    let third = f.post(("clientapp", "123456"), tom).await;
+    assert_eq!(third.status, 200, "{}", third.json);
+}
+
+/// A sign-in whose request is dropped mid-check (the client hung up) holds its place only until
+/// its lease lapses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dropped_sign_in_gives_its_place_back_when_its_lease_lapses() {
+    let f = std::sync::Arc::new(one_at_a_time(Duration::ZERO));
+    let hung = {
+        let f = f.clone();
+        tokio::spawn(async move {
+            f.post(
+                ("clientapp", "123456"),
+                "grant_type=password&username=tom&password=hang",
+            )
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    hung.abort();
+    let tom = "grant_type=password&username=tom&password=123456";
+    let a = f.post(("clientapp", "123456"), tom).await;
+    assert_eq!(a.error(), "temporarily_unavailable", "{}", a.json);
+    f.clock.advance(Duration::from_secs(31));
+    let a = f.post(("clientapp", "123456"), tom).await;
+    assert_eq!(a.status, 200, "{}", a.json);
+}
+
+/// A login page passes the caller's address: failures count against it across usernames, so
+/// one password sprayed over many users is limited too (an IPv6 caller by its /64).
+#[tokio::test]
+async fn the_login_page_limits_failures_per_caller_address() {
+    use std::net::IpAddr;
+    let f = fixture_with(|b| {
+        b.login_limits(LoginLimits {
+            per_address: Some(AttemptRule {
+                max_failures: 3,
+                window: Duration::from_secs(600),
+            }),
+            ..LoginLimits::default()
+        })
+    });
+    let client = grantor::ClientId::new("pkce-app");
+    let check = |caller: IpAddr, user: &str, password: &str| {
+        let (f, client) = (&f, client.clone());
+        let (user, password) = (user.to_owned(), password.to_owned());
+        async move {
+            f.server
+                .verify_user(
+                    &client,
+                    caller,
+                    &grantor::Username::new(user),
+                    grantor::Password::new(password),
+                )
+                .await
+        }
+    };
+    for user in ["ann", "bob", "cid"] {
+        let e = check(CALLER, user, "Summer2026!").await.expect_err("wrong");
+        assert_eq!(e.reason(), Some("user_refused"));
+    }
+    let calls = f.users.calls();
+    // A fourth username from the same address is refused without asking the verifier, even
+    // with the right password; other addresses are not affected.
+    let e = check(CALLER, "tom", "123456").await.expect_err("limited");
+    assert_eq!(e.reason(), Some("address_attempts_exceeded"));
+    assert!(e.retry_after().is_some_and(|s| s > 0 && s <= 600));
+    assert_eq!(f.users.calls(), calls);
+    let tom = check(OTHER_CALLER, "tom", "123456").await.expect("tom");
+    assert_eq!(tom.id.as_str(), "user-tom");
+    assert_eq!(tom.username.as_ref().map(|u| u.as_str()), Some("tom"));
+    // IPv6: a /64 is one caller.
+    let v6 = |s: &str| s.parse::<IpAddr>().expect("address");
+    for (i, user) in ["ann", "bob", "cid"].into_iter().enumerate() {
+        let caller = v6(&format!("2001:db8:1:2::{i}"));
+        check(caller, user, "nope").await.expect_err("wrong");
+    }
+    let e = check(v6("2001:db8:1:2:ffff::9"), "tom", "123456")
+        .await
+        .expect_err("same /64");
+    assert_eq!(e.reason(), Some("address_attempts_exceeded"));
+    check(v6("2001:db8:1:3::1"), "tom", "123456")
+        .await
+        .expect("another /64");
+    // An IPv4-mapped address is the IPv4 caller.
+    let e = check(v6("::ffff:192.0.2.1"), "tom", "123456")
+        .await
+        .expect_err("mapped");
+    assert_eq!(e.reason(), Some("address_attempts_exceeded"));
+    // The window closes.
+    f.clock.advance(Duration::from_secs(600));
+    check(CALLER, "tom", "123456").await.expect("after the window");
+}

@@ -326,3 +326,127 @@ async fn the_refresh_grant_can_be_left_disabled() {
     );
     assert_eq!((a.status, a.error()), (400, "unsupported_grant_type"));
 }
+
+fn with_grace(secs: u64) -> Fixture {
+    fixture_with(|b| b.refresh_token_grace_period(Duration::from_secs(secs)))
+}
+
+async fn refresh_works(f: &Fixture, refresh_token: &str) -> bool {
+    f.refresh(APP, refresh_token, "").await.status == 200
+}
+
+/// A refresh whose reply was lost in transit: within the grace period, the client presenting the
+/// token it just spent gets a fresh pair instead of losing its session, and the pair the lost
+/// reply carried stops working.
+#[tokio::test]
+async fn within_the_grace_period_a_retry_gets_a_fresh_pair() {
+    let f = with_grace(30);
+    let r0 = f.login().await.str("refresh_token");
+    let lost = f.refresh(APP, &r0, "").await;
+    assert_eq!(lost.status, 200);
+    f.clock.advance(Duration::from_secs(10));
+    let retry = f.refresh(APP, &r0, "").await;
+    assert_eq!(retry.status, 200, "{}", retry.json);
+    retry.assert_no_store();
+    let (fresh_access, fresh_refresh) = (retry.str("access_token"), retry.str("refresh_token"));
+    assert_ne!(fresh_refresh, lost.str("refresh_token"));
+    assert_eq!(access_works(&f, &fresh_access, "read").await, Ok(()));
+    // The grant is the same: user, scope, family (a replay of the lost pair revokes it all).
+    let grant = f
+        .server
+        .bearer_validator()
+        .validate(
+            &ResourceRequest::new().with_authorization(format!("Bearer {fresh_access}")),
+            &Scope::empty(),
+        )
+        .await
+        .expect("valid");
+    assert_eq!(grant.user_id.map(|u| u.into_string()).as_deref(), Some("user-tom"));
+    // The new refresh token works; presenting the lost one later is a replay, which revokes
+    // the family.
+    let next = f.refresh(APP, &fresh_refresh, "").await;
+    assert_eq!(next.status, 200, "{}", next.json);
+    let replay = f.refresh(APP, &lost.str("refresh_token"), "").await;
+    assert_eq!(replay.error(), "invalid_grant");
+    assert_eq!(access_works(&f, &next.str("access_token"), "read").await, Err(401));
+    assert!(!refresh_works(&f, &next.str("refresh_token")).await);
+}
+
+#[tokio::test]
+async fn after_the_grace_period_a_retry_is_a_replay() {
+    let f = with_grace(30);
+    let r0 = f.login().await.str("refresh_token");
+    let lost = f.refresh(APP, &r0, "").await;
+    f.clock.advance(Duration::from_secs(30));
+    let retry = f.refresh(APP, &r0, "").await;
+    assert_eq!(retry.error(), "invalid_grant");
+    assert_eq!(access_works(&f, &lost.str("access_token"), "read").await, Err(401));
+    assert!(!refresh_works(&f, &lost.str("refresh_token")).await);
+}
+
+#[tokio::test]
+async fn without_a_grace_period_a_retry_is_a_replay() {
+    let f = fixture();
+    let r0 = f.login().await.str("refresh_token");
+    let lost = f.refresh(APP, &r0, "").await;
+    let retry = f.refresh(APP, &r0, "").await;
+    assert_eq!(retry.error(), "invalid_grant");
+    assert_eq!(access_works(&f, &lost.str("access_token"), "read").await, Err(401));
+}
+
+/// The grace is for a reply that never arrived: once the client used what the rotation issued,
+/// the spent token coming back is a replay (someone else holds a copy).
+#[tokio::test]
+async fn a_retry_after_the_new_token_was_used_is_a_replay() {
+    let f = with_grace(30);
+    let r0 = f.login().await.str("refresh_token");
+    let first = f.refresh(APP, &r0, "").await;
+    let second = f.refresh(APP, &first.str("refresh_token"), "").await;
+    assert_eq!(second.status, 200);
+    let retry = f.refresh(APP, &r0, "").await;
+    assert_eq!(retry.error(), "invalid_grant");
+    assert_eq!(access_works(&f, &second.str("access_token"), "read").await, Err(401));
+    assert!(!refresh_works(&f, &second.str("refresh_token")).await);
+}
+
+/// Only the client the token was issued to gets the grace; another client gets nothing and
+/// revokes nothing.
+#[tokio::test]
+async fn another_client_gets_no_grace() {
+    let f = with_grace(30);
+    let r0 = f.login().await.str("refresh_token");
+    let first = f.refresh(APP, &r0, "").await;
+    let other = f.refresh(("other", "other-secret"), &r0, "").await;
+    assert_eq!(other.error(), "invalid_grant");
+    assert!(refresh_works(&f, &first.str("refresh_token")).await);
+}
+
+/// The same refresh sent twice at once (two tabs, a double submit): with a grace period both get
+/// tokens, and the family still holds one usable refresh token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_double_submit_within_the_grace_period_is_answered_twice() {
+    let f = std::sync::Arc::new(with_grace(30));
+    let r0 = f.login().await.str("refresh_token");
+    let tasks: Vec<_> = (0..2)
+        .map(|_| {
+            let (f, r0) = (f.clone(), r0.clone());
+            tokio::spawn(async move { f.refresh(APP, &r0, "").await })
+        })
+        .collect();
+    let mut refresh_tokens = Vec::new();
+    for t in tasks {
+        let a = t.await.expect("task");
+        assert_eq!(a.status, 200, "{}", a.json);
+        refresh_tokens.push(a.str("refresh_token"));
+    }
+    let usable: Vec<_> = refresh_tokens
+        .iter()
+        .filter(|r| {
+            matches!(
+                f.tokens.snapshot().iter().find(|(h, _)| *h == grantor::TokenHash::of(r)),
+                Some((_, TokenLookup::Live(_)))
+            )
+        })
+        .collect();
+    assert_eq!(usable.len(), 1, "{refresh_tokens:?}");
+}

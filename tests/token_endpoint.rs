@@ -214,3 +214,57 @@ fn the_builder_refuses_inconsistent_settings() {
         Some("https://auth.example.com")
     );
 }
+
+/// Every value anyone can send is bounded: a parameter up to 4096 bytes is read, a longer one
+/// (or more than 64 parameters) is `invalid_request`, before any client is looked up.
+#[tokio::test]
+async fn parameters_are_bounded_in_length_and_number() {
+    let f = fixture();
+    let max = grantor::MAX_PARAMETER_LENGTH;
+    // 4096 bytes: read (a wrong password, as far as the verifier can tell).
+    let a = f
+        .post(
+            ("clientapp", "123456"),
+            &format!(
+                "grant_type=password&username=tom&password={}",
+                "p".repeat(max)
+            ),
+        )
+        .await;
+    assert_eq!(a.error(), "invalid_grant", "{}", a.json);
+    let calls = f.users.calls();
+    for body in [
+        format!(
+            "grant_type=password&username=tom&password={}",
+            "p".repeat(max + 1)
+        ),
+        // Decoded length counts: 2049 percent-encoded pairs of bytes are 4098 bytes.
+        format!(
+            "grant_type=password&username=tom&password={}",
+            "%C3%A9".repeat(2049)
+        ),
+        format!("grant_type=password&{}=x", "n".repeat(max + 1)),
+        format!(
+            "grant_type=password&username=tom&password=p{}",
+            "&x=1".repeat(grantor::MAX_PARAMETERS)
+        ),
+    ] {
+        let a = f.post(("clientapp", "123456"), &body).await;
+        assert_eq!((a.status, a.error()), (400, "invalid_request"), "{}", a.json);
+        a.assert_no_store();
+    }
+    assert_eq!(f.users.calls(), calls, "nothing reached the verifier");
+    // The JSON variant too.
+    let f = fixture_with(|b| b.accept_json_token_requests(true));
+    let a = f
+        .token(
+            TokenRequest::new(format!(
+                r#"{{"grant_type":"password","username":"tom","password":"{}"}}"#,
+                "p".repeat(max + 1)
+            ))
+            .with_content_type("application/json")
+            .with_authorization(basic("clientapp", "123456")),
+        )
+        .await;
+    assert_eq!((a.status, a.error()), (400, "invalid_request"), "{}", a.json);
+}

@@ -82,16 +82,28 @@ impl MfaOtpGrant {
             Grant {
                 client,
                 owner: Some(ResourceOwner {
-                    id: challenge.user_id,
-                    username: challenge.username,
+                    id: challenge.user_id.clone(),
+                    username: challenge.username.clone(),
                 }),
                 refresh_scope: challenge.scope.clone(),
-                scope: challenge.scope,
+                scope: challenge.scope.clone(),
                 family_id: FamilyId::generate(),
                 show_scope: challenge.show_scope,
             },
             with_refresh,
         );
-        ctx.save_fresh(minted).await
+        match ctx.try_save(minted).await {
+            Ok(Some(response)) => Ok(response),
+            Ok(None) => Err(OAuthError::server_error("the new tokens could not be saved")
+                .with_reason("fresh_family_refused")),
+            Err(failure) => {
+                // The mfa_token is spent but no token was saved: put it back, so that the user
+                // finishes with their next one-time code instead of signing in again.
+                if let Err(e) = mfa.save_mfa_token(&hash, &challenge, ctx.now).await {
+                    let _: OAuthError = e.into(); // the conversion logs the cause
+                }
+                Err(failure.into())
+            }
+        }
     }
 }
