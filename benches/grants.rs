@@ -73,8 +73,19 @@ fn benches(c: &mut Criterion) {
                 .device_authorization(TokenRequest::form("client_id=cli"))
                 .await;
             let user_code = grantor::UserCode::new(field(&codes, "user_code"));
+            let caller = std::net::IpAddr::from([192, 0, 2, 1]);
+            let shown = server
+                .device_request(&user_code, caller)
+                .await
+                .expect("pending");
             server
-                .approve_device(&user_code, "bench", grantor::UserId::new("tom"), None)
+                .approve_device(
+                    &user_code,
+                    &shown.confirmation,
+                    caller,
+                    grantor::UserId::new("tom"),
+                    None,
+                )
                 .await
                 .expect("approved");
             let r = server

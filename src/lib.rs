@@ -83,8 +83,15 @@
 //!   `WWW-Authenticate` challenges (RFC 6749, RFC 6750).
 //! - **Secure defaults**: tokens are 256-bit random values and are stored only as SHA-256
 //!   hashes; client secrets as salted hashes compared in constant time; refresh tokens rotate and
-//!   a replayed one revokes its whole family (RFC 9700 §4.14.2); the password grant is rate
-//!   limited per username and per client; an unknown user and a wrong password read the same.
+//!   a replayed one revokes its whole family (RFC 9700 §4.14.2); password and one-time-code
+//!   guesses are limited per username, per client and per caller address, while a burst of
+//!   right passwords is never mistaken for an attack; an unknown user and a wrong password read
+//!   the same.
+//! - **Bounded under attack**: every parameter is at most 4096 bytes, the requests anyone can
+//!   make without credentials (pending authorization requests, device codes) are capped per
+//!   client and in all, and the in-memory stores expire entries in small batches.
+//! - **Nothing lost to a lost reply**: a failed save gives back the code, approval or
+//!   `mfa_token` it spent; an opt-in grace period answers a refresh retried by its own client.
 //! - **Every common flow**: authorization code with PKCE, client credentials, refresh with
 //!   rotation, the device flow for CLIs and TVs (RFC 8628), and, for first-party login forms, the
 //!   password grant with an optional second factor (`mfa_required`, then the `mfa-otp` grant).

@@ -536,33 +536,44 @@ impl Scripts {
 ///
 /// | key | type | holds | expires |
 /// |---|---|---|---|
-/// | `{grantor}:t:<sha256 hex>` | hash | one token: state (`live`/`rotated`), kind, client, family, expiry, and the [`TokenRecord`] as JSON (dropped once rotated) | with the token |
+/// | `{grantor}:t:<sha256 hex>` | hash | one token: state (`live`/`rotated`), kind, client, family, expiry, and the [`TokenRecord`] as JSON (dropped once rotated; a rotated token keeps when it was rotated and the hash of its successor) | with the token |
 /// | `{grantor}:r:<family id>` | string | a mark that the family was revoked, refusing new tokens for it | after an hour |
 /// | `{grantor}:f:<family id>` | sorted set | the hashes of a family's unexpired tokens, scored by expiry | with its last token |
 /// | `{grantor}:l:<hash of the attempt key>` | hash | a failed-attempt count and its window's end | with the window |
-/// | `{grantor}:p:<sha256 hex of the request id>` | string | a [`PendingAuthorization`] as JSON | with the request |
-/// | `{grantor}:c:<sha256 hex of the code>` | hash | state (`live`/`used`), family, expiry, and the [`CodeGrant`] as JSON (dropped once used) | with the code |
-/// | `{grantor}:d:<sha256 hex of the device code>` | hash | one device authorization: client, expiry, status (`pending`/`approved`/`denied`), interval, last poll, the approving user and granted scope, and the [`DeviceAuthorization`] as saved, as JSON | [`EXPIRED_DEVICE_CODE_MEMORY`] seconds after the request expires, or when an approval is collected |
+/// | `{grantor}:i:<hash of the attempt key>` | sorted set | the checks in flight on the key (random lease ids), scored by when each lease lapses | with its last lease |
+/// | `{grantor}:p:<sha256 hex of the request id>` | hash | client, expiry, and the [`PendingAuthorization`] as JSON | with the request |
+/// | `{grantor}:pc:<client id>`, `{grantor}:pa` | sorted set | the client's pending requests, and all of them (request id hashes scored by expiry), for [`PendingLimits`] | with their last member |
+/// | `{grantor}:c:<sha256 hex of the code>` | hash | state (`live`/`used`), client, family, expiry, and the [`CodeGrant`] as JSON (dropped once used; a used code keeps its client and family as long as the tokens issued from it) | with the code, or its tokens once used |
+/// | `{grantor}:d:<sha256 hex of the device code>` | hash | one device authorization: client, expiry, status (`pending`/`approved`/`denied`), interval, last poll, the approving user, username and granted scope, and the [`DeviceAuthorization`] as saved, as JSON | [`EXPIRED_DEVICE_CODE_MEMORY`] seconds after the request expires, or when an approval is collected |
+/// | `{grantor}:dc:<client id>`, `{grantor}:da` | sorted set | the client's unexpired device requests, and all of them (device code hashes scored by expiry), for [`PendingLimits`] | with their last member |
 /// | `{grantor}:u:<sha256 hex of the normalised user code>` | string | the device code hash (hex) of the pending request it names | with the request, or when it is decided |
 /// | `{grantor}:m:<sha256 hex of the mfa_token>` | hash | expiry and the [`MfaChallenge`] as JSON | with the challenge, or when it is taken |
-/// | `{grantor}:o:<hash of the user id>:<counter>` | string | a mark that the user's one-time code number `counter` was used, holding until when | when the code would stop being accepted |
+/// | `{grantor}:o:<hash of the user id>` | hash | the user's last accepted one-time code counter, and until when it holds | when that code would stop being accepted |
 ///
 /// Keys and values hold SHA-256 hashes of tokens, never a token. Limiter keys name a username
 /// or client, and one-time-code marks a user id, by its SHA-256, or, with
 /// [`with_key_secret`](RedisStore::with_key_secret), by an HMAC-SHA256 under a secret that Redis
 /// never sees: a plain hash keeps names out of sight but can be matched against a list of likely
-/// usernames; the keyed one cannot. (A device request does hold the approving user's id and the
-/// granted scope in its value, for the few minutes until the device collects its tokens.)
+/// usernames; the keyed one cannot. (Grant records hold the user's id and, when the user signed
+/// in with one, the username, which introspection answers; a device request holds the approving
+/// user's for the few minutes until the device collects its tokens.)
 ///
 /// # Atomicity
 ///
 /// Each store method is one round trip: a plain command (`HMGET` to find a token) or a Lua script
 /// run by its SHA (`EVALSHA`, loaded on first use), which Redis runs atomically:
-/// saving tokens, rotate-and-detect-reuse, revoke-one, revoke-a-family, the limiter's
-/// reserve and release (its check is a plain `HMGET`), saving and spending codes, saving,
-/// finding (a read that follows the user code index), deciding and polling device
-/// authorizations, saving and taking `mfa_token`s, and marking one-time codes used. Nothing reads
-/// in one round trip and writes in another.
+/// saving tokens, rotate-and-detect-reuse, reissuing within a grace period, revoke-one,
+/// revoke-a-family, the limiter's reserve and failure (its release is a plain `ZREM`), saving
+/// pending requests within their bounds, taking them, saving, spending and giving back codes,
+/// saving (within bounds), finding (a read that follows the user code index), deciding, polling
+/// and putting back device authorizations, saving and taking `mfa_token`s, and advancing a
+/// user's one-time code counter. Nothing reads in one round trip and writes in another.
+///
+/// # Eviction
+///
+/// [`connect`](RedisStore::connect) refuses a Redis whose `maxmemory-policy` is not
+/// `noeviction` (see [`RedisStoreBuilder::allow_eviction`]): under memory pressure any other
+/// policy would silently drop failed sign-in counts, revoked families and spent codes.
 ///
 /// Every decision about time uses the `now` the engine passes in, sent to the scripts as unix
 /// seconds; Redis's own clock only purges keys, through TTLs computed from that `now`.
@@ -584,7 +595,10 @@ impl Scripts {
 ///
 /// A command that times out *after* Redis ran it cannot be told apart from one that never ran.
 /// For a refresh that means the client gets a 503 while its old refresh token is already spent;
-/// presenting it again is then a replay, and revokes the family. The client signs in again.
+/// presenting it again is a replay, and revokes the family, unless the server has a
+/// [grace period](crate::AuthorizationServerBuilder::refresh_token_grace_period), within which
+/// the retry gets a fresh pair. A code, a device approval or an `mfa_token` whose tokens could
+/// not be saved is given back.
 ///
 /// Cheap to clone: clones share one multiplexed connection.
 ///
