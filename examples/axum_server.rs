@@ -7,9 +7,10 @@
 //! ```
 //!
 //! The device flow (RFC 8628) for the public client `cli`: `POST /oauth/device_authorization`
-//! answers a user code, a person enters it at `/device` and signs in, and the device's polls of
-//! `/oauth/token` then get tokens. The demo user `alice` has a second factor (TOTP): the password
-//! grant answers her `403 mfa_required`, and the login pages ask for her one-time code.
+//! answers a user code; a person enters it at `/device`, sees which application asks for what,
+//! signs in and decides; the device's polls of `/oauth/token` then get tokens. The demo user
+//! `alice` has a second factor (TOTP): the password grant answers her `403 mfa_required`, and the
+//! login pages ask for her one-time code.
 //!
 //! Everything OAuth is in grantor; this file is glue: it seeds the demo clients and users, turns
 //! axum requests into grantor requests and grantor responses back into axum responses.
@@ -20,13 +21,24 @@
 //! - `REDIS_URL`: keep tokens, codes, device requests, `mfa_token`s and failed-login counts in
 //!   Redis (e.g. `redis://127.0.0.1:6379`), so that several copies of the server behind one
 //!   address behave as one;
+//! - `REFRESH_GRACE_SECONDS`: how long a just-rotated refresh token may be presented again by
+//!   its own client (a retry after a lost reply) and get a fresh pair instead of revoking its
+//!   family; default `0`, off;
 //! - `RUST_LOG`: log filter, default `info`.
+//!
+//! Every other limit is the engine's default: sign-in failures (5 per username, 100 per client at
+//! the token endpoint, 100 per caller address on the login and device pages, each per 15
+//! minutes), wrong device codes (10 per address per 15 minutes), pending authorization and device
+//! requests (1,000 per client, 10,000 in all), parameters (4096 bytes, 64 of them). Tests lower
+//! some of them through [`DemoSettings`] and [`demo_server_with`]; `main` never does.
 
 use std::collections::HashMap;
 use std::error::Error;
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
@@ -38,11 +50,12 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use grantor::{
     async_trait, AuthorizationRequest, AuthorizationRequestId, AuthorizationServer,
-    AuthorizeOutcome, BearerValidator, Client, ClientId, ClientSecret, ErrorCode, GrantType,
-    MemoryClientStore, MemoryCodeStore, MemoryDeviceCodeStore, MemoryTokenStore, OAuthError,
-    OneTimeCode, OtpVerdict, Password, PendingAuthorization, RedisStore, ResourceRequest, Scope,
-    SecretHash, StoreError, TokenHash, TokenLocation, TokenRequest, Totp, UserCode, UserId,
-    UserVerdict, UserVerifier, Username,
+    AuthorizeOutcome, BearerValidator, Client, ClientId, ClientSecret, DeviceConfirmation,
+    DeviceRequest, ErrorCode, GrantType, LoginLimits, MemoryClientStore, MemoryCodeStore,
+    MemoryDeviceCodeStore, MemoryTokenStore, OAuthError, OneTimeCode, OtpVerdict, Password,
+    PendingAuthorization, PendingLimits, RedisStore, ResourceRequest, Scope, SecretHash,
+    StoreError, TokenHash, TokenLocation, TokenRequest, Totp, UserCode, UserId, UserVerdict,
+    UserVerifier, Username,
 };
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 use serde::Serialize;
@@ -57,11 +70,26 @@ pub const ALICE_TOTP_SECRET: &str = "JBSWY3DPEHPK3PXP";
 
 /// The demo's users, with argon2id password hashes, and the TOTP secrets of those who have a
 /// second factor. A real app reads these from its database.
+///
+/// argon2 is slow and takes memory (19 MiB a hash) on purpose: at most
+/// [`hashing_permits`](Self::hashing_permits) hashes (one per core) run at once, and the other
+/// sign-ins wait their turn, so a burst of sign-ins cannot exhaust the machine's memory.
 pub struct DemoUsers {
     users: HashMap<String, (UserId, String)>,
     /// Second factors, by user id.
     totp: HashMap<String, Totp>,
     decoy: String,
+    /// One permit per hash allowed to run.
+    hashing: Arc<tokio::sync::Semaphore>,
+    permits: usize,
+    gauge: Arc<HashGauge>,
+}
+
+/// How many hashes run now, and the most that ever ran at once.
+#[derive(Default)]
+struct HashGauge {
+    running: AtomicUsize,
+    peak: AtomicUsize,
 }
 
 fn argon2_hash(password: &str) -> Result<String, Box<dyn Error>> {
@@ -78,23 +106,81 @@ impl DemoUsers {
     /// `tom`, `admin` and `alice`, each with password `123456`; `alice` also has TOTP with
     /// [`ALICE_TOTP_SECRET`].
     pub fn seeded() -> Result<Self, Box<dyn Error>> {
-        let mut users = HashMap::new();
+        let permits = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        let mut users = Self {
+            users: HashMap::new(),
+            totp: HashMap::from([(
+                "user-alice".to_owned(),
+                Totp::from_base32(ALICE_TOTP_SECRET)?,
+            )]),
+            decoy: argon2_hash("decoy password that nobody has")?,
+            hashing: Arc::new(tokio::sync::Semaphore::new(permits)),
+            permits,
+            gauge: Arc::default(),
+        };
         for (name, id) in [
             ("tom", "user-tom"),
             ("admin", "user-admin"),
             ("alice", "user-alice"),
         ] {
-            users.insert(name.to_owned(), (UserId::new(id), argon2_hash("123456")?));
+            users = users.with_user(name, id, "123456")?;
         }
-        let totp = HashMap::from([(
-            "user-alice".to_owned(),
-            Totp::from_base32(ALICE_TOTP_SECRET)?,
-        )]);
-        Ok(Self {
-            users,
-            totp,
-            decoy: argon2_hash("decoy password that nobody has")?,
+        Ok(users)
+    }
+
+    /// One more user (tests seed more than the demo's three this way).
+    pub fn with_user(
+        mut self,
+        username: &str,
+        id: &str,
+        password: &str,
+    ) -> Result<Self, Box<dyn Error>> {
+        self.users.insert(
+            username.to_owned(),
+            (UserId::new(id), argon2_hash(password)?),
+        );
+        Ok(self)
+    }
+
+    /// How many password hashes may run at once: the machine's available parallelism.
+    pub fn hashing_permits(&self) -> usize {
+        self.permits
+    }
+
+    /// The most password checks that ever ran at once (never more than
+    /// [`hashing_permits`](Self::hashing_permits)).
+    pub fn peak_concurrent_hashes(&self) -> usize {
+        self.gauge.peak.load(Ordering::SeqCst)
+    }
+
+    /// Checks `password` against `hash` on a blocking thread, once a permit is free.
+    async fn check(&self, hash: String, password: String) -> Result<bool, StoreError> {
+        // Owned, and moved into the blocking task: it is released when the hash ends, even if
+        // the request that asked for it is dropped first.
+        let permit = self
+            .hashing
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(StoreError::backend)?;
+        let gauge = self.gauge.clone();
+        // argon2 is deliberately slow: keep it off the async workers.
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let running = gauge.running.fetch_add(1, Ordering::SeqCst) + 1;
+            gauge.peak.fetch_max(running, Ordering::SeqCst);
+            let matches = PasswordHash::new(&hash)
+                .map(|parsed| {
+                    Argon2::default()
+                        .verify_password(password.as_bytes(), &parsed)
+                        .is_ok()
+                })
+                .unwrap_or(false);
+            gauge.running.fetch_sub(1, Ordering::SeqCst);
+            matches
         })
+        .await
+        .map_err(StoreError::backend)
     }
 }
 
@@ -111,19 +197,7 @@ impl UserVerifier for DemoUsers {
             // An unknown user costs the same argon2 run as a known one.
             None => (None, self.decoy.clone()),
         };
-        let password = password.secret().to_owned();
-        // argon2 is deliberately slow: keep it off the async workers.
-        let matches = tokio::task::spawn_blocking(move || {
-            PasswordHash::new(&hash)
-                .map(|parsed| {
-                    Argon2::default()
-                        .verify_password(password.as_bytes(), &parsed)
-                        .is_ok()
-                })
-                .unwrap_or(false)
-        })
-        .await
-        .map_err(StoreError::backend)?;
+        let matches = self.check(hash, password.secret().to_owned()).await?;
         Ok(match (user, matches) {
             // A right password is only half of the sign-in for a user with a second factor.
             (Some(id), true) if self.totp.contains_key(id.as_str()) => {
@@ -151,7 +225,6 @@ impl UserVerifier for DemoUsers {
 fn scope(s: &str) -> Result<Scope, Box<dyn Error>> {
     Ok(s.parse()?)
 }
-
 /// The demo clients of `example-server.md`, with secrets stored as salted hashes.
 pub fn demo_clients() -> Result<MemoryClientStore, Box<dyn Error>> {
     let clients = MemoryClientStore::new();
@@ -195,12 +268,75 @@ pub fn demo_clients() -> Result<MemoryClientStore, Box<dyn Error>> {
     Ok(clients)
 }
 
+/// The demo server's settings beyond its clients and users. [`Default`] is the engine's
+/// defaults with no refresh grace; `main` reads [`from_env`](Self::from_env). Tests lower the
+/// limits to reach them quickly.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DemoSettings {
+    /// `REFRESH_GRACE_SECONDS`: see the settings in this file's header. Zero is off.
+    pub refresh_grace: Duration,
+    /// The sign-in limits (per username, client and caller address).
+    pub login_limits: LoginLimits,
+    /// The bounds on waiting authorization requests and device requests.
+    pub pending_limits: PendingLimits,
+}
+
+impl DemoSettings {
+    /// The settings from the environment (`REFRESH_GRACE_SECONDS`).
+    ///
+    /// # Errors
+    ///
+    /// When a variable is set to something that is not a whole number of seconds.
+    pub fn from_env() -> Result<Self, String> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// The settings from variables looked up with `var` (as [`from_env`](Self::from_env) does
+    /// with the environment).
+    ///
+    /// # Errors
+    ///
+    /// As [`from_env`](Self::from_env).
+    pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let grace = match var("REFRESH_GRACE_SECONDS") {
+            Some(value) if !value.trim().is_empty() => {
+                value.trim().parse::<u64>().map_err(|_| {
+                    format!(
+                        "REFRESH_GRACE_SECONDS must be a whole number of seconds, not {value:?}"
+                    )
+                })?
+            }
+            _ => 0,
+        };
+        Ok(Self {
+            refresh_grace: Duration::from_secs(grace),
+            ..Self::default()
+        })
+    }
+}
+
 /// The demo authorization server: tokens, codes, device requests, `mfa_token`s and failed-login
 /// counts in memory, or in Redis when `redis_url` is given (so that several copies behind one
-/// address behave as one).
+/// address behave as one). The engine's default limits, no refresh grace.
 pub async fn demo_server(
     issuer: &str,
     redis_url: Option<&str>,
+) -> Result<AuthorizationServer, Box<dyn Error>> {
+    demo_server_with(
+        issuer,
+        redis_url,
+        DemoSettings::default(),
+        Arc::new(DemoUsers::seeded()?),
+    )
+    .await
+}
+
+/// [`demo_server`] with `settings`, checking passwords with `users`.
+pub async fn demo_server_with(
+    issuer: &str,
+    redis_url: Option<&str>,
+    settings: DemoSettings,
+    users: Arc<DemoUsers>,
 ) -> Result<AuthorizationServer, Box<dyn Error>> {
     let clients = Arc::new(demo_clients()?);
     let builder = match redis_url {
@@ -221,8 +357,13 @@ pub async fn demo_server(
         .issuer(issuer)
         .enable_implicit_grant()
         .enable_client_credentials_grant()
-        .enable_password_grant(Arc::new(DemoUsers::seeded()?))
+        .enable_password_grant(users)
         .enable_refresh_token_grant()
+        .refresh_token_grace_period(settings.refresh_grace)
+        .login_limits(settings.login_limits)
+        .pending_request_limits(settings.pending_limits)
+        // The demo resource server may introspect every access token (RFC 7662 §4).
+        .resource_servers(["service"])
         // The worked example this demo follows passes the token as ?access_token=…
         .allow_query_access_tokens(true)
         .build()?;
@@ -531,6 +672,11 @@ fn answer_authorize(https: bool, outcome: AuthorizeOutcome) -> axum::response::R
         AuthorizeOutcome::Invalid(error) => {
             error_page(StatusCode::BAD_REQUEST, error.description())
         }
+        // Too many sign-ins are waiting: nothing was stored; come back later.
+        AuthorizeOutcome::Unavailable(error) => with_retry_after(
+            &error,
+            error_page(StatusCode::SERVICE_UNAVAILABLE, error.description()),
+        ),
         _ => error_page(StatusCode::BAD_REQUEST, "unsupported request"),
     }
 }
@@ -544,6 +690,26 @@ async fn authorize_page(State(app): State<App>, request: Request) -> axum::respo
             .authorize(AuthorizationRequest::from_query(query))
             .await,
     )
+}
+
+/// What the pages say about a form beyond the engine's bounds on parameters.
+const FORM_TOO_LONG: &str = "A form field is too long, or the form has too many fields.";
+
+/// A posted form's fields, or `None` beyond the bounds the engine keeps on every parameter
+/// ([`grantor::MAX_PARAMETERS`] fields of at most [`grantor::MAX_PARAMETER_LENGTH`] bytes), so
+/// that the pages hand it no longer a username or password than its endpoints would take.
+fn read_form(body: &[u8]) -> Option<HashMap<String, String>> {
+    let mut fields = HashMap::new();
+    for (i, (name, value)) in url::form_urlencoded::parse(body).enumerate() {
+        if i >= grantor::MAX_PARAMETERS
+            || name.len() > grantor::MAX_PARAMETER_LENGTH
+            || value.len() > grantor::MAX_PARAMETER_LENGTH
+        {
+            return None;
+        }
+        fields.insert(name.into_owned(), value.into_owned());
+    }
+    Some(fields)
 }
 
 fn cookie_value(headers: &http::HeaderMap, name: &str) -> Option<String> {
@@ -562,9 +728,9 @@ async fn authorize_decision(State(app): State<App>, request: Request) -> axum::r
     let Ok(request) = buffered(request).await else {
         return error_page(StatusCode::PAYLOAD_TOO_LARGE, "The form is too large.");
     };
-    let form: HashMap<String, String> = url::form_urlencoded::parse(request.body())
-        .into_owned()
-        .collect();
+    let Some(form) = read_form(request.body()) else {
+        return error_page(StatusCode::BAD_REQUEST, FORM_TOO_LONG);
+    };
     let Some(request_id) = form.get("request_id") else {
         // RFC 6749 §3.1: the authorization endpoint MAY accept POST.
         return answer_authorize(
@@ -601,16 +767,19 @@ async fn authorize_decision(State(app): State<App>, request: Request) -> axum::r
     let decided = match field("decision") {
         "deny" => app.server.deny(&id).await,
         "approve" => {
+            // Failures count per username, and per caller address across usernames.
             let verified = app
                 .server
                 .verify_user_with_otp(
                     &pending.client_id,
+                    caller(request.extensions()),
                     &Username::new(field("username")),
                     Password::new(field("password")),
                     one_time_code(field("otp")),
                 )
                 .await;
             match verified {
+                // The signed-in user, with their username (introspection shows it).
                 Ok(user) => app.server.approve(&id, user, None).await,
                 Err(error) if error.code() == ErrorCode::InvalidGrant => {
                     // Wrong credentials, a missing or wrong one-time code, or too many tries:
@@ -621,7 +790,14 @@ async fn authorize_decision(State(app): State<App>, request: Request) -> axum::r
                     };
                     return show_form(https, StatusCode::OK, &pending, request_id, csrf, retry);
                 }
-                Err(error) => Err(error),
+                // Too many checks of this username or address in flight (503 with
+                // Retry-After), or a store failed.
+                Err(error) => {
+                    return with_retry_after(
+                        &error,
+                        error_page(status_of(&error), error.description()),
+                    )
+                }
             }
         }
         _ => return error_page(StatusCode::BAD_REQUEST, "Choose approve or deny."),
@@ -662,17 +838,22 @@ fn sign_in_refusal(error: &OAuthError) -> &'static str {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The device verification page (RFC 8628 §3.3): a person types the user code their device
-// shows, signs in, and approves or denies. Same look and protections as the login page.
-
-/// The client id the verification page gives the user verifier: the page itself. Which device
-/// asks is only known once the code is looked up: before sign-in only when the page is opened
-/// with a code (wrong codes then count against the caller's address), and on every POST after
-/// sign-in (wrong codes count against the user, RFC 8628 §5.1).
-const DEVICE_PAGE: &str = "device-verification-page";
+// The device verification page (RFC 8628 §3.3), in two steps so that a person always sees which
+// application asks for what before deciding (§5.4):
+//
+//   GET /device                   the code form: one field, `user_code`
+//   POST /device (a code)         the confirmation page: the client, its scope, the sign-in form
+//   GET /device?user_code=…       the same (the `verification_uri_complete`)
+//   POST /device (a decision)     from the confirmation page only: sign in, approve or deny
+//
+// Same look and protections as the login page.
 
 /// The longest user code reflected back into the page; real ones have 9 characters.
 const MAX_USER_CODE: usize = 32;
+
+/// What the code form and a confirmation page say about a code that leads nowhere.
+const UNKNOWN_CODE: &str =
+    "This code is unknown, expired or already used. Check the code your device shows.";
 
 /// The device page's CSRF cookie (double submit). One per browser, not per request: the page
 /// has no request until the code is typed. `__Host-` over https, as for the login page.
@@ -684,108 +865,109 @@ fn device_csrf_cookie_name(https: bool) -> &'static str {
     }
 }
 
-/// What the lookup of the code in `GET /device?user_code=` found, for showing the person which
-/// client asks for what before they approve (RFC 8628 §5.4).
+/// What the first step shows: the code form.
 #[derive(Clone, Copy, Debug, Default)]
-pub enum CodeLookup<'a> {
-    /// Not looked up: no code given, too many wrong codes from this address, or a store failed.
-    /// The page shows nothing about the request.
-    #[default]
-    NotLookedUp,
-    /// A pending request: this client asks for this scope.
-    Pending {
-        /// The client (the device) that asks.
-        client_id: &'a ClientId,
-        /// What it asks for.
-        scope: &'a Scope,
-    },
-    /// No pending request has this code: unknown, expired or already decided.
-    Unknown,
-}
-
-/// What the device page shows.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct DeviceForm<'a> {
-    /// The user code, as typed or from `?user_code=`.
+pub struct DeviceCodeForm<'a> {
+    /// The user code as typed, filled in again.
     pub user_code: &'a str,
     /// The CSRF token, also in the cookie.
     pub csrf: &'a str,
-    /// What a redrawn form shows again.
-    pub retry: Retry<'a>,
-    /// The request behind the code, when the page was opened with one.
-    pub lookup: CodeLookup<'a>,
+    /// Why the form is shown again: an unknown code, too many wrong codes.
+    pub message: Option<&'a str>,
 }
 
-/// Which client asks for what, above the form; or that the code leads nowhere.
-fn device_request_info(lookup: CodeLookup<'_>) -> Markup {
-    html! {
-        @match lookup {
-            CodeLookup::Pending { client_id, scope } => {
-                section.request aria-label="The request" {
-                    p { "The application " strong { (client_id) } " asks to use your account for:" }
-                    @if scope.is_empty() {
-                        p { em { "no particular scope" } }
-                    } @else {
-                        ul.scope {
-                            @for token in scope.iter() {
-                                li { code { (token) } }
-                            }
-                        }
-                    }
-                    p { strong { "Approve only if this code is shown on a device in front of you." } }
-                }
-            }
-            CodeLookup::Unknown => {
-                p.note role="status" { "This code is unknown, expired or already used. Check the code your device shows." }
-                p { small { "Only enter a code shown on a device in front of you, never one that someone sent you." } }
-            }
-            CodeLookup::NotLookedUp => {
-                p { small { "Only enter a code shown on a device in front of you, never one that someone sent you." } }
-            }
-        }
-    }
-}
-
-pub fn device_form(form: DeviceForm<'_>) -> Markup {
+/// The first step: a form with one input, `user_code`. Never a password field: nobody signs in
+/// before seeing which application asks.
+pub fn device_code_form(form: DeviceCodeForm<'_>) -> Markup {
     layout(
         "Connect a device",
         html! {
             h1 { "Connect a device" }
-            p { "Enter the code your device shows, and sign in to let it use your account." }
-            (device_request_info(form.lookup))
-            @if let Some(message) = form.retry.message {
+            p { "Enter the code your device shows." }
+            @if let Some(message) = form.message {
                 p.error role="alert" { (message) }
             }
+            p { small { "Only enter a code shown on a device in front of you, never one that someone sent you." } }
             form method="post" action="/device" {
                 input type="hidden" name="csrf_token" value=(form.csrf);
                 label {
                     "Code"
                     input type="text" name="user_code" value=(form.user_code) placeholder="XXXX-XXXX"
-                        autocomplete="off" autocapitalize="characters" spellcheck="false";
+                        autocomplete="off" autocapitalize="characters" spellcheck="false" autofocus;
                 }
-                (credentials(form.retry.username))
-                button type="submit" name="decision" value="approve" { "Approve" }
-                button type="submit" name="decision" value="deny" { "Deny" }
+                button type="submit" { "Continue" }
             }
         },
     )
 }
 
-fn show_device_form(
+/// What the second step shows: the request behind the code, and the sign-in form.
+#[derive(Clone, Copy, Debug)]
+pub struct DeviceConfirmForm<'a> {
+    /// The user code, as the device shows it (`XXXX-XXXX`).
+    pub user_code: &'a str,
+    /// The CSRF token, also in the cookie.
+    pub csrf: &'a str,
+    /// The client (the device) that asks.
+    pub client_id: &'a ClientId,
+    /// What it asks for.
+    pub scope: &'a Scope,
+    /// What binds the decision to this request ([`DeviceConfirmation`]).
+    pub confirmation: &'a str,
+    /// What a redrawn form shows again.
+    pub retry: Retry<'a>,
+}
+
+/// The second step: which client asks for what, and the sign-in form with the two buttons.
+pub fn device_confirm_form(form: DeviceConfirmForm<'_>) -> Markup {
+    layout(
+        "Connect a device",
+        html! {
+            h1 { "Connect a device" }
+            section.request aria-label="The request" {
+                p { "The application " strong { (form.client_id) } " asks to use your account for:" }
+                @if form.scope.is_empty() {
+                    p { em { "no particular scope" } }
+                } @else {
+                    ul.scope {
+                        @for token in form.scope.iter() {
+                            li { code { (token) } }
+                        }
+                    }
+                }
+                p { "Code: " strong.code { (form.user_code) } }
+                p { strong { "Approve only if this code is shown on a device in front of you." } }
+            }
+            @if let Some(message) = form.retry.message {
+                p.error role="alert" { (message) }
+            }
+            form method="post" action="/device" {
+                input type="hidden" name="csrf_token" value=(form.csrf);
+                input type="hidden" name="user_code" value=(form.user_code);
+                input type="hidden" name="confirmation" value=(form.confirmation);
+                (credentials(form.retry.username))
+                button type="submit" name="decision" value="approve" { "Approve" }
+                button type="submit" name="decision" value="deny" { "Deny" }
+            }
+            p { a href="/device" { "Enter another code" } }
+        },
+    )
+}
+
+/// A device page with the browser's CSRF cookie set (again, so it lives 10 more minutes).
+fn with_device_cookie(
     https: bool,
-    status: StatusCode,
-    form: DeviceForm<'_>,
+    csrf: &str,
+    mut response: axum::response::Response,
 ) -> axum::response::Response {
-    let mut response = html_response(status, device_form(form));
     let scope = if https {
         "Path=/; Secure"
     } else {
         "Path=/device"
     };
     let cookie = format!(
-        "{}={}; {scope}; HttpOnly; SameSite=Strict; Max-Age=600",
+        "{}={csrf}; {scope}; HttpOnly; SameSite=Strict; Max-Age=600",
         device_csrf_cookie_name(https),
-        form.csrf
     );
     if let Ok(value) = http::HeaderValue::from_str(&cookie) {
         response
@@ -793,6 +975,26 @@ fn show_device_form(
             .insert(http::header::SET_COOKIE, value);
     }
     response
+}
+
+fn show_code_form(
+    https: bool,
+    status: StatusCode,
+    form: DeviceCodeForm<'_>,
+) -> axum::response::Response {
+    with_device_cookie(
+        https,
+        form.csrf,
+        html_response(status, device_code_form(form)),
+    )
+}
+
+fn show_confirm_form(https: bool, form: DeviceConfirmForm<'_>) -> axum::response::Response {
+    with_device_cookie(
+        https,
+        form.csrf,
+        html_response(StatusCode::OK, device_confirm_form(form)),
+    )
 }
 
 /// Whether a cookie value looks like a token this page made (so it can be reused when the page
@@ -848,75 +1050,149 @@ fn status_of(error: &OAuthError) -> StatusCode {
     StatusCode::from_u16(error.code().status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
-/// `GET /device`, or `GET /device?user_code=WDJB-MJHT` (the `verification_uri_complete`, which
-/// fills the code in).
+/// Adds `Retry-After` (seconds) when the error says when to try again.
+fn with_retry_after(
+    error: &OAuthError,
+    mut response: axum::response::Response,
+) -> axum::response::Response {
+    if let Some(seconds) = error.retry_after() {
+        response
+            .headers_mut()
+            .insert(http::header::RETRY_AFTER, http::HeaderValue::from(seconds));
+    }
+    response
+}
+
+/// Who is asking: the caller's address as [`serve`] gives it, which the engine counts wrong
+/// device codes and failed sign-ins against (an IPv6 caller by its /64). Without it (a router
+/// served some other way) every caller is the unspecified address `0.0.0.0`, and they all share
+/// its limits. Behind a reverse proxy the address is the proxy's; a real deployment would take
+/// the client's from the proxy's header, trusted only from the proxy.
+fn caller(extensions: &http::Extensions) -> IpAddr {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |ConnectInfo(addr)| {
+            addr.ip()
+        })
+}
+
+/// The device page's answer to a code it could not look up, or a decision it could not record:
+/// the code form again with a message (never a password field), or an error page.
+fn code_refused(
+    https: bool,
+    csrf: &str,
+    typed: &str,
+    error: &OAuthError,
+) -> axum::response::Response {
+    let (status, message) = match error.reason() {
+        Some("user_code_unknown") => (StatusCode::OK, UNKNOWN_CODE),
+        Some("user_code_attempts_exceeded") => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many wrong codes were entered from your network. Try again later.",
+        ),
+        Some("device_confirmation_mismatch") => (
+            StatusCode::OK,
+            "The request behind this code changed while you were signing in. Enter the code \
+             again to see what it asks for now.",
+        ),
+        _ => {
+            return with_retry_after(
+                error,
+                device_error_page(status_of(error), error.description()),
+            )
+        }
+    };
+    let form = DeviceCodeForm {
+        user_code: typed,
+        csrf,
+        message: Some(message),
+    };
+    with_retry_after(error, show_code_form(https, status, form))
+}
+
+/// Step 2 shown: the request behind a code that was just looked up.
+fn confirm(
+    https: bool,
+    csrf: &str,
+    user_code: &UserCode,
+    found: &DeviceRequest,
+    retry: Retry<'_>,
+) -> axum::response::Response {
+    show_confirm_form(
+        https,
+        DeviceConfirmForm {
+            user_code: &user_code.display(),
+            csrf,
+            client_id: &found.authorization.client_id,
+            scope: &found.authorization.scope,
+            confirmation: found.confirmation.as_str(),
+            retry,
+        },
+    )
+}
+
+/// The code as typed, at most [`MAX_USER_CODE`] characters of it.
+fn typed_code(raw: &str) -> String {
+    raw.trim().chars().take(MAX_USER_CODE).collect()
+}
+
+/// Step 1 answered: looks the code up (wrong codes count against `caller`, RFC 8628 §5.1) and
+/// shows the confirmation page, or the code form again. Decides nothing.
+async fn look_up(
+    app: &App,
+    https: bool,
+    csrf: &str,
+    typed: &str,
+    caller: IpAddr,
+    empty_message: Option<&str>,
+) -> axum::response::Response {
+    let user_code = UserCode::new(typed);
+    if user_code.normalized().is_empty() {
+        let form = DeviceCodeForm {
+            user_code: typed,
+            csrf,
+            message: empty_message,
+        };
+        return show_code_form(https, StatusCode::OK, form);
+    }
+    match app.server.device_request(&user_code, caller).await {
+        Ok(found) => confirm(https, csrf, &user_code, &found, Retry::default()),
+        Err(error) => code_refused(https, csrf, typed, &error),
+    }
+}
+
+/// `GET /device` (the code form), or `GET /device?user_code=WDJB-MJHT` (the
+/// `verification_uri_complete`: straight to the confirmation page).
 async fn device_page(State(app): State<App>, request: Request) -> axum::response::Response {
     let https = is_https(&app.server);
     let query = request.uri().query().unwrap_or_default();
     let typed = url::form_urlencoded::parse(query.as_bytes())
         .find(|(k, _)| k == "user_code")
-        .map(|(_, v)| v.chars().take(MAX_USER_CODE).collect::<String>())
+        .map(|(_, v)| typed_code(&v))
         .unwrap_or_default();
     let csrf = cookie_value(request.headers(), device_csrf_cookie_name(https))
         .filter(|c| is_csrf_token(c))
         .unwrap_or_else(|| AuthorizationRequestId::generate().into_secret());
-    // Which client asks for what (RFC 8628 §5.4). Anonymous, so a wrong code counts against the
-    // caller's address (§5.1); a refusal or a failure only leaves the information out.
-    let user_code = UserCode::new(typed.as_str());
-    let found = if user_code.normalized().is_empty() {
-        None
-    } else {
-        Some(
-            app.server
-                .device_request(&user_code, &caller_key(&request))
-                .await,
-        )
-    };
-    let lookup = match &found {
-        None => CodeLookup::NotLookedUp,
-        Some(Ok(request)) => CodeLookup::Pending {
-            client_id: &request.client_id,
-            scope: &request.scope,
-        },
-        Some(Err(error)) if error.reason() == Some("user_code_unknown") => CodeLookup::Unknown,
-        // Too many wrong codes from this address, or a store failed: just the form.
-        Some(Err(_)) => CodeLookup::NotLookedUp,
-    };
-    let form = DeviceForm {
-        user_code: &typed,
-        csrf: &csrf,
-        retry: Retry::default(),
-        lookup,
-    };
-    show_device_form(https, StatusCode::OK, form)
+    look_up(
+        &app,
+        https,
+        &csrf,
+        &typed,
+        caller(request.extensions()),
+        None,
+    )
+    .await
 }
 
-/// Who opens the device page, for the limit on wrong codes (RFC 8628 §5.1): the caller's address
-/// as [`serve`] gives it (an IPv6 caller by its /64, which one subscriber usually holds whole).
-/// Without it (a router served some other way) every caller shares one key. Behind a reverse
-/// proxy the address is the proxy's; a real deployment would take the client's from the proxy's
-/// header, trusted only from the proxy.
-fn caller_key(request: &Request) -> String {
-    let Some(ConnectInfo(addr)) = request.extensions().get::<ConnectInfo<SocketAddr>>() else {
-        return "addr:unknown".to_owned();
-    };
-    match addr.ip().to_canonical() {
-        IpAddr::V4(ip) => format!("addr:{ip}"),
-        IpAddr::V6(ip) => {
-            let [a, b, c, d, ..] = ip.segments();
-            format!("addr:{a:x}:{b:x}:{c:x}:{d:x}::/64")
-        }
-    }
-}
-
-/// `POST /device`: the person's decision, with their credentials.
+/// `POST /device`: a code typed into the code form (step 1), or a decision from the
+/// confirmation page (step 2, recognised by its `confirmation` field).
 async fn device_decision(State(app): State<App>, request: Request) -> axum::response::Response {
     let Ok(request) = buffered(request).await else {
         return device_error_page(StatusCode::PAYLOAD_TOO_LARGE, "The form is too large.");
     };
-    let form: HashMap<String, String> = url::form_urlencoded::parse(request.body())
-        .into_owned()
-        .collect();
+    let Some(form) = read_form(request.body()) else {
+        return device_error_page(StatusCode::BAD_REQUEST, FORM_TOO_LONG);
+    };
     let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
 
     // CSRF: the hidden field must match the cookie set with the form.
@@ -930,39 +1206,57 @@ async fn device_decision(State(app): State<App>, request: Request) -> axum::resp
             "This form was not sent from this site, or it expired.",
         );
     }
+    let caller = caller(request.extensions());
+    let typed = typed_code(field("user_code"));
+
+    // Only a decision posted from a confirmation page counts: anything else is step 1, which
+    // shows the person the request before they can decide (or asks for the code again).
+    let confirmation = form
+        .get("confirmation")
+        .filter(|c| !c.is_empty() && !UserCode::new(typed.as_str()).normalized().is_empty());
+    let Some(confirmation) = confirmation else {
+        return look_up(
+            &app,
+            https,
+            csrf,
+            &typed,
+            caller,
+            Some("Enter the code your device shows."),
+        )
+        .await;
+    };
+    let confirmation = DeviceConfirmation::new(confirmation.as_str());
     let approve = match field("decision") {
         "approve" => true,
         "deny" => false,
         _ => return device_error_page(StatusCode::BAD_REQUEST, "Choose approve or deny."),
     };
-    let typed: String = field("user_code")
-        .trim()
-        .chars()
-        .take(MAX_USER_CODE)
-        .collect();
-    let username = field("username");
-    let redraw = |message: &str| {
-        let form = DeviceForm {
-            user_code: &typed,
-            csrf,
-            retry: Retry {
-                message: Some(message),
-                username,
-            },
-            lookup: CodeLookup::NotLookedUp,
-        };
-        show_device_form(https, StatusCode::OK, form)
-    };
     let user_code = UserCode::new(typed.as_str());
-    if user_code.normalized().is_empty() {
-        return redraw("Enter the code your device shows.");
+    let found = match app.server.device_request(&user_code, caller).await {
+        Ok(found) => found,
+        Err(error) => return code_refused(https, csrf, &typed, &error),
+    };
+    let username = field("username");
+    if found.confirmation != confirmation {
+        // The code now names another request than the page showed (the one shown expired and
+        // the code was issued again, or the form was forged): show this one, decide nothing.
+        let retry = Retry {
+            message: Some(
+                "This code now stands for another request than the one you saw. Check what it \
+                 asks for, then decide again.",
+            ),
+            username,
+        };
+        return confirm(https, csrf, &user_code, &found, retry);
     }
 
-    // First who is typing (wrong codes count against them), then which device asks.
+    // Deciding, either way, takes a signed-in person: as the device's client, now that it is
+    // known, and counted against the caller's address too.
     let verified = app
         .server
         .verify_user_with_otp(
-            &ClientId::new(DEVICE_PAGE),
+            &found.authorization.client_id,
+            caller,
             &Username::new(username),
             Password::new(field("password")),
             one_time_code(field("otp")),
@@ -971,39 +1265,41 @@ async fn device_decision(State(app): State<App>, request: Request) -> axum::resp
     let user = match verified {
         Ok(user) => user,
         Err(error) if error.code() == ErrorCode::InvalidGrant => {
-            return redraw(sign_in_refusal(&error))
+            let retry = Retry {
+                message: Some(sign_in_refusal(&error)),
+                username,
+            };
+            return confirm(https, csrf, &user_code, &found, retry);
         }
-        Err(error) => return device_error_page(status_of(&error), error.description()),
-    };
-    let code_refused = |error: OAuthError| match error.reason() {
-        Some("user_code_attempts_exceeded") => {
-            redraw("Too many wrong codes were entered. Try again later.")
+        Err(error) => {
+            return with_retry_after(
+                &error,
+                device_error_page(status_of(&error), error.description()),
+            )
         }
-        Some("user_code_unknown") => {
-            redraw("That code is wrong, expired or already used. Check the code your device shows.")
-        }
-        _ => device_error_page(status_of(&error), error.description()),
-    };
-    let attempt_by = user.as_str().to_owned();
-    let request = match app.server.device_request(&user_code, &attempt_by).await {
-        Ok(request) => request,
-        Err(error) => return code_refused(error),
     };
     let decided = if approve {
         app.server
-            .approve_device(&user_code, &attempt_by, user, None)
+            .approve_device(&user_code, &confirmation, caller, user, None)
             .await
     } else {
-        app.server.deny_device(&user_code, &attempt_by).await
+        app.server
+            .deny_device(&user_code, &confirmation, caller)
+            .await
     };
     match decided {
-        Ok(()) => device_done(approve, &request.client_id, &request.scope),
-        Err(error) => code_refused(error),
+        Ok(()) => device_done(
+            approve,
+            &found.authorization.client_id,
+            &found.authorization.scope,
+        ),
+        Err(error) => code_refused(https, csrf, &typed, &error),
     }
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, giving each request its caller's address
-/// ([`ConnectInfo`]), which the device page counts wrong codes against.
+/// ([`ConnectInfo`]), which the login and device pages count failed sign-ins and wrong codes
+/// against.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
@@ -1049,16 +1345,24 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .with_writer(std::io::stderr)
         .init();
 
+    let settings = DemoSettings::from_env()?;
     let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:8080".to_owned());
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     let local = listener.local_addr()?;
     let issuer = std::env::var("ISSUER").unwrap_or_else(|_| format!("http://{local}"));
     let redis_url = std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty());
-    let app = router(demo_server(&issuer, redis_url.as_deref()).await?);
+    let users = Arc::new(DemoUsers::seeded()?);
+    let app = router(demo_server_with(&issuer, redis_url.as_deref(), settings, users).await?);
     if let Some(url) = &redis_url {
         // The URL may carry a password: name only where it points.
         let host = url.rsplit('@').next().unwrap_or(url);
         eprintln!("keeping tokens in Redis at {host}");
+    }
+    if !settings.refresh_grace.is_zero() {
+        eprintln!(
+            "a just-rotated refresh token may be presented again for {} s",
+            settings.refresh_grace.as_secs()
+        );
     }
 
     println!("listening on http://{local}");

@@ -163,17 +163,17 @@ pub use request::{TokenRequest, MAX_PARAMETERS, MAX_PARAMETER_LENGTH};
 pub use response::Response;
 pub use scope::{Scope, ScopeError};
 pub use server::{AuthorizationServer, AuthorizationServerBuilder, BuildError};
-#[cfg(feature = "redis")]
-pub use store::{RedisStore, RedisStoreBuilder};
 pub use store::{
     polled_too_soon, Admission, AttemptKey, AttemptLease, AttemptLimiter, AttemptRule,
     AttemptVerdict, Client, ClientKind, ClientStore, CodeGrant, CodeRedemption, CodeStore,
     DeviceAuthorization, DeviceCodeStore, DeviceDecision, DevicePoll, DeviceSave, DeviceStatus,
     MemoryAttemptLimiter, MemoryClientStore, MemoryCodeStore, MemoryDeviceCodeStore,
     MemoryMfaStore, MemoryTokenStore, MemoryUserVerifier, MfaChallenge, MfaStore, OtpVerdict,
-    PendingAuthorization, PendingLimits, Rotation, TokenKind, TokenLookup, TokenRecord,
-    TokenStore, UserVerdict, UserVerifier, EXPIRED_DEVICE_CODE_MEMORY, REVOKED_FAMILY_MEMORY,
+    PendingAuthorization, PendingLimits, Rotation, TokenKind, TokenLookup, TokenRecord, TokenStore,
+    UserVerdict, UserVerifier, EXPIRED_DEVICE_CODE_MEMORY, REVOKED_FAMILY_MEMORY,
 };
+#[cfg(feature = "redis")]
+pub use store::{RedisStore, RedisStoreBuilder};
 pub use token::{SecretHash, TokenHash};
 #[cfg(feature = "totp")]
 pub use totp::{Totp, TotpError};

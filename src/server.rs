@@ -123,8 +123,9 @@ impl AuthorizationServerBuilder {
 
     /// How long a just-rotated refresh token may be presented again by the client it was
     /// issued to, without counting as a replay: for a reply lost in transit. Within it, the
-    /// client gets a fresh pair (and the pair the lost reply carried stops working), as long as
-    /// it never used that pair; after it, or if it did, reuse revokes the family as usual
+    /// client gets a fresh pair (and the refresh token the lost reply carried stops working; its
+    /// access token lives out its lifetime), as long as it never used that refresh token; after
+    /// it, or if it did, reuse revokes the family as usual
     /// (RFC 9700 §4.14.2). Default: zero, off. A few seconds is enough for a retry; every
     /// second widens the window in which a stolen refresh token goes unnoticed.
     pub fn refresh_token_grace_period(mut self, grace: Duration) -> Self {

@@ -184,7 +184,11 @@ impl UserAuthenticator {
         now: OffsetDateTime,
     ) -> Result<(), OAuthError> {
         let held = self
-            .admit(asker, AttemptKey::SecondFactor(user.clone()), username_refusal)
+            .admit(
+                asker,
+                AttemptKey::SecondFactor(user.clone()),
+                username_refusal,
+            )
             .await?;
         let verdict = self.verifier.verify_otp(user, &otp, now).await;
         drop(otp);

@@ -1041,7 +1041,9 @@ async fn deny_rechecks_the_redirect_uri() {
         .with_allowed_scope("read".parse().expect("s")),
     );
     let r = f.server.deny(&id).await.expect("denied");
-    assert!(r.location().starts_with("https://app.example.com/cb?tenant=7&"));
+    assert!(r
+        .location()
+        .starts_with("https://app.example.com/cb?tenant=7&"));
 }
 
 /// Anyone can make authorization requests; the ones waiting are bounded per client and in all,
@@ -1064,7 +1066,10 @@ async fn pending_requests_are_bounded_per_client_and_in_all() {
     let e = unavailable(authorize(&f, &spa_query("")).await);
     assert_eq!(e.code(), ErrorCode::TemporarilyUnavailable);
     assert_eq!(e.code().status(), 503);
-    assert!(e.retry_after().is_some_and(|s| (1..=600).contains(&s)), "{e:?}");
+    assert!(
+        e.retry_after().is_some_and(|s| (1..=600).contains(&s)),
+        "{e:?}"
+    );
     assert_eq!(f.codes.len(), 2, "nothing stored for the refused request");
     // Another client has room until the total is reached.
     let webapp = "response_type=code&client_id=webapp";

@@ -195,7 +195,11 @@ async fn a_browser_signs_in_approves_denies_and_mistypes_and_connects_a_device()
     let server = example::demo_server(&base, None)
         .await
         .expect("demo server");
-    tokio::spawn(async move { axum::serve(listener, example::router(server)).await });
+    tokio::spawn(example::serve(
+        listener,
+        example::router(server),
+        std::future::pending(),
+    ));
 
     let (_driver, driver_port) = tokio::task::block_in_place(start_driver);
     let profile = std::env::temp_dir().join(format!("grantor-chromium-{}", std::process::id()));
@@ -240,7 +244,8 @@ async fn a_browser_signs_in_approves_denies_and_mistypes_and_connects_a_device()
     assert!(c.find(Locator::Css("input[name=password]")).await.is_ok());
 
     // 4. The device page: a CLI asks for a code, the person opens the verification_uri_complete,
-    //    signs in as alice (password, then her one-time code) and approves; the CLI gets tokens.
+    //    which shows which application asks for what; they sign in as alice (password, then her
+    //    one-time code) and approve; the CLI gets tokens.
     let answer = device_post(
         addr,
         "/oauth/device_authorization",
@@ -250,6 +255,18 @@ async fn a_browser_signs_in_approves_denies_and_mistypes_and_connects_a_device()
     let device: serde_json::Value = serde_json::from_str(&answer).expect("json");
     let complete = device["verification_uri_complete"].as_str().expect("uri");
     c.goto(complete).await.expect("open the device page");
+    let request = c
+        .find(Locator::Css("section.request"))
+        .await
+        .expect("the request shown")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        request.contains("The application cli asks to use your account for:"),
+        "{request}"
+    );
+    assert!(request.contains("read"), "{request}");
     let code_field = c
         .find(Locator::Css("input[name=user_code]"))
         .await
@@ -299,6 +316,64 @@ async fn a_browser_signs_in_approves_denies_and_mistypes_and_connects_a_device()
     );
     let tokens = device_post(addr, "/oauth/token", poll).await;
     assert!(tokens.contains("\"access_token\""), "{tokens}");
+
+    // 5. The code typed by hand: /device asks only for the code; Continue shows the request;
+    //    tom signs in and denies; the CLI hears access_denied.
+    let answer = device_post(
+        addr,
+        "/oauth/device_authorization",
+        "client_id=cli&scope=read+write".to_owned(),
+    )
+    .await;
+    let device: serde_json::Value = serde_json::from_str(&answer).expect("json");
+    c.goto(&format!("{base}/device"))
+        .await
+        .expect("open the device page");
+    assert!(c.find(Locator::Css("input[name=password]")).await.is_err());
+    assert!(c.find(Locator::Css("button[name=decision]")).await.is_err());
+    let typed = device["user_code"]
+        .as_str()
+        .expect("user_code")
+        .to_lowercase();
+    type_into(&c, "user_code", &typed).await;
+    c.find(Locator::Css("form button[type=submit]"))
+        .await
+        .expect("continue")
+        .click()
+        .await
+        .expect("click");
+    let request = c
+        .wait()
+        .for_element(Locator::Css("section.request"))
+        .await
+        .expect("the request shown")
+        .text()
+        .await
+        .expect("text");
+    assert!(request.contains("cli"), "{request}");
+    assert!(
+        request.contains("read") && request.contains("write"),
+        "{request}"
+    );
+    type_into(&c, "username", "tom").await;
+    type_into(&c, "password", "123456").await;
+    click(&c, "deny").await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let source = c.source().await.expect("page source");
+        if source.contains("You can return to your device.") {
+            assert!(source.contains("<h1>Device refused</h1>"), "{source}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "still on {source}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let poll = format!(
+        "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code&client_id=cli&device_code={}",
+        device["device_code"].as_str().expect("device_code")
+    );
+    let refused = device_post(addr, "/oauth/token", poll).await;
+    assert!(refused.contains("\"access_denied\""), "{refused}");
 
     c.close().await.expect("close the browser");
     let _ = std::fs::remove_dir_all(profile);

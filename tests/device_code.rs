@@ -355,10 +355,7 @@ async fn a_denied_device_hears_access_denied() {
     wait(&f, 5);
     assert_eq!(f.poll("cli", &device_code).await.error(), "access_denied");
     // A decided code cannot be decided again.
-    let err = f
-        .approve(&user_code, CALLER)
-        .await
-        .expect_err("decided");
+    let err = f.approve(&user_code, CALLER).await.expect_err("decided");
     assert_eq!(err.code(), ErrorCode::InvalidRequest);
 }
 
@@ -370,10 +367,7 @@ async fn an_expired_device_code_hears_expired_token() {
     let a = f.poll("cli", &device_code).await;
     assert_eq!((a.status, a.error()), (400, "expired_token"), "{}", a.json);
     // The user code stopped working too.
-    let err = f
-        .approve(&user_code, CALLER)
-        .await
-        .expect_err("expired");
+    let err = f.approve(&user_code, CALLER).await.expect_err("expired");
     assert_eq!(err.code(), ErrorCode::InvalidRequest);
     // Approving just before expiry and polling after it is still expired.
     let (device_code, user_code) = f.cli_codes("").await;
@@ -508,10 +502,7 @@ async fn wrong_user_codes_are_limited_per_caller_address() {
         .expect_err("limited");
     assert_eq!(err.reason(), Some("user_code_attempts_exceeded"));
     assert!(err.retry_after().is_some_and(|s| s > 0));
-    let err = f
-        .approve(&user_code, CALLER)
-        .await
-        .expect_err("limited");
+    let err = f.approve(&user_code, CALLER).await.expect_err("limited");
     assert_eq!(err.reason(), Some("user_code_attempts_exceeded"));
     // Someone else is not affected, and the window closes.
     f.server
@@ -547,10 +538,7 @@ async fn a_client_that_lost_the_grant_cannot_be_approved() {
             .with_allowed_scope(scope("read"))
             .with_default_scope(scope("read")),
     );
-    let err = f
-        .approve(&user_code, CALLER)
-        .await
-        .expect_err("withdrawn");
+    let err = f.approve(&user_code, CALLER).await.expect_err("withdrawn");
     assert_eq!(err.reason(), Some("grant_withdrawn"));
 }
 
@@ -593,13 +581,7 @@ async fn concurrent_decisions_have_one_winner() {
             let code = UserCode::new(&user_code);
             if i % 2 == 0 {
                 f.server
-                    .approve_device(
-                        &code,
-                        &confirmation,
-                        CALLER,
-                        UserId::new("user-tom"),
-                        None,
-                    )
+                    .approve_device(&code, &confirmation, CALLER, UserId::new("user-tom"), None)
                     .await
                     .is_ok()
             } else {
@@ -769,6 +751,11 @@ async fn an_overlong_parameter_is_refused_and_nothing_is_stored() {
     let a = f
         .device_authorization(&format!("client_id=cli&scope={scope}"))
         .await;
-    assert_eq!((a.status, a.error()), (400, "invalid_request"), "{}", a.json);
+    assert_eq!(
+        (a.status, a.error()),
+        (400, "invalid_request"),
+        "{}",
+        a.json
+    );
     assert!(f.devices.is_empty());
 }

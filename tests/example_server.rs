@@ -111,7 +111,12 @@ async fn start_example(redis_url: Option<&str>) -> std::net::SocketAddr {
     let server = example::demo_server(&format!("http://{addr}"), redis_url)
         .await
         .expect("demo server");
-    tokio::spawn(async move { axum::serve(listener, example::router(server)).await });
+    // Served as `main` serves it: each request knows its caller's address.
+    tokio::spawn(example::serve(
+        listener,
+        example::router(server),
+        std::future::pending(),
+    ));
     addr
 }
 
@@ -384,16 +389,28 @@ async fn a_cli_signs_in_with_the_device_flow_over_http() {
     );
     assert_eq!(r.header("cache-control"), Some("no-store"));
 
-    // Meanwhile a person opens the verification_uri_complete in a browser and approves.
+    // Meanwhile a person opens the verification_uri_complete in a browser: it shows which
+    // application asks for what, and the sign-in form. They approve.
     let page = send(addr, get(&format!("/device?user_code={user_code}"), None)).await;
     assert_eq!(page.status, 200, "{}", page.body);
     assert_eq!(page.header("x-frame-options"), Some("DENY"));
-    assert!(page
-        .body
-        .contains(&format!("name=\"user_code\" value=\"{user_code}\"")));
+    assert!(
+        page.body
+            .contains("The application <strong>cli</strong> asks to use your account for:"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("<li><code>read</code></li>"),
+        "{}",
+        page.body
+    );
+    assert_eq!(page.hidden("user_code"), user_code);
+    assert!(page.body.contains("name=\"password\""), "{}", page.body);
     let body = form_body(&[
         ("csrf_token", &page.hidden("csrf_token")),
-        ("user_code", &user_code),
+        ("user_code", &page.hidden("user_code")),
+        ("confirmation", &page.hidden("confirmation")),
         ("username", "tom"),
         ("password", "123456"),
         ("decision", "approve"),
@@ -546,10 +563,20 @@ async fn the_device_flow_and_mfa_span_two_servers_on_one_redis() {
         .as_str()
         .expect("user_code")
         .to_owned();
-    let page = send(b, get("/device", None)).await;
+    // The code form at b; the code typed there shows a's request.
+    let form = send(b, get("/device", None)).await;
+    assert!(!form.body.contains("name=\"password\""), "{}", form.body);
+    let body = form_body(&[
+        ("csrf_token", &form.hidden("csrf_token")),
+        ("user_code", &user_code),
+    ]);
+    let page = send(b, post_form_with_cookie("/device", &form.cookie(), &body)).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("<strong>cli</strong>"), "{}", page.body);
     let body = form_body(&[
         ("csrf_token", &page.hidden("csrf_token")),
-        ("user_code", &user_code),
+        ("user_code", &page.hidden("user_code")),
+        ("confirmation", &page.hidden("confirmation")),
         ("username", "tom"),
         ("password", "123456"),
         ("decision", "approve"),

@@ -555,5 +555,7 @@ async fn the_login_page_limits_failures_per_caller_address() {
     assert_eq!(e.reason(), Some("address_attempts_exceeded"));
     // The window closes.
     f.clock.advance(Duration::from_secs(600));
-    check(CALLER, "tom", "123456").await.expect("after the window");
+    check(CALLER, "tom", "123456")
+        .await
+        .expect("after the window");
 }

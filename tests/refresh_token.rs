@@ -361,14 +361,20 @@ async fn within_the_grace_period_a_retry_gets_a_fresh_pair() {
         )
         .await
         .expect("valid");
-    assert_eq!(grant.user_id.map(|u| u.into_string()).as_deref(), Some("user-tom"));
+    assert_eq!(
+        grant.user_id.map(|u| u.into_string()).as_deref(),
+        Some("user-tom")
+    );
     // The new refresh token works; presenting the lost one later is a replay, which revokes
     // the family.
     let next = f.refresh(APP, &fresh_refresh, "").await;
     assert_eq!(next.status, 200, "{}", next.json);
     let replay = f.refresh(APP, &lost.str("refresh_token"), "").await;
     assert_eq!(replay.error(), "invalid_grant");
-    assert_eq!(access_works(&f, &next.str("access_token"), "read").await, Err(401));
+    assert_eq!(
+        access_works(&f, &next.str("access_token"), "read").await,
+        Err(401)
+    );
     assert!(!refresh_works(&f, &next.str("refresh_token")).await);
 }
 
@@ -380,7 +386,10 @@ async fn after_the_grace_period_a_retry_is_a_replay() {
     f.clock.advance(Duration::from_secs(30));
     let retry = f.refresh(APP, &r0, "").await;
     assert_eq!(retry.error(), "invalid_grant");
-    assert_eq!(access_works(&f, &lost.str("access_token"), "read").await, Err(401));
+    assert_eq!(
+        access_works(&f, &lost.str("access_token"), "read").await,
+        Err(401)
+    );
     assert!(!refresh_works(&f, &lost.str("refresh_token")).await);
 }
 
@@ -391,7 +400,10 @@ async fn without_a_grace_period_a_retry_is_a_replay() {
     let lost = f.refresh(APP, &r0, "").await;
     let retry = f.refresh(APP, &r0, "").await;
     assert_eq!(retry.error(), "invalid_grant");
-    assert_eq!(access_works(&f, &lost.str("access_token"), "read").await, Err(401));
+    assert_eq!(
+        access_works(&f, &lost.str("access_token"), "read").await,
+        Err(401)
+    );
 }
 
 /// The grace is for a reply that never arrived: once the client used what the rotation issued,
@@ -405,7 +417,10 @@ async fn a_retry_after_the_new_token_was_used_is_a_replay() {
     assert_eq!(second.status, 200);
     let retry = f.refresh(APP, &r0, "").await;
     assert_eq!(retry.error(), "invalid_grant");
-    assert_eq!(access_works(&f, &second.str("access_token"), "read").await, Err(401));
+    assert_eq!(
+        access_works(&f, &second.str("access_token"), "read").await,
+        Err(401)
+    );
     assert!(!refresh_works(&f, &second.str("refresh_token")).await);
 }
 
@@ -443,7 +458,10 @@ async fn a_double_submit_within_the_grace_period_is_answered_twice() {
         .iter()
         .filter(|r| {
             matches!(
-                f.tokens.snapshot().iter().find(|(h, _)| *h == grantor::TokenHash::of(r)),
+                f.tokens
+                    .snapshot()
+                    .iter()
+                    .find(|(h, _)| *h == grantor::TokenHash::of(r)),
                 Some((_, TokenLookup::Live(_)))
             )
         })

@@ -250,7 +250,12 @@ async fn parameters_are_bounded_in_length_and_number() {
         ),
     ] {
         let a = f.post(("clientapp", "123456"), &body).await;
-        assert_eq!((a.status, a.error()), (400, "invalid_request"), "{}", a.json);
+        assert_eq!(
+            (a.status, a.error()),
+            (400, "invalid_request"),
+            "{}",
+            a.json
+        );
         a.assert_no_store();
     }
     assert_eq!(f.users.calls(), calls, "nothing reached the verifier");
@@ -266,5 +271,10 @@ async fn parameters_are_bounded_in_length_and_number() {
             .with_authorization(basic("clientapp", "123456")),
         )
         .await;
-    assert_eq!((a.status, a.error()), (400, "invalid_request"), "{}", a.json);
+    assert_eq!(
+        (a.status, a.error()),
+        (400, "invalid_request"),
+        "{}",
+        a.json
+    );
 }

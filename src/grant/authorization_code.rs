@@ -227,7 +227,9 @@ impl AuthorizationCodeGrant {
                 // The code is spent but no token was saved: give it back, so that the client's
                 // retry succeeds instead of the user signing in again.
                 match self.codes.restore_code(&code_hash, &grant, ctx.now).await {
-                    Ok(true) => tracing::warn!(client_id = %client.id, "tokens not saved; the authorization code is live again"),
+                    Ok(true) => {
+                        tracing::warn!(client_id = %client.id, "tokens not saved; the authorization code is live again")
+                    }
                     Ok(false) => {}
                     Err(e) => {
                         let _: OAuthError = e.into(); // the conversion logs the cause

@@ -292,8 +292,10 @@ impl DeviceCodeGrant {
         );
         match ctx.try_save(minted).await {
             Ok(Some(response)) => Ok(response),
-            Ok(None) => Err(OAuthError::server_error("the new tokens could not be saved")
-                .with_reason("fresh_family_refused")),
+            Ok(None) => Err(
+                OAuthError::server_error("the new tokens could not be saved")
+                    .with_reason("fresh_family_refused"),
+            ),
             Err(failure) => {
                 // The approval was collected but no token was saved: put it back, so that the
                 // device's next poll gets its tokens instead of the person starting again.
@@ -302,7 +304,9 @@ impl DeviceCodeGrant {
                     .restore_device_approval(&device_hash, &request, ctx.now)
                     .await;
                 match restored {
-                    Ok(true) => tracing::warn!(client_id = %client.id, "tokens not saved; the approval is kept for the next poll"),
+                    Ok(true) => {
+                        tracing::warn!(client_id = %client.id, "tokens not saved; the approval is kept for the next poll")
+                    }
                     Ok(false) => {}
                     Err(e) => {
                         let _: OAuthError = e.into(); // the conversion logs the cause

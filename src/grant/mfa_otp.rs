@@ -94,8 +94,10 @@ impl MfaOtpGrant {
         );
         match ctx.try_save(minted).await {
             Ok(Some(response)) => Ok(response),
-            Ok(None) => Err(OAuthError::server_error("the new tokens could not be saved")
-                .with_reason("fresh_family_refused")),
+            Ok(None) => Err(
+                OAuthError::server_error("the new tokens could not be saved")
+                    .with_reason("fresh_family_refused"),
+            ),
             Err(failure) => {
                 // The mfa_token is spent but no token was saved: put it back, so that the user
                 // finishes with their next one-time code instead of signing in again.

@@ -46,6 +46,25 @@ struct Spent {
     successor: Option<TokenHash>,
 }
 
+impl Spent {
+    fn of(lookup: TokenLookup) -> Option<Self> {
+        match lookup {
+            TokenLookup::Rotated {
+                client_id,
+                family_id,
+                rotated_at,
+                successor,
+            } => Some(Self {
+                client_id,
+                family_id,
+                rotated_at,
+                successor,
+            }),
+            _ => None,
+        }
+    }
+}
+
 impl RefreshTokenGrant {
     /// Handles `grant_type=refresh_token` (RFC 6749 §6).
     pub(crate) async fn handle(
@@ -62,21 +81,10 @@ impl RefreshTokenGrant {
         // that the token is live, unexpired, a refresh token, and the client's.
         let record = match ctx.tokens.find_token(&presented, ctx.now).await? {
             TokenLookup::Live(record) => record,
-            TokenLookup::Rotated {
-                client_id,
-                family_id,
-                rotated_at,
-                successor,
-            } => {
-                let spent = Spent {
-                    client_id,
-                    family_id,
-                    rotated_at,
-                    successor,
-                };
-                return self.spent(ctx, client, params, &presented, spent).await;
-            }
-            _ => return Err(invalid().with_reason("refresh_token_unknown")),
+            lookup => match Spent::of(lookup) {
+                Some(spent) => return self.spent(ctx, client, params, &presented, spent).await,
+                None => return Err(invalid().with_reason("refresh_token_unknown")),
+            },
         };
         check_record(&record, client, ctx.now)?;
         let (scope, show_scope) = requested_scope(&record, client, params)?;
@@ -100,19 +108,8 @@ impl RefreshTokenGrant {
                 family_id,
             } => {
                 if ctx.settings.refresh_grace.is_positive() {
-                    if let TokenLookup::Rotated {
-                        client_id,
-                        family_id,
-                        rotated_at,
-                        successor,
-                    } = ctx.tokens.find_token(&presented, ctx.now).await?
-                    {
-                        let spent = Spent {
-                            client_id,
-                            family_id,
-                            rotated_at,
-                            successor,
-                        };
+                    let lookup = ctx.tokens.find_token(&presented, ctx.now).await?;
+                    if let Some(spent) = Spent::of(lookup) {
                         return self.spent(ctx, client, params, &presented, spent).await;
                     }
                 }
@@ -216,14 +213,20 @@ fn requested_scope(
         }
     };
     if scope.is_empty() && !record.scope.is_empty() {
-        return Err(OAuthError::invalid_scope("no scope remains to be granted")
-            .with_reason("scope_empty"));
+        return Err(
+            OAuthError::invalid_scope("no scope remains to be granted").with_reason("scope_empty")
+        );
     }
     Ok((scope, show_scope))
 }
 
 /// The grant new tokens stand for: the refresh token's, with `scope` for the access token.
-fn grant<'a>(client: &'a Client, record: &TokenRecord, scope: Scope, show_scope: bool) -> Grant<'a> {
+fn grant<'a>(
+    client: &'a Client,
+    record: &TokenRecord,
+    scope: Scope,
+    show_scope: bool,
+) -> Grant<'a> {
     Grant {
         client,
         owner: record.user_id.clone().map(|id| ResourceOwner {

@@ -46,7 +46,12 @@ impl<K> ExpiryQueue<K> {
 
     /// Hands `f` up to `max` keys due at or before `now` (the earliest first), removing them
     /// from the queue. Answers how many were handed over.
-    pub(crate) fn pop_due(&mut self, now: OffsetDateTime, max: usize, mut f: impl FnMut(K)) -> usize {
+    pub(crate) fn pop_due(
+        &mut self,
+        now: OffsetDateTime,
+        max: usize,
+        mut f: impl FnMut(K),
+    ) -> usize {
         let now = now.unix_timestamp();
         let mut popped = 0;
         while popped < max {

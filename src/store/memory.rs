@@ -20,11 +20,10 @@ use time::OffsetDateTime;
 use super::expiry::{ExpiryQueue, SWEEP_BATCH};
 use super::{
     polled_too_soon, Admission, AttemptKey, AttemptLease, AttemptLimiter, AttemptRule,
-    AttemptVerdict, Client, ClientStore, CodeGrant, CodeRedemption, CodeStore,
-    DeviceAuthorization, DeviceCodeStore, DeviceDecision, DevicePoll, DeviceSave, DeviceStatus,
-    MfaChallenge, MfaStore, PendingAuthorization, PendingLimits, Rotation, TokenKind,
-    TokenLookup, TokenRecord, TokenStore, UserVerdict, UserVerifier, EXPIRED_DEVICE_CODE_MEMORY,
-    REVOKED_FAMILY_MEMORY,
+    AttemptVerdict, Client, ClientStore, CodeGrant, CodeRedemption, CodeStore, DeviceAuthorization,
+    DeviceCodeStore, DeviceDecision, DevicePoll, DeviceSave, DeviceStatus, MfaChallenge, MfaStore,
+    PendingAuthorization, PendingLimits, Rotation, TokenKind, TokenLookup, TokenRecord, TokenStore,
+    UserVerdict, UserVerifier, EXPIRED_DEVICE_CODE_MEMORY, REVOKED_FAMILY_MEMORY,
 };
 use crate::error::StoreError;
 use crate::token::{SecretHash, TokenHash};
@@ -333,7 +332,11 @@ impl TokenState {
         let mut due = Vec::new();
         self.expiry.pop_due(now, max, |hash| due.push(hash));
         for hash in due {
-            if self.entries.get(&hash).is_some_and(|e| e.expires_at() <= now) {
+            if self
+                .entries
+                .get(&hash)
+                .is_some_and(|e| e.expires_at() <= now)
+            {
                 self.remove(&hash);
             }
         }
@@ -1035,10 +1038,9 @@ impl DeviceState {
                     }
                 }
                 DeviceStage::Forget => {
-                    let gone = self
-                        .requests
-                        .get(&device)
-                        .is_some_and(|h| h.request.expires_at.saturating_add(device_memory()) <= now);
+                    let gone = self.requests.get(&device).is_some_and(|h| {
+                        h.request.expires_at.saturating_add(device_memory()) <= now
+                    });
                     if gone {
                         self.remove(&device);
                     }
@@ -1069,7 +1071,10 @@ impl DeviceState {
         if let Some(user_code) = user_code {
             self.user_codes.insert(user_code, device);
         }
-        if let Some(old) = self.requests.insert(device, HeldDevice { request, counted }) {
+        if let Some(old) = self
+            .requests
+            .insert(device, HeldDevice { request, counted })
+        {
             if old.counted {
                 self.counts.remove(&old.request.client_id);
             }

@@ -41,8 +41,8 @@ use time::OffsetDateTime;
 #[cfg(feature = "redis")]
 pub use self::redis::{RedisStore, RedisStoreBuilder};
 pub use device::{
-    polled_too_soon, DeviceAuthorization, DeviceCodeStore, DeviceDecision, DevicePoll,
-    DeviceSave, DeviceStatus, EXPIRED_DEVICE_CODE_MEMORY,
+    polled_too_soon, DeviceAuthorization, DeviceCodeStore, DeviceDecision, DevicePoll, DeviceSave,
+    DeviceStatus, EXPIRED_DEVICE_CODE_MEMORY,
 };
 pub use memory::{
     MemoryAttemptLimiter, MemoryClientStore, MemoryCodeStore, MemoryDeviceCodeStore,

@@ -512,9 +512,7 @@ impl Scripts {
             reserve: Script::new(RESERVE),
             record_failure: Script::new(RECORD_FAILURE),
             save_device: Script::new(&format!("{LIMITS_FN}\n{PUT_DEVICE_FN}\n{SAVE_DEVICE}")),
-            restore_device: Script::new(&format!(
-                "{LIMITS_FN}\n{PUT_DEVICE_FN}\n{RESTORE_DEVICE}"
-            )),
+            restore_device: Script::new(&format!("{LIMITS_FN}\n{PUT_DEVICE_FN}\n{RESTORE_DEVICE}")),
             find_device: Script::new(FIND_DEVICE),
             decide_device: Script::new(DECIDE_DEVICE),
             poll_device: Script::new(POLL_DEVICE),
@@ -825,6 +823,23 @@ impl RedisStore {
             invocation.invoke_async(&mut conn).await
         })
         .await
+    }
+
+    /// The JSON record (`r`) of a hash whose expiry (`e`) is after `now`: one `HMGET`, a read.
+    async fn live_json(
+        &self,
+        key: String,
+        now: OffsetDateTime,
+    ) -> Result<Option<String>, StoreError> {
+        let mut command = redis::cmd("HMGET");
+        command.arg(key).arg(&["e", "r"]);
+        let command = &command;
+        let (expires, json): (Option<i64>, Option<String>) = self
+            .run(true, |mut conn| async move {
+                command.query_async(&mut conn).await
+            })
+            .await?;
+        Ok(json.filter(|_| expires.is_some_and(|e| e > now.unix_timestamp())))
     }
 
     fn token_key(&self, hash: &TokenHash) -> String {
@@ -1233,19 +1248,9 @@ impl CodeStore for RedisStore {
         id: &TokenHash,
         now: OffsetDateTime,
     ) -> Result<Option<PendingAuthorization>, StoreError> {
-        let mut command = redis::cmd("HMGET");
-        command.arg(self.pending_key(id)).arg(&["e", "r"]);
-        let command = &command;
-        let (expires, json): (Option<i64>, Option<String>) = self
-            .run(true, |mut conn| async move {
-                command.query_async(&mut conn).await
-            })
-            .await?;
-        match (expires, json) {
-            (Some(e), Some(json)) if e > now.unix_timestamp() => {
-                parse_pending(&json, now)
-            }
-            _ => Ok(None),
+        match self.live_json(self.pending_key(id), now).await? {
+            Some(json) => parse_pending(&json, now),
+            None => Ok(None),
         }
     }
 
@@ -1352,7 +1357,10 @@ fn status_fields(status: &DeviceStatus) -> (&'static str, String, String, String
         } => (
             "approved",
             user_id.as_str().to_owned(),
-            username.as_ref().map(|u| u.as_str().to_owned()).unwrap_or_default(),
+            username
+                .as_ref()
+                .map(|u| u.as_str().to_owned())
+                .unwrap_or_default(),
             scope.to_string(),
         ),
         DeviceStatus::Denied => ("denied", String::new(), String::new(), String::new()),
@@ -1494,7 +1502,10 @@ impl DeviceCodeStore for RedisStore {
             } => (
                 "approved",
                 user_id.as_str().to_owned(),
-                username.as_ref().map(|u| u.as_str().to_owned()).unwrap_or_default(),
+                username
+                    .as_ref()
+                    .map(|u| u.as_str().to_owned())
+                    .unwrap_or_default(),
                 scope.to_string(),
             ),
             _ => ("denied", String::new(), String::new(), String::new()),
@@ -1585,20 +1596,10 @@ impl MfaStore for RedisStore {
         token: &TokenHash,
         now: OffsetDateTime,
     ) -> Result<Option<MfaChallenge>, StoreError> {
-        let mut command = redis::cmd("HMGET");
-        command.arg(self.mfa_key(token)).arg(&["e", "r"]);
-        let command = &command;
-        let (expires, json): (Option<i64>, Option<String>) = self
-            .run(true, |mut conn| async move {
-                command.query_async(&mut conn).await
-            })
-            .await?;
-        match (expires, json) {
-            (Some(e), Some(json)) if e > now.unix_timestamp() => {
-                serde_json::from_str(&json).map_err(StoreError::backend)
-            }
-            _ => Ok(None),
-        }
+        self.live_json(self.mfa_key(token), now)
+            .await?
+            .map(|json| serde_json::from_str(&json).map_err(StoreError::backend))
+            .transpose()
     }
 
     async fn take_mfa_token(

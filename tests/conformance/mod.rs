@@ -668,7 +668,13 @@ pub async fn a_rotated_token_is_reissued_once_while_its_successor_is_unused(s: S
     ));
     assert_eq!(
         s.tokens
-            .reissue_rotated(&old, &second[1].0, &client, &pair_of("y", &fam, at(5)), at(5))
+            .reissue_rotated(
+                &old,
+                &second[1].0,
+                &client,
+                &pair_of("y", &fam, at(5)),
+                at(5)
+            )
             .await
             .ok(),
         Some(reused)
@@ -720,7 +726,10 @@ pub async fn reissue_race_has_one_winner(s: Stores) {
     assert_eq!(winners.len(), 1);
     let mut live = 0;
     for (_, refresh) in &outcomes {
-        if matches!(s.tokens.find_token(refresh, now).await, Ok(TokenLookup::Live(_))) {
+        if matches!(
+            s.tokens.find_token(refresh, now).await,
+            Ok(TokenLookup::Live(_))
+        ) {
             live += 1;
         }
     }
@@ -855,10 +864,18 @@ pub async fn limiter_leases_and_windows(s: Stores) {
     l.release_attempt(&key, &a, at(1)).await.expect("release");
     assert_eq!(reserve(c, at(1)).await, AttemptVerdict::Allowed);
     // A wrong answer turns its place into a failure, opening the window at that moment.
-    l.record_failure(&key, &rule, &b, at(10)).await.expect("fail");
+    l.record_failure(&key, &rule, &b, at(10))
+        .await
+        .expect("fail");
     let d = lease(now, 100);
-    assert_eq!(reserve(d, at(11)).await, AttemptVerdict::Busy, "1 failure + c");
-    l.record_failure(&key, &rule, &c, at(12)).await.expect("fail");
+    assert_eq!(
+        reserve(d, at(11)).await,
+        AttemptVerdict::Busy,
+        "1 failure + c"
+    );
+    l.record_failure(&key, &rule, &c, at(12))
+        .await
+        .expect("fail");
     // Two failures: refused, with the time until the window (opened at 10 s) closes.
     match reserve(d, at(20)).await {
         AttemptVerdict::Refused { retry_after } => assert!(
@@ -878,14 +895,21 @@ pub async fn limiter_leases_and_windows(s: Stores) {
     assert_eq!(reserve(e, at(71)).await, AttemptVerdict::Allowed);
     let f = lease(now, 100);
     assert_eq!(reserve(f, at(72)).await, AttemptVerdict::Busy, "d and e");
-    assert_eq!(reserve(f, at(75)).await, AttemptVerdict::Allowed, "e lapsed");
+    assert_eq!(
+        reserve(f, at(75)).await,
+        AttemptVerdict::Allowed,
+        "e lapsed"
+    );
     // A failure recorded for a lapsed or unknown lease still counts.
     l.record_failure(&key, &rule, &lease(now, 0), at(76))
         .await
         .expect("fail");
     l.release_attempt(&key, &d, at(76)).await.expect("release");
     l.release_attempt(&key, &f, at(76)).await.expect("release");
-    assert_eq!(reserve(lease(now, 200), at(77)).await, AttemptVerdict::Allowed);
+    assert_eq!(
+        reserve(lease(now, 200), at(77)).await,
+        AttemptVerdict::Allowed
+    );
     assert_eq!(reserve(lease(now, 200), at(77)).await, AttemptVerdict::Busy);
     // Keys are independent, and a username key is not a client key of the same name.
     let user = AttemptKey::username(&grantor::Username::new(key.storage_key()));
@@ -1300,9 +1324,9 @@ pub async fn a_live_user_code_is_not_given_twice(s: Stores) {
     other.client_id = ClientId::new("other-tv");
     assert_eq!(
         s.devices
-        .save_device_authorization(&second, &user, &other, &PendingLimits::default(), at(10))
-        .await
-        .expect("save"),
+            .save_device_authorization(&second, &user, &other, &PendingLimits::default(), at(10))
+            .await
+            .expect("save"),
         DeviceSave::UserCodeInUse
     );
     assert_eq!(
@@ -1336,9 +1360,9 @@ pub async fn a_live_user_code_is_not_given_twice(s: Stores) {
     let third = device_request(at(600), 600);
     assert_eq!(
         s.devices
-        .save_device_authorization(&second, &user, &third, &PendingLimits::default(), at(600))
-        .await
-        .expect("save"),
+            .save_device_authorization(&second, &user, &third, &PendingLimits::default(), at(600))
+            .await
+            .expect("save"),
         DeviceSave::Saved
     );
     assert_eq!(
@@ -1797,13 +1821,19 @@ pub async fn pending_requests_are_bounded(s: Stores) {
         .await
         .expect("take")
         .is_some());
-    assert_eq!(save(b[2], of("b", at(20)), at(20)).await, Admission::Admitted);
+    assert_eq!(
+        save(b[2], of("b", at(20)), at(20)).await,
+        Admission::Admitted
+    );
     assert!(matches!(
         save(a[3], of("a", at(20)), at(20)).await,
         Admission::Full { .. }
     ));
     // So does expiry.
-    assert_eq!(save(a[3], of("a", at(600)), at(600)).await, Admission::Admitted);
+    assert_eq!(
+        save(a[3], of("a", at(600)), at(600)).await,
+        Admission::Admitted
+    );
 }
 
 pub async fn device_requests_are_bounded(s: Stores) {
@@ -1876,7 +1906,10 @@ pub async fn device_requests_are_bounded(s: Stores) {
     ));
     // Expiry frees them all, though expired requests are still remembered for late polls.
     assert_eq!(save(of("tv", at(604)), at(604)).await.0, DeviceSave::Saved);
-    assert_eq!(save(of("third-tv", at(604)), at(604)).await.0, DeviceSave::Saved);
+    assert_eq!(
+        save(of("third-tv", at(604)), at(604)).await.0,
+        DeviceSave::Saved
+    );
 }
 
 pub async fn device_poll_race_collects_one_approval(s: Stores) {

@@ -7,9 +7,14 @@
 pub mod example;
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use axum::Router;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tower::ServiceExt as _;
 
 pub const ISSUER: &str = "http://127.0.0.1:8080";
@@ -84,20 +89,60 @@ pub async fn get(app: &Router, uri: &str) -> Page {
 }
 
 pub async fn post(app: &Router, uri: &str, cookie: Option<&str>, form: &[(&str, &str)]) -> Page {
-    let body = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(form)
-        .finish();
+    post_as(app, uri, cookie, form, None).await
+}
+
+/// `GET uri` as if from `peer` (what `serve` gives each request).
+pub async fn get_from(app: &Router, uri: &str, peer: &str) -> Page {
+    let peer: SocketAddr = peer.parse().expect("socket address");
+    let mut request = http::Request::get(uri)
+        .body(Body::empty())
+        .expect("request");
+    request.extensions_mut().insert(ConnectInfo(peer));
+    call(app, request).await
+}
+
+/// A form POST, as if from `peer` when given.
+pub async fn post_as(
+    app: &Router,
+    uri: &str,
+    cookie: Option<&str>,
+    form: &[(&str, &str)],
+    peer: Option<&str>,
+) -> Page {
+    let body = form_body(form);
     let mut request =
         http::Request::post(uri).header("content-type", "application/x-www-form-urlencoded");
     if let Some(cookie) = cookie {
         request = request.header("cookie", cookie);
     }
-    call(app, request.body(Body::from(body)).expect("request")).await
+    let mut request = request.body(Body::from(body)).expect("request");
+    if let Some(peer) = peer {
+        let peer: SocketAddr = peer.parse().expect("socket address");
+        request.extensions_mut().insert(ConnectInfo(peer));
+    }
+    call(app, request).await
+}
+
+pub fn form_body(pairs: &[(&str, &str)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
 }
 
 pub async fn app() -> Router {
     example::router(
         example::demo_server(ISSUER, None)
+            .await
+            .expect("demo server"),
+    )
+}
+
+/// The example's router over a demo server built with `settings`.
+pub async fn app_with(settings: example::DemoSettings) -> Router {
+    let users = Arc::new(example::DemoUsers::seeded().expect("users"));
+    example::router(
+        example::demo_server_with(ISSUER, None, settings, users)
             .await
             .expect("demo server"),
     )
@@ -187,6 +232,190 @@ pub async fn answer_device(app: &Router, form: &Page, fields: &[(&str, &str)]) -
     all.extend_from_slice(fields);
     post(app, "/device", Some(&form.cookie()), &all).await
 }
+
+/// What the device confirmation page says about the request it shows.
+pub const ASKS: &str = "asks to use your account for:";
+
+/// Step 1 of the device page: opens `/device`, types `user_code` and continues; answers the
+/// confirmation page.
+pub async fn confirm_device(app: &Router, user_code: &str) -> Page {
+    let form = get(app, "/device").await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    let page = answer_device(app, &form, &[("user_code", user_code)]).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains(ASKS), "{}", page.body);
+    page
+}
+
+/// Step 2: answers a confirmation page with its hidden fields, the credentials and the decision.
+pub async fn decide_device(
+    app: &Router,
+    page: &Page,
+    username: &str,
+    password: &str,
+    decision: &str,
+) -> Page {
+    decide_device_with(
+        app,
+        page,
+        &[
+            ("username", username),
+            ("password", password),
+            ("decision", decision),
+        ],
+    )
+    .await
+}
+
+/// Step 2 with `fields` besides the page's own hidden ones.
+pub async fn decide_device_with(app: &Router, page: &Page, fields: &[(&str, &str)]) -> Page {
+    let user_code = page.hidden("user_code");
+    let confirmation = page.hidden("confirmation");
+    let mut all = vec![
+        ("user_code", user_code.as_str()),
+        ("confirmation", confirmation.as_str()),
+    ];
+    all.extend_from_slice(fields);
+    answer_device(app, page, &all).await
+}
+
+/// Introspects `token` as `client` (with its secret, in the form): the JSON answer.
+pub async fn introspect(
+    app: &Router,
+    client: &str,
+    secret: &str,
+    token: &str,
+) -> serde_json::Value {
+    let page = post(
+        app,
+        "/oauth/introspect",
+        None,
+        &[
+            ("token", token),
+            ("client_id", client),
+            ("client_secret", secret),
+        ],
+    )
+    .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    serde_json::from_str(&page.body).expect("json")
+}
+
+// ---------------------------------------------------------------------------------------------
+// The example served over real HTTP, as `main` serves it (with each caller's address).
+
+/// Serves the example's router, over a demo server built with `settings` and `users`, on a
+/// free loopback port, as `main` does.
+pub async fn serve_example(
+    settings: example::DemoSettings,
+    users: Arc<example::DemoUsers>,
+) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = example::demo_server_with(&format!("http://{addr}"), None, settings, users)
+        .await
+        .expect("demo server");
+    tokio::spawn(example::serve(
+        listener,
+        example::router(server),
+        std::future::pending(),
+    ));
+    addr
+}
+
+/// A response read off a socket.
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl HttpResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    /// The value of a hidden input of an HTML page.
+    pub fn hidden(&self, name: &str) -> String {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = self.body.find(&marker).expect(name) + marker.len();
+        let end = self.body[start..].find('"').expect("closing quote") + start;
+        self.body[start..end].to_owned()
+    }
+    /// The cookie the page set, as `name=value`.
+    pub fn cookie(&self) -> String {
+        let set = self.header("set-cookie").expect("set-cookie");
+        set.split(';').next().expect("cookie").to_owned()
+    }
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// One request over a fresh connection from the local address `from` (any loopback address
+/// works on Linux), read to its end.
+pub async fn send_from(server: SocketAddr, from: IpAddr, request: String) -> HttpResponse {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.bind(SocketAddr::new(from, 0)).expect("bind");
+    let mut stream = socket.connect(server).await.expect("connect");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(60), stream.read_to_end(&mut raw))
+        .await
+        .expect("response in time")
+        .expect("read");
+    let text = String::from_utf8(raw).expect("utf-8 response");
+    let (head, body) = text.split_once("\r\n\r\n").expect("head and body");
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("status line");
+    let headers = lines
+        .filter_map(|l| l.split_once(": "))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    HttpResponse {
+        status,
+        headers,
+        body: body.to_owned(),
+    }
+}
+
+/// `GET path`, with a cookie when given.
+pub fn http_get(path: &str, cookie: Option<&str>) -> String {
+    let cookie = cookie
+        .map(|c| format!("Cookie: {c}\r\n"))
+        .unwrap_or_default();
+    format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{cookie}\r\n")
+}
+
+/// A form `POST`, with an `Authorization` header and a cookie when given.
+pub fn http_post(
+    path: &str,
+    authorization: Option<&str>,
+    cookie: Option<&str>,
+    body: &str,
+) -> String {
+    let auth = authorization
+        .map(|a| format!("Authorization: {a}\r\n"))
+        .unwrap_or_default();
+    let cookie = cookie
+        .map(|c| format!("Cookie: {c}\r\n"))
+        .unwrap_or_default();
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{auth}{cookie}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// `Authorization: Basic` for clientapp:123456.
+pub const CLIENTAPP_BASIC: &str = "Basic Y2xpZW50YXBwOjEyMzQ1Ng==";
 
 /// Answers an open form.
 pub async fn answer_form(
