@@ -1335,8 +1335,27 @@ async fn shutdown_signal() {
     }
 }
 
+/// Runs the server; a setting that cannot work (a Redis that may evict keys, an unreachable
+/// one, a bad `REFRESH_GRACE_SECONDS`) stops it with the reason and its causes, not a debug dump.
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn Error>> {
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            let mut message = error.to_string();
+            let mut cause = error.source();
+            while let Some(c) = cause {
+                message.push_str(": ");
+                message.push_str(&c.to_string());
+                cause = c.source();
+            }
+            eprintln!("error: {message}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Box<dyn Error>> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
