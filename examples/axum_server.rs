@@ -68,6 +68,9 @@ const MAX_BODY: usize = 64 * 1024;
 /// or compute her codes with `grantor::Totp::from_base32(ALICE_TOTP_SECRET)?.generate(now)`.
 pub const ALICE_TOTP_SECRET: &str = "JBSWY3DPEHPK3PXP";
 
+/// How long a sign-in waits for a free argon2 slot before it is told to come back (503).
+const HASH_QUEUE_WAIT: Duration = Duration::from_secs(10);
+
 /// The demo's users, with argon2id password hashes, and the TOTP secrets of those who have a
 /// second factor. A real app reads these from its database.
 ///
@@ -157,11 +160,11 @@ impl DemoUsers {
     async fn check(&self, hash: String, password: String) -> Result<bool, StoreError> {
         // Owned, and moved into the blocking task: it is released when the hash ends, even if
         // the request that asked for it is dropped first.
-        let permit = self
-            .hashing
-            .clone()
-            .acquire_owned()
+        // The wait is bounded well inside the engine's deadline for a check: a sign-in that
+        // cannot be checked soon is answered 503 (not made), never counted as a failure.
+        let permit = tokio::time::timeout(HASH_QUEUE_WAIT, self.hashing.clone().acquire_owned())
             .await
+            .map_err(|_| StoreError::unavailable("too many passwords are being checked"))?
             .map_err(StoreError::backend)?;
         let gauge = self.gauge.clone();
         // argon2 is deliberately slow: keep it off the async workers.

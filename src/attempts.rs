@@ -8,6 +8,8 @@
 //! checks in flight are fewer than its limit, so concurrent guesses can never reach the
 //! verifier more often than the limit allows, while concurrent right answers only queue: a
 //! check that finds a key busy waits (a bounded time) for a place instead of being refused.
+//! A check runs at most [`CHECK_DEADLINE`] (then it counts as not made); a lease whose request
+//! was dropped lapses after [`CHECK_LEASE`] and counts as a failure.
 //!
 //! ```text
 //!  admit ──► every key Allowed ──► check ──► right: release every lease
@@ -17,6 +19,7 @@
 //!                       (after `max_wait`: 503 temporarily_unavailable)
 //! ```
 
+use std::future::Future as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,10 +29,14 @@ use crate::clock::Clock;
 use crate::error::OAuthError;
 use crate::store::{AttemptKey, AttemptLease, AttemptLimiter, AttemptRule, AttemptVerdict};
 
-/// How long a check holds its place before the place lapses by itself: far longer than any
-/// check should take, short enough that a dropped request (a client that hung up) does not keep
-/// a username waiting long.
+/// How long a check holds its place before the place lapses by itself, counted as a failure:
+/// a dropped request (a client that hung up mid-check) is presumed a wrong guess, so that
+/// dropping requests cannot buy guesses beyond a limit.
 pub(crate) const CHECK_LEASE: Duration = Duration::from_secs(30);
+
+/// How long the engine lets one check run: well inside its lease, so that a slow but live check
+/// is never counted as a failure. Past it the check counts as not made (`503`).
+pub(crate) const CHECK_DEADLINE: Duration = Duration::from_secs(20);
 
 /// The first and the longest pause between tries while a key is busy.
 const FIRST_PAUSE: Duration = Duration::from_millis(5);
@@ -125,7 +132,9 @@ impl AttemptGate {
                 )))),
                 Err(e) => Err(e.into()),
             };
-            self.release_all(counts.get(..i).unwrap_or_default(), lease, now)
+            // Up to and including this key: a store that failed may have held it all the same
+            // (a reply lost after the script ran), and giving back a lease not held is harmless.
+            self.release_all(counts.get(..=i).unwrap_or_default(), lease, now)
                 .await;
             return blocked.map(Some);
         }
@@ -187,6 +196,29 @@ pub(crate) fn retry_after(verdict: AttemptVerdict, rule: &AttemptRule) -> u64 {
         _ => rule.window,
     };
     wait.as_secs().max(1)
+}
+
+/// Runs `check` for at most [`CHECK_DEADLINE`]: `None` if it took longer (it is dropped).
+pub(crate) async fn within_deadline<T>(check: impl std::future::Future<Output = T>) -> Option<T> {
+    let mut check = std::pin::pin!(check);
+    let mut deadline = futures_timer::Delay::new(CHECK_DEADLINE);
+    std::future::poll_fn(|cx| {
+        if let std::task::Poll::Ready(out) = check.as_mut().poll(cx) {
+            return std::task::Poll::Ready(Some(out));
+        }
+        if std::pin::Pin::new(&mut deadline).poll(cx).is_ready() {
+            return std::task::Poll::Ready(None);
+        }
+        std::task::Poll::Pending
+    })
+    .await
+}
+
+/// The answer for a check that ran past [`CHECK_DEADLINE`]: it was not made.
+pub(crate) fn timed_out() -> OAuthError {
+    OAuthError::temporarily_unavailable("the credentials could not be checked in time; try again")
+        .with_reason("check_timed_out")
+        .with_retry_after(1)
 }
 
 fn to_time(d: Duration) -> time::Duration {

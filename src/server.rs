@@ -127,7 +127,8 @@ impl AuthorizationServerBuilder {
     /// access token lives out its lifetime), as long as it never used that refresh token; after
     /// it, or if it did, reuse revokes the family as usual
     /// (RFC 9700 §4.14.2). Default: zero, off. A few seconds is enough for a retry; every
-    /// second widens the window in which a stolen refresh token goes unnoticed.
+    /// second widens the window in which a stolen refresh token goes unnoticed. Counted in
+    /// whole seconds, rounded in the client's favour.
     pub fn refresh_token_grace_period(mut self, grace: Duration) -> Self {
         self.refresh_grace = grace;
         self

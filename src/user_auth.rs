@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use crate::attempts::{AttemptGate, Count};
+use crate::attempts::{timed_out, within_deadline, AttemptGate, Count};
 use crate::error::OAuthError;
 use crate::store::{AttemptKey, AttemptRule, MfaStore, OtpVerdict, UserVerdict, UserVerifier};
 use crate::types::{ClientId, OneTimeCode, Password, ResourceOwner, UserId, Username};
@@ -140,10 +140,13 @@ impl UserAuthenticator {
         let held = self
             .admit(asker, AttemptKey::username(username), username_refusal)
             .await?;
-        let verdict = self
+        let check = self
             .verifier
-            .verify_password(username, &password, asker.client)
-            .await;
+            .verify_password(username, &password, asker.client);
+        let Some(verdict) = within_deadline(check).await else {
+            held.not_made().await;
+            return Err(timed_out());
+        };
         drop(password);
         let owner = |id| ResourceOwner::new(id).with_username(username.clone());
         match verdict {
@@ -190,7 +193,10 @@ impl UserAuthenticator {
                 username_refusal,
             )
             .await?;
-        let verdict = self.verifier.verify_otp(user, &otp, now).await;
+        let Some(verdict) = within_deadline(self.verifier.verify_otp(user, &otp, now)).await else {
+            held.not_made().await;
+            return Err(timed_out());
+        };
         drop(otp);
         match verdict {
             Ok(OtpVerdict::Accepted {

@@ -759,3 +759,19 @@ async fn an_overlong_parameter_is_refused_and_nothing_is_stored() {
     );
     assert!(f.devices.is_empty());
 }
+
+/// The confirmation is derived from the user code: it never shows in `Debug` output (a log line
+/// must not let anyone search for the code).
+#[tokio::test]
+async fn the_confirmation_is_redacted_in_debug_output() {
+    let f = fixture();
+    let (_, user_code) = f.cli_codes("").await;
+    let shown = f
+        .server
+        .device_request(&UserCode::new(&user_code), CALLER)
+        .await
+        .expect("shown");
+    let debug = format!("{shown:?}");
+    assert!(!debug.contains(shown.confirmation.as_str()), "{debug}");
+    assert!(debug.contains("DeviceConfirmation([redacted])"), "{debug}");
+}

@@ -467,13 +467,27 @@ async fn waiting_for_a_place_is_bounded() {
     assert_eq!(third.status, 200, "{}", third.json);
 }
 
-/// A sign-in whose request is dropped mid-check (the client hung up) holds its place only until
-/// its lease lapses.
+/// A sign-in whose request is dropped mid-check (the client hung up) holds its place until its
+/// lease lapses, and then counts as a failure: dropping requests buys no guesses beyond the
+/// limit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_dropped_sign_in_gives_its_place_back_when_its_lease_lapses() {
-    let f = std::sync::Arc::new(one_at_a_time(Duration::ZERO));
-    let hung = {
-        let f = f.clone();
+async fn a_dropped_sign_in_counts_as_a_failure_once_its_lease_lapses() {
+    let inner = verifier();
+    let f = std::sync::Arc::new(fixture_with(|b| {
+        b.enable_password_grant(std::sync::Arc::new(SlowVerifier {
+            inner: inner.clone(),
+            delay: Duration::ZERO,
+        }))
+        .login_limits(LoginLimits {
+            per_username: Some(AttemptRule {
+                max_failures: 2,
+                window: Duration::from_secs(600),
+            }),
+            max_wait: Duration::from_millis(100),
+            ..LoginLimits::default()
+        })
+    }));
+    let guess = |f: std::sync::Arc<Fixture>| {
         tokio::spawn(async move {
             f.post(
                 ("clientapp", "123456"),
@@ -482,14 +496,26 @@ async fn a_dropped_sign_in_gives_its_place_back_when_its_lease_lapses() {
             .await
         })
     };
+    let hung = [guess(f.clone()), guess(f.clone())];
     tokio::time::sleep(Duration::from_millis(50)).await;
-    hung.abort();
+    for task in hung {
+        task.abort();
+    }
     let tom = "grant_type=password&username=tom&password=123456";
+    // While the dropped checks hold their places, others wait (and are told to come back).
     let a = f.post(("clientapp", "123456"), tom).await;
     assert_eq!(a.error(), "temporarily_unavailable", "{}", a.json);
+    // Once the leases lapse they are two failures: the limit is reached.
     f.clock.advance(Duration::from_secs(31));
     let a = f.post(("clientapp", "123456"), tom).await;
+    assert_eq!((a.status, a.error()), (400, "invalid_grant"), "{}", a.json);
+    assert!(a.str("error_description").contains("too many"));
+    assert_eq!(inner.calls(), 0, "the right password was never checked");
+    // The window closes as usual.
+    f.clock.advance(Duration::from_secs(600));
+    let a = f.post(("clientapp", "123456"), tom).await;
     assert_eq!(a.status, 200, "{}", a.json);
+    assert_eq!(inner.calls(), 1);
 }
 
 /// A login page passes the caller's address: failures count against it across usernames, so

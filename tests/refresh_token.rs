@@ -383,7 +383,8 @@ async fn after_the_grace_period_a_retry_is_a_replay() {
     let f = with_grace(30);
     let r0 = f.login().await.str("refresh_token");
     let lost = f.refresh(APP, &r0, "").await;
-    f.clock.advance(Duration::from_secs(30));
+    // Whole seconds, rounded in the client's favour: 31 s after a rotation at a whole second.
+    f.clock.advance(Duration::from_secs(31));
     let retry = f.refresh(APP, &r0, "").await;
     assert_eq!(retry.error(), "invalid_grant");
     assert_eq!(
@@ -467,4 +468,17 @@ async fn a_double_submit_within_the_grace_period_is_answered_twice() {
         })
         .collect();
     assert_eq!(usable.len(), 1, "{refresh_tokens:?}");
+}
+
+/// The grace period is kept whole although records keep whole seconds: a retry 0.9 s after a
+/// rotation made half a second into a second is within a 1-second grace.
+#[tokio::test]
+async fn the_grace_period_is_never_cut_short_by_rounding() {
+    let f = with_grace(1);
+    f.clock.advance(Duration::from_millis(500));
+    let r0 = f.login().await.str("refresh_token");
+    assert_eq!(f.refresh(APP, &r0, "").await.status, 200);
+    f.clock.advance(Duration::from_millis(900));
+    let retry = f.refresh(APP, &r0, "").await;
+    assert_eq!(retry.status, 200, "{}", retry.json);
 }

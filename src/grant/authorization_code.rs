@@ -124,7 +124,8 @@ impl AuthorizationCodeGrant {
         // RFC 6749 §4.1.2: "The client MUST NOT use the authorization code more than once." The
         // code is spent now, whatever follows: a failed check below leaves it spent, so a
         // verifier cannot be guessed one try at a time. The used mark lasts as long as the
-        // tokens it will stand for, so a replay can revoke them for as long as they live.
+        // tokens it issues now can live, so a replay can revoke them (and, with them, the
+        // family) until then.
         let with_refresh = ctx.issues_refresh_token(client);
         let tokens_live = if with_refresh {
             ctx.settings.access_ttl.max(ctx.settings.refresh_ttl)

@@ -131,9 +131,15 @@ impl RefreshTokenGrant {
         spent: Spent,
     ) -> Result<TokenResponse, OAuthError> {
         let grace = ctx.settings.refresh_grace;
+        // `rotated_at` is kept in whole seconds, rounded down: a second more keeps the whole
+        // grace period, at worst a little longer.
         let within_grace = grace.is_positive()
             && spent.client_id == client.id
-            && ctx.now < spent.rotated_at.saturating_add(grace);
+            && ctx.now
+                < spent
+                    .rotated_at
+                    .saturating_add(grace)
+                    .saturating_add(time::Duration::SECOND);
         let successor = match (within_grace, spent.successor) {
             (true, Some(successor)) => successor,
             _ => return Err(replayed(ctx, client, &spent.client_id, &spent.family_id).await),

@@ -588,49 +588,89 @@ impl TokenStore for MemoryTokenStore {
 struct Slot {
     failures: u32,
     window_ends: Option<OffsetDateTime>,
+    /// The window a failure opens, from the last rule the key was reserved or failed with (a
+    /// lapsed lease is counted as a failure when no rule is at hand).
+    window: time::Duration,
     leases: Vec<AttemptLease>,
 }
 
 impl Slot {
-    /// Forgets a closed window and lapsed leases.
+    /// Forgets a closed window, and counts each lapsed lease as a failure: a check whose
+    /// request was dropped (or that outlived its lease) is presumed to have failed, so that
+    /// dropping requests cannot buy guesses beyond the limit.
     fn settle(&mut self, now: OffsetDateTime) {
         if self.window_ends.is_some_and(|ends| ends <= now) {
             self.failures = 0;
             self.window_ends = None;
         }
+        let before = self.leases.len();
         self.leases.retain(|l| l.until > now);
+        for _ in self.leases.len()..before {
+            self.fail(now);
+        }
+    }
+
+    /// Counts one failure, opening a window at `now` if none is open.
+    fn fail(&mut self, now: OffsetDateTime) {
+        self.failures = self.failures.saturating_add(1);
+        if self.window_ends.is_none() {
+            self.window_ends = Some(now.saturating_add(self.window));
+        }
     }
 
     fn is_idle(&self) -> bool {
         self.window_ends.is_none() && self.leases.is_empty()
     }
+
+    /// When the slot next needs a look: its window's end or its next lease's lapse.
+    fn next_due(&self) -> Option<OffsetDateTime> {
+        self.leases
+            .iter()
+            .map(|l| l.until)
+            .chain(self.window_ends)
+            .min()
+    }
+}
+
+/// A limiter key as the memory limiter keeps it: a digest, so that a 4096-byte username costs
+/// 32 bytes, whatever is tried.
+fn slot_key(key: &AttemptKey) -> TokenHash {
+    TokenHash::of(&key.storage_key())
 }
 
 #[derive(Default)]
 struct LimiterState {
-    slots: HashMap<AttemptKey, Slot>,
-    expiry: ExpiryQueue<AttemptKey>,
+    slots: HashMap<TokenHash, Slot>,
+    expiry: ExpiryQueue<TokenHash>,
 }
 
 impl LimiterState {
     fn sweep(&mut self, now: OffsetDateTime, max: usize) {
-        let slots = &mut self.slots;
-        self.expiry.pop_due(now, max, |key| {
-            if let Some(slot) = slots.get_mut(&key) {
-                slot.settle(now);
-                if slot.is_idle() {
-                    slots.remove(&key);
-                }
-            }
-        });
+        let mut due = Vec::new();
+        self.expiry.pop_due(now, max, |key| due.push(key));
+        for key in due {
+            self.settle(key, now);
+        }
         shrink_if_sparse(&mut self.slots);
     }
 
-    /// Drops `key`'s slot if nothing is left in it.
-    fn tidy(&mut self, key: &AttemptKey) {
-        if self.slots.get(key).is_some_and(Slot::is_idle) {
-            self.slots.remove(key);
+    /// Brings `key`'s slot up to `now`: drops it when nothing is left in it, or queues its next
+    /// look if settling changed when that is (a lapsed lease opened a window).
+    fn settle(&mut self, key: TokenHash, now: OffsetDateTime) -> Option<&mut Slot> {
+        let slot = self.slots.get_mut(&key)?;
+        let due = slot.next_due();
+        slot.settle(now);
+        if slot.is_idle() {
+            self.slots.remove(&key);
+            return None;
         }
+        let next = slot.next_due();
+        if next != due {
+            if let Some(next) = next {
+                self.expiry.push(next, key);
+            }
+        }
+        self.slots.get_mut(&key)
     }
 }
 
@@ -679,9 +719,11 @@ impl AttemptLimiter for MemoryAttemptLimiter {
     ) -> Result<AttemptVerdict, StoreError> {
         let mut state = lock(&self.state);
         state.sweep(now, SWEEP_BATCH);
-        let (failures, window_ends, in_flight) = match state.slots.get_mut(key) {
+        let key = slot_key(key);
+        let window = crate::token::to_time_duration(rule.window);
+        let (failures, window_ends, in_flight) = match state.settle(key, now) {
             Some(slot) => {
-                slot.settle(now);
+                slot.window = window;
                 (slot.failures, slot.window_ends, slot.leases.len())
             }
             None => (0, None, 0),
@@ -691,19 +733,15 @@ impl AttemptLimiter for MemoryAttemptLimiter {
                 Some(ends) => std::time::Duration::try_from(ends - now).unwrap_or_default(),
                 None => rule.window,
             };
-            state.tidy(key);
             return Ok(AttemptVerdict::Refused { retry_after });
         }
         if u64::from(failures) + in_flight as u64 >= u64::from(rule.max_failures) {
             return Ok(AttemptVerdict::Busy);
         }
-        state
-            .slots
-            .entry(key.clone())
-            .or_default()
-            .leases
-            .push(*lease);
-        state.expiry.push(lease.until, key.clone());
+        let slot = state.slots.entry(key).or_default();
+        slot.window = window;
+        slot.leases.push(*lease);
+        state.expiry.push(lease.until, key);
         Ok(AttemptVerdict::Allowed)
     }
 
@@ -714,11 +752,11 @@ impl AttemptLimiter for MemoryAttemptLimiter {
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let mut state = lock(&self.state);
-        if let Some(slot) = state.slots.get_mut(key) {
+        let key = slot_key(key);
+        if let Some(slot) = state.slots.get_mut(&key) {
             slot.leases.retain(|l| l.id != lease.id);
-            slot.settle(now);
         }
-        state.tidy(key);
+        state.settle(key, now);
         Ok(())
     }
 
@@ -730,20 +768,14 @@ impl AttemptLimiter for MemoryAttemptLimiter {
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let mut state = lock(&self.state);
-        let slot = state.slots.entry(key.clone()).or_default();
+        let key = slot_key(key);
+        let slot = state.slots.entry(key).or_default();
+        slot.window = crate::token::to_time_duration(rule.window);
         slot.leases.retain(|l| l.id != lease.id);
         slot.settle(now);
-        slot.failures = slot.failures.saturating_add(1);
-        let opened = match slot.window_ends {
-            Some(_) => None,
-            None => {
-                let ends = now.saturating_add(crate::token::to_time_duration(rule.window));
-                slot.window_ends = Some(ends);
-                Some(ends)
-            }
-        };
-        if let Some(ends) = opened {
-            state.expiry.push(ends, key.clone());
+        slot.fail(now);
+        if let Some(ends) = slot.window_ends {
+            state.expiry.push(ends, key);
         }
         Ok(())
     }

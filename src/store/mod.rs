@@ -420,9 +420,10 @@ pub trait TokenStore: Send + Sync {
     ///   (presenting it later is a replay, and it cannot be issued again), make the refresh token
     ///   of `new_tokens` `old`'s successor, save `new_tokens`, and answer [`Rotation::Issued`]
     ///   with the successor's record;
-    /// - if `old` is rotated but any of that does not hold: change nothing, answer
-    ///   [`Rotation::Reused`];
-    /// - otherwise change nothing and answer [`Rotation::NotFound`].
+    /// - if `old` is rotated but any of that does not hold (except the revoked family): change
+    ///   nothing, answer [`Rotation::Reused`];
+    /// - otherwise (also when a family of `new_tokens` was revoked) change nothing and answer
+    ///   [`Rotation::NotFound`].
     ///
     /// Of any number of concurrent calls with the same `old` and `successor`, at most one
     /// answers `Issued`, so a family never holds two usable refresh tokens.
@@ -593,8 +594,11 @@ pub trait AttemptLimiter: Send + Sync {
     ///
     /// - `rule.max_failures` failures counted in `key`'s open window (one that ends after
     ///   `now`): answer [`AttemptVerdict::Refused`] with the time until it ends;
-    /// - otherwise, forgetting leases whose `until` is at or before `now`: if the failures and
-    ///   the leases left reach `rule.max_failures`, answer [`AttemptVerdict::Busy`];
+    /// - otherwise, counting each lease whose `until` is at or before `now` as a failure (a
+    ///   check whose request was dropped is presumed wrong, so dropping requests buys no
+    ///   guesses), opening a window of `rule.window` at `now` if none is open: if that reaches
+    ///   the limit, refuse as above; if the failures and the leases left reach
+    ///   `rule.max_failures`, answer [`AttemptVerdict::Busy`];
     /// - otherwise hold `lease` and answer [`AttemptVerdict::Allowed`].
     ///
     /// Of any number of concurrent calls on one key, at most `max_failures - failures` are
@@ -608,7 +612,7 @@ pub trait AttemptLimiter: Send + Sync {
     ) -> Result<AttemptVerdict, StoreError>;
 
     /// Gives `lease` back without counting anything: the check succeeded, or was never made.
-    /// A lease that is not held is ignored.
+    /// A lease that is not held (or has lapsed, and is counted as a failure) is ignored.
     ///
     /// Atomic: one delete.
     async fn release_attempt(
@@ -619,7 +623,8 @@ pub trait AttemptLimiter: Send + Sync {
     ) -> Result<(), StoreError>;
 
     /// Ends `lease` (if held) and counts one failure against `key`, opening a window of
-    /// `rule.window` at `now` if none is open.
+    /// `rule.window` at `now` if none is open (lapsed leases are counted too, as in
+    /// [`reserve_attempt`](AttemptLimiter::reserve_attempt)).
     ///
     /// Atomic: the lease's removal and the count are one step.
     async fn record_failure(
@@ -708,6 +713,15 @@ pub enum CodeRedemption {
 
 /// Bounds on requests that anyone may make without credentials (pending authorization
 /// requests, device authorization requests), so that a flood cannot grow a store without limit.
+///
+/// # Security
+///
+/// A bound is also a lever: anyone who knows a public client's id can fill its bound (1,000
+/// requests per 10 minutes by default, under two a second) and keep new sign-ins to that client
+/// waiting until the oldest request expires. The per-client bound keeps such a flood from
+/// reaching other clients; limit the rate of these endpoints per caller address in front of
+/// grantor (a reverse proxy) so that one caller cannot fill it, and watch the `tracing` warnings
+/// ("too many are waiting").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PendingLimits {
     /// Unexpired requests one client may have waiting.
@@ -795,7 +809,7 @@ pub trait CodeStore: Send + Sync {
     /// - a live, unexpired code issued to `client`: marked used, answering
     ///   [`CodeRedemption::Redeemed`] with its grant. The used mark keeps the client and the
     ///   family until `keep_used_until` (or the code's expiry, if later): as long as the tokens
-    ///   issued from the code can live, so that a replay can still revoke them;
+    ///   first issued from the code can live, so that a replay can still revoke them;
     /// - a used code of `client`: [`CodeRedemption::AlreadyUsed`];
     /// - a live or used code of another client: [`CodeRedemption::OtherClient`], nothing
     ///   changed (a code leaked to another client can neither be spent nor revoke anything);

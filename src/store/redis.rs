@@ -171,35 +171,53 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 return n
 ";
 
-/// KEYS[1]: a limiter key (failures `n` in a window ending `e`); KEYS[2]: its leases (a sorted
-/// set of lease ids scored by when they lapse). ARGV: now, max failures, window seconds, lease
+/// A limiter key (failures `n` in a window ending `e`) and its leases (a sorted set of lease ids
+/// scored by when they lapse), brought up to `now`: a closed window is forgotten, and each lapsed
+/// lease counts as a failure (its check's request was dropped, or outlived its lease), opening a
+/// window of `window` seconds if none is open. Answers the failures and the window's end (nil if
+/// none is open). The lease set lives a window past its last lease, so that lapsed leases are
+/// still there to be counted.
+const LIMITER_FN: &str = r"
+local function settle(key, leases, now, window)
+  local v = redis.call('HMGET', key, 'n', 'e')
+  local n, e = tonumber(v[1]) or 0, tonumber(v[2])
+  if not e or e <= now then n = 0; e = nil end
+  local lapsed = redis.call('ZCOUNT', leases, '-inf', now)
+  if lapsed > 0 then
+    redis.call('ZREMRANGEBYSCORE', leases, '-inf', now)
+    n = n + lapsed
+    if not e then e = now + window end
+    redis.call('HSET', key, 'n', n, 'e', e)
+    redis.call('EXPIRE', key, e - now)
+  end
+  return n, e
+end
+";
+
+/// KEYS[1]: a limiter key; KEYS[2]: its leases. ARGV: now, max failures, window seconds, lease
 /// id, lease end. Answers {1, 0} (allowed, the lease held), {2, 0} (busy: failures and leases
 /// reach the limit) or {0, seconds left} (refused).
 const RESERVE: &str = r"
-local now, max = tonumber(ARGV[1]), tonumber(ARGV[2])
-local v = redis.call('HMGET', KEYS[1], 'n', 'e')
-local n, e = tonumber(v[1]) or 0, tonumber(v[2])
-if not e or e <= now then n = 0 end
+local now, max, window = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local n, e = settle(KEYS[1], KEYS[2], now, window)
 if n >= max then
-  if e and e > now then return {0, e - now} end
-  return {0, tonumber(ARGV[3])}
+  if e then return {0, e - now} end
+  return {0, window}
 end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 if n + redis.call('ZCARD', KEYS[2]) >= max then return {2, 0} end
 redis.call('ZADD', KEYS[2], ARGV[5], ARGV[4])
 local top = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
-redis.call('EXPIRE', KEYS[2], math.max(tonumber(top[2]) - now, 1))
+redis.call('EXPIRE', KEYS[2], math.max(tonumber(top[2]) - now, 1) + window)
 return {1, 0}
 ";
 
 /// KEYS[1]: a limiter key; KEYS[2]: its leases. ARGV: now, window seconds, lease id. Ends the
 /// lease and counts a failure, opening a window if none is open.
 const RECORD_FAILURE: &str = r"
-local now = tonumber(ARGV[1])
+local now, window = tonumber(ARGV[1]), tonumber(ARGV[2])
 redis.call('ZREM', KEYS[2], ARGV[3])
-local v = redis.call('HMGET', KEYS[1], 'n', 'e')
-local n, e = tonumber(v[1]) or 0, tonumber(v[2])
-if not e or e <= now then n = 0; e = now + tonumber(ARGV[2]) end
+local n, e = settle(KEYS[1], KEYS[2], now, window)
+if not e then e = now + window end
 redis.call('HSET', KEYS[1], 'n', n + 1, 'e', e)
 redis.call('EXPIRE', KEYS[1], e - now)
 return 1
@@ -509,8 +527,8 @@ impl Scripts {
             reissue: Script::new(&format!("{SAVE_FN}\n{SUCCESSOR_FN}\n{REISSUE}")),
             revoke_one: Script::new(REVOKE_ONE),
             revoke_family: Script::new(REVOKE_FAMILY),
-            reserve: Script::new(RESERVE),
-            record_failure: Script::new(RECORD_FAILURE),
+            reserve: Script::new(&format!("{LIMITER_FN}\n{RESERVE}")),
+            record_failure: Script::new(&format!("{LIMITER_FN}\n{RECORD_FAILURE}")),
             save_device: Script::new(&format!("{LIMITS_FN}\n{PUT_DEVICE_FN}\n{SAVE_DEVICE}")),
             restore_device: Script::new(&format!("{LIMITS_FN}\n{PUT_DEVICE_FN}\n{RESTORE_DEVICE}")),
             find_device: Script::new(FIND_DEVICE),
@@ -591,12 +609,19 @@ impl Scripts {
 /// it is tried once more on a fresh connection: the first request after Redis is back succeeds,
 /// without a restart.
 ///
+/// The eviction policy is checked once, at connect: a later `CONFIG SET`, or a failover to a
+/// server configured otherwise, goes unnoticed; keep `noeviction` in every server's
+/// `redis.conf`.
+///
 /// A command that times out *after* Redis ran it cannot be told apart from one that never ran.
 /// For a refresh that means the client gets a 503 while its old refresh token is already spent;
 /// presenting it again is a replay, and revokes the family, unless the server has a
 /// [grace period](crate::AuthorizationServerBuilder::refresh_token_grace_period), within which
 /// the retry gets a fresh pair. A code, a device approval or an `mfa_token` whose tokens could
-/// not be saved is given back.
+/// not be saved is given back. A timeout on the step that spends one (the code's exchange, the
+/// poll that collects an approval) cannot be told apart from a failure before it: the client's
+/// retry then finds the code used (a replay, which revokes what it issued) or the device code
+/// collected, and starts again.
 ///
 /// Cheap to clone: clones share one multiplexed connection.
 ///
@@ -1375,9 +1400,14 @@ fn parse_device(
     fields: impl IntoIterator<Item = Option<String>>,
 ) -> Result<Option<DeviceAuthorization>, StoreError> {
     let mut fields = fields.into_iter();
-    let mut next = || fields.next().flatten().filter(|v| !v.is_empty());
+    let mut next = || fields.next().flatten();
     let (json, status, interval, last_poll, user, scope, username) =
         (next(), next(), next(), next(), next(), next(), next());
+    // The scripts answer `''` for no last poll and no username (a nil would end the reply).
+    let (last_poll, username) = (
+        last_poll.filter(|v| !v.is_empty()),
+        username.filter(|v| !v.is_empty()),
+    );
     let (Some(json), Some(status), Some(interval)) = (json, status, interval) else {
         return Ok(None);
     };

@@ -890,27 +890,68 @@ pub async fn limiter_leases_and_windows(s: Stores) {
     ));
     // At its end the window is gone, and so are its failures.
     assert_eq!(reserve(d, at(70)).await, AttemptVerdict::Allowed);
-    // A lease that lapses gives its place back by itself (a check whose request was dropped).
+    // A lease that lapses counts as a failure: its check's request was dropped (or outlived its
+    // lease), and dropping requests must not buy guesses beyond the limit.
     let e = AttemptLease::new(at(75));
     assert_eq!(reserve(e, at(71)).await, AttemptVerdict::Allowed);
     let f = lease(now, 100);
     assert_eq!(reserve(f, at(72)).await, AttemptVerdict::Busy, "d and e");
     assert_eq!(
         reserve(f, at(75)).await,
+        AttemptVerdict::Busy,
+        "e lapsed: one failure, and d"
+    );
+    // Ending a lapsed lease changes nothing more.
+    l.release_attempt(&key, &e, at(76)).await.expect("release");
+    l.release_attempt(&key, &d, at(76)).await.expect("release");
+    assert_eq!(
+        reserve(f, at(77)).await,
         AttemptVerdict::Allowed,
-        "e lapsed"
+        "1 failure"
     );
     // A failure recorded for a lapsed or unknown lease still counts.
-    l.record_failure(&key, &rule, &lease(now, 0), at(76))
+    l.record_failure(&key, &rule, &lease(now, 0), at(78))
         .await
         .expect("fail");
-    l.release_attempt(&key, &d, at(76)).await.expect("release");
-    l.release_attempt(&key, &f, at(76)).await.expect("release");
+    assert!(matches!(
+        reserve(lease(now, 200), at(78)).await,
+        AttemptVerdict::Refused { .. }
+    ));
+    // A lease that lapses with no request coming meanwhile is still counted later, within its
+    // window; the failures it opened end with that window.
+    let other = AttemptKey::Client(ClientId::new(format!("c-{}", FamilyId::generate())));
+    let g = AttemptLease::new(at(80));
     assert_eq!(
-        reserve(lease(now, 200), at(77)).await,
-        AttemptVerdict::Allowed
+        l.reserve_attempt(&other, &rule, &g, at(79)).await.ok(),
+        Some(AttemptVerdict::Allowed)
     );
-    assert_eq!(reserve(lease(now, 200), at(77)).await, AttemptVerdict::Busy);
+    assert_eq!(
+        l.reserve_attempt(&other, &rule, &lease(now, 300), at(100))
+            .await
+            .ok(),
+        Some(AttemptVerdict::Allowed),
+        "one failure of two"
+    );
+    assert_eq!(
+        l.reserve_attempt(&other, &rule, &lease(now, 300), at(100))
+            .await
+            .ok(),
+        Some(AttemptVerdict::Busy),
+        "the lapsed lease counted, and one lease held"
+    );
+    // The window the lapse opened ends 60 s after it was counted: then only the lease is left.
+    assert_eq!(
+        l.reserve_attempt(&other, &rule, &lease(now, 300), at(160))
+            .await
+            .ok(),
+        Some(AttemptVerdict::Allowed)
+    );
+    assert_eq!(
+        l.reserve_attempt(&other, &rule, &lease(now, 300), at(160))
+            .await
+            .ok(),
+        Some(AttemptVerdict::Busy)
+    );
     // Keys are independent, and a username key is not a client key of the same name.
     let user = AttemptKey::username(&grantor::Username::new(key.storage_key()));
     assert_eq!(
@@ -1912,6 +1953,35 @@ pub async fn device_requests_are_bounded(s: Stores) {
     );
 }
 
+/// An approval for no particular scope (the trait allows it) is collected like any other.
+pub async fn an_approval_of_an_empty_scope_is_collected(s: Stores) {
+    let now = now();
+    let at = |secs: i64| now + time::Duration::seconds(secs);
+    let request = device_request(now, 600);
+    let (device, user) = saved_device(&s, &request, now).await;
+    assert!(s
+        .devices
+        .decide_device_authorization(&user, &approve("user-1", ""), at(1))
+        .await
+        .expect("decide"));
+    match s
+        .devices
+        .poll_device_authorization(&device, &request.client_id, at(2))
+        .await
+        .expect("poll")
+    {
+        DevicePoll::Approved(r) => assert_eq!(
+            r.status,
+            DeviceStatus::Approved {
+                user_id: UserId::new("user-1"),
+                username: Some(Username::new("user-1-name")),
+                scope: Scope::empty(),
+            }
+        ),
+        other => panic!("expected the approval, got {other:?}"),
+    }
+}
+
 pub async fn device_poll_race_collects_one_approval(s: Stores) {
     let now = now();
     let request = device_request(now, 600);
@@ -2177,6 +2247,7 @@ macro_rules! conformance_suite {
             code_race_has_one_winner,
             pending_race_has_one_winner, pending_requests_are_bounded,
             device_requests_are_bounded, a_collected_approval_can_be_put_back,
+            an_approval_of_an_empty_scope_is_collected,
             device_requests_are_found_by_their_user_code,
             a_live_user_code_is_not_given_twice, device_decisions_are_made_once,
             device_polls_keep_the_pace, another_clients_poll_changes_nothing,
