@@ -234,3 +234,104 @@ fn refresh_grace_seconds_is_read_as_main_reads_it() {
         assert!(error.contains("REFRESH_GRACE_SECONDS"), "{error}");
     }
 }
+
+/// The code a login through the page gives `spa`.
+async fn spa_code(app: &axum::Router) -> String {
+    let (_, answer) = submit(app, "tom", "123456", "approve").await;
+    assert_eq!(answer.status, 302, "{}", answer.body);
+    answer
+        .location_params()
+        .get("code")
+        .cloned()
+        .expect("a code")
+}
+
+fn exchange_form<'a>(code: &'a str, client: &'a [(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", CALLBACK),
+        ("code_verifier", VERIFIER),
+    ];
+    form.extend_from_slice(client);
+    form
+}
+
+/// RFC 6749 §4.1.3 over HTTP: `clientapp` (which has the same redirect URI) presenting the code
+/// issued to `spa` is refused without spending it, and once `spa` redeemed it, revokes nothing.
+#[tokio::test]
+async fn a_code_presented_by_another_client_is_refused_and_stays_usable() {
+    let app = app().await;
+    let code = spa_code(&app).await;
+    let clientapp = [("client_id", "clientapp"), ("client_secret", "123456")];
+    let (status, json) = token(&app, &exchange_form(&code, &clientapp)).await;
+    assert_eq!((status, str_of(&json, "error")), (400, "invalid_grant"));
+    let (status, tokens) = token(&app, &exchange_form(&code, &[("client_id", "spa")])).await;
+    assert_eq!(status, 200, "{tokens}");
+    let (status, _) = token(&app, &exchange_form(&code, &clientapp)).await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        users_status(&app, str_of(&tokens, "access_token")).await,
+        200
+    );
+    // A replay by spa itself revokes what the code issued.
+    let (status, _) = token(&app, &exchange_form(&code, &[("client_id", "spa")])).await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        users_status(&app, str_of(&tokens, "access_token")).await,
+        401
+    );
+}
+
+/// RFC 6238 §5.2 over HTTP: once alice's authenticator code for one step went in, codes of that
+/// step and earlier ones are refused, though clock drift would still allow them.
+#[tokio::test]
+#[allow(clippy::disallowed_methods)] // alice's phone and the server share the real clock
+async fn once_a_one_time_code_went_in_earlier_ones_are_refused() {
+    let app = app().await;
+    let totp = grantor::Totp::from_base32(example::ALICE_TOTP_SECRET).expect("secret");
+    let now = time::OffsetDateTime::now_utc();
+    let (next, current) = (
+        totp.generate(now + time::Duration::seconds(30)),
+        totp.generate(now),
+    );
+    let mfa_token = |app: axum::Router| async move {
+        let (status, json) = token(
+            &app,
+            &[
+                ("grant_type", "password"),
+                ("username", "alice"),
+                ("password", "123456"),
+                ("client_id", "clientapp"),
+                ("client_secret", "123456"),
+            ],
+        )
+        .await;
+        assert_eq!(status, 403, "{json}");
+        str_of(&json, "mfa_token").to_owned()
+    };
+    let mfa = |mfa_token: String, otp: String| {
+        let app = app.clone();
+        async move {
+            token(
+                &app,
+                &[
+                    ("grant_type", "http://auth0.com/oauth/grant-type/mfa-otp"),
+                    ("mfa_token", &mfa_token),
+                    ("otp", &otp),
+                    ("client_id", "clientapp"),
+                    ("client_secret", "123456"),
+                ],
+            )
+            .await
+        }
+    };
+    let (status, json) = mfa(mfa_token(app.clone()).await, next).await;
+    assert_eq!(status, 200, "{json}");
+    let (status, json) = mfa(mfa_token(app.clone()).await, current).await;
+    assert_eq!(
+        (status, str_of(&json, "error")),
+        (400, "invalid_grant"),
+        "{json}"
+    );
+}

@@ -269,3 +269,56 @@ async fn client_credentials_introspection_and_revocation_on_redis() {
         .await
         .is_err());
 }
+
+/// A burst of right passwords spread over two servers sharing one Redis limiter: all 120 get
+/// tokens (the places are shared, and queue), and concurrent wrong guesses over both reach the
+/// verifier at most the limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bursts_and_guesses_are_told_apart_across_servers() {
+    let p = Arc::new(pair().await);
+    let tasks: Vec<_> = (0..120)
+        .map(|i| {
+            let p = p.clone();
+            tokio::spawn(async move {
+                let server = if i % 2 == 0 { &p.a } else { &p.b };
+                post(
+                    server,
+                    ("clientapp", "123456"),
+                    "grant_type=password&username=tom&password=123456",
+                )
+                .await
+            })
+        })
+        .collect();
+    let mut tokens = std::collections::HashSet::new();
+    for t in tasks {
+        let a = t.await.expect("task");
+        assert_eq!(a.status, 200, "{}", a.json);
+        tokens.insert(a.str("access_token"));
+    }
+    assert_eq!(tokens.len(), 120);
+    // 50 concurrent wrong guesses for admin over both servers: at most 5 are checked.
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let p = p.clone();
+            tokio::spawn(async move {
+                let server = if i % 2 == 0 { &p.a } else { &p.b };
+                post(
+                    server,
+                    ("clientapp", "123456"),
+                    "grant_type=password&username=admin&password=guess",
+                )
+                .await
+            })
+        })
+        .collect();
+    let mut checked = 0;
+    for t in tasks {
+        let a = t.await.expect("task");
+        assert_eq!(a.error(), "invalid_grant", "{}", a.json);
+        if a.str("error_description") == "the username or password is incorrect" {
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 5, "exactly the limit was checked");
+}
