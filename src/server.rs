@@ -168,7 +168,7 @@ impl AuthorizationServerBuilder {
     }
 
     /// The limit on wrong user codes entered on the verification page (RFC 8628 §5.1), counted
-    /// per the `attempt_by` the page passes. Default: 10 per 15 minutes. `None` turns it off.
+    /// per the caller address the page passes. Default: 10 per 15 minutes. `None` turns it off.
     pub fn device_user_code_limit(mut self, rule: Option<AttemptRule>) -> Self {
         self.user_code_limit = rule;
         self
