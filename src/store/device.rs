@@ -77,6 +77,24 @@ pub enum DeviceDecision {
     Deny,
 }
 
+impl DeviceDecision {
+    /// The status a request takes when this decision is recorded.
+    pub(crate) fn status(&self) -> DeviceStatus {
+        match self {
+            Self::Approve {
+                user_id,
+                username,
+                scope,
+            } => DeviceStatus::Approved {
+                user_id: user_id.clone(),
+                username: username.clone(),
+                scope: scope.clone(),
+            },
+            Self::Deny => DeviceStatus::Denied,
+        }
+    }
+}
+
 /// The answer of [`DeviceCodeStore::poll_device_authorization`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]

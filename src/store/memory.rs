@@ -1217,18 +1217,7 @@ impl DeviceCodeStore for MemoryDeviceCodeStore {
         let Some(request) = state.pending_mut(user_code, now) else {
             return Ok(false);
         };
-        request.status = match decision {
-            DeviceDecision::Approve {
-                user_id,
-                username,
-                scope,
-            } => DeviceStatus::Approved {
-                user_id: user_id.clone(),
-                username: username.clone(),
-                scope: scope.clone(),
-            },
-            DeviceDecision::Deny => DeviceStatus::Denied,
-        };
+        request.status = decision.status();
         state.user_codes.remove(user_code);
         Ok(true)
     }

@@ -1524,22 +1524,7 @@ impl DeviceCodeStore for RedisStore {
         decision: &DeviceDecision,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        let (status, user, username, scope) = match decision {
-            DeviceDecision::Approve {
-                user_id,
-                username,
-                scope,
-            } => (
-                "approved",
-                user_id.as_str().to_owned(),
-                username
-                    .as_ref()
-                    .map(|u| u.as_str().to_owned())
-                    .unwrap_or_default(),
-                scope.to_string(),
-            ),
-            _ => ("denied", String::new(), String::new(), String::new()),
-        };
+        let (status, user, username, scope) = status_fields(&decision.status());
         let mut invocation = self.scripts.decide_device.prepare_invoke();
         invocation
             .key(self.user_code_key(user_code))
