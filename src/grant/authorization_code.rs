@@ -219,25 +219,21 @@ impl AuthorizationCodeGrant {
             },
             with_refresh,
         );
-        match ctx.try_save(minted).await {
-            Ok(Some(response)) => Ok(response),
-            // If the code was replayed meanwhile, the replay revoked this family and the store
-            // refuses the tokens: none of them ever becomes valid.
-            Ok(None) => Err(invalid().with_reason("code_reused_during_exchange")),
-            Err(failure) => {
-                // The code is spent but no token was saved: give it back, so that the client's
-                // retry succeeds instead of the user signing in again.
-                match self.codes.restore_code(&code_hash, &grant, ctx.now).await {
-                    Ok(true) => {
-                        tracing::warn!(client_id = %client.id, "tokens not saved; the authorization code is live again")
-                    }
-                    Ok(false) => {}
-                    Err(e) => {
-                        let _: OAuthError = e.into(); // the conversion logs the cause
-                    }
-                }
-                Err(failure.into())
-            }
-        }
+        // If the code was replayed meanwhile, the replay revoked this family and the store
+        // refuses the tokens: none of them ever becomes valid. If saving fails, the code is
+        // given back for the client's retry.
+        let give_back = async {
+            self.codes
+                .restore_code(&code_hash, &grant, ctx.now)
+                .await
+                .map(|_| ())
+        };
+        ctx.save_or_give_back(
+            minted,
+            || invalid().with_reason("code_reused_during_exchange"),
+            "authorization code",
+            give_back,
+        )
+        .await
     }
 }

@@ -45,7 +45,7 @@ use time::OffsetDateTime;
 
 use crate::attempts::{AttemptGate, Count, Held};
 use crate::error::OAuthError;
-use crate::grant::{ensure_allowed, Context, Grant};
+use crate::grant::{ensure_allowed, fresh_family_refused, Context, Grant};
 use crate::request::Params;
 use crate::response::{Response, TokenResponse};
 use crate::scope::{grant_scope, Scope};
@@ -291,31 +291,15 @@ impl DeviceCodeGrant {
             },
             with_refresh,
         );
-        match ctx.try_save(minted).await {
-            Ok(Some(response)) => Ok(response),
-            Ok(None) => Err(
-                OAuthError::server_error("the new tokens could not be saved")
-                    .with_reason("fresh_family_refused"),
-            ),
-            Err(failure) => {
-                // The approval was collected but no token was saved: put it back, so that the
-                // device's next poll gets its tokens instead of the person starting again.
-                let restored = self
-                    .devices
-                    .restore_device_approval(&device_hash, &request, ctx.now)
-                    .await;
-                match restored {
-                    Ok(true) => {
-                        tracing::warn!(client_id = %client.id, "tokens not saved; the approval is kept for the next poll")
-                    }
-                    Ok(false) => {}
-                    Err(e) => {
-                        let _: OAuthError = e.into(); // the conversion logs the cause
-                    }
-                }
-                Err(failure.into())
-            }
-        }
+        // If saving fails, the collected approval is put back for the device's next poll.
+        let give_back = async {
+            self.devices
+                .restore_device_approval(&device_hash, &request, ctx.now)
+                .await
+                .map(|_| ())
+        };
+        ctx.save_or_give_back(minted, fresh_family_refused, "device approval", give_back)
+            .await
     }
 
     /// The pending request behind a typed user code, through the limit on wrong codes, with

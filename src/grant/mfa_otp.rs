@@ -18,7 +18,7 @@
 use std::sync::Arc;
 
 use crate::error::OAuthError;
-use crate::grant::{ensure_allowed, Context, Grant};
+use crate::grant::{ensure_allowed, fresh_family_refused, Context, Grant};
 use crate::request::Params;
 use crate::response::TokenResponse;
 use crate::store::Client;
@@ -92,20 +92,10 @@ impl MfaOtpGrant {
             },
             with_refresh,
         );
-        match ctx.try_save(minted).await {
-            Ok(Some(response)) => Ok(response),
-            Ok(None) => Err(
-                OAuthError::server_error("the new tokens could not be saved")
-                    .with_reason("fresh_family_refused"),
-            ),
-            Err(failure) => {
-                // The mfa_token is spent but no token was saved: put it back, so that the user
-                // finishes with their next one-time code instead of signing in again.
-                if let Err(e) = mfa.save_mfa_token(&hash, &challenge, ctx.now).await {
-                    let _: OAuthError = e.into(); // the conversion logs the cause
-                }
-                Err(failure.into())
-            }
-        }
+        // If saving fails, the mfa_token is put back: the user finishes with their next
+        // one-time code instead of signing in again.
+        let give_back = mfa.save_mfa_token(&hash, &challenge, ctx.now);
+        ctx.save_or_give_back(minted, fresh_family_refused, "mfa_token", give_back)
+            .await
     }
 }

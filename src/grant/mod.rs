@@ -41,6 +41,13 @@ pub(crate) fn ensure_allowed(client: &Client, grant: GrantType) -> Result<(), OA
     )
 }
 
+/// The refusal of tokens for a family minted for this request alone: nobody can have revoked
+/// it, so it is a store fault.
+pub(crate) fn fresh_family_refused() -> OAuthError {
+    OAuthError::server_error("the new tokens could not be saved")
+        .with_reason("fresh_family_refused")
+}
+
 /// Token settings every grant shares.
 #[derive(Clone, Debug)]
 pub(crate) struct TokenSettings {
@@ -87,11 +94,7 @@ impl Context<'_> {
     /// Saves tokens of a family minted for this request alone. Nobody can have revoked it, so a
     /// refusal is a store fault.
     pub(crate) async fn save_fresh(&self, minted: Minted) -> Result<TokenResponse, OAuthError> {
-        self.save(minted, || {
-            OAuthError::server_error("the new tokens could not be saved")
-                .with_reason("fresh_family_refused")
-        })
-        .await
+        self.save(minted, fresh_family_refused).await
     }
 
     /// Saves minted tokens and answers the response, or `refusal` if the store refused them
@@ -101,18 +104,37 @@ impl Context<'_> {
         minted: Minted,
         refusal: impl FnOnce() -> OAuthError,
     ) -> Result<TokenResponse, OAuthError> {
-        self.try_save(minted).await?.ok_or_else(refusal)
+        if self.tokens.save_tokens(&minted.entries, self.now).await? {
+            Ok(minted.response)
+        } else {
+            Err(refusal())
+        }
     }
 
-    /// Saves minted tokens: the response, `None` if the store refused them because their family
-    /// was just revoked, or the store's failure, for a grant that must give back what it spent
-    /// before answering it.
-    pub(crate) async fn try_save(
+    /// Saves tokens minted for a single-use value the grant has already spent (a code, a
+    /// collected device approval, an `mfa_token`), as [`save`](Self::save) does; but if the
+    /// token store fails, first runs `give_back`, which restores what was spent, so that the
+    /// client's retry succeeds instead of the user starting over. `what` names it in the log.
+    pub(crate) async fn save_or_give_back(
         &self,
         minted: Minted,
-    ) -> Result<Option<TokenResponse>, StoreError> {
-        let saved = self.tokens.save_tokens(&minted.entries, self.now).await?;
-        Ok(saved.then_some(minted.response))
+        refusal: impl FnOnce() -> OAuthError,
+        what: &'static str,
+        give_back: impl std::future::Future<Output = Result<(), StoreError>>,
+    ) -> Result<TokenResponse, OAuthError> {
+        match self.tokens.save_tokens(&minted.entries, self.now).await {
+            Ok(true) => Ok(minted.response),
+            Ok(false) => Err(refusal()),
+            Err(failure) => {
+                match give_back.await {
+                    Ok(()) => tracing::warn!(given_back = what, "tokens not saved; given back"),
+                    Err(e) => {
+                        let _: OAuthError = e.into(); // the conversion logs the cause
+                    }
+                }
+                Err(failure.into())
+            }
+        }
     }
 
     /// Whether `client` should get a refresh token: the server has the refresh grant and the
