@@ -57,6 +57,19 @@ fn invalid(outcome: AuthorizeOutcome) -> ErrorCode {
     }
 }
 
+/// `webapp` registered again, as its owner may change it while a user signs in: one grant,
+/// one redirect URI.
+fn webapp(grant: grantor::GrantType, redirect_uri: &str) -> grantor::Client {
+    grantor::Client::confidential(
+        "webapp",
+        grantor::SecretHash::new(&grantor::ClientSecret::new("web-secret")),
+    )
+    .with_grant_types([grant])
+    .with_redirect_uris([redirect_uri])
+    .with_default_scope("read".parse().expect("s"))
+    .with_allowed_scope("read".parse().expect("s"))
+}
+
 /// The code from an approval's redirect, checking `state` and `iss`.
 async fn approve_for_code(f: &Fixture, id: &AuthorizationRequestId) -> String {
     let r = f
@@ -745,16 +758,10 @@ async fn approval_rechecks_the_client() {
     let f = fixture();
     let id = pending(&f, "response_type=code&client_id=webapp").await;
     // The client loses the grant while the user signs in.
-    f.clients.insert(
-        grantor::Client::confidential(
-            "webapp",
-            grantor::SecretHash::new(&grantor::ClientSecret::new("web-secret")),
-        )
-        .with_grant_types([grantor::GrantType::RefreshToken])
-        .with_redirect_uris(["https://app.example.com/cb?tenant=7"])
-        .with_default_scope("read".parse().expect("s"))
-        .with_allowed_scope("read".parse().expect("s")),
-    );
+    f.clients.insert(webapp(
+        grantor::GrantType::RefreshToken,
+        "https://app.example.com/cb?tenant=7",
+    ));
     let r = f.server.approve(&id, UserId::new("u"), None).await;
     assert_eq!(r.err().map(|e| e.code()), Some(ErrorCode::InvalidRequest));
     assert!(
@@ -1010,16 +1017,10 @@ async fn a_failed_save_gives_the_code_back() {
 async fn deny_rechecks_the_redirect_uri() {
     let f = fixture();
     let id = pending(&f, "response_type=code&client_id=webapp&state=s").await;
-    f.clients.insert(
-        grantor::Client::confidential(
-            "webapp",
-            grantor::SecretHash::new(&grantor::ClientSecret::new("web-secret")),
-        )
-        .with_grant_types([grantor::GrantType::AuthorizationCode])
-        .with_redirect_uris(["https://evil.example/cb"])
-        .with_default_scope("read".parse().expect("s"))
-        .with_allowed_scope("read".parse().expect("s")),
-    );
+    f.clients.insert(webapp(
+        grantor::GrantType::AuthorizationCode,
+        "https://evil.example/cb",
+    ));
     let err = f.server.deny(&id).await.expect_err("no redirect");
     assert_eq!(err.code(), ErrorCode::InvalidRequest);
     assert_eq!(err.reason(), Some("redirect_uri_withdrawn"));
@@ -1030,16 +1031,10 @@ async fn deny_rechecks_the_redirect_uri() {
         .await
         .expect("read")
         .is_some());
-    f.clients.insert(
-        grantor::Client::confidential(
-            "webapp",
-            grantor::SecretHash::new(&grantor::ClientSecret::new("web-secret")),
-        )
-        .with_grant_types([grantor::GrantType::AuthorizationCode])
-        .with_redirect_uris(["https://app.example.com/cb?tenant=7"])
-        .with_default_scope("read".parse().expect("s"))
-        .with_allowed_scope("read".parse().expect("s")),
-    );
+    f.clients.insert(webapp(
+        grantor::GrantType::AuthorizationCode,
+        "https://app.example.com/cb?tenant=7",
+    ));
     let r = f.server.deny(&id).await.expect("denied");
     assert!(r
         .location()

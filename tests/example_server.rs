@@ -1,72 +1,16 @@
 //! The worked example over real HTTP, against the example's own router started in-process.
 
-#[allow(dead_code)]
-#[path = "../examples/axum_server.rs"]
-mod example;
+mod in_process;
 mod redis_support;
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use in_process::{example, form_body, send_from, HttpResponse};
 use std::time::Duration;
 
-use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-
-struct HttpResponse {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl HttpResponse {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-    /// The value of a hidden input of an HTML page.
-    fn hidden(&self, name: &str) -> String {
-        let marker = format!("name=\"{name}\" value=\"");
-        let start = self.body.find(&marker).expect(name) + marker.len();
-        let end = self.body[start..].find('"').expect("closing quote") + start;
-        self.body[start..end].to_owned()
-    }
-    /// The cookie the page set, as `name=value`.
-    fn cookie(&self) -> String {
-        let set = self.header("set-cookie").expect("set-cookie");
-        set.split(';').next().expect("cookie").to_owned()
-    }
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or(Value::Null)
-    }
-}
-
-/// A minimal HTTP/1.1 client: one request per connection.
-async fn send(addr: std::net::SocketAddr, request: String) -> HttpResponse {
-    let mut stream = TcpStream::connect(addr).await.expect("connect");
-    stream.write_all(request.as_bytes()).await.expect("write");
-    let mut raw = Vec::new();
-    tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut raw))
-        .await
-        .expect("response in time")
-        .expect("read");
-    let text = String::from_utf8(raw).expect("utf-8 response");
-    let (head, body) = text.split_once("\r\n\r\n").expect("head and body");
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .expect("status line");
-    let headers = lines
-        .filter_map(|l| l.split_once(": "))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-    HttpResponse {
-        status,
-        headers,
-        body: body.to_owned(),
-    }
+/// One request over a fresh connection from 127.0.0.1, read to its end.
+async fn send(addr: SocketAddr, request: String) -> HttpResponse {
+    send_from(addr, IpAddr::V4(Ipv4Addr::LOCALHOST), request).await
 }
 
 fn post_form(path: &str, authorization: Option<&str>, body: &str) -> String {
@@ -77,12 +21,6 @@ fn post_form(path: &str, authorization: Option<&str>, body: &str) -> String {
         "POST {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{auth}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )
-}
-
-fn form_body(pairs: &[(&str, &str)]) -> String {
-    url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(pairs)
-        .finish()
 }
 
 /// A form posted with a cookie, as a browser sends one.
