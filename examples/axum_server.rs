@@ -53,7 +53,7 @@ use grantor::{
     AuthorizeOutcome, BearerValidator, Client, ClientId, ClientSecret, DeviceConfirmation,
     DeviceRequest, ErrorCode, GrantType, LoginLimits, MemoryClientStore, MemoryCodeStore,
     MemoryDeviceCodeStore, MemoryTokenStore, OAuthError, OneTimeCode, OtpVerdict, Password,
-    PendingAuthorization, PendingLimits, RedisStore, ResourceRequest, Scope, SecretHash,
+    PendingAuthorization, PendingLimits, Reason, RedisStore, ResourceRequest, Scope, SecretHash,
     StoreError, TokenHash, TokenLocation, TokenRequest, Totp, UserCode, UserId, UserVerdict,
     UserVerifier, Username,
 };
@@ -823,15 +823,15 @@ fn sign_in_refusal(error: &OAuthError) -> &'static str {
         return "Too many failed sign-in attempts. Try again later.";
     }
     match error.reason() {
-        Some("otp_required") => {
+        Some(Reason::OtpRequired) => {
             "This account also needs a one-time code. Enter your password again, with the \
              code your authenticator app shows now."
         }
-        Some("otp_reused") => {
+        Some(Reason::OtpReused) => {
             "That one-time code was already used. Enter your password again, with the next \
              code your authenticator app shows."
         }
-        Some("otp_refused") => {
+        Some(Reason::OtpRefused) => {
             "Wrong one-time code. Enter your password again, with the code your authenticator \
              app shows now."
         }
@@ -1088,12 +1088,12 @@ fn code_refused(
     error: &OAuthError,
 ) -> axum::response::Response {
     let (status, message) = match error.reason() {
-        Some("user_code_unknown") => (StatusCode::OK, UNKNOWN_CODE),
-        Some("user_code_attempts_exceeded") => (
+        Some(Reason::UserCodeUnknown) => (StatusCode::OK, UNKNOWN_CODE),
+        Some(Reason::UserCodeAttemptsExceeded) => (
             StatusCode::TOO_MANY_REQUESTS,
             "Too many wrong codes were entered from your network. Try again later.",
         ),
-        Some("device_confirmation_mismatch") => (
+        Some(Reason::DeviceConfirmationMismatch) => (
             StatusCode::OK,
             "The request behind this code changed while you were signing in. Enter the code \
              again to see what it asks for now.",

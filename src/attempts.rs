@@ -27,6 +27,7 @@ use time::OffsetDateTime;
 
 use crate::clock::Clock;
 use crate::error::OAuthError;
+use crate::reason::Reason;
 use crate::store::{AttemptKey, AttemptLease, AttemptLimiter, AttemptRule, AttemptVerdict};
 
 /// How long a check holds its place before the place lapses by itself, counted as a failure:
@@ -217,7 +218,7 @@ pub(crate) async fn within_deadline<T>(check: impl std::future::Future<Output = 
 /// The answer for a check that ran past [`CHECK_DEADLINE`]: it was not made.
 pub(crate) fn timed_out() -> OAuthError {
     OAuthError::temporarily_unavailable("the credentials could not be checked in time; try again")
-        .with_reason("check_timed_out")
+        .with_reason(Reason::CheckTimedOut)
         .with_retry_after(1)
 }
 

@@ -23,6 +23,7 @@ use time::OffsetDateTime;
 
 use crate::error::OAuthError;
 use crate::pkce::parse_challenge;
+use crate::reason::Reason;
 use crate::request::decode_form;
 use crate::response::Response;
 use crate::scope::grant_scope;
@@ -149,7 +150,7 @@ pub(crate) enum Refusal {
     },
 }
 
-fn untrusted(description: &'static str, reason: &'static str) -> Refusal {
+fn untrusted(description: &'static str, reason: Reason) -> Refusal {
     Refusal::Untrusted(OAuthError::invalid_request(description).with_reason(reason))
 }
 
@@ -186,23 +187,23 @@ pub(crate) async fn validate(
 
     // Until the client and its redirect URI are known good, every error is a page.
     if all("client_id").len() > 1 {
-        return Err(untrusted("client_id is repeated", "repeated_client_id"));
+        return Err(untrusted("client_id is repeated", Reason::RepeatedClientId));
     }
     if all("redirect_uri").len() > 1 {
         return Err(untrusted(
             "redirect_uri is repeated",
-            "repeated_redirect_uri",
+            Reason::RepeatedRedirectUri,
         ));
     }
     let Some(client_id) = one("client_id") else {
         return Err(untrusted(
             "the client_id parameter is required",
-            "missing_client_id",
+            Reason::MissingClientId,
         ));
     };
     let client = match clients.find_client(&ClientId::new(client_id)).await {
         Ok(Some(client)) => client,
-        Ok(None) => return Err(untrusted("unknown client", "unknown_client")),
+        Ok(None) => return Err(untrusted("unknown client", Reason::UnknownClient)),
         Err(e) => return Err(Refusal::Untrusted(e.into())),
     };
     let requested_uri = one("redirect_uri");
@@ -213,7 +214,7 @@ pub(crate) async fn validate(
             None => {
                 return Err(untrusted(
                     "redirect_uri is not registered for this client",
-                    "redirect_uri_mismatch",
+                    Reason::RedirectUriMismatch,
                 ))
             }
         },
@@ -222,20 +223,20 @@ pub(crate) async fn validate(
         (None, []) => {
             return Err(untrusted(
                 "this client has no registered redirect_uri",
-                "no_redirect_uri",
+                Reason::NoRedirectUri,
             ))
         }
         (None, _) => {
             return Err(untrusted(
                 "redirect_uri is required: the client has several registered",
-                "redirect_uri_ambiguous",
+                Reason::RedirectUriAmbiguous,
             ))
         }
     };
     if !usable(&redirect_uri) {
         return Err(untrusted(
             "the registered redirect_uri is not an absolute URI without a fragment",
-            "redirect_uri_unusable",
+            Reason::RedirectUriUnusable,
         ));
     }
 
@@ -263,14 +264,14 @@ pub(crate) async fn validate(
             OAuthError::invalid_request(format!(
                 "the {name} parameter is repeated; each parameter may appear only once"
             ))
-            .with_reason("repeated_parameter"),
+            .with_reason(Reason::RepeatedParameter),
         ));
     }
     let response_type = match response_type {
         None => {
             return Err(refuse(
                 OAuthError::invalid_request("the response_type parameter is required")
-                    .with_reason("missing_response_type"),
+                    .with_reason(Reason::MissingResponseType),
             ))
         }
         Some("code") => ResponseType::Code,
@@ -278,7 +279,7 @@ pub(crate) async fn validate(
         Some(_) => {
             return Err(refuse(
                 OAuthError::unsupported_response_type("response_type must be code or token")
-                    .with_reason("unsupported_response_type"),
+                    .with_reason(Reason::UnsupportedResponseType),
             ))
         }
     };
@@ -293,7 +294,7 @@ pub(crate) async fn validate(
             OAuthError::unauthorized_client(format!(
                 "this client is not allowed the {grant} grant"
             ))
-            .with_reason("grant_not_allowed"),
+            .with_reason(Reason::GrantNotAllowed),
         ));
     }
     let scope = grant_scope(&client, one("scope")).map_err(&refuse)?.scope;
@@ -338,7 +339,7 @@ fn pkce(
         return Err(OAuthError::invalid_request(
             "code_challenge is required (PKCE, RFC 7636) with code_challenge_method=S256",
         )
-        .with_reason("pkce_required"));
+        .with_reason(Reason::PkceRequired));
     }
     Ok(parsed)
 }

@@ -22,6 +22,7 @@ use time::OffsetDateTime;
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::{ErrorCode, OAuthError};
+use crate::reason::Reason;
 use crate::request::{form_decode, is_form, raw_pairs};
 use crate::response::Response;
 use crate::scope::Scope;
@@ -294,7 +295,7 @@ impl BearerValidator {
         let invalid = || {
             self.refuse(Some(
                 OAuthError::invalid_token("the access token is invalid, expired, or revoked")
-                    .with_reason("token_rejected"),
+                    .with_reason(Reason::TokenRejected),
             ))
         };
         if !is_b64token(&token) {
@@ -314,7 +315,7 @@ impl BearerValidator {
                 OAuthError::insufficient_scope(
                     "the access token does not grant the scope this resource requires",
                 )
-                .with_reason("insufficient_scope"),
+                .with_reason(Reason::InsufficientScope),
             ));
             refusal.required_scope = Some(required.clone());
             return Err(refusal);
@@ -335,7 +336,7 @@ impl BearerValidator {
         request: &ResourceRequest,
     ) -> Result<(String, TokenLocation), Option<OAuthError>> {
         let bad = |msg: &'static str| {
-            Some(OAuthError::invalid_request(msg).with_reason("bad_bearer_request"))
+            Some(OAuthError::invalid_request(msg).with_reason(Reason::BadBearerRequest))
         };
         let mut found: Vec<(String, TokenLocation)> = Vec::new();
 

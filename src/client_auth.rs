@@ -15,6 +15,7 @@ use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine as _;
 
 use crate::error::OAuthError;
+use crate::reason::Reason;
 use crate::request::{form_decode, Params};
 use crate::store::{Client, ClientKind, ClientStore};
 use crate::token::SecretHash;
@@ -52,7 +53,7 @@ impl AuthMethod {
     }
 }
 
-fn invalid_client(reason: &'static str) -> OAuthError {
+fn invalid_client(reason: Reason) -> OAuthError {
     OAuthError::invalid_client("client authentication failed").with_reason(reason)
 }
 
@@ -70,13 +71,13 @@ pub(crate) fn credentials(
             return Err(OAuthError::invalid_request(
                 "the client authenticated with both HTTP Basic and client_secret in the body; use one method",
             )
-            .with_reason("two_auth_methods"));
+            .with_reason(Reason::TwoAuthMethods));
         }
         if body_id.is_some_and(|b| b != id) {
             return Err(OAuthError::invalid_request(
                 "the client_id in the body differs from the one in the Authorization header",
             )
-            .with_reason("client_id_mismatch"));
+            .with_reason(Reason::ClientIdMismatch));
         }
         return Ok(Credentials {
             client_id: ClientId::new(id),
@@ -99,38 +100,38 @@ pub(crate) fn credentials(
         (None, _) => Err(OAuthError::invalid_client(
             "client authentication is required: use HTTP Basic, or send client_id",
         )
-        .with_reason("no_client_authentication")),
+        .with_reason(Reason::NoClientAuthentication)),
     }
 }
 
 /// Parses `Basic <base64(urlencode(id):urlencode(secret))>` (RFC 6749 §2.3.1, RFC 7617).
 fn parse_basic(header: &[u8]) -> Result<(String, String), OAuthError> {
     let header =
-        std::str::from_utf8(header).map_err(|_| invalid_client("authorization_not_utf8"))?;
+        std::str::from_utf8(header).map_err(|_| invalid_client(Reason::AuthorizationNotUtf8))?;
     let (scheme, rest) = header
         .trim()
         .split_once(' ')
-        .ok_or_else(|| invalid_client("authorization_malformed"))?;
+        .ok_or_else(|| invalid_client(Reason::AuthorizationMalformed))?;
     if !scheme.eq_ignore_ascii_case("Basic") {
         return Err(OAuthError::invalid_client(
             "unsupported authentication scheme; the token endpoint accepts HTTP Basic",
         )
-        .with_reason("unsupported_auth_scheme"));
+        .with_reason(Reason::UnsupportedAuthScheme));
     }
     let decoded = BASE64_LENIENT
         .decode(rest.trim())
-        .map_err(|_| invalid_client("basic_not_base64"))?;
-    let decoded = String::from_utf8(decoded).map_err(|_| invalid_client("basic_not_utf8"))?;
+        .map_err(|_| invalid_client(Reason::BasicNotBase64))?;
+    let decoded = String::from_utf8(decoded).map_err(|_| invalid_client(Reason::BasicNotUtf8))?;
     let (id, secret) = decoded
         .split_once(':')
-        .ok_or_else(|| invalid_client("basic_no_colon"))?;
+        .ok_or_else(|| invalid_client(Reason::BasicNoColon))?;
     // RFC 6749 §2.3.1: both are "encoded using the application/x-www-form-urlencoded encoding
     // algorithm".
-    let id = form_decode(id.as_bytes()).map_err(|_| invalid_client("basic_bad_encoding"))?;
+    let id = form_decode(id.as_bytes()).map_err(|_| invalid_client(Reason::BasicBadEncoding))?;
     let secret =
-        form_decode(secret.as_bytes()).map_err(|_| invalid_client("basic_bad_encoding"))?;
+        form_decode(secret.as_bytes()).map_err(|_| invalid_client(Reason::BasicBadEncoding))?;
     if id.is_empty() {
-        return Err(invalid_client("basic_empty_client_id"));
+        return Err(invalid_client(Reason::BasicEmptyClientId));
     }
     Ok((id, secret))
 }
@@ -149,24 +150,24 @@ pub(crate) async fn authenticate(
         if let Some(secret) = &creds.secret {
             let _ = SecretHash::decoy().verify(secret);
         }
-        return Err(invalid_client("unknown_client"));
+        return Err(invalid_client(Reason::UnknownClient));
     };
     match (&client.kind, &creds.secret) {
         (ClientKind::Confidential { secret: hash }, Some(secret)) => {
             if hash.verify(secret) {
                 Ok(client)
             } else {
-                Err(invalid_client("wrong_client_secret"))
+                Err(invalid_client(Reason::WrongClientSecret))
             }
         }
         (ClientKind::Confidential { .. }, None) => {
-            Err(invalid_client("confidential_without_secret"))
+            Err(invalid_client(Reason::ConfidentialWithoutSecret))
         }
         // A public client has no secret; Basic with an empty password is how some libraries say
         // "none".
         (ClientKind::Public, None) => Ok(client),
         (ClientKind::Public, Some(secret)) if secret.secret().is_empty() => Ok(client),
-        (ClientKind::Public, Some(_)) => Err(invalid_client("public_client_sent_secret")),
+        (ClientKind::Public, Some(_)) => Err(invalid_client(Reason::PublicClientSentSecret)),
     }
 }
 

@@ -13,6 +13,8 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use crate::reason::Reason;
+
 /// Every error code defined by the OAuth 2.0 RFCs grantor implements.
 ///
 /// | code | where | status |
@@ -115,7 +117,17 @@ impl ErrorCode {
             Self::InsufficientScope | Self::MfaRequired => 403,
             Self::ServerError => 500,
             Self::TemporarilyUnavailable => 503,
-            _ => 400,
+            Self::InvalidRequest
+            | Self::InvalidGrant
+            | Self::UnauthorizedClient
+            | Self::UnsupportedGrantType
+            | Self::InvalidScope
+            | Self::AccessDenied
+            | Self::UnsupportedResponseType
+            | Self::AuthorizationPending
+            | Self::SlowDown
+            | Self::ExpiredToken
+            | Self::UnsupportedTokenType => 400,
         }
     }
 }
@@ -144,10 +156,8 @@ pub struct OAuthError {
     code: ErrorCode,
     description: Cow<'static, str>,
     uri: Option<String>,
-    reason: Option<&'static str>,
+    reason: Option<Reason>,
     retry_after: Option<u64>,
-    /// Behind an `Arc`: secrets are not `Clone`, and errors are.
-    mfa_token: Option<std::sync::Arc<crate::types::MfaToken>>,
 }
 
 macro_rules! constructors {
@@ -221,7 +231,6 @@ impl OAuthError {
             uri: None,
             reason: None,
             retry_after: None,
-            mfa_token: None,
         }
     }
 
@@ -231,8 +240,9 @@ impl OAuthError {
         self
     }
 
-    /// Adds an internal reason, for logs and tests; it is never sent to the client.
-    pub fn with_reason(mut self, reason: &'static str) -> Self {
+    /// Adds the internal reason, for logs and the host's own pages; it is never sent to the
+    /// client.
+    pub fn with_reason(mut self, reason: Reason) -> Self {
         self.reason = Some(reason);
         self
     }
@@ -241,22 +251,6 @@ impl OAuthError {
     pub fn with_retry_after(mut self, seconds: u64) -> Self {
         self.retry_after = Some(seconds);
         self
-    }
-
-    /// The `mfa_required` answer of the password grant: 403 with the `mfa_token` the client
-    /// finishes the sign-in with.
-    pub fn mfa_required(mfa_token: crate::types::MfaToken) -> Self {
-        let mut error = Self::new(
-            ErrorCode::MfaRequired,
-            "multi-factor authentication required: send the one-time code with the mfa_token",
-        );
-        error.mfa_token = Some(std::sync::Arc::new(mfa_token));
-        error
-    }
-
-    /// The `mfa_token` of an `mfa_required` answer.
-    pub fn mfa_token(&self) -> Option<&crate::types::MfaToken> {
-        self.mfa_token.as_deref()
     }
 
     /// The error code.
@@ -275,7 +269,7 @@ impl OAuthError {
     }
 
     /// The internal reason (never sent to the client), if one was given.
-    pub fn reason(&self) -> Option<&'static str> {
+    pub fn reason(&self) -> Option<Reason> {
         self.reason
     }
 
@@ -340,10 +334,10 @@ impl From<StoreError> for OAuthError {
             StoreError::Unavailable(_) => OAuthError::temporarily_unavailable(
                 "the service is temporarily unavailable; try again later",
             )
-            .with_reason("store_unavailable"),
+            .with_reason(Reason::StoreUnavailable),
             StoreError::Backend(_) => {
                 OAuthError::server_error("the server met an unexpected condition")
-                    .with_reason("store_failed")
+                    .with_reason(Reason::StoreFailed)
             }
         }
     }

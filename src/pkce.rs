@@ -16,6 +16,7 @@ use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
 use crate::error::OAuthError;
+use crate::reason::Reason;
 use crate::types::CodeVerifier;
 
 /// How the challenge was derived from the verifier (RFC 7636 §4.2).
@@ -83,7 +84,7 @@ pub(crate) fn parse_challenge(
             return Err(OAuthError::invalid_request(
                 "code_challenge_method was sent without code_challenge",
             )
-            .with_reason("pkce_method_without_challenge"));
+            .with_reason(Reason::PkceMethodWithoutChallenge));
         }
         return Ok(None);
     };
@@ -94,7 +95,7 @@ pub(crate) fn parse_challenge(
             // RFC 7636 §4.4.1: an unsupported transformation is invalid_request.
             return Err(
                 OAuthError::invalid_request("code_challenge_method must be S256")
-                    .with_reason("pkce_method_unsupported"),
+                    .with_reason(Reason::PkceMethodUnsupported),
             );
         }
     };
@@ -118,7 +119,7 @@ pub(crate) fn parse_challenge(
                 "code_challenge must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~"
             }
         })
-        .with_reason("pkce_challenge_malformed"));
+        .with_reason(Reason::PkceChallengeMalformed));
     }
     Ok(Some(CodeChallenge {
         challenge: challenge.to_owned(),

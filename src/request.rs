@@ -23,6 +23,7 @@ use serde::de::{MapAccess, Visitor};
 use serde::Deserializer;
 
 use crate::error::OAuthError;
+use crate::reason::Reason;
 
 const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
 
@@ -36,14 +37,14 @@ fn too_long() -> OAuthError {
     OAuthError::invalid_request(format!(
         "a request parameter is longer than {MAX_PARAMETER_LENGTH} bytes"
     ))
-    .with_reason("parameter_too_long")
+    .with_reason(Reason::ParameterTooLong)
 }
 
 fn too_many() -> OAuthError {
     OAuthError::invalid_request(format!(
         "the request has more than {MAX_PARAMETERS} parameters"
     ))
-    .with_reason("too_many_parameters")
+    .with_reason(Reason::TooManyParameters)
 }
 
 /// A request to the token endpoint (RFC 6749 §3.2), as read off the wire.
@@ -135,7 +136,7 @@ impl Params {
     pub(crate) fn require(&self, name: &'static str) -> Result<&str, OAuthError> {
         self.get(name).ok_or_else(|| {
             OAuthError::invalid_request(format!("the {name} parameter is required"))
-                .with_reason("missing_parameter")
+                .with_reason(Reason::MissingParameter)
         })
     }
 
@@ -147,7 +148,7 @@ impl Params {
                 return Err(OAuthError::invalid_request(format!(
                     "the {k} parameter is repeated; each parameter may appear only once"
                 ))
-                .with_reason("repeated_parameter"));
+                .with_reason(Reason::RepeatedParameter));
             }
         }
         Ok(Self { pairs })
@@ -164,11 +165,11 @@ impl Params {
         let mut de = serde_json::Deserializer::from_slice(body);
         let pairs = de.deserialize_map(JsonPairs).map_err(|_| {
             OAuthError::invalid_request("the body must be a JSON object whose values are strings")
-                .with_reason("malformed_json")
+                .with_reason(Reason::MalformedJson)
         })?;
         de.end().map_err(|_| {
             OAuthError::invalid_request("the body has trailing data after the JSON object")
-                .with_reason("malformed_json")
+                .with_reason(Reason::MalformedJson)
         })?;
         Self::from_pairs(pairs)
     }
@@ -221,7 +222,7 @@ fn check_bounds(pairs: &[(String, String)]) -> Result<(), OAuthError> {
 pub(crate) fn form_decode(input: &[u8]) -> Result<String, OAuthError> {
     let malformed = || {
         OAuthError::invalid_request("the request has malformed percent-encoding or is not UTF-8")
-            .with_reason("malformed_encoding")
+            .with_reason(Reason::MalformedEncoding)
     };
     let mut out = Vec::with_capacity(input.len());
     let mut iter = input.iter().copied();
@@ -294,7 +295,7 @@ pub(crate) fn token_params(req: &TokenRequest, allow_json: bool) -> Result<Param
             return Err(OAuthError::invalid_request(
                 "the token endpoint accepts only POST requests",
             )
-            .with_reason("method_not_post"));
+            .with_reason(Reason::MethodNotPost));
         }
     }
     let ct = req.content_type.as_deref();
@@ -309,7 +310,7 @@ pub(crate) fn token_params(req: &TokenRequest, allow_json: bool) -> Result<Param
     } else {
         "the request body must be application/x-www-form-urlencoded"
     })
-    .with_reason("unsupported_content_type"))
+    .with_reason(Reason::UnsupportedContentType))
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::error::{ErrorCode, OAuthError};
 use crate::scope::Scope;
-use crate::types::{AccessToken, RefreshToken};
+use crate::types::{AccessToken, MfaToken, RefreshToken};
 
 /// An HTTP response for the host to write out unchanged.
 ///
@@ -151,12 +151,48 @@ impl TokenResponse {
     }
 }
 
+/// What a grant answers at the token endpoint: tokens, or, from the password grant for a user
+/// with a second factor, the challenge to finish with the `mfa-otp` grant. Neither is an error.
+pub(crate) enum TokenOutcome {
+    /// An access token response (RFC 6749 §5.1).
+    Tokens(TokenResponse),
+    /// `403 mfa_required` with the `mfa_token` the client finishes the sign-in with.
+    MfaRequired(MfaToken),
+}
+
+impl From<TokenResponse> for TokenOutcome {
+    fn from(tokens: TokenResponse) -> Self {
+        Self::Tokens(tokens)
+    }
+}
+
+impl TokenOutcome {
+    /// The response to send, with `Cache-Control: no-store`.
+    pub(crate) fn into_response(self) -> Response {
+        match self {
+            Self::Tokens(tokens) => tokens.into_response(),
+            Self::MfaRequired(mfa_token) => {
+                let code = ErrorCode::MfaRequired;
+                let body = ErrorBody {
+                    error: code.as_str(),
+                    error_description: "multi-factor authentication required: send the \
+                                        one-time code with the mfa_token",
+                    error_uri: None,
+                    mfa_token: Some(mfa_token.secret()),
+                };
+                Response::json(code.status(), &body).no_store()
+            }
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct ErrorBody<'a> {
     error: &'static str,
     error_description: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     error_uri: Option<&'a str>,
+    /// The `mfa_token` of an `mfa_required` answer.
     #[serde(skip_serializing_if = "Option::is_none")]
     mfa_token: Option<&'a str>,
 }
@@ -189,7 +225,7 @@ impl OAuthError {
             error: self.code().as_str(),
             error_description: self.description(),
             error_uri: self.uri(),
-            mfa_token: self.mfa_token().map(crate::types::MfaToken::secret),
+            mfa_token: None,
         };
         let mut response = Response::json(self.code().status(), &body).no_store();
         if let Some(secs) = self.retry_after() {

@@ -11,6 +11,7 @@
 use time::OffsetDateTime;
 
 use crate::error::OAuthError;
+use crate::reason::Reason;
 use crate::request::Params;
 use crate::store::{Client, TokenKind, TokenLookup, TokenStore};
 use crate::token::TokenHash;
@@ -30,7 +31,7 @@ pub(crate) async fn revoke(
     let hash = TokenHash::of(token);
     let not_yours = || {
         OAuthError::unauthorized_client("the token was not issued to this client")
-            .with_reason("revoke_other_client")
+            .with_reason(Reason::RevokeOtherClient)
     };
     match tokens.find_token(&hash, now).await? {
         TokenLookup::Live(record) => {

@@ -7,6 +7,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::OAuthError;
+use crate::reason::Reason;
 use crate::store::Client;
 
 /// A set of scope tokens (RFC 6749 §3.3), written on the wire as space-separated tokens.
@@ -155,7 +156,7 @@ pub(crate) fn grant_scope(
                 return Err(OAuthError::invalid_scope(
                     "no scope was requested and the client has no default scope",
                 )
-                .with_reason("no_default_scope"));
+                .with_reason(Reason::NoDefaultScope));
             }
             Ok(GrantedScope {
                 scope: client.default_scope.clone(),
@@ -168,7 +169,7 @@ pub(crate) fn grant_scope(
                 return Err(OAuthError::invalid_scope(
                     "the requested scope exceeds the scope this client may request",
                 )
-                .with_reason("scope_not_allowed"));
+                .with_reason(Reason::ScopeNotAllowed));
             }
             Ok(GrantedScope {
                 scope,
@@ -180,7 +181,8 @@ pub(crate) fn grant_scope(
 
 /// Parses a `scope` request parameter, answering `invalid_scope` when it is malformed.
 pub(crate) fn parse_requested(raw: &str) -> Result<Scope, OAuthError> {
-    Scope::parse(raw).map_err(|e| OAuthError::invalid_scope(e.0).with_reason("scope_malformed"))
+    Scope::parse(raw)
+        .map_err(|e| OAuthError::invalid_scope(e.0).with_reason(Reason::ScopeMalformed))
 }
 
 #[cfg(test)]

@@ -30,8 +30,9 @@ use crate::grant::{Context, TokenSettings};
 use crate::metadata::{
     endpoint, EndpointPaths, Metadata, CLIENT_AUTH_METHODS, INTROSPECTION_AUTH_METHODS,
 };
+use crate::reason::Reason;
 use crate::request::{token_params, TokenRequest};
-use crate::response::{Response, TokenResponse};
+use crate::response::{Response, TokenOutcome};
 use crate::scope::Scope;
 use crate::store::{
     Admission, AttemptLimiter, AttemptRule, Client, ClientStore, CodeStore, DeviceCodeStore,
@@ -547,7 +548,7 @@ impl fmt::Debug for AuthorizationServer {
 
 fn pending_unknown() -> OAuthError {
     OAuthError::invalid_request("the authorization request is unknown, expired, or already decided")
-        .with_reason("pending_unknown")
+        .with_reason(Reason::PendingUnknown)
 }
 
 /// What is known about a token request so far, for the log line.
@@ -614,14 +615,24 @@ impl AuthorizationServer {
         let now = self.inner.clock.now();
         let mut trace = Trace::default();
         match self.handle_token(&request, now, &mut trace).await {
-            Ok(response) => {
+            Ok(TokenOutcome::MfaRequired(mfa_token)) => {
+                tracing::info!(
+                    client_id = trace.client_id.as_ref().map(ClientId::as_str),
+                    grant_type = trace.grant_type.map(GrantType::as_str),
+                    auth_method = trace.auth_method,
+                    reason = Reason::MfaRequired.as_str(),
+                    "second factor required"
+                );
+                TokenOutcome::MfaRequired(mfa_token).into_response()
+            }
+            Ok(outcome) => {
                 tracing::info!(
                     client_id = trace.client_id.as_ref().map(ClientId::as_str),
                     grant_type = trace.grant_type.map(GrantType::as_str),
                     auth_method = trace.auth_method,
                     "token issued"
                 );
-                response.into_response()
+                outcome.into_response()
             }
             Err(error) => {
                 tracing::warn!(
@@ -629,7 +640,7 @@ impl AuthorizationServer {
                     grant_type = trace.grant_type.map(GrantType::as_str),
                     auth_method = trace.auth_method,
                     error = error.code().as_str(),
-                    reason = error.reason(),
+                    reason = error.reason().map(Reason::as_str),
                     "token request refused"
                 );
                 error.into_token_response()
@@ -642,7 +653,7 @@ impl AuthorizationServer {
         request: &TokenRequest,
         now: OffsetDateTime,
         trace: &mut Trace,
-    ) -> Result<TokenResponse, OAuthError> {
+    ) -> Result<TokenOutcome, OAuthError> {
         let inner = &*self.inner;
         let params = token_params(request, inner.json_token_requests)?;
         let raw_grant = params.get("grant_type");
@@ -662,32 +673,32 @@ impl AuthorizationServer {
         match grant {
             Some(GrantType::Password) => {
                 if let Some(handler) = &inner.password {
-                    return handler.handle(&ctx, &client, &params).await;
+                    return handler.handle(&ctx, &client, &params).await.map(Into::into);
                 }
             }
             Some(GrantType::RefreshToken) => {
                 if let Some(handler) = &inner.refresh {
-                    return handler.handle(&ctx, &client, &params).await;
+                    return handler.handle(&ctx, &client, &params).await.map(Into::into);
                 }
             }
             Some(GrantType::AuthorizationCode) => {
                 if let Some(handler) = &inner.code {
-                    return handler.handle(&ctx, &client, &params).await;
+                    return handler.handle(&ctx, &client, &params).await.map(Into::into);
                 }
             }
             Some(GrantType::ClientCredentials) => {
                 if let Some(handler) = &inner.client_credentials {
-                    return handler.handle(&ctx, &client, &params).await;
+                    return handler.handle(&ctx, &client, &params).await.map(Into::into);
                 }
             }
             Some(GrantType::DeviceCode) => {
                 if let Some(handler) = &inner.device {
-                    return handler.handle(&ctx, &client, &params).await;
+                    return handler.handle(&ctx, &client, &params).await.map(Into::into);
                 }
             }
             Some(GrantType::MfaOtp) => {
                 if let Some(handler) = &inner.mfa_otp {
-                    return handler.handle(&ctx, &client, &params).await;
+                    return handler.handle(&ctx, &client, &params).await.map(Into::into);
                 }
             }
             _ => {}
@@ -695,7 +706,7 @@ impl AuthorizationServer {
         Err(OAuthError::unsupported_grant_type(format!(
             "the grant type {raw_grant} is not supported by this server"
         ))
-        .with_reason("grant_not_enabled"))
+        .with_reason(Reason::GrantNotEnabled))
     }
 
     /// The authorization endpoint (RFC 6749 §3.1, §4.1.1, §4.2.1): validates the request.
@@ -712,7 +723,7 @@ impl AuthorizationServer {
                 OAuthError::unsupported_response_type(
                     "this server has no authorization endpoint enabled",
                 )
-                .with_reason("authorization_endpoint_disabled"),
+                .with_reason(Reason::AuthorizationEndpointDisabled),
             );
         };
         match validate(&*inner.clients, settings, &request, now).await {
@@ -741,7 +752,7 @@ impl AuthorizationServer {
                             OAuthError::temporarily_unavailable(
                                 "too many sign-in requests are waiting; try again later",
                             )
-                            .with_reason("pending_requests_full")
+                            .with_reason(Reason::PendingRequestsFull)
                             .with_retry_after(retry_after),
                         );
                     }
@@ -767,7 +778,7 @@ impl AuthorizationServer {
             Err(Refusal::Untrusted(error)) => {
                 tracing::warn!(
                     error = error.code().as_str(),
-                    reason = error.reason(),
+                    reason = error.reason().map(Reason::as_str),
                     "authorization request refused (shown as a page)"
                 );
                 AuthorizeOutcome::Invalid(error)
@@ -780,7 +791,7 @@ impl AuthorizationServer {
             }) => {
                 tracing::warn!(
                     error = error.code().as_str(),
-                    reason = error.reason(),
+                    reason = error.reason().map(Reason::as_str),
                     "authorization request refused (redirected)"
                 );
                 AuthorizeOutcome::Redirect(error_redirect(
@@ -846,7 +857,7 @@ impl AuthorizationServer {
                 return Err(OAuthError::invalid_scope(
                     "the approved scope exceeds the scope the client asked for",
                 )
-                .with_reason("approved_scope_too_wide"))
+                .with_reason(Reason::ApprovedScopeTooWide))
             }
         };
         // The client may have changed while the user was signing in.
@@ -888,7 +899,7 @@ impl AuthorizationServer {
                 Ok(redirect)
             }
             Err(error) => {
-                tracing::warn!(client_id = %client.id, error = error.code().as_str(), reason = error.reason(), "approved authorization failed");
+                tracing::warn!(client_id = %client.id, error = error.code().as_str(), reason = error.reason().map(Reason::as_str), "approved authorization failed");
                 Ok(error_redirect(
                     &to,
                     in_fragment,
@@ -912,16 +923,16 @@ impl AuthorizationServer {
             .clients
             .find_client(&request.client_id)
             .await?
-            .ok_or_else(|| changed("client_gone"))?;
+            .ok_or_else(|| changed(Reason::ClientGone))?;
         let grant = match request.response_type {
             ResponseType::Token => GrantType::Implicit,
             _ => GrantType::AuthorizationCode,
         };
         if !client.allows(grant) {
-            return Err(changed("grant_withdrawn"));
+            return Err(changed(Reason::GrantWithdrawn));
         }
         if !client.redirect_uris.contains(&request.redirect_uri) {
-            return Err(changed("redirect_uri_withdrawn"));
+            return Err(changed(Reason::RedirectUriWithdrawn));
         }
         Ok(client)
     }
@@ -1035,7 +1046,7 @@ impl AuthorizationServer {
     ) -> Result<ResourceOwner, OAuthError> {
         let Some(users) = &self.inner.users else {
             return Err(OAuthError::server_error("no user verifier is configured")
-                .with_reason("no_user_verifier"));
+                .with_reason(Reason::NoUserVerifier));
         };
         let asker = Asker {
             client,
@@ -1053,7 +1064,7 @@ impl AuthorizationServer {
                 None => Err(OAuthError::invalid_grant(
                     "this account needs a one-time code from its authenticator app",
                 )
-                .with_reason("otp_required")),
+                .with_reason(Reason::OtpRequired)),
             },
         }
     }
@@ -1073,7 +1084,7 @@ impl AuthorizationServer {
             (None, _) => Err(OAuthError::unauthorized_client(
                 "the device authorization grant is not enabled on this server",
             )
-            .with_reason("device_grant_disabled")),
+            .with_reason(Reason::DeviceGrantDisabled)),
             (Some(device), Ok((client, params))) => device.authorize(&client, &params, now).await,
             (Some(_), Err(e)) => Err(e),
         };
@@ -1081,7 +1092,7 @@ impl AuthorizationServer {
             tracing::warn!(
                 client_id = trace.client_id.as_ref().map(ClientId::as_str),
                 error = error.code().as_str(),
-                reason = error.reason(),
+                reason = error.reason().map(Reason::as_str),
                 "device authorization refused"
             );
             error.into_token_response()
@@ -1091,7 +1102,7 @@ impl AuthorizationServer {
     fn device(&self) -> Result<&DeviceCodeGrant, OAuthError> {
         self.inner.device.as_ref().ok_or_else(|| {
             OAuthError::invalid_request("the device authorization grant is not enabled")
-                .with_reason("device_grant_disabled")
+                .with_reason(Reason::DeviceGrantDisabled)
         })
     }
 
@@ -1151,7 +1162,7 @@ impl AuthorizationServer {
             return Err(OAuthError::invalid_request(
                 "the client's registration changed; start again",
             )
-            .with_reason("grant_withdrawn"));
+            .with_reason(Reason::GrantWithdrawn));
         }
         device
             .decide(
@@ -1224,7 +1235,7 @@ impl AuthorizationServer {
                 tracing::warn!(
                     client_id = trace.client_id.as_ref().map(ClientId::as_str),
                     error = error.code().as_str(),
-                    reason = error.reason(),
+                    reason = error.reason().map(Reason::as_str),
                     "revocation refused"
                 );
                 error.into_token_response()
@@ -1250,7 +1261,7 @@ impl AuthorizationServer {
             Ok((client, _)) if client.is_public() => Err(OAuthError::invalid_client(
                 "introspection needs an authenticated confidential client",
             )
-            .with_reason("public_introspection")),
+            .with_reason(Reason::PublicIntrospection)),
             Ok((client, params)) => {
                 let caller = crate::introspection::Caller {
                     client: &client.id,
@@ -1271,7 +1282,7 @@ impl AuthorizationServer {
             tracing::warn!(
                 client_id = trace.client_id.as_ref().map(ClientId::as_str),
                 error = error.code().as_str(),
-                reason = error.reason(),
+                reason = error.reason().map(Reason::as_str),
                 "introspection refused"
             );
             error.into_token_response()

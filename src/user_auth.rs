@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 
 use crate::attempts::{timed_out, within_deadline, AttemptGate, Count};
 use crate::error::OAuthError;
+use crate::reason::Reason;
 use crate::store::{AttemptKey, AttemptRule, MfaStore, OtpVerdict, UserVerdict, UserVerifier};
 use crate::types::{ClientId, OneTimeCode, Password, ResourceOwner, UserId, Username};
 
@@ -99,29 +100,29 @@ pub(crate) enum SignIn {
     SecondFactorRequired(ResourceOwner),
 }
 
-fn too_many(reason: &'static str, retry_after: u64) -> OAuthError {
+fn too_many(reason: Reason, retry_after: u64) -> OAuthError {
     OAuthError::invalid_grant("too many failed sign-in attempts; try again later")
         .with_reason(reason)
         .with_retry_after(retry_after)
 }
 
 fn username_refusal(retry_after: u64) -> OAuthError {
-    too_many("username_attempts_exceeded", retry_after)
+    too_many(Reason::UsernameAttemptsExceeded, retry_after)
 }
 
 fn client_refusal(retry_after: u64) -> OAuthError {
-    too_many("client_attempts_exceeded", retry_after)
+    too_many(Reason::ClientAttemptsExceeded, retry_after)
 }
 
 fn address_refusal(retry_after: u64) -> OAuthError {
-    too_many("address_attempts_exceeded", retry_after)
+    too_many(Reason::AddressAttemptsExceeded, retry_after)
 }
 
 fn busy() -> OAuthError {
     OAuthError::temporarily_unavailable(
         "too many sign-ins for this account are being checked at once; try again in a moment",
     )
-    .with_reason("sign_in_busy")
+    .with_reason(Reason::SignInBusy)
     .with_retry_after(1)
 }
 
@@ -164,7 +165,7 @@ impl UserAuthenticator {
                 // same words for each, so usernames cannot be enumerated.
                 Err(
                     OAuthError::invalid_grant("the username or password is incorrect")
-                        .with_reason("user_refused"),
+                        .with_reason(Reason::UserRefused),
                 )
             }
             Err(e) => {
@@ -216,7 +217,7 @@ impl UserAuthenticator {
                     Err(OAuthError::invalid_grant(
                         "the one-time code was already used; wait for the next one",
                     )
-                    .with_reason("otp_reused"))
+                    .with_reason(Reason::OtpReused))
                 }
                 Err(e) => {
                     held.not_made().await;
@@ -226,7 +227,7 @@ impl UserAuthenticator {
             Ok(_) => {
                 held.failed().await;
                 Err(OAuthError::invalid_grant("the one-time code is incorrect")
-                    .with_reason("otp_refused"))
+                    .with_reason(Reason::OtpRefused))
             }
             Err(e) => {
                 held.not_made().await;

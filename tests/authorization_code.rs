@@ -9,7 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use common::*;
 use grantor::{
-    AuthorizationRequest, AuthorizationRequestId, AuthorizeOutcome, ErrorCode, Redirect,
+    AuthorizationRequest, AuthorizationRequestId, AuthorizeOutcome, ErrorCode, Reason, Redirect,
     ResourceRequest, Scope, TokenRequest, UserId,
 };
 use sha2::{Digest, Sha256};
@@ -1023,7 +1023,7 @@ async fn deny_rechecks_the_redirect_uri() {
     ));
     let err = f.server.deny(&id).await.expect_err("no redirect");
     assert_eq!(err.code(), ErrorCode::InvalidRequest);
-    assert_eq!(err.reason(), Some("redirect_uri_withdrawn"));
+    assert_eq!(err.reason(), Some(Reason::RedirectUriWithdrawn));
     // Nothing was spent: the request is still there, and a deny works once the URI is back.
     assert!(f
         .server
@@ -1102,7 +1102,7 @@ async fn overlong_parameters_are_an_error_page_and_nothing_is_stored() {
             AuthorizeOutcome::Invalid(e) => {
                 assert_eq!(e.code(), ErrorCode::InvalidRequest);
                 assert!(
-                    matches!(e.reason(), Some("parameter_too_long" | "too_many_parameters")),
+                    matches!(e.reason(), Some(Reason::ParameterTooLong | Reason::TooManyParameters)),
                     "{e:?}"
                 );
             }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::*;
 use grantor::{
     AuthorizationServer, Client, DeviceConfirmation, ErrorCode, GrantType, MemoryClientStore,
-    MemoryTokenStore, ResourceRequest, Scope, TokenRequest, UserCode, UserId,
+    MemoryTokenStore, Reason, ResourceRequest, Scope, TokenRequest, UserCode, UserId,
 };
 
 const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
@@ -492,7 +492,7 @@ async fn wrong_user_codes_are_limited_per_caller_address() {
             .device_request(&UserCode::new(format!("BBBB-BBB{i}")), CALLER)
             .await
             .expect_err("wrong code");
-        assert_eq!(err.reason(), Some("user_code_unknown"));
+        assert_eq!(err.reason(), Some(Reason::UserCodeUnknown));
     }
     // The eleventh attempt is refused even with the right code, with a time to wait.
     let err = f
@@ -500,10 +500,10 @@ async fn wrong_user_codes_are_limited_per_caller_address() {
         .device_request(&UserCode::new(&user_code), CALLER)
         .await
         .expect_err("limited");
-    assert_eq!(err.reason(), Some("user_code_attempts_exceeded"));
+    assert_eq!(err.reason(), Some(Reason::UserCodeAttemptsExceeded));
     assert!(err.retry_after().is_some_and(|s| s > 0));
     let err = f.approve(&user_code, CALLER).await.expect_err("limited");
-    assert_eq!(err.reason(), Some("user_code_attempts_exceeded"));
+    assert_eq!(err.reason(), Some(Reason::UserCodeAttemptsExceeded));
     // Someone else is not affected, and the window closes.
     f.server
         .device_request(&UserCode::new(&user_code), OTHER_CALLER)
@@ -539,7 +539,7 @@ async fn a_client_that_lost_the_grant_cannot_be_approved() {
             .with_default_scope(scope("read")),
     );
     let err = f.approve(&user_code, CALLER).await.expect_err("withdrawn");
-    assert_eq!(err.reason(), Some("grant_withdrawn"));
+    assert_eq!(err.reason(), Some(Reason::GrantWithdrawn));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -645,13 +645,13 @@ async fn a_decision_needs_the_confirmation_of_the_request_shown() {
             .await
             .expect_err("not what was shown");
         assert_eq!(err.code(), ErrorCode::InvalidRequest);
-        assert_eq!(err.reason(), Some("device_confirmation_mismatch"));
+        assert_eq!(err.reason(), Some(Reason::DeviceConfirmationMismatch));
         let err = f
             .server
             .deny_device(&UserCode::new(&user_code), &confirmation, CALLER)
             .await
             .expect_err("not what was shown");
-        assert_eq!(err.reason(), Some("device_confirmation_mismatch"));
+        assert_eq!(err.reason(), Some(Reason::DeviceConfirmationMismatch));
     }
     assert_eq!(
         f.poll("cli", &device_code).await.error(),

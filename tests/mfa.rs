@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use grantor::{ClientId, OneTimeCode, Password, ResourceRequest, Scope, UserId, Username};
+use grantor::{ClientId, OneTimeCode, Password, Reason, ResourceRequest, Scope, UserId, Username};
 
 const MFA_GRANT: &str = "http%3A%2F%2Fauth0.com%2Foauth%2Fgrant-type%2Fmfa-otp";
 
@@ -189,7 +189,7 @@ async fn wrong_codes_are_limited_per_user_across_mfa_tokens() {
         )
         .await
         .expect_err("limited");
-    assert_eq!(err.reason(), Some("username_attempts_exceeded"));
+    assert_eq!(err.reason(), Some(Reason::UsernameAttemptsExceeded));
     // Other users are not affected, and once the window closes alice can finish.
     f.login().await;
     f.clock.advance(Duration::from_secs(15 * 60));
@@ -334,8 +334,8 @@ async fn the_mfa_token_never_shows_in_debug_output() {
         )
         .await;
     let token = a.str("mfa_token");
-    let error = grantor::OAuthError::mfa_required(grantor::MfaToken::new(token.clone()));
-    assert!(!format!("{error:?}").contains(&token));
+    let mfa_token = grantor::MfaToken::new(token.clone());
+    assert!(!format!("{mfa_token:?}").contains(&token));
     assert!(!format!("{:?}", f.server).contains(&token));
 }
 
@@ -349,7 +349,7 @@ async fn a_login_page_asks_for_the_code_too() {
         .verify_user(&client, CALLER, &alice, Password::new("123456"))
         .await
         .expect_err("needs a code");
-    assert_eq!(err.reason(), Some("otp_required"));
+    assert_eq!(err.reason(), Some(Reason::OtpRequired));
     let err = f
         .server
         .verify_user_with_otp(
@@ -361,7 +361,7 @@ async fn a_login_page_asks_for_the_code_too() {
         )
         .await
         .expect_err("wrong code");
-    assert_eq!(err.reason(), Some("otp_refused"));
+    assert_eq!(err.reason(), Some(Reason::OtpRefused));
     let user = f
         .server
         .verify_user_with_otp(
@@ -387,7 +387,7 @@ async fn a_login_page_asks_for_the_code_too() {
         )
         .await
         .expect_err("wrong password");
-    assert_eq!(err.reason(), Some("user_refused"));
+    assert_eq!(err.reason(), Some(Reason::UserRefused));
     // Users without a second factor ignore the code.
     let tom = f
         .server
@@ -561,7 +561,7 @@ async fn once_a_code_is_accepted_earlier_codes_are_refused() {
         )
         .await
         .expect_err("earlier code");
-    assert_eq!(e.reason(), Some("otp_reused"));
+    assert_eq!(e.reason(), Some(Reason::OtpReused));
     // A later step's code still works.
     f.clock.advance(Duration::from_secs(60));
     let mfa_token = f.alice("").await;

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::*;
-use grantor::{AttemptRule, LoginLimits, ResourceRequest, Scope, TokenKind, TokenLookup};
+use grantor::{AttemptRule, LoginLimits, Reason, ResourceRequest, Scope, TokenKind, TokenLookup};
 
 #[tokio::test]
 async fn the_worked_example_issues_tokens() {
@@ -549,13 +549,13 @@ async fn the_login_page_limits_failures_per_caller_address() {
     };
     for user in ["ann", "bob", "cid"] {
         let e = check(CALLER, user, "Summer2026!").await.expect_err("wrong");
-        assert_eq!(e.reason(), Some("user_refused"));
+        assert_eq!(e.reason(), Some(Reason::UserRefused));
     }
     let calls = f.users.calls();
     // A fourth username from the same address is refused without asking the verifier, even
     // with the right password; other addresses are not affected.
     let e = check(CALLER, "tom", "123456").await.expect_err("limited");
-    assert_eq!(e.reason(), Some("address_attempts_exceeded"));
+    assert_eq!(e.reason(), Some(Reason::AddressAttemptsExceeded));
     assert!(e.retry_after().is_some_and(|s| s > 0 && s <= 600));
     assert_eq!(f.users.calls(), calls);
     let tom = check(OTHER_CALLER, "tom", "123456").await.expect("tom");
@@ -570,7 +570,7 @@ async fn the_login_page_limits_failures_per_caller_address() {
     let e = check(v6("2001:db8:1:2:ffff::9"), "tom", "123456")
         .await
         .expect_err("same /64");
-    assert_eq!(e.reason(), Some("address_attempts_exceeded"));
+    assert_eq!(e.reason(), Some(Reason::AddressAttemptsExceeded));
     check(v6("2001:db8:1:3::1"), "tom", "123456")
         .await
         .expect("another /64");
@@ -578,7 +578,7 @@ async fn the_login_page_limits_failures_per_caller_address() {
     let e = check(v6("::ffff:192.0.2.1"), "tom", "123456")
         .await
         .expect_err("mapped");
-    assert_eq!(e.reason(), Some("address_attempts_exceeded"));
+    assert_eq!(e.reason(), Some(Reason::AddressAttemptsExceeded));
     // The window closes.
     f.clock.advance(Duration::from_secs(600));
     check(CALLER, "tom", "123456")

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use common::*;
 use grantor::{
-    AuthorizationServer, Clock as _, ManualClock, RedisStore, ResourceRequest, Scope, TokenRequest,
-    UserCode, UserId,
+    AuthorizationServer, Clock as _, ManualClock, Reason, RedisStore, ResourceRequest, Scope,
+    TokenRequest, UserCode, UserId,
 };
 use redis_support::RedisServer;
 
@@ -163,13 +163,13 @@ async fn wrong_user_codes_are_counted_across_servers() {
             .device_request(&UserCode::new(format!("BBBB-BBB{i}")), CALLER)
             .await
             .expect_err("wrong code");
-        assert_eq!(err.reason(), Some("user_code_unknown"));
+        assert_eq!(err.reason(), Some(Reason::UserCodeUnknown));
     }
     let err =
         p.a.device_request(&UserCode::new("BBBB-BBBB"), CALLER)
             .await
             .expect_err("limited");
-    assert_eq!(err.reason(), Some("user_code_attempts_exceeded"));
+    assert_eq!(err.reason(), Some(Reason::UserCodeAttemptsExceeded));
 }
 
 #[tokio::test]

@@ -40,6 +40,7 @@ use crate::authorize::{redirect, Redirect};
 use crate::error::OAuthError;
 use crate::grant::{ensure_allowed, Context, Grant};
 use crate::pkce::is_valid_verifier_syntax;
+use crate::reason::Reason;
 use crate::request::Params;
 use crate::response::TokenResponse;
 use crate::scope::Scope;
@@ -110,7 +111,7 @@ impl AuthorizationCodeGrant {
                 return Err(OAuthError::invalid_request(
                     "code_verifier must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~",
                 )
-                .with_reason("pkce_verifier_malformed"))
+                .with_reason(Reason::PkceVerifierMalformed))
             }
             Some(v) => Some(CodeVerifier::new(v)),
             None => None,
@@ -146,17 +147,19 @@ impl AuthorizationCodeGrant {
                 // based on that authorization code."
                 let revoked = ctx.tokens.revoke_family(&family_id, ctx.now).await?;
                 tracing::warn!(client_id = %client.id, family_id = %family_id, revoked, "authorization code used twice; its tokens are revoked");
-                return Err(invalid().with_reason("code_reused"));
+                return Err(invalid().with_reason(Reason::CodeReused));
             }
-            CodeRedemption::OtherClient => return Err(invalid().with_reason("code_other_client")),
-            _ => return Err(invalid().with_reason("code_unknown")),
+            CodeRedemption::OtherClient => {
+                return Err(invalid().with_reason(Reason::CodeOtherClient))
+            }
+            _ => return Err(invalid().with_reason(Reason::CodeUnknown)),
         };
         if grant.expires_at <= ctx.now {
-            return Err(invalid().with_reason("code_expired"));
+            return Err(invalid().with_reason(Reason::CodeExpired));
         }
         if grant.client_id != client.id {
             // The store answered another client's code as redeemed: refuse it all the same.
-            return Err(invalid().with_reason("code_other_client"));
+            return Err(invalid().with_reason(Reason::CodeOtherClient));
         }
         // "ensure that the "redirect_uri" parameter is present if the "redirect_uri" parameter
         // was included in the initial authorization request …, and if included ensure that
@@ -166,13 +169,13 @@ impl AuthorizationCodeGrant {
                 return Err(OAuthError::invalid_grant(
                     "redirect_uri differs from the one in the authorization request",
                 )
-                .with_reason("redirect_uri_mismatch"))
+                .with_reason(Reason::RedirectUriMismatch))
             }
             None if grant.redirect_uri_in_request => {
                 return Err(OAuthError::invalid_request(
                     "redirect_uri is required: the authorization request carried one",
                 )
-                .with_reason("redirect_uri_missing"))
+                .with_reason(Reason::RedirectUriMissing))
             }
             _ => {}
         }
@@ -184,14 +187,14 @@ impl AuthorizationCodeGrant {
                     return Err(OAuthError::invalid_grant(
                         "the code_verifier does not match the code_challenge",
                     )
-                    .with_reason("pkce_mismatch"));
+                    .with_reason(Reason::PkceMismatch));
                 }
             }
             (Some(_), None) => {
                 return Err(OAuthError::invalid_grant(
                     "code_verifier is required: the authorization request carried a code_challenge",
                 )
-                .with_reason("pkce_verifier_missing"))
+                .with_reason(Reason::PkceVerifierMissing))
             }
             (None, Some(_)) => {
                 // RFC 9700 §4.8.2: servers "MUST … reject token requests containing a
@@ -200,7 +203,7 @@ impl AuthorizationCodeGrant {
                 return Err(OAuthError::invalid_grant(
                     "code_verifier was sent, but the authorization request carried no code_challenge",
                 )
-                .with_reason("pkce_unexpected_verifier"));
+                .with_reason(Reason::PkceUnexpectedVerifier));
             }
             (None, None) => {}
         }
@@ -230,7 +233,7 @@ impl AuthorizationCodeGrant {
         };
         ctx.save_or_give_back(
             minted,
-            || invalid().with_reason("code_reused_during_exchange"),
+            || invalid().with_reason(Reason::CodeReusedDuringExchange),
             "authorization code",
             give_back,
         )

@@ -16,6 +16,7 @@
 
 use crate::error::OAuthError;
 use crate::grant::{ensure_allowed, Context, Grant};
+use crate::reason::Reason;
 use crate::request::Params;
 use crate::response::TokenResponse;
 use crate::scope::grant_scope;
@@ -39,7 +40,7 @@ impl ClientCredentialsGrant {
             return Err(OAuthError::unauthorized_client(
                 "public clients cannot use the client_credentials grant",
             )
-            .with_reason("public_client_credentials"));
+            .with_reason(Reason::PublicClientCredentials));
         }
         ensure_allowed(client, GrantType::ClientCredentials)?;
         let granted = grant_scope(client, params.get("scope"))?;

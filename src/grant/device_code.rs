@@ -46,6 +46,7 @@ use time::OffsetDateTime;
 use crate::attempts::{AttemptGate, Count, Held};
 use crate::error::OAuthError;
 use crate::grant::{ensure_allowed, fresh_family_refused, Context, Grant};
+use crate::reason::Reason;
 use crate::request::Params;
 use crate::response::{Response, TokenResponse};
 use crate::scope::{grant_scope, Scope};
@@ -129,18 +130,18 @@ struct DeviceAuthorizationResponse<'a> {
 
 fn unknown_user_code() -> OAuthError {
     OAuthError::invalid_request("the code is unknown, expired or already used")
-        .with_reason("user_code_unknown")
+        .with_reason(Reason::UserCodeUnknown)
 }
 
 fn user_code_refusal(retry_after: u64) -> OAuthError {
     OAuthError::invalid_request("too many wrong codes were entered; try again later")
-        .with_reason("user_code_attempts_exceeded")
+        .with_reason(Reason::UserCodeAttemptsExceeded)
         .with_retry_after(retry_after)
 }
 
 fn user_code_busy() -> OAuthError {
     OAuthError::temporarily_unavailable("too many codes are being checked at once; try again")
-        .with_reason("user_code_busy")
+        .with_reason(Reason::UserCodeBusy)
         .with_retry_after(1)
 }
 
@@ -148,7 +149,7 @@ fn full(retry_after: std::time::Duration) -> OAuthError {
     OAuthError::temporarily_unavailable(
         "too many device authorization requests are waiting; try again later",
     )
-    .with_reason("device_requests_full")
+    .with_reason(Reason::DeviceRequestsFull)
     .with_retry_after(retry_after.as_secs().max(1))
 }
 
@@ -207,7 +208,7 @@ impl DeviceCodeGrant {
         }
         Err(
             OAuthError::temporarily_unavailable("no free user code could be found; try again")
-                .with_reason("user_codes_exhausted"),
+                .with_reason(Reason::UserCodesExhausted),
         )
     }
 
@@ -232,33 +233,33 @@ impl DeviceCodeGrant {
                     return Err(OAuthError::authorization_pending(
                         "the user has not yet approved or denied the request; keep polling",
                     )
-                    .with_reason("device_pending"))
+                    .with_reason(Reason::DevicePending))
                 }
                 DevicePoll::SlowDown { interval } => {
                     return Err(OAuthError::slow_down(format!(
                         "polled too often: wait at least {interval} seconds between requests"
                     ))
-                    .with_reason("device_slow_down"))
+                    .with_reason(Reason::DeviceSlowDown))
                 }
                 DevicePoll::Denied => {
                     return Err(OAuthError::access_denied("the user denied the request")
-                        .with_reason("device_denied"))
+                        .with_reason(Reason::DeviceDenied))
                 }
                 DevicePoll::Expired => return Err(OAuthError::expired_token(
                     "the device code expired; start again with a new device authorization request",
                 )
-                .with_reason("device_code_expired")),
+                .with_reason(Reason::DeviceCodeExpired)),
                 DevicePoll::OtherClient => {
                     return Err(OAuthError::invalid_grant(
                         "the device code was issued to another client",
                     )
-                    .with_reason("device_code_other_client"))
+                    .with_reason(Reason::DeviceCodeOtherClient))
                 }
                 _ => {
                     return Err(OAuthError::invalid_grant(
                         "the device code is unknown or was already used",
                     )
-                    .with_reason("device_code_unknown"))
+                    .with_reason(Reason::DeviceCodeUnknown))
                 }
             };
         let DeviceStatus::Approved {
@@ -269,7 +270,7 @@ impl DeviceCodeGrant {
         else {
             return Err(
                 OAuthError::server_error("the store answered an approval that is not one")
-                    .with_reason("device_status_mismatch"),
+                    .with_reason(Reason::DeviceStatusMismatch),
             );
         };
         let with_refresh = ctx.issues_refresh_token(client);
@@ -361,7 +362,7 @@ impl DeviceCodeGrant {
             return Err(OAuthError::invalid_request(
                 "the decision is not for the request that was shown; look the code up again",
             )
-            .with_reason("device_confirmation_mismatch"));
+            .with_reason(Reason::DeviceConfirmationMismatch));
         }
         Ok(found.authorization)
     }
@@ -412,7 +413,7 @@ pub(crate) fn approved_scope(asked: &Scope, approved: Option<Scope>) -> Result<S
         Some(_) => Err(OAuthError::invalid_scope(
             "the approved scope must be a non-empty part of the scope the device asked for",
         )
-        .with_reason("approved_scope_too_wide")),
+        .with_reason(Reason::ApprovedScopeTooWide)),
     }
 }
 

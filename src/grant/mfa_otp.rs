@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use crate::error::OAuthError;
 use crate::grant::{ensure_allowed, fresh_family_refused, Context, Grant};
+use crate::reason::Reason;
 use crate::request::Params;
 use crate::response::TokenResponse;
 use crate::store::Client;
@@ -33,7 +34,7 @@ pub(crate) struct MfaOtpGrant {
 
 fn unknown_token() -> OAuthError {
     OAuthError::invalid_grant("the mfa_token is unknown, expired or already used")
-        .with_reason("mfa_token_unknown")
+        .with_reason(Reason::MfaTokenUnknown)
 }
 
 impl MfaOtpGrant {
@@ -60,7 +61,7 @@ impl MfaOtpGrant {
         if challenge.client_id != client.id {
             return Err(
                 OAuthError::invalid_grant("the mfa_token was issued to another client")
-                    .with_reason("mfa_token_other_client"),
+                    .with_reason(Reason::MfaTokenOtherClient),
             );
         }
         let asker = Asker {

@@ -23,6 +23,7 @@ use time::OffsetDateTime;
 
 use crate::error::{OAuthError, StoreError};
 
+use crate::reason::Reason;
 use crate::response::TokenResponse;
 use crate::scope::Scope;
 use crate::store::{Client, TokenKind, TokenRecord, TokenStore};
@@ -37,7 +38,7 @@ pub(crate) fn ensure_allowed(client: &Client, grant: GrantType) -> Result<(), OA
     }
     Err(
         OAuthError::unauthorized_client(format!("this client is not allowed the {grant} grant"))
-            .with_reason("grant_not_allowed"),
+            .with_reason(Reason::GrantNotAllowed),
     )
 }
 
@@ -45,7 +46,7 @@ pub(crate) fn ensure_allowed(client: &Client, grant: GrantType) -> Result<(), OA
 /// it, so it is a store fault.
 pub(crate) fn fresh_family_refused() -> OAuthError {
     OAuthError::server_error("the new tokens could not be saved")
-        .with_reason("fresh_family_refused")
+        .with_reason(Reason::FreshFamilyRefused)
 }
 
 /// Token settings every grant shares.

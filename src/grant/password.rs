@@ -32,7 +32,7 @@ use std::sync::Arc;
 use crate::error::OAuthError;
 use crate::grant::{ensure_allowed, Context, Grant};
 use crate::request::Params;
-use crate::response::TokenResponse;
+use crate::response::TokenOutcome;
 use crate::scope::grant_scope;
 use crate::store::{Client, MfaChallenge};
 use crate::token::TokenHash;
@@ -53,7 +53,7 @@ impl PasswordGrant {
         ctx: &Context<'_>,
         client: &Client,
         params: &Params,
-    ) -> Result<TokenResponse, OAuthError> {
+    ) -> Result<TokenOutcome, OAuthError> {
         ensure_allowed(client, GrantType::Password)?;
         // RFC 6749 §4.3.2: username REQUIRED, password REQUIRED, scope OPTIONAL.
         let username = Username::new(params.require("username")?);
@@ -87,7 +87,7 @@ impl PasswordGrant {
                     .mfa
                     .save_mfa_token(&TokenHash::of(token.secret()), &challenge, ctx.now)
                     .await?;
-                return Err(OAuthError::mfa_required(token).with_reason("mfa_required"));
+                return Ok(TokenOutcome::MfaRequired(token));
             }
         };
 
@@ -103,6 +103,6 @@ impl PasswordGrant {
             },
             with_refresh,
         );
-        ctx.save_fresh(minted).await
+        Ok(ctx.save_fresh(minted).await?.into())
     }
 }

@@ -22,6 +22,7 @@ use time::OffsetDateTime;
 
 use crate::error::OAuthError;
 use crate::grant::{ensure_allowed, Context, Grant};
+use crate::reason::Reason;
 use crate::request::Params;
 use crate::response::TokenResponse;
 use crate::scope::{parse_requested, Scope};
@@ -83,7 +84,7 @@ impl RefreshTokenGrant {
             TokenLookup::Live(record) => record,
             lookup => match Spent::of(lookup) {
                 Some(spent) => return self.spent(ctx, client, params, &presented, spent).await,
-                None => return Err(invalid().with_reason("refresh_token_unknown")),
+                None => return Err(invalid().with_reason(Reason::RefreshTokenUnknown)),
             },
         };
         check_record(&record, client, ctx.now)?;
@@ -115,7 +116,7 @@ impl RefreshTokenGrant {
                 }
                 Err(replayed(ctx, client, &client_id, &family_id).await)
             }
-            _ => Err(invalid().with_reason("refresh_token_unknown")),
+            _ => Err(invalid().with_reason(Reason::RefreshTokenUnknown)),
         }
     }
 
@@ -166,7 +167,7 @@ impl RefreshTokenGrant {
                 client_id,
                 family_id,
             } => Err(replayed(ctx, client, &client_id, &family_id).await),
-            _ => Err(invalid().with_reason("refresh_token_unknown")),
+            _ => Err(invalid().with_reason(Reason::RefreshTokenUnknown)),
         }
     }
 }
@@ -180,13 +181,13 @@ fn check_record(
     now: OffsetDateTime,
 ) -> Result<(), OAuthError> {
     if record.kind != TokenKind::Refresh {
-        return Err(invalid().with_reason("not_a_refresh_token"));
+        return Err(invalid().with_reason(Reason::NotARefreshToken));
     }
     if record.is_expired(now) {
-        return Err(invalid().with_reason("refresh_token_expired"));
+        return Err(invalid().with_reason(Reason::RefreshTokenExpired));
     }
     if record.client_id != client.id {
-        return Err(invalid().with_reason("refresh_token_other_client"));
+        return Err(invalid().with_reason(Reason::RefreshTokenOtherClient));
     }
     Ok(())
 }
@@ -208,7 +209,7 @@ fn requested_scope(
                 return Err(OAuthError::invalid_scope(
                     "the requested scope exceeds the scope originally granted",
                 )
-                .with_reason("scope_widened"));
+                .with_reason(Reason::ScopeWidened));
             }
             (asked, false)
         }
@@ -219,9 +220,8 @@ fn requested_scope(
         }
     };
     if scope.is_empty() && !record.scope.is_empty() {
-        return Err(
-            OAuthError::invalid_scope("no scope remains to be granted").with_reason("scope_empty")
-        );
+        return Err(OAuthError::invalid_scope("no scope remains to be granted")
+            .with_reason(Reason::ScopeEmpty));
     }
     Ok((scope, show_scope))
 }
@@ -261,7 +261,7 @@ async fn replayed(
     family: &FamilyId,
 ) -> OAuthError {
     if issued_to != &client.id {
-        return invalid().with_reason("refresh_token_other_client");
+        return invalid().with_reason(Reason::RefreshTokenOtherClient);
     }
     match ctx.tokens.revoke_family(family, ctx.now).await {
         Ok(revoked) => {
@@ -271,7 +271,7 @@ async fn replayed(
                 revoked,
                 "refresh token replayed; its family is revoked"
             );
-            invalid().with_reason("refresh_token_replayed")
+            invalid().with_reason(Reason::RefreshTokenReplayed)
         }
         Err(e) => e.into(),
     }
