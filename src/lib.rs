@@ -128,6 +128,7 @@
 mod attempts;
 mod authorize;
 mod bearer;
+mod builder;
 mod client_auth;
 mod clock;
 mod error;
@@ -155,6 +156,7 @@ mod user_auth;
 pub use async_trait::async_trait;
 pub use authorize::{AuthorizationRequest, AuthorizeOutcome, Redirect, ResponseType};
 pub use bearer::{AccessGrant, BearerError, BearerValidator, ResourceRequest, TokenLocation};
+pub use builder::{AuthorizationServerBuilder, BuildError};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{BoxError, ErrorCode, OAuthError, StoreError};
 pub use grant::device_code::{DeviceConfirmation, DeviceRequest};
@@ -164,7 +166,7 @@ pub use reason::Reason;
 pub use request::{TokenRequest, MAX_PARAMETERS, MAX_PARAMETER_LENGTH};
 pub use response::Response;
 pub use scope::{Scope, ScopeError};
-pub use server::{AuthorizationServer, AuthorizationServerBuilder, BuildError};
+pub use server::AuthorizationServer;
 pub use store::{
     polled_too_soon, Admission, AttemptKey, AttemptLease, AttemptLimiter, AttemptRule,
     AttemptVerdict, Client, ClientKind, ClientStore, CodeGrant, CodeRedemption, CodeStore,

@@ -88,10 +88,12 @@ async fn public_clients_and_clients_not_registered_for_it_are_refused() {
 
 #[tokio::test]
 async fn off_unless_enabled() {
-    use grantor::{AuthorizationServer, MemoryTokenStore};
+    use grantor::{AuthorizationServer, MemoryTokenStore, MemoryUserVerifier};
     use std::sync::Arc;
+    // Another grant is enabled (the refresh grant alone is refused at build time).
     let server =
         AuthorizationServer::builder(Arc::new(clients()), Arc::new(MemoryTokenStore::new()))
+            .enable_password_grant(Arc::new(MemoryUserVerifier::new()))
             .enable_refresh_token_grant()
             .build()
             .expect("server");

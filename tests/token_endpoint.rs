@@ -203,7 +203,13 @@ fn the_builder_refuses_inconsistent_settings() {
             .err(),
         Some(BuildError::ZeroLifetime)
     );
+    // Refresh tokens only come with another grant's tokens: alone, the refresh grant is useless.
+    assert_eq!(
+        b().enable_refresh_token_grant().build().err(),
+        Some(BuildError::RefreshGrantAlone)
+    );
     let ok = b()
+        .enable_client_credentials_grant()
         .enable_refresh_token_grant()
         .issuer("https://auth.example.com")
         .build();

@@ -33,20 +33,31 @@
 //! ([§4.1.3](https://www.rfc-editor.org/rfc/rfc6749#section-4.1.3)), handled here.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use crate::authorize::{redirect, Redirect};
+use crate::authorize::{
+    error_redirect, redirect, validate, AuthorizationRequest, AuthorizeOutcome, AuthorizeSettings,
+    Redirect, Refusal, ResponseType,
+};
+use crate::builder::{AuthorizationServerBuilder, BuildError, Setups};
 use crate::error::OAuthError;
-use crate::grant::{ensure_allowed, Context, Grant};
+use crate::grant::context::{ensure_allowed, nonzero, Context, Grant, Shared};
+use crate::grant::implicit::{self, ImplicitGrant};
 use crate::pkce::is_valid_verifier_syntax;
 use crate::reason::Reason;
 use crate::request::Params;
 use crate::response::TokenResponse;
 use crate::scope::Scope;
-use crate::store::{Client, CodeGrant, CodeRedemption, CodeStore, PendingAuthorization};
+use crate::store::{
+    Admission, Client, ClientStore, CodeGrant, CodeRedemption, CodeStore, PendingAuthorization,
+    PendingLimits,
+};
 use crate::token::TokenHash;
-use crate::types::{AuthorizationCode, CodeVerifier, FamilyId, GrantType, ResourceOwner};
+use crate::types::{
+    AuthorizationCode, AuthorizationRequestId, CodeVerifier, FamilyId, GrantType, ResourceOwner,
+};
 
 fn invalid() -> OAuthError {
     OAuthError::invalid_grant(
@@ -54,13 +65,305 @@ fn invalid() -> OAuthError {
     )
 }
 
-/// The authorization code grant: issues codes on approval and exchanges them for tokens.
+/// The authorization code grant's settings, as the builder methods below set them.
+#[derive(Clone)]
+pub(crate) struct Setup {
+    codes: Option<Arc<dyn CodeStore>>,
+    code_ttl: Duration,
+    request_ttl: Duration,
+    require_pkce: bool,
+    allow_plain_pkce: bool,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Self {
+            codes: None,
+            code_ttl: Duration::from_secs(60),
+            request_ttl: Duration::from_secs(600),
+            require_pkce: false,
+            allow_plain_pkce: false,
+        }
+    }
+}
+
+impl AuthorizationServerBuilder {
+    /// Enables the authorization endpoint and the authorization code grant (RFC 6749 §4.1),
+    /// keeping pending requests and codes in `codes`. Needs an [`issuer`](Self::issuer).
+    pub fn enable_authorization_code_grant(mut self, codes: Arc<dyn CodeStore>) -> Self {
+        self.setup::<Setup>().codes = Some(codes);
+        self
+    }
+
+    /// Requires PKCE from every client, confidential ones too (RFC 9700 §2.1.1 recommends it).
+    /// Public clients always need it.
+    pub fn require_pkce(mut self, require: bool) -> Self {
+        self.setup::<Setup>().require_pkce = require;
+        self
+    }
+
+    /// Accepts `code_challenge_method=plain` (RFC 7636 §4.2). Off by default: only `S256`.
+    pub fn allow_plain_pkce(mut self, allow: bool) -> Self {
+        self.setup::<Setup>().allow_plain_pkce = allow;
+        self
+    }
+
+    /// How long authorization codes live. Default 60 s; at most 10 minutes (RFC 6749 §4.1.2).
+    pub fn authorization_code_lifetime(mut self, lifetime: Duration) -> Self {
+        self.setup::<Setup>().code_ttl = lifetime;
+        self
+    }
+
+    /// How long a validated authorization request waits for the user's decision. Default 10
+    /// minutes.
+    pub fn authorization_request_lifetime(mut self, lifetime: Duration) -> Self {
+        self.setup::<Setup>().request_ttl = lifetime;
+        self
+    }
+}
+
+/// Makes the grant, with the authorization endpoint, if the builder enabled it.
+pub(crate) fn build(
+    setups: &Setups,
+    shared: &Shared<'_>,
+) -> Result<Option<AuthorizationCodeGrant>, BuildError> {
+    let setup = setups.read::<Setup>();
+    let code_ttl = nonzero(setup.code_ttl)?;
+    let request_ttl = nonzero(setup.request_ttl)?;
+    let implicit = setups.read::<implicit::Setup>().enabled;
+    let Some(codes) = setup.codes else {
+        if implicit {
+            return Err(BuildError::ImplicitWithoutAuthorizationEndpoint);
+        }
+        return Ok(None);
+    };
+    if setup.code_ttl > Duration::from_secs(600) {
+        return Err(BuildError::CodeLifetimeTooLong);
+    }
+    let issuer = shared.issuer.ok_or(BuildError::IssuerRequired)?;
+    Ok(Some(AuthorizationCodeGrant {
+        codes,
+        code_ttl,
+        endpoint: AuthorizeSettings {
+            implicit,
+            require_pkce: setup.require_pkce,
+            allow_plain_pkce: setup.allow_plain_pkce,
+            request_ttl,
+            issuer: issuer.to_owned(),
+        },
+        limits: shared.pending_limits,
+    }))
+}
+
+/// The authorization code grant: the authorization endpoint, codes issued on approval, and
+/// their exchange for tokens.
 pub(crate) struct AuthorizationCodeGrant {
     pub(crate) codes: Arc<dyn CodeStore>,
     pub(crate) code_ttl: time::Duration,
+    /// The authorization endpoint's settings.
+    pub(crate) endpoint: AuthorizeSettings,
+    /// The bounds on pending requests, per client and in all.
+    pub(crate) limits: PendingLimits,
+}
+
+fn pending_unknown() -> OAuthError {
+    OAuthError::invalid_request("the authorization request is unknown, expired, or already decided")
+        .with_reason(Reason::PendingUnknown)
 }
 
 impl AuthorizationCodeGrant {
+    /// Step (A): validates an authorization request and keeps it waiting for the user's
+    /// decision (see [`AuthorizationServer::authorize`](crate::AuthorizationServer::authorize)).
+    pub(crate) async fn authorize(
+        &self,
+        clients: &dyn ClientStore,
+        request: &AuthorizationRequest,
+        now: OffsetDateTime,
+    ) -> AuthorizeOutcome {
+        let settings = &self.endpoint;
+        match validate(clients, settings, request, now).await {
+            Ok(pending) => {
+                let id = AuthorizationRequestId::generate();
+                let saved = self
+                    .codes
+                    .save_pending(&TokenHash::of(id.secret()), &pending, &self.limits, now)
+                    .await;
+                match saved {
+                    Ok(Admission::Admitted) => {}
+                    Ok(Admission::Full { retry_after }) => {
+                        // Anyone can make these requests: past the bound, refuse rather than
+                        // store more, without sending the browser on to the client.
+                        tracing::warn!(client_id = %pending.client_id, "authorization request refused: too many are waiting");
+                        return AuthorizeOutcome::Unavailable(
+                            OAuthError::temporarily_unavailable(
+                                "too many sign-in requests are waiting; try again later",
+                            )
+                            .with_reason(Reason::PendingRequestsFull)
+                            .with_retry_after(retry_after.as_secs().max(1)),
+                        );
+                    }
+                    Err(e) => {
+                        // The redirect URI is trusted: the client hears server_error or
+                        // temporarily_unavailable (RFC 6749 §4.1.2.1).
+                        let error: OAuthError = e.into();
+                        return AuthorizeOutcome::Redirect(error_redirect(
+                            &pending.redirect_uri,
+                            pending.response_type == ResponseType::Token,
+                            &error,
+                            pending.state.as_deref(),
+                            &settings.issuer,
+                        ));
+                    }
+                }
+                tracing::info!(client_id = %pending.client_id, "authorization request pending");
+                AuthorizeOutcome::Pending {
+                    id,
+                    request: pending,
+                }
+            }
+            Err(Refusal::Untrusted(error)) => {
+                tracing::warn!(
+                    error = error.code().as_str(),
+                    reason = error.reason().map(Reason::as_str),
+                    "authorization request refused (shown as a page)"
+                );
+                AuthorizeOutcome::Invalid(error)
+            }
+            Err(Refusal::Redirect {
+                to,
+                in_fragment,
+                state,
+                error,
+            }) => {
+                tracing::warn!(
+                    error = error.code().as_str(),
+                    reason = error.reason().map(Reason::as_str),
+                    "authorization request refused (redirected)"
+                );
+                AuthorizeOutcome::Redirect(error_redirect(
+                    &to,
+                    in_fragment,
+                    &error,
+                    state.as_deref(),
+                    &settings.issuer,
+                ))
+            }
+        }
+    }
+
+    /// The pending request behind `id`, if it is still waiting. A read.
+    pub(crate) async fn find_request(
+        &self,
+        id: &AuthorizationRequestId,
+        now: OffsetDateTime,
+    ) -> Result<Option<PendingAuthorization>, OAuthError> {
+        Ok(self
+            .codes
+            .find_pending(&TokenHash::of(id.secret()), now)
+            .await?)
+    }
+
+    /// Step (C), approved: spends the request and answers the redirect with a code, or with an
+    /// access token for `response_type=token` (through `implicit`, if that grant is enabled).
+    pub(crate) async fn approve(
+        &self,
+        ctx: &Context<'_>,
+        implicit: Option<&ImplicitGrant>,
+        id: &AuthorizationRequestId,
+        user: ResourceOwner,
+        scope: Option<Scope>,
+    ) -> Result<Redirect, OAuthError> {
+        let issuer = &self.endpoint.issuer;
+        let hash = TokenHash::of(id.secret());
+        // Check first and spend after, so that a refused approval leaves the request waiting.
+        let request = self
+            .codes
+            .find_pending(&hash, ctx.now)
+            .await?
+            .ok_or_else(pending_unknown)?;
+        let scope = match scope {
+            None => request.scope.clone(),
+            Some(scope) if scope.is_subset_of(&request.scope) => scope,
+            Some(_) => {
+                return Err(OAuthError::invalid_scope(
+                    "the approved scope exceeds the scope the client asked for",
+                )
+                .with_reason(Reason::ApprovedScopeTooWide))
+            }
+        };
+        // The client may have changed while the user was signing in.
+        let client = still_allowed(ctx.clients, &request).await?;
+        let request = self
+            .codes
+            .take_pending(&hash, ctx.now)
+            .await?
+            .ok_or_else(pending_unknown)?;
+
+        // The request is spent: from here a failure goes back to the client as a redirect.
+        let (to, in_fragment) = (
+            request.redirect_uri.clone(),
+            request.response_type == ResponseType::Token,
+        );
+        let state = request.state.clone();
+        let issued = match (request.response_type, implicit) {
+            (ResponseType::Token, Some(implicit)) => {
+                implicit
+                    .issue(ctx, &client, request, user, scope, issuer)
+                    .await
+            }
+            (ResponseType::Token, None) => Err(OAuthError::unauthorized_client(
+                "the implicit grant is not enabled",
+            )),
+            (ResponseType::Code, _) => self.issue(request, user, scope, issuer, ctx.now).await,
+        };
+        match issued {
+            Ok(redirect) => {
+                tracing::info!(client_id = %client.id, "authorization approved");
+                Ok(redirect)
+            }
+            Err(error) => {
+                tracing::warn!(client_id = %client.id, error = error.code().as_str(), reason = error.reason().map(Reason::as_str), "approved authorization failed");
+                Ok(error_redirect(
+                    &to,
+                    in_fragment,
+                    &error,
+                    state.as_deref(),
+                    issuer,
+                ))
+            }
+        }
+    }
+
+    /// Step (C), denied: spends the request and answers the redirect with `access_denied`.
+    pub(crate) async fn deny(
+        &self,
+        ctx: &Context<'_>,
+        id: &AuthorizationRequestId,
+    ) -> Result<Redirect, OAuthError> {
+        let hash = TokenHash::of(id.secret());
+        // As for an approval: the redirect goes only to a URI the client still has registered.
+        let request = self
+            .codes
+            .find_pending(&hash, ctx.now)
+            .await?
+            .ok_or_else(pending_unknown)?;
+        still_allowed(ctx.clients, &request).await?;
+        let request = self
+            .codes
+            .take_pending(&hash, ctx.now)
+            .await?
+            .ok_or_else(pending_unknown)?;
+        tracing::info!(client_id = %request.client_id, "authorization denied");
+        let error = OAuthError::access_denied("the resource owner denied the request");
+        Ok(error_redirect(
+            &request.redirect_uri,
+            request.response_type == ResponseType::Token,
+            &error,
+            request.state.as_deref(),
+            &self.endpoint.issuer,
+        ))
+    }
+
     /// Step (C): issues a code for an approved request and answers the redirect carrying it
     /// (RFC 6749 §4.1.2), with `iss` (RFC 9207).
     pub(crate) async fn issue(
@@ -128,10 +431,9 @@ impl AuthorizationCodeGrant {
         // tokens it issues now can live, so a replay can revoke them (and, with them, the
         // family) until then.
         let with_refresh = ctx.issues_refresh_token(client);
-        let tokens_live = if with_refresh {
-            ctx.settings.access_ttl.max(ctx.settings.refresh_ttl)
-        } else {
-            ctx.settings.access_ttl
+        let tokens_live = match ctx.settings.refresh {
+            Some(refresh) if with_refresh => ctx.settings.access_ttl.max(refresh.ttl),
+            _ => ctx.settings.access_ttl,
         };
         let code_hash = TokenHash::of(code);
         let keep_used_until = ctx.now.saturating_add(tokens_live);
@@ -239,4 +541,31 @@ impl AuthorizationCodeGrant {
         )
         .await
     }
+}
+
+/// The client of a pending request, if it still exists, may still use the grant, and still
+/// has the redirect URI registered.
+async fn still_allowed(
+    clients: &dyn ClientStore,
+    request: &PendingAuthorization,
+) -> Result<Client, OAuthError> {
+    let changed = |reason| {
+        OAuthError::invalid_request("the client's registration changed; start again")
+            .with_reason(reason)
+    };
+    let client = clients
+        .find_client(&request.client_id)
+        .await?
+        .ok_or_else(|| changed(Reason::ClientGone))?;
+    let grant = match request.response_type {
+        ResponseType::Token => GrantType::Implicit,
+        ResponseType::Code => GrantType::AuthorizationCode,
+    };
+    if !client.allows(grant) {
+        return Err(changed(Reason::GrantWithdrawn));
+    }
+    if !client.redirect_uris.contains(&request.redirect_uri) {
+        return Err(changed(Reason::RedirectUriWithdrawn));
+    }
+    Ok(client)
 }

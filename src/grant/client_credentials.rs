@@ -14,14 +14,41 @@
 //! ([§4.4.2](https://www.rfc-editor.org/rfc/rfc6749#section-4.4.2)); (B) is an access token and
 //! never a refresh token (§4.4.3).
 
+use crate::builder::{AuthorizationServerBuilder, BuildError, Setups};
 use crate::error::OAuthError;
-use crate::grant::{ensure_allowed, Context, Grant};
+use crate::grant::context::{ensure_allowed, Context, Grant, Shared};
 use crate::reason::Reason;
 use crate::request::Params;
 use crate::response::TokenResponse;
 use crate::scope::grant_scope;
 use crate::store::Client;
 use crate::types::{FamilyId, GrantType};
+
+/// The client credentials grant's settings.
+#[derive(Clone, Default)]
+pub(crate) struct Setup {
+    enabled: bool,
+}
+
+impl AuthorizationServerBuilder {
+    /// Enables the client credentials grant (RFC 6749 §4.4) for confidential clients
+    /// registered for it.
+    pub fn enable_client_credentials_grant(mut self) -> Self {
+        self.setup::<Setup>().enabled = true;
+        self
+    }
+}
+
+/// Makes the grant if the builder enabled it.
+pub(crate) fn build(
+    setups: &Setups,
+    _: &Shared<'_>,
+) -> Result<Option<ClientCredentialsGrant>, BuildError> {
+    Ok(setups
+        .read::<Setup>()
+        .enabled
+        .then_some(ClientCredentialsGrant))
+}
 
 /// The client credentials grant's handler: it needs nothing but the token store.
 pub(crate) struct ClientCredentialsGrant;

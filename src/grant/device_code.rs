@@ -37,6 +37,7 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
@@ -44,8 +45,12 @@ use subtle::ConstantTimeEq as _;
 use time::OffsetDateTime;
 
 use crate::attempts::{AttemptGate, Count, Held};
+use crate::builder::{AuthorizationServerBuilder, BuildError, Setups};
 use crate::error::OAuthError;
-use crate::grant::{ensure_allowed, fresh_family_refused, Context, Grant};
+use crate::grant::context::{
+    ensure_allowed, fresh_family_refused, nonzero, Context, Grant, Shared,
+};
+use crate::metadata::endpoint;
 use crate::reason::Reason;
 use crate::request::Params;
 use crate::response::{Response, TokenResponse};
@@ -56,10 +61,92 @@ use crate::store::{
 };
 use crate::token::TokenHash;
 use crate::types::{DeviceCode, FamilyId, GrantType, ResourceOwner, UserCode};
+use crate::user_auth::LoginLimits;
 
 /// How many fresh user codes to try when one collides with a live one. Each collision has odds
 /// of (live requests) / 20^8, so a second is already a rarity.
 const USER_CODE_TRIES: usize = 5;
+
+/// The device grant's settings, as the builder methods below set them.
+#[derive(Clone)]
+pub(crate) struct Setup {
+    devices: Option<Arc<dyn DeviceCodeStore>>,
+    ttl: Duration,
+    interval: Duration,
+    user_code_limit: Option<AttemptRule>,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Self {
+            devices: None,
+            ttl: Duration::from_secs(600),
+            interval: Duration::from_secs(5),
+            user_code_limit: Some(AttemptRule {
+                max_failures: 10,
+                window: Duration::from_secs(15 * 60),
+            }),
+        }
+    }
+}
+
+impl AuthorizationServerBuilder {
+    /// Enables the device authorization grant (RFC 8628) for clients registered for it,
+    /// keeping requests in `devices`. Needs an [`issuer`](Self::issuer): the
+    /// `verification_uri` is the issuer joined with
+    /// [`EndpointPaths::device_verification`](crate::EndpointPaths::device_verification).
+    pub fn enable_device_code_grant(mut self, devices: Arc<dyn DeviceCodeStore>) -> Self {
+        self.setup::<Setup>().devices = Some(devices);
+        self
+    }
+
+    /// How long device codes and user codes live (`expires_in`). Default 10 minutes.
+    pub fn device_code_lifetime(mut self, lifetime: Duration) -> Self {
+        self.setup::<Setup>().ttl = lifetime;
+        self
+    }
+
+    /// The minimum time between polls handed to devices (`interval`, whole seconds). Default 5 s
+    /// (RFC 8628 §3.2's default).
+    pub fn device_polling_interval(mut self, interval: Duration) -> Self {
+        self.setup::<Setup>().interval = interval;
+        self
+    }
+
+    /// The limit on wrong user codes entered on the verification page (RFC 8628 §5.1), counted
+    /// per the caller address the page passes. Default: 10 per 15 minutes. `None` turns it off.
+    pub fn device_user_code_limit(mut self, rule: Option<AttemptRule>) -> Self {
+        self.setup::<Setup>().user_code_limit = rule;
+        self
+    }
+}
+
+/// Makes the grant if the builder enabled it.
+pub(crate) fn build(
+    setups: &Setups,
+    shared: &Shared<'_>,
+) -> Result<Option<DeviceCodeGrant>, BuildError> {
+    let setup = setups.read::<Setup>();
+    let ttl = nonzero(setup.ttl)?;
+    nonzero(setup.interval)?;
+    let Some(devices) = setup.devices else {
+        return Ok(None);
+    };
+    let issuer = shared.issuer.ok_or(BuildError::DeviceGrantNeedsIssuer)?;
+    let max_wait = shared
+        .login_limits
+        .map_or(LoginLimits::default().max_wait, |limits| limits.max_wait);
+    Ok(Some(DeviceCodeGrant {
+        devices,
+        ttl,
+        interval: setup.interval.as_secs(),
+        verification_uri: endpoint(issuer, &shared.paths.device_verification),
+        user_code_limit: setup
+            .user_code_limit
+            .map(|rule| (shared.gate(max_wait), rule)),
+        limits: shared.pending_limits,
+    }))
+}
 
 /// The device grant's settings and store.
 pub(crate) struct DeviceCodeGrant {
@@ -367,9 +454,62 @@ impl DeviceCodeGrant {
         Ok(found.authorization)
     }
 
+    /// `user` approves the request behind `user_code` that the page showed (see
+    /// [`AuthorizationServer::approve_device`](crate::AuthorizationServer::approve_device)).
+    pub(crate) async fn approve(
+        &self,
+        ctx: &Context<'_>,
+        user_code: &UserCode,
+        confirmation: &DeviceConfirmation,
+        caller: IpAddr,
+        user: ResourceOwner,
+        scope: Option<Scope>,
+    ) -> Result<(), OAuthError> {
+        let request = self
+            .find_confirmed(user_code, confirmation, caller, ctx.now)
+            .await?;
+        let scope = approved_scope(&request.scope, scope)?;
+        let client = ctx.clients.find_client(&request.client_id).await?;
+        if !client.is_some_and(|c| c.allows(GrantType::DeviceCode)) {
+            return Err(OAuthError::invalid_request(
+                "the client's registration changed; start again",
+            )
+            .with_reason(Reason::GrantWithdrawn));
+        }
+        self.decide(
+            user_code,
+            DeviceDecision::Approve {
+                user_id: user.id,
+                username: user.username,
+                scope,
+            },
+            ctx.now,
+        )
+        .await?;
+        tracing::info!(client_id = %request.client_id, "device authorization approved");
+        Ok(())
+    }
+
+    /// The person denies the request behind `user_code` that the page showed.
+    pub(crate) async fn deny(
+        &self,
+        ctx: &Context<'_>,
+        user_code: &UserCode,
+        confirmation: &DeviceConfirmation,
+        caller: IpAddr,
+    ) -> Result<(), OAuthError> {
+        let request = self
+            .find_confirmed(user_code, confirmation, caller, ctx.now)
+            .await?;
+        self.decide(user_code, DeviceDecision::Deny, ctx.now)
+            .await?;
+        tracing::info!(client_id = %request.client_id, "device authorization denied");
+        Ok(())
+    }
+
     /// Records a decision on the request behind `user_code`, already found with
     /// [`find_confirmed`](Self::find_confirmed).
-    pub(crate) async fn decide(
+    async fn decide(
         &self,
         user_code: &UserCode,
         decision: DeviceDecision,

@@ -24,11 +24,34 @@
 //! sender check). No refresh token is ever issued here (§4.2.2).
 
 use crate::authorize::{redirect, Redirect};
+use crate::builder::{AuthorizationServerBuilder, BuildError, Setups};
 use crate::error::OAuthError;
-use crate::grant::{Context, Grant};
+use crate::grant::context::{Context, Grant, Shared};
 use crate::scope::Scope;
 use crate::store::{Client, PendingAuthorization};
 use crate::types::{FamilyId, ResourceOwner};
+
+/// The implicit grant's settings.
+#[derive(Clone, Default)]
+pub(crate) struct Setup {
+    pub(crate) enabled: bool,
+}
+
+impl AuthorizationServerBuilder {
+    /// Enables the implicit grant (RFC 6749 §4.2) for clients registered for it. Off by
+    /// default: RFC 9700 §2.1.2 says clients SHOULD NOT use it. Needs the authorization
+    /// endpoint ([`enable_authorization_code_grant`](Self::enable_authorization_code_grant)).
+    pub fn enable_implicit_grant(mut self) -> Self {
+        self.setup::<Setup>().enabled = true;
+        self
+    }
+}
+
+/// Makes the grant if the builder enabled it. (The authorization code grant's `build` checks
+/// that the authorization endpoint it needs is there.)
+pub(crate) fn build(setups: &Setups, _: &Shared<'_>) -> Result<Option<ImplicitGrant>, BuildError> {
+    Ok(setups.read::<Setup>().enabled.then_some(ImplicitGrant))
+}
 
 /// The implicit grant: issues an access token when a `response_type=token` request is approved.
 pub(crate) struct ImplicitGrant;

@@ -17,8 +17,9 @@
 
 use std::sync::Arc;
 
+use crate::builder::{BuildError, Setups};
 use crate::error::OAuthError;
-use crate::grant::{ensure_allowed, fresh_family_refused, Context, Grant};
+use crate::grant::context::{ensure_allowed, fresh_family_refused, Context, Grant, Shared};
 use crate::reason::Reason;
 use crate::request::Params;
 use crate::response::TokenResponse;
@@ -26,6 +27,26 @@ use crate::store::Client;
 use crate::token::TokenHash;
 use crate::types::{FamilyId, GrantType, OneTimeCode, ResourceOwner};
 use crate::user_auth::{Asker, UserAuthenticator};
+
+/// The `mfa-otp` grant's settings: it is enabled with the password grant
+/// ([`enable_password_grant`](crate::AuthorizationServerBuilder::enable_password_grant)).
+#[derive(Clone, Default)]
+pub(crate) struct Setup {
+    pub(crate) enabled: bool,
+}
+
+/// Makes the grant if the builder enabled it.
+pub(crate) fn build(
+    setups: &Setups,
+    shared: &Shared<'_>,
+) -> Result<Option<MfaOtpGrant>, BuildError> {
+    Ok(match shared.users {
+        Some(users) if setups.read::<Setup>().enabled => Some(MfaOtpGrant {
+            users: users.clone(),
+        }),
+        _ => None,
+    })
+}
 
 /// The `mfa-otp` grant's handler.
 pub(crate) struct MfaOtpGrant {

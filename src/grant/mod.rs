@@ -1,189 +1,159 @@
-//! One module per grant type, each a handler of the same shape.
+//! One module per grant type, each a handler of the same shape, and the one list of them.
 //!
-//! Every handler has only the hooks its grant needs and one method:
+//! A grant's module holds everything about it: its `enable_…` and tuning methods on the
+//! [`AuthorizationServerBuilder`](crate::AuthorizationServerBuilder), its setup, a `build`
+//! function that checks the setup and makes the handler, and the handler, whose token-endpoint
+//! method has the shape
 //!
 //! ```text
 //! async fn handle(&self, ctx: &Context<'_>, client: &Client, params: &Params)
-//!     -> Result<TokenResponse, OAuthError>
+//!     -> Result<TokenResponse | TokenOutcome, OAuthError>
 //! ```
 //!
 //! The server has already parsed the request and authenticated the client when it calls a
-//! handler. Handlers never call each other; what they share (scope decisions, minting) lives
-//! here and in sibling modules.
+//! handler. Handlers never call each other; what they share (the request's context, minting and
+//! saving tokens) lives in [`context`].
+//!
+//! This file is the registration point: [`Handler`] lists every grant, and its exhaustive
+//! matches are what the token endpoint's dispatch, the metadata document, `Debug` and `build`
+//! read. Adding a grant adds its module, a [`GrantType`] variant, and a variant here; the
+//! compiler points at every match that must learn it.
 
 pub(crate) mod authorization_code;
 pub(crate) mod client_credentials;
+pub(crate) mod context;
 pub(crate) mod device_code;
 pub(crate) mod implicit;
 pub(crate) mod mfa_otp;
 pub(crate) mod password;
 pub(crate) mod refresh_token;
 
-use time::OffsetDateTime;
+use crate::builder::{BuildError, Setups};
+use crate::error::OAuthError;
+use crate::request::Params;
+use crate::response::TokenOutcome;
+use crate::store::Client;
+use crate::types::GrantType;
 
-use crate::error::{OAuthError, StoreError};
+use self::authorization_code::AuthorizationCodeGrant;
+use self::client_credentials::ClientCredentialsGrant;
+use self::context::{Context, RefreshPolicy, Shared};
+use self::device_code::DeviceCodeGrant;
+use self::implicit::ImplicitGrant;
+use self::mfa_otp::MfaOtpGrant;
+use self::password::PasswordGrant;
+use self::refresh_token::RefreshTokenGrant;
 
-use crate::reason::Reason;
-use crate::response::TokenResponse;
-use crate::scope::Scope;
-use crate::store::{Client, TokenKind, TokenRecord, TokenStore};
-use crate::token::TokenHash;
-use crate::types::{AccessToken, FamilyId, GrantType, RefreshToken, ResourceOwner};
-
-/// Refuses a client that is not registered for `grant` (RFC 6749 §5.2 `unauthorized_client`:
-/// "The authenticated client is not authorized to use this authorization grant type").
-pub(crate) fn ensure_allowed(client: &Client, grant: GrantType) -> Result<(), OAuthError> {
-    if client.allows(grant) {
-        return Ok(());
-    }
-    Err(
-        OAuthError::unauthorized_client(format!("this client is not allowed the {grant} grant"))
-            .with_reason(Reason::GrantNotAllowed),
-    )
+/// Every grant grantor implements, with its handler.
+pub(crate) enum Handler {
+    AuthorizationCode(AuthorizationCodeGrant),
+    Implicit(ImplicitGrant),
+    Password(PasswordGrant),
+    ClientCredentials(ClientCredentialsGrant),
+    RefreshToken(RefreshTokenGrant),
+    DeviceCode(DeviceCodeGrant),
+    MfaOtp(MfaOtpGrant),
 }
 
-/// The refusal of tokens for a family minted for this request alone: nobody can have revoked
-/// it, so it is a store fault.
-pub(crate) fn fresh_family_refused() -> OAuthError {
-    OAuthError::server_error("the new tokens could not be saved")
-        .with_reason(Reason::FreshFamilyRefused)
-}
-
-/// Token settings every grant shares.
-#[derive(Clone, Debug)]
-pub(crate) struct TokenSettings {
-    pub(crate) access_ttl: time::Duration,
-    pub(crate) refresh_ttl: time::Duration,
-    /// Whether the server has the refresh grant enabled, so issuing refresh tokens makes sense.
-    pub(crate) refresh_grant: bool,
-    pub(crate) rotate_refresh_tokens: bool,
-    /// How long a just-rotated refresh token may be presented again by its own client (a reply
-    /// lost in transit); zero turns it off.
-    pub(crate) refresh_grace: time::Duration,
-}
-
-/// What a handler gets besides its own hooks: the token store, the settings, and the instant
-/// the request is handled at.
-pub(crate) struct Context<'a> {
-    pub(crate) tokens: &'a dyn TokenStore,
-    pub(crate) settings: &'a TokenSettings,
-    pub(crate) now: OffsetDateTime,
-}
-
-/// Newly minted tokens: the response to send, and the records to store under their hashes.
-pub(crate) struct Minted {
-    pub(crate) response: TokenResponse,
-    pub(crate) entries: Vec<(TokenHash, TokenRecord)>,
-}
-
-/// The grant a new set of tokens stands for.
-pub(crate) struct Grant<'a> {
-    pub(crate) client: &'a Client,
-    /// The resource owner, if the grant has one.
-    pub(crate) owner: Option<ResourceOwner>,
-    /// The access token's scope.
-    pub(crate) scope: Scope,
-    /// The refresh token's scope, if one is issued (RFC 6749 §6: a new refresh token keeps the
-    /// scope of the one it replaces, even when the access token's is narrower).
-    pub(crate) refresh_scope: Scope,
-    pub(crate) family_id: FamilyId,
-    /// Whether the response must carry `scope` (RFC 6749 §5.1).
-    pub(crate) show_scope: bool,
-}
-
-impl Context<'_> {
-    /// Saves tokens of a family minted for this request alone. Nobody can have revoked it, so a
-    /// refusal is a store fault.
-    pub(crate) async fn save_fresh(&self, minted: Minted) -> Result<TokenResponse, OAuthError> {
-        self.save(minted, fresh_family_refused).await
+impl Handler {
+    /// The grant type this handler serves.
+    pub(crate) fn grant_type(&self) -> GrantType {
+        match self {
+            Self::AuthorizationCode(_) => GrantType::AuthorizationCode,
+            Self::Implicit(_) => GrantType::Implicit,
+            Self::Password(_) => GrantType::Password,
+            Self::ClientCredentials(_) => GrantType::ClientCredentials,
+            Self::RefreshToken(_) => GrantType::RefreshToken,
+            Self::DeviceCode(_) => GrantType::DeviceCode,
+            Self::MfaOtp(_) => GrantType::MfaOtp,
+        }
     }
 
-    /// Saves minted tokens and answers the response, or `refusal` if the store refused them
-    /// because their family was just revoked (a replay raced this request).
-    pub(crate) async fn save(
+    /// Handles a token request of this grant type; `None` for a grant that has no token
+    /// request (the implicit grant issues its token at the authorization endpoint, RFC 6749
+    /// §4.2).
+    pub(crate) async fn token(
         &self,
-        minted: Minted,
-        refusal: impl FnOnce() -> OAuthError,
-    ) -> Result<TokenResponse, OAuthError> {
-        if self.tokens.save_tokens(&minted.entries, self.now).await? {
-            Ok(minted.response)
-        } else {
-            Err(refusal())
+        ctx: &Context<'_>,
+        client: &Client,
+        params: &Params,
+    ) -> Option<Result<TokenOutcome, OAuthError>> {
+        Some(match self {
+            Self::AuthorizationCode(h) => h.handle(ctx, client, params).await.map(Into::into),
+            Self::Implicit(_) => return None,
+            Self::Password(h) => h.handle(ctx, client, params).await,
+            Self::ClientCredentials(h) => h.handle(ctx, client, params).await.map(Into::into),
+            Self::RefreshToken(h) => h.handle(ctx, client, params).await.map(Into::into),
+            Self::DeviceCode(h) => h.handle(ctx, client, params).await.map(Into::into),
+            Self::MfaOtp(h) => h.handle(ctx, client, params).await.map(Into::into),
+        })
+    }
+}
+
+/// The grants enabled on a server, in the order the metadata document lists them.
+pub(crate) struct Grants {
+    handlers: Vec<Handler>,
+}
+
+impl Grants {
+    /// Builds every enabled grant from its setup.
+    pub(crate) fn build(setups: &Setups, shared: &Shared<'_>) -> Result<Self, BuildError> {
+        let handlers = [
+            authorization_code::build(setups, shared)?.map(Handler::AuthorizationCode),
+            implicit::build(setups, shared)?.map(Handler::Implicit),
+            password::build(setups, shared)?.map(Handler::Password),
+            client_credentials::build(setups, shared)?.map(Handler::ClientCredentials),
+            refresh_token::build(setups, shared)?.map(Handler::RefreshToken),
+            device_code::build(setups, shared)?.map(Handler::DeviceCode),
+            mfa_otp::build(setups, shared)?.map(Handler::MfaOtp),
+        ];
+        let handlers: Vec<Handler> = handlers.into_iter().flatten().collect();
+        match handlers.as_slice() {
+            [] => Err(BuildError::NoGrantEnabled),
+            [Handler::RefreshToken(_)] => Err(BuildError::RefreshGrantAlone),
+            _ => Ok(Self { handlers }),
         }
     }
 
-    /// Saves tokens minted for a single-use value the grant has already spent (a code, a
-    /// collected device approval, an `mfa_token`), as [`save`](Self::save) does; but if the
-    /// token store fails, first runs `give_back`, which restores what was spent, so that the
-    /// client's retry succeeds instead of the user starting over. `what` names it in the log.
-    pub(crate) async fn save_or_give_back(
-        &self,
-        minted: Minted,
-        refusal: impl FnOnce() -> OAuthError,
-        what: &'static str,
-        give_back: impl std::future::Future<Output = Result<(), StoreError>>,
-    ) -> Result<TokenResponse, OAuthError> {
-        match self.tokens.save_tokens(&minted.entries, self.now).await {
-            Ok(true) => Ok(minted.response),
-            Ok(false) => Err(refusal()),
-            Err(failure) => {
-                match give_back.await {
-                    Ok(()) => tracing::warn!(given_back = what, "tokens not saved; given back"),
-                    Err(e) => {
-                        let _: OAuthError = e.into(); // the conversion logs the cause
-                    }
-                }
-                Err(failure.into())
-            }
-        }
+    /// The enabled handler of `grant`.
+    pub(crate) fn get(&self, grant: GrantType) -> Option<&Handler> {
+        self.handlers.iter().find(|h| h.grant_type() == grant)
     }
 
-    /// Whether `client` should get a refresh token: the server has the refresh grant and the
-    /// client may use it.
-    pub(crate) fn issues_refresh_token(&self, client: &Client) -> bool {
-        self.settings.refresh_grant && client.allows(GrantType::RefreshToken)
+    /// The enabled grant types.
+    pub(crate) fn types(&self) -> impl Iterator<Item = GrantType> + '_ {
+        self.handlers.iter().map(Handler::grant_type)
     }
 
-    /// Mints an access token, and a refresh token if `with_refresh`, for `grant`.
-    pub(crate) fn mint(&self, grant: Grant<'_>, with_refresh: bool) -> Minted {
-        let access = AccessToken::generate();
-        // Records keep whole seconds, so every store (a JSON timestamp, a Redis TTL) holds them
-        // exactly.
-        let issued_at = self.now.replace_nanosecond(0).unwrap_or(self.now);
-        let record = |kind, scope: &Scope, ttl| TokenRecord {
-            kind,
-            client_id: grant.client.id.clone(),
-            user_id: grant.owner.as_ref().map(|o| o.id.clone()),
-            username: grant.owner.as_ref().and_then(|o| o.username.clone()),
-            scope: scope.clone(),
-            issued_at,
-            expires_at: issued_at.saturating_add(ttl),
-            family_id: grant.family_id.clone(),
-        };
-        let mut entries = vec![(
-            TokenHash::of_access_token(&access),
-            record(TokenKind::Access, &grant.scope, self.settings.access_ttl),
-        )];
-        let refresh = with_refresh.then(|| {
-            let refresh = RefreshToken::generate();
-            entries.push((
-                TokenHash::of_refresh_token(&refresh),
-                record(
-                    TokenKind::Refresh,
-                    &grant.refresh_scope,
-                    self.settings.refresh_ttl,
-                ),
-            ));
-            refresh
-        });
-        Minted {
-            response: TokenResponse {
-                access_token: access,
-                expires_in: self.settings.access_ttl.whole_seconds(),
-                refresh_token: refresh,
-                scope: grant.show_scope.then_some(grant.scope),
-            },
-            entries,
-        }
+    /// The authorization code grant, which holds the authorization endpoint, if enabled.
+    pub(crate) fn authorization_code(&self) -> Option<&AuthorizationCodeGrant> {
+        self.handlers.iter().find_map(|h| match h {
+            Handler::AuthorizationCode(grant) => Some(grant),
+            _ => None,
+        })
+    }
+
+    /// The implicit grant, if enabled.
+    pub(crate) fn implicit(&self) -> Option<&ImplicitGrant> {
+        self.handlers.iter().find_map(|h| match h {
+            Handler::Implicit(grant) => Some(grant),
+            _ => None,
+        })
+    }
+
+    /// The device authorization grant, if enabled.
+    pub(crate) fn device_code(&self) -> Option<&DeviceCodeGrant> {
+        self.handlers.iter().find_map(|h| match h {
+            Handler::DeviceCode(grant) => Some(grant),
+            _ => None,
+        })
+    }
+
+    /// The refresh grant's policy, if it is enabled.
+    pub(crate) fn refresh_policy(&self) -> Option<RefreshPolicy> {
+        self.handlers.iter().find_map(|h| match h {
+            Handler::RefreshToken(grant) => Some(grant.policy),
+            _ => None,
+        })
     }
 }

@@ -28,9 +28,14 @@
 //! migrating from a login form; prefer the authorization code grant with PKCE.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use crate::store::UserVerifier;
+
+use crate::builder::{AuthorizationServerBuilder, BuildError, Setups};
 use crate::error::OAuthError;
-use crate::grant::{ensure_allowed, Context, Grant};
+use crate::grant::context::{ensure_allowed, nonzero, Context, Grant, Shared};
+use crate::grant::mfa_otp;
 use crate::request::Params;
 use crate::response::TokenOutcome;
 use crate::scope::grant_scope;
@@ -38,6 +43,58 @@ use crate::store::{Client, MfaChallenge};
 use crate::token::TokenHash;
 use crate::types::{FamilyId, GrantType, MfaToken, Password, Username};
 use crate::user_auth::{Asker, SignIn, UserAuthenticator};
+
+/// The password grant's settings.
+#[derive(Clone)]
+pub(crate) struct Setup {
+    enabled: bool,
+    mfa_ttl: Duration,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            mfa_ttl: Duration::from_secs(300),
+        }
+    }
+}
+
+impl AuthorizationServerBuilder {
+    /// Enables the password grant (RFC 6749 §4.3), checking credentials with `verifier`, and
+    /// with it the `mfa-otp` grant that finishes a sign-in owing a second factor.
+    ///
+    /// Brute-force protection is on unless [`disable_login_limits`](Self::disable_login_limits)
+    /// is called.
+    pub fn enable_password_grant(mut self, verifier: Arc<dyn UserVerifier>) -> Self {
+        self.verifier = Some(verifier);
+        self.setup::<Setup>().enabled = true;
+        self.setup::<mfa_otp::Setup>().enabled = true;
+        self
+    }
+
+    /// How long an `mfa_token` lives. Default 5 minutes.
+    pub fn mfa_token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.setup::<Setup>().mfa_ttl = lifetime;
+        self
+    }
+}
+
+/// Makes the grant if the builder enabled it.
+pub(crate) fn build(
+    setups: &Setups,
+    shared: &Shared<'_>,
+) -> Result<Option<PasswordGrant>, BuildError> {
+    let setup = setups.read::<Setup>();
+    let mfa_ttl = nonzero(setup.mfa_ttl)?;
+    Ok(match shared.users {
+        Some(users) if setup.enabled => Some(PasswordGrant {
+            users: users.clone(),
+            mfa_ttl,
+        }),
+        _ => None,
+    })
+}
 
 /// The password grant's handler: it checks credentials through the shared authenticator.
 pub(crate) struct PasswordGrant {

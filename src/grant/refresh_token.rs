@@ -18,10 +18,13 @@
 //! spent refresh token again revokes the whole family, because either the client or an attacker
 //! holds a stolen copy (RFC 9700 §4.14.2).
 
+use std::time::Duration;
+
 use time::OffsetDateTime;
 
+use crate::builder::{AuthorizationServerBuilder, BuildError, Setups};
 use crate::error::OAuthError;
-use crate::grant::{ensure_allowed, Context, Grant};
+use crate::grant::context::{ensure_allowed, nonzero, Context, Grant, RefreshPolicy, Shared};
 use crate::reason::Reason;
 use crate::request::Params;
 use crate::response::TokenResponse;
@@ -36,8 +39,79 @@ fn invalid() -> OAuthError {
     )
 }
 
-/// The refresh grant's handler: it needs nothing beyond the token store in its context.
-pub(crate) struct RefreshTokenGrant;
+/// The refresh grant's settings.
+#[derive(Clone)]
+pub(crate) struct Setup {
+    enabled: bool,
+    rotate: bool,
+    ttl: Duration,
+    grace: Duration,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            rotate: true,
+            ttl: Duration::from_secs(30 * 24 * 3600),
+            grace: Duration::ZERO,
+        }
+    }
+}
+
+impl AuthorizationServerBuilder {
+    /// Enables the refresh token grant (RFC 6749 §6). Clients allowed `refresh_token` then get
+    /// refresh tokens with their access tokens.
+    pub fn enable_refresh_token_grant(mut self) -> Self {
+        self.setup::<Setup>().enabled = true;
+        self
+    }
+
+    /// Whether each refresh issues a new refresh token and spends the old one (RFC 9700
+    /// §4.14.2). On by default; turn it off only for sender-constrained refresh tokens.
+    pub fn refresh_token_rotation(mut self, rotate: bool) -> Self {
+        self.setup::<Setup>().rotate = rotate;
+        self
+    }
+
+    /// How long refresh tokens live. Default: 30 days.
+    pub fn refresh_token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.setup::<Setup>().ttl = lifetime;
+        self
+    }
+
+    /// How long a just-rotated refresh token may be presented again by the client it was
+    /// issued to, without counting as a replay: for a reply lost in transit. Within it, the
+    /// client gets a fresh pair (and the refresh token the lost reply carried stops working; its
+    /// access token lives out its lifetime), as long as it never used that refresh token; after
+    /// it, or if it did, reuse revokes the family as usual
+    /// (RFC 9700 §4.14.2). Default: zero, off. A few seconds is enough for a retry; every
+    /// second widens the window in which a stolen refresh token goes unnoticed. Counted in
+    /// whole seconds, rounded in the client's favour.
+    pub fn refresh_token_grace_period(mut self, grace: Duration) -> Self {
+        self.setup::<Setup>().grace = grace;
+        self
+    }
+}
+
+/// Makes the grant if the builder enabled it.
+pub(crate) fn build(
+    setups: &Setups,
+    _: &Shared<'_>,
+) -> Result<Option<RefreshTokenGrant>, BuildError> {
+    let setup = setups.read::<Setup>();
+    let policy = RefreshPolicy {
+        ttl: nonzero(setup.ttl)?,
+        rotate: setup.rotate,
+        grace: crate::token::to_time_duration(setup.grace),
+    };
+    Ok(setup.enabled.then_some(RefreshTokenGrant { policy }))
+}
+
+/// The refresh grant's handler: its policy, and the token store in its context.
+pub(crate) struct RefreshTokenGrant {
+    pub(crate) policy: RefreshPolicy,
+}
 
 /// What a spent refresh token's lookup said.
 struct Spent {
@@ -93,7 +167,7 @@ impl RefreshTokenGrant {
         // RFC 9700 §4.14.2: for public clients the server "MUST utilize one of these methods"
         // (sender-constrained refresh tokens or rotation); grantor has no sender-constraining, so
         // public clients always rotate.
-        let rotate = ctx.settings.rotate_refresh_tokens || client.is_public();
+        let rotate = self.policy.rotate || client.is_public();
         let minted = ctx.mint(grant(client, &record, scope, show_scope), rotate);
         match ctx
             .tokens
@@ -108,7 +182,7 @@ impl RefreshTokenGrant {
                 client_id,
                 family_id,
             } => {
-                if ctx.settings.refresh_grace.is_positive() {
+                if self.policy.grace.is_positive() {
                     let lookup = ctx.tokens.find_token(&presented, ctx.now).await?;
                     if let Some(spent) = Spent::of(lookup) {
                         return self.spent(ctx, client, params, &presented, spent).await;
@@ -131,7 +205,7 @@ impl RefreshTokenGrant {
         presented: &TokenHash,
         spent: Spent,
     ) -> Result<TokenResponse, OAuthError> {
-        let grace = ctx.settings.refresh_grace;
+        let grace = self.policy.grace;
         // `rotated_at` is kept in whole seconds, rounded down: a second more keeps the whole
         // grace period, at worst a little longer.
         let within_grace = grace.is_positive()

@@ -1,0 +1,220 @@
+//! What every grant shares: the request's [`Context`] (the stores, the token settings, the
+//! instant), minting tokens, saving them, and the refusals every grant may answer.
+
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+
+use crate::attempts::AttemptGate;
+use crate::builder::BuildError;
+use crate::clock::Clock;
+use crate::metadata::EndpointPaths;
+use crate::store::{AttemptLimiter, PendingLimits};
+use crate::user_auth::{LoginLimits, UserAuthenticator};
+
+use crate::error::{OAuthError, StoreError};
+
+use crate::reason::Reason;
+use crate::response::TokenResponse;
+use crate::scope::Scope;
+use crate::store::{Client, ClientStore, TokenKind, TokenRecord, TokenStore};
+use crate::token::TokenHash;
+use crate::types::{AccessToken, FamilyId, GrantType, RefreshToken, ResourceOwner};
+
+/// Refuses a client that is not registered for `grant` (RFC 6749 §5.2 `unauthorized_client`:
+/// "The authenticated client is not authorized to use this authorization grant type").
+pub(crate) fn ensure_allowed(client: &Client, grant: GrantType) -> Result<(), OAuthError> {
+    if client.allows(grant) {
+        return Ok(());
+    }
+    Err(
+        OAuthError::unauthorized_client(format!("this client is not allowed the {grant} grant"))
+            .with_reason(Reason::GrantNotAllowed),
+    )
+}
+
+/// The refusal of tokens for a family minted for this request alone: nobody can have revoked
+/// it, so it is a store fault.
+pub(crate) fn fresh_family_refused() -> OAuthError {
+    OAuthError::server_error("the new tokens could not be saved")
+        .with_reason(Reason::FreshFamilyRefused)
+}
+
+/// Token settings every grant shares.
+#[derive(Clone, Debug)]
+pub(crate) struct TokenSettings {
+    pub(crate) access_ttl: time::Duration,
+    /// The refresh grant's policy, if it is enabled (then issuing refresh tokens makes sense).
+    pub(crate) refresh: Option<RefreshPolicy>,
+}
+
+/// How refresh tokens are issued and rotated: the refresh grant's settings.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RefreshPolicy {
+    pub(crate) ttl: time::Duration,
+    /// Whether each refresh spends the refresh token and issues a new one (RFC 9700 §4.14.2).
+    pub(crate) rotate: bool,
+    /// How long a just-rotated refresh token may be presented again by its own client (a reply
+    /// lost in transit); zero turns it off.
+    pub(crate) grace: time::Duration,
+}
+
+/// What a grant's `build` may use besides its own setup: the server-wide settings and hooks.
+pub(crate) struct Shared<'a> {
+    pub(crate) issuer: Option<&'a str>,
+    pub(crate) paths: &'a EndpointPaths,
+    /// The user verifier behind its limits, if the host set one.
+    pub(crate) users: Option<&'a Arc<UserAuthenticator>>,
+    pub(crate) limiter: &'a Arc<dyn AttemptLimiter>,
+    pub(crate) clock: &'a Arc<dyn Clock>,
+    pub(crate) login_limits: Option<LoginLimits>,
+    pub(crate) pending_limits: PendingLimits,
+}
+
+impl Shared<'_> {
+    /// A gate over the shared attempt limiter whose checks wait at most `max_wait` for a place.
+    pub(crate) fn gate(&self, max_wait: std::time::Duration) -> AttemptGate {
+        AttemptGate {
+            limiter: self.limiter.clone(),
+            clock: self.clock.clone(),
+            max_wait,
+        }
+    }
+}
+
+/// Refuses a lifetime of zero (under one second).
+pub(crate) fn nonzero(lifetime: std::time::Duration) -> Result<time::Duration, BuildError> {
+    if lifetime.as_secs() == 0 {
+        return Err(BuildError::ZeroLifetime);
+    }
+    Ok(crate::token::to_time_duration(lifetime))
+}
+
+/// What a handler gets besides its own hooks: the stores every grant may need, the settings,
+/// and the instant the request is handled at.
+pub(crate) struct Context<'a> {
+    pub(crate) clients: &'a dyn ClientStore,
+    pub(crate) tokens: &'a dyn TokenStore,
+    pub(crate) settings: &'a TokenSettings,
+    pub(crate) now: OffsetDateTime,
+}
+
+/// Newly minted tokens: the response to send, and the records to store under their hashes.
+pub(crate) struct Minted {
+    pub(crate) response: TokenResponse,
+    pub(crate) entries: Vec<(TokenHash, TokenRecord)>,
+}
+
+/// The grant a new set of tokens stands for.
+pub(crate) struct Grant<'a> {
+    pub(crate) client: &'a Client,
+    /// The resource owner, if the grant has one.
+    pub(crate) owner: Option<ResourceOwner>,
+    /// The access token's scope.
+    pub(crate) scope: Scope,
+    /// The refresh token's scope, if one is issued (RFC 6749 §6: a new refresh token keeps the
+    /// scope of the one it replaces, even when the access token's is narrower).
+    pub(crate) refresh_scope: Scope,
+    pub(crate) family_id: FamilyId,
+    /// Whether the response must carry `scope` (RFC 6749 §5.1).
+    pub(crate) show_scope: bool,
+}
+
+impl Context<'_> {
+    /// Saves tokens of a family minted for this request alone. Nobody can have revoked it, so a
+    /// refusal is a store fault.
+    pub(crate) async fn save_fresh(&self, minted: Minted) -> Result<TokenResponse, OAuthError> {
+        self.save(minted, fresh_family_refused).await
+    }
+
+    /// Saves minted tokens and answers the response, or `refusal` if the store refused them
+    /// because their family was just revoked (a replay raced this request).
+    pub(crate) async fn save(
+        &self,
+        minted: Minted,
+        refusal: impl FnOnce() -> OAuthError,
+    ) -> Result<TokenResponse, OAuthError> {
+        if self.tokens.save_tokens(&minted.entries, self.now).await? {
+            Ok(minted.response)
+        } else {
+            Err(refusal())
+        }
+    }
+
+    /// Saves tokens minted for a single-use value the grant has already spent (a code, a
+    /// collected device approval, an `mfa_token`), as [`save`](Self::save) does; but if the
+    /// token store fails, first runs `give_back`, which restores what was spent, so that the
+    /// client's retry succeeds instead of the user starting over. `what` names it in the log.
+    pub(crate) async fn save_or_give_back(
+        &self,
+        minted: Minted,
+        refusal: impl FnOnce() -> OAuthError,
+        what: &'static str,
+        give_back: impl std::future::Future<Output = Result<(), StoreError>>,
+    ) -> Result<TokenResponse, OAuthError> {
+        match self.tokens.save_tokens(&minted.entries, self.now).await {
+            Ok(true) => Ok(minted.response),
+            Ok(false) => Err(refusal()),
+            Err(failure) => {
+                match give_back.await {
+                    Ok(()) => tracing::warn!(given_back = what, "tokens not saved; given back"),
+                    Err(e) => {
+                        let _: OAuthError = e.into(); // the conversion logs the cause
+                    }
+                }
+                Err(failure.into())
+            }
+        }
+    }
+
+    /// Whether `client` should get a refresh token: the server has the refresh grant and the
+    /// client may use it.
+    pub(crate) fn issues_refresh_token(&self, client: &Client) -> bool {
+        self.settings.refresh.is_some() && client.allows(GrantType::RefreshToken)
+    }
+
+    /// Mints an access token, and a refresh token if `with_refresh`, for `grant`.
+    pub(crate) fn mint(&self, grant: Grant<'_>, with_refresh: bool) -> Minted {
+        let access = AccessToken::generate();
+        // Records keep whole seconds, so every store (a JSON timestamp, a Redis TTL) holds them
+        // exactly.
+        let issued_at = self.now.replace_nanosecond(0).unwrap_or(self.now);
+        let record = |kind, scope: &Scope, ttl| TokenRecord {
+            kind,
+            client_id: grant.client.id.clone(),
+            user_id: grant.owner.as_ref().map(|o| o.id.clone()),
+            username: grant.owner.as_ref().and_then(|o| o.username.clone()),
+            scope: scope.clone(),
+            issued_at,
+            expires_at: issued_at.saturating_add(ttl),
+            family_id: grant.family_id.clone(),
+        };
+        let mut entries = vec![(
+            TokenHash::of_access_token(&access),
+            record(TokenKind::Access, &grant.scope, self.settings.access_ttl),
+        )];
+        let refresh = with_refresh.then(|| {
+            let refresh = RefreshToken::generate();
+            entries.push((
+                TokenHash::of_refresh_token(&refresh),
+                record(
+                    TokenKind::Refresh,
+                    &grant.refresh_scope,
+                    self.settings
+                        .refresh
+                        .map_or(time::Duration::ZERO, |refresh| refresh.ttl),
+                ),
+            ));
+            refresh
+        });
+        Minted {
+            response: TokenResponse {
+                access_token: access,
+                expires_in: self.settings.access_ttl.whole_seconds(),
+                refresh_token: refresh,
+                scope: grant.show_scope.then_some(grant.scope),
+            },
+            entries,
+        }
+    }
+}

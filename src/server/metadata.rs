@@ -1,0 +1,66 @@
+//! The authorization server metadata document (RFC 8414), derived from the enabled grants and
+//! the builder's settings, so that it cannot drift from what the server does.
+
+use super::AuthorizationServer;
+use crate::metadata::{endpoint, Metadata, CLIENT_AUTH_METHODS, INTROSPECTION_AUTH_METHODS};
+use crate::response::Response;
+use crate::types::GrantType;
+
+impl AuthorizationServer {
+    /// The authorization server metadata document (RFC 8414 §3), for
+    /// `/.well-known/oauth-authorization-server`. Derived from the builder's settings. Answers
+    /// 404 when no issuer is set.
+    pub fn metadata(&self) -> Response {
+        let inner = &*self.inner;
+        let Some(issuer) = inner.issuer.as_deref() else {
+            return Response::new(404);
+        };
+        let paths = &inner.paths;
+        let grants: Vec<GrantType> = inner.grants.types().collect();
+        // RFC 8414 §2: the response types of the authorization endpoint.
+        let response_types = grants
+            .iter()
+            .filter_map(|grant| match grant {
+                GrantType::AuthorizationCode => Some("code"),
+                GrantType::Implicit => Some("token"),
+                GrantType::Password
+                | GrantType::ClientCredentials
+                | GrantType::RefreshToken
+                | GrantType::DeviceCode
+                | GrantType::MfaOtp => None,
+            })
+            .collect();
+        let code_flow = inner.grants.authorization_code();
+        let endpoint_on = code_flow.is_some();
+        let metadata = Metadata {
+            issuer: issuer.to_owned(),
+            authorization_endpoint: endpoint_on.then(|| endpoint(issuer, &paths.authorization)),
+            device_authorization_endpoint: inner
+                .grants
+                .device_code()
+                .is_some()
+                .then(|| endpoint(issuer, &paths.device_authorization)),
+            token_endpoint: endpoint(issuer, &paths.token),
+            revocation_endpoint: endpoint(issuer, &paths.revocation),
+            revocation_endpoint_auth_methods_supported: &CLIENT_AUTH_METHODS,
+            introspection_endpoint: endpoint(issuer, &paths.introspection),
+            introspection_endpoint_auth_methods_supported: &INTROSPECTION_AUTH_METHODS,
+            token_endpoint_auth_methods_supported: &CLIENT_AUTH_METHODS,
+            grant_types_supported: grants.iter().map(|g| g.as_str()).collect(),
+            response_types_supported: response_types,
+            code_challenge_methods_supported: code_flow.map(|code| {
+                if code.endpoint.allow_plain_pkce {
+                    vec!["S256", "plain"]
+                } else {
+                    vec!["S256"]
+                }
+            }),
+            scopes_supported: inner
+                .scopes_supported
+                .as_ref()
+                .map(|s| s.iter().map(str::to_owned).collect()),
+            authorization_response_iss_parameter_supported: endpoint_on.then_some(true),
+        };
+        Response::json(200, &metadata)
+    }
+}
