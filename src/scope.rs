@@ -6,8 +6,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::client::Client;
 use crate::error::OAuthError;
-use crate::store::Client;
 
 /// A set of scope tokens (RFC 6749 §3.3), written on the wire as space-separated tokens.
 ///

@@ -14,6 +14,7 @@ use crate::authorize::{
     Refusal, ResponseType,
 };
 use crate::bearer::BearerValidator;
+use crate::client::Client;
 use crate::client_auth::{authenticate, credentials};
 use crate::clock::{Clock, SystemClock};
 use crate::error::OAuthError;
@@ -34,7 +35,7 @@ use crate::request::{token_params, TokenRequest};
 use crate::response::{Response, TokenResponse};
 use crate::scope::Scope;
 use crate::store::{
-    Admission, AttemptLimiter, AttemptRule, Client, ClientStore, CodeStore, DeviceCodeStore,
+    Admission, AttemptLimiter, AttemptRule, ClientStore, CodeStore, DeviceCodeStore,
     DeviceDecision, MemoryAttemptLimiter, MemoryMfaStore, MfaStore, PendingAuthorization,
     PendingLimits, TokenStore, UserVerifier,
 };

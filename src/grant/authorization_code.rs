@@ -37,13 +37,14 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 
 use crate::authorize::{redirect, Redirect};
+use crate::client::Client;
 use crate::error::OAuthError;
 use crate::grant::{ensure_allowed, Context, Grant};
 use crate::pkce::is_valid_verifier_syntax;
 use crate::request::Params;
 use crate::response::TokenResponse;
 use crate::scope::Scope;
-use crate::store::{Client, CodeGrant, CodeRedemption, CodeStore, PendingAuthorization};
+use crate::store::{CodeGrant, CodeRedemption, CodeStore, PendingAuthorization};
 use crate::token::TokenHash;
 use crate::types::{AuthorizationCode, CodeVerifier, FamilyId, GrantType, ResourceOwner};
 

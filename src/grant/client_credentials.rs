@@ -14,12 +14,12 @@
 //! ([§4.4.2](https://www.rfc-editor.org/rfc/rfc6749#section-4.4.2)); (B) is an access token and
 //! never a refresh token (§4.4.3).
 
+use crate::client::Client;
 use crate::error::OAuthError;
 use crate::grant::{ensure_allowed, Context, Grant};
 use crate::request::Params;
 use crate::response::TokenResponse;
 use crate::scope::grant_scope;
-use crate::store::Client;
 use crate::types::{FamilyId, GrantType};
 
 /// The client credentials grant's handler: it needs nothing but the token store.

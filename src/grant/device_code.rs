@@ -44,14 +44,15 @@ use subtle::ConstantTimeEq as _;
 use time::OffsetDateTime;
 
 use crate::attempts::{AttemptGate, Count, Held};
+use crate::client::Client;
 use crate::error::OAuthError;
 use crate::grant::{ensure_allowed, fresh_family_refused, Context, Grant};
 use crate::request::Params;
 use crate::response::{Response, TokenResponse};
 use crate::scope::{grant_scope, Scope};
 use crate::store::{
-    AttemptKey, AttemptRule, Client, DeviceAuthorization, DeviceCodeStore, DeviceDecision,
-    DevicePoll, DeviceSave, DeviceStatus, PendingLimits,
+    AttemptKey, AttemptRule, DeviceAuthorization, DeviceCodeStore, DeviceDecision, DevicePoll,
+    DeviceSave, DeviceStatus, PendingLimits,
 };
 use crate::token::TokenHash;
 use crate::types::{DeviceCode, FamilyId, GrantType, ResourceOwner, UserCode};

@@ -24,10 +24,11 @@
 //! sender check). No refresh token is ever issued here (§4.2.2).
 
 use crate::authorize::{redirect, Redirect};
+use crate::client::Client;
 use crate::error::OAuthError;
 use crate::grant::{Context, Grant};
 use crate::scope::Scope;
-use crate::store::{Client, PendingAuthorization};
+use crate::store::PendingAuthorization;
 use crate::types::{FamilyId, ResourceOwner};
 
 /// The implicit grant: issues an access token when a `response_type=token` request is approved.

@@ -17,11 +17,11 @@
 
 use std::sync::Arc;
 
+use crate::client::Client;
 use crate::error::OAuthError;
 use crate::grant::{ensure_allowed, fresh_family_refused, Context, Grant};
 use crate::request::Params;
 use crate::response::TokenResponse;
-use crate::store::Client;
 use crate::token::TokenHash;
 use crate::types::{FamilyId, GrantType, OneTimeCode, ResourceOwner};
 use crate::user_auth::{Asker, UserAuthenticator};

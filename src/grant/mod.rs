@@ -23,9 +23,10 @@ use time::OffsetDateTime;
 
 use crate::error::{OAuthError, StoreError};
 
+use crate::client::Client;
 use crate::response::TokenResponse;
 use crate::scope::Scope;
-use crate::store::{Client, TokenKind, TokenRecord, TokenStore};
+use crate::store::{TokenKind, TokenRecord, TokenStore};
 use crate::token::TokenHash;
 use crate::types::{AccessToken, FamilyId, GrantType, RefreshToken, ResourceOwner};
 

@@ -29,12 +29,13 @@
 
 use std::sync::Arc;
 
+use crate::client::Client;
 use crate::error::OAuthError;
 use crate::grant::{ensure_allowed, Context, Grant};
 use crate::request::Params;
 use crate::response::TokenResponse;
 use crate::scope::grant_scope;
-use crate::store::{Client, MfaChallenge};
+use crate::store::MfaChallenge;
 use crate::token::TokenHash;
 use crate::types::{FamilyId, GrantType, MfaToken, Password, Username};
 use crate::user_auth::{Asker, SignIn, UserAuthenticator};

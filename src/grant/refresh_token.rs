@@ -20,12 +20,13 @@
 
 use time::OffsetDateTime;
 
+use crate::client::Client;
 use crate::error::OAuthError;
 use crate::grant::{ensure_allowed, Context, Grant};
 use crate::request::Params;
 use crate::response::TokenResponse;
 use crate::scope::{parse_requested, Scope};
-use crate::store::{Client, Rotation, TokenKind, TokenLookup, TokenRecord};
+use crate::store::{Rotation, TokenKind, TokenLookup, TokenRecord};
 use crate::token::TokenHash;
 use crate::types::{ClientId, FamilyId, GrantType, ResourceOwner};
 

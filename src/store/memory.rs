@@ -20,11 +20,12 @@ use time::OffsetDateTime;
 use super::expiry::{ExpiryQueue, SWEEP_BATCH};
 use super::{
     polled_too_soon, Admission, AttemptKey, AttemptLease, AttemptLimiter, AttemptRule,
-    AttemptVerdict, Client, ClientStore, CodeGrant, CodeRedemption, CodeStore, DeviceAuthorization,
+    AttemptVerdict, ClientStore, CodeGrant, CodeRedemption, CodeStore, DeviceAuthorization,
     DeviceCodeStore, DeviceDecision, DevicePoll, DeviceSave, DeviceStatus, MfaChallenge, MfaStore,
     PendingAuthorization, PendingLimits, Rotation, TokenKind, TokenLookup, TokenRecord, TokenStore,
     UserVerdict, UserVerifier, EXPIRED_DEVICE_CODE_MEMORY, REVOKED_FAMILY_MEMORY,
 };
+use crate::client::Client;
 use crate::error::StoreError;
 use crate::token::{SecretHash, TokenHash};
 use crate::types::{ClientId, ClientSecret, FamilyId, Password, UserId, Username};
