@@ -21,13 +21,14 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::client::Client;
 use crate::error::OAuthError;
 use crate::pkce::parse_challenge;
 use crate::reason::Reason;
 use crate::request::decode_form;
 use crate::response::Response;
 use crate::scope::grant_scope;
-use crate::store::{Client, ClientStore, PendingAuthorization};
+use crate::store::{ClientStore, PendingAuthorization};
 use crate::types::{AuthorizationRequestId, ClientId, GrantType, RedirectUri};
 
 /// What the client asks the authorization endpoint for (RFC 6749 §3.1.1).

@@ -14,10 +14,11 @@ use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine as _;
 
+use crate::client::{Client, ClientKind};
 use crate::error::OAuthError;
 use crate::reason::Reason;
 use crate::request::{form_decode, Params};
-use crate::store::{Client, ClientKind, ClientStore};
+use crate::store::ClientStore;
 use crate::token::SecretHash;
 use crate::types::{ClientId, ClientSecret};
 

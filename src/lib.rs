@@ -129,6 +129,7 @@ mod attempts;
 mod authorize;
 mod bearer;
 mod builder;
+mod client;
 mod client_auth;
 mod clock;
 mod error;
@@ -157,6 +158,7 @@ pub use async_trait::async_trait;
 pub use authorize::{AuthorizationRequest, AuthorizeOutcome, Redirect, ResponseType};
 pub use bearer::{AccessGrant, BearerError, BearerValidator, ResourceRequest, TokenLocation};
 pub use builder::{AuthorizationServerBuilder, BuildError};
+pub use client::{Client, ClientKind};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{BoxError, ErrorCode, OAuthError, StoreError};
 pub use grant::device_code::{DeviceConfirmation, DeviceRequest};
@@ -169,12 +171,12 @@ pub use scope::{Scope, ScopeError};
 pub use server::AuthorizationServer;
 pub use store::{
     polled_too_soon, Admission, AttemptKey, AttemptLease, AttemptLimiter, AttemptRule,
-    AttemptVerdict, Client, ClientKind, ClientStore, CodeGrant, CodeRedemption, CodeStore,
-    DeviceAuthorization, DeviceCodeStore, DeviceDecision, DevicePoll, DeviceSave, DeviceStatus,
-    MemoryAttemptLimiter, MemoryClientStore, MemoryCodeStore, MemoryDeviceCodeStore,
-    MemoryMfaStore, MemoryTokenStore, MemoryUserVerifier, MfaChallenge, MfaStore, OtpVerdict,
-    PendingAuthorization, PendingLimits, Rotation, TokenKind, TokenLookup, TokenRecord, TokenStore,
-    UserVerdict, UserVerifier, EXPIRED_DEVICE_CODE_MEMORY, REVOKED_FAMILY_MEMORY,
+    AttemptVerdict, ClientStore, CodeGrant, CodeRedemption, CodeStore, DeviceAuthorization,
+    DeviceCodeStore, DeviceDecision, DevicePoll, DeviceSave, DeviceStatus, MemoryAttemptLimiter,
+    MemoryClientStore, MemoryCodeStore, MemoryDeviceCodeStore, MemoryMfaStore, MemoryTokenStore,
+    MemoryUserVerifier, MfaChallenge, MfaStore, OtpVerdict, PendingAuthorization, PendingLimits,
+    Rotation, TokenKind, TokenLookup, TokenRecord, TokenStore, UserVerdict, UserVerifier,
+    EXPIRED_DEVICE_CODE_MEMORY, REVOKED_FAMILY_MEMORY,
 };
 #[cfg(feature = "redis")]
 pub use store::{RedisStore, RedisStoreBuilder};

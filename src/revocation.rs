@@ -10,10 +10,11 @@
 
 use time::OffsetDateTime;
 
+use crate::client::Client;
 use crate::error::OAuthError;
 use crate::reason::Reason;
 use crate::request::Params;
-use crate::store::{Client, TokenKind, TokenLookup, TokenStore};
+use crate::store::{TokenKind, TokenLookup, TokenStore};
 use crate::token::TokenHash;
 
 /// Revokes the token in `params` for `client`.

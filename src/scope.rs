@@ -6,9 +6,9 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::client::Client;
 use crate::error::OAuthError;
 use crate::reason::Reason;
-use crate::store::Client;
 
 /// A set of scope tokens (RFC 6749 §3.3), written on the wire as space-separated tokens.
 ///

@@ -42,6 +42,7 @@ use crate::authorize::{
     Redirect, Refusal, ResponseType,
 };
 use crate::builder::{AuthorizationServerBuilder, BuildError, Setups};
+use crate::client::Client;
 use crate::error::OAuthError;
 use crate::grant::context::{ensure_allowed, nonzero, Context, Grant, Shared};
 use crate::grant::implicit::{self, ImplicitGrant};
@@ -51,7 +52,7 @@ use crate::request::Params;
 use crate::response::TokenResponse;
 use crate::scope::Scope;
 use crate::store::{
-    Admission, Client, ClientStore, CodeGrant, CodeRedemption, CodeStore, PendingAuthorization,
+    Admission, ClientStore, CodeGrant, CodeRedemption, CodeStore, PendingAuthorization,
     PendingLimits,
 };
 use crate::token::TokenHash;

@@ -14,10 +14,11 @@ use crate::user_auth::{LoginLimits, UserAuthenticator};
 
 use crate::error::{OAuthError, StoreError};
 
+use crate::client::Client;
 use crate::reason::Reason;
 use crate::response::TokenResponse;
 use crate::scope::Scope;
-use crate::store::{Client, ClientStore, TokenKind, TokenRecord, TokenStore};
+use crate::store::{ClientStore, TokenKind, TokenRecord, TokenStore};
 use crate::token::TokenHash;
 use crate::types::{AccessToken, FamilyId, GrantType, RefreshToken, ResourceOwner};
 

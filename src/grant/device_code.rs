@@ -46,6 +46,7 @@ use time::OffsetDateTime;
 
 use crate::attempts::{AttemptGate, Count, Held};
 use crate::builder::{AuthorizationServerBuilder, BuildError, Setups};
+use crate::client::Client;
 use crate::error::OAuthError;
 use crate::grant::context::{
     ensure_allowed, fresh_family_refused, nonzero, Context, Grant, Shared,
@@ -56,8 +57,8 @@ use crate::request::Params;
 use crate::response::{Response, TokenResponse};
 use crate::scope::{grant_scope, Scope};
 use crate::store::{
-    AttemptKey, AttemptRule, Client, DeviceAuthorization, DeviceCodeStore, DeviceDecision,
-    DevicePoll, DeviceSave, DeviceStatus, PendingLimits,
+    AttemptKey, AttemptRule, DeviceAuthorization, DeviceCodeStore, DeviceDecision, DevicePoll,
+    DeviceSave, DeviceStatus, PendingLimits,
 };
 use crate::token::TokenHash;
 use crate::types::{DeviceCode, FamilyId, GrantType, ResourceOwner, UserCode};

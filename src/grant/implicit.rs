@@ -25,10 +25,11 @@
 
 use crate::authorize::{redirect, Redirect};
 use crate::builder::{AuthorizationServerBuilder, BuildError, Setups};
+use crate::client::Client;
 use crate::error::OAuthError;
 use crate::grant::context::{Context, Grant, Shared};
 use crate::scope::Scope;
-use crate::store::{Client, PendingAuthorization};
+use crate::store::PendingAuthorization;
 use crate::types::{FamilyId, ResourceOwner};
 
 /// The implicit grant's settings.

@@ -18,12 +18,12 @@
 use std::sync::Arc;
 
 use crate::builder::{BuildError, Setups};
+use crate::client::Client;
 use crate::error::OAuthError;
 use crate::grant::context::{ensure_allowed, fresh_family_refused, Context, Grant, Shared};
 use crate::reason::Reason;
 use crate::request::Params;
 use crate::response::TokenResponse;
-use crate::store::Client;
 use crate::token::TokenHash;
 use crate::types::{FamilyId, GrantType, OneTimeCode, ResourceOwner};
 use crate::user_auth::{Asker, UserAuthenticator};

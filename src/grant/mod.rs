@@ -29,10 +29,10 @@ pub(crate) mod password;
 pub(crate) mod refresh_token;
 
 use crate::builder::{BuildError, Setups};
+use crate::client::Client;
 use crate::error::OAuthError;
 use crate::request::Params;
 use crate::response::TokenOutcome;
-use crate::store::Client;
 use crate::types::GrantType;
 
 use self::authorization_code::AuthorizationCodeGrant;

@@ -23,13 +23,14 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use crate::builder::{AuthorizationServerBuilder, BuildError, Setups};
+use crate::client::Client;
 use crate::error::OAuthError;
 use crate::grant::context::{ensure_allowed, nonzero, Context, Grant, RefreshPolicy, Shared};
 use crate::reason::Reason;
 use crate::request::Params;
 use crate::response::TokenResponse;
 use crate::scope::{parse_requested, Scope};
-use crate::store::{Client, Rotation, TokenKind, TokenLookup, TokenRecord};
+use crate::store::{Rotation, TokenKind, TokenLookup, TokenRecord};
 use crate::token::TokenHash;
 use crate::types::{ClientId, FamilyId, GrantType, ResourceOwner};
 

@@ -28,6 +28,7 @@ use time::OffsetDateTime;
 
 use crate::bearer::BearerValidator;
 use crate::builder::{AuthorizationServerBuilder, BuildError};
+use crate::client::Client;
 use crate::client_auth::{authenticate, credentials};
 use crate::clock::Clock;
 use crate::error::OAuthError;
@@ -37,7 +38,7 @@ use crate::metadata::EndpointPaths;
 use crate::request::{token_params, Params, TokenRequest};
 use crate::scope::Scope;
 use crate::store::{
-    AttemptLimiter, Client, ClientStore, MemoryAttemptLimiter, MemoryMfaStore, MfaStore, TokenStore,
+    AttemptLimiter, ClientStore, MemoryAttemptLimiter, MemoryMfaStore, MfaStore, TokenStore,
 };
 use crate::types::{ClientId, GrantType};
 use crate::user_auth::UserAuthenticator;

@@ -1,0 +1,110 @@
+//! Registered clients, as a [`ClientStore`](crate::ClientStore) returns them.
+
+use crate::scope::Scope;
+use crate::token::SecretHash;
+use crate::types::{ClientId, GrantType, RedirectUri};
+
+/// Whether a client can keep a secret (RFC 6749 §2.1).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum ClientKind {
+    /// A public client (a SPA, a mobile or CLI app): it has no secret and authenticates with
+    /// `client_id` alone. PKCE is required for it wherever codes are involved.
+    Public,
+    /// A confidential client: it authenticates with its secret, kept here only as a hash.
+    Confidential {
+        /// The salted hash of the client's secret.
+        secret: SecretHash,
+    },
+}
+
+/// A registered client, as a [`ClientStore`](crate::ClientStore) returns it.
+///
+/// ```
+/// use grantor::{Client, ClientSecret, GrantType, SecretHash, Scope};
+///
+/// let client = Client::confidential("clientapp", SecretHash::new(&ClientSecret::new("123456")))
+///     .with_grant_types([GrantType::Password, GrantType::RefreshToken])
+///     .with_allowed_scope("read write".parse().unwrap())
+///     .with_default_scope("read".parse().unwrap());
+/// assert!(client.allows(GrantType::Password));
+/// assert!(!client.allows(GrantType::ClientCredentials));
+/// ```
+#[derive(Clone, Debug)]
+pub struct Client {
+    /// The client identifier.
+    pub id: ClientId,
+    /// Public or confidential, with the secret's hash for the latter.
+    pub kind: ClientKind,
+    /// The registered redirection URIs, matched exactly.
+    pub redirect_uris: Vec<RedirectUri>,
+    /// The grant types this client may use; any other gets `unauthorized_client`.
+    pub grant_types: Vec<GrantType>,
+    /// Every scope token this client may ask for.
+    pub allowed_scope: Scope,
+    /// The scope granted when a request names none (RFC 6749 §3.3). If empty, such a request
+    /// fails with `invalid_scope`.
+    pub default_scope: Scope,
+}
+
+impl Client {
+    /// A public client with no grant types, no scopes and no redirect URIs yet.
+    pub fn public(id: impl Into<ClientId>) -> Self {
+        Self::with_kind(id.into(), ClientKind::Public)
+    }
+
+    /// A confidential client with the given secret hash, and no grant types, scopes or redirect
+    /// URIs yet.
+    pub fn confidential(id: impl Into<ClientId>, secret: SecretHash) -> Self {
+        Self::with_kind(id.into(), ClientKind::Confidential { secret })
+    }
+
+    fn with_kind(id: ClientId, kind: ClientKind) -> Self {
+        Self {
+            id,
+            kind,
+            redirect_uris: Vec::new(),
+            grant_types: Vec::new(),
+            allowed_scope: Scope::empty(),
+            default_scope: Scope::empty(),
+        }
+    }
+
+    /// Sets the grant types the client may use.
+    pub fn with_grant_types(mut self, grants: impl IntoIterator<Item = GrantType>) -> Self {
+        self.grant_types = grants.into_iter().collect();
+        self
+    }
+
+    /// Sets every scope the client may ask for.
+    pub fn with_allowed_scope(mut self, scope: Scope) -> Self {
+        self.allowed_scope = scope;
+        self
+    }
+
+    /// Sets the scope granted when a request names none.
+    pub fn with_default_scope(mut self, scope: Scope) -> Self {
+        self.default_scope = scope;
+        self
+    }
+
+    /// Sets the registered redirection URIs.
+    pub fn with_redirect_uris<I, U>(mut self, uris: I) -> Self
+    where
+        I: IntoIterator<Item = U>,
+        U: Into<RedirectUri>,
+    {
+        self.redirect_uris = uris.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Whether the client may use `grant`.
+    pub fn allows(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+    }
+
+    /// Whether the client is public (has no secret).
+    pub fn is_public(&self) -> bool {
+        matches!(self.kind, ClientKind::Public)
+    }
+}

@@ -1,0 +1,280 @@
+//! [`MemoryDeviceCodeStore`]: device authorization requests kept in maps.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use super::{lock, shrink_if_sparse, wait_until, whole_seconds, ClientCounts};
+use crate::error::StoreError;
+use crate::store::expiry::{ExpiryQueue, SWEEP_BATCH};
+use crate::store::{
+    polled_too_soon, DeviceAuthorization, DeviceCodeStore, DeviceDecision, DevicePoll, DeviceSave,
+    DeviceStatus, PendingLimits, EXPIRED_DEVICE_CODE_MEMORY,
+};
+use crate::token::TokenHash;
+use crate::types::ClientId;
+
+/// A device authorization, and whether it still counts against the limits on pending requests
+/// (until it expires, or its approval is collected).
+struct HeldDevice {
+    request: DeviceAuthorization,
+    counted: bool,
+}
+
+/// What happens to a device authorization at a due time.
+#[derive(Clone, Copy)]
+enum DeviceStage {
+    /// It expires: it stops counting, and its user code stops working.
+    Expire,
+    /// It is forgotten ([`EXPIRED_DEVICE_CODE_MEMORY`] after it expired).
+    Forget,
+}
+
+#[derive(Default)]
+struct DeviceState {
+    /// Requests by device code hash.
+    requests: HashMap<TokenHash, HeldDevice>,
+    /// Device code hash by user code hash.
+    user_codes: HashMap<TokenHash, TokenHash>,
+    counts: ClientCounts,
+    expiry: ExpiryQueue<(TokenHash, DeviceStage, Option<TokenHash>)>,
+}
+
+fn device_memory() -> time::Duration {
+    time::Duration::seconds(EXPIRED_DEVICE_CODE_MEMORY)
+}
+
+impl DeviceState {
+    fn sweep(&mut self, now: OffsetDateTime, max: usize) {
+        let mut due = Vec::new();
+        self.expiry.pop_due(now, max, |event| due.push(event));
+        for (device, stage, user_code) in due {
+            match stage {
+                DeviceStage::Expire => {
+                    if let Some(user_code) = user_code {
+                        if self.user_codes.get(&user_code) == Some(&device) {
+                            self.user_codes.remove(&user_code);
+                        }
+                    }
+                    if let Some(held) = self.requests.get_mut(&device) {
+                        if held.counted && held.request.expires_at <= now {
+                            held.counted = false;
+                            self.counts.remove(&held.request.client_id);
+                        }
+                    }
+                }
+                DeviceStage::Forget => {
+                    let gone = self.requests.get(&device).is_some_and(|h| {
+                        h.request.expires_at.saturating_add(device_memory()) <= now
+                    });
+                    if gone {
+                        self.remove(&device);
+                    }
+                }
+            }
+        }
+        shrink_if_sparse(&mut self.requests);
+        shrink_if_sparse(&mut self.user_codes);
+    }
+
+    fn insert(
+        &mut self,
+        device: TokenHash,
+        user_code: Option<TokenHash>,
+        request: DeviceAuthorization,
+        now: OffsetDateTime,
+    ) {
+        let counted = request.expires_at > now;
+        if counted {
+            self.counts.add(&request.client_id);
+        }
+        self.expiry
+            .push(request.expires_at, (device, DeviceStage::Expire, user_code));
+        self.expiry.push(
+            request.expires_at.saturating_add(device_memory()),
+            (device, DeviceStage::Forget, None),
+        );
+        if let Some(user_code) = user_code {
+            self.user_codes.insert(user_code, device);
+        }
+        if let Some(old) = self
+            .requests
+            .insert(device, HeldDevice { request, counted })
+        {
+            if old.counted {
+                self.counts.remove(&old.request.client_id);
+            }
+        }
+    }
+
+    fn remove(&mut self, device: &TokenHash) -> Option<DeviceAuthorization> {
+        let held = self.requests.remove(device)?;
+        if held.counted {
+            self.counts.remove(&held.request.client_id);
+        }
+        Some(held.request)
+    }
+
+    /// The pending, unexpired request behind a user code.
+    fn pending_mut(
+        &mut self,
+        user_code: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Option<&mut DeviceAuthorization> {
+        let device = self.user_codes.get(user_code)?;
+        self.requests
+            .get_mut(device)
+            .map(|h| &mut h.request)
+            .filter(|r| r.expires_at > now && r.status == DeviceStatus::Pending)
+    }
+}
+
+/// Device authorization requests (RFC 8628) kept in maps.
+#[derive(Default)]
+pub struct MemoryDeviceCodeStore {
+    state: Mutex<DeviceState>,
+}
+
+impl MemoryDeviceCodeStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many device authorizations (pending, decided or expired) the store holds.
+    pub fn len(&self) -> usize {
+        lock(&self.state).requests.len()
+    }
+
+    /// Whether the store holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl fmt::Debug for MemoryDeviceCodeStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryDeviceCodeStore")
+            .field("entries", &self.len())
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl DeviceCodeStore for MemoryDeviceCodeStore {
+    async fn save_device_authorization(
+        &self,
+        device_code: &TokenHash,
+        user_code: &TokenHash,
+        request: &DeviceAuthorization,
+        limits: &PendingLimits,
+        now: OffsetDateTime,
+    ) -> Result<DeviceSave, StoreError> {
+        let mut state = lock(&self.state);
+        state.sweep(now, SWEEP_BATCH);
+        let in_use = state
+            .user_codes
+            .get(user_code)
+            .and_then(|device| state.requests.get(device))
+            .is_some_and(|h| h.request.expires_at > now);
+        if in_use {
+            return Ok(DeviceSave::UserCodeInUse);
+        }
+        if state.counts.full(&request.client_id, limits) {
+            state.sweep(now, usize::MAX);
+            if state.counts.full(&request.client_id, limits) {
+                return Ok(DeviceSave::Full {
+                    retry_after: wait_until(state.expiry.earliest(), now),
+                });
+            }
+        }
+        state.insert(*device_code, Some(*user_code), request.clone(), now);
+        Ok(DeviceSave::Saved)
+    }
+
+    async fn find_device_authorization(
+        &self,
+        user_code: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<DeviceAuthorization>, StoreError> {
+        let mut state = lock(&self.state);
+        Ok(state.pending_mut(user_code, now).map(|r| r.clone()))
+    }
+
+    async fn decide_device_authorization(
+        &self,
+        user_code: &TokenHash,
+        decision: &DeviceDecision,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut state = lock(&self.state);
+        let Some(request) = state.pending_mut(user_code, now) else {
+            return Ok(false);
+        };
+        request.status = decision.status();
+        state.user_codes.remove(user_code);
+        Ok(true)
+    }
+
+    async fn poll_device_authorization(
+        &self,
+        device_code: &TokenHash,
+        client: &ClientId,
+        now: OffsetDateTime,
+    ) -> Result<DevicePoll, StoreError> {
+        let mut state = lock(&self.state);
+        state.sweep(now, SWEEP_BATCH);
+        let Some(request) = state
+            .requests
+            .get_mut(device_code)
+            .map(|h| &mut h.request)
+            .filter(|r| r.expires_at.saturating_add(device_memory()) > now)
+        else {
+            return Ok(DevicePoll::Unknown);
+        };
+        if &request.client_id != client {
+            return Ok(DevicePoll::OtherClient);
+        }
+        if request.expires_at <= now {
+            return Ok(DevicePoll::Expired);
+        }
+        Ok(match &request.status {
+            DeviceStatus::Approved { .. } => match state.remove(device_code) {
+                Some(request) => DevicePoll::Approved(request),
+                None => DevicePoll::Unknown,
+            },
+            DeviceStatus::Denied => DevicePoll::Denied,
+            DeviceStatus::Pending => {
+                let too_soon = polled_too_soon(request.last_poll, request.interval, now);
+                request.last_poll = Some(whole_seconds(now));
+                if too_soon {
+                    request.interval = request.interval.saturating_add(5);
+                    DevicePoll::SlowDown {
+                        interval: request.interval,
+                    }
+                } else {
+                    DevicePoll::Pending
+                }
+            }
+        })
+    }
+
+    async fn restore_device_approval(
+        &self,
+        device_code: &TokenHash,
+        request: &DeviceAuthorization,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut state = lock(&self.state);
+        if state.requests.contains_key(device_code)
+            || request.expires_at.saturating_add(device_memory()) <= now
+        {
+            return Ok(false);
+        }
+        state.insert(*device_code, None, request.clone(), now);
+        Ok(true)
+    }
+}

@@ -1,0 +1,232 @@
+//! [`DeviceCodeStore`](crate::DeviceCodeStore) in Redis: device authorization requests.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use super::RedisStore;
+use crate::error::StoreError;
+use crate::scope::Scope;
+use crate::store::{
+    DeviceAuthorization, DeviceCodeStore, DeviceDecision, DevicePoll, DeviceSave, DeviceStatus,
+    PendingLimits, EXPIRED_DEVICE_CODE_MEMORY,
+};
+use crate::token::TokenHash;
+use crate::types::{ClientId, UserId, Username};
+
+/// How a device authorization's status is kept: its word, and for an approval the user, the
+/// username and the granted scope.
+fn status_fields(status: &DeviceStatus) -> (&'static str, String, String, String) {
+    match status {
+        DeviceStatus::Approved {
+            user_id,
+            username,
+            scope,
+        } => (
+            "approved",
+            user_id.as_str().to_owned(),
+            username
+                .as_ref()
+                .map(|u| u.as_str().to_owned())
+                .unwrap_or_default(),
+            scope.to_string(),
+        ),
+        DeviceStatus::Denied => ("denied", String::new(), String::new(), String::new()),
+        _ => ("pending", String::new(), String::new(), String::new()),
+    }
+}
+
+/// A device authorization from what a script answered: the request as saved (JSON), then its
+/// mutable fields (status, interval, last poll, user, granted scope, username; `''` for none).
+/// A missing part is a miss; a part that does not parse is a backend error.
+fn parse_device(
+    fields: impl IntoIterator<Item = Option<String>>,
+) -> Result<Option<DeviceAuthorization>, StoreError> {
+    let mut fields = fields.into_iter();
+    let mut next = || fields.next().flatten();
+    let (json, status, interval, last_poll, user, scope, username) =
+        (next(), next(), next(), next(), next(), next(), next());
+    // The scripts answer `''` for no last poll and no username (a nil would end the reply).
+    let (last_poll, username) = (
+        last_poll.filter(|v| !v.is_empty()),
+        username.filter(|v| !v.is_empty()),
+    );
+    let (Some(json), Some(status), Some(interval)) = (json, status, interval) else {
+        return Ok(None);
+    };
+    let mut request: DeviceAuthorization =
+        serde_json::from_str(&json).map_err(StoreError::backend)?;
+    request.status = match (status.as_str(), user, scope) {
+        ("pending", _, _) => DeviceStatus::Pending,
+        ("denied", _, _) => DeviceStatus::Denied,
+        ("approved", Some(user), Some(scope)) => DeviceStatus::Approved {
+            user_id: UserId::new(user),
+            username: username.map(Username::new),
+            scope: Scope::parse(&scope).map_err(StoreError::backend)?,
+        },
+        _ => return Ok(None),
+    };
+    request.interval = interval.parse().map_err(StoreError::backend)?;
+    request.last_poll = last_poll
+        .map(|l| {
+            let secs: i64 = l.parse().map_err(StoreError::backend)?;
+            OffsetDateTime::from_unix_timestamp(secs).map_err(StoreError::backend)
+        })
+        .transpose()?;
+    Ok(Some(request))
+}
+
+impl RedisStore {
+    /// Adds what `PUT_DEVICE_FN` reads (its keys, and its values from the invocation's next
+    /// argument on) to a script invocation.
+    fn add_device(
+        &self,
+        invocation: &mut redis::ScriptInvocation<'_>,
+        device_code: &TokenHash,
+        request: &DeviceAuthorization,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let json = serde_json::to_string(request).map_err(StoreError::backend)?;
+        let (status, user, username, scope) = status_fields(&request.status);
+        invocation
+            .key(self.device_key(device_code))
+            .key(format!(
+                "{}{}",
+                self.device_client_prefix(),
+                request.client_id
+            ))
+            .key(self.device_all_key())
+            .arg(now.unix_timestamp())
+            .arg(request.expires_at.unix_timestamp())
+            .arg(EXPIRED_DEVICE_CODE_MEMORY)
+            .arg(device_code.to_hex())
+            .arg(request.client_id.as_str())
+            .arg(status)
+            .arg(request.interval.to_string())
+            .arg(
+                request
+                    .last_poll
+                    .map(|l| l.unix_timestamp().to_string())
+                    .unwrap_or_default(),
+            )
+            .arg(user)
+            .arg(username)
+            .arg(scope)
+            .arg(json);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl DeviceCodeStore for RedisStore {
+    async fn save_device_authorization(
+        &self,
+        device_code: &TokenHash,
+        user_code: &TokenHash,
+        request: &DeviceAuthorization,
+        limits: &PendingLimits,
+        now: OffsetDateTime,
+    ) -> Result<DeviceSave, StoreError> {
+        let mut invocation = self.scripts.save_device.prepare_invoke();
+        invocation
+            .arg(limits.per_client)
+            .arg(limits.total)
+            .arg(self.device_key_prefix());
+        self.add_device(&mut invocation, device_code, request, now)?;
+        invocation.key(self.user_code_key(user_code));
+        let (saved, wait): (i64, i64) = self.invoke(false, &invocation).await?;
+        Ok(match saved {
+            1 => DeviceSave::Saved,
+            0 => DeviceSave::UserCodeInUse,
+            _ => DeviceSave::Full {
+                retry_after: Duration::from_secs(u64::try_from(wait).unwrap_or(1).max(1)),
+            },
+        })
+    }
+
+    async fn find_device_authorization(
+        &self,
+        user_code: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<DeviceAuthorization>, StoreError> {
+        let mut invocation = self.scripts.find_device.prepare_invoke();
+        invocation
+            .key(self.user_code_key(user_code))
+            .arg(now.unix_timestamp())
+            .arg(self.device_key_prefix());
+        let fields: Option<Vec<Option<String>>> = self.invoke(true, &invocation).await?;
+        match fields {
+            Some(fields) => parse_device(fields),
+            None => Ok(None),
+        }
+    }
+
+    async fn decide_device_authorization(
+        &self,
+        user_code: &TokenHash,
+        decision: &DeviceDecision,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let (status, user, username, scope) = status_fields(&decision.status());
+        let mut invocation = self.scripts.decide_device.prepare_invoke();
+        invocation
+            .key(self.user_code_key(user_code))
+            .arg(now.unix_timestamp())
+            .arg(self.device_key_prefix())
+            .arg(status)
+            .arg(user)
+            .arg(scope)
+            .arg(username);
+        let decided: i64 = self.invoke(false, &invocation).await?;
+        Ok(decided == 1)
+    }
+
+    async fn poll_device_authorization(
+        &self,
+        device_code: &TokenHash,
+        client: &ClientId,
+        now: OffsetDateTime,
+    ) -> Result<DevicePoll, StoreError> {
+        let mut invocation = self.scripts.poll_device.prepare_invoke();
+        invocation
+            .key(self.device_key(device_code))
+            .key(self.device_all_key())
+            .arg(now.unix_timestamp())
+            .arg(client.as_str())
+            .arg(EXPIRED_DEVICE_CODE_MEMORY)
+            .arg(self.device_client_prefix())
+            .arg(device_code.to_hex());
+        let answer: Vec<Option<String>> = self.invoke(false, &invocation).await?;
+        let mut answer = answer.into_iter();
+        Ok(match answer.next().flatten().as_deref() {
+            Some("pending") => DevicePoll::Pending,
+            Some("slow_down") => match answer.next().flatten() {
+                Some(interval) => DevicePoll::SlowDown {
+                    interval: interval.parse().map_err(StoreError::backend)?,
+                },
+                None => DevicePoll::Unknown,
+            },
+            Some("denied") => DevicePoll::Denied,
+            Some("approved") => match parse_device(answer)? {
+                Some(request) => DevicePoll::Approved(request),
+                None => DevicePoll::Unknown,
+            },
+            Some("expired") => DevicePoll::Expired,
+            Some("other") => DevicePoll::OtherClient,
+            _ => DevicePoll::Unknown,
+        })
+    }
+
+    async fn restore_device_approval(
+        &self,
+        device_code: &TokenHash,
+        request: &DeviceAuthorization,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut invocation = self.scripts.restore_device.prepare_invoke();
+        self.add_device(&mut invocation, device_code, request, now)?;
+        let restored: i64 = self.invoke(false, &invocation).await?;
+        Ok(restored == 1)
+    }
+}

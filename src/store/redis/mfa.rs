@@ -1,0 +1,73 @@
+//! [`MfaStore`](crate::MfaStore) in Redis: `mfa_token`s and one-time code counters.
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use super::{ceil_secs, RedisStore};
+use crate::error::StoreError;
+use crate::store::{MfaChallenge, MfaStore};
+use crate::token::TokenHash;
+use crate::types::UserId;
+
+#[async_trait]
+impl MfaStore for RedisStore {
+    async fn save_mfa_token(
+        &self,
+        token: &TokenHash,
+        challenge: &MfaChallenge,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let json = serde_json::to_string(challenge).map_err(StoreError::backend)?;
+        let mut invocation = self.scripts.save_mfa.prepare_invoke();
+        invocation
+            .key(self.mfa_key(token))
+            .arg(now.unix_timestamp())
+            .arg(challenge.expires_at.unix_timestamp())
+            .arg(json);
+        self.invoke::<i64>(false, &invocation).await?;
+        Ok(())
+    }
+
+    async fn find_mfa_token(
+        &self,
+        token: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<MfaChallenge>, StoreError> {
+        self.live_json(self.mfa_key(token), now)
+            .await?
+            .map(|json| serde_json::from_str(&json).map_err(StoreError::backend))
+            .transpose()
+    }
+
+    async fn take_mfa_token(
+        &self,
+        token: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<MfaChallenge>, StoreError> {
+        let mut invocation = self.scripts.take_mfa.prepare_invoke();
+        invocation
+            .key(self.mfa_key(token))
+            .arg(now.unix_timestamp());
+        let json: Option<String> = self.invoke(false, &invocation).await?;
+        json.map(|json| serde_json::from_str(&json).map_err(StoreError::backend))
+            .transpose()
+    }
+
+    async fn advance_otp_counter(
+        &self,
+        user: &UserId,
+        counter: u64,
+        until: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut invocation = self.scripts.advance_otp.prepare_invoke();
+        invocation
+            .key(self.otp_key(user))
+            .arg(now.unix_timestamp())
+            .arg(counter.to_string())
+            // Whole seconds, rounded up: a code is refused at least as long as asked.
+            .arg(ceil_secs(until));
+        let advanced: i64 = self.invoke(false, &invocation).await?;
+        Ok(advanced == 1)
+    }
+}
