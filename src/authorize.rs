@@ -18,7 +18,6 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::client::Client;
@@ -29,18 +28,7 @@ use crate::request::decode_form;
 use crate::response::Response;
 use crate::scope::grant_scope;
 use crate::store::{ClientStore, PendingAuthorization};
-use crate::types::{AuthorizationRequestId, ClientId, GrantType, RedirectUri};
-
-/// What the client asks the authorization endpoint for (RFC 6749 §3.1.1).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum ResponseType {
-    /// `code`: an authorization code, in the redirect's query (§4.1).
-    Code,
-    /// `token`: an access token, in the redirect's fragment (§4.2, the implicit grant).
-    Token,
-}
+use crate::types::{AuthorizationRequestId, ClientId, GrantType, RedirectUri, ResponseType};
 
 /// An authorization request as read off the wire: the query string of a `GET`, or the form body
 /// of a `POST` (RFC 6749 §3.1: the server "MUST support the use of the HTTP "GET" method … and

@@ -155,7 +155,7 @@ mod user_auth;
 
 /// Re-exported so implementors of the store traits need not depend on `async-trait` themselves.
 pub use async_trait::async_trait;
-pub use authorize::{AuthorizationRequest, AuthorizeOutcome, Redirect, ResponseType};
+pub use authorize::{AuthorizationRequest, AuthorizeOutcome, Redirect};
 pub use bearer::{AccessGrant, BearerError, BearerValidator, ResourceRequest, TokenLocation};
 pub use builder::{AuthorizationServerBuilder, BuildError};
 pub use client::{Client, ClientKind};
@@ -186,6 +186,6 @@ pub use totp::{Totp, TotpError};
 pub use types::{
     AccessToken, AuthorizationCode, AuthorizationRequestId, ClientId, ClientSecret, CodeVerifier,
     DeviceCode, FamilyId, GrantType, MfaToken, OneTimeCode, Password, RedirectUri, RefreshToken,
-    ResourceOwner, UserCode, UserId, Username, USER_CODE_ALPHABET,
+    ResourceOwner, ResponseType, UserCode, UserId, Username, USER_CODE_ALPHABET,
 };
 pub use user_auth::LoginLimits;

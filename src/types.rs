@@ -393,3 +393,14 @@ impl fmt::Display for GrantType {
 
 #[cfg(test)]
 mod tests;
+
+/// What the client asks the authorization endpoint for (RFC 6749 §3.1.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ResponseType {
+    /// `code`: an authorization code, in the redirect's query (§4.1).
+    Code,
+    /// `token`: an access token, in the redirect's fragment (§4.2, the implicit grant).
+    Token,
+}

@@ -39,7 +39,7 @@ use time::OffsetDateTime;
 
 use crate::authorize::{
     error_redirect, redirect, validate, AuthorizationRequest, AuthorizeOutcome, AuthorizeSettings,
-    Redirect, Refusal, ResponseType,
+    Redirect, Refusal,
 };
 use crate::builder::{AuthorizationServerBuilder, BuildError, Setups};
 use crate::client::Client;
@@ -58,6 +58,7 @@ use crate::store::{
 use crate::token::TokenHash;
 use crate::types::{
     AuthorizationCode, AuthorizationRequestId, CodeVerifier, FamilyId, GrantType, ResourceOwner,
+    ResponseType,
 };
 
 fn invalid() -> OAuthError {

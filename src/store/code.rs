@@ -6,12 +6,11 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::pending::{Admission, PendingLimits};
-use crate::authorize::ResponseType;
 use crate::error::StoreError;
 use crate::pkce::CodeChallenge;
 use crate::scope::Scope;
 use crate::token::TokenHash;
-use crate::types::{ClientId, FamilyId, RedirectUri, UserId, Username};
+use crate::types::{ClientId, FamilyId, RedirectUri, ResponseType, UserId, Username};
 
 /// A validated authorization request (RFC 6749 §4.1.1, §4.2.1) waiting for the user's decision.
 ///
