@@ -20,13 +20,13 @@ use std::fmt;
 
 use time::OffsetDateTime;
 
+use crate::client::grant_scope;
 use crate::client::Client;
 use crate::error::OAuthError;
 use crate::pkce::parse_challenge;
 use crate::reason::Reason;
 use crate::request::decode_form;
 use crate::response::Response;
-use crate::scope::grant_scope;
 use crate::store::{ClientStore, PendingAuthorization};
 use crate::types::{AuthorizationRequestId, ClientId, GrantType, RedirectUri, ResponseType};
 

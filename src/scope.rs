@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::client::Client;
 use crate::error::OAuthError;
 use crate::reason::Reason;
 
@@ -192,53 +191,6 @@ impl<'de> Deserialize<'de> for Scope {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
         Scope::parse(&s).map_err(serde::de::Error::custom)
-    }
-}
-
-/// What a token request is granted, and whether the response must say so.
-#[derive(Debug)]
-pub(crate) struct GrantedScope {
-    pub(crate) scope: Scope,
-    /// RFC 6749 §5.1: `scope` is "OPTIONAL, if identical to the scope requested by the client;
-    /// otherwise, REQUIRED".
-    pub(crate) differs_from_request: bool,
-}
-
-/// Decides the scope of a new grant for `client` from the raw `scope` parameter.
-///
-/// RFC 6749 §3.3: "If the client omits the scope parameter when requesting authorization, the
-/// authorization server MUST either process the request using a pre-defined default value or fail
-/// the request indicating an invalid scope."
-pub(crate) fn grant_scope(
-    client: &Client,
-    requested: Option<&str>,
-) -> Result<GrantedScope, OAuthError> {
-    match requested {
-        None => {
-            if client.default_scope.is_empty() {
-                return Err(OAuthError::invalid_scope(
-                    "no scope was requested and the client has no default scope",
-                )
-                .with_reason(Reason::NoDefaultScope));
-            }
-            Ok(GrantedScope {
-                scope: client.default_scope.clone(),
-                differs_from_request: true,
-            })
-        }
-        Some(raw) => {
-            let scope = parse_requested(raw)?;
-            if !scope.is_subset_of(&client.allowed_scope) {
-                return Err(OAuthError::invalid_scope(
-                    "the requested scope exceeds the scope this client may request",
-                )
-                .with_reason(Reason::ScopeNotAllowed));
-            }
-            Ok(GrantedScope {
-                scope,
-                differs_from_request: false,
-            })
-        }
     }
 }
 

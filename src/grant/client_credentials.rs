@@ -15,13 +15,13 @@
 //! never a refresh token (§4.4.3).
 
 use crate::builder::{AuthorizationServerBuilder, BuildError, Setups};
+use crate::client::grant_scope;
 use crate::client::Client;
 use crate::error::OAuthError;
 use crate::grant::context::{ensure_allowed, Context, Grant, Shared};
 use crate::reason::Reason;
 use crate::request::Params;
 use crate::response::TokenResponse;
-use crate::scope::grant_scope;
 use crate::types::{FamilyId, GrantType};
 
 /// The client credentials grant's settings.

@@ -46,6 +46,7 @@ use time::OffsetDateTime;
 
 use crate::attempts::{AttemptGate, Count, Held};
 use crate::builder::{AuthorizationServerBuilder, BuildError, Setups};
+use crate::client::grant_scope;
 use crate::client::Client;
 use crate::error::OAuthError;
 use crate::grant::context::{
@@ -55,7 +56,7 @@ use crate::metadata::endpoint;
 use crate::reason::Reason;
 use crate::request::Params;
 use crate::response::{Response, TokenResponse};
-use crate::scope::{grant_scope, Scope};
+use crate::scope::Scope;
 use crate::store::{
     AttemptKey, AttemptRule, DeviceAuthorization, DeviceCodeStore, DeviceDecision, DevicePoll,
     DeviceSave, DeviceStatus, PendingLimits,

@@ -33,13 +33,13 @@ use std::time::Duration;
 use crate::store::UserVerifier;
 
 use crate::builder::{AuthorizationServerBuilder, BuildError, Setups};
+use crate::client::grant_scope;
 use crate::client::Client;
 use crate::error::OAuthError;
 use crate::grant::context::{ensure_allowed, nonzero, Context, Grant, Shared};
 use crate::grant::mfa_otp;
 use crate::request::Params;
 use crate::response::TokenOutcome;
-use crate::scope::grant_scope;
 use crate::store::MfaChallenge;
 use crate::token::TokenHash;
 use crate::types::{FamilyId, GrantType, MfaToken, Password, Username};
