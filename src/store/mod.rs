@@ -40,6 +40,7 @@ mod expiry;
 mod memory;
 mod mfa;
 mod pending;
+mod record;
 #[cfg(feature = "redis")]
 mod redis;
 mod token;
@@ -60,5 +61,6 @@ pub use memory::{
 };
 pub use mfa::{MfaChallenge, MfaStore};
 pub use pending::{Admission, PendingLimits};
+pub use record::{decode_record, encode_record, Record, RECORD_FORMAT};
 pub use token::{Rotation, TokenKind, TokenLookup, TokenRecord, TokenStore, REVOKED_FAMILY_MEMORY};
 pub use user::{OtpVerdict, UserVerdict, UserVerifier};

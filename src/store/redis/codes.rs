@@ -22,7 +22,7 @@ impl CodeStore for RedisStore {
         limits: &PendingLimits,
         now: OffsetDateTime,
     ) -> Result<Admission, StoreError> {
-        let json = serde_json::to_string(request).map_err(StoreError::backend)?;
+        let json = crate::store::encode_record(request)?;
         let mut invocation = self.scripts.save_pending.prepare_invoke();
         invocation
             .key(self.pending_key(id))
@@ -85,7 +85,7 @@ impl CodeStore for RedisStore {
         grant: &CodeGrant,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let json = serde_json::to_string(grant).map_err(StoreError::backend)?;
+        let json = crate::store::encode_record(grant)?;
         let mut invocation = self.scripts.save_code.prepare_invoke();
         invocation
             .key(self.code_key(code))
@@ -115,7 +115,7 @@ impl CodeStore for RedisStore {
         let mut answer = answer.into_iter();
         Ok(match (answer.next().as_deref(), answer.next()) {
             (Some("redeemed"), Some(json)) => {
-                CodeRedemption::Redeemed(serde_json::from_str(&json).map_err(StoreError::backend)?)
+                CodeRedemption::Redeemed(crate::store::decode_record(&json)?)
             }
             (Some("used"), Some(family)) => CodeRedemption::AlreadyUsed {
                 family_id: FamilyId::new(family),
@@ -131,7 +131,7 @@ impl CodeStore for RedisStore {
         grant: &CodeGrant,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        let json = serde_json::to_string(grant).map_err(StoreError::backend)?;
+        let json = crate::store::encode_record(grant)?;
         let mut invocation = self.scripts.restore_code.prepare_invoke();
         invocation
             .key(self.code_key(code))
@@ -148,6 +148,6 @@ fn parse_pending(
     json: &str,
     now: OffsetDateTime,
 ) -> Result<Option<PendingAuthorization>, StoreError> {
-    let request: PendingAuthorization = serde_json::from_str(json).map_err(StoreError::backend)?;
+    let request: PendingAuthorization = crate::store::decode_record(json)?;
     Ok((request.expires_at > now).then_some(request))
 }

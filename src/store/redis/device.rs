@@ -55,8 +55,7 @@ fn parse_device(
     let (Some(json), Some(status), Some(interval)) = (json, status, interval) else {
         return Ok(None);
     };
-    let mut request: DeviceAuthorization =
-        serde_json::from_str(&json).map_err(StoreError::backend)?;
+    let mut request: DeviceAuthorization = crate::store::decode_record(&json)?;
     request.status = match (status.as_str(), user, scope) {
         ("pending", _, _) => DeviceStatus::Pending,
         ("denied", _, _) => DeviceStatus::Denied,
@@ -87,7 +86,7 @@ impl RedisStore {
         request: &DeviceAuthorization,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let json = serde_json::to_string(request).map_err(StoreError::backend)?;
+        let json = crate::store::encode_record(request)?;
         let (status, user, username, scope) = status_fields(&request.status);
         invocation
             .key(self.device_key(device_code))

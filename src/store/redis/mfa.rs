@@ -17,7 +17,7 @@ impl MfaStore for RedisStore {
         challenge: &MfaChallenge,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let json = serde_json::to_string(challenge).map_err(StoreError::backend)?;
+        let json = crate::store::encode_record(challenge)?;
         let mut invocation = self.scripts.save_mfa.prepare_invoke();
         invocation
             .key(self.mfa_key(token))
@@ -35,7 +35,7 @@ impl MfaStore for RedisStore {
     ) -> Result<Option<MfaChallenge>, StoreError> {
         self.live_json(self.mfa_key(token), now)
             .await?
-            .map(|json| serde_json::from_str(&json).map_err(StoreError::backend))
+            .map(|json| crate::store::decode_record(&json))
             .transpose()
     }
 
@@ -49,7 +49,7 @@ impl MfaStore for RedisStore {
             .key(self.mfa_key(token))
             .arg(now.unix_timestamp());
         let json: Option<String> = self.invoke(false, &invocation).await?;
-        json.map(|json| serde_json::from_str(&json).map_err(StoreError::backend))
+        json.map(|json| crate::store::decode_record(&json))
             .transpose()
     }
 

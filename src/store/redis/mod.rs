@@ -525,7 +525,7 @@ impl RedisStore {
         tokens: &[(TokenHash, TokenRecord)],
     ) -> Result<(), StoreError> {
         for (hash, record) in tokens {
-            let json = serde_json::to_string(record).map_err(StoreError::backend)?;
+            let json = crate::store::encode_record(record)?;
             invocation
                 .key(self.token_key(hash))
                 .key(self.family_key(&record.family_id))

@@ -133,7 +133,7 @@ impl TokenStore for RedisStore {
 }
 
 fn parse_record(json: &str) -> Result<TokenRecord, StoreError> {
-    serde_json::from_str(json).map_err(StoreError::backend)
+    crate::store::decode_record(json)
 }
 
 /// What the rotate and reissue scripts answered.

@@ -1,0 +1,120 @@
+//! How a store keeps a record whole: its serde form with a format version, so that a newer
+//! grantor reads what an older one wrote, and an older one refuses, loudly, what it cannot read.
+//!
+//! A store that keeps a record in one piece (the Redis store: a JSON string; a SQL store: a
+//! `jsonb` or `text` column beside the columns it queries) writes [`encode_record`] and reads
+//! [`decode_record`]. It never builds a record field by field from its own columns, so a field
+//! added in a later version reaches it with no change to the store.
+//!
+//! # How records evolve
+//!
+//! - A field added later is `#[serde(default)]` (an `Option`, or a value with a sensible
+//!   default), so a record written before it existed still reads. This keeps the format version.
+//! - A change that is not additive (a field renamed, retyped or given new meaning) raises
+//!   [`RECORD_FORMAT`], and [`decode_record`] learns to read the older versions.
+//! - A record written by a newer format than the reader's is refused with
+//!   [`StoreError::Backend`] naming both versions, rather than misread. (A rolling upgrade
+//!   across a format change therefore runs the new version's readers first.)
+//!
+//! The JSON is the record's fields with `"v"`, the format version:
+//!
+//! ```
+//! use grantor::{decode_record, encode_record, MfaChallenge, RECORD_FORMAT};
+//!
+//! let json = r#"{"client_id":"app","user_id":"u1","scope":"read","show_scope":false,"expires_at":1700000000}"#;
+//! // A record from before format versions existed (no "v", no "username") still reads.
+//! let challenge: MfaChallenge = decode_record(json).unwrap();
+//! assert_eq!(challenge.username, None);
+//! let stored = encode_record(&challenge).unwrap();
+//! assert!(stored.contains(&format!("\"v\":{RECORD_FORMAT}")));
+//! assert_eq!(decode_record::<MfaChallenge>(&stored).unwrap(), challenge);
+//! // A record from a newer format is refused.
+//! assert!(decode_record::<MfaChallenge>(&stored.replace("\"v\":1", "\"v\":99")).is_err());
+//! ```
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::error::StoreError;
+use crate::store::{
+    CodeGrant, DeviceAuthorization, MfaChallenge, PendingAuthorization, TokenRecord,
+};
+
+/// The format version of the records this version of grantor writes.
+pub const RECORD_FORMAT: u16 = 1;
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// A record that a store keeps whole: [`TokenRecord`], [`CodeGrant`], [`PendingAuthorization`],
+/// [`DeviceAuthorization`] and [`MfaChallenge`]. Sealed: the engine defines the records.
+pub trait Record: Serialize + DeserializeOwned + sealed::Sealed {}
+
+macro_rules! records {
+    ($($t:ty),*) => {
+        $(
+            impl sealed::Sealed for $t {}
+            impl Record for $t {}
+        )*
+    };
+}
+
+records!(
+    TokenRecord,
+    CodeGrant,
+    PendingAuthorization,
+    DeviceAuthorization,
+    MfaChallenge
+);
+
+#[derive(Serialize)]
+struct Write<'a, R> {
+    v: u16,
+    #[serde(flatten)]
+    record: &'a R,
+}
+
+#[derive(Deserialize)]
+struct Read<R> {
+    /// Records written before format versions existed have none: format 1.
+    #[serde(default = "first_format")]
+    v: u16,
+    #[serde(flatten)]
+    record: R,
+}
+
+fn first_format() -> u16 {
+    1
+}
+
+/// The stored form of `record`: JSON with its fields and `"v"`, the format version.
+///
+/// # Errors
+///
+/// [`StoreError::Backend`] if the record cannot be serialised (it always can).
+pub fn encode_record<R: Record>(record: &R) -> Result<String, StoreError> {
+    serde_json::to_string(&Write {
+        v: RECORD_FORMAT,
+        record,
+    })
+    .map_err(StoreError::backend)
+}
+
+/// Reads a record that [`encode_record`] wrote, in this format or an earlier one.
+///
+/// # Errors
+///
+/// [`StoreError::Backend`] for JSON that is not such a record, or a record written in a newer
+/// format than [`RECORD_FORMAT`].
+pub fn decode_record<R: Record>(json: &str) -> Result<R, StoreError> {
+    let read: Read<R> = serde_json::from_str(json).map_err(StoreError::backend)?;
+    if read.v > RECORD_FORMAT {
+        return Err(StoreError::backend(format!(
+            "a record in format {} was written by a newer grantor; this one reads up to format \
+             {RECORD_FORMAT}",
+            read.v
+        )));
+    }
+    Ok(read.record)
+}
