@@ -69,6 +69,20 @@ impl Handler {
         }
     }
 
+    /// The authorization endpoint's `response_type` this grant answers, if any (RFC 8414 §2
+    /// `response_types_supported`).
+    pub(crate) fn response_type(&self) -> Option<&'static str> {
+        match self {
+            Self::AuthorizationCode(_) => Some("code"),
+            Self::Implicit(_) => Some("token"),
+            Self::Password(_)
+            | Self::ClientCredentials(_)
+            | Self::RefreshToken(_)
+            | Self::DeviceCode(_)
+            | Self::MfaOtp(_) => None,
+        }
+    }
+
     /// Handles a token request of this grant type; `None` for a grant that has no token
     /// request (the implicit grant issues its token at the authorization endpoint, RFC 6749
     /// §4.2).
@@ -123,6 +137,11 @@ impl Grants {
     /// The enabled grant types.
     pub(crate) fn types(&self) -> impl Iterator<Item = GrantType> + '_ {
         self.handlers.iter().map(Handler::grant_type)
+    }
+
+    /// The `response_type`s the enabled grants answer at the authorization endpoint.
+    pub(crate) fn response_types(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.handlers.iter().filter_map(Handler::response_type)
     }
 
     /// The authorization code grant, which holds the authorization endpoint, if enabled.

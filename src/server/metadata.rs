@@ -17,19 +17,6 @@ impl AuthorizationServer {
         };
         let paths = &inner.paths;
         let grants: Vec<GrantType> = inner.grants.types().collect();
-        // RFC 8414 §2: the response types of the authorization endpoint.
-        let response_types = grants
-            .iter()
-            .filter_map(|grant| match grant {
-                GrantType::AuthorizationCode => Some("code"),
-                GrantType::Implicit => Some("token"),
-                GrantType::Password
-                | GrantType::ClientCredentials
-                | GrantType::RefreshToken
-                | GrantType::DeviceCode
-                | GrantType::MfaOtp => None,
-            })
-            .collect();
         let code_flow = inner.grants.authorization_code();
         let endpoint_on = code_flow.is_some();
         let metadata = Metadata {
@@ -47,7 +34,7 @@ impl AuthorizationServer {
             introspection_endpoint_auth_methods_supported: &INTROSPECTION_AUTH_METHODS,
             token_endpoint_auth_methods_supported: &CLIENT_AUTH_METHODS,
             grant_types_supported: grants.iter().map(|g| g.as_str()).collect(),
-            response_types_supported: response_types,
+            response_types_supported: inner.grants.response_types().collect(),
             code_challenge_methods_supported: code_flow.map(|code| {
                 if code.endpoint.allow_plain_pkce {
                     vec!["S256", "plain"]
