@@ -112,6 +112,9 @@
 //!   on every token, code, device request, used one-time code and failed-login count.
 //! - `totp`: `Totp`, RFC 6238 one-time codes (through the `totp-rs` crate), for a
 //!   [`UserVerifier::verify_otp`] that checks an authenticator app's codes.
+//! - `conformance`: `grantor::conformance`, the checks every store must pass, with one test
+//!   macro per store trait (`token_store_conformance!` and the like) to run them on a store of
+//!   your own; for dev-dependencies. Brings in `tokio` for the checks' runtime.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -132,6 +135,8 @@ mod builder;
 mod client;
 mod client_auth;
 mod clock;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod error;
 mod grant;
 #[cfg(feature = "http")]

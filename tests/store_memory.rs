@@ -1,28 +1,18 @@
-//! The store conformance suite, run against the in-memory stores.
-
-mod conformance;
+//! The store conformance kit, run against the in-memory stores as a host runs it on its own.
 
 use std::sync::Arc;
 
-use conformance::Stores;
 use grantor::{
     MemoryAttemptLimiter, MemoryCodeStore, MemoryDeviceCodeStore, MemoryMfaStore, MemoryTokenStore,
 };
 
-async fn memory() -> Stores {
-    Stores {
-        tokens: Arc::new(MemoryTokenStore::new()),
-        limiter: Arc::new(MemoryAttemptLimiter::new()),
-        codes: Arc::new(MemoryCodeStore::new()),
-        devices: Arc::new(MemoryDeviceCodeStore::new()),
-        mfa: Arc::new(MemoryMfaStore::new()),
-        guard: None,
-    }
-}
-
-conformance_suite!(memory());
+grantor::token_store_conformance!(Arc::new(MemoryTokenStore::new()));
+grantor::attempt_limiter_conformance!(Arc::new(MemoryAttemptLimiter::new()));
+grantor::code_store_conformance!(Arc::new(MemoryCodeStore::new()));
+grantor::device_code_store_conformance!(Arc::new(MemoryDeviceCodeStore::new()));
+grantor::mfa_store_conformance!(Arc::new(MemoryMfaStore::new()));
 
 #[test]
 fn suite_hashes_are_distinct() {
-    conformance::hashes_are_distinct();
+    grantor::conformance::hashes_are_distinct();
 }

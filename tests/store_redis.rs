@@ -1,32 +1,29 @@
-//! The store conformance suite, run against `RedisStore` on a private redis-server, plus what
-//! is particular to Redis: nothing recoverable in any key or value, TTLs, and outages.
+//! The store conformance kit, run against `RedisStore` on a private redis-server as a host runs
+//! it on its own store, plus what is particular to Redis: nothing recoverable in any key or
+//! value, TTLs, and outages.
 #![cfg(feature = "redis")]
 
 mod common;
-mod conformance;
 mod redis_support;
 
 use std::sync::Arc;
 
-use conformance::Stores;
+use grantor::conformance;
 use grantor::RedisStore;
 use redis_support::RedisServer;
 
-/// The stores, with the server process they talk to as their guard.
-async fn redis() -> Stores {
+/// A store on a redis-server of its own, with the server process as the guard that outlives it.
+async fn redis() -> (Arc<RedisStore>, RedisServer) {
     let server = RedisServer::start();
     let store = Arc::new(RedisStore::connect(&server.url()).await.expect("connect"));
-    Stores {
-        tokens: store.clone(),
-        limiter: store.clone(),
-        codes: store.clone(),
-        devices: store.clone(),
-        mfa: store,
-        guard: Some(Box::new(server)),
-    }
+    (store, server)
 }
 
-conformance_suite!(redis());
+grantor::token_store_conformance!(redis().await);
+grantor::attempt_limiter_conformance!(redis().await);
+grantor::code_store_conformance!(redis().await);
+grantor::device_code_store_conformance!(redis().await);
+grantor::mfa_store_conformance!(redis().await);
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;

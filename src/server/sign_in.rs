@@ -27,6 +27,8 @@ impl AuthorizationServer {
     /// user exists or not; a refusal carries [`retry_after`](OAuthError::retry_after)),
     /// `temporarily_unavailable` when too many checks of the same username or address are in
     /// flight for too long, `server_error` when no verifier is configured or a hook fails.
+    ///
+    /// [`UserVerifier`]: crate::UserVerifier
     pub async fn verify_user(
         &self,
         client: &ClientId,
@@ -49,6 +51,9 @@ impl AuthorizationServer {
     /// As `verify_user`; and `invalid_grant` with reason `otp_required` when the password is
     /// right but no `otp` was given (show the one-time code field), or `otp_refused` /
     /// `otp_reused` for a wrong or spent code (counted like a wrong password).
+    ///
+    /// [`UserVerifier`]: crate::UserVerifier
+    /// [`UserVerifier::verify_otp`]: crate::UserVerifier::verify_otp
     pub async fn verify_user_with_otp(
         &self,
         client: &ClientId,

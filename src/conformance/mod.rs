@@ -1,17 +1,95 @@
-//! One conformance suite for every store: each check is a generic async function over the
-//! store traits, and `conformance_suite!` turns them into tests for one store factory.
+//! The store conformance kit: the checks every store must pass, for a store of your own.
+//!
+//! The server relies on more than the store traits' signatures: each method is one atomic step
+//! (a refresh token rotates once however many requests race for it, a code is redeemed once, a
+//! revoked family takes no new tokens), expiry is judged by the `now` it is given, and bounds
+//! are kept. Each check here drives one store through one of those promises and panics, like
+//! any test, when it is broken. [`MemoryTokenStore`](crate::MemoryTokenStore) and friends and
+//! `RedisStore` pass all of them.
+//!
+//! Enable the `conformance` feature in your dev-dependencies, and call one macro per trait your
+//! store implements, in an integration test (`tests/conformance.rs`):
+//!
+//! ```toml
+//! [dev-dependencies]
+//! grantor = { version = "0.1", features = ["conformance"] }
+//! ```
+//!
+//! ```
+//! # mod my_app { pub use grantor::MemoryTokenStore as MyTokenStore; }
+//! use std::sync::Arc;
+//!
+//! use my_app::MyTokenStore;
+//!
+//! /// The store under test (connect to your test database here: this may `.await`).
+//! async fn store() -> Arc<MyTokenStore> {
+//!     Arc::new(MyTokenStore::new())
+//! }
+//!
+//! grantor::token_store_conformance!(store().await);
+//! // And one line per other store trait it implements:
+//! // grantor::code_store_conformance!(store().await);
+//! # fn main() {}
+//! ```
+//!
+//! `cargo test` then runs `token_store::save_and_find`, `token_store::revoke_a_family` and the
+//! rest, each in a `#[test]` of its own on a multi-threaded Tokio runtime that the kit builds:
+//! you need no `tokio` dependency of your own for it.
+//!
+//! # The macros
+//!
+//! Each macro takes a factory expression, evaluated afresh inside every test it generates
+//! (inside an `async` block, so it may `.await`), and expands to a module of `#[test]`s named
+//! after the trait. The expression answers an `Arc` of your store, or a tuple of one and a
+//! guard kept alive until the check ends (a server process, a temporary directory): see
+//! [`UnderTest`].
+//!
+//! - [`token_store_conformance!`](crate::token_store_conformance), in `token_store`:
+//!   [`TokenStore`]: saving and finding, expiry, rotation (once, by the right client, the
+//!   reissue of a lost reply), revoking tokens and families, and races between them.
+//! - [`attempt_limiter_conformance!`](crate::attempt_limiter_conformance), in
+//!   `attempt_limiter`: [`AttemptLimiter`]: leases, failure windows, and a race against the
+//!   limit.
+//! - [`code_store_conformance!`](crate::code_store_conformance), in `code_store`: [`CodeStore`]:
+//!   pending requests and codes taken once, a spent code given back, bounds, and races.
+//! - [`device_code_store_conformance!`](crate::device_code_store_conformance), in
+//!   `device_code_store`: [`DeviceCodeStore`]: user codes, decisions, the polling pace,
+//!   collection, expiry, bounds, and races.
+//! - [`mfa_store_conformance!`](crate::mfa_store_conformance), in `mfa_store`: [`MfaStore`]:
+//!   `mfa_token`s taken once, one-time codes only moving forward, and races.
+//!
+//! Every check is also a public `async fn` taking the one store it needs (such as
+//! [`save_and_find`]), for a host with a test harness of its own.
+//!
+//! # One backend for all
+//!
+//! Every check draws fresh keys ([`fresh_hash`], [`FamilyId::generate`]), so the checks never
+//! see each other's entries: they may run in parallel on one database, and the factory may hand
+//! every check a handle to the same one. Clean it between runs as you like; the checks do not.
+//!
+//! # Time
 //!
 //! Time is an argument of every store method, so the checks move `now` forward instead of
-//! sleeping; a store with real TTLs (Redis) still sees consistent answers, because it judges
-//! expiry by the `now` it is given.
-#![allow(dead_code)]
+//! sleeping: a check passes `now + 60 s` to see an entry expire, and takes no longer for it. A
+//! store with real TTLs (Redis) still sees consistent answers, because it judges expiry by the
+//! `now` it is given; [`now`] starts each check from the real time, so such a store keeps the
+//! entries meanwhile.
+
+// This is test code shipped for hosts: a failed assertion (a panic) is how a check reports a
+// store that breaks its contract, so the library's lints against panicking do not apply here.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use grantor::{
+use crate::{
     Admission, AttemptKey, AttemptLease, AttemptLimiter, AttemptRule, AttemptVerdict, ClientId,
     CodeChallenge, CodeChallengeMethod, CodeGrant, CodeRedemption, CodeStore, DeviceAuthorization,
     DeviceCodeStore, DeviceDecision, DevicePoll, DeviceSave, DeviceStatus, FamilyId, MfaChallenge,
@@ -22,15 +100,59 @@ use grantor::{
 use time::OffsetDateTime;
 use tokio::sync::Barrier;
 
-/// The stores under test.
-pub struct Stores {
-    pub tokens: Arc<dyn TokenStore>,
-    pub limiter: Arc<dyn AttemptLimiter>,
-    pub codes: Arc<dyn CodeStore>,
-    pub devices: Arc<dyn DeviceCodeStore>,
-    pub mfa: Arc<dyn MfaStore>,
-    /// Whatever must live as long as the stores (a server process), dropped with them.
-    pub guard: Option<Box<dyn std::any::Any + Send + Sync>>,
+/// What a conformance macro's factory expression answers: the store under test, as the
+/// `Arc<dyn Trait>` (`T`) its checks take.
+///
+/// Implemented for `Arc<S>` of every store `S`, for each store trait `S` implements, and for a
+/// tuple `(store, guard)`: the guard (anything, say the server process the store talks to) lives
+/// until the check ends, and is dropped after the store.
+pub trait UnderTest<T: ?Sized> {
+    /// The store, as the checks take it.
+    fn store(&self) -> Arc<T>;
+}
+
+macro_rules! under_test {
+    ($($store:ident),*) => {
+        $(
+            impl<S: $store + 'static> UnderTest<dyn $store> for Arc<S> {
+                fn store(&self) -> Arc<dyn $store> {
+                    self.clone()
+                }
+            }
+        )*
+    };
+}
+
+under_test!(
+    TokenStore,
+    AttemptLimiter,
+    CodeStore,
+    DeviceCodeStore,
+    MfaStore
+);
+
+impl<T: ?Sized, S: UnderTest<T>, G> UnderTest<T> for (S, G) {
+    fn store(&self) -> Arc<T> {
+        self.0.store()
+    }
+}
+
+/// What the macros expand to, not for direct use.
+#[doc(hidden)]
+pub mod __private {
+    use std::future::Future;
+
+    /// Runs one check to completion on a multi-threaded runtime of its own, as
+    /// `#[tokio::test(flavor = "multi_thread", worker_threads = 4)]` would: the racing checks
+    /// need tasks on several threads.
+    pub fn run(check: impl Future<Output = ()>) {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(4)
+            .enable_all()
+            .build()
+            .expect("a Tokio runtime for the check")
+            .block_on(check);
+    }
 }
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -42,6 +164,8 @@ pub fn fresh_hash(label: &str) -> TokenHash {
 }
 
 /// "Now" for the checks: the real time, so that a store with real TTLs keeps the entries.
+// The server reads time from its injected `Clock`; the checks are not the server, and a store
+// with real TTLs must see the real time.
 #[allow(clippy::disallowed_methods)]
 pub fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
@@ -74,6 +198,7 @@ where
     out
 }
 
+/// A token record of `kind` for `client` in `family`, issued at `now` and living `ttl` seconds.
 pub fn record(
     kind: TokenKind,
     client: &str,
@@ -95,26 +220,27 @@ pub fn record(
 
 const HOUR: i64 = 3600;
 
-pub async fn save_and_find(s: Stores) {
+/// Saved tokens are found by their hash with the very record saved; an unknown hash is unknown.
+pub async fn save_and_find(tokens: Arc<dyn TokenStore>) {
     let now = now();
     let fam = FamilyId::generate();
     let (a, r) = (fresh_hash("a"), fresh_hash("r"));
     let ra = record(TokenKind::Access, "c", &fam, now, HOUR);
     let rr = record(TokenKind::Refresh, "c", &fam, now, 24 * HOUR);
-    s.tokens
+    tokens
         .save_tokens(&[(a, ra.clone()), (r, rr.clone())], now)
         .await
         .expect("save");
     assert_eq!(
-        s.tokens.find_token(&a, now).await.expect("find"),
+        tokens.find_token(&a, now).await.expect("find"),
         TokenLookup::Live(ra)
     );
     assert_eq!(
-        s.tokens.find_token(&r, now).await.expect("find"),
+        tokens.find_token(&r, now).await.expect("find"),
         TokenLookup::Live(rr)
     );
     assert_eq!(
-        s.tokens
+        tokens
             .find_token(&fresh_hash("x"), now)
             .await
             .expect("find"),
@@ -124,22 +250,24 @@ pub async fn save_and_find(s: Stores) {
     let mut no_user = record(TokenKind::Access, "c", &fam, now, HOUR);
     no_user.user_id = None;
     let h = fresh_hash("nu");
-    s.tokens
+    tokens
         .save_tokens(&[(h, no_user.clone())], now)
         .await
         .expect("save");
     assert_eq!(
-        s.tokens.find_token(&h, now).await.expect("find"),
+        tokens.find_token(&h, now).await.expect("find"),
         TokenLookup::Live(no_user)
     );
 }
 
-pub async fn expiry_is_judged_by_now(s: Stores) {
+/// A token expires at its `expires_at` by the `now` passed in: then it is unknown, not revocable
+/// and not rotatable.
+pub async fn expiry_is_judged_by_now(tokens: Arc<dyn TokenStore>) {
     let now = now();
     let at = |secs: i64| now + time::Duration::seconds(secs);
     let fam = FamilyId::generate();
     let (a, r) = (fresh_hash("a"), fresh_hash("r"));
-    s.tokens
+    tokens
         .save_tokens(
             &[
                 (a, record(TokenKind::Access, "c", &fam, now, 60)),
@@ -150,38 +278,40 @@ pub async fn expiry_is_judged_by_now(s: Stores) {
         .await
         .expect("save");
     assert!(matches!(
-        s.tokens.find_token(&a, at(59)).await,
+        tokens.find_token(&a, at(59)).await,
         Ok(TokenLookup::Live(_))
     ));
     assert_eq!(
-        s.tokens.find_token(&a, at(60)).await.ok(),
+        tokens.find_token(&a, at(60)).await.ok(),
         Some(TokenLookup::Unknown)
     );
-    assert_eq!(s.tokens.revoke_token(&a, at(60)).await.ok(), Some(None));
+    assert_eq!(tokens.revoke_token(&a, at(60)).await.ok(), Some(None));
     let new = [(
         fresh_hash("n"),
         record(TokenKind::Refresh, "c", &fam, at(120), 120),
     )];
     assert_eq!(
-        s.tokens
+        tokens
             .rotate_refresh_token(&r, &ClientId::new("c"), &new, true, at(120))
             .await
             .ok(),
         Some(Rotation::NotFound)
     );
     assert_eq!(
-        s.tokens.find_token(&new[0].0, at(120)).await.ok(),
+        tokens.find_token(&new[0].0, at(120)).await.ok(),
         Some(TokenLookup::Unknown)
     );
 }
 
-pub async fn rotation_spends_the_old_token_once(s: Stores) {
+/// Rotating a refresh token saves its successors and spends it: a second rotation is a reuse, which
+/// names the family.
+pub async fn rotation_spends_the_old_token_once(tokens: Arc<dyn TokenStore>) {
     let now = now();
     let fam = FamilyId::generate();
     let client = ClientId::new("c");
     let old = fresh_hash("old");
     let rec = record(TokenKind::Refresh, "c", &fam, now, 24 * HOUR);
-    s.tokens
+    tokens
         .save_tokens(&[(old, rec.clone())], now)
         .await
         .expect("save");
@@ -196,7 +326,7 @@ pub async fn rotation_spends_the_old_token_once(s: Stores) {
         ),
     ];
     assert_eq!(
-        s.tokens
+        tokens
             .rotate_refresh_token(&old, &client, &new, true, now)
             .await
             .expect("rotate"),
@@ -204,7 +334,7 @@ pub async fn rotation_spends_the_old_token_once(s: Stores) {
     );
     for (h, r) in &new {
         assert_eq!(
-            s.tokens.find_token(h, now).await.expect("find"),
+            tokens.find_token(h, now).await.expect("find"),
             TokenLookup::Live(r.clone())
         );
     }
@@ -214,13 +344,13 @@ pub async fn rotation_spends_the_old_token_once(s: Stores) {
         rotated_at: now,
         successor: Some(new[1].0),
     };
-    assert_eq!(s.tokens.find_token(&old, now).await.expect("find"), spent);
+    assert_eq!(tokens.find_token(&old, now).await.expect("find"), spent);
     let again = [(
         fresh_hash("x"),
         record(TokenKind::Refresh, "c", &fam, now, HOUR),
     )];
     assert_eq!(
-        s.tokens
+        tokens
             .rotate_refresh_token(&old, &client, &again, true, now)
             .await
             .expect("rotate"),
@@ -230,27 +360,24 @@ pub async fn rotation_spends_the_old_token_once(s: Stores) {
         }
     );
     assert_eq!(
-        s.tokens.find_token(&again[0].0, now).await.expect("find"),
+        tokens.find_token(&again[0].0, now).await.expect("find"),
         TokenLookup::Unknown
     );
     // A spent token cannot be revoked again, and its mark lasts until its own expiry.
-    assert_eq!(
-        s.tokens.revoke_token(&old, now).await.expect("revoke"),
-        None
-    );
+    assert_eq!(tokens.revoke_token(&old, now).await.expect("revoke"), None);
     let later = now + time::Duration::seconds(24 * HOUR - 1);
     assert!(matches!(
-        s.tokens.find_token(&old, later).await,
+        tokens.find_token(&old, later).await,
         Ok(TokenLookup::Rotated { .. })
     ));
     // At its own expiry the mark is gone: no longer a replay, just unknown.
     let expired = now + time::Duration::seconds(24 * HOUR);
     assert_eq!(
-        s.tokens.find_token(&old, expired).await.ok(),
+        tokens.find_token(&old, expired).await.ok(),
         Some(TokenLookup::Unknown)
     );
     assert_eq!(
-        s.tokens
+        tokens
             .rotate_refresh_token(&old, &client, &[], true, expired)
             .await
             .ok(),
@@ -258,12 +385,13 @@ pub async fn rotation_spends_the_old_token_once(s: Stores) {
     );
 }
 
-pub async fn rotation_checks_client_and_kind(s: Stores) {
+/// Only the client a refresh token was issued to can rotate it, and only a refresh token rotates.
+pub async fn rotation_checks_client_and_kind(tokens: Arc<dyn TokenStore>) {
     let now = now();
     let fam = FamilyId::generate();
     let (refresh, access) = (fresh_hash("r"), fresh_hash("a"));
     let rr = record(TokenKind::Refresh, "c", &fam, now, HOUR);
-    s.tokens
+    tokens
         .save_tokens(
             &[
                 (refresh, rr.clone()),
@@ -280,43 +408,44 @@ pub async fn rotation_checks_client_and_kind(s: Stores) {
     let other = ClientId::new("other");
     let c = ClientId::new("c");
     assert_eq!(
-        s.tokens
+        tokens
             .rotate_refresh_token(&refresh, &other, &new, true, now)
             .await
             .ok(),
         Some(Rotation::NotFound)
     );
     assert_eq!(
-        s.tokens
+        tokens
             .rotate_refresh_token(&access, &c, &new, true, now)
             .await
             .ok(),
         Some(Rotation::NotFound)
     );
     assert_eq!(
-        s.tokens
+        tokens
             .rotate_refresh_token(&fresh_hash("u"), &c, &new, true, now)
             .await
             .ok(),
         Some(Rotation::NotFound)
     );
     assert_eq!(
-        s.tokens.find_token(&new[0].0, now).await.ok(),
+        tokens.find_token(&new[0].0, now).await.ok(),
         Some(TokenLookup::Unknown)
     );
     assert_eq!(
-        s.tokens.find_token(&refresh, now).await.ok(),
+        tokens.find_token(&refresh, now).await.ok(),
         Some(TokenLookup::Live(rr))
     );
 }
 
-pub async fn rotation_can_keep_the_old_token(s: Stores) {
+/// A rotation that keeps the old token (no refresh token rotation) leaves it usable.
+pub async fn rotation_can_keep_the_old_token(tokens: Arc<dyn TokenStore>) {
     let now = now();
     let fam = FamilyId::generate();
     let c = ClientId::new("c");
     let old = fresh_hash("old");
     let rr = record(TokenKind::Refresh, "c", &fam, now, HOUR);
-    s.tokens
+    tokens
         .save_tokens(&[(old, rr.clone())], now)
         .await
         .expect("save");
@@ -326,43 +455,44 @@ pub async fn rotation_can_keep_the_old_token(s: Stores) {
             record(TokenKind::Access, "c", &fam, now, HOUR),
         )];
         assert_eq!(
-            s.tokens
+            tokens
                 .rotate_refresh_token(&old, &c, &new, false, now)
                 .await
                 .ok(),
             Some(Rotation::Issued(rr.clone()))
         );
         assert!(matches!(
-            s.tokens.find_token(&new[0].0, now).await,
+            tokens.find_token(&new[0].0, now).await,
             Ok(TokenLookup::Live(_))
         ));
     }
     assert_eq!(
-        s.tokens.find_token(&old, now).await.ok(),
+        tokens.find_token(&old, now).await.ok(),
         Some(TokenLookup::Live(rr))
     );
 }
 
-pub async fn revoke_one(s: Stores) {
+/// Revoking a token answers its record once; afterwards it is unknown.
+pub async fn revoke_one(tokens: Arc<dyn TokenStore>) {
     let now = now();
     let fam = FamilyId::generate();
     let a = fresh_hash("a");
     let ra = record(TokenKind::Access, "c", &fam, now, HOUR);
-    s.tokens
+    tokens
         .save_tokens(&[(a, ra.clone())], now)
         .await
         .expect("save");
     assert_eq!(
-        s.tokens.revoke_token(&a, now).await.expect("revoke"),
+        tokens.revoke_token(&a, now).await.expect("revoke"),
         Some(ra)
     );
-    assert_eq!(s.tokens.revoke_token(&a, now).await.expect("revoke"), None);
+    assert_eq!(tokens.revoke_token(&a, now).await.expect("revoke"), None);
     assert_eq!(
-        s.tokens.find_token(&a, now).await.expect("find"),
+        tokens.find_token(&a, now).await.expect("find"),
         TokenLookup::Unknown
     );
     assert_eq!(
-        s.tokens
+        tokens
             .revoke_token(&fresh_hash("u"), now)
             .await
             .expect("revoke"),
@@ -370,12 +500,13 @@ pub async fn revoke_one(s: Stores) {
     );
 }
 
-pub async fn revoke_a_family(s: Stores) {
+/// Revoking a family revokes every token in it, and a replayed rotated token is still recognised.
+pub async fn revoke_a_family(tokens: Arc<dyn TokenStore>) {
     let now = now();
     let (fam, other) = (FamilyId::generate(), FamilyId::generate());
     let c = ClientId::new("c");
     let (a, r, o) = (fresh_hash("a"), fresh_hash("r"), fresh_hash("o"));
-    s.tokens
+    tokens
         .save_tokens(
             &[
                 (a, record(TokenKind::Access, "c", &fam, now, HOUR)),
@@ -393,28 +524,28 @@ pub async fn revoke_a_family(s: Stores) {
         (nr, record(TokenKind::Refresh, "c", &fam, now, HOUR)),
     ];
     assert!(matches!(
-        s.tokens.rotate_refresh_token(&r, &c, &new, true, now).await,
+        tokens.rotate_refresh_token(&r, &c, &new, true, now).await,
         Ok(Rotation::Issued(_))
     ));
-    assert_eq!(s.tokens.revoke_family(&fam, now).await.expect("revoke"), 3);
+    assert_eq!(tokens.revoke_family(&fam, now).await.expect("revoke"), 3);
     for h in [a, na, nr] {
         assert_eq!(
-            s.tokens.find_token(&h, now).await.ok(),
+            tokens.find_token(&h, now).await.ok(),
             Some(TokenLookup::Unknown)
         );
     }
     // The mark stays: a replay is still recognised.
     assert!(matches!(
-        s.tokens.find_token(&r, now).await,
+        tokens.find_token(&r, now).await,
         Ok(TokenLookup::Rotated { .. })
     ));
     assert!(matches!(
-        s.tokens.find_token(&o, now).await,
+        tokens.find_token(&o, now).await,
         Ok(TokenLookup::Live(_))
     ));
-    assert_eq!(s.tokens.revoke_family(&fam, now).await.expect("revoke"), 0);
+    assert_eq!(tokens.revoke_family(&fam, now).await.expect("revoke"), 0);
     assert_eq!(
-        s.tokens
+        tokens
             .revoke_family(&FamilyId::generate(), now)
             .await
             .expect("revoke"),
@@ -422,7 +553,7 @@ pub async fn revoke_a_family(s: Stores) {
     );
     // Nothing can be issued from a revoked family's refresh token.
     assert_eq!(
-        s.tokens
+        tokens
             .rotate_refresh_token(
                 &nr,
                 &c,
@@ -439,11 +570,12 @@ pub async fn revoke_a_family(s: Stores) {
     );
 }
 
-pub async fn revoke_a_family_counts_only_unexpired_tokens(s: Stores) {
+/// Revoking a family counts only the tokens still unexpired at `now`.
+pub async fn revoke_a_family_counts_only_unexpired_tokens(tokens: Arc<dyn TokenStore>) {
     let now = now();
     let fam = FamilyId::generate();
     let (short, long) = (fresh_hash("s"), fresh_hash("l"));
-    s.tokens
+    tokens
         .save_tokens(
             &[
                 (short, record(TokenKind::Access, "c", &fam, now, 10)),
@@ -454,20 +586,18 @@ pub async fn revoke_a_family_counts_only_unexpired_tokens(s: Stores) {
         .await
         .expect("save");
     let later = now + time::Duration::seconds(20);
+    assert_eq!(tokens.revoke_family(&fam, later).await.expect("revoke"), 1);
     assert_eq!(
-        s.tokens.revoke_family(&fam, later).await.expect("revoke"),
-        1
-    );
-    assert_eq!(
-        s.tokens.find_token(&long, later).await.ok(),
+        tokens.find_token(&long, later).await.ok(),
         Some(TokenLookup::Unknown)
     );
 }
 
-pub async fn a_revoked_family_takes_no_new_tokens_for_a_while(s: Stores) {
+/// A revoked family takes no new tokens, by save or by rotation, until its mark lapses.
+pub async fn a_revoked_family_takes_no_new_tokens_for_a_while(tokens: Arc<dyn TokenStore>) {
     let now = now();
     let (fam, other) = (FamilyId::generate(), FamilyId::generate());
-    s.tokens
+    tokens
         .save_tokens(
             &[(
                 fresh_hash("a"),
@@ -477,7 +607,7 @@ pub async fn a_revoked_family_takes_no_new_tokens_for_a_while(s: Stores) {
         )
         .await
         .expect("save");
-    assert_eq!(s.tokens.revoke_family(&fam, now).await.expect("revoke"), 1);
+    assert_eq!(tokens.revoke_family(&fam, now).await.expect("revoke"), 1);
     // A grant that raced the revocation: its tokens are refused, all of them.
     let late = [
         (
@@ -489,18 +619,18 @@ pub async fn a_revoked_family_takes_no_new_tokens_for_a_while(s: Stores) {
             record(TokenKind::Access, "c", &fam, now, HOUR),
         ),
     ];
-    assert!(!s.tokens.save_tokens(&late, now).await.expect("save"));
+    assert!(!tokens.save_tokens(&late, now).await.expect("save"));
     for (h, _) in &late {
         assert_eq!(
-            s.tokens.find_token(h, now).await.ok(),
+            tokens.find_token(h, now).await.ok(),
             Some(TokenLookup::Unknown)
         );
     }
     // Other families are unaffected.
-    assert!(s.tokens.save_tokens(&late[..1], now).await.expect("save"));
+    assert!(tokens.save_tokens(&late[..1], now).await.expect("save"));
     // Rotation cannot bring tokens into it either.
     let old = fresh_hash("old");
-    s.tokens
+    tokens
         .save_tokens(
             &[(old, record(TokenKind::Refresh, "c", &other, now, HOUR))],
             now,
@@ -512,38 +642,34 @@ pub async fn a_revoked_family_takes_no_new_tokens_for_a_while(s: Stores) {
         record(TokenKind::Access, "c", &fam, now, HOUR),
     )];
     assert_eq!(
-        s.tokens
+        tokens
             .rotate_refresh_token(&old, &ClientId::new("c"), &into_revoked, true, now)
             .await
             .ok(),
         Some(Rotation::NotFound)
     );
     assert!(
-        matches!(
-            s.tokens.find_token(&old, now).await,
-            Ok(TokenLookup::Live(_))
-        ),
+        matches!(tokens.find_token(&old, now).await, Ok(TokenLookup::Live(_))),
         "nothing spent"
     );
     // The memory of it fades after an hour.
-    let later = now + time::Duration::seconds(grantor::REVOKED_FAMILY_MEMORY);
+    let later = now + time::Duration::seconds(crate::REVOKED_FAMILY_MEMORY);
     let again = [(
         fresh_hash("ag"),
         record(TokenKind::Access, "c", &fam, later, HOUR),
     )];
-    assert!(s.tokens.save_tokens(&again, later).await.expect("save"));
+    assert!(tokens.save_tokens(&again, later).await.expect("save"));
 }
 
-/// 100 tasks on several threads rotate one refresh token at once: exactly one wins.
 /// Saves a refresh token and rotates it once, answering (old, successor, the successor's record).
 async fn rotated_once(
-    s: &Stores,
+    tokens: &Arc<dyn TokenStore>,
     now: OffsetDateTime,
     fam: &FamilyId,
 ) -> (TokenHash, TokenHash, TokenRecord) {
     let client = ClientId::new("c");
     let old = fresh_hash("old");
-    s.tokens
+    tokens
         .save_tokens(
             &[(old, record(TokenKind::Refresh, "c", fam, now, 24 * HOUR))],
             now,
@@ -560,7 +686,7 @@ async fn rotated_once(
         (successor, successor_record.clone()),
     ];
     assert!(matches!(
-        s.tokens
+        tokens
             .rotate_refresh_token(&old, &client, &new, true, now)
             .await,
         Ok(Rotation::Issued(_))
@@ -582,12 +708,16 @@ fn pair_of(label: &str, fam: &FamilyId, now: OffsetDateTime) -> [(TokenHash, Tok
     ]
 }
 
-pub async fn a_rotated_token_is_reissued_once_while_its_successor_is_unused(s: Stores) {
+/// A rotated refresh token presented again is reissued once while its successor is unused (a lost
+/// reply), and is a reuse otherwise.
+pub async fn a_rotated_token_is_reissued_once_while_its_successor_is_unused(
+    tokens: Arc<dyn TokenStore>,
+) {
     let now = now();
     let at = |secs: i64| now + time::Duration::seconds(secs);
     let fam = FamilyId::generate();
     let client = ClientId::new("c");
-    let (old, s1, s1_record) = rotated_once(&s, now, &fam).await;
+    let (old, s1, s1_record) = rotated_once(&tokens, now, &fam).await;
     let reused = Rotation::Reused {
         client_id: client.clone(),
         family_id: fam.clone(),
@@ -595,27 +725,27 @@ pub async fn a_rotated_token_is_reissued_once_while_its_successor_is_unused(s: S
     // Another client, or another successor, changes nothing.
     let second = pair_of("second", &fam, at(2));
     assert_eq!(
-        s.tokens
+        tokens
             .reissue_rotated(&old, &s1, &ClientId::new("other"), &second, at(2))
             .await
             .ok(),
         Some(reused.clone())
     );
     assert_eq!(
-        s.tokens
+        tokens
             .reissue_rotated(&old, &fresh_hash("x"), &client, &second, at(2))
             .await
             .ok(),
         Some(reused.clone())
     );
     assert_eq!(
-        s.tokens.find_token(&second[1].0, at(2)).await.ok(),
+        tokens.find_token(&second[1].0, at(2)).await.ok(),
         Some(TokenLookup::Unknown)
     );
     // The client retries: the unused successor is spent (never to be reissued itself), and the
     // new refresh token succeeds the old one.
     assert_eq!(
-        s.tokens
+        tokens
             .reissue_rotated(&old, &s1, &client, &second, at(2))
             .await
             .ok(),
@@ -623,12 +753,12 @@ pub async fn a_rotated_token_is_reissued_once_while_its_successor_is_unused(s: S
     );
     for (h, r) in &second {
         assert_eq!(
-            s.tokens.find_token(h, at(2)).await.ok(),
+            tokens.find_token(h, at(2)).await.ok(),
             Some(TokenLookup::Live(r.clone()))
         );
     }
     assert_eq!(
-        s.tokens.find_token(&s1, at(2)).await.ok(),
+        tokens.find_token(&s1, at(2)).await.ok(),
         Some(TokenLookup::Rotated {
             client_id: client.clone(),
             family_id: fam.clone(),
@@ -637,7 +767,7 @@ pub async fn a_rotated_token_is_reissued_once_while_its_successor_is_unused(s: S
         })
     );
     assert_eq!(
-        s.tokens.find_token(&old, at(2)).await.ok(),
+        tokens.find_token(&old, at(2)).await.ok(),
         Some(TokenLookup::Rotated {
             client_id: client.clone(),
             family_id: fam.clone(),
@@ -647,7 +777,7 @@ pub async fn a_rotated_token_is_reissued_once_while_its_successor_is_unused(s: S
     );
     // The old successor is gone for good: presenting it is a replay.
     assert_eq!(
-        s.tokens
+        tokens
             .rotate_refresh_token(&s1, &client, &pair_of("x", &fam, at(3)), true, at(3))
             .await
             .ok(),
@@ -655,7 +785,7 @@ pub async fn a_rotated_token_is_reissued_once_while_its_successor_is_unused(s: S
     );
     // Once the client uses its new refresh token, the old one can no longer be reissued.
     assert!(matches!(
-        s.tokens
+        tokens
             .rotate_refresh_token(
                 &second[1].0,
                 &client,
@@ -667,7 +797,7 @@ pub async fn a_rotated_token_is_reissued_once_while_its_successor_is_unused(s: S
         Ok(Rotation::Issued(_))
     ));
     assert_eq!(
-        s.tokens
+        tokens
             .reissue_rotated(
                 &old,
                 &second[1].0,
@@ -681,7 +811,7 @@ pub async fn a_rotated_token_is_reissued_once_while_its_successor_is_unused(s: S
     );
     // A live token, or an unknown one, is not a rotated one.
     let live = fresh_hash("live");
-    s.tokens
+    tokens
         .save_tokens(
             &[(live, record(TokenKind::Refresh, "c", &fam, now, HOUR))],
             now,
@@ -690,7 +820,7 @@ pub async fn a_rotated_token_is_reissued_once_while_its_successor_is_unused(s: S
         .expect("save");
     for token in [live, fresh_hash("unknown")] {
         assert_eq!(
-            s.tokens
+            tokens
                 .reissue_rotated(&token, &s1, &client, &pair_of("z", &fam, at(6)), at(6))
                 .await
                 .ok(),
@@ -701,12 +831,12 @@ pub async fn a_rotated_token_is_reissued_once_while_its_successor_is_unused(s: S
 
 /// 100 retries of one spent refresh token at once: one gets a fresh pair, and the family never
 /// holds more than one usable refresh token.
-pub async fn reissue_race_has_one_winner(s: Stores) {
+pub async fn reissue_race_has_one_winner(tokens: Arc<dyn TokenStore>) {
     let now = now();
     let fam = FamilyId::generate();
-    let (old, s1, _) = rotated_once(&s, now, &fam).await;
+    let (old, s1, _) = rotated_once(&tokens, now, &fam).await;
     let outcomes = race(100, |i| {
-        let tokens = s.tokens.clone();
+        let tokens = tokens.clone();
         let fam = fam.clone();
         async move {
             let new = pair_of(&format!("r{i}"), &fam, now);
@@ -727,7 +857,7 @@ pub async fn reissue_race_has_one_winner(s: Stores) {
     let mut live = 0;
     for (_, refresh) in &outcomes {
         if matches!(
-            s.tokens.find_token(refresh, now).await,
+            tokens.find_token(refresh, now).await,
             Ok(TokenLookup::Live(_))
         ) {
             live += 1;
@@ -736,11 +866,12 @@ pub async fn reissue_race_has_one_winner(s: Stores) {
     assert_eq!(live, 1);
 }
 
-pub async fn rotation_race_has_one_winner(s: Stores) {
+/// 100 tasks on several threads rotate one refresh token at once: exactly one wins.
+pub async fn rotation_race_has_one_winner(tokens: Arc<dyn TokenStore>) {
     let now = now();
     let fam = FamilyId::generate();
     let old = fresh_hash("old");
-    s.tokens
+    tokens
         .save_tokens(
             &[(old, record(TokenKind::Refresh, "c", &fam, now, HOUR))],
             now,
@@ -748,7 +879,7 @@ pub async fn rotation_race_has_one_winner(s: Stores) {
         .await
         .expect("save");
     let outcomes = race(100, |i| {
-        let tokens = s.tokens.clone();
+        let tokens = tokens.clone();
         let new = [(
             fresh_hash(&format!("n{i}")),
             record(TokenKind::Refresh, "c", &fam, now, HOUR),
@@ -775,24 +906,24 @@ pub async fn rotation_race_has_one_winner(s: Stores) {
     }
     assert_eq!((winners.len(), reused), (1, 99));
     assert!(matches!(
-        s.tokens.find_token(&winners[0], now).await,
+        tokens.find_token(&winners[0], now).await,
         Ok(TokenLookup::Live(_))
     ));
     // What the engine does with a replay: revoke the family, which takes the winner's token too.
-    assert_eq!(s.tokens.revoke_family(&fam, now).await.expect("revoke"), 1);
+    assert_eq!(tokens.revoke_family(&fam, now).await.expect("revoke"), 1);
     assert_eq!(
-        s.tokens.find_token(&winners[0], now).await.ok(),
+        tokens.find_token(&winners[0], now).await.ok(),
         Some(TokenLookup::Unknown)
     );
 }
 
 /// Revoking a family while its refresh token is being rotated leaves no live token behind.
-pub async fn revoke_family_races_rotation(s: Stores) {
+pub async fn revoke_family_races_rotation(tokens: Arc<dyn TokenStore>) {
     let now = now();
     for _ in 0..20 {
         let fam = FamilyId::generate();
         let old = fresh_hash("old");
-        s.tokens
+        tokens
             .save_tokens(
                 &[(old, record(TokenKind::Refresh, "c", &fam, now, HOUR))],
                 now,
@@ -802,13 +933,13 @@ pub async fn revoke_family_races_rotation(s: Stores) {
         let new_hash = fresh_hash("new");
         let new = [(new_hash, record(TokenKind::Refresh, "c", &fam, now, HOUR))];
         let barrier = Arc::new(Barrier::new(2));
-        let (t1, b1) = (s.tokens.clone(), barrier.clone());
+        let (t1, b1) = (tokens.clone(), barrier.clone());
         let fam1 = fam.clone();
         let revoke = tokio::spawn(async move {
             b1.wait().await;
             t1.revoke_family(&fam1, now).await
         });
-        let (t2, b2) = (s.tokens.clone(), barrier.clone());
+        let (t2, b2) = (tokens.clone(), barrier.clone());
         let rotate = tokio::spawn(async move {
             b2.wait().await;
             t2.rotate_refresh_token(&old, &ClientId::new("c"), &new, true, now)
@@ -817,7 +948,7 @@ pub async fn revoke_family_races_rotation(s: Stores) {
         let revoked = revoke.await.expect("task").expect("revoke");
         let rotated = rotate.await.expect("task").expect("rotate");
         let new_live = matches!(
-            s.tokens.find_token(&new_hash, now).await,
+            tokens.find_token(&new_hash, now).await,
             Ok(TokenLookup::Live(_))
         );
         match rotated {
@@ -837,7 +968,9 @@ pub fn lease(now: OffsetDateTime, secs: i64) -> AttemptLease {
     AttemptLease::new(now + time::Duration::seconds(secs))
 }
 
-pub async fn limiter_leases_and_windows(s: Stores) {
+/// The attempt limiter: concurrent checks hold leases, failures open a window, lapsed leases count
+/// as failures, and windows close by `now`.
+pub async fn limiter_leases_and_windows(limiter: Arc<dyn AttemptLimiter>) {
     let now = now();
     let at = |secs: i64| now + time::Duration::seconds(secs);
     let key = AttemptKey::Client(ClientId::new(format!("c-{}", FamilyId::generate())));
@@ -845,7 +978,7 @@ pub async fn limiter_leases_and_windows(s: Stores) {
         max_failures: 2,
         window: Duration::from_secs(60),
     };
-    let l = &s.limiter;
+    let l = &limiter;
     let reserve = |lease: AttemptLease, when: OffsetDateTime| {
         let (l, key) = (l.clone(), key.clone());
         async move {
@@ -953,7 +1086,7 @@ pub async fn limiter_leases_and_windows(s: Stores) {
         Some(AttemptVerdict::Busy)
     );
     // Keys are independent, and a username key is not a client key of the same name.
-    let user = AttemptKey::username(&grantor::Username::new(key.storage_key()));
+    let user = AttemptKey::username(&crate::Username::new(key.storage_key()));
     assert_eq!(
         l.reserve_attempt(&user, &rule, &lease(now, 200), at(77))
             .await
@@ -964,18 +1097,15 @@ pub async fn limiter_leases_and_windows(s: Stores) {
 
 /// 100 concurrent reservations against a limit of 5: exactly 5 are allowed, the others are
 /// told to wait; once the 5 fail, everyone is refused.
-pub async fn limiter_race_allows_exactly_the_limit(s: Stores) {
+pub async fn limiter_race_allows_exactly_the_limit(limiter: Arc<dyn AttemptLimiter>) {
     let now = now();
-    let key = AttemptKey::username(&grantor::Username::new(format!(
-        "u-{}",
-        FamilyId::generate()
-    )));
+    let key = AttemptKey::username(&crate::Username::new(format!("u-{}", FamilyId::generate())));
     let rule = AttemptRule {
         max_failures: 5,
         window: Duration::from_secs(600),
     };
     let verdicts = race(100, |_| {
-        let (l, key) = (s.limiter.clone(), key.clone());
+        let (l, key) = (limiter.clone(), key.clone());
         async move {
             let lease = lease(now, 30);
             let verdict = l
@@ -996,19 +1126,20 @@ pub async fn limiter_race_allows_exactly_the_limit(s: Stores) {
         .iter()
         .all(|(_, v)| matches!(v, AttemptVerdict::Allowed | AttemptVerdict::Busy)));
     for lease in &allowed {
-        s.limiter
+        limiter
             .record_failure(&key, &rule, lease, now)
             .await
             .expect("fail");
     }
     assert!(matches!(
-        s.limiter
+        limiter
             .reserve_attempt(&key, &rule, &lease(now, 30), now)
             .await,
         Ok(AttemptVerdict::Refused { .. })
     ));
 }
 
+/// A pending authorization request of the client `spa`, living `ttl` seconds from `now`.
 pub fn pending(now: OffsetDateTime, ttl: i64) -> PendingAuthorization {
     PendingAuthorization {
         client_id: ClientId::new("spa"),
@@ -1025,6 +1156,7 @@ pub fn pending(now: OffsetDateTime, ttl: i64) -> PendingAuthorization {
     }
 }
 
+/// An authorization code grant of the client `spa`, living `ttl` seconds from `now`.
 pub fn code_grant(now: OffsetDateTime, ttl: i64) -> CodeGrant {
     CodeGrant {
         client_id: ClientId::new("spa"),
@@ -1040,28 +1172,29 @@ pub fn code_grant(now: OffsetDateTime, ttl: i64) -> CodeGrant {
     }
 }
 
-pub async fn pending_requests_are_read_then_taken_once(s: Stores) {
+/// A pending authorization request is read as often as asked, taken once, and expires by `now`.
+pub async fn pending_requests_are_read_then_taken_once(codes: Arc<dyn CodeStore>) {
     let now = now();
     let id = fresh_hash("p");
     let request = pending(now, 600);
-    s.codes
+    codes
         .save_pending(&id, &request, &PendingLimits::default(), now)
         .await
         .expect("save");
     for _ in 0..2 {
         assert_eq!(
-            s.codes.find_pending(&id, now).await.expect("find"),
+            codes.find_pending(&id, now).await.expect("find"),
             Some(request.clone())
         );
     }
     assert_eq!(
-        s.codes.take_pending(&id, now).await.expect("take"),
+        codes.take_pending(&id, now).await.expect("take"),
         Some(request)
     );
-    assert_eq!(s.codes.take_pending(&id, now).await.expect("take"), None);
-    assert_eq!(s.codes.find_pending(&id, now).await.expect("find"), None);
+    assert_eq!(codes.take_pending(&id, now).await.expect("take"), None);
+    assert_eq!(codes.find_pending(&id, now).await.expect("find"), None);
     assert_eq!(
-        s.codes
+        codes
             .find_pending(&fresh_hash("u"), now)
             .await
             .expect("find"),
@@ -1069,44 +1202,44 @@ pub async fn pending_requests_are_read_then_taken_once(s: Stores) {
     );
     // Expiry, judged by now.
     let short = fresh_hash("s");
-    s.codes
+    codes
         .save_pending(&short, &pending(now, 60), &PendingLimits::default(), now)
         .await
         .expect("save");
     let at = |secs| now + time::Duration::seconds(secs);
-    assert!(s
-        .codes
+    assert!(codes
         .find_pending(&short, at(59))
         .await
         .expect("find")
         .is_some());
     assert_eq!(
-        s.codes.find_pending(&short, at(60)).await.expect("find"),
+        codes.find_pending(&short, at(60)).await.expect("find"),
         None
     );
     assert_eq!(
-        s.codes.take_pending(&short, at(60)).await.expect("take"),
+        codes.take_pending(&short, at(60)).await.expect("take"),
         None
     );
 }
 
-pub async fn codes_are_spent_once_and_remember_their_family(s: Stores) {
+/// A code is redeemed once, by its own client only; a replay names the family its tokens went to.
+pub async fn codes_are_spent_once_and_remember_their_family(codes: Arc<dyn CodeStore>) {
     let now = now();
     let at = |secs: i64| now + time::Duration::seconds(secs);
     let spa = ClientId::new("spa");
     let code = fresh_hash("c");
     let grant = code_grant(now, 60);
-    s.codes.save_code(&code, &grant, now).await.expect("save");
+    codes.save_code(&code, &grant, now).await.expect("save");
     // Another client presenting the code changes nothing.
     assert_eq!(
-        s.codes
+        codes
             .take_code(&code, &ClientId::new("intruder"), at(3600), now)
             .await
             .expect("take"),
         CodeRedemption::OtherClient
     );
     assert_eq!(
-        s.codes
+        codes
             .take_code(&code, &spa, at(3600), now)
             .await
             .expect("take"),
@@ -1114,7 +1247,7 @@ pub async fn codes_are_spent_once_and_remember_their_family(s: Stores) {
     );
     for _ in 0..2 {
         assert_eq!(
-            s.codes
+            codes
                 .take_code(&code, &spa, at(3600), now)
                 .await
                 .expect("take"),
@@ -1125,14 +1258,14 @@ pub async fn codes_are_spent_once_and_remember_their_family(s: Stores) {
     }
     // Nor once it is spent: another client never learns the family.
     assert_eq!(
-        s.codes
+        codes
             .take_code(&code, &ClientId::new("intruder"), at(3600), now)
             .await
             .expect("take"),
         CodeRedemption::OtherClient
     );
     assert_eq!(
-        s.codes
+        codes
             .take_code(&fresh_hash("u"), &spa, at(3600), now)
             .await
             .expect("take"),
@@ -1141,7 +1274,7 @@ pub async fn codes_are_spent_once_and_remember_their_family(s: Stores) {
     // The used mark outlives the code, as long as asked: a replay long after still names the
     // family, so its tokens can be revoked for as long as they live.
     assert_eq!(
-        s.codes
+        codes
             .take_code(&code, &spa, at(3600), at(3599))
             .await
             .expect("take"),
@@ -1150,7 +1283,7 @@ pub async fn codes_are_spent_once_and_remember_their_family(s: Stores) {
         }
     );
     assert_eq!(
-        s.codes
+        codes
             .take_code(&code, &spa, at(7200), at(3600))
             .await
             .expect("take"),
@@ -1158,12 +1291,12 @@ pub async fn codes_are_spent_once_and_remember_their_family(s: Stores) {
     );
     // An expired code that was never spent is unknown.
     let fresh = fresh_hash("f");
-    s.codes
+    codes
         .save_code(&fresh, &code_grant(now, 60), now)
         .await
         .expect("save");
     assert_eq!(
-        s.codes
+        codes
             .take_code(&fresh, &spa, at(3600), at(60))
             .await
             .expect("take"),
@@ -1173,71 +1306,66 @@ pub async fn codes_are_spent_once_and_remember_their_family(s: Stores) {
 
 /// A code spent by an exchange whose tokens could not be saved is given back, once, and only
 /// to that exchange; a replayed or expired one is not.
-pub async fn a_spent_code_can_be_given_back(s: Stores) {
+pub async fn a_spent_code_can_be_given_back(codes: Arc<dyn CodeStore>) {
     let now = now();
     let at = |secs: i64| now + time::Duration::seconds(secs);
     let spa = ClientId::new("spa");
     let code = fresh_hash("c");
     let grant = code_grant(now, 60);
-    s.codes.save_code(&code, &grant, now).await.expect("save");
+    codes.save_code(&code, &grant, now).await.expect("save");
     // A live code cannot be "given back".
-    assert!(!s
-        .codes
+    assert!(!codes
         .restore_code(&code, &grant, at(1))
         .await
         .expect("restore"));
     assert!(matches!(
-        s.codes.take_code(&code, &spa, at(3600), at(1)).await,
+        codes.take_code(&code, &spa, at(3600), at(1)).await,
         Ok(CodeRedemption::Redeemed(_))
     ));
     // Another grant's family cannot claim it.
     let other = code_grant(now, 60);
-    assert!(!s
-        .codes
+    assert!(!codes
         .restore_code(&code, &other, at(2))
         .await
         .expect("restore"));
-    assert!(s
-        .codes
+    assert!(codes
         .restore_code(&code, &grant, at(2))
         .await
         .expect("restore"));
     // Live again, once.
-    assert!(!s
-        .codes
+    assert!(!codes
         .restore_code(&code, &grant, at(2))
         .await
         .expect("restore"));
     assert_eq!(
-        s.codes
+        codes
             .take_code(&code, &spa, at(3600), at(3))
             .await
             .expect("take"),
         CodeRedemption::Redeemed(grant.clone())
     );
     // Not once the code itself has expired, nor is it live after.
-    assert!(!s
-        .codes
+    assert!(!codes
         .restore_code(&code, &grant, at(60))
         .await
         .expect("restore"));
     assert!(matches!(
-        s.codes.take_code(&code, &spa, at(3600), at(61)).await,
+        codes.take_code(&code, &spa, at(3600), at(61)).await,
         Ok(CodeRedemption::AlreadyUsed { .. })
     ));
 }
 
 /// 100 tasks on several threads redeem one code at once: exactly one gets it.
-pub async fn code_race_has_one_winner(s: Stores) {
+pub async fn code_race_has_one_winner(codes: Arc<dyn CodeStore>) {
     let now = now();
     let code = fresh_hash("c");
-    s.codes
+    codes
         .save_code(&code, &code_grant(now, 60), now)
         .await
         .expect("save");
     let keep = now + time::Duration::seconds(3600);
     let outcomes = race(100, |i| {
-        let codes = s.codes.clone();
+        let codes = codes.clone();
         // A few other clients race too; they never win and never see the family.
         let client = ClientId::new(if i % 10 == 0 { "intruder" } else { "spa" });
         async move {
@@ -1261,15 +1389,15 @@ pub async fn code_race_has_one_winner(s: Stores) {
 }
 
 /// 100 tasks take one pending request at once: exactly one decision.
-pub async fn pending_race_has_one_winner(s: Stores) {
+pub async fn pending_race_has_one_winner(codes: Arc<dyn CodeStore>) {
     let now = now();
     let id = fresh_hash("p");
-    s.codes
+    codes
         .save_pending(&id, &pending(now, 600), &PendingLimits::default(), now)
         .await
         .expect("save");
     let taken = race(100, |_| {
-        let codes = s.codes.clone();
+        let codes = codes.clone();
         async move { codes.take_pending(&id, now).await.expect("take") }
     })
     .await;
@@ -1277,6 +1405,7 @@ pub async fn pending_race_has_one_winner(s: Stores) {
     assert_eq!(won, 1);
 }
 
+/// A pending device authorization request of the client `tv`, living `ttl` seconds from `now`.
 pub fn device_request(now: OffsetDateTime, ttl: i64) -> DeviceAuthorization {
     DeviceAuthorization {
         client_id: ClientId::new("tv"),
@@ -1289,6 +1418,7 @@ pub fn device_request(now: OffsetDateTime, ttl: i64) -> DeviceAuthorization {
     }
 }
 
+/// An approval by `user` of `scope`.
 pub fn approve(user: &str, scope: &str) -> DeviceDecision {
     DeviceDecision::Approve {
         user_id: UserId::new(user),
@@ -1299,13 +1429,13 @@ pub fn approve(user: &str, scope: &str) -> DeviceDecision {
 
 /// Saves a fresh device request, answering its device code and user code hashes.
 pub async fn saved_device(
-    s: &Stores,
+    devices: &Arc<dyn DeviceCodeStore>,
     request: &DeviceAuthorization,
     now: OffsetDateTime,
 ) -> (TokenHash, TokenHash) {
     let (device, user) = (fresh_hash("dc"), fresh_hash("uc"));
     assert_eq!(
-        s.devices
+        devices
             .save_device_authorization(&device, &user, request, &PendingLimits::default(), now)
             .await
             .expect("save"),
@@ -1314,14 +1444,15 @@ pub async fn saved_device(
     (device, user)
 }
 
-pub async fn device_requests_are_found_by_their_user_code(s: Stores) {
+/// A device request is found by its user code, and only by it, until it expires.
+pub async fn device_requests_are_found_by_their_user_code(devices: Arc<dyn DeviceCodeStore>) {
     let now = now();
     let at = |secs: i64| now + time::Duration::seconds(secs);
     let request = device_request(now, 600);
-    let (device, user) = saved_device(&s, &request, now).await;
+    let (device, user) = saved_device(&devices, &request, now).await;
     for _ in 0..2 {
         assert_eq!(
-            s.devices
+            devices
                 .find_device_authorization(&user, now)
                 .await
                 .expect("find"),
@@ -1331,7 +1462,7 @@ pub async fn device_requests_are_found_by_their_user_code(s: Stores) {
     // Only by its user code: not by the device code, nor any other hash.
     for other in [device, fresh_hash("u")] {
         assert_eq!(
-            s.devices
+            devices
                 .find_device_authorization(&other, now)
                 .await
                 .expect("find"),
@@ -1339,14 +1470,13 @@ pub async fn device_requests_are_found_by_their_user_code(s: Stores) {
         );
     }
     // Expiry, judged by now.
-    assert!(s
-        .devices
+    assert!(devices
         .find_device_authorization(&user, at(599))
         .await
         .expect("find")
         .is_some());
     assert_eq!(
-        s.devices
+        devices
             .find_device_authorization(&user, at(600))
             .await
             .expect("find"),
@@ -1354,31 +1484,32 @@ pub async fn device_requests_are_found_by_their_user_code(s: Stores) {
     );
 }
 
-pub async fn a_live_user_code_is_not_given_twice(s: Stores) {
+/// A user code held by a live request is not given to another one until the first expires.
+pub async fn a_live_user_code_is_not_given_twice(devices: Arc<dyn DeviceCodeStore>) {
     let now = now();
     let at = |secs: i64| now + time::Duration::seconds(secs);
     let first = device_request(now, 600);
-    let (device, user) = saved_device(&s, &first, now).await;
+    let (device, user) = saved_device(&devices, &first, now).await;
     // Another request drawing the same user code while the first is live: refused, not saved.
     let second = fresh_hash("dc2");
     let mut other = device_request(at(10), 600);
     other.client_id = ClientId::new("other-tv");
     assert_eq!(
-        s.devices
+        devices
             .save_device_authorization(&second, &user, &other, &PendingLimits::default(), at(10))
             .await
             .expect("save"),
         DeviceSave::UserCodeInUse
     );
     assert_eq!(
-        s.devices
+        devices
             .poll_device_authorization(&second, &other.client_id, at(10))
             .await
             .expect("poll"),
         DevicePoll::Unknown
     );
     assert_eq!(
-        s.devices
+        devices
             .find_device_authorization(&user, at(10))
             .await
             .expect("find"),
@@ -1386,7 +1517,7 @@ pub async fn a_live_user_code_is_not_given_twice(s: Stores) {
     );
     // Still refused one second before the first expires; taken once it has.
     assert_eq!(
-        s.devices
+        devices
             .save_device_authorization(
                 &second,
                 &user,
@@ -1400,14 +1531,14 @@ pub async fn a_live_user_code_is_not_given_twice(s: Stores) {
     );
     let third = device_request(at(600), 600);
     assert_eq!(
-        s.devices
+        devices
             .save_device_authorization(&second, &user, &third, &PendingLimits::default(), at(600))
             .await
             .expect("save"),
         DeviceSave::Saved
     );
     assert_eq!(
-        s.devices
+        devices
             .find_device_authorization(&user, at(600))
             .await
             .expect("find"),
@@ -1415,7 +1546,7 @@ pub async fn a_live_user_code_is_not_given_twice(s: Stores) {
     );
     // The first request is still there for its device, expired.
     assert_eq!(
-        s.devices
+        devices
             .poll_device_authorization(&device, &first.client_id, at(600))
             .await
             .expect("poll"),
@@ -1423,34 +1554,32 @@ pub async fn a_live_user_code_is_not_given_twice(s: Stores) {
     );
 }
 
-pub async fn device_decisions_are_made_once(s: Stores) {
+/// A device request takes one decision: the first stands and the user code stops working.
+pub async fn device_decisions_are_made_once(devices: Arc<dyn DeviceCodeStore>) {
     let now = now();
     let at = |secs: i64| now + time::Duration::seconds(secs);
     let request = device_request(now, 600);
-    let (device, user) = saved_device(&s, &request, now).await;
-    assert!(s
-        .devices
+    let (device, user) = saved_device(&devices, &request, now).await;
+    assert!(devices
         .decide_device_authorization(&user, &approve("user-1", "read"), at(1))
         .await
         .expect("decide"));
     // Decided: the user code stops working, and no second decision is taken.
     assert_eq!(
-        s.devices
+        devices
             .find_device_authorization(&user, at(1))
             .await
             .expect("find"),
         None
     );
     for decision in [approve("user-2", "read write"), DeviceDecision::Deny] {
-        assert!(!s
-            .devices
+        assert!(!devices
             .decide_device_authorization(&user, &decision, at(2))
             .await
             .expect("decide"));
     }
     // The first decision stands.
-    match s
-        .devices
+    match devices
         .poll_device_authorization(&device, &request.client_id, at(3))
         .await
         .expect("poll")
@@ -1466,19 +1595,17 @@ pub async fn device_decisions_are_made_once(s: Stores) {
         other => panic!("expected an approval, got {other:?}"),
     }
     // No request, and an expired one, take no decision.
-    assert!(!s
-        .devices
+    assert!(!devices
         .decide_device_authorization(&fresh_hash("u"), &DeviceDecision::Deny, now)
         .await
         .expect("decide"));
-    let (late_device, late_user) = saved_device(&s, &device_request(now, 60), now).await;
-    assert!(!s
-        .devices
+    let (late_device, late_user) = saved_device(&devices, &device_request(now, 60), now).await;
+    assert!(!devices
         .decide_device_authorization(&late_user, &approve("user-1", "read"), at(60))
         .await
         .expect("decide"));
     assert_eq!(
-        s.devices
+        devices
             .poll_device_authorization(&late_device, &request.client_id, at(59))
             .await
             .expect("poll"),
@@ -1487,15 +1614,14 @@ pub async fn device_decisions_are_made_once(s: Stores) {
     );
     // A decided request no longer holds its user code, even before its device hears the
     // decision: a new request may draw it.
-    let (denied_device, denied_user) = saved_device(&s, &request, now).await;
-    assert!(s
-        .devices
+    let (denied_device, denied_user) = saved_device(&devices, &request, now).await;
+    assert!(devices
         .decide_device_authorization(&denied_user, &DeviceDecision::Deny, at(4))
         .await
         .expect("decide"));
     let next = device_request(at(5), 600);
     assert_eq!(
-        s.devices
+        devices
             .save_device_authorization(
                 &fresh_hash("dc"),
                 &denied_user,
@@ -1508,14 +1634,14 @@ pub async fn device_decisions_are_made_once(s: Stores) {
         DeviceSave::Saved
     );
     assert_eq!(
-        s.devices
+        devices
             .find_device_authorization(&denied_user, at(5))
             .await
             .expect("find"),
         Some(next)
     );
     assert_eq!(
-        s.devices
+        devices
             .poll_device_authorization(&denied_device, &request.client_id, at(6))
             .await
             .expect("poll"),
@@ -1523,14 +1649,15 @@ pub async fn device_decisions_are_made_once(s: Stores) {
     );
 }
 
-pub async fn device_polls_keep_the_pace(s: Stores) {
+/// Polls that come too soon slow the device down, by 5 seconds each time, in whole seconds.
+pub async fn device_polls_keep_the_pace(devices: Arc<dyn DeviceCodeStore>) {
     let now = now();
     let at = |secs: i64| now + time::Duration::seconds(secs);
     let request = device_request(now, 600);
-    let (device, user) = saved_device(&s, &request, now).await;
+    let (device, user) = saved_device(&devices, &request, now).await;
     let client = &request.client_id;
     let poll = |secs: i64| {
-        let (devices, client) = (s.devices.clone(), client.clone());
+        let (devices, client) = (devices.clone(), client.clone());
         async move {
             devices
                 .poll_device_authorization(&device, &client, at(secs))
@@ -1551,7 +1678,7 @@ pub async fn device_polls_keep_the_pace(s: Stores) {
     assert_eq!(poll(71).await, DevicePoll::Pending);
     // The polls are kept: the request shows its interval and last poll.
     assert_eq!(
-        s.devices
+        devices
             .find_device_authorization(&user, at(72))
             .await
             .expect("find"),
@@ -1563,7 +1690,7 @@ pub async fn device_polls_keep_the_pace(s: Stores) {
     );
     // Unknown device codes are unknown.
     assert_eq!(
-        s.devices
+        devices
             .poll_device_authorization(&fresh_hash("d"), client, at(72))
             .await
             .expect("poll"),
@@ -1571,14 +1698,15 @@ pub async fn device_polls_keep_the_pace(s: Stores) {
     );
 }
 
-pub async fn another_clients_poll_changes_nothing(s: Stores) {
+/// A poll by another client is told so and changes nothing, nor collects an approval.
+pub async fn another_clients_poll_changes_nothing(devices: Arc<dyn DeviceCodeStore>) {
     let now = now();
     let at = |secs: i64| now + time::Duration::seconds(secs);
     let request = device_request(now, 600);
-    let (device, user) = saved_device(&s, &request, now).await;
+    let (device, user) = saved_device(&devices, &request, now).await;
     let (client, other) = (&request.client_id, ClientId::new("other-tv"));
     assert_eq!(
-        s.devices
+        devices
             .poll_device_authorization(&device, client, at(0))
             .await
             .expect("poll"),
@@ -1586,7 +1714,7 @@ pub async fn another_clients_poll_changes_nothing(s: Stores) {
     );
     for secs in [1, 3] {
         assert_eq!(
-            s.devices
+            devices
                 .poll_device_authorization(&device, &other, at(secs))
                 .await
                 .expect("poll"),
@@ -1595,47 +1723,46 @@ pub async fn another_clients_poll_changes_nothing(s: Stores) {
     }
     // Had the other client's polls counted, this one would be too soon.
     assert_eq!(
-        s.devices
+        devices
             .poll_device_authorization(&device, client, at(5))
             .await
             .expect("poll"),
         DevicePoll::Pending
     );
     // An approval is not handed to another client, and stays for the right one.
-    assert!(s
-        .devices
+    assert!(devices
         .decide_device_authorization(&user, &approve("user-1", "read"), at(6))
         .await
         .expect("decide"));
     assert_eq!(
-        s.devices
+        devices
             .poll_device_authorization(&device, &other, at(7))
             .await
             .expect("poll"),
         DevicePoll::OtherClient
     );
     assert!(matches!(
-        s.devices
+        devices
             .poll_device_authorization(&device, client, at(7))
             .await,
         Ok(DevicePoll::Approved(_))
     ));
 }
 
-pub async fn a_denied_device_hears_so_until_expiry(s: Stores) {
+/// A denied device hears so at every poll until the request expires.
+pub async fn a_denied_device_hears_so_until_expiry(devices: Arc<dyn DeviceCodeStore>) {
     let now = now();
     let at = |secs: i64| now + time::Duration::seconds(secs);
     let request = device_request(now, 600);
-    let (device, user) = saved_device(&s, &request, now).await;
-    assert!(s
-        .devices
+    let (device, user) = saved_device(&devices, &request, now).await;
+    assert!(devices
         .decide_device_authorization(&user, &DeviceDecision::Deny, at(1))
         .await
         .expect("decide"));
     // Denied, as often as it polls, however fast.
     for secs in [1, 1, 2] {
         assert_eq!(
-            s.devices
+            devices
                 .poll_device_authorization(&device, &request.client_id, at(secs))
                 .await
                 .expect("poll"),
@@ -1643,7 +1770,7 @@ pub async fn a_denied_device_hears_so_until_expiry(s: Stores) {
         );
     }
     assert_eq!(
-        s.devices
+        devices
             .poll_device_authorization(&device, &request.client_id, at(600))
             .await
             .expect("poll"),
@@ -1651,27 +1778,27 @@ pub async fn a_denied_device_hears_so_until_expiry(s: Stores) {
     );
 }
 
-pub async fn an_approval_is_collected_once(s: Stores) {
+/// An approval is collected once, even by a poll that comes too soon; then the device code is gone.
+pub async fn an_approval_is_collected_once(devices: Arc<dyn DeviceCodeStore>) {
     let now = now();
     let at = |secs: i64| now + time::Duration::seconds(secs);
     let request = device_request(now, 600);
-    let (device, user) = saved_device(&s, &request, now).await;
+    let (device, user) = saved_device(&devices, &request, now).await;
     let client = &request.client_id;
     assert_eq!(
-        s.devices
+        devices
             .poll_device_authorization(&device, client, at(0))
             .await
             .expect("poll"),
         DevicePoll::Pending
     );
-    assert!(s
-        .devices
+    assert!(devices
         .decide_device_authorization(&user, &approve("user-1", "read"), at(2))
         .await
         .expect("decide"));
     // Collected even by a poll that comes too soon; what it was, with its approval.
     assert_eq!(
-        s.devices
+        devices
             .poll_device_authorization(&device, client, at(3))
             .await
             .expect("poll"),
@@ -1688,7 +1815,7 @@ pub async fn an_approval_is_collected_once(s: Stores) {
     // Spent: the device code is gone, even before it would have expired.
     for secs in [3, 10, 600] {
         assert_eq!(
-            s.devices
+            devices
                 .poll_device_authorization(&device, client, at(secs))
                 .await
                 .expect("poll"),
@@ -1696,7 +1823,7 @@ pub async fn an_approval_is_collected_once(s: Stores) {
         );
     }
     assert_eq!(
-        s.devices
+        devices
             .find_device_authorization(&user, at(3))
             .await
             .expect("find"),
@@ -1704,14 +1831,15 @@ pub async fn an_approval_is_collected_once(s: Stores) {
     );
 }
 
-pub async fn expired_device_codes_are_remembered_for_a_while(s: Stores) {
+/// An expired device code is answered as expired for a while, then unknown.
+pub async fn expired_device_codes_are_remembered_for_a_while(devices: Arc<dyn DeviceCodeStore>) {
     let now = now();
     let at = |secs: i64| now + time::Duration::seconds(secs);
     let request = device_request(now, 600);
-    let (device, _) = saved_device(&s, &request, now).await;
+    let (device, _) = saved_device(&devices, &request, now).await;
     let client = &request.client_id;
     let poll = |secs: i64, client: ClientId| {
-        let devices = s.devices.clone();
+        let devices = devices.clone();
         async move {
             devices
                 .poll_device_authorization(&device, &client, at(secs))
@@ -1735,14 +1863,13 @@ pub async fn expired_device_codes_are_remembered_for_a_while(s: Stores) {
         DevicePoll::Unknown
     );
     // An approved request that expired before its device collected it is expired too.
-    let (device, user) = saved_device(&s, &request, now).await;
-    assert!(s
-        .devices
+    let (device, user) = saved_device(&devices, &request, now).await;
+    assert!(devices
         .decide_device_authorization(&user, &approve("user-1", "read"), at(10))
         .await
         .expect("decide"));
     assert_eq!(
-        s.devices
+        devices
             .poll_device_authorization(&device, client, at(600))
             .await
             .expect("poll"),
@@ -1750,28 +1877,24 @@ pub async fn expired_device_codes_are_remembered_for_a_while(s: Stores) {
     );
 }
 
-/// 100 polls race for one approval: exactly one collects it.
 /// An approval a poll collected is put back when its tokens could not be saved: once, and not
 /// over anything stored since, nor long after it expired.
-pub async fn a_collected_approval_can_be_put_back(s: Stores) {
+pub async fn a_collected_approval_can_be_put_back(devices: Arc<dyn DeviceCodeStore>) {
     let now = now();
     let at = |secs: i64| now + time::Duration::seconds(secs);
     let request = device_request(now, 600);
-    let (device, user) = saved_device(&s, &request, now).await;
+    let (device, user) = saved_device(&devices, &request, now).await;
     let client = &request.client_id;
     // Nothing to put back while the request is stored.
-    assert!(!s
-        .devices
+    assert!(!devices
         .restore_device_approval(&device, &request, at(1))
         .await
         .expect("restore"));
-    assert!(s
-        .devices
+    assert!(devices
         .decide_device_authorization(&user, &approve("user-1", "read"), at(1))
         .await
         .expect("decide"));
-    let collected = match s
-        .devices
+    let collected = match devices
         .poll_device_authorization(&device, client, at(2))
         .await
         .expect("poll")
@@ -1779,25 +1902,23 @@ pub async fn a_collected_approval_can_be_put_back(s: Stores) {
         DevicePoll::Approved(request) => request,
         other => panic!("expected an approval, got {other:?}"),
     };
-    assert!(s
-        .devices
+    assert!(devices
         .restore_device_approval(&device, &collected, at(3))
         .await
         .expect("restore"));
-    assert!(!s
-        .devices
+    assert!(!devices
         .restore_device_approval(&device, &collected, at(3))
         .await
         .expect("restore"));
     assert_eq!(
-        s.devices
+        devices
             .poll_device_authorization(&device, client, at(4))
             .await
             .expect("poll"),
         DevicePoll::Approved(collected.clone())
     );
     assert_eq!(
-        s.devices
+        devices
             .poll_device_authorization(&device, client, at(5))
             .await
             .expect("poll"),
@@ -1805,14 +1926,15 @@ pub async fn a_collected_approval_can_be_put_back(s: Stores) {
     );
     // Long after it expired, there is nothing to put back.
     let late = at(600 + EXPIRED_DEVICE_CODE_MEMORY);
-    assert!(!s
-        .devices
+    assert!(!devices
         .restore_device_approval(&device, &collected, late)
         .await
         .expect("restore"));
 }
 
-pub async fn pending_requests_are_bounded(s: Stores) {
+/// Pending authorization requests are bounded per client and in total, and a refused one stores
+/// nothing.
+pub async fn pending_requests_are_bounded(codes: Arc<dyn CodeStore>) {
     let now = now();
     let at = |secs: i64| now + time::Duration::seconds(secs);
     let limits = PendingLimits {
@@ -1825,7 +1947,7 @@ pub async fn pending_requests_are_bounded(s: Stores) {
         request
     };
     let save = |id: TokenHash, request: PendingAuthorization, when: OffsetDateTime| {
-        let codes = s.codes.clone();
+        let codes = codes.clone();
         async move {
             codes
                 .save_pending(&id, &request, &limits, when)
@@ -1846,7 +1968,7 @@ pub async fn pending_requests_are_bounded(s: Stores) {
         ),
         other => panic!("expected the bound, got {other:?}"),
     }
-    assert_eq!(s.codes.find_pending(&a[3], at(10)).await.ok(), Some(None));
+    assert_eq!(codes.find_pending(&a[3], at(10)).await.ok(), Some(None));
     // Another client may still, up to the total.
     let b: Vec<TokenHash> = (0..3).map(|i| fresh_hash(&format!("b{i}"))).collect();
     assert_eq!(save(b[0], of("b", now), now).await, Admission::Admitted);
@@ -1856,8 +1978,7 @@ pub async fn pending_requests_are_bounded(s: Stores) {
         Admission::Full { .. }
     ));
     // A decided (taken) request frees its place.
-    assert!(s
-        .codes
+    assert!(codes
         .take_pending(&a[0], at(20))
         .await
         .expect("take")
@@ -1877,7 +1998,8 @@ pub async fn pending_requests_are_bounded(s: Stores) {
     );
 }
 
-pub async fn device_requests_are_bounded(s: Stores) {
+/// Device requests are bounded per client and in total, and a refused one stores nothing.
+pub async fn device_requests_are_bounded(devices: Arc<dyn DeviceCodeStore>) {
     let now = now();
     let at = |secs: i64| now + time::Duration::seconds(secs);
     let limits = PendingLimits {
@@ -1890,7 +2012,7 @@ pub async fn device_requests_are_bounded(s: Stores) {
         request
     };
     let save = |request: DeviceAuthorization, when: OffsetDateTime| {
-        let devices = s.devices.clone();
+        let devices = devices.clone();
         async move {
             let (device, user) = (fresh_hash("dc"), fresh_hash("uc"));
             let saved = devices
@@ -1913,11 +2035,11 @@ pub async fn device_requests_are_bounded(s: Stores) {
     }
     // Nothing was stored for it.
     assert_eq!(
-        s.devices.find_device_authorization(&user, at(1)).await.ok(),
+        devices.find_device_authorization(&user, at(1)).await.ok(),
         Some(None)
     );
     assert_eq!(
-        s.devices
+        devices
             .poll_device_authorization(&device, &ClientId::new("tv"), at(1))
             .await
             .ok(),
@@ -1929,13 +2051,12 @@ pub async fn device_requests_are_bounded(s: Stores) {
         DeviceSave::Full { .. }
     ));
     // Collecting an approval frees its place (a denied or pending request keeps it).
-    assert!(s
-        .devices
+    assert!(devices
         .decide_device_authorization(&tv1_user, &approve("user-1", "read"), at(2))
         .await
         .expect("decide"));
     assert!(matches!(
-        s.devices
+        devices
             .poll_device_authorization(&tv1, &ClientId::new("tv"), at(3))
             .await,
         Ok(DevicePoll::Approved(_))
@@ -1954,18 +2075,16 @@ pub async fn device_requests_are_bounded(s: Stores) {
 }
 
 /// An approval for no particular scope (the trait allows it) is collected like any other.
-pub async fn an_approval_of_an_empty_scope_is_collected(s: Stores) {
+pub async fn an_approval_of_an_empty_scope_is_collected(devices: Arc<dyn DeviceCodeStore>) {
     let now = now();
     let at = |secs: i64| now + time::Duration::seconds(secs);
     let request = device_request(now, 600);
-    let (device, user) = saved_device(&s, &request, now).await;
-    assert!(s
-        .devices
+    let (device, user) = saved_device(&devices, &request, now).await;
+    assert!(devices
         .decide_device_authorization(&user, &approve("user-1", ""), at(1))
         .await
         .expect("decide"));
-    match s
-        .devices
+    match devices
         .poll_device_authorization(&device, &request.client_id, at(2))
         .await
         .expect("poll")
@@ -1982,17 +2101,17 @@ pub async fn an_approval_of_an_empty_scope_is_collected(s: Stores) {
     }
 }
 
-pub async fn device_poll_race_collects_one_approval(s: Stores) {
+/// 100 polls race for one approval: exactly one collects it.
+pub async fn device_poll_race_collects_one_approval(devices: Arc<dyn DeviceCodeStore>) {
     let now = now();
     let request = device_request(now, 600);
-    let (device, user) = saved_device(&s, &request, now).await;
-    assert!(s
-        .devices
+    let (device, user) = saved_device(&devices, &request, now).await;
+    assert!(devices
         .decide_device_authorization(&user, &approve("user-1", "read"), now)
         .await
         .expect("decide"));
     let polls = race(100, |_| {
-        let (devices, client) = (s.devices.clone(), request.client_id.clone());
+        let (devices, client) = (devices.clone(), request.client_id.clone());
         async move {
             devices
                 .poll_device_authorization(&device, &client, now)
@@ -2014,12 +2133,12 @@ pub async fn device_poll_race_collects_one_approval(s: Stores) {
 
 /// 100 decisions, half approvals and half denials, race on one request: exactly one is taken,
 /// and it is the one the device hears.
-pub async fn device_decision_race_has_one_winner(s: Stores) {
+pub async fn device_decision_race_has_one_winner(devices: Arc<dyn DeviceCodeStore>) {
     let now = now();
     let request = device_request(now, 600);
-    let (device, user) = saved_device(&s, &request, now).await;
+    let (device, user) = saved_device(&devices, &request, now).await;
     let decisions = race(100, |i| {
-        let devices = s.devices.clone();
+        let devices = devices.clone();
         let decision = if i.is_multiple_of(2) {
             approve(&format!("user-{i}"), "read")
         } else {
@@ -2040,8 +2159,7 @@ pub async fn device_decision_race_has_one_winner(s: Stores) {
         .collect();
     assert_eq!(winners.len(), 1, "{winners:?}");
     let winner = winners[0];
-    let poll = s
-        .devices
+    let poll = devices
         .poll_device_authorization(&device, &request.client_id, now)
         .await
         .expect("poll");
@@ -2059,6 +2177,7 @@ pub async fn device_decision_race_has_one_winner(s: Stores) {
     }
 }
 
+/// A challenge owing a second factor, of the client `clientapp`, living `ttl` seconds from `now`.
 pub fn mfa_challenge(now: OffsetDateTime, ttl: i64) -> MfaChallenge {
     MfaChallenge {
         client_id: ClientId::new("clientapp"),
@@ -2070,37 +2189,30 @@ pub fn mfa_challenge(now: OffsetDateTime, ttl: i64) -> MfaChallenge {
     }
 }
 
-pub async fn mfa_tokens_are_read_then_taken_once(s: Stores) {
+/// An `mfa_token` is read as often as asked, taken once, and expires by `now`.
+pub async fn mfa_tokens_are_read_then_taken_once(mfa: Arc<dyn MfaStore>) {
     let now = now();
     let at = |secs: i64| now + time::Duration::seconds(secs);
     let token = fresh_hash("m");
     let challenge = mfa_challenge(now, 300);
-    s.mfa
-        .save_mfa_token(&token, &challenge, now)
+    mfa.save_mfa_token(&token, &challenge, now)
         .await
         .expect("save");
     // Reading leaves it in place (a wrong one-time code does not spend it).
     for _ in 0..2 {
         assert_eq!(
-            s.mfa.find_mfa_token(&token, now).await.expect("find"),
+            mfa.find_mfa_token(&token, now).await.expect("find"),
             Some(challenge.clone())
         );
     }
     assert_eq!(
-        s.mfa.take_mfa_token(&token, at(1)).await.expect("take"),
+        mfa.take_mfa_token(&token, at(1)).await.expect("take"),
         Some(challenge)
     );
+    assert_eq!(mfa.take_mfa_token(&token, at(1)).await.expect("take"), None);
+    assert_eq!(mfa.find_mfa_token(&token, at(1)).await.expect("find"), None);
     assert_eq!(
-        s.mfa.take_mfa_token(&token, at(1)).await.expect("take"),
-        None
-    );
-    assert_eq!(
-        s.mfa.find_mfa_token(&token, at(1)).await.expect("find"),
-        None
-    );
-    assert_eq!(
-        s.mfa
-            .find_mfa_token(&fresh_hash("u"), now)
+        mfa.find_mfa_token(&fresh_hash("u"), now)
             .await
             .expect("find"),
         None
@@ -2110,46 +2222,43 @@ pub async fn mfa_tokens_are_read_then_taken_once(s: Stores) {
     let mut other = mfa_challenge(now, 60);
     other.show_scope = false;
     other.user_id = UserId::new("user-2");
-    s.mfa
-        .save_mfa_token(&short, &other, now)
-        .await
-        .expect("save");
+    mfa.save_mfa_token(&short, &other, now).await.expect("save");
     assert_eq!(
-        s.mfa.find_mfa_token(&short, at(59)).await.expect("find"),
+        mfa.find_mfa_token(&short, at(59)).await.expect("find"),
         Some(other)
     );
     assert_eq!(
-        s.mfa.find_mfa_token(&short, at(60)).await.expect("find"),
+        mfa.find_mfa_token(&short, at(60)).await.expect("find"),
         None
     );
     assert_eq!(
-        s.mfa.take_mfa_token(&short, at(60)).await.expect("take"),
+        mfa.take_mfa_token(&short, at(60)).await.expect("take"),
         None
     );
 }
 
 /// 100 tasks take one `mfa_token` at once: exactly one gets it.
-pub async fn mfa_token_race_has_one_winner(s: Stores) {
+pub async fn mfa_token_race_has_one_winner(mfa: Arc<dyn MfaStore>) {
     let now = now();
     let token = fresh_hash("m");
-    s.mfa
-        .save_mfa_token(&token, &mfa_challenge(now, 300), now)
+    mfa.save_mfa_token(&token, &mfa_challenge(now, 300), now)
         .await
         .expect("save");
     let taken = race(100, |_| {
-        let mfa = s.mfa.clone();
+        let mfa = mfa.clone();
         async move { mfa.take_mfa_token(&token, now).await.expect("take") }
     })
     .await;
     assert_eq!(taken.iter().filter(|t| t.is_some()).count(), 1);
 }
 
-pub async fn one_time_codes_only_move_forward(s: Stores) {
+/// A one-time code is accepted once, and then no earlier one, until its mark lapses.
+pub async fn one_time_codes_only_move_forward(mfa: Arc<dyn MfaStore>) {
     let now = now();
     let at = |secs: i64| now + time::Duration::seconds(secs);
     let user = UserId::new(format!("user-{}", FamilyId::generate()));
     let advance = |user: &UserId, counter: u64, until: OffsetDateTime, now: OffsetDateTime| {
-        let (mfa, user) = (s.mfa.clone(), user.clone());
+        let (mfa, user) = (mfa.clone(), user.clone());
         async move {
             mfa.advance_otp_counter(&user, counter, until, now)
                 .await
@@ -2186,12 +2295,12 @@ pub async fn one_time_codes_only_move_forward(s: Stores) {
 
 /// 100 tasks accept one code at once: exactly one is told it was the first; and of codes
 /// racing with different counters, only ever higher ones are accepted.
-pub async fn one_time_code_race_has_one_winner(s: Stores) {
+pub async fn one_time_code_race_has_one_winner(mfa: Arc<dyn MfaStore>) {
     let now = now();
     let user = UserId::new(format!("user-{}", FamilyId::generate()));
     let until = now + time::Duration::seconds(30);
     let marks = race(100, |_| {
-        let (mfa, user) = (s.mfa.clone(), user.clone());
+        let (mfa, user) = (mfa.clone(), user.clone());
         async move {
             mfa.advance_otp_counter(&user, 42, until, now)
                 .await
@@ -2202,7 +2311,7 @@ pub async fn one_time_code_race_has_one_winner(s: Stores) {
     assert_eq!(marks.iter().filter(|m| **m).count(), 1);
     let other = UserId::new(format!("user-{}", FamilyId::generate()));
     let accepted = race(20, |i| {
-        let (mfa, user) = (s.mfa.clone(), other.clone());
+        let (mfa, user) = (mfa.clone(), other.clone());
         let counter = 100 + (i as u64 % 4);
         async move {
             let ok = mfa
@@ -2228,24 +2337,101 @@ pub fn hashes_are_distinct() {
     assert_eq!(set.len(), 100);
 }
 
-/// Expands to one `#[tokio::test]` per check, each with stores from `$factory` (an async
-/// expression answering `Stores`).
+/// Expands to a module `$group` of `#[test]`s, one per check, each running the check on the store
+/// `$factory` answers (see [`UnderTest`]).
+#[doc(hidden)]
 #[macro_export]
-macro_rules! conformance_suite {
+macro_rules! __conformance_tests {
+    ($group:ident, $store:ty, $factory:expr; $($check:ident),* $(,)?) => {
+        mod $group {
+            // The factory expression was written in the enclosing module.
+            #[allow(unused_imports)]
+            use super::*;
+
+            $(
+                #[test]
+                fn $check() {
+                    $crate::conformance::__private::run(async {
+                        let under_test = $factory;
+                        let store: ::std::sync::Arc<$store> =
+                            $crate::conformance::UnderTest::<$store>::store(&under_test);
+                        $crate::conformance::$check(store).await;
+                    });
+                }
+            )*
+        }
+    };
+}
+
+/// Runs the [`TokenStore`](crate::TokenStore) checks on a store: expands to a module
+/// `token_store` of `#[test]`s, one per check, each on the store `$factory` answers afresh.
+///
+/// `$factory` is an expression evaluated inside each test's `async` block (it may `.await`),
+/// answering an `Arc` of the store or a tuple `(store, guard)` (see
+/// [`UnderTest`](crate::conformance::UnderTest)). Needs the `conformance` feature; see
+/// [`conformance`](crate::conformance) for an example.
+///
+/// The checks: saving and finding, expiry by `now`, rotation (spending the old token once, only
+/// by its client and kind, or keeping it), revoking one token and whole families (counting only
+/// unexpired tokens, refusing new tokens for a while), the reissue of a rotated token whose
+/// successor is unused, and races: rotation, reissue, and revocation against rotation.
+#[macro_export]
+macro_rules! token_store_conformance {
     ($factory:expr) => {
-        $crate::conformance_suite!(@tests $factory;
+        $crate::__conformance_tests!(token_store, dyn $crate::TokenStore, $factory;
             save_and_find, expiry_is_judged_by_now, rotation_spends_the_old_token_once,
             rotation_checks_client_and_kind, rotation_can_keep_the_old_token, revoke_one,
             revoke_a_family, revoke_a_family_counts_only_unexpired_tokens,
             a_revoked_family_takes_no_new_tokens_for_a_while,
             rotation_race_has_one_winner, revoke_family_races_rotation,
             a_rotated_token_is_reissued_once_while_its_successor_is_unused,
-            reissue_race_has_one_winner,
-            limiter_leases_and_windows, limiter_race_allows_exactly_the_limit,
+            reissue_race_has_one_winner);
+    };
+}
+
+/// Runs the [`AttemptLimiter`](crate::AttemptLimiter) checks on a limiter: expands to a module
+/// `attempt_limiter` of `#[test]`s, one per check, each on the limiter `$factory` answers afresh.
+///
+/// `$factory` is as for [`token_store_conformance!`](crate::token_store_conformance). The
+/// checks: leases of checks in flight, failure windows judged by `now`, lapsed leases counted as
+/// failures, and 100 concurrent reservations against a limit of 5.
+#[macro_export]
+macro_rules! attempt_limiter_conformance {
+    ($factory:expr) => {
+        $crate::__conformance_tests!(attempt_limiter, dyn $crate::AttemptLimiter, $factory;
+            limiter_leases_and_windows, limiter_race_allows_exactly_the_limit);
+    };
+}
+
+/// Runs the [`CodeStore`](crate::CodeStore) checks on a store: expands to a module `code_store`
+/// of `#[test]`s, one per check, each on the store `$factory` answers afresh.
+///
+/// `$factory` is as for [`token_store_conformance!`](crate::token_store_conformance). The
+/// checks: pending authorization requests read, then taken once; codes redeemed once by their
+/// own client, remembering their family; a spent code given back once to its exchange; the
+/// bounds on pending requests; and races for one code and for one pending request.
+#[macro_export]
+macro_rules! code_store_conformance {
+    ($factory:expr) => {
+        $crate::__conformance_tests!(code_store, dyn $crate::CodeStore, $factory;
             pending_requests_are_read_then_taken_once,
             codes_are_spent_once_and_remember_their_family, a_spent_code_can_be_given_back,
-            code_race_has_one_winner,
-            pending_race_has_one_winner, pending_requests_are_bounded,
+            code_race_has_one_winner, pending_race_has_one_winner, pending_requests_are_bounded);
+    };
+}
+
+/// Runs the [`DeviceCodeStore`](crate::DeviceCodeStore) checks on a store: expands to a module
+/// `device_code_store` of `#[test]`s, one per check, each on the store `$factory` answers afresh.
+///
+/// `$factory` is as for [`token_store_conformance!`](crate::token_store_conformance). The
+/// checks: requests found by their user code, a live user code not given twice, decisions made
+/// once, the polling pace, polls by another client, denials, approvals collected once (and put
+/// back once), an approval of an empty scope, expired device codes remembered for a while, the
+/// bounds on device requests, and races of polls and of decisions.
+#[macro_export]
+macro_rules! device_code_store_conformance {
+    ($factory:expr) => {
+        $crate::__conformance_tests!(device_code_store, dyn $crate::DeviceCodeStore, $factory;
             device_requests_are_bounded, a_collected_approval_can_be_put_back,
             an_approval_of_an_empty_scope_is_collected,
             device_requests_are_found_by_their_user_code,
@@ -2253,17 +2439,21 @@ macro_rules! conformance_suite {
             device_polls_keep_the_pace, another_clients_poll_changes_nothing,
             a_denied_device_hears_so_until_expiry, an_approval_is_collected_once,
             expired_device_codes_are_remembered_for_a_while,
-            device_poll_race_collects_one_approval, device_decision_race_has_one_winner,
+            device_poll_race_collects_one_approval, device_decision_race_has_one_winner);
+    };
+}
+
+/// Runs the [`MfaStore`](crate::MfaStore) checks on a store: expands to a module `mfa_store` of
+/// `#[test]`s, one per check, each on the store `$factory` answers afresh.
+///
+/// `$factory` is as for [`token_store_conformance!`](crate::token_store_conformance). The
+/// checks: `mfa_token`s read, then taken once; one-time codes only moving forward; and races
+/// for one `mfa_token` and for one code.
+#[macro_export]
+macro_rules! mfa_store_conformance {
+    ($factory:expr) => {
+        $crate::__conformance_tests!(mfa_store, dyn $crate::MfaStore, $factory;
             mfa_tokens_are_read_then_taken_once, mfa_token_race_has_one_winner,
             one_time_codes_only_move_forward, one_time_code_race_has_one_winner);
-    };
-    (@tests $factory:expr; $($check:ident),*) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $check() {
-                let stores = $factory.await;
-                conformance::$check(stores).await;
-            }
-        )*
     };
 }
