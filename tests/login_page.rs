@@ -181,16 +181,12 @@ async fn untrusted_requests_get_an_html_error_page() {
 
 #[test]
 fn reflected_values_are_escaped() {
-    let request = grantor::PendingAuthorization {
-        client_id: grantor::ClientId::new("<script>alert(1)</script>"),
-        response_type: grantor::ResponseType::Code,
-        redirect_uri: grantor::RedirectUri::new(CALLBACK),
-        redirect_uri_in_request: true,
-        scope: "read".parse().expect("scope"),
-        state: None,
-        code_challenge: None,
-        expires_at: time::OffsetDateTime::UNIX_EPOCH,
-    };
+    let mut request = grantor::conformance::pending(time::OffsetDateTime::UNIX_EPOCH, 0);
+    request.client_id = grantor::ClientId::new("<script>alert(1)</script>");
+    request.redirect_uri = grantor::RedirectUri::new(CALLBACK);
+    request.scope = "read".parse().expect("scope");
+    request.state = None;
+    request.code_challenge = None;
     let retry = example::Retry {
         message: Some("<i>message</i>"),
         username: "<u>name</u>",

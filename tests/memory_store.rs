@@ -7,21 +7,15 @@ use std::time::Duration;
 
 use common::*;
 use grantor::{
-    ClientId, FamilyId, MemoryTokenStore, Scope, TokenHash, TokenKind, TokenLookup, TokenRecord,
-    TokenStore,
+    FamilyId, MemoryTokenStore, Scope, TokenHash, TokenKind, TokenLookup, TokenRecord, TokenStore,
 };
 
 fn record(kind: TokenKind, family: &FamilyId, ttl: i64) -> TokenRecord {
-    TokenRecord {
-        kind,
-        client_id: ClientId::new("c"),
-        user_id: None,
-        username: None,
-        scope: Scope::parse("read").expect("scope"),
-        issued_at: START,
-        expires_at: START + time::Duration::seconds(ttl),
-        family_id: family.clone(),
-    }
+    let mut record = grantor::conformance::record(kind, "c", family, START, ttl);
+    record.user_id = None;
+    record.username = None;
+    record.scope = Scope::parse("read").expect("scope");
+    record
 }
 
 #[tokio::test]

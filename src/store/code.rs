@@ -18,6 +18,7 @@ use crate::types::{ClientId, FamilyId, RedirectUri, ResponseType, UserId, Userna
 /// [`AuthorizationRequestId`](crate::AuthorizationRequestId); the host reads it to draw its
 /// consent page, and cannot change it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct PendingAuthorization {
     /// The client asking.
     pub client_id: ClientId,
@@ -42,6 +43,7 @@ pub struct PendingAuthorization {
 /// What an authorization code stands for (RFC 6749 §4.1.2: the code is "bound to the client
 /// identifier and redirection URI").
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct CodeGrant {
     /// The client the code was issued to.
     pub client_id: ClientId,

@@ -39,6 +39,7 @@ pub enum DeviceStatus {
 /// A device authorization request (RFC 8628 §3.1) as a [`DeviceCodeStore`] keeps it, under the
 /// hash of its device code, with an index from the hash of its user code.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct DeviceAuthorization {
     /// The client (the device) that asked.
     pub client_id: ClientId,

@@ -13,6 +13,7 @@ use crate::types::{ClientId, UserId, Username};
 /// A password sign-in whose password was right and whose second factor is still owed: what an
 /// `mfa_token` stands for.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct MfaChallenge {
     /// The client that made the password request; only it may finish the sign-in.
     pub client_id: ClientId,

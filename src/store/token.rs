@@ -24,6 +24,7 @@ pub enum TokenKind {
 ///
 /// Stored under the token's [`TokenHash`]; it never holds the token itself.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct TokenRecord {
     /// Access or refresh.
     pub kind: TokenKind,
