@@ -140,6 +140,7 @@ mod introspection;
 pub mod manual;
 mod metadata;
 mod pkce;
+mod random;
 mod reason;
 mod request;
 mod response;

@@ -18,60 +18,6 @@ use subtle::ConstantTimeEq as _;
 
 use crate::types::{AccessToken, ClientSecret, RefreshToken};
 
-/// `bytes` random bytes from the thread-local CSPRNG, base64url-encoded without padding.
-pub(crate) fn random_string(bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    rand::rng().fill_bytes(&mut buf);
-    URL_SAFE_NO_PAD.encode(&buf)
-}
-
-/// Converts a `std` duration to a `time` duration, saturating instead of overflowing.
-pub(crate) fn to_time_duration(d: std::time::Duration) -> time::Duration {
-    time::Duration::try_from(d).unwrap_or(time::Duration::MAX)
-}
-
-impl AccessToken {
-    /// A fresh access token: 256 bits from a CSPRNG, base64url.
-    pub fn generate() -> Self {
-        Self::new(random_string(32))
-    }
-}
-
-impl RefreshToken {
-    /// A fresh refresh token: 256 bits from a CSPRNG, base64url.
-    pub fn generate() -> Self {
-        Self::new(random_string(32))
-    }
-}
-
-impl crate::types::AuthorizationCode {
-    /// A fresh authorization code: 256 bits from a CSPRNG, base64url.
-    pub fn generate() -> Self {
-        Self::new(random_string(32))
-    }
-}
-
-impl crate::types::AuthorizationRequestId {
-    /// A fresh request handle: 256 bits from a CSPRNG, base64url.
-    pub fn generate() -> Self {
-        Self::new(random_string(32))
-    }
-}
-
-impl crate::types::DeviceCode {
-    /// A fresh device code: 256 bits from a CSPRNG, base64url.
-    pub fn generate() -> Self {
-        Self::new(random_string(32))
-    }
-}
-
-impl crate::types::MfaToken {
-    /// A fresh `mfa_token`: 256 bits from a CSPRNG, base64url.
-    pub fn generate() -> Self {
-        Self::new(random_string(32))
-    }
-}
-
 /// The SHA-256 of a token: the only form in which tokens reach a store.
 ///
 /// Equality is constant-time. `Debug` shows only the first 8 hex digits.

@@ -104,7 +104,7 @@ pub(crate) fn build(
     let policy = RefreshPolicy {
         ttl: nonzero(setup.ttl)?,
         rotate: setup.rotate,
-        grace: crate::token::to_time_duration(setup.grace),
+        grace: crate::clock::to_time_duration(setup.grace),
     };
     Ok(setup.enabled.then_some(RefreshTokenGrant { policy }))
 }

@@ -150,7 +150,7 @@ impl AttemptLimiter for MemoryAttemptLimiter {
         let mut state = lock(&self.state);
         state.sweep(now, SWEEP_BATCH);
         let key = slot_key(key);
-        let window = crate::token::to_time_duration(rule.window);
+        let window = crate::clock::to_time_duration(rule.window);
         let (failures, window_ends, in_flight) = match state.settle(key, now) {
             Some(slot) => {
                 slot.window = window;
@@ -200,7 +200,7 @@ impl AttemptLimiter for MemoryAttemptLimiter {
         let mut state = lock(&self.state);
         let key = slot_key(key);
         let slot = state.slots.entry(key).or_default();
-        slot.window = crate::token::to_time_duration(rule.window);
+        slot.window = crate::clock::to_time_duration(rule.window);
         slot.leases.retain(|l| l.id != lease.id);
         slot.settle(now);
         slot.fail(now);
