@@ -181,7 +181,10 @@ pub use store::{
 };
 #[cfg(feature = "redis")]
 pub use store::{RedisStore, RedisStoreBuilder};
-pub use token::{SecretHash, TokenHash};
+pub use token::{
+    AuthorizationCodeHash, DeviceCodeHash, HashKind, Hashed, IssuedToken, MfaTokenHash,
+    RequestIdHash, SecretHash, TokenHash, UserCodeHash,
+};
 #[cfg(feature = "totp")]
 pub use totp::{Totp, TotpError};
 pub use types::{
