@@ -9,7 +9,8 @@
 
 macro_rules! reasons {
     ($( $(#[$doc:meta])* $name:ident = $text:literal, )*) => {
-        /// Why a request was refused; see the [module docs](self).
+        /// Why a request was refused, more finely than its [`ErrorCode`](crate::ErrorCode): never
+        /// sent to the client, but logged as `reason = "…"` and matched on by a host's own pages.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
         #[non_exhaustive]
         pub enum Reason {

@@ -40,7 +40,7 @@ impl AuthorizationServer {
     /// issue and expiry times, or exactly `{"active":false}`.
     ///
     /// Who sees what (RFC 7662 §4): a client declared with
-    /// [`resource_servers`](AuthorizationServerBuilder::resource_servers) sees every access
+    /// [`resource_servers`](crate::AuthorizationServerBuilder::resource_servers) sees every access
     /// token; any other client only tokens issued to itself; a refresh token is shown only to
     /// its own client. Everything else is answered as inactive, so a caller cannot scan for
     /// tokens it has no business with.
