@@ -53,8 +53,8 @@ use grantor::{
     AuthorizeOutcome, BearerValidator, Client, ClientId, ClientSecret, DeviceConfirmation,
     DeviceRequest, ErrorCode, GrantType, LoginLimits, MemoryClientStore, MemoryCodeStore,
     MemoryDeviceCodeStore, MemoryTokenStore, OAuthError, OneTimeCode, OtpVerdict, Password,
-    PendingAuthorization, PendingLimits, Reason, RedisStore, ResourceRequest, Scope, SecretHash,
-    StoreError, TokenHash, TokenLocation, TokenRequest, Totp, UserCode, UserId, UserVerdict,
+    PendingAuthorization, PendingLimits, Reason, RedisStore, RequestIdHash, ResourceRequest, Scope,
+    SecretHash, StoreError, TokenLocation, TokenRequest, Totp, UserCode, UserId, UserVerdict,
     UserVerifier, Username,
 };
 use maud::{html, Markup, PreEscaped, DOCTYPE};
@@ -575,7 +575,7 @@ fn error_page(status: StatusCode, message: &str) -> axum::response::Response {
 /// `__Host-` prefix, which browsers only accept from this very host with `Secure` and `Path=/`,
 /// so a sibling subdomain cannot plant one.
 fn csrf_cookie_name(request_id: &str, https: bool) -> String {
-    let digest = TokenHash::of(request_id).to_hex();
+    let digest = RequestIdHash::of(&AuthorizationRequestId::new(request_id)).to_hex();
     let prefix = if https { "__Host-" } else { "" };
     format!("{prefix}csrf_{}", digest.get(..16).unwrap_or(&digest))
 }

@@ -223,5 +223,5 @@ pub(crate) fn timed_out() -> OAuthError {
 }
 
 fn to_time(d: Duration) -> time::Duration {
-    crate::token::to_time_duration(d)
+    crate::clock::to_time_duration(d)
 }

@@ -28,7 +28,7 @@ use crate::response::Response;
 use crate::scope::Scope;
 use crate::store::{TokenKind, TokenLookup, TokenStore};
 use crate::token::TokenHash;
-use crate::types::{ClientId, FamilyId, UserId};
+use crate::types::{AccessToken, ClientId, FamilyId, UserId};
 
 /// A request to a protected resource, as read off the wire.
 ///
@@ -303,7 +303,7 @@ impl BearerValidator {
         }
         let lookup = self
             .tokens
-            .find_token(&TokenHash::of(&token), now)
+            .find_token(&TokenHash::of_access_token(&AccessToken::new(token)), now)
             .await
             .map_err(|e| self.refuse(Some(e.into())))?;
         let record = match lookup {

@@ -53,7 +53,7 @@ impl ManualClock {
     /// Moves the clock forward by `by`.
     pub fn advance(&self, by: std::time::Duration) {
         let mut now = self.now.lock().unwrap_or_else(PoisonError::into_inner);
-        *now = now.saturating_add(crate::token::to_time_duration(by));
+        *now = now.saturating_add(to_time_duration(by));
     }
 
     /// Sets the clock to `to`.
@@ -66,4 +66,9 @@ impl Clock for ManualClock {
     fn now(&self) -> OffsetDateTime {
         *self.now.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// Converts a `std` duration to a `time` duration, saturating instead of overflowing.
+pub(crate) fn to_time_duration(d: std::time::Duration) -> time::Duration {
+    time::Duration::try_from(d).unwrap_or(time::Duration::MAX)
 }

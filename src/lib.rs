@@ -145,6 +145,7 @@ mod introspection;
 pub mod manual;
 mod metadata;
 mod pkce;
+mod random;
 mod reason;
 mod request;
 mod response;
@@ -186,7 +187,10 @@ pub use store::{
 };
 #[cfg(feature = "redis")]
 pub use store::{RedisStore, RedisStoreBuilder};
-pub use token::{SecretHash, TokenHash};
+pub use token::{
+    AuthorizationCodeHash, DeviceCodeHash, HashKind, Hashed, IssuedToken, MfaTokenHash,
+    RequestIdHash, SecretHash, TokenHash, UserCodeHash,
+};
 #[cfg(feature = "totp")]
 pub use totp::{Totp, TotpError};
 pub use types::{

@@ -8,7 +8,7 @@
 //!
 //! | threat | grantor's defence | where |
 //! |---|---|---|
-//! | A leaked token database yields usable tokens (RFC 6819 §5.1.4.1.3) | stores receive only the SHA-256 of each token ([`TokenHash`](crate::TokenHash)); nothing stored lets anyone recover a token | `token.rs`, `store/` |
+//! | A leaked token database yields usable tokens (RFC 6819 §5.1.4.1.3) | stores receive only the SHA-256 of each token, code and handle, typed by its kind ([`Hashed`](crate::Hashed): a [`TokenHash`](crate::TokenHash) cannot be passed where an [`AuthorizationCodeHash`](crate::AuthorizationCodeHash) is expected); nothing stored lets anyone recover a token | `token.rs`, `store/` |
 //! | Guessable tokens (RFC 6749 §10.10) | 256 bits from a CSPRNG per token | `token.rs` |
 //! | A leaked client database yields client secrets (RFC 6819 §5.1.4.1.3) | secrets kept as salted SHA-256 ([`SecretHash`](crate::SecretHash)) | `token.rs` |
 //! | Timing attacks on secret comparison | `subtle` constant-time equality; a decoy comparison for unknown clients and (in the in-memory verifier) unknown users | `client_auth.rs`, `store/memory/users.rs` |

@@ -1,124 +1,152 @@
-//! Minting and hashing: how tokens and secrets are made and how they are kept.
+//! Hashing: how tokens and secrets are kept.
 //!
-//! - Every token is 256 bits from a CSPRNG, base64url without padding (43 characters).
-//! - The store sees only a [`TokenHash`], the SHA-256 of the token. Nothing in it lets anyone
-//!   recover an issued token (RFC 6819 §5.1.4.1.3).
+//! - Every token is 256 bits from a CSPRNG, base64url without padding (43 characters), made by
+//!   the `generate()` of its value type (`types.rs`).
+//! - A store sees only the SHA-256 of a secret, as a [`Hashed`] of the secret's own kind:
+//!   [`TokenHash`] for access and refresh tokens (one [`TokenStore`](crate::TokenStore) holds
+//!   both, and revocation and introspection hash a token without knowing its kind),
+//!   [`AuthorizationCodeHash`] and [`RequestIdHash`] for the [`CodeStore`](crate::CodeStore),
+//!   [`DeviceCodeHash`] and [`UserCodeHash`] (of the normalised user code) for the
+//!   [`DeviceCodeStore`](crate::DeviceCodeStore), and [`MfaTokenHash`] for the
+//!   [`MfaStore`](crate::MfaStore). Each is made only from a value of its secret's type, so a
+//!   hash of one kind cannot reach a store method that expects another. Nothing in a store lets
+//!   anyone recover an issued token (RFC 6819 §5.1.4.1.3).
 //! - Client secrets are kept as a [`SecretHash`]: a random salt and SHA-256 over salt and secret,
 //!   compared in constant time. A slow password KDF is for user passwords, not for machine
 //!   secrets that are already 128+ bits of entropy.
 
 use std::fmt;
+use std::marker::PhantomData;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use rand::RngCore as _;
-use serde::{Deserialize, Serialize};
+use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
-use crate::types::{AccessToken, ClientSecret, RefreshToken};
+use crate::types::{
+    AccessToken, AuthorizationCode, AuthorizationRequestId, ClientSecret, DeviceCode, MfaToken,
+    RefreshToken, UserCode,
+};
 
-/// `bytes` random bytes from the thread-local CSPRNG, base64url-encoded without padding.
-pub(crate) fn random_string(bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    rand::rng().fill_bytes(&mut buf);
-    URL_SAFE_NO_PAD.encode(&buf)
-}
-
-/// Converts a `std` duration to a `time` duration, saturating instead of overflowing.
-pub(crate) fn to_time_duration(d: std::time::Duration) -> time::Duration {
-    time::Duration::try_from(d).unwrap_or(time::Duration::MAX)
-}
-
-impl AccessToken {
-    /// A fresh access token: 256 bits from a CSPRNG, base64url.
-    pub fn generate() -> Self {
-        Self::new(random_string(32))
-    }
-}
-
-impl RefreshToken {
-    /// A fresh refresh token: 256 bits from a CSPRNG, base64url.
-    pub fn generate() -> Self {
-        Self::new(random_string(32))
-    }
-}
-
-impl crate::types::AuthorizationCode {
-    /// A fresh authorization code: 256 bits from a CSPRNG, base64url.
-    pub fn generate() -> Self {
-        Self::new(random_string(32))
-    }
-}
-
-impl crate::types::AuthorizationRequestId {
-    /// A fresh request handle: 256 bits from a CSPRNG, base64url.
-    pub fn generate() -> Self {
-        Self::new(random_string(32))
-    }
-}
-
-impl crate::types::DeviceCode {
-    /// A fresh device code: 256 bits from a CSPRNG, base64url.
-    pub fn generate() -> Self {
-        Self::new(random_string(32))
-    }
-}
-
-impl crate::types::MfaToken {
-    /// A fresh `mfa_token`: 256 bits from a CSPRNG, base64url.
-    pub fn generate() -> Self {
-        Self::new(random_string(32))
-    }
-}
-
-/// The SHA-256 of a token: the only form in which tokens reach a store.
+/// The SHA-256 of one kind of secret: the only form in which a secret reaches a store.
 ///
-/// Equality is constant-time. `Debug` shows only the first 8 hex digits.
+/// `K` names the kind, and each kind has its own alias: [`TokenHash`] (access and refresh
+/// tokens), [`AuthorizationCodeHash`], [`RequestIdHash`], [`DeviceCodeHash`], [`UserCodeHash`]
+/// and [`MfaTokenHash`]. A hash is made only from a value of its secret's type, so a hash of one
+/// kind cannot be handed to a store method that expects another.
+///
+/// Equality is constant-time. `Debug` shows the kind and only the first 8 hex digits. The
+/// serialized form is the 32 bytes, as a newtype, the same for every kind.
 ///
 /// ```
-/// use grantor::{AccessToken, TokenHash};
+/// use grantor::{AccessToken, RefreshToken, TokenHash};
 ///
 /// let token = AccessToken::generate();
 /// let hash = TokenHash::of_access_token(&token);
-/// assert_eq!(hash, TokenHash::of(token.secret()));
+/// assert_eq!(hash.to_hex().len(), 64);
 /// assert_eq!(TokenHash::from_hex(&hash.to_hex()), Some(hash));
+/// // Access and refresh tokens hash alike: a presented token is found whatever its kind.
+/// assert_eq!(hash, TokenHash::of_refresh_token(&RefreshToken::new(token.secret())));
 /// ```
-#[derive(Clone, Copy, Serialize, Deserialize)]
-pub struct TokenHash([u8; 32]);
+///
+/// Store methods take the hash of their own kind; see [`CodeStore`](crate::CodeStore) for what
+/// happens when a device code's hash is handed to a method that expects an authorization
+/// code's.
+pub struct Hashed<K> {
+    bytes: [u8; 32],
+    kind: PhantomData<fn() -> K>,
+}
 
-impl TokenHash {
-    /// The hash of a token's string value, as the engine computes it for any presented token.
-    pub fn of(token: &str) -> Self {
-        Self(Sha256::digest(token.as_bytes()).into())
-    }
+mod sealed {
+    pub trait Sealed {}
+}
 
-    /// The hash of an access token.
-    pub fn of_access_token(token: &AccessToken) -> Self {
-        Self::of(token.secret())
-    }
+/// A kind of secret that has a [`Hashed`] form of its own. Implemented by grantor's secret
+/// types (and [`IssuedToken`]) only.
+pub trait HashKind: sealed::Sealed {
+    /// The name of the hash type, as `Debug` shows it and serde sees it (`"TokenHash"`).
+    const NAME: &'static str;
+}
 
-    /// The hash of a refresh token.
-    pub fn of_refresh_token(token: &RefreshToken) -> Self {
-        Self::of(token.secret())
+/// The kind of a [`TokenHash`]: an issued token, access or refresh.
+///
+/// Access and refresh tokens share one [`TokenStore`](crate::TokenStore) keyed by hash, and
+/// revocation and introspection hash a presented token without knowing its kind, so both hash
+/// to this one type.
+#[derive(Debug)]
+pub enum IssuedToken {}
+
+macro_rules! hash_kind {
+    ($kind:ty, $alias:ident, $doc:literal) => {
+        impl sealed::Sealed for $kind {}
+
+        impl HashKind for $kind {
+            const NAME: &'static str = stringify!($alias);
+        }
+
+        #[doc = $doc]
+        pub type $alias = Hashed<$kind>;
+    };
+}
+
+hash_kind!(
+    IssuedToken,
+    TokenHash,
+    "The SHA-256 of an issued access or refresh token: what a [`TokenStore`](crate::TokenStore) is keyed by."
+);
+hash_kind!(
+    AuthorizationCode,
+    AuthorizationCodeHash,
+    "The SHA-256 of an [`AuthorizationCode`]: what a [`CodeStore`](crate::CodeStore) keeps codes under."
+);
+hash_kind!(
+    AuthorizationRequestId,
+    RequestIdHash,
+    "The SHA-256 of an [`AuthorizationRequestId`]: what a [`CodeStore`](crate::CodeStore) keeps pending requests under."
+);
+hash_kind!(
+    DeviceCode,
+    DeviceCodeHash,
+    "The SHA-256 of a [`DeviceCode`]: what a [`DeviceCodeStore`](crate::DeviceCodeStore) keeps requests under."
+);
+hash_kind!(
+    UserCode,
+    UserCodeHash,
+    "The SHA-256 of a [`UserCode`]'s [normalised](UserCode::normalized) form: what a [`DeviceCodeStore`](crate::DeviceCodeStore) finds requests by."
+);
+hash_kind!(
+    MfaToken,
+    MfaTokenHash,
+    "The SHA-256 of an [`MfaToken`]: what an [`MfaStore`](crate::MfaStore) keeps challenges under."
+);
+
+impl<K> Hashed<K> {
+    /// The SHA-256 of `value`. Private: each kind has its own constructor from its own type.
+    fn digest(value: &str) -> Self {
+        Self::from_bytes(Sha256::digest(value.as_bytes()).into())
     }
 
     /// The raw 32 bytes.
     pub fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
+        &self.bytes
     }
 
-    /// Wraps 32 raw bytes (as read back from a store).
+    /// Wraps 32 raw bytes: for a store reading back a hash it wrote.
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
-        Self(bytes)
+        Self {
+            bytes,
+            kind: PhantomData,
+        }
     }
 
     /// Lower-case hex, 64 characters: a good database or cache key.
     pub fn to_hex(&self) -> String {
-        hex(&self.0)
+        hex(&self.bytes)
     }
 
-    /// Parses 64 hex digits; `None` for anything else.
+    /// Parses 64 hex digits, for a store reading back a hash it wrote; `None` for anything else.
     pub fn from_hex(s: &str) -> Option<Self> {
         let bytes = s.as_bytes();
         if bytes.len() != 64 {
@@ -130,33 +158,135 @@ impl TokenHash {
             let lo = hex_value(*pair.get(1)?)?;
             *slot = (hi << 4) | lo;
         }
-        Some(Self(out))
+        Some(Self::from_bytes(out))
     }
 }
 
-impl PartialEq for TokenHash {
+impl TokenHash {
+    /// The hash of an access token. A refresh token with the same value has the same hash.
+    pub fn of_access_token(token: &AccessToken) -> Self {
+        Self::digest(token.secret())
+    }
+
+    /// The hash of a refresh token. An access token with the same value has the same hash.
+    pub fn of_refresh_token(token: &RefreshToken) -> Self {
+        Self::digest(token.secret())
+    }
+}
+
+impl AuthorizationCodeHash {
+    /// The hash of an authorization code.
+    pub fn of(code: &AuthorizationCode) -> Self {
+        Self::digest(code.secret())
+    }
+}
+
+impl RequestIdHash {
+    /// The hash of an authorization request's handle.
+    pub fn of(id: &AuthorizationRequestId) -> Self {
+        Self::digest(id.secret())
+    }
+}
+
+impl DeviceCodeHash {
+    /// The hash of a device code.
+    pub fn of(code: &DeviceCode) -> Self {
+        Self::digest(code.secret())
+    }
+}
+
+impl UserCodeHash {
+    /// The hash of a user code's [normalised](UserCode::normalized) form, so that case, spaces
+    /// and dashes do not matter (RFC 8628 §6.1).
+    ///
+    /// ```
+    /// use grantor::{UserCode, UserCodeHash};
+    ///
+    /// assert_eq!(
+    ///     UserCodeHash::of(&UserCode::new("wdjb-mjht")),
+    ///     UserCodeHash::of(&UserCode::new("WDJBMJHT")),
+    /// );
+    /// ```
+    pub fn of(code: &UserCode) -> Self {
+        Self::digest(&code.normalized())
+    }
+}
+
+impl MfaTokenHash {
+    /// The hash of an `mfa_token`.
+    pub fn of(token: &MfaToken) -> Self {
+        Self::digest(token.secret())
+    }
+}
+
+impl<K> Clone for Hashed<K> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<K> Copy for Hashed<K> {}
+
+impl<K> PartialEq for Hashed<K> {
     fn eq(&self, other: &Self) -> bool {
-        self.0.ct_eq(&other.0).into()
+        self.bytes.ct_eq(&other.bytes).into()
     }
 }
 
-impl Eq for TokenHash {}
+impl<K> Eq for Hashed<K> {}
 
-impl std::hash::Hash for TokenHash {
+impl<K> std::hash::Hash for Hashed<K> {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         // Equal hashes are equal bytes, so hashing the bytes agrees with `eq`.
-        self.0.hash(state);
+        self.bytes.hash(state);
     }
 }
 
-impl fmt::Debug for TokenHash {
+impl<K: HashKind> fmt::Debug for Hashed<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let short = self.0.get(..4).map(hex).unwrap_or_default();
-        write!(f, "TokenHash({short}…)")
+        let short = self.bytes.get(..4).map(hex).unwrap_or_default();
+        write!(f, "{}({short}…)", K::NAME)
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
+impl<K: HashKind> Serialize for Hashed<K> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_newtype_struct(K::NAME, &self.bytes)
+    }
+}
+
+impl<'de, K: HashKind> Deserialize<'de> for Hashed<K> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor<K>(PhantomData<fn() -> K>);
+
+        impl<'de, K: HashKind> de::Visitor<'de> for Visitor<K> {
+            type Value = Hashed<K>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "tuple struct {}", K::NAME)
+            }
+
+            fn visit_newtype_struct<D: Deserializer<'de>>(
+                self,
+                deserializer: D,
+            ) -> Result<Self::Value, D::Error> {
+                <[u8; 32]>::deserialize(deserializer).map(Hashed::from_bytes)
+            }
+
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                match seq.next_element::<[u8; 32]>()? {
+                    Some(bytes) => Ok(Hashed::from_bytes(bytes)),
+                    None => Err(de::Error::invalid_length(0, &self)),
+                }
+            }
+        }
+
+        deserializer.deserialize_newtype_struct(K::NAME, Visitor(PhantomData))
+    }
+}
+
+/// Lower-case hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {

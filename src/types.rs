@@ -9,6 +9,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::random::random_string;
+
 macro_rules! public_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
@@ -185,7 +187,7 @@ public_type! {
 impl FamilyId {
     /// A fresh random family id (128 bits from a CSPRNG, base64url).
     pub fn generate() -> Self {
-        Self(crate::token::random_string(16))
+        Self(random_string(16))
     }
 }
 
@@ -194,9 +196,23 @@ secret_type! {
     AccessToken
 }
 
+impl AccessToken {
+    /// A fresh access token: 256 bits from a CSPRNG, base64url.
+    pub fn generate() -> Self {
+        Self::new(random_string(32))
+    }
+}
+
 secret_type! {
     /// A refresh token (RFC 6749 §1.5) as issued to a client.
     RefreshToken
+}
+
+impl RefreshToken {
+    /// A fresh refresh token: 256 bits from a CSPRNG, base64url.
+    pub fn generate() -> Self {
+        Self::new(random_string(32))
+    }
 }
 
 secret_type! {
@@ -209,6 +225,13 @@ secret_type! {
     AuthorizationCode
 }
 
+impl AuthorizationCode {
+    /// A fresh authorization code: 256 bits from a CSPRNG, base64url.
+    pub fn generate() -> Self {
+        Self::new(random_string(32))
+    }
+}
+
 secret_type! {
     /// The opaque handle of a validated authorization request waiting for the user's decision.
     ///
@@ -217,6 +240,13 @@ secret_type! {
     /// [`deny`](crate::AuthorizationServer::deny). The request itself stays on the server, so the
     /// page cannot alter it; the handle is 256 random bits and works once.
     AuthorizationRequestId
+}
+
+impl AuthorizationRequestId {
+    /// A fresh request handle: 256 bits from a CSPRNG, base64url.
+    pub fn generate() -> Self {
+        Self::new(random_string(32))
+    }
 }
 
 secret_type! {
@@ -235,11 +265,25 @@ secret_type! {
     DeviceCode
 }
 
+impl DeviceCode {
+    /// A fresh device code: 256 bits from a CSPRNG, base64url.
+    pub fn generate() -> Self {
+        Self::new(random_string(32))
+    }
+}
+
 secret_type! {
     /// The handle of a password sign-in that still needs its second factor: the `mfa_token` of
     /// an `mfa_required` answer. 256 random bits, stored only as a hash, single use, bound to
     /// the user, the client and the scope asked for.
     MfaToken
+}
+
+impl MfaToken {
+    /// A fresh `mfa_token`: 256 bits from a CSPRNG, base64url.
+    pub fn generate() -> Self {
+        Self::new(random_string(32))
+    }
 }
 
 secret_type! {

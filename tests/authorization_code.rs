@@ -831,7 +831,7 @@ struct DownCodes;
 impl grantor::CodeStore for DownCodes {
     async fn save_pending(
         &self,
-        _: &grantor::TokenHash,
+        _: &grantor::RequestIdHash,
         _: &grantor::PendingAuthorization,
         _: &grantor::PendingLimits,
         _: time::OffsetDateTime,
@@ -840,21 +840,21 @@ impl grantor::CodeStore for DownCodes {
     }
     async fn find_pending(
         &self,
-        _: &grantor::TokenHash,
+        _: &grantor::RequestIdHash,
         _: time::OffsetDateTime,
     ) -> Result<Option<grantor::PendingAuthorization>, grantor::StoreError> {
         Err(grantor::StoreError::unavailable("connection refused"))
     }
     async fn take_pending(
         &self,
-        _: &grantor::TokenHash,
+        _: &grantor::RequestIdHash,
         _: time::OffsetDateTime,
     ) -> Result<Option<grantor::PendingAuthorization>, grantor::StoreError> {
         Err(grantor::StoreError::unavailable("connection refused"))
     }
     async fn save_code(
         &self,
-        _: &grantor::TokenHash,
+        _: &grantor::AuthorizationCodeHash,
         _: &grantor::CodeGrant,
         _: time::OffsetDateTime,
     ) -> Result<(), grantor::StoreError> {
@@ -862,7 +862,7 @@ impl grantor::CodeStore for DownCodes {
     }
     async fn take_code(
         &self,
-        _: &grantor::TokenHash,
+        _: &grantor::AuthorizationCodeHash,
         _: &grantor::ClientId,
         _: time::OffsetDateTime,
         _: time::OffsetDateTime,
@@ -871,7 +871,7 @@ impl grantor::CodeStore for DownCodes {
     }
     async fn restore_code(
         &self,
-        _: &grantor::TokenHash,
+        _: &grantor::AuthorizationCodeHash,
         _: &grantor::CodeGrant,
         _: time::OffsetDateTime,
     ) -> Result<bool, grantor::StoreError> {

@@ -110,7 +110,10 @@ async fn the_device_authorization_response_has_every_field_of_section_3_2() {
     let now = grantor::Clock::now(&*f.clock);
     let by_user_code = f
         .devices
-        .find_device_authorization(&grantor::TokenHash::of(&user_code.replace('-', "")), now)
+        .find_device_authorization(
+            &grantor::UserCodeHash::of(&grantor::UserCode::new(user_code.replace('-', ""))),
+            now,
+        )
         .await
         .expect("find");
     assert_eq!(
@@ -120,7 +123,7 @@ async fn the_device_authorization_response_has_every_field_of_section_3_2() {
     let poll = f
         .devices
         .poll_device_authorization(
-            &grantor::TokenHash::of(&device_code),
+            &grantor::DeviceCodeHash::of(&grantor::DeviceCode::new(device_code.as_str())),
             &grantor::ClientId::new("cli"),
             now,
         )

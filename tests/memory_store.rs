@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use common::*;
 use grantor::{
-    FamilyId, MemoryTokenStore, Scope, TokenHash, TokenKind, TokenLookup, TokenRecord, TokenStore,
+    AccessToken, FamilyId, MemoryTokenStore, RefreshToken, Scope, TokenHash, TokenKind,
+    TokenLookup, TokenRecord, TokenStore,
 };
 
 fn record(kind: TokenKind, family: &FamilyId, ttl: i64) -> TokenRecord {
@@ -36,7 +37,7 @@ async fn the_store_holds_no_recoverable_token_or_secret() {
     let dump = format!("{snapshot:?}");
     for token in &issued {
         assert!(!dump.contains(token.as_str()));
-        let hash = TokenHash::of(token);
+        let hash = TokenHash::of_access_token(&AccessToken::new(token));
         assert!(
             snapshot.iter().any(|(h, _)| *h == hash),
             "kept under its SHA-256"
@@ -68,11 +69,11 @@ async fn purge_drops_expired_entries() {
         .save_tokens(
             &[
                 (
-                    TokenHash::of("short"),
+                    TokenHash::of_access_token(&AccessToken::new("short")),
                     record(TokenKind::Access, &family, 60),
                 ),
                 (
-                    TokenHash::of("long"),
+                    TokenHash::of_refresh_token(&RefreshToken::new("long")),
                     record(TokenKind::Refresh, &family, 600),
                 ),
             ],
@@ -94,7 +95,7 @@ async fn writes_purge_expired_entries_by_themselves() {
         store
             .save_tokens(
                 &[(
-                    TokenHash::of(&i.to_string()),
+                    TokenHash::of_access_token(&AccessToken::new(i.to_string())),
                     record(TokenKind::Access, &family, 60),
                 )],
                 START,
@@ -106,7 +107,13 @@ async fn writes_purge_expired_entries_by_themselves() {
     let mut fresh = record(TokenKind::Access, &family, 7200);
     fresh.issued_at = later;
     store
-        .save_tokens(&[(TokenHash::of("fresh"), fresh)], later)
+        .save_tokens(
+            &[(
+                TokenHash::of_access_token(&AccessToken::new("fresh")),
+                fresh,
+            )],
+            later,
+        )
         .await
         .expect("save");
     assert_eq!(store.len(), 1);
@@ -122,7 +129,7 @@ async fn writes_sweep_expired_entries_a_batch_at_a_time() {
     let batch: Vec<_> = (0..2000)
         .map(|i| {
             (
-                TokenHash::of(&format!("t{i}")),
+                TokenHash::of_access_token(&AccessToken::new(format!("t{i}"))),
                 record(TokenKind::Access, &family, 60),
             )
         })
@@ -132,7 +139,10 @@ async fn writes_sweep_expired_entries_a_batch_at_a_time() {
     let write = |n: usize| {
         let mut fresh = record(TokenKind::Access, &FamilyId::generate(), 7200);
         fresh.issued_at = later;
-        (TokenHash::of(&format!("fresh{n}")), fresh)
+        (
+            TokenHash::of_access_token(&AccessToken::new(format!("fresh{n}"))),
+            fresh,
+        )
     };
     store.save_tokens(&[write(0)], later).await.expect("save");
     let after_one = store.len();
@@ -146,7 +156,13 @@ async fn writes_sweep_expired_entries_a_batch_at_a_time() {
     assert_eq!(store.len(), 8, "a few writes later the backlog is gone");
     // Lookups of expired entries never answered them meanwhile.
     assert_eq!(
-        store.find_token(&TokenHash::of("t1999"), later).await.ok(),
+        store
+            .find_token(
+                &TokenHash::of_access_token(&AccessToken::new("t1999")),
+                later
+            )
+            .await
+            .ok(),
         Some(TokenLookup::Unknown)
     );
 }

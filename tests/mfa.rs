@@ -423,7 +423,7 @@ async fn store_failures_while_saving_the_mfa_token_are_server_errors() {
     impl grantor::MfaStore for Broken {
         async fn save_mfa_token(
             &self,
-            _: &grantor::TokenHash,
+            _: &grantor::MfaTokenHash,
             _: &grantor::MfaChallenge,
             _: time::OffsetDateTime,
         ) -> Result<(), grantor::StoreError> {
@@ -431,14 +431,14 @@ async fn store_failures_while_saving_the_mfa_token_are_server_errors() {
         }
         async fn find_mfa_token(
             &self,
-            _: &grantor::TokenHash,
+            _: &grantor::MfaTokenHash,
             _: time::OffsetDateTime,
         ) -> Result<Option<grantor::MfaChallenge>, grantor::StoreError> {
             Err(grantor::StoreError::unavailable("down"))
         }
         async fn take_mfa_token(
             &self,
-            _: &grantor::TokenHash,
+            _: &grantor::MfaTokenHash,
             _: time::OffsetDateTime,
         ) -> Result<Option<grantor::MfaChallenge>, grantor::StoreError> {
             Err(grantor::StoreError::unavailable("down"))

@@ -6,8 +6,8 @@ mod redis_support;
 
 use grantor::{
     decode_record, encode_record, AccessToken, ClientId, FamilyId, MfaChallenge, MfaStore,
-    RedisStore, Scope, TokenHash, TokenKind, TokenLookup, TokenRecord, TokenStore, UserId,
-    Username, RECORD_FORMAT,
+    MfaTokenHash, RedisStore, Scope, TokenHash, TokenKind, TokenLookup, TokenRecord, TokenStore,
+    UserId, Username, RECORD_FORMAT,
 };
 use redis_support::RedisServer;
 use time::OffsetDateTime;
@@ -139,7 +139,7 @@ async fn records_written_to_redis_by_the_previous_release_still_read() {
 
     // An mfa_token's challenge, likewise.
     let mfa = grantor::MfaToken::new("an-mfa-token-of-the-previous-release");
-    let mfa_hash = TokenHash::of(mfa.secret());
+    let mfa_hash = MfaTokenHash::of(&mfa);
     let mfa_key = format!("{{upgrade}}:m:{}", mfa_hash.to_hex());
     let _: () = redis::cmd("HSET")
         .arg(&mfa_key)

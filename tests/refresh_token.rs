@@ -459,10 +459,10 @@ async fn a_double_submit_within_the_grace_period_is_answered_twice() {
         .iter()
         .filter(|r| {
             matches!(
-                f.tokens
-                    .snapshot()
-                    .iter()
-                    .find(|(h, _)| *h == grantor::TokenHash::of(r)),
+                f.tokens.snapshot().iter().find(|(h, _)| *h
+                    == grantor::TokenHash::of_refresh_token(&grantor::RefreshToken::new(
+                        r.as_str()
+                    ))),
                 Some((_, TokenLookup::Live(_)))
             )
         })

@@ -340,7 +340,7 @@ async fn connecting_to_nothing_is_an_unavailable_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_key_lives_exactly_as_long_as_its_entry() {
-    use grantor::{FamilyId, TokenHash, TokenKind, TokenStore};
+    use grantor::{AccessToken, FamilyId, TokenHash, TokenKind, TokenStore};
     let redis_server = RedisServer::start();
     let store = RedisStore::connect(&redis_server.url())
         .await
@@ -349,9 +349,9 @@ async fn every_key_lives_exactly_as_long_as_its_entry() {
     let family = FamilyId::generate();
     let record = |kind, ttl| conformance::record(kind, "c", &family, now, ttl);
     let (short, hour, month) = (
-        TokenHash::of("short"),
-        TokenHash::of("hour"),
-        TokenHash::of("month"),
+        TokenHash::of_access_token(&AccessToken::new("short")),
+        TokenHash::of_access_token(&AccessToken::new("hour")),
+        TokenHash::of_access_token(&AccessToken::new("month")),
     );
     store
         .save_tokens(
@@ -402,7 +402,9 @@ async fn every_key_lives_exactly_as_long_as_its_entry() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_busy_family_keeps_only_its_unexpired_members() {
-    use grantor::{ClientId, FamilyId, TokenHash, TokenKind, TokenStore};
+    use grantor::{
+        AccessToken, ClientId, FamilyId, RefreshToken, TokenHash, TokenKind, TokenStore,
+    };
     let redis_server = RedisServer::start();
     let store = RedisStore::connect(&redis_server.url())
         .await
@@ -411,7 +413,7 @@ async fn a_busy_family_keeps_only_its_unexpired_members() {
     let family = FamilyId::generate();
     let client = ClientId::new("c");
     let record = |kind, at, ttl| conformance::record(kind, "c", &family, at, ttl);
-    let mut refresh_hash = TokenHash::of("r0");
+    let mut refresh_hash = TokenHash::of_refresh_token(&RefreshToken::new("r0"));
     store
         .save_tokens(
             &[(refresh_hash, record(TokenKind::Refresh, start, 150))],
@@ -422,10 +424,10 @@ async fn a_busy_family_keeps_only_its_unexpired_members() {
     // Six rotations, 100 s apart: access tokens live 10 s, refresh tokens 150 s.
     for i in 1..=6 {
         let at = start + time::Duration::seconds(100 * i);
-        let next = TokenHash::of(&format!("r{i}"));
+        let next = TokenHash::of_refresh_token(&RefreshToken::new(format!("r{i}")));
         let new = [
             (
-                TokenHash::of(&format!("a{i}")),
+                TokenHash::of_access_token(&AccessToken::new(format!("a{i}"))),
                 record(TokenKind::Access, at, 10),
             ),
             (next, record(TokenKind::Refresh, at, 150)),
@@ -503,14 +505,17 @@ async fn a_key_secret_keeps_usernames_from_being_matched() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_entries_are_errors_or_misses_never_half_done() {
-    use grantor::{ClientId, FamilyId, TokenHash, TokenKind, TokenLookup, TokenStore};
+    use grantor::{
+        AccessToken, ClientId, FamilyId, RefreshToken, TokenHash, TokenKind, TokenLookup,
+        TokenStore,
+    };
     let redis_server = RedisServer::start();
     let store = RedisStore::connect(&redis_server.url())
         .await
         .expect("connect");
     let now = conformance::now();
     let family = FamilyId::generate();
-    let good = TokenHash::of("good");
+    let good = TokenHash::of_refresh_token(&RefreshToken::new("good"));
     store
         .save_tokens(
             &[(
@@ -526,7 +531,7 @@ async fn malformed_entries_are_errors_or_misses_never_half_done() {
         .get_multiplexed_async_connection()
         .await
         .expect("conn");
-    let bad = TokenHash::of("bad");
+    let bad = TokenHash::of_refresh_token(&RefreshToken::new("bad"));
     let bad_key = format!("{{grantor}}:t:{}", bad.to_hex());
     let family_key = format!("{{grantor}}:f:{family}");
     // A live entry with no expiry and no record, listed in the family.
@@ -548,7 +553,7 @@ async fn malformed_entries_are_errors_or_misses_never_half_done() {
         store.find_token(&bad, now).await.ok(),
         Some(TokenLookup::Unknown)
     );
-    let new = TokenHash::of("new");
+    let new = TokenHash::of_access_token(&AccessToken::new("new"));
     let rotated = store
         .rotate_refresh_token(
             &bad,
@@ -704,16 +709,19 @@ async fn two_handles_share_otp_marks_and_device_approvals() {
 /// names a user.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn device_and_mfa_keys_live_as_long_as_their_entries() {
-    use grantor::{DeviceCodeStore, MfaStore, TokenHash, UserId};
+    use grantor::{
+        DeviceCode, DeviceCodeHash, DeviceCodeStore, MfaStore, MfaToken, MfaTokenHash, UserCode,
+        UserCodeHash, UserId,
+    };
     let redis_server = RedisServer::start();
     let store = RedisStore::connect(&redis_server.url())
         .await
         .expect("connect");
     let now = conformance::now();
     let (device, user_code, mfa_token) = (
-        TokenHash::of("device"),
-        TokenHash::of("user-code"),
-        TokenHash::of("mfa"),
+        DeviceCodeHash::of(&DeviceCode::new("device")),
+        UserCodeHash::of(&UserCode::new("user-code")),
+        MfaTokenHash::of(&MfaToken::new("mfa")),
     );
     assert_eq!(
         store

@@ -90,12 +90,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::{
-    Admission, AttemptKey, AttemptLease, AttemptLimiter, AttemptRule, AttemptVerdict, ClientId,
-    CodeChallenge, CodeChallengeMethod, CodeGrant, CodeRedemption, CodeStore, DeviceAuthorization,
-    DeviceCodeStore, DeviceDecision, DevicePoll, DeviceSave, DeviceStatus, FamilyId, MfaChallenge,
-    MfaStore, PendingAuthorization, PendingLimits, RedirectUri, ResponseType, Rotation, Scope,
-    TokenHash, TokenKind, TokenLookup, TokenRecord, TokenStore, UserId, Username,
-    EXPIRED_DEVICE_CODE_MEMORY,
+    AccessToken, Admission, AttemptKey, AttemptLease, AttemptLimiter, AttemptRule, AttemptVerdict,
+    AuthorizationCode, AuthorizationCodeHash, AuthorizationRequestId, ClientId, CodeChallenge,
+    CodeChallengeMethod, CodeGrant, CodeRedemption, CodeStore, DeviceAuthorization, DeviceCode,
+    DeviceCodeHash, DeviceCodeStore, DeviceDecision, DevicePoll, DeviceSave, DeviceStatus,
+    FamilyId, MfaChallenge, MfaStore, MfaToken, MfaTokenHash, PendingAuthorization, PendingLimits,
+    RedirectUri, RequestIdHash, ResponseType, Rotation, Scope, TokenHash, TokenKind, TokenLookup,
+    TokenRecord, TokenStore, UserCode, UserCodeHash, UserId, Username, EXPIRED_DEVICE_CODE_MEMORY,
 };
 use time::OffsetDateTime;
 use tokio::sync::Barrier;
@@ -157,10 +158,52 @@ pub mod __private {
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// A hash of the kind a call site needs, made from a value of its secret's type.
+pub trait FreshHash {
+    /// The hash of a secret whose value is `value`.
+    fn from_value(value: String) -> Self;
+}
+
+impl FreshHash for TokenHash {
+    fn from_value(value: String) -> Self {
+        TokenHash::of_access_token(&AccessToken::new(value))
+    }
+}
+
+impl FreshHash for AuthorizationCodeHash {
+    fn from_value(value: String) -> Self {
+        AuthorizationCodeHash::of(&AuthorizationCode::new(value))
+    }
+}
+
+impl FreshHash for RequestIdHash {
+    fn from_value(value: String) -> Self {
+        RequestIdHash::of(&AuthorizationRequestId::new(value))
+    }
+}
+
+impl FreshHash for DeviceCodeHash {
+    fn from_value(value: String) -> Self {
+        DeviceCodeHash::of(&DeviceCode::new(value))
+    }
+}
+
+impl FreshHash for UserCodeHash {
+    fn from_value(value: String) -> Self {
+        UserCodeHash::of(&UserCode::new(value))
+    }
+}
+
+impl FreshHash for MfaTokenHash {
+    fn from_value(value: String) -> Self {
+        MfaTokenHash::of(&MfaToken::new(value))
+    }
+}
+
 /// A hash no other check uses, so checks can share one backend.
-pub fn fresh_hash(label: &str) -> TokenHash {
+pub fn fresh_hash<H: FreshHash>(label: &str) -> H {
     let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-    TokenHash::of(&format!("{label}-{n}-{}", FamilyId::generate()))
+    H::from_value(format!("{label}-{n}-{}", FamilyId::generate()))
 }
 
 /// "Now" for the checks: the real time, so that a store with real TTLs keeps the entries.
@@ -1432,7 +1475,7 @@ pub async fn saved_device(
     devices: &Arc<dyn DeviceCodeStore>,
     request: &DeviceAuthorization,
     now: OffsetDateTime,
-) -> (TokenHash, TokenHash) {
+) -> (DeviceCodeHash, UserCodeHash) {
     let (device, user) = (fresh_hash("dc"), fresh_hash("uc"));
     assert_eq!(
         devices
@@ -1460,7 +1503,10 @@ pub async fn device_requests_are_found_by_their_user_code(devices: Arc<dyn Devic
         );
     }
     // Only by its user code: not by the device code, nor any other hash.
-    for other in [device, fresh_hash("u")] {
+    for other in [
+        UserCodeHash::from_bytes(*device.as_bytes()),
+        fresh_hash("u"),
+    ] {
         assert_eq!(
             devices
                 .find_device_authorization(&other, now)
@@ -1946,7 +1992,7 @@ pub async fn pending_requests_are_bounded(codes: Arc<dyn CodeStore>) {
         request.client_id = ClientId::new(client);
         request
     };
-    let save = |id: TokenHash, request: PendingAuthorization, when: OffsetDateTime| {
+    let save = |id: RequestIdHash, request: PendingAuthorization, when: OffsetDateTime| {
         let codes = codes.clone();
         async move {
             codes
@@ -1955,7 +2001,7 @@ pub async fn pending_requests_are_bounded(codes: Arc<dyn CodeStore>) {
                 .expect("save")
         }
     };
-    let a: Vec<TokenHash> = (0..4).map(|i| fresh_hash(&format!("a{i}"))).collect();
+    let a: Vec<RequestIdHash> = (0..4).map(|i| fresh_hash(&format!("a{i}"))).collect();
     for id in a.iter().take(3) {
         assert_eq!(save(*id, of("a", now), now).await, Admission::Admitted);
     }
@@ -1970,7 +2016,7 @@ pub async fn pending_requests_are_bounded(codes: Arc<dyn CodeStore>) {
     }
     assert_eq!(codes.find_pending(&a[3], at(10)).await.ok(), Some(None));
     // Another client may still, up to the total.
-    let b: Vec<TokenHash> = (0..3).map(|i| fresh_hash(&format!("b{i}"))).collect();
+    let b: Vec<RequestIdHash> = (0..3).map(|i| fresh_hash(&format!("b{i}"))).collect();
     assert_eq!(save(b[0], of("b", now), now).await, Admission::Admitted);
     assert_eq!(save(b[1], of("b", now), now).await, Admission::Admitted);
     assert!(matches!(
@@ -2332,7 +2378,7 @@ pub async fn one_time_code_race_has_one_winner(mfa: Arc<dyn MfaStore>) {
 /// Checks that hashes, not tokens, are what a store is handed: the suite's own sanity check.
 pub fn hashes_are_distinct() {
     let set: HashSet<_> = (0..100)
-        .map(|i| fresh_hash(&i.to_string()).to_hex())
+        .map(|i| fresh_hash::<TokenHash>(&i.to_string()).to_hex())
         .collect();
     assert_eq!(set.len(), 100);
 }

@@ -55,7 +55,7 @@ use crate::store::{
     Admission, ClientStore, CodeGrant, CodeRedemption, CodeStore, PendingAuthorization,
     PendingLimits,
 };
-use crate::token::TokenHash;
+use crate::token::{AuthorizationCodeHash, RequestIdHash};
 use crate::types::{
     AuthorizationCode, AuthorizationRequestId, CodeVerifier, FamilyId, GrantType, ResourceOwner,
     ResponseType,
@@ -188,7 +188,7 @@ impl AuthorizationCodeGrant {
                 let id = AuthorizationRequestId::generate();
                 let saved = self
                     .codes
-                    .save_pending(&TokenHash::of(id.secret()), &pending, &self.limits, now)
+                    .save_pending(&RequestIdHash::of(&id), &pending, &self.limits, now)
                     .await;
                 match saved {
                     Ok(Admission::Admitted) => {}
@@ -259,10 +259,7 @@ impl AuthorizationCodeGrant {
         id: &AuthorizationRequestId,
         now: OffsetDateTime,
     ) -> Result<Option<PendingAuthorization>, OAuthError> {
-        Ok(self
-            .codes
-            .find_pending(&TokenHash::of(id.secret()), now)
-            .await?)
+        Ok(self.codes.find_pending(&RequestIdHash::of(id), now).await?)
     }
 
     /// Step (C), approved: spends the request and answers the redirect with a code, or with an
@@ -276,7 +273,7 @@ impl AuthorizationCodeGrant {
         scope: Option<Scope>,
     ) -> Result<Redirect, OAuthError> {
         let issuer = &self.endpoint.issuer;
-        let hash = TokenHash::of(id.secret());
+        let hash = RequestIdHash::of(id);
         // Check first and spend after, so that a refused approval leaves the request waiting.
         let request = self
             .codes
@@ -342,7 +339,7 @@ impl AuthorizationCodeGrant {
         ctx: &Context<'_>,
         id: &AuthorizationRequestId,
     ) -> Result<Redirect, OAuthError> {
-        let hash = TokenHash::of(id.secret());
+        let hash = RequestIdHash::of(id);
         // As for an approval: the redirect goes only to a URI the client still has registered.
         let request = self
             .codes
@@ -391,7 +388,7 @@ impl AuthorizationCodeGrant {
             expires_at: issued_at.saturating_add(self.code_ttl),
         };
         self.codes
-            .save_code(&TokenHash::of(code.secret()), &grant, now)
+            .save_code(&AuthorizationCodeHash::of(&code), &grant, now)
             .await?;
         let mut params = vec![("code", code.secret())];
         if let Some(state) = request.state.as_deref() {
@@ -437,7 +434,7 @@ impl AuthorizationCodeGrant {
             Some(refresh) if with_refresh => ctx.settings.access_ttl.max(refresh.ttl),
             _ => ctx.settings.access_ttl,
         };
-        let code_hash = TokenHash::of(code);
+        let code_hash = AuthorizationCodeHash::of(&AuthorizationCode::new(code));
         let keep_used_until = ctx.now.saturating_add(tokens_live);
         let redemption = self
             .codes

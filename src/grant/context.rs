@@ -88,7 +88,7 @@ pub(crate) fn nonzero(lifetime: std::time::Duration) -> Result<time::Duration, B
     if lifetime.as_secs() == 0 {
         return Err(BuildError::ZeroLifetime);
     }
-    Ok(crate::token::to_time_duration(lifetime))
+    Ok(crate::clock::to_time_duration(lifetime))
 }
 
 /// What a handler gets besides its own hooks: the stores every grant may need, the settings,

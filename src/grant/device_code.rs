@@ -61,7 +61,7 @@ use crate::store::{
     AttemptKey, AttemptRule, DeviceAuthorization, DeviceCodeStore, DeviceDecision, DevicePoll,
     DeviceSave, DeviceStatus, PendingLimits,
 };
-use crate::token::TokenHash;
+use crate::token::{hex, DeviceCodeHash, UserCodeHash};
 use crate::types::{DeviceCode, FamilyId, GrantType, ResourceOwner, UserCode};
 use crate::user_auth::LoginLimits;
 
@@ -264,14 +264,14 @@ impl DeviceCodeGrant {
             expires_at: issued_at.saturating_add(self.ttl),
         };
         let device_code = DeviceCode::generate();
-        let device_hash = TokenHash::of(device_code.secret());
+        let device_hash = DeviceCodeHash::of(&device_code);
         for _ in 0..USER_CODE_TRIES {
             let user_code = UserCode::generate();
             let saved = self
                 .devices
                 .save_device_authorization(
                     &device_hash,
-                    &user_code_hash(&user_code),
+                    &UserCodeHash::of(&user_code),
                     &request,
                     &self.limits,
                     now,
@@ -310,7 +310,7 @@ impl DeviceCodeGrant {
     ) -> Result<TokenResponse, OAuthError> {
         ensure_allowed(client, GrantType::DeviceCode)?;
         let device_code = params.require("device_code")?;
-        let device_hash = TokenHash::of(device_code);
+        let device_hash = DeviceCodeHash::of(&DeviceCode::new(device_code));
         let poll = self
             .devices
             .poll_device_authorization(&device_hash, &client.id, ctx.now)
@@ -411,7 +411,7 @@ impl DeviceCodeGrant {
             }
             None => Held::nothing(),
         };
-        let hash = user_code_hash(user_code);
+        let hash = UserCodeHash::of(user_code);
         match self.devices.find_device_authorization(&hash, now).await {
             Ok(Some(authorization)) => {
                 held.succeeded().await;
@@ -519,7 +519,7 @@ impl DeviceCodeGrant {
     ) -> Result<(), OAuthError> {
         let decided = self
             .devices
-            .decide_device_authorization(&user_code_hash(user_code), &decision, now)
+            .decide_device_authorization(&UserCodeHash::of(user_code), &decision, now)
             .await?;
         if decided {
             Ok(())
@@ -531,7 +531,7 @@ impl DeviceCodeGrant {
 
 /// The confirmation of the request behind a user code: a digest of the code's hash and of what
 /// the page shows.
-fn confirmation(user_code: &TokenHash, request: &DeviceAuthorization) -> DeviceConfirmation {
+fn confirmation(user_code: &UserCodeHash, request: &DeviceAuthorization) -> DeviceConfirmation {
     let mut digest = Sha256::new();
     digest.update(b"grantor device confirmation\0");
     digest.update(user_code.as_bytes());
@@ -544,7 +544,7 @@ fn confirmation(user_code: &TokenHash, request: &DeviceAuthorization) -> DeviceC
         digest.update(part.as_bytes());
         digest.update(b"\0");
     }
-    DeviceConfirmation(TokenHash::from_bytes(digest.finalize().into()).to_hex())
+    DeviceConfirmation(hex(&digest.finalize()))
 }
 
 /// The scope a person approves: what was asked, or a part of it.
@@ -557,12 +557,6 @@ pub(crate) fn approved_scope(asked: &Scope, approved: Option<Scope>) -> Result<S
         )
         .with_reason(Reason::ApprovedScopeTooWide)),
     }
-}
-
-/// What a store sees of a user code: the hash of its normalised form (RFC 8628 §6.1: case,
-/// spaces and dashes do not matter).
-pub(crate) fn user_code_hash(user_code: &UserCode) -> TokenHash {
-    TokenHash::of(&user_code.normalized())
 }
 
 /// `verification_uri` with the user code as a query parameter (RFC 8628 §3.3.1).

@@ -24,8 +24,8 @@ use crate::grant::context::{ensure_allowed, fresh_family_refused, Context, Grant
 use crate::reason::Reason;
 use crate::request::Params;
 use crate::response::TokenResponse;
-use crate::token::TokenHash;
-use crate::types::{FamilyId, GrantType, OneTimeCode, ResourceOwner};
+use crate::token::MfaTokenHash;
+use crate::types::{FamilyId, GrantType, MfaToken, OneTimeCode, ResourceOwner};
 use crate::user_auth::{Asker, UserAuthenticator};
 
 /// The `mfa-otp` grant's settings: it is enabled with the password grant
@@ -71,7 +71,7 @@ impl MfaOtpGrant {
         ensure_allowed(client, GrantType::Password)?;
         let raw_token = params.require("mfa_token")?;
         let otp = OneTimeCode::new(params.require("otp")?);
-        let hash = TokenHash::of(raw_token);
+        let hash = MfaTokenHash::of(&MfaToken::new(raw_token));
         let mfa = &self.users.mfa;
 
         // Validate first, spend last: a wrong code leaves the mfa_token for another try.

@@ -41,7 +41,7 @@ use crate::grant::mfa_otp;
 use crate::request::Params;
 use crate::response::TokenOutcome;
 use crate::store::MfaChallenge;
-use crate::token::TokenHash;
+use crate::token::MfaTokenHash;
 use crate::types::{FamilyId, GrantType, MfaToken, Password, Username};
 use crate::user_auth::{Asker, SignIn, UserAuthenticator};
 
@@ -143,7 +143,7 @@ impl PasswordGrant {
                 };
                 self.users
                     .mfa
-                    .save_mfa_token(&TokenHash::of(token.secret()), &challenge, ctx.now)
+                    .save_mfa_token(&MfaTokenHash::of(&token), &challenge, ctx.now)
                     .await?;
                 return Ok(TokenOutcome::MfaRequired(token));
             }

@@ -32,7 +32,7 @@ use crate::response::TokenResponse;
 use crate::scope::{parse_requested, Scope};
 use crate::store::{Rotation, TokenKind, TokenLookup, TokenRecord};
 use crate::token::TokenHash;
-use crate::types::{ClientId, FamilyId, GrantType, ResourceOwner};
+use crate::types::{ClientId, FamilyId, GrantType, RefreshToken, ResourceOwner};
 
 fn invalid() -> OAuthError {
     OAuthError::invalid_grant(
@@ -104,7 +104,7 @@ pub(crate) fn build(
     let policy = RefreshPolicy {
         ttl: nonzero(setup.ttl)?,
         rotate: setup.rotate,
-        grace: crate::token::to_time_duration(setup.grace),
+        grace: crate::clock::to_time_duration(setup.grace),
     };
     Ok(setup.enabled.then_some(RefreshTokenGrant { policy }))
 }
@@ -150,7 +150,8 @@ impl RefreshTokenGrant {
         params: &Params,
     ) -> Result<TokenResponse, OAuthError> {
         ensure_allowed(client, GrantType::RefreshToken)?;
-        let presented = TokenHash::of(params.require("refresh_token")?);
+        let presented =
+            TokenHash::of_refresh_token(&RefreshToken::new(params.require("refresh_token")?));
 
         // A read to validate the request before anything is spent, so bad input (a wider scope)
         // costs the client nothing. It authorizes nothing: the atomic exchange below checks again

@@ -10,7 +10,7 @@ use crate::types::{ClientId, OneTimeCode, Password, ResourceOwner, Username};
 use crate::user_auth::{Asker, SignIn};
 
 impl AuthorizationServer {
-    /// Checks a user's password for a login page, through the same [`UserVerifier`] and
+    /// Checks a user's password for a login page, through the same [`UserVerifier`](crate::UserVerifier) and
     /// brute-force limits as the password grant: per username, and per `caller` (the address
     /// the request came from, as the host knows it: behind a reverse proxy, the client's
     /// address the proxy reports) so that one password sprayed over many usernames is limited
@@ -41,9 +41,9 @@ impl AuthorizationServer {
     }
 
     /// [`verify_user`](Self::verify_user) for users who may have a second factor: when the
-    /// [`UserVerifier`] answers
+    /// [`UserVerifier`](crate::UserVerifier) answers
     /// [`SecondFactorRequired`](crate::UserVerdict::SecondFactorRequired), `otp` is checked
-    /// with [`UserVerifier::verify_otp`] (a code is accepted once, and never after a later one,
+    /// with [`UserVerifier::verify_otp`](crate::UserVerifier::verify_otp) (a code is accepted once, and never after a later one,
     /// RFC 6238 §5.2).
     ///
     /// # Errors

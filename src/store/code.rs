@@ -9,7 +9,7 @@ use super::pending::{Admission, PendingLimits};
 use crate::error::StoreError;
 use crate::pkce::CodeChallenge;
 use crate::scope::Scope;
-use crate::token::TokenHash;
+use crate::token::{AuthorizationCodeHash, RequestIdHash};
 use crate::types::{ClientId, FamilyId, RedirectUri, ResponseType, UserId, Username};
 
 /// A validated authorization request (RFC 6749 §4.1.1, §4.2.1) waiting for the user's decision.
@@ -94,11 +94,36 @@ pub enum CodeRedemption {
 /// Called by: the authorization endpoint, [`approve`](crate::AuthorizationServer::approve) and
 /// [`deny`](crate::AuthorizationServer::deny), and the `authorization_code` grant.
 ///
-/// Everything is stored under a [`TokenHash`] of the request id or code, never the value itself,
-/// and every entry expires at its `expires_at` as judged by the `now` passed in.
+/// Pending requests are stored under the [`RequestIdHash`] of their
+/// [`AuthorizationRequestId`](crate::AuthorizationRequestId), codes under the
+/// [`AuthorizationCodeHash`] of their [`AuthorizationCode`](crate::AuthorizationCode), never the
+/// value itself; every entry expires at its `expires_at` as judged by the `now` passed in.
+///
+/// Each method takes the hash of its own kind, so one kind of secret cannot be looked up as
+/// another. A code is spent by the hash of an authorization code:
+///
+/// ```
+/// use grantor::{AuthorizationCode, AuthorizationCodeHash, ClientId, CodeStore, MemoryCodeStore};
+///
+/// async fn redeem(store: &MemoryCodeStore, client: &ClientId, now: time::OffsetDateTime) {
+///     let hash = AuthorizationCodeHash::of(&AuthorizationCode::generate());
+///     let _ = store.take_code(&hash, client, now, now).await;
+/// }
+/// ```
+///
+/// and not by the hash of a device code, which does not compile:
+///
+/// ```compile_fail
+/// use grantor::{ClientId, CodeStore, DeviceCode, DeviceCodeHash, MemoryCodeStore};
+///
+/// async fn redeem(store: &MemoryCodeStore, client: &ClientId, now: time::OffsetDateTime) {
+///     let hash = DeviceCodeHash::of(&DeviceCode::generate());
+///     let _ = store.take_code(&hash, client, now, now).await;
+/// }
+/// ```
 #[async_trait]
 pub trait CodeStore: Send + Sync {
-    /// Saves a validated authorization request under the hash of its id, unless `limits` are
+    /// Saves a validated authorization request under the hash of its id (`id`), unless `limits` are
     /// reached: as many unexpired requests of its client as `limits.per_client`, or as many in
     /// all as `limits.total`. Then it saves nothing and answers [`Admission::Full`] with how
     /// long until the oldest such request expires (anyone can make these requests, so they must
@@ -107,7 +132,7 @@ pub trait CodeStore: Send + Sync {
     /// Atomic: the counts and the save are one step, so concurrent saves cannot overrun a limit.
     async fn save_pending(
         &self,
-        id: &TokenHash,
+        id: &RequestIdHash,
         request: &PendingAuthorization,
         limits: &PendingLimits,
         now: OffsetDateTime,
@@ -117,7 +142,7 @@ pub trait CodeStore: Send + Sync {
     /// password). A read.
     async fn find_pending(
         &self,
-        id: &TokenHash,
+        id: &RequestIdHash,
         now: OffsetDateTime,
     ) -> Result<Option<PendingAuthorization>, StoreError>;
 
@@ -126,14 +151,14 @@ pub trait CodeStore: Send + Sync {
     /// request yields one decision.
     async fn take_pending(
         &self,
-        id: &TokenHash,
+        id: &RequestIdHash,
         now: OffsetDateTime,
     ) -> Result<Option<PendingAuthorization>, StoreError>;
 
-    /// Saves an issued authorization code under its hash.
+    /// Saves an issued authorization code under its hash (`code`).
     async fn save_code(
         &self,
-        code: &TokenHash,
+        code: &AuthorizationCodeHash,
         grant: &CodeGrant,
         now: OffsetDateTime,
     ) -> Result<(), StoreError>;
@@ -154,7 +179,7 @@ pub trait CodeStore: Send + Sync {
     /// Of any number of concurrent calls with one code, exactly one answers `Redeemed`.
     async fn take_code(
         &self,
-        code: &TokenHash,
+        code: &AuthorizationCodeHash,
         client: &ClientId,
         keep_used_until: OffsetDateTime,
         now: OffsetDateTime,
@@ -166,7 +191,7 @@ pub trait CodeStore: Send + Sync {
     /// otherwise nothing changes and it answers `false`. Atomic.
     async fn restore_code(
         &self,
-        code: &TokenHash,
+        code: &AuthorizationCodeHash,
         grant: &CodeGrant,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError>;

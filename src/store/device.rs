@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use crate::error::StoreError;
 use crate::scope::Scope;
 use crate::store::PendingLimits;
-use crate::token::TokenHash;
+use crate::token::{DeviceCodeHash, UserCodeHash};
 use crate::types::{ClientId, UserId, Username};
 
 /// How long, in seconds, a store keeps a device authorization after it expired, so that a late
@@ -130,8 +130,10 @@ pub enum DevicePoll {
 /// [`deny_device`](crate::AuthorizationServer::deny_device) (find, decide), and the
 /// `device_code` grant (poll).
 ///
-/// Everything is stored under [`TokenHash`]es: of the device code, and of the *normalised*
-/// user code ([`UserCode::normalized`](crate::UserCode::normalized)). A user code has only about
+/// Everything is stored under hashes: a [`DeviceCodeHash`] of the device code, and a
+/// [`UserCodeHash`] of the *normalised* user code
+/// ([`UserCode::normalized`](crate::UserCode::normalized)); each method takes the hash of its own
+/// kind. A user code has only about
 /// 35 bits, so its hash does not hide it from someone who can read the store; it lives only as
 /// long as the request (10 minutes by default).
 ///
@@ -151,8 +153,8 @@ pub trait DeviceCodeStore: Send + Sync {
     /// the user code hash, and the counts in the same transaction).
     async fn save_device_authorization(
         &self,
-        device_code: &TokenHash,
-        user_code: &TokenHash,
+        device_code: &DeviceCodeHash,
+        user_code: &UserCodeHash,
         request: &DeviceAuthorization,
         limits: &PendingLimits,
         now: OffsetDateTime,
@@ -162,7 +164,7 @@ pub trait DeviceCodeStore: Send + Sync {
     /// verification page to show; `None` if there is none, or it is already decided. A read.
     async fn find_device_authorization(
         &self,
-        user_code: &TokenHash,
+        user_code: &UserCodeHash,
         now: OffsetDateTime,
     ) -> Result<Option<DeviceAuthorization>, StoreError>;
 
@@ -175,7 +177,7 @@ pub trait DeviceCodeStore: Send + Sync {
     /// decided.
     async fn decide_device_authorization(
         &self,
-        user_code: &TokenHash,
+        user_code: &UserCodeHash,
         decision: &DeviceDecision,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError>;
@@ -194,7 +196,7 @@ pub trait DeviceCodeStore: Send + Sync {
     /// - pending otherwise: `last_poll` becomes `now`, answer [`DevicePoll::Pending`].
     async fn poll_device_authorization(
         &self,
-        device_code: &TokenHash,
+        device_code: &DeviceCodeHash,
         client: &ClientId,
         now: OffsetDateTime,
     ) -> Result<DevicePoll, StoreError>;
@@ -206,7 +208,7 @@ pub trait DeviceCodeStore: Send + Sync {
     /// Atomic.
     async fn restore_device_approval(
         &self,
-        device_code: &TokenHash,
+        device_code: &DeviceCodeHash,
         request: &DeviceAuthorization,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError>;

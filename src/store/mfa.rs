@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 
 use crate::error::StoreError;
 use crate::scope::Scope;
-use crate::token::TokenHash;
+use crate::token::MfaTokenHash;
 use crate::types::{ClientId, UserId, Username};
 
 /// A password sign-in whose password was right and whose second factor is still owed: what an
@@ -37,14 +37,14 @@ pub struct MfaChallenge {
 /// [`SecondFactorRequired`](crate::UserVerdict::SecondFactorRequired)) and the `mfa-otp` grant
 /// (find, mark, take).
 ///
-/// `mfa_token`s are stored under their [`TokenHash`], never as given, and expire at their
+/// `mfa_token`s are stored under their [`MfaTokenHash`], never as given, and expire at their
 /// `expires_at` as judged by the `now` passed in.
 #[async_trait]
 pub trait MfaStore: Send + Sync {
     /// Saves a challenge under the hash of its `mfa_token`.
     async fn save_mfa_token(
         &self,
-        token: &TokenHash,
+        token: &MfaTokenHash,
         challenge: &MfaChallenge,
         now: OffsetDateTime,
     ) -> Result<(), StoreError>;
@@ -53,7 +53,7 @@ pub trait MfaStore: Send + Sync {
     /// A read.
     async fn find_mfa_token(
         &self,
-        token: &TokenHash,
+        token: &MfaTokenHash,
         now: OffsetDateTime,
     ) -> Result<Option<MfaChallenge>, StoreError>;
 
@@ -62,7 +62,7 @@ pub trait MfaStore: Send + Sync {
     /// yields tokens once.
     async fn take_mfa_token(
         &self,
-        token: &TokenHash,
+        token: &MfaTokenHash,
         now: OffsetDateTime,
     ) -> Result<Option<MfaChallenge>, StoreError>;
 

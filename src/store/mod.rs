@@ -10,6 +10,15 @@
 //! | [`DeviceCodeStore`] | device authorization requests (RFC 8628) | `device` | [`MemoryDeviceCodeStore`] |
 //! | [`MfaStore`] | password sign-ins owing a second factor, and used one-time codes | `mfa` | [`MemoryMfaStore`] |
 //!
+//! No store is handed a secret, only its SHA-256, as a hash type of the secret's own kind (see
+//! [`Hashed`](crate::Hashed)): [`TokenStore`] takes [`TokenHash`](crate::TokenHash)es (access
+//! and refresh tokens alike), [`CodeStore`] [`RequestIdHash`](crate::RequestIdHash)es for
+//! pending requests and [`AuthorizationCodeHash`](crate::AuthorizationCodeHash)es for codes,
+//! [`DeviceCodeStore`] [`DeviceCodeHash`](crate::DeviceCodeHash)es and
+//! [`UserCodeHash`](crate::UserCodeHash)es, and [`MfaStore`]
+//! [`MfaTokenHash`](crate::MfaTokenHash)es. A hash of one kind cannot be passed where another
+//! is expected.
+//!
 //! Each concern has one module holding its trait with the records and answers it speaks in
 //! (`pending` holds [`PendingLimits`] and [`Admission`], shared by the code and device stores;
 //! the [`Client`](crate::Client) record itself lives outside the store layer). The in-memory

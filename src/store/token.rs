@@ -115,7 +115,8 @@ pub const REVOKED_FAMILY_MEMORY: i64 = 3600;
 ///
 /// # Security
 ///
-/// The store receives only [`TokenHash`]es. It must never be handed, or derive, an issued token.
+/// The store receives only [`TokenHash`]es, of access and refresh tokens alike (one map holds
+/// both kinds). It must never be handed, or derive, an issued token.
 #[async_trait]
 pub trait TokenStore: Send + Sync {
     /// Saves newly issued tokens (an access token, and often its refresh token) under their

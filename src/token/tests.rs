@@ -1,29 +1,69 @@
 use super::*;
 
 #[test]
-fn tokens_are_256_bit_base64url() {
-    let t = AccessToken::generate();
-    assert_eq!(t.secret().len(), 43);
-    assert!(t
-        .secret()
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
-    assert_ne!(t.secret(), AccessToken::generate().secret());
+fn token_hash_is_sha256_of_the_token() {
+    // SHA-256("abc"), FIPS 180-2 appendix B.1
+    let abc = TokenHash::of_access_token(&AccessToken::new("abc"));
+    assert_eq!(
+        abc.to_hex(),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+    assert_eq!(format!("{abc:?}"), "TokenHash(ba7816bf…)");
+    assert_eq!(TokenHash::from_hex("zz"), None);
+    assert_eq!(TokenHash::from_hex(&"g".repeat(64)), None);
 }
 
 #[test]
-fn token_hash_is_sha256_of_the_token() {
-    // SHA-256("abc"), FIPS 180-2 appendix B.1
+fn each_kind_hashes_its_own_type_with_sha256() {
+    let abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
     assert_eq!(
-        TokenHash::of("abc").to_hex(),
-        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        TokenHash::of_refresh_token(&RefreshToken::new("abc")).to_hex(),
+        abc
     );
+    let code = AuthorizationCodeHash::of(&AuthorizationCode::new("abc"));
+    assert_eq!(code.to_hex(), abc);
+    let id = RequestIdHash::of(&AuthorizationRequestId::new("abc"));
+    assert_eq!(id.to_hex(), abc);
+    let device = DeviceCodeHash::of(&DeviceCode::new("abc"));
+    assert_eq!(device.to_hex(), abc);
+    let mfa = MfaTokenHash::of(&MfaToken::new("abc"));
+    assert_eq!(mfa.to_hex(), abc);
+    // A user code is hashed in its normalised form.
+    let user = UserCodeHash::of(&UserCode::new(" wdjb-mjht "));
     assert_eq!(
-        format!("{:?}", TokenHash::of("abc")),
-        "TokenHash(ba7816bf…)"
+        user.as_bytes(),
+        &<[u8; 32]>::from(Sha256::digest(b"WDJBMJHT"))
     );
-    assert_eq!(TokenHash::from_hex("zz"), None);
-    assert_eq!(TokenHash::from_hex(&"g".repeat(64)), None);
+    assert_eq!(user, UserCodeHash::of(&UserCode::new("WDJBMJHT")));
+
+    assert_eq!(format!("{code:?}"), "AuthorizationCodeHash(ba7816bf…)");
+    assert_eq!(format!("{id:?}"), "RequestIdHash(ba7816bf…)");
+    assert_eq!(format!("{device:?}"), "DeviceCodeHash(ba7816bf…)");
+    assert_eq!(format!("{mfa:?}"), "MfaTokenHash(ba7816bf…)");
+    assert!(format!("{user:?}").starts_with("UserCodeHash("));
+}
+
+#[test]
+fn hashes_serialize_as_their_bytes() {
+    let hash = TokenHash::of_access_token(&AccessToken::new("abc"));
+    let json = serde_json::to_string(&hash).unwrap_or_default();
+    let bytes = serde_json::to_string(hash.as_bytes()).unwrap_or_default();
+    assert_eq!(json, bytes);
+    assert_eq!(serde_json::from_str::<TokenHash>(&json).ok(), Some(hash));
+    let code = AuthorizationCodeHash::from_bytes(*hash.as_bytes());
+    assert_eq!(serde_json::to_string(&code).unwrap_or_default(), json);
+    assert_eq!(
+        serde_json::from_str::<AuthorizationCodeHash>(&json).ok(),
+        Some(code)
+    );
+    assert!(serde_json::from_str::<TokenHash>("[1, 2]").is_err());
+}
+
+#[test]
+fn hashes_are_send_sync_and_copy_whatever_the_kind() {
+    fn assert_traits<T: Send + Sync + Copy>() {}
+    assert_traits::<TokenHash>();
+    assert_traits::<Hashed<std::rc::Rc<()>>>();
 }
 
 #[test]

@@ -36,3 +36,14 @@ fn grant_types_round_trip() {
 fn family_ids_are_random() {
     assert_ne!(FamilyId::generate(), FamilyId::generate());
 }
+
+#[test]
+fn tokens_are_256_bit_base64url() {
+    let t = AccessToken::generate();
+    assert_eq!(t.secret().len(), 43);
+    assert!(t
+        .secret()
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+    assert_ne!(t.secret(), AccessToken::generate().secret());
+}

@@ -5,13 +5,13 @@ use std::fmt;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
+use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 
 use super::{lock, shrink_if_sparse};
 use crate::error::StoreError;
 use crate::store::expiry::{ExpiryQueue, SWEEP_BATCH};
 use crate::store::{AttemptKey, AttemptLease, AttemptLimiter, AttemptRule, AttemptVerdict};
-use crate::token::TokenHash;
 
 /// One limiter key: its failures in the open window, and the checks in flight.
 #[derive(Default)]
@@ -62,16 +62,19 @@ impl Slot {
     }
 }
 
-/// A limiter key as the memory limiter keeps it: a digest, so that a 4096-byte username costs
+/// A limiter key as the memory limiter keeps it: its SHA-256, so that a 4096-byte username costs
 /// 32 bytes, whatever is tried.
-fn slot_key(key: &AttemptKey) -> TokenHash {
-    TokenHash::of(&key.storage_key())
+type SlotKey = [u8; 32];
+
+/// The [`SlotKey`] of a limiter key.
+fn slot_key(key: &AttemptKey) -> SlotKey {
+    Sha256::digest(key.storage_key().as_bytes()).into()
 }
 
 #[derive(Default)]
 struct LimiterState {
-    slots: HashMap<TokenHash, Slot>,
-    expiry: ExpiryQueue<TokenHash>,
+    slots: HashMap<SlotKey, Slot>,
+    expiry: ExpiryQueue<SlotKey>,
 }
 
 impl LimiterState {
@@ -86,7 +89,7 @@ impl LimiterState {
 
     /// Brings `key`'s slot up to `now`: drops it when nothing is left in it, or queues its next
     /// look if settling changed when that is (a lapsed lease opened a window).
-    fn settle(&mut self, key: TokenHash, now: OffsetDateTime) -> Option<&mut Slot> {
+    fn settle(&mut self, key: SlotKey, now: OffsetDateTime) -> Option<&mut Slot> {
         let slot = self.slots.get_mut(&key)?;
         let due = slot.next_due();
         slot.settle(now);
@@ -150,7 +153,7 @@ impl AttemptLimiter for MemoryAttemptLimiter {
         let mut state = lock(&self.state);
         state.sweep(now, SWEEP_BATCH);
         let key = slot_key(key);
-        let window = crate::token::to_time_duration(rule.window);
+        let window = crate::clock::to_time_duration(rule.window);
         let (failures, window_ends, in_flight) = match state.settle(key, now) {
             Some(slot) => {
                 slot.window = window;
@@ -200,7 +203,7 @@ impl AttemptLimiter for MemoryAttemptLimiter {
         let mut state = lock(&self.state);
         let key = slot_key(key);
         let slot = state.slots.entry(key).or_default();
-        slot.window = crate::token::to_time_duration(rule.window);
+        slot.window = crate::clock::to_time_duration(rule.window);
         slot.leases.retain(|l| l.id != lease.id);
         slot.settle(now);
         slot.fail(now);

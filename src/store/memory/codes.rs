@@ -13,7 +13,7 @@ use crate::store::expiry::{ExpiryQueue, SWEEP_BATCH};
 use crate::store::{
     Admission, CodeGrant, CodeRedemption, CodeStore, PendingAuthorization, PendingLimits,
 };
-use crate::token::TokenHash;
+use crate::token::{AuthorizationCodeHash, RequestIdHash};
 use crate::types::{ClientId, FamilyId};
 
 /// An authorization code, or what is left of it once spent.
@@ -51,11 +51,11 @@ impl CodeEntry {
 
 #[derive(Default)]
 struct CodeState {
-    pending: HashMap<TokenHash, PendingAuthorization>,
+    pending: HashMap<RequestIdHash, PendingAuthorization>,
     pending_counts: ClientCounts,
-    pending_expiry: ExpiryQueue<TokenHash>,
-    codes: HashMap<TokenHash, CodeEntry>,
-    code_expiry: ExpiryQueue<TokenHash>,
+    pending_expiry: ExpiryQueue<RequestIdHash>,
+    codes: HashMap<AuthorizationCodeHash, CodeEntry>,
+    code_expiry: ExpiryQueue<AuthorizationCodeHash>,
 }
 
 impl CodeState {
@@ -77,7 +77,7 @@ impl CodeState {
         shrink_if_sparse(&mut self.codes);
     }
 
-    fn remove_pending(&mut self, id: &TokenHash) -> Option<PendingAuthorization> {
+    fn remove_pending(&mut self, id: &RequestIdHash) -> Option<PendingAuthorization> {
         let request = self.pending.remove(id)?;
         self.pending_counts.remove(&request.client_id);
         Some(request)
@@ -128,7 +128,7 @@ impl fmt::Debug for MemoryCodeStore {
 impl CodeStore for MemoryCodeStore {
     async fn save_pending(
         &self,
-        id: &TokenHash,
+        id: &RequestIdHash,
         request: &PendingAuthorization,
         limits: &PendingLimits,
         now: OffsetDateTime,
@@ -158,7 +158,7 @@ impl CodeStore for MemoryCodeStore {
 
     async fn find_pending(
         &self,
-        id: &TokenHash,
+        id: &RequestIdHash,
         now: OffsetDateTime,
     ) -> Result<Option<PendingAuthorization>, StoreError> {
         let state = lock(&self.state);
@@ -171,7 +171,7 @@ impl CodeStore for MemoryCodeStore {
 
     async fn take_pending(
         &self,
-        id: &TokenHash,
+        id: &RequestIdHash,
         now: OffsetDateTime,
     ) -> Result<Option<PendingAuthorization>, StoreError> {
         let mut state = lock(&self.state);
@@ -180,7 +180,7 @@ impl CodeStore for MemoryCodeStore {
 
     async fn save_code(
         &self,
-        code: &TokenHash,
+        code: &AuthorizationCodeHash,
         grant: &CodeGrant,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
@@ -193,7 +193,7 @@ impl CodeStore for MemoryCodeStore {
 
     async fn take_code(
         &self,
-        code: &TokenHash,
+        code: &AuthorizationCodeHash,
         client: &ClientId,
         keep_used_until: OffsetDateTime,
         now: OffsetDateTime,
@@ -233,7 +233,7 @@ impl CodeStore for MemoryCodeStore {
 
     async fn restore_code(
         &self,
-        code: &TokenHash,
+        code: &AuthorizationCodeHash,
         grant: &CodeGrant,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {

@@ -14,7 +14,7 @@ use crate::store::{
     polled_too_soon, DeviceAuthorization, DeviceCodeStore, DeviceDecision, DevicePoll, DeviceSave,
     DeviceStatus, PendingLimits, EXPIRED_DEVICE_CODE_MEMORY,
 };
-use crate::token::TokenHash;
+use crate::token::{DeviceCodeHash, UserCodeHash};
 use crate::types::ClientId;
 
 /// A device authorization, and whether it still counts against the limits on pending requests
@@ -36,11 +36,11 @@ enum DeviceStage {
 #[derive(Default)]
 struct DeviceState {
     /// Requests by device code hash.
-    requests: HashMap<TokenHash, HeldDevice>,
+    requests: HashMap<DeviceCodeHash, HeldDevice>,
     /// Device code hash by user code hash.
-    user_codes: HashMap<TokenHash, TokenHash>,
+    user_codes: HashMap<UserCodeHash, DeviceCodeHash>,
     counts: ClientCounts,
-    expiry: ExpiryQueue<(TokenHash, DeviceStage, Option<TokenHash>)>,
+    expiry: ExpiryQueue<(DeviceCodeHash, DeviceStage, Option<UserCodeHash>)>,
 }
 
 fn device_memory() -> time::Duration {
@@ -82,8 +82,8 @@ impl DeviceState {
 
     fn insert(
         &mut self,
-        device: TokenHash,
-        user_code: Option<TokenHash>,
+        device: DeviceCodeHash,
+        user_code: Option<UserCodeHash>,
         request: DeviceAuthorization,
         now: OffsetDateTime,
     ) {
@@ -110,7 +110,7 @@ impl DeviceState {
         }
     }
 
-    fn remove(&mut self, device: &TokenHash) -> Option<DeviceAuthorization> {
+    fn remove(&mut self, device: &DeviceCodeHash) -> Option<DeviceAuthorization> {
         let held = self.requests.remove(device)?;
         if held.counted {
             self.counts.remove(&held.request.client_id);
@@ -121,7 +121,7 @@ impl DeviceState {
     /// The pending, unexpired request behind a user code.
     fn pending_mut(
         &mut self,
-        user_code: &TokenHash,
+        user_code: &UserCodeHash,
         now: OffsetDateTime,
     ) -> Option<&mut DeviceAuthorization> {
         let device = self.user_codes.get(user_code)?;
@@ -167,8 +167,8 @@ impl fmt::Debug for MemoryDeviceCodeStore {
 impl DeviceCodeStore for MemoryDeviceCodeStore {
     async fn save_device_authorization(
         &self,
-        device_code: &TokenHash,
-        user_code: &TokenHash,
+        device_code: &DeviceCodeHash,
+        user_code: &UserCodeHash,
         request: &DeviceAuthorization,
         limits: &PendingLimits,
         now: OffsetDateTime,
@@ -197,7 +197,7 @@ impl DeviceCodeStore for MemoryDeviceCodeStore {
 
     async fn find_device_authorization(
         &self,
-        user_code: &TokenHash,
+        user_code: &UserCodeHash,
         now: OffsetDateTime,
     ) -> Result<Option<DeviceAuthorization>, StoreError> {
         let mut state = lock(&self.state);
@@ -206,7 +206,7 @@ impl DeviceCodeStore for MemoryDeviceCodeStore {
 
     async fn decide_device_authorization(
         &self,
-        user_code: &TokenHash,
+        user_code: &UserCodeHash,
         decision: &DeviceDecision,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
@@ -221,7 +221,7 @@ impl DeviceCodeStore for MemoryDeviceCodeStore {
 
     async fn poll_device_authorization(
         &self,
-        device_code: &TokenHash,
+        device_code: &DeviceCodeHash,
         client: &ClientId,
         now: OffsetDateTime,
     ) -> Result<DevicePoll, StoreError> {
@@ -264,7 +264,7 @@ impl DeviceCodeStore for MemoryDeviceCodeStore {
 
     async fn restore_device_approval(
         &self,
-        device_code: &TokenHash,
+        device_code: &DeviceCodeHash,
         request: &DeviceAuthorization,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {

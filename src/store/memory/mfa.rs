@@ -11,13 +11,13 @@ use super::{lock, shrink_if_sparse};
 use crate::error::StoreError;
 use crate::store::expiry::{ExpiryQueue, SWEEP_BATCH};
 use crate::store::{MfaChallenge, MfaStore};
-use crate::token::TokenHash;
+use crate::token::MfaTokenHash;
 use crate::types::UserId;
 
 #[derive(Default)]
 struct MfaState {
-    challenges: HashMap<TokenHash, MfaChallenge>,
-    challenge_expiry: ExpiryQueue<TokenHash>,
+    challenges: HashMap<MfaTokenHash, MfaChallenge>,
+    challenge_expiry: ExpiryQueue<MfaTokenHash>,
     /// The last one-time code counter accepted per user, and until when it is held.
     counters: HashMap<UserId, (u64, OffsetDateTime)>,
     counter_expiry: ExpiryQueue<UserId>,
@@ -78,7 +78,7 @@ impl fmt::Debug for MemoryMfaStore {
 impl MfaStore for MemoryMfaStore {
     async fn save_mfa_token(
         &self,
-        token: &TokenHash,
+        token: &MfaTokenHash,
         challenge: &MfaChallenge,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
@@ -91,7 +91,7 @@ impl MfaStore for MemoryMfaStore {
 
     async fn find_mfa_token(
         &self,
-        token: &TokenHash,
+        token: &MfaTokenHash,
         now: OffsetDateTime,
     ) -> Result<Option<MfaChallenge>, StoreError> {
         let state = lock(&self.state);
@@ -104,7 +104,7 @@ impl MfaStore for MemoryMfaStore {
 
     async fn take_mfa_token(
         &self,
-        token: &TokenHash,
+        token: &MfaTokenHash,
         now: OffsetDateTime,
     ) -> Result<Option<MfaChallenge>, StoreError> {
         let mut state = lock(&self.state);

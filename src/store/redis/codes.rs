@@ -10,14 +10,14 @@ use crate::error::StoreError;
 use crate::store::{
     Admission, CodeGrant, CodeRedemption, CodeStore, PendingAuthorization, PendingLimits,
 };
-use crate::token::TokenHash;
+use crate::token::{AuthorizationCodeHash, RequestIdHash};
 use crate::types::{ClientId, FamilyId};
 
 #[async_trait]
 impl CodeStore for RedisStore {
     async fn save_pending(
         &self,
-        id: &TokenHash,
+        id: &RequestIdHash,
         request: &PendingAuthorization,
         limits: &PendingLimits,
         now: OffsetDateTime,
@@ -51,7 +51,7 @@ impl CodeStore for RedisStore {
 
     async fn find_pending(
         &self,
-        id: &TokenHash,
+        id: &RequestIdHash,
         now: OffsetDateTime,
     ) -> Result<Option<PendingAuthorization>, StoreError> {
         match self.live_json(self.pending_key(id), now).await? {
@@ -62,7 +62,7 @@ impl CodeStore for RedisStore {
 
     async fn take_pending(
         &self,
-        id: &TokenHash,
+        id: &RequestIdHash,
         now: OffsetDateTime,
     ) -> Result<Option<PendingAuthorization>, StoreError> {
         let mut invocation = self.scripts.take_pending.prepare_invoke();
@@ -81,7 +81,7 @@ impl CodeStore for RedisStore {
 
     async fn save_code(
         &self,
-        code: &TokenHash,
+        code: &AuthorizationCodeHash,
         grant: &CodeGrant,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
@@ -100,7 +100,7 @@ impl CodeStore for RedisStore {
 
     async fn take_code(
         &self,
-        code: &TokenHash,
+        code: &AuthorizationCodeHash,
         client: &ClientId,
         keep_used_until: OffsetDateTime,
         now: OffsetDateTime,
@@ -127,7 +127,7 @@ impl CodeStore for RedisStore {
 
     async fn restore_code(
         &self,
-        code: &TokenHash,
+        code: &AuthorizationCodeHash,
         grant: &CodeGrant,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {

@@ -12,7 +12,7 @@ use crate::store::{
     DeviceAuthorization, DeviceCodeStore, DeviceDecision, DevicePoll, DeviceSave, DeviceStatus,
     PendingLimits, EXPIRED_DEVICE_CODE_MEMORY,
 };
-use crate::token::TokenHash;
+use crate::token::{DeviceCodeHash, UserCodeHash};
 use crate::types::{ClientId, UserId, Username};
 
 /// How a device authorization's status is kept: its word, and for an approval the user, the
@@ -82,7 +82,7 @@ impl RedisStore {
     fn add_device(
         &self,
         invocation: &mut redis::ScriptInvocation<'_>,
-        device_code: &TokenHash,
+        device_code: &DeviceCodeHash,
         request: &DeviceAuthorization,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
@@ -121,8 +121,8 @@ impl RedisStore {
 impl DeviceCodeStore for RedisStore {
     async fn save_device_authorization(
         &self,
-        device_code: &TokenHash,
-        user_code: &TokenHash,
+        device_code: &DeviceCodeHash,
+        user_code: &UserCodeHash,
         request: &DeviceAuthorization,
         limits: &PendingLimits,
         now: OffsetDateTime,
@@ -146,7 +146,7 @@ impl DeviceCodeStore for RedisStore {
 
     async fn find_device_authorization(
         &self,
-        user_code: &TokenHash,
+        user_code: &UserCodeHash,
         now: OffsetDateTime,
     ) -> Result<Option<DeviceAuthorization>, StoreError> {
         let mut invocation = self.scripts.find_device.prepare_invoke();
@@ -163,7 +163,7 @@ impl DeviceCodeStore for RedisStore {
 
     async fn decide_device_authorization(
         &self,
-        user_code: &TokenHash,
+        user_code: &UserCodeHash,
         decision: &DeviceDecision,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
@@ -183,7 +183,7 @@ impl DeviceCodeStore for RedisStore {
 
     async fn poll_device_authorization(
         &self,
-        device_code: &TokenHash,
+        device_code: &DeviceCodeHash,
         client: &ClientId,
         now: OffsetDateTime,
     ) -> Result<DevicePoll, StoreError> {
@@ -219,7 +219,7 @@ impl DeviceCodeStore for RedisStore {
 
     async fn restore_device_approval(
         &self,
-        device_code: &TokenHash,
+        device_code: &DeviceCodeHash,
         request: &DeviceAuthorization,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {

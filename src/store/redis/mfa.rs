@@ -6,14 +6,14 @@ use time::OffsetDateTime;
 use super::{ceil_secs, RedisStore};
 use crate::error::StoreError;
 use crate::store::{MfaChallenge, MfaStore};
-use crate::token::TokenHash;
+use crate::token::MfaTokenHash;
 use crate::types::UserId;
 
 #[async_trait]
 impl MfaStore for RedisStore {
     async fn save_mfa_token(
         &self,
-        token: &TokenHash,
+        token: &MfaTokenHash,
         challenge: &MfaChallenge,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
@@ -30,7 +30,7 @@ impl MfaStore for RedisStore {
 
     async fn find_mfa_token(
         &self,
-        token: &TokenHash,
+        token: &MfaTokenHash,
         now: OffsetDateTime,
     ) -> Result<Option<MfaChallenge>, StoreError> {
         self.live_json(self.mfa_key(token), now)
@@ -41,7 +41,7 @@ impl MfaStore for RedisStore {
 
     async fn take_mfa_token(
         &self,
-        token: &TokenHash,
+        token: &MfaTokenHash,
         now: OffsetDateTime,
     ) -> Result<Option<MfaChallenge>, StoreError> {
         let mut invocation = self.scripts.take_mfa.prepare_invoke();

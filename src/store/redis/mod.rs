@@ -22,7 +22,9 @@ use time::OffsetDateTime;
 
 use crate::error::StoreError;
 use crate::store::{AttemptKey, TokenKind, TokenRecord};
-use crate::token::TokenHash;
+use crate::token::{
+    AuthorizationCodeHash, DeviceCodeHash, MfaTokenHash, RequestIdHash, TokenHash, UserCodeHash,
+};
 use crate::types::{FamilyId, UserId};
 
 // The Lua scripts. A `_fn` script defines functions only: `Scripts::new` puts it before each
@@ -433,11 +435,11 @@ impl RedisStore {
         format!("{}:t:{}", self.prefix, hash.to_hex())
     }
 
-    fn pending_key(&self, id: &TokenHash) -> String {
+    fn pending_key(&self, id: &RequestIdHash) -> String {
         format!("{}:p:{}", self.prefix, id.to_hex())
     }
 
-    fn code_key(&self, code: &TokenHash) -> String {
+    fn code_key(&self, code: &AuthorizationCodeHash) -> String {
         format!("{}:c:{}", self.prefix, code.to_hex())
     }
 
@@ -449,7 +451,7 @@ impl RedisStore {
         format!("{}:r:{}", self.prefix, family)
     }
 
-    fn device_key(&self, device_code: &TokenHash) -> String {
+    fn device_key(&self, device_code: &DeviceCodeHash) -> String {
         format!("{}:d:{}", self.prefix, device_code.to_hex())
     }
 
@@ -458,11 +460,11 @@ impl RedisStore {
         format!("{}:d:", self.prefix)
     }
 
-    fn user_code_key(&self, user_code: &TokenHash) -> String {
+    fn user_code_key(&self, user_code: &UserCodeHash) -> String {
         format!("{}:u:{}", self.prefix, user_code.to_hex())
     }
 
-    fn mfa_key(&self, token: &TokenHash) -> String {
+    fn mfa_key(&self, token: &MfaTokenHash) -> String {
         format!("{}:m:{}", self.prefix, token.to_hex())
     }
 
@@ -515,7 +517,7 @@ impl RedisStore {
             },
             None => Sha256::digest(name.as_bytes()).into(),
         };
-        TokenHash::from_bytes(digest).to_hex()
+        crate::token::hex(&digest)
     }
 
     /// Adds the keys and arguments that save `tokens` to a script invocation.
