@@ -69,9 +69,9 @@ impl Setups {
         if !slot.is::<T>() {
             *slot = Box::new(T::default());
         }
-        // Keyed by its own TypeId, and checked just above.
+        // ok: keyed by its own TypeId, and checked just above.
         slot.downcast_mut::<T>()
-            .unwrap_or_else(|| unreachable!("the setup is a T"))
+            .unwrap_or_else(|| unreachable!("the setup is a T")) // ok: see above
     }
 
     /// A copy of the setup of type `T`, or its default if no builder method made one.
