@@ -3,8 +3,9 @@
 //! The server relies on more than the store traits' signatures: each method is one atomic step
 //! (a refresh token rotates once however many requests race for it, a code is redeemed once, a
 //! revoked family takes no new tokens), expiry is judged by the `now` it is given, and bounds
-//! are kept. Each check here drives one store through one of those promises and panics, like
-//! any test, when it is broken. [`MemoryTokenStore`](crate::MemoryTokenStore) and friends and
+//! are kept. Each check here drives one store through one of those promises: a broken promise
+//! fails an assertion, like any test, and a store call that answers an error ends the check
+//! with a [`Failure`] naming the step. [`MemoryTokenStore`](crate::MemoryTokenStore) and friends and
 //! `RedisStore` pass all of them.
 //!
 //! Enable the `conformance` feature in your dev-dependencies, and call one macro per trait your
@@ -59,7 +60,8 @@
 //!   `mfa_token`s taken once, one-time codes only moving forward, and races.
 //!
 //! Every check is also a public `async fn` taking the one store it needs (such as
-//! [`save_and_find`]), for a host with a test harness of its own.
+//! [`save_and_find`]) and answering `Result<(), Failure>`, for a host with a test harness of
+//! its own.
 //!
 //! # One backend for all
 //!
@@ -75,14 +77,9 @@
 //! `now` it is given; [`now`] starts each check from the real time, so such a store keeps the
 //! entries meanwhile.
 
-// This is test code shipped for hosts: a failed assertion (a panic) is how a check reports a
-// store that breaks its contract, so the library's lints against panicking do not apply here.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
+// This is test code shipped for hosts: a failed assertion is how a check reports a store that
+// breaks its contract, and the checks index the outcomes they collected.
+#![allow(clippy::indexing_slicing)]
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -100,6 +97,50 @@ use crate::{
 };
 use time::OffsetDateTime;
 use tokio::sync::Barrier;
+
+/// Why a check failed before it could judge the store: a store call answered an error (a
+/// [`StoreError`](crate::StoreError)), or answered something the check did not expect. A
+/// broken promise fails an assertion instead, as in any test.
+pub struct Failure(String);
+
+impl Failure {
+    /// A failure saying `what` went wrong.
+    pub fn new(what: impl Into<String>) -> Self {
+        Self(what.into())
+    }
+}
+
+impl std::fmt::Debug for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+/// Turns a store call's error, or a missing value, into a [`Failure`] naming the step.
+pub trait Must<T> {
+    /// The value, or a [`Failure`] saying which step (`doing`) failed and why.
+    fn must(self, doing: &str) -> Result<T, Failure>;
+}
+
+impl<T, E: std::fmt::Debug> Must<T> for Result<T, E> {
+    fn must(self, doing: &str) -> Result<T, Failure> {
+        self.map_err(|e| Failure(format!("{doing}: {e:?}")))
+    }
+}
+
+impl<T> Must<T> for Option<T> {
+    fn must(self, doing: &str) -> Result<T, Failure> {
+        self.ok_or_else(|| Failure(format!("{doing}: nothing was answered")))
+    }
+}
 
 /// What a conformance macro's factory expression answers: the store under test, as the
 /// `Arc<dyn Trait>` (`T`) its checks take.
@@ -146,13 +187,16 @@ pub mod __private {
     /// Runs one check to completion on a multi-threaded runtime of its own, as
     /// `#[tokio::test(flavor = "multi_thread", worker_threads = 4)]` would: the racing checks
     /// need tasks on several threads.
-    pub fn run(check: impl Future<Output = ()>) {
+    pub fn run(
+        check: impl Future<Output = Result<(), super::Failure>>,
+    ) -> Result<(), super::Failure> {
+        use super::Must as _;
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(4)
             .enable_all()
             .build()
-            .expect("a Tokio runtime for the check")
-            .block_on(check);
+            .must("a Tokio runtime for the check")?
+            .block_on(check)
     }
 }
 
@@ -217,8 +261,8 @@ pub fn now() -> OffsetDateTime {
 }
 
 /// Runs `n` futures on the runtime's threads, released together by a barrier, and answers
-/// their outputs.
-pub async fn race<T, F, Fut>(n: usize, make: F) -> Vec<T>
+/// their outputs (a [`Failure`] if a task panicked).
+pub async fn race<T, F, Fut>(n: usize, make: F) -> Result<Vec<T>, Failure>
 where
     F: Fn(usize) -> Fut,
     Fut: std::future::Future<Output = T> + Send + 'static,
@@ -236,9 +280,19 @@ where
         .collect();
     let mut out = Vec::with_capacity(n);
     for t in tasks {
-        out.push(t.await.expect("task"));
+        out.push(t.await.must("task")?);
     }
-    out
+    Ok(out)
+}
+
+/// [`race`] for futures that may fail: their outputs, or the first [`Failure`].
+pub async fn race_ok<T, F, Fut>(n: usize, make: F) -> Result<Vec<T>, Failure>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = Result<T, Failure>> + Send + 'static,
+    T: Send + 'static,
+{
+    race(n, make).await?.into_iter().collect()
 }
 
 /// A token record of `kind` for `client` in `family`, issued at `now` and living `ttl` seconds.
@@ -264,7 +318,7 @@ pub fn record(
 const HOUR: i64 = 3600;
 
 /// Saved tokens are found by their hash with the very record saved; an unknown hash is unknown.
-pub async fn save_and_find(tokens: Arc<dyn TokenStore>) {
+pub async fn save_and_find(tokens: Arc<dyn TokenStore>) -> Result<(), Failure> {
     let now = now();
     let fam = FamilyId::generate();
     let (a, r) = (fresh_hash("a"), fresh_hash("r"));
@@ -273,20 +327,20 @@ pub async fn save_and_find(tokens: Arc<dyn TokenStore>) {
     tokens
         .save_tokens(&[(a, ra.clone()), (r, rr.clone())], now)
         .await
-        .expect("save");
+        .must("save")?;
     assert_eq!(
-        tokens.find_token(&a, now).await.expect("find"),
+        tokens.find_token(&a, now).await.must("find")?,
         TokenLookup::Live(ra)
     );
     assert_eq!(
-        tokens.find_token(&r, now).await.expect("find"),
+        tokens.find_token(&r, now).await.must("find")?,
         TokenLookup::Live(rr)
     );
     assert_eq!(
         tokens
             .find_token(&fresh_hash("x"), now)
             .await
-            .expect("find"),
+            .must("find")?,
         TokenLookup::Unknown
     );
     // A record without a user round-trips too.
@@ -296,16 +350,17 @@ pub async fn save_and_find(tokens: Arc<dyn TokenStore>) {
     tokens
         .save_tokens(&[(h, no_user.clone())], now)
         .await
-        .expect("save");
+        .must("save")?;
     assert_eq!(
-        tokens.find_token(&h, now).await.expect("find"),
+        tokens.find_token(&h, now).await.must("find")?,
         TokenLookup::Live(no_user)
     );
+    Ok(())
 }
 
 /// A token expires at its `expires_at` by the `now` passed in: then it is unknown, not revocable
 /// and not rotatable.
-pub async fn expiry_is_judged_by_now(tokens: Arc<dyn TokenStore>) {
+pub async fn expiry_is_judged_by_now(tokens: Arc<dyn TokenStore>) -> Result<(), Failure> {
     let now = now();
     let at = |secs: i64| now + time::Duration::seconds(secs);
     let fam = FamilyId::generate();
@@ -319,7 +374,7 @@ pub async fn expiry_is_judged_by_now(tokens: Arc<dyn TokenStore>) {
             now,
         )
         .await
-        .expect("save");
+        .must("save")?;
     assert!(matches!(
         tokens.find_token(&a, at(59)).await,
         Ok(TokenLookup::Live(_))
@@ -344,11 +399,14 @@ pub async fn expiry_is_judged_by_now(tokens: Arc<dyn TokenStore>) {
         tokens.find_token(&new[0].0, at(120)).await.ok(),
         Some(TokenLookup::Unknown)
     );
+    Ok(())
 }
 
 /// Rotating a refresh token saves its successors and spends it: a second rotation is a reuse, which
 /// names the family.
-pub async fn rotation_spends_the_old_token_once(tokens: Arc<dyn TokenStore>) {
+pub async fn rotation_spends_the_old_token_once(
+    tokens: Arc<dyn TokenStore>,
+) -> Result<(), Failure> {
     let now = now();
     let fam = FamilyId::generate();
     let client = ClientId::new("c");
@@ -357,7 +415,7 @@ pub async fn rotation_spends_the_old_token_once(tokens: Arc<dyn TokenStore>) {
     tokens
         .save_tokens(&[(old, rec.clone())], now)
         .await
-        .expect("save");
+        .must("save")?;
     let new = [
         (
             fresh_hash("na"),
@@ -372,12 +430,12 @@ pub async fn rotation_spends_the_old_token_once(tokens: Arc<dyn TokenStore>) {
         tokens
             .rotate_refresh_token(&old, &client, &new, true, now)
             .await
-            .expect("rotate"),
+            .must("rotate")?,
         Rotation::Issued(rec)
     );
     for (h, r) in &new {
         assert_eq!(
-            tokens.find_token(h, now).await.expect("find"),
+            tokens.find_token(h, now).await.must("find")?,
             TokenLookup::Live(r.clone())
         );
     }
@@ -387,7 +445,7 @@ pub async fn rotation_spends_the_old_token_once(tokens: Arc<dyn TokenStore>) {
         rotated_at: now,
         successor: Some(new[1].0),
     };
-    assert_eq!(tokens.find_token(&old, now).await.expect("find"), spent);
+    assert_eq!(tokens.find_token(&old, now).await.must("find")?, spent);
     let again = [(
         fresh_hash("x"),
         record(TokenKind::Refresh, "c", &fam, now, HOUR),
@@ -396,18 +454,18 @@ pub async fn rotation_spends_the_old_token_once(tokens: Arc<dyn TokenStore>) {
         tokens
             .rotate_refresh_token(&old, &client, &again, true, now)
             .await
-            .expect("rotate"),
+            .must("rotate")?,
         Rotation::Reused {
             client_id: client.clone(),
             family_id: fam.clone()
         }
     );
     assert_eq!(
-        tokens.find_token(&again[0].0, now).await.expect("find"),
+        tokens.find_token(&again[0].0, now).await.must("find")?,
         TokenLookup::Unknown
     );
     // A spent token cannot be revoked again, and its mark lasts until its own expiry.
-    assert_eq!(tokens.revoke_token(&old, now).await.expect("revoke"), None);
+    assert_eq!(tokens.revoke_token(&old, now).await.must("revoke")?, None);
     let later = now + time::Duration::seconds(24 * HOUR - 1);
     assert!(matches!(
         tokens.find_token(&old, later).await,
@@ -426,10 +484,11 @@ pub async fn rotation_spends_the_old_token_once(tokens: Arc<dyn TokenStore>) {
             .ok(),
         Some(Rotation::NotFound)
     );
+    Ok(())
 }
 
 /// Only the client a refresh token was issued to can rotate it, and only a refresh token rotates.
-pub async fn rotation_checks_client_and_kind(tokens: Arc<dyn TokenStore>) {
+pub async fn rotation_checks_client_and_kind(tokens: Arc<dyn TokenStore>) -> Result<(), Failure> {
     let now = now();
     let fam = FamilyId::generate();
     let (refresh, access) = (fresh_hash("r"), fresh_hash("a"));
@@ -443,7 +502,7 @@ pub async fn rotation_checks_client_and_kind(tokens: Arc<dyn TokenStore>) {
             now,
         )
         .await
-        .expect("save");
+        .must("save")?;
     let new = [(
         fresh_hash("n"),
         record(TokenKind::Access, "c", &fam, now, HOUR),
@@ -479,10 +538,11 @@ pub async fn rotation_checks_client_and_kind(tokens: Arc<dyn TokenStore>) {
         tokens.find_token(&refresh, now).await.ok(),
         Some(TokenLookup::Live(rr))
     );
+    Ok(())
 }
 
 /// A rotation that keeps the old token (no refresh token rotation) leaves it usable.
-pub async fn rotation_can_keep_the_old_token(tokens: Arc<dyn TokenStore>) {
+pub async fn rotation_can_keep_the_old_token(tokens: Arc<dyn TokenStore>) -> Result<(), Failure> {
     let now = now();
     let fam = FamilyId::generate();
     let c = ClientId::new("c");
@@ -491,7 +551,7 @@ pub async fn rotation_can_keep_the_old_token(tokens: Arc<dyn TokenStore>) {
     tokens
         .save_tokens(&[(old, rr.clone())], now)
         .await
-        .expect("save");
+        .must("save")?;
     for _ in 0..3 {
         let new = [(
             fresh_hash("n"),
@@ -513,10 +573,11 @@ pub async fn rotation_can_keep_the_old_token(tokens: Arc<dyn TokenStore>) {
         tokens.find_token(&old, now).await.ok(),
         Some(TokenLookup::Live(rr))
     );
+    Ok(())
 }
 
 /// Revoking a token answers its record once; afterwards it is unknown.
-pub async fn revoke_one(tokens: Arc<dyn TokenStore>) {
+pub async fn revoke_one(tokens: Arc<dyn TokenStore>) -> Result<(), Failure> {
     let now = now();
     let fam = FamilyId::generate();
     let a = fresh_hash("a");
@@ -524,27 +585,25 @@ pub async fn revoke_one(tokens: Arc<dyn TokenStore>) {
     tokens
         .save_tokens(&[(a, ra.clone())], now)
         .await
-        .expect("save");
+        .must("save")?;
+    assert_eq!(tokens.revoke_token(&a, now).await.must("revoke")?, Some(ra));
+    assert_eq!(tokens.revoke_token(&a, now).await.must("revoke")?, None);
     assert_eq!(
-        tokens.revoke_token(&a, now).await.expect("revoke"),
-        Some(ra)
-    );
-    assert_eq!(tokens.revoke_token(&a, now).await.expect("revoke"), None);
-    assert_eq!(
-        tokens.find_token(&a, now).await.expect("find"),
+        tokens.find_token(&a, now).await.must("find")?,
         TokenLookup::Unknown
     );
     assert_eq!(
         tokens
             .revoke_token(&fresh_hash("u"), now)
             .await
-            .expect("revoke"),
+            .must("revoke")?,
         None
     );
+    Ok(())
 }
 
 /// Revoking a family revokes every token in it, and a replayed rotated token is still recognised.
-pub async fn revoke_a_family(tokens: Arc<dyn TokenStore>) {
+pub async fn revoke_a_family(tokens: Arc<dyn TokenStore>) -> Result<(), Failure> {
     let now = now();
     let (fam, other) = (FamilyId::generate(), FamilyId::generate());
     let c = ClientId::new("c");
@@ -559,7 +618,7 @@ pub async fn revoke_a_family(tokens: Arc<dyn TokenStore>) {
             now,
         )
         .await
-        .expect("save");
+        .must("save")?;
     // Rotate r so the family also holds a rotation mark.
     let (na, nr) = (fresh_hash("na"), fresh_hash("nr"));
     let new = [
@@ -570,7 +629,7 @@ pub async fn revoke_a_family(tokens: Arc<dyn TokenStore>) {
         tokens.rotate_refresh_token(&r, &c, &new, true, now).await,
         Ok(Rotation::Issued(_))
     ));
-    assert_eq!(tokens.revoke_family(&fam, now).await.expect("revoke"), 3);
+    assert_eq!(tokens.revoke_family(&fam, now).await.must("revoke")?, 3);
     for h in [a, na, nr] {
         assert_eq!(
             tokens.find_token(&h, now).await.ok(),
@@ -586,12 +645,12 @@ pub async fn revoke_a_family(tokens: Arc<dyn TokenStore>) {
         tokens.find_token(&o, now).await,
         Ok(TokenLookup::Live(_))
     ));
-    assert_eq!(tokens.revoke_family(&fam, now).await.expect("revoke"), 0);
+    assert_eq!(tokens.revoke_family(&fam, now).await.must("revoke")?, 0);
     assert_eq!(
         tokens
             .revoke_family(&FamilyId::generate(), now)
             .await
-            .expect("revoke"),
+            .must("revoke")?,
         0
     );
     // Nothing can be issued from a revoked family's refresh token.
@@ -611,10 +670,13 @@ pub async fn revoke_a_family(tokens: Arc<dyn TokenStore>) {
             .ok(),
         Some(Rotation::NotFound)
     );
+    Ok(())
 }
 
 /// Revoking a family counts only the tokens still unexpired at `now`.
-pub async fn revoke_a_family_counts_only_unexpired_tokens(tokens: Arc<dyn TokenStore>) {
+pub async fn revoke_a_family_counts_only_unexpired_tokens(
+    tokens: Arc<dyn TokenStore>,
+) -> Result<(), Failure> {
     let now = now();
     let fam = FamilyId::generate();
     let (short, long) = (fresh_hash("s"), fresh_hash("l"));
@@ -627,17 +689,20 @@ pub async fn revoke_a_family_counts_only_unexpired_tokens(tokens: Arc<dyn TokenS
             now,
         )
         .await
-        .expect("save");
+        .must("save")?;
     let later = now + time::Duration::seconds(20);
-    assert_eq!(tokens.revoke_family(&fam, later).await.expect("revoke"), 1);
+    assert_eq!(tokens.revoke_family(&fam, later).await.must("revoke")?, 1);
     assert_eq!(
         tokens.find_token(&long, later).await.ok(),
         Some(TokenLookup::Unknown)
     );
+    Ok(())
 }
 
 /// A revoked family takes no new tokens, by save or by rotation, until its mark lapses.
-pub async fn a_revoked_family_takes_no_new_tokens_for_a_while(tokens: Arc<dyn TokenStore>) {
+pub async fn a_revoked_family_takes_no_new_tokens_for_a_while(
+    tokens: Arc<dyn TokenStore>,
+) -> Result<(), Failure> {
     let now = now();
     let (fam, other) = (FamilyId::generate(), FamilyId::generate());
     tokens
@@ -649,8 +714,8 @@ pub async fn a_revoked_family_takes_no_new_tokens_for_a_while(tokens: Arc<dyn To
             now,
         )
         .await
-        .expect("save");
-    assert_eq!(tokens.revoke_family(&fam, now).await.expect("revoke"), 1);
+        .must("save")?;
+    assert_eq!(tokens.revoke_family(&fam, now).await.must("revoke")?, 1);
     // A grant that raced the revocation: its tokens are refused, all of them.
     let late = [
         (
@@ -662,7 +727,7 @@ pub async fn a_revoked_family_takes_no_new_tokens_for_a_while(tokens: Arc<dyn To
             record(TokenKind::Access, "c", &fam, now, HOUR),
         ),
     ];
-    assert!(!tokens.save_tokens(&late, now).await.expect("save"));
+    assert!(!tokens.save_tokens(&late, now).await.must("save")?);
     for (h, _) in &late {
         assert_eq!(
             tokens.find_token(h, now).await.ok(),
@@ -670,7 +735,7 @@ pub async fn a_revoked_family_takes_no_new_tokens_for_a_while(tokens: Arc<dyn To
         );
     }
     // Other families are unaffected.
-    assert!(tokens.save_tokens(&late[..1], now).await.expect("save"));
+    assert!(tokens.save_tokens(&late[..1], now).await.must("save")?);
     // Rotation cannot bring tokens into it either.
     let old = fresh_hash("old");
     tokens
@@ -679,7 +744,7 @@ pub async fn a_revoked_family_takes_no_new_tokens_for_a_while(tokens: Arc<dyn To
             now,
         )
         .await
-        .expect("save");
+        .must("save")?;
     let into_revoked = [(
         fresh_hash("n"),
         record(TokenKind::Access, "c", &fam, now, HOUR),
@@ -701,7 +766,8 @@ pub async fn a_revoked_family_takes_no_new_tokens_for_a_while(tokens: Arc<dyn To
         fresh_hash("ag"),
         record(TokenKind::Access, "c", &fam, later, HOUR),
     )];
-    assert!(tokens.save_tokens(&again, later).await.expect("save"));
+    assert!(tokens.save_tokens(&again, later).await.must("save")?);
+    Ok(())
 }
 
 /// Saves a refresh token and rotates it once, answering (old, successor, the successor's record).
@@ -709,7 +775,7 @@ async fn rotated_once(
     tokens: &Arc<dyn TokenStore>,
     now: OffsetDateTime,
     fam: &FamilyId,
-) -> (TokenHash, TokenHash, TokenRecord) {
+) -> Result<(TokenHash, TokenHash, TokenRecord), Failure> {
     let client = ClientId::new("c");
     let old = fresh_hash("old");
     tokens
@@ -718,7 +784,7 @@ async fn rotated_once(
             now,
         )
         .await
-        .expect("save");
+        .must("save")?;
     let successor = fresh_hash("s1");
     let successor_record = record(TokenKind::Refresh, "c", fam, now, 24 * HOUR);
     let new = [
@@ -734,7 +800,7 @@ async fn rotated_once(
             .await,
         Ok(Rotation::Issued(_))
     ));
-    (old, successor, successor_record)
+    Ok((old, successor, successor_record))
 }
 
 /// New tokens for a reissue: an access token and a refresh token of the family.
@@ -755,12 +821,12 @@ fn pair_of(label: &str, fam: &FamilyId, now: OffsetDateTime) -> [(TokenHash, Tok
 /// reply), and is a reuse otherwise.
 pub async fn a_rotated_token_is_reissued_once_while_its_successor_is_unused(
     tokens: Arc<dyn TokenStore>,
-) {
+) -> Result<(), Failure> {
     let now = now();
     let at = |secs: i64| now + time::Duration::seconds(secs);
     let fam = FamilyId::generate();
     let client = ClientId::new("c");
-    let (old, s1, s1_record) = rotated_once(&tokens, now, &fam).await;
+    let (old, s1, s1_record) = rotated_once(&tokens, now, &fam).await?;
     let reused = Rotation::Reused {
         client_id: client.clone(),
         family_id: fam.clone(),
@@ -860,7 +926,7 @@ pub async fn a_rotated_token_is_reissued_once_while_its_successor_is_unused(
             now,
         )
         .await
-        .expect("save");
+        .must("save")?;
     for token in [live, fresh_hash("unknown")] {
         assert_eq!(
             tokens
@@ -870,15 +936,16 @@ pub async fn a_rotated_token_is_reissued_once_while_its_successor_is_unused(
             Some(Rotation::NotFound)
         );
     }
+    Ok(())
 }
 
 /// 100 retries of one spent refresh token at once: one gets a fresh pair, and the family never
 /// holds more than one usable refresh token.
-pub async fn reissue_race_has_one_winner(tokens: Arc<dyn TokenStore>) {
+pub async fn reissue_race_has_one_winner(tokens: Arc<dyn TokenStore>) -> Result<(), Failure> {
     let now = now();
     let fam = FamilyId::generate();
-    let (old, s1, _) = rotated_once(&tokens, now, &fam).await;
-    let outcomes = race(100, |i| {
+    let (old, s1, _) = rotated_once(&tokens, now, &fam).await?;
+    let outcomes = race_ok(100, |i| {
         let tokens = tokens.clone();
         let fam = fam.clone();
         async move {
@@ -886,11 +953,11 @@ pub async fn reissue_race_has_one_winner(tokens: Arc<dyn TokenStore>) {
             let outcome = tokens
                 .reissue_rotated(&old, &s1, &ClientId::new("c"), &new, now)
                 .await
-                .expect("reissue");
-            (outcome, new[1].0)
+                .must("reissue")?;
+            Ok((outcome, new[1].0))
         }
     })
-    .await;
+    .await?;
     let winners: Vec<TokenHash> = outcomes
         .iter()
         .filter(|(o, _)| matches!(o, Rotation::Issued(_)))
@@ -907,10 +974,11 @@ pub async fn reissue_race_has_one_winner(tokens: Arc<dyn TokenStore>) {
         }
     }
     assert_eq!(live, 1);
+    Ok(())
 }
 
 /// 100 tasks on several threads rotate one refresh token at once: exactly one wins.
-pub async fn rotation_race_has_one_winner(tokens: Arc<dyn TokenStore>) {
+pub async fn rotation_race_has_one_winner(tokens: Arc<dyn TokenStore>) -> Result<(), Failure> {
     let now = now();
     let fam = FamilyId::generate();
     let old = fresh_hash("old");
@@ -920,7 +988,7 @@ pub async fn rotation_race_has_one_winner(tokens: Arc<dyn TokenStore>) {
             now,
         )
         .await
-        .expect("save");
+        .must("save")?;
     let outcomes = race(100, |i| {
         let tokens = tokens.clone();
         let new = [(
@@ -934,7 +1002,7 @@ pub async fn rotation_race_has_one_winner(tokens: Arc<dyn TokenStore>) {
             (new[0].0, outcome)
         }
     })
-    .await;
+    .await?;
     let mut winners = Vec::new();
     let mut reused = 0;
     for outcome in outcomes {
@@ -944,7 +1012,7 @@ pub async fn rotation_race_has_one_winner(tokens: Arc<dyn TokenStore>) {
                 assert_eq!(family_id, fam);
                 reused += 1;
             }
-            (_, other) => panic!("unexpected {other:?}"),
+            (_, other) => return Err(Failure::new(format!("unexpected {other:?}"))),
         }
     }
     assert_eq!((winners.len(), reused), (1, 99));
@@ -953,15 +1021,16 @@ pub async fn rotation_race_has_one_winner(tokens: Arc<dyn TokenStore>) {
         Ok(TokenLookup::Live(_))
     ));
     // What the engine does with a replay: revoke the family, which takes the winner's token too.
-    assert_eq!(tokens.revoke_family(&fam, now).await.expect("revoke"), 1);
+    assert_eq!(tokens.revoke_family(&fam, now).await.must("revoke")?, 1);
     assert_eq!(
         tokens.find_token(&winners[0], now).await.ok(),
         Some(TokenLookup::Unknown)
     );
+    Ok(())
 }
 
 /// Revoking a family while its refresh token is being rotated leaves no live token behind.
-pub async fn revoke_family_races_rotation(tokens: Arc<dyn TokenStore>) {
+pub async fn revoke_family_races_rotation(tokens: Arc<dyn TokenStore>) -> Result<(), Failure> {
     let now = now();
     for _ in 0..20 {
         let fam = FamilyId::generate();
@@ -972,7 +1041,7 @@ pub async fn revoke_family_races_rotation(tokens: Arc<dyn TokenStore>) {
                 now,
             )
             .await
-            .expect("save");
+            .must("save")?;
         let new_hash = fresh_hash("new");
         let new = [(new_hash, record(TokenKind::Refresh, "c", &fam, now, HOUR))];
         let barrier = Arc::new(Barrier::new(2));
@@ -988,8 +1057,8 @@ pub async fn revoke_family_races_rotation(tokens: Arc<dyn TokenStore>) {
             t2.rotate_refresh_token(&old, &ClientId::new("c"), &new, true, now)
                 .await
         });
-        let revoked = revoke.await.expect("task").expect("revoke");
-        let rotated = rotate.await.expect("task").expect("rotate");
+        let revoked = revoke.await.must("task")?.must("revoke")?;
+        let rotated = rotate.await.must("task")?.must("rotate")?;
         let new_live = matches!(
             tokens.find_token(&new_hash, now).await,
             Ok(TokenLookup::Live(_))
@@ -999,11 +1068,14 @@ pub async fn revoke_family_races_rotation(tokens: Arc<dyn TokenStore>) {
             Rotation::Issued(_) if !new_live => assert_eq!(revoked, 1),
             // Rotation first but the new token survived: only if revoke ran before it... which
             // would mean the old one was gone, so rotation could not have issued.
-            Rotation::Issued(_) => panic!("a token was issued into a revoked family"),
+            Rotation::Issued(_) => {
+                return Err(Failure::new("a token was issued into a revoked family"))
+            }
             Rotation::NotFound => assert!(!new_live),
-            other => panic!("unexpected {other:?}"),
+            other => return Err(Failure::new(format!("unexpected {other:?}"))),
         }
     }
+    Ok(())
 }
 
 /// A lease that lasts `secs` from `now`.
@@ -1013,7 +1085,7 @@ pub fn lease(now: OffsetDateTime, secs: i64) -> AttemptLease {
 
 /// The attempt limiter: concurrent checks hold leases, failures open a window, lapsed leases count
 /// as failures, and windows close by `now`.
-pub async fn limiter_leases_and_windows(limiter: Arc<dyn AttemptLimiter>) {
+pub async fn limiter_leases_and_windows(limiter: Arc<dyn AttemptLimiter>) -> Result<(), Failure> {
     let now = now();
     let at = |secs: i64| now + time::Duration::seconds(secs);
     let key = AttemptKey::Client(ClientId::new(format!("c-{}", FamilyId::generate())));
@@ -1027,70 +1099,70 @@ pub async fn limiter_leases_and_windows(limiter: Arc<dyn AttemptLimiter>) {
         async move {
             l.reserve_attempt(&key, &rule, &lease, when)
                 .await
-                .expect("reserve")
+                .must("reserve")
         }
     };
     // Two checks may run at once; a third waits for one of them.
     let (a, b, c) = (lease(now, 30), lease(now, 30), lease(now, 30));
-    assert_eq!(reserve(a, at(0)).await, AttemptVerdict::Allowed);
-    assert_eq!(reserve(b, at(0)).await, AttemptVerdict::Allowed);
-    assert_eq!(reserve(c, at(0)).await, AttemptVerdict::Busy);
+    assert_eq!(reserve(a, at(0)).await?, AttemptVerdict::Allowed);
+    assert_eq!(reserve(b, at(0)).await?, AttemptVerdict::Allowed);
+    assert_eq!(reserve(c, at(0)).await?, AttemptVerdict::Busy);
     // A right answer gives its place back and counts nothing; a release twice is harmless.
-    l.release_attempt(&key, &a, at(1)).await.expect("release");
-    l.release_attempt(&key, &a, at(1)).await.expect("release");
-    assert_eq!(reserve(c, at(1)).await, AttemptVerdict::Allowed);
+    l.release_attempt(&key, &a, at(1)).await.must("release")?;
+    l.release_attempt(&key, &a, at(1)).await.must("release")?;
+    assert_eq!(reserve(c, at(1)).await?, AttemptVerdict::Allowed);
     // A wrong answer turns its place into a failure, opening the window at that moment.
     l.record_failure(&key, &rule, &b, at(10))
         .await
-        .expect("fail");
+        .must("fail")?;
     let d = lease(now, 100);
     assert_eq!(
-        reserve(d, at(11)).await,
+        reserve(d, at(11)).await?,
         AttemptVerdict::Busy,
         "1 failure + c"
     );
     l.record_failure(&key, &rule, &c, at(12))
         .await
-        .expect("fail");
+        .must("fail")?;
     // Two failures: refused, with the time until the window (opened at 10 s) closes.
-    match reserve(d, at(20)).await {
+    match reserve(d, at(20)).await? {
         AttemptVerdict::Refused { retry_after } => assert!(
             retry_after >= Duration::from_secs(49) && retry_after <= Duration::from_secs(50),
             "{retry_after:?}"
         ),
-        other => panic!("expected a refusal, got {other:?}"),
+        other => return Err(Failure::new(format!("expected a refusal, got {other:?}"))),
     }
     assert!(matches!(
-        reserve(d, at(69)).await,
+        reserve(d, at(69)).await?,
         AttemptVerdict::Refused { .. }
     ));
     // At its end the window is gone, and so are its failures.
-    assert_eq!(reserve(d, at(70)).await, AttemptVerdict::Allowed);
+    assert_eq!(reserve(d, at(70)).await?, AttemptVerdict::Allowed);
     // A lease that lapses counts as a failure: its check's request was dropped (or outlived its
     // lease), and dropping requests must not buy guesses beyond the limit.
     let e = AttemptLease::new(at(75));
-    assert_eq!(reserve(e, at(71)).await, AttemptVerdict::Allowed);
+    assert_eq!(reserve(e, at(71)).await?, AttemptVerdict::Allowed);
     let f = lease(now, 100);
-    assert_eq!(reserve(f, at(72)).await, AttemptVerdict::Busy, "d and e");
+    assert_eq!(reserve(f, at(72)).await?, AttemptVerdict::Busy, "d and e");
     assert_eq!(
-        reserve(f, at(75)).await,
+        reserve(f, at(75)).await?,
         AttemptVerdict::Busy,
         "e lapsed: one failure, and d"
     );
     // Ending a lapsed lease changes nothing more.
-    l.release_attempt(&key, &e, at(76)).await.expect("release");
-    l.release_attempt(&key, &d, at(76)).await.expect("release");
+    l.release_attempt(&key, &e, at(76)).await.must("release")?;
+    l.release_attempt(&key, &d, at(76)).await.must("release")?;
     assert_eq!(
-        reserve(f, at(77)).await,
+        reserve(f, at(77)).await?,
         AttemptVerdict::Allowed,
         "1 failure"
     );
     // A failure recorded for a lapsed or unknown lease still counts.
     l.record_failure(&key, &rule, &lease(now, 0), at(78))
         .await
-        .expect("fail");
+        .must("fail")?;
     assert!(matches!(
-        reserve(lease(now, 200), at(78)).await,
+        reserve(lease(now, 200), at(78)).await?,
         AttemptVerdict::Refused { .. }
     ));
     // A lease that lapses with no request coming meanwhile is still counted later, within its
@@ -1136,29 +1208,32 @@ pub async fn limiter_leases_and_windows(limiter: Arc<dyn AttemptLimiter>) {
             .ok(),
         Some(AttemptVerdict::Allowed)
     );
+    Ok(())
 }
 
 /// 100 concurrent reservations against a limit of 5: exactly 5 are allowed, the others are
 /// told to wait; once the 5 fail, everyone is refused.
-pub async fn limiter_race_allows_exactly_the_limit(limiter: Arc<dyn AttemptLimiter>) {
+pub async fn limiter_race_allows_exactly_the_limit(
+    limiter: Arc<dyn AttemptLimiter>,
+) -> Result<(), Failure> {
     let now = now();
     let key = AttemptKey::username(&crate::Username::new(format!("u-{}", FamilyId::generate())));
     let rule = AttemptRule {
         max_failures: 5,
         window: Duration::from_secs(600),
     };
-    let verdicts = race(100, |_| {
+    let verdicts = race_ok(100, |_| {
         let (l, key) = (limiter.clone(), key.clone());
         async move {
             let lease = lease(now, 30);
             let verdict = l
                 .reserve_attempt(&key, &rule, &lease, now)
                 .await
-                .expect("reserve");
-            (lease, verdict)
+                .must("reserve")?;
+            Ok((lease, verdict))
         }
     })
-    .await;
+    .await?;
     let allowed: Vec<_> = verdicts
         .iter()
         .filter(|(_, v)| *v == AttemptVerdict::Allowed)
@@ -1172,7 +1247,7 @@ pub async fn limiter_race_allows_exactly_the_limit(limiter: Arc<dyn AttemptLimit
         limiter
             .record_failure(&key, &rule, lease, now)
             .await
-            .expect("fail");
+            .must("fail")?;
     }
     assert!(matches!(
         limiter
@@ -1180,6 +1255,7 @@ pub async fn limiter_race_allows_exactly_the_limit(limiter: Arc<dyn AttemptLimit
             .await,
         Ok(AttemptVerdict::Refused { .. })
     ));
+    Ok(())
 }
 
 /// A pending authorization request of the client `spa`, living `ttl` seconds from `now`.
@@ -1216,31 +1292,33 @@ pub fn code_grant(now: OffsetDateTime, ttl: i64) -> CodeGrant {
 }
 
 /// A pending authorization request is read as often as asked, taken once, and expires by `now`.
-pub async fn pending_requests_are_read_then_taken_once(codes: Arc<dyn CodeStore>) {
+pub async fn pending_requests_are_read_then_taken_once(
+    codes: Arc<dyn CodeStore>,
+) -> Result<(), Failure> {
     let now = now();
     let id = fresh_hash("p");
     let request = pending(now, 600);
     codes
         .save_pending(&id, &request, &PendingLimits::default(), now)
         .await
-        .expect("save");
+        .must("save")?;
     for _ in 0..2 {
         assert_eq!(
-            codes.find_pending(&id, now).await.expect("find"),
+            codes.find_pending(&id, now).await.must("find")?,
             Some(request.clone())
         );
     }
     assert_eq!(
-        codes.take_pending(&id, now).await.expect("take"),
+        codes.take_pending(&id, now).await.must("take")?,
         Some(request)
     );
-    assert_eq!(codes.take_pending(&id, now).await.expect("take"), None);
-    assert_eq!(codes.find_pending(&id, now).await.expect("find"), None);
+    assert_eq!(codes.take_pending(&id, now).await.must("take")?, None);
+    assert_eq!(codes.find_pending(&id, now).await.must("find")?, None);
     assert_eq!(
         codes
             .find_pending(&fresh_hash("u"), now)
             .await
-            .expect("find"),
+            .must("find")?,
         None
     );
     // Expiry, judged by now.
@@ -1248,44 +1326,41 @@ pub async fn pending_requests_are_read_then_taken_once(codes: Arc<dyn CodeStore>
     codes
         .save_pending(&short, &pending(now, 60), &PendingLimits::default(), now)
         .await
-        .expect("save");
+        .must("save")?;
     let at = |secs| now + time::Duration::seconds(secs);
     assert!(codes
         .find_pending(&short, at(59))
         .await
-        .expect("find")
+        .must("find")?
         .is_some());
-    assert_eq!(
-        codes.find_pending(&short, at(60)).await.expect("find"),
-        None
-    );
-    assert_eq!(
-        codes.take_pending(&short, at(60)).await.expect("take"),
-        None
-    );
+    assert_eq!(codes.find_pending(&short, at(60)).await.must("find")?, None);
+    assert_eq!(codes.take_pending(&short, at(60)).await.must("take")?, None);
+    Ok(())
 }
 
 /// A code is redeemed once, by its own client only; a replay names the family its tokens went to.
-pub async fn codes_are_spent_once_and_remember_their_family(codes: Arc<dyn CodeStore>) {
+pub async fn codes_are_spent_once_and_remember_their_family(
+    codes: Arc<dyn CodeStore>,
+) -> Result<(), Failure> {
     let now = now();
     let at = |secs: i64| now + time::Duration::seconds(secs);
     let spa = ClientId::new("spa");
     let code = fresh_hash("c");
     let grant = code_grant(now, 60);
-    codes.save_code(&code, &grant, now).await.expect("save");
+    codes.save_code(&code, &grant, now).await.must("save")?;
     // Another client presenting the code changes nothing.
     assert_eq!(
         codes
             .take_code(&code, &ClientId::new("intruder"), at(3600), now)
             .await
-            .expect("take"),
+            .must("take")?,
         CodeRedemption::OtherClient
     );
     assert_eq!(
         codes
             .take_code(&code, &spa, at(3600), now)
             .await
-            .expect("take"),
+            .must("take")?,
         CodeRedemption::Redeemed(grant.clone())
     );
     for _ in 0..2 {
@@ -1293,7 +1368,7 @@ pub async fn codes_are_spent_once_and_remember_their_family(codes: Arc<dyn CodeS
             codes
                 .take_code(&code, &spa, at(3600), now)
                 .await
-                .expect("take"),
+                .must("take")?,
             CodeRedemption::AlreadyUsed {
                 family_id: grant.family_id.clone()
             }
@@ -1304,14 +1379,14 @@ pub async fn codes_are_spent_once_and_remember_their_family(codes: Arc<dyn CodeS
         codes
             .take_code(&code, &ClientId::new("intruder"), at(3600), now)
             .await
-            .expect("take"),
+            .must("take")?,
         CodeRedemption::OtherClient
     );
     assert_eq!(
         codes
             .take_code(&fresh_hash("u"), &spa, at(3600), now)
             .await
-            .expect("take"),
+            .must("take")?,
         CodeRedemption::Unknown
     );
     // The used mark outlives the code, as long as asked: a replay long after still names the
@@ -1320,7 +1395,7 @@ pub async fn codes_are_spent_once_and_remember_their_family(codes: Arc<dyn CodeS
         codes
             .take_code(&code, &spa, at(3600), at(3599))
             .await
-            .expect("take"),
+            .must("take")?,
         CodeRedemption::AlreadyUsed {
             family_id: grant.family_id.clone()
         }
@@ -1329,7 +1404,7 @@ pub async fn codes_are_spent_once_and_remember_their_family(codes: Arc<dyn CodeS
         codes
             .take_code(&code, &spa, at(7200), at(3600))
             .await
-            .expect("take"),
+            .must("take")?,
         CodeRedemption::Unknown
     );
     // An expired code that was never spent is unknown.
@@ -1337,30 +1412,31 @@ pub async fn codes_are_spent_once_and_remember_their_family(codes: Arc<dyn CodeS
     codes
         .save_code(&fresh, &code_grant(now, 60), now)
         .await
-        .expect("save");
+        .must("save")?;
     assert_eq!(
         codes
             .take_code(&fresh, &spa, at(3600), at(60))
             .await
-            .expect("take"),
+            .must("take")?,
         CodeRedemption::Unknown
     );
+    Ok(())
 }
 
 /// A code spent by an exchange whose tokens could not be saved is given back, once, and only
 /// to that exchange; a replayed or expired one is not.
-pub async fn a_spent_code_can_be_given_back(codes: Arc<dyn CodeStore>) {
+pub async fn a_spent_code_can_be_given_back(codes: Arc<dyn CodeStore>) -> Result<(), Failure> {
     let now = now();
     let at = |secs: i64| now + time::Duration::seconds(secs);
     let spa = ClientId::new("spa");
     let code = fresh_hash("c");
     let grant = code_grant(now, 60);
-    codes.save_code(&code, &grant, now).await.expect("save");
+    codes.save_code(&code, &grant, now).await.must("save")?;
     // A live code cannot be "given back".
     assert!(!codes
         .restore_code(&code, &grant, at(1))
         .await
-        .expect("restore"));
+        .must("restore")?);
     assert!(matches!(
         codes.take_code(&code, &spa, at(3600), at(1)).await,
         Ok(CodeRedemption::Redeemed(_))
@@ -1370,44 +1446,45 @@ pub async fn a_spent_code_can_be_given_back(codes: Arc<dyn CodeStore>) {
     assert!(!codes
         .restore_code(&code, &other, at(2))
         .await
-        .expect("restore"));
+        .must("restore")?);
     assert!(codes
         .restore_code(&code, &grant, at(2))
         .await
-        .expect("restore"));
+        .must("restore")?);
     // Live again, once.
     assert!(!codes
         .restore_code(&code, &grant, at(2))
         .await
-        .expect("restore"));
+        .must("restore")?);
     assert_eq!(
         codes
             .take_code(&code, &spa, at(3600), at(3))
             .await
-            .expect("take"),
+            .must("take")?,
         CodeRedemption::Redeemed(grant.clone())
     );
     // Not once the code itself has expired, nor is it live after.
     assert!(!codes
         .restore_code(&code, &grant, at(60))
         .await
-        .expect("restore"));
+        .must("restore")?);
     assert!(matches!(
         codes.take_code(&code, &spa, at(3600), at(61)).await,
         Ok(CodeRedemption::AlreadyUsed { .. })
     ));
+    Ok(())
 }
 
 /// 100 tasks on several threads redeem one code at once: exactly one gets it.
-pub async fn code_race_has_one_winner(codes: Arc<dyn CodeStore>) {
+pub async fn code_race_has_one_winner(codes: Arc<dyn CodeStore>) -> Result<(), Failure> {
     let now = now();
     let code = fresh_hash("c");
     codes
         .save_code(&code, &code_grant(now, 60), now)
         .await
-        .expect("save");
+        .must("save")?;
     let keep = now + time::Duration::seconds(3600);
-    let outcomes = race(100, |i| {
+    let outcomes = race_ok(100, |i| {
         let codes = codes.clone();
         // A few other clients race too; they never win and never see the family.
         let client = ClientId::new(if i % 10 == 0 { "intruder" } else { "spa" });
@@ -1415,37 +1492,39 @@ pub async fn code_race_has_one_winner(codes: Arc<dyn CodeStore>) {
             codes
                 .take_code(&code, &client, keep, now)
                 .await
-                .expect("take")
+                .must("take")
         }
     })
-    .await;
+    .await?;
     let (mut redeemed, mut used, mut other) = (0, 0, 0);
     for outcome in outcomes {
         match outcome {
             CodeRedemption::Redeemed(_) => redeemed += 1,
             CodeRedemption::AlreadyUsed { .. } => used += 1,
             CodeRedemption::OtherClient => other += 1,
-            outcome => panic!("unexpected {outcome:?}"),
+            outcome => return Err(Failure::new(format!("unexpected {outcome:?}"))),
         }
     }
     assert_eq!((redeemed, used, other), (1, 89, 10));
+    Ok(())
 }
 
 /// 100 tasks take one pending request at once: exactly one decision.
-pub async fn pending_race_has_one_winner(codes: Arc<dyn CodeStore>) {
+pub async fn pending_race_has_one_winner(codes: Arc<dyn CodeStore>) -> Result<(), Failure> {
     let now = now();
     let id = fresh_hash("p");
     codes
         .save_pending(&id, &pending(now, 600), &PendingLimits::default(), now)
         .await
-        .expect("save");
-    let taken = race(100, |_| {
+        .must("save")?;
+    let taken = race_ok(100, |_| {
         let codes = codes.clone();
-        async move { codes.take_pending(&id, now).await.expect("take") }
+        async move { codes.take_pending(&id, now).await.must("take") }
     })
-    .await;
+    .await?;
     let won = taken.iter().filter(|t| t.is_some()).count();
     assert_eq!(won, 1);
+    Ok(())
 }
 
 /// A pending device authorization request of the client `tv`, living `ttl` seconds from `now`.
@@ -1475,30 +1554,32 @@ pub async fn saved_device(
     devices: &Arc<dyn DeviceCodeStore>,
     request: &DeviceAuthorization,
     now: OffsetDateTime,
-) -> (DeviceCodeHash, UserCodeHash) {
+) -> Result<(DeviceCodeHash, UserCodeHash), Failure> {
     let (device, user) = (fresh_hash("dc"), fresh_hash("uc"));
     assert_eq!(
         devices
             .save_device_authorization(&device, &user, request, &PendingLimits::default(), now)
             .await
-            .expect("save"),
+            .must("save")?,
         DeviceSave::Saved
     );
-    (device, user)
+    Ok((device, user))
 }
 
 /// A device request is found by its user code, and only by it, until it expires.
-pub async fn device_requests_are_found_by_their_user_code(devices: Arc<dyn DeviceCodeStore>) {
+pub async fn device_requests_are_found_by_their_user_code(
+    devices: Arc<dyn DeviceCodeStore>,
+) -> Result<(), Failure> {
     let now = now();
     let at = |secs: i64| now + time::Duration::seconds(secs);
     let request = device_request(now, 600);
-    let (device, user) = saved_device(&devices, &request, now).await;
+    let (device, user) = saved_device(&devices, &request, now).await?;
     for _ in 0..2 {
         assert_eq!(
             devices
                 .find_device_authorization(&user, now)
                 .await
-                .expect("find"),
+                .must("find")?,
             Some(request.clone())
         );
     }
@@ -1511,7 +1592,7 @@ pub async fn device_requests_are_found_by_their_user_code(devices: Arc<dyn Devic
             devices
                 .find_device_authorization(&other, now)
                 .await
-                .expect("find"),
+                .must("find")?,
             None
         );
     }
@@ -1519,23 +1600,26 @@ pub async fn device_requests_are_found_by_their_user_code(devices: Arc<dyn Devic
     assert!(devices
         .find_device_authorization(&user, at(599))
         .await
-        .expect("find")
+        .must("find")?
         .is_some());
     assert_eq!(
         devices
             .find_device_authorization(&user, at(600))
             .await
-            .expect("find"),
+            .must("find")?,
         None
     );
+    Ok(())
 }
 
 /// A user code held by a live request is not given to another one until the first expires.
-pub async fn a_live_user_code_is_not_given_twice(devices: Arc<dyn DeviceCodeStore>) {
+pub async fn a_live_user_code_is_not_given_twice(
+    devices: Arc<dyn DeviceCodeStore>,
+) -> Result<(), Failure> {
     let now = now();
     let at = |secs: i64| now + time::Duration::seconds(secs);
     let first = device_request(now, 600);
-    let (device, user) = saved_device(&devices, &first, now).await;
+    let (device, user) = saved_device(&devices, &first, now).await?;
     // Another request drawing the same user code while the first is live: refused, not saved.
     let second = fresh_hash("dc2");
     let mut other = device_request(at(10), 600);
@@ -1544,21 +1628,21 @@ pub async fn a_live_user_code_is_not_given_twice(devices: Arc<dyn DeviceCodeStor
         devices
             .save_device_authorization(&second, &user, &other, &PendingLimits::default(), at(10))
             .await
-            .expect("save"),
+            .must("save")?,
         DeviceSave::UserCodeInUse
     );
     assert_eq!(
         devices
             .poll_device_authorization(&second, &other.client_id, at(10))
             .await
-            .expect("poll"),
+            .must("poll")?,
         DevicePoll::Unknown
     );
     assert_eq!(
         devices
             .find_device_authorization(&user, at(10))
             .await
-            .expect("find"),
+            .must("find")?,
         Some(first.clone())
     );
     // Still refused one second before the first expires; taken once it has.
@@ -1572,7 +1656,7 @@ pub async fn a_live_user_code_is_not_given_twice(devices: Arc<dyn DeviceCodeStor
                 at(599)
             )
             .await
-            .expect("save"),
+            .must("save")?,
         DeviceSave::UserCodeInUse
     );
     let third = device_request(at(600), 600);
@@ -1580,14 +1664,14 @@ pub async fn a_live_user_code_is_not_given_twice(devices: Arc<dyn DeviceCodeStor
         devices
             .save_device_authorization(&second, &user, &third, &PendingLimits::default(), at(600))
             .await
-            .expect("save"),
+            .must("save")?,
         DeviceSave::Saved
     );
     assert_eq!(
         devices
             .find_device_authorization(&user, at(600))
             .await
-            .expect("find"),
+            .must("find")?,
         Some(third)
     );
     // The first request is still there for its device, expired.
@@ -1595,40 +1679,43 @@ pub async fn a_live_user_code_is_not_given_twice(devices: Arc<dyn DeviceCodeStor
         devices
             .poll_device_authorization(&device, &first.client_id, at(600))
             .await
-            .expect("poll"),
+            .must("poll")?,
         DevicePoll::Expired
     );
+    Ok(())
 }
 
 /// A device request takes one decision: the first stands and the user code stops working.
-pub async fn device_decisions_are_made_once(devices: Arc<dyn DeviceCodeStore>) {
+pub async fn device_decisions_are_made_once(
+    devices: Arc<dyn DeviceCodeStore>,
+) -> Result<(), Failure> {
     let now = now();
     let at = |secs: i64| now + time::Duration::seconds(secs);
     let request = device_request(now, 600);
-    let (device, user) = saved_device(&devices, &request, now).await;
+    let (device, user) = saved_device(&devices, &request, now).await?;
     assert!(devices
         .decide_device_authorization(&user, &approve("user-1", "read"), at(1))
         .await
-        .expect("decide"));
+        .must("decide")?);
     // Decided: the user code stops working, and no second decision is taken.
     assert_eq!(
         devices
             .find_device_authorization(&user, at(1))
             .await
-            .expect("find"),
+            .must("find")?,
         None
     );
     for decision in [approve("user-2", "read write"), DeviceDecision::Deny] {
         assert!(!devices
             .decide_device_authorization(&user, &decision, at(2))
             .await
-            .expect("decide"));
+            .must("decide")?);
     }
     // The first decision stands.
     match devices
         .poll_device_authorization(&device, &request.client_id, at(3))
         .await
-        .expect("poll")
+        .must("poll")?
     {
         DevicePoll::Approved(r) => assert_eq!(
             r.status,
@@ -1638,33 +1725,33 @@ pub async fn device_decisions_are_made_once(devices: Arc<dyn DeviceCodeStore>) {
                 scope: Scope::parse("read").unwrap_or_default()
             }
         ),
-        other => panic!("expected an approval, got {other:?}"),
+        other => return Err(Failure::new(format!("expected an approval, got {other:?}"))),
     }
     // No request, and an expired one, take no decision.
     assert!(!devices
         .decide_device_authorization(&fresh_hash("u"), &DeviceDecision::Deny, now)
         .await
-        .expect("decide"));
-    let (late_device, late_user) = saved_device(&devices, &device_request(now, 60), now).await;
+        .must("decide")?);
+    let (late_device, late_user) = saved_device(&devices, &device_request(now, 60), now).await?;
     assert!(!devices
         .decide_device_authorization(&late_user, &approve("user-1", "read"), at(60))
         .await
-        .expect("decide"));
+        .must("decide")?);
     assert_eq!(
         devices
             .poll_device_authorization(&late_device, &request.client_id, at(59))
             .await
-            .expect("poll"),
+            .must("poll")?,
         DevicePoll::Pending,
         "nothing was decided"
     );
     // A decided request no longer holds its user code, even before its device hears the
     // decision: a new request may draw it.
-    let (denied_device, denied_user) = saved_device(&devices, &request, now).await;
+    let (denied_device, denied_user) = saved_device(&devices, &request, now).await?;
     assert!(devices
         .decide_device_authorization(&denied_user, &DeviceDecision::Deny, at(4))
         .await
-        .expect("decide"));
+        .must("decide")?);
     let next = device_request(at(5), 600);
     assert_eq!(
         devices
@@ -1676,31 +1763,32 @@ pub async fn device_decisions_are_made_once(devices: Arc<dyn DeviceCodeStore>) {
                 at(5)
             )
             .await
-            .expect("save"),
+            .must("save")?,
         DeviceSave::Saved
     );
     assert_eq!(
         devices
             .find_device_authorization(&denied_user, at(5))
             .await
-            .expect("find"),
+            .must("find")?,
         Some(next)
     );
     assert_eq!(
         devices
             .poll_device_authorization(&denied_device, &request.client_id, at(6))
             .await
-            .expect("poll"),
+            .must("poll")?,
         DevicePoll::Denied
     );
+    Ok(())
 }
 
 /// Polls that come too soon slow the device down, by 5 seconds each time, in whole seconds.
-pub async fn device_polls_keep_the_pace(devices: Arc<dyn DeviceCodeStore>) {
+pub async fn device_polls_keep_the_pace(devices: Arc<dyn DeviceCodeStore>) -> Result<(), Failure> {
     let now = now();
     let at = |secs: i64| now + time::Duration::seconds(secs);
     let request = device_request(now, 600);
-    let (device, user) = saved_device(&devices, &request, now).await;
+    let (device, user) = saved_device(&devices, &request, now).await?;
     let client = &request.client_id;
     let poll = |secs: i64| {
         let (devices, client) = (devices.clone(), client.clone());
@@ -1708,26 +1796,26 @@ pub async fn device_polls_keep_the_pace(devices: Arc<dyn DeviceCodeStore>) {
             devices
                 .poll_device_authorization(&device, &client, at(secs))
                 .await
-                .expect("poll")
+                .must("poll")
         }
     };
     // The first poll is never too soon.
-    assert_eq!(poll(0).await, DevicePoll::Pending);
+    assert_eq!(poll(0).await?, DevicePoll::Pending);
     // Too soon, and again too soon: the interval grows by 5 each time.
-    assert_eq!(poll(1).await, DevicePoll::SlowDown { interval: 10 });
-    assert_eq!(poll(2).await, DevicePoll::SlowDown { interval: 15 });
+    assert_eq!(poll(1).await?, DevicePoll::SlowDown { interval: 10 });
+    assert_eq!(poll(2).await?, DevicePoll::SlowDown { interval: 15 });
     // After waiting the new interval, the pace is right again.
-    assert_eq!(poll(17).await, DevicePoll::Pending);
+    assert_eq!(poll(17).await?, DevicePoll::Pending);
     // One second short of it is too soon (whole seconds count).
-    assert_eq!(poll(31).await, DevicePoll::SlowDown { interval: 20 });
-    assert_eq!(poll(51).await, DevicePoll::Pending);
-    assert_eq!(poll(71).await, DevicePoll::Pending);
+    assert_eq!(poll(31).await?, DevicePoll::SlowDown { interval: 20 });
+    assert_eq!(poll(51).await?, DevicePoll::Pending);
+    assert_eq!(poll(71).await?, DevicePoll::Pending);
     // The polls are kept: the request shows its interval and last poll.
     assert_eq!(
         devices
             .find_device_authorization(&user, at(72))
             .await
-            .expect("find"),
+            .must("find")?,
         Some(DeviceAuthorization {
             interval: 20,
             last_poll: Some(at(71)),
@@ -1739,23 +1827,26 @@ pub async fn device_polls_keep_the_pace(devices: Arc<dyn DeviceCodeStore>) {
         devices
             .poll_device_authorization(&fresh_hash("d"), client, at(72))
             .await
-            .expect("poll"),
+            .must("poll")?,
         DevicePoll::Unknown
     );
+    Ok(())
 }
 
 /// A poll by another client is told so and changes nothing, nor collects an approval.
-pub async fn another_clients_poll_changes_nothing(devices: Arc<dyn DeviceCodeStore>) {
+pub async fn another_clients_poll_changes_nothing(
+    devices: Arc<dyn DeviceCodeStore>,
+) -> Result<(), Failure> {
     let now = now();
     let at = |secs: i64| now + time::Duration::seconds(secs);
     let request = device_request(now, 600);
-    let (device, user) = saved_device(&devices, &request, now).await;
+    let (device, user) = saved_device(&devices, &request, now).await?;
     let (client, other) = (&request.client_id, ClientId::new("other-tv"));
     assert_eq!(
         devices
             .poll_device_authorization(&device, client, at(0))
             .await
-            .expect("poll"),
+            .must("poll")?,
         DevicePoll::Pending
     );
     for secs in [1, 3] {
@@ -1763,7 +1854,7 @@ pub async fn another_clients_poll_changes_nothing(devices: Arc<dyn DeviceCodeSto
             devices
                 .poll_device_authorization(&device, &other, at(secs))
                 .await
-                .expect("poll"),
+                .must("poll")?,
             DevicePoll::OtherClient
         );
     }
@@ -1772,19 +1863,19 @@ pub async fn another_clients_poll_changes_nothing(devices: Arc<dyn DeviceCodeSto
         devices
             .poll_device_authorization(&device, client, at(5))
             .await
-            .expect("poll"),
+            .must("poll")?,
         DevicePoll::Pending
     );
     // An approval is not handed to another client, and stays for the right one.
     assert!(devices
         .decide_device_authorization(&user, &approve("user-1", "read"), at(6))
         .await
-        .expect("decide"));
+        .must("decide")?);
     assert_eq!(
         devices
             .poll_device_authorization(&device, &other, at(7))
             .await
-            .expect("poll"),
+            .must("poll")?,
         DevicePoll::OtherClient
     );
     assert!(matches!(
@@ -1793,25 +1884,28 @@ pub async fn another_clients_poll_changes_nothing(devices: Arc<dyn DeviceCodeSto
             .await,
         Ok(DevicePoll::Approved(_))
     ));
+    Ok(())
 }
 
 /// A denied device hears so at every poll until the request expires.
-pub async fn a_denied_device_hears_so_until_expiry(devices: Arc<dyn DeviceCodeStore>) {
+pub async fn a_denied_device_hears_so_until_expiry(
+    devices: Arc<dyn DeviceCodeStore>,
+) -> Result<(), Failure> {
     let now = now();
     let at = |secs: i64| now + time::Duration::seconds(secs);
     let request = device_request(now, 600);
-    let (device, user) = saved_device(&devices, &request, now).await;
+    let (device, user) = saved_device(&devices, &request, now).await?;
     assert!(devices
         .decide_device_authorization(&user, &DeviceDecision::Deny, at(1))
         .await
-        .expect("decide"));
+        .must("decide")?);
     // Denied, as often as it polls, however fast.
     for secs in [1, 1, 2] {
         assert_eq!(
             devices
                 .poll_device_authorization(&device, &request.client_id, at(secs))
                 .await
-                .expect("poll"),
+                .must("poll")?,
             DevicePoll::Denied
         );
     }
@@ -1819,35 +1913,38 @@ pub async fn a_denied_device_hears_so_until_expiry(devices: Arc<dyn DeviceCodeSt
         devices
             .poll_device_authorization(&device, &request.client_id, at(600))
             .await
-            .expect("poll"),
+            .must("poll")?,
         DevicePoll::Expired
     );
+    Ok(())
 }
 
 /// An approval is collected once, even by a poll that comes too soon; then the device code is gone.
-pub async fn an_approval_is_collected_once(devices: Arc<dyn DeviceCodeStore>) {
+pub async fn an_approval_is_collected_once(
+    devices: Arc<dyn DeviceCodeStore>,
+) -> Result<(), Failure> {
     let now = now();
     let at = |secs: i64| now + time::Duration::seconds(secs);
     let request = device_request(now, 600);
-    let (device, user) = saved_device(&devices, &request, now).await;
+    let (device, user) = saved_device(&devices, &request, now).await?;
     let client = &request.client_id;
     assert_eq!(
         devices
             .poll_device_authorization(&device, client, at(0))
             .await
-            .expect("poll"),
+            .must("poll")?,
         DevicePoll::Pending
     );
     assert!(devices
         .decide_device_authorization(&user, &approve("user-1", "read"), at(2))
         .await
-        .expect("decide"));
+        .must("decide")?);
     // Collected even by a poll that comes too soon; what it was, with its approval.
     assert_eq!(
         devices
             .poll_device_authorization(&device, client, at(3))
             .await
-            .expect("poll"),
+            .must("poll")?,
         DevicePoll::Approved(DeviceAuthorization {
             status: DeviceStatus::Approved {
                 user_id: UserId::new("user-1"),
@@ -1864,7 +1961,7 @@ pub async fn an_approval_is_collected_once(devices: Arc<dyn DeviceCodeStore>) {
             devices
                 .poll_device_authorization(&device, client, at(secs))
                 .await
-                .expect("poll"),
+                .must("poll")?,
             DevicePoll::Unknown
         );
     }
@@ -1872,17 +1969,20 @@ pub async fn an_approval_is_collected_once(devices: Arc<dyn DeviceCodeStore>) {
         devices
             .find_device_authorization(&user, at(3))
             .await
-            .expect("find"),
+            .must("find")?,
         None
     );
+    Ok(())
 }
 
 /// An expired device code is answered as expired for a while, then unknown.
-pub async fn expired_device_codes_are_remembered_for_a_while(devices: Arc<dyn DeviceCodeStore>) {
+pub async fn expired_device_codes_are_remembered_for_a_while(
+    devices: Arc<dyn DeviceCodeStore>,
+) -> Result<(), Failure> {
     let now = now();
     let at = |secs: i64| now + time::Duration::seconds(secs);
     let request = device_request(now, 600);
-    let (device, _) = saved_device(&devices, &request, now).await;
+    let (device, _) = saved_device(&devices, &request, now).await?;
     let client = &request.client_id;
     let poll = |secs: i64, client: ClientId| {
         let devices = devices.clone();
@@ -1890,84 +1990,87 @@ pub async fn expired_device_codes_are_remembered_for_a_while(devices: Arc<dyn De
             devices
                 .poll_device_authorization(&device, &client, at(secs))
                 .await
-                .expect("poll")
+                .must("poll")
         }
     };
-    assert_eq!(poll(599, client.clone()).await, DevicePoll::Pending);
-    assert_eq!(poll(600, client.clone()).await, DevicePoll::Expired);
+    assert_eq!(poll(599, client.clone()).await?, DevicePoll::Pending);
+    assert_eq!(poll(600, client.clone()).await?, DevicePoll::Expired);
     assert_eq!(
-        poll(600, ClientId::new("other-tv")).await,
+        poll(600, ClientId::new("other-tv")).await?,
         DevicePoll::OtherClient
     );
     let memory = EXPIRED_DEVICE_CODE_MEMORY;
     assert_eq!(
-        poll(600 + memory - 1, client.clone()).await,
+        poll(600 + memory - 1, client.clone()).await?,
         DevicePoll::Expired
     );
     assert_eq!(
-        poll(600 + memory, client.clone()).await,
+        poll(600 + memory, client.clone()).await?,
         DevicePoll::Unknown
     );
     // An approved request that expired before its device collected it is expired too.
-    let (device, user) = saved_device(&devices, &request, now).await;
+    let (device, user) = saved_device(&devices, &request, now).await?;
     assert!(devices
         .decide_device_authorization(&user, &approve("user-1", "read"), at(10))
         .await
-        .expect("decide"));
+        .must("decide")?);
     assert_eq!(
         devices
             .poll_device_authorization(&device, client, at(600))
             .await
-            .expect("poll"),
+            .must("poll")?,
         DevicePoll::Expired
     );
+    Ok(())
 }
 
 /// An approval a poll collected is put back when its tokens could not be saved: once, and not
 /// over anything stored since, nor long after it expired.
-pub async fn a_collected_approval_can_be_put_back(devices: Arc<dyn DeviceCodeStore>) {
+pub async fn a_collected_approval_can_be_put_back(
+    devices: Arc<dyn DeviceCodeStore>,
+) -> Result<(), Failure> {
     let now = now();
     let at = |secs: i64| now + time::Duration::seconds(secs);
     let request = device_request(now, 600);
-    let (device, user) = saved_device(&devices, &request, now).await;
+    let (device, user) = saved_device(&devices, &request, now).await?;
     let client = &request.client_id;
     // Nothing to put back while the request is stored.
     assert!(!devices
         .restore_device_approval(&device, &request, at(1))
         .await
-        .expect("restore"));
+        .must("restore")?);
     assert!(devices
         .decide_device_authorization(&user, &approve("user-1", "read"), at(1))
         .await
-        .expect("decide"));
+        .must("decide")?);
     let collected = match devices
         .poll_device_authorization(&device, client, at(2))
         .await
-        .expect("poll")
+        .must("poll")?
     {
         DevicePoll::Approved(request) => request,
-        other => panic!("expected an approval, got {other:?}"),
+        other => return Err(Failure::new(format!("expected an approval, got {other:?}"))),
     };
     assert!(devices
         .restore_device_approval(&device, &collected, at(3))
         .await
-        .expect("restore"));
+        .must("restore")?);
     assert!(!devices
         .restore_device_approval(&device, &collected, at(3))
         .await
-        .expect("restore"));
+        .must("restore")?);
     assert_eq!(
         devices
             .poll_device_authorization(&device, client, at(4))
             .await
-            .expect("poll"),
+            .must("poll")?,
         DevicePoll::Approved(collected.clone())
     );
     assert_eq!(
         devices
             .poll_device_authorization(&device, client, at(5))
             .await
-            .expect("poll"),
+            .must("poll")?,
         DevicePoll::Unknown
     );
     // Long after it expired, there is nothing to put back.
@@ -1975,12 +2078,13 @@ pub async fn a_collected_approval_can_be_put_back(devices: Arc<dyn DeviceCodeSto
     assert!(!devices
         .restore_device_approval(&device, &collected, late)
         .await
-        .expect("restore"));
+        .must("restore")?);
+    Ok(())
 }
 
 /// Pending authorization requests are bounded per client and in total, and a refused one stores
 /// nothing.
-pub async fn pending_requests_are_bounded(codes: Arc<dyn CodeStore>) {
+pub async fn pending_requests_are_bounded(codes: Arc<dyn CodeStore>) -> Result<(), Failure> {
     let now = now();
     let at = |secs: i64| now + time::Duration::seconds(secs);
     let limits = PendingLimits {
@@ -1998,54 +2102,55 @@ pub async fn pending_requests_are_bounded(codes: Arc<dyn CodeStore>) {
             codes
                 .save_pending(&id, &request, &limits, when)
                 .await
-                .expect("save")
+                .must("save")
         }
     };
     let a: Vec<RequestIdHash> = (0..4).map(|i| fresh_hash(&format!("a{i}"))).collect();
     for id in a.iter().take(3) {
-        assert_eq!(save(*id, of("a", now), now).await, Admission::Admitted);
+        assert_eq!(save(*id, of("a", now), now).await?, Admission::Admitted);
     }
     // The client's bound: refused, with the time until its oldest request expires, and nothing
     // stored.
-    match save(a[3], of("a", at(10)), at(10)).await {
+    match save(a[3], of("a", at(10)), at(10)).await? {
         Admission::Full { retry_after } => assert!(
             retry_after >= Duration::from_secs(1) && retry_after <= Duration::from_secs(600),
             "{retry_after:?}"
         ),
-        other => panic!("expected the bound, got {other:?}"),
+        other => return Err(Failure::new(format!("expected the bound, got {other:?}"))),
     }
     assert_eq!(codes.find_pending(&a[3], at(10)).await.ok(), Some(None));
     // Another client may still, up to the total.
     let b: Vec<RequestIdHash> = (0..3).map(|i| fresh_hash(&format!("b{i}"))).collect();
-    assert_eq!(save(b[0], of("b", now), now).await, Admission::Admitted);
-    assert_eq!(save(b[1], of("b", now), now).await, Admission::Admitted);
+    assert_eq!(save(b[0], of("b", now), now).await?, Admission::Admitted);
+    assert_eq!(save(b[1], of("b", now), now).await?, Admission::Admitted);
     assert!(matches!(
-        save(b[2], of("b", now), now).await,
+        save(b[2], of("b", now), now).await?,
         Admission::Full { .. }
     ));
     // A decided (taken) request frees its place.
     assert!(codes
         .take_pending(&a[0], at(20))
         .await
-        .expect("take")
+        .must("take")?
         .is_some());
     assert_eq!(
-        save(b[2], of("b", at(20)), at(20)).await,
+        save(b[2], of("b", at(20)), at(20)).await?,
         Admission::Admitted
     );
     assert!(matches!(
-        save(a[3], of("a", at(20)), at(20)).await,
+        save(a[3], of("a", at(20)), at(20)).await?,
         Admission::Full { .. }
     ));
     // So does expiry.
     assert_eq!(
-        save(a[3], of("a", at(600)), at(600)).await,
+        save(a[3], of("a", at(600)), at(600)).await?,
         Admission::Admitted
     );
+    Ok(())
 }
 
 /// Device requests are bounded per client and in total, and a refused one stores nothing.
-pub async fn device_requests_are_bounded(devices: Arc<dyn DeviceCodeStore>) {
+pub async fn device_requests_are_bounded(devices: Arc<dyn DeviceCodeStore>) -> Result<(), Failure> {
     let now = now();
     let at = |secs: i64| now + time::Duration::seconds(secs);
     let limits = PendingLimits {
@@ -2064,20 +2169,20 @@ pub async fn device_requests_are_bounded(devices: Arc<dyn DeviceCodeStore>) {
             let saved = devices
                 .save_device_authorization(&device, &user, &request, &limits, when)
                 .await
-                .expect("save");
-            (saved, device, user)
+                .must("save")?;
+            Ok((saved, device, user))
         }
     };
-    let (saved, tv1, tv1_user) = save(of("tv", now), now).await;
+    let (saved, tv1, tv1_user) = save(of("tv", now), now).await?;
     assert_eq!(saved, DeviceSave::Saved);
-    assert_eq!(save(of("tv", now), now).await.0, DeviceSave::Saved);
-    let (refused, device, user) = save(of("tv", at(1)), at(1)).await;
+    assert_eq!(save(of("tv", now), now).await?.0, DeviceSave::Saved);
+    let (refused, device, user) = save(of("tv", at(1)), at(1)).await?;
     match refused {
         DeviceSave::Full { retry_after } => assert!(
             retry_after >= Duration::from_secs(1) && retry_after <= Duration::from_secs(600),
             "{retry_after:?}"
         ),
-        other => panic!("expected the bound, got {other:?}"),
+        other => return Err(Failure::new(format!("expected the bound, got {other:?}"))),
     }
     // Nothing was stored for it.
     assert_eq!(
@@ -2091,49 +2196,52 @@ pub async fn device_requests_are_bounded(devices: Arc<dyn DeviceCodeStore>) {
             .ok(),
         Some(DevicePoll::Unknown)
     );
-    assert_eq!(save(of("other-tv", now), now).await.0, DeviceSave::Saved);
+    assert_eq!(save(of("other-tv", now), now).await?.0, DeviceSave::Saved);
     assert!(matches!(
-        save(of("third-tv", now), now).await.0,
+        save(of("third-tv", now), now).await?.0,
         DeviceSave::Full { .. }
     ));
     // Collecting an approval frees its place (a denied or pending request keeps it).
     assert!(devices
         .decide_device_authorization(&tv1_user, &approve("user-1", "read"), at(2))
         .await
-        .expect("decide"));
+        .must("decide")?);
     assert!(matches!(
         devices
             .poll_device_authorization(&tv1, &ClientId::new("tv"), at(3))
             .await,
         Ok(DevicePoll::Approved(_))
     ));
-    assert_eq!(save(of("tv", at(4)), at(4)).await.0, DeviceSave::Saved);
+    assert_eq!(save(of("tv", at(4)), at(4)).await?.0, DeviceSave::Saved);
     assert!(matches!(
-        save(of("tv", at(5)), at(5)).await.0,
+        save(of("tv", at(5)), at(5)).await?.0,
         DeviceSave::Full { .. }
     ));
     // Expiry frees them all, though expired requests are still remembered for late polls.
-    assert_eq!(save(of("tv", at(604)), at(604)).await.0, DeviceSave::Saved);
+    assert_eq!(save(of("tv", at(604)), at(604)).await?.0, DeviceSave::Saved);
     assert_eq!(
-        save(of("third-tv", at(604)), at(604)).await.0,
+        save(of("third-tv", at(604)), at(604)).await?.0,
         DeviceSave::Saved
     );
+    Ok(())
 }
 
 /// An approval for no particular scope (the trait allows it) is collected like any other.
-pub async fn an_approval_of_an_empty_scope_is_collected(devices: Arc<dyn DeviceCodeStore>) {
+pub async fn an_approval_of_an_empty_scope_is_collected(
+    devices: Arc<dyn DeviceCodeStore>,
+) -> Result<(), Failure> {
     let now = now();
     let at = |secs: i64| now + time::Duration::seconds(secs);
     let request = device_request(now, 600);
-    let (device, user) = saved_device(&devices, &request, now).await;
+    let (device, user) = saved_device(&devices, &request, now).await?;
     assert!(devices
         .decide_device_authorization(&user, &approve("user-1", ""), at(1))
         .await
-        .expect("decide"));
+        .must("decide")?);
     match devices
         .poll_device_authorization(&device, &request.client_id, at(2))
         .await
-        .expect("poll")
+        .must("poll")?
     {
         DevicePoll::Approved(r) => assert_eq!(
             r.status,
@@ -2143,47 +2251,57 @@ pub async fn an_approval_of_an_empty_scope_is_collected(devices: Arc<dyn DeviceC
                 scope: Scope::empty(),
             }
         ),
-        other => panic!("expected the approval, got {other:?}"),
+        other => {
+            return Err(Failure::new(format!(
+                "expected the approval, got {other:?}"
+            )))
+        }
     }
+    Ok(())
 }
 
 /// 100 polls race for one approval: exactly one collects it.
-pub async fn device_poll_race_collects_one_approval(devices: Arc<dyn DeviceCodeStore>) {
+pub async fn device_poll_race_collects_one_approval(
+    devices: Arc<dyn DeviceCodeStore>,
+) -> Result<(), Failure> {
     let now = now();
     let request = device_request(now, 600);
-    let (device, user) = saved_device(&devices, &request, now).await;
+    let (device, user) = saved_device(&devices, &request, now).await?;
     assert!(devices
         .decide_device_authorization(&user, &approve("user-1", "read"), now)
         .await
-        .expect("decide"));
-    let polls = race(100, |_| {
+        .must("decide")?);
+    let polls = race_ok(100, |_| {
         let (devices, client) = (devices.clone(), request.client_id.clone());
         async move {
             devices
                 .poll_device_authorization(&device, &client, now)
                 .await
-                .expect("poll")
+                .must("poll")
         }
     })
-    .await;
+    .await?;
     let (mut approved, mut unknown) = (0, 0);
     for poll in polls {
         match poll {
             DevicePoll::Approved(_) => approved += 1,
             DevicePoll::Unknown => unknown += 1,
-            other => panic!("unexpected {other:?}"),
+            other => return Err(Failure::new(format!("unexpected {other:?}"))),
         }
     }
     assert_eq!((approved, unknown), (1, 99));
+    Ok(())
 }
 
 /// 100 decisions, half approvals and half denials, race on one request: exactly one is taken,
 /// and it is the one the device hears.
-pub async fn device_decision_race_has_one_winner(devices: Arc<dyn DeviceCodeStore>) {
+pub async fn device_decision_race_has_one_winner(
+    devices: Arc<dyn DeviceCodeStore>,
+) -> Result<(), Failure> {
     let now = now();
     let request = device_request(now, 600);
-    let (device, user) = saved_device(&devices, &request, now).await;
-    let decisions = race(100, |i| {
+    let (device, user) = saved_device(&devices, &request, now).await?;
+    let decisions = race_ok(100, |i| {
         let devices = devices.clone();
         let decision = if i.is_multiple_of(2) {
             approve(&format!("user-{i}"), "read")
@@ -2194,11 +2312,11 @@ pub async fn device_decision_race_has_one_winner(devices: Arc<dyn DeviceCodeStor
             let taken = devices
                 .decide_device_authorization(&user, &decision, now)
                 .await
-                .expect("decide");
-            (i, taken)
+                .must("decide")?;
+            Ok((i, taken))
         }
     })
-    .await;
+    .await?;
     let winners: Vec<usize> = decisions
         .into_iter()
         .filter_map(|(i, taken)| taken.then_some(i))
@@ -2208,7 +2326,7 @@ pub async fn device_decision_race_has_one_winner(devices: Arc<dyn DeviceCodeStor
     let poll = devices
         .poll_device_authorization(&device, &request.client_id, now)
         .await
-        .expect("poll");
+        .must("poll")?;
     if winner.is_multiple_of(2) {
         assert!(
             matches!(&poll, DevicePoll::Approved(r) if r.status == DeviceStatus::Approved {
@@ -2221,6 +2339,7 @@ pub async fn device_decision_race_has_one_winner(devices: Arc<dyn DeviceCodeStor
     } else {
         assert_eq!(poll, DevicePoll::Denied);
     }
+    Ok(())
 }
 
 /// A challenge owing a second factor, of the client `clientapp`, living `ttl` seconds from `now`.
@@ -2236,31 +2355,31 @@ pub fn mfa_challenge(now: OffsetDateTime, ttl: i64) -> MfaChallenge {
 }
 
 /// An `mfa_token` is read as often as asked, taken once, and expires by `now`.
-pub async fn mfa_tokens_are_read_then_taken_once(mfa: Arc<dyn MfaStore>) {
+pub async fn mfa_tokens_are_read_then_taken_once(mfa: Arc<dyn MfaStore>) -> Result<(), Failure> {
     let now = now();
     let at = |secs: i64| now + time::Duration::seconds(secs);
     let token = fresh_hash("m");
     let challenge = mfa_challenge(now, 300);
     mfa.save_mfa_token(&token, &challenge, now)
         .await
-        .expect("save");
+        .must("save")?;
     // Reading leaves it in place (a wrong one-time code does not spend it).
     for _ in 0..2 {
         assert_eq!(
-            mfa.find_mfa_token(&token, now).await.expect("find"),
+            mfa.find_mfa_token(&token, now).await.must("find")?,
             Some(challenge.clone())
         );
     }
     assert_eq!(
-        mfa.take_mfa_token(&token, at(1)).await.expect("take"),
+        mfa.take_mfa_token(&token, at(1)).await.must("take")?,
         Some(challenge)
     );
-    assert_eq!(mfa.take_mfa_token(&token, at(1)).await.expect("take"), None);
-    assert_eq!(mfa.find_mfa_token(&token, at(1)).await.expect("find"), None);
+    assert_eq!(mfa.take_mfa_token(&token, at(1)).await.must("take")?, None);
+    assert_eq!(mfa.find_mfa_token(&token, at(1)).await.must("find")?, None);
     assert_eq!(
         mfa.find_mfa_token(&fresh_hash("u"), now)
             .await
-            .expect("find"),
+            .must("find")?,
         None
     );
     // Expiry, judged by now.
@@ -2268,38 +2387,34 @@ pub async fn mfa_tokens_are_read_then_taken_once(mfa: Arc<dyn MfaStore>) {
     let mut other = mfa_challenge(now, 60);
     other.show_scope = false;
     other.user_id = UserId::new("user-2");
-    mfa.save_mfa_token(&short, &other, now).await.expect("save");
+    mfa.save_mfa_token(&short, &other, now).await.must("save")?;
     assert_eq!(
-        mfa.find_mfa_token(&short, at(59)).await.expect("find"),
+        mfa.find_mfa_token(&short, at(59)).await.must("find")?,
         Some(other)
     );
-    assert_eq!(
-        mfa.find_mfa_token(&short, at(60)).await.expect("find"),
-        None
-    );
-    assert_eq!(
-        mfa.take_mfa_token(&short, at(60)).await.expect("take"),
-        None
-    );
+    assert_eq!(mfa.find_mfa_token(&short, at(60)).await.must("find")?, None);
+    assert_eq!(mfa.take_mfa_token(&short, at(60)).await.must("take")?, None);
+    Ok(())
 }
 
 /// 100 tasks take one `mfa_token` at once: exactly one gets it.
-pub async fn mfa_token_race_has_one_winner(mfa: Arc<dyn MfaStore>) {
+pub async fn mfa_token_race_has_one_winner(mfa: Arc<dyn MfaStore>) -> Result<(), Failure> {
     let now = now();
     let token = fresh_hash("m");
     mfa.save_mfa_token(&token, &mfa_challenge(now, 300), now)
         .await
-        .expect("save");
-    let taken = race(100, |_| {
+        .must("save")?;
+    let taken = race_ok(100, |_| {
         let mfa = mfa.clone();
-        async move { mfa.take_mfa_token(&token, now).await.expect("take") }
+        async move { mfa.take_mfa_token(&token, now).await.must("take") }
     })
-    .await;
+    .await?;
     assert_eq!(taken.iter().filter(|t| t.is_some()).count(), 1);
+    Ok(())
 }
 
 /// A one-time code is accepted once, and then no earlier one, until its mark lapses.
-pub async fn one_time_codes_only_move_forward(mfa: Arc<dyn MfaStore>) {
+pub async fn one_time_codes_only_move_forward(mfa: Arc<dyn MfaStore>) -> Result<(), Failure> {
     let now = now();
     let at = |secs: i64| now + time::Duration::seconds(secs);
     let user = UserId::new(format!("user-{}", FamilyId::generate()));
@@ -2308,71 +2423,73 @@ pub async fn one_time_codes_only_move_forward(mfa: Arc<dyn MfaStore>) {
         async move {
             mfa.advance_otp_counter(&user, counter, until, now)
                 .await
-                .expect("advance")
+                .must("advance")
         }
     };
-    assert!(advance(&user, 7, at(30), now).await);
+    assert!(advance(&user, 7, at(30), now).await?);
     // The same code is refused until `until`, whatever until is asked the second time.
-    assert!(!advance(&user, 7, at(30), now).await);
-    assert!(!advance(&user, 7, at(90), at(29)).await);
+    assert!(!advance(&user, 7, at(30), now).await?);
+    assert!(!advance(&user, 7, at(90), at(29)).await?);
     // So is any earlier code: one seen over a shoulder is useless once the user's own is in.
-    assert!(!advance(&user, 6, at(30), at(1)).await);
+    assert!(!advance(&user, 6, at(30), at(1)).await?);
     // A later code is accepted, and from then on nothing up to it.
-    assert!(advance(&user, 9, at(40), at(2)).await);
+    assert!(advance(&user, 9, at(40), at(2)).await?);
     for counter in [7, 8, 9] {
-        assert!(!advance(&user, counter, at(90), at(3)).await, "{counter}");
+        assert!(!advance(&user, counter, at(90), at(3)).await?, "{counter}");
     }
     // The mark holds until the later of the two ends.
-    assert!(!advance(&user, 9, at(90), at(39)).await);
+    assert!(!advance(&user, 9, at(90), at(39)).await?);
     // At `until` the mark has lapsed: a code may be taken again.
-    assert!(advance(&user, 8, at(90), at(40)).await);
-    assert!(!advance(&user, 8, at(90), at(89)).await);
+    assert!(advance(&user, 8, at(90), at(40)).await?);
+    assert!(!advance(&user, 8, at(90), at(89)).await?);
     // Another user is independent.
     let other = UserId::new(format!("{}-other", user.as_str()));
-    assert!(advance(&other, 3, at(30), now).await);
-    assert!(!advance(&other, 3, at(30), now).await);
+    assert!(advance(&other, 3, at(30), now).await?);
+    assert!(!advance(&other, 3, at(30), now).await?);
     // An `until` between two seconds is kept at least that long.
     let third = UserId::new(format!("{}-third", user.as_str()));
     let half = at(10) + time::Duration::milliseconds(500);
-    assert!(advance(&third, 9, half, now).await);
-    assert!(!advance(&third, 9, half, at(10)).await);
-    assert!(advance(&third, 9, at(20), at(11)).await);
+    assert!(advance(&third, 9, half, now).await?);
+    assert!(!advance(&third, 9, half, at(10)).await?);
+    assert!(advance(&third, 9, at(20), at(11)).await?);
+    Ok(())
 }
 
 /// 100 tasks accept one code at once: exactly one is told it was the first; and of codes
 /// racing with different counters, only ever higher ones are accepted.
-pub async fn one_time_code_race_has_one_winner(mfa: Arc<dyn MfaStore>) {
+pub async fn one_time_code_race_has_one_winner(mfa: Arc<dyn MfaStore>) -> Result<(), Failure> {
     let now = now();
     let user = UserId::new(format!("user-{}", FamilyId::generate()));
     let until = now + time::Duration::seconds(30);
-    let marks = race(100, |_| {
+    let marks = race_ok(100, |_| {
         let (mfa, user) = (mfa.clone(), user.clone());
         async move {
             mfa.advance_otp_counter(&user, 42, until, now)
                 .await
-                .expect("advance")
+                .must("advance")
         }
     })
-    .await;
+    .await?;
     assert_eq!(marks.iter().filter(|m| **m).count(), 1);
     let other = UserId::new(format!("user-{}", FamilyId::generate()));
-    let accepted = race(20, |i| {
+    let accepted = race_ok(20, |i| {
         let (mfa, user) = (mfa.clone(), other.clone());
         let counter = 100 + (i as u64 % 4);
         async move {
             let ok = mfa
                 .advance_otp_counter(&user, counter, until, now)
                 .await
-                .expect("advance");
-            ok.then_some(counter)
+                .must("advance")?;
+            Ok(ok.then_some(counter))
         }
     })
-    .await;
+    .await?;
     let accepted: Vec<u64> = accepted.into_iter().flatten().collect();
     // Each counter at most once, and the highest one always, whatever the order.
     let distinct: HashSet<_> = accepted.iter().collect();
     assert_eq!(distinct.len(), accepted.len(), "{accepted:?}");
     assert!(accepted.contains(&103), "{accepted:?}");
+    Ok(())
 }
 
 /// Checks that hashes, not tokens, are what a store is handed: the suite's own sanity check.
@@ -2396,13 +2513,13 @@ macro_rules! __conformance_tests {
 
             $(
                 #[test]
-                fn $check() {
+                fn $check() -> ::std::result::Result<(), $crate::conformance::Failure> {
                     $crate::conformance::__private::run(async {
                         let under_test = $factory;
                         let store: ::std::sync::Arc<$store> =
                             $crate::conformance::UnderTest::<$store>::store(&under_test);
-                        $crate::conformance::$check(store).await;
-                    });
+                        $crate::conformance::$check(store).await
+                    })
                 }
             )*
         }
