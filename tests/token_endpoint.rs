@@ -284,3 +284,24 @@ async fn parameters_are_bounded_in_length_and_number() {
         a.json
     );
 }
+
+/// `Debug`, the metadata document and the token endpoint read one list of enabled grants: with
+/// every grant on, each of them names every grant type, and none is left out.
+#[tokio::test]
+async fn debug_and_metadata_name_every_enabled_grant() {
+    let f = fixture_with(|b| b.enable_implicit_grant());
+    let debug = format!("{:?}", f.server);
+    let metadata: serde_json::Value =
+        serde_json::from_slice(f.server.metadata().body()).expect("json");
+    let listed: Vec<&str> = metadata["grant_types_supported"]
+        .as_array()
+        .expect("grant_types_supported")
+        .iter()
+        .filter_map(|g| g.as_str())
+        .collect();
+    for grant in grantor::GrantType::ALL {
+        assert!(debug.contains(grant.as_str()), "{grant} missing from {debug}");
+        assert!(listed.contains(&grant.as_str()), "{grant} missing from {listed:?}");
+    }
+    assert_eq!(listed.len(), grantor::GrantType::ALL.len());
+}
