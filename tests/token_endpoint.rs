@@ -300,8 +300,14 @@ async fn debug_and_metadata_name_every_enabled_grant() {
         .filter_map(|g| g.as_str())
         .collect();
     for grant in grantor::GrantType::ALL {
-        assert!(debug.contains(grant.as_str()), "{grant} missing from {debug}");
-        assert!(listed.contains(&grant.as_str()), "{grant} missing from {listed:?}");
+        assert!(
+            debug.contains(grant.as_str()),
+            "{grant} missing from {debug}"
+        );
+        assert!(
+            listed.contains(&grant.as_str()),
+            "{grant} missing from {listed:?}"
+        );
     }
     assert_eq!(listed.len(), grantor::GrantType::ALL.len());
 }
