@@ -223,6 +223,10 @@ impl UserVerifier for DemoUsers {
             None => OtpVerdict::Refused,
         })
     }
+
+    fn checks_one_time_codes(&self) -> bool {
+        true
+    }
 }
 
 fn scope(s: &str) -> Result<Scope, Box<dyn Error>> {

@@ -234,6 +234,9 @@ reasons! {
     OtpRefused = "otp_refused",
     /// The one-time code was already used, or a later one was (RFC 6238 §5.2).
     OtpReused = "otp_reused",
+    /// The user verifier asked for a second factor but does not check one-time codes
+    /// ([`UserVerifier::checks_one_time_codes`](crate::UserVerifier::checks_one_time_codes)).
+    SecondFactorUnchecked = "second_factor_unchecked",
     /// The password grant answered `mfa_required` with an `mfa_token`.
     MfaRequired = "mfa_required",
     /// The `mfa_token` is unknown, expired or already used.

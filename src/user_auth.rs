@@ -157,6 +157,18 @@ impl UserAuthenticator {
             }
             Ok(UserVerdict::SecondFactorRequired(user_id)) => {
                 held.succeeded().await;
+                if !self.verifier.checks_one_time_codes() {
+                    // No one-time code could ever finish this sign-in: a fault of the set-up,
+                    // not of the user.
+                    tracing::error!(
+                        "the user verifier answered SecondFactorRequired but does not check \
+                         one-time codes (implement UserVerifier::checks_one_time_codes)"
+                    );
+                    return Err(OAuthError::server_error(
+                        "the server cannot check this account's second factor",
+                    )
+                    .with_reason(Reason::SecondFactorUnchecked));
+                }
                 Ok(SignIn::SecondFactorRequired(owner(user_id)))
             }
             Ok(_) => {

@@ -627,6 +627,10 @@ impl UserVerifier for RecordingVerifier {
     ) -> Result<OtpVerdict, StoreError> {
         Ok(OtpVerdict::Refused)
     }
+
+    fn checks_one_time_codes(&self) -> bool {
+        true
+    }
 }
 
 #[tokio::test]

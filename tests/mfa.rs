@@ -499,6 +499,10 @@ impl grantor::UserVerifier for TotpVerifier {
     ) -> Result<grantor::OtpVerdict, grantor::StoreError> {
         Ok(self.0.verify(otp, now))
     }
+
+    fn checks_one_time_codes(&self) -> bool {
+        true
+    }
 }
 
 #[tokio::test]
@@ -592,4 +596,55 @@ async fn the_mfa_token_survives_a_failed_save() {
         .otp(("clientapp", "123456"), &mfa_token, &f.code_now())
         .await;
     assert_eq!(a.status, 200, "{}", a.json);
+}
+
+/// A verifier that asks for a second factor but checks no one-time codes.
+struct NoCodesVerifier;
+
+#[grantor::async_trait]
+impl grantor::UserVerifier for NoCodesVerifier {
+    async fn verify_password(
+        &self,
+        _: &Username,
+        _: &Password,
+        _: &ClientId,
+    ) -> Result<grantor::UserVerdict, grantor::StoreError> {
+        Ok(grantor::UserVerdict::SecondFactorRequired(UserId::new(
+            "user-alice",
+        )))
+    }
+}
+
+/// With a verifier that cannot check one-time codes, the mfa-otp grant is not enabled (nor
+/// listed), and a second factor asked for is refused as a fault of the set-up, never an
+/// mfa_token that no code could finish.
+#[tokio::test]
+async fn without_a_verifier_that_checks_codes_there_is_no_mfa_otp_grant() {
+    let f = fixture_with(|b| b.enable_password_grant(Arc::new(NoCodesVerifier)));
+    let metadata: serde_json::Value =
+        serde_json::from_slice(f.server.metadata().body()).expect("json");
+    assert!(!metadata["grant_types_supported"]
+        .as_array()
+        .expect("grants")
+        .iter()
+        .any(|g| g.as_str() == Some("http://auth0.com/oauth/grant-type/mfa-otp")));
+    let a = f
+        .post(
+            ("clientapp", "123456"),
+            "grant_type=password&username=alice&password=123456",
+        )
+        .await;
+    assert_eq!((a.status, a.error()), (500, "server_error"), "{}", a.json);
+    assert!(a.json.get("mfa_token").is_none());
+    let err = f
+        .server
+        .verify_user(
+            &ClientId::new("pkce-app"),
+            CALLER,
+            &Username::new("alice"),
+            Password::new("123456"),
+        )
+        .await
+        .expect_err("refused");
+    assert_eq!(err.reason(), Some(Reason::SecondFactorUnchecked));
 }

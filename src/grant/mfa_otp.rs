@@ -41,9 +41,12 @@ pub(crate) fn build(
     shared: &Shared<'_>,
 ) -> Result<Option<MfaOtpGrant>, BuildError> {
     Ok(match shared.users {
-        Some(users) if setups.read::<Setup>().enabled => Some(MfaOtpGrant {
-            users: users.clone(),
-        }),
+        // Without a verifier that checks codes, no mfa_token could ever be finished.
+        Some(users) if setups.read::<Setup>().enabled && users.verifier.checks_one_time_codes() => {
+            Some(MfaOtpGrant {
+                users: users.clone(),
+            })
+        }
         _ => None,
     })
 }

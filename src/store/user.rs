@@ -84,4 +84,14 @@ pub trait UserVerifier: Send + Sync {
         let _ = (user, otp, now);
         Ok(OtpVerdict::Refused)
     }
+
+    /// Whether this verifier checks one-time codes ([`verify_otp`](UserVerifier::verify_otp)),
+    /// and so may answer [`UserVerdict::SecondFactorRequired`]. The default is `false`: the
+    /// `mfa-otp` grant is then not enabled, and a `SecondFactorRequired` answer, which no code
+    /// could ever finish, is refused as a configuration fault (`server_error`, logged with
+    /// reason `second_factor_unchecked`) instead of leaving the user stuck. Answer `true` when
+    /// you implement `verify_otp`.
+    fn checks_one_time_codes(&self) -> bool {
+        false
+    }
 }

@@ -98,6 +98,10 @@ impl UserVerifier for CountingVerifier {
         }
         Ok(OtpVerdict::Refused)
     }
+
+    fn checks_one_time_codes(&self) -> bool {
+        true
+    }
 }
 
 /// A token store wrapper that can be told to fail, to answer `Reused` from rotation (a replay
