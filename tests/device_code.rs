@@ -120,16 +120,18 @@ async fn the_device_authorization_response_has_every_field_of_section_3_2() {
         by_user_code.map(|r| r.client_id.into_string()),
         Some("cli".to_owned())
     );
-    let poll = f
+    let by_device_code = f
         .devices
-        .poll_device_authorization(
+        .find_device(
             &grantor::DeviceCodeHash::of(&grantor::DeviceCode::new(device_code.as_str())),
-            &grantor::ClientId::new("cli"),
             now,
         )
         .await
-        .expect("poll");
-    assert_eq!(poll, grantor::DevicePoll::Pending);
+        .expect("find");
+    assert_eq!(
+        by_device_code.map(|r| (r.client_id.into_string(), r.status)),
+        Some(("cli".to_owned(), grantor::DeviceStatus::Pending))
+    );
 }
 
 #[tokio::test]
