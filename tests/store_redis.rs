@@ -813,6 +813,81 @@ async fn device_and_mfa_keys_live_as_long_as_their_entries() {
     assert_eq!(index, Some(device.to_hex()));
 }
 
+/// A device request written before requests kept the time they are kept until (no `k` field,
+/// only a TTL) is kept as long as its key lives: read, polled, decided and taken as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_request_written_without_its_keep_time_is_kept_while_its_key_lives() {
+    use grantor::{DeviceCodeStore, DeviceDecided, DeviceUpdate};
+    let redis_server = RedisServer::start();
+    let store = RedisStore::connect(&redis_server.url())
+        .await
+        .expect("connect");
+    let now = conformance::now();
+    let at = |secs: i64| now + time::Duration::seconds(secs);
+    let request = conformance::device_request(now, 600);
+    let (device, user_code): (grantor::DeviceCodeHash, grantor::UserCodeHash) =
+        (conformance::fresh_hash("dc"), conformance::fresh_hash("uc"));
+    // The hash and index as an earlier version wrote them.
+    let client = redis::Client::open(redis_server.url()).expect("client");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("conn");
+    let device_key = format!("{{grantor}}:d:{}", device.to_hex());
+    let expires = request.expires_at.unix_timestamp().to_string();
+    let json = grantor::encode_record(&request).expect("record");
+    let _: () = redis::cmd("HSET")
+        .arg(&device_key)
+        .arg(&[
+            "c", "tv", "e", &expires, "s", "pending", "i", "5", "r", &json,
+        ])
+        .query_async(&mut conn)
+        .await
+        .expect("hset");
+    let _: () = redis::cmd("EXPIRE")
+        .arg(&device_key)
+        .arg(1200)
+        .query_async(&mut conn)
+        .await
+        .expect("expire");
+    let _: () = redis::cmd("SET")
+        .arg(format!("{{grantor}}:u:{}", user_code.to_hex()))
+        .arg(device.to_hex())
+        .arg("EX")
+        .arg(600)
+        .query_async(&mut conn)
+        .await
+        .expect("set");
+
+    assert_eq!(
+        store.find_device(&device, now).await.ok(),
+        Some(Some(request.clone()))
+    );
+    // Its key lives: it is read past its expiry, however late the now given.
+    assert_eq!(
+        store.find_device(&device, at(5000)).await.ok(),
+        Some(Some(request.clone()))
+    );
+    assert_eq!(
+        store.record_poll(&device, None, at(1), 5, at(1)).await.ok(),
+        Some(DeviceUpdate::Applied)
+    );
+    assert_eq!(
+        store
+            .decide_device_authorization(&user_code, &conformance::approve("user-1", "read"), at(2))
+            .await
+            .ok(),
+        Some(DeviceDecided::Decided)
+    );
+    let taken = store
+        .take_approved(&device, at(3))
+        .await
+        .expect("take")
+        .expect("an approval");
+    assert_eq!(taken.last_poll, Some(at(1)));
+    assert_eq!(store.find_device(&device, at(3)).await.ok(), Some(None));
+}
+
 /// A Redis that may evict keys would silently drop failed sign-in counts, revoked families and
 /// spent codes under memory pressure: the store refuses to start on one, naming `noeviction`,
 /// unless the host opts out.
