@@ -120,16 +120,18 @@ async fn the_device_authorization_response_has_every_field_of_section_3_2() {
         by_user_code.map(|r| r.client_id.into_string()),
         Some("cli".to_owned())
     );
-    let poll = f
+    let by_device_code = f
         .devices
-        .poll_device_authorization(
+        .find_device(
             &grantor::DeviceCodeHash::of(&grantor::DeviceCode::new(device_code.as_str())),
-            &grantor::ClientId::new("cli"),
             now,
         )
         .await
-        .expect("poll");
-    assert_eq!(poll, grantor::DevicePoll::Pending);
+        .expect("find");
+    assert_eq!(
+        by_device_code.map(|r| (r.client_id.into_string(), r.status)),
+        Some(("cli".to_owned(), grantor::DeviceStatus::Pending))
+    );
 }
 
 #[tokio::test]
@@ -568,6 +570,47 @@ async fn concurrent_polls_after_approval_yield_one_token_response() {
         }
     }
     assert_eq!(issued, 1);
+}
+
+/// Polls of one pending device code that arrive together answer as the same polls one after
+/// another would: the first `authorization_pending`, every other `slow_down`, each with the
+/// interval 5 s longer than the last.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_polls_of_a_pending_code_answer_as_sequential_ones() {
+    let f = Arc::new(fixture());
+    let (device_code, _) = f.cli_codes("").await;
+    let barrier = Arc::new(tokio::sync::Barrier::new(20));
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let (f, barrier, device_code) = (f.clone(), barrier.clone(), device_code.clone());
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            f.poll("cli", &device_code).await
+        }));
+    }
+    let (mut pending, mut intervals) = (0, Vec::new());
+    for t in tasks {
+        let a = t.await.expect("task");
+        assert_eq!(a.status, 400, "{}", a.json);
+        match a.error() {
+            "authorization_pending" => pending += 1,
+            "slow_down" => {
+                let description = a.str("error_description");
+                let interval: u64 = description
+                    .split_whitespace()
+                    .find_map(|word| word.parse().ok())
+                    .expect("an interval");
+                intervals.push(interval);
+            }
+            other => panic!("unexpected {other}: {}", a.json),
+        }
+    }
+    assert_eq!((pending, intervals.len()), (1, 19));
+    intervals.sort_unstable();
+    assert_eq!(intervals, (2..=20).map(|n| n * 5).collect::<Vec<u64>>());
+    // Every one was recorded: waiting the last interval less a second is still too soon.
+    wait(&f, 99);
+    assert_eq!(f.poll("cli", &device_code).await.error(), "slow_down");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

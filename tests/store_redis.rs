@@ -603,7 +603,7 @@ async fn malformed_entries_are_errors_or_misses_never_half_done() {
 /// refused through the other, and a device approved through one is collected through the other.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_handles_share_otp_marks_and_device_approvals() {
-    use grantor::{DeviceCodeStore, DevicePoll, MfaStore, UserId};
+    use grantor::{DeviceCodeStore, DeviceDecided, DeviceUpdate, MfaStore, UserId};
     let redis_server = RedisServer::start();
     let one = RedisStore::connect(&redis_server.url())
         .await
@@ -640,8 +640,9 @@ async fn two_handles_share_otp_marks_and_device_approvals() {
     let request = conformance::device_request(now, 600);
     let (device, user_code) = (conformance::fresh_hash("dc"), conformance::fresh_hash("uc"));
     let limits = grantor::PendingLimits::default();
+    let keep_until = conformance::device_keep_until(&request);
     assert_eq!(
-        one.save_device_authorization(&device, &user_code, &request, &limits, now)
+        one.save_device_authorization(&device, &user_code, &request, keep_until, &limits, now)
             .await
             .ok(),
         Some(grantor::DeviceSave::Saved)
@@ -652,6 +653,7 @@ async fn two_handles_share_otp_marks_and_device_approvals() {
             &conformance::fresh_hash("dc"),
             &user_code,
             &request,
+            keep_until,
             &limits,
             now
         )
@@ -659,19 +661,29 @@ async fn two_handles_share_otp_marks_and_device_approvals() {
         .ok(),
         Some(grantor::DeviceSave::UserCodeInUse)
     );
-    // The pace is shared: a poll through one makes the next through the other too soon.
-    let client = &request.client_id;
+    // Polls are shared: a poll recorded through one makes a write through the other from an
+    // older read conflict, and is what the other reads.
     assert_eq!(
-        one.poll_device_authorization(&device, client, at(0))
-            .await
-            .ok(),
-        Some(DevicePoll::Pending)
+        one.record_poll(&device, None, at(0), 5, at(0)).await.ok(),
+        Some(DeviceUpdate::Applied)
     );
     assert_eq!(
-        two.poll_device_authorization(&device, client, at(1))
+        two.record_poll(&device, None, at(1), 10, at(1)).await.ok(),
+        Some(DeviceUpdate::Conflict)
+    );
+    assert_eq!(
+        two.find_device(&device, at(1))
+            .await
+            .ok()
+            .flatten()
+            .and_then(|r| r.last_poll),
+        Some(at(0))
+    );
+    assert_eq!(
+        two.record_poll(&device, Some(at(0)), at(1), 10, at(1))
             .await
             .ok(),
-        Some(DevicePoll::SlowDown { interval: 10 })
+        Some(DeviceUpdate::Applied)
     );
     assert_eq!(
         two.find_device_authorization(&user_code, at(2))
@@ -685,24 +697,19 @@ async fn two_handles_share_otp_marks_and_device_approvals() {
         two.decide_device_authorization(&user_code, &conformance::approve("user-1", "read"), at(2))
             .await
             .ok(),
-        Some(true)
+        Some(DeviceDecided::Decided)
     );
     assert_eq!(
         one.decide_device_authorization(&user_code, &grantor::DeviceDecision::Deny, at(2))
             .await
             .ok(),
-        Some(false)
+        Some(DeviceDecided::NotPending)
     );
     assert!(matches!(
-        one.poll_device_authorization(&device, client, at(3)).await,
-        Ok(DevicePoll::Approved(_))
+        one.take_approved(&device, at(3)).await,
+        Ok(Some(_))
     ));
-    assert_eq!(
-        two.poll_device_authorization(&device, client, at(3))
-            .await
-            .ok(),
-        Some(DevicePoll::Unknown)
-    );
+    assert_eq!(two.take_approved(&device, at(3)).await.ok(), Some(None));
 }
 
 /// The device, mfa and one-time-code keys: where they are, how long they live, and that no key
@@ -723,12 +730,14 @@ async fn device_and_mfa_keys_live_as_long_as_their_entries() {
         UserCodeHash::of(&UserCode::new("user-code")),
         MfaTokenHash::of(&MfaToken::new("mfa")),
     );
+    let request = conformance::device_request(now, 600);
     assert_eq!(
         store
             .save_device_authorization(
                 &device,
                 &user_code,
-                &conformance::device_request(now, 600),
+                &request,
+                conformance::device_keep_until(&request),
                 &grantor::PendingLimits::default(),
                 now
             )
@@ -756,7 +765,8 @@ async fn device_and_mfa_keys_live_as_long_as_their_entries() {
             .map(|(_, _, ttl)| *ttl)
             .unwrap_or(-3)
     };
-    let memory = grantor::EXPIRED_DEVICE_CODE_MEMORY;
+    // Kept until the time it was saved with: 10 minutes past its expiry.
+    let memory = 600;
     let device_ttl = ttl(&format!("{{grantor}}:d:{}", device.to_hex()));
     assert!(
         (600 + memory - 2..=600 + memory).contains(&device_ttl),
@@ -786,7 +796,7 @@ async fn device_and_mfa_keys_live_as_long_as_their_entries() {
             .decide_device_authorization(&user_code, &grantor::DeviceDecision::Deny, now)
             .await
             .ok(),
-        Some(true)
+        Some(grantor::DeviceDecided::Decided)
     );
     let keys: Vec<String> = dump(&redis_server.url())
         .await
@@ -801,6 +811,81 @@ async fn device_and_mfa_keys_live_as_long_as_their_entries() {
         .find(|(k, _, _)| *k == format!("{{grantor}}:u:{}", user_code.to_hex()))
         .map(|(_, v, _)| v.clone());
     assert_eq!(index, Some(device.to_hex()));
+}
+
+/// A device request written before requests kept the time they are kept until (no `k` field,
+/// only a TTL) is kept as long as its key lives: read, polled, decided and taken as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_request_written_without_its_keep_time_is_kept_while_its_key_lives() {
+    use grantor::{DeviceCodeStore, DeviceDecided, DeviceUpdate};
+    let redis_server = RedisServer::start();
+    let store = RedisStore::connect(&redis_server.url())
+        .await
+        .expect("connect");
+    let now = conformance::now();
+    let at = |secs: i64| now + time::Duration::seconds(secs);
+    let request = conformance::device_request(now, 600);
+    let (device, user_code): (grantor::DeviceCodeHash, grantor::UserCodeHash) =
+        (conformance::fresh_hash("dc"), conformance::fresh_hash("uc"));
+    // The hash and index as an earlier version wrote them.
+    let client = redis::Client::open(redis_server.url()).expect("client");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("conn");
+    let device_key = format!("{{grantor}}:d:{}", device.to_hex());
+    let expires = request.expires_at.unix_timestamp().to_string();
+    let json = grantor::encode_record(&request).expect("record");
+    let _: () = redis::cmd("HSET")
+        .arg(&device_key)
+        .arg(&[
+            "c", "tv", "e", &expires, "s", "pending", "i", "5", "r", &json,
+        ])
+        .query_async(&mut conn)
+        .await
+        .expect("hset");
+    let _: () = redis::cmd("EXPIRE")
+        .arg(&device_key)
+        .arg(1200)
+        .query_async(&mut conn)
+        .await
+        .expect("expire");
+    let _: () = redis::cmd("SET")
+        .arg(format!("{{grantor}}:u:{}", user_code.to_hex()))
+        .arg(device.to_hex())
+        .arg("EX")
+        .arg(600)
+        .query_async(&mut conn)
+        .await
+        .expect("set");
+
+    assert_eq!(
+        store.find_device(&device, now).await.ok(),
+        Some(Some(request.clone()))
+    );
+    // Its key lives: it is read past its expiry, however late the now given.
+    assert_eq!(
+        store.find_device(&device, at(5000)).await.ok(),
+        Some(Some(request.clone()))
+    );
+    assert_eq!(
+        store.record_poll(&device, None, at(1), 5, at(1)).await.ok(),
+        Some(DeviceUpdate::Applied)
+    );
+    assert_eq!(
+        store
+            .decide_device_authorization(&user_code, &conformance::approve("user-1", "read"), at(2))
+            .await
+            .ok(),
+        Some(DeviceDecided::Decided)
+    );
+    let taken = store
+        .take_approved(&device, at(3))
+        .await
+        .expect("take")
+        .expect("an approval");
+    assert_eq!(taken.last_poll, Some(at(1)));
+    assert_eq!(store.find_device(&device, at(3)).await.ok(), Some(None));
 }
 
 /// A Redis that may evict keys would silently drop failed sign-in counts, revoked families and

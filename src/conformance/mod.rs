@@ -54,8 +54,8 @@
 //! - [`code_store_conformance!`](crate::code_store_conformance), in `code_store`: [`CodeStore`]:
 //!   pending requests and codes taken once, a spent code given back, bounds, and races.
 //! - [`device_code_store_conformance!`](crate::device_code_store_conformance), in
-//!   `device_code_store`: [`DeviceCodeStore`]: user codes, decisions, the polling pace,
-//!   collection, expiry, bounds, and races.
+//!   `device_code_store`: [`DeviceCodeStore`]: user codes, decisions, polls recorded by
+//!   compare-and-set, taking approvals, keeping requests past expiry, bounds, and races.
 //! - [`mfa_store_conformance!`](crate::mfa_store_conformance), in `mfa_store`: [`MfaStore`]:
 //!   `mfa_token`s taken once, one-time codes only moving forward, and races.
 //!
@@ -90,10 +90,11 @@ use crate::{
     AccessToken, Admission, AttemptKey, AttemptLease, AttemptLimiter, AttemptRule, AttemptVerdict,
     AuthorizationCode, AuthorizationCodeHash, AuthorizationRequestId, ClientId, CodeChallenge,
     CodeChallengeMethod, CodeGrant, CodeRedemption, CodeStore, DeviceAuthorization, DeviceCode,
-    DeviceCodeHash, DeviceCodeStore, DeviceDecision, DevicePoll, DeviceSave, DeviceStatus,
-    FamilyId, MfaChallenge, MfaStore, MfaToken, MfaTokenHash, PendingAuthorization, PendingLimits,
-    RedirectUri, RequestIdHash, ResponseType, Rotation, Scope, TokenHash, TokenKind, TokenLookup,
-    TokenRecord, TokenStore, UserCode, UserCodeHash, UserId, Username, EXPIRED_DEVICE_CODE_MEMORY,
+    DeviceCodeHash, DeviceCodeStore, DeviceDecided, DeviceDecision, DeviceRestore, DeviceSave,
+    DeviceStatus, DeviceUpdate, FamilyId, MfaChallenge, MfaStore, MfaToken, MfaTokenHash,
+    PendingAuthorization, PendingLimits, RedirectUri, RequestIdHash, ResponseType, Rotation, Scope,
+    TokenHash, TokenKind, TokenLookup, TokenRecord, TokenStore, UserCode, UserCodeHash, UserId,
+    Username,
 };
 use time::OffsetDateTime;
 use tokio::sync::Barrier;
@@ -1540,6 +1541,12 @@ pub fn device_request(now: OffsetDateTime, ttl: i64) -> DeviceAuthorization {
     }
 }
 
+/// Until when the checks ask a store to keep `request`: 10 minutes past its expiry, as the
+/// engine does (a store must keep whatever time it is given; one check gives others).
+pub fn device_keep_until(request: &DeviceAuthorization) -> OffsetDateTime {
+    request.expires_at + time::Duration::seconds(600)
+}
+
 /// An approval by `user` of `scope`.
 pub fn approve(user: &str, scope: &str) -> DeviceDecision {
     DeviceDecision::Approve {
@@ -1549,7 +1556,8 @@ pub fn approve(user: &str, scope: &str) -> DeviceDecision {
     }
 }
 
-/// Saves a fresh device request, answering its device code and user code hashes.
+/// Saves a fresh device request, kept until [`device_keep_until`], answering its device code
+/// and user code hashes.
 pub async fn saved_device(
     devices: &Arc<dyn DeviceCodeStore>,
     request: &DeviceAuthorization,
@@ -1558,7 +1566,14 @@ pub async fn saved_device(
     let (device, user) = (fresh_hash("dc"), fresh_hash("uc"));
     assert_eq!(
         devices
-            .save_device_authorization(&device, &user, request, &PendingLimits::default(), now)
+            .save_device_authorization(
+                &device,
+                &user,
+                request,
+                device_keep_until(request),
+                &PendingLimits::default(),
+                now
+            )
             .await
             .must("save")?,
         DeviceSave::Saved
@@ -1566,7 +1581,27 @@ pub async fn saved_device(
     Ok((device, user))
 }
 
-/// A device request is found by its user code, and only by it, until it expires.
+/// `request` with the status `decision` gives it.
+fn decided(request: &DeviceAuthorization, decision: &DeviceDecision) -> DeviceAuthorization {
+    DeviceAuthorization {
+        status: match decision {
+            DeviceDecision::Approve {
+                user_id,
+                username,
+                scope,
+            } => DeviceStatus::Approved {
+                user_id: user_id.clone(),
+                username: username.clone(),
+                scope: scope.clone(),
+            },
+            DeviceDecision::Deny => DeviceStatus::Denied,
+        },
+        ..request.clone()
+    }
+}
+
+/// A device request is found by its user code, and only by it, until it expires; and by its
+/// device code.
 pub async fn device_requests_are_found_by_their_user_code(
     devices: Arc<dyn DeviceCodeStore>,
 ) -> Result<(), Failure> {
@@ -1580,6 +1615,10 @@ pub async fn device_requests_are_found_by_their_user_code(
                 .find_device_authorization(&user, now)
                 .await
                 .must("find")?,
+            Some(request.clone())
+        );
+        assert_eq!(
+            devices.find_device(&device, now).await.must("find")?,
             Some(request.clone())
         );
     }
@@ -1596,7 +1635,14 @@ pub async fn device_requests_are_found_by_their_user_code(
             None
         );
     }
-    // Expiry, judged by now.
+    // And by its device code only: not by the user code, nor any other hash.
+    for other in [
+        DeviceCodeHash::from_bytes(*user.as_bytes()),
+        fresh_hash("d"),
+    ] {
+        assert_eq!(devices.find_device(&other, now).await.must("find")?, None);
+    }
+    // Expiry ends the user code index, judged by now.
     assert!(devices
         .find_device_authorization(&user, at(599))
         .await
@@ -1626,17 +1672,21 @@ pub async fn a_live_user_code_is_not_given_twice(
     other.client_id = ClientId::new("other-tv");
     assert_eq!(
         devices
-            .save_device_authorization(&second, &user, &other, &PendingLimits::default(), at(10))
+            .save_device_authorization(
+                &second,
+                &user,
+                &other,
+                device_keep_until(&other),
+                &PendingLimits::default(),
+                at(10)
+            )
             .await
             .must("save")?,
         DeviceSave::UserCodeInUse
     );
     assert_eq!(
-        devices
-            .poll_device_authorization(&second, &other.client_id, at(10))
-            .await
-            .must("poll")?,
-        DevicePoll::Unknown
+        devices.find_device(&second, at(10)).await.must("find")?,
+        None
     );
     assert_eq!(
         devices
@@ -1646,12 +1696,14 @@ pub async fn a_live_user_code_is_not_given_twice(
         Some(first.clone())
     );
     // Still refused one second before the first expires; taken once it has.
+    let early = device_request(at(599), 600);
     assert_eq!(
         devices
             .save_device_authorization(
                 &second,
                 &user,
-                &device_request(at(599), 600),
+                &early,
+                device_keep_until(&early),
                 &PendingLimits::default(),
                 at(599)
             )
@@ -1662,7 +1714,14 @@ pub async fn a_live_user_code_is_not_given_twice(
     let third = device_request(at(600), 600);
     assert_eq!(
         devices
-            .save_device_authorization(&second, &user, &third, &PendingLimits::default(), at(600))
+            .save_device_authorization(
+                &second,
+                &user,
+                &third,
+                device_keep_until(&third),
+                &PendingLimits::default(),
+                at(600)
+            )
             .await
             .must("save")?,
         DeviceSave::Saved
@@ -1674,13 +1733,10 @@ pub async fn a_live_user_code_is_not_given_twice(
             .must("find")?,
         Some(third)
     );
-    // The first request is still there for its device, expired.
+    // The first request is still kept for its device, expired.
     assert_eq!(
-        devices
-            .poll_device_authorization(&device, &first.client_id, at(600))
-            .await
-            .must("poll")?,
-        DevicePoll::Expired
+        devices.find_device(&device, at(600)).await.must("find")?,
+        Some(first)
     );
     Ok(())
 }
@@ -1693,10 +1749,14 @@ pub async fn device_decisions_are_made_once(
     let at = |secs: i64| now + time::Duration::seconds(secs);
     let request = device_request(now, 600);
     let (device, user) = saved_device(&devices, &request, now).await?;
-    assert!(devices
-        .decide_device_authorization(&user, &approve("user-1", "read"), at(1))
-        .await
-        .must("decide")?);
+    let approval = approve("user-1", "read");
+    assert_eq!(
+        devices
+            .decide_device_authorization(&user, &approval, at(1))
+            .await
+            .must("decide")?,
+        DeviceDecided::Decided
+    );
     // Decided: the user code stops working, and no second decision is taken.
     assert_eq!(
         devices
@@ -1706,52 +1766,59 @@ pub async fn device_decisions_are_made_once(
         None
     );
     for decision in [approve("user-2", "read write"), DeviceDecision::Deny] {
-        assert!(!devices
-            .decide_device_authorization(&user, &decision, at(2))
-            .await
-            .must("decide")?);
+        assert_eq!(
+            devices
+                .decide_device_authorization(&user, &decision, at(2))
+                .await
+                .must("decide")?,
+            DeviceDecided::NotPending
+        );
     }
-    // The first decision stands.
-    match devices
-        .poll_device_authorization(&device, &request.client_id, at(3))
-        .await
-        .must("poll")?
-    {
-        DevicePoll::Approved(r) => assert_eq!(
-            r.status,
-            DeviceStatus::Approved {
-                user_id: UserId::new("user-1"),
-                username: Some(Username::new("user-1-name")),
-                scope: Scope::parse("read").unwrap_or_default()
-            }
-        ),
-        other => return Err(Failure::new(format!("expected an approval, got {other:?}"))),
-    }
+    // The first decision stands, as read and as taken.
+    let approved = decided(&request, &approval);
+    assert_eq!(
+        devices.find_device(&device, at(3)).await.must("find")?,
+        Some(approved.clone())
+    );
+    assert_eq!(
+        devices.take_approved(&device, at(3)).await.must("take")?,
+        Some(approved)
+    );
     // No request, and an expired one, take no decision.
-    assert!(!devices
-        .decide_device_authorization(&fresh_hash("u"), &DeviceDecision::Deny, now)
-        .await
-        .must("decide")?);
-    let (late_device, late_user) = saved_device(&devices, &device_request(now, 60), now).await?;
-    assert!(!devices
-        .decide_device_authorization(&late_user, &approve("user-1", "read"), at(60))
-        .await
-        .must("decide")?);
     assert_eq!(
         devices
-            .poll_device_authorization(&late_device, &request.client_id, at(59))
+            .decide_device_authorization(&fresh_hash("u"), &DeviceDecision::Deny, now)
             .await
-            .must("poll")?,
-        DevicePoll::Pending,
+            .must("decide")?,
+        DeviceDecided::NotPending
+    );
+    let late = device_request(now, 60);
+    let (late_device, late_user) = saved_device(&devices, &late, now).await?;
+    assert_eq!(
+        devices
+            .decide_device_authorization(&late_user, &approve("user-1", "read"), at(60))
+            .await
+            .must("decide")?,
+        DeviceDecided::NotPending
+    );
+    assert_eq!(
+        devices
+            .find_device(&late_device, at(60))
+            .await
+            .must("find")?,
+        Some(late),
         "nothing was decided"
     );
     // A decided request no longer holds its user code, even before its device hears the
     // decision: a new request may draw it.
     let (denied_device, denied_user) = saved_device(&devices, &request, now).await?;
-    assert!(devices
-        .decide_device_authorization(&denied_user, &DeviceDecision::Deny, at(4))
-        .await
-        .must("decide")?);
+    assert_eq!(
+        devices
+            .decide_device_authorization(&denied_user, &DeviceDecision::Deny, at(4))
+            .await
+            .must("decide")?,
+        DeviceDecided::Decided
+    );
     let next = device_request(at(5), 600);
     assert_eq!(
         devices
@@ -1759,6 +1826,7 @@ pub async fn device_decisions_are_made_once(
                 &fresh_hash("dc"),
                 &denied_user,
                 &next,
+                device_keep_until(&next),
                 &PendingLimits::default(),
                 at(5)
             )
@@ -1775,194 +1843,250 @@ pub async fn device_decisions_are_made_once(
     );
     assert_eq!(
         devices
-            .poll_device_authorization(&denied_device, &request.client_id, at(6))
-            .await
-            .must("poll")?,
-        DevicePoll::Denied
-    );
-    Ok(())
-}
-
-/// Polls that come too soon slow the device down, by 5 seconds each time, in whole seconds.
-pub async fn device_polls_keep_the_pace(devices: Arc<dyn DeviceCodeStore>) -> Result<(), Failure> {
-    let now = now();
-    let at = |secs: i64| now + time::Duration::seconds(secs);
-    let request = device_request(now, 600);
-    let (device, user) = saved_device(&devices, &request, now).await?;
-    let client = &request.client_id;
-    let poll = |secs: i64| {
-        let (devices, client) = (devices.clone(), client.clone());
-        async move {
-            devices
-                .poll_device_authorization(&device, &client, at(secs))
-                .await
-                .must("poll")
-        }
-    };
-    // The first poll is never too soon.
-    assert_eq!(poll(0).await?, DevicePoll::Pending);
-    // Too soon, and again too soon: the interval grows by 5 each time.
-    assert_eq!(poll(1).await?, DevicePoll::SlowDown { interval: 10 });
-    assert_eq!(poll(2).await?, DevicePoll::SlowDown { interval: 15 });
-    // After waiting the new interval, the pace is right again.
-    assert_eq!(poll(17).await?, DevicePoll::Pending);
-    // One second short of it is too soon (whole seconds count).
-    assert_eq!(poll(31).await?, DevicePoll::SlowDown { interval: 20 });
-    assert_eq!(poll(51).await?, DevicePoll::Pending);
-    assert_eq!(poll(71).await?, DevicePoll::Pending);
-    // The polls are kept: the request shows its interval and last poll.
-    assert_eq!(
-        devices
-            .find_device_authorization(&user, at(72))
+            .find_device(&denied_device, at(6))
             .await
             .must("find")?,
+        Some(decided(&request, &DeviceDecision::Deny))
+    );
+    Ok(())
+}
+
+/// A poll is recorded by compare-and-set on the last poll: the values given are stored when
+/// the request is pending with the last poll expected, and nothing changes otherwise.
+pub async fn polls_are_recorded_by_compare_and_set(
+    devices: Arc<dyn DeviceCodeStore>,
+) -> Result<(), Failure> {
+    let now = now();
+    let at = |secs: i64| now + time::Duration::seconds(secs);
+    let request = device_request(now, 600);
+    let (device, user) = saved_device(&devices, &request, now).await?;
+    let record = |expected: Option<i64>, last: i64, interval: u64, when: i64| {
+        let devices = devices.clone();
+        async move {
+            devices
+                .record_poll(&device, expected.map(at), at(last), interval, at(when))
+                .await
+                .must("record a poll")
+        }
+    };
+    let found = |when: i64| {
+        let devices = devices.clone();
+        async move { devices.find_device(&device, at(when)).await.must("find") }
+    };
+    let polled = |last: i64, interval: u64| {
         Some(DeviceAuthorization {
-            interval: 20,
-            last_poll: Some(at(71)),
+            last_poll: Some(at(last)),
+            interval,
             ..request.clone()
         })
-    );
-    // Unknown device codes are unknown.
+    };
+    // The first poll: the request had none.
+    assert_eq!(record(None, 0, 5, 0).await?, DeviceUpdate::Applied);
+    assert_eq!(found(0).await?, polled(0, 5));
+    // A write from a stale read (expecting no poll yet) changes nothing.
+    assert_eq!(record(None, 1, 10, 1).await?, DeviceUpdate::Conflict);
+    assert_eq!(record(Some(3), 1, 10, 1).await?, DeviceUpdate::Conflict);
+    assert_eq!(found(1).await?, polled(0, 5));
+    // Expecting the last poll stored: the values given are stored, whatever they are (the
+    // store applies no pace of its own).
+    assert_eq!(record(Some(0), 1, 10, 1).await?, DeviceUpdate::Applied);
+    assert_eq!(found(1).await?, polled(1, 10));
+    assert_eq!(record(Some(1), 2, 3, 2).await?, DeviceUpdate::Applied);
+    assert_eq!(found(2).await?, polled(2, 3));
+    // The verification page sees the same.
     assert_eq!(
         devices
-            .poll_device_authorization(&fresh_hash("d"), client, at(72))
+            .find_device_authorization(&user, at(2))
             .await
-            .must("poll")?,
-        DevicePoll::Unknown
+            .must("find")?,
+        polled(2, 3)
     );
-    Ok(())
-}
-
-/// A poll by another client is told so and changes nothing, nor collects an approval.
-pub async fn another_clients_poll_changes_nothing(
-    devices: Arc<dyn DeviceCodeStore>,
-) -> Result<(), Failure> {
-    let now = now();
-    let at = |secs: i64| now + time::Duration::seconds(secs);
-    let request = device_request(now, 600);
-    let (device, user) = saved_device(&devices, &request, now).await?;
-    let (client, other) = (&request.client_id, ClientId::new("other-tv"));
+    // No such request: nothing is recorded, nor created.
+    let unknown: DeviceCodeHash = fresh_hash("d");
     assert_eq!(
         devices
-            .poll_device_authorization(&device, client, at(0))
+            .record_poll(&unknown, None, at(2), 5, at(2))
             .await
-            .must("poll")?,
-        DevicePoll::Pending
+            .must("record a poll")?,
+        DeviceUpdate::Conflict
     );
-    for secs in [1, 3] {
+    assert_eq!(
+        devices.find_device(&unknown, at(2)).await.must("find")?,
+        None
+    );
+    // A decided request takes no poll, approved or denied.
+    for decision in [approve("user-1", "read"), DeviceDecision::Deny] {
+        let (device, user) = saved_device(&devices, &request, now).await?;
         assert_eq!(
             devices
-                .poll_device_authorization(&device, &other, at(secs))
+                .decide_device_authorization(&user, &decision, at(1))
                 .await
-                .must("poll")?,
-            DevicePoll::OtherClient
+                .must("decide")?,
+            DeviceDecided::Decided
         );
-    }
-    // Had the other client's polls counted, this one would be too soon.
-    assert_eq!(
-        devices
-            .poll_device_authorization(&device, client, at(5))
-            .await
-            .must("poll")?,
-        DevicePoll::Pending
-    );
-    // An approval is not handed to another client, and stays for the right one.
-    assert!(devices
-        .decide_device_authorization(&user, &approve("user-1", "read"), at(6))
-        .await
-        .must("decide")?);
-    assert_eq!(
-        devices
-            .poll_device_authorization(&device, &other, at(7))
-            .await
-            .must("poll")?,
-        DevicePoll::OtherClient
-    );
-    assert!(matches!(
-        devices
-            .poll_device_authorization(&device, client, at(7))
-            .await,
-        Ok(DevicePoll::Approved(_))
-    ));
-    Ok(())
-}
-
-/// A denied device hears so at every poll until the request expires.
-pub async fn a_denied_device_hears_so_until_expiry(
-    devices: Arc<dyn DeviceCodeStore>,
-) -> Result<(), Failure> {
-    let now = now();
-    let at = |secs: i64| now + time::Duration::seconds(secs);
-    let request = device_request(now, 600);
-    let (device, user) = saved_device(&devices, &request, now).await?;
-    assert!(devices
-        .decide_device_authorization(&user, &DeviceDecision::Deny, at(1))
-        .await
-        .must("decide")?);
-    // Denied, as often as it polls, however fast.
-    for secs in [1, 1, 2] {
         assert_eq!(
             devices
-                .poll_device_authorization(&device, &request.client_id, at(secs))
+                .record_poll(&device, None, at(2), 5, at(2))
                 .await
-                .must("poll")?,
-            DevicePoll::Denied
+                .must("record a poll")?,
+            DeviceUpdate::Conflict
+        );
+        assert_eq!(
+            devices.find_device(&device, at(2)).await.must("find")?,
+            Some(decided(&request, &decision))
         );
     }
+    // Nor does one no longer kept.
+    let keep_until = device_keep_until(&request);
     assert_eq!(
         devices
-            .poll_device_authorization(&device, &request.client_id, at(600))
+            .record_poll(&device, Some(at(2)), keep_until, 5, keep_until)
             .await
-            .must("poll")?,
-        DevicePoll::Expired
+            .must("record a poll")?,
+        DeviceUpdate::Conflict
     );
     Ok(())
 }
 
-/// An approval is collected once, even by a poll that comes too soon; then the device code is gone.
-pub async fn an_approval_is_collected_once(
+/// Reading a device request by its device code changes nothing: it answers the request as
+/// saved, with its client, as often as asked.
+pub async fn reading_a_device_request_changes_nothing(
+    devices: Arc<dyn DeviceCodeStore>,
+) -> Result<(), Failure> {
+    let now = now();
+    let at = |secs: i64| now + time::Duration::seconds(secs);
+    let mut request = device_request(now, 600);
+    request.client_id = ClientId::new("other-tv");
+    let (device, user) = saved_device(&devices, &request, now).await?;
+    for secs in [0, 0, 1, 3] {
+        assert_eq!(
+            devices.find_device(&device, at(secs)).await.must("find")?,
+            Some(request.clone())
+        );
+    }
+    // The reads were no polls: a write expecting none still applies.
+    assert_eq!(
+        devices
+            .record_poll(&device, None, at(4), 5, at(4))
+            .await
+            .must("record a poll")?,
+        DeviceUpdate::Applied
+    );
+    // An approval is read, not taken, and the user code index is unaffected by the reads.
+    let approval = approve("user-1", "read");
+    assert_eq!(
+        devices
+            .decide_device_authorization(&user, &approval, at(5))
+            .await
+            .must("decide")?,
+        DeviceDecided::Decided
+    );
+    let approved = DeviceAuthorization {
+        last_poll: Some(at(4)),
+        ..decided(&request, &approval)
+    };
+    for secs in [6, 7] {
+        assert_eq!(
+            devices.find_device(&device, at(secs)).await.must("find")?,
+            Some(approved.clone())
+        );
+    }
+    assert_eq!(
+        devices.take_approved(&device, at(8)).await.must("take")?,
+        Some(approved)
+    );
+    Ok(())
+}
+
+/// A denied request is read as denied until it is no longer kept, takes no poll, and is not
+/// taken as an approval.
+pub async fn a_denied_request_stays_denied_while_kept(
     devices: Arc<dyn DeviceCodeStore>,
 ) -> Result<(), Failure> {
     let now = now();
     let at = |secs: i64| now + time::Duration::seconds(secs);
     let request = device_request(now, 600);
     let (device, user) = saved_device(&devices, &request, now).await?;
-    let client = &request.client_id;
     assert_eq!(
         devices
-            .poll_device_authorization(&device, client, at(0))
+            .decide_device_authorization(&user, &DeviceDecision::Deny, at(1))
             .await
-            .must("poll")?,
-        DevicePoll::Pending
+            .must("decide")?,
+        DeviceDecided::Decided
+    );
+    let denied = decided(&request, &DeviceDecision::Deny);
+    for secs in [1, 1, 2, 599, 600, 1199] {
+        assert_eq!(
+            devices.find_device(&device, at(secs)).await.must("find")?,
+            Some(denied.clone())
+        );
+        assert_eq!(
+            devices
+                .take_approved(&device, at(secs))
+                .await
+                .must("take")?,
+            None
+        );
+    }
+    assert_eq!(
+        devices.find_device(&device, at(1200)).await.must("find")?,
+        None
+    );
+    Ok(())
+}
+
+/// An approval is taken once, whatever the last poll; then the device code is gone. A pending
+/// request is not taken.
+pub async fn an_approval_is_taken_once(devices: Arc<dyn DeviceCodeStore>) -> Result<(), Failure> {
+    let now = now();
+    let at = |secs: i64| now + time::Duration::seconds(secs);
+    let request = device_request(now, 600);
+    let (device, user) = saved_device(&devices, &request, now).await?;
+    assert_eq!(
+        devices
+            .record_poll(&device, None, at(0), 5, at(0))
+            .await
+            .must("record a poll")?,
+        DeviceUpdate::Applied
+    );
+    // Pending: not taken, and still there.
+    assert_eq!(
+        devices.take_approved(&device, at(1)).await.must("take")?,
+        None
     );
     assert!(devices
-        .decide_device_authorization(&user, &approve("user-1", "read"), at(2))
+        .find_device(&device, at(1))
         .await
-        .must("decide")?);
-    // Collected even by a poll that comes too soon; what it was, with its approval.
+        .must("find")?
+        .is_some());
+    let approval = approve("user-1", "read");
     assert_eq!(
         devices
-            .poll_device_authorization(&device, client, at(3))
+            .decide_device_authorization(&user, &approval, at(2))
             .await
-            .must("poll")?,
-        DevicePoll::Approved(DeviceAuthorization {
-            status: DeviceStatus::Approved {
-                user_id: UserId::new("user-1"),
-                username: Some(Username::new("user-1-name")),
-                scope: Scope::parse("read").unwrap_or_default(),
-            },
+            .must("decide")?,
+        DeviceDecided::Decided
+    );
+    // Taken: what it was, with its approval and last poll.
+    assert_eq!(
+        devices.take_approved(&device, at(3)).await.must("take")?,
+        Some(DeviceAuthorization {
             last_poll: Some(at(0)),
-            ..request.clone()
+            ..decided(&request, &approval)
         })
     );
     // Spent: the device code is gone, even before it would have expired.
     for secs in [3, 10, 600] {
         assert_eq!(
             devices
-                .poll_device_authorization(&device, client, at(secs))
+                .take_approved(&device, at(secs))
                 .await
-                .must("poll")?,
-            DevicePoll::Unknown
+                .must("take")?,
+            None
+        );
+        assert_eq!(
+            devices.find_device(&device, at(secs)).await.must("find")?,
+            None
         );
     }
     assert_eq!(
@@ -1975,57 +2099,79 @@ pub async fn an_approval_is_collected_once(
     Ok(())
 }
 
-/// An expired device code is answered as expired for a while, then unknown.
-pub async fn expired_device_codes_are_remembered_for_a_while(
+/// A device request is kept, and found by its device code, past its expiry until the
+/// `keep_until` it was saved with, whatever that is; its user code index ends at its expiry.
+pub async fn device_requests_are_kept_until_they_were_told(
     devices: Arc<dyn DeviceCodeStore>,
 ) -> Result<(), Failure> {
     let now = now();
     let at = |secs: i64| now + time::Duration::seconds(secs);
     let request = device_request(now, 600);
-    let (device, _) = saved_device(&devices, &request, now).await?;
-    let client = &request.client_id;
-    let poll = |secs: i64, client: ClientId| {
-        let devices = devices.clone();
-        async move {
+    for kept in [120, 900] {
+        let (device, user) = (fresh_hash("dc"), fresh_hash("uc"));
+        assert_eq!(
             devices
-                .poll_device_authorization(&device, &client, at(secs))
+                .save_device_authorization(
+                    &device,
+                    &user,
+                    &request,
+                    at(600 + kept),
+                    &PendingLimits::default(),
+                    now
+                )
                 .await
-                .must("poll")
+                .must("save")?,
+            DeviceSave::Saved
+        );
+        assert_eq!(
+            devices
+                .find_device_authorization(&user, at(599))
+                .await
+                .must("find")?,
+            Some(request.clone())
+        );
+        assert_eq!(
+            devices
+                .find_device_authorization(&user, at(600))
+                .await
+                .must("find")?,
+            None
+        );
+        for secs in [599, 600, 600 + kept - 1] {
+            assert_eq!(
+                devices.find_device(&device, at(secs)).await.must("find")?,
+                Some(request.clone()),
+                "kept {kept} s past expiry, read at {secs} s"
+            );
         }
-    };
-    assert_eq!(poll(599, client.clone()).await?, DevicePoll::Pending);
-    assert_eq!(poll(600, client.clone()).await?, DevicePoll::Expired);
-    assert_eq!(
-        poll(600, ClientId::new("other-tv")).await?,
-        DevicePoll::OtherClient
-    );
-    let memory = EXPIRED_DEVICE_CODE_MEMORY;
-    assert_eq!(
-        poll(600 + memory - 1, client.clone()).await?,
-        DevicePoll::Expired
-    );
-    assert_eq!(
-        poll(600 + memory, client.clone()).await?,
-        DevicePoll::Unknown
-    );
-    // An approved request that expired before its device collected it is expired too.
+        assert_eq!(
+            devices
+                .find_device(&device, at(600 + kept))
+                .await
+                .must("find")?,
+            None
+        );
+    }
+    // An approved request that expired before its device collected it is still read, with
+    // its approval (the engine tells the device the code expired).
     let (device, user) = saved_device(&devices, &request, now).await?;
-    assert!(devices
-        .decide_device_authorization(&user, &approve("user-1", "read"), at(10))
-        .await
-        .must("decide")?);
+    let approval = approve("user-1", "read");
     assert_eq!(
         devices
-            .poll_device_authorization(&device, client, at(600))
+            .decide_device_authorization(&user, &approval, at(10))
             .await
-            .must("poll")?,
-        DevicePoll::Expired
+            .must("decide")?,
+        DeviceDecided::Decided
+    );
+    assert_eq!(
+        devices.find_device(&device, at(600)).await.must("find")?,
+        Some(decided(&request, &approval))
     );
     Ok(())
 }
 
-/// An approval a poll collected is put back when its tokens could not be saved: once, and not
-/// over anything stored since, nor long after it expired.
+/// An approval that was taken is put back when its tokens could not be saved: once, not over
+/// anything stored since, nor when there is nothing left to keep; and then kept as told.
 pub async fn a_collected_approval_can_be_put_back(
     devices: Arc<dyn DeviceCodeStore>,
 ) -> Result<(), Failure> {
@@ -2033,52 +2179,77 @@ pub async fn a_collected_approval_can_be_put_back(
     let at = |secs: i64| now + time::Duration::seconds(secs);
     let request = device_request(now, 600);
     let (device, user) = saved_device(&devices, &request, now).await?;
-    let client = &request.client_id;
+    let keep_until = device_keep_until(&request);
     // Nothing to put back while the request is stored.
-    assert!(!devices
-        .restore_device_approval(&device, &request, at(1))
-        .await
-        .must("restore")?);
-    assert!(devices
-        .decide_device_authorization(&user, &approve("user-1", "read"), at(1))
-        .await
-        .must("decide")?);
-    let collected = match devices
-        .poll_device_authorization(&device, client, at(2))
-        .await
-        .must("poll")?
-    {
-        DevicePoll::Approved(request) => request,
-        other => return Err(Failure::new(format!("expected an approval, got {other:?}"))),
-    };
-    assert!(devices
-        .restore_device_approval(&device, &collected, at(3))
-        .await
-        .must("restore")?);
-    assert!(!devices
-        .restore_device_approval(&device, &collected, at(3))
-        .await
-        .must("restore")?);
     assert_eq!(
         devices
-            .poll_device_authorization(&device, client, at(4))
+            .restore_device_approval(&device, &request, keep_until, at(1))
             .await
-            .must("poll")?,
-        DevicePoll::Approved(collected.clone())
+            .must("restore")?,
+        DeviceRestore::Occupied
     );
     assert_eq!(
         devices
-            .poll_device_authorization(&device, client, at(5))
+            .decide_device_authorization(&user, &approve("user-1", "read"), at(1))
             .await
-            .must("poll")?,
-        DevicePoll::Unknown
+            .must("decide")?,
+        DeviceDecided::Decided
     );
-    // Long after it expired, there is nothing to put back.
-    let late = at(600 + EXPIRED_DEVICE_CODE_MEMORY);
-    assert!(!devices
-        .restore_device_approval(&device, &collected, late)
+    let collected = devices
+        .take_approved(&device, at(2))
         .await
-        .must("restore")?);
+        .must("take")?
+        .must("an approval to take")?;
+    // Nothing is put back when there is nothing left to keep.
+    assert_eq!(
+        devices
+            .restore_device_approval(&device, &collected, at(3), at(3))
+            .await
+            .must("restore")?,
+        DeviceRestore::Lapsed
+    );
+    assert_eq!(
+        devices.find_device(&device, at(3)).await.must("find")?,
+        None
+    );
+    assert_eq!(
+        devices
+            .restore_device_approval(&device, &collected, at(700), at(3))
+            .await
+            .must("restore")?,
+        DeviceRestore::Restored
+    );
+    assert_eq!(
+        devices
+            .restore_device_approval(&device, &collected, keep_until, at(3))
+            .await
+            .must("restore")?,
+        DeviceRestore::Occupied
+    );
+    // Put back as it was, without its user code, and kept until the time given with it.
+    assert_eq!(
+        devices.find_device(&device, at(699)).await.must("find")?,
+        Some(collected.clone())
+    );
+    assert_eq!(
+        devices.find_device(&device, at(700)).await.must("find")?,
+        None
+    );
+    assert_eq!(
+        devices
+            .find_device_authorization(&user, at(4))
+            .await
+            .must("find")?,
+        None
+    );
+    assert_eq!(
+        devices.take_approved(&device, at(4)).await.must("take")?,
+        Some(collected.clone())
+    );
+    assert_eq!(
+        devices.take_approved(&device, at(5)).await.must("take")?,
+        None
+    );
     Ok(())
 }
 
@@ -2167,7 +2338,14 @@ pub async fn device_requests_are_bounded(devices: Arc<dyn DeviceCodeStore>) -> R
         async move {
             let (device, user) = (fresh_hash("dc"), fresh_hash("uc"));
             let saved = devices
-                .save_device_authorization(&device, &user, &request, &limits, when)
+                .save_device_authorization(
+                    &device,
+                    &user,
+                    &request,
+                    device_keep_until(&request),
+                    &limits,
+                    when,
+                )
                 .await
                 .must("save")?;
             Ok((saved, device, user))
@@ -2189,35 +2367,31 @@ pub async fn device_requests_are_bounded(devices: Arc<dyn DeviceCodeStore>) -> R
         devices.find_device_authorization(&user, at(1)).await.ok(),
         Some(None)
     );
-    assert_eq!(
-        devices
-            .poll_device_authorization(&device, &ClientId::new("tv"), at(1))
-            .await
-            .ok(),
-        Some(DevicePoll::Unknown)
-    );
+    assert_eq!(devices.find_device(&device, at(1)).await.ok(), Some(None));
     assert_eq!(save(of("other-tv", now), now).await?.0, DeviceSave::Saved);
     assert!(matches!(
         save(of("third-tv", now), now).await?.0,
         DeviceSave::Full { .. }
     ));
-    // Collecting an approval frees its place (a denied or pending request keeps it).
-    assert!(devices
-        .decide_device_authorization(&tv1_user, &approve("user-1", "read"), at(2))
-        .await
-        .must("decide")?);
-    assert!(matches!(
+    // Taking an approval frees its place (a denied or pending request keeps it).
+    assert_eq!(
         devices
-            .poll_device_authorization(&tv1, &ClientId::new("tv"), at(3))
-            .await,
-        Ok(DevicePoll::Approved(_))
-    ));
+            .decide_device_authorization(&tv1_user, &approve("user-1", "read"), at(2))
+            .await
+            .must("decide")?,
+        DeviceDecided::Decided
+    );
+    assert!(devices
+        .take_approved(&tv1, at(3))
+        .await
+        .must("take")?
+        .is_some());
     assert_eq!(save(of("tv", at(4)), at(4)).await?.0, DeviceSave::Saved);
     assert!(matches!(
         save(of("tv", at(5)), at(5)).await?.0,
         DeviceSave::Full { .. }
     ));
-    // Expiry frees them all, though expired requests are still remembered for late polls.
+    // Expiry frees them all, though expired requests are still kept for late polls.
     assert_eq!(save(of("tv", at(604)), at(604)).await?.0, DeviceSave::Saved);
     assert_eq!(
         save(of("third-tv", at(604)), at(604)).await?.0,
@@ -2226,7 +2400,7 @@ pub async fn device_requests_are_bounded(devices: Arc<dyn DeviceCodeStore>) -> R
     Ok(())
 }
 
-/// An approval for no particular scope (the trait allows it) is collected like any other.
+/// An approval for no particular scope (the trait allows it) is taken like any other.
 pub async fn an_approval_of_an_empty_scope_is_collected(
     devices: Arc<dyn DeviceCodeStore>,
 ) -> Result<(), Failure> {
@@ -2234,67 +2408,90 @@ pub async fn an_approval_of_an_empty_scope_is_collected(
     let at = |secs: i64| now + time::Duration::seconds(secs);
     let request = device_request(now, 600);
     let (device, user) = saved_device(&devices, &request, now).await?;
-    assert!(devices
-        .decide_device_authorization(&user, &approve("user-1", ""), at(1))
-        .await
-        .must("decide")?);
-    match devices
-        .poll_device_authorization(&device, &request.client_id, at(2))
-        .await
-        .must("poll")?
-    {
-        DevicePoll::Approved(r) => assert_eq!(
-            r.status,
-            DeviceStatus::Approved {
-                user_id: UserId::new("user-1"),
-                username: Some(Username::new("user-1-name")),
-                scope: Scope::empty(),
-            }
-        ),
-        other => {
-            return Err(Failure::new(format!(
-                "expected the approval, got {other:?}"
-            )))
-        }
-    }
+    let approval = approve("user-1", "");
+    assert_eq!(
+        devices
+            .decide_device_authorization(&user, &approval, at(1))
+            .await
+            .must("decide")?,
+        DeviceDecided::Decided
+    );
+    let approved = decided(&request, &approval);
+    assert_eq!(
+        devices.find_device(&device, at(2)).await.must("find")?,
+        Some(approved.clone())
+    );
+    assert_eq!(
+        devices.take_approved(&device, at(2)).await.must("take")?,
+        Some(approved)
+    );
     Ok(())
 }
 
-/// 100 polls race for one approval: exactly one collects it.
-pub async fn device_poll_race_collects_one_approval(
+/// 100 polls of one pending request, all read before any wrote, race to record themselves:
+/// exactly one applies, and its values are the ones stored.
+pub async fn poll_record_race_has_one_winner(
+    devices: Arc<dyn DeviceCodeStore>,
+) -> Result<(), Failure> {
+    let now = now();
+    let request = device_request(now, 600);
+    let (device, _) = saved_device(&devices, &request, now).await?;
+    let outcomes = race_ok(100, |i| {
+        let devices = devices.clone();
+        async move {
+            let interval = 100 + u64::try_from(i).unwrap_or(0);
+            let update = devices
+                .record_poll(&device, None, now, interval, now)
+                .await
+                .must("record a poll")?;
+            Ok((interval, update))
+        }
+    })
+    .await?;
+    let winners: Vec<u64> = outcomes
+        .iter()
+        .filter(|(_, update)| *update == DeviceUpdate::Applied)
+        .map(|(interval, _)| *interval)
+        .collect();
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    assert_eq!(
+        devices.find_device(&device, now).await.must("find")?,
+        Some(DeviceAuthorization {
+            last_poll: Some(now),
+            interval: winners[0],
+            ..request
+        })
+    );
+    Ok(())
+}
+
+/// 100 polls race to take one approval: exactly one gets it.
+pub async fn approval_take_race_has_one_winner(
     devices: Arc<dyn DeviceCodeStore>,
 ) -> Result<(), Failure> {
     let now = now();
     let request = device_request(now, 600);
     let (device, user) = saved_device(&devices, &request, now).await?;
-    assert!(devices
-        .decide_device_authorization(&user, &approve("user-1", "read"), now)
-        .await
-        .must("decide")?);
-    let polls = race_ok(100, |_| {
-        let (devices, client) = (devices.clone(), request.client_id.clone());
-        async move {
-            devices
-                .poll_device_authorization(&device, &client, now)
-                .await
-                .must("poll")
-        }
+    assert_eq!(
+        devices
+            .decide_device_authorization(&user, &approve("user-1", "read"), now)
+            .await
+            .must("decide")?,
+        DeviceDecided::Decided
+    );
+    let taken = race_ok(100, |_| {
+        let devices = devices.clone();
+        async move { devices.take_approved(&device, now).await.must("take") }
     })
     .await?;
-    let (mut approved, mut unknown) = (0, 0);
-    for poll in polls {
-        match poll {
-            DevicePoll::Approved(_) => approved += 1,
-            DevicePoll::Unknown => unknown += 1,
-            other => return Err(Failure::new(format!("unexpected {other:?}"))),
-        }
-    }
-    assert_eq!((approved, unknown), (1, 99));
+    let won = taken.iter().filter(|t| t.is_some()).count();
+    assert_eq!(won, 1);
+    assert_eq!(devices.find_device(&device, now).await.must("find")?, None);
     Ok(())
 }
 
 /// 100 decisions, half approvals and half denials, race on one request: exactly one is taken,
-/// and it is the one the device hears.
+/// and it is the one the request shows.
 pub async fn device_decision_race_has_one_winner(
     devices: Arc<dyn DeviceCodeStore>,
 ) -> Result<(), Failure> {
@@ -2309,36 +2506,24 @@ pub async fn device_decision_race_has_one_winner(
             DeviceDecision::Deny
         };
         async move {
-            let taken = devices
+            let outcome = devices
                 .decide_device_authorization(&user, &decision, now)
                 .await
                 .must("decide")?;
-            Ok((i, taken))
+            Ok((decision, outcome))
         }
     })
     .await?;
-    let winners: Vec<usize> = decisions
+    let winners: Vec<DeviceDecision> = decisions
         .into_iter()
-        .filter_map(|(i, taken)| taken.then_some(i))
+        .filter(|(_, outcome)| *outcome == DeviceDecided::Decided)
+        .map(|(decision, _)| decision)
         .collect();
     assert_eq!(winners.len(), 1, "{winners:?}");
-    let winner = winners[0];
-    let poll = devices
-        .poll_device_authorization(&device, &request.client_id, now)
-        .await
-        .must("poll")?;
-    if winner.is_multiple_of(2) {
-        assert!(
-            matches!(&poll, DevicePoll::Approved(r) if r.status == DeviceStatus::Approved {
-                user_id: UserId::new(format!("user-{winner}")),
-                username: Some(Username::new(format!("user-{winner}-name"))),
-                scope: Scope::parse("read").unwrap_or_default(),
-            }),
-            "{poll:?}"
-        );
-    } else {
-        assert_eq!(poll, DevicePoll::Denied);
-    }
+    assert_eq!(
+        devices.find_device(&device, now).await.must("find")?,
+        Some(decided(&request, &winners[0]))
+    );
     Ok(())
 }
 
@@ -2587,10 +2772,11 @@ macro_rules! code_store_conformance {
 /// `device_code_store` of `#[test]`s, one per check, each on the store `$factory` answers afresh.
 ///
 /// `$factory` is as for [`token_store_conformance!`](crate::token_store_conformance). The
-/// checks: requests found by their user code, a live user code not given twice, decisions made
-/// once, the polling pace, polls by another client, denials, approvals collected once (and put
-/// back once), an approval of an empty scope, expired device codes remembered for a while, the
-/// bounds on device requests, and races of polls and of decisions.
+/// checks: requests found by their user code and by their device code, a live user code not
+/// given twice, decisions made once (ending the user code), polls recorded by compare-and-set,
+/// reads that change nothing, denials kept, approvals taken once (and put back once), an
+/// approval of an empty scope, requests kept until the time they were saved with, the bounds
+/// on device requests, and races of poll records, of takes and of decisions.
 #[macro_export]
 macro_rules! device_code_store_conformance {
     ($factory:expr) => {
@@ -2599,10 +2785,10 @@ macro_rules! device_code_store_conformance {
             an_approval_of_an_empty_scope_is_collected,
             device_requests_are_found_by_their_user_code,
             a_live_user_code_is_not_given_twice, device_decisions_are_made_once,
-            device_polls_keep_the_pace, another_clients_poll_changes_nothing,
-            a_denied_device_hears_so_until_expiry, an_approval_is_collected_once,
-            expired_device_codes_are_remembered_for_a_while,
-            device_poll_race_collects_one_approval, device_decision_race_has_one_winner);
+            polls_are_recorded_by_compare_and_set, reading_a_device_request_changes_nothing,
+            a_denied_request_stays_denied_while_kept, an_approval_is_taken_once,
+            device_requests_are_kept_until_they_were_told, poll_record_race_has_one_winner,
+            approval_take_race_has_one_winner, device_decision_race_has_one_winner);
     };
 }
 

@@ -58,16 +58,51 @@ use crate::request::Params;
 use crate::response::{Response, TokenResponse};
 use crate::scope::Scope;
 use crate::store::{
-    AttemptKey, AttemptRule, DeviceAuthorization, DeviceCodeStore, DeviceDecision, DevicePoll,
-    DeviceSave, DeviceStatus, PendingLimits,
+    AttemptKey, AttemptRule, DeviceAuthorization, DeviceCodeStore, DeviceDecided, DeviceDecision,
+    DeviceRestore, DeviceSave, DeviceStatus, DeviceUpdate, PendingLimits,
 };
 use crate::token::{hex, DeviceCodeHash, UserCodeHash};
-use crate::types::{DeviceCode, FamilyId, GrantType, ResourceOwner, UserCode};
+use crate::types::{ClientId, DeviceCode, FamilyId, GrantType, ResourceOwner, UserCode};
 use crate::user_auth::LoginLimits;
 
 /// How many fresh user codes to try when one collides with a live one. Each collision has odds
 /// of (live requests) / 20^8, so a second is already a rarity.
 const USER_CODE_TRIES: usize = 5;
+
+/// How long, in seconds, a device authorization is kept after it expired, so that a late poll
+/// hears `expired_token` (RFC 8628 §3.5) rather than `invalid_grant`: the stores are asked to
+/// keep each request until `expires_at` plus this.
+pub(crate) const EXPIRED_DEVICE_CODE_MEMORY: i64 = 600;
+
+/// How much `slow_down` adds to a device's polling interval, in seconds (RFC 8628 §3.5).
+const SLOW_DOWN_STEP: u64 = 5;
+
+/// How many times one poll reads and writes back its device authorization when other polls of
+/// the same device code keep getting there first (see [`DeviceCodeGrant::poll`]).
+const POLL_TRIES: usize = 32;
+
+/// Until when a store keeps `request`: [`EXPIRED_DEVICE_CODE_MEMORY`] past its expiry.
+fn keep_until(request: &DeviceAuthorization) -> OffsetDateTime {
+    request
+        .expires_at
+        .saturating_add(time::Duration::seconds(EXPIRED_DEVICE_CODE_MEMORY))
+}
+
+/// Whether a poll at `now` comes too soon after `last_poll` for `interval`, in whole seconds
+/// (RFC 8628 §3.5): the first poll never does.
+fn polled_too_soon(last_poll: Option<OffsetDateTime>, interval: u64, now: OffsetDateTime) -> bool {
+    match last_poll {
+        None => false,
+        Some(last) => {
+            let elapsed = now.unix_timestamp().saturating_sub(last.unix_timestamp());
+            elapsed < i64::try_from(interval).unwrap_or(i64::MAX)
+        }
+    }
+}
+
+fn whole_seconds(at: OffsetDateTime) -> OffsetDateTime {
+    at.replace_nanosecond(0).unwrap_or(at)
+}
 
 /// The device grant's settings, as the builder methods below set them.
 #[derive(Clone)]
@@ -222,6 +257,18 @@ fn unknown_user_code() -> OAuthError {
         .with_reason(Reason::UserCodeUnknown)
 }
 
+fn unknown_device_code() -> OAuthError {
+    OAuthError::invalid_grant("the device code is unknown or was already used")
+        .with_reason(Reason::DeviceCodeUnknown)
+}
+
+fn slow_down(interval: u64) -> OAuthError {
+    OAuthError::slow_down(format!(
+        "polled too often: wait at least {interval} seconds between requests"
+    ))
+    .with_reason(Reason::DeviceSlowDown)
+}
+
 fn user_code_refusal(retry_after: u64) -> OAuthError {
     OAuthError::invalid_request("too many wrong codes were entered; try again later")
         .with_reason(Reason::UserCodeAttemptsExceeded)
@@ -253,7 +300,7 @@ impl DeviceCodeGrant {
     ) -> Result<Response, OAuthError> {
         ensure_allowed(client, GrantType::DeviceCode)?;
         let granted = grant_scope(client, params.get("scope"))?;
-        let issued_at = now.replace_nanosecond(0).unwrap_or(now);
+        let issued_at = whole_seconds(now);
         let request = DeviceAuthorization {
             client_id: client.id.clone(),
             scope: granted.scope,
@@ -273,6 +320,7 @@ impl DeviceCodeGrant {
                     &device_hash,
                     &UserCodeHash::of(&user_code),
                     &request,
+                    keep_until(&request),
                     &self.limits,
                     now,
                 )
@@ -311,46 +359,7 @@ impl DeviceCodeGrant {
         ensure_allowed(client, GrantType::DeviceCode)?;
         let device_code = params.require("device_code")?;
         let device_hash = DeviceCodeHash::of(&DeviceCode::new(device_code));
-        let poll = self
-            .devices
-            .poll_device_authorization(&device_hash, &client.id, ctx.now)
-            .await?;
-        let request =
-            match poll {
-                DevicePoll::Approved(request) => request,
-                DevicePoll::Pending => {
-                    return Err(OAuthError::authorization_pending(
-                        "the user has not yet approved or denied the request; keep polling",
-                    )
-                    .with_reason(Reason::DevicePending))
-                }
-                DevicePoll::SlowDown { interval } => {
-                    return Err(OAuthError::slow_down(format!(
-                        "polled too often: wait at least {interval} seconds between requests"
-                    ))
-                    .with_reason(Reason::DeviceSlowDown))
-                }
-                DevicePoll::Denied => {
-                    return Err(OAuthError::access_denied("the user denied the request")
-                        .with_reason(Reason::DeviceDenied))
-                }
-                DevicePoll::Expired => return Err(OAuthError::expired_token(
-                    "the device code expired; start again with a new device authorization request",
-                )
-                .with_reason(Reason::DeviceCodeExpired)),
-                DevicePoll::OtherClient => {
-                    return Err(OAuthError::invalid_grant(
-                        "the device code was issued to another client",
-                    )
-                    .with_reason(Reason::DeviceCodeOtherClient))
-                }
-                _ => {
-                    return Err(OAuthError::invalid_grant(
-                        "the device code is unknown or was already used",
-                    )
-                    .with_reason(Reason::DeviceCodeUnknown))
-                }
-            };
+        let request = self.poll(&device_hash, &client.id, ctx.now).await?;
         let DeviceStatus::Approved {
             user_id,
             username,
@@ -383,13 +392,98 @@ impl DeviceCodeGrant {
         );
         // If saving fails, the collected approval is put back for the device's next poll.
         let give_back = async {
-            self.devices
-                .restore_device_approval(&device_hash, &request, ctx.now)
-                .await
-                .map(|_| ())
+            let restored = self
+                .devices
+                .restore_device_approval(&device_hash, &request, keep_until(&request), ctx.now)
+                .await?;
+            if restored != DeviceRestore::Restored {
+                // Another request is stored under the device code now, or the approval is past
+                // keeping: the device's next poll will not find it, and it starts again.
+                tracing::warn!(
+                    client_id = %request.client_id,
+                    outcome = ?restored,
+                    "device approval not put back"
+                );
+            }
+            Ok(())
         };
         ctx.save_or_give_back(minted, fresh_family_refused, "device approval", give_back)
             .await
+    }
+
+    /// One poll of the device code hashing to `device` by `client` (RFC 8628 §3.5): the approved
+    /// request, taken from the store (spent), or the error the poll answers.
+    ///
+    /// A pending request's poll is written back with a compare-and-set on its last poll: when
+    /// another poll of the same code got there first, this one reads again and is judged
+    /// after it, so concurrent polls answer as sequential ones would (the first
+    /// `authorization_pending`, the others `slow_down`, each interval 5 s longer).
+    async fn poll(
+        &self,
+        device: &DeviceCodeHash,
+        client: &ClientId,
+        now: OffsetDateTime,
+    ) -> Result<DeviceAuthorization, OAuthError> {
+        let mut interval = self.interval;
+        for _ in 0..POLL_TRIES {
+            let Some(request) = self.devices.find_device(device, now).await? else {
+                return Err(unknown_device_code());
+            };
+            if &request.client_id != client {
+                return Err(OAuthError::invalid_grant(
+                    "the device code was issued to another client",
+                )
+                .with_reason(Reason::DeviceCodeOtherClient));
+            }
+            if now >= request.expires_at {
+                return Err(OAuthError::expired_token(
+                    "the device code expired; start again with a new device authorization request",
+                )
+                .with_reason(Reason::DeviceCodeExpired));
+            }
+            match request.status {
+                // Collected even by a poll that comes too soon. Of concurrent polls one takes
+                // it; for the others it is spent.
+                DeviceStatus::Approved { .. } => {
+                    return self
+                        .devices
+                        .take_approved(device, now)
+                        .await?
+                        .ok_or_else(unknown_device_code);
+                }
+                DeviceStatus::Denied => {
+                    return Err(OAuthError::access_denied("the user denied the request")
+                        .with_reason(Reason::DeviceDenied))
+                }
+                DeviceStatus::Pending => {}
+            }
+            let too_soon = polled_too_soon(request.last_poll, request.interval, now);
+            interval = if too_soon {
+                request.interval.saturating_add(SLOW_DOWN_STEP)
+            } else {
+                request.interval
+            };
+            let recorded = self
+                .devices
+                .record_poll(device, request.last_poll, whole_seconds(now), interval, now)
+                .await?;
+            match recorded {
+                DeviceUpdate::Applied if too_soon => return Err(slow_down(interval)),
+                DeviceUpdate::Applied => {
+                    return Err(OAuthError::authorization_pending(
+                        "the user has not yet approved or denied the request; keep polling",
+                    )
+                    .with_reason(Reason::DevicePending))
+                }
+                // Another poll (or a decision) changed the request since it was read: read it
+                // again.
+                DeviceUpdate::Conflict => continue,
+            }
+        }
+        // Other polls of this code kept changing it under this one, POLL_TRIES times: the
+        // device is polling far too fast. Answer slow_down (with the interval last worked out)
+        // without recording this poll.
+        Err(slow_down(interval))
     }
 
     /// The pending request behind a typed user code, through the limit on wrong codes, with
@@ -521,10 +615,9 @@ impl DeviceCodeGrant {
             .devices
             .decide_device_authorization(&UserCodeHash::of(user_code), &decision, now)
             .await?;
-        if decided {
-            Ok(())
-        } else {
-            Err(unknown_user_code())
+        match decided {
+            DeviceDecided::Decided => Ok(()),
+            DeviceDecided::NotPending => Err(unknown_user_code()),
         }
     }
 }

@@ -11,10 +11,6 @@ use crate::store::PendingLimits;
 use crate::token::{DeviceCodeHash, UserCodeHash};
 use crate::types::{ClientId, UserId, Username};
 
-/// How long, in seconds, a store keeps a device authorization after it expired, so that a late
-/// poll hears `expired_token` (RFC 8628 §3.5) rather than `invalid_grant`.
-pub const EXPIRED_DEVICE_CODE_MEMORY: i64 = 600;
-
 /// Where a device authorization stands.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
@@ -47,7 +43,8 @@ pub struct DeviceAuthorization {
     pub scope: Scope,
     /// Pending, approved or denied.
     pub status: DeviceStatus,
-    /// The minimum number of seconds between polls; `slow_down` adds 5 to it (RFC 8628 §3.5).
+    /// The minimum number of seconds between polls, as the engine last set it (it grows when
+    /// the device polls too fast, RFC 8628 §3.5).
     pub interval: u64,
     /// When the device last polled (whole seconds), if it has.
     #[serde(with = "time::serde::timestamp::option")]
@@ -96,39 +93,21 @@ impl DeviceDecision {
     }
 }
 
-/// The answer of [`DeviceCodeStore::poll_device_authorization`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum DevicePoll {
-    /// Still waiting; the poll was at an allowed pace (and is now the last poll).
-    Pending,
-    /// Still waiting, and the poll came sooner than `interval` seconds after the last one: the
-    /// interval has grown by 5 seconds, to the value carried.
-    SlowDown {
-        /// The new interval, in seconds.
-        interval: u64,
-    },
-    /// The person denied the request.
-    Denied,
-    /// The person approved: the device authorization is now spent (removed), and this is what
-    /// it was, with its [`DeviceStatus::Approved`] status.
-    Approved(DeviceAuthorization),
-    /// The device code expired (and is remembered for [`EXPIRED_DEVICE_CODE_MEMORY`] seconds).
-    Expired,
-    /// The device code was issued to another client. Nothing was changed.
-    OtherClient,
-    /// No such device code: never issued, already spent, or long expired.
-    Unknown,
-}
-
 /// Keeps device authorization requests (RFC 8628).
 ///
 /// Called by: [`device_authorization`](crate::AuthorizationServer::device_authorization) (save),
 /// the host's verification page through
 /// [`device_request`](crate::AuthorizationServer::device_request),
 /// [`approve_device`](crate::AuthorizationServer::approve_device) and
-/// [`deny_device`](crate::AuthorizationServer::deny_device) (find, decide), and the
-/// `device_code` grant (poll).
+/// [`deny_device`](crate::AuthorizationServer::deny_device) (find by user code, decide), and the
+/// `device_code` grant's polls (find by device code, record a poll, take an approval, put one
+/// back).
+///
+/// The store applies no protocol rule: the engine reads a request, works out what a poll
+/// answers and what the request becomes, and writes it back with a compare-and-set
+/// ([`record_poll`](Self::record_poll)), reading again when another call got there first. The
+/// store's part is that each method below is one atomic step, and that it keeps what it is
+/// told for as long as it is told.
 ///
 /// Everything is stored under hashes: a [`DeviceCodeHash`] of the device code, and a
 /// [`UserCodeHash`] of the *normalised* user code
@@ -137,17 +116,28 @@ pub enum DevicePoll {
 /// 35 bits, so its hash does not hide it from someone who can read the store; it lives only as
 /// long as the request (10 minutes by default).
 ///
-/// A store keeps each request until [`EXPIRED_DEVICE_CODE_MEMORY`] seconds after its
-/// `expires_at` (so late polls hear `expired_token`), and its user code index only until
-/// `expires_at`.
+/// # Lifetimes
+///
+/// - A request is *kept* (found by [`find_device`](Self::find_device)) from its save until the
+///   `keep_until` it was saved with (the engine passes a time after `expires_at`, so that a late
+///   poll can still be told the code expired), or until [`take_approved`](Self::take_approved)
+///   removes it, whichever comes first.
+/// - Its user code *index* (what [`find_device_authorization`](Self::find_device_authorization)
+///   and [`decide_device_authorization`](Self::decide_device_authorization) follow) lives until
+///   the request's `expires_at`, or until a decision is recorded.
+/// - It *counts* against [`PendingLimits`] until its `expires_at`, or until it is taken.
+///
+/// Every judgement of time uses the `now` passed in (a store with its own TTLs may purge later,
+/// never sooner).
 #[async_trait]
 pub trait DeviceCodeStore: Send + Sync {
-    /// Saves a new request under the hash of its device code, and indexes it by the hash of its
-    /// user code, answering [`DeviceSave::Saved`]. Saves nothing and answers
-    /// [`DeviceSave::UserCodeInUse`] if that user code is already in use by an unexpired request
-    /// (the engine then draws another), or [`DeviceSave::Full`] if `limits` are reached: as many
-    /// unexpired requests of the client as `limits.per_client`, or as many in all as
-    /// `limits.total` (anyone who knows a public client's id can make these requests).
+    /// Saves a new request under the hash of its device code, kept until `keep_until`, and
+    /// indexes it by the hash of its user code until its `expires_at`, answering
+    /// [`DeviceSave::Saved`]. Saves nothing and answers [`DeviceSave::UserCodeInUse`] if that
+    /// user code already indexes a request whose `expires_at` is after `now` (the engine then
+    /// draws another), or [`DeviceSave::Full`] if `limits` are reached: as many counted
+    /// requests of the client as `limits.per_client`, or as many in all as `limits.total`
+    /// (anyone who knows a public client's id can make these requests).
     ///
     /// Atomic: the checks and both saves are one step (Redis: one script; SQL: a unique index on
     /// the user code hash, and the counts in the same transaction).
@@ -156,62 +146,96 @@ pub trait DeviceCodeStore: Send + Sync {
         device_code: &DeviceCodeHash,
         user_code: &UserCodeHash,
         request: &DeviceAuthorization,
+        keep_until: OffsetDateTime,
         limits: &PendingLimits,
         now: OffsetDateTime,
     ) -> Result<DeviceSave, StoreError>;
 
-    /// The pending, unexpired request whose user code hashes to `user_code`, for the
-    /// verification page to show; `None` if there is none, or it is already decided. A read.
+    /// The request whose user code hashes to `user_code`, while that index lives: `Some` if the
+    /// request is [`DeviceStatus::Pending`] and its `expires_at` is after `now`; `None` if there
+    /// is none, it is decided, or it expired. A read, for the verification page to show.
     async fn find_device_authorization(
         &self,
         user_code: &UserCodeHash,
         now: OffsetDateTime,
     ) -> Result<Option<DeviceAuthorization>, StoreError>;
 
-    /// Records a person's decision on the pending, unexpired request whose user code hashes to
-    /// `user_code`, answering `true`; `false` (changing nothing) if there is no such request or
-    /// it is already decided.
+    /// The request stored under `device_code`, as it stands (status, interval, last poll),
+    /// while it is kept: `Some` until the `keep_until` it was saved with (even after its
+    /// `expires_at`), `None` if there is none, it was taken, or `keep_until` is not after
+    /// `now`. A read: it changes nothing.
+    async fn find_device(
+        &self,
+        device_code: &DeviceCodeHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<DeviceAuthorization>, StoreError>;
+
+    /// Records a poll, compare-and-set: if the request under `device_code` is kept, its status
+    /// is [`DeviceStatus::Pending`], and its `last_poll` equals `expected_last_poll` (both
+    /// `None`, or the same instant in whole seconds), sets its `last_poll` to `last_poll` and
+    /// its `interval` to `interval` and answers [`DeviceUpdate::Applied`]; otherwise changes
+    /// nothing and answers [`DeviceUpdate::Conflict`] (the engine reads again and retries).
     ///
-    /// Atomic: of concurrent decisions on one request, exactly one answers `true` (SQL `UPDATE …
-    /// WHERE status = 'pending' AND expires_at > $now`). The user code stops working once
-    /// decided.
+    /// The engine passes `last_poll` in whole seconds; a store may keep whole seconds only.
+    ///
+    /// Atomic: of concurrent calls with the same `expected_last_poll` and a new `last_poll`,
+    /// exactly one answers `Applied` (SQL `UPDATE … SET last_poll = $3, interval = $4 WHERE
+    /// device_code = $1 AND status = 'pending' AND last_poll IS NOT DISTINCT FROM $2 AND
+    /// keep_until > $now`).
+    async fn record_poll(
+        &self,
+        device_code: &DeviceCodeHash,
+        expected_last_poll: Option<OffsetDateTime>,
+        last_poll: OffsetDateTime,
+        interval: u64,
+        now: OffsetDateTime,
+    ) -> Result<DeviceUpdate, StoreError>;
+
+    /// Records a person's decision, compare-and-set from [`DeviceStatus::Pending`]: if the user
+    /// code index of `user_code` lives (the request is pending and its `expires_at` is after
+    /// `now`), sets the request's status to the decision's, removes the index (the user code
+    /// stops working, and may be drawn again), and answers [`DeviceDecided::Decided`];
+    /// otherwise changes nothing and answers [`DeviceDecided::NotPending`].
+    ///
+    /// Atomic: of concurrent decisions on one request, exactly one answers `Decided` (SQL
+    /// `UPDATE … WHERE status = 'pending' AND expires_at > $now`).
     async fn decide_device_authorization(
         &self,
         user_code: &UserCodeHash,
         decision: &DeviceDecision,
         now: OffsetDateTime,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<DeviceDecided, StoreError>;
 
-    /// One poll of the token endpoint by `client` with the device code hashing to
-    /// `device_code`, in one atomic step:
+    /// Takes an approved request: if the request under `device_code` is kept and its status is
+    /// [`DeviceStatus::Approved`], removes it (it stops counting against the limits, and
+    /// [`find_device`](Self::find_device) no longer finds it) and answers what it was, with its
+    /// status; otherwise changes nothing and answers `None`.
     ///
-    /// - no such request: [`DevicePoll::Unknown`];
-    /// - issued to another client: [`DevicePoll::OtherClient`], nothing changed;
-    /// - `now` at or after `expires_at`: [`DevicePoll::Expired`], nothing changed;
-    /// - approved: the request is removed and answered as [`DevicePoll::Approved`] (of
-    ///   concurrent polls, exactly one gets it; the others [`DevicePoll::Unknown`]);
-    /// - denied: [`DevicePoll::Denied`];
-    /// - pending, and the last poll was less than `interval` whole seconds before `now`:
-    ///   `interval` grows by 5, `last_poll` becomes `now`, answer [`DevicePoll::SlowDown`];
-    /// - pending otherwise: `last_poll` becomes `now`, answer [`DevicePoll::Pending`].
-    async fn poll_device_authorization(
+    /// Atomic: of concurrent calls, exactly one gets the request (SQL `DELETE … WHERE status =
+    /// 'approved' AND keep_until > $now RETURNING *`).
+    async fn take_approved(
         &self,
         device_code: &DeviceCodeHash,
-        client: &ClientId,
         now: OffsetDateTime,
-    ) -> Result<DevicePoll, StoreError>;
+    ) -> Result<Option<DeviceAuthorization>, StoreError>;
 
-    /// Puts back an approved request that a poll collected ([`DevicePoll::Approved`]) but whose
-    /// tokens could not be saved (the token store failed), so that the device's next poll
-    /// collects it instead of the person having to start again. Saves `request` under
-    /// `device_code` unless something is stored there already, answering whether it did.
-    /// Atomic.
+    /// Puts back a request that [`take_approved`](Self::take_approved) took but whose tokens
+    /// could not be saved (the token store failed), so that the device's next poll collects it
+    /// instead of the person having to start again. Insert-if-absent: if nothing is stored
+    /// under `device_code`, saves `request` there, kept until `keep_until` (counted against the
+    /// limits until its `expires_at`, with no user code index), and answers
+    /// [`DeviceRestore::Restored`]; if something is, changes nothing and answers
+    /// [`DeviceRestore::Occupied`]; if `keep_until` is not after `now`, saves nothing and
+    /// answers [`DeviceRestore::Lapsed`].
+    ///
+    /// Atomic: the check and the save are one step (SQL `INSERT … ON CONFLICT DO NOTHING`).
     async fn restore_device_approval(
         &self,
         device_code: &DeviceCodeHash,
         request: &DeviceAuthorization,
+        keep_until: OffsetDateTime,
         now: OffsetDateTime,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<DeviceRestore, StoreError>;
 }
 
 /// The answer of [`DeviceCodeStore::save_device_authorization`].
@@ -229,18 +253,36 @@ pub enum DeviceSave {
     },
 }
 
-/// Whether a poll at `now` comes too soon after `last_poll` for `interval` (whole seconds):
-/// the rule every store applies.
-pub fn polled_too_soon(
-    last_poll: Option<OffsetDateTime>,
-    interval: u64,
-    now: OffsetDateTime,
-) -> bool {
-    match last_poll {
-        None => false,
-        Some(last) => {
-            let elapsed = now.unix_timestamp().saturating_sub(last.unix_timestamp());
-            elapsed < i64::try_from(interval).unwrap_or(i64::MAX)
-        }
-    }
+/// The answer of [`DeviceCodeStore::record_poll`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DeviceUpdate {
+    /// The request was pending with the expected last poll: the new values are stored.
+    Applied,
+    /// The request is gone, no longer pending, or its last poll was not the expected one:
+    /// nothing was changed.
+    Conflict,
+}
+
+/// The answer of [`DeviceCodeStore::decide_device_authorization`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DeviceDecided {
+    /// The decision was recorded, and the user code index removed.
+    Decided,
+    /// No pending, unexpired request is behind the user code (none, already decided, or
+    /// expired): nothing was changed.
+    NotPending,
+}
+
+/// The answer of [`DeviceCodeStore::restore_device_approval`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DeviceRestore {
+    /// The request was put back.
+    Restored,
+    /// Something is stored under the device code already: nothing was changed.
+    Occupied,
+    /// `keep_until` was not after `now`: there was nothing to keep, and nothing was saved.
+    Lapsed,
 }

@@ -7,7 +7,7 @@
 //! | [`TokenStore`] | issued tokens, by hash, with their grant records | `token` | [`MemoryTokenStore`] |
 //! | [`AttemptLimiter`] | whether a login may be tried now (brute-force protection) | `attempt` | [`MemoryAttemptLimiter`] |
 //! | [`CodeStore`] | authorization requests awaiting a decision, and authorization codes | `code` | [`MemoryCodeStore`] |
-//! | [`DeviceCodeStore`] | device authorization requests (RFC 8628) | `device` | [`MemoryDeviceCodeStore`] |
+//! | [`DeviceCodeStore`] | device authorization requests (RFC 8628), kept as long as the engine says, their polls recorded by compare-and-set | `device` | [`MemoryDeviceCodeStore`] |
 //! | [`MfaStore`] | password sign-ins owing a second factor, and used one-time codes | `mfa` | [`MemoryMfaStore`] |
 //!
 //! No store is handed a secret, only its SHA-256, as a hash type of the secret's own kind (see
@@ -36,10 +36,12 @@
 //!
 //! Every method is **one step that a real database can do atomically**: one `GETDEL` or script in
 //! Redis, one statement or transaction in SQL (`DELETE … RETURNING`, `UPDATE … WHERE state =
-//! 'live' RETURNING`). The engine never reads a value, decides, and writes it back across two
-//! calls: where a step must be single-use (rotating a refresh token, counting an attempt) the
-//! method itself is the check and the write. Each method's documentation says who calls it, what
-//! must be atomic, and what each answer means.
+//! 'live' RETURNING`). Where a step must be single-use (rotating a refresh token, counting an
+//! attempt, taking a device approval) the method itself is the check and the write. Where the
+//! engine reads a value, decides, and writes it back across two calls (a device's poll), the
+//! write is a compare-and-set that changes nothing if the value moved since the read
+//! ([`DeviceCodeStore::record_poll`]), and the engine reads again. Each method's documentation
+//! says who calls it, what must be atomic, and what each answer means.
 
 mod attempt;
 mod client;
@@ -61,8 +63,8 @@ pub use attempt::{AttemptKey, AttemptLease, AttemptLimiter, AttemptRule, Attempt
 pub use client::ClientStore;
 pub use code::{CodeGrant, CodeRedemption, CodeStore, PendingAuthorization};
 pub use device::{
-    polled_too_soon, DeviceAuthorization, DeviceCodeStore, DeviceDecision, DevicePoll, DeviceSave,
-    DeviceStatus, EXPIRED_DEVICE_CODE_MEMORY,
+    DeviceAuthorization, DeviceCodeStore, DeviceDecided, DeviceDecision, DeviceRestore, DeviceSave,
+    DeviceStatus, DeviceUpdate,
 };
 pub use memory::{
     MemoryAttemptLimiter, MemoryClientStore, MemoryCodeStore, MemoryDeviceCodeStore,

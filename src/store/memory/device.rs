@@ -11,16 +11,16 @@ use super::{lock, shrink_if_sparse, wait_until, whole_seconds, ClientCounts};
 use crate::error::StoreError;
 use crate::store::expiry::{ExpiryQueue, SWEEP_BATCH};
 use crate::store::{
-    polled_too_soon, DeviceAuthorization, DeviceCodeStore, DeviceDecision, DevicePoll, DeviceSave,
-    DeviceStatus, PendingLimits, EXPIRED_DEVICE_CODE_MEMORY,
+    DeviceAuthorization, DeviceCodeStore, DeviceDecided, DeviceDecision, DeviceRestore, DeviceSave,
+    DeviceStatus, DeviceUpdate, PendingLimits,
 };
 use crate::token::{DeviceCodeHash, UserCodeHash};
-use crate::types::ClientId;
 
-/// A device authorization, and whether it still counts against the limits on pending requests
-/// (until it expires, or its approval is collected).
+/// A device authorization, until when it is kept, and whether it still counts against the
+/// limits on pending requests (until it expires, or it is taken).
 struct HeldDevice {
     request: DeviceAuthorization,
+    keep_until: OffsetDateTime,
     counted: bool,
 }
 
@@ -29,7 +29,7 @@ struct HeldDevice {
 enum DeviceStage {
     /// It expires: it stops counting, and its user code stops working.
     Expire,
-    /// It is forgotten ([`EXPIRED_DEVICE_CODE_MEMORY`] after it expired).
+    /// It is forgotten (its `keep_until`).
     Forget,
 }
 
@@ -41,10 +41,6 @@ struct DeviceState {
     user_codes: HashMap<UserCodeHash, DeviceCodeHash>,
     counts: ClientCounts,
     expiry: ExpiryQueue<(DeviceCodeHash, DeviceStage, Option<UserCodeHash>)>,
-}
-
-fn device_memory() -> time::Duration {
-    time::Duration::seconds(EXPIRED_DEVICE_CODE_MEMORY)
 }
 
 impl DeviceState {
@@ -67,9 +63,10 @@ impl DeviceState {
                     }
                 }
                 DeviceStage::Forget => {
-                    let gone = self.requests.get(&device).is_some_and(|h| {
-                        h.request.expires_at.saturating_add(device_memory()) <= now
-                    });
+                    let gone = self
+                        .requests
+                        .get(&device)
+                        .is_some_and(|h| h.keep_until <= now);
                     if gone {
                         self.remove(&device);
                     }
@@ -85,6 +82,7 @@ impl DeviceState {
         device: DeviceCodeHash,
         user_code: Option<UserCodeHash>,
         request: DeviceAuthorization,
+        keep_until: OffsetDateTime,
         now: OffsetDateTime,
     ) {
         let counted = request.expires_at > now;
@@ -93,17 +91,17 @@ impl DeviceState {
         }
         self.expiry
             .push(request.expires_at, (device, DeviceStage::Expire, user_code));
-        self.expiry.push(
-            request.expires_at.saturating_add(device_memory()),
-            (device, DeviceStage::Forget, None),
-        );
+        self.expiry
+            .push(keep_until, (device, DeviceStage::Forget, None));
         if let Some(user_code) = user_code {
             self.user_codes.insert(user_code, device);
         }
-        if let Some(old) = self
-            .requests
-            .insert(device, HeldDevice { request, counted })
-        {
+        let held = HeldDevice {
+            request,
+            keep_until,
+            counted,
+        };
+        if let Some(old) = self.requests.insert(device, held) {
             if old.counted {
                 self.counts.remove(&old.request.client_id);
             }
@@ -116,6 +114,18 @@ impl DeviceState {
             self.counts.remove(&held.request.client_id);
         }
         Some(held.request)
+    }
+
+    /// The request under a device code, while it is kept.
+    fn kept_mut(
+        &mut self,
+        device: &DeviceCodeHash,
+        now: OffsetDateTime,
+    ) -> Option<&mut DeviceAuthorization> {
+        self.requests
+            .get_mut(device)
+            .filter(|h| h.keep_until > now)
+            .map(|h| &mut h.request)
     }
 
     /// The pending, unexpired request behind a user code.
@@ -170,6 +180,7 @@ impl DeviceCodeStore for MemoryDeviceCodeStore {
         device_code: &DeviceCodeHash,
         user_code: &UserCodeHash,
         request: &DeviceAuthorization,
+        keep_until: OffsetDateTime,
         limits: &PendingLimits,
         now: OffsetDateTime,
     ) -> Result<DeviceSave, StoreError> {
@@ -191,7 +202,13 @@ impl DeviceCodeStore for MemoryDeviceCodeStore {
                 });
             }
         }
-        state.insert(*device_code, Some(*user_code), request.clone(), now);
+        state.insert(
+            *device_code,
+            Some(*user_code),
+            request.clone(),
+            keep_until,
+            now,
+        );
         Ok(DeviceSave::Saved)
     }
 
@@ -204,61 +221,65 @@ impl DeviceCodeStore for MemoryDeviceCodeStore {
         Ok(state.pending_mut(user_code, now).map(|r| r.clone()))
     }
 
+    async fn find_device(
+        &self,
+        device_code: &DeviceCodeHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<DeviceAuthorization>, StoreError> {
+        let mut state = lock(&self.state);
+        Ok(state.kept_mut(device_code, now).map(|r| r.clone()))
+    }
+
+    async fn record_poll(
+        &self,
+        device_code: &DeviceCodeHash,
+        expected_last_poll: Option<OffsetDateTime>,
+        last_poll: OffsetDateTime,
+        interval: u64,
+        now: OffsetDateTime,
+    ) -> Result<DeviceUpdate, StoreError> {
+        let mut state = lock(&self.state);
+        state.sweep(now, SWEEP_BATCH);
+        let expected = expected_last_poll.map(whole_seconds);
+        let Some(request) = state.kept_mut(device_code, now).filter(|r| {
+            r.status == DeviceStatus::Pending && r.last_poll.map(whole_seconds) == expected
+        }) else {
+            return Ok(DeviceUpdate::Conflict);
+        };
+        request.last_poll = Some(whole_seconds(last_poll));
+        request.interval = interval;
+        Ok(DeviceUpdate::Applied)
+    }
+
     async fn decide_device_authorization(
         &self,
         user_code: &UserCodeHash,
         decision: &DeviceDecision,
         now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<DeviceDecided, StoreError> {
         let mut state = lock(&self.state);
         let Some(request) = state.pending_mut(user_code, now) else {
-            return Ok(false);
+            return Ok(DeviceDecided::NotPending);
         };
         request.status = decision.status();
         state.user_codes.remove(user_code);
-        Ok(true)
+        Ok(DeviceDecided::Decided)
     }
 
-    async fn poll_device_authorization(
+    async fn take_approved(
         &self,
         device_code: &DeviceCodeHash,
-        client: &ClientId,
         now: OffsetDateTime,
-    ) -> Result<DevicePoll, StoreError> {
+    ) -> Result<Option<DeviceAuthorization>, StoreError> {
         let mut state = lock(&self.state);
         state.sweep(now, SWEEP_BATCH);
-        let Some(request) = state
-            .requests
-            .get_mut(device_code)
-            .map(|h| &mut h.request)
-            .filter(|r| r.expires_at.saturating_add(device_memory()) > now)
-        else {
-            return Ok(DevicePoll::Unknown);
-        };
-        if &request.client_id != client {
-            return Ok(DevicePoll::OtherClient);
-        }
-        if request.expires_at <= now {
-            return Ok(DevicePoll::Expired);
-        }
-        Ok(match &request.status {
-            DeviceStatus::Approved { .. } => match state.remove(device_code) {
-                Some(request) => DevicePoll::Approved(request),
-                None => DevicePoll::Unknown,
-            },
-            DeviceStatus::Denied => DevicePoll::Denied,
-            DeviceStatus::Pending => {
-                let too_soon = polled_too_soon(request.last_poll, request.interval, now);
-                request.last_poll = Some(whole_seconds(now));
-                if too_soon {
-                    request.interval = request.interval.saturating_add(5);
-                    DevicePoll::SlowDown {
-                        interval: request.interval,
-                    }
-                } else {
-                    DevicePoll::Pending
-                }
-            }
+        let approved = state
+            .kept_mut(device_code, now)
+            .is_some_and(|r| matches!(r.status, DeviceStatus::Approved { .. }));
+        Ok(if approved {
+            state.remove(device_code)
+        } else {
+            None
         })
     }
 
@@ -266,15 +287,18 @@ impl DeviceCodeStore for MemoryDeviceCodeStore {
         &self,
         device_code: &DeviceCodeHash,
         request: &DeviceAuthorization,
+        keep_until: OffsetDateTime,
         now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<DeviceRestore, StoreError> {
         let mut state = lock(&self.state);
-        if state.requests.contains_key(device_code)
-            || request.expires_at.saturating_add(device_memory()) <= now
-        {
-            return Ok(false);
+        state.sweep(now, SWEEP_BATCH);
+        if state.kept_mut(device_code, now).is_some() {
+            return Ok(DeviceRestore::Occupied);
         }
-        state.insert(*device_code, None, request.clone(), now);
-        Ok(true)
+        if keep_until <= now {
+            return Ok(DeviceRestore::Lapsed);
+        }
+        state.insert(*device_code, None, request.clone(), keep_until, now);
+        Ok(DeviceRestore::Restored)
     }
 }

@@ -9,11 +9,11 @@ use super::RedisStore;
 use crate::error::StoreError;
 use crate::scope::Scope;
 use crate::store::{
-    DeviceAuthorization, DeviceCodeStore, DeviceDecision, DevicePoll, DeviceSave, DeviceStatus,
-    PendingLimits, EXPIRED_DEVICE_CODE_MEMORY,
+    DeviceAuthorization, DeviceCodeStore, DeviceDecided, DeviceDecision, DeviceRestore, DeviceSave,
+    DeviceStatus, DeviceUpdate, PendingLimits,
 };
 use crate::token::{DeviceCodeHash, UserCodeHash};
-use crate::types::{ClientId, UserId, Username};
+use crate::types::{UserId, Username};
 
 /// How a device authorization's status is kept: its word, and for an approval the user, the
 /// username and the granted scope.
@@ -84,6 +84,7 @@ impl RedisStore {
         invocation: &mut redis::ScriptInvocation<'_>,
         device_code: &DeviceCodeHash,
         request: &DeviceAuthorization,
+        keep_until: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let json = crate::store::encode_record(request)?;
@@ -98,7 +99,7 @@ impl RedisStore {
             .key(self.device_all_key())
             .arg(now.unix_timestamp())
             .arg(request.expires_at.unix_timestamp())
-            .arg(EXPIRED_DEVICE_CODE_MEMORY)
+            .arg(keep_until.unix_timestamp())
             .arg(device_code.to_hex())
             .arg(request.client_id.as_str())
             .arg(status)
@@ -124,6 +125,7 @@ impl DeviceCodeStore for RedisStore {
         device_code: &DeviceCodeHash,
         user_code: &UserCodeHash,
         request: &DeviceAuthorization,
+        keep_until: OffsetDateTime,
         limits: &PendingLimits,
         now: OffsetDateTime,
     ) -> Result<DeviceSave, StoreError> {
@@ -132,7 +134,7 @@ impl DeviceCodeStore for RedisStore {
             .arg(limits.per_client)
             .arg(limits.total)
             .arg(self.device_key_prefix());
-        self.add_device(&mut invocation, device_code, request, now)?;
+        self.add_device(&mut invocation, device_code, request, keep_until, now)?;
         invocation.key(self.user_code_key(user_code));
         let (saved, wait): (i64, i64) = self.invoke(false, &invocation).await?;
         Ok(match saved {
@@ -161,12 +163,55 @@ impl DeviceCodeStore for RedisStore {
         }
     }
 
+    async fn find_device(
+        &self,
+        device_code: &DeviceCodeHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<DeviceAuthorization>, StoreError> {
+        let mut invocation = self.scripts.read_device.prepare_invoke();
+        invocation
+            .key(self.device_key(device_code))
+            .arg(now.unix_timestamp());
+        let fields: Option<Vec<Option<String>>> = self.invoke(true, &invocation).await?;
+        match fields {
+            Some(fields) => parse_device(fields),
+            None => Ok(None),
+        }
+    }
+
+    async fn record_poll(
+        &self,
+        device_code: &DeviceCodeHash,
+        expected_last_poll: Option<OffsetDateTime>,
+        last_poll: OffsetDateTime,
+        interval: u64,
+        now: OffsetDateTime,
+    ) -> Result<DeviceUpdate, StoreError> {
+        let mut invocation = self.scripts.record_device_poll.prepare_invoke();
+        invocation
+            .key(self.device_key(device_code))
+            .arg(now.unix_timestamp())
+            .arg(
+                expected_last_poll
+                    .map(|l| l.unix_timestamp().to_string())
+                    .unwrap_or_default(),
+            )
+            .arg(last_poll.unix_timestamp())
+            .arg(interval.to_string());
+        let applied: i64 = self.invoke(false, &invocation).await?;
+        Ok(if applied == 1 {
+            DeviceUpdate::Applied
+        } else {
+            DeviceUpdate::Conflict
+        })
+    }
+
     async fn decide_device_authorization(
         &self,
         user_code: &UserCodeHash,
         decision: &DeviceDecision,
         now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<DeviceDecided, StoreError> {
         let (status, user, username, scope) = status_fields(&decision.status());
         let mut invocation = self.scripts.decide_device.prepare_invoke();
         invocation
@@ -178,54 +223,46 @@ impl DeviceCodeStore for RedisStore {
             .arg(scope)
             .arg(username);
         let decided: i64 = self.invoke(false, &invocation).await?;
-        Ok(decided == 1)
+        Ok(if decided == 1 {
+            DeviceDecided::Decided
+        } else {
+            DeviceDecided::NotPending
+        })
     }
 
-    async fn poll_device_authorization(
+    async fn take_approved(
         &self,
         device_code: &DeviceCodeHash,
-        client: &ClientId,
         now: OffsetDateTime,
-    ) -> Result<DevicePoll, StoreError> {
-        let mut invocation = self.scripts.poll_device.prepare_invoke();
+    ) -> Result<Option<DeviceAuthorization>, StoreError> {
+        let mut invocation = self.scripts.take_approved_device.prepare_invoke();
         invocation
             .key(self.device_key(device_code))
             .key(self.device_all_key())
             .arg(now.unix_timestamp())
-            .arg(client.as_str())
-            .arg(EXPIRED_DEVICE_CODE_MEMORY)
             .arg(self.device_client_prefix())
             .arg(device_code.to_hex());
-        let answer: Vec<Option<String>> = self.invoke(false, &invocation).await?;
-        let mut answer = answer.into_iter();
-        Ok(match answer.next().flatten().as_deref() {
-            Some("pending") => DevicePoll::Pending,
-            Some("slow_down") => match answer.next().flatten() {
-                Some(interval) => DevicePoll::SlowDown {
-                    interval: interval.parse().map_err(StoreError::backend)?,
-                },
-                None => DevicePoll::Unknown,
-            },
-            Some("denied") => DevicePoll::Denied,
-            Some("approved") => match parse_device(answer)? {
-                Some(request) => DevicePoll::Approved(request),
-                None => DevicePoll::Unknown,
-            },
-            Some("expired") => DevicePoll::Expired,
-            Some("other") => DevicePoll::OtherClient,
-            _ => DevicePoll::Unknown,
-        })
+        let fields: Option<Vec<Option<String>>> = self.invoke(false, &invocation).await?;
+        match fields {
+            Some(fields) => parse_device(fields),
+            None => Ok(None),
+        }
     }
 
     async fn restore_device_approval(
         &self,
         device_code: &DeviceCodeHash,
         request: &DeviceAuthorization,
+        keep_until: OffsetDateTime,
         now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<DeviceRestore, StoreError> {
         let mut invocation = self.scripts.restore_device.prepare_invoke();
-        self.add_device(&mut invocation, device_code, request, now)?;
+        self.add_device(&mut invocation, device_code, request, keep_until, now)?;
         let restored: i64 = self.invoke(false, &invocation).await?;
-        Ok(restored == 1)
+        Ok(match restored {
+            1 => DeviceRestore::Restored,
+            2 => DeviceRestore::Lapsed,
+            _ => DeviceRestore::Occupied,
+        })
     }
 }

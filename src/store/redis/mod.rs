@@ -50,7 +50,9 @@ const SAVE_DEVICE: &str = include_str!("lua/save_device.lua");
 const RESTORE_DEVICE: &str = include_str!("lua/restore_device.lua");
 const FIND_DEVICE: &str = include_str!("lua/find_device.lua");
 const DECIDE_DEVICE: &str = include_str!("lua/decide_device.lua");
-const POLL_DEVICE: &str = include_str!("lua/poll_device.lua");
+const READ_DEVICE: &str = include_str!("lua/read_device.lua");
+const RECORD_DEVICE_POLL: &str = include_str!("lua/record_device_poll.lua");
+const TAKE_APPROVED_DEVICE: &str = include_str!("lua/take_approved_device.lua");
 const SAVE_MFA: &str = include_str!("lua/save_mfa.lua");
 const TAKE_MFA: &str = include_str!("lua/take_mfa.lua");
 const ADVANCE_OTP: &str = include_str!("lua/advance_otp.lua");
@@ -72,7 +74,9 @@ struct Scripts {
     restore_device: Script,
     find_device: Script,
     decide_device: Script,
-    poll_device: Script,
+    read_device: Script,
+    record_device_poll: Script,
+    take_approved_device: Script,
     save_mfa: Script,
     take_mfa: Script,
     advance_otp: Script,
@@ -97,7 +101,9 @@ impl Scripts {
             restore_device: Script::new(&format!("{LIMITS_FN}\n{PUT_DEVICE_FN}\n{RESTORE_DEVICE}")),
             find_device: Script::new(FIND_DEVICE),
             decide_device: Script::new(DECIDE_DEVICE),
-            poll_device: Script::new(POLL_DEVICE),
+            read_device: Script::new(READ_DEVICE),
+            record_device_poll: Script::new(RECORD_DEVICE_POLL),
+            take_approved_device: Script::new(TAKE_APPROVED_DEVICE),
             save_mfa: Script::new(SAVE_MFA),
             take_mfa: Script::new(TAKE_MFA),
             advance_otp: Script::new(ADVANCE_OTP),
@@ -124,7 +130,7 @@ impl Scripts {
 /// | `{grantor}:p:<sha256 hex of the request id>` | hash | client, expiry, and the [`PendingAuthorization`](crate::PendingAuthorization) as JSON | with the request |
 /// | `{grantor}:pc:<client id>`, `{grantor}:pa` | sorted set | the client's pending requests, and all of them (request id hashes scored by expiry), for [`PendingLimits`](crate::PendingLimits) | with their last member |
 /// | `{grantor}:c:<sha256 hex of the code>` | hash | state (`live`/`used`), client, family, expiry, and the [`CodeGrant`](crate::CodeGrant) as JSON (dropped once used; a used code keeps its client and family as long as the tokens issued from it) | with the code, or its tokens once used |
-/// | `{grantor}:d:<sha256 hex of the device code>` | hash | one device authorization: client, expiry, status (`pending`/`approved`/`denied`), interval, last poll, the approving user, username and granted scope, and the [`DeviceAuthorization`](crate::DeviceAuthorization) as saved, as JSON | [`EXPIRED_DEVICE_CODE_MEMORY`](crate::EXPIRED_DEVICE_CODE_MEMORY) seconds after the request expires, or when an approval is collected |
+/// | `{grantor}:d:<sha256 hex of the device code>` | hash | one device authorization: client, expiry, until when it is kept, status (`pending`/`approved`/`denied`), interval, last poll, the approving user, username and granted scope, and the [`DeviceAuthorization`](crate::DeviceAuthorization) as saved, as JSON | at the `keep_until` it was saved with (the engine keeps a request 10 minutes past its expiry), or when an approval is taken |
 /// | `{grantor}:dc:<client id>`, `{grantor}:da` | sorted set | the client's unexpired device requests, and all of them (device code hashes scored by expiry), for [`PendingLimits`](crate::PendingLimits) | with their last member |
 /// | `{grantor}:u:<sha256 hex of the normalised user code>` | string | the device code hash (hex) of the pending request it names | with the request, or when it is decided |
 /// | `{grantor}:m:<sha256 hex of the mfa_token>` | hash | expiry and the [`MfaChallenge`](crate::MfaChallenge) as JSON | with the challenge, or when it is taken |
@@ -145,8 +151,8 @@ impl Scripts {
 /// saving tokens, rotate-and-detect-reuse, reissuing within a grace period, revoke-one,
 /// revoke-a-family, the limiter's reserve and failure (its release is a plain `ZREM`), saving
 /// pending requests within their bounds, taking them, saving, spending and giving back codes,
-/// saving (within bounds), finding (a read that follows the user code index), deciding, polling
-/// and putting back device authorizations, saving and taking `mfa_token`s, and advancing a
+/// saving (within bounds), finding (reads, by user code or device code), deciding, recording a
+/// poll (a compare-and-set), taking and putting back device authorizations, saving and taking `mfa_token`s, and advancing a
 /// user's one-time code counter. Nothing reads in one round trip and writes in another.
 ///
 /// # Eviction
