@@ -180,9 +180,9 @@ pub use store::{
     AttemptLimiter, AttemptRule, AttemptVerdict, ClientStore, CodeGrant, CodeRedemption, CodeStore,
     DeviceAuthorization, DeviceCodeStore, DeviceDecision, DevicePoll, DeviceSave, DeviceStatus,
     MemoryAttemptLimiter, MemoryClientStore, MemoryCodeStore, MemoryDeviceCodeStore,
-    MemoryMfaStore, MemoryTokenStore, MemoryUserVerifier, MfaChallenge, MfaStore, OtpVerdict,
-    PendingAuthorization, PendingLimits, Record, Rotation, TokenKind, TokenLookup, TokenRecord,
-    TokenStore, UserVerdict, UserVerifier, EXPIRED_DEVICE_CODE_MEMORY, RECORD_FORMAT,
+    MemoryMfaStore, MemoryTokenStore, MemoryUserVerifier, MfaChallenge, MfaStore, OtpAdvance,
+    OtpVerdict, PendingAuthorization, PendingLimits, Record, Rotation, TokenKind, TokenLookup,
+    TokenRecord, TokenStore, UserVerdict, UserVerifier, EXPIRED_DEVICE_CODE_MEMORY, RECORD_FORMAT,
     REVOKED_FAMILY_MEMORY,
 };
 #[cfg(feature = "redis")]

@@ -603,7 +603,7 @@ async fn malformed_entries_are_errors_or_misses_never_half_done() {
 /// refused through the other, and a device approved through one is collected through the other.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_handles_share_otp_marks_and_device_approvals() {
-    use grantor::{DeviceCodeStore, DevicePoll, MfaStore, UserId};
+    use grantor::{DeviceCodeStore, DevicePoll, MfaStore, OtpAdvance, UserId};
     let redis_server = RedisServer::start();
     let one = RedisStore::connect(&redis_server.url())
         .await
@@ -617,23 +617,23 @@ async fn two_handles_share_otp_marks_and_device_approvals() {
     let user = UserId::new("user-1");
     assert_eq!(
         one.advance_otp_counter(&user, 7, at(30), now).await.ok(),
-        Some(true)
+        Some(OtpAdvance::Advanced)
     );
     assert_eq!(
         two.advance_otp_counter(&user, 7, at(30), now).await.ok(),
-        Some(false)
+        Some(OtpAdvance::NotHigher)
     );
     assert_eq!(
         two.advance_otp_counter(&user, 8, at(30), now).await.ok(),
-        Some(true)
+        Some(OtpAdvance::Advanced)
     );
     assert_eq!(
         one.advance_otp_counter(&user, 8, at(30), at(1)).await.ok(),
-        Some(false)
+        Some(OtpAdvance::NotHigher)
     );
     assert_eq!(
         one.advance_otp_counter(&user, 7, at(30), at(1)).await.ok(),
-        Some(false),
+        Some(OtpAdvance::NotHigher),
         "an earlier code, after a later one was used through the other handle"
     );
 
@@ -746,7 +746,7 @@ async fn device_and_mfa_keys_live_as_long_as_their_entries() {
             .advance_otp_counter(&user, 1234, now + time::Duration::seconds(90), now)
             .await
             .ok(),
-        Some(true)
+        Some(grantor::OtpAdvance::Advanced)
     );
     let entries = dump(&redis_server.url()).await;
     let ttl = |key: &str| {

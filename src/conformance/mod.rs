@@ -91,9 +91,10 @@ use crate::{
     AuthorizationCode, AuthorizationCodeHash, AuthorizationRequestId, ClientId, CodeChallenge,
     CodeChallengeMethod, CodeGrant, CodeRedemption, CodeStore, DeviceAuthorization, DeviceCode,
     DeviceCodeHash, DeviceCodeStore, DeviceDecision, DevicePoll, DeviceSave, DeviceStatus,
-    FamilyId, MfaChallenge, MfaStore, MfaToken, MfaTokenHash, PendingAuthorization, PendingLimits,
-    RedirectUri, RequestIdHash, ResponseType, Rotation, Scope, TokenHash, TokenKind, TokenLookup,
-    TokenRecord, TokenStore, UserCode, UserCodeHash, UserId, Username, EXPIRED_DEVICE_CODE_MEMORY,
+    FamilyId, MfaChallenge, MfaStore, MfaToken, MfaTokenHash, OtpAdvance, PendingAuthorization,
+    PendingLimits, RedirectUri, RequestIdHash, ResponseType, Rotation, Scope, TokenHash, TokenKind,
+    TokenLookup, TokenRecord, TokenStore, UserCode, UserCodeHash, UserId, Username,
+    EXPIRED_DEVICE_CODE_MEMORY,
 };
 use time::OffsetDateTime;
 use tokio::sync::Barrier;
@@ -2421,9 +2422,11 @@ pub async fn one_time_codes_only_move_forward(mfa: Arc<dyn MfaStore>) -> Result<
     let advance = |user: &UserId, counter: u64, until: OffsetDateTime, now: OffsetDateTime| {
         let (mfa, user) = (mfa.clone(), user.clone());
         async move {
-            mfa.advance_otp_counter(&user, counter, until, now)
+            let advance = mfa
+                .advance_otp_counter(&user, counter, until, now)
                 .await
-                .must("advance")
+                .must("advance")?;
+            Ok::<_, Failure>(advance == OtpAdvance::Advanced)
         }
     };
     assert!(advance(&user, 7, at(30), now).await?);
@@ -2470,7 +2473,10 @@ pub async fn one_time_code_race_has_one_winner(mfa: Arc<dyn MfaStore>) -> Result
         }
     })
     .await?;
-    assert_eq!(marks.iter().filter(|m| **m).count(), 1);
+    assert_eq!(
+        marks.iter().filter(|m| **m == OtpAdvance::Advanced).count(),
+        1
+    );
     let other = UserId::new(format!("user-{}", FamilyId::generate()));
     let accepted = race_ok(20, |i| {
         let (mfa, user) = (mfa.clone(), other.clone());
@@ -2480,7 +2486,7 @@ pub async fn one_time_code_race_has_one_winner(mfa: Arc<dyn MfaStore>) -> Result
                 .advance_otp_counter(&user, counter, until, now)
                 .await
                 .must("advance")?;
-            Ok(ok.then_some(counter))
+            Ok((ok == OtpAdvance::Advanced).then_some(counter))
         }
     })
     .await?;

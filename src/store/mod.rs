@@ -68,7 +68,7 @@ pub use memory::{
     MemoryAttemptLimiter, MemoryClientStore, MemoryCodeStore, MemoryDeviceCodeStore,
     MemoryMfaStore, MemoryTokenStore, MemoryUserVerifier,
 };
-pub use mfa::{MfaChallenge, MfaStore};
+pub use mfa::{MfaChallenge, MfaStore, OtpAdvance};
 pub use pending::{Admission, PendingLimits};
 pub use record::{decode_record, encode_record, Record, RECORD_FORMAT};
 pub use token::{Rotation, TokenKind, TokenLookup, TokenRecord, TokenStore, REVOKED_FAMILY_MEMORY};
