@@ -177,13 +177,13 @@ pub use scope::{Scope, ScopeError};
 pub use server::AuthorizationServer;
 pub use store::{
     decode_record, encode_record, polled_too_soon, Admission, AttemptKey, AttemptLease,
-    AttemptLimiter, AttemptRule, AttemptVerdict, ClientStore, CodeGrant, CodeRedemption, CodeStore,
-    DeviceAuthorization, DeviceCodeStore, DeviceDecision, DevicePoll, DeviceSave, DeviceStatus,
-    MemoryAttemptLimiter, MemoryClientStore, MemoryCodeStore, MemoryDeviceCodeStore,
-    MemoryMfaStore, MemoryTokenStore, MemoryUserVerifier, MfaChallenge, MfaStore, OtpAdvance,
-    OtpVerdict, PendingAuthorization, PendingLimits, Record, Rotation, TokenKind, TokenLookup,
-    TokenRecord, TokenStore, UserVerdict, UserVerifier, EXPIRED_DEVICE_CODE_MEMORY, RECORD_FORMAT,
-    REVOKED_FAMILY_MEMORY,
+    AttemptLimiter, AttemptRule, AttemptVerdict, ClientStore, CodeGrant, CodeLookup, CodeRestore,
+    CodeSpend, CodeStore, DeviceAuthorization, DeviceCodeStore, DeviceDecision, DevicePoll,
+    DeviceSave, DeviceStatus, MemoryAttemptLimiter, MemoryClientStore, MemoryCodeStore,
+    MemoryDeviceCodeStore, MemoryMfaStore, MemoryTokenStore, MemoryUserVerifier, MfaChallenge,
+    MfaStore, OtpAdvance, OtpVerdict, PendingAuthorization, PendingLimits, Record, Rotation,
+    SpentCode, TokenKind, TokenLookup, TokenRecord, TokenStore, UserVerdict, UserVerifier,
+    EXPIRED_DEVICE_CODE_MEMORY, RECORD_FORMAT, REVOKED_FAMILY_MEMORY,
 };
 #[cfg(feature = "redis")]
 pub use store::{RedisStore, RedisStoreBuilder};

@@ -860,13 +860,19 @@ impl grantor::CodeStore for DownCodes {
     ) -> Result<(), grantor::StoreError> {
         Err(grantor::StoreError::unavailable("connection refused"))
     }
-    async fn take_code(
+    async fn find_code(
         &self,
         _: &grantor::AuthorizationCodeHash,
-        _: &grantor::ClientId,
         _: time::OffsetDateTime,
+    ) -> Result<grantor::CodeLookup, grantor::StoreError> {
+        Err(grantor::StoreError::unavailable("connection refused"))
+    }
+    async fn spend_code(
+        &self,
+        _: &grantor::AuthorizationCodeHash,
+        _: &grantor::SpentCode,
         _: time::OffsetDateTime,
-    ) -> Result<grantor::CodeRedemption, grantor::StoreError> {
+    ) -> Result<grantor::CodeSpend, grantor::StoreError> {
         Err(grantor::StoreError::unavailable("connection refused"))
     }
     async fn restore_code(
@@ -874,7 +880,7 @@ impl grantor::CodeStore for DownCodes {
         _: &grantor::AuthorizationCodeHash,
         _: &grantor::CodeGrant,
         _: time::OffsetDateTime,
-    ) -> Result<bool, grantor::StoreError> {
+    ) -> Result<grantor::CodeRestore, grantor::StoreError> {
         Err(grantor::StoreError::unavailable("connection refused"))
     }
 }
