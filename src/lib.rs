@@ -177,12 +177,13 @@ pub use scope::{Scope, ScopeError};
 pub use server::AuthorizationServer;
 pub use store::{
     decode_record, encode_record, Admission, AttemptKey, AttemptLease, AttemptLimiter, AttemptRule,
-    AttemptVerdict, ClientStore, CodeGrant, CodeRedemption, CodeStore, DeviceAuthorization,
-    DeviceCodeStore, DeviceDecided, DeviceDecision, DeviceRestore, DeviceSave, DeviceStatus,
-    DeviceUpdate, MemoryAttemptLimiter, MemoryClientStore, MemoryCodeStore, MemoryDeviceCodeStore,
-    MemoryMfaStore, MemoryTokenStore, MemoryUserVerifier, MfaChallenge, MfaStore, OtpVerdict,
-    PendingAuthorization, PendingLimits, Record, Rotation, TokenKind, TokenLookup, TokenRecord,
-    TokenStore, UserVerdict, UserVerifier, RECORD_FORMAT, REVOKED_FAMILY_MEMORY,
+    AttemptVerdict, ClientStore, CodeGrant, CodeLookup, CodeRestore, CodeSpend, CodeStore,
+    DeviceAuthorization, DeviceCodeStore, DeviceDecided, DeviceDecision, DeviceRestore, DeviceSave,
+    DeviceStatus, DeviceUpdate, MemoryAttemptLimiter, MemoryClientStore, MemoryCodeStore,
+    MemoryDeviceCodeStore, MemoryMfaStore, MemoryTokenStore, MemoryUserVerifier, MfaChallenge,
+    MfaStore, OtpAdvance, OtpVerdict, PendingAuthorization, PendingLimits, Record, Rotation,
+    SpentCode, TokenKind, TokenLookup, TokenRecord, TokenStore, UserVerdict, UserVerifier,
+    RECORD_FORMAT, REVOKED_FAMILY_MEMORY,
 };
 #[cfg(feature = "redis")]
 pub use store::{RedisStore, RedisStoreBuilder};

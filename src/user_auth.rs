@@ -11,7 +11,9 @@ use time::OffsetDateTime;
 use crate::attempts::{timed_out, within_deadline, AttemptGate, Count};
 use crate::error::OAuthError;
 use crate::reason::Reason;
-use crate::store::{AttemptKey, AttemptRule, MfaStore, OtpVerdict, UserVerdict, UserVerifier};
+use crate::store::{
+    AttemptKey, AttemptRule, MfaStore, OtpAdvance, OtpVerdict, UserVerdict, UserVerifier,
+};
 use crate::types::{ClientId, OneTimeCode, Password, ResourceOwner, UserId, Username};
 
 /// Brute-force limits for checking user passwords and one-time codes (the password and
@@ -220,11 +222,11 @@ impl UserAuthenticator {
                 .advance_otp_counter(user, counter, valid_until, now)
                 .await
             {
-                Ok(true) => {
+                Ok(OtpAdvance::Advanced) => {
                     held.succeeded().await;
                     Ok(())
                 }
-                Ok(false) => {
+                Ok(OtpAdvance::NotHigher) => {
                     held.failed().await;
                     Err(OAuthError::invalid_grant(
                         "the one-time code was already used; wait for the next one",

@@ -476,6 +476,120 @@ async fn a_code_redeemed_by_100_requests_at_once_leaves_no_live_token() {
     }
 }
 
+/// A code store whose next read of one code answers what was read earlier: an exchange that
+/// read the code live just before another exchange spent it.
+struct StaleReads {
+    inner: grantor::MemoryCodeStore,
+    stale: std::sync::Mutex<Option<(grantor::AuthorizationCodeHash, grantor::CodeLookup)>>,
+}
+
+#[grantor::async_trait]
+impl grantor::CodeStore for StaleReads {
+    async fn save_pending(
+        &self,
+        id: &grantor::RequestIdHash,
+        request: &grantor::PendingAuthorization,
+        limits: &grantor::PendingLimits,
+        now: time::OffsetDateTime,
+    ) -> Result<grantor::Admission, grantor::StoreError> {
+        self.inner.save_pending(id, request, limits, now).await
+    }
+    async fn find_pending(
+        &self,
+        id: &grantor::RequestIdHash,
+        now: time::OffsetDateTime,
+    ) -> Result<Option<grantor::PendingAuthorization>, grantor::StoreError> {
+        self.inner.find_pending(id, now).await
+    }
+    async fn take_pending(
+        &self,
+        id: &grantor::RequestIdHash,
+        now: time::OffsetDateTime,
+    ) -> Result<Option<grantor::PendingAuthorization>, grantor::StoreError> {
+        self.inner.take_pending(id, now).await
+    }
+    async fn save_code(
+        &self,
+        code: &grantor::AuthorizationCodeHash,
+        grant: &grantor::CodeGrant,
+        now: time::OffsetDateTime,
+    ) -> Result<(), grantor::StoreError> {
+        self.inner.save_code(code, grant, now).await
+    }
+    async fn find_code(
+        &self,
+        code: &grantor::AuthorizationCodeHash,
+        now: time::OffsetDateTime,
+    ) -> Result<grantor::CodeLookup, grantor::StoreError> {
+        let served = {
+            let mut stale = self.stale.lock().expect("lock");
+            match stale.take() {
+                Some((hash, lookup)) if hash == *code => Some(lookup),
+                other => {
+                    *stale = other;
+                    None
+                }
+            }
+        };
+        match served {
+            Some(lookup) => Ok(lookup),
+            None => self.inner.find_code(code, now).await,
+        }
+    }
+    async fn spend_code(
+        &self,
+        code: &grantor::AuthorizationCodeHash,
+        mark: &grantor::SpentCode,
+        now: time::OffsetDateTime,
+    ) -> Result<grantor::CodeSpend, grantor::StoreError> {
+        self.inner.spend_code(code, mark, now).await
+    }
+    async fn restore_code(
+        &self,
+        code: &grantor::AuthorizationCodeHash,
+        grant: &grantor::CodeGrant,
+        now: time::OffsetDateTime,
+    ) -> Result<grantor::CodeRestore, grantor::StoreError> {
+        self.inner.restore_code(code, grant, now).await
+    }
+}
+
+/// Two exchanges of one code read it live; the first spends it and gets tokens, the second
+/// finds it spent when it tries: a second use, which revokes the first one's tokens.
+#[tokio::test]
+async fn an_exchange_that_loses_the_race_to_spend_the_code_is_a_second_use() {
+    use grantor::CodeStore as _;
+    let codes = std::sync::Arc::new(StaleReads {
+        inner: grantor::MemoryCodeStore::new(),
+        stale: std::sync::Mutex::new(None),
+    });
+    let f = fixture_with(|b| b.enable_authorization_code_grant(codes.clone()));
+    let id = pending(&f, &spa_query("")).await;
+    let code = approve_for_code(&f, &id).await;
+    let hash = grantor::AuthorizationCodeHash::of(&grantor::AuthorizationCode::new(&code));
+    let read = codes.inner.find_code(&hash, START).await.expect("find");
+    assert!(matches!(read, grantor::CodeLookup::Live(_)), "{read:?}");
+    let first = exchange(&f, spa_exchange(&code, VERIFIER), None).await;
+    assert_eq!(first.status, 200, "{}", first.json);
+    *codes.stale.lock().expect("lock") = Some((hash, read));
+    let second = exchange(&f, spa_exchange(&code, VERIFIER), None).await;
+    assert_eq!((second.status, second.error()), (400, "invalid_grant"));
+    assert!(
+        codes.stale.lock().expect("lock").is_none(),
+        "the stale read was served"
+    );
+    let check = f
+        .server
+        .bearer_validator()
+        .validate(
+            &ResourceRequest::new()
+                .with_authorization(format!("Bearer {}", first.str("access_token"))),
+            &Scope::empty(),
+        )
+        .await;
+    assert_eq!(check.err().map(|e| e.status()), Some(401));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_replay_during_a_slow_exchange_still_revokes_everything() {
     let f = std::sync::Arc::new(fixture());
@@ -860,13 +974,19 @@ impl grantor::CodeStore for DownCodes {
     ) -> Result<(), grantor::StoreError> {
         Err(grantor::StoreError::unavailable("connection refused"))
     }
-    async fn take_code(
+    async fn find_code(
         &self,
         _: &grantor::AuthorizationCodeHash,
-        _: &grantor::ClientId,
         _: time::OffsetDateTime,
+    ) -> Result<grantor::CodeLookup, grantor::StoreError> {
+        Err(grantor::StoreError::unavailable("connection refused"))
+    }
+    async fn spend_code(
+        &self,
+        _: &grantor::AuthorizationCodeHash,
+        _: &grantor::SpentCode,
         _: time::OffsetDateTime,
-    ) -> Result<grantor::CodeRedemption, grantor::StoreError> {
+    ) -> Result<grantor::CodeSpend, grantor::StoreError> {
         Err(grantor::StoreError::unavailable("connection refused"))
     }
     async fn restore_code(
@@ -874,7 +994,7 @@ impl grantor::CodeStore for DownCodes {
         _: &grantor::AuthorizationCodeHash,
         _: &grantor::CodeGrant,
         _: time::OffsetDateTime,
-    ) -> Result<bool, grantor::StoreError> {
+    ) -> Result<grantor::CodeRestore, grantor::StoreError> {
         Err(grantor::StoreError::unavailable("connection refused"))
     }
 }

@@ -449,7 +449,7 @@ async fn store_failures_while_saving_the_mfa_token_are_server_errors() {
             _: u64,
             _: time::OffsetDateTime,
             _: time::OffsetDateTime,
-        ) -> Result<bool, grantor::StoreError> {
+        ) -> Result<grantor::OtpAdvance, grantor::StoreError> {
             Err(grantor::StoreError::unavailable("down"))
         }
     }

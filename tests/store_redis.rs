@@ -400,6 +400,101 @@ async fn every_key_lives_exactly_as_long_as_its_entry() {
     assert!(keys.contains(&format!("{{grantor}}:t:{}", hour.to_hex())));
 }
 
+/// Codes saved and spent by the previous release (one hash per code: state `s`, client `c`,
+/// family `f`, expiry `e`, grant `r`, and once spent the mark's end `u`) read, spend and give
+/// back as before; a code spent now keeps its mark exactly as long as asked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codes_in_the_existing_layout_keep_working() {
+    use grantor::{
+        AuthorizationCode, AuthorizationCodeHash, CodeLookup, CodeRestore, CodeSpend, CodeStore,
+    };
+    let redis_server = RedisServer::start();
+    let store = RedisStore::connect(&redis_server.url())
+        .await
+        .expect("connect");
+    let client = redis::Client::open(redis_server.url()).expect("client");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("conn");
+    let now = conformance::now();
+    let (e, u) = (now.unix_timestamp() + 60, now.unix_timestamp() + 3600);
+    let grant = conformance::code_grant(now, 60);
+    let json = grantor::encode_record(&grant).expect("encode");
+
+    // A live code, as the previous release's save script wrote it.
+    let live = AuthorizationCodeHash::of(&AuthorizationCode::new("live"));
+    let _: () = redis::cmd("HSET")
+        .arg(format!("{{grantor}}:c:{}", live.to_hex()))
+        .arg(&["s", "live", "c", "spa", "f", grant.family_id.as_str()])
+        .arg("e")
+        .arg(e)
+        .arg("r")
+        .arg(&json)
+        .query_async(&mut conn)
+        .await
+        .expect("hset");
+    assert_eq!(
+        store.find_code(&live, now).await.ok(),
+        Some(CodeLookup::Live(grant.clone()))
+    );
+    let keep = now + time::Duration::seconds(7200);
+    let mark = grantor::SpentCode::new(grant.client_id.clone(), grant.family_id.clone(), keep);
+    assert_eq!(
+        store.spend_code(&live, &mark, now).await.ok(),
+        Some(CodeSpend::Spent(grant.clone()))
+    );
+    let ttls: std::collections::HashMap<String, i64> = dump(&redis_server.url())
+        .await
+        .into_iter()
+        .map(|(k, _, ttl)| (k, ttl))
+        .collect();
+    let ttl = ttls
+        .get(&format!("{{grantor}}:c:{}", live.to_hex()))
+        .copied()
+        .unwrap_or(-3);
+    assert!(
+        (7198..=7200).contains(&ttl),
+        "the mark lives as asked: {ttl}"
+    );
+
+    // A code spent by the previous release's take script: a used mark kept until `u`.
+    let used = AuthorizationCodeHash::of(&AuthorizationCode::new("used"));
+    let _: () = redis::cmd("HSET")
+        .arg(format!("{{grantor}}:c:{}", used.to_hex()))
+        .arg(&["s", "used", "c", "spa", "f", grant.family_id.as_str()])
+        .arg("e")
+        .arg(e)
+        .arg("u")
+        .arg(u)
+        .query_async(&mut conn)
+        .await
+        .expect("hset");
+    let spent = CodeLookup::Spent {
+        client_id: grant.client_id.clone(),
+        family_id: grant.family_id.clone(),
+    };
+    assert_eq!(store.find_code(&used, now).await.ok(), Some(spent.clone()));
+    let at = |secs: i64| now + time::Duration::seconds(secs);
+    assert_eq!(store.find_code(&used, at(3599)).await.ok(), Some(spent));
+    assert_eq!(
+        store.find_code(&used, at(3600)).await.ok(),
+        Some(CodeLookup::Unknown)
+    );
+    assert_eq!(
+        store.spend_code(&used, &mark, now).await.ok(),
+        Some(CodeSpend::Conflict)
+    );
+    assert_eq!(
+        store.restore_code(&used, &grant, now).await.ok(),
+        Some(CodeRestore::Restored)
+    );
+    assert_eq!(
+        store.find_code(&used, now).await.ok(),
+        Some(CodeLookup::Live(grant))
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_busy_family_keeps_only_its_unexpired_members() {
     use grantor::{
@@ -603,7 +698,7 @@ async fn malformed_entries_are_errors_or_misses_never_half_done() {
 /// refused through the other, and a device approved through one is collected through the other.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_handles_share_otp_marks_and_device_approvals() {
-    use grantor::{DeviceCodeStore, DeviceDecided, DeviceUpdate, MfaStore, UserId};
+    use grantor::{DeviceCodeStore, DeviceDecided, DeviceUpdate, MfaStore, OtpAdvance, UserId};
     let redis_server = RedisServer::start();
     let one = RedisStore::connect(&redis_server.url())
         .await
@@ -617,23 +712,23 @@ async fn two_handles_share_otp_marks_and_device_approvals() {
     let user = UserId::new("user-1");
     assert_eq!(
         one.advance_otp_counter(&user, 7, at(30), now).await.ok(),
-        Some(true)
+        Some(OtpAdvance::Advanced)
     );
     assert_eq!(
         two.advance_otp_counter(&user, 7, at(30), now).await.ok(),
-        Some(false)
+        Some(OtpAdvance::NotHigher)
     );
     assert_eq!(
         two.advance_otp_counter(&user, 8, at(30), now).await.ok(),
-        Some(true)
+        Some(OtpAdvance::Advanced)
     );
     assert_eq!(
         one.advance_otp_counter(&user, 8, at(30), at(1)).await.ok(),
-        Some(false)
+        Some(OtpAdvance::NotHigher)
     );
     assert_eq!(
         one.advance_otp_counter(&user, 7, at(30), at(1)).await.ok(),
-        Some(false),
+        Some(OtpAdvance::NotHigher),
         "an earlier code, after a later one was used through the other handle"
     );
 
@@ -755,7 +850,7 @@ async fn device_and_mfa_keys_live_as_long_as_their_entries() {
             .advance_otp_counter(&user, 1234, now + time::Duration::seconds(90), now)
             .await
             .ok(),
-        Some(true)
+        Some(grantor::OtpAdvance::Advanced)
     );
     let entries = dump(&redis_server.url()).await;
     let ttl = |key: &str| {

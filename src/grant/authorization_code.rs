@@ -52,8 +52,8 @@ use crate::request::Params;
 use crate::response::TokenResponse;
 use crate::scope::Scope;
 use crate::store::{
-    Admission, ClientStore, CodeGrant, CodeRedemption, CodeStore, PendingAuthorization,
-    PendingLimits,
+    Admission, ClientStore, CodeGrant, CodeLookup, CodeRestore, CodeSpend, CodeStore,
+    PendingAuthorization, PendingLimits, SpentCode,
 };
 use crate::token::{AuthorizationCodeHash, RequestIdHash};
 use crate::types::{
@@ -421,14 +421,16 @@ impl AuthorizationCodeGrant {
 
         // RFC 6749 §4.1.3: "ensure that the authorization code was issued to the authenticated
         // confidential client, or if the client is public, ensure that the code was issued to
-        // "client_id" in the request". The store checks it in the same step that spends the code,
-        // so a code leaked to another client can neither be spent nor revoke anything.
+        // "client_id" in the request". The code is read first and another client's code, live or
+        // spent, is refused before anything is written: a code leaked to another client can
+        // neither be spent nor revoke anything (a code's client never changes, so the read
+        // cannot go stale on this).
         //
         // RFC 6749 §4.1.2: "The client MUST NOT use the authorization code more than once." The
         // code is spent now, whatever follows: a failed check below leaves it spent, so a
         // verifier cannot be guessed one try at a time. The used mark lasts as long as the
-        // tokens it issues now can live, so a replay can revoke them (and, with them, the
-        // family) until then.
+        // tokens it issues now can live (and at least as long as the code would have), so a
+        // replay can revoke them (and, with them, the family) until then.
         let with_refresh = ctx.issues_refresh_token(client);
         let tokens_live = match ctx.settings.refresh {
             Some(refresh) if with_refresh => ctx.settings.access_ttl.max(refresh.ttl),
@@ -436,13 +438,27 @@ impl AuthorizationCodeGrant {
         };
         let code_hash = AuthorizationCodeHash::of(&AuthorizationCode::new(code));
         let keep_used_until = ctx.now.saturating_add(tokens_live);
-        let redemption = self
-            .codes
-            .take_code(&code_hash, &client.id, keep_used_until, ctx.now)
-            .await?;
+        let redemption = match self.codes.find_code(&code_hash, ctx.now).await? {
+            CodeLookup::Live(grant) if grant.client_id != client.id => {
+                Redemption::Refused(Reason::CodeOtherClient)
+            }
+            CodeLookup::Spent { client_id, .. } if client_id != client.id => {
+                Redemption::Refused(Reason::CodeOtherClient)
+            }
+            CodeLookup::Spent { family_id, .. } => Redemption::Replayed(family_id),
+            CodeLookup::Live(grant) if grant.expires_at <= ctx.now => {
+                // The store answered an expired code as live: refuse it all the same.
+                Redemption::Refused(Reason::CodeExpired)
+            }
+            CodeLookup::Live(grant) => {
+                self.spend(&code_hash, &grant, client, keep_used_until, ctx.now)
+                    .await?
+            }
+            CodeLookup::Unknown => Redemption::Refused(Reason::CodeUnknown),
+        };
         let grant = match redemption {
-            CodeRedemption::Redeemed(grant) => grant,
-            CodeRedemption::AlreadyUsed { family_id } => {
+            Redemption::Spent(grant) => grant,
+            Redemption::Replayed(family_id) => {
                 // "If an authorization code is used more than once, the authorization server MUST
                 // deny the request and SHOULD revoke (when possible) all tokens previously issued
                 // based on that authorization code."
@@ -450,16 +466,13 @@ impl AuthorizationCodeGrant {
                 tracing::warn!(client_id = %client.id, family_id = %family_id, revoked, "authorization code used twice; its tokens are revoked");
                 return Err(invalid().with_reason(Reason::CodeReused));
             }
-            CodeRedemption::OtherClient => {
-                return Err(invalid().with_reason(Reason::CodeOtherClient))
-            }
-            _ => return Err(invalid().with_reason(Reason::CodeUnknown)),
+            Redemption::Refused(reason) => return Err(invalid().with_reason(reason)),
         };
         if grant.expires_at <= ctx.now {
             return Err(invalid().with_reason(Reason::CodeExpired));
         }
         if grant.client_id != client.id {
-            // The store answered another client's code as redeemed: refuse it all the same.
+            // The store answered another client's code as spent: refuse it all the same.
             return Err(invalid().with_reason(Reason::CodeOtherClient));
         }
         // "ensure that the "redirect_uri" parameter is present if the "redirect_uri" parameter
@@ -527,10 +540,13 @@ impl AuthorizationCodeGrant {
         // refuses the tokens: none of them ever becomes valid. If saving fails, the code is
         // given back for the client's retry.
         let give_back = async {
-            self.codes
-                .restore_code(&code_hash, &grant, ctx.now)
-                .await
-                .map(|_| ())
+            let restored = self.codes.restore_code(&code_hash, &grant, ctx.now).await?;
+            if restored == CodeRestore::Gone {
+                // Replayed (and so revoked) or expired meanwhile: the retry is refused, as it
+                // should be.
+                tracing::debug!(client_id = %client.id, "authorization code not given back: no longer spent by this exchange");
+            }
+            Ok(())
         };
         ctx.save_or_give_back(
             minted,
@@ -539,6 +555,47 @@ impl AuthorizationCodeGrant {
             give_back,
         )
         .await
+    }
+}
+
+/// What presenting a code came to, before the checks that follow spending it.
+enum Redemption {
+    /// Spent by this exchange: the grant it held.
+    Spent(CodeGrant),
+    /// Spent before, by this client: a second use, naming the family to revoke.
+    Replayed(FamilyId),
+    /// Refused with nothing changed.
+    Refused(Reason),
+}
+
+impl AuthorizationCodeGrant {
+    /// Spends `grant`'s code, live when read, leaving a used mark of `client` and the grant's
+    /// family until `keep_used_until` or the code's own expiry, whichever is later. If another
+    /// exchange spent it meanwhile, the code is read again: spent by this client, it is a second
+    /// use (as if it had come after); otherwise it is unknown.
+    async fn spend(
+        &self,
+        code: &AuthorizationCodeHash,
+        grant: &CodeGrant,
+        client: &Client,
+        keep_used_until: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<Redemption, OAuthError> {
+        let mark = SpentCode::new(
+            client.id.clone(),
+            grant.family_id.clone(),
+            keep_used_until.max(grant.expires_at),
+        );
+        Ok(match self.codes.spend_code(code, &mark, now).await? {
+            CodeSpend::Spent(grant) => Redemption::Spent(grant),
+            CodeSpend::Conflict => match self.codes.find_code(code, now).await? {
+                CodeLookup::Spent {
+                    client_id,
+                    family_id,
+                } if client_id == client.id => Redemption::Replayed(family_id),
+                _ => Redemption::Refused(Reason::CodeUnknown),
+            },
+        })
     }
 }
 

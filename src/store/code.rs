@@ -71,22 +71,76 @@ pub struct CodeGrant {
     pub expires_at: OffsetDateTime,
 }
 
-/// The answer of [`CodeStore::take_code`].
+/// The used mark a spent code leaves behind, as [`CodeStore::spend_code`] is asked to keep it.
+///
+/// The engine computes it; the store keeps it as given, until `keep_until` at `now`, and answers
+/// it from [`CodeStore::find_code`] as [`CodeLookup::Spent`] meanwhile.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum CodeRedemption {
-    /// The code was live: it is now spent, and this is what it stood for.
-    Redeemed(CodeGrant),
-    /// The code was already spent: a second use. RFC 6749 §4.1.2: the server "SHOULD revoke (when
-    /// possible) all tokens previously issued based on that authorization code".
-    AlreadyUsed {
-        /// The family of the tokens issued from the code.
+pub struct SpentCode {
+    /// The client to name when the code is read again.
+    pub client_id: ClientId,
+    /// The family to name when the code is read again.
+    pub family_id: FamilyId,
+    /// Until when the mark is kept (by the `now` passed to later calls). The engine never asks
+    /// for less than the code's own `expires_at`; a store may keep the mark longer by rounding
+    /// up to its own resolution (Redis: whole seconds), never shorter.
+    pub keep_until: OffsetDateTime,
+}
+
+impl SpentCode {
+    /// A used mark naming `client_id` and `family_id`, kept until `keep_until`.
+    pub fn new(client_id: ClientId, family_id: FamilyId, keep_until: OffsetDateTime) -> Self {
+        Self {
+            client_id,
+            family_id,
+            keep_until,
+        }
+    }
+}
+
+/// The answer of [`CodeStore::find_code`]: what a code's hash holds at `now`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CodeLookup {
+    /// A code saved by [`save_code`](CodeStore::save_code) (or given back by
+    /// [`restore_code`](CodeStore::restore_code)), not spent, and unexpired at `now`: the grant
+    /// saved with it.
+    Live(CodeGrant),
+    /// A code spent by [`spend_code`](CodeStore::spend_code) whose used mark is kept at `now`:
+    /// the client and family of that mark, as given.
+    Spent {
+        /// The mark's client.
+        client_id: ClientId,
+        /// The mark's family.
         family_id: FamilyId,
     },
-    /// The code was issued to another client: nothing was changed.
-    OtherClient,
-    /// No such code: never issued, or expired (and its used mark gone).
+    /// Nothing at `now`: never saved, a live code at or past its `expires_at`, or a used mark
+    /// at or past its `keep_until`.
     Unknown,
+}
+
+/// The answer of [`CodeStore::spend_code`].
+// Answered once per exchange and taken apart at once: boxing the grant would only make store
+// implementations wordier.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CodeSpend {
+    /// The code was live at `now` and is now the used mark asked for: the grant it held.
+    Spent(CodeGrant),
+    /// The code was not live at `now` (spent already, expired, or unknown): nothing changed.
+    Conflict,
+}
+
+/// The answer of [`CodeStore::restore_code`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CodeRestore {
+    /// The code was a used mark of the grant's family, and is live again with the grant.
+    Restored,
+    /// It was not (live, a mark of another family, expired, or unknown): nothing changed.
+    Gone,
 }
 
 /// Keeps authorization requests awaiting a decision, and authorization codes.
@@ -100,27 +154,46 @@ pub enum CodeRedemption {
 /// value itself; every entry expires at its `expires_at` as judged by the `now` passed in.
 ///
 /// Each method takes the hash of its own kind, so one kind of secret cannot be looked up as
-/// another. A code is spent by the hash of an authorization code:
+/// another. A code is read and spent by the hash of an authorization code:
 ///
 /// ```
-/// use grantor::{AuthorizationCode, AuthorizationCodeHash, ClientId, CodeStore, MemoryCodeStore};
+/// use grantor::{
+///     AuthorizationCode, AuthorizationCodeHash, CodeLookup, CodeStore, MemoryCodeStore,
+///     SpentCode,
+/// };
 ///
-/// async fn redeem(store: &MemoryCodeStore, client: &ClientId, now: time::OffsetDateTime) {
+/// async fn redeem(store: &MemoryCodeStore, now: time::OffsetDateTime) {
 ///     let hash = AuthorizationCodeHash::of(&AuthorizationCode::generate());
-///     let _ = store.take_code(&hash, client, now, now).await;
+///     if let Ok(CodeLookup::Live(grant)) = store.find_code(&hash, now).await {
+///         let mark = SpentCode::new(grant.client_id, grant.family_id, grant.expires_at);
+///         let _ = store.spend_code(&hash, &mark, now).await;
+///     }
 /// }
 /// ```
 ///
 /// and not by the hash of a device code, which does not compile:
 ///
 /// ```compile_fail
-/// use grantor::{ClientId, CodeStore, DeviceCode, DeviceCodeHash, MemoryCodeStore};
+/// use grantor::{CodeStore, DeviceCode, DeviceCodeHash, MemoryCodeStore, SpentCode};
 ///
-/// async fn redeem(store: &MemoryCodeStore, client: &ClientId, now: time::OffsetDateTime) {
+/// async fn redeem(store: &MemoryCodeStore, mark: &SpentCode, now: time::OffsetDateTime) {
 ///     let hash = DeviceCodeHash::of(&DeviceCode::generate());
-///     let _ = store.take_code(&hash, client, now, now).await;
+///     let _ = store.find_code(&hash, now).await;
+///     let _ = store.spend_code(&hash, mark, now).await;
 /// }
 /// ```
+///
+/// # Codes
+///
+/// A code's hash holds one of three states at a given `now`: live (its [`CodeGrant`], until the
+/// grant's `expires_at`), spent (a [`SpentCode`] mark: a client and a family, until the mark's
+/// `keep_until`), or nothing. [`save_code`](Self::save_code) makes it live;
+/// [`spend_code`](Self::spend_code) turns live into spent and
+/// [`restore_code`](Self::restore_code) spent back into live, each as one compare-and-set;
+/// [`find_code`](Self::find_code) reads. The store compares nothing but these states, the
+/// family (to give a code back) and `now`: which client may use a code, and what a second use
+/// means, is the engine's business. A spent code must remember the code's own `expires_at` too
+/// (a code may be given back only until then), though no method answers it.
 #[async_trait]
 pub trait CodeStore: Send + Sync {
     /// Saves a validated authorization request under the hash of its id (`id`), unless `limits` are
@@ -163,36 +236,45 @@ pub trait CodeStore: Send + Sync {
         now: OffsetDateTime,
     ) -> Result<(), StoreError>;
 
-    /// Spends a code presented by `client`, in one atomic step (SQL: `UPDATE … SET state =
-    /// 'used' WHERE hash = $1 AND state = 'live' AND client_id = $2 AND expires_at > $now
-    /// RETURNING …`):
-    ///
-    /// - a live, unexpired code issued to `client`: marked used, answering
-    ///   [`CodeRedemption::Redeemed`] with its grant. The used mark keeps the client and the
-    ///   family until `keep_used_until` (or the code's expiry, if later): as long as the tokens
-    ///   first issued from the code can live, so that a replay can still revoke them;
-    /// - a used code of `client`: [`CodeRedemption::AlreadyUsed`];
-    /// - a live or used code of another client: [`CodeRedemption::OtherClient`], nothing
-    ///   changed (a code leaked to another client can neither be spent nor revoke anything);
-    /// - anything else: [`CodeRedemption::Unknown`].
-    ///
-    /// Of any number of concurrent calls with one code, exactly one answers `Redeemed`.
-    async fn take_code(
+    /// Reads what a code's hash holds at `now`, changing nothing: [`CodeLookup::Live`] with the
+    /// grant saved, [`CodeLookup::Spent`] with the client and family of the used mark, or
+    /// [`CodeLookup::Unknown`] (see each variant for when). A read (SQL: `SELECT … WHERE hash =
+    /// $1`, judging expiry by `$now`).
+    async fn find_code(
         &self,
         code: &AuthorizationCodeHash,
-        client: &ClientId,
-        keep_used_until: OffsetDateTime,
         now: OffsetDateTime,
-    ) -> Result<CodeRedemption, StoreError>;
+    ) -> Result<CodeLookup, StoreError>;
 
-    /// Gives back a code that [`take_code`](CodeStore::take_code) spent but whose tokens could
-    /// not be saved (the token store failed): if `code` is still marked used with `grant`'s
-    /// family and the code has not expired, it is live again with `grant`, answering `true`;
-    /// otherwise nothing changes and it answers `false`. Atomic.
+    /// Spends a code: if `code` is live at `now` (saved, not spent, before its `expires_at`), it
+    /// becomes the used mark `mark`, kept until `mark.keep_until`, answering
+    /// [`CodeSpend::Spent`] with the grant it held; otherwise nothing changes and it answers
+    /// [`CodeSpend::Conflict`].
+    ///
+    /// Atomic, a compare-and-set from live to spent (SQL: `UPDATE … SET state = 'used', client_id
+    /// = $2, family_id = $3, keep_until = $4 WHERE hash = $1 AND state = 'live' AND expires_at >
+    /// $now RETURNING …`; Redis: one script): of any number of concurrent calls with one code,
+    /// exactly one answers `Spent`. The mark is stored as given: the store does not compare its
+    /// client or family with the grant's.
+    async fn spend_code(
+        &self,
+        code: &AuthorizationCodeHash,
+        mark: &SpentCode,
+        now: OffsetDateTime,
+    ) -> Result<CodeSpend, StoreError>;
+
+    /// Gives back a spent code (its tokens could not be saved): if `code` holds a used mark of
+    /// `grant`'s family at `now`, and the code's own `expires_at` (as saved) is after `now`, it
+    /// is live again with `grant`, answering [`CodeRestore::Restored`]; otherwise nothing
+    /// changes and it answers [`CodeRestore::Gone`].
+    ///
+    /// Atomic, a compare-and-set from spent to live (SQL: `UPDATE … SET state = 'live' WHERE
+    /// hash = $1 AND state = 'used' AND family_id = $2 AND keep_until > $now AND expires_at >
+    /// $now`): of concurrent calls, at most one answers `Restored`.
     async fn restore_code(
         &self,
         code: &AuthorizationCodeHash,
         grant: &CodeGrant,
         now: OffsetDateTime,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<CodeRestore, StoreError>;
 }

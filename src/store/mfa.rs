@@ -31,6 +31,16 @@ pub struct MfaChallenge {
     pub expires_at: OffsetDateTime,
 }
 
+/// The answer of [`MfaStore::advance_otp_counter`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OtpAdvance {
+    /// No counter as high was held for the user at `now`: the one given is recorded.
+    Advanced,
+    /// A counter as high or higher is held for the user at `now`: nothing changed.
+    NotHigher,
+}
+
 /// Keeps `mfa_token`s and spent one-time codes.
 ///
 /// Called by: the password grant (save, when the [`UserVerifier`](crate::UserVerifier) answers
@@ -66,22 +76,26 @@ pub trait MfaStore: Send + Sync {
         now: OffsetDateTime,
     ) -> Result<Option<MfaChallenge>, StoreError>;
 
-    /// Records that `user`'s one-time code number `counter` (a TOTP time step) was accepted:
-    /// if the last counter recorded for `user` (and still held at `now`) is lower, or there is
-    /// none, it becomes `counter`, held until `until` (or the earlier mark's `until`, if later),
-    /// answering `true`; otherwise nothing changes and it answers `false`.
+    /// Moves `user`'s counter forward: if no counter is held for `user` at `now` (none was
+    /// recorded, or its hold ended at or before `now`), or the one held is lower than `counter`,
+    /// `counter` becomes the one held, until `until` (or, if a lower counter was held, that
+    /// hold's end, when later), answering [`OtpAdvance::Advanced`]; otherwise (a counter held at `now` is `>=
+    /// counter`) nothing changes and it answers [`OtpAdvance::NotHigher`]. A store may hold a
+    /// counter longer by rounding `until` up to its own resolution (Redis: whole seconds), never
+    /// shorter.
     ///
-    /// So a code is accepted once (RFC 6238 §5.2), and once a code was accepted, no code from
-    /// an earlier step is: a code seen over someone's shoulder is useless after the user's own.
+    /// Atomic, a compare-and-set: of concurrent calls for one user, only calls with increasing
+    /// counters answer `Advanced`, and of concurrent calls with one counter at most one does
+    /// (Redis: one script; SQL: `UPDATE … SET counter = $2, until = GREATEST(until, $3) WHERE
+    /// user = $1 AND (counter < $2 OR until <= $now)`, or an insert).
     ///
-    /// Atomic: of concurrent calls for one user, only calls with increasing counters answer
-    /// `true` (Redis: one script; SQL: `UPDATE … SET counter = $2 WHERE user = $1 AND (counter <
-    /// $2 OR until <= $now)`, or an insert).
+    /// The engine records each accepted one-time code (a TOTP time step) here, so that a code is
+    /// accepted once, and no code older than one accepted is.
     async fn advance_otp_counter(
         &self,
         user: &UserId,
         counter: u64,
         until: OffsetDateTime,
         now: OffsetDateTime,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<OtpAdvance, StoreError>;
 }

@@ -6,9 +6,9 @@
 //! | [`UserVerifier`] | whether a username and password belong to a user | `user` | [`MemoryUserVerifier`] |
 //! | [`TokenStore`] | issued tokens, by hash, with their grant records | `token` | [`MemoryTokenStore`] |
 //! | [`AttemptLimiter`] | whether a login may be tried now (brute-force protection) | `attempt` | [`MemoryAttemptLimiter`] |
-//! | [`CodeStore`] | authorization requests awaiting a decision, and authorization codes | `code` | [`MemoryCodeStore`] |
+//! | [`CodeStore`] | authorization requests awaiting a decision, and authorization codes (live, or spent into a used mark) | `code` | [`MemoryCodeStore`] |
 //! | [`DeviceCodeStore`] | device authorization requests (RFC 8628), kept as long as the engine says, their polls recorded by compare-and-set | `device` | [`MemoryDeviceCodeStore`] |
-//! | [`MfaStore`] | password sign-ins owing a second factor, and used one-time codes | `mfa` | [`MemoryMfaStore`] |
+//! | [`MfaStore`] | password sign-ins owing a second factor, and each user's last accepted one-time code counter | `mfa` | [`MemoryMfaStore`] |
 //!
 //! No store is handed a secret, only its SHA-256, as a hash type of the secret's own kind (see
 //! [`Hashed`](crate::Hashed)): [`TokenStore`] takes [`TokenHash`](crate::TokenHash)es (access
@@ -36,11 +36,14 @@
 //!
 //! Every method is **one step that a real database can do atomically**: one `GETDEL` or script in
 //! Redis, one statement or transaction in SQL (`DELETE … RETURNING`, `UPDATE … WHERE state =
-//! 'live' RETURNING`). Where a step must be single-use (rotating a refresh token, counting an
-//! attempt, taking a device approval) the method itself is the check and the write. Where the
-//! engine reads a value, decides, and writes it back across two calls (a device's poll), the
-//! write is a compare-and-set that changes nothing if the value moved since the read
-//! ([`DeviceCodeStore::record_poll`]), and the engine reads again. Each method's documentation
+//! 'live' RETURNING`). The engine never reads a value, decides, and writes it back blindly across
+//! two calls: where a step must be single-use (rotating a refresh token, counting an attempt,
+//! spending a code) the method itself is the check and the write. Where the engine decides from a
+//! read, the write that follows is a compare-and-set from the state it read
+//! ([`CodeStore::spend_code`] turns a live code into the used mark the engine computed;
+//! [`DeviceCodeStore::record_poll`] writes a device's pace), or answers a conflict, so the decision cannot act on a value changed meanwhile. The protocol's
+//! rules (which client may use a code, what a second use means) live in the engine: a store
+//! compares states, families and times, as its documentation says. Each method's documentation
 //! says who calls it, what must be atomic, and what each answer means.
 
 mod attempt;
@@ -61,7 +64,9 @@ mod user;
 pub use self::redis::{RedisStore, RedisStoreBuilder};
 pub use attempt::{AttemptKey, AttemptLease, AttemptLimiter, AttemptRule, AttemptVerdict};
 pub use client::ClientStore;
-pub use code::{CodeGrant, CodeRedemption, CodeStore, PendingAuthorization};
+pub use code::{
+    CodeGrant, CodeLookup, CodeRestore, CodeSpend, CodeStore, PendingAuthorization, SpentCode,
+};
 pub use device::{
     DeviceAuthorization, DeviceCodeStore, DeviceDecided, DeviceDecision, DeviceRestore, DeviceSave,
     DeviceStatus, DeviceUpdate,
@@ -70,7 +75,7 @@ pub use memory::{
     MemoryAttemptLimiter, MemoryClientStore, MemoryCodeStore, MemoryDeviceCodeStore,
     MemoryMfaStore, MemoryTokenStore, MemoryUserVerifier,
 };
-pub use mfa::{MfaChallenge, MfaStore};
+pub use mfa::{MfaChallenge, MfaStore, OtpAdvance};
 pub use pending::{Admission, PendingLimits};
 pub use record::{decode_record, encode_record, Record, RECORD_FORMAT};
 pub use token::{Rotation, TokenKind, TokenLookup, TokenRecord, TokenStore, REVOKED_FAMILY_MEMORY};

@@ -11,40 +11,29 @@ use super::{lock, shrink_if_sparse, wait_until, ClientCounts};
 use crate::error::StoreError;
 use crate::store::expiry::{ExpiryQueue, SWEEP_BATCH};
 use crate::store::{
-    Admission, CodeGrant, CodeRedemption, CodeStore, PendingAuthorization, PendingLimits,
+    Admission, CodeGrant, CodeLookup, CodeRestore, CodeSpend, CodeStore, PendingAuthorization,
+    PendingLimits, SpentCode,
 };
 use crate::token::{AuthorizationCodeHash, RequestIdHash};
-use crate::types::{ClientId, FamilyId};
 
 /// An authorization code, or what is left of it once spent.
 #[derive(Clone, Debug)]
 enum CodeEntry {
     Live(CodeGrant),
     Used {
-        client_id: ClientId,
-        family_id: FamilyId,
+        /// The used mark, as asked (kept until its `keep_until`).
+        mark: SpentCode,
         /// When the code itself expires (a spent code may be given back until then).
         expires_at: OffsetDateTime,
-        /// How long the used mark is kept: as long as the tokens issued from the code.
-        until: OffsetDateTime,
     },
 }
 
 impl CodeEntry {
-    fn client(&self) -> &ClientId {
-        match self {
-            Self::Live(grant) => &grant.client_id,
-            Self::Used { client_id, .. } => client_id,
-        }
-    }
-
     /// Until when the entry is kept.
     fn kept_until(&self) -> OffsetDateTime {
         match self {
             Self::Live(grant) => grant.expires_at,
-            Self::Used {
-                expires_at, until, ..
-            } => (*expires_at).max(*until),
+            Self::Used { mark, .. } => mark.keep_until,
         }
     }
 }
@@ -191,44 +180,44 @@ impl CodeStore for MemoryCodeStore {
         Ok(())
     }
 
-    async fn take_code(
+    async fn find_code(
         &self,
         code: &AuthorizationCodeHash,
-        client: &ClientId,
-        keep_used_until: OffsetDateTime,
         now: OffsetDateTime,
-    ) -> Result<CodeRedemption, StoreError> {
+    ) -> Result<CodeLookup, StoreError> {
+        let state = lock(&self.state);
+        Ok(match state.codes.get(code) {
+            Some(entry) if entry.kept_until() <= now => CodeLookup::Unknown,
+            Some(CodeEntry::Live(grant)) => CodeLookup::Live(grant.clone()),
+            Some(CodeEntry::Used { mark, .. }) => CodeLookup::Spent {
+                client_id: mark.client_id.clone(),
+                family_id: mark.family_id.clone(),
+            },
+            None => CodeLookup::Unknown,
+        })
+    }
+
+    async fn spend_code(
+        &self,
+        code: &AuthorizationCodeHash,
+        mark: &SpentCode,
+        now: OffsetDateTime,
+    ) -> Result<CodeSpend, StoreError> {
         let mut state = lock(&self.state);
         state.sweep(now, SWEEP_BATCH);
         let Some(entry) = state.codes.get_mut(code) else {
-            return Ok(CodeRedemption::Unknown);
+            return Ok(CodeSpend::Conflict);
         };
-        if entry.kept_until() <= now {
-            return Ok(CodeRedemption::Unknown);
-        }
-        if entry.client() != client {
-            return Ok(CodeRedemption::OtherClient);
-        }
-        let redeemed = match entry {
-            CodeEntry::Used { family_id, .. } => {
-                return Ok(CodeRedemption::AlreadyUsed {
-                    family_id: family_id.clone(),
-                })
-            }
-            CodeEntry::Live(grant) if grant.expires_at <= now => {
-                return Ok(CodeRedemption::Unknown)
-            }
-            CodeEntry::Live(grant) => grant.clone(),
+        let grant = match entry {
+            CodeEntry::Live(grant) if grant.expires_at > now => grant.clone(),
+            _ => return Ok(CodeSpend::Conflict),
         };
         *entry = CodeEntry::Used {
-            client_id: redeemed.client_id.clone(),
-            family_id: redeemed.family_id.clone(),
-            expires_at: redeemed.expires_at,
-            until: keep_used_until,
+            mark: mark.clone(),
+            expires_at: grant.expires_at,
         };
-        let kept_until = entry.kept_until();
-        state.code_expiry.push(kept_until, *code);
-        Ok(CodeRedemption::Redeemed(redeemed))
+        state.code_expiry.push(mark.keep_until, *code);
+        Ok(CodeSpend::Spent(grant))
     }
 
     async fn restore_code(
@@ -236,21 +225,22 @@ impl CodeStore for MemoryCodeStore {
         code: &AuthorizationCodeHash,
         grant: &CodeGrant,
         now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<CodeRestore, StoreError> {
         let mut state = lock(&self.state);
         let Some(entry) = state.codes.get_mut(code) else {
-            return Ok(false);
+            return Ok(CodeRestore::Gone);
         };
         match entry {
-            CodeEntry::Used {
-                family_id,
-                expires_at,
-                ..
-            } if *family_id == grant.family_id && *expires_at > now => {
+            CodeEntry::Used { mark, expires_at }
+                if mark.family_id == grant.family_id
+                    && mark.keep_until > now
+                    && *expires_at > now =>
+            {
                 *entry = CodeEntry::Live(grant.clone());
-                Ok(true)
+                state.code_expiry.push(grant.expires_at, *code);
+                Ok(CodeRestore::Restored)
             }
-            _ => Ok(false),
+            _ => Ok(CodeRestore::Gone),
         }
     }
 }

@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use super::{lock, shrink_if_sparse};
 use crate::error::StoreError;
 use crate::store::expiry::{ExpiryQueue, SWEEP_BATCH};
-use crate::store::{MfaChallenge, MfaStore};
+use crate::store::{MfaChallenge, MfaStore, OtpAdvance};
 use crate::token::MfaTokenHash;
 use crate::types::UserId;
 
@@ -120,7 +120,7 @@ impl MfaStore for MemoryMfaStore {
         counter: u64,
         until: OffsetDateTime,
         now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<OtpAdvance, StoreError> {
         let mut state = lock(&self.state);
         state.sweep(now, SWEEP_BATCH);
         let held = state
@@ -129,7 +129,7 @@ impl MfaStore for MemoryMfaStore {
             .copied()
             .filter(|(_, held_until)| *held_until > now);
         let until = match held {
-            Some((last, _)) if last >= counter => return Ok(false),
+            Some((last, _)) if last >= counter => return Ok(OtpAdvance::NotHigher),
             Some((_, held_until)) => held_until.max(until),
             None => until,
         };
@@ -137,6 +137,6 @@ impl MfaStore for MemoryMfaStore {
             state.counters.insert(user.clone(), (counter, until));
             state.counter_expiry.push(until, user.clone());
         }
-        Ok(true)
+        Ok(OtpAdvance::Advanced)
     }
 }

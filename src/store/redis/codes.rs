@@ -8,7 +8,8 @@ use time::OffsetDateTime;
 use super::{ceil_secs, RedisStore};
 use crate::error::StoreError;
 use crate::store::{
-    Admission, CodeGrant, CodeRedemption, CodeStore, PendingAuthorization, PendingLimits,
+    Admission, CodeGrant, CodeLookup, CodeRestore, CodeSpend, CodeStore, PendingAuthorization,
+    PendingLimits, SpentCode,
 };
 use crate::token::{AuthorizationCodeHash, RequestIdHash};
 use crate::types::{ClientId, FamilyId};
@@ -98,30 +99,65 @@ impl CodeStore for RedisStore {
         Ok(())
     }
 
-    async fn take_code(
+    async fn find_code(
         &self,
         code: &AuthorizationCodeHash,
-        client: &ClientId,
-        keep_used_until: OffsetDateTime,
         now: OffsetDateTime,
-    ) -> Result<CodeRedemption, StoreError> {
-        let mut invocation = self.scripts.take_code.prepare_invoke();
+    ) -> Result<CodeLookup, StoreError> {
+        let mut command = redis::cmd("HMGET");
+        command
+            .arg(self.code_key(code))
+            .arg(&["s", "c", "f", "e", "u", "r"]);
+        let command = &command;
+        type Fields = (
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<i64>,
+            Option<i64>,
+            Option<String>,
+        );
+        let (state, client, family, expires, until, json): Fields = self
+            .run(true, |mut conn| async move {
+                command.query_async(&mut conn).await
+            })
+            .await?;
+        let now = now.unix_timestamp();
+        Ok(match (state.as_deref(), client, family, json) {
+            (Some("live"), _, _, Some(json)) if expires.is_some_and(|e| e > now) => {
+                CodeLookup::Live(crate::store::decode_record(&json)?)
+            }
+            // A used mark is kept until `u` (a mark without one, until the code's expiry).
+            (Some("used"), Some(client), Some(family), _)
+                if until.or(expires).is_some_and(|u| u > now) =>
+            {
+                CodeLookup::Spent {
+                    client_id: ClientId::new(client),
+                    family_id: FamilyId::new(family),
+                }
+            }
+            _ => CodeLookup::Unknown,
+        })
+    }
+
+    async fn spend_code(
+        &self,
+        code: &AuthorizationCodeHash,
+        mark: &SpentCode,
+        now: OffsetDateTime,
+    ) -> Result<CodeSpend, StoreError> {
+        let mut invocation = self.scripts.spend_code.prepare_invoke();
         invocation
             .key(self.code_key(code))
             .arg(now.unix_timestamp())
-            .arg(client.as_str())
-            .arg(ceil_secs(keep_used_until));
-        let answer: Vec<String> = self.invoke(false, &invocation).await?;
-        let mut answer = answer.into_iter();
-        Ok(match (answer.next().as_deref(), answer.next()) {
-            (Some("redeemed"), Some(json)) => {
-                CodeRedemption::Redeemed(crate::store::decode_record(&json)?)
-            }
-            (Some("used"), Some(family)) => CodeRedemption::AlreadyUsed {
-                family_id: FamilyId::new(family),
-            },
-            (Some("other"), _) => CodeRedemption::OtherClient,
-            _ => CodeRedemption::Unknown,
+            .arg(mark.client_id.as_str())
+            .arg(mark.family_id.as_str())
+            // Whole seconds, rounded up: the mark is kept at least as long as asked.
+            .arg(ceil_secs(mark.keep_until));
+        let json: Option<String> = self.invoke(false, &invocation).await?;
+        Ok(match json {
+            Some(json) => CodeSpend::Spent(crate::store::decode_record(&json)?),
+            None => CodeSpend::Conflict,
         })
     }
 
@@ -130,16 +166,21 @@ impl CodeStore for RedisStore {
         code: &AuthorizationCodeHash,
         grant: &CodeGrant,
         now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<CodeRestore, StoreError> {
         let json = crate::store::encode_record(grant)?;
         let mut invocation = self.scripts.restore_code.prepare_invoke();
         invocation
             .key(self.code_key(code))
             .arg(now.unix_timestamp())
             .arg(grant.family_id.as_str())
+            .arg(grant.client_id.as_str())
             .arg(json);
         let restored: i64 = self.invoke(false, &invocation).await?;
-        Ok(restored == 1)
+        Ok(if restored == 1 {
+            CodeRestore::Restored
+        } else {
+            CodeRestore::Gone
+        })
     }
 }
 

@@ -5,7 +5,7 @@ use time::OffsetDateTime;
 
 use super::{ceil_secs, RedisStore};
 use crate::error::StoreError;
-use crate::store::{MfaChallenge, MfaStore};
+use crate::store::{MfaChallenge, MfaStore, OtpAdvance};
 use crate::token::MfaTokenHash;
 use crate::types::UserId;
 
@@ -59,7 +59,7 @@ impl MfaStore for RedisStore {
         counter: u64,
         until: OffsetDateTime,
         now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<OtpAdvance, StoreError> {
         let mut invocation = self.scripts.advance_otp.prepare_invoke();
         invocation
             .key(self.otp_key(user))
@@ -68,6 +68,10 @@ impl MfaStore for RedisStore {
             // Whole seconds, rounded up: a code is refused at least as long as asked.
             .arg(ceil_secs(until));
         let advanced: i64 = self.invoke(false, &invocation).await?;
-        Ok(advanced == 1)
+        Ok(if advanced == 1 {
+            OtpAdvance::Advanced
+        } else {
+            OtpAdvance::NotHigher
+        })
     }
 }

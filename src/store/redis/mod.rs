@@ -43,7 +43,7 @@ const LIMITS_FN: &str = include_str!("lua/limits_fn.lua");
 const SAVE_PENDING: &str = include_str!("lua/save_pending.lua");
 const TAKE_PENDING: &str = include_str!("lua/take_pending.lua");
 const SAVE_CODE: &str = include_str!("lua/save_code.lua");
-const TAKE_CODE: &str = include_str!("lua/take_code.lua");
+const SPEND_CODE: &str = include_str!("lua/spend_code.lua");
 const RESTORE_CODE: &str = include_str!("lua/restore_code.lua");
 const PUT_DEVICE_FN: &str = include_str!("lua/put_device_fn.lua");
 const SAVE_DEVICE: &str = include_str!("lua/save_device.lua");
@@ -61,7 +61,7 @@ struct Scripts {
     save_pending: Script,
     take_pending: Script,
     save_code: Script,
-    take_code: Script,
+    spend_code: Script,
     restore_code: Script,
     save: Script,
     rotate: Script,
@@ -88,7 +88,7 @@ impl Scripts {
             save_pending: Script::new(&format!("{LIMITS_FN}\n{SAVE_PENDING}")),
             take_pending: Script::new(TAKE_PENDING),
             save_code: Script::new(SAVE_CODE),
-            take_code: Script::new(TAKE_CODE),
+            spend_code: Script::new(SPEND_CODE),
             restore_code: Script::new(RESTORE_CODE),
             save: Script::new(&format!("{SAVE_FN}\n{SAVE}")),
             rotate: Script::new(&format!("{SAVE_FN}\n{SUCCESSOR_FN}\n{ROTATE}")),
