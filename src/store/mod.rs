@@ -4,7 +4,7 @@
 //! |---|---|---|---|
 //! | [`ClientStore`] | a registered client by id | `client` | [`MemoryClientStore`] |
 //! | [`UserVerifier`] | whether a username and password belong to a user | `user` | [`MemoryUserVerifier`] |
-//! | [`TokenStore`] | issued tokens, by hash, with their grant records | `token` | [`MemoryTokenStore`] |
+//! | [`TokenStore`] | issued tokens, by hash, with their grant records, and marks of spent ones | `token` | [`MemoryTokenStore`] |
 //! | [`AttemptLimiter`] | whether a login may be tried now (brute-force protection) | `attempt` | [`MemoryAttemptLimiter`] |
 //! | [`CodeStore`] | authorization requests awaiting a decision, and authorization codes | `code` | [`MemoryCodeStore`] |
 //! | [`DeviceCodeStore`] | device authorization requests (RFC 8628) | `device` | [`MemoryDeviceCodeStore`] |
@@ -37,9 +37,13 @@
 //! Every method is **one step that a real database can do atomically**: one `GETDEL` or script in
 //! Redis, one statement or transaction in SQL (`DELETE … RETURNING`, `UPDATE … WHERE state =
 //! 'live' RETURNING`). The engine never reads a value, decides, and writes it back across two
-//! calls: where a step must be single-use (rotating a refresh token, counting an attempt) the
-//! method itself is the check and the write. Each method's documentation says who calls it, what
-//! must be atomic, and what each answer means.
+//! calls: where a step must be single-use (spending a refresh token, counting an attempt) the
+//! method itself is the check and the write. Where the engine computes the states
+//! ([`TokenStore::update_tokens`]), the method is a compare-and-set: the engine says what it
+//! expects, and the store applies the change only if that still holds. The protocol's rules
+//! (which token may be spent, by which client, for how long a revoked family is refused) are
+//! the engine's; a store keeps what it is given. Each method's documentation says who calls it,
+//! what must be atomic, and what each answer means.
 
 mod attempt;
 mod client;
@@ -71,5 +75,8 @@ pub use memory::{
 pub use mfa::{MfaChallenge, MfaStore};
 pub use pending::{Admission, PendingLimits};
 pub use record::{decode_record, encode_record, Record, RECORD_FORMAT};
-pub use token::{Rotation, TokenKind, TokenLookup, TokenRecord, TokenStore, REVOKED_FAMILY_MEMORY};
+pub use token::{
+    SpentMark, TokenChange, TokenExpectation, TokenKind, TokenLookup, TokenRecord, TokenSave,
+    TokenStore, TokenUpdate,
+};
 pub use user::{OtpVerdict, UserVerdict, UserVerifier};
