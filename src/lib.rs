@@ -167,6 +167,7 @@ pub use builder::{AuthorizationServerBuilder, BuildError};
 pub use client::{Client, ClientKind};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{BoxError, ErrorCode, OAuthError, StoreError};
+pub use grant::context::REVOKED_FAMILY_MEMORY;
 pub use grant::device_code::{DeviceConfirmation, DeviceRequest};
 pub use metadata::EndpointPaths;
 pub use pkce::{CodeChallenge, CodeChallengeMethod};
@@ -181,9 +182,9 @@ pub use store::{
     DeviceAuthorization, DeviceCodeStore, DeviceDecided, DeviceDecision, DeviceRestore, DeviceSave,
     DeviceStatus, DeviceUpdate, MemoryAttemptLimiter, MemoryClientStore, MemoryCodeStore,
     MemoryDeviceCodeStore, MemoryMfaStore, MemoryTokenStore, MemoryUserVerifier, MfaChallenge,
-    MfaStore, OtpAdvance, OtpVerdict, PendingAuthorization, PendingLimits, Record, Rotation,
-    SpentCode, TokenKind, TokenLookup, TokenRecord, TokenStore, UserVerdict, UserVerifier,
-    RECORD_FORMAT, REVOKED_FAMILY_MEMORY,
+    MfaStore, OtpAdvance, OtpVerdict, PendingAuthorization, PendingLimits, Record, SpentCode,
+    SpentMark, TokenChange, TokenExpectation, TokenKind, TokenLookup, TokenRecord, TokenSave,
+    TokenStore, TokenUpdate, UserVerdict, UserVerifier, RECORD_FORMAT,
 };
 #[cfg(feature = "redis")]
 pub use store::{RedisStore, RedisStoreBuilder};

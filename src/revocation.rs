@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 
 use crate::client::Client;
 use crate::error::OAuthError;
+use crate::grant::context::revoke_family;
 use crate::reason::Reason;
 use crate::request::Params;
 use crate::store::{TokenKind, TokenLookup, TokenStore};
@@ -45,7 +46,7 @@ pub(crate) async fn revoke(
             }
             match record.kind {
                 TokenKind::Refresh => {
-                    tokens.revoke_family(&record.family_id, now).await?;
+                    revoke_family(tokens, &record.family_id, now).await?;
                 }
                 _ => {
                     tokens.revoke_token(&hash, now).await?;
@@ -62,7 +63,7 @@ pub(crate) async fn revoke(
             if client_id != client.id {
                 return Err(not_yours());
             }
-            tokens.revoke_family(&family_id, now).await?;
+            revoke_family(tokens, &family_id, now).await?;
             tracing::info!(client_id = %client.id, family_id = %family_id, "grant revoked");
         }
         _ => {}

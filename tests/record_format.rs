@@ -162,10 +162,13 @@ async fn records_written_to_redis_by_the_previous_release_still_read() {
     let fresh = AccessToken::new("an-access-token-of-this-release");
     let fresh_hash = TokenHash::of_access_token(&fresh);
     let record = token_record(issued, expires, Some("tom"));
-    assert!(store
-        .save_tokens(&[(fresh_hash, record.clone())], now)
-        .await
-        .expect("save"));
+    assert_eq!(
+        store
+            .save_tokens(&[(fresh_hash, record.clone())], now)
+            .await
+            .expect("save"),
+        grantor::TokenSave::Saved
+    );
     let stored: String = redis::cmd("HGET")
         .arg(format!("{{upgrade}}:t:{}", fresh_hash.to_hex()))
         .arg("r")

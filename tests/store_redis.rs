@@ -527,11 +527,12 @@ async fn a_busy_family_keeps_only_its_unexpired_members() {
             ),
             (next, record(TokenKind::Refresh, at, 150)),
         ];
+        let mark = conformance::spent_mark(client.as_str(), &family, at, Some(next), 50);
         let rotated = store
-            .rotate_refresh_token(&refresh_hash, &client, &new, true, at)
+            .update_tokens(&conformance::spend(refresh_hash, mark, &new), at)
             .await;
         assert!(
-            matches!(rotated, Ok(grantor::Rotation::Issued(_))),
+            matches!(rotated, Ok(grantor::TokenUpdate::Applied)),
             "{rotated:?}"
         );
         refresh_hash = next;
@@ -601,8 +602,7 @@ async fn a_key_secret_keeps_usernames_from_being_matched() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_entries_are_errors_or_misses_never_half_done() {
     use grantor::{
-        AccessToken, ClientId, FamilyId, RefreshToken, TokenHash, TokenKind, TokenLookup,
-        TokenStore,
+        AccessToken, FamilyId, RefreshToken, TokenHash, TokenKind, TokenLookup, TokenStore,
     };
     let redis_server = RedisServer::start();
     let store = RedisStore::connect(&redis_server.url())
@@ -650,18 +650,19 @@ async fn malformed_entries_are_errors_or_misses_never_half_done() {
     );
     let new = TokenHash::of_access_token(&AccessToken::new("new"));
     let rotated = store
-        .rotate_refresh_token(
-            &bad,
-            &ClientId::new("c"),
-            &[(
-                new,
-                conformance::record(TokenKind::Access, "c", &family, now, 60),
-            )],
-            true,
+        .update_tokens(
+            &conformance::spend(
+                bad,
+                conformance::spent_mark("c", &family, now, Some(new), 60),
+                &[(
+                    new,
+                    conformance::record(TokenKind::Access, "c", &family, now, 60),
+                )],
+            ),
             now,
         )
         .await;
-    assert_eq!(rotated.ok(), Some(grantor::Rotation::NotFound));
+    assert_eq!(rotated.ok(), Some(grantor::TokenUpdate::Conflict));
     assert_eq!(
         store.find_token(&new, now).await.ok(),
         Some(TokenLookup::Unknown),
@@ -669,7 +670,10 @@ async fn malformed_entries_are_errors_or_misses_never_half_done() {
     );
     assert_eq!(store.revoke_token(&bad, now).await.ok(), Some(None));
     // Revoking the family gets past the bad entry and revokes the good one.
-    assert!(store.revoke_family(&family, now).await.is_ok());
+    assert!(store
+        .revoke_family(&family, now + time::Duration::hours(1), now)
+        .await
+        .is_ok());
     assert_eq!(
         store.find_token(&good, now).await.ok(),
         Some(TokenLookup::Unknown)

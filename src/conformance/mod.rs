@@ -1,7 +1,7 @@
 //! The store conformance kit: the checks every store must pass, for a store of your own.
 //!
 //! The server relies on more than the store traits' signatures: each method is one atomic step
-//! (a refresh token rotates once however many requests race for it, a code is spent once, a
+//! (a token is spent once however many updates race for it, a code is spent once, a
 //! revoked family takes no new tokens), expiry is judged by the `now` it is given, and bounds
 //! are kept. Each check here drives one store through one of those promises: a broken promise
 //! fails an assertion, like any test, and a store call that answers an error ends the check
@@ -46,8 +46,9 @@
 //! [`UnderTest`].
 //!
 //! - [`token_store_conformance!`](crate::token_store_conformance), in `token_store`:
-//!   [`TokenStore`]: saving and finding, expiry, rotation (once, by the right client, the
-//!   reissue of a lost reply), revoking tokens and families, and races between them.
+//!   [`TokenStore`]: saving and finding, expiry, updates (a token spent once, every expectation
+//!   checked before anything is written, spent marks), revoking tokens and families, and races
+//!   between them.
 //! - [`attempt_limiter_conformance!`](crate::attempt_limiter_conformance), in
 //!   `attempt_limiter`: [`AttemptLimiter`]: leases, failure windows, and a race against the
 //!   limit.
@@ -94,8 +95,9 @@ use crate::{
     DeviceAuthorization, DeviceCode, DeviceCodeHash, DeviceCodeStore, DeviceDecided,
     DeviceDecision, DeviceRestore, DeviceSave, DeviceStatus, DeviceUpdate, FamilyId, MfaChallenge,
     MfaStore, MfaToken, MfaTokenHash, OtpAdvance, PendingAuthorization, PendingLimits, RedirectUri,
-    RequestIdHash, ResponseType, Rotation, Scope, SpentCode, TokenHash, TokenKind, TokenLookup,
-    TokenRecord, TokenStore, UserCode, UserCodeHash, UserId, Username,
+    RequestIdHash, ResponseType, Scope, SpentCode, SpentMark, TokenChange, TokenExpectation,
+    TokenHash, TokenKind, TokenLookup, TokenRecord, TokenSave, TokenStore, TokenUpdate, UserCode,
+    UserCodeHash, UserId, Username,
 };
 use time::OffsetDateTime;
 use tokio::sync::Barrier;
@@ -360,8 +362,46 @@ pub async fn save_and_find(tokens: Arc<dyn TokenStore>) -> Result<(), Failure> {
     Ok(())
 }
 
+/// A token spent at `now` in favour of `successor`, by `client` in `fam`, kept `keep` seconds.
+pub fn spent_mark(
+    client: &str,
+    fam: &FamilyId,
+    now: OffsetDateTime,
+    successor: Option<TokenHash>,
+    keep: i64,
+) -> SpentMark {
+    SpentMark {
+        client_id: ClientId::new(client),
+        family_id: fam.clone(),
+        spent_at: now,
+        successor,
+        keep_until: now + time::Duration::seconds(keep),
+    }
+}
+
+/// What [`TokenStore::find_token`] answers for a token marked with `mark`.
+pub fn lookup_of(mark: &SpentMark) -> TokenLookup {
+    TokenLookup::Rotated {
+        client_id: mark.client_id.clone(),
+        family_id: mark.family_id.clone(),
+        rotated_at: mark.spent_at,
+        successor: mark.successor,
+        keep_until: mark.keep_until,
+    }
+}
+
+/// The change that spends `old` (expected live) in favour of the refresh token among `new`, and
+/// saves `new`.
+pub fn spend(old: TokenHash, mark: SpentMark, new: &[(TokenHash, TokenRecord)]) -> TokenChange {
+    TokenChange {
+        expect: vec![(old, TokenExpectation::Live)],
+        mark: vec![(old, mark)],
+        insert: new.to_vec(),
+    }
+}
+
 /// A token expires at its `expires_at` by the `now` passed in: then it is unknown, not revocable
-/// and not rotatable.
+/// and not expected live.
 pub async fn expiry_is_judged_by_now(tokens: Arc<dyn TokenStore>) -> Result<(), Failure> {
     let now = now();
     let at = |secs: i64| now + time::Duration::seconds(secs);
@@ -392,10 +432,13 @@ pub async fn expiry_is_judged_by_now(tokens: Arc<dyn TokenStore>) -> Result<(), 
     )];
     assert_eq!(
         tokens
-            .rotate_refresh_token(&r, &ClientId::new("c"), &new, true, at(120))
+            .update_tokens(
+                &spend(r, spent_mark("c", &fam, at(120), Some(new[0].0), 1), &new),
+                at(120)
+            )
             .await
             .ok(),
-        Some(Rotation::NotFound)
+        Some(TokenUpdate::Conflict)
     );
     assert_eq!(
         tokens.find_token(&new[0].0, at(120)).await.ok(),
@@ -404,14 +447,12 @@ pub async fn expiry_is_judged_by_now(tokens: Arc<dyn TokenStore>) -> Result<(), 
     Ok(())
 }
 
-/// Rotating a refresh token saves its successors and spends it: a second rotation is a reuse, which
-/// names the family.
-pub async fn rotation_spends_the_old_token_once(
-    tokens: Arc<dyn TokenStore>,
-) -> Result<(), Failure> {
+/// An update that expects a token live, marks it spent and saves new tokens applies once: the
+/// mark is found in the token's place until its `keep_until`, and a second update expecting the
+/// token live is a conflict that changes nothing.
+pub async fn an_update_spends_a_token_once(tokens: Arc<dyn TokenStore>) -> Result<(), Failure> {
     let now = now();
     let fam = FamilyId::generate();
-    let client = ClientId::new("c");
     let old = fresh_hash("old");
     let rec = record(TokenKind::Refresh, "c", &fam, now, 24 * HOUR);
     tokens
@@ -428,12 +469,13 @@ pub async fn rotation_spends_the_old_token_once(
             record(TokenKind::Refresh, "c", &fam, now, 24 * HOUR),
         ),
     ];
+    let mark = spent_mark("c", &fam, now, Some(new[1].0), 24 * HOUR);
     assert_eq!(
         tokens
-            .rotate_refresh_token(&old, &client, &new, true, now)
+            .update_tokens(&spend(old, mark.clone(), &new), now)
             .await
-            .must("rotate")?,
-        Rotation::Issued(rec)
+            .must("update")?,
+        TokenUpdate::Applied
     );
     for (h, r) in &new {
         assert_eq!(
@@ -441,113 +483,180 @@ pub async fn rotation_spends_the_old_token_once(
             TokenLookup::Live(r.clone())
         );
     }
-    let spent = TokenLookup::Rotated {
-        client_id: client.clone(),
-        family_id: fam.clone(),
-        rotated_at: now,
-        successor: Some(new[1].0),
-    };
-    assert_eq!(tokens.find_token(&old, now).await.must("find")?, spent);
+    assert_eq!(
+        tokens.find_token(&old, now).await.must("find")?,
+        lookup_of(&mark)
+    );
     let again = [(
         fresh_hash("x"),
         record(TokenKind::Refresh, "c", &fam, now, HOUR),
     )];
     assert_eq!(
         tokens
-            .rotate_refresh_token(&old, &client, &again, true, now)
+            .update_tokens(
+                &spend(
+                    old,
+                    spent_mark("c", &fam, now, Some(again[0].0), HOUR),
+                    &again
+                ),
+                now
+            )
             .await
-            .must("rotate")?,
-        Rotation::Reused {
-            client_id: client.clone(),
-            family_id: fam.clone()
-        }
+            .must("update")?,
+        TokenUpdate::Conflict
     );
     assert_eq!(
         tokens.find_token(&again[0].0, now).await.must("find")?,
         TokenLookup::Unknown
     );
-    // A spent token cannot be revoked again, and its mark lasts until its own expiry.
+    assert_eq!(
+        tokens.find_token(&old, now).await.must("find")?,
+        lookup_of(&mark),
+        "the mark is unchanged"
+    );
+    // A spent token cannot be revoked, and its mark lasts until its `keep_until`.
     assert_eq!(tokens.revoke_token(&old, now).await.must("revoke")?, None);
     let later = now + time::Duration::seconds(24 * HOUR - 1);
-    assert!(matches!(
-        tokens.find_token(&old, later).await,
-        Ok(TokenLookup::Rotated { .. })
-    ));
-    // At its own expiry the mark is gone: no longer a replay, just unknown.
+    assert_eq!(
+        tokens.find_token(&old, later).await.must("find")?,
+        lookup_of(&mark)
+    );
+    // At its `keep_until` the mark is gone: the token is unknown, and no longer spent.
     let expired = now + time::Duration::seconds(24 * HOUR);
     assert_eq!(
         tokens.find_token(&old, expired).await.ok(),
         Some(TokenLookup::Unknown)
     );
+    let spent_expected = TokenChange {
+        expect: vec![(
+            old,
+            TokenExpectation::Spent {
+                successor: Some(new[1].0),
+            },
+        )],
+        ..TokenChange::default()
+    };
+    assert_eq!(
+        tokens.update_tokens(&spent_expected, expired).await.ok(),
+        Some(TokenUpdate::Conflict)
+    );
+    // A mark kept for less time than the token would have lived lapses at its own `keep_until`.
+    let short = fresh_hash("short");
+    tokens
+        .save_tokens(
+            &[(short, record(TokenKind::Refresh, "c", &fam, now, HOUR))],
+            now,
+        )
+        .await
+        .must("save")?;
+    let short_mark = spent_mark("c", &fam, now, None, 60);
     assert_eq!(
         tokens
-            .rotate_refresh_token(&old, &client, &[], true, expired)
+            .update_tokens(&spend(short, short_mark.clone(), &[]), now)
             .await
-            .ok(),
-        Some(Rotation::NotFound)
+            .must("update")?,
+        TokenUpdate::Applied
+    );
+    let at = |secs: i64| now + time::Duration::seconds(secs);
+    assert_eq!(
+        tokens.find_token(&short, at(59)).await.must("find")?,
+        lookup_of(&short_mark)
+    );
+    assert_eq!(
+        tokens.find_token(&short, at(60)).await.must("find")?,
+        TokenLookup::Unknown
     );
     Ok(())
 }
 
-/// Only the client a refresh token was issued to can rotate it, and only a refresh token rotates.
-pub async fn rotation_checks_client_and_kind(tokens: Arc<dyn TokenStore>) -> Result<(), Failure> {
+/// Every expectation is checked before anything is written: one that fails (a token unknown, of
+/// the other state, or naming another successor) leaves every token, mark and insert as it was.
+pub async fn an_update_checks_every_expectation_first(
+    tokens: Arc<dyn TokenStore>,
+) -> Result<(), Failure> {
     let now = now();
     let fam = FamilyId::generate();
-    let (refresh, access) = (fresh_hash("r"), fresh_hash("a"));
-    let rr = record(TokenKind::Refresh, "c", &fam, now, HOUR);
+    let (live, spent, other) = (fresh_hash("live"), fresh_hash("spent"), fresh_hash("o"));
+    let live_record = record(TokenKind::Refresh, "c", &fam, now, HOUR);
     tokens
         .save_tokens(
             &[
-                (refresh, rr.clone()),
-                (access, record(TokenKind::Access, "c", &fam, now, HOUR)),
+                (live, live_record.clone()),
+                (spent, record(TokenKind::Refresh, "c", &fam, now, HOUR)),
             ],
             now,
         )
         .await
         .must("save")?;
-    let new = [(
-        fresh_hash("n"),
-        record(TokenKind::Access, "c", &fam, now, HOUR),
-    )];
-    let other = ClientId::new("other");
-    let c = ClientId::new("c");
+    let mark = spent_mark("c", &fam, now, Some(other), HOUR);
     assert_eq!(
         tokens
-            .rotate_refresh_token(&refresh, &other, &new, true, now)
+            .update_tokens(&spend(spent, mark.clone(), &[]), now)
             .await
-            .ok(),
-        Some(Rotation::NotFound)
+            .must("update")?,
+        TokenUpdate::Applied
+    );
+    let spent_as = |successor| TokenExpectation::Spent { successor };
+    let failing = [
+        (fresh_hash("unknown"), TokenExpectation::Live),
+        (fresh_hash("unknown"), spent_as(None)),
+        (spent, TokenExpectation::Live),
+        (spent, spent_as(None)),
+        (spent, spent_as(Some(fresh_hash("x")))),
+        (live, spent_as(None)),
+        (live, spent_as(Some(other))),
+    ];
+    for failing in failing {
+        let inserted = fresh_hash("n");
+        let change = TokenChange {
+            // One expectation that holds, and the failing one.
+            expect: vec![(live, TokenExpectation::Live), failing],
+            mark: vec![(live, spent_mark("c", &fam, now, Some(inserted), HOUR))],
+            insert: vec![(inserted, record(TokenKind::Refresh, "c", &fam, now, HOUR))],
+        };
+        assert_eq!(
+            tokens.update_tokens(&change, now).await.must("update")?,
+            TokenUpdate::Conflict,
+            "{failing:?}"
+        );
+        assert_eq!(
+            tokens.find_token(&inserted, now).await.must("find")?,
+            TokenLookup::Unknown
+        );
+        assert_eq!(
+            tokens.find_token(&live, now).await.must("find")?,
+            TokenLookup::Live(live_record.clone())
+        );
+        assert_eq!(
+            tokens.find_token(&spent, now).await.must("find")?,
+            lookup_of(&mark)
+        );
+    }
+    // Expectations that hold, with nothing to write, change nothing either.
+    let holding = TokenChange {
+        expect: vec![
+            (live, TokenExpectation::Live),
+            (spent, spent_as(Some(other))),
+        ],
+        ..TokenChange::default()
+    };
+    assert_eq!(
+        tokens.update_tokens(&holding, now).await.must("update")?,
+        TokenUpdate::Applied
     );
     assert_eq!(
-        tokens
-            .rotate_refresh_token(&access, &c, &new, true, now)
-            .await
-            .ok(),
-        Some(Rotation::NotFound)
-    );
-    assert_eq!(
-        tokens
-            .rotate_refresh_token(&fresh_hash("u"), &c, &new, true, now)
-            .await
-            .ok(),
-        Some(Rotation::NotFound)
-    );
-    assert_eq!(
-        tokens.find_token(&new[0].0, now).await.ok(),
-        Some(TokenLookup::Unknown)
-    );
-    assert_eq!(
-        tokens.find_token(&refresh, now).await.ok(),
-        Some(TokenLookup::Live(rr))
+        tokens.find_token(&live, now).await.must("find")?,
+        TokenLookup::Live(live_record)
     );
     Ok(())
 }
 
-/// A rotation that keeps the old token (no refresh token rotation) leaves it usable.
-pub async fn rotation_can_keep_the_old_token(tokens: Arc<dyn TokenStore>) -> Result<(), Failure> {
+/// An update with no marks leaves the expected token live, however often it is applied.
+pub async fn an_update_without_marks_spends_nothing(
+    tokens: Arc<dyn TokenStore>,
+) -> Result<(), Failure> {
     let now = now();
     let fam = FamilyId::generate();
-    let c = ClientId::new("c");
     let old = fresh_hash("old");
     let rr = record(TokenKind::Refresh, "c", &fam, now, HOUR);
     tokens
@@ -555,21 +664,23 @@ pub async fn rotation_can_keep_the_old_token(tokens: Arc<dyn TokenStore>) -> Res
         .await
         .must("save")?;
     for _ in 0..3 {
-        let new = [(
+        let new = (
             fresh_hash("n"),
             record(TokenKind::Access, "c", &fam, now, HOUR),
-        )];
-        assert_eq!(
-            tokens
-                .rotate_refresh_token(&old, &c, &new, false, now)
-                .await
-                .ok(),
-            Some(Rotation::Issued(rr.clone()))
         );
-        assert!(matches!(
-            tokens.find_token(&new[0].0, now).await,
-            Ok(TokenLookup::Live(_))
-        ));
+        let change = TokenChange {
+            expect: vec![(old, TokenExpectation::Live)],
+            mark: Vec::new(),
+            insert: vec![new.clone()],
+        };
+        assert_eq!(
+            tokens.update_tokens(&change, now).await.ok(),
+            Some(TokenUpdate::Applied)
+        );
+        assert_eq!(
+            tokens.find_token(&new.0, now).await.ok(),
+            Some(TokenLookup::Live(new.1))
+        );
     }
     assert_eq!(
         tokens.find_token(&old, now).await.ok(),
@@ -604,11 +715,15 @@ pub async fn revoke_one(tokens: Arc<dyn TokenStore>) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Revoking a family revokes every token in it, and a replayed rotated token is still recognised.
+/// Until when the checks ask a revoked family to be remembered: an hour from `now`.
+fn an_hour_after(now: OffsetDateTime) -> OffsetDateTime {
+    now + time::Duration::seconds(HOUR)
+}
+
+/// Revoking a family revokes every live token in it, and its spent marks stay.
 pub async fn revoke_a_family(tokens: Arc<dyn TokenStore>) -> Result<(), Failure> {
     let now = now();
     let (fam, other) = (FamilyId::generate(), FamilyId::generate());
-    let c = ClientId::new("c");
     let (a, r, o) = (fresh_hash("a"), fresh_hash("r"), fresh_hash("o"));
     tokens
         .save_tokens(
@@ -621,17 +736,28 @@ pub async fn revoke_a_family(tokens: Arc<dyn TokenStore>) -> Result<(), Failure>
         )
         .await
         .must("save")?;
-    // Rotate r so the family also holds a rotation mark.
+    // Spend r so the family also holds a spent mark.
     let (na, nr) = (fresh_hash("na"), fresh_hash("nr"));
     let new = [
         (na, record(TokenKind::Access, "c", &fam, now, HOUR)),
         (nr, record(TokenKind::Refresh, "c", &fam, now, HOUR)),
     ];
-    assert!(matches!(
-        tokens.rotate_refresh_token(&r, &c, &new, true, now).await,
-        Ok(Rotation::Issued(_))
-    ));
-    assert_eq!(tokens.revoke_family(&fam, now).await.must("revoke")?, 3);
+    let mark = spent_mark("c", &fam, now, Some(nr), HOUR);
+    assert_eq!(
+        tokens
+            .update_tokens(&spend(r, mark.clone(), &new), now)
+            .await
+            .must("update")?,
+        TokenUpdate::Applied
+    );
+    let until = an_hour_after(now);
+    assert_eq!(
+        tokens
+            .revoke_family(&fam, until, now)
+            .await
+            .must("revoke")?,
+        3
+    );
     for h in [a, na, nr] {
         assert_eq!(
             tokens.find_token(&h, now).await.ok(),
@@ -639,38 +765,41 @@ pub async fn revoke_a_family(tokens: Arc<dyn TokenStore>) -> Result<(), Failure>
         );
     }
     // The mark stays: a replay is still recognised.
-    assert!(matches!(
-        tokens.find_token(&r, now).await,
-        Ok(TokenLookup::Rotated { .. })
-    ));
+    assert_eq!(
+        tokens.find_token(&r, now).await.must("find")?,
+        lookup_of(&mark)
+    );
     assert!(matches!(
         tokens.find_token(&o, now).await,
         Ok(TokenLookup::Live(_))
     ));
-    assert_eq!(tokens.revoke_family(&fam, now).await.must("revoke")?, 0);
     assert_eq!(
         tokens
-            .revoke_family(&FamilyId::generate(), now)
+            .revoke_family(&fam, until, now)
             .await
             .must("revoke")?,
         0
     );
-    // Nothing can be issued from a revoked family's refresh token.
     assert_eq!(
         tokens
-            .rotate_refresh_token(
-                &nr,
-                &c,
-                &[(
-                    fresh_hash("z"),
-                    record(TokenKind::Access, "c", &fam, now, HOUR)
-                )],
-                true,
-                now
-            )
+            .revoke_family(&FamilyId::generate(), until, now)
             .await
-            .ok(),
-        Some(Rotation::NotFound)
+            .must("revoke")?,
+        0
+    );
+    // A revoked token is no longer live, so no update expecting it is applied.
+    let from_revoked = TokenChange {
+        expect: vec![(nr, TokenExpectation::Live)],
+        mark: vec![(nr, spent_mark("c", &fam, now, None, HOUR))],
+        insert: Vec::new(),
+    };
+    assert_eq!(
+        tokens.update_tokens(&from_revoked, now).await.ok(),
+        Some(TokenUpdate::Conflict)
+    );
+    assert_eq!(
+        tokens.find_token(&nr, now).await.ok(),
+        Some(TokenLookup::Unknown)
     );
     Ok(())
 }
@@ -693,7 +822,13 @@ pub async fn revoke_a_family_counts_only_unexpired_tokens(
         .await
         .must("save")?;
     let later = now + time::Duration::seconds(20);
-    assert_eq!(tokens.revoke_family(&fam, later).await.must("revoke")?, 1);
+    assert_eq!(
+        tokens
+            .revoke_family(&fam, an_hour_after(later), later)
+            .await
+            .must("revoke")?,
+        1
+    );
     assert_eq!(
         tokens.find_token(&long, later).await.ok(),
         Some(TokenLookup::Unknown)
@@ -701,11 +836,14 @@ pub async fn revoke_a_family_counts_only_unexpired_tokens(
     Ok(())
 }
 
-/// A revoked family takes no new tokens, by save or by rotation, until its mark lapses.
-pub async fn a_revoked_family_takes_no_new_tokens_for_a_while(
+/// A revoked family takes no new tokens, by save or by update, until the `remember_until` it was
+/// revoked with (a later revocation with an earlier one does not shorten it); an update whose
+/// expectation fails is a conflict even then.
+pub async fn a_revoked_family_takes_no_new_tokens_until_it_is_forgotten(
     tokens: Arc<dyn TokenStore>,
 ) -> Result<(), Failure> {
     let now = now();
+    let at = |secs: i64| now + time::Duration::seconds(secs);
     let (fam, other) = (FamilyId::generate(), FamilyId::generate());
     tokens
         .save_tokens(
@@ -717,7 +855,18 @@ pub async fn a_revoked_family_takes_no_new_tokens_for_a_while(
         )
         .await
         .must("save")?;
-    assert_eq!(tokens.revoke_family(&fam, now).await.must("revoke")?, 1);
+    assert_eq!(
+        tokens
+            .revoke_family(&fam, at(600), now)
+            .await
+            .must("revoke")?,
+        1
+    );
+    // An earlier `remember_until` later on does not shorten the memory.
+    tokens
+        .revoke_family(&fam, at(300), at(1))
+        .await
+        .must("revoke")?;
     // A grant that raced the revocation: its tokens are refused, all of them.
     let late = [
         (
@@ -729,7 +878,10 @@ pub async fn a_revoked_family_takes_no_new_tokens_for_a_while(
             record(TokenKind::Access, "c", &fam, now, HOUR),
         ),
     ];
-    assert!(!tokens.save_tokens(&late, now).await.must("save")?);
+    assert_eq!(
+        tokens.save_tokens(&late, now).await.must("save")?,
+        TokenSave::FamilyRevoked
+    );
     for (h, _) in &late {
         assert_eq!(
             tokens.find_token(h, now).await.ok(),
@@ -737,48 +889,71 @@ pub async fn a_revoked_family_takes_no_new_tokens_for_a_while(
         );
     }
     // Other families are unaffected.
-    assert!(tokens.save_tokens(&late[..1], now).await.must("save")?);
-    // Rotation cannot bring tokens into it either.
+    assert_eq!(
+        tokens.save_tokens(&late[..1], now).await.must("save")?,
+        TokenSave::Saved
+    );
+    // An update cannot bring tokens into it either, and then writes no mark.
     let old = fresh_hash("old");
+    let old_record = record(TokenKind::Refresh, "c", &other, now, HOUR);
     tokens
-        .save_tokens(
-            &[(old, record(TokenKind::Refresh, "c", &other, now, HOUR))],
-            now,
-        )
+        .save_tokens(&[(old, old_record.clone())], now)
         .await
         .must("save")?;
     let into_revoked = [(
         fresh_hash("n"),
         record(TokenKind::Access, "c", &fam, now, HOUR),
     )];
-    assert_eq!(
-        tokens
-            .rotate_refresh_token(&old, &ClientId::new("c"), &into_revoked, true, now)
-            .await
-            .ok(),
-        Some(Rotation::NotFound)
+    let change = spend(
+        old,
+        spent_mark("c", &other, now, Some(into_revoked[0].0), HOUR),
+        &into_revoked,
     );
-    assert!(
-        matches!(tokens.find_token(&old, now).await, Ok(TokenLookup::Live(_))),
+    assert_eq!(
+        tokens.update_tokens(&change, at(599)).await.ok(),
+        Some(TokenUpdate::FamilyRevoked)
+    );
+    assert_eq!(
+        tokens.find_token(&old, at(599)).await.ok(),
+        Some(TokenLookup::Live(old_record)),
         "nothing spent"
     );
-    // The memory of it fades after an hour.
-    let later = now + time::Duration::seconds(crate::REVOKED_FAMILY_MEMORY);
+    assert_eq!(
+        tokens.find_token(&into_revoked[0].0, at(599)).await.ok(),
+        Some(TokenLookup::Unknown)
+    );
+    // An expectation that fails is a conflict, whatever the families.
+    let unknown = TokenChange {
+        expect: vec![(fresh_hash("u"), TokenExpectation::Live)],
+        ..change.clone()
+    };
+    assert_eq!(
+        tokens.update_tokens(&unknown, at(599)).await.ok(),
+        Some(TokenUpdate::Conflict)
+    );
+    // At `remember_until` the family takes tokens again.
     let again = [(
         fresh_hash("ag"),
-        record(TokenKind::Access, "c", &fam, later, HOUR),
+        record(TokenKind::Access, "c", &fam, at(600), HOUR),
     )];
-    assert!(tokens.save_tokens(&again, later).await.must("save")?);
+    assert_eq!(
+        tokens.save_tokens(&again, at(600)).await.must("save")?,
+        TokenSave::Saved
+    );
+    assert_eq!(
+        tokens.update_tokens(&change, at(600)).await.ok(),
+        Some(TokenUpdate::Applied)
+    );
     Ok(())
 }
 
-/// Saves a refresh token and rotates it once, answering (old, successor, the successor's record).
+/// Saves a refresh token and spends it once in favour of a new one, answering (old, successor,
+/// the successor's record, old's mark).
 async fn rotated_once(
     tokens: &Arc<dyn TokenStore>,
     now: OffsetDateTime,
     fam: &FamilyId,
-) -> Result<(TokenHash, TokenHash, TokenRecord), Failure> {
-    let client = ClientId::new("c");
+) -> Result<(TokenHash, TokenHash, TokenRecord, SpentMark), Failure> {
     let old = fresh_hash("old");
     tokens
         .save_tokens(
@@ -796,13 +971,15 @@ async fn rotated_once(
         ),
         (successor, successor_record.clone()),
     ];
-    assert!(matches!(
+    let mark = spent_mark("c", fam, now, Some(successor), 24 * HOUR);
+    assert_eq!(
         tokens
-            .rotate_refresh_token(&old, &client, &new, true, now)
-            .await,
-        Ok(Rotation::Issued(_))
-    ));
-    Ok((old, successor, successor_record))
+            .update_tokens(&spend(old, mark.clone(), &new), now)
+            .await
+            .must("update")?,
+        TokenUpdate::Applied
+    );
+    Ok((old, successor, successor_record, mark))
 }
 
 /// New tokens for a reissue: an access token and a refresh token of the family.
@@ -819,48 +996,74 @@ fn pair_of(label: &str, fam: &FamilyId, now: OffsetDateTime) -> [(TokenHash, Tok
     ]
 }
 
-/// A rotated refresh token presented again is reissued once while its successor is unused (a lost
-/// reply), and is a reuse otherwise.
-pub async fn a_rotated_token_is_reissued_once_while_its_successor_is_unused(
+/// The change that replaces `successor` (unused) of the spent `old` with the refresh token of
+/// `new`: `old` keeps its mark but names the new successor, and `successor` is spent with none.
+fn reissue(
+    old: TokenHash,
+    old_mark: &SpentMark,
+    successor: TokenHash,
+    new: &[(TokenHash, TokenRecord); 2],
+    now: OffsetDateTime,
+) -> TokenChange {
+    TokenChange {
+        expect: vec![
+            (
+                old,
+                TokenExpectation::Spent {
+                    successor: Some(successor),
+                },
+            ),
+            (successor, TokenExpectation::Live),
+        ],
+        mark: vec![
+            (
+                old,
+                SpentMark {
+                    successor: Some(new[1].0),
+                    ..old_mark.clone()
+                },
+            ),
+            (
+                successor,
+                spent_mark("c", &old_mark.family_id, now, None, HOUR),
+            ),
+        ],
+        insert: new.to_vec(),
+    }
+}
+
+/// A spent token's mark may be rewritten while it names the expected successor: an update that
+/// expects `Spent { successor }` applies once, after which the mark names another.
+pub async fn spent_expectations_name_the_successor(
     tokens: Arc<dyn TokenStore>,
 ) -> Result<(), Failure> {
     let now = now();
     let at = |secs: i64| now + time::Duration::seconds(secs);
     let fam = FamilyId::generate();
-    let client = ClientId::new("c");
-    let (old, s1, s1_record) = rotated_once(&tokens, now, &fam).await?;
-    let reused = Rotation::Reused {
-        client_id: client.clone(),
-        family_id: fam.clone(),
-    };
-    // Another client, or another successor, changes nothing.
+    let (old, s1, s1_record, old_mark) = rotated_once(&tokens, now, &fam).await?;
+    // Expecting another successor changes nothing.
     let second = pair_of("second", &fam, at(2));
+    let mut wrong = reissue(old, &old_mark, s1, &second, at(2));
+    wrong.expect[0].1 = TokenExpectation::Spent {
+        successor: Some(fresh_hash("x")),
+    };
     assert_eq!(
-        tokens
-            .reissue_rotated(&old, &s1, &ClientId::new("other"), &second, at(2))
-            .await
-            .ok(),
-        Some(reused.clone())
-    );
-    assert_eq!(
-        tokens
-            .reissue_rotated(&old, &fresh_hash("x"), &client, &second, at(2))
-            .await
-            .ok(),
-        Some(reused.clone())
+        tokens.update_tokens(&wrong, at(2)).await.ok(),
+        Some(TokenUpdate::Conflict)
     );
     assert_eq!(
         tokens.find_token(&second[1].0, at(2)).await.ok(),
         Some(TokenLookup::Unknown)
     );
-    // The client retries: the unused successor is spent (never to be reissued itself), and the
-    // new refresh token succeeds the old one.
     assert_eq!(
-        tokens
-            .reissue_rotated(&old, &s1, &client, &second, at(2))
-            .await
-            .ok(),
-        Some(Rotation::Issued(s1_record))
+        tokens.find_token(&s1, at(2)).await.ok(),
+        Some(TokenLookup::Live(s1_record))
+    );
+    // The expected successor: both marks are written and the new tokens saved.
+    let change = reissue(old, &old_mark, s1, &second, at(2));
+    assert_eq!(
+        tokens.update_tokens(&change, at(2)).await.ok(),
+        Some(TokenUpdate::Applied)
     );
     for (h, r) in &second {
         assert_eq!(
@@ -870,102 +1073,79 @@ pub async fn a_rotated_token_is_reissued_once_while_its_successor_is_unused(
     }
     assert_eq!(
         tokens.find_token(&s1, at(2)).await.ok(),
-        Some(TokenLookup::Rotated {
-            client_id: client.clone(),
-            family_id: fam.clone(),
-            rotated_at: at(2),
-            successor: None,
-        })
+        Some(lookup_of(&change.mark[1].1))
     );
     assert_eq!(
         tokens.find_token(&old, at(2)).await.ok(),
-        Some(TokenLookup::Rotated {
-            client_id: client.clone(),
-            family_id: fam.clone(),
-            rotated_at: now,
-            successor: Some(second[1].0),
-        })
+        Some(lookup_of(&change.mark[0].1))
     );
-    // The old successor is gone for good: presenting it is a replay.
+    // Applied once: the same change again is a conflict.
+    assert_eq!(
+        tokens.update_tokens(&change, at(3)).await.ok(),
+        Some(TokenUpdate::Conflict)
+    );
+    // A mark with no successor is expected as such.
+    let no_successor = TokenChange {
+        expect: vec![(s1, TokenExpectation::Spent { successor: None })],
+        ..TokenChange::default()
+    };
+    assert_eq!(
+        tokens.update_tokens(&no_successor, at(3)).await.ok(),
+        Some(TokenUpdate::Applied)
+    );
+    // Once the new successor is spent too, the old token's mark can no longer be rewritten.
+    let third = pair_of("third", &fam, at(4));
+    let (s2, s2_mark) = (
+        second[1].0,
+        spent_mark("c", &fam, at(4), Some(third[1].0), HOUR),
+    );
     assert_eq!(
         tokens
-            .rotate_refresh_token(&s1, &client, &pair_of("x", &fam, at(3)), true, at(3))
+            .update_tokens(&spend(s2, s2_mark, &third), at(4))
             .await
             .ok(),
-        Some(reused.clone())
+        Some(TokenUpdate::Applied)
     );
-    // Once the client uses its new refresh token, the old one can no longer be reissued.
-    assert!(matches!(
-        tokens
-            .rotate_refresh_token(
-                &second[1].0,
-                &client,
-                &pair_of("third", &fam, at(4)),
-                true,
-                at(4)
-            )
-            .await,
-        Ok(Rotation::Issued(_))
-    ));
+    let fourth = pair_of("fourth", &fam, at(5));
     assert_eq!(
         tokens
-            .reissue_rotated(
-                &old,
-                &second[1].0,
-                &client,
-                &pair_of("y", &fam, at(5)),
-                at(5)
-            )
+            .update_tokens(&reissue(old, &old_mark, s2, &fourth, at(5)), at(5))
             .await
             .ok(),
-        Some(reused)
+        Some(TokenUpdate::Conflict)
     );
-    // A live token, or an unknown one, is not a rotated one.
-    let live = fresh_hash("live");
-    tokens
-        .save_tokens(
-            &[(live, record(TokenKind::Refresh, "c", &fam, now, HOUR))],
-            now,
-        )
-        .await
-        .must("save")?;
-    for token in [live, fresh_hash("unknown")] {
-        assert_eq!(
-            tokens
-                .reissue_rotated(&token, &s1, &client, &pair_of("z", &fam, at(6)), at(6))
-                .await
-                .ok(),
-            Some(Rotation::NotFound)
-        );
-    }
+    assert_eq!(
+        tokens.find_token(&fourth[1].0, at(5)).await.ok(),
+        Some(TokenLookup::Unknown)
+    );
     Ok(())
 }
 
-/// 100 retries of one spent refresh token at once: one gets a fresh pair, and the family never
-/// holds more than one usable refresh token.
+/// 100 concurrent updates that each expect a spent token to name one successor, and that
+/// successor live: one is applied, and of the refresh tokens they insert exactly one is live.
 pub async fn reissue_race_has_one_winner(tokens: Arc<dyn TokenStore>) -> Result<(), Failure> {
     let now = now();
     let fam = FamilyId::generate();
-    let (old, s1, _) = rotated_once(&tokens, now, &fam).await?;
+    let (old, s1, _, old_mark) = rotated_once(&tokens, now, &fam).await?;
     let outcomes = race_ok(100, |i| {
         let tokens = tokens.clone();
-        let fam = fam.clone();
+        let new = pair_of(&format!("r{i}"), &fam, now);
+        let change = reissue(old, &old_mark, s1, &new, now);
         async move {
-            let new = pair_of(&format!("r{i}"), &fam, now);
-            let outcome = tokens
-                .reissue_rotated(&old, &s1, &ClientId::new("c"), &new, now)
-                .await
-                .must("reissue")?;
+            let outcome = tokens.update_tokens(&change, now).await.must("update")?;
             Ok((outcome, new[1].0))
         }
     })
     .await?;
     let winners: Vec<TokenHash> = outcomes
         .iter()
-        .filter(|(o, _)| matches!(o, Rotation::Issued(_)))
+        .filter(|(o, _)| *o == TokenUpdate::Applied)
         .map(|(_, refresh)| *refresh)
         .collect();
     assert_eq!(winners.len(), 1);
+    assert!(outcomes
+        .iter()
+        .all(|(o, _)| matches!(o, TokenUpdate::Applied | TokenUpdate::Conflict)));
     let mut live = 0;
     for (_, refresh) in &outcomes {
         if matches!(
@@ -976,11 +1156,16 @@ pub async fn reissue_race_has_one_winner(tokens: Arc<dyn TokenStore>) -> Result<
         }
     }
     assert_eq!(live, 1);
+    match tokens.find_token(&old, now).await.must("find")? {
+        TokenLookup::Rotated { successor, .. } => assert_eq!(successor, Some(winners[0])),
+        other => return Err(Failure::new(format!("unexpected {other:?}"))),
+    }
     Ok(())
 }
 
-/// 100 tasks on several threads rotate one refresh token at once: exactly one wins.
-pub async fn rotation_race_has_one_winner(tokens: Arc<dyn TokenStore>) -> Result<(), Failure> {
+/// 100 tasks on several threads each expect one token live and mark it spent, at once: exactly
+/// one update is applied, the others are conflicts.
+pub async fn update_race_has_one_winner(tokens: Arc<dyn TokenStore>) -> Result<(), Failure> {
     let now = now();
     let fam = FamilyId::generate();
     let old = fresh_hash("old");
@@ -997,33 +1182,42 @@ pub async fn rotation_race_has_one_winner(tokens: Arc<dyn TokenStore>) -> Result
             fresh_hash(&format!("n{i}")),
             record(TokenKind::Refresh, "c", &fam, now, HOUR),
         )];
-        async move {
-            let outcome = tokens
-                .rotate_refresh_token(&old, &ClientId::new("c"), &new, true, now)
-                .await;
-            (new[0].0, outcome)
-        }
+        let change = spend(old, spent_mark("c", &fam, now, Some(new[0].0), HOUR), &new);
+        async move { (new[0].0, tokens.update_tokens(&change, now).await) }
     })
     .await?;
     let mut winners = Vec::new();
-    let mut reused = 0;
+    let mut conflicts = 0;
     for outcome in outcomes {
         match outcome {
-            (h, Ok(Rotation::Issued(_))) => winners.push(h),
-            (_, Ok(Rotation::Reused { family_id, .. })) => {
-                assert_eq!(family_id, fam);
-                reused += 1;
+            (h, Ok(TokenUpdate::Applied)) => winners.push(h),
+            (h, Ok(TokenUpdate::Conflict)) => {
+                assert_eq!(
+                    tokens.find_token(&h, now).await.ok(),
+                    Some(TokenLookup::Unknown)
+                );
+                conflicts += 1;
             }
             (_, other) => return Err(Failure::new(format!("unexpected {other:?}"))),
         }
     }
-    assert_eq!((winners.len(), reused), (1, 99));
+    assert_eq!((winners.len(), conflicts), (1, 99));
     assert!(matches!(
         tokens.find_token(&winners[0], now).await,
         Ok(TokenLookup::Live(_))
     ));
+    match tokens.find_token(&old, now).await.must("find")? {
+        TokenLookup::Rotated { successor, .. } => assert_eq!(successor, Some(winners[0])),
+        other => return Err(Failure::new(format!("unexpected {other:?}"))),
+    }
     // What the engine does with a replay: revoke the family, which takes the winner's token too.
-    assert_eq!(tokens.revoke_family(&fam, now).await.must("revoke")?, 1);
+    assert_eq!(
+        tokens
+            .revoke_family(&fam, an_hour_after(now), now)
+            .await
+            .must("revoke")?,
+        1
+    );
     assert_eq!(
         tokens.find_token(&winners[0], now).await.ok(),
         Some(TokenLookup::Unknown)
@@ -1031,8 +1225,9 @@ pub async fn rotation_race_has_one_winner(tokens: Arc<dyn TokenStore>) -> Result
     Ok(())
 }
 
-/// Revoking a family while its refresh token is being rotated leaves no live token behind.
-pub async fn revoke_family_races_rotation(tokens: Arc<dyn TokenStore>) -> Result<(), Failure> {
+/// Revoking a family while an update spends one of its tokens and inserts another leaves no live
+/// token behind.
+pub async fn revoke_family_races_update(tokens: Arc<dyn TokenStore>) -> Result<(), Failure> {
     let now = now();
     for _ in 0..20 {
         let fam = FamilyId::generate();
@@ -1046,36 +1241,33 @@ pub async fn revoke_family_races_rotation(tokens: Arc<dyn TokenStore>) -> Result
             .must("save")?;
         let new_hash = fresh_hash("new");
         let new = [(new_hash, record(TokenKind::Refresh, "c", &fam, now, HOUR))];
+        let change = spend(old, spent_mark("c", &fam, now, Some(new_hash), HOUR), &new);
         let barrier = Arc::new(Barrier::new(2));
         let (t1, b1) = (tokens.clone(), barrier.clone());
         let fam1 = fam.clone();
         let revoke = tokio::spawn(async move {
             b1.wait().await;
-            t1.revoke_family(&fam1, now).await
+            t1.revoke_family(&fam1, an_hour_after(now), now).await
         });
         let (t2, b2) = (tokens.clone(), barrier.clone());
-        let rotate = tokio::spawn(async move {
+        let update = tokio::spawn(async move {
             b2.wait().await;
-            t2.rotate_refresh_token(&old, &ClientId::new("c"), &new, true, now)
-                .await
+            t2.update_tokens(&change, now).await
         });
         let revoked = revoke.await.must("task")?.must("revoke")?;
-        let rotated = rotate.await.must("task")?.must("rotate")?;
+        let updated = update.await.must("task")?.must("update")?;
         let new_live = matches!(
             tokens.find_token(&new_hash, now).await,
             Ok(TokenLookup::Live(_))
         );
-        match rotated {
-            // Rotation first: the revocation took the new token (and counted it).
-            Rotation::Issued(_) if !new_live => assert_eq!(revoked, 1),
-            // Rotation first but the new token survived: only if revoke ran before it... which
-            // would mean the old one was gone, so rotation could not have issued.
-            Rotation::Issued(_) => {
-                return Err(Failure::new("a token was issued into a revoked family"))
-            }
-            Rotation::NotFound => assert!(!new_live),
-            other => return Err(Failure::new(format!("unexpected {other:?}"))),
-        }
+        assert!(!new_live, "a token was issued into a revoked family");
+        // The update first: the revocation took the new token (and counted it). The revocation
+        // first: it took the old token, and the update found it gone (or its family refused).
+        assert_eq!(revoked, 1, "{updated:?}");
+        assert!(!matches!(
+            tokens.find_token(&old, now).await,
+            Ok(TokenLookup::Live(_))
+        ));
     }
     Ok(())
 }
@@ -1342,7 +1534,7 @@ pub async fn pending_requests_are_read_then_taken_once(
 
 /// The used mark [`spend_code`](CodeStore::spend_code) is asked to leave on `grant`'s code:
 /// its client and family, kept `keep` seconds from `now`.
-pub fn spent_mark(grant: &CodeGrant, now: OffsetDateTime, keep: i64) -> SpentCode {
+pub fn used_mark(grant: &CodeGrant, now: OffsetDateTime, keep: i64) -> SpentCode {
     SpentCode::new(
         grant.client_id.clone(),
         grant.family_id.clone(),
@@ -1365,7 +1557,7 @@ pub async fn codes_are_read_then_spent_once(codes: Arc<dyn CodeStore>) -> Result
             CodeLookup::Live(grant.clone())
         );
     }
-    let mark = spent_mark(&grant, now, 3600);
+    let mark = used_mark(&grant, now, 3600);
     assert_eq!(
         codes.spend_code(&code, &mark, at(1)).await.must("spend")?,
         CodeSpend::Spent(grant.clone())
@@ -1412,7 +1604,7 @@ pub async fn codes_are_read_then_spent_once(codes: Arc<dyn CodeStore>) -> Result
     );
     assert_eq!(
         codes
-            .spend_code(&fresh, &spent_mark(&short, now, 3600), at(60))
+            .spend_code(&fresh, &used_mark(&short, now, 3600), at(60))
             .await
             .must("spend")?,
         CodeSpend::Conflict
@@ -1478,7 +1670,7 @@ pub async fn a_spent_code_can_be_given_back(codes: Arc<dyn CodeStore>) -> Result
     let at = |secs: i64| now + time::Duration::seconds(secs);
     let code = fresh_hash("c");
     let grant = code_grant(now, 60);
-    let mark = spent_mark(&grant, now, 3600);
+    let mark = used_mark(&grant, now, 3600);
     codes.save_code(&code, &grant, now).await.must("save")?;
     // A live code cannot be "given back".
     assert_eq!(
@@ -1608,7 +1800,7 @@ pub async fn give_back_race_has_one_winner(codes: Arc<dyn CodeStore>) -> Result<
     let now = now();
     let code = fresh_hash("c");
     let grant = code_grant(now, 60);
-    let mark = spent_mark(&grant, now, 3600);
+    let mark = used_mark(&grant, now, 3600);
     codes.save_code(&code, &grant, now).await.must("save")?;
     assert_eq!(
         codes.spend_code(&code, &mark, now).await.must("spend")?,
@@ -2876,21 +3068,21 @@ macro_rules! __conformance_tests {
 /// [`UnderTest`](crate::conformance::UnderTest)). Needs the `conformance` feature; see
 /// [`conformance`](crate::conformance) for an example.
 ///
-/// The checks: saving and finding, expiry by `now`, rotation (spending the old token once, only
-/// by its client and kind, or keeping it), revoking one token and whole families (counting only
-/// unexpired tokens, refusing new tokens for a while), the reissue of a rotated token whose
-/// successor is unused, and races: rotation, reissue, and revocation against rotation.
+/// The checks: saving and finding, expiry by `now`, updates (spending a token once, checking
+/// every expectation before writing, inserting without spending, rewriting a spent mark that
+/// names the expected successor), revoking one token and whole families (counting only
+/// unexpired tokens, refusing new tokens until `remember_until`), and races: 100 updates of one
+/// live token, 100 rewrites of one spent mark, and revocation against an update.
 #[macro_export]
 macro_rules! token_store_conformance {
     ($factory:expr) => {
         $crate::__conformance_tests!(token_store, dyn $crate::TokenStore, $factory;
-            save_and_find, expiry_is_judged_by_now, rotation_spends_the_old_token_once,
-            rotation_checks_client_and_kind, rotation_can_keep_the_old_token, revoke_one,
-            revoke_a_family, revoke_a_family_counts_only_unexpired_tokens,
-            a_revoked_family_takes_no_new_tokens_for_a_while,
-            rotation_race_has_one_winner, revoke_family_races_rotation,
-            a_rotated_token_is_reissued_once_while_its_successor_is_unused,
-            reissue_race_has_one_winner);
+            save_and_find, expiry_is_judged_by_now, an_update_spends_a_token_once,
+            an_update_checks_every_expectation_first, an_update_without_marks_spends_nothing,
+            revoke_one, revoke_a_family, revoke_a_family_counts_only_unexpired_tokens,
+            a_revoked_family_takes_no_new_tokens_until_it_is_forgotten,
+            update_race_has_one_winner, revoke_family_races_update,
+            spent_expectations_name_the_successor, reissue_race_has_one_winner);
     };
 }
 

@@ -462,7 +462,8 @@ impl AuthorizationCodeGrant {
                 // "If an authorization code is used more than once, the authorization server MUST
                 // deny the request and SHOULD revoke (when possible) all tokens previously issued
                 // based on that authorization code."
-                let revoked = ctx.tokens.revoke_family(&family_id, ctx.now).await?;
+                let revoked =
+                    crate::grant::context::revoke_family(ctx.tokens, &family_id, ctx.now).await?;
                 tracing::warn!(client_id = %client.id, family_id = %family_id, revoked, "authorization code used twice; its tokens are revoked");
                 return Err(invalid().with_reason(Reason::CodeReused));
             }

@@ -18,7 +18,7 @@ use crate::client::Client;
 use crate::reason::Reason;
 use crate::response::TokenResponse;
 use crate::scope::Scope;
-use crate::store::{ClientStore, TokenKind, TokenRecord, TokenStore};
+use crate::store::{ClientStore, TokenKind, TokenRecord, TokenSave, TokenStore};
 use crate::token::TokenHash;
 use crate::types::{AccessToken, FamilyId, GrantType, RefreshToken, ResourceOwner};
 
@@ -39,6 +39,22 @@ pub(crate) fn ensure_allowed(client: &Client, grant: GrantType) -> Result<(), OA
 pub(crate) fn fresh_family_refused() -> OAuthError {
     OAuthError::server_error("the new tokens could not be saved")
         .with_reason(Reason::FreshFamilyRefused)
+}
+
+/// How long, in seconds, a revoked family refuses new tokens: far longer than any exchange that
+/// could still be in flight (a grant that read a code or a refresh token just before its family
+/// was revoked). The engine passes it to [`TokenStore::revoke_family`] as `remember_until`.
+pub const REVOKED_FAMILY_MEMORY: i64 = 3600;
+
+/// Revokes `family` in `tokens` at `now`, keeping it marked revoked for
+/// [`REVOKED_FAMILY_MEMORY`] seconds; answers how many tokens went.
+pub(crate) async fn revoke_family(
+    tokens: &dyn TokenStore,
+    family: &FamilyId,
+    now: OffsetDateTime,
+) -> Result<u64, StoreError> {
+    let remember_until = now.saturating_add(time::Duration::seconds(REVOKED_FAMILY_MEMORY));
+    tokens.revoke_family(family, remember_until, now).await
 }
 
 /// Token settings every grant shares.
@@ -135,10 +151,9 @@ impl Context<'_> {
         minted: Minted,
         refusal: impl FnOnce() -> OAuthError,
     ) -> Result<TokenResponse, OAuthError> {
-        if self.tokens.save_tokens(&minted.entries, self.now).await? {
-            Ok(minted.response)
-        } else {
-            Err(refusal())
+        match self.tokens.save_tokens(&minted.entries, self.now).await? {
+            TokenSave::Saved => Ok(minted.response),
+            _ => Err(refusal()),
         }
     }
 
@@ -154,8 +169,8 @@ impl Context<'_> {
         give_back: impl std::future::Future<Output = Result<(), StoreError>>,
     ) -> Result<TokenResponse, OAuthError> {
         match self.tokens.save_tokens(&minted.entries, self.now).await {
-            Ok(true) => Ok(minted.response),
-            Ok(false) => Err(refusal()),
+            Ok(TokenSave::Saved) => Ok(minted.response),
+            Ok(_) => Err(refusal()),
             Err(failure) => {
                 match give_back.await {
                     Ok(()) => tracing::warn!(given_back = what, "tokens not saved; given back"),

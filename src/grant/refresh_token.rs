@@ -25,12 +25,16 @@ use time::OffsetDateTime;
 use crate::builder::{AuthorizationServerBuilder, BuildError, Setups};
 use crate::client::Client;
 use crate::error::OAuthError;
-use crate::grant::context::{ensure_allowed, nonzero, Context, Grant, RefreshPolicy, Shared};
+use crate::grant::context::{
+    ensure_allowed, nonzero, revoke_family, Context, Grant, Minted, RefreshPolicy, Shared,
+};
 use crate::reason::Reason;
 use crate::request::Params;
 use crate::response::TokenResponse;
 use crate::scope::{parse_requested, Scope};
-use crate::store::{Rotation, TokenKind, TokenLookup, TokenRecord};
+use crate::store::{
+    SpentMark, TokenChange, TokenExpectation, TokenKind, TokenLookup, TokenRecord, TokenUpdate,
+};
 use crate::token::TokenHash;
 use crate::types::{ClientId, FamilyId, GrantType, RefreshToken, ResourceOwner};
 
@@ -38,6 +42,12 @@ fn invalid() -> OAuthError {
     OAuthError::invalid_grant(
         "the refresh token is invalid, expired, revoked, or was issued to another client",
     )
+}
+
+/// The refusal of a refresh token the store does not hold as live or spent (or whose new tokens
+/// would join a family just revoked).
+fn unknown() -> OAuthError {
+    invalid().with_reason(Reason::RefreshTokenUnknown)
 }
 
 /// The refresh grant's settings.
@@ -114,12 +124,13 @@ pub(crate) struct RefreshTokenGrant {
     pub(crate) policy: RefreshPolicy,
 }
 
-/// What a spent refresh token's lookup said.
+/// What a spent refresh token's lookup said: its spent mark.
 struct Spent {
     client_id: ClientId,
     family_id: FamilyId,
     rotated_at: OffsetDateTime,
     successor: Option<TokenHash>,
+    keep_until: OffsetDateTime,
 }
 
 impl Spent {
@@ -130,15 +141,53 @@ impl Spent {
                 family_id,
                 rotated_at,
                 successor,
+                keep_until,
             } => Some(Self {
                 client_id,
                 family_id,
                 rotated_at,
                 successor,
+                keep_until,
             }),
             _ => None,
         }
     }
+
+    /// The same mark, naming `successor` instead.
+    fn with_successor(&self, successor: Option<TokenHash>) -> SpentMark {
+        SpentMark {
+            client_id: self.client_id.clone(),
+            family_id: self.family_id.clone(),
+            spent_at: self.rotated_at,
+            successor,
+            keep_until: self.keep_until,
+        }
+    }
+}
+
+/// The mark of a refresh token spent at `now` and replaced by `successor`: kept as long as the
+/// token would have lived, so that presenting it again is recognised as a replay until then.
+fn spent_mark(
+    record: &TokenRecord,
+    successor: Option<TokenHash>,
+    now: OffsetDateTime,
+) -> SpentMark {
+    SpentMark {
+        client_id: record.client_id.clone(),
+        family_id: record.family_id.clone(),
+        // Whole seconds, as records keep them (so every store holds it exactly).
+        spent_at: now.replace_nanosecond(0).unwrap_or(now),
+        successor,
+        keep_until: record.expires_at,
+    }
+}
+
+/// The refresh token among newly minted tokens.
+fn refresh_of(tokens: &[(TokenHash, TokenRecord)]) -> Option<TokenHash> {
+    tokens
+        .iter()
+        .find(|(_, r)| r.kind == TokenKind::Refresh)
+        .map(|(h, _)| *h)
 }
 
 impl RefreshTokenGrant {
@@ -154,13 +203,13 @@ impl RefreshTokenGrant {
             TokenHash::of_refresh_token(&RefreshToken::new(params.require("refresh_token")?));
 
         // A read to validate the request before anything is spent, so bad input (a wider scope)
-        // costs the client nothing. It authorizes nothing: the atomic exchange below checks again
-        // that the token is live, unexpired, a refresh token, and the client's.
+        // costs the client nothing. What it authorizes holds only as long as the token stays
+        // live: the atomic exchange below expects exactly that.
         let record = match ctx.tokens.find_token(&presented, ctx.now).await? {
             TokenLookup::Live(record) => record,
             lookup => match Spent::of(lookup) {
                 Some(spent) => return self.spent(ctx, client, params, &presented, spent).await,
-                None => return Err(invalid().with_reason(Reason::RefreshTokenUnknown)),
+                None => return Err(unknown()),
             },
         };
         check_record(&record, client, ctx.now)?;
@@ -170,29 +219,32 @@ impl RefreshTokenGrant {
         // (sender-constrained refresh tokens or rotation); grantor has no sender-constraining, so
         // public clients always rotate.
         let rotate = self.policy.rotate || client.is_public();
-        let minted = ctx.mint(grant(client, &record, scope, show_scope), rotate);
-        match ctx
-            .tokens
-            .rotate_refresh_token(&presented, &client.id, &minted.entries, rotate, ctx.now)
-            .await?
-        {
-            Rotation::Issued(_) => Ok(minted.response),
-            // Another request spent it between our read and now: a replay race, or the same
-            // client sending the same refresh twice at once (within a grace period, it is
-            // answered as a retry).
-            Rotation::Reused {
-                client_id,
-                family_id,
-            } => {
-                if self.policy.grace.is_positive() {
-                    let lookup = ctx.tokens.find_token(&presented, ctx.now).await?;
-                    if let Some(spent) = Spent::of(lookup) {
-                        return self.spent(ctx, client, params, &presented, spent).await;
-                    }
+        let Minted { response, entries } =
+            ctx.mint(grant(client, &record, scope, show_scope), rotate);
+        // Rotation spends the presented token, naming the new refresh token its successor (for
+        // the grace period's retry), and keeps the mark as long as the token would have lived.
+        let mark = rotate.then(|| {
+            let successor = refresh_of(&entries);
+            (presented, spent_mark(&record, successor, ctx.now))
+        });
+        let change = TokenChange {
+            expect: vec![(presented, TokenExpectation::Live)],
+            mark: mark.into_iter().collect(),
+            insert: entries,
+        };
+        match ctx.tokens.update_tokens(&change, ctx.now).await? {
+            TokenUpdate::Applied => Ok(response),
+            // The token stopped being live between the read and now: another request spent it (a
+            // replay race, or the same client sending the same refresh twice at once, which
+            // within a grace period is answered as a retry), or it was revoked or expired.
+            TokenUpdate::Conflict => {
+                match Spent::of(ctx.tokens.find_token(&presented, ctx.now).await?) {
+                    Some(spent) => self.spent(ctx, client, params, &presented, spent).await,
+                    None => Err(unknown()),
                 }
-                Err(replayed(ctx, client, &client_id, &family_id).await)
             }
-            _ => Err(invalid().with_reason(Reason::RefreshTokenUnknown)),
+            // Its family was revoked meanwhile (a replay raced this request).
+            _ => Err(unknown()),
         }
     }
 
@@ -228,22 +280,44 @@ impl RefreshTokenGrant {
         };
         check_record(&record, client, ctx.now)?;
         let (scope, show_scope) = requested_scope(&record, client, params)?;
-        let minted = ctx.mint(grant(client, &record, scope, show_scope), true);
-        match ctx
-            .tokens
-            .reissue_rotated(presented, &successor, &client.id, &minted.entries, ctx.now)
-            .await?
-        {
-            Rotation::Issued(_) => {
+        let Minted { response, entries } =
+            ctx.mint(grant(client, &record, scope, show_scope), true);
+        // In one step, while the presented token still names the successor and the client never
+        // used it: the successor is spent with no successor of its own (presenting it later is a
+        // replay, and it cannot be reissued itself), and the new refresh token succeeds the
+        // presented one. Of concurrent retries at most one is applied, so a family never holds
+        // two usable refresh tokens.
+        let change = TokenChange {
+            expect: vec![
+                (
+                    *presented,
+                    TokenExpectation::Spent {
+                        successor: Some(successor),
+                    },
+                ),
+                (successor, TokenExpectation::Live),
+            ],
+            mark: vec![
+                (*presented, spent.with_successor(refresh_of(&entries))),
+                (successor, spent_mark(&record, None, ctx.now)),
+            ],
+            insert: entries,
+        };
+        match ctx.tokens.update_tokens(&change, ctx.now).await? {
+            TokenUpdate::Applied => {
                 tracing::info!(client_id = %client.id, family_id = %spent.family_id, "refresh token presented again within its grace period; a fresh pair replaces the unused one");
-                Ok(minted.response)
+                Ok(response)
             }
             // The client did use what the rotation issued (or another retry won): a replay.
-            Rotation::Reused {
-                client_id,
-                family_id,
-            } => Err(replayed(ctx, client, &client_id, &family_id).await),
-            _ => Err(invalid().with_reason(Reason::RefreshTokenUnknown)),
+            TokenUpdate::Conflict => {
+                match Spent::of(ctx.tokens.find_token(presented, ctx.now).await?) {
+                    Some(now_spent) => {
+                        Err(replayed(ctx, client, &now_spent.client_id, &now_spent.family_id).await)
+                    }
+                    None => Err(unknown()),
+                }
+            }
+            _ => Err(unknown()),
         }
     }
 }
@@ -339,7 +413,7 @@ async fn replayed(
     if issued_to != &client.id {
         return invalid().with_reason(Reason::RefreshTokenOtherClient);
     }
-    match ctx.tokens.revoke_family(family, ctx.now).await {
+    match revoke_family(ctx.tokens, family, ctx.now).await {
         Ok(revoked) => {
             tracing::warn!(
                 client_id = %client.id,

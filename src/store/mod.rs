@@ -4,7 +4,7 @@
 //! |---|---|---|---|
 //! | [`ClientStore`] | a registered client by id | `client` | [`MemoryClientStore`] |
 //! | [`UserVerifier`] | whether a username and password belong to a user | `user` | [`MemoryUserVerifier`] |
-//! | [`TokenStore`] | issued tokens, by hash, with their grant records | `token` | [`MemoryTokenStore`] |
+//! | [`TokenStore`] | issued tokens, by hash, with their grant records, and marks of spent ones | `token` | [`MemoryTokenStore`] |
 //! | [`AttemptLimiter`] | whether a login may be tried now (brute-force protection) | `attempt` | [`MemoryAttemptLimiter`] |
 //! | [`CodeStore`] | authorization requests awaiting a decision, and authorization codes (live, or spent into a used mark) | `code` | [`MemoryCodeStore`] |
 //! | [`DeviceCodeStore`] | device authorization requests (RFC 8628), kept as long as the engine says, their polls recorded by compare-and-set | `device` | [`MemoryDeviceCodeStore`] |
@@ -37,14 +37,16 @@
 //! Every method is **one step that a real database can do atomically**: one `GETDEL` or script in
 //! Redis, one statement or transaction in SQL (`DELETE … RETURNING`, `UPDATE … WHERE state =
 //! 'live' RETURNING`). The engine never reads a value, decides, and writes it back blindly across
-//! two calls: where a step must be single-use (rotating a refresh token, counting an attempt,
-//! spending a code) the method itself is the check and the write. Where the engine decides from a
-//! read, the write that follows is a compare-and-set from the state it read
-//! ([`CodeStore::spend_code`] turns a live code into the used mark the engine computed;
-//! [`DeviceCodeStore::record_poll`] writes a device's pace), or answers a conflict, so the decision cannot act on a value changed meanwhile. The protocol's
-//! rules (which client may use a code, what a second use means) live in the engine: a store
-//! compares states, families and times, as its documentation says. Each method's documentation
-//! says who calls it, what must be atomic, and what each answer means.
+//! two calls: where a step must be single-use (counting an attempt, taking a device approval)
+//! the method itself is the check and the write. Where the engine decides from a read, the write
+//! that follows is a compare-and-set from the state it read, which answers a conflict and
+//! changes nothing if that state moved meanwhile: [`TokenStore::update_tokens`] spends tokens
+//! into the marks the engine computed, [`CodeStore::spend_code`] turns a live code into its used
+//! mark, [`DeviceCodeStore::record_poll`] writes a device's pace. The protocol's rules (which
+//! client may use a token or a code, what a second use means, how long a revoked family is
+//! refused, the polling pace) live in the engine; a store compares states, families and times,
+//! as its documentation says. Each method's documentation says who calls it, what must be
+//! atomic, and what each answer means.
 
 mod attempt;
 mod client;
@@ -78,5 +80,8 @@ pub use memory::{
 pub use mfa::{MfaChallenge, MfaStore, OtpAdvance};
 pub use pending::{Admission, PendingLimits};
 pub use record::{decode_record, encode_record, Record, RECORD_FORMAT};
-pub use token::{Rotation, TokenKind, TokenLookup, TokenRecord, TokenStore, REVOKED_FAMILY_MEMORY};
+pub use token::{
+    SpentMark, TokenChange, TokenExpectation, TokenKind, TokenLookup, TokenRecord, TokenSave,
+    TokenStore, TokenUpdate,
+};
 pub use user::{OtpVerdict, UserVerdict, UserVerifier};

@@ -59,12 +59,11 @@ impl TokenRecord {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TokenLookup {
-    /// A live token: issued, not revoked, not rotated, not expired.
+    /// A live token: saved, not revoked, not marked spent, not expired.
     Live(TokenRecord),
-    /// A refresh token that was already spent by rotation. Presenting it again is a replay
-    /// (RFC 9700 §4.14.2): the engine revokes its family, if the client that presents it is the
-    /// one it was issued to; or, within a grace period the host opted into, answers its own
-    /// client again (the reply to the rotation may have been lost).
+    /// A token marked spent by [`TokenStore::update_tokens`], whose mark has not lapsed: the
+    /// fields of its [`SpentMark`], as the engine wrote them. (The engine spends a refresh token
+    /// by rotating it, and reads this answer as a replay, or as a retry within a grace period.)
     Rotated {
         /// The client the spent token was issued to.
         client_id: ClientId,
@@ -72,46 +71,96 @@ pub enum TokenLookup {
         family_id: FamilyId,
         /// When it was spent.
         rotated_at: OffsetDateTime,
-        /// The refresh token issued in its place, if it may still be issued again
-        /// ([`TokenStore::reissue_rotated`]); `None` for a token that was itself replaced
-        /// that way.
+        /// The token the mark names as its successor, if any.
         successor: Option<TokenHash>,
+        /// Until when the mark is kept.
+        keep_until: OffsetDateTime,
     },
-    /// No such token: never issued, revoked, or expired.
+    /// No such token: never saved, revoked, expired, or a spent mark that lapsed.
     Unknown,
 }
 
-/// The answer of [`TokenStore::rotate_refresh_token`].
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The answer of [`TokenStore::save_tokens`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Rotation {
-    /// The refresh token was live and issued to the expected client: the new tokens are saved
-    /// (and the old one spent, if asked). Carries the old token's record.
-    Issued(TokenRecord),
-    /// The refresh token had already been spent: a replay. Nothing was changed.
-    Reused {
-        /// The client the spent token was issued to.
-        client_id: ClientId,
-        /// Its family.
-        family_id: FamilyId,
-    },
-    /// The refresh token is not live, not a refresh token, expired, or was issued to another
-    /// client. Nothing was changed.
-    NotFound,
+pub enum TokenSave {
+    /// Every token was saved.
+    Saved,
+    /// A family of the tokens is marked revoked: nothing was saved.
+    FamilyRevoked,
 }
 
-/// How long, in seconds, a store remembers that a family was revoked, refusing new tokens for
-/// it: far longer than any exchange that could still be in flight.
-pub const REVOKED_FAMILY_MEMORY: i64 = 3600;
+/// What [`TokenStore::update_tokens`] expects a token to be before it changes anything.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenExpectation {
+    /// Present, not marked spent, and unexpired at `now`: what [`TokenStore::find_token`]
+    /// answers as [`TokenLookup::Live`].
+    Live,
+    /// Marked spent, the mark kept beyond `now`, naming exactly this successor (`None`: a mark
+    /// that names none).
+    Spent {
+        /// The successor the mark must name.
+        successor: Option<TokenHash>,
+    },
+}
 
-/// Keeps issued tokens, by hash, with their grant records.
+/// A mark that a token was spent, as the engine computed it: the store keeps it, in place of
+/// the token, until `keep_until`, and answers it from [`TokenStore::find_token`] as
+/// [`TokenLookup::Rotated`]. A token marked spent is no longer live.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpentMark {
+    /// The client the token was issued to.
+    pub client_id: ClientId,
+    /// The family the token belongs to; the mark belongs to it too.
+    pub family_id: FamilyId,
+    /// When the token was spent.
+    pub spent_at: OffsetDateTime,
+    /// The token that replaced it, if any.
+    pub successor: Option<TokenHash>,
+    /// Until when the mark is kept; from then on the token is unknown.
+    pub keep_until: OffsetDateTime,
+}
+
+/// One atomic change over several tokens, for [`TokenStore::update_tokens`]: if every
+/// expectation holds, write every mark and save every inserted token.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TokenChange {
+    /// What each token must be at `now` for the change to apply.
+    pub expect: Vec<(TokenHash, TokenExpectation)>,
+    /// Tokens to mark spent (replacing what was stored under the hash).
+    pub mark: Vec<(TokenHash, SpentMark)>,
+    /// Tokens to save, as [`TokenStore::save_tokens`] does.
+    pub insert: Vec<(TokenHash, TokenRecord)>,
+}
+
+/// The answer of [`TokenStore::update_tokens`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TokenUpdate {
+    /// Every expectation held: the marks are written and the inserted tokens saved.
+    Applied,
+    /// An expectation did not hold: nothing was changed.
+    Conflict,
+    /// Every expectation held, but a family of the inserted tokens is marked revoked: nothing
+    /// was changed.
+    FamilyRevoked,
+}
+
+/// Keeps issued tokens, by hash, with their grant records, and marks of spent tokens.
 ///
-/// Called by: every grant that issues tokens, the refresh grant, bearer validation, and later
-/// revocation and introspection.
+/// Called by: every grant that issues tokens, the refresh grant, bearer validation, revocation
+/// and introspection. The store knows nothing of the protocol: the engine decides what may
+/// happen to a token, and hands the store steps that it must make atomic. Each method's
+/// documentation says what must be one step, and what each answer means.
 ///
 /// Every method gets `now`, the instant the engine handles the request at (from its
-/// [`Clock`](crate::Clock)): an entry whose `expires_at` is at or before `now` is treated as
-/// absent, and may be dropped (a Redis TTL, a periodic `DELETE`).
+/// [`Clock`](crate::Clock)): a token whose `expires_at` is at or before `now`, a spent mark whose
+/// `keep_until` is, and a family revocation whose `remember_until` is, are treated as absent, and
+/// may be dropped (a Redis TTL, a periodic `DELETE`).
+///
+/// A family is the set of tokens whose records (or spent marks) name the same [`FamilyId`]. It
+/// may be marked revoked ([`revoke_family`](TokenStore::revoke_family)), and while it is, no
+/// token of it is saved.
 ///
 /// # Security
 ///
@@ -119,9 +168,9 @@ pub const REVOKED_FAMILY_MEMORY: i64 = 3600;
 /// both kinds). It must never be handed, or derive, an issued token.
 #[async_trait]
 pub trait TokenStore: Send + Sync {
-    /// Saves newly issued tokens (an access token, and often its refresh token) under their
-    /// hashes, answering `true`; or saves nothing and answers `false` if any of their families
-    /// was revoked within the last [`REVOKED_FAMILY_MEMORY`] seconds.
+    /// Saves tokens (an access token, and often its refresh token) under their hashes, answering
+    /// [`TokenSave::Saved`]; or, if any of their families is marked revoked, saves nothing and
+    /// answers [`TokenSave::FamilyRevoked`].
     ///
     /// Called by: every grant that issues tokens. Atomic: the check and all the saves are one
     /// step (one transaction or script), so that a grant racing a revocation (a replayed code
@@ -130,69 +179,52 @@ pub trait TokenStore: Send + Sync {
         &self,
         tokens: &[(TokenHash, TokenRecord)],
         now: OffsetDateTime,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<TokenSave, StoreError>;
 
-    /// Looks a token up by hash.
+    /// Looks a token up by hash: [`TokenLookup::Live`] with its record,
+    /// [`TokenLookup::Rotated`] with its spent mark, or [`TokenLookup::Unknown`].
     ///
-    /// Called by: bearer validation, and the refresh grant to validate a request before
-    /// anything is spent. A read: nothing it answers authorizes anything by itself.
+    /// Called by: bearer validation, introspection, revocation, and the refresh grant to
+    /// validate a request before anything is spent. A read: nothing it answers authorizes
+    /// anything by itself.
     async fn find_token(
         &self,
         hash: &TokenHash,
         now: OffsetDateTime,
     ) -> Result<TokenLookup, StoreError>;
 
-    /// Exchanges a live refresh token for new tokens, in one atomic step.
+    /// Applies `change` if every expectation holds, in one atomic step (Redis: one script; SQL:
+    /// one transaction that reads the expected rows with `SELECT … FOR UPDATE`, then writes):
     ///
-    /// Called by: the refresh grant. Atomic, as one script or transaction (SQL: `UPDATE … SET
-    /// state = 'rotated' WHERE hash = $1 AND state = 'live' AND kind = 'refresh' AND client_id =
-    /// $2 AND expires_at > $now RETURNING …`, then the inserts, in one transaction):
-    /// - if `old` is a live, unexpired refresh token issued to `client`, and no family of
-    ///   `new_tokens` was recently revoked: save `new_tokens`; if
-    ///   `spend_old`, mark `old` rotated (keeping that mark, with its client, its family, `now`
-    ///   as `rotated_at` and the refresh token of `new_tokens` as its `successor`, until its
-    ///   `expires_at`); answer [`Rotation::Issued`] with its record;
-    /// - if `old` was already rotated: change nothing, answer [`Rotation::Reused`];
-    /// - otherwise change nothing and answer [`Rotation::NotFound`].
+    /// - if any token of `change.expect` is not as expected at `now` (see
+    ///   [`TokenExpectation`]): change nothing, answer [`TokenUpdate::Conflict`];
+    /// - otherwise, if a family of `change.insert` is marked revoked: change nothing, answer
+    ///   [`TokenUpdate::FamilyRevoked`];
+    /// - otherwise: write each mark of `change.mark` under its hash, replacing what was there
+    ///   (the token is no longer live; the mark is answered by
+    ///   [`find_token`](TokenStore::find_token) until its `keep_until`), save each token of
+    ///   `change.insert`, and answer [`TokenUpdate::Applied`].
     ///
-    /// Of any number of concurrent calls with the same `old` and `spend_old`, exactly one may
-    /// answer `Issued`. And since the check and the save are one step, tokens are never saved
-    /// into a family that [`revoke_family`](TokenStore::revoke_family) has just emptied.
-    async fn rotate_refresh_token(
+    /// Concurrent calls take effect one after another, each judged against what the one before
+    /// left: of any number of calls that each expect the same token `Live` and mark it spent,
+    /// exactly one answers `Applied`, and the others `Conflict`. And since the revocation check
+    /// and the inserts are one step, tokens are never saved into a family that
+    /// [`revoke_family`](TokenStore::revoke_family) has just emptied.
+    ///
+    /// An inserted token that has already expired at `now`, or a mark whose `keep_until` has,
+    /// leaves nothing under its hash.
+    ///
+    /// Called by: the refresh grant, to exchange a refresh token for new tokens (expecting it
+    /// `Live`, and marking it spent when it rotates), and to reissue tokens for a retry whose
+    /// reply was lost.
+    async fn update_tokens(
         &self,
-        old: &TokenHash,
-        client: &ClientId,
-        new_tokens: &[(TokenHash, TokenRecord)],
-        spend_old: bool,
+        change: &TokenChange,
         now: OffsetDateTime,
-    ) -> Result<Rotation, StoreError>;
+    ) -> Result<TokenUpdate, StoreError>;
 
-    /// Issues new tokens for a refresh token spent moments ago whose client never got the reply
-    /// (the engine has checked the grace period), in one atomic step:
-    ///
-    /// - if `old` is rotated, issued to `client`, its `successor` is `successor`, that successor
-    ///   is still a live, unexpired refresh token (the client never used it), and no family of
-    ///   `new_tokens` was recently revoked: mark the successor spent with no successor of its own
-    ///   (presenting it later is a replay, and it cannot be issued again), make the refresh token
-    ///   of `new_tokens` `old`'s successor, save `new_tokens`, and answer [`Rotation::Issued`]
-    ///   with the successor's record;
-    /// - if `old` is rotated but any of that does not hold (except the revoked family): change
-    ///   nothing, answer [`Rotation::Reused`];
-    /// - otherwise (also when a family of `new_tokens` was revoked) change nothing and answer
-    ///   [`Rotation::NotFound`].
-    ///
-    /// Of any number of concurrent calls with the same `old` and `successor`, at most one
-    /// answers `Issued`, so a family never holds two usable refresh tokens.
-    async fn reissue_rotated(
-        &self,
-        old: &TokenHash,
-        successor: &TokenHash,
-        client: &ClientId,
-        new_tokens: &[(TokenHash, TokenRecord)],
-        now: OffsetDateTime,
-    ) -> Result<Rotation, StoreError>;
-
-    /// Revokes one token, answering the record it had if it was live.
+    /// Revokes one live token, answering the record it had; `None` if it was not live (unknown,
+    /// expired, or marked spent, in which case the mark stays).
     ///
     /// Called by: revocation (RFC 7009). Atomic: one delete that returns what it deleted.
     async fn revoke_token(
@@ -201,17 +233,18 @@ pub trait TokenStore: Send + Sync {
         now: OffsetDateTime,
     ) -> Result<Option<TokenRecord>, StoreError>;
 
-    /// Revokes every live token of a family, answering how many were revoked. Rotation marks
-    /// stay, so a later replay is still recognised, and the family is remembered as revoked for
-    /// [`REVOKED_FAMILY_MEMORY`] seconds, in which [`save_tokens`](TokenStore::save_tokens) and
-    /// [`rotate_refresh_token`](TokenStore::rotate_refresh_token) save nothing into it.
+    /// Revokes every live token of a family, answering how many unexpired ones were revoked.
+    /// Spent marks stay (a later replay is still recognised), and the family is marked revoked
+    /// until `remember_until` (or later, if it already was): until then
+    /// [`save_tokens`](TokenStore::save_tokens) and [`update_tokens`](TokenStore::update_tokens)
+    /// save nothing into it.
     ///
-    /// Called by: the refresh grant when it sees a replayed refresh token (RFC 9700 §4.14.2), the
-    /// code grant when it sees a code used twice, and revocation. Atomic: one script or
-    /// transaction.
+    /// Called by: the refresh grant when it sees a replayed refresh token, the code grant when it
+    /// sees a code used twice, and revocation. Atomic: one script or transaction.
     async fn revoke_family(
         &self,
         family: &FamilyId,
+        remember_until: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<u64, StoreError>;
 }

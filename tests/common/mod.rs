@@ -9,9 +9,9 @@ use base64::Engine as _;
 use grantor::{
     async_trait, AuthorizationServer, AuthorizationServerBuilder, Client, ClientId, ClientSecret,
     FamilyId, GrantType, ManualClock, MemoryClientStore, MemoryTokenStore, MemoryUserVerifier,
-    OneTimeCode, OtpVerdict, Password, Response, Rotation, SecretHash, StoreError, TokenHash,
-    TokenLookup, TokenRecord, TokenRequest, TokenStore, UserId, UserVerdict, UserVerifier,
-    Username,
+    OneTimeCode, OtpVerdict, Password, Response, SecretHash, SpentMark, StoreError, TokenChange,
+    TokenExpectation, TokenHash, TokenLookup, TokenRecord, TokenRequest, TokenSave, TokenStore,
+    TokenUpdate, UserId, UserVerdict, UserVerifier, Username,
 };
 use serde_json::Value;
 use time::macros::datetime;
@@ -104,12 +104,14 @@ impl UserVerifier for CountingVerifier {
     }
 }
 
-/// A token store wrapper that can be told to fail, to answer `Reused` from rotation (a replay
-/// race), or to judge expiry at a frozen instant (so only the engine's own checks remain).
+/// A token store wrapper that can be told to fail, to lose every update to a request that spent
+/// its tokens first (a replay race), or to judge expiry at a frozen instant (so only the
+/// engine's own checks remain).
 pub struct FlakyStore {
     pub inner: Arc<MemoryTokenStore>,
     pub fail: AtomicBool,
     pub unavailable: AtomicBool,
+    /// Makes every update lose to another request, which spends the tokens it expects live.
     pub force_reused: AtomicBool,
     pub frozen_now: std::sync::Mutex<Option<time::OffsetDateTime>>,
     pub finds: AtomicUsize,
@@ -146,7 +148,7 @@ impl TokenStore for FlakyStore {
         &self,
         tokens: &[(TokenHash, TokenRecord)],
         now: time::OffsetDateTime,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<TokenSave, StoreError> {
         self.check()?;
         if self.fail_saves.load(Ordering::SeqCst) {
             return Err(StoreError::unavailable("timed out saving tokens"));
@@ -166,39 +168,39 @@ impl TokenStore for FlakyStore {
         self.finds.fetch_add(1, Ordering::SeqCst);
         self.inner.find_token(hash, self.now(now)).await
     }
-    async fn rotate_refresh_token(
+    async fn update_tokens(
         &self,
-        old: &TokenHash,
-        client: &ClientId,
-        new_tokens: &[(TokenHash, TokenRecord)],
-        spend_old: bool,
+        change: &TokenChange,
         now: time::OffsetDateTime,
-    ) -> Result<Rotation, StoreError> {
+    ) -> Result<TokenUpdate, StoreError> {
         self.check()?;
+        let now = self.now(now);
         if self.force_reused.load(Ordering::SeqCst) {
-            if let TokenLookup::Live(r) = self.inner.find_token(old, self.now(now)).await? {
-                return Ok(Rotation::Reused {
-                    client_id: r.client_id,
-                    family_id: r.family_id,
-                });
+            // Another request gets there first: it spends every token this change expects live,
+            // and this change finds them spent.
+            for (hash, expected) in &change.expect {
+                if *expected != TokenExpectation::Live {
+                    continue;
+                }
+                if let TokenLookup::Live(r) = self.inner.find_token(hash, now).await? {
+                    let spent = SpentMark {
+                        client_id: r.client_id,
+                        family_id: r.family_id,
+                        spent_at: now,
+                        successor: None,
+                        keep_until: r.expires_at,
+                    };
+                    let winner = TokenChange {
+                        expect: vec![(*hash, TokenExpectation::Live)],
+                        mark: vec![(*hash, spent)],
+                        insert: Vec::new(),
+                    };
+                    self.inner.update_tokens(&winner, now).await?;
+                }
             }
+            return Ok(TokenUpdate::Conflict);
         }
-        self.inner
-            .rotate_refresh_token(old, client, new_tokens, spend_old, self.now(now))
-            .await
-    }
-    async fn reissue_rotated(
-        &self,
-        old: &TokenHash,
-        successor: &TokenHash,
-        client: &ClientId,
-        new_tokens: &[(TokenHash, TokenRecord)],
-        now: time::OffsetDateTime,
-    ) -> Result<Rotation, StoreError> {
-        self.check()?;
-        self.inner
-            .reissue_rotated(old, successor, client, new_tokens, self.now(now))
-            .await
+        self.inner.update_tokens(change, now).await
     }
     async fn revoke_token(
         &self,
@@ -211,10 +213,13 @@ impl TokenStore for FlakyStore {
     async fn revoke_family(
         &self,
         family: &FamilyId,
+        remember_until: time::OffsetDateTime,
         now: time::OffsetDateTime,
     ) -> Result<u64, StoreError> {
         self.check()?;
-        self.inner.revoke_family(family, self.now(now)).await
+        self.inner
+            .revoke_family(family, remember_until, self.now(now))
+            .await
     }
 }
 

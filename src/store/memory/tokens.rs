@@ -7,67 +7,60 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use super::{lock, shrink_if_sparse, whole_seconds};
+use super::{lock, shrink_if_sparse};
 use crate::error::StoreError;
 use crate::store::expiry::{ExpiryQueue, SWEEP_BATCH};
 use crate::store::{
-    Rotation, TokenKind, TokenLookup, TokenRecord, TokenStore, REVOKED_FAMILY_MEMORY,
+    SpentMark, TokenChange, TokenExpectation, TokenLookup, TokenRecord, TokenSave, TokenStore,
+    TokenUpdate,
 };
 use crate::token::TokenHash;
-use crate::types::{ClientId, FamilyId};
+use crate::types::FamilyId;
 
 #[derive(Clone, Debug)]
 enum Entry {
     Live(TokenRecord),
-    Rotated {
-        client_id: ClientId,
-        family: FamilyId,
-        expires_at: OffsetDateTime,
-        rotated_at: OffsetDateTime,
-        successor: Option<TokenHash>,
-    },
+    Spent(SpentMark),
 }
 
 impl Entry {
     fn expires_at(&self) -> OffsetDateTime {
         match self {
             Entry::Live(r) => r.expires_at,
-            Entry::Rotated { expires_at, .. } => *expires_at,
+            Entry::Spent(mark) => mark.keep_until,
         }
     }
 
     fn family(&self) -> &FamilyId {
         match self {
             Entry::Live(r) => &r.family_id,
-            Entry::Rotated { family, .. } => family,
+            Entry::Spent(mark) => &mark.family_id,
         }
     }
 
     fn lookup(&self) -> TokenLookup {
         match self {
             Entry::Live(r) => TokenLookup::Live(r.clone()),
-            Entry::Rotated {
-                client_id,
-                family,
-                rotated_at,
-                successor,
-                ..
-            } => TokenLookup::Rotated {
-                client_id: client_id.clone(),
-                family_id: family.clone(),
-                rotated_at: *rotated_at,
-                successor: *successor,
+            Entry::Spent(mark) => TokenLookup::Rotated {
+                client_id: mark.client_id.clone(),
+                family_id: mark.family_id.clone(),
+                rotated_at: mark.spent_at,
+                successor: mark.successor,
+                keep_until: mark.keep_until,
             },
         }
     }
-}
 
-/// The refresh token among newly minted tokens: the successor of the one it replaces.
-fn refresh_of(tokens: &[(TokenHash, TokenRecord)]) -> Option<TokenHash> {
-    tokens
-        .iter()
-        .find(|(_, r)| r.kind == TokenKind::Refresh)
-        .map(|(h, _)| *h)
+    /// Whether the entry is as `expected` (the caller has dropped it if it expired).
+    fn is(&self, expected: &TokenExpectation) -> bool {
+        match (self, expected) {
+            (Entry::Live(_), TokenExpectation::Live) => true,
+            (Entry::Spent(mark), TokenExpectation::Spent { successor }) => {
+                mark.successor == *successor
+            }
+            _ => false,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -81,13 +74,28 @@ struct TokenState {
 }
 
 impl TokenState {
-    fn insert(&mut self, hash: TokenHash, record: TokenRecord) {
+    /// Puts `entry` under `hash`, replacing (and unindexing) what was there.
+    fn put(&mut self, hash: TokenHash, entry: Entry) {
+        self.remove(&hash);
         self.families
-            .entry(record.family_id.clone())
+            .entry(entry.family().clone())
             .or_default()
             .insert(hash);
-        self.expiry.push(record.expires_at, hash);
-        self.entries.insert(hash, Entry::Live(record));
+        self.expiry.push(entry.expires_at(), hash);
+        self.entries.insert(hash, entry);
+    }
+
+    /// Saves `tokens`, or nothing if a family of theirs is revoked at `now`.
+    fn save(&mut self, tokens: &[(TokenHash, TokenRecord)], now: OffsetDateTime) -> TokenSave {
+        if self.any_revoked(tokens, now) {
+            return TokenSave::FamilyRevoked;
+        }
+        for (hash, record) in tokens {
+            if record.expires_at > now {
+                self.put(*hash, Entry::Live(record.clone()));
+            }
+        }
+        TokenSave::Saved
     }
 
     fn remove(&mut self, hash: &TokenHash) -> Option<Entry> {
@@ -172,7 +180,7 @@ impl MemoryTokenStore {
         state.revoked_expiry.shrink();
     }
 
-    /// How many entries (live tokens and rotation marks) the store holds, expired or not.
+    /// How many entries (live tokens and spent marks) the store holds, expired or not.
     pub fn len(&self) -> usize {
         lock(&self.state).entries.len()
     }
@@ -206,16 +214,10 @@ impl TokenStore for MemoryTokenStore {
         &self,
         tokens: &[(TokenHash, TokenRecord)],
         now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<TokenSave, StoreError> {
         let mut state = lock(&self.state);
         state.sweep(now, SWEEP_BATCH);
-        if state.any_revoked(tokens, now) {
-            return Ok(false);
-        }
-        for (hash, record) in tokens {
-            state.insert(*hash, record.clone());
-        }
-        Ok(true)
+        Ok(state.save(tokens, now))
     }
 
     async fn find_token(
@@ -229,105 +231,30 @@ impl TokenStore for MemoryTokenStore {
             .map_or(TokenLookup::Unknown, Entry::lookup))
     }
 
-    async fn rotate_refresh_token(
+    async fn update_tokens(
         &self,
-        old: &TokenHash,
-        client: &ClientId,
-        new_tokens: &[(TokenHash, TokenRecord)],
-        spend_old: bool,
+        change: &TokenChange,
         now: OffsetDateTime,
-    ) -> Result<Rotation, StoreError> {
+    ) -> Result<TokenUpdate, StoreError> {
         let mut state = lock(&self.state);
         state.sweep(now, SWEEP_BATCH);
-        let record = match state.current(old, now) {
-            Some(Entry::Live(r)) if r.kind == TokenKind::Refresh && &r.client_id == client => {
-                r.clone()
+        for (hash, expected) in &change.expect {
+            if !state.current(hash, now).is_some_and(|e| e.is(expected)) {
+                return Ok(TokenUpdate::Conflict);
             }
-            Some(Entry::Rotated {
-                client_id, family, ..
-            }) => {
-                return Ok(Rotation::Reused {
-                    client_id: client_id.clone(),
-                    family_id: family.clone(),
-                })
+        }
+        if state.any_revoked(&change.insert, now) {
+            return Ok(TokenUpdate::FamilyRevoked);
+        }
+        for (hash, mark) in &change.mark {
+            if mark.keep_until > now {
+                state.put(*hash, Entry::Spent(mark.clone()));
+            } else {
+                state.remove(hash);
             }
-            _ => return Ok(Rotation::NotFound),
-        };
-        if state.any_revoked(new_tokens, now) {
-            return Ok(Rotation::NotFound);
         }
-        if spend_old {
-            state.entries.insert(
-                *old,
-                Entry::Rotated {
-                    client_id: record.client_id.clone(),
-                    family: record.family_id.clone(),
-                    expires_at: record.expires_at,
-                    rotated_at: whole_seconds(now),
-                    successor: refresh_of(new_tokens),
-                },
-            );
-        }
-        for (hash, r) in new_tokens {
-            state.insert(*hash, r.clone());
-        }
-        Ok(Rotation::Issued(record))
-    }
-
-    async fn reissue_rotated(
-        &self,
-        old: &TokenHash,
-        successor: &TokenHash,
-        client: &ClientId,
-        new_tokens: &[(TokenHash, TokenRecord)],
-        now: OffsetDateTime,
-    ) -> Result<Rotation, StoreError> {
-        let mut state = lock(&self.state);
-        state.sweep(now, SWEEP_BATCH);
-        let (client_id, family_id) = match state.current(old, now) {
-            Some(Entry::Rotated {
-                client_id, family, ..
-            }) => (client_id.clone(), family.clone()),
-            _ => return Ok(Rotation::NotFound),
-        };
-        let reused = Rotation::Reused {
-            client_id: client_id.clone(),
-            family_id,
-        };
-        let is_successor = matches!(
-            state.entries.get(old),
-            Some(Entry::Rotated { successor: Some(s), .. }) if s == successor
-        );
-        if &client_id != client || !is_successor {
-            return Ok(reused);
-        }
-        let record = match state.current(successor, now) {
-            Some(Entry::Live(r)) if r.kind == TokenKind::Refresh && &r.client_id == client => {
-                r.clone()
-            }
-            _ => return Ok(reused),
-        };
-        if state.any_revoked(new_tokens, now) {
-            return Ok(Rotation::NotFound);
-        }
-        state.entries.insert(
-            *successor,
-            Entry::Rotated {
-                client_id: record.client_id.clone(),
-                family: record.family_id.clone(),
-                expires_at: record.expires_at,
-                rotated_at: whole_seconds(now),
-                successor: None,
-            },
-        );
-        let next = refresh_of(new_tokens);
-        if let Some(Entry::Rotated { successor, .. }) = state.entries.get_mut(old) {
-            *successor = next;
-        }
-        for (hash, r) in new_tokens {
-            state.insert(*hash, r.clone());
-        }
-        Ok(Rotation::Issued(record))
+        state.save(&change.insert, now);
+        Ok(TokenUpdate::Applied)
     }
 
     async fn revoke_token(
@@ -348,12 +275,15 @@ impl TokenStore for MemoryTokenStore {
     async fn revoke_family(
         &self,
         family: &FamilyId,
+        remember_until: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<u64, StoreError> {
         let mut state = lock(&self.state);
-        let until = now.saturating_add(time::Duration::seconds(REVOKED_FAMILY_MEMORY));
-        state.revoked.insert(family.clone(), until);
-        state.revoked_expiry.push(until, family.clone());
+        let held = state.revoked.get(family).copied();
+        if remember_until > now && held.is_none_or(|held| held < remember_until) {
+            state.revoked.insert(family.clone(), remember_until);
+            state.revoked_expiry.push(remember_until, family.clone());
+        }
         let hashes: Vec<TokenHash> = state
             .families
             .get(family)
@@ -368,7 +298,7 @@ impl TokenStore for MemoryTokenStore {
                     }
                     state.remove(&h);
                 }
-                Some(Entry::Rotated { .. }) | None => {}
+                Some(Entry::Spent(_)) | None => {}
             }
         }
         Ok(revoked)

@@ -31,9 +31,7 @@ use crate::types::{FamilyId, UserId};
 // script that calls them.
 const SAVE_FN: &str = include_str!("lua/save_fn.lua");
 const SAVE: &str = include_str!("lua/save.lua");
-const SUCCESSOR_FN: &str = include_str!("lua/successor_fn.lua");
-const ROTATE: &str = include_str!("lua/rotate.lua");
-const REISSUE: &str = include_str!("lua/reissue.lua");
+const UPDATE: &str = include_str!("lua/update.lua");
 const REVOKE_ONE: &str = include_str!("lua/revoke_one.lua");
 const REVOKE_FAMILY: &str = include_str!("lua/revoke_family.lua");
 const LIMITER_FN: &str = include_str!("lua/limiter_fn.lua");
@@ -64,8 +62,7 @@ struct Scripts {
     spend_code: Script,
     restore_code: Script,
     save: Script,
-    rotate: Script,
-    reissue: Script,
+    update: Script,
     revoke_one: Script,
     revoke_family: Script,
     reserve: Script,
@@ -91,8 +88,7 @@ impl Scripts {
             spend_code: Script::new(SPEND_CODE),
             restore_code: Script::new(RESTORE_CODE),
             save: Script::new(&format!("{SAVE_FN}\n{SAVE}")),
-            rotate: Script::new(&format!("{SAVE_FN}\n{SUCCESSOR_FN}\n{ROTATE}")),
-            reissue: Script::new(&format!("{SAVE_FN}\n{SUCCESSOR_FN}\n{REISSUE}")),
+            update: Script::new(&format!("{SAVE_FN}\n{UPDATE}")),
             revoke_one: Script::new(REVOKE_ONE),
             revoke_family: Script::new(REVOKE_FAMILY),
             reserve: Script::new(&format!("{LIMITER_FN}\n{RESERVE}")),
@@ -122,9 +118,9 @@ impl Scripts {
 ///
 /// | key | type | holds | expires |
 /// |---|---|---|---|
-/// | `{grantor}:t:<sha256 hex>` | hash | one token: state (`live`/`rotated`), kind, client, family, expiry, and the [`TokenRecord`] as JSON (dropped once rotated; a rotated token keeps when it was rotated and the hash of its successor) | with the token |
-/// | `{grantor}:r:<family id>` | string | a mark that the family was revoked, refusing new tokens for it | after an hour |
-/// | `{grantor}:f:<family id>` | sorted set | the hashes of a family's unexpired tokens, scored by expiry | with its last token |
+/// | `{grantor}:t:<sha256 hex>` | hash | one token: state (`live`/`rotated`), kind, client, family, expiry, and the [`TokenRecord`] as JSON (dropped once the token is marked spent; a [`SpentMark`](crate::SpentMark) keeps when it was spent, the hash of its successor, and until when it is kept as its expiry) | with the token, or its spent mark |
+/// | `{grantor}:r:<family id>` | string | a mark that the family was revoked, refusing new tokens for it, holding until when | at the `remember_until` the engine passed (an hour after the revocation) |
+/// | `{grantor}:f:<family id>` | sorted set | the hashes of a family's unexpired tokens and spent marks, scored by expiry | with its last token |
 /// | `{grantor}:l:<hash of the attempt key>` | hash | a failed-attempt count and its window's end | with the window |
 /// | `{grantor}:i:<hash of the attempt key>` | sorted set | the checks in flight on the key (random lease ids), scored by when each lease lapses | with its last lease |
 /// | `{grantor}:p:<sha256 hex of the request id>` | hash | client, expiry, and the [`PendingAuthorization`](crate::PendingAuthorization) as JSON | with the request |
@@ -148,7 +144,7 @@ impl Scripts {
 ///
 /// Each store method is one round trip: a plain command (`HMGET` to find a token) or a Lua script
 /// run by its SHA (`EVALSHA`, loaded on first use), which Redis runs atomically:
-/// saving tokens, rotate-and-detect-reuse, reissuing within a grace period, revoke-one,
+/// saving tokens, updating tokens (a compare-and-set over several tokens plus inserts), revoke-one,
 /// revoke-a-family, the limiter's reserve and failure (its release is a plain `ZREM`), saving
 /// pending requests within their bounds, taking them, saving, spending and giving back codes,
 /// saving (within bounds), finding (reads, by user code or device code), deciding, recording a
@@ -167,7 +163,7 @@ impl Scripts {
 /// # Redis Cluster
 ///
 /// The braces make the prefix a hash tag: every key of one store hashes to the same slot, so the
-/// multi-key scripts (rotation touches the old token, the new tokens and their family) are valid
+/// multi-key scripts (an update touches the spent token, the new tokens and their family) are valid
 /// unchanged on Redis Cluster. The price is that one store's keys live on one primary; to spread
 /// load, give separate deployments or tenants separate prefixes.
 ///

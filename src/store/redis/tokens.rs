@@ -1,11 +1,13 @@
-//! [`TokenStore`](crate::TokenStore) in Redis: saving, rotating, reissuing and revoking tokens.
+//! [`TokenStore`](crate::TokenStore) in Redis: saving, finding, updating and revoking tokens.
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use super::RedisStore;
+use super::{ceil_secs, RedisStore};
 use crate::error::StoreError;
-use crate::store::{Rotation, TokenLookup, TokenRecord, TokenStore};
+use crate::store::{
+    TokenChange, TokenExpectation, TokenLookup, TokenRecord, TokenSave, TokenStore, TokenUpdate,
+};
 use crate::token::TokenHash;
 use crate::types::{ClientId, FamilyId};
 
@@ -15,15 +17,19 @@ impl TokenStore for RedisStore {
         &self,
         tokens: &[(TokenHash, TokenRecord)],
         now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<TokenSave, StoreError> {
         if tokens.is_empty() {
-            return Ok(true);
+            return Ok(TokenSave::Saved);
         }
         let mut invocation = self.scripts.save.prepare_invoke();
         invocation.arg(now.unix_timestamp());
         self.add_tokens(&mut invocation, tokens)?;
         let saved: i64 = self.invoke(false, &invocation).await?;
-        Ok(saved == 1)
+        Ok(if saved == 1 {
+            TokenSave::Saved
+        } else {
+            TokenSave::FamilyRevoked
+        })
     }
 
     async fn find_token(
@@ -50,57 +56,63 @@ impl TokenStore for RedisStore {
                 command.query_async(&mut conn).await
             })
             .await?;
-        if expires.is_none_or(|e| e <= now.unix_timestamp()) {
-            return Ok(TokenLookup::Unknown);
-        }
+        let expires = match expires {
+            Some(e) if e > now.unix_timestamp() => e,
+            _ => return Ok(TokenLookup::Unknown),
+        };
         Ok(match (state.as_deref(), client, family, record) {
             (Some("live"), _, _, Some(json)) => TokenLookup::Live(parse_record(&json)?),
             (Some("rotated"), Some(client), Some(family), _) => TokenLookup::Rotated {
                 client_id: ClientId::new(client),
                 family_id: FamilyId::new(family),
-                rotated_at: OffsetDateTime::from_unix_timestamp(rotated_at.unwrap_or(0))
-                    .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+                rotated_at: at(rotated_at.unwrap_or(0)),
                 successor: successor.as_deref().and_then(TokenHash::from_hex),
+                keep_until: at(expires),
             },
             _ => TokenLookup::Unknown,
         })
     }
 
-    async fn rotate_refresh_token(
+    async fn update_tokens(
         &self,
-        old: &TokenHash,
-        client: &ClientId,
-        new_tokens: &[(TokenHash, TokenRecord)],
-        spend_old: bool,
+        change: &TokenChange,
         now: OffsetDateTime,
-    ) -> Result<Rotation, StoreError> {
-        let mut invocation = self.scripts.rotate.prepare_invoke();
+    ) -> Result<TokenUpdate, StoreError> {
+        let mut invocation = self.scripts.update.prepare_invoke();
         invocation
-            .key(self.token_key(old))
             .arg(now.unix_timestamp())
-            .arg(client.as_str())
-            .arg(if spend_old { "1" } else { "0" });
-        self.add_tokens(&mut invocation, new_tokens)?;
-        parse_rotation(self.invoke(false, &invocation).await?)
-    }
-
-    async fn reissue_rotated(
-        &self,
-        old: &TokenHash,
-        successor: &TokenHash,
-        client: &ClientId,
-        new_tokens: &[(TokenHash, TokenRecord)],
-        now: OffsetDateTime,
-    ) -> Result<Rotation, StoreError> {
-        let mut invocation = self.scripts.reissue.prepare_invoke();
-        invocation
-            .key(self.token_key(old))
-            .key(self.token_key(successor))
-            .arg(now.unix_timestamp())
-            .arg(client.as_str())
-            .arg(successor.to_hex());
-        self.add_tokens(&mut invocation, new_tokens)?;
-        parse_rotation(self.invoke(false, &invocation).await?)
+            .arg(change.expect.len())
+            .arg(change.mark.len());
+        for (hash, expected) in &change.expect {
+            invocation.key(self.token_key(hash));
+            match expected {
+                TokenExpectation::Live => invocation.arg("live").arg(""),
+                TokenExpectation::Spent { successor } => invocation
+                    .arg("spent")
+                    .arg(hex_or_empty(successor.as_ref())),
+            };
+        }
+        for (hash, mark) in &change.mark {
+            invocation
+                .key(self.token_key(hash))
+                .key(self.family_key(&mark.family_id))
+                .arg(mark.client_id.as_str())
+                .arg(mark.family_id.as_str())
+                .arg(mark.spent_at.unix_timestamp())
+                .arg(hex_or_empty(mark.successor.as_ref()))
+                .arg(ceil_secs(mark.keep_until))
+                .arg(hash.to_hex());
+        }
+        self.add_tokens(&mut invocation, &change.insert)?;
+        let answer: String = self.invoke(false, &invocation).await?;
+        match answer.as_str() {
+            "applied" => Ok(TokenUpdate::Applied),
+            "conflict" => Ok(TokenUpdate::Conflict),
+            "revoked" => Ok(TokenUpdate::FamilyRevoked),
+            other => Err(StoreError::backend(format!(
+                "the update script answered {other:?}"
+            ))),
+        }
     }
 
     async fn revoke_token(
@@ -119,6 +131,7 @@ impl TokenStore for RedisStore {
     async fn revoke_family(
         &self,
         family: &FamilyId,
+        remember_until: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<u64, StoreError> {
         let mut invocation = self.scripts.revoke_family.prepare_invoke();
@@ -127,7 +140,7 @@ impl TokenStore for RedisStore {
             .key(self.revoked_key(family))
             .arg(now.unix_timestamp())
             .arg(format!("{}:t:", self.prefix))
-            .arg(crate::store::REVOKED_FAMILY_MEMORY);
+            .arg(ceil_secs(remember_until));
         self.invoke(false, &invocation).await
     }
 }
@@ -136,17 +149,12 @@ fn parse_record(json: &str) -> Result<TokenRecord, StoreError> {
     crate::store::decode_record(json)
 }
 
-/// What the rotate and reissue scripts answered.
-fn parse_rotation(answer: Vec<String>) -> Result<Rotation, StoreError> {
-    let mut answer = answer.into_iter();
-    Ok(
-        match (answer.next().as_deref(), answer.next(), answer.next()) {
-            (Some("issued"), Some(json), _) => Rotation::Issued(parse_record(&json)?),
-            (Some("reused"), Some(client), Some(family)) => Rotation::Reused {
-                client_id: ClientId::new(client),
-                family_id: FamilyId::new(family),
-            },
-            _ => Rotation::NotFound,
-        },
-    )
+/// An instant from unix seconds as the scripts keep them.
+fn at(unix: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(unix).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+/// A token hash as the scripts take it: hex, or empty for none.
+fn hex_or_empty(hash: Option<&TokenHash>) -> String {
+    hash.map(TokenHash::to_hex).unwrap_or_default()
 }

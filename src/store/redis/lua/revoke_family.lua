@@ -1,6 +1,7 @@
 -- KEYS[1]: a family; KEYS[2]: its revoked marker (holding until when). ARGV: now, the token key
--- prefix, how long to remember the revocation. Deletes the live tokens, keeps rotation marks, sets the marker,
--- answers how many unexpired tokens went.
+-- prefix, until when the family stays marked revoked. Deletes the live tokens, keeps spent
+-- marks, sets the marker (unless it already holds a later time), answers how many unexpired
+-- tokens went.
 --
 -- The token keys it visits are derived from the family's members, so they cannot be declared
 -- in KEYS beforehand (reading the members first would be a read-then-write race). They carry
@@ -8,7 +9,13 @@
 -- needs to run the script.
 
 local now = tonumber(ARGV[1])
-redis.call('SET', KEYS[2], now + tonumber(ARGV[3]), 'EX', ARGV[3])
+local until_ = tonumber(ARGV[3])
+if until_ > now then
+  local held = tonumber(redis.call('GET', KEYS[2]))
+  if not held or held < until_ then
+    redis.call('SET', KEYS[2], until_, 'EX', until_ - now)
+  end
+end
 local n = 0
 for _, hex in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')) do
   local tk = ARGV[2] .. hex

@@ -1,5 +1,5 @@
 -- KEYS: token/family/marker key triples. ARGV: now, then six values a token.
--- Answers 1 (saved) or 0 (a family was revoked: nothing saved).
+-- Answers 1 (saved) or 0 (a family is marked revoked: nothing saved).
 
 local now = tonumber(ARGV[1])
 if revoked(now, 1) then return 0 end

@@ -1,11 +1,11 @@
--- Saves tokens: Lua functions shared by the save and rotate scripts.
+-- Saves tokens: Lua functions shared by the save and update scripts.
 --
 -- KEYS from `first_key`: triples of (token key, family key, family-revoked marker key). ARGV
 -- from `first_arg`: six values a token (kind, client, family, expiry, record JSON, hash hex).
--- `revoked` answers whether any family was revoked recently (then nothing may be saved); `save`
--- writes. A family is a sorted set of its token hashes scored by expiry: expired members are
--- pruned on every save into it, so it never outgrows its unexpired tokens, and it expires with
--- its longest-lived member.
+-- `revoked` answers whether any family is marked revoked (then nothing may be saved); `save`
+-- writes. A family is a sorted set of its token hashes (live tokens and spent marks) scored by
+-- expiry: `index` adds one and prunes expired members on every write into it, so it never
+-- outgrows its unexpired entries, and it expires with its longest-lived member.
 
 local function revoked(now, first_key)
   local k = first_key
@@ -16,6 +16,12 @@ local function revoked(now, first_key)
   end
   return false
 end
+local function index(fk, hex, exp, now)
+  redis.call('ZADD', fk, exp, hex)
+  redis.call('ZREMRANGEBYSCORE', fk, '-inf', now)
+  local top = redis.call('ZRANGE', fk, -1, -1, 'WITHSCORES')
+  redis.call('EXPIRE', fk, math.max(tonumber(top[2]) - now, 1))
+end
 local function save(now, first_key, first_arg)
   local k, a = first_key, first_arg
   while k + 2 <= #KEYS do
@@ -25,10 +31,7 @@ local function save(now, first_key, first_arg)
       redis.call('HSET', tk, 's', 'live', 'k', ARGV[a], 'c', ARGV[a + 1], 'f', ARGV[a + 2],
         'e', exp, 'r', ARGV[a + 4])
       redis.call('EXPIRE', tk, exp - now)
-      redis.call('ZADD', fk, exp, ARGV[a + 5])
-      redis.call('ZREMRANGEBYSCORE', fk, '-inf', now)
-      local top = redis.call('ZRANGE', fk, -1, -1, 'WITHSCORES')
-      redis.call('EXPIRE', fk, math.max(tonumber(top[2]) - now, 1))
+      index(fk, ARGV[a + 5], exp, now)
     end
     k = k + 3
     a = a + 6
