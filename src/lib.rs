@@ -179,12 +179,12 @@ pub use server::AuthorizationServer;
 pub use store::{
     decode_record, encode_record, Admission, AttemptKey, AttemptLease, AttemptLimiter, AttemptRule,
     AttemptVerdict, ClientStore, CodeGrant, CodeLookup, CodeRestore, CodeSpend, CodeStore,
-    DeviceAuthorization, DeviceCodeStore, DeviceDecided, DeviceDecision, DeviceRestore, DeviceSave,
-    DeviceStatus, DeviceUpdate, MemoryAttemptLimiter, MemoryClientStore, MemoryCodeStore,
-    MemoryDeviceCodeStore, MemoryMfaStore, MemoryTokenStore, MemoryUserVerifier, MfaChallenge,
-    MfaStore, OtpAdvance, OtpVerdict, PendingAuthorization, PendingLimits, Record, SpentCode,
-    SpentMark, TokenChange, TokenExpectation, TokenKind, TokenLookup, TokenRecord, TokenSave,
-    TokenStore, TokenUpdate, UserVerdict, UserVerifier, RECORD_FORMAT,
+    DeviceAuthorization, DeviceCodeStore, DeviceDecided, DeviceDecision, DevicePace, DeviceRestore,
+    DeviceSave, DeviceStatus, DeviceUpdate, MemoryAttemptLimiter, MemoryClientStore,
+    MemoryCodeStore, MemoryDeviceCodeStore, MemoryMfaStore, MemoryTokenStore, MemoryUserVerifier,
+    MfaChallenge, MfaStore, OtpAdvance, OtpVerdict, PendingAuthorization, PendingLimits, Record,
+    SpentCode, SpentMark, TokenChange, TokenExpectation, TokenKind, TokenLookup, TokenRecord,
+    TokenSave, TokenStore, TokenUpdate, UserVerdict, UserVerifier, RECORD_FORMAT,
 };
 #[cfg(feature = "redis")]
 pub use store::{RedisStore, RedisStoreBuilder};

@@ -702,7 +702,9 @@ async fn malformed_entries_are_errors_or_misses_never_half_done() {
 /// refused through the other, and a device approved through one is collected through the other.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_handles_share_otp_marks_and_device_approvals() {
-    use grantor::{DeviceCodeStore, DeviceDecided, DeviceUpdate, MfaStore, OtpAdvance, UserId};
+    use grantor::{
+        DeviceCodeStore, DeviceDecided, DevicePace, DeviceUpdate, MfaStore, OtpAdvance, UserId,
+    };
     let redis_server = RedisServer::start();
     let one = RedisStore::connect(&redis_server.url())
         .await
@@ -763,11 +765,25 @@ async fn two_handles_share_otp_marks_and_device_approvals() {
     // Polls are shared: a poll recorded through one makes a write through the other from an
     // older read conflict, and is what the other reads.
     assert_eq!(
-        one.record_poll(&device, None, at(0), 5, at(0)).await.ok(),
+        one.record_poll(
+            &device,
+            &DevicePace::new(None, 5),
+            &DevicePace::new(Some(at(0)), 5),
+            at(0)
+        )
+        .await
+        .ok(),
         Some(DeviceUpdate::Applied)
     );
     assert_eq!(
-        two.record_poll(&device, None, at(1), 10, at(1)).await.ok(),
+        two.record_poll(
+            &device,
+            &DevicePace::new(None, 5),
+            &DevicePace::new(Some(at(1)), 10),
+            at(1)
+        )
+        .await
+        .ok(),
         Some(DeviceUpdate::Conflict)
     );
     assert_eq!(
@@ -779,9 +795,14 @@ async fn two_handles_share_otp_marks_and_device_approvals() {
         Some(at(0))
     );
     assert_eq!(
-        two.record_poll(&device, Some(at(0)), at(1), 10, at(1))
-            .await
-            .ok(),
+        two.record_poll(
+            &device,
+            &DevicePace::new(Some(at(0)), 5),
+            &DevicePace::new(Some(at(1)), 10),
+            at(1)
+        )
+        .await
+        .ok(),
         Some(DeviceUpdate::Applied)
     );
     assert_eq!(
@@ -968,7 +989,15 @@ async fn a_device_request_written_without_its_keep_time_is_kept_while_its_key_li
         Some(Some(request.clone()))
     );
     assert_eq!(
-        store.record_poll(&device, None, at(1), 5, at(1)).await.ok(),
+        store
+            .record_poll(
+                &device,
+                &grantor::DevicePace::new(None, 5),
+                &grantor::DevicePace::new(Some(at(1)), 5),
+                at(1)
+            )
+            .await
+            .ok(),
         Some(DeviceUpdate::Applied)
     );
     assert_eq!(

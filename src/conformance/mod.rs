@@ -93,11 +93,11 @@ use crate::{
     AuthorizationCode, AuthorizationCodeHash, AuthorizationRequestId, ClientId, CodeChallenge,
     CodeChallengeMethod, CodeGrant, CodeLookup, CodeRestore, CodeSpend, CodeStore,
     DeviceAuthorization, DeviceCode, DeviceCodeHash, DeviceCodeStore, DeviceDecided,
-    DeviceDecision, DeviceRestore, DeviceSave, DeviceStatus, DeviceUpdate, FamilyId, MfaChallenge,
-    MfaStore, MfaToken, MfaTokenHash, OtpAdvance, PendingAuthorization, PendingLimits, RedirectUri,
-    RequestIdHash, ResponseType, Scope, SpentCode, SpentMark, TokenChange, TokenExpectation,
-    TokenHash, TokenKind, TokenLookup, TokenRecord, TokenSave, TokenStore, TokenUpdate, UserCode,
-    UserCodeHash, UserId, Username,
+    DeviceDecision, DevicePace, DeviceRestore, DeviceSave, DeviceStatus, DeviceUpdate, FamilyId,
+    MfaChallenge, MfaStore, MfaToken, MfaTokenHash, OtpAdvance, PendingAuthorization,
+    PendingLimits, RedirectUri, RequestIdHash, ResponseType, Scope, SpentCode, SpentMark,
+    TokenChange, TokenExpectation, TokenHash, TokenKind, TokenLookup, TokenRecord, TokenSave,
+    TokenStore, TokenUpdate, UserCode, UserCodeHash, UserId, Username,
 };
 use time::OffsetDateTime;
 use tokio::sync::Barrier;
@@ -2204,11 +2204,15 @@ pub async fn polls_are_recorded_by_compare_and_set(
     let at = |secs: i64| now + time::Duration::seconds(secs);
     let request = device_request(now, 600);
     let (device, user) = saved_device(&devices, &request, now).await?;
-    let record = |expected: Option<i64>, last: i64, interval: u64, when: i64| {
+    let record = |expected: (Option<i64>, u64), last: i64, interval: u64, when: i64| {
         let devices = devices.clone();
         async move {
+            let (expected, pace) = (
+                DevicePace::new(expected.0.map(at), expected.1),
+                DevicePace::new(Some(at(last)), interval),
+            );
             devices
-                .record_poll(&device, expected.map(at), at(last), interval, at(when))
+                .record_poll(&device, &expected, &pace, at(when))
                 .await
                 .must("record a poll")
         }
@@ -2225,17 +2229,31 @@ pub async fn polls_are_recorded_by_compare_and_set(
         })
     };
     // The first poll: the request had none.
-    assert_eq!(record(None, 0, 5, 0).await?, DeviceUpdate::Applied);
+    assert_eq!(record((None, 5), 0, 5, 0).await?, DeviceUpdate::Applied);
     assert_eq!(found(0).await?, polled(0, 5));
     // A write from a stale read (expecting no poll yet) changes nothing.
-    assert_eq!(record(None, 1, 10, 1).await?, DeviceUpdate::Conflict);
-    assert_eq!(record(Some(3), 1, 10, 1).await?, DeviceUpdate::Conflict);
+    assert_eq!(record((None, 5), 1, 10, 1).await?, DeviceUpdate::Conflict);
+    assert_eq!(
+        record((Some(3), 5), 1, 10, 1).await?,
+        DeviceUpdate::Conflict
+    );
     assert_eq!(found(1).await?, polled(0, 5));
-    // Expecting the last poll stored: the values given are stored, whatever they are (the
-    // store applies no pace of its own).
-    assert_eq!(record(Some(0), 1, 10, 1).await?, DeviceUpdate::Applied);
+    // Expecting the pace stored: the values given are stored, whatever they are (the store
+    // applies no pace of its own).
+    assert_eq!(record((Some(0), 5), 1, 10, 1).await?, DeviceUpdate::Applied);
     assert_eq!(found(1).await?, polled(1, 10));
-    assert_eq!(record(Some(1), 2, 3, 2).await?, DeviceUpdate::Applied);
+    // Two polls in the same second leave the last poll as it was: the interval tells a write
+    // from a stale read.
+    assert_eq!(
+        record((Some(1), 10), 1, 15, 1).await?,
+        DeviceUpdate::Applied
+    );
+    assert_eq!(
+        record((Some(1), 10), 1, 15, 1).await?,
+        DeviceUpdate::Conflict
+    );
+    assert_eq!(found(1).await?, polled(1, 15));
+    assert_eq!(record((Some(1), 15), 2, 3, 2).await?, DeviceUpdate::Applied);
     assert_eq!(found(2).await?, polled(2, 3));
     // The verification page sees the same.
     assert_eq!(
@@ -2249,7 +2267,12 @@ pub async fn polls_are_recorded_by_compare_and_set(
     let unknown: DeviceCodeHash = fresh_hash("d");
     assert_eq!(
         devices
-            .record_poll(&unknown, None, at(2), 5, at(2))
+            .record_poll(
+                &unknown,
+                &DevicePace::new(None, 5),
+                &DevicePace::new(Some(at(2)), 5),
+                at(2),
+            )
             .await
             .must("record a poll")?,
         DeviceUpdate::Conflict
@@ -2270,7 +2293,12 @@ pub async fn polls_are_recorded_by_compare_and_set(
         );
         assert_eq!(
             devices
-                .record_poll(&device, None, at(2), 5, at(2))
+                .record_poll(
+                    &device,
+                    &DevicePace::new(None, 5),
+                    &DevicePace::new(Some(at(2)), 5),
+                    at(2),
+                )
                 .await
                 .must("record a poll")?,
             DeviceUpdate::Conflict
@@ -2284,7 +2312,12 @@ pub async fn polls_are_recorded_by_compare_and_set(
     let keep_until = device_keep_until(&request);
     assert_eq!(
         devices
-            .record_poll(&device, Some(at(2)), keep_until, 5, keep_until)
+            .record_poll(
+                &device,
+                &DevicePace::new(Some(at(2)), 3),
+                &DevicePace::new(Some(keep_until), 5),
+                keep_until,
+            )
             .await
             .must("record a poll")?,
         DeviceUpdate::Conflict
@@ -2311,7 +2344,12 @@ pub async fn reading_a_device_request_changes_nothing(
     // The reads were no polls: a write expecting none still applies.
     assert_eq!(
         devices
-            .record_poll(&device, None, at(4), 5, at(4))
+            .record_poll(
+                &device,
+                &DevicePace::new(None, 5),
+                &DevicePace::new(Some(at(4)), 5),
+                at(4),
+            )
             .await
             .must("record a poll")?,
         DeviceUpdate::Applied
@@ -2388,7 +2426,12 @@ pub async fn an_approval_is_taken_once(devices: Arc<dyn DeviceCodeStore>) -> Res
     let (device, user) = saved_device(&devices, &request, now).await?;
     assert_eq!(
         devices
-            .record_poll(&device, None, at(0), 5, at(0))
+            .record_poll(
+                &device,
+                &DevicePace::new(None, 5),
+                &DevicePace::new(Some(at(0)), 5),
+                at(0),
+            )
             .await
             .must("record a poll")?,
         DeviceUpdate::Applied
@@ -2785,7 +2828,12 @@ pub async fn poll_record_race_has_one_winner(
         async move {
             let interval = 100 + u64::try_from(i).unwrap_or(0);
             let update = devices
-                .record_poll(&device, None, now, interval, now)
+                .record_poll(
+                    &device,
+                    &DevicePace::new(None, 5),
+                    &DevicePace::new(Some(now), interval),
+                    now,
+                )
                 .await
                 .must("record a poll")?;
             Ok((interval, update))

@@ -59,7 +59,7 @@ use crate::response::{Response, TokenResponse};
 use crate::scope::Scope;
 use crate::store::{
     AttemptKey, AttemptRule, DeviceAuthorization, DeviceCodeStore, DeviceDecided, DeviceDecision,
-    DeviceRestore, DeviceSave, DeviceStatus, DeviceUpdate, PendingLimits,
+    DevicePace, DeviceRestore, DeviceSave, DeviceStatus, DeviceUpdate, PendingLimits,
 };
 use crate::token::{hex, DeviceCodeHash, UserCodeHash};
 use crate::types::{ClientId, DeviceCode, FamilyId, GrantType, ResourceOwner, UserCode};
@@ -465,7 +465,12 @@ impl DeviceCodeGrant {
             };
             let recorded = self
                 .devices
-                .record_poll(device, request.last_poll, whole_seconds(now), interval, now)
+                .record_poll(
+                    device,
+                    &DevicePace::of(&request),
+                    &DevicePace::new(Some(whole_seconds(now)), interval),
+                    now,
+                )
                 .await?;
             match recorded {
                 DeviceUpdate::Applied if too_soon => return Err(slow_down(interval)),

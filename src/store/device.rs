@@ -171,23 +171,23 @@ pub trait DeviceCodeStore: Send + Sync {
     ) -> Result<Option<DeviceAuthorization>, StoreError>;
 
     /// Records a poll, compare-and-set: if the request under `device_code` is kept, its status
-    /// is [`DeviceStatus::Pending`], and its `last_poll` equals `expected_last_poll` (both
-    /// `None`, or the same instant in whole seconds), sets its `last_poll` to `last_poll` and
-    /// its `interval` to `interval` and answers [`DeviceUpdate::Applied`]; otherwise changes
-    /// nothing and answers [`DeviceUpdate::Conflict`] (the engine reads again and retries).
+    /// is [`DeviceStatus::Pending`], and its pace is `expected` (the same `interval`, and the
+    /// same `last_poll`: both `None`, or the same instant in whole seconds), sets its pace to
+    /// `pace` and answers [`DeviceUpdate::Applied`]; otherwise changes nothing and answers
+    /// [`DeviceUpdate::Conflict`] (the engine reads again and retries).
     ///
     /// The engine passes `last_poll` in whole seconds; a store may keep whole seconds only.
     ///
-    /// Atomic: of concurrent calls with the same `expected_last_poll` and a new `last_poll`,
-    /// exactly one answers `Applied` (SQL `UPDATE … SET last_poll = $3, interval = $4 WHERE
-    /// device_code = $1 AND status = 'pending' AND last_poll IS NOT DISTINCT FROM $2 AND
-    /// keep_until > $now`).
+    /// Atomic: of concurrent calls with the same `expected` pace, exactly one answers `Applied`
+    /// (SQL `UPDATE … SET last_poll = $4, interval = $5 WHERE device_code = $1 AND status =
+    /// 'pending' AND last_poll IS NOT DISTINCT FROM $2 AND interval = $3 AND keep_until >
+    /// $now`). Both values are compared: polls in the same second leave `last_poll` as it was
+    /// and change only `interval`.
     async fn record_poll(
         &self,
         device_code: &DeviceCodeHash,
-        expected_last_poll: Option<OffsetDateTime>,
-        last_poll: OffsetDateTime,
-        interval: u64,
+        expected: &DevicePace,
+        pace: &DevicePace,
         now: OffsetDateTime,
     ) -> Result<DeviceUpdate, StoreError>;
 
@@ -251,6 +251,31 @@ pub enum DeviceSave {
         /// How long until the oldest request counted against the limit expires.
         retry_after: std::time::Duration,
     },
+}
+
+/// A device request's polling pace, as [`DeviceCodeStore::record_poll`] compares and writes it:
+/// when the device last polled (whole seconds), and the interval it must keep.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DevicePace {
+    /// When the device last polled, if it has.
+    pub last_poll: Option<OffsetDateTime>,
+    /// The minimum number of seconds between polls.
+    pub interval: u64,
+}
+
+impl DevicePace {
+    /// A pace of `last_poll` and `interval`.
+    pub fn new(last_poll: Option<OffsetDateTime>, interval: u64) -> Self {
+        Self {
+            last_poll,
+            interval,
+        }
+    }
+
+    /// The pace `request` is at.
+    pub fn of(request: &DeviceAuthorization) -> Self {
+        Self::new(request.last_poll, request.interval)
+    }
 }
 
 /// The answer of [`DeviceCodeStore::record_poll`].

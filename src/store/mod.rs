@@ -70,8 +70,8 @@ pub use code::{
     CodeGrant, CodeLookup, CodeRestore, CodeSpend, CodeStore, PendingAuthorization, SpentCode,
 };
 pub use device::{
-    DeviceAuthorization, DeviceCodeStore, DeviceDecided, DeviceDecision, DeviceRestore, DeviceSave,
-    DeviceStatus, DeviceUpdate,
+    DeviceAuthorization, DeviceCodeStore, DeviceDecided, DeviceDecision, DevicePace, DeviceRestore,
+    DeviceSave, DeviceStatus, DeviceUpdate,
 };
 pub use memory::{
     MemoryAttemptLimiter, MemoryClientStore, MemoryCodeStore, MemoryDeviceCodeStore,

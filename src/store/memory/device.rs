@@ -11,8 +11,8 @@ use super::{lock, shrink_if_sparse, wait_until, whole_seconds, ClientCounts};
 use crate::error::StoreError;
 use crate::store::expiry::{ExpiryQueue, SWEEP_BATCH};
 use crate::store::{
-    DeviceAuthorization, DeviceCodeStore, DeviceDecided, DeviceDecision, DeviceRestore, DeviceSave,
-    DeviceStatus, DeviceUpdate, PendingLimits,
+    DeviceAuthorization, DeviceCodeStore, DeviceDecided, DeviceDecision, DevicePace, DeviceRestore,
+    DeviceSave, DeviceStatus, DeviceUpdate, PendingLimits,
 };
 use crate::token::{DeviceCodeHash, UserCodeHash};
 
@@ -233,21 +233,22 @@ impl DeviceCodeStore for MemoryDeviceCodeStore {
     async fn record_poll(
         &self,
         device_code: &DeviceCodeHash,
-        expected_last_poll: Option<OffsetDateTime>,
-        last_poll: OffsetDateTime,
-        interval: u64,
+        expected: &DevicePace,
+        pace: &DevicePace,
         now: OffsetDateTime,
     ) -> Result<DeviceUpdate, StoreError> {
         let mut state = lock(&self.state);
         state.sweep(now, SWEEP_BATCH);
-        let expected = expected_last_poll.map(whole_seconds);
+        let expected_last_poll = expected.last_poll.map(whole_seconds);
         let Some(request) = state.kept_mut(device_code, now).filter(|r| {
-            r.status == DeviceStatus::Pending && r.last_poll.map(whole_seconds) == expected
+            r.status == DeviceStatus::Pending
+                && r.last_poll.map(whole_seconds) == expected_last_poll
+                && r.interval == expected.interval
         }) else {
             return Ok(DeviceUpdate::Conflict);
         };
-        request.last_poll = Some(whole_seconds(last_poll));
-        request.interval = interval;
+        request.last_poll = pace.last_poll.map(whole_seconds);
+        request.interval = pace.interval;
         Ok(DeviceUpdate::Applied)
     }
 

@@ -9,8 +9,8 @@ use super::RedisStore;
 use crate::error::StoreError;
 use crate::scope::Scope;
 use crate::store::{
-    DeviceAuthorization, DeviceCodeStore, DeviceDecided, DeviceDecision, DeviceRestore, DeviceSave,
-    DeviceStatus, DeviceUpdate, PendingLimits,
+    DeviceAuthorization, DeviceCodeStore, DeviceDecided, DeviceDecision, DevicePace, DeviceRestore,
+    DeviceSave, DeviceStatus, DeviceUpdate, PendingLimits,
 };
 use crate::token::{DeviceCodeHash, UserCodeHash};
 use crate::types::{UserId, Username};
@@ -182,9 +182,8 @@ impl DeviceCodeStore for RedisStore {
     async fn record_poll(
         &self,
         device_code: &DeviceCodeHash,
-        expected_last_poll: Option<OffsetDateTime>,
-        last_poll: OffsetDateTime,
-        interval: u64,
+        expected: &DevicePace,
+        pace: &DevicePace,
         now: OffsetDateTime,
     ) -> Result<DeviceUpdate, StoreError> {
         let mut invocation = self.scripts.record_device_poll.prepare_invoke();
@@ -192,12 +191,18 @@ impl DeviceCodeStore for RedisStore {
             .key(self.device_key(device_code))
             .arg(now.unix_timestamp())
             .arg(
-                expected_last_poll
+                expected
+                    .last_poll
                     .map(|l| l.unix_timestamp().to_string())
                     .unwrap_or_default(),
             )
-            .arg(last_poll.unix_timestamp())
-            .arg(interval.to_string());
+            .arg(expected.interval.to_string())
+            .arg(
+                pace.last_poll
+                    .map(|l| l.unix_timestamp().to_string())
+                    .unwrap_or_default(),
+            )
+            .arg(pace.interval.to_string());
         let applied: i64 = self.invoke(false, &invocation).await?;
         Ok(if applied == 1 {
             DeviceUpdate::Applied
