@@ -1928,18 +1928,7 @@ pub async fn saved_device(
 /// `request` with the status `decision` gives it.
 fn decided(request: &DeviceAuthorization, decision: &DeviceDecision) -> DeviceAuthorization {
     DeviceAuthorization {
-        status: match decision {
-            DeviceDecision::Approve {
-                user_id,
-                username,
-                scope,
-            } => DeviceStatus::Approved {
-                user_id: user_id.clone(),
-                username: username.clone(),
-                scope: scope.clone(),
-            },
-            DeviceDecision::Deny => DeviceStatus::Denied,
-        },
+        status: decision.status(),
         ..request.clone()
     }
 }
