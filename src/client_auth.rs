@@ -10,6 +10,8 @@
 //!
 //! RFC 6749 §2.3: "The client MUST NOT use more than one authentication method in each request."
 
+use std::sync::Arc;
+
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine as _;
@@ -145,7 +147,7 @@ fn parse_basic(header: &[u8]) -> Result<(String, String), OAuthError> {
 pub(crate) async fn authenticate(
     clients: &dyn ClientStore,
     creds: Credentials,
-) -> Result<Client, OAuthError> {
+) -> Result<Arc<Client>, OAuthError> {
     let found = clients.find_client(&creds.client_id).await?;
     let Some(client) = found else {
         if let Some(secret) = &creds.secret {

@@ -6,6 +6,7 @@
 //! read only through `.secret()`.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -14,13 +15,15 @@ use crate::random::random_string;
 macro_rules! public_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
+        ///
+        /// The text is shared (`Arc<str>`): a clone copies a pointer, not the string.
         #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(transparent)]
-        pub struct $name(String);
+        pub struct $name(Arc<str>);
 
         impl $name {
             /// Wraps a value.
-            pub fn new(value: impl Into<String>) -> Self {
+            pub fn new(value: impl Into<Arc<str>>) -> Self {
                 Self(value.into())
             }
 
@@ -31,13 +34,13 @@ macro_rules! public_type {
 
             /// The value as an owned string.
             pub fn into_string(self) -> String {
-                self.0
+                self.0.as_ref().to_owned()
             }
         }
 
         impl fmt::Debug for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.debug_tuple(stringify!($name)).field(&self.0).finish()
+                f.debug_tuple(stringify!($name)).field(&self.as_str()).finish()
             }
         }
 
@@ -49,13 +52,13 @@ macro_rules! public_type {
 
         impl From<&str> for $name {
             fn from(value: &str) -> Self {
-                Self(value.to_owned())
+                Self(value.into())
             }
         }
 
         impl From<String> for $name {
             fn from(value: String) -> Self {
-                Self(value)
+                Self(value.into())
             }
         }
 
@@ -187,7 +190,7 @@ public_type! {
 impl FamilyId {
     /// A fresh random family id (128 bits from a CSPRNG, base64url).
     pub fn generate() -> Self {
-        Self(random_string(16))
+        Self(random_string(16).into())
     }
 }
 

@@ -605,7 +605,7 @@ impl AuthorizationCodeGrant {
 async fn still_allowed(
     clients: &dyn ClientStore,
     request: &PendingAuthorization,
-) -> Result<Client, OAuthError> {
+) -> Result<std::sync::Arc<Client>, OAuthError> {
     let changed = |reason| {
         OAuthError::invalid_request("the client's registration changed; start again")
             .with_reason(reason)

@@ -213,7 +213,7 @@ impl AuthorizationServer {
         &self,
         request: &TokenRequest,
         trace: &mut Trace,
-    ) -> Result<(Client, Params), OAuthError> {
+    ) -> Result<(std::sync::Arc<Client>, Params), OAuthError> {
         let params = token_params(request, false)?;
         let creds = credentials(request.authorization.as_deref(), &params)?;
         trace.client_id = Some(creds.client_id.clone());

@@ -1,5 +1,7 @@
 //! Registered clients: the store the engine looks them up in.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 use crate::client::Client;
@@ -14,5 +16,5 @@ pub trait ClientStore: Send + Sync {
     /// The client registered as `id`, or `Ok(None)` if there is none.
     ///
     /// A read: nothing here needs to be atomic. Return `Err` only when the lookup itself failed.
-    async fn find_client(&self, id: &ClientId) -> Result<Option<Client>, StoreError>;
+    async fn find_client(&self, id: &ClientId) -> Result<Option<Arc<Client>>, StoreError>;
 }

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use async_trait::async_trait;
 
@@ -21,7 +21,7 @@ use crate::types::ClientId;
 /// ```
 #[derive(Default)]
 pub struct MemoryClientStore {
-    clients: RwLock<HashMap<ClientId, Client>>,
+    clients: RwLock<HashMap<ClientId, Arc<Client>>>,
 }
 
 impl MemoryClientStore {
@@ -35,7 +35,7 @@ impl MemoryClientStore {
         self.clients
             .write()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(client.id.clone(), client);
+            .insert(client.id.clone(), Arc::new(client));
     }
 
     /// Removes a client.
@@ -44,6 +44,7 @@ impl MemoryClientStore {
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(id)
+            .map(Arc::unwrap_or_clone)
     }
 }
 
@@ -72,7 +73,7 @@ impl fmt::Debug for MemoryClientStore {
 
 #[async_trait]
 impl ClientStore for MemoryClientStore {
-    async fn find_client(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
+    async fn find_client(&self, id: &ClientId) -> Result<Option<Arc<Client>>, StoreError> {
         Ok(self
             .clients
             .read()
