@@ -162,7 +162,7 @@ pub(crate) async fn validate(
         pairs
             .iter()
             .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_ref())
             .collect()
     };
     // RFC 6749 §3.1: parameters without a value are treated as omitted.
@@ -170,7 +170,7 @@ pub(crate) async fn validate(
         pairs
             .iter()
             .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_ref())
             .filter(|v| !v.is_empty())
     };
 

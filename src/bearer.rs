@@ -15,6 +15,7 @@
 //! (§2.2, never with GET), and — only when enabled — the `access_token` query parameter (§2.3),
 //! which RFC 6750 and RFC 9700 §4.3.2 discourage because URLs end up in logs and `Referer`s.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -28,7 +29,7 @@ use crate::response::Response;
 use crate::scope::Scope;
 use crate::store::{TokenKind, TokenLookup, TokenStore};
 use crate::token::TokenHash;
-use crate::types::{AccessToken, ClientId, FamilyId, UserId};
+use crate::types::{ClientId, FamilyId, UserId};
 
 /// A request to a protected resource, as read off the wire.
 ///
@@ -303,7 +304,7 @@ impl BearerValidator {
         }
         let lookup = self
             .tokens
-            .find_token(&TokenHash::of_access_token(&AccessToken::new(token)), now)
+            .find_token(&TokenHash::of_presented(&token), now)
             .await
             .map_err(|e| self.refuse(Some(e.into())))?;
         let record = match lookup {
@@ -331,14 +332,14 @@ impl BearerValidator {
     }
 
     /// Finds the one token the request carries. `Err(None)` means no token at all.
-    fn extract(
+    fn extract<'r>(
         &self,
-        request: &ResourceRequest,
-    ) -> Result<(String, TokenLocation), Option<OAuthError>> {
+        request: &'r ResourceRequest,
+    ) -> Result<(Cow<'r, str>, TokenLocation), Option<OAuthError>> {
         let bad = |msg: &'static str| {
             Some(OAuthError::invalid_request(msg).with_reason(Reason::BadBearerRequest))
         };
-        let mut found: Vec<(String, TokenLocation)> = Vec::new();
+        let mut found = Found::default();
 
         if let Some(header) = &request.authorization {
             let header = std::str::from_utf8(header)
@@ -350,14 +351,16 @@ impl BearerValidator {
                 if token.is_empty() {
                     return Err(bad("the Authorization header has no bearer token"));
                 }
-                found.push((token.to_owned(), TokenLocation::Header));
+                found.add(Cow::Borrowed(token), TokenLocation::Header);
             }
         }
 
         let in_body = is_form(request.content_type.as_deref()) && !request.body.is_empty();
         if in_body {
-            let body_tokens = access_token_params(&request.body).map_err(Some)?;
-            if !body_tokens.is_empty()
+            let before = found.count;
+            access_token_params(&request.body, |t| found.add(t, TokenLocation::Body))
+                .map_err(Some)?;
+            if found.count > before
                 && request
                     .method
                     .as_deref()
@@ -365,40 +368,55 @@ impl BearerValidator {
             {
                 return Err(bad("an access token in the body cannot be sent with GET"));
             }
-            found.extend(body_tokens.into_iter().map(|t| (t, TokenLocation::Body)));
         }
 
         // A query token where they are not accepted is an unsupported authentication method:
         // RFC 6750 §3 says to answer as if there were no credentials, without error details.
         if let (Some(query), true) = (&request.query, self.allow_query) {
-            let query_tokens = access_token_params(query).map_err(Some)?;
-            found.extend(query_tokens.into_iter().map(|t| (t, TokenLocation::Query)));
+            access_token_params(query, |t| found.add(t, TokenLocation::Query)).map_err(Some)?;
         }
 
         // RFC 6750 §2: "Clients MUST NOT use more than one method to transmit the token in each
         // request."
-        let mut found = found.into_iter();
-        match (found.next(), found.next()) {
+        match (found.first, found.count) {
             (None, _) => Err(None),
-            (Some(token), None) => Ok(token),
-            (Some(_), Some(_)) => Err(bad("the request carries more than one access token")),
+            (Some(token), 1) => Ok(token),
+            (Some(_), _) => Err(bad("the request carries more than one access token")),
         }
     }
 }
 
-/// Every non-empty `access_token` value in a form-encoded string. Other parameters are the
-/// resource's business and are not judged.
-fn access_token_params(raw: &[u8]) -> Result<Vec<String>, OAuthError> {
-    let mut out = Vec::new();
+/// The tokens a request carries: the first, and how many.
+#[derive(Default)]
+struct Found<'r> {
+    first: Option<(Cow<'r, str>, TokenLocation)>,
+    count: usize,
+}
+
+impl<'r> Found<'r> {
+    fn add(&mut self, token: Cow<'r, str>, location: TokenLocation) {
+        self.count += 1;
+        if self.first.is_none() {
+            self.first = Some((token, location));
+        }
+    }
+}
+
+/// Hands `found` every non-empty `access_token` value in a form-encoded string. Other
+/// parameters are the resource's business and are not judged.
+fn access_token_params<'r>(
+    raw: &'r [u8],
+    mut found: impl FnMut(Cow<'r, str>),
+) -> Result<(), OAuthError> {
     for (name, value) in raw_pairs(raw) {
         if form_decode(name).ok().as_deref() == Some("access_token") {
             let value = form_decode(value)?;
             if !value.is_empty() {
-                out.push(value);
+                found(value);
             }
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// RFC 6750 §2.1: `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.

@@ -10,6 +10,7 @@
 //!
 //! RFC 6749 §2.3: "The client MUST NOT use more than one authentication method in each request."
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use base64::alphabet;
@@ -63,28 +64,28 @@ fn invalid_client(reason: Reason) -> OAuthError {
 /// Reads the client's credentials from the `Authorization` header and the body.
 pub(crate) fn credentials(
     authorization: Option<&[u8]>,
-    params: &Params,
+    params: &Params<'_>,
 ) -> Result<Credentials, OAuthError> {
     let body_id = params.get("client_id");
     let body_secret = params.get("client_secret");
 
     if let Some(header) = authorization {
-        let (id, secret) = parse_basic(header)?;
+        let (client_id, secret) = parse_basic(header)?;
         if body_secret.is_some() {
             return Err(OAuthError::invalid_request(
                 "the client authenticated with both HTTP Basic and client_secret in the body; use one method",
             )
             .with_reason(Reason::TwoAuthMethods));
         }
-        if body_id.is_some_and(|b| b != id) {
+        if body_id.is_some_and(|b| b != client_id.as_str()) {
             return Err(OAuthError::invalid_request(
                 "the client_id in the body differs from the one in the Authorization header",
             )
             .with_reason(Reason::ClientIdMismatch));
         }
         return Ok(Credentials {
-            client_id: ClientId::new(id),
-            secret: Some(ClientSecret::new(secret)),
+            client_id,
+            secret: Some(secret),
             method: AuthMethod::Basic,
         });
     }
@@ -108,7 +109,7 @@ pub(crate) fn credentials(
 }
 
 /// Parses `Basic <base64(urlencode(id):urlencode(secret))>` (RFC 6749 §2.3.1, RFC 7617).
-fn parse_basic(header: &[u8]) -> Result<(String, String), OAuthError> {
+fn parse_basic(header: &[u8]) -> Result<(ClientId, ClientSecret), OAuthError> {
     let header =
         std::str::from_utf8(header).map_err(|_| invalid_client(Reason::AuthorizationNotUtf8))?;
     let (scheme, rest) = header
@@ -124,19 +125,30 @@ fn parse_basic(header: &[u8]) -> Result<(String, String), OAuthError> {
     let decoded = BASE64_LENIENT
         .decode(rest.trim())
         .map_err(|_| invalid_client(Reason::BasicNotBase64))?;
-    let decoded = String::from_utf8(decoded).map_err(|_| invalid_client(Reason::BasicNotUtf8))?;
-    let (id, secret) = decoded
-        .split_once(':')
+    let mut decoded =
+        String::from_utf8(decoded).map_err(|_| invalid_client(Reason::BasicNotUtf8))?;
+    let colon = decoded
+        .find(':')
         .ok_or_else(|| invalid_client(Reason::BasicNoColon))?;
+    let (id, secret) = decoded.split_at(colon);
+    let secret = secret.get(1..).unwrap_or_default();
     // RFC 6749 §2.3.1: both are "encoded using the application/x-www-form-urlencoded encoding
     // algorithm".
-    let id = form_decode(id.as_bytes()).map_err(|_| invalid_client(Reason::BasicBadEncoding))?;
-    let secret =
-        form_decode(secret.as_bytes()).map_err(|_| invalid_client(Reason::BasicBadEncoding))?;
+    let bad_encoding = |_| invalid_client(Reason::BasicBadEncoding);
+    let id = form_decode(id.as_bytes()).map_err(bad_encoding)?;
     if id.is_empty() {
         return Err(invalid_client(Reason::BasicEmptyClientId));
     }
-    Ok((id, secret))
+    let id = ClientId::new(id.as_ref());
+    let secret = match form_decode(secret.as_bytes()).map_err(bad_encoding)? {
+        Cow::Owned(decoded_secret) => decoded_secret,
+        // Nothing to decode: the secret is the tail of the buffer, kept without a copy.
+        Cow::Borrowed(_) => {
+            decoded.drain(..=colon);
+            decoded
+        }
+    };
+    Ok((id, ClientSecret::new(secret)))
 }
 
 /// Authenticates the client, answering its registration.
@@ -200,6 +212,26 @@ mod tests {
                 .and_then(|c| c.secret.as_ref())
                 .map(|s| s.secret()),
             Some("p@ss:word +")
+        );
+    }
+
+    #[test]
+    fn basic_without_encoding_keeps_the_secret_whole() {
+        let creds = credentials(
+            Some(&basic("service:s3cret:with=colon")),
+            &Params::default(),
+        );
+        let creds = creds.ok();
+        assert_eq!(
+            creds.as_ref().map(|c| c.client_id.as_str()),
+            Some("service")
+        );
+        assert_eq!(
+            creds
+                .as_ref()
+                .and_then(|c| c.secret.as_ref())
+                .map(|s| s.secret()),
+            Some("s3cret:with=colon")
         );
     }
 

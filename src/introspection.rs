@@ -71,7 +71,7 @@ pub(crate) async fn introspect(
     tokens: &dyn TokenStore,
     issuer: Option<&str>,
     caller: Caller<'_>,
-    params: &Params,
+    params: &Params<'_>,
     now: OffsetDateTime,
 ) -> Result<Response, OAuthError> {
     // RFC 7662 §2.1: token REQUIRED.

@@ -16,7 +16,7 @@
 //! verifier has at most 128 characters, a token 43; `state` and `scope` are the client's own,
 //! and 4096 bytes leave them ample room.
 
-use std::collections::HashSet;
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{MapAccess, Visitor};
@@ -107,13 +107,17 @@ impl fmt::Debug for TokenRequest {
     }
 }
 
-/// Decoded request parameters with no name repeated.
+/// A decoded name and value, borrowed from the request where no decoding was needed.
+pub(crate) type Pair<'a> = (Cow<'a, str>, Cow<'a, str>);
+
+/// Decoded request parameters with no name repeated, borrowed from the request's body where
+/// no decoding was needed.
 #[derive(Clone, Default)]
-pub(crate) struct Params {
-    pairs: Vec<(String, String)>,
+pub(crate) struct Params<'a> {
+    pairs: Vec<Pair<'a>>,
 }
 
-impl fmt::Debug for Params {
+impl fmt::Debug for Params<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Values may be passwords or tokens: names only.
         f.debug_set()
@@ -122,13 +126,13 @@ impl fmt::Debug for Params {
     }
 }
 
-impl Params {
+impl<'a> Params<'a> {
     /// The value of `name`, or `None` if it is absent or empty (RFC 6749 §3.1).
     pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.pairs
             .iter()
             .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_ref())
             .filter(|v| !v.is_empty())
     }
 
@@ -140,11 +144,12 @@ impl Params {
         })
     }
 
-    fn from_pairs(pairs: Vec<(String, String)>) -> Result<Self, OAuthError> {
+    fn from_pairs(pairs: Vec<Pair<'a>>) -> Result<Self, OAuthError> {
         check_bounds(&pairs)?;
-        let mut seen = HashSet::with_capacity(pairs.len());
-        for (k, _) in &pairs {
-            if !seen.insert(k.as_str()) {
+        // At most MAX_PARAMETERS names: comparing each with those before it is cheaper than a
+        // set, and allocates nothing.
+        for (i, (k, _)) in pairs.iter().enumerate() {
+            if pairs.iter().take(i).any(|(earlier, _)| earlier == k) {
                 return Err(OAuthError::invalid_request(format!(
                     "the {k} parameter is repeated; each parameter may appear only once"
                 ))
@@ -156,7 +161,7 @@ impl Params {
 
     /// Parses an `application/x-www-form-urlencoded` body strictly: valid percent-encoding of
     /// UTF-8, no repeated names.
-    pub(crate) fn from_form(body: &[u8]) -> Result<Self, OAuthError> {
+    pub(crate) fn from_form(body: &'a [u8]) -> Result<Self, OAuthError> {
         Self::from_pairs(decode_form(body)?)
     }
 
@@ -191,20 +196,22 @@ pub(crate) fn raw_pairs(body: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
 
 /// Splits and decodes a form-urlencoded string into name/value pairs, within
 /// [`MAX_PARAMETERS`] and [`MAX_PARAMETER_LENGTH`].
-pub(crate) fn decode_form(body: &[u8]) -> Result<Vec<(String, String)>, OAuthError> {
-    if raw_pairs(body).nth(MAX_PARAMETERS).is_some() {
+pub(crate) fn decode_form(body: &[u8]) -> Result<Vec<Pair<'_>>, OAuthError> {
+    let count = raw_pairs(body).take(MAX_PARAMETERS + 1).count();
+    if count > MAX_PARAMETERS {
         return Err(too_many());
     }
-    let pairs = raw_pairs(body)
-        .map(|(name, value)| Ok((form_decode(name)?, form_decode(value)?)))
-        .collect::<Result<Vec<_>, OAuthError>>()?;
+    let mut pairs = Vec::with_capacity(count);
+    for (name, value) in raw_pairs(body) {
+        pairs.push((form_decode(name)?, form_decode(value)?));
+    }
     check_bounds(&pairs)?;
     Ok(pairs)
 }
 
 /// Refuses more than [`MAX_PARAMETERS`] pairs, or a name or value longer than
 /// [`MAX_PARAMETER_LENGTH`] bytes.
-fn check_bounds(pairs: &[(String, String)]) -> Result<(), OAuthError> {
+fn check_bounds(pairs: &[Pair<'_>]) -> Result<(), OAuthError> {
     if pairs.len() > MAX_PARAMETERS {
         return Err(too_many());
     }
@@ -218,12 +225,17 @@ fn check_bounds(pairs: &[(String, String)]) -> Result<(), OAuthError> {
 }
 
 /// Decodes one `application/x-www-form-urlencoded` component: `+` is a space, `%XX` a byte, and
-/// the result must be UTF-8.
-pub(crate) fn form_decode(input: &[u8]) -> Result<String, OAuthError> {
+/// the result must be UTF-8. A component with neither `+` nor `%` is borrowed as it is.
+pub(crate) fn form_decode(input: &[u8]) -> Result<Cow<'_, str>, OAuthError> {
     let malformed = || {
         OAuthError::invalid_request("the request has malformed percent-encoding or is not UTF-8")
             .with_reason(Reason::MalformedEncoding)
     };
+    if !input.iter().any(|b| matches!(b, b'+' | b'%')) {
+        return std::str::from_utf8(input)
+            .map(Cow::Borrowed)
+            .map_err(|_| malformed());
+    }
     let mut out = Vec::with_capacity(input.len());
     let mut iter = input.iter().copied();
     while let Some(b) = iter.next() {
@@ -237,7 +249,9 @@ pub(crate) fn form_decode(input: &[u8]) -> Result<String, OAuthError> {
             _ => out.push(b),
         }
     }
-    String::from_utf8(out).map_err(|_| malformed())
+    String::from_utf8(out)
+        .map(Cow::Owned)
+        .map_err(|_| malformed())
 }
 
 fn hex_digit(c: u8) -> Option<u8> {
@@ -252,7 +266,7 @@ fn hex_digit(c: u8) -> Option<u8> {
 struct JsonPairs;
 
 impl<'de> Visitor<'de> for JsonPairs {
-    type Value = Vec<(String, String)>;
+    type Value = Vec<Pair<'static>>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON object with string values")
@@ -265,31 +279,33 @@ impl<'de> Visitor<'de> for JsonPairs {
                 // Enough to refuse the request; stop reading it.
                 return Err(serde::de::Error::custom("too many parameters"));
             }
-            pairs.push((k, v));
+            pairs.push((Cow::Owned(k), Cow::Owned(v)));
         }
         Ok(pairs)
     }
 }
 
-/// The media type of a `Content-Type` value, lower-cased, without parameters.
-pub(crate) fn media_type(content_type: Option<&[u8]>) -> Option<String> {
-    let raw = std::str::from_utf8(content_type?).ok()?;
-    let essence = raw.split(';').next().unwrap_or_default().trim();
-    Some(essence.to_ascii_lowercase())
+/// Whether a `Content-Type` value's media type (without parameters, case-insensitive) is
+/// `expected`.
+fn media_type_is(content_type: Option<&[u8]>, expected: &str) -> bool {
+    content_type
+        .and_then(|raw| std::str::from_utf8(raw).ok())
+        .and_then(|raw| raw.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case(expected))
 }
 
 /// Whether a `Content-Type` value is `application/x-www-form-urlencoded`.
 pub(crate) fn is_form(content_type: Option<&[u8]>) -> bool {
-    media_type(content_type).as_deref() == Some(FORM_CONTENT_TYPE)
+    media_type_is(content_type, FORM_CONTENT_TYPE)
 }
 
 /// Whether a `Content-Type` value is `application/json`.
 pub(crate) fn is_json(content_type: Option<&[u8]>) -> bool {
-    media_type(content_type).as_deref() == Some("application/json")
+    media_type_is(content_type, "application/json")
 }
 
 /// Parses a token request's body as form parameters (or JSON, when allowed).
-pub(crate) fn token_params(req: &TokenRequest, allow_json: bool) -> Result<Params, OAuthError> {
+pub(crate) fn token_params(req: &TokenRequest, allow_json: bool) -> Result<Params<'_>, OAuthError> {
     if let Some(method) = &req.method {
         if !method.eq_ignore_ascii_case("POST") {
             return Err(OAuthError::invalid_request(
@@ -329,6 +345,14 @@ mod tests {
             let e = Params::from_form(bad).err().map(|e| e.code());
             assert_eq!(e, Some(ErrorCode::InvalidRequest), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn plain_components_are_borrowed_and_encoded_ones_decoded() {
+        assert!(matches!(form_decode(b"read"), Ok(Cow::Borrowed("read"))));
+        assert!(matches!(form_decode(b""), Ok(Cow::Borrowed(""))));
+        assert_eq!(form_decode(b"a+b%21").ok().as_deref(), Some("a b!"));
+        assert!(form_decode(b"\xff").is_err());
     }
 
     #[test]

@@ -23,7 +23,7 @@ use crate::types::AccessToken;
 pub(crate) async fn revoke(
     tokens: &dyn TokenStore,
     client: &Client,
-    params: &Params,
+    params: &Params<'_>,
     now: OffsetDateTime,
 ) -> Result<(), OAuthError> {
     let token = params.require("token")?;

@@ -172,6 +172,12 @@ impl TokenHash {
     pub fn of_refresh_token(token: &RefreshToken) -> Self {
         Self::digest(token.secret())
     }
+
+    /// The hash of a token as a client presented it (either kind), without copying it into a
+    /// token type first.
+    pub(crate) fn of_presented(token: &str) -> Self {
+        Self::digest(token)
+    }
 }
 
 impl AuthorizationCodeHash {

@@ -403,7 +403,7 @@ impl AuthorizationCodeGrant {
         &self,
         ctx: &Context<'_>,
         client: &Client,
-        params: &Params,
+        params: &Params<'_>,
     ) -> Result<TokenResponse, OAuthError> {
         ensure_allowed(client, GrantType::AuthorizationCode)?;
         let code = params.require("code")?;

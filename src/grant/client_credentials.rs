@@ -59,7 +59,7 @@ impl ClientCredentialsGrant {
         &self,
         ctx: &Context<'_>,
         client: &Client,
-        params: &Params,
+        params: &Params<'_>,
     ) -> Result<TokenResponse, OAuthError> {
         // RFC 6749 §4.4: "The client credentials grant type MUST only be used by confidential
         // clients."

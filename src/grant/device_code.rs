@@ -295,7 +295,7 @@ impl DeviceCodeGrant {
     pub(crate) async fn authorize(
         &self,
         client: &Client,
-        params: &Params,
+        params: &Params<'_>,
         now: OffsetDateTime,
     ) -> Result<Response, OAuthError> {
         ensure_allowed(client, GrantType::DeviceCode)?;
@@ -354,7 +354,7 @@ impl DeviceCodeGrant {
         &self,
         ctx: &Context<'_>,
         client: &Client,
-        params: &Params,
+        params: &Params<'_>,
     ) -> Result<TokenResponse, OAuthError> {
         ensure_allowed(client, GrantType::DeviceCode)?;
         let device_code = params.require("device_code")?;

@@ -68,7 +68,7 @@ impl MfaOtpGrant {
         &self,
         ctx: &Context<'_>,
         client: &Client,
-        params: &Params,
+        params: &Params<'_>,
     ) -> Result<TokenResponse, OAuthError> {
         // The second step of the password grant: the same clients may take it.
         ensure_allowed(client, GrantType::Password)?;

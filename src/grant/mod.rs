@@ -6,7 +6,7 @@
 //! method has the shape
 //!
 //! ```text
-//! async fn handle(&self, ctx: &Context<'_>, client: &Client, params: &Params)
+//! async fn handle(&self, ctx: &Context<'_>, client: &Client, params: &Params<'_>)
 //!     -> Result<TokenResponse | TokenOutcome, OAuthError>
 //! ```
 //!
@@ -90,7 +90,7 @@ impl Handler {
         &self,
         ctx: &Context<'_>,
         client: &Client,
-        params: &Params,
+        params: &Params<'_>,
     ) -> Option<Result<TokenOutcome, OAuthError>> {
         Some(match self {
             Self::AuthorizationCode(h) => h.handle(ctx, client, params).await.map(Into::into),

@@ -110,7 +110,7 @@ impl PasswordGrant {
         &self,
         ctx: &Context<'_>,
         client: &Client,
-        params: &Params,
+        params: &Params<'_>,
     ) -> Result<TokenOutcome, OAuthError> {
         ensure_allowed(client, GrantType::Password)?;
         // RFC 6749 §4.3.2: username REQUIRED, password REQUIRED, scope OPTIONAL.

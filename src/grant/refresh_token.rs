@@ -196,7 +196,7 @@ impl RefreshTokenGrant {
         &self,
         ctx: &Context<'_>,
         client: &Client,
-        params: &Params,
+        params: &Params<'_>,
     ) -> Result<TokenResponse, OAuthError> {
         ensure_allowed(client, GrantType::RefreshToken)?;
         let presented =
@@ -255,7 +255,7 @@ impl RefreshTokenGrant {
         &self,
         ctx: &Context<'_>,
         client: &Client,
-        params: &Params,
+        params: &Params<'_>,
         presented: &TokenHash,
         spent: Spent,
     ) -> Result<TokenResponse, OAuthError> {
@@ -350,7 +350,7 @@ fn check_record(
 fn requested_scope(
     record: &TokenRecord,
     client: &Client,
-    params: &Params,
+    params: &Params<'_>,
 ) -> Result<(Scope, bool), OAuthError> {
     let (scope, show_scope) = match params.get("scope") {
         Some(raw) => {

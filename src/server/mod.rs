@@ -209,11 +209,11 @@ impl AuthorizationServer {
 
     /// Authenticates the client of a revocation or introspection request, as at the token
     /// endpoint.
-    async fn client_request(
+    async fn client_request<'r>(
         &self,
-        request: &TokenRequest,
+        request: &'r TokenRequest,
         trace: &mut Trace,
-    ) -> Result<(std::sync::Arc<Client>, Params), OAuthError> {
+    ) -> Result<(std::sync::Arc<Client>, Params<'r>), OAuthError> {
         let params = token_params(request, false)?;
         let creds = credentials(request.authorization.as_deref(), &params)?;
         trace.client_id = Some(creds.client_id.clone());
