@@ -11,6 +11,8 @@
 //! # }
 //! ```
 
+use std::borrow::Cow;
+
 use crate::bearer::ResourceRequest;
 use crate::request::TokenRequest;
 use crate::response::Response;
@@ -63,12 +65,24 @@ impl ResourceRequest {
     }
 }
 
+/// Whether `http::HeaderValue::from_static` takes `value` (it panics on anything else).
+fn is_visible_ascii(value: &str) -> bool {
+    value.bytes().all(|b| b == b'\t' || (32..127).contains(&b))
+}
+
 impl From<Response> for http::Response<Vec<u8>> {
     fn from(response: Response) -> Self {
         let (status, headers, body) = response.into_parts();
         let mut builder = http::Response::builder().status(status);
         for (name, value) in headers {
-            builder = builder.header(name, value);
+            builder = match value {
+                // A constant that is a valid header value is used without a copy.
+                Cow::Borrowed(value) if is_visible_ascii(value) => {
+                    builder.header(name, http::HeaderValue::from_static(value))
+                }
+                Cow::Borrowed(value) => builder.header(name, value),
+                Cow::Owned(value) => builder.header(name, value),
+            };
         }
         builder.body(body).unwrap_or_else(|_| {
             // Only reachable if grantor itself built an invalid status or header value.
@@ -76,5 +90,25 @@ impl From<Response> for http::Response<Vec<u8>> {
             *fallback.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
             fallback
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_header_values_convert_and_bad_ones_do_not_panic() {
+        let ok: http::Response<Vec<u8>> = Response::new(200)
+            .with_header("Cache-Control", "no-store")
+            .into();
+        assert_eq!(
+            ok.headers().get("cache-control").map(|v| v.as_bytes()),
+            Some(&b"no-store"[..])
+        );
+        let bad: http::Response<Vec<u8>> = Response::new(200)
+            .with_header("X-Bad", "line\nbreak")
+            .into();
+        assert_eq!(bad.status(), http::StatusCode::INTERNAL_SERVER_ERROR);
     }
 }

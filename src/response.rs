@@ -1,5 +1,6 @@
 //! Framework-neutral responses: status, headers and body, ready to be written out as they are.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::Serialize;
@@ -23,7 +24,7 @@ use crate::types::{AccessToken, MfaToken, RefreshToken};
 #[derive(Clone, PartialEq, Eq)]
 pub struct Response {
     status: u16,
-    headers: Vec<(&'static str, String)>,
+    headers: Vec<(&'static str, Cow<'static, str>)>,
     body: Vec<u8>,
 }
 
@@ -37,8 +38,8 @@ impl Response {
         }
     }
 
-    /// Adds a header.
-    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+    /// Adds a header. A `&'static str` value is kept without a copy.
+    pub fn with_header(mut self, name: &'static str, value: impl Into<Cow<'static, str>>) -> Self {
         self.headers.push((name, value.into()));
         self
     }
@@ -54,9 +55,14 @@ impl Response {
         // Serializing these plain structs of strings and numbers cannot fail; an empty object
         // would still be valid JSON if it ever did.
         let body = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
-        Self::new(status)
-            .with_header("Content-Type", "application/json")
-            .with_body(body)
+        Self {
+            status,
+            // Room for the no-store pair, the headers every JSON answer of the token,
+            // revocation and introspection endpoints carries, and one more.
+            headers: Vec::with_capacity(4),
+            body,
+        }
+        .with_header("Content-Type", "application/json")
     }
 
     /// Adds `Cache-Control: no-store` and `Pragma: no-cache` (RFC 6749 §5.1).
@@ -72,7 +78,7 @@ impl Response {
 
     /// The headers, in order.
     pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.headers.iter().map(|(k, v)| (*k, v.as_str()))
+        self.headers.iter().map(|(k, v)| (*k, v.as_ref()))
     }
 
     /// The first value of the header `name` (case-insensitive).
@@ -80,7 +86,7 @@ impl Response {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_ref())
     }
 
     /// The body.
@@ -88,8 +94,9 @@ impl Response {
         &self.body
     }
 
-    /// Status, headers and body, by value.
-    pub fn into_parts(self) -> (u16, Vec<(&'static str, String)>, Vec<u8>) {
+    /// Status, headers and body, by value. A header value is borrowed when it is a constant.
+    #[allow(clippy::type_complexity)] // the three parts, as `Response`'s fields hold them
+    pub fn into_parts(self) -> (u16, Vec<(&'static str, Cow<'static, str>)>, Vec<u8>) {
         (self.status, self.headers, self.body)
     }
 }
@@ -134,7 +141,7 @@ struct TokenBody<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     refresh_token: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    scope: Option<String>,
+    scope: Option<&'a str>,
 }
 
 impl TokenResponse {
@@ -145,7 +152,7 @@ impl TokenResponse {
             token_type: "Bearer",
             expires_in: self.expires_in,
             refresh_token: self.refresh_token.as_ref().map(RefreshToken::secret),
-            scope: self.scope.as_ref().map(Scope::to_string),
+            scope: self.scope.as_ref().map(Scope::as_str),
         };
         Response::json(200, &body).no_store()
     }
@@ -197,8 +204,8 @@ struct ErrorBody<'a> {
     mfa_token: Option<&'a str>,
 }
 
-/// The realm named in `WWW-Authenticate: Basic` challenges from the token endpoint.
-pub(crate) const BASIC_REALM: &str = "oauth2";
+/// The token endpoint's `WWW-Authenticate` challenge: the realm `oauth2`.
+const BASIC_CHALLENGE: &str = "Basic realm=\"oauth2\", charset=\"UTF-8\"";
 
 impl OAuthError {
     /// This error as a token-endpoint response (RFC 6749 §5.2): the JSON error body with
@@ -211,10 +218,7 @@ impl OAuthError {
             // HTTP 401 (Unauthorized) status code and include the "WWW-Authenticate" response
             // header field matching the authentication scheme used by the client"; RFC 9110
             // §15.5.2 requires the challenge on every 401.
-            response = response.with_header(
-                "WWW-Authenticate",
-                format!("Basic realm=\"{BASIC_REALM}\", charset=\"UTF-8\""),
-            );
+            response = response.with_header("WWW-Authenticate", BASIC_CHALLENGE);
         }
         response
     }

@@ -86,8 +86,9 @@ impl Scope {
         }
     }
 
-    /// The canonical form: the tokens in order, separated by one space.
-    fn as_str(&self) -> &str {
+    /// The canonical form, as `Display` writes it: the tokens sorted, separated by one space
+    /// (empty for the empty scope).
+    pub fn as_str(&self) -> &str {
         self.0.as_deref().unwrap_or("")
     }
 
