@@ -1,5 +1,5 @@
 //! The engine's own cost per request: the password grant (with a verifier that does no hashing),
-//! the client credentials grant, the refresh grant (rotation on), a whole device flow (codes, an
+//! the client credentials grant, a whole code flow with PKCE (authorize, approve, exchange), the refresh grant (rotation on), a whole device flow (codes, an
 //! approval, the poll that gets tokens), and bearer validation, on the in-memory stores.
 //!
 //! `cargo bench --bench grants`
@@ -47,6 +47,13 @@ fn benches(c: &mut Criterion) {
                         .with_authorization(SERVICE_BASIC),
                 )
                 .await;
+            assert_eq!(r.status(), 200);
+        })
+    });
+
+    group.bench_function("code_flow_pkce", |b| {
+        b.to_async(&rt).iter(|| async {
+            let r = support::code_flow(&server).await;
             assert_eq!(r.status(), 200);
         })
     });

@@ -158,13 +158,7 @@ pub(crate) async fn validate(
 ) -> Result<PendingAuthorization, Refusal> {
     // Malformed, too long or too many: nothing about the request can be trusted yet.
     let pairs = decode_form(&request.params).map_err(Refusal::Untrusted)?;
-    let all = |name: &str| -> Vec<&str> {
-        pairs
-            .iter()
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.as_ref())
-            .collect()
-    };
+    let count = |name: &str| pairs.iter().filter(|(k, _)| k == name).count();
     // RFC 6749 §3.1: parameters without a value are treated as omitted.
     let one = |name: &str| -> Option<&str> {
         pairs
@@ -175,10 +169,10 @@ pub(crate) async fn validate(
     };
 
     // Until the client and its redirect URI are known good, every error is a page.
-    if all("client_id").len() > 1 {
+    if count("client_id") > 1 {
         return Err(untrusted("client_id is repeated", Reason::RepeatedClientId));
     }
-    if all("redirect_uri").len() > 1 {
+    if count("redirect_uri") > 1 {
         return Err(untrusted(
             "redirect_uri is repeated",
             Reason::RepeatedRedirectUri,
@@ -248,7 +242,7 @@ pub(crate) async fn validate(
         "code_challenge",
         "code_challenge_method",
     ];
-    if let Some(name) = KNOWN.iter().find(|name| all(name).len() > 1) {
+    if let Some(name) = KNOWN.iter().find(|name| count(name) > 1) {
         return Err(refuse(
             OAuthError::invalid_request(format!(
                 "the {name} parameter is repeated; each parameter may appear only once"

@@ -32,6 +32,17 @@ impl UserVerifier for PlainVerifier {
 /// `Authorization` for the password client, `clientapp:123456`.
 pub const BASIC: &str = "Basic Y2xpZW50YXBwOjEyMzQ1Ng==";
 
+/// `Authorization` for the code-flow client, `webapp:web-secret`.
+pub const WEB_BASIC: &str = "Basic d2ViYXBwOndlYi1zZWNyZXQ=";
+
+/// The code-flow client's redirect URI.
+pub const CALLBACK: &str = "http://localhost:3000/callback";
+
+/// A PKCE verifier (RFC 7636 Appendix B) and its S256 challenge.
+pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+/// The S256 challenge of [`VERIFIER`].
+pub const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
 /// `Authorization` for the service client, `service:service-secret`.
 pub const SERVICE_BASIC: &str = "Basic c2VydmljZTpzZXJ2aWNlLXNlY3JldA==";
 
@@ -58,6 +69,13 @@ pub fn server(
         .with_default_scope("read".parse().unwrap_or_default()),
     );
     clients.insert(
+        Client::confidential("webapp", SecretHash::new(&ClientSecret::new("web-secret")))
+            .with_grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken])
+            .with_redirect_uris([CALLBACK])
+            .with_allowed_scope("read write".parse().unwrap_or_default())
+            .with_default_scope("read".parse().unwrap_or_default()),
+    );
+    clients.insert(
         Client::public("cli")
             .with_grant_types([GrantType::DeviceCode])
             .with_allowed_scope("read".parse().unwrap_or_default())
@@ -65,6 +83,7 @@ pub fn server(
     );
     AuthorizationServer::builder(Arc::new(clients), tokens)
         .issuer("https://auth.example.com")
+        .enable_authorization_code_grant(Arc::new(grantor::MemoryCodeStore::new()))
         .enable_device_code_grant(Arc::new(grantor::MemoryDeviceCodeStore::new()))
         .attempt_limiter(limiter)
         .enable_client_credentials_grant()
@@ -72,6 +91,37 @@ pub fn server(
         .enable_refresh_token_grant()
         .build()
         .expect("server")
+}
+
+/// One whole code flow with PKCE S256 for `webapp`: authorize, approve, exchange the code.
+/// Answers the token response.
+pub async fn code_flow(server: &AuthorizationServer) -> grantor::Response {
+    let query = format!(
+        "response_type=code&client_id=webapp&redirect_uri=http%3A%2F%2Flocalhost%3A3000%2Fcallback&state=xyz&code_challenge={CHALLENGE}&code_challenge_method=S256"
+    );
+    let grantor::AuthorizeOutcome::Pending { id, .. } = server
+        .authorize(grantor::AuthorizationRequest::from_query(query))
+        .await
+    else {
+        panic!("a pending request");
+    };
+    let redirect = server
+        .approve(&id, UserId::new("user-tom"), None)
+        .await
+        .expect("approved");
+    let location = redirect.location();
+    let code = location
+        .split(['?', '&'])
+        .find_map(|p| p.strip_prefix("code="))
+        .expect("a code");
+    server
+        .token(
+            grantor::TokenRequest::form(format!(
+                "grant_type=authorization_code&code={code}&redirect_uri=http%3A%2F%2Flocalhost%3A3000%2Fcallback&code_verifier={VERIFIER}"
+            ))
+            .with_authorization(WEB_BASIC),
+        )
+        .await
 }
 
 /// A field of a JSON token response.
