@@ -330,26 +330,28 @@ fn pkce(
 /// A redirect to `to` carrying `params` in its query or fragment. Parameters already in the
 /// registered URI's query are kept (RFC 6749 §3.1.2).
 pub(crate) fn redirect(to: &RedirectUri, in_fragment: bool, params: &[(&str, &str)]) -> Redirect {
-    let mut serializer = url::form_urlencoded::Serializer::new(String::new());
-    for (k, v) in params {
-        serializer.append_pair(k, v);
-    }
-    let encoded = serializer.finish();
     // The registered string exactly as registered (no normalisation), which has no fragment.
     let base = to.as_str();
     let separator = if in_fragment {
-        '#'
+        Some('#')
     } else if !base.contains('?') {
-        '?'
+        Some('?')
     } else if base.ends_with('?') || base.ends_with('&') {
-        return Redirect {
-            location: format!("{base}{encoded}"),
-        };
+        None
     } else {
-        '&'
+        Some('&')
     };
+    // The location is written once, into room for what a code or token redirect carries.
+    let mut location = String::with_capacity(base.len() + 256);
+    location.push_str(base);
+    location.extend(separator);
+    let start = location.len();
+    let mut serializer = url::form_urlencoded::Serializer::for_suffix(location, start);
+    for (k, v) in params {
+        serializer.append_pair(k, v);
+    }
     Redirect {
-        location: format!("{base}{separator}{encoded}"),
+        location: serializer.finish(),
     }
 }
 

@@ -13,7 +13,7 @@ use crate::request::Params;
 use crate::response::Response;
 use crate::store::{TokenKind, TokenLookup, TokenRecord, TokenStore};
 use crate::token::TokenHash;
-use crate::types::{AccessToken, ClientId};
+use crate::types::ClientId;
 
 #[derive(Serialize)]
 struct Introspection<'a> {
@@ -77,7 +77,7 @@ pub(crate) async fn introspect(
     // RFC 7662 §2.1: token REQUIRED.
     let token = params.require("token")?;
     // Access and refresh tokens hash alike, so the hash finds either kind.
-    let hash = TokenHash::of_access_token(&AccessToken::new(token));
+    let hash = TokenHash::of_presented(token);
     let record = match tokens.find_token(&hash, now).await? {
         TokenLookup::Live(record) if !record.is_expired(now) && caller.may_see(&record) => record,
         _ => return Ok(Response::json(200, &INACTIVE).no_store()),

@@ -9,6 +9,8 @@
 //! accepts only `S256` unless `plain` is enabled, and refuses a verifier for a code that was
 //! issued without a challenge (RFC 9700 §4.8.2).
 
+use std::sync::Arc;
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
@@ -44,8 +46,8 @@ impl CodeChallengeMethod {
 /// A code challenge and its method, as bound to an authorization code.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CodeChallenge {
-    /// The `code_challenge` value.
-    pub challenge: String,
+    /// The `code_challenge` value (shared text: a copy of the record copies a pointer).
+    pub challenge: Arc<str>,
     /// The `code_challenge_method`.
     pub method: CodeChallengeMethod,
 }
@@ -53,13 +55,22 @@ pub struct CodeChallenge {
 impl CodeChallenge {
     /// Whether `verifier` answers this challenge, compared in constant time.
     pub fn is_answered_by(&self, verifier: &CodeVerifier) -> bool {
-        let expected = match self.method {
+        match self.method {
             CodeChallengeMethod::S256 => {
-                URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.secret().as_bytes()))
+                // 32 bytes are 43 base64url characters: encoded on the stack.
+                let mut expected = [0u8; 43];
+                let digest = Sha256::digest(verifier.secret().as_bytes());
+                match URL_SAFE_NO_PAD.encode_slice(digest, &mut expected) {
+                    Ok(43) => expected.ct_eq(self.challenge.as_bytes()).into(),
+                    _ => false,
+                }
             }
-            CodeChallengeMethod::Plain => verifier.secret().to_owned(),
-        };
-        expected.as_bytes().ct_eq(self.challenge.as_bytes()).into()
+            CodeChallengeMethod::Plain => verifier
+                .secret()
+                .as_bytes()
+                .ct_eq(self.challenge.as_bytes())
+                .into(),
+        }
     }
 }
 
@@ -122,7 +133,7 @@ pub(crate) fn parse_challenge(
         .with_reason(Reason::PkceChallengeMalformed));
     }
     Ok(Some(CodeChallenge {
-        challenge: challenge.to_owned(),
+        challenge: challenge.into(),
         method,
     }))
 }

@@ -54,7 +54,12 @@ impl Response {
     pub(crate) fn json(status: u16, body: &impl Serialize) -> Self {
         // Serializing these plain structs of strings and numbers cannot fail; an empty object
         // would still be valid JSON if it ever did.
-        let body = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+        // Room for a token response with both tokens, so that it is written without growing.
+        let mut buf = Vec::with_capacity(256);
+        let body = match serde_json::to_writer(&mut buf, body) {
+            Ok(()) => buf,
+            Err(_) => b"{}".to_vec(),
+        };
         Self {
             status,
             // Room for the no-store pair, the headers every JSON answer of the token,

@@ -17,7 +17,6 @@ use crate::reason::Reason;
 use crate::request::Params;
 use crate::store::{TokenKind, TokenLookup, TokenStore};
 use crate::token::TokenHash;
-use crate::types::AccessToken;
 
 /// Revokes the token in `params` for `client`.
 pub(crate) async fn revoke(
@@ -32,7 +31,7 @@ pub(crate) async fn revoke(
     // ignores it. Both token types it issues can be revoked, so `unsupported_token_type`
     // never applies.
     // Access and refresh tokens hash alike, so the hash finds either kind.
-    let hash = TokenHash::of_access_token(&AccessToken::new(token));
+    let hash = TokenHash::of_presented(token);
     let not_yours = || {
         OAuthError::unauthorized_client("the token was not issued to this client")
             .with_reason(Reason::RevokeOtherClient)

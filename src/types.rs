@@ -190,7 +190,7 @@ public_type! {
 impl FamilyId {
     /// A fresh random family id (128 bits from a CSPRNG, base64url).
     pub fn generate() -> Self {
-        Self(random_string(16).into())
+        Self(crate::random::random_shared_text_16())
     }
 }
 
@@ -202,7 +202,7 @@ secret_type! {
 impl AccessToken {
     /// A fresh access token: 256 bits from a CSPRNG, base64url.
     pub fn generate() -> Self {
-        Self::new(random_string(32))
+        Self::new(random_string::<32>())
     }
 }
 
@@ -214,7 +214,7 @@ secret_type! {
 impl RefreshToken {
     /// A fresh refresh token: 256 bits from a CSPRNG, base64url.
     pub fn generate() -> Self {
-        Self::new(random_string(32))
+        Self::new(random_string::<32>())
     }
 }
 
@@ -231,7 +231,7 @@ secret_type! {
 impl AuthorizationCode {
     /// A fresh authorization code: 256 bits from a CSPRNG, base64url.
     pub fn generate() -> Self {
-        Self::new(random_string(32))
+        Self::new(random_string::<32>())
     }
 }
 
@@ -248,7 +248,7 @@ secret_type! {
 impl AuthorizationRequestId {
     /// A fresh request handle: 256 bits from a CSPRNG, base64url.
     pub fn generate() -> Self {
-        Self::new(random_string(32))
+        Self::new(random_string::<32>())
     }
 }
 
@@ -271,7 +271,7 @@ secret_type! {
 impl DeviceCode {
     /// A fresh device code: 256 bits from a CSPRNG, base64url.
     pub fn generate() -> Self {
-        Self::new(random_string(32))
+        Self::new(random_string::<32>())
     }
 }
 
@@ -285,7 +285,7 @@ secret_type! {
 impl MfaToken {
     /// A fresh `mfa_token`: 256 bits from a CSPRNG, base64url.
     pub fn generate() -> Self {
-        Self::new(random_string(32))
+        Self::new(random_string::<32>())
     }
 }
 

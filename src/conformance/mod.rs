@@ -1462,7 +1462,7 @@ pub fn pending(now: OffsetDateTime, ttl: i64) -> PendingAuthorization {
         scope: Scope::parse("read").unwrap_or_default(),
         state: Some("st\u{e9}te &=+".to_owned()),
         code_challenge: Some(CodeChallenge {
-            challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".to_owned(),
+            challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
             method: CodeChallengeMethod::S256,
         }),
         expires_at: now + time::Duration::seconds(ttl),

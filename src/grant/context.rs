@@ -205,10 +205,11 @@ impl Context<'_> {
             expires_at: issued_at.saturating_add(ttl),
             family_id: grant.family_id.clone(),
         };
-        let mut entries = vec![(
+        let mut entries = Vec::with_capacity(1 + usize::from(with_refresh));
+        entries.push((
             TokenHash::of_access_token(&access),
             record(TokenKind::Access, &grant.scope, self.settings.access_ttl),
-        )];
+        ));
         let refresh = with_refresh.then(|| {
             let refresh = RefreshToken::generate();
             entries.push((

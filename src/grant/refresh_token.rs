@@ -36,7 +36,7 @@ use crate::store::{
     SpentMark, TokenChange, TokenExpectation, TokenKind, TokenLookup, TokenRecord, TokenUpdate,
 };
 use crate::token::TokenHash;
-use crate::types::{ClientId, FamilyId, GrantType, RefreshToken, ResourceOwner};
+use crate::types::{ClientId, FamilyId, GrantType, ResourceOwner};
 
 fn invalid() -> OAuthError {
     OAuthError::invalid_grant(
@@ -199,8 +199,7 @@ impl RefreshTokenGrant {
         params: &Params<'_>,
     ) -> Result<TokenResponse, OAuthError> {
         ensure_allowed(client, GrantType::RefreshToken)?;
-        let presented =
-            TokenHash::of_refresh_token(&RefreshToken::new(params.require("refresh_token")?));
+        let presented = TokenHash::of_presented(params.require("refresh_token")?);
 
         // A read to validate the request before anything is spent, so bad input (a wider scope)
         // costs the client nothing. What it authorizes holds only as long as the token stays

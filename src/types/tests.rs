@@ -35,6 +35,12 @@ fn grant_types_round_trip() {
 #[test]
 fn family_ids_are_random() {
     assert_ne!(FamilyId::generate(), FamilyId::generate());
+    let id = FamilyId::generate();
+    assert_eq!(id.as_str().len(), 22, "128 bits, base64url");
+    assert!(id
+        .as_str()
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
 }
 
 #[test]
