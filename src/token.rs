@@ -243,8 +243,9 @@ impl<K> Eq for Hashed<K> {}
 
 impl<K> std::hash::Hash for Hashed<K> {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        // Equal hashes are equal bytes, so hashing the bytes agrees with `eq`.
-        self.bytes.hash(state);
+        // Equal hashes are equal bytes, so hashing the bytes agrees with `eq`. One write of the
+        // 32 bytes, no length prefix: a map keyed by digests may take them as they are.
+        state.write(&self.bytes);
     }
 }
 

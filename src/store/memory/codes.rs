@@ -1,12 +1,12 @@
 //! [`MemoryCodeStore`]: authorization requests and codes kept in maps.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
+use super::digest::DigestMap;
 use super::{lock, shrink_if_sparse, wait_until, ClientCounts};
 use crate::error::StoreError;
 use crate::store::expiry::{ExpiryQueue, SWEEP_BATCH};
@@ -40,10 +40,10 @@ impl CodeEntry {
 
 #[derive(Default)]
 struct CodeState {
-    pending: HashMap<RequestIdHash, PendingAuthorization>,
+    pending: DigestMap<RequestIdHash, PendingAuthorization>,
     pending_counts: ClientCounts,
     pending_expiry: ExpiryQueue<RequestIdHash>,
-    codes: HashMap<AuthorizationCodeHash, CodeEntry>,
+    codes: DigestMap<AuthorizationCodeHash, CodeEntry>,
     code_expiry: ExpiryQueue<AuthorizationCodeHash>,
 }
 

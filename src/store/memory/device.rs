@@ -1,12 +1,12 @@
 //! [`MemoryDeviceCodeStore`]: device authorization requests kept in maps.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
+use super::digest::DigestMap;
 use super::{lock, shrink_if_sparse, wait_until, whole_seconds, ClientCounts};
 use crate::error::StoreError;
 use crate::store::expiry::{ExpiryQueue, SWEEP_BATCH};
@@ -36,9 +36,9 @@ enum DeviceStage {
 #[derive(Default)]
 struct DeviceState {
     /// Requests by device code hash.
-    requests: HashMap<DeviceCodeHash, HeldDevice>,
+    requests: DigestMap<DeviceCodeHash, HeldDevice>,
     /// Device code hash by user code hash.
-    user_codes: HashMap<UserCodeHash, DeviceCodeHash>,
+    user_codes: DigestMap<UserCodeHash, DeviceCodeHash>,
     counts: ClientCounts,
     expiry: ExpiryQueue<(DeviceCodeHash, DeviceStage, Option<UserCodeHash>)>,
 }

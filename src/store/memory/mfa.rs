@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
+use super::digest::DigestMap;
 use super::{lock, shrink_if_sparse};
 use crate::error::StoreError;
 use crate::store::expiry::{ExpiryQueue, SWEEP_BATCH};
@@ -16,7 +17,7 @@ use crate::types::UserId;
 
 #[derive(Default)]
 struct MfaState {
-    challenges: HashMap<MfaTokenHash, MfaChallenge>,
+    challenges: DigestMap<MfaTokenHash, MfaChallenge>,
     challenge_expiry: ExpiryQueue<MfaTokenHash>,
     /// The last one-time code counter accepted per user, and until when it is held.
     counters: HashMap<UserId, (u64, OffsetDateTime)>,

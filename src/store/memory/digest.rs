@@ -1,0 +1,75 @@
+//! Maps keyed by a SHA-256 digest ([`Hashed`](crate::token::Hashed)) need no hashing of their
+//! own: the key is already uniformly distributed, so its first eight bytes are the map's hash.
+//!
+//! A keyed hash (std's SipHash) defends a map against keys an attacker chooses to collide. The
+//! keys these maps hold are digests of values the server generated itself (tokens, codes,
+//! request handles, user codes), so no one can choose what is inserted; a lookup for a key
+//! someone chose costs one probe sequence like any other.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// A map keyed by a digest, hashed by [`DigestHasher`].
+pub(crate) type DigestMap<K, V> = HashMap<K, V, BuildHasherDefault<DigestHasher>>;
+
+/// Takes a digest's first eight bytes as its hash.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct DigestHasher {
+    state: u64,
+}
+
+impl Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.state
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // A digest writes its 32 bytes at once; anything else is folded in eight bytes at a time
+        // (these maps hold digests only, but the hasher stays correct for any key).
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            for (slot, byte) in word.iter_mut().zip(chunk) {
+                *slot = *byte;
+            }
+            self.state = self.state.rotate_left(23) ^ u64::from_le_bytes(word);
+            if bytes.len() >= 32 {
+                break;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::hash::BuildHasher as _;
+
+    use super::*;
+    use crate::token::TokenHash;
+
+    #[test]
+    fn a_digest_hashes_to_its_first_eight_bytes() {
+        let mut bytes = [0u8; 32];
+        bytes[..8].copy_from_slice(&0x0123_4567_89ab_cdef_u64.to_le_bytes());
+        bytes[8] = 0xff;
+        let hash = BuildHasherDefault::<DigestHasher>::default()
+            .hash_one(TokenHash::from_bytes(bytes));
+        assert_eq!(hash, 0x0123_4567_89ab_cdef);
+    }
+
+    #[test]
+    fn digest_maps_find_what_they_hold() {
+        let mut map: DigestMap<TokenHash, u32> = DigestMap::default();
+        for i in 0..1000u32 {
+            let mut bytes = [0u8; 32];
+            bytes[..4].copy_from_slice(&i.to_le_bytes());
+            bytes[31] = 7;
+            map.insert(TokenHash::from_bytes(bytes), i);
+        }
+        for i in 0..1000u32 {
+            let mut bytes = [0u8; 32];
+            bytes[..4].copy_from_slice(&i.to_le_bytes());
+            bytes[31] = 7;
+            assert_eq!(map.get(&TokenHash::from_bytes(bytes)), Some(&i));
+        }
+    }
+}
