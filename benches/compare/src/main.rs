@@ -534,8 +534,17 @@ fn run_floor(settings: &Settings, column: usize, results: &mut Results) -> Resul
     Ok(())
 }
 
+/// The machine's one-minute load average, to read the figures by (`/proc/loadavg`).
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".into())
+}
+
 fn main() -> ExitCode {
     let settings = Settings::from_env();
+    let load_before = load();
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
@@ -560,6 +569,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!(
+        "Machine: {cores} cores; one-minute load average {load_before} at the start, {} at the \
+         end (anything above 1 is other work competing for the cores).\n",
+        load()
+    );
     print!("{}", report(&settings, &results, &scaling));
     ExitCode::SUCCESS
 }
@@ -636,13 +651,16 @@ const FOOTNOTES: [&str; 9] = [
      request through host callbacks. All three check PKCE S256 (oxide-auth through its \
      `Pkce::required()` addon, not its plain `Generic` endpoint).",
     "Storage: oauth-as's `MemoryStorage` and oxide-auth's `TokenMap` key tokens by the token \
-     itself, in plaintext; grantor and the floor keep only a SHA-256 of each token. oxide-auth's \
-     `TokenMap` also stores a refresh token for every client credentials token (the flow then \
-     drops it from the response), so its memory per token counts two tokens.",
+     itself, in plaintext; grantor and the floor keep only a SHA-256 of each token (and pay a \
+     SHA-256 per validation that the other two skip). oxide-auth's `TokenMap` also stores a \
+     refresh token for every client credentials token (the flow then drops it from the \
+     response), so its memory per token counts two tokens.",
     "Client secrets: grantor a salted SHA-256, oauth-as an unsalted SHA-256 (`sha256-hex`, its \
      built-in), oxide-auth a salted SHA-256 `PasswordPolicy` written here (its only built-in \
-     policy is Argon2, a KDF). Tokens: 32 random bytes everywhere (oxide-auth's \
-     `RandomGenerator::new(32)`; it reads the OS RNG per token and encodes standard base64).",
+     policy is Argon2, a KDF). Tokens: 32 random bytes everywhere; grantor draws them from \
+     `rand`'s thread-local CSPRNG, oauth-as from one `getrandom` call per issuance \
+     (hex-encoded), oxide-auth's `RandomGenerator::new(32)` from the OS RNG per token (standard \
+     base64).",
     "Validation: grantor's `BearerValidator`; oauth-as has no bearer validator, so its in-process \
      introspection (`AuthorizationServer::introspect`) plus a scope check; oxide-auth's \
      `ResourceFlow`. Requests cycle through one in eight of the live tokens, in issue order.",
