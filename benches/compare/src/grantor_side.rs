@@ -1,0 +1,103 @@
+//! grantor, driven as its axum example drives it: `TokenRequest::from_http`, `server.token`, the
+//! response turned into an `http::Response`; `authorize` then `approve` (the consent page between
+//! them skipped); `ResourceRequest::from_http` and the bearer validator.
+
+use std::sync::Arc;
+
+use grantor::{
+    AuthorizationRequest, AuthorizationServer, AuthorizeOutcome, BearerValidator, Client,
+    ClientSecret, GrantType, MemoryClientStore, MemoryCodeStore, MemoryTokenStore, ResourceRequest,
+    Scope, SecretHash, TokenRequest, UserId,
+};
+
+use crate::harness::{HttpRequest, Reply, CALLBACK, SERVICE_ID, SERVICE_SECRET, USER};
+use crate::harness::{WEBAPP_ID, WEBAPP_SECRET};
+use crate::Side;
+
+pub struct Grantor {
+    server: AuthorizationServer,
+    validator: BearerValidator,
+    read: Scope,
+}
+
+impl Grantor {
+    pub fn new() -> Self {
+        let read: Scope = "read".parse().expect("scope");
+        let clients = MemoryClientStore::new();
+        clients.insert(
+            Client::confidential(
+                SERVICE_ID,
+                SecretHash::new(&ClientSecret::new(SERVICE_SECRET)),
+            )
+            .with_grant_types([GrantType::ClientCredentials])
+            .with_allowed_scope(read.clone())
+            .with_default_scope(read.clone()),
+        );
+        clients.insert(
+            Client::confidential(
+                WEBAPP_ID,
+                SecretHash::new(&ClientSecret::new(WEBAPP_SECRET)),
+            )
+            .with_grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken])
+            .with_redirect_uris([CALLBACK])
+            .with_allowed_scope(read.clone())
+            .with_default_scope(read.clone()),
+        );
+        let server =
+            AuthorizationServer::builder(Arc::new(clients), Arc::new(MemoryTokenStore::new()))
+                .issuer(crate::harness::ISSUER)
+                .enable_client_credentials_grant()
+                .enable_authorization_code_grant(Arc::new(MemoryCodeStore::new()))
+                .enable_refresh_token_grant()
+                .build()
+                .expect("grantor server");
+        let validator = server.bearer_validator();
+        Grantor {
+            server,
+            validator,
+            read,
+        }
+    }
+}
+
+fn reply(response: grantor::Response) -> Reply {
+    let response = http::Response::<Vec<u8>>::from(response);
+    Reply {
+        status: response.status().as_u16(),
+        body: response.into_body(),
+    }
+}
+
+impl Side for Grantor {
+    const NAME: &'static str = "grantor";
+
+    async fn token(&self, request: HttpRequest) -> Reply {
+        reply(self.server.token(TokenRequest::from_http(&request)).await)
+    }
+
+    async fn authorize(&self, request: HttpRequest) -> Option<String> {
+        let query = request.uri().query().unwrap_or("");
+        let AuthorizeOutcome::Pending { id, .. } = self
+            .server
+            .authorize(AuthorizationRequest::from_query(query))
+            .await
+        else {
+            return None;
+        };
+        let redirect = self
+            .server
+            .approve(&id, UserId::new(USER), None)
+            .await
+            .ok()?;
+        let response = http::Response::<Vec<u8>>::from(redirect.into_response());
+        let location = response.headers().get(http::header::LOCATION)?;
+        Some(location.to_str().ok()?.to_owned())
+    }
+
+    async fn validate(&self, request: &HttpRequest) -> bool {
+        self.validator
+            .validate(&ResourceRequest::from_http(request), &self.read)
+            .await
+            .is_ok()
+    }
+}
