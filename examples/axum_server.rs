@@ -47,7 +47,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Router;
 use grantor::{
     async_trait, AuthorizationRequest, AuthorizationRequestId, AuthorizationServer,
     AuthorizeOutcome, BearerValidator, Client, ClientId, ClientSecret, DeviceConfirmation,
@@ -403,6 +403,10 @@ const DEMO_USERS: [Person; 3] = [
 struct App {
     server: AuthorizationServer,
     resources: BearerValidator,
+    /// The scope `/api/users` requires.
+    read: Scope,
+    /// `/api/users`'s answer, serialized once.
+    users_json: Bytes,
 }
 
 /// The HTTP routes over a server.
@@ -420,7 +424,12 @@ pub fn router(server: AuthorizationServer) -> Router {
             get(authorize_page).post(authorize_decision),
         )
         .route("/api/users", get(users))
-        .with_state(App { server, resources })
+        .with_state(App {
+            server,
+            resources,
+            read: Scope::parse("read").unwrap_or_default(),
+            users_json: Bytes::from(serde_json::to_vec(&DEMO_USERS).unwrap_or_default()),
+        })
 }
 
 /// Reads the whole body, so grantor sees exactly what arrived.
@@ -440,25 +449,21 @@ fn respond(response: grantor::Response) -> axum::response::Response {
 
 async fn token(State(app): State<App>, request: Request) -> axum::response::Response {
     match buffered(request).await {
-        Ok(request) => respond(app.server.token(TokenRequest::from_http(&request)).await),
+        Ok(request) => respond(app.server.token(TokenRequest::from(request)).await),
         Err(response) => response,
     }
 }
 
 async fn revoke(State(app): State<App>, request: Request) -> axum::response::Response {
     match buffered(request).await {
-        Ok(request) => respond(app.server.revoke(TokenRequest::from_http(&request)).await),
+        Ok(request) => respond(app.server.revoke(TokenRequest::from(request)).await),
         Err(response) => response,
     }
 }
 
 async fn introspect(State(app): State<App>, request: Request) -> axum::response::Response {
     match buffered(request).await {
-        Ok(request) => respond(
-            app.server
-                .introspect(TokenRequest::from_http(&request))
-                .await,
-        ),
+        Ok(request) => respond(app.server.introspect(TokenRequest::from(request)).await),
         Err(response) => response,
     }
 }
@@ -470,7 +475,7 @@ async fn device_authorization(
     match buffered(request).await {
         Ok(request) => respond(
             app.server
-                .device_authorization(TokenRequest::from_http(&request))
+                .device_authorization(TokenRequest::from(request))
                 .await,
         ),
         Err(response) => response,
@@ -486,14 +491,17 @@ async fn users(State(app): State<App>, request: Request) -> axum::response::Resp
         Ok(request) => request,
         Err(response) => return response,
     };
-    let read = Scope::parse("read").unwrap_or_default();
     match app
         .resources
-        .validate(&ResourceRequest::from_http(&request), &read)
+        .validate(&ResourceRequest::from(request), &app.read)
         .await
     {
         Ok(grant) => {
-            let mut response = Json(DEMO_USERS).into_response();
+            let mut response = (
+                [(http::header::CONTENT_TYPE, "application/json")],
+                app.users_json.clone(),
+            )
+                .into_response();
             if grant.presented_in == TokenLocation::Query {
                 // RFC 6750 §2.3: a response to a query-token request "SHOULD contain a
                 // Cache-Control header with the "private" option".

@@ -24,7 +24,7 @@ use time::OffsetDateTime;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{ErrorCode, OAuthError};
 use crate::reason::Reason;
-use crate::request::{form_decode, is_form, raw_pairs};
+use crate::request::{form_decode, raw_pairs, BodyType, Method};
 use crate::response::Response;
 use crate::scope::Scope;
 use crate::store::{TokenKind, TokenLookup, TokenStore};
@@ -42,10 +42,10 @@ use crate::types::{ClientId, FamilyId, UserId};
 /// ```
 #[derive(Clone, Default)]
 pub struct ResourceRequest {
-    method: Option<String>,
+    method: Option<Method>,
     authorization: Option<Vec<u8>>,
     query: Option<Vec<u8>>,
-    content_type: Option<Vec<u8>>,
+    content_type: Option<BodyType>,
     body: Vec<u8>,
 }
 
@@ -56,14 +56,21 @@ impl ResourceRequest {
     }
 
     /// Sets the HTTP method (a body token is refused with `GET`, RFC 6750 §2.2).
-    pub fn with_method(mut self, method: impl Into<String>) -> Self {
-        self.method = Some(method.into());
+    pub fn with_method(mut self, method: impl AsRef<str>) -> Self {
+        self.method = Some(Method::parse(method.as_ref()));
         self
     }
 
     /// Sets the `Authorization` header's value.
     pub fn with_authorization(mut self, value: impl AsRef<[u8]>) -> Self {
         self.authorization = Some(value.as_ref().to_vec());
+        self
+    }
+
+    /// Sets the `Authorization` header's value, kept as it is (for the `http` conversions).
+    #[cfg(feature = "http")]
+    pub(crate) fn with_authorization_bytes(mut self, value: Vec<u8>) -> Self {
+        self.authorization = Some(value);
         self
     }
 
@@ -75,7 +82,7 @@ impl ResourceRequest {
 
     /// Sets the `Content-Type` header's value.
     pub fn with_content_type(mut self, value: impl AsRef<[u8]>) -> Self {
-        self.content_type = Some(value.as_ref().to_vec());
+        self.content_type = Some(BodyType::of(value.as_ref()));
         self
     }
 
@@ -355,17 +362,12 @@ impl BearerValidator {
             }
         }
 
-        let in_body = is_form(request.content_type.as_deref()) && !request.body.is_empty();
+        let in_body = request.content_type == Some(BodyType::Form) && !request.body.is_empty();
         if in_body {
             let before = found.count;
             access_token_params(&request.body, |t| found.add(t, TokenLocation::Body))
                 .map_err(Some)?;
-            if found.count > before
-                && request
-                    .method
-                    .as_deref()
-                    .is_some_and(|m| m.eq_ignore_ascii_case("GET"))
-            {
+            if found.count > before && request.method == Some(Method::Get) {
                 return Err(bad("an access token in the body cannot be sent with GET"));
             }
         }

@@ -30,38 +30,86 @@ fn header(headers: &http::HeaderMap, name: http::header::HeaderName) -> Option<V
     Some(out)
 }
 
+/// The `Content-Type` value; a repeated header names no type grantor reads (joined, as HTTP
+/// would, it is no media type at all).
+fn content_type(headers: &http::HeaderMap) -> Option<&[u8]> {
+    let mut values = headers.get_all(http::header::CONTENT_TYPE).iter();
+    match (values.next(), values.next()) {
+        (Some(only), None) => Some(only.as_bytes()),
+        (Some(_), Some(_)) => Some(b""),
+        (None, _) => None,
+    }
+}
+
 impl TokenRequest {
-    /// A token request from an `http::Request`: method, `Content-Type`, `Authorization` and body.
+    /// A token request from an `http::Request`: method, `Content-Type`, `Authorization` and body
+    /// (copied; `TokenRequest::from(request)` takes a request by value and keeps its body).
     pub fn from_http<B: AsRef<[u8]>>(request: &http::Request<B>) -> Self {
-        let mut out =
-            TokenRequest::new(request.body().as_ref()).with_method(request.method().as_str());
-        if let Some(ct) = header(request.headers(), http::header::CONTENT_TYPE) {
-            out = out.with_content_type(ct);
+        TokenRequest::new(request.body().as_ref())
+            .with_http_headers(request.method(), request.headers())
+    }
+
+    fn with_http_headers(mut self, method: &http::Method, headers: &http::HeaderMap) -> Self {
+        self = self.with_method(method.as_str());
+        if let Some(ct) = content_type(headers) {
+            self = self.with_content_type(ct);
         }
-        if let Some(auth) = header(request.headers(), http::header::AUTHORIZATION) {
-            out = out.with_authorization(auth);
+        if let Some(auth) = header(headers, http::header::AUTHORIZATION) {
+            self.authorization = Some(auth);
         }
-        out
+        self
+    }
+}
+
+/// A token request from an `http::Request` taken by value: the body is kept, not copied (a
+/// `Vec<u8>`, or a `bytes::Bytes` that holds the only reference to its buffer, as a body just
+/// read off the wire does).
+impl<B: Into<Vec<u8>>> From<http::Request<B>> for TokenRequest {
+    fn from(request: http::Request<B>) -> Self {
+        let (parts, body) = request.into_parts();
+        TokenRequest::new(body).with_http_headers(&parts.method, &parts.headers)
     }
 }
 
 impl ResourceRequest {
     /// A resource request from an `http::Request`: method, `Authorization`, query, `Content-Type`
-    /// and body.
+    /// and body (copied; `ResourceRequest::from(request)` takes a request by value and keeps
+    /// its body).
     pub fn from_http<B: AsRef<[u8]>>(request: &http::Request<B>) -> Self {
-        let mut out = ResourceRequest::new()
-            .with_method(request.method().as_str())
-            .with_body(request.body().as_ref());
-        if let Some(q) = request.uri().query() {
-            out = out.with_query(q);
+        ResourceRequest::new()
+            .with_body(request.body().as_ref())
+            .with_http_parts(request.method(), request.uri(), request.headers())
+    }
+
+    fn with_http_parts(
+        mut self,
+        method: &http::Method,
+        uri: &http::Uri,
+        headers: &http::HeaderMap,
+    ) -> Self {
+        self = self.with_method(method.as_str());
+        if let Some(q) = uri.query() {
+            self = self.with_query(q);
         }
-        if let Some(ct) = header(request.headers(), http::header::CONTENT_TYPE) {
-            out = out.with_content_type(ct);
+        if let Some(ct) = content_type(headers) {
+            self = self.with_content_type(ct);
         }
-        if let Some(auth) = header(request.headers(), http::header::AUTHORIZATION) {
-            out = out.with_authorization(auth);
+        if let Some(auth) = header(headers, http::header::AUTHORIZATION) {
+            self = self.with_authorization_bytes(auth);
         }
-        out
+        self
+    }
+}
+
+/// A resource request from an `http::Request` taken by value: the body is kept, not copied.
+impl<B: Into<Vec<u8>>> From<http::Request<B>> for ResourceRequest {
+    fn from(request: http::Request<B>) -> Self {
+        let (parts, body) = request.into_parts();
+        ResourceRequest::new().with_body(body).with_http_parts(
+            &parts.method,
+            &parts.uri,
+            &parts.headers,
+        )
     }
 }
 
@@ -96,6 +144,35 @@ impl From<Response> for http::Response<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn form_request(content_types: &[&str]) -> http::Request<Vec<u8>> {
+        let mut builder = http::Request::post("/oauth/token")
+            .header("Authorization", "Basic c2VydmljZTpzZXJ2aWNlLXNlY3JldA==");
+        for ct in content_types {
+            builder = builder.header("Content-Type", *ct);
+        }
+        builder
+            .body(b"grant_type=client_credentials".to_vec())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn requests_convert_by_reference_and_by_value_alike() {
+        let request = form_request(&["application/x-www-form-urlencoded"]);
+        let borrowed = TokenRequest::from_http(&request);
+        let owned = TokenRequest::from(request);
+        for r in [&borrowed, &owned] {
+            assert_eq!(r.content_type, Some(crate::request::BodyType::Form));
+            assert_eq!(r.method, Some(crate::request::Method::Post));
+            assert_eq!(r.body, b"grant_type=client_credentials");
+            assert!(r.authorization.is_some());
+        }
+        let twice = TokenRequest::from(form_request(&[
+            "application/x-www-form-urlencoded",
+            "application/json",
+        ]));
+        assert_eq!(twice.content_type, Some(crate::request::BodyType::Other));
+    }
 
     #[test]
     fn constant_header_values_convert_and_bad_ones_do_not_panic() {

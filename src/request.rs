@@ -57,10 +57,54 @@ fn too_many() -> OAuthError {
 /// ```
 #[derive(Clone, Default)]
 pub struct TokenRequest {
-    pub(crate) method: Option<String>,
-    pub(crate) content_type: Option<Vec<u8>>,
+    pub(crate) method: Option<Method>,
+    pub(crate) content_type: Option<BodyType>,
     pub(crate) authorization: Option<Vec<u8>>,
     pub(crate) body: Vec<u8>,
+}
+
+/// An HTTP method, as far as grantor's rules tell methods apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Method {
+    Get,
+    Post,
+    Other,
+}
+
+impl Method {
+    /// Reads a method's name (case-insensitive).
+    pub(crate) fn parse(name: &str) -> Self {
+        if name.eq_ignore_ascii_case("POST") {
+            Self::Post
+        } else if name.eq_ignore_ascii_case("GET") {
+            Self::Get
+        } else {
+            Self::Other
+        }
+    }
+}
+
+/// What a `Content-Type` says of a body, as far as grantor reads bodies: read once, when the
+/// header is set, so that nothing of it is kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BodyType {
+    Form,
+    Json,
+    Other,
+}
+
+impl BodyType {
+    /// The body type a `Content-Type` value names: its media type, without parameters,
+    /// compared case-insensitively.
+    pub(crate) fn of(content_type: &[u8]) -> Self {
+        if media_type_is(content_type, FORM_CONTENT_TYPE) {
+            Self::Form
+        } else if media_type_is(content_type, "application/json") {
+            Self::Json
+        } else {
+            Self::Other
+        }
+    }
 }
 
 impl TokenRequest {
@@ -79,7 +123,7 @@ impl TokenRequest {
 
     /// Sets the `Content-Type` header's value.
     pub fn with_content_type(mut self, value: impl AsRef<[u8]>) -> Self {
-        self.content_type = Some(value.as_ref().to_vec());
+        self.content_type = Some(BodyType::of(value.as_ref()));
         self
     }
 
@@ -91,8 +135,8 @@ impl TokenRequest {
 
     /// Sets the HTTP method. When set, anything but `POST` is refused (RFC 6749 §3.2: "The client
     /// MUST use the HTTP "POST" method when making access token requests").
-    pub fn with_method(mut self, method: impl Into<String>) -> Self {
-        self.method = Some(method.into());
+    pub fn with_method(mut self, method: impl AsRef<str>) -> Self {
+        self.method = Some(Method::parse(method.as_ref()));
         self
     }
 }
@@ -287,39 +331,25 @@ impl<'de> Visitor<'de> for JsonPairs {
 
 /// Whether a `Content-Type` value's media type (without parameters, case-insensitive) is
 /// `expected`.
-fn media_type_is(content_type: Option<&[u8]>, expected: &str) -> bool {
-    content_type
-        .and_then(|raw| std::str::from_utf8(raw).ok())
+fn media_type_is(content_type: &[u8], expected: &str) -> bool {
+    std::str::from_utf8(content_type)
+        .ok()
         .and_then(|raw| raw.split(';').next())
         .is_some_and(|essence| essence.trim().eq_ignore_ascii_case(expected))
 }
 
-/// Whether a `Content-Type` value is `application/x-www-form-urlencoded`.
-pub(crate) fn is_form(content_type: Option<&[u8]>) -> bool {
-    media_type_is(content_type, FORM_CONTENT_TYPE)
-}
-
-/// Whether a `Content-Type` value is `application/json`.
-pub(crate) fn is_json(content_type: Option<&[u8]>) -> bool {
-    media_type_is(content_type, "application/json")
-}
-
 /// Parses a token request's body as form parameters (or JSON, when allowed).
 pub(crate) fn token_params(req: &TokenRequest, allow_json: bool) -> Result<Params<'_>, OAuthError> {
-    if let Some(method) = &req.method {
-        if !method.eq_ignore_ascii_case("POST") {
-            return Err(OAuthError::invalid_request(
-                "the token endpoint accepts only POST requests",
-            )
-            .with_reason(Reason::MethodNotPost));
-        }
+    if req.method.is_some_and(|method| method != Method::Post) {
+        return Err(
+            OAuthError::invalid_request("the token endpoint accepts only POST requests")
+                .with_reason(Reason::MethodNotPost),
+        );
     }
-    let ct = req.content_type.as_deref();
-    if is_form(ct) {
-        return Params::from_form(&req.body);
-    }
-    if allow_json && is_json(ct) {
-        return Params::from_json(&req.body);
+    match req.content_type {
+        Some(BodyType::Form) => return Params::from_form(&req.body),
+        Some(BodyType::Json) if allow_json => return Params::from_json(&req.body),
+        _ => {}
     }
     Err(OAuthError::invalid_request(if allow_json {
         "the request body must be application/x-www-form-urlencoded or application/json"
@@ -385,12 +415,22 @@ mod tests {
 
     #[test]
     fn media_types() {
-        assert!(is_form(Some(
-            b"application/x-www-form-urlencoded; charset=UTF-8"
-        )));
-        assert!(is_form(Some(b"Application/X-WWW-Form-Urlencoded")));
-        assert!(!is_form(Some(b"text/plain")));
-        assert!(!is_form(None));
-        assert!(!is_form(Some(b"\xff")));
+        let form = Some(BodyType::Form);
+        let of = |v: &[u8]| Some(BodyType::of(v));
+        assert_eq!(
+            of(b"application/x-www-form-urlencoded; charset=UTF-8"),
+            form
+        );
+        assert_eq!(of(b"Application/X-WWW-Form-Urlencoded"), form);
+        assert_eq!(of(b" application/json "), Some(BodyType::Json));
+        assert_eq!(of(b"text/plain"), Some(BodyType::Other));
+        assert_eq!(of(b"\xff"), Some(BodyType::Other));
+    }
+
+    #[test]
+    fn methods() {
+        assert_eq!(Method::parse("post"), Method::Post);
+        assert_eq!(Method::parse("GET"), Method::Get);
+        assert_eq!(Method::parse("PUT"), Method::Other);
     }
 }

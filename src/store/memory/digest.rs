@@ -51,8 +51,8 @@ mod tests {
         let mut bytes = [0u8; 32];
         bytes[..8].copy_from_slice(&0x0123_4567_89ab_cdef_u64.to_le_bytes());
         bytes[8] = 0xff;
-        let hash = BuildHasherDefault::<DigestHasher>::default()
-            .hash_one(TokenHash::from_bytes(bytes));
+        let hash =
+            BuildHasherDefault::<DigestHasher>::default().hash_one(TokenHash::from_bytes(bytes));
         assert_eq!(hash, 0x0123_4567_89ab_cdef);
     }
 
