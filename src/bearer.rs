@@ -107,8 +107,9 @@ pub struct AccessGrant {
     pub scope: Scope,
     /// When the token expires.
     pub expires_at: OffsetDateTime,
-    /// The token's family.
-    pub family_id: FamilyId,
+    /// The token's family; `None` for a token that stands alone (the client credentials
+    /// grant's, which no other token shares).
+    pub family_id: Option<FamilyId>,
     /// Where the request carried the token.
     pub presented_in: TokenLocation,
 }

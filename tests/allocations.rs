@@ -27,10 +27,13 @@ fn server() -> AuthorizationServer {
     let read: Scope = "read".parse().expect("scope");
     let clients = MemoryClientStore::new();
     clients.insert(
-        Client::confidential("service", SecretHash::new(&ClientSecret::new("service-secret")))
-            .with_grant_types([GrantType::ClientCredentials])
-            .with_allowed_scope(read.clone())
-            .with_default_scope(read.clone()),
+        Client::confidential(
+            "service",
+            SecretHash::new(&ClientSecret::new("service-secret")),
+        )
+        .with_grant_types([GrantType::ClientCredentials])
+        .with_allowed_scope(read.clone())
+        .with_default_scope(read.clone()),
     );
     clients.insert(
         Client::confidential("webapp", SecretHash::new(&ClientSecret::new("web-secret")))
@@ -90,7 +93,8 @@ fn main() {
     let validator = server.bearer_validator();
     let request = ResourceRequest::new().with_authorization(format!("Bearer {access}"));
     let read: Scope = "read".parse().expect("scope");
-    let (validation_allocs, grant) = fewest(50, || rt.block_on(validator.validate(&request, &read)));
+    let (validation_allocs, grant) =
+        fewest(50, || rt.block_on(validator.validate(&request, &read)));
     assert!(grant.is_ok(), "the token validates");
 
     // The code flow with PKCE: authorize, approve, exchange.
@@ -107,7 +111,9 @@ fn main() {
         let AuthorizeOutcome::Pending { id, .. } = rt.block_on(server.authorize(authorize)) else {
             panic!("a pending request");
         };
-        let redirect = rt.block_on(server.approve(&id, user, None)).expect("approved");
+        let redirect = rt
+            .block_on(server.approve(&id, user, None))
+            .expect("approved");
         let during = region.change().allocations;
         let location = redirect.location().to_owned();
         let code = url::Url::parse(&location)
@@ -133,10 +139,9 @@ fn main() {
     // The refresh grant with rotation.
     let mut refresh_allocs = usize::MAX;
     for _ in 0..50 {
-        let request = TokenRequest::form(format!(
-            "grant_type=refresh_token&refresh_token={refresh}"
-        ))
-        .with_authorization(WEB_BASIC);
+        let request =
+            TokenRequest::form(format!("grant_type=refresh_token&refresh_token={refresh}"))
+                .with_authorization(WEB_BASIC);
         let region = Region::new(GLOBAL);
         let r = rt.block_on(server.token(request));
         refresh_allocs = refresh_allocs.min(region.change().allocations);

@@ -31,10 +31,11 @@ impl Entry {
         }
     }
 
-    fn family(&self) -> &FamilyId {
+    /// Its family; `None` for a token that stands alone.
+    fn family(&self) -> Option<&FamilyId> {
         match self {
-            Entry::Live(r) => &r.family_id,
-            Entry::Spent(mark) => &mark.family_id,
+            Entry::Live(r) => r.family_id.as_ref(),
+            Entry::Spent(mark) => Some(&mark.family_id),
         }
     }
 
@@ -77,10 +78,12 @@ impl TokenState {
     /// Puts `entry` under `hash`, replacing (and unindexing) what was there.
     fn put(&mut self, hash: TokenHash, entry: Entry) {
         self.remove(&hash);
-        self.families
-            .entry(entry.family().clone())
-            .or_default()
-            .insert(hash);
+        if let Some(family) = entry.family() {
+            self.families
+                .entry(family.clone())
+                .or_default()
+                .insert(hash);
+        }
         self.expiry.push(entry.expires_at(), hash);
         self.entries.insert(hash, entry);
     }
@@ -100,10 +103,12 @@ impl TokenState {
 
     fn remove(&mut self, hash: &TokenHash) -> Option<Entry> {
         let entry = self.entries.remove(hash)?;
-        if let Some(set) = self.families.get_mut(entry.family()) {
-            set.remove(hash);
-            if set.is_empty() {
-                self.families.remove(entry.family());
+        if let Some(family) = entry.family() {
+            if let Some(set) = self.families.get_mut(family) {
+                set.remove(hash);
+                if set.is_empty() {
+                    self.families.remove(family);
+                }
             }
         }
         Some(entry)
@@ -121,9 +126,9 @@ impl TokenState {
     /// Whether any of `tokens` belongs to a family revoked recently.
     fn any_revoked(&self, tokens: &[(TokenHash, TokenRecord)], now: OffsetDateTime) -> bool {
         tokens.iter().any(|(_, r)| {
-            self.revoked
-                .get(&r.family_id)
-                .is_some_and(|until| *until > now)
+            r.family_id
+                .as_ref()
+                .is_some_and(|family| self.revoked.get(family).is_some_and(|until| *until > now))
         })
     }
 
