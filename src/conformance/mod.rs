@@ -821,6 +821,64 @@ pub async fn a_standalone_token_stands_alone(tokens: Arc<dyn TokenStore>) -> Res
     Ok(())
 }
 
+/// [`TokenStore::find_token_in_memory`], when it answers, answers what
+/// [`TokenStore::find_token`] does: for a live token, a spent mark, an unknown hash, an expired
+/// token and a revoked one.
+pub async fn an_in_memory_answer_is_find_tokens(
+    tokens: Arc<dyn TokenStore>,
+) -> Result<(), Failure> {
+    let now = now();
+    let fam = FamilyId::generate();
+    let (a, r, n, short, alone, gone) = (
+        fresh_hash("a"),
+        fresh_hash("r"),
+        fresh_hash("n"),
+        fresh_hash("short"),
+        fresh_hash("alone"),
+        fresh_hash("gone"),
+    );
+    tokens
+        .save_tokens(
+            &[
+                (a, record(TokenKind::Access, "c", &fam, now, HOUR)),
+                (r, record(TokenKind::Refresh, "c", &fam, now, HOUR)),
+                (short, record(TokenKind::Access, "c", &fam, now, 10)),
+                (alone, standalone_record("c", now, HOUR)),
+                (gone, standalone_record("c", now, HOUR)),
+            ],
+            now,
+        )
+        .await
+        .must("save")?;
+    let new = [(n, record(TokenKind::Refresh, "c", &fam, now, HOUR))];
+    assert_eq!(
+        tokens
+            .update_tokens(
+                &spend(r, spent_mark("c", &fam, now, Some(n), HOUR), &new),
+                now
+            )
+            .await
+            .must("update")?,
+        TokenUpdate::Applied
+    );
+    tokens.revoke_token(&gone, now).await.must("revoke")?;
+    let later = now + time::Duration::seconds(20);
+    for at in [now, later] {
+        for h in [a, r, n, short, alone, gone, fresh_hash("u")] {
+            let answered = tokens.find_token_in_memory(&h, at);
+            let found = tokens.find_token(&h, at).await.must("find")?;
+            if let Some(answer) = answered {
+                assert_eq!(answer.must("find in memory")?, found);
+            }
+            // Asking twice changes nothing.
+            if let Some(answer) = tokens.find_token_in_memory(&h, at) {
+                assert_eq!(answer.must("find in memory")?, found);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Until when the checks ask a revoked family to be remembered: an hour from `now`.
 fn an_hour_after(now: OffsetDateTime) -> OffsetDateTime {
     now + time::Duration::seconds(HOUR)
@@ -3211,7 +3269,9 @@ macro_rules! __conformance_tests {
 /// [`UnderTest`](crate::conformance::UnderTest)). Needs the `conformance` feature; see
 /// [`conformance`](crate::conformance) for an example.
 ///
-/// The checks: saving and finding, expiry by `now`, updates (spending a token once, checking
+/// The checks: saving and finding (and that an answer of
+/// [`find_token_in_memory`](crate::TokenStore::find_token_in_memory), when there is one, is
+/// `find_token`'s), expiry by `now`, updates (spending a token once, checking
 /// every expectation before writing, inserting without spending, rewriting a spent mark that
 /// names the expected successor), revoking one token and whole families (counting only
 /// unexpired tokens, refusing new tokens until `remember_until`), tokens that stand alone (in no
@@ -3221,7 +3281,8 @@ macro_rules! __conformance_tests {
 macro_rules! token_store_conformance {
     ($factory:expr) => {
         $crate::__conformance_tests!(token_store, dyn $crate::TokenStore, $factory;
-            save_and_find, expiry_is_judged_by_now, an_update_spends_a_token_once,
+            save_and_find, an_in_memory_answer_is_find_tokens, expiry_is_judged_by_now,
+            an_update_spends_a_token_once,
             an_update_checks_every_expectation_first, an_update_without_marks_spends_nothing,
             revoke_one, a_standalone_token_stands_alone, revoke_a_family,
             revoke_a_family_counts_only_unexpired_tokens,

@@ -202,6 +202,25 @@ pub trait TokenStore: Send + Sync {
         now: OffsetDateTime,
     ) -> Result<TokenLookup, StoreError>;
 
+    /// What [`find_token`](TokenStore::find_token) would answer, if the store can tell without
+    /// waiting: `None` (the default) when it cannot.
+    ///
+    /// A store that holds its tokens in this process (such as
+    /// [`MemoryTokenStore`](crate::MemoryTokenStore)) may answer here exactly what `find_token`
+    /// answers. Bearer validation asks this first, and calls `find_token` only on `None`: an
+    /// `async` trait method's future is boxed, so answering here lets validation allocate
+    /// nothing. A store that must wait for an answer (a network round trip) keeps the default.
+    ///
+    /// Called by: bearer validation. A read, like `find_token`.
+    fn find_token_in_memory(
+        &self,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Option<Result<TokenLookup, StoreError>> {
+        let _ = (hash, now);
+        None
+    }
+
     /// Applies `change` if every expectation holds, in one atomic step (Redis: one script; SQL:
     /// one transaction that reads the expected rows with `SELECT … FOR UPDATE`, then writes):
     ///

@@ -195,6 +195,14 @@ impl MemoryTokenStore {
         self.len() == 0
     }
 
+    /// What `find_token` answers.
+    fn lookup(&self, hash: &TokenHash, now: OffsetDateTime) -> TokenLookup {
+        let mut state = lock(&self.state);
+        state
+            .current(hash, now)
+            .map_or(TokenLookup::Unknown, Entry::lookup)
+    }
+
     /// Every entry, for inspection: the hash and what the store keeps under it.
     pub fn snapshot(&self) -> Vec<(TokenHash, TokenLookup)> {
         lock(&self.state)
@@ -230,10 +238,15 @@ impl TokenStore for MemoryTokenStore {
         hash: &TokenHash,
         now: OffsetDateTime,
     ) -> Result<TokenLookup, StoreError> {
-        let mut state = lock(&self.state);
-        Ok(state
-            .current(hash, now)
-            .map_or(TokenLookup::Unknown, Entry::lookup))
+        Ok(self.lookup(hash, now))
+    }
+
+    fn find_token_in_memory(
+        &self,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Option<Result<TokenLookup, StoreError>> {
+        Some(Ok(self.lookup(hash, now)))
     }
 
     async fn update_tokens(
