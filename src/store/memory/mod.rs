@@ -18,7 +18,7 @@ mod tokens;
 mod users;
 
 use std::collections::HashMap;
-use std::hash::Hash;
+use std::hash::{BuildHasher, Hash};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use time::OffsetDateTime;
@@ -82,7 +82,7 @@ impl ClientCounts {
 
 /// Shrinks a map once most of it has gone, giving the memory back. Rehashing is linear, but
 /// it happens only after the map lost seven eighths of its entries since it last grew.
-fn shrink_if_sparse<K: Eq + Hash, V>(map: &mut HashMap<K, V>) {
+fn shrink_if_sparse<K: Eq + Hash, V, S: BuildHasher>(map: &mut HashMap<K, V, S>) {
     if map.capacity() > 1024 && map.len() < map.capacity() / 8 {
         map.shrink_to_fit();
     }
