@@ -1,7 +1,8 @@
-//! Grants per second on each store: the password grant (with a verifier that does no hashing),
-//! the refresh grant (rotating) and bearer validation, against the in-memory store and against
-//! Redis on loopback (in memory, no append-only file), one request at a time and 32 at once.
-//! Prints a table.
+//! Grants per second on each store: the client credentials grant, the password grant (with a
+//! verifier that does no hashing), the refresh grant (rotating) and bearer validation, against the
+//! in-memory store and against Redis on loopback (in memory, no append-only file), one request at
+//! a time and 32 at once. For Redis it also prints the commands (round trips: the store sends one
+//! command at a time) each request took, read from the server's own count. Prints a table.
 //!
 //! `cargo bench --bench stores` (starts its own redis-server, which must be on PATH)
 
@@ -18,7 +19,7 @@ use grantor::{
     AuthorizationServer, MemoryAttemptLimiter, MemoryTokenStore, RedisStore, ResourceRequest,
     Scope, TokenRequest,
 };
-use support::{field, server, BASIC};
+use support::{field, server, BASIC, SERVICE_BASIC};
 
 /// A login as `user`: each worker signs in as its own user, as real traffic would.
 fn login(user: usize) -> TokenRequest {
@@ -30,6 +31,7 @@ fn login(user: usize) -> TokenRequest {
 
 #[derive(Clone, Copy)]
 enum Op {
+    ClientCredentials,
     Password,
     Refresh,
     Bearer,
@@ -45,6 +47,16 @@ async fn worker(server: AuthorizationServer, op: Op, user: usize, n: usize) {
     let read: Scope = "read".parse().unwrap_or_default();
     for _ in 0..n {
         match op {
+            Op::ClientCredentials => assert_eq!(
+                server
+                    .token(
+                        TokenRequest::form("grant_type=client_credentials")
+                            .with_authorization(SERVICE_BASIC)
+                    )
+                    .await
+                    .status(),
+                200
+            ),
             Op::Password => assert_eq!(server.token(login(user)).await.status(), 200),
             Op::Refresh => {
                 let r = server
@@ -77,6 +89,19 @@ async fn measure(server: &AuthorizationServer, op: Op, concurrency: usize, total
     (per * concurrency) as f64 / elapsed.as_secs_f64()
 }
 
+/// The commands Redis has processed so far (`INFO stats`).
+async fn commands(connection: &mut redis::aio::MultiplexedConnection) -> i64 {
+    let info: String = redis::cmd("INFO")
+        .arg("stats")
+        .query_async(connection)
+        .await
+        .expect("INFO");
+    info.lines()
+        .find_map(|l| l.strip_prefix("total_commands_processed:"))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("total_commands_processed")
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -98,19 +123,37 @@ fn main() {
             ),
             ("redis", server(redis.clone(), redis)),
         ];
+        let mut stats = redis::Client::open(redis_server.url())
+            .expect("redis url")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("redis connection");
         println!(
-            "{:<8} {:<22} {:>14} {:>14}",
-            "store", "request", "1 at a time/s", "32 at once/s"
+            "{:<8} {:<22} {:>14} {:>14} {:>18}",
+            "store", "request", "1 at a time/s", "32 at once/s", "commands/request"
         );
         for (name, server) in &backends {
             for (label, op, total) in [
+                ("client credentials", Op::ClientCredentials, 20_000),
                 ("password grant", Op::Password, 20_000),
                 ("refresh grant", Op::Refresh, 20_000),
                 ("bearer validation", Op::Bearer, 50_000),
             ] {
+                // A worker signs in first; that, and each count's own INFO, are not the request's.
+                let start = commands(&mut stats).await;
+                assert_eq!(server.token(login(0)).await.status(), 200);
+                let sign_in = commands(&mut stats).await - start - 1;
+                let before = commands(&mut stats).await;
                 let sequential = measure(server, op, 1, total / 4).await;
+                let per =
+                    (commands(&mut stats).await - before - 1 - sign_in) as f64 / (total / 4) as f64;
                 let concurrent = measure(server, op, 32, total).await;
-                println!("{name:<8} {label:<22} {sequential:>14.0} {concurrent:>14.0}");
+                let per = if *name == "redis" {
+                    format!("{per:.2}")
+                } else {
+                    "-".to_owned()
+                };
+                println!("{name:<8} {label:<22} {sequential:>14.0} {concurrent:>14.0} {per:>18}");
             }
         }
     });

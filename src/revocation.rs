@@ -6,7 +6,8 @@
 //!
 //! Revoking a refresh token revokes its whole family (every access and refresh token of that
 //! grant, §2.1: the server "SHOULD also invalidate all access tokens based on the same
-//! authorization grant"); revoking an access token revokes that token.
+//! authorization grant"); revoking an access token revokes that token, as does revoking a token
+//! that stands alone (no family: the client credentials grant's).
 
 use time::OffsetDateTime;
 
@@ -17,6 +18,7 @@ use crate::reason::Reason;
 use crate::request::Params;
 use crate::store::{TokenKind, TokenLookup, TokenStore};
 use crate::token::TokenHash;
+use crate::types::FamilyId;
 
 /// Revokes the token in `params` for `client`.
 pub(crate) async fn revoke(
@@ -43,15 +45,20 @@ pub(crate) async fn revoke(
             if record.client_id != client.id {
                 return Err(not_yours());
             }
-            match record.kind {
-                TokenKind::Refresh => {
-                    revoke_family(tokens, &record.family_id, now).await?;
+            // A token that stands alone (no family) is revoked by itself.
+            match (record.kind, &record.family_id) {
+                (TokenKind::Refresh, Some(family)) => {
+                    revoke_family(tokens, family, now).await?;
                 }
                 _ => {
                     tokens.revoke_token(&hash, now).await?;
                 }
             }
-            tracing::info!(client_id = %client.id, family_id = %record.family_id, "token revoked");
+            tracing::info!(
+                client_id = %client.id,
+                family_id = record.family_id.as_ref().map(FamilyId::as_str),
+                "token revoked"
+            );
         }
         TokenLookup::Rotated {
             client_id,

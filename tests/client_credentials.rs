@@ -129,3 +129,56 @@ async fn no_refresh_token_even_for_a_client_allowed_the_refresh_grant() {
     assert_eq!(a.status, 200, "{}", a.json);
     assert!(a.json.get("refresh_token").is_none());
 }
+
+/// A client-credentials token stands alone: it is in no family (nothing but its own revocation
+/// ends it), and revoking it revokes just it.
+#[tokio::test]
+async fn a_client_credentials_token_stands_alone() {
+    use grantor::TokenLookup;
+    let f = fixture();
+    let a = f
+        .post(
+            ("service", "service-secret"),
+            "grant_type=client_credentials",
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.json);
+    let b = f
+        .post(
+            ("service", "service-secret"),
+            "grant_type=client_credentials",
+        )
+        .await;
+    assert_eq!(b.status, 200, "{}", b.json);
+    let snapshot = f.tokens.snapshot();
+    assert_eq!(snapshot.len(), 2);
+    for (_, lookup) in &snapshot {
+        match lookup {
+            TokenLookup::Live(record) => assert_eq!(record.family_id, None),
+            other => panic!("not live: {other:?}"),
+        }
+    }
+    let validate = |token: String| {
+        let validator = f.server.bearer_validator();
+        async move {
+            validator
+                .validate(
+                    &ResourceRequest::new().with_authorization(format!("Bearer {token}")),
+                    &"read".parse::<Scope>().expect("scope"),
+                )
+                .await
+        }
+    };
+    let grant = validate(a.str("access_token")).await.expect("valid");
+    assert_eq!(grant.family_id, None);
+    let revoked = f
+        .server
+        .revoke(
+            TokenRequest::form(format!("token={}", a.str("access_token")))
+                .with_authorization(basic("service", "service-secret")),
+        )
+        .await;
+    assert_eq!(revoked.status(), 200);
+    assert!(validate(a.str("access_token")).await.is_err());
+    assert!(validate(b.str("access_token")).await.is_ok());
+}

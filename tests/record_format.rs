@@ -63,7 +63,7 @@ fn a_record_from_before_format_versions_reads_with_later_fields_defaulted() {
     assert_eq!(record.scope, "write read".parse::<Scope>().expect("scope"));
     assert_eq!(record.issued_at, at(1_700_000_000));
     assert_eq!(record.expires_at, at(1_700_003_600));
-    assert_eq!(record.family_id, FamilyId::new("fam-1"));
+    assert_eq!(record.family_id, Some(FamilyId::new("fam-1")));
     // What this version writes, it reads back whole.
     let again: TokenRecord = decode_record(&encode_record(&record).expect("encode")).expect("read");
     assert_eq!(again, record);
@@ -177,4 +177,18 @@ async fn records_written_to_redis_by_the_previous_release_still_read() {
         .expect("hget");
     assert_eq!(stored, encode_record(&record).expect("encode"));
     assert!(stored.starts_with(r#"{"v":1,"#), "{stored}");
+}
+
+/// A token that stands alone (the client credentials grant's) has no family: its record leaves
+/// the field out, and reads back whole.
+#[test]
+fn a_token_that_stands_alone_is_written_without_a_family() {
+    let mut record = token_record(1_700_000_000, 1_700_003_600, None);
+    record.family_id = None;
+    let json = encode_record(&record).expect("encode");
+    assert_eq!(
+        json,
+        r#"{"v":1,"kind":"access","client_id":"app","user_id":"u1","scope":"read write","issued_at":1700000000,"expires_at":1700003600}"#
+    );
+    assert_eq!(decode_record::<TokenRecord>(&json).expect("read"), record);
 }

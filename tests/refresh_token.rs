@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::*;
-use grantor::{ResourceRequest, Scope, TokenLookup};
+use grantor::{FamilyId, ResourceRequest, Scope, TokenLookup};
 
 const APP: (&str, &str) = ("clientapp", "123456");
 
@@ -46,7 +46,7 @@ async fn refreshing_rotates_the_refresh_token_within_its_family() {
         .snapshot()
         .into_iter()
         .map(|(_, e)| match e {
-            TokenLookup::Live(r) => r.family_id.into_string(),
+            TokenLookup::Live(r) => r.family_id.map(FamilyId::into_string).unwrap_or_default(),
             TokenLookup::Rotated { family_id, .. } => family_id.into_string(),
             _ => String::new(),
         })

@@ -400,6 +400,66 @@ async fn every_key_lives_exactly_as_long_as_its_entry() {
     assert!(keys.contains(&format!("{{grantor}}:t:{}", hour.to_hex())));
 }
 
+/// A token that stands alone (no family) is one key: no family set and no revoked-family marker
+/// is written for it, alone or saved beside a token of a family.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_that_stands_alone_has_no_family_key() {
+    use grantor::{AccessToken, FamilyId, TokenHash, TokenKind, TokenLookup, TokenStore};
+    let redis_server = RedisServer::start();
+    let store = RedisStore::connect(&redis_server.url())
+        .await
+        .expect("connect");
+    let now = conformance::now();
+    let family = FamilyId::generate();
+    let (alone, member) = (
+        TokenHash::of_access_token(&AccessToken::new("alone")),
+        TokenHash::of_access_token(&AccessToken::new("member")),
+    );
+    let record = conformance::standalone_record("c", now, 3600);
+    store
+        .save_tokens(
+            &[
+                (alone, record.clone()),
+                (
+                    member,
+                    conformance::record(TokenKind::Access, "c", &family, now, 3600),
+                ),
+            ],
+            now,
+        )
+        .await
+        .expect("save");
+    let keys: Vec<(String, String)> = dump(&redis_server.url())
+        .await
+        .into_iter()
+        .map(|(k, v, _)| (k, v))
+        .collect();
+    let names: Vec<&str> = keys.iter().map(|(k, _)| k.as_str()).collect();
+    let mut expected = vec![
+        format!("{{grantor}}:t:{}", alone.to_hex()),
+        format!("{{grantor}}:t:{}", member.to_hex()),
+        format!("{{grantor}}:f:{family}"),
+    ];
+    expected.sort();
+    let mut sorted = names.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, expected);
+    let alone_fields = &keys
+        .iter()
+        .find(|(k, _)| k.ends_with(&alone.to_hex()))
+        .expect("the token's key")
+        .1;
+    assert!(!alone_fields.split(' ').any(|f| f == "f"), "{alone_fields}");
+    assert_eq!(
+        store.find_token(&alone, now).await.expect("find"),
+        TokenLookup::Live(record.clone())
+    );
+    assert_eq!(
+        store.revoke_token(&alone, now).await.expect("revoke"),
+        Some(record)
+    );
+}
+
 /// Codes saved and spent by the previous release (one hash per code: state `s`, client `c`,
 /// family `f`, expiry `e`, grant `r`, and once spent the mark's end `u`) read, spend and give
 /// back as before; a code spent now keeps its mark exactly as long as asked.

@@ -47,8 +47,8 @@
 //!
 //! - [`token_store_conformance!`](crate::token_store_conformance), in `token_store`:
 //!   [`TokenStore`]: saving and finding, expiry, updates (a token spent once, every expectation
-//!   checked before anything is written, spent marks), revoking tokens and families, and races
-//!   between them.
+//!   checked before anything is written, spent marks), revoking tokens and families, tokens
+//!   that stand alone, and races between them.
 //! - [`attempt_limiter_conformance!`](crate::attempt_limiter_conformance), in
 //!   `attempt_limiter`: [`AttemptLimiter`]: leases, failure windows, and a race against the
 //!   limit.
@@ -315,7 +315,22 @@ pub fn record(
         scope: Scope::parse("read write").unwrap_or_default(),
         issued_at: now,
         expires_at: now + time::Duration::seconds(ttl),
-        family_id: family.clone(),
+        family_id: Some(family.clone()),
+    }
+}
+
+/// An access token record for `client` in no family (one that stands alone, as the client
+/// credentials grant issues), with no user, issued at `now` and living `ttl` seconds.
+pub fn standalone_record(client: &str, now: OffsetDateTime, ttl: i64) -> TokenRecord {
+    TokenRecord {
+        kind: TokenKind::Access,
+        client_id: ClientId::new(client),
+        user_id: None,
+        username: None,
+        scope: Scope::parse("read").unwrap_or_default(),
+        issued_at: now,
+        expires_at: now + time::Duration::seconds(ttl),
+        family_id: None,
     }
 }
 
@@ -712,6 +727,155 @@ pub async fn revoke_one(tokens: Arc<dyn TokenStore>) -> Result<(), Failure> {
             .must("revoke")?,
         None
     );
+    Ok(())
+}
+
+/// A token that stands alone (no family) is saved, found with its very record, and revoked by
+/// [`TokenStore::revoke_token`]; no family's revocation touches it, and a revoked family in the
+/// same save refuses it with the rest.
+pub async fn a_standalone_token_stands_alone(tokens: Arc<dyn TokenStore>) -> Result<(), Failure> {
+    let now = now();
+    let fam = FamilyId::generate();
+    let (s, a) = (fresh_hash("s"), fresh_hash("a"));
+    let rs = standalone_record("c", now, HOUR);
+    assert_eq!(
+        tokens
+            .save_tokens(
+                &[
+                    (s, rs.clone()),
+                    (a, record(TokenKind::Access, "c", &fam, now, HOUR))
+                ],
+                now
+            )
+            .await
+            .must("save")?,
+        TokenSave::Saved
+    );
+    assert_eq!(
+        tokens.find_token(&s, now).await.must("find")?,
+        TokenLookup::Live(rs.clone())
+    );
+    // Revoking another family, or one never used, leaves it.
+    let until = an_hour_after(now);
+    assert_eq!(
+        tokens
+            .revoke_family(&fam, until, now)
+            .await
+            .must("revoke")?,
+        1
+    );
+    assert_eq!(
+        tokens
+            .revoke_family(&FamilyId::generate(), until, now)
+            .await
+            .must("revoke")?,
+        0
+    );
+    assert_eq!(
+        tokens.find_token(&s, now).await.must("find")?,
+        TokenLookup::Live(rs.clone())
+    );
+    // A save with a token of a revoked family saves nothing, standalone tokens included.
+    let refused = fresh_hash("x");
+    assert_eq!(
+        tokens
+            .save_tokens(
+                &[
+                    (refused, standalone_record("c", now, HOUR)),
+                    (
+                        fresh_hash("y"),
+                        record(TokenKind::Access, "c", &fam, now, HOUR)
+                    ),
+                ],
+                now
+            )
+            .await
+            .must("save")?,
+        TokenSave::FamilyRevoked
+    );
+    assert_eq!(
+        tokens.find_token(&refused, now).await.must("find")?,
+        TokenLookup::Unknown
+    );
+    // An update may insert one too.
+    let inserted = (fresh_hash("i"), standalone_record("c", now, 60));
+    let insert = TokenChange {
+        insert: vec![inserted.clone()],
+        ..TokenChange::default()
+    };
+    assert_eq!(
+        tokens.update_tokens(&insert, now).await.must("update")?,
+        TokenUpdate::Applied
+    );
+    assert_eq!(
+        tokens.find_token(&inserted.0, now).await.must("find")?,
+        TokenLookup::Live(inserted.1)
+    );
+    // Its own revocation ends it, once.
+    assert_eq!(tokens.revoke_token(&s, now).await.must("revoke")?, Some(rs));
+    assert_eq!(tokens.revoke_token(&s, now).await.must("revoke")?, None);
+    assert_eq!(
+        tokens.find_token(&s, now).await.must("find")?,
+        TokenLookup::Unknown
+    );
+    Ok(())
+}
+
+/// [`TokenStore::find_token_in_memory`], when it answers, answers what
+/// [`TokenStore::find_token`] does: for a live token, a spent mark, an unknown hash, an expired
+/// token and a revoked one.
+pub async fn an_in_memory_answer_is_find_tokens(
+    tokens: Arc<dyn TokenStore>,
+) -> Result<(), Failure> {
+    let now = now();
+    let fam = FamilyId::generate();
+    let (a, r, n, short, alone, gone) = (
+        fresh_hash("a"),
+        fresh_hash("r"),
+        fresh_hash("n"),
+        fresh_hash("short"),
+        fresh_hash("alone"),
+        fresh_hash("gone"),
+    );
+    tokens
+        .save_tokens(
+            &[
+                (a, record(TokenKind::Access, "c", &fam, now, HOUR)),
+                (r, record(TokenKind::Refresh, "c", &fam, now, HOUR)),
+                (short, record(TokenKind::Access, "c", &fam, now, 10)),
+                (alone, standalone_record("c", now, HOUR)),
+                (gone, standalone_record("c", now, HOUR)),
+            ],
+            now,
+        )
+        .await
+        .must("save")?;
+    let new = [(n, record(TokenKind::Refresh, "c", &fam, now, HOUR))];
+    assert_eq!(
+        tokens
+            .update_tokens(
+                &spend(r, spent_mark("c", &fam, now, Some(n), HOUR), &new),
+                now
+            )
+            .await
+            .must("update")?,
+        TokenUpdate::Applied
+    );
+    tokens.revoke_token(&gone, now).await.must("revoke")?;
+    let later = now + time::Duration::seconds(20);
+    for at in [now, later] {
+        for h in [a, r, n, short, alone, gone, fresh_hash("u")] {
+            let answered = tokens.find_token_in_memory(&h, at);
+            let found = tokens.find_token(&h, at).await.must("find")?;
+            if let Some(answer) = answered {
+                assert_eq!(answer.must("find in memory")?, found);
+            }
+            // Asking twice changes nothing.
+            if let Some(answer) = tokens.find_token_in_memory(&h, at) {
+                assert_eq!(answer.must("find in memory")?, found);
+            }
+        }
+    }
     Ok(())
 }
 
@@ -3105,18 +3269,23 @@ macro_rules! __conformance_tests {
 /// [`UnderTest`](crate::conformance::UnderTest)). Needs the `conformance` feature; see
 /// [`conformance`](crate::conformance) for an example.
 ///
-/// The checks: saving and finding, expiry by `now`, updates (spending a token once, checking
+/// The checks: saving and finding (and that an answer of
+/// [`find_token_in_memory`](crate::TokenStore::find_token_in_memory), when there is one, is
+/// `find_token`'s), expiry by `now`, updates (spending a token once, checking
 /// every expectation before writing, inserting without spending, rewriting a spent mark that
 /// names the expected successor), revoking one token and whole families (counting only
-/// unexpired tokens, refusing new tokens until `remember_until`), and races: 100 updates of one
+/// unexpired tokens, refusing new tokens until `remember_until`), tokens that stand alone (in no
+/// family), and races: 100 updates of one
 /// live token, 100 rewrites of one spent mark, and revocation against an update.
 #[macro_export]
 macro_rules! token_store_conformance {
     ($factory:expr) => {
         $crate::__conformance_tests!(token_store, dyn $crate::TokenStore, $factory;
-            save_and_find, expiry_is_judged_by_now, an_update_spends_a_token_once,
+            save_and_find, an_in_memory_answer_is_find_tokens, expiry_is_judged_by_now,
+            an_update_spends_a_token_once,
             an_update_checks_every_expectation_first, an_update_without_marks_spends_nothing,
-            revoke_one, revoke_a_family, revoke_a_family_counts_only_unexpired_tokens,
+            revoke_one, a_standalone_token_stands_alone, revoke_a_family,
+            revoke_a_family_counts_only_unexpired_tokens,
             a_revoked_family_takes_no_new_tokens_until_it_is_forgotten,
             update_race_has_one_winner, revoke_family_races_update,
             spent_expectations_name_the_successor, reissue_race_has_one_winner);

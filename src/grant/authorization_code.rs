@@ -532,7 +532,7 @@ impl AuthorizationCodeGrant {
                 }),
                 refresh_scope: grant.scope.clone(),
                 scope: grant.scope.clone(),
-                family_id: grant.family_id.clone(),
+                family_id: Some(grant.family_id.clone()),
                 show_scope: true,
             },
             with_refresh,

@@ -22,7 +22,7 @@ use crate::grant::context::{ensure_allowed, Context, Grant, Shared};
 use crate::reason::Reason;
 use crate::request::Params;
 use crate::response::TokenResponse;
-use crate::types::{FamilyId, GrantType};
+use crate::types::GrantType;
 
 /// The client credentials grant's settings.
 #[derive(Clone, Default)]
@@ -77,7 +77,8 @@ impl ClientCredentialsGrant {
                 owner: None,
                 refresh_scope: granted.scope.clone(),
                 scope: granted.scope,
-                family_id: FamilyId::generate(),
+                // Never refreshed, from no code: nothing to revoke it with but itself.
+                family_id: None,
                 show_scope: granted.differs_from_request,
             },
             // RFC 6749 §4.4.3: "A refresh token SHOULD NOT be included."

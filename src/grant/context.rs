@@ -132,7 +132,9 @@ pub(crate) struct Grant<'a> {
     /// The refresh token's scope, if one is issued (RFC 6749 §6: a new refresh token keeps the
     /// scope of the one it replaces, even when the access token's is narrower).
     pub(crate) refresh_scope: Scope,
-    pub(crate) family_id: FamilyId,
+    /// The family the tokens join; `None` for a token that stands alone (one that is never
+    /// refreshed and came from no code: the client credentials grant's).
+    pub(crate) family_id: Option<FamilyId>,
     /// Whether the response must carry `scope` (RFC 6749 §5.1).
     pub(crate) show_scope: bool,
 }

@@ -385,7 +385,7 @@ impl DeviceCodeGrant {
                 }),
                 refresh_scope: scope.clone(),
                 scope,
-                family_id: FamilyId::generate(),
+                family_id: Some(FamilyId::generate()),
                 show_scope,
             },
             with_refresh,

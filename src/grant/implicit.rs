@@ -74,7 +74,7 @@ impl ImplicitGrant {
                 owner: Some(owner),
                 refresh_scope: scope.clone(),
                 scope,
-                family_id: FamilyId::generate(),
+                family_id: Some(FamilyId::generate()),
                 show_scope: true,
             },
             false,

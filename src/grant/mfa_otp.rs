@@ -112,7 +112,7 @@ impl MfaOtpGrant {
                 }),
                 refresh_scope: challenge.scope.clone(),
                 scope: challenge.scope.clone(),
-                family_id: FamilyId::generate(),
+                family_id: Some(FamilyId::generate()),
                 show_scope: challenge.show_scope,
             },
             with_refresh,

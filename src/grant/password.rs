@@ -156,7 +156,7 @@ impl PasswordGrant {
                 owner: Some(owner),
                 refresh_scope: granted.scope.clone(),
                 scope: granted.scope,
-                family_id: FamilyId::generate(),
+                family_id: Some(FamilyId::generate()),
                 show_scope: granted.differs_from_request,
             },
             with_refresh,

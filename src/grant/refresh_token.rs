@@ -169,12 +169,13 @@ impl Spent {
 /// token would have lived, so that presenting it again is recognised as a replay until then.
 fn spent_mark(
     record: &TokenRecord,
+    family: &FamilyId,
     successor: Option<TokenHash>,
     now: OffsetDateTime,
 ) -> SpentMark {
     SpentMark {
         client_id: record.client_id.clone(),
-        family_id: record.family_id.clone(),
+        family_id: family.clone(),
         // Whole seconds, as records keep them (so every store holds it exactly).
         spent_at: now.replace_nanosecond(0).unwrap_or(now),
         successor,
@@ -211,7 +212,7 @@ impl RefreshTokenGrant {
                 None => return Err(unknown()),
             },
         };
-        check_record(&record, client, ctx.now)?;
+        let family = check_record(&record, client, ctx.now)?;
         let (scope, show_scope) = requested_scope(&record, client, params)?;
 
         // RFC 9700 §4.14.2: for public clients the server "MUST utilize one of these methods"
@@ -219,12 +220,12 @@ impl RefreshTokenGrant {
         // public clients always rotate.
         let rotate = self.policy.rotate || client.is_public();
         let Minted { response, entries } =
-            ctx.mint(grant(client, &record, scope, show_scope), rotate);
+            ctx.mint(grant(client, &record, family, scope, show_scope), rotate);
         // Rotation spends the presented token, naming the new refresh token its successor (for
         // the grace period's retry), and keeps the mark as long as the token would have lived.
         let mark = rotate.then(|| {
             let successor = refresh_of(&entries);
-            (presented, spent_mark(&record, successor, ctx.now))
+            (presented, spent_mark(&record, family, successor, ctx.now))
         });
         let change = TokenChange {
             expect: vec![(presented, TokenExpectation::Live)],
@@ -277,10 +278,10 @@ impl RefreshTokenGrant {
             TokenLookup::Live(record) => record,
             _ => return Err(replayed(ctx, client, &spent.client_id, &spent.family_id).await),
         };
-        check_record(&record, client, ctx.now)?;
+        let family = check_record(&record, client, ctx.now)?;
         let (scope, show_scope) = requested_scope(&record, client, params)?;
         let Minted { response, entries } =
-            ctx.mint(grant(client, &record, scope, show_scope), true);
+            ctx.mint(grant(client, &record, family, scope, show_scope), true);
         // In one step, while the presented token still names the successor and the client never
         // used it: the successor is spent with no successor of its own (presenting it later is a
         // replay, and it cannot be reissued itself), and the new refresh token succeeds the
@@ -298,7 +299,7 @@ impl RefreshTokenGrant {
             ],
             mark: vec![
                 (*presented, spent.with_successor(refresh_of(&entries))),
-                (successor, spent_mark(&record, None, ctx.now)),
+                (successor, spent_mark(&record, family, None, ctx.now)),
             ],
             insert: entries,
         };
@@ -323,22 +324,25 @@ impl RefreshTokenGrant {
 
 /// Refuses a record that is not a live refresh token of `client` (RFC 6749 §6: the server MUST
 /// "validate the refresh token" and "ensure that the refresh token was issued to the
-/// authenticated client").
-fn check_record(
-    record: &TokenRecord,
+/// authenticated client"); answers its family.
+///
+/// Every refresh token grantor issues belongs to a family; a record without one stands alone,
+/// and a token that stands alone is never refreshed.
+fn check_record<'r>(
+    record: &'r TokenRecord,
     client: &Client,
     now: OffsetDateTime,
-) -> Result<(), OAuthError> {
-    if record.kind != TokenKind::Refresh {
+) -> Result<&'r FamilyId, OAuthError> {
+    let (TokenKind::Refresh, Some(family)) = (record.kind, &record.family_id) else {
         return Err(invalid().with_reason(Reason::NotARefreshToken));
-    }
+    };
     if record.is_expired(now) {
         return Err(invalid().with_reason(Reason::RefreshTokenExpired));
     }
     if record.client_id != client.id {
         return Err(invalid().with_reason(Reason::RefreshTokenOtherClient));
     }
-    Ok(())
+    Ok(family)
 }
 
 /// The access token's scope, and whether the response must name it.
@@ -379,6 +383,7 @@ fn requested_scope(
 fn grant<'a>(
     client: &'a Client,
     record: &TokenRecord,
+    family: &FamilyId,
     scope: Scope,
     show_scope: bool,
 ) -> Grant<'a> {
@@ -392,7 +397,7 @@ fn grant<'a>(
         // RFC 6749 §6: "If a new refresh token is issued, the refresh token scope MUST be
         // identical to that of the refresh token included by the client in the request."
         refresh_scope: record.scope.clone(),
-        family_id: record.family_id.clone(),
+        family_id: Some(family.clone()),
         show_scope,
     }
 }

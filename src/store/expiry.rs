@@ -40,19 +40,23 @@ pub(crate) fn ceil_secs(at: OffsetDateTime) -> i64 {
 impl<K> ExpiryQueue<K> {
     /// Remembers that `key` is due at `at`.
     pub(crate) fn push(&mut self, at: OffsetDateTime, key: K) {
-        self.due.entry(ceil_secs(at)).or_default().push(key);
+        self.push_at(ceil_secs(at), key);
+    }
+
+    /// Remembers that `key` is due at the unix second `at`.
+    pub(crate) fn push_at(&mut self, at: i64, key: K) {
+        self.due.entry(at).or_default().push(key);
         self.len += 1;
     }
 
     /// Hands `f` up to `max` keys due at or before `now` (the earliest first), removing them
     /// from the queue. Answers how many were handed over.
-    pub(crate) fn pop_due(
-        &mut self,
-        now: OffsetDateTime,
-        max: usize,
-        mut f: impl FnMut(K),
-    ) -> usize {
-        let now = now.unix_timestamp();
+    pub(crate) fn pop_due(&mut self, now: OffsetDateTime, max: usize, f: impl FnMut(K)) -> usize {
+        self.pop_due_at(now.unix_timestamp(), max, f)
+    }
+
+    /// [`pop_due`](Self::pop_due) at the unix second `now`.
+    pub(crate) fn pop_due_at(&mut self, now: i64, max: usize, mut f: impl FnMut(K)) -> usize {
         let mut popped = 0;
         while popped < max {
             let Some(mut bucket) = self.due.first_entry() else {

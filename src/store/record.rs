@@ -12,6 +12,9 @@
 //!   default), so a record written before it existed still reads. This keeps the format version.
 //! - A change that is not additive (a field renamed, retyped or given new meaning) raises
 //!   [`RECORD_FORMAT`], and [`decode_record`] learns to read the older versions.
+//! - A field a record may now leave out (a [`TokenRecord`]'s `family_id`, absent for a token that
+//!   stands alone) is written only when present, so records that have it are written exactly
+//!   as before; a reader from before the change refuses a record without it, loudly.
 //! - A record written by a newer format than the reader's is refused with
 //!   [`StoreError::Backend`] naming both versions, rather than misread. (A rolling upgrade
 //!   across a format change therefore runs the new version's readers first.)

@@ -44,8 +44,12 @@ pub struct TokenRecord {
     /// When the token stops being valid.
     #[serde(with = "time::serde::timestamp")]
     pub expires_at: OffsetDateTime,
-    /// The family the token belongs to (RFC 9700 §4.14.2).
-    pub family_id: FamilyId,
+    /// The family the token belongs to (RFC 9700 §4.14.2): the tokens of one grant, revoked
+    /// together. `None` for a token that stands alone: one that can never be refreshed and came
+    /// from no code (the client credentials grant's), which nothing but its own revocation ends.
+    /// Stored records leave the field out then; a record with a family is written as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family_id: Option<FamilyId>,
 }
 
 impl TokenRecord {
@@ -107,6 +111,9 @@ pub enum TokenExpectation {
 /// A mark that a token was spent, as the engine computed it: the store keeps it, in place of
 /// the token, until `keep_until`, and answers it from [`TokenStore::find_token`] as
 /// [`TokenLookup::Rotated`]. A token marked spent is no longer live.
+///
+/// Only refresh tokens are spent, and every refresh token belongs to a family, so a mark always
+/// names one.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SpentMark {
     /// The client the token was issued to.
@@ -160,7 +167,9 @@ pub enum TokenUpdate {
 ///
 /// A family is the set of tokens whose records (or spent marks) name the same [`FamilyId`]. It
 /// may be marked revoked ([`revoke_family`](TokenStore::revoke_family)), and while it is, no
-/// token of it is saved.
+/// token of it is saved. A record with no family (`family_id: None`, a token that stands alone)
+/// belongs to none: no family's revocation touches it, no revoked family refuses it, and a store
+/// need keep no family entry for it.
 ///
 /// # Security
 ///
@@ -192,6 +201,25 @@ pub trait TokenStore: Send + Sync {
         hash: &TokenHash,
         now: OffsetDateTime,
     ) -> Result<TokenLookup, StoreError>;
+
+    /// What [`find_token`](TokenStore::find_token) would answer, if the store can tell without
+    /// waiting: `None` (the default) when it cannot.
+    ///
+    /// A store that holds its tokens in this process (such as
+    /// [`MemoryTokenStore`](crate::MemoryTokenStore)) may answer here exactly what `find_token`
+    /// answers. Bearer validation asks this first, and calls `find_token` only on `None`: an
+    /// `async` trait method's future is boxed, so answering here lets validation allocate
+    /// nothing. A store that must wait for an answer (a network round trip) keeps the default.
+    ///
+    /// Called by: bearer validation. A read, like `find_token`.
+    fn find_token_in_memory(
+        &self,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Option<Result<TokenLookup, StoreError>> {
+        let _ = (hash, now);
+        None
+    }
 
     /// Applies `change` if every expectation holds, in one atomic step (Redis: one script; SQL:
     /// one transaction that reads the expected rows with `SELECT … FOR UPDATE`, then writes):

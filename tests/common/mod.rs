@@ -182,13 +182,19 @@ impl TokenStore for FlakyStore {
                 if *expected != TokenExpectation::Live {
                     continue;
                 }
-                if let TokenLookup::Live(r) = self.inner.find_token(hash, now).await? {
+                if let TokenLookup::Live(TokenRecord {
+                    client_id,
+                    expires_at,
+                    family_id: Some(family_id),
+                    ..
+                }) = self.inner.find_token(hash, now).await?
+                {
                     let spent = SpentMark {
-                        client_id: r.client_id,
-                        family_id: r.family_id,
+                        client_id,
+                        family_id,
                         spent_at: now,
                         successor: None,
-                        keep_until: r.expires_at,
+                        keep_until: expires_at,
                     };
                     let winner = TokenChange {
                         expect: vec![(*hash, TokenExpectation::Live)],

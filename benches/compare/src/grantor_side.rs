@@ -1,4 +1,4 @@
-//! grantor, driven as its axum example drives it: `TokenRequest::from_http`, `server.token`, the
+//! grantor, driven as its axum example drives it: `TokenRequest::from(request)`, `server.token`, the
 //! response turned into an `http::Response`; `authorize` then `approve` (the consent page between
 //! them skipped); `ResourceRequest::from_http` and the bearer validator.
 
@@ -72,7 +72,7 @@ impl Side for Grantor {
     const NAME: &'static str = "grantor";
 
     async fn token(&self, request: HttpRequest) -> Reply {
-        reply(self.server.token(TokenRequest::from_http(&request)).await)
+        reply(self.server.token(TokenRequest::from(request)).await)
     }
 
     async fn authorize(&self, request: HttpRequest) -> Option<String> {

@@ -2,7 +2,8 @@
 //!
 //! Each is `Send + Sync` and shareable across threads (wrap it in an `Arc`). State lives behind a
 //! `std::sync::Mutex` held only for the duration of one method, which is what makes each method
-//! atomic. Time comes in as the `now` argument of each method, never from a clock of the store's
+//! atomic. ([`MemoryTokenStore`], which every request reaches, splits its state into shards,
+//! each behind a lock of its own, and a method holds the shards it touches.) Time comes in as the `now` argument of each method, never from a clock of the store's
 //! own.
 //!
 //! Expired entries are dropped as the store is written to, a bounded batch per write, from an

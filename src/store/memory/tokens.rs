@@ -1,52 +1,164 @@
-//! [`MemoryTokenStore`]: tokens kept in a map, with a family index.
+//! [`MemoryTokenStore`]: tokens in shards by hash, each a map of compact entries with an index by
+//! expiry second; families (their members, and recently revoked ones) in shards of their own.
+//!
+//! # Locks
+//!
+//! Every shard is a `Mutex` of its own. A step that needs several takes the family shards it
+//! needs first, then the token shards, each group in index order, and releases them together:
+//! so no two steps wait for each other in a cycle, and each step is atomic against every other
+//! step that touches one of its shards. A lookup takes one token shard; sweeping takes one shard
+//! at a time and holds nothing else.
+//!
+//! - `save_tokens` holds its tokens' family shards from the revoked-family check through the
+//!   saves, and `revoke_family` holds the family's shard from marking it revoked through
+//!   removing its tokens: a save lands wholly before a revocation (which then removes it) or
+//!   wholly after it (and is refused).
+//! - `update_tokens` holds every shard its expectations, marks and inserts touch while it
+//!   checks and writes: concurrent updates of one token take its shard one after another.
+//!
+//! # Families
+//!
+//! A family's entry lists its members with their expiry (tokens and spent marks, as saved), and
+//! lives until its longest-lived member expires. Tokens that leave (swept, revoked one by one,
+//! replaced) are not taken off the list as they go, since that would need the family's lock
+//! while a token shard is held; the list drops a member once its expiry passes (on each write
+//! into the family), and `revoke_family` checks each member's entry before removing it (still
+//! there, live, and naming this family). A token that stands alone has no family entry at all.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::hash_map::RandomState;
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::Mutex;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use super::{lock, shrink_if_sparse};
 use crate::error::StoreError;
-use crate::store::expiry::{ExpiryQueue, SWEEP_BATCH};
+use crate::scope::Scope;
+use crate::store::expiry::{ceil_secs, ExpiryQueue, SWEEP_BATCH};
 use crate::store::{
-    SpentMark, TokenChange, TokenExpectation, TokenLookup, TokenRecord, TokenSave, TokenStore,
-    TokenUpdate,
+    SpentMark, TokenChange, TokenExpectation, TokenKind, TokenLookup, TokenRecord, TokenSave,
+    TokenStore, TokenUpdate,
 };
 use crate::token::TokenHash;
-use crate::types::FamilyId;
+use crate::types::{ClientId, FamilyId, UserId, Username};
 
-#[derive(Clone, Debug)]
+/// An instant from unix seconds as the store keeps them.
+fn at(secs: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(secs).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+/// What a live token's record holds besides its client, scope, kind and times: kept in a box of
+/// its own, and only when there is any (a client-credentials token has none).
+#[derive(Debug)]
+struct Extra {
+    user_id: Option<UserId>,
+    username: Option<Username>,
+    family_id: Option<FamilyId>,
+}
+
+/// A live token's record, compact: times in unix seconds (records keep whole seconds), strings
+/// shared where their types share them.
+#[derive(Debug)]
+struct Live {
+    client_id: ClientId,
+    scope: Scope,
+    issued_at: i64,
+    expires_at: i64,
+    extra: Option<Box<Extra>>,
+    kind: TokenKind,
+}
+
+/// A spent mark, compact.
+#[derive(Debug)]
+struct Spent {
+    client_id: ClientId,
+    family_id: FamilyId,
+    spent_at: i64,
+    keep_until: i64,
+    successor: Option<TokenHash>,
+}
+
+#[derive(Debug)]
 enum Entry {
-    Live(TokenRecord),
-    Spent(SpentMark),
+    Live(Live),
+    // Marks are few (refresh tokens spent by rotation): boxed, they keep every entry small.
+    Spent(Box<Spent>),
 }
 
 impl Entry {
-    fn expires_at(&self) -> OffsetDateTime {
+    fn live(r: &TokenRecord) -> Self {
+        let extra =
+            (r.user_id.is_some() || r.username.is_some() || r.family_id.is_some()).then(|| {
+                Box::new(Extra {
+                    user_id: r.user_id.clone(),
+                    username: r.username.clone(),
+                    family_id: r.family_id.clone(),
+                })
+            });
+        Entry::Live(Live {
+            client_id: r.client_id.clone(),
+            scope: r.scope.clone(),
+            issued_at: r.issued_at.unix_timestamp(),
+            expires_at: r.expires_at.unix_timestamp(),
+            extra,
+            kind: r.kind,
+        })
+    }
+
+    fn spent(mark: &SpentMark) -> Self {
+        Entry::Spent(Box::new(Spent {
+            client_id: mark.client_id.clone(),
+            family_id: mark.family_id.clone(),
+            spent_at: mark.spent_at.unix_timestamp(),
+            // Kept at least as long as asked.
+            keep_until: ceil_secs(mark.keep_until),
+            successor: mark.successor,
+        }))
+    }
+
+    /// When the entry lapses, in unix seconds.
+    fn expires_at(&self) -> i64 {
         match self {
-            Entry::Live(r) => r.expires_at,
-            Entry::Spent(mark) => mark.keep_until,
+            Entry::Live(live) => live.expires_at,
+            Entry::Spent(spent) => spent.keep_until,
         }
     }
 
-    fn family(&self) -> &FamilyId {
+    /// Its family; `None` for a token that stands alone.
+    fn family(&self) -> Option<&FamilyId> {
         match self {
-            Entry::Live(r) => &r.family_id,
-            Entry::Spent(mark) => &mark.family_id,
+            Entry::Live(live) => live.extra.as_ref().and_then(|e| e.family_id.as_ref()),
+            Entry::Spent(spent) => Some(&spent.family_id),
+        }
+    }
+
+    fn record(live: &Live) -> TokenRecord {
+        let extra = live.extra.as_deref();
+        TokenRecord {
+            kind: live.kind,
+            client_id: live.client_id.clone(),
+            user_id: extra.and_then(|e| e.user_id.clone()),
+            username: extra.and_then(|e| e.username.clone()),
+            scope: live.scope.clone(),
+            issued_at: at(live.issued_at),
+            expires_at: at(live.expires_at),
+            family_id: extra.and_then(|e| e.family_id.clone()),
         }
     }
 
     fn lookup(&self) -> TokenLookup {
         match self {
-            Entry::Live(r) => TokenLookup::Live(r.clone()),
-            Entry::Spent(mark) => TokenLookup::Rotated {
-                client_id: mark.client_id.clone(),
-                family_id: mark.family_id.clone(),
-                rotated_at: mark.spent_at,
-                successor: mark.successor,
-                keep_until: mark.keep_until,
+            Entry::Live(live) => TokenLookup::Live(Self::record(live)),
+            Entry::Spent(spent) => TokenLookup::Rotated {
+                client_id: spent.client_id.clone(),
+                family_id: spent.family_id.clone(),
+                rotated_at: at(spent.spent_at),
+                successor: spent.successor,
+                keep_until: at(spent.keep_until),
             },
         }
     }
@@ -55,134 +167,392 @@ impl Entry {
     fn is(&self, expected: &TokenExpectation) -> bool {
         match (self, expected) {
             (Entry::Live(_), TokenExpectation::Live) => true,
-            (Entry::Spent(mark), TokenExpectation::Spent { successor }) => {
-                mark.successor == *successor
+            (Entry::Spent(spent), TokenExpectation::Spent { successor }) => {
+                spent.successor == *successor
             }
             _ => false,
         }
     }
 }
 
+/// Hashes a [`TokenHash`] by folding its bytes, without a key.
+///
+/// A keyed hash (SipHash with a random key) keeps an attacker from choosing keys that collide.
+/// Here nobody chooses a stored key: each is the SHA-256 of a token the server drew from its
+/// CSPRNG, so the keys are uniform already, and a presented token only probes. Folding them is
+/// as safe, and cheaper.
 #[derive(Default)]
-struct TokenState {
-    entries: HashMap<TokenHash, Entry>,
-    families: HashMap<FamilyId, HashSet<TokenHash>>,
-    /// Recently revoked families, until when they are remembered.
-    revoked: HashMap<FamilyId, OffsetDateTime>,
-    expiry: ExpiryQueue<TokenHash>,
-    revoked_expiry: ExpiryQueue<FamilyId>,
+struct FoldHasher(u64);
+
+impl Hasher for FoldHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let word = chunk.iter().fold(0u64, |w, b| (w << 8) | u64::from(*b));
+            self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
-impl TokenState {
-    /// Puts `entry` under `hash`, replacing (and unindexing) what was there.
-    fn put(&mut self, hash: TokenHash, entry: Entry) {
-        self.remove(&hash);
-        self.families
-            .entry(entry.family().clone())
-            .or_default()
-            .insert(hash);
-        self.expiry.push(entry.expires_at(), hash);
-        self.entries.insert(hash, entry);
-    }
+type TokenMap = HashMap<TokenHash, Entry, BuildHasherDefault<FoldHasher>>;
 
-    /// Saves `tokens`, or nothing if a family of theirs is revoked at `now`.
-    fn save(&mut self, tokens: &[(TokenHash, TokenRecord)], now: OffsetDateTime) -> TokenSave {
-        if self.any_revoked(tokens, now) {
-            return TokenSave::FamilyRevoked;
-        }
-        for (hash, record) in tokens {
-            if record.expires_at > now {
-                self.put(*hash, Entry::Live(record.clone()));
-            }
-        }
-        TokenSave::Saved
-    }
+/// One shard of the tokens: entries by hash, and hashes by the second they expire.
+///
+/// Entries sit in the map itself, so a lookup reads one place in memory besides the map's
+/// control bytes (a store of a million tokens is far larger than any cache, and each further
+/// place would be a further miss).
+#[derive(Default)]
+struct TokenShard {
+    entries: TokenMap,
+    expiry: ExpiryQueue<TokenHash>,
+}
 
-    fn remove(&mut self, hash: &TokenHash) -> Option<Entry> {
-        let entry = self.entries.remove(hash)?;
-        if let Some(set) = self.families.get_mut(entry.family()) {
-            set.remove(hash);
-            if set.is_empty() {
-                self.families.remove(entry.family());
-            }
-        }
-        Some(entry)
+impl TokenShard {
+    fn get(&self, hash: &TokenHash) -> Option<&Entry> {
+        self.entries.get(hash)
     }
 
     /// The entry for `hash` unless it has expired at `now` (an expired one is dropped).
-    fn current(&mut self, hash: &TokenHash, now: OffsetDateTime) -> Option<&Entry> {
+    fn current(&mut self, hash: &TokenHash, now: i64) -> Option<&Entry> {
         if self.entries.get(hash)?.expires_at() <= now {
-            self.remove(hash);
+            self.entries.remove(hash);
             return None;
         }
         self.entries.get(hash)
     }
 
-    /// Whether any of `tokens` belongs to a family revoked recently.
-    fn any_revoked(&self, tokens: &[(TokenHash, TokenRecord)], now: OffsetDateTime) -> bool {
-        tokens.iter().any(|(_, r)| {
-            self.revoked
-                .get(&r.family_id)
-                .is_some_and(|until| *until > now)
-        })
+    /// Puts `entry` under `hash`, replacing what was there.
+    fn put(&mut self, hash: TokenHash, entry: Entry) {
+        self.expiry.push_at(entry.expires_at(), hash);
+        self.entries.insert(hash, entry);
     }
 
-    /// Drops up to `max` entries (and as many revoked-family marks) due at `now`.
-    fn sweep(&mut self, now: OffsetDateTime, max: usize) {
-        let mut due = Vec::new();
-        self.expiry.pop_due(now, max, |hash| due.push(hash));
-        for hash in due {
-            if self
-                .entries
-                .get(&hash)
-                .is_some_and(|e| e.expires_at() <= now)
-            {
-                self.remove(&hash);
+    fn remove(&mut self, hash: &TokenHash) -> Option<Entry> {
+        self.entries.remove(hash)
+    }
+
+    /// Drops up to `max` entries due at `now`; answers how many hashes it looked at (one whose
+    /// entry was removed, or whose expiry moved later, is skipped: a later push covers it).
+    fn sweep(&mut self, now: i64, max: usize) -> usize {
+        let entries = &mut self.entries;
+        let looked = self.expiry.pop_due_at(now, max, |hash| {
+            if entries.get(&hash).is_some_and(|e| e.expires_at() <= now) {
+                entries.remove(&hash);
             }
+        });
+        shrink_if_sparse(&mut self.entries);
+        looked
+    }
+}
+
+/// A family's members (tokens and spent marks, by hash, with when each lapses), and when the
+/// last of them does.
+struct Members {
+    tokens: Vec<(TokenHash, i64)>,
+    until: i64,
+}
+
+/// One shard of the families: their members, and the families recently revoked.
+#[derive(Default)]
+struct FamilyShard {
+    families: HashMap<FamilyId, Members>,
+    /// Recently revoked families, until when they are remembered.
+    revoked: HashMap<FamilyId, OffsetDateTime>,
+    /// Families by when their last member lapses.
+    expiry: ExpiryQueue<FamilyId>,
+    revoked_expiry: ExpiryQueue<FamilyId>,
+}
+
+impl FamilyShard {
+    fn is_revoked(&self, family: &FamilyId, now: OffsetDateTime) -> bool {
+        self.revoked.get(family).is_some_and(|until| *until > now)
+    }
+
+    /// Adds `hash`, lapsing at `expires_at`, to `family`; drops the members that have lapsed.
+    fn add(&mut self, family: &FamilyId, hash: TokenHash, expires_at: i64, now: i64) {
+        if !self.families.contains_key(family) {
+            let members = Members {
+                tokens: Vec::new(),
+                until: i64::MIN,
+            };
+            self.families.insert(family.clone(), members);
         }
-        let (revoked, revoked_expiry) = (&mut self.revoked, &mut self.revoked_expiry);
-        revoked_expiry.pop_due(now, max, |family| {
+        let Some(members) = self.families.get_mut(family) else {
+            return;
+        };
+        members.tokens.retain(|(_, lapses)| *lapses > now);
+        match members.tokens.iter_mut().find(|(h, _)| *h == hash) {
+            Some(member) => member.1 = member.1.max(expires_at),
+            None => members.tokens.push((hash, expires_at)),
+        }
+        if expires_at > members.until {
+            members.until = expires_at;
+            self.expiry.push_at(expires_at, family.clone());
+        }
+    }
+
+    /// Marks `family` revoked until `until` (unless it already is for longer).
+    fn mark_revoked(&mut self, family: &FamilyId, until: OffsetDateTime, now: OffsetDateTime) {
+        let held = self.revoked.get(family).copied();
+        if until > now && held.is_none_or(|held| held < until) {
+            self.revoked.insert(family.clone(), until);
+            self.revoked_expiry.push(until, family.clone());
+        }
+    }
+
+    /// Drops up to `max` families whose members have all lapsed, and as many revoked marks,
+    /// due at `now`; answers how many it looked at.
+    fn sweep(&mut self, now: OffsetDateTime, max: usize) -> usize {
+        let secs = now.unix_timestamp();
+        let (families, revoked) = (&mut self.families, &mut self.revoked);
+        let mut looked = self.expiry.pop_due_at(secs, max, |family| {
+            if families.get(&family).is_some_and(|m| m.until <= secs) {
+                families.remove(&family);
+            }
+        });
+        looked += self.revoked_expiry.pop_due(now, max, |family| {
             if revoked.get(&family).is_some_and(|until| *until <= now) {
                 revoked.remove(&family);
             }
         });
-        shrink_if_sparse(&mut self.entries);
         shrink_if_sparse(&mut self.families);
         shrink_if_sparse(&mut self.revoked);
+        looked
     }
 }
 
-/// Tokens kept in a map keyed by [`TokenHash`], with a family index.
+/// A shard with its own cache line(s), so that two threads working in neighbouring shards do
+/// not take turns owning one line.
+#[repr(align(128))]
+struct Padded<T>(T);
+
+/// A shard's state and when its earliest entry is due, published (in unix seconds, `i64::MAX`
+/// for none) whenever the shard is released, so that a write finds shards with something to
+/// sweep without locking the others.
+trait Sweepable {
+    fn earliest(&self) -> i64;
+}
+
+impl Sweepable for TokenShard {
+    fn earliest(&self) -> i64 {
+        self.expiry.earliest().unwrap_or(i64::MAX)
+    }
+}
+
+impl Sweepable for FamilyShard {
+    fn earliest(&self) -> i64 {
+        let first = |q: &ExpiryQueue<FamilyId>| q.earliest().unwrap_or(i64::MAX);
+        first(&self.expiry).min(first(&self.revoked_expiry))
+    }
+}
+
+/// Shards of one kind, and when each is next due.
+struct Shards<T> {
+    shards: Box<[Padded<Mutex<T>>]>,
+    due: Box<[AtomicI64]>,
+}
+
+impl<T: Default + Sweepable> Shards<T> {
+    fn new(n: usize) -> Self {
+        Self {
+            shards: (0..n).map(|_| Padded(Mutex::default())).collect(),
+            due: (0..n).map(|_| AtomicI64::new(i64::MAX)).collect(),
+        }
+    }
+
+    fn lock(&self, i: usize) -> Option<Held<'_, T>> {
+        let shard = self.shards.get(i)?;
+        let due = self.due.get(i)?;
+        Some(Held {
+            guard: lock(&shard.0),
+            due,
+        })
+    }
+
+    /// Locks the shards `which` names, in index order: for the few shards of one step, found
+    /// by walking `which` again for each (no allocation).
+    fn lock_few(&self, which: impl Iterator<Item = usize> + Clone) -> HeldSet<'_, T> {
+        let mut set = HeldSet::default();
+        let mut last = None;
+        while let Some(next) = which
+            .clone()
+            .filter(|i| last.is_none_or(|last| *i > last))
+            .min()
+        {
+            if let Some(held) = self.lock(next) {
+                set.push(next, held);
+            }
+            last = Some(next);
+        }
+        set
+    }
+
+    /// Locks the shards `which` names, in index order: for many.
+    fn lock_many(&self, mut which: Vec<usize>) -> HeldSet<'_, T> {
+        which.sort_unstable();
+        which.dedup();
+        let mut set = HeldSet::default();
+        for i in which {
+            if let Some(held) = self.lock(i) {
+                set.push(i, held);
+            }
+        }
+        set
+    }
+
+    /// Sweeps the shards that have something due at `now`, one at a time, starting at `start`,
+    /// until `sweep` has looked at `SWEEP_BATCH` entries in all.
+    fn sweep(&self, now: i64, start: usize, mut sweep: impl FnMut(&mut T, usize) -> usize) {
+        let n = self.shards.len();
+        let mut budget = SWEEP_BATCH;
+        for k in 0..n {
+            let i = (start + k) % n;
+            if budget == 0 {
+                break;
+            }
+            if self
+                .due
+                .get(i)
+                .is_none_or(|d| d.load(Ordering::Relaxed) > now)
+            {
+                continue;
+            }
+            if let Some(mut held) = self.lock(i) {
+                budget = budget.saturating_sub(sweep(&mut *held.guard, budget));
+            }
+        }
+    }
+
+    fn each(&self, mut f: impl FnMut(&mut T)) {
+        for i in 0..self.shards.len() {
+            if let Some(mut held) = self.lock(i) {
+                f(&mut *held.guard);
+            }
+        }
+    }
+
+    /// Locks shard `i` for a step that leaves its expiry index as it was (a lookup, a removal).
+    fn lock_plain(&self, i: usize) -> Option<MutexGuard<'_, T>> {
+        Some(lock(&self.shards.get(i)?.0))
+    }
+}
+
+/// A locked shard; releasing it publishes when it is next due.
+struct Held<'a, T: Sweepable> {
+    guard: MutexGuard<'a, T>,
+    due: &'a AtomicI64,
+}
+
+impl<T: Sweepable> Drop for Held<'_, T> {
+    fn drop(&mut self) {
+        let earliest = self.guard.earliest();
+        if self.due.load(Ordering::Relaxed) != earliest {
+            self.due.store(earliest, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Several locked shards, by index: the first few in place, the rest in a `Vec`.
+struct HeldSet<'a, T: Sweepable> {
+    few: [Option<(usize, Held<'a, T>)>; 4],
+    more: Vec<(usize, Held<'a, T>)>,
+}
+
+impl<T: Sweepable> Default for HeldSet<'_, T> {
+    fn default() -> Self {
+        Self {
+            few: [const { None }; 4],
+            more: Vec::new(),
+        }
+    }
+}
+
+impl<'a, T: Sweepable> HeldSet<'a, T> {
+    fn push(&mut self, i: usize, held: Held<'a, T>) {
+        match self.few.iter_mut().find(|slot| slot.is_none()) {
+            Some(slot) => *slot = Some((i, held)),
+            None => self.more.push((i, held)),
+        }
+    }
+
+    fn get(&mut self, i: usize) -> Option<&mut T> {
+        self.few
+            .iter_mut()
+            .flatten()
+            .chain(self.more.iter_mut())
+            .find(|(j, _)| *j == i)
+            .map(|(_, held)| &mut *held.guard)
+    }
+}
+
+/// Tokens kept in memory by [`TokenHash`], in shards, with a family index.
 ///
 /// An entry counts as gone once the `now` a method is called with reaches its `expires_at`, so
 /// it behaves like a cache with TTLs. Expired entries are dropped as the store is written to (a
 /// bounded batch per write, from an index by expiry), and on demand with
 /// [`purge_expired`](MemoryTokenStore::purge_expired).
-#[derive(Default)]
+///
+/// Tokens live in shards by hash, families in shards by family, each behind a lock of its own,
+/// so requests on several threads seldom wait for each other; each method is still one atomic
+/// step, as [`TokenStore`] asks. A token costs a compact entry (times in seconds, what it shares
+/// with other tokens shared) and its hash in the index by expiry; a token that stands alone (no
+/// family) costs no family entry.
 pub struct MemoryTokenStore {
-    state: Mutex<TokenState>,
+    tokens: Shards<TokenShard>,
+    families: Shards<FamilyShard>,
+    family_hasher: RandomState,
+}
+
+impl Default for MemoryTokenStore {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl MemoryTokenStore {
     /// An empty store.
     pub fn new() -> Self {
-        Self::default()
+        // Four shards a thread, at least 64: two threads seldom want the same one.
+        let n = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .saturating_mul(4)
+            .clamp(64, 1024)
+            .next_power_of_two();
+        Self {
+            tokens: Shards::new(n),
+            families: Shards::new(n),
+            family_hasher: RandomState::new(),
+        }
     }
 
     /// Drops every entry that has expired at `now`, and gives the memory back.
     pub fn purge_expired(&self, now: OffsetDateTime) {
-        let mut state = lock(&self.state);
-        state.sweep(now, usize::MAX);
-        state.entries.shrink_to_fit();
-        state.families.shrink_to_fit();
-        state.revoked.shrink_to_fit();
-        state.expiry.shrink();
-        state.revoked_expiry.shrink();
+        let secs = now.unix_timestamp();
+        self.tokens.each(|shard| {
+            shard.sweep(secs, usize::MAX);
+            if shard.entries.is_empty() {
+                *shard = TokenShard::default();
+            } else {
+                shard.entries.shrink_to_fit();
+            }
+        });
+        self.families.each(|shard| {
+            shard.sweep(now, usize::MAX);
+            shard.families.shrink_to_fit();
+            shard.revoked.shrink_to_fit();
+            shard.expiry.shrink();
+            shard.revoked_expiry.shrink();
+        });
     }
 
     /// How many entries (live tokens and spent marks) the store holds, expired or not.
     pub fn len(&self) -> usize {
-        lock(&self.state).entries.len()
+        let mut n = 0;
+        self.tokens.each(|shard| n += shard.entries.len());
+        n
     }
 
     /// Whether the store holds no entries.
@@ -192,11 +562,124 @@ impl MemoryTokenStore {
 
     /// Every entry, for inspection: the hash and what the store keeps under it.
     pub fn snapshot(&self) -> Vec<(TokenHash, TokenLookup)> {
-        lock(&self.state)
-            .entries
+        let mut out = Vec::new();
+        self.tokens.each(|shard| {
+            out.extend(
+                shard
+                    .entries
+                    .iter()
+                    .map(|(hash, entry)| (*hash, entry.lookup())),
+            );
+        });
+        out
+    }
+
+    /// The token shard `hash` lives in.
+    fn token_shard(&self, hash: &TokenHash) -> usize {
+        // The hash is uniform; these bytes are not the ones the shard's own index folds first.
+        let bytes = hash.as_bytes();
+        let word = bytes
             .iter()
-            .map(|(h, e)| (*h, e.lookup()))
-            .collect()
+            .skip(8)
+            .take(8)
+            .fold(0usize, |w, b| (w << 8) | usize::from(*b));
+        word % self.tokens.shards.len()
+    }
+
+    /// The family shard `family` lives in.
+    fn family_shard(&self, family: &FamilyId) -> usize {
+        // Truncating the hash keeps it uniform.
+        self.family_hasher.hash_one(family) as usize % self.families.shards.len()
+    }
+
+    /// Sweeps a bounded batch of what is due at `now`, starting from shard `start`.
+    fn sweep(&self, now: OffsetDateTime, start: usize) {
+        let secs = now.unix_timestamp();
+        self.tokens
+            .sweep(secs, start, |shard, max| shard.sweep(secs, max));
+        self.families
+            .sweep(secs, start, |shard, max| shard.sweep(now, max));
+    }
+
+    fn lock_families<'f>(
+        &self,
+        families: impl Iterator<Item = &'f FamilyId> + Clone,
+    ) -> HeldSet<'_, FamilyShard> {
+        self.families
+            .lock_few(families.map(|f| self.family_shard(f)))
+    }
+
+    fn lock_tokens<'h>(
+        &self,
+        hashes: impl Iterator<Item = &'h TokenHash> + Clone,
+    ) -> HeldSet<'_, TokenShard> {
+        self.tokens.lock_few(hashes.map(|h| self.token_shard(h)))
+    }
+
+    /// Whether a family of `tokens` is revoked at `now` (their family shards held).
+    fn any_revoked(
+        &self,
+        families: &mut HeldSet<'_, FamilyShard>,
+        tokens: &[(TokenHash, TokenRecord)],
+        now: OffsetDateTime,
+    ) -> bool {
+        tokens.iter().any(|(_, r)| {
+            r.family_id.as_ref().is_some_and(|family| {
+                families
+                    .get(self.family_shard(family))
+                    .is_some_and(|shard| shard.is_revoked(family, now))
+            })
+        })
+    }
+
+    /// Puts `entry` under `hash` and adds it to its family (the shards held).
+    fn put(
+        &self,
+        families: &mut HeldSet<'_, FamilyShard>,
+        shards: &mut HeldSet<'_, TokenShard>,
+        hash: TokenHash,
+        entry: Entry,
+        now: i64,
+    ) {
+        if let Some(family) = entry.family() {
+            if let Some(shard) = families.get(self.family_shard(family)) {
+                shard.add(family, hash, entry.expires_at(), now);
+            }
+        }
+        if let Some(shard) = shards.get(self.token_shard(&hash)) {
+            shard.put(hash, entry);
+        }
+    }
+
+    /// Saves the unexpired ones of `tokens` (the shards held).
+    fn save(
+        &self,
+        families: &mut HeldSet<'_, FamilyShard>,
+        shards: &mut HeldSet<'_, TokenShard>,
+        tokens: &[(TokenHash, TokenRecord)],
+        now: OffsetDateTime,
+    ) {
+        for (hash, record) in tokens {
+            if record.expires_at > now {
+                self.put(
+                    families,
+                    shards,
+                    *hash,
+                    Entry::live(record),
+                    now.unix_timestamp(),
+                );
+            }
+        }
+    }
+
+    /// What `find_token` answers.
+    fn lookup(&self, hash: &TokenHash, now: OffsetDateTime) -> TokenLookup {
+        let Some(mut shard) = self.tokens.lock_plain(self.token_shard(hash)) else {
+            return TokenLookup::Unknown;
+        };
+        shard
+            .current(hash, now.unix_timestamp())
+            .map_or(TokenLookup::Unknown, Entry::lookup)
     }
 }
 
@@ -204,6 +687,7 @@ impl fmt::Debug for MemoryTokenStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MemoryTokenStore")
             .field("entries", &self.len())
+            .field("shards", &self.tokens.shards.len())
             .finish_non_exhaustive()
     }
 }
@@ -215,9 +699,18 @@ impl TokenStore for MemoryTokenStore {
         tokens: &[(TokenHash, TokenRecord)],
         now: OffsetDateTime,
     ) -> Result<TokenSave, StoreError> {
-        let mut state = lock(&self.state);
-        state.sweep(now, SWEEP_BATCH);
-        Ok(state.save(tokens, now))
+        let Some((first, _)) = tokens.first() else {
+            return Ok(TokenSave::Saved);
+        };
+        self.sweep(now, self.token_shard(first));
+        let mut families =
+            self.lock_families(tokens.iter().filter_map(|(_, r)| r.family_id.as_ref()));
+        if self.any_revoked(&mut families, tokens, now) {
+            return Ok(TokenSave::FamilyRevoked);
+        }
+        let mut shards = self.lock_tokens(tokens.iter().map(|(h, _)| h));
+        self.save(&mut families, &mut shards, tokens, now);
+        Ok(TokenSave::Saved)
     }
 
     async fn find_token(
@@ -225,10 +718,15 @@ impl TokenStore for MemoryTokenStore {
         hash: &TokenHash,
         now: OffsetDateTime,
     ) -> Result<TokenLookup, StoreError> {
-        let mut state = lock(&self.state);
-        Ok(state
-            .current(hash, now)
-            .map_or(TokenLookup::Unknown, Entry::lookup))
+        Ok(self.lookup(hash, now))
+    }
+
+    fn find_token_in_memory(
+        &self,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Option<Result<TokenLookup, StoreError>> {
+        Some(Ok(self.lookup(hash, now)))
     }
 
     async fn update_tokens(
@@ -236,24 +734,44 @@ impl TokenStore for MemoryTokenStore {
         change: &TokenChange,
         now: OffsetDateTime,
     ) -> Result<TokenUpdate, StoreError> {
-        let mut state = lock(&self.state);
-        state.sweep(now, SWEEP_BATCH);
+        let secs = now.unix_timestamp();
+        let hashes = || {
+            let expected = change.expect.iter().map(|(h, _)| h);
+            let marked = change.mark.iter().map(|(h, _)| h);
+            expected
+                .chain(marked)
+                .chain(change.insert.iter().map(|(h, _)| h))
+        };
+        if let Some(first) = hashes().next() {
+            self.sweep(now, self.token_shard(first));
+        }
+        let marked = change.mark.iter().map(|(_, m)| &m.family_id);
+        let inserted = change
+            .insert
+            .iter()
+            .filter_map(|(_, r)| r.family_id.as_ref());
+        let mut families = self.lock_families(marked.chain(inserted));
+        let mut shards = self.lock_tokens(hashes());
         for (hash, expected) in &change.expect {
-            if !state.current(hash, now).is_some_and(|e| e.is(expected)) {
+            let holds = shards
+                .get(self.token_shard(hash))
+                .and_then(|shard| shard.current(hash, secs))
+                .is_some_and(|e| e.is(expected));
+            if !holds {
                 return Ok(TokenUpdate::Conflict);
             }
         }
-        if state.any_revoked(&change.insert, now) {
+        if self.any_revoked(&mut families, &change.insert, now) {
             return Ok(TokenUpdate::FamilyRevoked);
         }
         for (hash, mark) in &change.mark {
             if mark.keep_until > now {
-                state.put(*hash, Entry::Spent(mark.clone()));
-            } else {
-                state.remove(hash);
+                self.put(&mut families, &mut shards, *hash, Entry::spent(mark), secs);
+            } else if let Some(shard) = shards.get(self.token_shard(hash)) {
+                shard.remove(hash);
             }
         }
-        state.save(&change.insert, now);
+        self.save(&mut families, &mut shards, &change.insert, now);
         Ok(TokenUpdate::Applied)
     }
 
@@ -262,14 +780,19 @@ impl TokenStore for MemoryTokenStore {
         hash: &TokenHash,
         now: OffsetDateTime,
     ) -> Result<Option<TokenRecord>, StoreError> {
-        let mut state = lock(&self.state);
-        if !matches!(state.current(hash, now), Some(Entry::Live(_))) {
+        let Some(mut shard) = self.tokens.lock_plain(self.token_shard(hash)) else {
+            return Ok(None);
+        };
+        if !matches!(
+            shard.current(hash, now.unix_timestamp()),
+            Some(Entry::Live(_))
+        ) {
             return Ok(None);
         }
-        match state.remove(hash) {
-            Some(Entry::Live(r)) => Ok(Some(r)),
-            _ => Ok(None),
-        }
+        Ok(match shard.remove(hash) {
+            Some(Entry::Live(live)) => Some(Entry::record(&live)),
+            _ => None,
+        })
     }
 
     async fn revoke_family(
@@ -278,29 +801,63 @@ impl TokenStore for MemoryTokenStore {
         remember_until: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<u64, StoreError> {
-        let mut state = lock(&self.state);
-        let held = state.revoked.get(family).copied();
-        if remember_until > now && held.is_none_or(|held| held < remember_until) {
-            state.revoked.insert(family.clone(), remember_until);
-            state.revoked_expiry.push(remember_until, family.clone());
-        }
-        let hashes: Vec<TokenHash> = state
-            .families
-            .get(family)
-            .map(|s| s.iter().copied().collect())
-            .unwrap_or_default();
+        let secs = now.unix_timestamp();
+        let Some(mut held) = self.families.lock(self.family_shard(family)) else {
+            return Ok(0);
+        };
+        let families = &mut held.guard;
+        families.mark_revoked(family, remember_until, now);
+        let Some(members) = families.families.get_mut(family) else {
+            return Ok(0);
+        };
+        let mut shards = self.tokens.lock_many(
+            members
+                .tokens
+                .iter()
+                .map(|(h, _)| self.token_shard(h))
+                .collect(),
+        );
         let mut revoked = 0;
-        for h in hashes {
-            match state.entries.get(&h) {
-                Some(Entry::Live(r)) => {
-                    if r.expires_at > now {
+        members.tokens.retain(|(hash, lapses)| {
+            let Some(shard) = shards.get(self.token_shard(hash)) else {
+                return false;
+            };
+            match shard.get(hash) {
+                // A member's entry may have been replaced since: only this family's is removed.
+                Some(Entry::Live(live))
+                    if live.extra.as_ref().and_then(|e| e.family_id.as_ref()) == Some(family) =>
+                {
+                    if live.expires_at > secs {
                         revoked += 1;
                     }
-                    state.remove(&h);
+                    shard.remove(hash);
+                    false
                 }
-                Some(Entry::Spent(_)) | None => {}
+                // Spent marks stay, and so does their membership.
+                Some(entry @ Entry::Spent(_)) => entry.family() == Some(family) && *lapses > secs,
+                _ => false,
             }
+        });
+        drop(shards);
+        if members.tokens.is_empty() {
+            families.families.remove(family);
         }
         Ok(revoked)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_stay_compact() {
+        // A live entry: client, scope, two times, the box of the rest, the kind.
+        assert!(
+            std::mem::size_of::<Entry>() <= 72,
+            "{}",
+            std::mem::size_of::<Entry>()
+        );
+        assert!(std::mem::size_of::<(TokenHash, Entry)>() <= 104);
     }
 }

@@ -522,7 +522,9 @@ impl RedisStore {
         crate::token::hex(&digest)
     }
 
-    /// Adds the keys and arguments that save `tokens` to a script invocation.
+    /// Adds the keys and arguments that save `tokens` to a script invocation: a token's key, and
+    /// its family's key and revoked marker unless it stands alone (then its family argument is
+    /// empty, and the scripts keep no family for it).
     fn add_tokens(
         &self,
         invocation: &mut redis::ScriptInvocation<'_>,
@@ -530,13 +532,16 @@ impl RedisStore {
     ) -> Result<(), StoreError> {
         for (hash, record) in tokens {
             let json = crate::store::encode_record(record)?;
+            invocation.key(self.token_key(hash));
+            if let Some(family) = &record.family_id {
+                invocation
+                    .key(self.family_key(family))
+                    .key(self.revoked_key(family));
+            }
             invocation
-                .key(self.token_key(hash))
-                .key(self.family_key(&record.family_id))
-                .key(self.revoked_key(&record.family_id))
                 .arg(kind_str(record.kind))
                 .arg(record.client_id.as_str())
-                .arg(record.family_id.as_str())
+                .arg(record.family_id.as_ref().map_or("", FamilyId::as_str))
                 .arg(record.expires_at.unix_timestamp())
                 .arg(json)
                 .arg(hash.to_hex());

@@ -1,7 +1,8 @@
 -- `TokenStore::update_tokens`: a compare-and-set over several tokens, plus inserts.
 --
--- KEYS: one token key an expectation; then (token key, family key) pairs, one a mark; then
--- token/family/marker key triples for the inserts.
+-- KEYS: one token key an expectation; then (token key, family key) pairs, one a mark; then the
+-- inserts' keys (as `save`: a token's key, and its family and marker keys unless it stands
+-- alone).
 -- ARGV: now, how many expectations, how many marks; then two values an expectation (`live` or
 -- `spent`, and for `spent` the successor's hash hex, or '' for none); six values a mark
 -- (client, family, spent at, successor hex or '', keep until, the marked token's hash hex);
@@ -28,7 +29,8 @@ for i = 1, ne do
   a = a + 2
 end
 local first_insert = ne + 2 * nm + 1
-if revoked(now, first_insert) then return 'revoked' end
+local first_insert_arg = a + 6 * nm
+if revoked(now, first_insert, first_insert_arg) then return 'revoked' end
 local k = ne + 1
 for i = 1, nm do
   local tk, fk = KEYS[k], KEYS[k + 1]
