@@ -149,5 +149,19 @@ fn main() {
         refresh = field(&r, "refresh_token");
     }
 
-    println!("allocations per request: client credentials {cc_allocs}, code flow {code_allocs}, refresh {refresh_allocs}, validation {validation_allocs}");
+    println!(
+        "allocations per request: client credentials {cc_allocs}, code flow {code_allocs}, \
+         refresh {refresh_allocs}, validation {validation_allocs}"
+    );
+    // Ceilings: what the engine does today (validation allocates nothing at all).
+    assert!(
+        cc_allocs <= 10,
+        "client credentials: {cc_allocs} allocations"
+    );
+    assert!(code_allocs <= 39, "code flow: {code_allocs} allocations");
+    assert!(
+        refresh_allocs <= 17,
+        "refresh: {refresh_allocs} allocations"
+    );
+    assert_eq!(validation_allocs, 0, "validation allocates");
 }

@@ -28,13 +28,14 @@
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::fmt;
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
+use super::digest::DigestMap;
 use super::{lock, shrink_if_sparse};
 use crate::error::StoreError;
 use crate::scope::Scope;
@@ -175,29 +176,7 @@ impl Entry {
     }
 }
 
-/// Hashes a [`TokenHash`] by folding its bytes, without a key.
-///
-/// A keyed hash (SipHash with a random key) keeps an attacker from choosing keys that collide.
-/// Here nobody chooses a stored key: each is the SHA-256 of a token the server drew from its
-/// CSPRNG, so the keys are uniform already, and a presented token only probes. Folding them is
-/// as safe, and cheaper.
-#[derive(Default)]
-struct FoldHasher(u64);
-
-impl Hasher for FoldHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let word = chunk.iter().fold(0u64, |w, b| (w << 8) | u64::from(*b));
-            self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
-        }
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type TokenMap = HashMap<TokenHash, Entry, BuildHasherDefault<FoldHasher>>;
+type TokenMap = DigestMap<TokenHash, Entry>;
 
 /// One shard of the tokens: entries by hash, and hashes by the second they expire.
 ///
@@ -576,7 +555,8 @@ impl MemoryTokenStore {
 
     /// The token shard `hash` lives in.
     fn token_shard(&self, hash: &TokenHash) -> usize {
-        // The hash is uniform; these bytes are not the ones the shard's own index folds first.
+        // The hash is uniform; these bytes are not the ones the shard's map hashes by (its first
+        // eight, `DigestHasher`).
         let bytes = hash.as_bytes();
         let word = bytes
             .iter()
