@@ -1,8 +1,8 @@
 //! Grants per second on each store: the client credentials grant, the password grant (with a
 //! verifier that does no hashing), the refresh grant (rotating) and bearer validation, against the
 //! in-memory store and against Redis on loopback (in memory, no append-only file), one request at
-//! a time and 32 at once. For Redis it also prints the commands (round trips: the store sends one
-//! command at a time) each request took, read from the server's own count. Prints a table.
+//! a time and 32 at once. For Redis it also prints the round trips each request takes (the
+//! commands its connection sends, as `redis-cli monitor` sees them). Prints a table.
 //!
 //! `cargo bench --bench stores` (starts its own redis-server, which must be on PATH)
 
@@ -89,17 +89,55 @@ async fn measure(server: &AuthorizationServer, op: Op, concurrency: usize, total
     (per * concurrency) as f64 / elapsed.as_secs_f64()
 }
 
-/// The commands Redis has processed so far (`INFO stats`).
-async fn commands(connection: &mut redis::aio::MultiplexedConnection) -> i64 {
-    let info: String = redis::cmd("INFO")
-        .arg("stats")
-        .query_async(connection)
+/// The round trips one `op` takes on `server` (a Redis one): the commands its connection sends,
+/// as `redis-cli monitor` sees them (commands a script runs inside Redis are not round trips),
+/// over 200 requests after a worker's own sign-in.
+async fn round_trips(server: &AuthorizationServer, url: &str, op: Op) -> f64 {
+    const REQUESTS: usize = 200;
+    let port = url.rsplit(':').next().unwrap_or("6379");
+    // Line-buffered, so that nothing it saw is still in its buffer when it is stopped.
+    let mut monitor = std::process::Command::new("stdbuf")
+        .args(["-oL", "redis-cli", "-p", port, "monitor"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("stdbuf and redis-cli (coreutils, redis-tools) on PATH");
+    let mut marks = redis::Client::open(url)
+        .expect("redis url")
+        .get_multiplexed_async_connection()
         .await
-        .expect("INFO");
-    info.lines()
-        .find_map(|l| l.strip_prefix("total_commands_processed:"))
-        .and_then(|n| n.trim().parse().ok())
-        .expect("total_commands_processed")
+        .expect("redis connection");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mark = |name: &'static str| redis::cmd("ECHO").arg(name).to_owned();
+    let _: String = mark("grantor-mark-0")
+        .query_async(&mut marks)
+        .await
+        .expect("echo");
+    worker(server.clone(), op, 0, 0).await;
+    let _: String = mark("grantor-mark-1")
+        .query_async(&mut marks)
+        .await
+        .expect("echo");
+    worker(server.clone(), op, 0, REQUESTS).await;
+    let _: String = mark("grantor-mark-2")
+        .query_async(&mut marks)
+        .await
+        .expect("echo");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _ = monitor.kill();
+    let output = monitor.wait_with_output().expect("monitor output");
+    let text = String::from_utf8_lossy(&output.stdout);
+    // Top-level commands between two marks ("[0 lua]" lines are a script's own).
+    let count_between = |from: &str, to: &str| {
+        text.lines()
+            .skip_while(|l| !l.contains(from))
+            .skip(1)
+            .take_while(|l| !l.contains(to))
+            .filter(|l| !l.contains(" lua]"))
+            .count()
+    };
+    let sign_in = count_between("grantor-mark-0", "grantor-mark-1");
+    let with_requests = count_between("grantor-mark-1", "grantor-mark-2");
+    with_requests.saturating_sub(sign_in) as f64 / REQUESTS as f64
 }
 
 fn main() {
@@ -123,14 +161,9 @@ fn main() {
             ),
             ("redis", server(redis.clone(), redis)),
         ];
-        let mut stats = redis::Client::open(redis_server.url())
-            .expect("redis url")
-            .get_multiplexed_async_connection()
-            .await
-            .expect("redis connection");
         println!(
             "{:<8} {:<22} {:>14} {:>14} {:>18}",
-            "store", "request", "1 at a time/s", "32 at once/s", "commands/request"
+            "store", "request", "1 at a time/s", "32 at once/s", "round trips"
         );
         for (name, server) in &backends {
             for (label, op, total) in [
@@ -139,17 +172,10 @@ fn main() {
                 ("refresh grant", Op::Refresh, 20_000),
                 ("bearer validation", Op::Bearer, 50_000),
             ] {
-                // A worker signs in first; that, and each count's own INFO, are not the request's.
-                let start = commands(&mut stats).await;
-                assert_eq!(server.token(login(0)).await.status(), 200);
-                let sign_in = commands(&mut stats).await - start - 1;
-                let before = commands(&mut stats).await;
                 let sequential = measure(server, op, 1, total / 4).await;
-                let per =
-                    (commands(&mut stats).await - before - 1 - sign_in) as f64 / (total / 4) as f64;
                 let concurrent = measure(server, op, 32, total).await;
                 let per = if *name == "redis" {
-                    format!("{per:.2}")
+                    format!("{:.2}", round_trips(server, &redis_server.url(), op).await)
                 } else {
                     "-".to_owned()
                 };

@@ -229,10 +229,19 @@ impl TokenShard {
 
 /// A family's members (tokens and spent marks, by hash, with when each lapses), and when the
 /// last of them does.
+///
+/// A token may be listed twice (a live token, then its spent mark): a member is added without
+/// looking for it, and lapsed members are dropped once the list has doubled since they last were,
+/// so that a write into a family costs the same however many tokens it has held.
 struct Members {
     tokens: Vec<(TokenHash, i64)>,
     until: i64,
+    /// The length at which lapsed members are dropped next.
+    prune_at: usize,
 }
+
+/// The shortest member list that is pruned of lapsed members.
+const MIN_PRUNE: usize = 8;
 
 /// One shard of the families: their members, and the families recently revoked.
 #[derive(Default)]
@@ -250,23 +259,25 @@ impl FamilyShard {
         self.revoked.get(family).is_some_and(|until| *until > now)
     }
 
-    /// Adds `hash`, lapsing at `expires_at`, to `family`; drops the members that have lapsed.
+    /// Adds `hash`, lapsing at `expires_at`, to `family` (now and then dropping the members that
+    /// have lapsed).
     fn add(&mut self, family: &FamilyId, hash: TokenHash, expires_at: i64, now: i64) {
         if !self.families.contains_key(family) {
             let members = Members {
                 tokens: Vec::new(),
                 until: i64::MIN,
+                prune_at: MIN_PRUNE,
             };
             self.families.insert(family.clone(), members);
         }
         let Some(members) = self.families.get_mut(family) else {
             return;
         };
-        members.tokens.retain(|(_, lapses)| *lapses > now);
-        match members.tokens.iter_mut().find(|(h, _)| *h == hash) {
-            Some(member) => member.1 = member.1.max(expires_at),
-            None => members.tokens.push((hash, expires_at)),
+        if members.tokens.len() >= members.prune_at {
+            members.tokens.retain(|(_, lapses)| *lapses > now);
+            members.prune_at = (members.tokens.len() * 2).max(MIN_PRUNE);
         }
+        members.tokens.push((hash, expires_at));
         if expires_at > members.until {
             members.until = expires_at;
             self.expiry.push_at(expires_at, family.clone());
@@ -839,5 +850,29 @@ mod tests {
             std::mem::size_of::<Entry>()
         );
         assert!(std::mem::size_of::<(TokenHash, Entry)>() <= 104);
+    }
+
+    #[test]
+    fn family_lists_are_pruned_as_they_double() {
+        let family = FamilyId::new("f");
+        let mut shard = FamilyShard::default();
+        let hash = |i: u32| {
+            let mut bytes = [0u8; 32];
+            for (slot, b) in bytes.iter_mut().zip(i.to_le_bytes()) {
+                *slot = b;
+            }
+            TokenHash::from_bytes(bytes)
+        };
+        // A thousand rotations, each member lapsing at 10 + i: adding never scans the list...
+        for i in 0..1000 {
+            shard.add(&family, hash(i), 10 + i64::from(i), 0);
+        }
+        let listed = |shard: &FamilyShard| shard.families.get(&family).map(|m| m.tokens.len());
+        assert_eq!(listed(&shard), Some(1000));
+        // ...and once most have lapsed, the next doubling drops them.
+        for i in 1000..1100 {
+            shard.add(&family, hash(i), 5000, 1000);
+        }
+        assert!(listed(&shard).is_some_and(|n| n < 200), "{:?}", listed(&shard));
     }
 }
