@@ -101,6 +101,13 @@ async fn round_trips(server: &AuthorizationServer, url: &str, op: Op) -> f64 {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("stdbuf and redis-cli (coreutils, redis-tools) on PATH");
+    // Read as it comes: a full pipe would stall the monitor, and what it held would be lost.
+    let mut stdout = monitor.stdout.take().expect("monitor stdout");
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut stdout, &mut text);
+        text
+    });
     let mut marks = redis::Client::open(url)
         .expect("redis url")
         .get_multiplexed_async_connection()
@@ -124,8 +131,8 @@ async fn round_trips(server: &AuthorizationServer, url: &str, op: Op) -> f64 {
         .expect("echo");
     tokio::time::sleep(Duration::from_millis(300)).await;
     let _ = monitor.kill();
-    let output = monitor.wait_with_output().expect("monitor output");
-    let text = String::from_utf8_lossy(&output.stdout);
+    let _ = monitor.wait();
+    let text = reader.join().expect("monitor reader");
     // Top-level commands between two marks ("[0 lua]" lines are a script's own).
     let count_between = |from: &str, to: &str| {
         text.lines()

@@ -873,6 +873,10 @@ mod tests {
         for i in 1000..1100 {
             shard.add(&family, hash(i), 5000, 1000);
         }
-        assert!(listed(&shard).is_some_and(|n| n < 200), "{:?}", listed(&shard));
+        assert!(
+            listed(&shard).is_some_and(|n| n < 200),
+            "{:?}",
+            listed(&shard)
+        );
     }
 }
