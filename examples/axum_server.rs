@@ -53,9 +53,9 @@ use grantor::{
     AuthorizeOutcome, BearerValidator, Client, ClientId, ClientSecret, DeviceConfirmation,
     DeviceRequest, ErrorCode, GrantType, LoginLimits, MemoryClientStore, MemoryCodeStore,
     MemoryDeviceCodeStore, MemoryTokenStore, OAuthError, OneTimeCode, OtpVerdict, Password,
-    PendingAuthorization, PendingLimits, Reason, RedisStore, RequestIdHash, ResourceRequest, Scope,
-    SecretHash, StoreError, TokenLocation, TokenRequest, Totp, UserCode, UserId, UserVerdict,
-    UserVerifier, Username,
+    PendingAuthorization, PendingLimits, Reason, RedisStore, RequestIdHash, Scope, SecretHash,
+    StoreError, TokenLocation, TokenRequest, Totp, UserCode, UserId, UserVerdict, UserVerifier,
+    Username,
 };
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 use serde::Serialize;
@@ -491,11 +491,7 @@ async fn users(State(app): State<App>, request: Request) -> axum::response::Resp
         Ok(request) => request,
         Err(response) => return response,
     };
-    match app
-        .resources
-        .validate(&ResourceRequest::from(request), &app.read)
-        .await
-    {
+    match app.resources.validate_http(&request, &app.read).await {
         Ok(grant) => {
             let mut response = (
                 [(http::header::CONTENT_TYPE, "application/json")],

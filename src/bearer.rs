@@ -93,6 +93,30 @@ impl ResourceRequest {
     }
 }
 
+impl ResourceRequest {
+    /// What the request carries, borrowed, as the validator reads it.
+    fn presented(&self) -> Presented<'_> {
+        Presented {
+            method: self.method,
+            authorization: self.authorization.as_deref().map(Cow::Borrowed),
+            query: self.query.as_deref(),
+            content_type: self.content_type,
+            body: &self.body,
+        }
+    }
+}
+
+/// What a request to a protected resource carries that the validator reads, borrowed from
+/// wherever the request is kept (a [`ResourceRequest`], or an `http::Request`).
+pub(crate) struct Presented<'r> {
+    pub(crate) method: Option<Method>,
+    /// `Authorization`'s value; owned only when repeated headers had to be joined.
+    pub(crate) authorization: Option<Cow<'r, [u8]>>,
+    pub(crate) query: Option<&'r [u8]>,
+    pub(crate) content_type: Option<BodyType>,
+    pub(crate) body: &'r [u8],
+}
+
 impl fmt::Debug for ResourceRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResourceRequest")
@@ -299,8 +323,17 @@ impl BearerValidator {
         request: &ResourceRequest,
         required: &Scope,
     ) -> Result<AccessGrant, BearerError> {
+        self.validate_presented(request.presented(), required).await
+    }
+
+    /// [`validate`](Self::validate), for what a request carries, borrowed.
+    pub(crate) async fn validate_presented(
+        &self,
+        request: Presented<'_>,
+        required: &Scope,
+    ) -> Result<AccessGrant, BearerError> {
         let now = self.clock.now();
-        let (token, location) = self.extract(request).map_err(|e| self.refuse(e))?;
+        let (token, location) = self.extract(&request).map_err(|e| self.refuse(e))?;
         let invalid = || {
             self.refuse(Some(
                 OAuthError::invalid_token("the access token is invalid, expired, or revoked")
@@ -344,7 +377,7 @@ impl BearerValidator {
     /// Finds the one token the request carries. `Err(None)` means no token at all.
     fn extract<'r>(
         &self,
-        request: &'r ResourceRequest,
+        request: &'r Presented<'_>,
     ) -> Result<(Cow<'r, str>, TokenLocation), Option<OAuthError>> {
         let bad = |msg: &'static str| {
             Some(OAuthError::invalid_request(msg).with_reason(Reason::BadBearerRequest))
@@ -352,7 +385,7 @@ impl BearerValidator {
         let mut found = Found::default();
 
         if let Some(header) = &request.authorization {
-            let header = std::str::from_utf8(header)
+            let header = std::str::from_utf8(header.as_ref())
                 .map_err(|_| bad("the Authorization header is not valid UTF-8"))?;
             let (scheme, rest) = header.trim().split_once(' ').unwrap_or((header.trim(), ""));
             // Another scheme is an unsupported authentication method: no error information.
@@ -368,7 +401,7 @@ impl BearerValidator {
         let in_body = request.content_type == Some(BodyType::Form) && !request.body.is_empty();
         if in_body {
             let before = found.count;
-            access_token_params(&request.body, |t| found.add(t, TokenLocation::Body))
+            access_token_params(request.body, |t| found.add(t, TokenLocation::Body))
                 .map_err(Some)?;
             if found.count > before && request.method == Some(Method::Get) {
                 return Err(bad("an access token in the body cannot be sent with GET"));
@@ -377,7 +410,7 @@ impl BearerValidator {
 
         // A query token where they are not accepted is an unsupported authentication method:
         // RFC 6750 §3 says to answer as if there were no credentials, without error details.
-        if let (Some(query), true) = (&request.query, self.allow_query) {
+        if let (Some(query), true) = (request.query, self.allow_query) {
             access_token_params(query, |t| found.add(t, TokenLocation::Query)).map_err(Some)?;
         }
 

@@ -13,21 +13,27 @@
 
 use std::borrow::Cow;
 
-use crate::bearer::ResourceRequest;
+use crate::bearer::{AccessGrant, BearerError, BearerValidator, Presented, ResourceRequest};
 use crate::request::TokenRequest;
+use crate::request::{BodyType, Method};
 use crate::response::Response;
+use crate::scope::Scope;
 
 /// The value of header `name`, with repeated headers joined by `, ` as HTTP allows (a request
-/// that repeats `Authorization` then fails to parse instead of having one copy picked).
-fn header(headers: &http::HeaderMap, name: http::header::HeaderName) -> Option<Vec<u8>> {
+/// that repeats `Authorization` then fails to parse instead of having one copy picked). Borrowed
+/// when the header is sent once.
+fn header(headers: &http::HeaderMap, name: http::header::HeaderName) -> Option<Cow<'_, [u8]>> {
     let mut values = headers.get_all(name).iter();
     let first = values.next()?;
+    let Some(second) = values.next() else {
+        return Some(Cow::Borrowed(first.as_bytes()));
+    };
     let mut out = first.as_bytes().to_vec();
-    for v in values {
+    for v in std::iter::once(second).chain(values) {
         out.extend_from_slice(b", ");
         out.extend_from_slice(v.as_bytes());
     }
-    Some(out)
+    Some(Cow::Owned(out))
 }
 
 /// The `Content-Type` value; a repeated header names no type grantor reads (joined, as HTTP
@@ -55,7 +61,7 @@ impl TokenRequest {
             self = self.with_content_type(ct);
         }
         if let Some(auth) = header(headers, http::header::AUTHORIZATION) {
-            self.authorization = Some(auth);
+            self.authorization = Some(auth.into_owned());
         }
         self
     }
@@ -95,7 +101,7 @@ impl ResourceRequest {
             self = self.with_content_type(ct);
         }
         if let Some(auth) = header(headers, http::header::AUTHORIZATION) {
-            self = self.with_authorization_bytes(auth);
+            self = self.with_authorization_bytes(auth.into_owned());
         }
         self
     }
@@ -110,6 +116,40 @@ impl<B: Into<Vec<u8>>> From<http::Request<B>> for ResourceRequest {
             &parts.uri,
             &parts.headers,
         )
+    }
+}
+
+impl BearerValidator {
+    /// [`validate`](BearerValidator::validate) for an `http::Request` (or its parts with any
+    /// body), read where it lies: nothing of it is copied.
+    ///
+    /// ```
+    /// # async fn demo(validator: grantor::BearerValidator, request: http::Request<Vec<u8>>) {
+    /// let read: grantor::Scope = "read".parse().unwrap();
+    /// match validator.validate_http(&request, &read).await {
+    ///     Ok(grant) => { /* serve the resource for grant.client_id / grant.user_id */ }
+    ///     Err(refusal) => { /* answer refusal.into_response() */ }
+    /// }
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`validate`](BearerValidator::validate).
+    pub async fn validate_http<B: AsRef<[u8]>>(
+        &self,
+        request: &http::Request<B>,
+        required: &Scope,
+    ) -> Result<AccessGrant, BearerError> {
+        let headers = request.headers();
+        let presented = Presented {
+            method: Some(Method::parse(request.method().as_str())),
+            authorization: header(headers, http::header::AUTHORIZATION),
+            query: request.uri().query().map(str::as_bytes),
+            content_type: content_type(headers).map(BodyType::of),
+            body: request.body().as_ref(),
+        };
+        self.validate_presented(presented, required).await
     }
 }
 

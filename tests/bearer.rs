@@ -329,3 +329,48 @@ async fn a_failing_store_is_a_server_error_without_a_challenge() {
     assert_eq!((e.status(), e.code()), (500, Some(ErrorCode::ServerError)));
     assert!(e.into_response().header("WWW-Authenticate").is_none());
 }
+
+/// `validate_http` reads an `http::Request` where it lies and answers exactly what `validate`
+/// answers for the same request converted: in the header (once, twice), in a form body (with
+/// POST and with GET), in the query (refused by default), and absent.
+#[tokio::test]
+async fn validating_an_http_request_in_place_answers_as_a_converted_one() {
+    let f = fixture();
+    let token = f.login().await.str("access_token");
+    let validator = f.server.bearer_validator();
+    let form = "application/x-www-form-urlencoded";
+    let requests = [
+        http::Request::get("/api").header("Authorization", format!("Bearer {token}")),
+        http::Request::get("/api")
+            .header("Authorization", format!("Bearer {token}"))
+            .header("Authorization", format!("Bearer {token}")),
+        http::Request::post("/api").header("Content-Type", form),
+        http::Request::get("/api").header("Content-Type", form),
+        http::Request::get(format!("/api?access_token={token}")),
+        http::Request::get("/api"),
+        http::Request::get("/api").header("Authorization", "Bearer not-a-token"),
+    ];
+    for (i, builder) in requests.into_iter().enumerate() {
+        let body = if i == 2 || i == 3 {
+            format!("access_token={token}").into_bytes()
+        } else {
+            Vec::new()
+        };
+        let request = builder.body(body).expect("request");
+        let in_place = validator.validate_http(&request, &read()).await;
+        let converted = validator
+            .validate(&ResourceRequest::from_http(&request), &read())
+            .await;
+        assert_eq!(
+            in_place.as_ref().map(|g| g.client_id.clone()).ok(),
+            converted.as_ref().map(|g| g.client_id.clone()).ok(),
+            "request {i}"
+        );
+        assert_eq!(
+            in_place.as_ref().err().map(|e| e.code()),
+            converted.as_ref().err().map(|e| e.code()),
+            "request {i}"
+        );
+        assert_eq!(in_place.is_ok(), i == 0 || i == 2, "request {i}");
+    }
+}

@@ -1,13 +1,13 @@
 //! grantor, driven as its axum example drives it: `TokenRequest::from(request)`, `server.token`, the
 //! response turned into an `http::Response`; `authorize` then `approve` (the consent page between
-//! them skipped); `ResourceRequest::from_http` and the bearer validator.
+//! them skipped); the bearer validator's `validate_http`.
 
 use std::sync::Arc;
 
 use grantor::{
     AuthorizationRequest, AuthorizationServer, AuthorizeOutcome, BearerValidator, Client,
-    ClientSecret, GrantType, MemoryClientStore, MemoryCodeStore, MemoryTokenStore, ResourceRequest,
-    Scope, SecretHash, TokenRequest, UserId,
+    ClientSecret, GrantType, MemoryClientStore, MemoryCodeStore, MemoryTokenStore, Scope,
+    SecretHash, TokenRequest, UserId,
 };
 
 use crate::harness::{HttpRequest, Reply, CALLBACK, SERVICE_ID, SERVICE_SECRET, USER};
@@ -96,7 +96,7 @@ impl Side for Grantor {
 
     async fn validate(&self, request: &HttpRequest) -> bool {
         self.validator
-            .validate(&ResourceRequest::from_http(request), &self.read)
+            .validate_http(request, &self.read)
             .await
             .is_ok()
     }

@@ -49,18 +49,28 @@ pub fn allocations() -> (usize, usize) {
 /// batch takes 100 ms (a warm-up that also sizes the runs), then `runs` timed batches of about
 /// `run_time` each. One figure per run.
 pub fn rates(settings: &Settings, mut batch: impl FnMut(u64)) -> Vec<f64> {
-    let mut n = 8u64;
-    let rate = loop {
+    timed_rates(settings, |n| {
         let start = Instant::now();
         batch(n);
-        let took = start.elapsed();
+        start.elapsed()
+    })
+}
+
+/// As [`rates`], for a batch that times itself and answers how long its `n` operations took
+/// (so that it can build their inputs first, outside the time).
+pub fn timed_rates(settings: &Settings, mut batch: impl FnMut(u64) -> Duration) -> Vec<f64> {
+    let mut n = 8u64;
+    let rate = loop {
+        let took = batch(n);
         if took >= Duration::from_millis(100) || n >= 1 << 30 {
             break n as f64 / took.as_secs_f64();
         }
         n *= 2;
     };
     let per_run = ((rate * settings.run_time.as_secs_f64()) as u64).max(1);
-    fixed_rates(settings.runs, per_run, batch)
+    (0..settings.runs)
+        .map(|_| per_run as f64 / batch(per_run).as_secs_f64())
+        .collect()
 }
 
 /// Operations per second of `runs` batches of exactly `per_run` operations.
