@@ -8,8 +8,8 @@
 # THREADS (wrk -t, default 1), EXAMPLE_ADDR (default 127.0.0.1:18080), BARE_ADDR (default
 # 127.0.0.1:18081). Prints requests/s for POST /oauth/token (client credentials, HTTP Basic) and
 # GET /api/users (a bearer token with scope read), and the example's share of the bare figure:
-# with the example's default logging (info: one line per token, to a file here) and with
-# RUST_LOG=warn.
+# with the example's default logging (info, to a file here; grantor logs issued tokens at debug,
+# so nothing per token) and with RUST_LOG=warn.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

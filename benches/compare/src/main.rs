@@ -672,8 +672,8 @@ fn report(settings: &Settings, results: &Results, scaling: &scaling::Scaling) ->
 
 const FOOTNOTES: [&str; 9] = [
     "Every implementation is handed the same `http::Request` values (built by the harness, the \
-     same for all) and answers an `http::Response`; grantor through `TokenRequest::from_http` / \
-     `ResourceRequest::from_http` as its axum example does, oauth-as through its `http` feature's \
+     same for all) and answers an `http::Response`; grantor through `TokenRequest::from` (by value) \
+     and `BearerValidator::validate_http` as its axum example does, oauth-as through its `http` feature's \
      `AuthorizationService::handle`, oxide-auth through a host adapter to its \
      `frontends::simple` request type.",
     "Floor: 32 CSPRNG bytes, base64url, SHA-256, `HashMap` insert of a 16-byte record, the JSON \
@@ -698,9 +698,10 @@ const FOOTNOTES: [&str; 9] = [
      introspection (`AuthorizationServer::introspect`) plus a scope check; oxide-auth's \
      `ResourceFlow`. Requests cycle through one in eight of the live tokens, in issue order.",
     "Allocations are calls to the allocator (reallocations included) per operation, less those \
-     of building the harness's requests; rates include building them.",
+     of building the harness's requests; rates leave out building the requests that do not \
+     depend on an answer (client credentials, authorization requests).",
     "oxide-auth's primitives need `&mut` to issue, so they sit behind one `Mutex`; grantor's and \
      oauth-as's memory stores lock internally.",
-    "grantor logs one `info` event per token response through `tracing`; no subscriber is \
+    "grantor logs one `debug` event per token response through `tracing`; no subscriber is \
      installed here, so it costs a disabled callsite check. The peers log nothing.",
 ];
