@@ -241,7 +241,14 @@ pub(crate) fn raw_pairs(body: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
 /// Splits and decodes a form-urlencoded string into name/value pairs, within
 /// [`MAX_PARAMETERS`] and [`MAX_PARAMETER_LENGTH`].
 pub(crate) fn decode_form(body: &[u8]) -> Result<Vec<Pair<'_>>, OAuthError> {
-    let count = raw_pairs(body).take(MAX_PARAMETERS + 1).count();
+    // Each pair but the last ends at a `&`: counting them bounds the pairs from above in one
+    // fast pass, and only a body near the limit is counted exactly.
+    let at_most = body.iter().filter(|b| **b == b'&').count() + 1;
+    let count = if at_most > MAX_PARAMETERS {
+        raw_pairs(body).take(MAX_PARAMETERS + 1).count()
+    } else {
+        at_most
+    };
     if count > MAX_PARAMETERS {
         return Err(too_many());
     }
@@ -383,6 +390,32 @@ mod tests {
         assert!(matches!(form_decode(b""), Ok(Cow::Borrowed(""))));
         assert_eq!(form_decode(b"a+b%21").ok().as_deref(), Some("a b!"));
         assert!(form_decode(b"\xff").is_err());
+    }
+
+    #[test]
+    fn the_parameter_count_is_exact_at_the_limit() {
+        let body = |n: usize, sep: &str| {
+            (0..n)
+                .map(|i| format!("p{i}=1"))
+                .collect::<Vec<_>>()
+                .join(sep)
+        };
+        let count = |b: String| {
+            decode_form(b.as_bytes())
+                .map(|p| p.len())
+                .map_err(|e| e.reason())
+        };
+        assert_eq!(count(body(MAX_PARAMETERS, "&")), Ok(MAX_PARAMETERS));
+        // Empty segments are no parameters, however many there are.
+        assert_eq!(count(body(MAX_PARAMETERS, "&&&")), Ok(MAX_PARAMETERS));
+        assert_eq!(
+            count(body(MAX_PARAMETERS + 1, "&")),
+            Err(Some(Reason::TooManyParameters))
+        );
+        assert_eq!(
+            count(body(MAX_PARAMETERS + 1, "&&")),
+            Err(Some(Reason::TooManyParameters))
+        );
     }
 
     #[test]
