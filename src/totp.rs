@@ -9,7 +9,8 @@ use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 use time::OffsetDateTime;
 use totp_rs::{Algorithm, Secret, TOTP};
 
-use crate::{OneTimeCode, OtpVerdict};
+use crate::store::OtpVerdict;
+use crate::types::OneTimeCode;
 
 /// Length of a time step, in seconds (RFC 6238 §5.2).
 const STEP_SECONDS: u64 = 30;
