@@ -4,7 +4,8 @@
 //! - the issue and validation rates with 1,000 tokens live and with the full count (so a store
 //!   that slows down as it grows shows it),
 //! - the bytes the store holds per live token,
-//! - how much faster two threads issue and validate on the one store than one thread does,
+//! - how much faster two threads validate, and issue and validate, on the one store than one
+//!   thread does,
 //! - and, once time has moved past every token's expiry, the memory the purge gave back.
 //!
 //! `cargo bench --bench memory` (set `TOKENS` for another count)
@@ -126,6 +127,41 @@ fn issue_and_validate(server: &AuthorizationServer, threads: usize, n: usize) ->
     (2 * threads * n) as f64 / start.elapsed().as_secs_f64()
 }
 
+/// Validates each of `tokens` `passes` times on each of `threads` threads, every thread starting
+/// at a point of its own; answers validations per second. The same tokens over and over stay in
+/// the caches: this shows what the threads share (locks, reference counts), not memory misses.
+fn validate_threads(
+    server: &AuthorizationServer,
+    tokens: &[String],
+    threads: usize,
+    passes: usize,
+) -> f64 {
+    let read: Scope = "read".parse().expect("scope");
+    let requests: Vec<ResourceRequest> = tokens
+        .iter()
+        .map(|t| ResourceRequest::new().with_authorization(format!("Bearer {t}")))
+        .collect();
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let (requests, read) = (&requests, &read);
+            s.spawn(move || {
+                let rt = runtime();
+                let validator = server.bearer_validator();
+                let offset = t * requests.len() / threads.max(1);
+                rt.block_on(async {
+                    for _ in 0..passes {
+                        for request in requests.iter().cycle().skip(offset).take(requests.len()) {
+                            assert!(validator.validate(request, read).await.is_ok());
+                        }
+                    }
+                });
+            });
+        }
+    });
+    (threads * passes * requests.len()) as f64 / start.elapsed().as_secs_f64()
+}
+
 /// Saves a client-credentials token's record and looks it up, `n` times on each of `threads`
 /// threads, on the store alone; answers steps (saves and lookups) per second.
 fn save_and_find(
@@ -243,6 +279,11 @@ fn main() {
             (one.max(f(1)), two.max(f(2)))
         })
     };
+    let (one, two) = best(&|threads| validate_threads(&server, &spread, threads, 5));
+    println!(
+        "server, validate with {issued} live: one thread {one:.0}/s, two threads {two:.0}/s ({:.2}x)",
+        two / one
+    );
     let now = grantor::Clock::now(clock.as_ref());
     let (one, two) = best(&|threads| save_and_find(&tokens, threads, 4 * PER_THREAD, now));
     println!(

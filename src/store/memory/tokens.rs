@@ -25,17 +25,18 @@
 //! into the family), and `revoke_family` checks each member's entry before removing it (still
 //! there, live, and naming this family). A token that stands alone has no family entry at all.
 
+use std::borrow::Borrow;
 use std::collections::hash_map::RandomState;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use super::digest::DigestMap;
+use super::digest::{DigestHasher, DigestMap};
 use super::{lock, shrink_if_sparse};
 use crate::error::StoreError;
 use crate::scope::Scope;
@@ -61,16 +62,85 @@ struct Extra {
     family_id: Option<FamilyId>,
 }
 
-/// A live token's record, compact: times in unix seconds (records keep whole seconds), strings
-/// shared where their types share them.
+/// What many tokens have in common: their client, scope and kind, kept once per shard (see
+/// [`Interned`]) and pointed to by each of the shard's tokens.
 #[derive(Debug)]
-struct Live {
+struct Shared {
     client_id: ClientId,
     scope: Scope,
+    kind: TokenKind,
+}
+
+impl Shared {
+    /// A copy of the pair with strings of its own: a lookup clones them, and strings that only
+    /// this shard hands out are not written to by threads working in other shards.
+    fn copy(client_id: &ClientId, scope: &Scope, kind: TokenKind) -> Self {
+        Self {
+            client_id: ClientId::new(client_id.as_str()),
+            // A scope's text is canonical, so it parses to itself.
+            scope: Scope::parse(scope.as_str()).unwrap_or_else(|_| scope.clone()),
+            kind,
+        }
+    }
+
+    fn is(&self, client_id: &ClientId, scope: &Scope, kind: TokenKind) -> bool {
+        self.kind == kind && self.client_id == *client_id && self.scope == *scope
+    }
+}
+
+/// The shortest intern table that is pruned of pairs no token uses.
+const MIN_INTERNED: usize = 16;
+
+/// A shard's [`Shared`] values, by a hash of what they hold.
+///
+/// A pair stays in the table while tokens use it; once the table has doubled since it was last
+/// pruned, the pairs only the table holds are dropped, so it stays within twice the pairs in use.
+#[derive(Default)]
+struct Interned {
+    pairs: DigestMap<u64, Arc<Shared>>,
+    hasher: RandomState,
+    /// The length at which unused pairs are dropped next.
+    prune_at: usize,
+}
+
+impl Interned {
+    /// The shard's own `Shared` for this client, scope and kind.
+    fn get(&mut self, client_id: &ClientId, scope: &Scope, kind: TokenKind) -> Arc<Shared> {
+        let key = self
+            .hasher
+            .hash_one((client_id.as_str(), scope.as_str(), kind));
+        match self.pairs.get(&key) {
+            Some(shared) if shared.is(client_id, scope, kind) => return Arc::clone(shared),
+            // Another pair with the same 64-bit hash, still in use (vanishingly rare): this one
+            // goes unshared.
+            Some(shared) if Arc::strong_count(shared) > 1 => {
+                return Arc::new(Shared::copy(client_id, scope, kind));
+            }
+            _ => {}
+        }
+        if self.pairs.len() >= self.prune_at {
+            self.prune();
+        }
+        let shared = Arc::new(Shared::copy(client_id, scope, kind));
+        self.pairs.insert(key, Arc::clone(&shared));
+        shared
+    }
+
+    /// Drops the pairs no token uses.
+    fn prune(&mut self) {
+        self.pairs.retain(|_, shared| Arc::strong_count(shared) > 1);
+        self.prune_at = (self.pairs.len() * 2).max(MIN_INTERNED);
+    }
+}
+
+/// A live token's record, compact: what it shares with other tokens behind one pointer, times in
+/// unix seconds (records keep whole seconds).
+#[derive(Debug)]
+struct Live {
+    shared: Arc<Shared>,
+    extra: Option<Box<Extra>>,
     issued_at: i64,
     expires_at: i64,
-    extra: Option<Box<Extra>>,
-    kind: TokenKind,
 }
 
 /// A spent mark, compact.
@@ -90,8 +160,33 @@ enum Entry {
     Spent(Box<Spent>),
 }
 
+/// What is to be put under a hash: a token's record or a spent mark.
+#[derive(Clone, Copy)]
+enum New<'a> {
+    Live(&'a TokenRecord),
+    Spent(&'a SpentMark),
+}
+
+impl<'a> New<'a> {
+    /// When the entry will lapse, in unix seconds (as [`Entry::expires_at`] will answer).
+    fn expires_at(self) -> i64 {
+        match self {
+            New::Live(r) => r.expires_at.unix_timestamp(),
+            New::Spent(mark) => ceil_secs(mark.keep_until),
+        }
+    }
+
+    /// Its family; `None` for a token that stands alone.
+    fn family(self) -> Option<&'a FamilyId> {
+        match self {
+            New::Live(r) => r.family_id.as_ref(),
+            New::Spent(mark) => Some(&mark.family_id),
+        }
+    }
+}
+
 impl Entry {
-    fn live(r: &TokenRecord) -> Self {
+    fn live(r: &TokenRecord, shared: Arc<Shared>) -> Self {
         let extra =
             (r.user_id.is_some() || r.username.is_some() || r.family_id.is_some()).then(|| {
                 Box::new(Extra {
@@ -101,12 +196,10 @@ impl Entry {
                 })
             });
         Entry::Live(Live {
-            client_id: r.client_id.clone(),
-            scope: r.scope.clone(),
+            shared,
+            extra,
             issued_at: r.issued_at.unix_timestamp(),
             expires_at: r.expires_at.unix_timestamp(),
-            extra,
-            kind: r.kind,
         })
     }
 
@@ -140,11 +233,11 @@ impl Entry {
     fn record(live: &Live) -> TokenRecord {
         let extra = live.extra.as_deref();
         TokenRecord {
-            kind: live.kind,
-            client_id: live.client_id.clone(),
+            kind: live.shared.kind,
+            client_id: live.shared.client_id.clone(),
             user_id: extra.and_then(|e| e.user_id.clone()),
             username: extra.and_then(|e| e.username.clone()),
-            scope: live.scope.clone(),
+            scope: live.shared.scope.clone(),
             issued_at: at(live.issued_at),
             expires_at: at(live.expires_at),
             family_id: extra.and_then(|e| e.family_id.clone()),
@@ -176,41 +269,87 @@ impl Entry {
     }
 }
 
-type TokenMap = DigestMap<TokenHash, Entry>;
-
-/// One shard of the tokens: entries by hash, and hashes by the second they expire.
+/// A hash and its entry in one cache line: a lookup in a store far larger than any cache misses
+/// on the map's control bytes and on this line, and nowhere else.
 ///
-/// Entries sit in the map itself, so a lookup reads one place in memory besides the map's
-/// control bytes (a store of a million tokens is far larger than any cache, and each further
-/// place would be a further miss).
+/// A slot is hashed and compared by its hash alone, so the set of slots finds one by hash.
+#[derive(Debug)]
+#[repr(align(64))]
+struct Slot {
+    hash: TokenHash,
+    entry: Entry,
+}
+
+impl Borrow<TokenHash> for Slot {
+    fn borrow(&self) -> &TokenHash {
+        &self.hash
+    }
+}
+
+impl Hash for Slot {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // As `TokenHash` hashes, so that a lookup by `&TokenHash` finds the slot.
+        self.hash.hash(state);
+    }
+}
+
+impl PartialEq for Slot {
+    fn eq(&self, other: &Self) -> bool {
+        self.hash == other.hash
+    }
+}
+
+impl Eq for Slot {}
+
+/// The slots of a shard, hashed by [`DigestHasher`] (a slot is 64-aligned, and the set lays its
+/// slots out at their alignment, so each sits in exactly one line).
+type TokenSet = HashSet<Slot, BuildHasherDefault<DigestHasher>>;
+
+/// Shrinks a set once most of it has gone, as `shrink_if_sparse` does a map.
+fn shrink_set_if_sparse(set: &mut TokenSet) {
+    if set.capacity() > 1024 && set.len() < set.capacity() / 8 {
+        set.shrink_to_fit();
+    }
+}
+
+/// One shard of the tokens: entries by hash, hashes by the second they expire, and what the
+/// shard's tokens share.
 #[derive(Default)]
 struct TokenShard {
-    entries: TokenMap,
+    entries: TokenSet,
     expiry: ExpiryQueue<TokenHash>,
+    interned: Interned,
 }
 
 impl TokenShard {
     fn get(&self, hash: &TokenHash) -> Option<&Entry> {
-        self.entries.get(hash)
+        self.entries.get(hash).map(|slot| &slot.entry)
     }
 
-    /// The entry for `hash` unless it has expired at `now` (an expired one is dropped).
-    fn current(&mut self, hash: &TokenHash, now: i64) -> Option<&Entry> {
-        if self.entries.get(hash)?.expires_at() <= now {
-            self.entries.remove(hash);
-            return None;
+    /// `f` of the entry for `hash` unless it has expired at `now` (an expired one is dropped):
+    /// one lookup for an entry that is there.
+    fn current<R>(&mut self, hash: &TokenHash, now: i64, f: impl FnOnce(&Entry) -> R) -> Option<R> {
+        match self.entries.get(hash) {
+            None => return None,
+            Some(slot) if slot.entry.expires_at() > now => return Some(f(&slot.entry)),
+            Some(_) => {}
         }
-        self.entries.get(hash)
+        self.entries.remove(hash);
+        None
     }
 
-    /// Puts `entry` under `hash`, replacing what was there.
-    fn put(&mut self, hash: TokenHash, entry: Entry) {
+    /// Puts `new` under `hash`, replacing what was there.
+    fn put(&mut self, hash: TokenHash, new: New<'_>) {
+        let entry = match new {
+            New::Live(r) => Entry::live(r, self.interned.get(&r.client_id, &r.scope, r.kind)),
+            New::Spent(mark) => Entry::spent(mark),
+        };
         self.expiry.push_at(entry.expires_at(), hash);
-        self.entries.insert(hash, entry);
+        self.entries.replace(Slot { hash, entry });
     }
 
     fn remove(&mut self, hash: &TokenHash) -> Option<Entry> {
-        self.entries.remove(hash)
+        self.entries.take(hash).map(|slot| slot.entry)
     }
 
     /// Drops up to `max` entries due at `now`; answers how many hashes it looked at (one whose
@@ -218,11 +357,14 @@ impl TokenShard {
     fn sweep(&mut self, now: i64, max: usize) -> usize {
         let entries = &mut self.entries;
         let looked = self.expiry.pop_due_at(now, max, |hash| {
-            if entries.get(&hash).is_some_and(|e| e.expires_at() <= now) {
+            if entries
+                .get(&hash)
+                .is_some_and(|slot| slot.entry.expires_at() <= now)
+            {
                 entries.remove(&hash);
             }
         });
-        shrink_if_sparse(&mut self.entries);
+        shrink_set_if_sparse(&mut self.entries);
         looked
     }
 }
@@ -487,9 +629,10 @@ impl<'a, T: Sweepable> HeldSet<'a, T> {
 ///
 /// Tokens live in shards by hash, families in shards by family, each behind a lock of its own,
 /// so requests on several threads seldom wait for each other; each method is still one atomic
-/// step, as [`TokenStore`] asks. A token costs a compact entry (times in seconds, what it shares
-/// with other tokens shared) and its hash in the index by expiry; a token that stands alone (no
-/// family) costs no family entry.
+/// step, as [`TokenStore`] asks. A token costs one cache line in its shard's map (its hash, its
+/// times in seconds, and a pointer to the client, scope and kind it shares with the shard's other
+/// tokens, which each shard keeps a copy of its own of) and its hash in the index by expiry; a
+/// token that stands alone (no family) costs no family entry.
 pub struct MemoryTokenStore {
     tokens: Shards<TokenShard>,
     families: Shards<FamilyShard>,
@@ -527,6 +670,8 @@ impl MemoryTokenStore {
                 *shard = TokenShard::default();
             } else {
                 shard.entries.shrink_to_fit();
+                shard.interned.prune();
+                shard.interned.pairs.shrink_to_fit();
             }
         });
         self.families.each(|shard| {
@@ -558,7 +703,7 @@ impl MemoryTokenStore {
                 shard
                     .entries
                     .iter()
-                    .map(|(hash, entry)| (*hash, entry.lookup())),
+                    .map(|slot| (slot.hash, slot.entry.lookup())),
             );
         });
         out
@@ -623,22 +768,22 @@ impl MemoryTokenStore {
         })
     }
 
-    /// Puts `entry` under `hash` and adds it to its family (the shards held).
+    /// Puts `new` under `hash` and adds it to its family (the shards held).
     fn put(
         &self,
         families: &mut HeldSet<'_, FamilyShard>,
         shards: &mut HeldSet<'_, TokenShard>,
         hash: TokenHash,
-        entry: Entry,
+        new: New<'_>,
         now: i64,
     ) {
-        if let Some(family) = entry.family() {
+        if let Some(family) = new.family() {
             if let Some(shard) = families.get(self.family_shard(family)) {
-                shard.add(family, hash, entry.expires_at(), now);
+                shard.add(family, hash, new.expires_at(), now);
             }
         }
         if let Some(shard) = shards.get(self.token_shard(&hash)) {
-            shard.put(hash, entry);
+            shard.put(hash, new);
         }
     }
 
@@ -656,7 +801,7 @@ impl MemoryTokenStore {
                     families,
                     shards,
                     *hash,
-                    Entry::live(record),
+                    New::Live(record),
                     now.unix_timestamp(),
                 );
             }
@@ -669,8 +814,8 @@ impl MemoryTokenStore {
             return TokenLookup::Unknown;
         };
         shard
-            .current(hash, now.unix_timestamp())
-            .map_or(TokenLookup::Unknown, Entry::lookup)
+            .current(hash, now.unix_timestamp(), Entry::lookup)
+            .unwrap_or(TokenLookup::Unknown)
     }
 }
 
@@ -746,8 +891,8 @@ impl TokenStore for MemoryTokenStore {
         for (hash, expected) in &change.expect {
             let holds = shards
                 .get(self.token_shard(hash))
-                .and_then(|shard| shard.current(hash, secs))
-                .is_some_and(|e| e.is(expected));
+                .and_then(|shard| shard.current(hash, secs, |e| e.is(expected)))
+                .unwrap_or(false);
             if !holds {
                 return Ok(TokenUpdate::Conflict);
             }
@@ -757,7 +902,7 @@ impl TokenStore for MemoryTokenStore {
         }
         for (hash, mark) in &change.mark {
             if mark.keep_until > now {
-                self.put(&mut families, &mut shards, *hash, Entry::spent(mark), secs);
+                self.put(&mut families, &mut shards, *hash, New::Spent(mark), secs);
             } else if let Some(shard) = shards.get(self.token_shard(hash)) {
                 shard.remove(hash);
             }
@@ -774,10 +919,8 @@ impl TokenStore for MemoryTokenStore {
         let Some(mut shard) = self.tokens.lock_plain(self.token_shard(hash)) else {
             return Ok(None);
         };
-        if !matches!(
-            shard.current(hash, now.unix_timestamp()),
-            Some(Entry::Live(_))
-        ) {
+        let live = shard.current(hash, now.unix_timestamp(), |e| matches!(e, Entry::Live(_)));
+        if live != Some(true) {
             return Ok(None);
         }
         Ok(match shard.remove(hash) {
@@ -843,13 +986,86 @@ mod tests {
 
     #[test]
     fn entries_stay_compact() {
-        // A live entry: client, scope, two times, the box of the rest, the kind.
+        // A live entry: what it shares (client, scope, kind), the box of the rest, two times.
         assert!(
-            std::mem::size_of::<Entry>() <= 72,
+            std::mem::size_of::<Entry>() <= 32,
             "{}",
             std::mem::size_of::<Entry>()
         );
-        assert!(std::mem::size_of::<(TokenHash, Entry)>() <= 104);
+        // A slot, hash and entry, is one cache line.
+        assert_eq!(std::mem::size_of::<Slot>(), 64);
+        assert_eq!(std::mem::align_of::<Slot>(), 64);
+    }
+
+    fn hash(i: u32) -> TokenHash {
+        let mut bytes = [0u8; 32];
+        for (slot, b) in bytes.iter_mut().zip(i.to_le_bytes()) {
+            *slot = b;
+        }
+        TokenHash::from_bytes(bytes)
+    }
+
+    fn record(client: &str) -> TokenRecord {
+        TokenRecord {
+            kind: TokenKind::Access,
+            client_id: ClientId::new(client),
+            user_id: None,
+            username: None,
+            scope: Scope::parse("read write").unwrap_or_default(),
+            issued_at: at(1_000),
+            expires_at: at(5_000),
+            family_id: None,
+        }
+    }
+
+    fn shared(shard: &TokenShard, hash: &TokenHash) -> Option<Arc<Shared>> {
+        match shard.get(hash) {
+            Some(Entry::Live(live)) => Some(Arc::clone(&live.shared)),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_shard_shares_its_own_copy_of_client_and_scope() {
+        let mut shard = TokenShard::default();
+        let r = record("service");
+        shard.put(hash(1), New::Live(&r));
+        shard.put(hash(2), New::Live(&r));
+        let (Some(one), Some(two)) = (shared(&shard, &hash(1)), shared(&shard, &hash(2))) else {
+            panic!("both saved");
+        };
+        assert!(Arc::ptr_eq(&one, &two));
+        // Copies, not the caller's strings: other shards' threads never touch these counts.
+        assert_ne!(
+            one.client_id.as_str().as_ptr(),
+            r.client_id.as_str().as_ptr()
+        );
+        assert_ne!(one.scope.as_str().as_ptr(), r.scope.as_str().as_ptr());
+        let found = shard.current(&hash(1), 2_000, Entry::lookup);
+        assert_eq!(found, Some(TokenLookup::Live(r)));
+    }
+
+    #[test]
+    fn a_shard_drops_pairs_no_token_uses() {
+        let mut shard = TokenShard::default();
+        let kept = record("kept");
+        shard.put(hash(0), New::Live(&kept));
+        for i in 1..1000 {
+            shard.put(hash(i), New::Live(&record(&format!("client-{i}"))));
+            shard.remove(&hash(i));
+        }
+        assert!(
+            shard.interned.pairs.len() <= 2 * MIN_INTERNED,
+            "{}",
+            shard.interned.pairs.len()
+        );
+        // The pair still in use is kept, and shared by the next token of that client.
+        shard.put(hash(1000), New::Live(&kept));
+        let (Some(first), Some(next)) = (shared(&shard, &hash(0)), shared(&shard, &hash(1000)))
+        else {
+            panic!("both saved");
+        };
+        assert!(Arc::ptr_eq(&first, &next));
     }
 
     #[test]
