@@ -39,6 +39,33 @@ impl Hasher for DigestHasher {
     }
 }
 
+/// A map keyed by ids the server generated itself from its CSPRNG (token family ids), hashed by
+/// [`FoldHasher`]: no one chooses these keys, so none can be chosen to collide.
+pub(crate) type GeneratedIdMap<K, V> = HashMap<K, V, BuildHasherDefault<FoldHasher>>;
+
+/// Folds any key's bytes, eight at a time, into a multiplicative hash (no key, no rounds).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct FoldHasher {
+    state: u64,
+}
+
+impl Hasher for FoldHasher {
+    fn finish(&self) -> u64 {
+        self.state
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            for (slot, byte) in word.iter_mut().zip(chunk) {
+                *slot = *byte;
+            }
+            self.state = (self.state.rotate_left(5) ^ u64::from_le_bytes(word))
+                .wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::hash::BuildHasher as _;
@@ -54,6 +81,21 @@ mod tests {
         let hash =
             BuildHasherDefault::<DigestHasher>::default().hash_one(TokenHash::from_bytes(bytes));
         assert_eq!(hash, 0x0123_4567_89ab_cdef);
+    }
+
+    #[test]
+    fn generated_id_maps_find_what_they_hold() {
+        let mut map: GeneratedIdMap<crate::types::FamilyId, usize> = GeneratedIdMap::default();
+        let ids: Vec<_> = (0..1000)
+            .map(|_| crate::types::FamilyId::generate())
+            .collect();
+        for (i, id) in ids.iter().enumerate() {
+            map.insert(id.clone(), i);
+        }
+        for (i, id) in ids.iter().enumerate() {
+            assert_eq!(map.get(id), Some(&i));
+        }
+        assert_eq!(map.get(&crate::types::FamilyId::new("f1")), None);
     }
 
     #[test]

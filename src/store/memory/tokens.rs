@@ -27,7 +27,7 @@
 
 use std::borrow::Borrow;
 use std::collections::hash_map::RandomState;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fmt;
 use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -36,7 +36,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use super::digest::{DigestHasher, DigestMap};
+use super::digest::{DigestHasher, DigestMap, FoldHasher, GeneratedIdMap};
 use super::{lock, shrink_if_sparse};
 use crate::error::StoreError;
 use crate::scope::Scope;
@@ -388,9 +388,9 @@ const MIN_PRUNE: usize = 8;
 /// One shard of the families: their members, and the families recently revoked.
 #[derive(Default)]
 struct FamilyShard {
-    families: HashMap<FamilyId, Members>,
+    families: GeneratedIdMap<FamilyId, Members>,
     /// Recently revoked families, until when they are remembered.
-    revoked: HashMap<FamilyId, OffsetDateTime>,
+    revoked: GeneratedIdMap<FamilyId, OffsetDateTime>,
     /// Families by when their last member lapses.
     expiry: ExpiryQueue<FamilyId>,
     revoked_expiry: ExpiryQueue<FamilyId>,
@@ -485,6 +485,10 @@ impl Sweepable for FamilyShard {
 struct Shards<T> {
     shards: Box<[Padded<Mutex<T>>]>,
     due: Box<[AtomicI64]>,
+    /// The latest second at which a sweep found every shard swept of what was due: until the
+    /// clock reaches the next second, writes need not look (nothing saved at a second is due at
+    /// it: every entry is saved to lapse later than the `now` it is saved at).
+    swept_through: AtomicI64,
 }
 
 impl<T: Default + Sweepable> Shards<T> {
@@ -492,6 +496,7 @@ impl<T: Default + Sweepable> Shards<T> {
         Self {
             shards: (0..n).map(|_| Padded(Mutex::default())).collect(),
             due: (0..n).map(|_| AtomicI64::new(i64::MAX)).collect(),
+            swept_through: AtomicI64::new(i64::MIN),
         }
     }
 
@@ -537,7 +542,13 @@ impl<T: Default + Sweepable> Shards<T> {
 
     /// Sweeps the shards that have something due at `now`, one at a time, starting at `start`,
     /// until `sweep` has looked at `SWEEP_BATCH` entries in all.
+    ///
+    /// Once a sweep at a second leaves budget over, every shard is clear of what is due then, so
+    /// later writes in that second skip the walk (one atomic read instead of one per shard).
     fn sweep(&self, now: i64, start: usize, mut sweep: impl FnMut(&mut T, usize) -> usize) {
+        if self.swept_through.load(Ordering::Relaxed) >= now {
+            return;
+        }
         let n = self.shards.len();
         let mut budget = SWEEP_BATCH;
         for k in 0..n {
@@ -555,6 +566,9 @@ impl<T: Default + Sweepable> Shards<T> {
             if let Some(mut held) = self.lock(i) {
                 budget = budget.saturating_sub(sweep(&mut *held.guard, budget));
             }
+        }
+        if budget > 0 {
+            self.swept_through.fetch_max(now, Ordering::Relaxed);
         }
     }
 
@@ -636,7 +650,7 @@ impl<'a, T: Sweepable> HeldSet<'a, T> {
 pub struct MemoryTokenStore {
     tokens: Shards<TokenShard>,
     families: Shards<FamilyShard>,
-    family_hasher: RandomState,
+    family_hasher: BuildHasherDefault<FoldHasher>,
 }
 
 impl Default for MemoryTokenStore {
@@ -657,7 +671,7 @@ impl MemoryTokenStore {
         Self {
             tokens: Shards::new(n),
             families: Shards::new(n),
-            family_hasher: RandomState::new(),
+            family_hasher: BuildHasherDefault::default(),
         }
     }
 
