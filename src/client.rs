@@ -100,6 +100,23 @@ impl Client {
         self
     }
 
+    /// A copy whose strings (id, redirect URIs, scopes) are its own, not shared with this one's:
+    /// for a store that keeps a copy per thread, so that threads do not share reference counts.
+    pub(crate) fn unshared_copy(&self) -> Self {
+        Self {
+            id: ClientId::new(self.id.as_str()),
+            kind: self.kind.clone(),
+            redirect_uris: self
+                .redirect_uris
+                .iter()
+                .map(|uri| RedirectUri::new(uri.as_str()))
+                .collect(),
+            grant_types: self.grant_types.clone(),
+            allowed_scope: self.allowed_scope.unshared_copy(),
+            default_scope: self.default_scope.unshared_copy(),
+        }
+    }
+
     /// Whether the client may use `grant`.
     pub fn allows(&self, grant: GrantType) -> bool {
         self.grant_types.contains(&grant)

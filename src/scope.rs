@@ -86,6 +86,11 @@ impl Scope {
         }
     }
 
+    /// An equal scope whose string is its own (not shared with this one's).
+    pub(crate) fn unshared_copy(&self) -> Self {
+        Self(self.0.as_deref().map(Arc::from))
+    }
+
     /// The canonical form, as `Display` writes it: the tokens sorted, separated by one space
     /// (empty for the empty scope).
     pub fn as_str(&self) -> &str {

@@ -1,8 +1,9 @@
-//! [`MemoryClientStore`]: clients kept in a map.
+//! [`MemoryClientStore`]: clients kept in a map, a copy of it per stripe of threads.
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use async_trait::async_trait;
 
@@ -11,7 +12,30 @@ use crate::error::StoreError;
 use crate::store::ClientStore;
 use crate::types::ClientId;
 
+type ClientMap = HashMap<ClientId, Arc<Client>>;
+
+/// One copy of the clients, on cache lines of its own.
+#[derive(Default)]
+#[repr(align(128))]
+struct Stripe(RwLock<ClientMap>);
+
+impl Stripe {
+    fn read(&self) -> RwLockReadGuard<'_, ClientMap> {
+        self.0.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, ClientMap> {
+        self.0.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 /// Clients kept in a map.
+///
+/// Every token request looks its client up, and each token issued copies the client's id and
+/// scope (shared strings). With one copy of the clients, threads on different cores would take
+/// turns writing the same reference counts (the map's lock, the client's, its strings'). So the
+/// store keeps a few copies of every client, each with strings of its own, and each thread reads
+/// the copy of its stripe. Clients are few; the copies cost little.
 ///
 /// ```
 /// use grantor::{Client, MemoryClientStore};
@@ -19,32 +43,61 @@ use crate::types::ClientId;
 /// let clients = MemoryClientStore::new();
 /// clients.insert(Client::public("spa"));
 /// ```
-#[derive(Default)]
 pub struct MemoryClientStore {
-    clients: RwLock<HashMap<ClientId, Arc<Client>>>,
+    stripes: Box<[Stripe]>,
+}
+
+impl Default for MemoryClientStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The stripe of the calling thread among `n` (a power of two): threads take stripes in turn as
+/// they first ask, so the first `n` threads each have one of their own.
+fn stripe_of_this_thread(n: usize) -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static STRIPE: usize = NEXT.fetch_add(1, Ordering::Relaxed);
+    }
+    STRIPE.with(|stripe| *stripe) & n.saturating_sub(1)
 }
 
 impl MemoryClientStore {
     /// An empty store.
     pub fn new() -> Self {
-        Self::default()
+        // Two stripes a thread: threads that first ask at once still seldom share one.
+        let n = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .saturating_mul(2)
+            .clamp(2, 64)
+            .next_power_of_two();
+        Self {
+            stripes: (0..n).map(|_| Stripe::default()).collect(),
+        }
     }
 
     /// Adds or replaces a client.
     pub fn insert(&self, client: Client) {
-        self.clients
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(client.id.clone(), Arc::new(client));
+        for stripe in self.stripes.iter() {
+            let copy = client.unshared_copy();
+            stripe.write().insert(copy.id.clone(), Arc::new(copy));
+        }
     }
 
     /// Removes a client.
     pub fn remove(&self, id: &ClientId) -> Option<Client> {
-        self.clients
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(id)
-            .map(Arc::unwrap_or_clone)
+        let mut removed = None;
+        for stripe in self.stripes.iter() {
+            removed = stripe.write().remove(id).or(removed);
+        }
+        removed.map(Arc::unwrap_or_clone)
+    }
+
+    fn stripe(&self) -> Option<&Stripe> {
+        self.stripes
+            .get(stripe_of_this_thread(self.stripes.len()))
+            .or_else(|| self.stripes.first())
     }
 }
 
@@ -60,11 +113,7 @@ impl FromIterator<Client> for MemoryClientStore {
 
 impl fmt::Debug for MemoryClientStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let n = self
-            .clients
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len();
+        let n = self.stripes.first().map_or(0, |s| s.read().len());
         f.debug_struct("MemoryClientStore")
             .field("clients", &n)
             .finish_non_exhaustive()
@@ -74,11 +123,73 @@ impl fmt::Debug for MemoryClientStore {
 #[async_trait]
 impl ClientStore for MemoryClientStore {
     async fn find_client(&self, id: &ClientId) -> Result<Option<Arc<Client>>, StoreError> {
-        Ok(self
-            .clients
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(id)
-            .cloned())
+        Ok(self.stripe().and_then(|s| s.read().get(id).cloned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_thread_finds_every_client_and_its_changes() {
+        let store = Arc::new(MemoryClientStore::new());
+        store.insert(Client::public("spa"));
+        let find = |store: &MemoryClientStore, id: &str| {
+            run_to_completion(store.find_client(&ClientId::new(id))).unwrap_or(None)
+        };
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let store = store.clone();
+                std::thread::spawn(move || find(&store, "spa").is_some())
+            })
+            .collect();
+        for t in threads {
+            assert!(t.join().unwrap_or(false));
+        }
+        assert!(store.remove(&ClientId::new("spa")).is_some());
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let store = store.clone();
+                std::thread::spawn(move || find(&store, "spa").is_none())
+            })
+            .collect();
+        for t in threads {
+            assert!(t.join().unwrap_or(false));
+        }
+    }
+
+    #[test]
+    fn each_stripe_has_strings_of_its_own() {
+        let store = MemoryClientStore::new();
+        store.insert(Client::public("spa"));
+        let ids: Vec<*const u8> = store
+            .stripes
+            .iter()
+            .filter_map(|s| {
+                s.read()
+                    .get(&ClientId::new("spa"))
+                    .map(|c| c.id.as_str().as_ptr())
+            })
+            .collect();
+        assert_eq!(ids.len(), store.stripes.len());
+        for (i, a) in ids.iter().enumerate() {
+            assert!(
+                ids.iter().skip(i + 1).all(|b| b != a),
+                "a stripe shares an id"
+            );
+        }
+    }
+
+    /// Runs a future that never waits (the memory store's) to completion.
+    fn run_to_completion<F: std::future::Future>(f: F) -> F::Output {
+        let mut f = std::pin::pin!(f);
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        loop {
+            if let std::task::Poll::Ready(out) = f.as_mut().poll(&mut cx) {
+                return out;
+            }
+        }
     }
 }
