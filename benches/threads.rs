@@ -70,7 +70,7 @@ fn main() {
                 }
             })
         };
-        let one = rate(1, n, &issue);
+        let one = rate(1, n, issue);
         let issuing = server();
         let issue = |rt: &tokio::runtime::Runtime| {
             rt.block_on(async {
@@ -79,7 +79,7 @@ fn main() {
                 }
             })
         };
-        let two = rate(2, n, &issue);
+        let two = rate(2, n, issue);
         println!(
             "round {round}: client credentials: one thread {one:.0}/s, two threads {two:.0}/s ({:.2}x)",
             two / one
@@ -105,8 +105,8 @@ fn main() {
                 }
             })
         };
-        let one = rate(1, n, &validate);
-        let two = rate(2, n, &validate);
+        let one = rate(1, n, validate);
+        let two = rate(2, n, validate);
         println!(
             "round {round}: bearer validation: one thread {one:.0}/s, two threads {two:.0}/s ({:.2}x)",
             two / one
