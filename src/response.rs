@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::io::Write as _;
 
 use serde::Serialize;
 
@@ -138,7 +139,7 @@ impl fmt::Debug for TokenResponse {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize)] // written by hand (`to_json`); serde_json checks it in the tests
 struct TokenBody<'a> {
     access_token: &'a str,
     token_type: &'static str,
@@ -159,7 +160,52 @@ impl TokenResponse {
             refresh_token: self.refresh_token.as_ref().map(RefreshToken::secret),
             scope: self.scope.as_ref().map(Scope::as_str),
         };
-        Response::json(200, &body).no_store()
+        Response {
+            status: 200,
+            headers: Vec::with_capacity(4),
+            body: body.to_json(),
+        }
+        .with_header("Content-Type", "application/json")
+        .no_store()
+    }
+}
+
+impl TokenBody<'_> {
+    /// The body as `serde_json` would write it (the same fields, order and escaping), written
+    /// directly: the tokens are base64url and a scope has no character JSON escapes, so the
+    /// strings are copied as they are (a string that did need escaping is left to `serde_json`).
+    fn to_json(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(256);
+        out.extend_from_slice(b"{\"access_token\":");
+        json_string(&mut out, self.access_token);
+        out.extend_from_slice(b",\"token_type\":");
+        json_string(&mut out, self.token_type);
+        out.extend_from_slice(b",\"expires_in\":");
+        // Writing into a `Vec` cannot fail.
+        let _ = write!(out, "{}", self.expires_in);
+        if let Some(refresh_token) = self.refresh_token {
+            out.extend_from_slice(b",\"refresh_token\":");
+            json_string(&mut out, refresh_token);
+        }
+        if let Some(scope) = self.scope {
+            out.extend_from_slice(b",\"scope\":");
+            json_string(&mut out, scope);
+        }
+        out.push(b'}');
+        out
+    }
+}
+
+/// Writes `value` as a JSON string: as it is when nothing in it needs escaping (no control
+/// character, quote or backslash), else by `serde_json`.
+fn json_string(out: &mut Vec<u8>, value: &str) {
+    if value.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push(b'"');
+        out.extend_from_slice(value.as_bytes());
+        out.push(b'"');
+    } else if serde_json::to_writer(&mut *out, value).is_err() {
+        // Writing a string into a `Vec` cannot fail; should it, the value is left out.
+        out.extend_from_slice(b"null");
     }
 }
 
@@ -241,5 +287,40 @@ impl OAuthError {
             response = response.with_header("Retry-After", secs.to_string());
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_bodies_are_written_as_serde_json_writes_them() {
+        let cases = [
+            ("tok", None, None, 3600),
+            ("tok", Some("ref"), None, 0),
+            ("tok", None, Some("read write"), -1),
+            (
+                "tok-_~",
+                Some("r"),
+                Some("a!#$%&'()*+,-./:;<=>?@[]^_`{|}~"),
+                i64::MAX,
+            ),
+            ("t\"q\\b\u{1}", Some("é"), Some("x\ny"), i64::MIN),
+        ];
+        for (access, refresh, scope, expires_in) in cases {
+            let body = TokenBody {
+                access_token: access,
+                token_type: "Bearer",
+                expires_in,
+                refresh_token: refresh,
+                scope,
+            };
+            let expected = serde_json::to_vec(&body).unwrap_or_default();
+            assert_eq!(
+                String::from_utf8_lossy(&body.to_json()),
+                String::from_utf8_lossy(&expected)
+            );
+        }
     }
 }
