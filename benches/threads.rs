@@ -7,29 +7,21 @@
 
 #![allow(clippy::disallowed_methods)] // a benchmark reads the wall clock
 
+mod support;
+
 use std::sync::Arc;
 use std::time::Instant;
 
 use grantor::{
-    AuthorizationServer, Client, ClientSecret, GrantType, MemoryClientStore, MemoryTokenStore,
-    ResourceRequest, Scope, SecretHash, TokenRequest,
+    AuthorizationServer, MemoryAttemptLimiter, MemoryTokenStore, ResourceRequest, Scope,
+    TokenRequest,
 };
 
 fn server() -> AuthorizationServer {
-    let clients = MemoryClientStore::new();
-    clients.insert(
-        Client::confidential(
-            "service",
-            SecretHash::new(&ClientSecret::new("service-secret")),
-        )
-        .with_grant_types([GrantType::ClientCredentials])
-        .with_allowed_scope("read".parse().unwrap_or_default())
-        .with_default_scope("read".parse().unwrap_or_default()),
-    );
-    AuthorizationServer::builder(Arc::new(clients), Arc::new(MemoryTokenStore::new()))
-        .enable_client_credentials_grant()
-        .build()
-        .expect("server")
+    support::server(
+        Arc::new(MemoryTokenStore::new()),
+        Arc::new(MemoryAttemptLimiter::new()),
+    )
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -39,8 +31,7 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 fn request() -> TokenRequest {
-    TokenRequest::form("grant_type=client_credentials")
-        .with_authorization("Basic c2VydmljZTpzZXJ2aWNlLXNlY3JldA==")
+    TokenRequest::form("grant_type=client_credentials").with_authorization(support::SERVICE_BASIC)
 }
 
 /// Requests per second of `threads` threads each running `work` on its own runtime.

@@ -24,17 +24,12 @@ impl Hasher for DigestHasher {
     }
 
     fn write(&mut self, bytes: &[u8]) {
-        // A digest writes its 32 bytes at once; anything else is folded in eight bytes at a time
-        // (these maps hold digests only, but the hasher stays correct for any key).
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            for (slot, byte) in word.iter_mut().zip(chunk) {
-                *slot = *byte;
-            }
-            self.state = self.state.rotate_left(23) ^ u64::from_le_bytes(word);
-            if bytes.len() >= 32 {
-                break;
-            }
+        // A digest writes its 32 bytes at once, and its first word is its hash; anything else is
+        // folded a word at a time (these maps hold digests only, but the hasher stays correct
+        // for any key).
+        let take = if bytes.len() >= 32 { 1 } else { usize::MAX };
+        for word in words(bytes).take(take) {
+            self.state = self.state.rotate_left(23) ^ word;
         }
     }
 }
@@ -55,15 +50,21 @@ impl Hasher for FoldHasher {
     }
 
     fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            for (slot, byte) in word.iter_mut().zip(chunk) {
-                *slot = *byte;
-            }
-            self.state = (self.state.rotate_left(5) ^ u64::from_le_bytes(word))
-                .wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        for word in words(bytes) {
+            self.state = (self.state.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
         }
     }
+}
+
+/// `bytes` as little-endian words of eight bytes (the last one padded with zeros).
+fn words(bytes: &[u8]) -> impl Iterator<Item = u64> + '_ {
+    bytes.chunks(8).map(|chunk| {
+        let mut word = [0u8; 8];
+        for (slot, byte) in word.iter_mut().zip(chunk) {
+            *slot = *byte;
+        }
+        u64::from_le_bytes(word)
+    })
 }
 
 #[cfg(test)]
