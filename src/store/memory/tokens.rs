@@ -404,17 +404,14 @@ impl FamilyShard {
     /// Adds `hash`, lapsing at `expires_at`, to `family` (now and then dropping the members that
     /// have lapsed).
     fn add(&mut self, family: &FamilyId, hash: TokenHash, expires_at: i64, now: i64) {
-        if !self.families.contains_key(family) {
-            let members = Members {
+        let members = self
+            .families
+            .entry(family.clone())
+            .or_insert_with(|| Members {
                 tokens: Vec::new(),
                 until: i64::MIN,
                 prune_at: MIN_PRUNE,
-            };
-            self.families.insert(family.clone(), members);
-        }
-        let Some(members) = self.families.get_mut(family) else {
-            return;
-        };
+            });
         if members.tokens.len() >= members.prune_at {
             members.tokens.retain(|(_, lapses)| *lapses > now);
             members.prune_at = (members.tokens.len() * 2).max(MIN_PRUNE);
