@@ -52,25 +52,18 @@ fn main() {
         .unwrap_or(300_000);
     let read: Scope = "read".parse().unwrap_or_default();
     for round in 1..=3 {
-        // Issuing: each thread asks for `n` tokens on one fresh server.
-        let issuing = server();
-        let issue = |rt: &tokio::runtime::Runtime| {
-            rt.block_on(async {
-                for _ in 0..n {
-                    assert_eq!(issuing.token(request()).await.status(), 200);
-                }
-            })
-        };
-        let one = rate(1, n, issue);
-        let issuing = server();
-        let issue = |rt: &tokio::runtime::Runtime| {
-            rt.block_on(async {
-                for _ in 0..n {
-                    assert_eq!(issuing.token(request()).await.status(), 200);
-                }
-            })
-        };
-        let two = rate(2, n, issue);
+        // Issuing: each thread asks for `n` tokens, on a fresh server for each count.
+        let [one, two] = [1, 2].map(|threads| {
+            let issuing = server();
+            let issue = |rt: &tokio::runtime::Runtime| {
+                rt.block_on(async {
+                    for _ in 0..n {
+                        assert_eq!(issuing.token(request()).await.status(), 200);
+                    }
+                })
+            };
+            rate(threads, n, issue)
+        });
         println!(
             "round {round}: client credentials: one thread {one:.0}/s, two threads {two:.0}/s ({:.2}x)",
             two / one

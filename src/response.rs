@@ -54,13 +54,18 @@ impl Response {
     /// A JSON response: `Content-Type: application/json` and the serialized body.
     pub(crate) fn json(status: u16, body: &impl Serialize) -> Self {
         // Serializing these plain structs of strings and numbers cannot fail; an empty object
-        // would still be valid JSON if it ever did.
-        // Room for a token response with both tokens, so that it is written without growing.
+        // would still be valid JSON if it ever did. Room for most answers, so that they are
+        // written without growing.
         let mut buf = Vec::with_capacity(256);
         let body = match serde_json::to_writer(&mut buf, body) {
             Ok(()) => buf,
             Err(_) => b"{}".to_vec(),
         };
+        Self::json_bytes(status, body)
+    }
+
+    /// A JSON response of a body already written: `Content-Type: application/json`.
+    fn json_bytes(status: u16, body: Vec<u8>) -> Self {
         Self {
             status,
             // Room for the no-store pair, the headers every JSON answer of the token,
@@ -160,13 +165,7 @@ impl TokenResponse {
             refresh_token: self.refresh_token.as_ref().map(RefreshToken::secret),
             scope: self.scope.as_ref().map(Scope::as_str),
         };
-        Response {
-            status: 200,
-            headers: Vec::with_capacity(4),
-            body: body.to_json(),
-        }
-        .with_header("Content-Type", "application/json")
-        .no_store()
+        Response::json_bytes(200, body.to_json()).no_store()
     }
 }
 

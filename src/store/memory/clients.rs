@@ -67,11 +67,7 @@ impl MemoryClientStore {
     /// An empty store.
     pub fn new() -> Self {
         // Two stripes a thread: threads that first ask at once still seldom share one.
-        let n = std::thread::available_parallelism()
-            .map_or(1, usize::from)
-            .saturating_mul(2)
-            .clamp(2, 64)
-            .next_power_of_two();
+        let n = super::parts_per_thread(2, 2, 64);
         Self {
             stripes: (0..n).map(|_| Stripe::default()).collect(),
         }

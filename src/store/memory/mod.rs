@@ -42,6 +42,17 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// How many parts (shards, stripes) a store splits into so that threads seldom want the same
+/// one: `per_thread` for each thread this machine runs at once, within `min..=max`, a power of
+/// two (so that a part is picked with a mask).
+fn parts_per_thread(per_thread: usize, min: usize, max: usize) -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .saturating_mul(per_thread)
+        .clamp(min, max)
+        .next_power_of_two()
+}
+
 /// An instant in whole seconds, as every record keeps it (so memory and Redis agree).
 fn whole_seconds(at: OffsetDateTime) -> OffsetDateTime {
     at.replace_nanosecond(0).unwrap_or(at)

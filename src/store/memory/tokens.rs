@@ -660,11 +660,7 @@ impl MemoryTokenStore {
     /// An empty store.
     pub fn new() -> Self {
         // Four shards a thread, at least 64: two threads seldom want the same one.
-        let n = std::thread::available_parallelism()
-            .map_or(1, usize::from)
-            .saturating_mul(4)
-            .clamp(64, 1024)
-            .next_power_of_two();
+        let n = super::parts_per_thread(4, 64, 1024);
         Self {
             tokens: Shards::new(n),
             families: Shards::new(n),
