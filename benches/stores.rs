@@ -89,61 +89,16 @@ async fn measure(server: &AuthorizationServer, op: Op, concurrency: usize, total
     (per * concurrency) as f64 / elapsed.as_secs_f64()
 }
 
-/// The round trips one `op` takes on `server` (a Redis one): the commands its connection sends,
-/// as `redis-cli monitor` sees them (commands a script runs inside Redis are not round trips),
-/// over 200 requests after a worker's own sign-in.
+/// The round trips one `op` takes on `server` (a Redis one), over 200 requests after a worker's
+/// own sign-in.
 async fn round_trips(server: &AuthorizationServer, url: &str, op: Op) -> f64 {
     const REQUESTS: usize = 200;
-    let port = url.rsplit(':').next().unwrap_or("6379");
-    // Line-buffered, so that nothing it saw is still in its buffer when it is stopped.
-    let mut monitor = std::process::Command::new("stdbuf")
-        .args(["-oL", "redis-cli", "-p", port, "monitor"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("stdbuf and redis-cli (coreutils, redis-tools) on PATH");
-    // Read as it comes: a full pipe would stall the monitor, and what it held would be lost.
-    let mut stdout = monitor.stdout.take().expect("monitor stdout");
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = std::io::Read::read_to_string(&mut stdout, &mut text);
-        text
-    });
-    let mut marks = redis::Client::open(url)
-        .expect("redis url")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("redis connection");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let mark = |name: &'static str| redis::cmd("ECHO").arg(name).to_owned();
-    let _: String = mark("grantor-mark-0")
-        .query_async(&mut marks)
-        .await
-        .expect("echo");
+    let mut monitor = redis_support::Monitor::start(url).await;
     worker(server.clone(), op, 0, 0).await;
-    let _: String = mark("grantor-mark-1")
-        .query_async(&mut marks)
-        .await
-        .expect("echo");
+    monitor.mark().await;
     worker(server.clone(), op, 0, REQUESTS).await;
-    let _: String = mark("grantor-mark-2")
-        .query_async(&mut marks)
-        .await
-        .expect("echo");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let _ = monitor.kill();
-    let _ = monitor.wait();
-    let text = reader.join().expect("monitor reader");
-    // Top-level commands between two marks ("[0 lua]" lines are a script's own).
-    let count_between = |from: &str, to: &str| {
-        text.lines()
-            .skip_while(|l| !l.contains(from))
-            .skip(1)
-            .take_while(|l| !l.contains(to))
-            .filter(|l| !l.contains(" lua]"))
-            .count()
-    };
-    let sign_in = count_between("grantor-mark-0", "grantor-mark-1");
-    let with_requests = count_between("grantor-mark-1", "grantor-mark-2");
+    let counts = monitor.stop().await;
+    let (sign_in, with_requests) = (counts[0], counts[1]);
     with_requests.saturating_sub(sign_in) as f64 / REQUESTS as f64
 }
 

@@ -322,3 +322,40 @@ async fn bursts_and_guesses_are_told_apart_across_servers() {
     }
     assert_eq!(checked, 5, "exactly the limit was checked");
 }
+
+/// One round trip per issued token and per validation (the bound on the Redis store):
+/// client credentials is one script that checks the family and saves the token, and bearer
+/// validation one `HMGET`.
+#[tokio::test]
+async fn an_issued_token_and_a_validation_are_one_round_trip_each() {
+    let p = pair().await;
+    let url = p._redis.url();
+    let validator = p.a.bearer_validator();
+    let read: Scope = "read".parse().expect("scope");
+    // Warm: the store loads its scripts once.
+    let first = post(
+        &p.a,
+        ("service", "service-secret"),
+        "grant_type=client_credentials",
+    )
+    .await;
+    let bearer =
+        ResourceRequest::new().with_authorization(format!("Bearer {}", first.str("access_token")));
+    assert!(validator.validate(&bearer, &read).await.is_ok());
+
+    let mut monitor = redis_support::Monitor::start(&url).await;
+    for _ in 0..10 {
+        let issued = post(
+            &p.a,
+            ("service", "service-secret"),
+            "grant_type=client_credentials",
+        )
+        .await;
+        assert_eq!(issued.status, 200, "{}", issued.json);
+    }
+    monitor.mark().await;
+    for _ in 0..10 {
+        assert!(validator.validate(&bearer, &read).await.is_ok());
+    }
+    assert_eq!(monitor.stop().await, vec![10, 10]);
+}

@@ -159,3 +159,84 @@ impl Drop for RedisServer {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// Watches what a Redis server is sent (`redis-cli monitor`), between marks, to count round
+/// trips: the commands the connections send, not those a script runs inside Redis.
+pub struct Monitor {
+    child: Child,
+    reader: std::thread::JoinHandle<String>,
+    marks: redis::aio::MultiplexedConnection,
+    next: usize,
+}
+
+impl Monitor {
+    /// Starts watching the server at `url` (needs `stdbuf` and `redis-cli`, from coreutils and
+    /// redis-tools, which Debian's redis-server brings), and sets the first mark.
+    pub async fn start(url: &str) -> Self {
+        let port = url.rsplit(':').next().unwrap_or("6379").to_owned();
+        // Line-buffered, so that nothing it saw is still in its buffer when it is stopped.
+        let mut child = Command::new("stdbuf")
+            .args(["-oL", "redis-cli", "-p", &port, "monitor"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("stdbuf and redis-cli (coreutils, redis-tools) on PATH");
+        // Read as it comes: a full pipe would stall the monitor, and what it held would be lost.
+        let mut stdout = child.stdout.take().expect("monitor stdout");
+        let reader = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stdout.read_to_string(&mut text);
+            text
+        });
+        let marks = redis::Client::open(url)
+            .expect("redis url")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("redis connection");
+        let mut monitor = Self {
+            child,
+            reader,
+            marks,
+            next: 0,
+        };
+        // Until the monitor is attached, what is sent goes unseen: wait until it sees a mark.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        monitor.mark().await;
+        monitor
+    }
+
+    /// Sets a mark in what the monitor sees.
+    pub async fn mark(&mut self) {
+        let _: String = redis::cmd("ECHO")
+            .arg(format!("grantor-mark-{}", self.next))
+            .query_async(&mut self.marks)
+            .await
+            .expect("ECHO");
+        self.next += 1;
+    }
+
+    /// Sets a last mark, stops, and answers the round trips seen between each mark and the
+    /// next (the marks themselves not counted).
+    pub async fn stop(mut self) -> Vec<usize> {
+        self.mark().await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let text = self.reader.join().expect("monitor reader");
+        let mut counts = vec![0; self.next.saturating_sub(1)];
+        let mut current: Option<usize> = None;
+        for line in text.lines() {
+            if let Some(mark) = line
+                .split("grantor-mark-")
+                .nth(1)
+                .and_then(|rest| rest.trim_end_matches('"').parse::<usize>().ok())
+            {
+                current = Some(mark);
+            } else if !line.contains(" lua]") {
+                if let Some(count) = current.and_then(|m| counts.get_mut(m)) {
+                    *count += 1;
+                }
+            }
+        }
+        counts
+    }
+}
