@@ -459,9 +459,45 @@ fn access_token_params<'r>(
 
 /// RFC 6750 §2.1: `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
 fn is_b64token(s: &str) -> bool {
-    let body = s.trim_end_matches('=');
-    !body.is_empty()
-        && body.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
-        })
+    let bytes = s.as_bytes();
+    let padding = bytes.iter().rev().take_while(|b| **b == b'=').count();
+    let body = bytes.get(..bytes.len() - padding).unwrap_or_default();
+    !body.is_empty() && body.iter().all(|b| B64TOKEN[usize::from(*b)])
+}
+
+/// Which bytes a `b64token` is made of (before its padding).
+static B64TOKEN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] =
+            c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
+        b += 1;
+    }
+    table
+};
+
+#[cfg(test)]
+mod tests {
+    use super::is_b64token;
+
+    #[test]
+    fn b64token_is_as_rfc_6750_writes_it() {
+        for b in 0..=255u8 {
+            let allowed =
+                b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
+            let mut token = vec![b'a', b];
+            token.extend_from_slice(b"==");
+            if let Ok(token) = std::str::from_utf8(&token) {
+                assert_eq!(is_b64token(token), allowed || b == b'=', "{b}");
+            }
+        }
+        for ok in ["a", "a=", "A-._~+/9==", "x".repeat(500).as_str()] {
+            assert!(is_b64token(ok), "{ok}");
+        }
+        for bad in ["", "=", "==", "a=b", "a b", "é", "a\u{0}"] {
+            assert!(!is_b64token(bad), "{bad}");
+        }
+    }
 }

@@ -102,6 +102,10 @@ impl Scope {
         if self.as_str().len() > other.as_str().len() {
             return false;
         }
+        // The common case (a resource asking for just what the token grants) needs no walk.
+        if self.as_str() == other.as_str() {
+            return true;
+        }
         // Both lists are sorted: walk them side by side.
         let mut theirs = other.iter();
         'ours: for token in self.iter() {

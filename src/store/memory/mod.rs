@@ -16,6 +16,7 @@ mod codes;
 mod device;
 mod digest;
 mod mfa;
+mod slots;
 mod tokens;
 mod users;
 

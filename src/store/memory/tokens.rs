@@ -25,18 +25,17 @@
 //! into the family), and `revoke_family` checks each member's entry before removing it (still
 //! there, live, and naming this family). A token that stands alone has no family entry at all.
 
-use std::borrow::Borrow;
 use std::collections::hash_map::RandomState;
-use std::collections::HashSet;
 use std::fmt;
-use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
+use std::hash::{BuildHasher, BuildHasherDefault};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use super::digest::{DigestHasher, DigestMap, FoldHasher, GeneratedIdMap};
+use super::digest::{DigestMap, FoldHasher, GeneratedIdMap};
+use super::slots::{Keyed, SlotTable};
 use super::{lock, shrink_if_sparse};
 use crate::error::StoreError;
 use crate::scope::Scope;
@@ -62,29 +61,27 @@ struct Extra {
     family_id: Option<FamilyId>,
 }
 
-/// What many tokens have in common: their client, scope and kind, kept once per shard (see
+/// What many tokens have in common: their client and scope, kept once per shard (see
 /// [`Interned`]) and pointed to by each of the shard's tokens.
 #[derive(Debug)]
 struct Shared {
     client_id: ClientId,
     scope: Scope,
-    kind: TokenKind,
 }
 
 impl Shared {
     /// A copy of the pair with strings of its own: a lookup clones them, and strings that only
     /// this shard hands out are not written to by threads working in other shards.
-    fn copy(client_id: &ClientId, scope: &Scope, kind: TokenKind) -> Self {
+    fn copy(client_id: &ClientId, scope: &Scope) -> Self {
         Self {
             client_id: ClientId::new(client_id.as_str()),
             // A scope's text is canonical, so it parses to itself.
             scope: Scope::parse(scope.as_str()).unwrap_or_else(|_| scope.clone()),
-            kind,
         }
     }
 
-    fn is(&self, client_id: &ClientId, scope: &Scope, kind: TokenKind) -> bool {
-        self.kind == kind && self.client_id == *client_id && self.scope == *scope
+    fn is(&self, client_id: &ClientId, scope: &Scope) -> bool {
+        self.client_id == *client_id && self.scope == *scope
     }
 }
 
@@ -104,24 +101,22 @@ struct Interned {
 }
 
 impl Interned {
-    /// The shard's own `Shared` for this client, scope and kind.
-    fn get(&mut self, client_id: &ClientId, scope: &Scope, kind: TokenKind) -> Arc<Shared> {
-        let key = self
-            .hasher
-            .hash_one((client_id.as_str(), scope.as_str(), kind));
+    /// The shard's own `Shared` for this client and scope.
+    fn get(&mut self, client_id: &ClientId, scope: &Scope) -> Arc<Shared> {
+        let key = self.hasher.hash_one((client_id.as_str(), scope.as_str()));
         match self.pairs.get(&key) {
-            Some(shared) if shared.is(client_id, scope, kind) => return Arc::clone(shared),
+            Some(shared) if shared.is(client_id, scope) => return Arc::clone(shared),
             // Another pair with the same 64-bit hash, still in use (vanishingly rare): this one
             // goes unshared.
             Some(shared) if Arc::strong_count(shared) > 1 => {
-                return Arc::new(Shared::copy(client_id, scope, kind));
+                return Arc::new(Shared::copy(client_id, scope));
             }
             _ => {}
         }
         if self.pairs.len() >= self.prune_at {
             self.prune();
         }
-        let shared = Arc::new(Shared::copy(client_id, scope, kind));
+        let shared = Arc::new(Shared::copy(client_id, scope));
         self.pairs.insert(key, Arc::clone(&shared));
         shared
     }
@@ -139,8 +134,30 @@ impl Interned {
 struct Live {
     shared: Arc<Shared>,
     extra: Option<Box<Extra>>,
-    issued_at: i64,
-    expires_at: i64,
+    issued_at: Secs,
+    expires_at: Secs,
+    /// Kept here rather than in `Shared`: its spare values are what marks an empty table slot,
+    /// so a slot stays one cache line.
+    kind: TokenKind,
+}
+
+/// Unix seconds in six bytes (two-byte aligned): an `OffsetDateTime` needs 39 bits (years -9999
+/// to 9999), and the two bytes saved on each time make room for a live entry's kind in its slot.
+#[derive(Clone, Copy, Debug)]
+struct Secs([u16; 3]);
+
+impl Secs {
+    fn new(secs: i64) -> Self {
+        // 48 bits, low part first; the clamp never bites for an `OffsetDateTime`'s seconds.
+        let secs = secs.clamp(-(1 << 47), (1 << 47) - 1);
+        Self([secs as u16, (secs >> 16) as u16, (secs >> 32) as u16])
+    }
+
+    fn get(self) -> i64 {
+        let [low, middle, high] = self.0;
+        // The high part is sign-extended from its 16 bits.
+        (i64::from(high as i16) << 32) | (i64::from(middle) << 16) | i64::from(low)
+    }
 }
 
 /// A spent mark, compact.
@@ -198,8 +215,9 @@ impl Entry {
         Entry::Live(Live {
             shared,
             extra,
-            issued_at: r.issued_at.unix_timestamp(),
-            expires_at: r.expires_at.unix_timestamp(),
+            issued_at: Secs::new(r.issued_at.unix_timestamp()),
+            expires_at: Secs::new(r.expires_at.unix_timestamp()),
+            kind: r.kind,
         })
     }
 
@@ -217,7 +235,7 @@ impl Entry {
     /// When the entry lapses, in unix seconds.
     fn expires_at(&self) -> i64 {
         match self {
-            Entry::Live(live) => live.expires_at,
+            Entry::Live(live) => live.expires_at.get(),
             Entry::Spent(spent) => spent.keep_until,
         }
     }
@@ -233,13 +251,13 @@ impl Entry {
     fn record(live: &Live) -> TokenRecord {
         let extra = live.extra.as_deref();
         TokenRecord {
-            kind: live.shared.kind,
+            kind: live.kind,
             client_id: live.shared.client_id.clone(),
             user_id: extra.and_then(|e| e.user_id.clone()),
             username: extra.and_then(|e| e.username.clone()),
             scope: live.shared.scope.clone(),
-            issued_at: at(live.issued_at),
-            expires_at: at(live.expires_at),
+            issued_at: at(live.issued_at.get()),
+            expires_at: at(live.expires_at.get()),
             family_id: extra.and_then(|e| e.family_id.clone()),
         }
     }
@@ -269,10 +287,8 @@ impl Entry {
     }
 }
 
-/// A hash and its entry in one cache line: a lookup in a store far larger than any cache misses
-/// on the map's control bytes and on this line, and nowhere else.
-///
-/// A slot is hashed and compared by its hash alone, so the set of slots finds one by hash.
+/// A hash and its entry in one cache line: a lookup in a store far larger than any cache reads
+/// this line from memory, and nothing else of the store.
 #[derive(Debug)]
 #[repr(align(64))]
 struct Slot {
@@ -280,35 +296,13 @@ struct Slot {
     entry: Entry,
 }
 
-impl Borrow<TokenHash> for Slot {
-    fn borrow(&self) -> &TokenHash {
+// A table slot (`Option<Slot>`, a spare value of the entry's kind marking it empty) is exactly
+// one line.
+const _: () = assert!(std::mem::size_of::<Option<Slot>>() == 64);
+
+impl Keyed for Slot {
+    fn key(&self) -> &TokenHash {
         &self.hash
-    }
-}
-
-impl Hash for Slot {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        // As `TokenHash` hashes, so that a lookup by `&TokenHash` finds the slot.
-        self.hash.hash(state);
-    }
-}
-
-impl PartialEq for Slot {
-    fn eq(&self, other: &Self) -> bool {
-        self.hash == other.hash
-    }
-}
-
-impl Eq for Slot {}
-
-/// The slots of a shard, hashed by [`DigestHasher`] (a slot is 64-aligned, and the set lays its
-/// slots out at their alignment, so each sits in exactly one line).
-type TokenSet = HashSet<Slot, BuildHasherDefault<DigestHasher>>;
-
-/// Shrinks a set once most of it has gone, as `shrink_if_sparse` does a map.
-fn shrink_set_if_sparse(set: &mut TokenSet) {
-    if set.capacity() > 1024 && set.len() < set.capacity() / 8 {
-        set.shrink_to_fit();
     }
 }
 
@@ -316,7 +310,7 @@ fn shrink_set_if_sparse(set: &mut TokenSet) {
 /// shard's tokens share.
 #[derive(Default)]
 struct TokenShard {
-    entries: TokenSet,
+    entries: SlotTable<Slot>,
     expiry: ExpiryQueue<TokenHash>,
     interned: Interned,
 }
@@ -334,14 +328,14 @@ impl TokenShard {
             Some(slot) if slot.entry.expires_at() > now => return Some(f(&slot.entry)),
             Some(_) => {}
         }
-        self.entries.remove(hash);
+        self.entries.take(hash);
         None
     }
 
     /// Puts `new` under `hash`, replacing what was there.
     fn put(&mut self, hash: TokenHash, new: New<'_>) {
         let entry = match new {
-            New::Live(r) => Entry::live(r, self.interned.get(&r.client_id, &r.scope, r.kind)),
+            New::Live(r) => Entry::live(r, self.interned.get(&r.client_id, &r.scope)),
             New::Spent(mark) => Entry::spent(mark),
         };
         self.expiry.push_at(entry.expires_at(), hash);
@@ -361,10 +355,10 @@ impl TokenShard {
                 .get(&hash)
                 .is_some_and(|slot| slot.entry.expires_at() <= now)
             {
-                entries.remove(&hash);
+                entries.take(&hash);
             }
         });
-        shrink_set_if_sparse(&mut self.entries);
+        self.entries.shrink_if_sparse();
         looked
     }
 }
@@ -968,7 +962,7 @@ impl TokenStore for MemoryTokenStore {
                 Some(Entry::Live(live))
                     if live.extra.as_ref().and_then(|e| e.family_id.as_ref()) == Some(family) =>
                 {
-                    if live.expires_at > secs {
+                    if live.expires_at.get() > secs {
                         revoked += 1;
                     }
                     shard.remove(hash);
@@ -993,15 +987,30 @@ mod tests {
 
     #[test]
     fn entries_stay_compact() {
-        // A live entry: what it shares (client, scope, kind), the box of the rest, two times.
+        // A live entry: what it shares (client, scope), the box of the rest, two times, a kind.
         assert!(
             std::mem::size_of::<Entry>() <= 32,
             "{}",
             std::mem::size_of::<Entry>()
         );
-        // A slot, hash and entry, is one cache line.
+        // A slot, hash and entry, is one cache line, and so is an empty one.
         assert_eq!(std::mem::size_of::<Slot>(), 64);
         assert_eq!(std::mem::align_of::<Slot>(), 64);
+        assert_eq!(std::mem::size_of::<Option<Slot>>(), 64);
+    }
+
+    #[test]
+    fn times_keep_every_second_an_instant_can_have() {
+        let extremes = [
+            OffsetDateTime::new_utc(time::Date::MIN, time::Time::MIDNIGHT),
+            OffsetDateTime::new_utc(time::Date::MAX, time::Time::MAX),
+        ];
+        for secs in [0, 1, -1, 65_535, 65_536, 1 << 32, -(1 << 32), 1_800_000_000]
+            .into_iter()
+            .chain(extremes.map(OffsetDateTime::unix_timestamp))
+        {
+            assert_eq!(Secs::new(secs).get(), secs);
+        }
     }
 
     fn hash(i: u32) -> TokenHash {
