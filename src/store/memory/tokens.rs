@@ -1,5 +1,5 @@
-//! [`MemoryTokenStore`]: tokens in shards by hash, each a map of compact entries with an index by
-//! expiry second; families (their members, and recently revoked ones) in shards of their own.
+//! [`MemoryTokenStore`]: tokens in shards by hash, each a table of one-line slots (see
+//! [`SlotTable`]) with an index by expiry second; families (their members, and recently revoked ones) in shards of their own.
 //!
 //! # Locks
 //!
@@ -634,9 +634,10 @@ impl<'a, T: Sweepable> HeldSet<'a, T> {
 ///
 /// Tokens live in shards by hash, families in shards by family, each behind a lock of its own,
 /// so requests on several threads seldom wait for each other; each method is still one atomic
-/// step, as [`TokenStore`] asks. A token costs one cache line in its shard's map (its hash, its
-/// times in seconds, and a pointer to the client, scope and kind it shares with the shard's other
-/// tokens, which each shard keeps a copy of its own of) and its hash in the index by expiry; a
+/// step, as [`TokenStore`] asks. A token costs one cache line in its shard's table (its hash, its
+/// kind, its times in seconds, and a pointer to the client and scope it shares with the shard's
+/// other tokens, which each shard keeps a copy of its own of), so that a lookup in a store far
+/// larger than the caches reads one line from memory; and its hash in the index by expiry. A
 /// token that stands alone (no family) costs no family entry.
 pub struct MemoryTokenStore {
     tokens: Shards<TokenShard>,
