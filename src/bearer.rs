@@ -22,7 +22,7 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 
 use crate::clock::{Clock, SystemClock};
-use crate::error::{ErrorCode, OAuthError};
+use crate::error::{ErrorCode, OAuthError, StoreError};
 use crate::reason::Reason;
 use crate::request::{form_decode, raw_pairs, BodyType, Method};
 use crate::response::Response;
@@ -333,26 +333,45 @@ impl BearerValidator {
         required: &Scope,
     ) -> Result<AccessGrant, BearerError> {
         let now = self.clock.now();
-        let (token, location) = self.extract(&request).map_err(|e| self.refuse(e))?;
-        let invalid = || {
-            self.refuse(Some(
-                OAuthError::invalid_token("the access token is invalid, expired, or revoked")
-                    .with_reason(Reason::TokenRejected),
-            ))
-        };
-        if !is_b64token(&token) {
-            return Err(invalid());
-        }
-        let hash = TokenHash::of_presented(&token);
+        let (hash, location) = self.token_hash(&request)?;
         // An in-process store answers without a (boxed) future.
         let lookup = match self.tokens.find_token_in_memory(&hash, now) {
             Some(answer) => answer,
             None => self.tokens.find_token(&hash, now).await,
+        };
+        self.judge(lookup, now, required, location)
+    }
+
+    /// The hash of the one well-formed token the request carries, and where it was.
+    fn token_hash(
+        &self,
+        request: &Presented<'_>,
+    ) -> Result<(TokenHash, TokenLocation), BearerError> {
+        let (token, location) = self.extract(request).map_err(|e| self.refuse(e))?;
+        if !is_b64token(&token) {
+            return Err(self.invalid());
         }
-        .map_err(|e| self.refuse(Some(e.into())))?;
-        let record = match lookup {
+        Ok((TokenHash::of_presented(&token), location))
+    }
+
+    fn invalid(&self) -> BearerError {
+        self.refuse(Some(
+            OAuthError::invalid_token("the access token is invalid, expired, or revoked")
+                .with_reason(Reason::TokenRejected),
+        ))
+    }
+
+    /// What the store's answer means for a request that needs `required`.
+    fn judge(
+        &self,
+        lookup: Result<TokenLookup, StoreError>,
+        now: OffsetDateTime,
+        required: &Scope,
+        location: TokenLocation,
+    ) -> Result<AccessGrant, BearerError> {
+        let record = match lookup.map_err(|e| self.refuse(Some(e.into())))? {
             TokenLookup::Live(r) if r.kind == TokenKind::Access && !r.is_expired(now) => r,
-            _ => return Err(invalid()),
+            _ => return Err(self.invalid()),
         };
         if !required.is_subset_of(&record.scope) {
             let mut refusal = self.refuse(Some(
