@@ -345,13 +345,44 @@ pub(crate) fn redirect(to: &RedirectUri, in_fragment: bool, params: &[(&str, &st
     let mut location = String::with_capacity(base.len() + 256);
     location.push_str(base);
     location.extend(separator);
-    let start = location.len();
-    let mut serializer = url::form_urlencoded::Serializer::for_suffix(location, start);
-    for (k, v) in params {
-        serializer.append_pair(k, v);
+    for (i, (k, v)) in params.iter().enumerate() {
+        if i > 0 {
+            location.push('&');
+        }
+        append_form_encoded(&mut location, k);
+        location.push('=');
+        append_form_encoded(&mut location, v);
     }
-    Redirect {
-        location: serializer.finish(),
+    Redirect { location }
+}
+
+/// Appends `value` form-urlencoded (as the WHATWG URL standard's serializer writes it: ASCII
+/// letters, digits and `*-._` as they are, a space as `+`, any other byte as `%XX`), copying
+/// the runs that need no encoding whole (a code, a token or an issuer is one such run, or
+/// nearly).
+fn append_form_encoded(out: &mut String, value: &str) {
+    let plain = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'*' | b'-' | b'.' | b'_');
+    let mut rest = value.as_bytes();
+    loop {
+        let run = rest.iter().take_while(|b| plain(b)).count();
+        let (copied, tail) = rest.split_at(run);
+        // The run is ASCII, so it is UTF-8.
+        out.push_str(std::str::from_utf8(copied).unwrap_or_default());
+        let Some((&b, tail)) = tail.split_first() else {
+            return;
+        };
+        if b == b' ' {
+            out.push('+');
+        } else {
+            const HEX: &[u8; 16] = b"0123456789ABCDEF";
+            out.push('%');
+            for nibble in [b >> 4, b & 15] {
+                out.push(char::from(
+                    HEX.get(usize::from(nibble)).copied().unwrap_or(b'0'),
+                ));
+            }
+        }
+        rest = tail;
     }
 }
 
@@ -375,4 +406,30 @@ pub(crate) fn error_redirect(
     }
     params.push(("iss", issuer));
     redirect(to, in_fragment, &params)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::append_form_encoded;
+
+    #[test]
+    fn redirect_values_are_encoded_as_the_url_standard_encodes_them() {
+        let samples = [
+            "",
+            "plain",
+            "a b+c&d=e",
+            "http://localhost:8080/",
+            "xyz~!*'();:@$,/?#[]",
+            "état—ok 🎉",
+            "\u{0}\u{7f}%",
+            "QpS3bX-_.*4",
+        ];
+        let every_ascii: String = (0u8..128).map(char::from).collect();
+        for value in samples.iter().copied().chain([every_ascii.as_str()]) {
+            let mut ours = String::from("prefix");
+            append_form_encoded(&mut ours, value);
+            let theirs: String = url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
+            assert_eq!(ours, format!("prefix{theirs}"), "{value:?}");
+        }
+    }
 }

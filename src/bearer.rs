@@ -481,21 +481,11 @@ fn is_b64token(s: &str) -> bool {
     let bytes = s.as_bytes();
     let padding = bytes.iter().rev().take_while(|b| **b == b'=').count();
     let body = bytes.get(..bytes.len() - padding).unwrap_or_default();
-    !body.is_empty() && body.iter().all(|b| B64TOKEN[usize::from(*b)])
+    !body.is_empty()
+        && body.iter().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        })
 }
-
-/// Which bytes a `b64token` is made of (before its padding).
-static B64TOKEN: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        table[b] =
-            c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
-        b += 1;
-    }
-    table
-};
 
 #[cfg(test)]
 mod tests {

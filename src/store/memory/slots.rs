@@ -260,36 +260,27 @@ mod tests {
             if state % 5 < 3 {
                 assert_eq!(
                     table.replace(Item(k, step)).map(|i| i.1),
-                    model.insert(k.as_bytes().to_vec(), step)
+                    model.insert(*k.as_bytes(), step)
                 );
             } else {
-                assert_eq!(
-                    table.take(&k).map(|i| i.1),
-                    model.remove(&k.as_bytes().to_vec())
-                );
+                assert_eq!(table.take(&k).map(|i| i.1), model.remove(k.as_bytes()));
             }
             assert_eq!(table.len(), model.len());
             assert!(table.len() * 4 <= table.capacity() * 3);
         }
         for (k, v) in &model {
-            let mut bytes = [0u8; 32];
-            bytes.copy_from_slice(k);
-            assert_eq!(table.get(&TokenHash::from_bytes(bytes)).map(|i| i.1), Some(*v));
+            assert_eq!(table.get(&TokenHash::from_bytes(*k)).map(|i| i.1), Some(*v));
         }
         assert_eq!(table.iter().count(), model.len());
-        let keys: Vec<_> = model.keys().cloned().collect();
+        let keys: Vec<[u8; 32]> = model.keys().copied().collect();
         for k in keys.iter().skip(10) {
-            let mut bytes = [0u8; 32];
-            bytes.copy_from_slice(k);
-            table.take(&TokenHash::from_bytes(bytes));
+            table.take(&TokenHash::from_bytes(*k));
         }
         table.shrink_to_fit();
         assert_eq!(table.capacity(), 16);
         assert_eq!(table.len(), keys.len().min(10));
         for k in keys.iter().take(10) {
-            let mut bytes = [0u8; 32];
-            bytes.copy_from_slice(k);
-            assert!(table.get(&TokenHash::from_bytes(bytes)).is_some());
+            assert!(table.get(&TokenHash::from_bytes(*k)).is_some());
         }
     }
 
