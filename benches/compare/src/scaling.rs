@@ -1,10 +1,13 @@
 //! grantor alone: what a request costs with 1,000 live tokens against 1,000,000 (client
-//! credentials issue and bearer validation), and two threads against one on its memory store.
+//! credentials issue and bearer validation, with the floor's validation beside it for what any
+//! hash table pays once it outgrows the caches), and two threads against one on its memory
+//! store.
 
 use std::fmt::Write as _;
 use std::sync::Barrier;
 use std::time::Instant;
 
+use crate::floor::Floor;
 use crate::grantor_side::Grantor;
 use crate::harness::{
     cc_request, fixed_rates, median, rates, resource_request, HttpRequest, Settings, SERVICE_BASIC,
@@ -20,6 +23,8 @@ pub struct Scaling {
     cc_large: Vec<f64>,
     validate_small: Vec<f64>,
     validate_large: Vec<f64>,
+    floor_small: Vec<f64>,
+    floor_large: Vec<f64>,
     cc_one: Vec<f64>,
     cc_two: Vec<f64>,
     validate_one: Vec<f64>,
@@ -50,6 +55,30 @@ fn filled(tokens: usize, every: usize) -> (Grantor, Vec<HttpRequest>) {
         })
     });
     (grantor, pool)
+}
+
+/// The floor holding `tokens` live tokens, and validation requests for one in `every` of them.
+fn floor_filled(tokens: usize, every: usize) -> (Floor, Vec<HttpRequest>) {
+    let mut floor = Floor::default();
+    let mut pool = Vec::with_capacity(tokens / every + 1);
+    for i in 1..=tokens {
+        let body = floor.issue();
+        if i.is_multiple_of(every) {
+            let token = crate::harness::json_field(body.as_bytes(), "access_token");
+            pool.push(resource_request(token.unwrap_or_default()));
+        }
+    }
+    (floor, pool)
+}
+
+fn floor_batch(floor: &Floor, pool: &[HttpRequest], next: &mut usize, n: u64) {
+    for _ in 0..n {
+        *next = (*next + 1) % pool.len();
+        must(
+            floor.validate(&pool[*next]),
+            "floor: a live token did not validate",
+        );
+    }
 }
 
 fn issue_batch(rt: &tokio::runtime::Runtime, grantor: &Grantor, n: u64) {
@@ -126,6 +155,10 @@ pub fn run(settings: &Settings) -> Result<Scaling, Failed> {
     let (mut cc_small, mut cc_large) = (Vec::new(), Vec::new());
     let (mut validate_small, mut validate_large) = (Vec::new(), Vec::new());
     let (mut next_small, mut next_large) = (0, 0);
+    let (floor, floor_pool) = floor_filled(large, 8);
+    let (small_floor, small_floor_pool) = floor_filled(small, 1);
+    let (mut floor_small, mut floor_large) = (Vec::new(), Vec::new());
+    let (mut floor_next_small, mut floor_next_large) = (0, 0);
     for run in 0..runs {
         let (small_server, small_pool) = filled(small, 1);
         ensure(small_pool.len() == small, || {
@@ -144,8 +177,15 @@ pub fn run(settings: &Settings) -> Result<Scaling, Failed> {
             validate_large.extend(rates(&one_run, |n| {
                 validate_batch(&rt, &grantor, &pool, &mut next_large, n)
             }));
+            floor_small.extend(rates(&one_run, |n| {
+                floor_batch(&small_floor, &small_floor_pool, &mut floor_next_small, n)
+            }));
+            floor_large.extend(rates(&one_run, |n| {
+                floor_batch(&floor, &floor_pool, &mut floor_next_large, n)
+            }));
         }
     }
+    drop((floor, floor_pool));
 
     eprintln!("grantor: two threads against one");
     let mut validate_one = Vec::new();
@@ -174,6 +214,8 @@ pub fn run(settings: &Settings) -> Result<Scaling, Failed> {
         cc_large,
         validate_small,
         validate_large,
+        floor_small,
+        floor_large,
         cc_one,
         cc_two,
         validate_one,
@@ -200,7 +242,7 @@ impl Scaling {
         );
         let _ = writeln!(out, "| grantor, memory store | a | b | b / a |");
         let _ = writeln!(out, "|---|---:|---:|---:|");
-        let rows: [(&str, &Vec<f64>, &Vec<f64>); 4] = [
+        let rows: [(&str, &Vec<f64>, &Vec<f64>); 5] = [
             (
                 "cc issue (req/s): a = 1k live, b = 1M live",
                 &self.cc_small,
@@ -210,6 +252,11 @@ impl Scaling {
                 "validation (/s): a = 1k live, b = 1M live",
                 &self.validate_small,
                 &self.validate_large,
+            ),
+            (
+                "floor validation (/s): a = 1k live, b = 1M live",
+                &self.floor_small,
+                &self.floor_large,
             ),
             (
                 "cc issue (req/s): a = 1 thread, b = 2 threads",
@@ -244,6 +291,8 @@ impl Scaling {
             ("grantor cc issue, large store", &self.cc_large),
             ("grantor validation, small store", &self.validate_small),
             ("grantor validation, large store", &self.validate_large),
+            ("floor validation, small store", &self.floor_small),
+            ("floor validation, large store", &self.floor_large),
             ("grantor cc issue, 1 thread", &self.cc_one),
             ("grantor cc issue, 2 threads", &self.cc_two),
             ("grantor validation, 1 thread", &self.validate_one),
