@@ -417,6 +417,7 @@ impl BearerValidator {
             }
         }
 
+        // `validate_http` leaves the type unread for an empty body: it matters only with one.
         let in_body = request.content_type == Some(BodyType::Form) && !request.body.is_empty();
         if in_body {
             let before = found.count;

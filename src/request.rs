@@ -485,13 +485,49 @@ mod tests {
                     .map(|(k, v)| (k.into_owned(), v.into_owned()))
                     .collect::<Vec<_>>()
             });
-            assert_eq!(
-                ours,
-                reference(&body),
-                "{:?}",
-                String::from_utf8_lossy(&body)
-            );
+            let expected = reference(&body);
+            if expected.is_none() {
+                let reason = decode_form(&body).err().and_then(|e| e.reason());
+                assert_eq!(reason, Some(Reason::MalformedEncoding));
+            }
+            assert_eq!(ours, expected, "{:?}", String::from_utf8_lossy(&body));
         }
+    }
+
+    #[test]
+    fn form_bounds_are_checked_in_order_count_then_encoding_then_length() {
+        let reason = |body: &[u8]| decode_form(body).err().and_then(|e| e.reason());
+        let pairs = |n: usize, last: &str| {
+            let mut body: Vec<String> = (0..n).map(|i| format!("p{i}=v")).collect();
+            body.push(last.to_owned());
+            body.join("&")
+        };
+        // Up to the limit is fine; one more is refused before anything is decoded.
+        assert_eq!(reason(pairs(MAX_PARAMETERS - 1, "x=y").as_bytes()), None);
+        assert_eq!(
+            reason(pairs(MAX_PARAMETERS, "x=%zz").as_bytes()),
+            Some(Reason::TooManyParameters)
+        );
+        // Empty segments are not parameters.
+        let sparse = pairs(MAX_PARAMETERS - 1, "x=y").replace('&', "&&&");
+        assert_eq!(reason(sparse.as_bytes()), None);
+        // A bad escape anywhere is reported before a value that is too long.
+        let long = "v".repeat(MAX_PARAMETER_LENGTH + 1);
+        assert_eq!(
+            reason(format!("a={long}&b=%zz").as_bytes()),
+            Some(Reason::MalformedEncoding)
+        );
+        assert_eq!(
+            reason(format!("a={long}").as_bytes()),
+            Some(Reason::ParameterTooLong)
+        );
+        // The bound is on the decoded length.
+        let escaped = "%41".repeat(MAX_PARAMETER_LENGTH);
+        assert_eq!(reason(format!("a={escaped}").as_bytes()), None);
+        assert_eq!(
+            reason(format!("a={escaped}%41").as_bytes()),
+            Some(Reason::ParameterTooLong)
+        );
     }
 
     #[test]

@@ -10,8 +10,10 @@
 //! the table grows at three quarters full, so a probe always ends at an empty slot.
 //!
 //! The keys are digests of values the server generated from its CSPRNG, so no one can choose
-//! keys that collide; a lookup for a digest someone chose costs one probe run like any other.
-//! Digests are compared with `==`: a lookup's timing depends on the digest anyway (which line it
+//! what is inserted, or crowd one part of the table. Someone presenting made-up tokens can
+//! choose where a lookup starts (by trying values until a digest's low bits fall where they
+//! want), but not what lies there: a lookup costs at most the run of filled slots it lands in,
+//! and at three quarters full at most those runs are short. Digests are compared with `==`: a lookup's timing depends on the digest anyway (which line it
 //! reads), and at most it could tell how many leading bytes of a SHA-256 output agree with a
 //! stored one, which gives no help in finding a value that hashes to it.
 
@@ -111,18 +113,25 @@ impl<T: Keyed> SlotTable<T> {
 
     /// Files `value` under its digest; answers what it replaced.
     pub(crate) fn replace(&mut self, value: T) -> Option<T> {
-        if (self.len + 1).saturating_mul(4) > self.slots.len().saturating_mul(3) {
-            self.resize(slots_for(self.len + 1));
+        if self.slots.is_empty() {
+            self.resize(MIN_SLOTS);
         }
+        let grow = (self.len + 1).saturating_mul(4) > self.slots.len().saturating_mul(3);
         let mask = self.mask();
         let mut i = home(value.key(), mask);
-        loop {
-            let slot = self.slots.get_mut(i)?;
+        // The mask keeps `i` within the slots, so the lookup always finds one.
+        while let Some(slot) = self.slots.get_mut(i) {
             match slot {
                 Some(old) if old.key().as_bytes() == value.key().as_bytes() => {
                     return Some(std::mem::replace(old, value));
                 }
                 Some(_) => i = (i + 1) & mask,
+                // A new value: the table grows first if it would be more than three quarters
+                // full (a replacement never grows it).
+                None if grow => {
+                    self.resize(slots_for(self.len + 1));
+                    return self.replace(value);
+                }
                 None => {
                     *slot = Some(value);
                     self.len += 1;
@@ -130,6 +139,7 @@ impl<T: Keyed> SlotTable<T> {
                 }
             }
         }
+        None
     }
 
     /// Takes the value under `key` out of the table.
@@ -255,8 +265,13 @@ mod tests {
             state ^= state << 13;
             state ^= state >> 7;
             state ^= state << 17;
-            // Few homes, so runs collide often.
-            let k = key(state % 4096, (state >> 40) as u8 % 4);
+            // Mostly few homes, so runs collide often; now and then any home at all.
+            let home = if state.is_multiple_of(7) {
+                state >> 3
+            } else {
+                state % 4096
+            };
+            let k = key(home, (state >> 40) as u8 % 4);
             if state % 5 < 3 {
                 assert_eq!(
                     table.replace(Item(k, step)).map(|i| i.1),
@@ -282,6 +297,22 @@ mod tests {
         for k in keys.iter().take(10) {
             assert!(table.get(&TokenHash::from_bytes(*k)).is_some());
         }
+    }
+
+    #[test]
+    fn it_grows_past_three_quarters_for_a_new_value_only() {
+        let mut table = SlotTable::default();
+        for t in 0..12u8 {
+            table.replace(Item(key(u64::from(t), t), 0));
+        }
+        assert_eq!(table.capacity(), 16);
+        // Three quarters full: a replacement keeps the table as it is, a new value doubles it.
+        assert!(table.replace(Item(key(5, 5), 1)).is_some());
+        assert_eq!(table.capacity(), 16);
+        assert!(table.replace(Item(key(12, 12), 0)).is_none());
+        assert_eq!(table.capacity(), 32);
+        assert_eq!(table.len(), 13);
+        assert_eq!(table.get(&key(5, 5)).map(|i| i.1), Some(1));
     }
 
     #[test]

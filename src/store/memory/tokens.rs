@@ -1,5 +1,6 @@
 //! [`MemoryTokenStore`]: tokens in shards by hash, each a table of one-line slots (see
-//! [`SlotTable`]) with an index by expiry second; families (their members, and recently revoked ones) in shards of their own.
+//! [`SlotTable`]) with an index by expiry second; families (their members, and recently revoked
+//! ones) in shards of their own.
 //!
 //! # Locks
 //!
@@ -713,8 +714,8 @@ impl MemoryTokenStore {
 
     /// The token shard `hash` lives in.
     fn token_shard(&self, hash: &TokenHash) -> usize {
-        // The hash is uniform; these bytes are not the ones the shard's map hashes by (its first
-        // eight, `DigestHasher`).
+        // The hash is uniform; these bytes are not the ones that place a token in its shard's
+        // table (its first eight).
         let bytes = hash.as_bytes();
         let word = bytes
             .iter()
