@@ -2,6 +2,11 @@
 //! the client credentials grant, a whole code flow with PKCE (authorize, approve, exchange), the refresh grant (rotation on), a whole device flow (codes, an
 //! approval, the poll that gets tokens), and bearer validation, on the in-memory stores.
 //!
+//! A second group, `store_call`, prices the store traits' `dyn` + `async_trait` shape: one token
+//! lookup through `TokenStore::find_token` (a boxed future) against the same lookup through
+//! `find_token_in_memory` (a plain call). A request makes a handful of store calls (a code flow
+//! ten), so the difference times that is what static dispatch could save.
+//!
 //! `cargo bench --bench grants`
 
 mod support;
@@ -9,21 +14,22 @@ mod support;
 use std::sync::{Arc, Mutex};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use grantor::{MemoryAttemptLimiter, MemoryTokenStore, ResourceRequest, Scope, TokenRequest};
+use grantor::{
+    AccessToken, MemoryAttemptLimiter, MemoryTokenStore, ResourceRequest, Scope, TokenHash,
+    TokenLookup, TokenRequest, TokenStore,
+};
 use support::{field, BASIC, SERVICE_BASIC};
 
-fn server() -> grantor::AuthorizationServer {
-    support::server(
-        Arc::new(MemoryTokenStore::new()),
-        Arc::new(MemoryAttemptLimiter::new()),
-    )
+fn server(tokens: Arc<MemoryTokenStore>) -> grantor::AuthorizationServer {
+    support::server(tokens, Arc::new(MemoryAttemptLimiter::new()))
 }
 
 fn benches(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
-    let server = server();
+    let tokens = Arc::new(MemoryTokenStore::new());
+    let server = server(Arc::clone(&tokens));
     let login = || {
         TokenRequest::form("grant_type=password&username=tom&password=123456")
             .with_authorization(BASIC)
@@ -112,6 +118,24 @@ fn benches(c: &mut Criterion) {
     group.bench_function("bearer_validation", |b| {
         b.to_async(&rt).iter(|| async {
             assert!(validator.validate(&request, &read).await.is_ok());
+        })
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("store_call");
+    let store: Arc<dyn TokenStore> = tokens;
+    let hash = TokenHash::of_access_token(&AccessToken::new(access));
+    let now = grantor::Clock::now(&grantor::SystemClock);
+    group.bench_function("find_token_boxed_future", |b| {
+        b.to_async(&rt).iter(|| async {
+            let found = store.find_token(&hash, now).await;
+            assert!(matches!(found, Ok(TokenLookup::Live(_))));
+        })
+    });
+    group.bench_function("find_token_in_memory_direct", |b| {
+        b.iter(|| {
+            let found = store.find_token_in_memory(&hash, now);
+            assert!(matches!(found, Some(Ok(TokenLookup::Live(_)))));
         })
     });
     group.finish();
