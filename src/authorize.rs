@@ -146,7 +146,56 @@ fn untrusted(description: &'static str, reason: Reason) -> Refusal {
 /// Whether a registered redirect URI can be redirected to: absolute, http(s) or a custom scheme,
 /// no fragment (RFC 6749 §3.1.2).
 fn usable(uri: &RedirectUri) -> bool {
-    url::Url::parse(uri.as_str()).is_ok_and(|u| u.fragment().is_none() && !u.cannot_be_a_base())
+    plainly_usable(uri.as_str())
+        || url::Url::parse(uri.as_str())
+            .is_ok_and(|u| u.fragment().is_none() && !u.cannot_be_a_base())
+}
+
+/// Whether `uri` is an `http` or `https` URL so plain that the URL standard's parser surely
+/// takes it, with no fragment: a lower-case host name whose last label starts with a letter (so
+/// it is neither an IP address nor punycode), an optional port, and a path and query of printable
+/// ASCII with nothing that is escaped, rewritten or ends them. Most registered redirect URIs are,
+/// and they skip the full parse; any other answers `false` and is parsed.
+fn plainly_usable(uri: &str) -> bool {
+    let Some(rest) = uri
+        .strip_prefix("https://")
+        .or_else(|| uri.strip_prefix("http://"))
+    else {
+        return false;
+    };
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let (host, port) = match authority.split_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (authority, None),
+    };
+    let label_ok = |label: &str| {
+        !label.is_empty()
+            && !label.starts_with("xn--")
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    };
+    let last_label_named = host
+        .rsplit('.')
+        .next()
+        .is_some_and(|last| last.bytes().next().is_some_and(|b| b.is_ascii_lowercase()));
+    let port_ok = port.is_none_or(|p| {
+        (1..=5).contains(&p.len())
+            && p.bytes().all(|b| b.is_ascii_digit())
+            && p.parse::<u32>().is_ok_and(|n| n <= 65_535)
+    });
+    host.len() <= 253
+        && host.split('.').all(label_ok)
+        && last_label_named
+        && port_ok
+        && tail.bytes().all(|b| {
+            b.is_ascii_graphic()
+                && !matches!(
+                    b,
+                    b'#' | b'%' | b'\\' | b'"' | b'<' | b'>' | b'`' | b'{' | b'}' | b'|' | b'^'
+                )
+        })
 }
 
 /// Validates an authorization request into what will wait for the user's decision.
@@ -410,7 +459,76 @@ pub(crate) fn error_redirect(
 
 #[cfg(test)]
 mod tests {
-    use super::append_form_encoded;
+    use super::{append_form_encoded, plainly_usable};
+
+    /// What the full check answers.
+    fn parsed_usable(uri: &str) -> bool {
+        url::Url::parse(uri).is_ok_and(|u| u.fragment().is_none() && !u.cannot_be_a_base())
+    }
+
+    #[test]
+    fn plain_redirect_uris_skip_the_parse_and_the_parser_agrees() {
+        for plain in [
+            "http://localhost:3000/callback",
+            "https://app.example.com/oauth/cb?tenant=a-1&x=~",
+            "https://example.com",
+            "http://a-b.c0/",
+        ] {
+            assert!(plainly_usable(plain), "{plain}");
+            assert!(parsed_usable(plain), "{plain}");
+        }
+        // Left to the parser (usable or not): addresses, upper case, punycode, odd ports,
+        // escapes, fragments, other schemes.
+        for other in [
+            "http://127.0.0.1/cb",
+            "http://[::1]/cb",
+            "http://Example.com/",
+            "http://xn--nxasmq6b.com/",
+            "http://host:65536/",
+            "http://host:/",
+            "http://host/a%20b",
+            "http://host/#x",
+            "com.example.app:/callback",
+            "http://user@host/",
+        ] {
+            assert!(!plainly_usable(other), "{other}");
+        }
+        // Generated near-URLs: whatever is taken as plain, the parser takes too.
+        let schemes = ["http://", "https://", "HTTP://", "http:/", "ftp://", ""];
+        let host_bytes = b"ab0-.xn9";
+        let tail_bytes = b"/?=&a#%\\ <.~:@[]";
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = |modulo: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % modulo) as usize
+        };
+        let mut plain = 0;
+        for _ in 0..100_000 {
+            let mut uri = String::from(schemes[next(schemes.len() as u64)]);
+            for _ in 0..next(12) {
+                uri.push(char::from(host_bytes[next(host_bytes.len() as u64)]));
+            }
+            if next(3) == 0 {
+                uri.push(':');
+                for _ in 0..next(7) {
+                    uri.push(char::from(b'0' + next(10) as u8));
+                }
+            }
+            for _ in 0..next(10) {
+                uri.push(char::from(tail_bytes[next(tail_bytes.len() as u64)]));
+            }
+            if plainly_usable(&uri) {
+                plain += 1;
+                assert!(parsed_usable(&uri), "{uri}");
+            }
+        }
+        assert!(
+            plain > 1_000,
+            "the generator reaches the plain case ({plain})"
+        );
+    }
 
     #[test]
     fn redirect_values_are_encoded_as_the_url_standard_encodes_them() {
