@@ -168,23 +168,39 @@ fn is_visible_ascii(value: &str) -> bool {
 impl From<Response> for http::Response<Vec<u8>> {
     fn from(response: Response) -> Self {
         let (status, headers, body) = response.into_parts();
-        let mut builder = http::Response::builder().status(status);
-        for (name, value) in headers {
-            builder = match value {
-                // A constant that is a valid header value is used without a copy.
-                Cow::Borrowed(value) if is_visible_ascii(value) => {
-                    builder.header(name, http::HeaderValue::from_static(value))
-                }
-                Cow::Borrowed(value) => builder.header(name, value),
-                Cow::Owned(value) => builder.header(name, value),
-            };
-        }
-        builder.body(body).unwrap_or_else(|_| {
-            // Only reachable if grantor itself built an invalid status or header value.
+        // Built in place rather than through `http::response::Builder`, which moves the whole
+        // response through each call.
+        let mut out = http::Response::new(body);
+        let invalid = || {
+            // Only reachable if grantor itself built an invalid status or header.
             let mut fallback = http::Response::new(Vec::new());
             *fallback.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
             fallback
-        })
+        };
+        let Ok(status) = http::StatusCode::from_u16(status) else {
+            return invalid();
+        };
+        *out.status_mut() = status;
+        let map = out.headers_mut();
+        map.reserve(headers.len());
+        for (name, value) in headers {
+            let Ok(name) = http::HeaderName::from_bytes(name.as_bytes()) else {
+                return invalid();
+            };
+            let value = match value {
+                // A constant that is a valid header value is used without a copy.
+                Cow::Borrowed(value) if is_visible_ascii(value) => {
+                    Ok(http::HeaderValue::from_static(value))
+                }
+                Cow::Borrowed(value) => http::HeaderValue::from_str(value),
+                Cow::Owned(value) => http::HeaderValue::try_from(value),
+            };
+            let Ok(value) = value else {
+                return invalid();
+            };
+            map.append(name, value);
+        }
+        out
     }
 }
 
@@ -234,5 +250,42 @@ mod tests {
             .with_header("X-Bad", "line\nbreak")
             .into();
         assert_eq!(bad.status(), http::StatusCode::INTERNAL_SERVER_ERROR);
+        for bad in [
+            Response::new(200).with_header("X-Bad", String::from("line\nbreak")),
+            Response::new(200).with_header("Bad Name", "value"),
+            Response::new(1000),
+        ] {
+            let bad: http::Response<Vec<u8>> = bad.into();
+            assert_eq!(bad.status(), http::StatusCode::INTERNAL_SERVER_ERROR);
+            assert!(bad.headers().is_empty() && bad.body().is_empty());
+        }
+    }
+
+    #[test]
+    fn status_headers_and_body_carry_over() {
+        let response = Response::new(401)
+            .with_header("Content-Type", "application/json")
+            .with_body(b"{}".to_vec())
+            .with_header("WWW-Authenticate", "Basic")
+            .with_header("WWW-Authenticate", String::from("Bearer realm=\"x\""));
+        let out: http::Response<Vec<u8>> = response.into();
+        assert_eq!(out.status(), http::StatusCode::UNAUTHORIZED);
+        assert_eq!(out.body(), b"{}");
+        let challenges: Vec<_> = out
+            .headers()
+            .get_all(http::header::WWW_AUTHENTICATE)
+            .iter()
+            .map(|v| v.as_bytes().to_vec())
+            .collect();
+        assert_eq!(
+            challenges,
+            [b"Basic".to_vec(), b"Bearer realm=\"x\"".to_vec()]
+        );
+        assert_eq!(
+            out.headers()
+                .get(http::header::CONTENT_TYPE)
+                .map(|v| v.as_bytes()),
+            Some(&b"application/json"[..])
+        );
     }
 }
