@@ -16,26 +16,13 @@ use crate::store::{
 };
 use crate::token::{AuthorizationCodeHash, RequestIdHash};
 
-/// An authorization code, or what is left of it once spent.
+/// What is left of an authorization code once spent.
 #[derive(Clone, Debug)]
-enum CodeEntry {
-    Live(CodeGrant),
-    Used {
-        /// The used mark, as asked (kept until its `keep_until`).
-        mark: SpentCode,
-        /// When the code itself expires (a spent code may be given back until then).
-        expires_at: OffsetDateTime,
-    },
-}
-
-impl CodeEntry {
-    /// Until when the entry is kept.
-    fn kept_until(&self) -> OffsetDateTime {
-        match self {
-            Self::Live(grant) => grant.expires_at,
-            Self::Used { mark, .. } => mark.keep_until,
-        }
-    }
+struct UsedCode {
+    /// The used mark, as asked (kept until its `keep_until`).
+    mark: SpentCode,
+    /// When the code itself expires (a spent code may be given back until then).
+    expires_at: OffsetDateTime,
 }
 
 #[derive(Default)]
@@ -43,7 +30,12 @@ struct CodeState {
     pending: DigestMap<RequestIdHash, PendingAuthorization>,
     pending_counts: ClientCounts,
     pending_expiry: ExpiryQueue<RequestIdHash>,
-    codes: DigestMap<AuthorizationCodeHash, CodeEntry>,
+    /// Codes not spent yet (they live a minute or so).
+    live: DigestMap<AuthorizationCodeHash, CodeGrant>,
+    /// Spent codes' marks, kept as long as the tokens they issued can live: most of what the
+    /// store holds, so kept apart from the live codes' larger grants, in slots of their own
+    /// size. A code is in one of the two maps at most.
+    used: DigestMap<AuthorizationCodeHash, UsedCode>,
     code_expiry: ExpiryQueue<AuthorizationCodeHash>,
 }
 
@@ -56,14 +48,18 @@ impl CodeState {
                 self.remove_pending(&id);
             }
         }
-        let codes = &mut self.codes;
+        let (live, used) = (&mut self.live, &mut self.used);
         self.code_expiry.pop_due(now, max, |code| {
-            if codes.get(&code).is_some_and(|c| c.kept_until() <= now) {
-                codes.remove(&code);
+            if live.get(&code).is_some_and(|grant| grant.expires_at <= now) {
+                live.remove(&code);
+            }
+            if used.get(&code).is_some_and(|u| u.mark.keep_until <= now) {
+                used.remove(&code);
             }
         });
         shrink_if_sparse(&mut self.pending);
-        shrink_if_sparse(&mut self.codes);
+        shrink_if_sparse(&mut self.live);
+        shrink_if_sparse(&mut self.used);
     }
 
     fn remove_pending(&mut self, id: &RequestIdHash) -> Option<PendingAuthorization> {
@@ -88,7 +84,7 @@ impl MemoryCodeStore {
     /// How many requests and codes (live or spent) the store holds.
     pub fn len(&self) -> usize {
         let state = lock(&self.state);
-        state.pending.len() + state.codes.len()
+        state.pending.len() + state.live.len() + state.used.len()
     }
 
     /// Whether the store holds nothing.
@@ -101,7 +97,8 @@ impl MemoryCodeStore {
         let mut state = lock(&self.state);
         state.sweep(now, usize::MAX);
         state.pending.shrink_to_fit();
-        state.codes.shrink_to_fit();
+        state.live.shrink_to_fit();
+        state.used.shrink_to_fit();
     }
 }
 
@@ -175,7 +172,8 @@ impl CodeStore for MemoryCodeStore {
     ) -> Result<(), StoreError> {
         let mut state = lock(&self.state);
         state.sweep(now, SWEEP_BATCH);
-        state.codes.insert(*code, CodeEntry::Live(grant.clone()));
+        state.used.remove(code);
+        state.live.insert(*code, grant.clone());
         state.code_expiry.push(grant.expires_at, *code);
         Ok(())
     }
@@ -186,14 +184,19 @@ impl CodeStore for MemoryCodeStore {
         now: OffsetDateTime,
     ) -> Result<CodeLookup, StoreError> {
         let state = lock(&self.state);
-        Ok(match state.codes.get(code) {
-            Some(entry) if entry.kept_until() <= now => CodeLookup::Unknown,
-            Some(CodeEntry::Live(grant)) => CodeLookup::Live(grant.clone()),
-            Some(CodeEntry::Used { mark, .. }) => CodeLookup::Spent {
-                client_id: mark.client_id.clone(),
-                family_id: mark.family_id.clone(),
+        if let Some(grant) = state.live.get(code) {
+            return Ok(if grant.expires_at <= now {
+                CodeLookup::Unknown
+            } else {
+                CodeLookup::Live(grant.clone())
+            });
+        }
+        Ok(match state.used.get(code) {
+            Some(used) if used.mark.keep_until > now => CodeLookup::Spent {
+                client_id: used.mark.client_id.clone(),
+                family_id: used.mark.family_id.clone(),
             },
-            None => CodeLookup::Unknown,
+            _ => CodeLookup::Unknown,
         })
     }
 
@@ -205,17 +208,22 @@ impl CodeStore for MemoryCodeStore {
     ) -> Result<CodeSpend, StoreError> {
         let mut state = lock(&self.state);
         state.sweep(now, SWEEP_BATCH);
-        let Some(entry) = state.codes.get_mut(code) else {
+        // Only a live code that has not expired is spent (an expired one stays as it is).
+        if state
+            .live
+            .get(code)
+            .is_none_or(|grant| grant.expires_at <= now)
+        {
+            return Ok(CodeSpend::Conflict);
+        }
+        let Some(grant) = state.live.remove(code) else {
             return Ok(CodeSpend::Conflict);
         };
-        let grant = match entry {
-            CodeEntry::Live(grant) if grant.expires_at > now => grant.clone(),
-            _ => return Ok(CodeSpend::Conflict),
-        };
-        *entry = CodeEntry::Used {
+        let used = UsedCode {
             mark: mark.clone(),
             expires_at: grant.expires_at,
         };
+        state.used.insert(*code, used);
         state.code_expiry.push(mark.keep_until, *code);
         Ok(CodeSpend::Spent(grant))
     }
@@ -227,20 +235,34 @@ impl CodeStore for MemoryCodeStore {
         now: OffsetDateTime,
     ) -> Result<CodeRestore, StoreError> {
         let mut state = lock(&self.state);
-        let Some(entry) = state.codes.get_mut(code) else {
+        let restorable = state.used.get(code).is_some_and(|used| {
+            used.mark.family_id == grant.family_id
+                && used.mark.keep_until > now
+                && used.expires_at > now
+        });
+        if !restorable {
             return Ok(CodeRestore::Gone);
-        };
-        match entry {
-            CodeEntry::Used { mark, expires_at }
-                if mark.family_id == grant.family_id
-                    && mark.keep_until > now
-                    && *expires_at > now =>
-            {
-                *entry = CodeEntry::Live(grant.clone());
-                state.code_expiry.push(grant.expires_at, *code);
-                Ok(CodeRestore::Restored)
-            }
-            _ => Ok(CodeRestore::Gone),
         }
+        state.used.remove(code);
+        state.live.insert(*code, grant.clone());
+        state.code_expiry.push(grant.expires_at, *code);
+        Ok(CodeRestore::Restored)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_used_mark_is_kept_in_far_less_than_a_live_code() {
+        // The marks outlive their codes sixty times over (an hour against a minute): each one
+        // costs its own size, not a grant's.
+        let (used, grant) = (
+            std::mem::size_of::<UsedCode>(),
+            std::mem::size_of::<CodeGrant>(),
+        );
+        assert!(used <= 64, "{used}");
+        assert!(used * 2 <= grant, "{used} against {grant}");
     }
 }

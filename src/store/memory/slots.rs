@@ -191,8 +191,18 @@ impl<T: Keyed> SlotTable<T> {
         let old = std::mem::take(&mut self.slots);
         self.slots.resize_with(slots, || None);
         self.len = 0;
+        let mask = self.mask();
         for value in old.into_iter().flatten() {
-            self.replace(value);
+            // The values are distinct and the new table has room: each goes to the first empty
+            // slot of its run, with no comparing and no check for growth.
+            let mut i = home(value.key(), mask);
+            while let Some(Some(_)) = self.slots.get(i) {
+                i = (i + 1) & mask;
+            }
+            if let Some(slot) = self.slots.get_mut(i) {
+                *slot = Some(value);
+                self.len += 1;
+            }
         }
     }
 }
