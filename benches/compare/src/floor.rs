@@ -55,12 +55,7 @@ impl Floor {
     }
 
     pub fn validate(&self, request: &HttpRequest) -> bool {
-        let Some(token) = request
-            .headers()
-            .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(crate::bearer_token)
-        else {
+        let Some(token) = crate::bearer_of(request) else {
             return false;
         };
         let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();

@@ -38,6 +38,15 @@ pub(crate) trait Side {
     async fn validate(&self, request: &HttpRequest) -> bool;
 }
 
+/// The bearer token of a request's `Authorization` header, if it has one.
+pub fn bearer_of(request: &HttpRequest) -> Option<&str> {
+    request
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(bearer_token)
+}
+
 /// The token of an `Authorization: Bearer …` value (scheme matched without regard to case).
 pub fn bearer_token(value: &str) -> Option<&str> {
     let (scheme, token) = value.split_once(' ')?;
@@ -369,15 +378,7 @@ fn pool_bytes(pool: &[HttpRequest]) -> i64 {
     let before = live_bytes();
     let copies: Vec<HttpRequest> = pool
         .iter()
-        .map(|r| {
-            let auth = r
-                .headers()
-                .get(http::header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(bearer_token)
-                .unwrap_or_default();
-            resource_request(auth)
-        })
+        .map(|r| resource_request(bearer_of(r).unwrap_or_default()))
         .collect();
     let held =
         live_bytes() - before - (copies.capacity() * std::mem::size_of::<HttpRequest>()) as i64;

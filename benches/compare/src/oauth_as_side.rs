@@ -90,12 +90,7 @@ impl Side for OauthAs {
     }
 
     async fn validate(&self, request: &HttpRequest) -> bool {
-        let Some(token) = request
-            .headers()
-            .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(crate::bearer_token)
-        else {
+        let Some(token) = crate::bearer_of(request) else {
             return false;
         };
         matches!(

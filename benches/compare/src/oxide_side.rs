@@ -43,6 +43,31 @@ struct State {
     scopes: Vec<Scope>,
 }
 
+/// The endpoint the token and authorization requests use: the state's registrar, authorizer and
+/// issuer, with `solicitor` answering for the resource owner.
+fn grant_endpoint<'a, S>(
+    registrar: &'a ClientMap,
+    authorizer: &'a mut AuthMap<RandomGenerator>,
+    issuer: &'a mut TokenMap<RandomGenerator>,
+    solicitor: S,
+) -> Generic<
+    &'a ClientMap,
+    &'a mut AuthMap<RandomGenerator>,
+    &'a mut TokenMap<RandomGenerator>,
+    S,
+    Vacant,
+    Vacant,
+> {
+    Generic {
+        registrar,
+        authorizer,
+        issuer,
+        solicitor,
+        scopes: Vacant,
+        response: Vacant,
+    }
+}
+
 pub struct Oxide {
     state: Mutex<State>,
 }
@@ -190,14 +215,12 @@ impl Side for Oxide {
         let client_is_owner = FnSolicitor(|_: &mut Request, s: Solicitation| {
             OwnerConsent::Authorized(s.pre_grant().client_id.clone())
         });
-        let endpoint = Generic {
-            registrar: &state.registrar,
-            authorizer: &mut state.authorizer,
-            issuer: &mut state.issuer,
-            solicitor: client_is_owner,
-            scopes: Vacant,
-            response: Vacant,
-        };
+        let endpoint = grant_endpoint(
+            &state.registrar,
+            &mut state.authorizer,
+            &mut state.issuer,
+            client_is_owner,
+        );
         let response = match grant_type.as_str() {
             "client_credentials" => ClientCredentialsFlow::prepare(endpoint)
                 .ok()
@@ -231,14 +254,12 @@ impl Side for Oxide {
         let approve = FnSolicitor(|_: &mut Request, _: Solicitation| {
             OwnerConsent::Authorized(USER.to_owned())
         });
-        let endpoint = Generic {
-            registrar: &state.registrar,
-            authorizer: &mut state.authorizer,
-            issuer: &mut state.issuer,
-            solicitor: approve,
-            scopes: Vacant,
-            response: Vacant,
-        };
+        let endpoint = grant_endpoint(
+            &state.registrar,
+            &mut state.authorizer,
+            &mut state.issuer,
+            approve,
+        );
         let response = AuthorizationFlow::prepare(Extended::extend_with(endpoint, &mut state.pkce))
             .ok()?
             .execute(simple)
