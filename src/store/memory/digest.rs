@@ -56,6 +56,16 @@ impl Hasher for FoldHasher {
     }
 }
 
+/// Word `i` (of four) of a digest, little-endian: a digest is uniform, so each of its words is a
+/// ready-made hash, and different words are independent ones.
+pub(crate) fn digest_word(digest: &[u8; 32], i: usize) -> u64 {
+    digest
+        .chunks_exact(8)
+        .nth(i)
+        .and_then(|word| <[u8; 8]>::try_from(word).ok())
+        .map_or(0, u64::from_le_bytes)
+}
+
 /// `bytes` as little-endian words of eight bytes (the last one padded with zeros).
 fn words(bytes: &[u8]) -> impl Iterator<Item = u64> + '_ {
     bytes.chunks(8).map(|chunk| {
@@ -73,6 +83,15 @@ mod tests {
 
     use super::*;
     use crate::token::TokenHash;
+
+    #[test]
+    fn a_digest_word_is_eight_of_its_bytes_little_endian() {
+        let bytes: [u8; 32] = std::array::from_fn(|i| i as u8);
+        assert_eq!(digest_word(&bytes, 0), 0x0706_0504_0302_0100);
+        assert_eq!(digest_word(&bytes, 1), 0x0f0e_0d0c_0b0a_0908);
+        assert_eq!(digest_word(&bytes, 3), 0x1f1e_1d1c_1b1a_1918);
+        assert_eq!(digest_word(&bytes, 4), 0);
+    }
 
     #[test]
     fn a_digest_hashes_to_its_first_eight_bytes() {

@@ -17,6 +17,7 @@
 //! reads), and at most it could tell how many leading bytes of a SHA-256 output agree with a
 //! stored one, which gives no help in finding a value that hashes to it.
 
+use super::digest::digest_word;
 use crate::token::TokenHash;
 
 /// Whatever a slot holds beside its digest.
@@ -46,13 +47,8 @@ const MIN_SLOTS: usize = 16;
 
 /// Where a digest's probe starts: its first eight bytes (a digest is uniform), masked.
 fn home(key: &TokenHash, mask: usize) -> usize {
-    let bytes = key.as_bytes();
-    let mut word = [0u8; 8];
-    for (to, from) in word.iter_mut().zip(bytes) {
-        *to = *from;
-    }
     // Truncating on 32-bit targets keeps the low bits, which is all the mask takes.
-    (u64::from_le_bytes(word) as usize) & mask
+    (digest_word(key.as_bytes(), 0) as usize) & mask
 }
 
 /// The fewest slots that hold `len` values at most three quarters full.

@@ -35,7 +35,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use super::digest::{DigestMap, FoldHasher, GeneratedIdMap};
+use super::digest::{digest_word, DigestMap, FoldHasher, GeneratedIdMap};
 use super::slots::{Keyed, SlotTable};
 use super::{lock, shrink_if_sparse};
 use crate::error::StoreError;
@@ -714,15 +714,9 @@ impl MemoryTokenStore {
 
     /// The token shard `hash` lives in.
     fn token_shard(&self, hash: &TokenHash) -> usize {
-        // The hash is uniform; these bytes are not the ones that place a token in its shard's
-        // table (its first eight).
-        let bytes = hash.as_bytes();
-        let word = bytes
-            .iter()
-            .skip(8)
-            .take(8)
-            .fold(0usize, |w, b| (w << 8) | usize::from(*b));
-        word % self.tokens.shards.len()
+        // The digest's second word: independent of its first, which places the token in the
+        // shard's table. (Truncating on 32-bit targets keeps it uniform.)
+        digest_word(hash.as_bytes(), 1) as usize % self.tokens.shards.len()
     }
 
     /// The family shard `family` lives in.
