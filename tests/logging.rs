@@ -140,6 +140,17 @@ async fn grants_are_logged_without_secrets() {
     ] {
         assert!(log.contains(needle), "{needle:?} missing from:\n{log}");
     }
+    // One line per issued token is at `debug` (a server logging at `info` formats nothing per
+    // token); refusals are at `warn`.
+    let levels = |needle: &str| -> Vec<&str> {
+        log.lines()
+            .filter(|l| l.contains(needle))
+            .filter_map(|l| l.split_whitespace().nth(1))
+            .collect()
+    };
+    assert!(levels("token issued").iter().all(|l| *l == "DEBUG"));
+    assert!(!levels("token issued").is_empty());
+    assert!(levels("token request refused").iter().all(|l| *l == "WARN"));
     // The refused client authentication still names the grant type it was for.
     assert!(log
         .lines()
