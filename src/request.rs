@@ -188,8 +188,8 @@ impl<'a> Params<'a> {
         })
     }
 
+    /// Refuses repeated names in pairs already held to the bounds.
     fn from_pairs(pairs: Vec<Pair<'a>>) -> Result<Self, OAuthError> {
-        check_bounds(&pairs)?;
         // At most MAX_PARAMETERS names: comparing each with those before it is cheaper than a
         // set, and allocates nothing.
         for (i, (k, _)) in pairs.iter().enumerate() {
@@ -212,7 +212,10 @@ impl<'a> Params<'a> {
     /// Parses a JSON object whose values are all strings, with no repeated names.
     pub(crate) fn from_json(body: &[u8]) -> Result<Self, OAuthError> {
         let mut de = serde_json::Deserializer::from_slice(body);
-        let pairs = de.deserialize_map(JsonPairs).map_err(|_| {
+        let pairs = de.deserialize_map(JsonPairs).map_err(|e| {
+            if e.to_string().starts_with(TOO_MANY_JSON) {
+                return too_many();
+            }
             OAuthError::invalid_request("the body must be a JSON object whose values are strings")
                 .with_reason(Reason::MalformedJson)
         })?;
@@ -220,6 +223,7 @@ impl<'a> Params<'a> {
             OAuthError::invalid_request("the body has trailing data after the JSON object")
                 .with_reason(Reason::MalformedJson)
         })?;
+        check_bounds(&pairs)?;
         Self::from_pairs(pairs)
     }
 }
@@ -385,6 +389,10 @@ fn hex_digit(c: u8) -> Option<u8> {
 
 struct JsonPairs;
 
+/// What [`JsonPairs`] fails with past [`MAX_PARAMETERS`] (it stops reading there), so that the
+/// refusal can say so rather than call the body malformed.
+const TOO_MANY_JSON: &str = "too many parameters";
+
 impl<'de> Visitor<'de> for JsonPairs {
     type Value = Vec<Pair<'static>>;
 
@@ -397,7 +405,7 @@ impl<'de> Visitor<'de> for JsonPairs {
         while let Some((k, v)) = map.next_entry::<String, String>()? {
             if pairs.len() == MAX_PARAMETERS {
                 // Enough to refuse the request; stop reading it.
-                return Err(serde::de::Error::custom("too many parameters"));
+                return Err(serde::de::Error::custom(TOO_MANY_JSON));
             }
             pairs.push((Cow::Owned(k), Cow::Owned(v)));
         }
@@ -492,6 +500,29 @@ mod tests {
             }
             assert_eq!(ours, expected, "{:?}", String::from_utf8_lossy(&body));
         }
+    }
+
+    #[test]
+    fn json_bodies_are_held_to_the_same_bounds() {
+        let reason = |body: String| {
+            Params::from_json(body.as_bytes())
+                .err()
+                .and_then(|e| e.reason())
+        };
+        let object = |n: usize| {
+            let pairs: Vec<String> = (0..n).map(|i| format!("\"p{i}\":\"v\"")).collect();
+            format!("{{{}}}", pairs.join(","))
+        };
+        assert_eq!(reason(object(MAX_PARAMETERS)), None);
+        assert_eq!(
+            reason(object(MAX_PARAMETERS + 1)),
+            Some(Reason::TooManyParameters)
+        );
+        let long = "v".repeat(MAX_PARAMETER_LENGTH + 1);
+        assert_eq!(
+            reason(format!("{{\"a\":\"{long}\"}}")),
+            Some(Reason::ParameterTooLong)
+        );
     }
 
     #[test]
