@@ -82,6 +82,14 @@ fn issue_many(
     start.elapsed().as_secs_f64()
 }
 
+/// A validation request for each token, carrying it in the `Authorization` header.
+fn bearer_requests(tokens: &[String]) -> Vec<ResourceRequest> {
+    tokens
+        .iter()
+        .map(|t| ResourceRequest::new().with_authorization(format!("Bearer {t}")))
+        .collect()
+}
+
 /// Validates each of `tokens` once; answers the seconds it took.
 fn validate_all(
     rt: &tokio::runtime::Runtime,
@@ -90,10 +98,7 @@ fn validate_all(
 ) -> f64 {
     let validator = server.bearer_validator();
     let read: Scope = "read".parse().expect("scope");
-    let requests: Vec<ResourceRequest> = tokens
-        .iter()
-        .map(|t| ResourceRequest::new().with_authorization(format!("Bearer {t}")))
-        .collect();
+    let requests = bearer_requests(tokens);
     let start = Instant::now();
     rt.block_on(async {
         for request in &requests {
@@ -137,10 +142,7 @@ fn validate_threads(
     passes: usize,
 ) -> f64 {
     let read: Scope = "read".parse().expect("scope");
-    let requests: Vec<ResourceRequest> = tokens
-        .iter()
-        .map(|t| ResourceRequest::new().with_authorization(format!("Bearer {t}")))
-        .collect();
+    let requests = bearer_requests(tokens);
     let start = Instant::now();
     std::thread::scope(|s| {
         for t in 0..threads {
