@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use async_trait::async_trait;
 
@@ -45,6 +45,8 @@ impl Stripe {
 /// ```
 pub struct MemoryClientStore {
     stripes: Box<[Stripe]>,
+    /// Serializes changes (see [`MemoryClientStore::writer`]); reads never take it.
+    writing: Mutex<()>,
 }
 
 impl Default for MemoryClientStore {
@@ -70,11 +72,13 @@ impl MemoryClientStore {
         let n = super::parts_per_thread(2, 2, 64);
         Self {
             stripes: (0..n).map(|_| Stripe::default()).collect(),
+            writing: Mutex::new(()),
         }
     }
 
     /// Adds or replaces a client.
     pub fn insert(&self, client: Client) {
+        let _writing = self.writer();
         for stripe in self.stripes.iter() {
             let copy = client.unshared_copy();
             stripe.write().insert(copy.id.clone(), Arc::new(copy));
@@ -83,11 +87,18 @@ impl MemoryClientStore {
 
     /// Removes a client.
     pub fn remove(&self, id: &ClientId) -> Option<Client> {
+        let _writing = self.writer();
         let mut removed = None;
         for stripe in self.stripes.iter() {
             removed = stripe.write().remove(id).or(removed);
         }
         removed.map(Arc::unwrap_or_clone)
+    }
+
+    /// Held through a change to every stripe, so that two changes to one client are made in
+    /// the same order in each copy (interleaved, they could leave the copies disagreeing).
+    fn writer(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.writing.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn stripe(&self) -> Option<&Stripe> {
@@ -126,6 +137,38 @@ impl ClientStore for MemoryClientStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn racing_changes_to_one_client_leave_every_copy_alike() {
+        let store = MemoryClientStore::new();
+        let start = std::sync::Barrier::new(2);
+        for round in 0..6_000 {
+            std::thread::scope(|s| {
+                for uri in ["https://a.example/cb", "https://b.example/cb"] {
+                    let (store, start) = (&store, &start);
+                    s.spawn(move || {
+                        let client = Client::public("spa").with_redirect_uris([uri]);
+                        start.wait();
+                        store.insert(client);
+                    });
+                }
+            });
+            let seen: Vec<_> = store
+                .stripes
+                .iter()
+                .map(|stripe| {
+                    stripe
+                        .read()
+                        .get(&ClientId::new("spa"))
+                        .map(|c| c.redirect_uris.clone())
+                })
+                .collect();
+            assert!(
+                seen.windows(2).all(|w| w[0] == w[1]),
+                "round {round}: {seen:?}"
+            );
+        }
+    }
 
     #[test]
     fn every_thread_finds_every_client_and_its_changes() {
