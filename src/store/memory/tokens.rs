@@ -76,8 +76,7 @@ impl Shared {
     fn copy(client_id: &ClientId, scope: &Scope) -> Self {
         Self {
             client_id: ClientId::new(client_id.as_str()),
-            // A scope's text is canonical, so it parses to itself.
-            scope: Scope::parse(scope.as_str()).unwrap_or_else(|_| scope.clone()),
+            scope: scope.unshared_copy(),
         }
     }
 
@@ -721,8 +720,9 @@ impl MemoryTokenStore {
 
     /// The family shard `family` lives in.
     fn family_shard(&self, family: &FamilyId) -> usize {
-        // Truncating the hash keeps it uniform.
-        self.family_hasher.hash_one(family) as usize % self.families.shards.len()
+        // The hash's high half: the shard's own family maps place keys by its low bits, so a
+        // shard chosen by those would crowd its families into a fraction of each map.
+        (self.family_hasher.hash_one(family) >> 32) as usize % self.families.shards.len()
     }
 
     /// Sweeps a bounded batch of what is due at `now`, starting from shard `start`.
@@ -980,6 +980,19 @@ impl TokenStore for MemoryTokenStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_families_of_one_shard_spread_over_its_maps() {
+        // A shard's family maps place keys by the low bits of the same hash: the shard must be
+        // chosen by other bits, or all of its families would share those bits.
+        let store = MemoryTokenStore::new();
+        let low_bits: std::collections::HashSet<u64> = (0..20_000)
+            .map(|_| FamilyId::generate())
+            .filter(|f| store.family_shard(f) == 0)
+            .map(|f| store.family_hasher.hash_one(&f) & 7)
+            .collect();
+        assert!(low_bits.len() >= 6, "{low_bits:?}");
+    }
 
     #[test]
     fn entries_stay_compact() {
