@@ -28,14 +28,14 @@
 
 use std::collections::hash_map::RandomState;
 use std::fmt;
-use std::hash::{BuildHasher, BuildHasherDefault};
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use super::digest::{digest_word, DigestMap, FoldHasher, GeneratedIdMap};
+use super::digest::{digest_word, DigestMap, FoldHasher};
 use super::slots::{Keyed, SlotTable};
 use super::{lock, shrink_if_sparse};
 use crate::error::StoreError;
@@ -379,30 +379,54 @@ struct Members {
 /// The shortest member list that is pruned of lapsed members.
 const MIN_PRUNE: usize = 8;
 
+/// A family id with its hash, worked out once (by [`MemoryTokenStore::family_key`]): the family
+/// maps hash a key by that word, so a map that grows moves its keys without reading each id's
+/// text again, and a probe compares the words before any text.
+#[derive(Clone, Debug)]
+struct FamilyKey {
+    hash: u64,
+    id: FamilyId,
+}
+
+impl PartialEq for FamilyKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.hash == other.hash && self.id == other.id
+    }
+}
+
+impl Eq for FamilyKey {}
+
+impl Hash for FamilyKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
 /// One shard of the families: their members, and the families recently revoked.
 #[derive(Default)]
 struct FamilyShard {
-    families: GeneratedIdMap<FamilyId, Members>,
+    families: DigestMap<FamilyKey, Members>,
     /// Recently revoked families, until when they are remembered.
-    revoked: GeneratedIdMap<FamilyId, OffsetDateTime>,
+    revoked: DigestMap<FamilyKey, OffsetDateTime>,
     /// Families by when their last member lapses.
-    expiry: ExpiryQueue<FamilyId>,
-    revoked_expiry: ExpiryQueue<FamilyId>,
+    expiry: ExpiryQueue<FamilyKey>,
+    revoked_expiry: ExpiryQueue<FamilyKey>,
 }
 
 impl FamilyShard {
-    fn is_revoked(&self, family: &FamilyId, now: OffsetDateTime) -> bool {
+    fn is_revoked(&self, family: &FamilyKey, now: OffsetDateTime) -> bool {
         self.revoked.get(family).is_some_and(|until| *until > now)
     }
 
     /// Adds `hash`, lapsing at `expires_at`, to `family` (now and then dropping the members that
     /// have lapsed).
-    fn add(&mut self, family: &FamilyId, hash: TokenHash, expires_at: i64, now: i64) {
+    fn add(&mut self, family: &FamilyKey, hash: TokenHash, expires_at: i64, now: i64) {
         let members = self
             .families
             .entry(family.clone())
             .or_insert_with(|| Members {
-                tokens: Vec::new(),
+                // Room for what a new family first holds: an access and a refresh token.
+                tokens: Vec::with_capacity(2),
                 until: i64::MIN,
                 prune_at: MIN_PRUNE,
             });
@@ -418,7 +442,7 @@ impl FamilyShard {
     }
 
     /// Marks `family` revoked until `until` (unless it already is for longer).
-    fn mark_revoked(&mut self, family: &FamilyId, until: OffsetDateTime, now: OffsetDateTime) {
+    fn mark_revoked(&mut self, family: &FamilyKey, until: OffsetDateTime, now: OffsetDateTime) {
         let held = self.revoked.get(family).copied();
         if until > now && held.is_none_or(|held| held < until) {
             self.revoked.insert(family.clone(), until);
@@ -467,7 +491,7 @@ impl Sweepable for TokenShard {
 
 impl Sweepable for FamilyShard {
     fn earliest(&self) -> i64 {
-        let first = |q: &ExpiryQueue<FamilyId>| q.earliest().unwrap_or(i64::MAX);
+        let first = |q: &ExpiryQueue<FamilyKey>| q.earliest().unwrap_or(i64::MAX);
         first(&self.expiry).min(first(&self.revoked_expiry))
     }
 }
@@ -720,9 +744,22 @@ impl MemoryTokenStore {
 
     /// The family shard `family` lives in.
     fn family_shard(&self, family: &FamilyId) -> usize {
+        self.shard_of_family_hash(self.family_hasher.hash_one(family))
+    }
+
+    /// The family shard of the family whose hash is `hash`.
+    fn shard_of_family_hash(&self, hash: u64) -> usize {
         // The hash's high half: the shard's own family maps place keys by its low bits, so a
         // shard chosen by those would crowd its families into a fraction of each map.
-        (self.family_hasher.hash_one(family) >> 32) as usize % self.families.shards.len()
+        (hash >> 32) as usize % self.families.shards.len()
+    }
+
+    /// `family` as the family maps key it.
+    fn family_key(&self, family: &FamilyId) -> FamilyKey {
+        FamilyKey {
+            hash: self.family_hasher.hash_one(family),
+            id: family.clone(),
+        }
     }
 
     /// Sweeps a bounded batch of what is due at `now`, starting from shard `start`.
@@ -758,9 +795,10 @@ impl MemoryTokenStore {
     ) -> bool {
         tokens.iter().any(|(_, r)| {
             r.family_id.as_ref().is_some_and(|family| {
+                let key = self.family_key(family);
                 families
-                    .get(self.family_shard(family))
-                    .is_some_and(|shard| shard.is_revoked(family, now))
+                    .get(self.shard_of_family_hash(key.hash))
+                    .is_some_and(|shard| shard.is_revoked(&key, now))
             })
         })
     }
@@ -775,8 +813,9 @@ impl MemoryTokenStore {
         now: i64,
     ) {
         if let Some(family) = new.family() {
-            if let Some(shard) = families.get(self.family_shard(family)) {
-                shard.add(family, hash, new.expires_at(), now);
+            let key = self.family_key(family);
+            if let Some(shard) = families.get(self.shard_of_family_hash(key.hash)) {
+                shard.add(&key, hash, new.expires_at(), now);
             }
         }
         if let Some(shard) = shards.get(self.token_shard(&hash)) {
@@ -933,12 +972,13 @@ impl TokenStore for MemoryTokenStore {
         now: OffsetDateTime,
     ) -> Result<u64, StoreError> {
         let secs = now.unix_timestamp();
-        let Some(mut held) = self.families.lock(self.family_shard(family)) else {
+        let key = self.family_key(family);
+        let Some(mut held) = self.families.lock(self.shard_of_family_hash(key.hash)) else {
             return Ok(0);
         };
         let families = &mut held.guard;
-        families.mark_revoked(family, remember_until, now);
-        let Some(members) = families.families.get_mut(family) else {
+        families.mark_revoked(&key, remember_until, now);
+        let Some(members) = families.families.get_mut(&key) else {
             return Ok(0);
         };
         let mut shards = self.tokens.lock_many(
@@ -971,7 +1011,7 @@ impl TokenStore for MemoryTokenStore {
         });
         drop(shards);
         if members.tokens.is_empty() {
-            families.families.remove(family);
+            families.families.remove(&key);
         }
         Ok(revoked)
     }
@@ -1094,8 +1134,40 @@ mod tests {
     }
 
     #[test]
+    fn family_keys_with_one_hash_stay_apart() {
+        // Two ids whose words collide are still two families: a key is its id, the hash only
+        // places it.
+        let key = |id: &str| FamilyKey {
+            hash: 7,
+            id: FamilyId::new(id),
+        };
+        let mut shard = FamilyShard::default();
+        shard.add(&key("a"), TokenHash::from_bytes([1; 32]), 100, 0);
+        shard.add(&key("b"), TokenHash::from_bytes([2; 32]), 100, 0);
+        shard.add(&key("a"), TokenHash::from_bytes([3; 32]), 100, 0);
+        let members = |id: &str| shard.families.get(&key(id)).map(|m| m.tokens.len());
+        assert_eq!(
+            (members("a"), members("b"), members("c")),
+            (Some(2), Some(1), None)
+        );
+        let now = OffsetDateTime::UNIX_EPOCH;
+        shard.mark_revoked(&key("b"), at(100), now);
+        assert!(shard.is_revoked(&key("b"), now) && !shard.is_revoked(&key("a"), now));
+    }
+
+    #[test]
+    fn a_family_key_is_hashed_by_its_word() {
+        let store = MemoryTokenStore::new();
+        let family = FamilyId::generate();
+        let key = store.family_key(&family);
+        assert_eq!(key.hash, store.family_hasher.hash_one(&family));
+        let hashed = BuildHasherDefault::<super::super::digest::DigestHasher>::default();
+        assert_eq!(hashed.hash_one(&key), key.hash);
+    }
+
+    #[test]
     fn family_lists_are_pruned_as_they_double() {
-        let family = FamilyId::new("f");
+        let family = MemoryTokenStore::new().family_key(&FamilyId::new("f"));
         let mut shard = FamilyShard::default();
         let hash = |i: u32| {
             let mut bytes = [0u8; 32];
