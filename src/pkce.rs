@@ -55,21 +55,25 @@ pub struct CodeChallenge {
 impl CodeChallenge {
     /// Whether `verifier` answers this challenge, compared in constant time.
     pub fn is_answered_by(&self, verifier: &CodeVerifier) -> bool {
+        self.is_answered_by_presented(verifier.secret())
+    }
+
+    /// [`is_answered_by`](Self::is_answered_by), for a verifier as the client sent it (borrowed
+    /// from the request, not copied into a [`CodeVerifier`] first).
+    pub(crate) fn is_answered_by_presented(&self, verifier: &str) -> bool {
         match self.method {
             CodeChallengeMethod::S256 => {
                 // 32 bytes are 43 base64url characters: encoded on the stack.
                 let mut expected = [0u8; 43];
-                let digest = Sha256::digest(verifier.secret().as_bytes());
+                let digest = Sha256::digest(verifier.as_bytes());
                 match URL_SAFE_NO_PAD.encode_slice(digest, &mut expected) {
                     Ok(43) => expected.ct_eq(self.challenge.as_bytes()).into(),
                     _ => false,
                 }
             }
-            CodeChallengeMethod::Plain => verifier
-                .secret()
-                .as_bytes()
-                .ct_eq(self.challenge.as_bytes())
-                .into(),
+            CodeChallengeMethod::Plain => {
+                verifier.as_bytes().ct_eq(self.challenge.as_bytes()).into()
+            }
         }
     }
 }
@@ -153,6 +157,15 @@ mod tests {
         assert!(!challenge.is_answered_by(&CodeVerifier::new(
             "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXj"
         )));
+        // The same check on the verifier as presented, for both methods.
+        assert!(challenge.is_answered_by_presented("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"));
+        assert!(!challenge.is_answered_by_presented("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXj"));
+        let plain = CodeChallenge {
+            challenge: "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk".into(),
+            method: CodeChallengeMethod::Plain,
+        };
+        assert!(plain.is_answered_by_presented("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"));
+        assert!(!plain.is_answered_by_presented("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXj"));
     }
 
     #[test]

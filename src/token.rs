@@ -185,6 +185,12 @@ impl AuthorizationCodeHash {
     pub fn of(code: &AuthorizationCode) -> Self {
         Self::digest(code.secret())
     }
+
+    /// The hash of a code as a client presented it, without copying it into an
+    /// [`AuthorizationCode`] first.
+    pub(crate) fn of_presented(code: &str) -> Self {
+        Self::digest(code)
+    }
 }
 
 impl RequestIdHash {

@@ -57,8 +57,7 @@ use crate::store::{
 };
 use crate::token::{AuthorizationCodeHash, RequestIdHash};
 use crate::types::{
-    AuthorizationCode, AuthorizationRequestId, CodeVerifier, FamilyId, GrantType, ResourceOwner,
-    ResponseType,
+    AuthorizationCode, AuthorizationRequestId, FamilyId, GrantType, ResourceOwner, ResponseType,
 };
 
 fn invalid() -> OAuthError {
@@ -415,8 +414,7 @@ impl AuthorizationCodeGrant {
                 )
                 .with_reason(Reason::PkceVerifierMalformed))
             }
-            Some(v) => Some(CodeVerifier::new(v)),
-            None => None,
+            verifier => verifier,
         };
 
         // RFC 6749 §4.1.3: "ensure that the authorization code was issued to the authenticated
@@ -436,7 +434,7 @@ impl AuthorizationCodeGrant {
             Some(refresh) if with_refresh => ctx.settings.access_ttl.max(refresh.ttl),
             _ => ctx.settings.access_ttl,
         };
-        let code_hash = AuthorizationCodeHash::of(&AuthorizationCode::new(code));
+        let code_hash = AuthorizationCodeHash::of_presented(code);
         let keep_used_until = ctx.now.saturating_add(tokens_live);
         let redemption = match self.codes.find_code(&code_hash, ctx.now).await? {
             CodeLookup::Live(grant) if grant.client_id != client.id => {
@@ -498,7 +496,7 @@ impl AuthorizationCodeGrant {
             (Some(challenge), Some(verifier)) => {
                 // RFC 7636 §4.6: "If the values are not equal, an error response indicating
                 // "invalid_grant" … MUST be returned."
-                if !challenge.is_answered_by(verifier) {
+                if !challenge.is_answered_by_presented(verifier) {
                     return Err(OAuthError::invalid_grant(
                         "the code_verifier does not match the code_challenge",
                     )

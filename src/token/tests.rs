@@ -22,6 +22,7 @@ fn each_kind_hashes_its_own_type_with_sha256() {
     );
     let code = AuthorizationCodeHash::of(&AuthorizationCode::new("abc"));
     assert_eq!(code.to_hex(), abc);
+    assert_eq!(AuthorizationCodeHash::of_presented("abc"), code);
     let id = RequestIdHash::of(&AuthorizationRequestId::new("abc"));
     assert_eq!(id.to_hex(), abc);
     let device = DeviceCodeHash::of(&DeviceCode::new("abc"));
