@@ -263,25 +263,48 @@ pub(crate) fn decode_form(body: &[u8]) -> Result<Vec<Pair<'_>>, OAuthError> {
     // One pass: where the pair began, its first `=`, and whether its name and its value hold
     // anything to decode.
     let mut pair = RawPair::default();
-    for (i, b) in body.iter().enumerate() {
-        match b {
-            b'&' => {
-                pair.decode_into(body, text, i, &mut pairs)?;
-                pair = RawPair {
-                    start: i + 1,
-                    ..RawPair::default()
-                };
+    for (k, chunk) in body.chunks(8).enumerate() {
+        // Eight bytes at once past a run that holds none of `&`, `=`, `+`, `%` (tokens, codes,
+        // verifiers and most of a URL).
+        if let Ok(word) = <[u8; 8]>::try_from(chunk) {
+            if !has_form_delimiter(u64::from_le_bytes(word)) {
+                continue;
             }
-            b'=' if pair.equals.is_none() => pair.equals = Some(i),
-            b'+' | b'%' if pair.equals.is_none() => pair.escaped_name = true,
-            b'+' | b'%' => pair.escaped_value = true,
-            _ => {}
+        }
+        for (j, b) in chunk.iter().enumerate() {
+            let i = k * 8 + j;
+            match b {
+                b'&' => {
+                    pair.decode_into(body, text, i, &mut pairs)?;
+                    pair = RawPair {
+                        start: i + 1,
+                        ..RawPair::default()
+                    };
+                }
+                b'=' if pair.equals.is_none() => pair.equals = Some(i),
+                b'+' | b'%' if pair.equals.is_none() => pair.escaped_name = true,
+                b'+' | b'%' => pair.escaped_value = true,
+                _ => {}
+            }
         }
     }
     // The end of the body ends the last pair as a `&` would.
     pair.decode_into(body, text, body.len(), &mut pairs)?;
     check_bounds(&pairs)?;
     Ok(pairs)
+}
+
+/// Whether any of the eight bytes of `word` is `&`, `=`, `+` or `%`.
+fn has_form_delimiter(word: u64) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    // A byte of `x` is zero where `word` holds `byte`; `(x - ONES) & !x & HIGHS` is non-zero
+    // exactly when some byte of `x` is zero.
+    let holds = |byte: u8| {
+        let x = word ^ u64::from_ne_bytes([byte; 8]);
+        x.wrapping_sub(ONES) & !x & HIGHS != 0
+    };
+    holds(b'&') || holds(b'=') || holds(b'+') || holds(b'%')
 }
 
 /// A pair of a form, as its bytes are read: where it starts, its first `=`, and whether its name
@@ -499,6 +522,55 @@ mod tests {
                 assert_eq!(reason, Some(Reason::MalformedEncoding));
             }
             assert_eq!(ours, expected, "{:?}", String::from_utf8_lossy(&body));
+        }
+    }
+
+    #[test]
+    fn long_plain_runs_are_read_as_the_plain_reading_does() {
+        // Bodies where most bytes are plain, so whole words are skipped, with a delimiter at
+        // every offset within a word.
+        let alphabet: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789-._~=&+%2F\xc3\xa9";
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        for _ in 0..50_000 {
+            let body: Vec<u8> = (0..(state % 90) as usize)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    // One byte in six from the tail of the alphabet (delimiters and escapes).
+                    let pick = if state.is_multiple_of(6) {
+                        alphabet.len() - 1 - (state >> 8) as usize % 10
+                    } else {
+                        (state >> 8) as usize % (alphabet.len() - 10)
+                    };
+                    alphabet.get(pick).copied().unwrap_or(b'a')
+                })
+                .collect();
+            let ours = decode_form(&body).ok().map(|pairs| {
+                pairs
+                    .into_iter()
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .collect::<Vec<_>>()
+            });
+            assert_eq!(
+                ours,
+                reference(&body),
+                "{:?}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+        for byte in 0..=u8::MAX {
+            for at in 0..8 {
+                let mut word = *b"abcdefgh";
+                if let Some(slot) = word.get_mut(at) {
+                    *slot = byte;
+                }
+                assert_eq!(
+                    has_form_delimiter(u64::from_le_bytes(word)),
+                    matches!(byte, b'&' | b'=' | b'+' | b'%'),
+                    "{byte} at {at}"
+                );
+            }
         }
     }
 
