@@ -160,6 +160,34 @@ impl BearerValidator {
     }
 }
 
+/// `name` as an `http` header name: the names grantor writes are `http`'s own constants, taken
+/// without parsing; any other is parsed.
+fn header_name(name: &'static str) -> Result<http::HeaderName, http::header::InvalidHeaderName> {
+    use http::header;
+    Ok(match name {
+        "Content-Type" => header::CONTENT_TYPE,
+        "Cache-Control" => header::CACHE_CONTROL,
+        "Pragma" => header::PRAGMA,
+        "Location" => header::LOCATION,
+        "WWW-Authenticate" => header::WWW_AUTHENTICATE,
+        "Retry-After" => header::RETRY_AFTER,
+        _ => return http::HeaderName::from_bytes(name.as_bytes()),
+    })
+}
+
+/// The constant values every token response carries, checked once when compiled.
+fn known_value(value: &str) -> Option<http::HeaderValue> {
+    const JSON: http::HeaderValue = http::HeaderValue::from_static("application/json");
+    const NO_STORE: http::HeaderValue = http::HeaderValue::from_static("no-store");
+    const NO_CACHE: http::HeaderValue = http::HeaderValue::from_static("no-cache");
+    match value {
+        "application/json" => Some(JSON),
+        "no-store" => Some(NO_STORE),
+        "no-cache" => Some(NO_CACHE),
+        _ => None,
+    }
+}
+
 /// Whether `http::HeaderValue::from_static` takes `value` (it panics on anything else).
 fn is_visible_ascii(value: &str) -> bool {
     value.bytes().all(|b| b == b'\t' || (32..127).contains(&b))
@@ -184,15 +212,16 @@ impl From<Response> for http::Response<Vec<u8>> {
         let map = out.headers_mut();
         map.reserve(headers.len());
         for (name, value) in headers {
-            let Ok(name) = http::HeaderName::from_bytes(name.as_bytes()) else {
+            let Ok(name) = header_name(name) else {
                 return invalid();
             };
             let value = match value {
-                // A constant that is a valid header value is used without a copy.
-                Cow::Borrowed(value) if is_visible_ascii(value) => {
-                    Ok(http::HeaderValue::from_static(value))
-                }
-                Cow::Borrowed(value) => http::HeaderValue::from_str(value),
+                Cow::Borrowed(value) => match known_value(value) {
+                    Some(known) => Ok(known),
+                    // Any other constant that is a valid header value is used without a copy.
+                    None if is_visible_ascii(value) => Ok(http::HeaderValue::from_static(value)),
+                    None => http::HeaderValue::from_str(value),
+                },
                 Cow::Owned(value) => http::HeaderValue::try_from(value),
             };
             let Ok(value) = value else {
@@ -259,6 +288,44 @@ mod tests {
             assert_eq!(bad.status(), http::StatusCode::INTERNAL_SERVER_ERROR);
             assert!(bad.headers().is_empty() && bad.body().is_empty());
         }
+    }
+
+    #[test]
+    fn known_names_and_values_are_what_parsing_them_gives() {
+        for name in [
+            "Content-Type",
+            "Cache-Control",
+            "Pragma",
+            "Location",
+            "WWW-Authenticate",
+            "Retry-After",
+            "X-Other",
+        ] {
+            assert_eq!(
+                header_name(name).ok(),
+                http::HeaderName::from_bytes(name.as_bytes()).ok(),
+                "{name}"
+            );
+        }
+        assert!(header_name("Bad Name").is_err());
+        for value in ["application/json", "no-store", "no-cache"] {
+            assert_eq!(
+                known_value(value),
+                http::HeaderValue::from_str(value).ok(),
+                "{value}"
+            );
+        }
+        assert_eq!(known_value("no-store "), None);
+        // A token response's headers come out as parsed ones would.
+        let response: http::Response<Vec<u8>> = Response::new(200)
+            .with_header("Content-Type", "application/json")
+            .with_header("Cache-Control", "no-store")
+            .with_header("Pragma", "no-cache")
+            .into();
+        let header = |name: &str| response.headers().get(name).map(|v| v.as_bytes().to_vec());
+        assert_eq!(header("content-type"), Some(b"application/json".to_vec()));
+        assert_eq!(header("cache-control"), Some(b"no-store".to_vec()));
+        assert_eq!(header("pragma"), Some(b"no-cache".to_vec()));
     }
 
     #[test]
