@@ -163,7 +163,7 @@ fn main() {
         cc_allocs <= 10,
         "client credentials: {cc_allocs} allocations"
     );
-    assert!(code_allocs <= 36, "code flow: {code_allocs} allocations");
+    assert!(code_allocs <= 35, "code flow: {code_allocs} allocations");
     assert!(
         refresh_allocs <= 17,
         "refresh: {refresh_allocs} allocations"

@@ -389,12 +389,12 @@ impl AuthorizationCodeGrant {
         self.codes
             .save_code(&AuthorizationCodeHash::of(&code), &grant, now)
             .await?;
-        let mut params = vec![("code", code.secret())];
-        if let Some(state) = request.state.as_deref() {
-            params.push(("state", state));
-        }
-        params.push(("iss", issuer));
-        Ok(redirect(&request.redirect_uri, false, &params))
+        // The parameters on the stack: a redirect is written once, with nothing built first.
+        let (code, iss) = (("code", code.secret()), ("iss", issuer));
+        Ok(match request.state.as_deref() {
+            Some(state) => redirect(&request.redirect_uri, false, &[code, ("state", state), iss]),
+            None => redirect(&request.redirect_uri, false, &[code, iss]),
+        })
     }
 
     /// Steps (D) and (E): handles `grant_type=authorization_code` (RFC 6749 §4.1.3).
