@@ -26,7 +26,6 @@
 //! into the family), and `revoke_family` checks each member's entry before removing it (still
 //! there, live, and naming this family). A token that stands alone has no family entry at all.
 
-use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -92,10 +91,14 @@ const MIN_INTERNED: usize = 16;
 ///
 /// A pair stays in the table while tokens use it; once the table has doubled since it was last
 /// pruned, the pairs only the table holds are dropped, so it stays within twice the pairs in use.
+///
+/// The hash is unkeyed ([`FoldHasher`]): a pair is a registered client and a scope checked
+/// against what that client may ask for, and two pairs that hash alike cost only an unshared
+/// copy for the second (the table is keyed by the hash, so it cannot be made to probe long).
 #[derive(Default)]
 struct Interned {
     pairs: DigestMap<u64, Arc<Shared>>,
-    hasher: RandomState,
+    hasher: BuildHasherDefault<FoldHasher>,
     /// The length at which unused pairs are dropped next.
     prune_at: usize,
 }
@@ -524,20 +527,37 @@ impl<T: Default + Sweepable> Shards<T> {
         })
     }
 
-    /// Locks the shards `which` names, in index order: for the few shards of one step, found
-    /// by walking `which` again for each (no allocation).
-    fn lock_few(&self, which: impl Iterator<Item = usize> + Clone) -> HeldSet<'_, T> {
+    /// Locks the shards `which` names, in index order: for the few shards of one step. Each
+    /// index is worked out once (a family's means hashing its id) and sorted on the stack; more
+    /// than eight go to [`lock_many`](Self::lock_many).
+    fn lock_few(&self, which: impl Iterator<Item = usize>) -> HeldSet<'_, T> {
+        let mut few = [0usize; 8];
+        let mut n = 0;
+        let mut more = Vec::new();
+        for i in which {
+            match few.get_mut(n) {
+                Some(slot) => {
+                    *slot = i;
+                    n += 1;
+                }
+                None => more.push(i),
+            }
+        }
+        if !more.is_empty() {
+            more.extend_from_slice(&few);
+            return self.lock_many(more);
+        }
+        let few = few.get_mut(..n).unwrap_or_default();
+        few.sort_unstable();
         let mut set = HeldSet::default();
         let mut last = None;
-        while let Some(next) = which
-            .clone()
-            .filter(|i| last.is_none_or(|last| *i > last))
-            .min()
-        {
-            if let Some(held) = self.lock(next) {
-                set.push(next, held);
+        for &i in few.iter() {
+            if last != Some(i) {
+                if let Some(held) = self.lock(i) {
+                    set.push(i, held);
+                }
+                last = Some(i);
             }
-            last = Some(next);
         }
         set
     }
@@ -773,7 +793,7 @@ impl MemoryTokenStore {
 
     fn lock_families<'f>(
         &self,
-        families: impl Iterator<Item = &'f FamilyId> + Clone,
+        families: impl Iterator<Item = &'f FamilyId>,
     ) -> HeldSet<'_, FamilyShard> {
         self.families
             .lock_few(families.map(|f| self.family_shard(f)))
@@ -781,7 +801,7 @@ impl MemoryTokenStore {
 
     fn lock_tokens<'h>(
         &self,
-        hashes: impl Iterator<Item = &'h TokenHash> + Clone,
+        hashes: impl Iterator<Item = &'h TokenHash>,
     ) -> HeldSet<'_, TokenShard> {
         self.tokens.lock_few(hashes.map(|h| self.token_shard(h)))
     }
