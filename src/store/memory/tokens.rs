@@ -511,11 +511,19 @@ struct Shards<T> {
 
 impl<T: Default + Sweepable> Shards<T> {
     fn new(n: usize) -> Self {
+        // A power of two, so that an index is masked (see `mask`).
+        let n = n.max(1).next_power_of_two();
         Self {
             shards: (0..n).map(|_| Padded(Mutex::default())).collect(),
             due: (0..n).map(|_| AtomicI64::new(i64::MAX)).collect(),
             swept_through: AtomicI64::new(i64::MIN),
         }
+    }
+
+    /// What an index is masked with to name a shard: there is a power of two of them (see
+    /// `parts_per_thread`), so a mask does what a remainder would without a division.
+    fn mask(&self) -> usize {
+        self.shards.len().saturating_sub(1)
     }
 
     fn lock(&self, i: usize) -> Option<Held<'_, T>> {
@@ -759,7 +767,7 @@ impl MemoryTokenStore {
     fn token_shard(&self, hash: &TokenHash) -> usize {
         // The digest's second word: independent of its first, which places the token in the
         // shard's table. (Truncating on 32-bit targets keeps it uniform.)
-        digest_word(hash.as_bytes(), 1) as usize % self.tokens.shards.len()
+        digest_word(hash.as_bytes(), 1) as usize & self.tokens.mask()
     }
 
     /// The family shard `family` lives in.
@@ -771,7 +779,7 @@ impl MemoryTokenStore {
     fn shard_of_family_hash(&self, hash: u64) -> usize {
         // The hash's high half: the shard's own family maps place keys by its low bits, so a
         // shard chosen by those would crowd its families into a fraction of each map.
-        (hash >> 32) as usize % self.families.shards.len()
+        (hash >> 32) as usize & self.families.mask()
     }
 
     /// `family` as the family maps key it.
@@ -815,10 +823,12 @@ impl MemoryTokenStore {
     ) -> bool {
         tokens.iter().any(|(_, r)| {
             r.family_id.as_ref().is_some_and(|family| {
-                let key = self.family_key(family);
                 families
-                    .get(self.shard_of_family_hash(key.hash))
-                    .is_some_and(|shard| shard.is_revoked(&key, now))
+                    .get(self.family_shard(family))
+                    // A shard with no revoked family (the usual case) needs no key built.
+                    .is_some_and(|shard| {
+                        !shard.revoked.is_empty() && shard.is_revoked(&self.family_key(family), now)
+                    })
             })
         })
     }
@@ -1151,6 +1161,26 @@ mod tests {
             panic!("both saved");
         };
         assert!(Arc::ptr_eq(&first, &next));
+    }
+
+    #[test]
+    fn tokens_and_families_reach_every_shard() {
+        let store = MemoryTokenStore::new();
+        let n = store.tokens.shards.len();
+        assert!(n.is_power_of_two() && n == store.families.shards.len());
+        let mut tokens = vec![0usize; n];
+        let mut families = vec![0usize; n];
+        for i in 0..(n * 64) as u64 {
+            let hash = TokenHash::of_presented(&i.to_string());
+            if let Some(count) = tokens.get_mut(store.token_shard(&hash)) {
+                *count += 1;
+            }
+            if let Some(count) = families.get_mut(store.family_shard(&FamilyId::generate())) {
+                *count += 1;
+            }
+        }
+        assert!(tokens.iter().all(|c| *c > 0), "{tokens:?}");
+        assert!(families.iter().all(|c| *c > 0), "{families:?}");
     }
 
     #[test]
