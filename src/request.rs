@@ -495,6 +495,16 @@ mod tests {
             .collect()
     }
 
+    /// What the one-pass parser makes of `body`, owned.
+    fn owned_pairs(body: &[u8]) -> Option<Vec<(String, String)>> {
+        decode_form(body).ok().map(|pairs| {
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect()
+        })
+    }
+
     #[test]
     fn the_one_pass_parser_reads_forms_as_the_plain_reading_does() {
         let alphabet: &[u8] = b"ab=&+%2F0e9A\xc3\xa9\xff";
@@ -510,12 +520,7 @@ mod tests {
                     alphabet.get(pick % alphabet.len()).copied().unwrap_or(b'a')
                 })
                 .collect();
-            let ours = decode_form(&body).ok().map(|pairs| {
-                pairs
-                    .into_iter()
-                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                    .collect::<Vec<_>>()
-            });
+            let ours = owned_pairs(&body);
             let expected = reference(&body);
             if expected.is_none() {
                 let reason = decode_form(&body).err().and_then(|e| e.reason());
@@ -546,12 +551,7 @@ mod tests {
                     alphabet.get(pick).copied().unwrap_or(b'a')
                 })
                 .collect();
-            let ours = decode_form(&body).ok().map(|pairs| {
-                pairs
-                    .into_iter()
-                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                    .collect::<Vec<_>>()
-            });
+            let ours = owned_pairs(&body);
             assert_eq!(
                 ours,
                 reference(&body),
