@@ -537,6 +537,9 @@ mod tests {
         let alphabet: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789-._~=&+%2F\xc3\xa9";
         let mut state = 0x2545_f491_4f6c_dd1d_u64;
         for _ in 0..50_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
             let body: Vec<u8> = (0..(state % 90) as usize)
                 .map(|_| {
                     state ^= state << 13;

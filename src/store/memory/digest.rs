@@ -33,6 +33,12 @@ impl Hasher for DigestHasher {
             self.state = self.state.rotate_left(23) ^ word;
         }
     }
+
+    /// A key that is one ready-made hash word (a family's key) gives that word, as is, on any
+    /// target.
+    fn write_u64(&mut self, word: u64) {
+        self.state = self.state.rotate_left(23) ^ word;
+    }
 }
 
 /// Folds any key's bytes, eight at a time, into a multiplicative hash (no key, no rounds): how

@@ -26,6 +26,7 @@
 //! into the family), and `revoke_family` checks each member's entry before removing it (still
 //! there, live, and naming this family). A token that stands alone has no family entry at all.
 
+use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -92,13 +93,13 @@ const MIN_INTERNED: usize = 16;
 /// A pair stays in the table while tokens use it; once the table has doubled since it was last
 /// pruned, the pairs only the table holds are dropped, so it stays within twice the pairs in use.
 ///
-/// The hash is unkeyed ([`FoldHasher`]): a pair is a registered client and a scope checked
-/// against what that client may ask for, and two pairs that hash alike cost only an unshared
-/// copy for the second (the table is keyed by the hash, so it cannot be made to probe long).
+/// The hash is keyed (std's `RandomState`): the table places a pair by the hash's low bits, and
+/// a client allowed many scopes chooses among many pairs, so an unkeyed hash would let it pick
+/// pairs that crowd one run of the table.
 #[derive(Default)]
 struct Interned {
     pairs: DigestMap<u64, Arc<Shared>>,
-    hasher: BuildHasherDefault<FoldHasher>,
+    hasher: RandomState,
     /// The length at which unused pairs are dropped next.
     prune_at: usize,
 }
@@ -1161,6 +1162,33 @@ mod tests {
             panic!("both saved");
         };
         assert!(Arc::ptr_eq(&first, &next));
+    }
+
+    #[test]
+    fn a_few_shards_are_locked_once_each_in_order() {
+        let shards: Shards<TokenShard> = Shards::new(64);
+        // Within the stack's eight, past them, with repeats, and in no order.
+        for which in [
+            vec![5, 3, 5, 1],
+            vec![9, 9, 9],
+            vec![40, 2, 17, 2, 63, 0, 8, 33, 17, 12, 7, 50, 0, 29],
+            (0..64).rev().collect(),
+        ] {
+            let mut expected = which.clone();
+            expected.sort_unstable();
+            expected.dedup();
+            let mut held = shards.lock_few(which.iter().copied());
+            let order: Vec<usize> = held
+                .few
+                .iter()
+                .flatten()
+                .chain(held.more.iter())
+                .map(|(i, _)| *i)
+                .collect();
+            assert_eq!(order, expected, "{which:?}");
+            assert!(expected.iter().all(|i| held.get(*i).is_some()));
+            assert!(held.get(64).is_none());
+        }
     }
 
     #[test]
