@@ -495,6 +495,13 @@ mod tests {
             .collect()
     }
 
+    /// One xorshift step: the generated-body tests' source of bytes.
+    fn step(state: &mut u64) {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+    }
+
     /// What the one-pass parser makes of `body`, owned.
     fn owned_pairs(body: &[u8]) -> Option<Vec<(String, String)>> {
         decode_form(body).ok().map(|pairs| {
@@ -510,9 +517,7 @@ mod tests {
         let alphabet: &[u8] = b"ab=&+%2F0e9A\xc3\xa9\xff";
         let mut state = 0x9e37_79b9_7f4a_7c15_u64;
         for _ in 0..50_000 {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
+            step(&mut state);
             let len = (state % 24) as usize;
             let body: Vec<u8> = (0..len)
                 .map(|i| {
@@ -537,14 +542,10 @@ mod tests {
         let alphabet: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789-._~=&+%2F\xc3\xa9";
         let mut state = 0x2545_f491_4f6c_dd1d_u64;
         for _ in 0..50_000 {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
+            step(&mut state);
             let body: Vec<u8> = (0..(state % 90) as usize)
                 .map(|_| {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
+                    step(&mut state);
                     // One byte in six from the tail of the alphabet (delimiters and escapes).
                     let pick = if state.is_multiple_of(6) {
                         alphabet.len() - 1 - (state >> 8) as usize % 10
