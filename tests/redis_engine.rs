@@ -67,6 +67,16 @@ async fn post(server: &AuthorizationServer, client: (&str, &str), body: &str) ->
     )
 }
 
+/// A client-credentials token request from the demo's service client.
+async fn client_credentials(server: &AuthorizationServer) -> Answer {
+    post(
+        server,
+        ("service", "service-secret"),
+        "grant_type=client_credentials",
+    )
+    .await
+}
+
 async fn poll(server: &AuthorizationServer, device_code: &str) -> Answer {
     answer(
         server
@@ -222,12 +232,7 @@ async fn a_one_time_code_is_accepted_once_across_servers() {
 #[tokio::test]
 async fn client_credentials_introspection_and_revocation_on_redis() {
     let p = pair().await;
-    let issued = post(
-        &p.a,
-        ("service", "service-secret"),
-        "grant_type=client_credentials",
-    )
-    .await;
+    let issued = client_credentials(&p.a).await;
     assert_eq!(issued.status, 200, "{}", issued.json);
     let token = issued.str("access_token");
     let introspect = |server: &AuthorizationServer| {
@@ -333,24 +338,14 @@ async fn an_issued_token_and_a_validation_are_one_round_trip_each() {
     let validator = p.a.bearer_validator();
     let read: Scope = "read".parse().expect("scope");
     // Warm: the store loads its scripts once.
-    let first = post(
-        &p.a,
-        ("service", "service-secret"),
-        "grant_type=client_credentials",
-    )
-    .await;
+    let first = client_credentials(&p.a).await;
     let bearer =
         ResourceRequest::new().with_authorization(format!("Bearer {}", first.str("access_token")));
     assert!(validator.validate(&bearer, &read).await.is_ok());
 
     let mut monitor = redis_support::Monitor::start(&url).await;
     for _ in 0..10 {
-        let issued = post(
-            &p.a,
-            ("service", "service-secret"),
-            "grant_type=client_credentials",
-        )
-        .await;
+        let issued = client_credentials(&p.a).await;
         assert_eq!(issued.status, 200, "{}", issued.json);
     }
     monitor.mark().await;

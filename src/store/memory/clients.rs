@@ -170,32 +170,30 @@ mod tests {
         }
     }
 
+    /// Whether `check` holds on each of eight threads at once.
+    fn on_eight_threads(
+        store: &Arc<MemoryClientStore>,
+        check: fn(&MemoryClientStore) -> bool,
+    ) -> bool {
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let store = store.clone();
+                std::thread::spawn(move || check(&store))
+            })
+            .collect();
+        threads.into_iter().all(|t| t.join().unwrap_or(false))
+    }
+
     #[test]
     fn every_thread_finds_every_client_and_its_changes() {
         let store = Arc::new(MemoryClientStore::new());
         store.insert(Client::public("spa"));
-        let find = |store: &MemoryClientStore, id: &str| {
-            run_to_completion(store.find_client(&ClientId::new(id))).unwrap_or(None)
-        };
-        let threads: Vec<_> = (0..8)
-            .map(|_| {
-                let store = store.clone();
-                std::thread::spawn(move || find(&store, "spa").is_some())
-            })
-            .collect();
-        for t in threads {
-            assert!(t.join().unwrap_or(false));
+        fn find(store: &MemoryClientStore) -> Option<Arc<Client>> {
+            run_to_completion(store.find_client(&ClientId::new("spa"))).unwrap_or(None)
         }
+        assert!(on_eight_threads(&store, |store| find(store).is_some()));
         assert!(store.remove(&ClientId::new("spa")).is_some());
-        let threads: Vec<_> = (0..8)
-            .map(|_| {
-                let store = store.clone();
-                std::thread::spawn(move || find(&store, "spa").is_none())
-            })
-            .collect();
-        for t in threads {
-            assert!(t.join().unwrap_or(false));
-        }
+        assert!(on_eight_threads(&store, |store| find(store).is_none()));
     }
 
     #[test]
