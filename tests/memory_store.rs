@@ -166,3 +166,25 @@ async fn writes_sweep_expired_entries_a_batch_at_a_time() {
         Some(TokenLookup::Unknown)
     );
 }
+
+#[tokio::test]
+async fn a_code_saved_over_its_used_mark_is_held_once() {
+    use grantor::conformance::{code_grant, fresh_hash, used_mark};
+    use grantor::{CodeLookup, CodeSpend, CodeStore, MemoryCodeStore};
+    let codes = MemoryCodeStore::new();
+    let code = fresh_hash("c");
+    let grant = code_grant(START, 60);
+    codes.save_code(&code, &grant, START).await.expect("save");
+    let spent = codes
+        .spend_code(&code, &used_mark(&grant, START, 3600), START)
+        .await
+        .expect("spend");
+    assert_eq!(spent, CodeSpend::Spent(grant.clone()));
+    // Saving replaces what the code held, its used mark included: live again, and held once.
+    codes.save_code(&code, &grant, START).await.expect("save");
+    assert_eq!(
+        codes.find_code(&code, START).await.expect("find"),
+        CodeLookup::Live(grant)
+    );
+    assert_eq!(codes.len(), 1);
+}

@@ -1,5 +1,6 @@
 //! [`MemoryCodeStore`]: authorization requests and codes kept in maps.
 
+use std::collections::hash_map::Entry;
 use std::fmt;
 use std::sync::Mutex;
 
@@ -209,15 +210,9 @@ impl CodeStore for MemoryCodeStore {
         let mut state = lock(&self.state);
         state.sweep(now, SWEEP_BATCH);
         // Only a live code that has not expired is spent (an expired one stays as it is).
-        if state
-            .live
-            .get(code)
-            .is_none_or(|grant| grant.expires_at <= now)
-        {
-            return Ok(CodeSpend::Conflict);
-        }
-        let Some(grant) = state.live.remove(code) else {
-            return Ok(CodeSpend::Conflict);
+        let grant = match state.live.entry(*code) {
+            Entry::Occupied(live) if live.get().expires_at > now => live.remove(),
+            _ => return Ok(CodeSpend::Conflict),
         };
         let used = UsedCode {
             mark: mark.clone(),
