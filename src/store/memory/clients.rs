@@ -199,22 +199,44 @@ mod tests {
     #[test]
     fn each_stripe_has_strings_of_its_own() {
         let store = MemoryClientStore::new();
-        store.insert(Client::public("spa"));
-        let ids: Vec<*const u8> = store
-            .stripes
-            .iter()
-            .filter_map(|s| {
-                s.read()
-                    .get(&ClientId::new("spa"))
-                    .map(|c| c.id.as_str().as_ptr())
-            })
-            .collect();
-        assert_eq!(ids.len(), store.stripes.len());
-        for (i, a) in ids.iter().enumerate() {
-            assert!(
-                ids.iter().skip(i + 1).all(|b| b != a),
-                "a stripe shares an id"
-            );
+        let scope = |s: &str| s.parse::<crate::scope::Scope>().unwrap_or_default();
+        store.insert(
+            Client::public("spa")
+                .with_redirect_uris(["https://spa.example/cb"])
+                .with_allowed_scope(scope("read write"))
+                .with_default_scope(scope("read")),
+        );
+        // Where each stripe's copy keeps each of its strings.
+        type Pick = fn(&Client) -> Option<&str>;
+        let strings = |pick: Pick| -> Vec<*const u8> {
+            store
+                .stripes
+                .iter()
+                .filter_map(|s| {
+                    s.read()
+                        .get(&ClientId::new("spa"))
+                        .and_then(|c| pick(c))
+                        .map(str::as_ptr)
+                })
+                .collect()
+        };
+        let kinds: [(&str, Pick); 4] = [
+            ("an id", |c| Some(c.id.as_str())),
+            ("a redirect URI", |c| {
+                c.redirect_uris.first().map(|u| u.as_str())
+            }),
+            ("an allowed scope", |c| Some(c.allowed_scope.as_str())),
+            ("a default scope", |c| Some(c.default_scope.as_str())),
+        ];
+        for (what, pick) in kinds {
+            let ptrs = strings(pick);
+            assert_eq!(ptrs.len(), store.stripes.len(), "{what}");
+            for (i, a) in ptrs.iter().enumerate() {
+                assert!(
+                    ptrs.iter().skip(i + 1).all(|b| b != a),
+                    "a stripe shares {what}"
+                );
+            }
         }
     }
 
