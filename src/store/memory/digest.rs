@@ -1,10 +1,13 @@
 //! Maps keyed by a SHA-256 digest ([`Hashed`](crate::token::Hashed)) need no hashing of their
 //! own: the key is already uniformly distributed, so its first eight bytes are the map's hash.
+//! The same maps take keys that write one ready-made hash word (a family's key, an intern
+//! table's keyed hash), and that word is their hash.
 //!
 //! A keyed hash (std's SipHash) defends a map against keys an attacker chooses to collide. The
-//! keys these maps hold are digests of values the server generated itself (tokens, codes,
-//! request handles, user codes), so no one can choose what is inserted; a lookup for a key
-//! someone chose costs one probe sequence like any other.
+//! digests these maps hold are of values the server generated itself (codes, request handles,
+//! user codes), so no one can choose what is inserted; a lookup for a key someone chose costs
+//! one probe sequence like any other. (Tokens live in the token store's own table, placed by
+//! their digests in the same way.)
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -26,8 +29,8 @@ impl Hasher for DigestHasher {
 
     fn write(&mut self, bytes: &[u8]) {
         // A digest writes its 32 bytes at once, and its first word is its hash; anything else is
-        // folded a word at a time (these maps hold digests only, but the hasher stays correct
-        // for any key).
+        // folded a word at a time (these maps hold digests and one-word keys only, but the
+        // hasher stays correct for any key).
         let take = if bytes.len() >= 32 { 1 } else { usize::MAX };
         for word in words(bytes).take(take) {
             self.state = self.state.rotate_left(23) ^ word;
@@ -64,11 +67,7 @@ impl Hasher for FoldHasher {
 /// Word `i` (of four) of a digest, little-endian: a digest is uniform, so each of its words is a
 /// ready-made hash, and different words are independent ones.
 pub(crate) fn digest_word(digest: &[u8; 32], i: usize) -> u64 {
-    digest
-        .chunks_exact(8)
-        .nth(i)
-        .and_then(|word| <[u8; 8]>::try_from(word).ok())
-        .map_or(0, u64::from_le_bytes)
+    words(digest).nth(i).unwrap_or(0)
 }
 
 /// `bytes` as little-endian words of eight bytes (the last one padded with zeros).

@@ -3,8 +3,10 @@
 //! Each is `Send + Sync` and shareable across threads (wrap it in an `Arc`). State lives behind a
 //! `std::sync::Mutex` held only for the duration of one method, which is what makes each method
 //! atomic. ([`MemoryTokenStore`], which every request reaches, splits its state into shards,
-//! each behind a lock of its own, and a method holds the shards it touches.) Time comes in as the `now` argument of each method, never from a clock of the store's
-//! own.
+//! each behind a lock of its own, and a method holds the shards it touches;
+//! [`MemoryClientStore`] keeps a copy of each client per stripe of threads, each stripe behind a
+//! read-write lock, and makes every change under one writer lock.) Time comes in as the `now`
+//! argument of each method, never from a clock of the store's own.
 //!
 //! Expired entries are dropped as the store is written to, a bounded batch per write, from an
 //! index of entries by the second they expire: no write ever walks a whole map under its lock,
