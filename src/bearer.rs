@@ -479,9 +479,7 @@ fn access_token_params<'r>(
 
 /// RFC 6750 §2.1: `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
 fn is_b64token(s: &str) -> bool {
-    let bytes = s.as_bytes();
-    let padding = bytes.iter().rev().take_while(|b| **b == b'=').count();
-    let body = bytes.get(..bytes.len() - padding).unwrap_or_default();
+    let body = s.trim_end_matches('=').as_bytes();
     !body.is_empty()
         && body.iter().all(|b| {
             b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
