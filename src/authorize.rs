@@ -17,6 +17,7 @@
 //! consent page and carries only the opaque [`AuthorizationRequestId`] through it.
 
 use std::fmt;
+use std::sync::Arc;
 
 use time::OffsetDateTime;
 
@@ -198,13 +199,14 @@ fn plainly_usable(uri: &str) -> bool {
         })
 }
 
-/// Validates an authorization request into what will wait for the user's decision.
+/// Validates an authorization request into what will wait for the user's decision, and the
+/// client it names.
 pub(crate) async fn validate(
     clients: &dyn ClientStore,
     settings: &AuthorizeSettings,
     request: &AuthorizationRequest,
     now: OffsetDateTime,
-) -> Result<PendingAuthorization, Refusal> {
+) -> Result<(PendingAuthorization, Arc<Client>), Refusal> {
     // Malformed, too long or too many: nothing about the request can be trusted yet.
     let pairs = decode_form(&request.params).map_err(Refusal::Untrusted)?;
     let count = |name: &str| pairs.iter().filter(|(k, _)| k == name).count();
@@ -340,7 +342,7 @@ pub(crate) async fn validate(
         .map_err(&refuse)?,
         ResponseType::Token => None,
     };
-    Ok(PendingAuthorization {
+    let pending = PendingAuthorization {
         client_id: client.id.clone(),
         response_type,
         redirect_uri,
@@ -353,7 +355,8 @@ pub(crate) async fn validate(
             .replace_nanosecond(0)
             .unwrap_or(now)
             .saturating_add(settings.request_ttl),
-    })
+    };
+    Ok((pending, client))
 }
 
 /// The PKCE part of a code request: required for public clients (and for all with

@@ -141,6 +141,20 @@ fn main() {
         code_allocs = code_allocs.min(during + exchanged);
     }
 
+    // The same flow approved in the authorization request (`authorize_and_approve`): the
+    // request never waits in the store.
+    let mut one_call_allocs = usize::MAX;
+    for _ in 0..RUNS {
+        let authorize = AuthorizationRequest::from_query(&query);
+        let user = UserId::new("user-tom");
+        let region = Region::new(GLOBAL);
+        let redirect = rt
+            .block_on(server.authorize_and_approve(authorize, user, None))
+            .expect("approved");
+        one_call_allocs = one_call_allocs.min(region.change().allocations);
+        assert!(redirect.location().contains("code="));
+    }
+
     // The refresh grant with rotation.
     let mut refresh_allocs = usize::MAX;
     for _ in 0..RUNS {
@@ -156,7 +170,8 @@ fn main() {
 
     println!(
         "allocations per request: client credentials {cc_allocs}, code flow {code_allocs}, \
-         refresh {refresh_allocs}, validation {validation_allocs}"
+         one-call authorization {one_call_allocs}, refresh {refresh_allocs}, validation \
+         {validation_allocs}"
     );
     // Ceilings: what the engine does today (validation allocates nothing at all).
     assert!(
@@ -164,6 +179,10 @@ fn main() {
         "client credentials: {cc_allocs} allocations"
     );
     assert!(code_allocs <= 35, "code flow: {code_allocs} allocations");
+    assert!(
+        one_call_allocs <= 12,
+        "one-call authorization: {one_call_allocs} allocations"
+    );
     assert!(
         refresh_allocs <= 17,
         "refresh: {refresh_allocs} allocations"

@@ -1231,3 +1231,136 @@ async fn overlong_parameters_are_an_error_page_and_nothing_is_stored() {
         assert_eq!(f.codes.len(), before);
     }
 }
+
+/// `authorize_and_approve`, for a request the host approves without asking (a signed-in user
+/// who consented before): one call answers the code, and no pending request is kept, so the
+/// pending bounds never refuse it.
+#[tokio::test]
+async fn authorize_and_approve_answers_a_code_at_once_and_keeps_no_request() {
+    let f = fixture_with(|b| {
+        b.pending_request_limits(grantor::PendingLimits {
+            per_client: 1,
+            total: 1,
+        })
+    });
+    let mut codes = Vec::new();
+    for _ in 0..3 {
+        let r = f
+            .server
+            .authorize_and_approve(
+                AuthorizationRequest::from_query(spa_query("&scope=read+write")),
+                UserId::new("user-tom"),
+                Some("read".parse().expect("scope")),
+            )
+            .await
+            .expect("approved");
+        assert!(r.location().starts_with(CALLBACK), "{}", r.location());
+        let p = redirect_params(r.location(), false);
+        assert_eq!(p.get("state").map(String::as_str), Some("xyz"));
+        assert_eq!(p.get("iss").map(String::as_str), Some(ISSUER));
+        codes.push(p.get("code").cloned().expect("code"));
+    }
+    assert_eq!(f.codes.len(), 3, "three codes and no pending request");
+    // The bound of one waiting request still has its place.
+    pending(&f, &spa_query("")).await;
+
+    // Each code is a real one: exchanged once with its verifier, for the narrowed scope.
+    let a = exchange(&f, spa_exchange(&codes[0], VERIFIER), None).await;
+    assert_eq!(a.status, 200, "{:?}", a.json);
+    assert_eq!(a.str("scope"), "read");
+    let replay = exchange(&f, spa_exchange(&codes[0], VERIFIER), None).await;
+    assert_eq!(replay.error(), "invalid_grant");
+    // PKCE still binds it: a wrong verifier is refused.
+    let wrong = "x".repeat(43);
+    let a = exchange(&f, spa_exchange(&codes[1], &wrong), None).await;
+    assert_eq!(a.error(), "invalid_grant");
+    // A confidential client too, with no scope narrowed: it gets what it asked.
+    let r = f
+        .server
+        .authorize_and_approve(
+            AuthorizationRequest::from_query("response_type=code&client_id=webapp&state=s"),
+            UserId::new("user-tom"),
+            None,
+        )
+        .await
+        .expect("approved");
+    let code = redirect_params(r.location(), false)
+        .get("code")
+        .cloned()
+        .expect("code");
+    let a = exchange(
+        &f,
+        format!("grant_type=authorization_code&code={code}"),
+        Some(("webapp", "web-secret")),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{:?}", a.json);
+    assert_eq!(a.str("scope"), "read");
+}
+
+/// `authorize_and_approve` refuses what `authorize` refuses, the same way: a page where the
+/// client or its redirect URI cannot be trusted, a redirect with `error` where it can; and an
+/// approved scope wider than the request is a page. Nothing is stored for any of them.
+#[tokio::test]
+async fn authorize_and_approve_refuses_as_authorize_does_and_stores_nothing() {
+    let f = fixture();
+    let once = |query: String, scope: Option<&str>| {
+        let scope = scope.map(|s| s.parse::<Scope>().expect("scope"));
+        let server = f.server.clone();
+        async move {
+            server
+                .authorize_and_approve(
+                    AuthorizationRequest::from_query(query),
+                    UserId::new("user-tom"),
+                    scope,
+                )
+                .await
+        }
+    };
+    // Pages: an unknown client, an unregistered redirect URI.
+    let e = once("response_type=code&client_id=nobody&state=xyz".into(), None)
+        .await
+        .expect_err("unknown client");
+    assert_eq!(e.code(), ErrorCode::InvalidRequest);
+    assert_eq!(e.reason(), Some(Reason::UnknownClient));
+    let e = once(
+        format!(
+            "response_type=code&client_id=pkce-app&redirect_uri={}&code_challenge={CHALLENGE}&code_challenge_method=S256",
+            enc("https://evil.example/cb")
+        ),
+        None,
+    )
+    .await
+    .expect_err("unregistered redirect URI");
+    assert_eq!(e.reason(), Some(Reason::RedirectUriMismatch));
+    // Redirects with error: a public client without PKCE, an unknown scope, a bad
+    // response_type, each carrying state and iss.
+    for (query, error) in [
+        (
+            format!(
+                "response_type=code&client_id=pkce-app&redirect_uri={}&state=xyz",
+                enc(CALLBACK)
+            ),
+            "invalid_request",
+        ),
+        (spa_query("&scope=delete"), "invalid_scope"),
+        (
+            spa_query("").replace("response_type=code", "response_type=magic"),
+            "unsupported_response_type",
+        ),
+    ] {
+        let r = once(query, None).await.expect("redirected");
+        let p = redirect_params(r.location(), false);
+        assert_eq!(p.get("error").map(String::as_str), Some(error), "{p:?}");
+        assert!(!p.contains_key("code"));
+        assert_eq!(p.get("state").map(String::as_str), Some("xyz"));
+        assert_eq!(p.get("iss").map(String::as_str), Some(ISSUER));
+    }
+    // The host may narrow the scope, never widen it.
+    let e = once(spa_query("&scope=read"), Some("read write"))
+        .await
+        .expect_err("wider scope");
+    assert_eq!(e.code(), ErrorCode::InvalidScope);
+    assert_eq!(e.reason(), Some(Reason::ApprovedScopeTooWide));
+    assert!(f.codes.is_empty(), "nothing stored for a refusal");
+}

@@ -114,3 +114,43 @@ async fn denial_and_errors_travel_in_the_fragment() {
     );
     assert_eq!(fragment_error(authorize(&f, &q).await), "invalid_scope");
 }
+
+/// `authorize_and_approve` answers `response_type=token` with the token in the fragment at
+/// once, and only where the implicit grant is enabled.
+#[tokio::test]
+async fn authorize_and_approve_answers_a_token_in_the_fragment_only_when_enabled() {
+    let q = format!("response_type=token&client_id=pkce-app&redirect_uri={CALLBACK}&state=s");
+    let at_once = |f: &Fixture| {
+        let server = f.server.clone();
+        let request = AuthorizationRequest::from_query(q.clone());
+        async move {
+            server
+                .authorize_and_approve(request, UserId::new("user-tom"), None)
+                .await
+        }
+    };
+    let off = fixture();
+    let r = at_once(&off).await.expect("redirected");
+    assert_eq!(
+        fragment_error(AuthorizeOutcome::Redirect(r)),
+        "unauthorized_client"
+    );
+
+    let on = fixture_with(|b| b.enable_implicit_grant());
+    let r = at_once(&on).await.expect("approved");
+    let p = redirect_params(r.location(), true);
+    assert_eq!(p.get("token_type").map(String::as_str), Some("Bearer"));
+    assert_eq!(p.get("state").map(String::as_str), Some("s"));
+    assert_eq!(p.get("iss").map(String::as_str), Some(ISSUER));
+    assert!(!p.contains_key("refresh_token"));
+    let token = p.get("access_token").expect("token");
+    let validated = on
+        .server
+        .bearer_validator()
+        .validate(
+            &ResourceRequest::new().with_authorization(format!("Bearer {token}")),
+            &"read".parse::<Scope>().expect("scope"),
+        )
+        .await;
+    assert!(validated.is_ok(), "{validated:?}");
+}

@@ -183,7 +183,7 @@ impl AuthorizationCodeGrant {
     ) -> AuthorizeOutcome {
         let settings = &self.endpoint;
         match validate(clients, settings, request, now).await {
-            Ok(pending) => {
+            Ok((pending, _)) => {
                 let id = AuthorizationRequestId::generate();
                 let saved = self
                     .codes
@@ -222,31 +222,65 @@ impl AuthorizationCodeGrant {
                     request: pending,
                 }
             }
-            Err(Refusal::Untrusted(error)) => {
+            Err(refusal) => match self.refused(refusal) {
+                Ok(redirect) => AuthorizeOutcome::Redirect(redirect),
+                Err(error) => AuthorizeOutcome::Invalid(error),
+            },
+        }
+    }
+
+    /// Steps (A) and (C) at once, for a request the host approves without asking the user: as
+    /// [`authorize`](Self::authorize), then [`approve`](Self::approve), with nothing waiting in
+    /// between (see
+    /// [`AuthorizationServer::authorize_and_approve`](crate::AuthorizationServer::authorize_and_approve)).
+    pub(crate) async fn authorize_and_approve(
+        &self,
+        ctx: &Context<'_>,
+        implicit: Option<&ImplicitGrant>,
+        request: &AuthorizationRequest,
+        user: ResourceOwner,
+        scope: Option<Scope>,
+    ) -> Result<Redirect, OAuthError> {
+        let (request, client) = match validate(ctx.clients, &self.endpoint, request, ctx.now).await
+        {
+            Ok(valid) => valid,
+            Err(refusal) => return self.refused(refusal),
+        };
+        let scope = approved_scope(&request, scope)?;
+        Ok(self
+            .decide(ctx, implicit, &client, request, user, scope)
+            .await)
+    }
+
+    /// A refused authorization request, logged: the redirect that tells the client, or the
+    /// error to show as a page when the client or its redirect URI cannot be trusted.
+    fn refused(&self, refusal: Refusal) -> Result<Redirect, OAuthError> {
+        match refusal {
+            Refusal::Untrusted(error) => {
                 tracing::warn!(
                     error = error.code().as_str(),
                     reason = error.reason().map(Reason::as_str),
                     "authorization request refused (shown as a page)"
                 );
-                AuthorizeOutcome::Invalid(error)
+                Err(error)
             }
-            Err(Refusal::Redirect {
+            Refusal::Redirect {
                 to,
                 in_fragment,
                 state,
                 error,
-            }) => {
+            } => {
                 tracing::warn!(
                     error = error.code().as_str(),
                     reason = error.reason().map(Reason::as_str),
                     "authorization request refused (redirected)"
                 );
-                AuthorizeOutcome::Redirect(error_redirect(
+                Ok(error_redirect(
                     &to,
                     in_fragment,
                     &error,
                     state.as_deref(),
-                    &settings.issuer,
+                    &self.endpoint.issuer,
                 ))
             }
         }
@@ -271,7 +305,6 @@ impl AuthorizationCodeGrant {
         user: ResourceOwner,
         scope: Option<Scope>,
     ) -> Result<Redirect, OAuthError> {
-        let issuer = &self.endpoint.issuer;
         let hash = RequestIdHash::of(id);
         // Check first and spend after, so that a refused approval leaves the request waiting.
         let request = self
@@ -279,16 +312,7 @@ impl AuthorizationCodeGrant {
             .find_pending(&hash, ctx.now)
             .await?
             .ok_or_else(pending_unknown)?;
-        let scope = match scope {
-            None => request.scope.clone(),
-            Some(scope) if scope.is_subset_of(&request.scope) => scope,
-            Some(_) => {
-                return Err(OAuthError::invalid_scope(
-                    "the approved scope exceeds the scope the client asked for",
-                )
-                .with_reason(Reason::ApprovedScopeTooWide))
-            }
-        };
+        let scope = approved_scope(&request, scope)?;
         // The client may have changed while the user was signing in.
         let client = still_allowed(ctx.clients, &request).await?;
         let request = self
@@ -296,8 +320,24 @@ impl AuthorizationCodeGrant {
             .take_pending(&hash, ctx.now)
             .await?
             .ok_or_else(pending_unknown)?;
+        Ok(self
+            .decide(ctx, implicit, &client, request, user, scope)
+            .await)
+    }
 
-        // The request is spent: from here a failure goes back to the client as a redirect.
+    /// An approved request, spent or never stored: issues its code (or, for
+    /// `response_type=token`, its access token through `implicit`) and answers the redirect. A
+    /// failure from here goes back to the client as a redirect.
+    async fn decide(
+        &self,
+        ctx: &Context<'_>,
+        implicit: Option<&ImplicitGrant>,
+        client: &Client,
+        request: PendingAuthorization,
+        user: ResourceOwner,
+        scope: Scope,
+    ) -> Redirect {
+        let issuer = &self.endpoint.issuer;
         let (to, in_fragment) = (
             request.redirect_uri.clone(),
             request.response_type == ResponseType::Token,
@@ -306,7 +346,7 @@ impl AuthorizationCodeGrant {
         let issued = match (request.response_type, implicit) {
             (ResponseType::Token, Some(implicit)) => {
                 implicit
-                    .issue(ctx, &client, request, user, scope, issuer)
+                    .issue(ctx, client, request, user, scope, issuer)
                     .await
             }
             (ResponseType::Token, None) => Err(OAuthError::unauthorized_client(
@@ -317,17 +357,11 @@ impl AuthorizationCodeGrant {
         match issued {
             Ok(redirect) => {
                 tracing::info!(client_id = %client.id, "authorization approved");
-                Ok(redirect)
+                redirect
             }
             Err(error) => {
                 tracing::warn!(client_id = %client.id, error = error.code().as_str(), reason = error.reason().map(Reason::as_str), "approved authorization failed");
-                Ok(error_redirect(
-                    &to,
-                    in_fragment,
-                    &error,
-                    state.as_deref(),
-                    issuer,
-                ))
+                error_redirect(&to, in_fragment, &error, state.as_deref(), issuer)
             }
         }
     }
@@ -595,6 +629,22 @@ impl AuthorizationCodeGrant {
                 _ => Redemption::Refused(Reason::CodeUnknown),
             },
         })
+    }
+}
+
+/// The scope an approval grants: `approved` if it is within what the request asked (`None`
+/// grants all of it).
+fn approved_scope(
+    request: &PendingAuthorization,
+    approved: Option<Scope>,
+) -> Result<Scope, OAuthError> {
+    match approved {
+        None => Ok(request.scope.clone()),
+        Some(scope) if scope.is_subset_of(&request.scope) => Ok(scope),
+        Some(_) => Err(OAuthError::invalid_scope(
+            "the approved scope exceeds the scope the client asked for",
+        )
+        .with_reason(Reason::ApprovedScopeTooWide)),
     }
 }
 

@@ -71,6 +71,52 @@ impl AuthorizationServer {
             .await
     }
 
+    /// The authorization endpoint for a request the host approves without asking: the user is
+    /// already signed in and has consented to this client before, or the client is the host's
+    /// own and needs no consent page. Validates `request` exactly as
+    /// [`authorize`](Self::authorize) does, then answers as [`approve`](Self::approve) would,
+    /// in one call: nothing waits in the store in between, so there is no request id, and the
+    /// pending-request bounds do not apply.
+    ///
+    /// Answers the redirect with a code (`?code=…&state=…&iss=…`), or for the implicit grant
+    /// an access token in the fragment; a request the client must hear refused (an unknown
+    /// scope, PKCE missing, …) is a redirect with `error` too. `scope` narrows what was asked
+    /// (`None` grants it all).
+    ///
+    /// Deciding that the user need not be asked is the host's. RFC 6749 §10.2: a server "SHOULD
+    /// NOT process repeated authorization requests automatically (without active resource owner
+    /// interaction) without authenticating the client or relying on other measures" that the
+    /// request comes from the original client; here the code goes only to a redirect URI the
+    /// client registered, exactly matched, and PKCE binds it to the client that asked.
+    ///
+    /// # Errors
+    ///
+    /// To show as a page, never to redirect: what [`authorize`](Self::authorize) answers as
+    /// [`AuthorizeOutcome::Invalid`] (the client or its redirect URI cannot be trusted), and
+    /// `invalid_scope` when `scope` exceeds what was asked.
+    pub async fn authorize_and_approve(
+        &self,
+        request: AuthorizationRequest,
+        user: impl Into<ResourceOwner>,
+        scope: Option<Scope>,
+    ) -> Result<Redirect, OAuthError> {
+        let ctx = self.context(self.inner.clock.now());
+        let code = self.inner.grants.authorization_code().ok_or_else(|| {
+            OAuthError::unsupported_response_type(
+                "this server has no authorization endpoint enabled",
+            )
+            .with_reason(Reason::AuthorizationEndpointDisabled)
+        })?;
+        code.authorize_and_approve(
+            &ctx,
+            self.inner.grants.implicit(),
+            &request,
+            user.into(),
+            scope,
+        )
+        .await
+    }
+
     /// The user declined: answers the redirect with `error=access_denied`, `state` and `iss`
     /// (RFC 6749 §4.1.2.1). The request is spent.
     ///
