@@ -1,6 +1,7 @@
 //! grantor, driven as its axum example drives it: `TokenRequest::from(request)`, `server.token`, the
-//! response turned into an `http::Response`; `authorize` then `approve` (the consent page between
-//! them skipped); the bearer validator's `validate_http`.
+//! response turned into an `http::Response`; `authorize_and_approve` for a signed-in user who
+//! needs no consent page (or, `with_consent_step`, `authorize` then `approve`, the consent page
+//! between them skipped); the bearer validator's `validate_http`.
 
 use std::sync::Arc;
 
@@ -18,10 +19,22 @@ pub struct Grantor {
     server: AuthorizationServer,
     validator: BearerValidator,
     read: Scope,
+    /// Whether an approval is two calls, `authorize` then `approve`.
+    consent_step: bool,
 }
 
 impl Grantor {
+    /// Approving inside the authorization request, as the peers do.
     pub fn new() -> Self {
+        Self::build(false)
+    }
+
+    /// Approving in a second call, as a host with a consent page does.
+    pub fn with_consent_step() -> Self {
+        Self::build(true)
+    }
+
+    fn build(consent_step: bool) -> Self {
         let read: Scope = "read".parse().expect("scope");
         let clients = MemoryClientStore::new();
         clients.insert(
@@ -56,6 +69,7 @@ impl Grantor {
             server,
             validator,
             read,
+            consent_step,
         }
     }
 }
@@ -76,19 +90,18 @@ impl Side for Grantor {
     }
 
     async fn authorize(&self, request: HttpRequest) -> Option<String> {
-        let query = request.uri().query().unwrap_or("");
-        let AuthorizeOutcome::Pending { id, .. } = self
-            .server
-            .authorize(AuthorizationRequest::from_query(query))
-            .await
-        else {
-            return None;
-        };
-        let redirect = self
-            .server
-            .approve(&id, UserId::new(USER), None)
-            .await
-            .ok()?;
+        let query = AuthorizationRequest::from_query(request.uri().query().unwrap_or(""));
+        let redirect = if self.consent_step {
+            let AuthorizeOutcome::Pending { id, .. } = self.server.authorize(query).await else {
+                return None;
+            };
+            self.server.approve(&id, UserId::new(USER), None).await
+        } else {
+            self.server
+                .authorize_and_approve(query, UserId::new(USER), None)
+                .await
+        }
+        .ok()?;
         let response = http::Response::<Vec<u8>>::from(redirect.into_response());
         let location = response.headers().get(http::header::LOCATION)?;
         Some(location.to_str().ok()?.to_owned())
