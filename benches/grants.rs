@@ -1,6 +1,8 @@
 //! The engine's own cost per request: the password grant (with a verifier that does no hashing),
-//! the client credentials grant, a whole code flow with PKCE (authorize, approve, exchange), the refresh grant (rotation on), a whole device flow (codes, an
-//! approval, the poll that gets tokens), and bearer validation, on the in-memory stores.
+//! the client credentials grant, a whole code flow with PKCE (authorize, approve, exchange; and
+//! again with the approval in the authorization request, `authorize_and_approve`), the refresh
+//! grant (rotation on), a whole device flow (codes, an approval, the poll that gets tokens), and
+//! bearer validation, on the in-memory stores.
 //!
 //! A second group, `store_call`, prices the store traits' `dyn` + `async_trait` shape: one token
 //! lookup through `TokenStore::find_token` (a boxed future) against the same lookup through
@@ -59,7 +61,14 @@ fn benches(c: &mut Criterion) {
 
     group.bench_function("code_flow_pkce", |b| {
         b.to_async(&rt).iter(|| async {
-            let r = support::code_flow(&server).await;
+            let r = support::code_flow(&server, true).await;
+            assert_eq!(r.status(), 200);
+        })
+    });
+
+    group.bench_function("code_flow_pkce_one_call_approval", |b| {
+        b.to_async(&rt).iter(|| async {
+            let r = support::code_flow(&server, false).await;
             assert_eq!(r.status(), 200);
         })
     });

@@ -212,13 +212,20 @@ impl<'a> Params<'a> {
     /// Parses a JSON object whose values are all strings, with no repeated names.
     pub(crate) fn from_json(body: &[u8]) -> Result<Self, OAuthError> {
         let mut de = serde_json::Deserializer::from_slice(body);
-        let pairs = de.deserialize_map(JsonPairs).map_err(|e| {
-            if e.to_string().starts_with(TOO_MANY_JSON) {
-                return too_many();
-            }
-            OAuthError::invalid_request("the body must be a JSON object whose values are strings")
+        let mut too_many_pairs = false;
+        let pairs = de
+            .deserialize_map(JsonPairs {
+                too_many: &mut too_many_pairs,
+            })
+            .map_err(|_| {
+                if too_many_pairs {
+                    return too_many();
+                }
+                OAuthError::invalid_request(
+                    "the body must be a JSON object whose values are strings",
+                )
                 .with_reason(Reason::MalformedJson)
-        })?;
+            })?;
         de.end().map_err(|_| {
             OAuthError::invalid_request("the body has trailing data after the JSON object")
                 .with_reason(Reason::MalformedJson)
@@ -426,13 +433,13 @@ fn hex_digit(c: u8) -> Option<u8> {
     }
 }
 
-struct JsonPairs;
+/// Reads a JSON object's string pairs. Past [`MAX_PARAMETERS`] it stops reading and fails,
+/// setting `too_many`, so that the refusal can say so rather than call the body malformed.
+struct JsonPairs<'a> {
+    too_many: &'a mut bool,
+}
 
-/// What [`JsonPairs`] fails with past [`MAX_PARAMETERS`] (it stops reading there), so that the
-/// refusal can say so rather than call the body malformed.
-const TOO_MANY_JSON: &str = "too many parameters";
-
-impl<'de> Visitor<'de> for JsonPairs {
+impl<'de> Visitor<'de> for JsonPairs<'_> {
     type Value = Vec<Pair<'static>>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -444,7 +451,8 @@ impl<'de> Visitor<'de> for JsonPairs {
         while let Some((k, v)) = map.next_entry::<String, String>()? {
             if pairs.len() == MAX_PARAMETERS {
                 // Enough to refuse the request; stop reading it.
-                return Err(serde::de::Error::custom(TOO_MANY_JSON));
+                *self.too_many = true;
+                return Err(serde::de::Error::custom("too many parameters"));
             }
             pairs.push((Cow::Owned(k), Cow::Owned(v)));
         }

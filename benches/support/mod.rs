@@ -93,22 +93,24 @@ pub fn server(
         .expect("server")
 }
 
-/// One whole code flow with PKCE S256 for `webapp`: authorize, approve, exchange the code.
-/// Answers the token response.
-pub async fn code_flow(server: &AuthorizationServer) -> grantor::Response {
+/// One whole code flow with PKCE S256 for `webapp`: authorize, approve (in a second call with
+/// `consent_step`, as a host with a consent page does, or in the authorization request itself
+/// through `authorize_and_approve`), exchange the code. Answers the token response.
+pub async fn code_flow(server: &AuthorizationServer, consent_step: bool) -> grantor::Response {
     let query = format!(
         "response_type=code&client_id=webapp&redirect_uri=http%3A%2F%2Flocalhost%3A3000%2Fcallback&state=xyz&code_challenge={CHALLENGE}&code_challenge_method=S256"
     );
-    let grantor::AuthorizeOutcome::Pending { id, .. } = server
-        .authorize(grantor::AuthorizationRequest::from_query(query))
-        .await
-    else {
-        panic!("a pending request");
-    };
-    let redirect = server
-        .approve(&id, UserId::new("user-tom"), None)
-        .await
-        .expect("approved");
+    let request = grantor::AuthorizationRequest::from_query(query);
+    let user = UserId::new("user-tom");
+    let redirect = if consent_step {
+        let grantor::AuthorizeOutcome::Pending { id, .. } = server.authorize(request).await else {
+            panic!("a pending request");
+        };
+        server.approve(&id, user, None).await
+    } else {
+        server.authorize_and_approve(request, user, None).await
+    }
+    .expect("approved");
     let location = redirect.location();
     let code = location
         .split(['?', '&'])
