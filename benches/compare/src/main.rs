@@ -99,7 +99,10 @@ impl Row {
     fn label(self, tokens: usize) -> String {
         match self {
             Row::ClientCredentials => "1. client credentials, HTTP Basic (req/s)".into(),
-            Row::CodeFlow => "2. authorize + approve + code exchange, PKCE S256 (flows/s)".into(),
+            Row::CodeFlow => {
+                "2. authorization approved in the request + code exchange, PKCE S256 (flows/s)"
+                    .into()
+            }
             Row::Refresh => "3. refresh with rotation (req/s)".into(),
             Row::Validation => {
                 format!(
@@ -112,7 +115,7 @@ impl Row {
                 count(tokens)
             ),
             Row::AllocCc => "6a. allocations per cc request".into(),
-            Row::AllocCode => "6b. allocations per code flow (authorize + exchange)".into(),
+            Row::AllocCode => "6b. allocations per code flow (authorization + exchange)".into(),
             Row::AllocRefresh => "6c. allocations per refresh".into(),
             Row::AllocValidation => "6d. allocations per validation".into(),
         }
