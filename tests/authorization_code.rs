@@ -94,6 +94,20 @@ async fn exchange(f: &Fixture, body: String, auth: Option<(&str, &str)>) -> Answ
     f.token(req).await
 }
 
+/// `webapp` (authenticated, no PKCE, no redirect_uri) exchanges the code in `r`.
+async fn webapp_exchange(f: &Fixture, r: &Redirect) -> Answer {
+    let code = redirect_params(r.location(), false)
+        .get("code")
+        .cloned()
+        .expect("code");
+    exchange(
+        f,
+        format!("grant_type=authorization_code&code={code}"),
+        Some(("webapp", "web-secret")),
+    )
+    .await
+}
+
 fn spa_exchange(code: &str, verifier: &str) -> String {
     format!(
         "grant_type=authorization_code&code={code}&redirect_uri={}&client_id=pkce-app&code_verifier={verifier}",
@@ -241,17 +255,8 @@ async fn with_one_registered_uri_the_parameter_may_be_omitted() {
         "{}",
         r.location()
     );
-    let code = redirect_params(r.location(), false)
-        .get("code")
-        .cloned()
-        .expect("code");
     // No redirect_uri in the request, so none is needed in the exchange.
-    let a = exchange(
-        &f,
-        format!("grant_type=authorization_code&code={code}"),
-        Some(("webapp", "web-secret")),
-    )
-    .await;
+    let a = webapp_exchange(&f, &r).await;
     assert_eq!(a.status, 200, "{}", a.json);
 }
 
@@ -1284,16 +1289,7 @@ async fn authorize_and_approve_answers_a_code_at_once_and_keeps_no_request() {
         )
         .await
         .expect("approved");
-    let code = redirect_params(r.location(), false)
-        .get("code")
-        .cloned()
-        .expect("code");
-    let a = exchange(
-        &f,
-        format!("grant_type=authorization_code&code={code}"),
-        Some(("webapp", "web-secret")),
-    )
-    .await;
+    let a = webapp_exchange(&f, &r).await;
     assert_eq!(a.status, 200, "{:?}", a.json);
     assert_eq!(a.str("scope"), "read");
 }
