@@ -1,5 +1,6 @@
 //! [`MemoryCodeStore`]: authorization requests and codes kept in maps.
 
+use std::collections::hash_map::Entry;
 use std::fmt;
 use std::sync::Mutex;
 
@@ -16,18 +17,6 @@ use crate::store::{
 };
 use crate::token::{AuthorizationCodeHash, RequestIdHash};
 
-/// An authorization code the store holds: live, or spent and kept as a used mark.
-///
-/// Spending a code turns its entry into a mark where it lies, so a spend writes no new place in
-/// the table (the code's own place was just read); a live grant is boxed, so that the marks,
-/// which outlive their codes sixty times over (an hour against a minute), each take only their
-/// own size.
-#[derive(Debug)]
-enum CodeEntry {
-    Live(Box<CodeGrant>),
-    Used(UsedCode),
-}
-
 /// What is left of an authorization code once spent.
 #[derive(Clone, Debug)]
 struct UsedCode {
@@ -42,9 +31,12 @@ struct CodeState {
     pending: DigestMap<RequestIdHash, PendingAuthorization>,
     pending_counts: ClientCounts,
     pending_expiry: ExpiryQueue<RequestIdHash>,
-    /// Codes, live (for a minute or so) or spent (their marks kept as long as the tokens they
-    /// issued can live: most of what the store holds).
-    codes: DigestMap<AuthorizationCodeHash, CodeEntry>,
+    /// Codes not spent yet (they live a minute or so).
+    live: DigestMap<AuthorizationCodeHash, CodeGrant>,
+    /// Spent codes' marks, kept as long as the tokens they issued can live: most of what the
+    /// store holds, so kept apart from the live codes' larger grants, in slots of their own
+    /// size. A code is in one of the two maps at most.
+    used: DigestMap<AuthorizationCodeHash, UsedCode>,
     code_expiry: ExpiryQueue<AuthorizationCodeHash>,
 }
 
@@ -57,18 +49,18 @@ impl CodeState {
                 self.remove_pending(&id);
             }
         }
-        let codes = &mut self.codes;
+        let (live, used) = (&mut self.live, &mut self.used);
         self.code_expiry.pop_due(now, max, |code| {
-            let lapsed = codes.get(&code).is_some_and(|entry| match entry {
-                CodeEntry::Live(grant) => grant.expires_at <= now,
-                CodeEntry::Used(used) => used.mark.keep_until <= now,
-            });
-            if lapsed {
-                codes.remove(&code);
+            if live.get(&code).is_some_and(|grant| grant.expires_at <= now) {
+                live.remove(&code);
+            }
+            if used.get(&code).is_some_and(|u| u.mark.keep_until <= now) {
+                used.remove(&code);
             }
         });
         shrink_if_sparse(&mut self.pending);
-        shrink_if_sparse(&mut self.codes);
+        shrink_if_sparse(&mut self.live);
+        shrink_if_sparse(&mut self.used);
     }
 
     fn remove_pending(&mut self, id: &RequestIdHash) -> Option<PendingAuthorization> {
@@ -93,7 +85,7 @@ impl MemoryCodeStore {
     /// How many requests and codes (live or spent) the store holds.
     pub fn len(&self) -> usize {
         let state = lock(&self.state);
-        state.pending.len() + state.codes.len()
+        state.pending.len() + state.live.len() + state.used.len()
     }
 
     /// Whether the store holds nothing.
@@ -106,7 +98,8 @@ impl MemoryCodeStore {
         let mut state = lock(&self.state);
         state.sweep(now, usize::MAX);
         state.pending.shrink_to_fit();
-        state.codes.shrink_to_fit();
+        state.live.shrink_to_fit();
+        state.used.shrink_to_fit();
     }
 }
 
@@ -180,9 +173,8 @@ impl CodeStore for MemoryCodeStore {
     ) -> Result<(), StoreError> {
         let mut state = lock(&self.state);
         state.sweep(now, SWEEP_BATCH);
-        state
-            .codes
-            .insert(*code, CodeEntry::Live(Box::new(grant.clone())));
+        state.used.remove(code);
+        state.live.insert(*code, grant.clone());
         state.code_expiry.push(grant.expires_at, *code);
         Ok(())
     }
@@ -193,11 +185,15 @@ impl CodeStore for MemoryCodeStore {
         now: OffsetDateTime,
     ) -> Result<CodeLookup, StoreError> {
         let state = lock(&self.state);
-        Ok(match state.codes.get(code) {
-            Some(CodeEntry::Live(grant)) if grant.expires_at > now => {
-                CodeLookup::Live(CodeGrant::clone(grant))
-            }
-            Some(CodeEntry::Used(used)) if used.mark.keep_until > now => CodeLookup::Spent {
+        if let Some(grant) = state.live.get(code) {
+            return Ok(if grant.expires_at <= now {
+                CodeLookup::Unknown
+            } else {
+                CodeLookup::Live(grant.clone())
+            });
+        }
+        Ok(match state.used.get(code) {
+            Some(used) if used.mark.keep_until > now => CodeLookup::Spent {
                 client_id: used.mark.client_id.clone(),
                 family_id: used.mark.family_id.clone(),
             },
@@ -213,29 +209,18 @@ impl CodeStore for MemoryCodeStore {
     ) -> Result<CodeSpend, StoreError> {
         let mut state = lock(&self.state);
         state.sweep(now, SWEEP_BATCH);
-        // Only a live code that has not expired is spent (an expired one stays as it is), and
-        // its mark takes its place.
-        let Some(entry) = state.codes.get_mut(code) else {
-            return Ok(CodeSpend::Conflict);
-        };
-        let used = match entry {
-            CodeEntry::Live(grant) if grant.expires_at > now => CodeEntry::Used(UsedCode {
-                mark: mark.clone(),
-                expires_at: grant.expires_at,
-            }),
+        // Only a live code that has not expired is spent (an expired one stays as it is).
+        let grant = match state.live.entry(*code) {
+            Entry::Occupied(live) if live.get().expires_at > now => live.remove(),
             _ => return Ok(CodeSpend::Conflict),
         };
-        match std::mem::replace(entry, used) {
-            CodeEntry::Live(grant) => {
-                state.code_expiry.push(mark.keep_until, *code);
-                Ok(CodeSpend::Spent(*grant))
-            }
-            // Matched as live just above, under the same lock: put back as it was.
-            before => {
-                *entry = before;
-                Ok(CodeSpend::Conflict)
-            }
-        }
+        let used = UsedCode {
+            mark: mark.clone(),
+            expires_at: grant.expires_at,
+        };
+        state.used.insert(*code, used);
+        state.code_expiry.push(mark.keep_until, *code);
+        Ok(CodeSpend::Spent(grant))
     }
 
     async fn restore_code(
@@ -245,17 +230,16 @@ impl CodeStore for MemoryCodeStore {
         now: OffsetDateTime,
     ) -> Result<CodeRestore, StoreError> {
         let mut state = lock(&self.state);
-        let Some(entry) = state.codes.get_mut(code) else {
-            return Ok(CodeRestore::Gone);
-        };
-        let restorable = matches!(entry, CodeEntry::Used(used)
-            if used.mark.family_id == grant.family_id
+        let restorable = state.used.get(code).is_some_and(|used| {
+            used.mark.family_id == grant.family_id
                 && used.mark.keep_until > now
-                && used.expires_at > now);
+                && used.expires_at > now
+        });
         if !restorable {
             return Ok(CodeRestore::Gone);
         }
-        *entry = CodeEntry::Live(Box::new(grant.clone()));
+        state.used.remove(code);
+        state.live.insert(*code, grant.clone());
         state.code_expiry.push(grant.expires_at, *code);
         Ok(CodeRestore::Restored)
     }
@@ -268,14 +252,12 @@ mod tests {
     #[test]
     fn a_used_mark_is_kept_in_far_less_than_a_live_code() {
         // The marks outlive their codes sixty times over (an hour against a minute): each one
-        // costs its own size, not a grant's (a live grant is boxed).
-        let (used, entry, grant) = (
+        // costs its own size, not a grant's.
+        let (used, grant) = (
             std::mem::size_of::<UsedCode>(),
-            std::mem::size_of::<CodeEntry>(),
             std::mem::size_of::<CodeGrant>(),
         );
         assert!(used <= 64, "{used}");
-        assert!(entry <= 64, "{entry}");
-        assert!(entry * 2 <= grant, "{entry} against {grant}");
+        assert!(used * 2 <= grant, "{used} against {grant}");
     }
 }
