@@ -180,7 +180,7 @@ fn main() {
     );
     assert!(code_allocs <= 35, "code flow: {code_allocs} allocations");
     assert!(
-        one_call_allocs <= 12,
+        one_call_allocs <= 11,
         "one-call authorization: {one_call_allocs} allocations"
     );
     assert!(
