@@ -28,8 +28,11 @@ use crate::pkce::parse_challenge;
 use crate::reason::Reason;
 use crate::request::decode_form;
 use crate::response::Response;
+use crate::scope::Scope;
 use crate::store::{ClientStore, PendingAuthorization};
-use crate::types::{AuthorizationRequestId, ClientId, GrantType, RedirectUri, ResponseType};
+use crate::types::{
+    AuthorizationRequestId, ClientId, GrantType, RedirectUri, ResourceOwner, ResponseType,
+};
 
 /// An authorization request as read off the wire: the query string of a `GET`, or the form body
 /// of a `POST` (RFC 6749 §3.1: the server "MUST support the use of the HTTP "GET" method … and
@@ -94,7 +97,8 @@ impl fmt::Debug for Redirect {
     }
 }
 
-/// The answer of [`AuthorizationServer::authorize`](crate::AuthorizationServer::authorize).
+/// The answer of [`AuthorizationServer::authorize`](crate::AuthorizationServer::authorize) and
+/// [`authorize_with`](crate::AuthorizationServer::authorize_with).
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum AuthorizeOutcome {
@@ -107,7 +111,9 @@ pub enum AuthorizeOutcome {
         /// What is asked, to show the user.
         request: PendingAuthorization,
     },
-    /// An error to send back to the client (the redirect URI is trusted).
+    /// Send the browser on (the redirect URI is trusted): an error for the client, or, when
+    /// [`authorize_with`](crate::AuthorizationServer::authorize_with)'s decision approved or
+    /// denied the request, the code (or implicit token) or `access_denied`.
     Redirect(Redirect),
     /// An error to show the user as a page: the client or redirect URI cannot be trusted, so
     /// RFC 6749 §4.1.2.1 forbids redirecting ("MUST NOT automatically redirect").
@@ -117,6 +123,48 @@ pub enum AuthorizeOutcome {
     /// answer a page with status 503 and `Retry-After` (the error's
     /// [`retry_after`](OAuthError::retry_after)). Nothing was stored.
     Unavailable(OAuthError),
+}
+
+/// What the host decides, in
+/// [`AuthorizationServer::authorize_with`](crate::AuthorizationServer::authorize_with), about an
+/// authorization request grantor has validated, without asking the user on a page.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Decision {
+    /// Show the login and consent page: the request waits in the store, as
+    /// [`authorize`](crate::AuthorizationServer::authorize) keeps it
+    /// ([`AuthorizeOutcome::Pending`]).
+    Ask,
+    /// Approve now for `user`, who is signed in: the redirect carries the code (or, for
+    /// `response_type=token`, the access token). `scope` narrows what was asked (`None` grants
+    /// all of it, which may be more than the user agreed to before: compare first).
+    Approve {
+        /// The signed-in user.
+        user: ResourceOwner,
+        /// What is granted, within what was asked; `None` for all of it.
+        scope: Option<Scope>,
+    },
+    /// Deny now (say, the user declined this client before): the redirect carries
+    /// `error=access_denied`.
+    Deny,
+}
+
+impl Decision {
+    /// Approve everything asked, for `user`.
+    pub fn approve(user: impl Into<ResourceOwner>) -> Self {
+        Decision::Approve {
+            user: user.into(),
+            scope: None,
+        }
+    }
+
+    /// Approve `scope` of what was asked, for `user`.
+    pub fn approve_scope(user: impl Into<ResourceOwner>, scope: Scope) -> Self {
+        Decision::Approve {
+            user: user.into(),
+            scope: Some(scope),
+        }
+    }
 }
 
 /// The settings the authorization endpoint needs.

@@ -8,9 +8,9 @@ use std::alloc::System;
 use std::sync::Arc;
 
 use grantor::{
-    AuthorizationRequest, AuthorizationServer, AuthorizeOutcome, Client, ClientSecret, GrantType,
-    MemoryClientStore, MemoryCodeStore, MemoryTokenStore, ResourceRequest, Scope, SecretHash,
-    TokenRequest, UserId,
+    AuthorizationRequest, AuthorizationServer, AuthorizeOutcome, Client, ClientSecret, Decision,
+    GrantType, MemoryClientStore, MemoryCodeStore, MemoryTokenStore, ResourceRequest, Scope,
+    SecretHash, TokenRequest, UserId,
 };
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
 
@@ -141,17 +141,18 @@ fn main() {
         code_allocs = code_allocs.min(during + exchanged);
     }
 
-    // The same flow approved in the authorization request (`authorize_and_approve`): the
-    // request never waits in the store.
+    // The authorization approved in the request (`authorize_with`): the request never waits in
+    // the store.
     let mut one_call_allocs = usize::MAX;
     for _ in 0..RUNS {
         let authorize = AuthorizationRequest::from_query(&query);
         let user = UserId::new("user-tom");
         let region = Region::new(GLOBAL);
-        let redirect = rt
-            .block_on(server.authorize_and_approve(authorize, user, None))
-            .expect("approved");
+        let outcome = rt.block_on(server.authorize_with(authorize, |_, _| Decision::approve(user)));
         one_call_allocs = one_call_allocs.min(region.change().allocations);
+        let AuthorizeOutcome::Redirect(redirect) = outcome else {
+            panic!("approved");
+        };
         assert!(redirect.location().contains("code="));
     }
 

@@ -9,8 +9,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use common::*;
 use grantor::{
-    AuthorizationRequest, AuthorizationRequestId, AuthorizeOutcome, ErrorCode, Reason, Redirect,
-    ResourceRequest, Scope, TokenRequest, UserId,
+    AuthorizationRequest, AuthorizationRequestId, AuthorizeOutcome, Decision, ErrorCode, Reason,
+    Redirect, ResourceRequest, Scope, TokenRequest, UserId,
 };
 use sha2::{Digest, Sha256};
 
@@ -1237,11 +1237,11 @@ async fn overlong_parameters_are_an_error_page_and_nothing_is_stored() {
     }
 }
 
-/// `authorize_and_approve`, for a request the host approves without asking (a signed-in user
-/// who consented before): one call answers the code, and no pending request is kept, so the
-/// pending bounds never refuse it.
+/// `authorize_with`, approving at once for a signed-in user who agreed before: one call
+/// answers the code, and no pending request is kept, so the pending bounds never refuse it. The
+/// decision sees the validated request and its client.
 #[tokio::test]
-async fn authorize_and_approve_answers_a_code_at_once_and_keeps_no_request() {
+async fn authorize_with_an_approval_answers_a_code_at_once_and_keeps_no_request() {
     let f = fixture_with(|b| {
         b.pending_request_limits(grantor::PendingLimits {
             per_client: 1,
@@ -1250,15 +1250,20 @@ async fn authorize_and_approve_answers_a_code_at_once_and_keeps_no_request() {
     });
     let mut codes = Vec::new();
     for _ in 0..3 {
-        let r = f
+        let outcome = f
             .server
-            .authorize_and_approve(
+            .authorize_with(
                 AuthorizationRequest::from_query(spa_query("&scope=read+write")),
-                UserId::new("user-tom"),
-                Some("read".parse().expect("scope")),
+                |request, client| {
+                    assert_eq!(request.client_id.as_str(), "pkce-app");
+                    assert_eq!(request.scope, "read write".parse().expect("scope"));
+                    assert_eq!(request.state.as_deref(), Some("xyz"));
+                    assert!(client.is_public());
+                    Decision::approve_scope(UserId::new("user-tom"), "read".parse().expect("scope"))
+                },
             )
-            .await
-            .expect("approved");
+            .await;
+        let r = redirected(outcome);
         assert!(r.location().starts_with(CALLBACK), "{}", r.location());
         let p = redirect_params(r.location(), false);
         assert_eq!(p.get("state").map(String::as_str), Some("xyz"));
@@ -1279,83 +1284,122 @@ async fn authorize_and_approve_answers_a_code_at_once_and_keeps_no_request() {
     let wrong = "x".repeat(43);
     let a = exchange(&f, spa_exchange(&codes[1], &wrong), None).await;
     assert_eq!(a.error(), "invalid_grant");
-    // A confidential client too, with no scope narrowed: it gets what it asked.
-    let r = f
+    // A confidential client, everything asked approved: it gets what it asked.
+    let outcome = f
         .server
-        .authorize_and_approve(
+        .authorize_with(
             AuthorizationRequest::from_query("response_type=code&client_id=webapp&state=s"),
-            UserId::new("user-tom"),
-            None,
+            |_, client| {
+                assert!(!client.is_public());
+                Decision::approve(UserId::new("user-tom"))
+            },
         )
-        .await
-        .expect("approved");
-    let a = webapp_exchange(&f, &r).await;
+        .await;
+    let a = webapp_exchange(&f, &redirected(outcome)).await;
     assert_eq!(a.status, 200, "{:?}", a.json);
     assert_eq!(a.str("scope"), "read");
 }
 
-/// `authorize_and_approve` refuses what `authorize` refuses, the same way: a page where the
-/// client or its redirect URI cannot be trusted, a redirect with `error` where it can; and an
-/// approved scope wider than the request is a page. Nothing is stored for any of them.
+/// `authorize_with`: `Ask` is `authorize` (the request waits for the page), and `Deny` answers
+/// `access_denied` at once with nothing stored.
 #[tokio::test]
-async fn authorize_and_approve_refuses_as_authorize_does_and_stores_nothing() {
+async fn authorize_with_asks_as_authorize_does_or_denies_at_once() {
     let f = fixture();
-    let once = |query: String, scope: Option<&str>| {
-        let scope = scope.map(|s| s.parse::<Scope>().expect("scope"));
+    let outcome = f
+        .server
+        .authorize_with(AuthorizationRequest::from_query(spa_query("")), |_, _| {
+            Decision::Ask
+        })
+        .await;
+    let AuthorizeOutcome::Pending { id, request } = outcome else {
+        panic!("{outcome:?}");
+    };
+    assert_eq!(request.client_id.as_str(), "pkce-app");
+    assert_eq!(f.codes.len(), 1, "the request waits");
+    approve_for_code(&f, &id).await;
+
+    let f = fixture();
+    let outcome = f
+        .server
+        .authorize_with(AuthorizationRequest::from_query(spa_query("")), |_, _| {
+            Decision::Deny
+        })
+        .await;
+    let p = redirect_params(redirected(outcome).location(), false);
+    assert_eq!(p.get("error").map(String::as_str), Some("access_denied"));
+    assert_eq!(p.get("state").map(String::as_str), Some("xyz"));
+    assert_eq!(p.get("iss").map(String::as_str), Some(ISSUER));
+    assert!(!p.contains_key("code"));
+    assert!(f.codes.is_empty(), "nothing stored for a denial");
+}
+
+/// `authorize_with` refuses what `authorize` refuses, the same way (the same page error, or the
+/// same redirect with `error`, `state` and `iss`), whatever the decision would have been, and
+/// without asking for one; and an approved scope wider than the request is a page. Nothing is
+/// stored for any of them.
+#[tokio::test]
+async fn authorize_with_refuses_as_authorize_does_and_stores_nothing() {
+    let asked = |f: &Fixture, query: String| {
         let server = f.server.clone();
         async move {
             server
-                .authorize_and_approve(
-                    AuthorizationRequest::from_query(query),
-                    UserId::new("user-tom"),
-                    scope,
-                )
+                .authorize_with(AuthorizationRequest::from_query(query), |_, _| {
+                    panic!("no decision is asked for a refused request")
+                })
                 .await
         }
     };
-    // Pages: an unknown client, an unregistered redirect URI.
-    let e = once("response_type=code&client_id=nobody&state=xyz".into(), None)
-        .await
-        .expect_err("unknown client");
-    assert_eq!(e.code(), ErrorCode::InvalidRequest);
-    assert_eq!(e.reason(), Some(Reason::UnknownClient));
-    let e = once(
-        format!(
-            "response_type=code&client_id=pkce-app&redirect_uri={}&code_challenge={CHALLENGE}&code_challenge_method=S256",
-            enc("https://evil.example/cb")
-        ),
-        None,
-    )
-    .await
-    .expect_err("unregistered redirect URI");
-    assert_eq!(e.reason(), Some(Reason::RedirectUriMismatch));
-    // Redirects with error: a public client without PKCE, an unknown scope, a bad
-    // response_type, each carrying state and iss.
-    for (query, error) in [
-        (
-            format!(
-                "response_type=code&client_id=pkce-app&redirect_uri={}&state=xyz",
-                enc(CALLBACK)
-            ),
-            "invalid_request",
-        ),
-        (spa_query("&scope=delete"), "invalid_scope"),
-        (
-            spa_query("").replace("response_type=code", "response_type=magic"),
-            "unsupported_response_type",
-        ),
-    ] {
-        let r = once(query, None).await.expect("redirected");
-        let p = redirect_params(r.location(), false);
-        assert_eq!(p.get("error").map(String::as_str), Some(error), "{p:?}");
-        assert!(!p.contains_key("code"));
-        assert_eq!(p.get("state").map(String::as_str), Some("xyz"));
-        assert_eq!(p.get("iss").map(String::as_str), Some(ISSUER));
+    let without_pkce = format!(
+        "response_type=code&client_id=pkce-app&redirect_uri={}&state=xyz",
+        enc(CALLBACK)
+    );
+    let requests = [
+        // Pages: an unknown client, an unregistered redirect URI, a repeated client_id.
+        "response_type=code&client_id=nobody&state=xyz".to_owned(),
+        spa_query("").replace(&enc(CALLBACK), &enc("https://evil.example/cb")),
+        spa_query("&client_id=pkce-app"),
+        // Redirects: PKCE missing for a public client, an unknown scope, an unsupported or
+        // missing or repeated response_type, the implicit grant not enabled.
+        without_pkce,
+        spa_query("&scope=delete"),
+        spa_query("").replace("response_type=code", "response_type=magic"),
+        spa_query("").replace("response_type=code&", ""),
+        spa_query("&response_type=code"),
+        spa_query("").replace("response_type=code", "response_type=token"),
+        // webapp is not registered for the implicit grant.
+        "response_type=token&client_id=webapp&state=xyz".to_owned(),
+    ];
+    let f = fixture();
+    for query in requests {
+        let by_authorize = authorize(&f, &query).await;
+        let by_decision = asked(&f, query.clone()).await;
+        match (by_authorize, by_decision) {
+            (AuthorizeOutcome::Invalid(a), AuthorizeOutcome::Invalid(b)) => {
+                assert_eq!((a.code(), a.reason()), (b.code(), b.reason()), "{query}");
+            }
+            (AuthorizeOutcome::Redirect(a), AuthorizeOutcome::Redirect(b)) => {
+                assert_eq!(a.location(), b.location(), "{query}");
+                let p = redirect_params(b.location(), b.location().contains('#'));
+                assert!(p.contains_key("error"), "{query}: {p:?}");
+                assert!(!p.contains_key("code"));
+            }
+            (a, b) => panic!("{query}: authorize gave {a:?}, authorize_with {b:?}"),
+        }
     }
     // The host may narrow the scope, never widen it.
-    let e = once(spa_query("&scope=read"), Some("read write"))
-        .await
-        .expect_err("wider scope");
+    let outcome = f
+        .server
+        .authorize_with(
+            AuthorizationRequest::from_query(spa_query("&scope=read")),
+            |_, _| {
+                Decision::approve_scope(UserId::new("user-tom"), "read write".parse().expect("s"))
+            },
+        )
+        .await;
+    let e = match outcome {
+        AuthorizeOutcome::Invalid(e) => e,
+        other => panic!("{other:?}"),
+    };
     assert_eq!(e.code(), ErrorCode::InvalidScope);
     assert_eq!(e.reason(), Some(Reason::ApprovedScopeTooWide));
     assert!(f.codes.is_empty(), "nothing stored for a refusal");

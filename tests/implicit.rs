@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use grantor::{AuthorizationRequest, AuthorizeOutcome, ResourceRequest, Scope, UserId};
+use grantor::{AuthorizationRequest, AuthorizeOutcome, Decision, ResourceRequest, Scope, UserId};
 
 const CALLBACK: &str = "http%3A%2F%2Flocalhost%3A3000%2Fcallback";
 
@@ -115,29 +115,27 @@ async fn denial_and_errors_travel_in_the_fragment() {
     assert_eq!(fragment_error(authorize(&f, &q).await), "invalid_scope");
 }
 
-/// `authorize_and_approve` answers `response_type=token` with the token in the fragment at
-/// once, and only where the implicit grant is enabled.
+/// `authorize_with` approving at once answers `response_type=token` with the token in the
+/// fragment, and only where the implicit grant is enabled.
 #[tokio::test]
-async fn authorize_and_approve_answers_a_token_in_the_fragment_only_when_enabled() {
+async fn an_approval_at_once_gets_a_token_in_the_fragment_only_when_enabled() {
     let q = format!("response_type=token&client_id=pkce-app&redirect_uri={CALLBACK}&state=s");
     let at_once = |f: &Fixture| {
         let server = f.server.clone();
         let request = AuthorizationRequest::from_query(q.clone());
         async move {
             server
-                .authorize_and_approve(request, UserId::new("user-tom"), None)
+                .authorize_with(request, |_, _| Decision::approve(UserId::new("user-tom")))
                 .await
         }
     };
     let off = fixture();
-    let r = at_once(&off).await.expect("redirected");
-    assert_eq!(
-        fragment_error(AuthorizeOutcome::Redirect(r)),
-        "unauthorized_client"
-    );
+    assert_eq!(fragment_error(at_once(&off).await), "unauthorized_client");
 
     let on = fixture_with(|b| b.enable_implicit_grant());
-    let r = at_once(&on).await.expect("approved");
+    let AuthorizeOutcome::Redirect(r) = at_once(&on).await else {
+        panic!("a redirect");
+    };
     let p = redirect_params(r.location(), true);
     assert_eq!(p.get("token_type").map(String::as_str), Some("Bearer"));
     assert_eq!(p.get("state").map(String::as_str), Some("s"));

@@ -104,10 +104,29 @@ async fn grants_are_logged_without_secrets() {
     assert_eq!(exchanged.status, 200);
     f.token(grantor::TokenRequest::form(body)).await;
 
+    // An approval the host decided without asking.
+    let outcome = f
+        .server
+        .authorize_with(
+            grantor::AuthorizationRequest::from_query(
+                "response_type=code&client_id=webapp&state=at-once",
+            ),
+            |_, _| grantor::Decision::approve(grantor::UserId::new("user-tom")),
+        )
+        .await;
+    let grantor::AuthorizeOutcome::Redirect(at_once) = outcome else {
+        panic!("expected a redirect");
+    };
+    let at_once_code = redirect_params(at_once.location(), false)
+        .get("code")
+        .cloned()
+        .expect("code");
+
     let log = String::from_utf8(capture.0.lock().expect("lock").clone()).expect("utf-8");
     for secret in [
         id.secret().to_owned(),
         code.clone(),
+        at_once_code,
         verifier.to_owned(),
         exchanged.str("access_token"),
         exchanged.str("refresh_token"),
@@ -120,6 +139,8 @@ async fn grants_are_logged_without_secrets() {
     }
     for needle in [
         "authorization request pending",
+        "asked=true",
+        "asked=false",
         "authorization approved",
         "reason=\"code_reused\"",
     ] {

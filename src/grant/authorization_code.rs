@@ -39,7 +39,7 @@ use time::OffsetDateTime;
 
 use crate::authorize::{
     error_redirect, redirect, validate, AuthorizationRequest, AuthorizeOutcome, AuthorizeSettings,
-    Redirect, Refusal,
+    Decision, Redirect, Refusal,
 };
 use crate::builder::{AuthorizationServerBuilder, BuildError, Setups};
 use crate::client::Client;
@@ -173,83 +173,97 @@ fn pending_unknown() -> OAuthError {
 }
 
 impl AuthorizationCodeGrant {
-    /// Step (A): validates an authorization request and keeps it waiting for the user's
-    /// decision (see [`AuthorizationServer::authorize`](crate::AuthorizationServer::authorize)).
+    /// Step (A): validates an authorization request, then, as `decide` says, keeps it waiting
+    /// for the user's decision, or approves or denies it at once (see
+    /// [`AuthorizationServer::authorize_with`](crate::AuthorizationServer::authorize_with)).
     pub(crate) async fn authorize(
-        &self,
-        clients: &dyn ClientStore,
-        request: &AuthorizationRequest,
-        now: OffsetDateTime,
-    ) -> AuthorizeOutcome {
-        let settings = &self.endpoint;
-        match validate(clients, settings, request, now).await {
-            Ok((pending, _)) => {
-                let id = AuthorizationRequestId::generate();
-                let saved = self
-                    .codes
-                    .save_pending(&RequestIdHash::of(&id), &pending, &self.limits, now)
-                    .await;
-                match saved {
-                    Ok(Admission::Admitted) => {}
-                    Ok(Admission::Full { retry_after }) => {
-                        // Anyone can make these requests: past the bound, refuse rather than
-                        // store more, without sending the browser on to the client.
-                        tracing::warn!(client_id = %pending.client_id, "authorization request refused: too many are waiting");
-                        return AuthorizeOutcome::Unavailable(
-                            OAuthError::temporarily_unavailable(
-                                "too many sign-in requests are waiting; try again later",
-                            )
-                            .with_reason(Reason::PendingRequestsFull)
-                            .with_retry_after(retry_after.as_secs().max(1)),
-                        );
-                    }
-                    Err(e) => {
-                        // The redirect URI is trusted: the client hears server_error or
-                        // temporarily_unavailable (RFC 6749 §4.1.2.1).
-                        let error: OAuthError = e.into();
-                        return AuthorizeOutcome::Redirect(error_redirect(
-                            &pending.redirect_uri,
-                            pending.response_type == ResponseType::Token,
-                            &error,
-                            pending.state.as_deref(),
-                            &settings.issuer,
-                        ));
-                    }
-                }
-                tracing::info!(client_id = %pending.client_id, "authorization request pending");
-                AuthorizeOutcome::Pending {
-                    id,
-                    request: pending,
-                }
-            }
-            Err(refusal) => match self.refused(refusal) {
-                Ok(redirect) => AuthorizeOutcome::Redirect(redirect),
-                Err(error) => AuthorizeOutcome::Invalid(error),
-            },
-        }
-    }
-
-    /// Steps (A) and (C) at once, for a request the host approves without asking the user: as
-    /// [`authorize`](Self::authorize), then [`approve`](Self::approve), with nothing waiting in
-    /// between (see
-    /// [`AuthorizationServer::authorize_and_approve`](crate::AuthorizationServer::authorize_and_approve)).
-    pub(crate) async fn authorize_and_approve(
         &self,
         ctx: &Context<'_>,
         implicit: Option<&ImplicitGrant>,
         request: &AuthorizationRequest,
-        user: ResourceOwner,
-        scope: Option<Scope>,
-    ) -> Result<Redirect, OAuthError> {
-        let (request, client) = match validate(ctx.clients, &self.endpoint, request, ctx.now).await
+        decide: impl FnOnce(&PendingAuthorization, &Client) -> Decision,
+    ) -> AuthorizeOutcome {
+        let (pending, client) = match validate(ctx.clients, &self.endpoint, request, ctx.now).await
         {
             Ok(valid) => valid,
-            Err(refusal) => return self.refused(refusal),
+            Err(refusal) => {
+                return match self.refused(refusal) {
+                    Ok(redirect) => AuthorizeOutcome::Redirect(redirect),
+                    Err(error) => AuthorizeOutcome::Invalid(error),
+                }
+            }
         };
-        let scope = approved_scope(&request, scope)?;
-        Ok(self
-            .decide(ctx, implicit, &client, request, user, scope)
-            .await)
+        match decide(&pending, &client) {
+            Decision::Ask => self.keep_waiting(pending, ctx.now).await,
+            Decision::Approve { user, scope } => match approved_scope(&pending, scope) {
+                Ok(scope) => AuthorizeOutcome::Redirect(
+                    self.issue_approved(ctx, implicit, &client, pending, user, scope, false)
+                        .await,
+                ),
+                Err(error) => AuthorizeOutcome::Invalid(error),
+            },
+            Decision::Deny => {
+                tracing::info!(client_id = %pending.client_id, asked = false, "authorization denied");
+                AuthorizeOutcome::Redirect(self.denied(&pending))
+            }
+        }
+    }
+
+    /// Keeps a validated request waiting for the user's decision, within the pending bounds.
+    async fn keep_waiting(
+        &self,
+        pending: PendingAuthorization,
+        now: OffsetDateTime,
+    ) -> AuthorizeOutcome {
+        let id = AuthorizationRequestId::generate();
+        let saved = self
+            .codes
+            .save_pending(&RequestIdHash::of(&id), &pending, &self.limits, now)
+            .await;
+        match saved {
+            Ok(Admission::Admitted) => {}
+            Ok(Admission::Full { retry_after }) => {
+                // Anyone can make these requests: past the bound, refuse rather than store more,
+                // without sending the browser on to the client.
+                tracing::warn!(client_id = %pending.client_id, "authorization request refused: too many are waiting");
+                return AuthorizeOutcome::Unavailable(
+                    OAuthError::temporarily_unavailable(
+                        "too many sign-in requests are waiting; try again later",
+                    )
+                    .with_reason(Reason::PendingRequestsFull)
+                    .with_retry_after(retry_after.as_secs().max(1)),
+                );
+            }
+            Err(e) => {
+                // The redirect URI is trusted: the client hears server_error or
+                // temporarily_unavailable (RFC 6749 §4.1.2.1).
+                let error: OAuthError = e.into();
+                return AuthorizeOutcome::Redirect(error_redirect(
+                    &pending.redirect_uri,
+                    pending.response_type == ResponseType::Token,
+                    &error,
+                    pending.state.as_deref(),
+                    &self.endpoint.issuer,
+                ));
+            }
+        }
+        tracing::info!(client_id = %pending.client_id, "authorization request pending");
+        AuthorizeOutcome::Pending {
+            id,
+            request: pending,
+        }
+    }
+
+    /// The redirect that tells the client its request was denied (RFC 6749 §4.1.2.1).
+    fn denied(&self, request: &PendingAuthorization) -> Redirect {
+        let error = OAuthError::access_denied("the resource owner denied the request");
+        error_redirect(
+            &request.redirect_uri,
+            request.response_type == ResponseType::Token,
+            &error,
+            request.state.as_deref(),
+            &self.endpoint.issuer,
+        )
     }
 
     /// A refused authorization request, logged: the redirect that tells the client, or the
@@ -321,14 +335,16 @@ impl AuthorizationCodeGrant {
             .await?
             .ok_or_else(pending_unknown)?;
         Ok(self
-            .decide(ctx, implicit, &client, request, user, scope)
+            .issue_approved(ctx, implicit, &client, request, user, scope, true)
             .await)
     }
 
     /// An approved request, spent or never stored: issues its code (or, for
     /// `response_type=token`, its access token through `implicit`) and answers the redirect. A
-    /// failure from here goes back to the client as a redirect.
-    async fn decide(
+    /// failure from here goes back to the client as a redirect. `asked` says, in the log,
+    /// whether the user decided on a page or the host decided without asking.
+    #[allow(clippy::too_many_arguments)]
+    async fn issue_approved(
         &self,
         ctx: &Context<'_>,
         implicit: Option<&ImplicitGrant>,
@@ -336,6 +352,7 @@ impl AuthorizationCodeGrant {
         request: PendingAuthorization,
         user: ResourceOwner,
         scope: Scope,
+        asked: bool,
     ) -> Redirect {
         let issuer = &self.endpoint.issuer;
         let (to, in_fragment) = (
@@ -356,11 +373,11 @@ impl AuthorizationCodeGrant {
         };
         match issued {
             Ok(redirect) => {
-                tracing::info!(client_id = %client.id, "authorization approved");
+                tracing::info!(client_id = %client.id, asked, "authorization approved");
                 redirect
             }
             Err(error) => {
-                tracing::warn!(client_id = %client.id, error = error.code().as_str(), reason = error.reason().map(Reason::as_str), "approved authorization failed");
+                tracing::warn!(client_id = %client.id, asked, error = error.code().as_str(), reason = error.reason().map(Reason::as_str), "approved authorization failed");
                 error_redirect(&to, in_fragment, &error, state.as_deref(), issuer)
             }
         }
@@ -385,15 +402,8 @@ impl AuthorizationCodeGrant {
             .take_pending(&hash, ctx.now)
             .await?
             .ok_or_else(pending_unknown)?;
-        tracing::info!(client_id = %request.client_id, "authorization denied");
-        let error = OAuthError::access_denied("the resource owner denied the request");
-        Ok(error_redirect(
-            &request.redirect_uri,
-            request.response_type == ResponseType::Token,
-            &error,
-            request.state.as_deref(),
-            &self.endpoint.issuer,
-        ))
+        tracing::info!(client_id = %request.client_id, asked = true, "authorization denied");
+        Ok(self.denied(&request))
     }
 
     /// Step (C): issues a code for an approved request and answers the redirect carrying it

@@ -2,7 +2,8 @@
 //! endpoints, over the authorization code grant (`grant/authorization_code.rs`).
 
 use super::AuthorizationServer;
-use crate::authorize::{AuthorizationRequest, AuthorizeOutcome, Redirect};
+use crate::authorize::{AuthorizationRequest, AuthorizeOutcome, Decision, Redirect};
+use crate::client::Client;
 use crate::error::OAuthError;
 use crate::grant::authorization_code::AuthorizationCodeGrant;
 use crate::reason::Reason;
@@ -23,6 +24,39 @@ impl AuthorizationServer {
     /// [`AuthorizeOutcome::Invalid`] for an error to show as a page, because the client or its
     /// redirect URI cannot be trusted.
     pub async fn authorize(&self, request: AuthorizationRequest) -> AuthorizeOutcome {
+        self.authorize_with(request, |_, _| Decision::Ask).await
+    }
+
+    /// The authorization endpoint, where the host may decide without showing its page: validates
+    /// the request exactly as [`authorize`](Self::authorize) does, then hands it (and its
+    /// client) to `decide`. [`Decision::Ask`] keeps it waiting for the page, as `authorize`
+    /// does; [`Decision::Approve`] answers the redirect with the code (or, for
+    /// `response_type=token`, the access token) at once, and [`Decision::Deny`] with
+    /// `error=access_denied`, nothing waiting in the store for either. `decide` is not called
+    /// for a request that is refused.
+    ///
+    /// For a user who is signed in (RFC 6749 §3.1: the server "MUST first verify the identity
+    /// of the resource owner") and has already agreed to this client and this scope, or for a
+    /// client of the host's own that needs no consent page. Compare the requested scope with
+    /// what the user agreed to before approving: [`Decision::approve`] grants all that is asked.
+    /// RFC 6749 §10.2: a server "SHOULD NOT process repeated authorization requests
+    /// automatically (without active resource owner interaction) without authenticating the
+    /// client or relying on other measures to ensure that the repeated request comes from the
+    /// original client and not an impersonator". A confidential client is authenticated when
+    /// it exchanges the code; a public client is not, and anyone can send its `client_id`: only
+    /// its registered redirect URI, matched exactly, keeps the code from an impersonator. For a
+    /// native app, RFC 8252 §8.6 says that unless the client's identity can be proven, the
+    /// request "SHOULD be processed as if no previous request had been approved". An implicit
+    /// request (`response_type=token`) has no exchange at all. [`Decision::Ask`] is the safe
+    /// answer for both.
+    ///
+    /// An approved scope wider than the request is [`AuthorizeOutcome::Invalid`] (a mistake
+    /// of the host's, shown as a page).
+    pub async fn authorize_with(
+        &self,
+        request: AuthorizationRequest,
+        decide: impl FnOnce(&PendingAuthorization, &Client) -> Decision + Send,
+    ) -> AuthorizeOutcome {
         let Some(code) = self.inner.grants.authorization_code() else {
             return AuthorizeOutcome::Invalid(
                 OAuthError::unsupported_response_type(
@@ -31,7 +65,8 @@ impl AuthorizationServer {
                 .with_reason(Reason::AuthorizationEndpointDisabled),
             );
         };
-        code.authorize(&*self.inner.clients, &request, self.inner.clock.now())
+        let ctx = self.context(self.inner.clock.now());
+        code.authorize(&ctx, self.inner.grants.implicit(), &request, decide)
             .await
     }
 
@@ -69,52 +104,6 @@ impl AuthorizationServer {
         self.code_flow()?
             .approve(&ctx, self.inner.grants.implicit(), id, user.into(), scope)
             .await
-    }
-
-    /// The authorization endpoint for a request the host approves without asking: the user is
-    /// already signed in and has consented to this client before, or the client is the host's
-    /// own and needs no consent page. Validates `request` exactly as
-    /// [`authorize`](Self::authorize) does, then answers as [`approve`](Self::approve) would,
-    /// in one call: nothing waits in the store in between, so there is no request id, and the
-    /// pending-request bounds do not apply.
-    ///
-    /// Answers the redirect with a code (`?code=…&state=…&iss=…`), or for the implicit grant
-    /// an access token in the fragment; a request the client must hear refused (an unknown
-    /// scope, PKCE missing, …) is a redirect with `error` too. `scope` narrows what was asked
-    /// (`None` grants it all).
-    ///
-    /// Deciding that the user need not be asked is the host's. RFC 6749 §10.2: a server "SHOULD
-    /// NOT process repeated authorization requests automatically (without active resource owner
-    /// interaction) without authenticating the client or relying on other measures" that the
-    /// request comes from the original client; here the code goes only to a redirect URI the
-    /// client registered, exactly matched, and PKCE binds it to the client that asked.
-    ///
-    /// # Errors
-    ///
-    /// To show as a page, never to redirect: what [`authorize`](Self::authorize) answers as
-    /// [`AuthorizeOutcome::Invalid`] (the client or its redirect URI cannot be trusted), and
-    /// `invalid_scope` when `scope` exceeds what was asked.
-    pub async fn authorize_and_approve(
-        &self,
-        request: AuthorizationRequest,
-        user: impl Into<ResourceOwner>,
-        scope: Option<Scope>,
-    ) -> Result<Redirect, OAuthError> {
-        let ctx = self.context(self.inner.clock.now());
-        let code = self.inner.grants.authorization_code().ok_or_else(|| {
-            OAuthError::unsupported_response_type(
-                "this server has no authorization endpoint enabled",
-            )
-            .with_reason(Reason::AuthorizationEndpointDisabled)
-        })?;
-        code.authorize_and_approve(
-            &ctx,
-            self.inner.grants.implicit(),
-            &request,
-            user.into(),
-            scope,
-        )
-        .await
     }
 
     /// The user declined: answers the redirect with `error=access_denied`, `state` and `iss`

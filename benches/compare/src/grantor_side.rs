@@ -1,5 +1,5 @@
 //! grantor, driven as its axum example drives it: `TokenRequest::from(request)`, `server.token`, the
-//! response turned into an `http::Response`; `authorize_and_approve` for a signed-in user who
+//! response turned into an `http::Response`; `authorize_with` approving for a signed-in user who
 //! needs no consent page (or, `with_consent_step`, `authorize` then `approve`, the consent page
 //! between them skipped); the bearer validator's `validate_http`.
 
@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use grantor::{
     AuthorizationRequest, AuthorizationServer, AuthorizeOutcome, BearerValidator, Client,
-    ClientSecret, GrantType, MemoryClientStore, MemoryCodeStore, MemoryTokenStore, Scope,
+    ClientSecret, Decision, GrantType, MemoryClientStore, MemoryCodeStore, MemoryTokenStore, Scope,
     SecretHash, TokenRequest, UserId,
 };
 
@@ -95,13 +95,19 @@ impl Side for Grantor {
             let AuthorizeOutcome::Pending { id, .. } = self.server.authorize(query).await else {
                 return None;
             };
-            self.server.approve(&id, UserId::new(USER), None).await
-        } else {
             self.server
-                .authorize_and_approve(query, UserId::new(USER), None)
+                .approve(&id, UserId::new(USER), None)
                 .await
-        }
-        .ok()?;
+                .ok()?
+        } else {
+            let approve = |_: &_, _: &_| Decision::approve(UserId::new(USER));
+            let AuthorizeOutcome::Redirect(redirect) =
+                self.server.authorize_with(query, approve).await
+            else {
+                return None;
+            };
+            redirect
+        };
         let response = http::Response::<Vec<u8>>::from(redirect.into_response());
         let location = response.headers().get(http::header::LOCATION)?;
         Some(location.to_str().ok()?.to_owned())
