@@ -1,6 +1,6 @@
 //! The engine's own cost per request: the password grant (with a verifier that does no hashing),
 //! the client credentials grant, a whole code flow with PKCE (authorize, approve, exchange; and
-//! again with the approval in the authorization request, `authorize_with`), the refresh
+//! again decided at once, `validate_authorization` and `decide`), the refresh
 //! grant (rotation on), a whole device flow (codes, an approval, the poll that gets tokens), and
 //! bearer validation, on the in-memory stores.
 //!

@@ -15,6 +15,12 @@
 //!
 //! The engine never renders HTML and keeps no browser session: the host draws its own login and
 //! consent page and carries only the opaque [`AuthorizationRequestId`] through it.
+//!
+//! A host that may decide without its page (a signed-in user who already agreed) splits
+//! `authorize` in two: [`validate_authorization`](crate::AuthorizationServer::validate_authorization)
+//! answers a [`ValidAuthorization`] (or the refusal to send), the host looks at it, and
+//! [`decide`](crate::AuthorizationServer::decide) answers it with a [`Decision`]: ask (the
+//! request waits for the page, as above), approve or deny at once.
 
 use std::fmt;
 use std::sync::Arc;
@@ -98,7 +104,7 @@ impl fmt::Debug for Redirect {
 }
 
 /// The answer of [`AuthorizationServer::authorize`](crate::AuthorizationServer::authorize) and
-/// [`authorize_with`](crate::AuthorizationServer::authorize_with).
+/// [`decide`](crate::AuthorizationServer::decide).
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum AuthorizeOutcome {
@@ -111,12 +117,14 @@ pub enum AuthorizeOutcome {
         /// What is asked, to show the user.
         request: PendingAuthorization,
     },
-    /// Send the browser on (the redirect URI is trusted): an error for the client, or, when
-    /// [`authorize_with`](crate::AuthorizationServer::authorize_with)'s decision approved or
-    /// denied the request, the code (or implicit token) or `access_denied`.
+    /// Send the browser on (the redirect URI is trusted): an error for the client, or, after
+    /// [`decide`](crate::AuthorizationServer::decide) approved or denied the request, the code
+    /// (or implicit token) or `access_denied`.
     Redirect(Redirect),
     /// An error to show the user as a page: the client or redirect URI cannot be trusted, so
-    /// RFC 6749 §4.1.2.1 forbids redirecting ("MUST NOT automatically redirect").
+    /// RFC 6749 §4.1.2.1 forbids redirecting ("MUST NOT automatically redirect"); or, from
+    /// [`decide`](crate::AuthorizationServer::decide), a mistake of the host's (an approved
+    /// scope wider than the request, a validated request kept past its lifetime).
     Invalid(OAuthError),
     /// The server takes no more requests for now (too many are waiting, see
     /// [`pending_request_limits`](crate::AuthorizationServerBuilder::pending_request_limits)):
@@ -125,9 +133,30 @@ pub enum AuthorizeOutcome {
     Unavailable(OAuthError),
 }
 
-/// What the host decides, in
-/// [`AuthorizationServer::authorize_with`](crate::AuthorizationServer::authorize_with), about an
-/// authorization request grantor has validated, without asking the user on a page.
+/// An authorization request grantor has validated, with its client, waiting for
+/// [`AuthorizationServer::decide`](crate::AuthorizationServer::decide) in the host's memory (not
+/// in the store). Only
+/// [`validate_authorization`](crate::AuthorizationServer::validate_authorization) makes one.
+#[derive(Clone, Debug)]
+pub struct ValidAuthorization {
+    pub(crate) request: PendingAuthorization,
+    pub(crate) client: Arc<Client>,
+}
+
+impl ValidAuthorization {
+    /// What is asked: client, scope, response type, redirect URI, state.
+    pub fn request(&self) -> &PendingAuthorization {
+        &self.request
+    }
+
+    /// The client that asks, as registered.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+/// How [`AuthorizationServer::decide`](crate::AuthorizationServer::decide) answers a validated
+/// authorization request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Decision {
@@ -136,8 +165,9 @@ pub enum Decision {
     /// ([`AuthorizeOutcome::Pending`]).
     Ask,
     /// Approve now for `user`, who is signed in: the redirect carries the code (or, for
-    /// `response_type=token`, the access token). `scope` narrows what was asked (`None` grants
-    /// all of it, which may be more than the user agreed to before: compare first).
+    /// `response_type=token`, the access token). Made by [`Decision::approve_scope`] or
+    /// [`Decision::approve_all`].
+    #[non_exhaustive]
     Approve {
         /// The signed-in user.
         user: ResourceOwner,
@@ -150,19 +180,22 @@ pub enum Decision {
 }
 
 impl Decision {
-    /// Approve everything asked, for `user`.
-    pub fn approve(user: impl Into<ResourceOwner>) -> Self {
-        Decision::Approve {
-            user: user.into(),
-            scope: None,
-        }
-    }
-
-    /// Approve `scope` of what was asked, for `user`.
+    /// Approve `scope` of what was asked (say, what the user agreed to before), for `user`. A
+    /// scope wider than the request is refused as a page
+    /// ([`Reason::ApprovedScopeTooWide`]).
     pub fn approve_scope(user: impl Into<ResourceOwner>, scope: Scope) -> Self {
         Decision::Approve {
             user: user.into(),
             scope: Some(scope),
+        }
+    }
+
+    /// Approve everything asked, for `user`: compare the request's scope with what the user
+    /// agreed to first.
+    pub fn approve_all(user: impl Into<ResourceOwner>) -> Self {
+        Decision::Approve {
+            user: user.into(),
+            scope: None,
         }
     }
 }

@@ -161,7 +161,9 @@ mod user_auth;
 
 /// Re-exported so implementors of the store traits need not depend on `async-trait` themselves.
 pub use async_trait::async_trait;
-pub use authorize::{AuthorizationRequest, AuthorizeOutcome, Decision, Redirect};
+pub use authorize::{
+    AuthorizationRequest, AuthorizeOutcome, Decision, Redirect, ValidAuthorization,
+};
 pub use bearer::{AccessGrant, BearerError, BearerValidator, ResourceRequest, TokenLocation};
 pub use builder::{AuthorizationServerBuilder, BuildError};
 pub use client::{Client, ClientKind};

@@ -10,7 +10,7 @@ use base64::Engine as _;
 use common::*;
 use grantor::{
     AuthorizationRequest, AuthorizationRequestId, AuthorizeOutcome, Decision, ErrorCode, Reason,
-    Redirect, ResourceRequest, Scope, TokenRequest, UserId,
+    Redirect, ResourceRequest, Scope, TokenRequest, UserId, ValidAuthorization,
 };
 use sha2::{Digest, Sha256};
 
@@ -1237,11 +1237,30 @@ async fn overlong_parameters_are_an_error_page_and_nothing_is_stored() {
     }
 }
 
-/// `authorize_with`, approving at once for a signed-in user who agreed before: one call
-/// answers the code, and no pending request is kept, so the pending bounds never refuse it. The
-/// decision sees the validated request and its client.
+/// `validate_authorization`, then `decide` as `decision` says (not asked for a refused request).
+async fn decided(
+    f: &Fixture,
+    query: &str,
+    decision: impl FnOnce(&ValidAuthorization) -> Decision,
+) -> AuthorizeOutcome {
+    match f
+        .server
+        .validate_authorization(AuthorizationRequest::from_query(query))
+        .await
+    {
+        Ok(valid) => {
+            let decision = decision(&valid);
+            f.server.decide(valid, decision).await
+        }
+        Err(refused) => refused,
+    }
+}
+
+/// Deciding at once, approving for a signed-in user who agreed before: the code comes in one
+/// round, and no pending request is kept, so the pending bounds never refuse it. The host sees
+/// the validated request and its client first.
 #[tokio::test]
-async fn authorize_with_an_approval_answers_a_code_at_once_and_keeps_no_request() {
+async fn an_approval_decided_at_once_answers_a_code_and_keeps_no_request() {
     let f = fixture_with(|b| {
         b.pending_request_limits(grantor::PendingLimits {
             per_client: 1,
@@ -1250,19 +1269,16 @@ async fn authorize_with_an_approval_answers_a_code_at_once_and_keeps_no_request(
     });
     let mut codes = Vec::new();
     for _ in 0..3 {
-        let outcome = f
-            .server
-            .authorize_with(
-                AuthorizationRequest::from_query(spa_query("&scope=read+write")),
-                |request, client| {
-                    assert_eq!(request.client_id.as_str(), "pkce-app");
-                    assert_eq!(request.scope, "read write".parse().expect("scope"));
-                    assert_eq!(request.state.as_deref(), Some("xyz"));
-                    assert!(client.is_public());
-                    Decision::approve_scope(UserId::new("user-tom"), "read".parse().expect("scope"))
-                },
-            )
-            .await;
+        let outcome = decided(&f, &spa_query("&scope=read+write"), |valid| {
+            let request = valid.request();
+            assert_eq!(request.client_id.as_str(), "pkce-app");
+            assert_eq!(request.scope, "read write".parse().expect("scope"));
+            assert_eq!(request.state.as_deref(), Some("xyz"));
+            assert_eq!(request.response_type, grantor::ResponseType::Code);
+            assert!(valid.client().is_public());
+            Decision::approve_scope(UserId::new("user-tom"), "read".parse().expect("scope"))
+        })
+        .await;
         let r = redirected(outcome);
         assert!(r.location().starts_with(CALLBACK), "{}", r.location());
         let p = redirect_params(r.location(), false);
@@ -1285,32 +1301,23 @@ async fn authorize_with_an_approval_answers_a_code_at_once_and_keeps_no_request(
     let a = exchange(&f, spa_exchange(&codes[1], &wrong), None).await;
     assert_eq!(a.error(), "invalid_grant");
     // A confidential client, everything asked approved: it gets what it asked.
-    let outcome = f
-        .server
-        .authorize_with(
-            AuthorizationRequest::from_query("response_type=code&client_id=webapp&state=s"),
-            |_, client| {
-                assert!(!client.is_public());
-                Decision::approve(UserId::new("user-tom"))
-            },
-        )
-        .await;
+    let outcome = decided(&f, "response_type=code&client_id=webapp&state=s", |valid| {
+        assert!(!valid.client().is_public());
+        Decision::approve_all(UserId::new("user-tom"))
+    })
+    .await;
     let a = webapp_exchange(&f, &redirected(outcome)).await;
     assert_eq!(a.status, 200, "{:?}", a.json);
     assert_eq!(a.str("scope"), "read");
 }
 
-/// `authorize_with`: `Ask` is `authorize` (the request waits for the page), and `Deny` answers
-/// `access_denied` at once with nothing stored.
+/// `decide`: `Ask` is `authorize` (the request waits for the page), `Deny` answers
+/// `access_denied` at once with nothing stored, and a validated request kept past its lifetime
+/// is refused as a page, whatever the decision.
 #[tokio::test]
-async fn authorize_with_asks_as_authorize_does_or_denies_at_once() {
+async fn a_decision_asks_as_authorize_does_denies_at_once_or_comes_too_late() {
     let f = fixture();
-    let outcome = f
-        .server
-        .authorize_with(AuthorizationRequest::from_query(spa_query("")), |_, _| {
-            Decision::Ask
-        })
-        .await;
+    let outcome = decided(&f, &spa_query(""), |_| Decision::Ask).await;
     let AuthorizeOutcome::Pending { id, request } = outcome else {
         panic!("{outcome:?}");
     };
@@ -1319,36 +1326,37 @@ async fn authorize_with_asks_as_authorize_does_or_denies_at_once() {
     approve_for_code(&f, &id).await;
 
     let f = fixture();
-    let outcome = f
-        .server
-        .authorize_with(AuthorizationRequest::from_query(spa_query("")), |_, _| {
-            Decision::Deny
-        })
-        .await;
+    let outcome = decided(&f, &spa_query(""), |_| Decision::Deny).await;
     let p = redirect_params(redirected(outcome).location(), false);
     assert_eq!(p.get("error").map(String::as_str), Some("access_denied"));
     assert_eq!(p.get("state").map(String::as_str), Some("xyz"));
     assert_eq!(p.get("iss").map(String::as_str), Some(ISSUER));
     assert!(!p.contains_key("code"));
     assert!(f.codes.is_empty(), "nothing stored for a denial");
+
+    // Held past the request lifetime (10 minutes), it is decided no more.
+    let valid = f
+        .server
+        .validate_authorization(AuthorizationRequest::from_query(spa_query("")))
+        .await
+        .expect("valid");
+    f.clock.advance(Duration::from_secs(601));
+    for decision in [
+        Decision::approve_all(UserId::new("user-tom")),
+        Decision::Ask,
+        Decision::Deny,
+    ] {
+        let e = invalid(f.server.decide(valid.clone(), decision).await);
+        assert_eq!(e, ErrorCode::InvalidRequest);
+    }
+    assert!(f.codes.is_empty(), "nothing stored for a late decision");
 }
 
-/// `authorize_with` refuses what `authorize` refuses, the same way (the same page error, or the
-/// same redirect with `error`, `state` and `iss`), whatever the decision would have been, and
-/// without asking for one; and an approved scope wider than the request is a page. Nothing is
-/// stored for any of them.
+/// `validate_authorization` refuses what `authorize` refuses, the same way (the same page error,
+/// or the same redirect with `error`, `state` and `iss`), and no decision is asked for; an
+/// approved scope wider than the request is a page. Nothing is stored for any of them.
 #[tokio::test]
-async fn authorize_with_refuses_as_authorize_does_and_stores_nothing() {
-    let asked = |f: &Fixture, query: String| {
-        let server = f.server.clone();
-        async move {
-            server
-                .authorize_with(AuthorizationRequest::from_query(query), |_, _| {
-                    panic!("no decision is asked for a refused request")
-                })
-                .await
-        }
-    };
+async fn validation_refuses_as_authorize_does_and_stores_nothing() {
     let without_pkce = format!(
         "response_type=code&client_id=pkce-app&redirect_uri={}&state=xyz",
         enc(CALLBACK)
@@ -1372,7 +1380,10 @@ async fn authorize_with_refuses_as_authorize_does_and_stores_nothing() {
     let f = fixture();
     for query in requests {
         let by_authorize = authorize(&f, &query).await;
-        let by_decision = asked(&f, query.clone()).await;
+        let by_decision = decided(&f, &query, |_| {
+            panic!("no decision is asked for a refused request")
+        })
+        .await;
         match (by_authorize, by_decision) {
             (AuthorizeOutcome::Invalid(a), AuthorizeOutcome::Invalid(b)) => {
                 assert_eq!((a.code(), a.reason()), (b.code(), b.reason()), "{query}");
@@ -1383,19 +1394,14 @@ async fn authorize_with_refuses_as_authorize_does_and_stores_nothing() {
                 assert!(p.contains_key("error"), "{query}: {p:?}");
                 assert!(!p.contains_key("code"));
             }
-            (a, b) => panic!("{query}: authorize gave {a:?}, authorize_with {b:?}"),
+            (a, b) => panic!("{query}: authorize gave {a:?}, validation {b:?}"),
         }
     }
     // The host may narrow the scope, never widen it.
-    let outcome = f
-        .server
-        .authorize_with(
-            AuthorizationRequest::from_query(spa_query("&scope=read")),
-            |_, _| {
-                Decision::approve_scope(UserId::new("user-tom"), "read write".parse().expect("s"))
-            },
-        )
-        .await;
+    let outcome = decided(&f, &spa_query("&scope=read"), |_| {
+        Decision::approve_scope(UserId::new("user-tom"), "read write".parse().expect("s"))
+    })
+    .await;
     let e = match outcome {
         AuthorizeOutcome::Invalid(e) => e,
         other => panic!("{other:?}"),
@@ -1403,4 +1409,19 @@ async fn authorize_with_refuses_as_authorize_does_and_stores_nothing() {
     assert_eq!(e.code(), ErrorCode::InvalidScope);
     assert_eq!(e.reason(), Some(Reason::ApprovedScopeTooWide));
     assert!(f.codes.is_empty(), "nothing stored for a refusal");
+}
+
+/// The futures of the two halves can be held across an axum handler's awaits.
+#[test]
+fn validation_and_decision_futures_are_send() {
+    fn send<T: Send>(_: T) {}
+    let f = fixture();
+    send(
+        f.server
+            .validate_authorization(AuthorizationRequest::from_query(spa_query(""))),
+    );
+    let valid: Option<grantor::ValidAuthorization> = None;
+    if let Some(valid) = valid {
+        send(f.server.decide(valid, Decision::Ask));
+    }
 }

@@ -115,25 +115,38 @@ async fn denial_and_errors_travel_in_the_fragment() {
     assert_eq!(fragment_error(authorize(&f, &q).await), "invalid_scope");
 }
 
-/// `authorize_with` approving at once answers `response_type=token` with the token in the
-/// fragment, and only where the implicit grant is enabled.
+/// Approving at once (`validate_authorization`, then `decide`) answers `response_type=token` with
+/// the token in the fragment, only where the implicit grant is enabled, and stores no pending
+/// request; denying at once puts `access_denied` in the fragment.
 #[tokio::test]
-async fn an_approval_at_once_gets_a_token_in_the_fragment_only_when_enabled() {
+async fn a_decision_at_once_gets_a_token_in_the_fragment_only_when_enabled() {
     let q = format!("response_type=token&client_id=pkce-app&redirect_uri={CALLBACK}&state=s");
-    let at_once = |f: &Fixture| {
+    let at_once = |f: &Fixture, decision: Decision| {
         let server = f.server.clone();
         let request = AuthorizationRequest::from_query(q.clone());
         async move {
-            server
-                .authorize_with(request, |_, _| Decision::approve(UserId::new("user-tom")))
-                .await
+            match server.validate_authorization(request).await {
+                Ok(valid) => {
+                    assert_eq!(valid.request().response_type, grantor::ResponseType::Token);
+                    server.decide(valid, decision).await
+                }
+                Err(refused) => refused,
+            }
         }
     };
+    let approve = || Decision::approve_all(UserId::new("user-tom"));
     let off = fixture();
-    assert_eq!(fragment_error(at_once(&off).await), "unauthorized_client");
+    assert_eq!(
+        fragment_error(at_once(&off, approve()).await),
+        "unauthorized_client"
+    );
 
     let on = fixture_with(|b| b.enable_implicit_grant());
-    let AuthorizeOutcome::Redirect(r) = at_once(&on).await else {
+    assert_eq!(
+        fragment_error(at_once(&on, Decision::Deny).await),
+        "access_denied"
+    );
+    let AuthorizeOutcome::Redirect(r) = at_once(&on, approve()).await else {
         panic!("a redirect");
     };
     let p = redirect_params(r.location(), true);
@@ -151,4 +164,5 @@ async fn an_approval_at_once_gets_a_token_in_the_fragment_only_when_enabled() {
         )
         .await;
     assert!(validated.is_ok(), "{validated:?}");
+    assert!(on.codes.is_empty(), "no pending request kept");
 }

@@ -104,23 +104,31 @@ async fn grants_are_logged_without_secrets() {
     assert_eq!(exchanged.status, 200);
     f.token(grantor::TokenRequest::form(body)).await;
 
-    // An approval the host decided without asking.
-    let outcome = f
-        .server
-        .authorize_with(
-            grantor::AuthorizationRequest::from_query(
-                "response_type=code&client_id=webapp&state=at-once",
-            ),
-            |_, _| grantor::Decision::approve(grantor::UserId::new("user-tom")),
-        )
-        .await;
-    let grantor::AuthorizeOutcome::Redirect(at_once) = outcome else {
-        panic!("expected a redirect");
+    // An approval and a denial decided at once, without a pending request.
+    let at_once = |decision: grantor::Decision| {
+        let server = f.server.clone();
+        async move {
+            let valid = server
+                .validate_authorization(grantor::AuthorizationRequest::from_query(
+                    "response_type=code&client_id=webapp&state=at-once",
+                ))
+                .await
+                .expect("valid");
+            match server.decide(valid, decision).await {
+                grantor::AuthorizeOutcome::Redirect(r) => r,
+                other => panic!("expected a redirect, got {other:?}"),
+            }
+        }
     };
-    let at_once_code = redirect_params(at_once.location(), false)
+    let approved_at_once = at_once(grantor::Decision::approve_all(grantor::UserId::new(
+        "user-tom",
+    )))
+    .await;
+    let at_once_code = redirect_params(approved_at_once.location(), false)
         .get("code")
         .cloned()
         .expect("code");
+    at_once(grantor::Decision::Deny).await;
 
     let log = String::from_utf8(capture.0.lock().expect("lock").clone()).expect("utf-8");
     for secret in [
@@ -139,13 +147,34 @@ async fn grants_are_logged_without_secrets() {
     }
     for needle in [
         "authorization request pending",
-        "asked=true",
-        "asked=false",
         "authorization approved",
         "reason=\"code_reused\"",
     ] {
         assert!(log.contains(needle), "{needle:?} missing from:\n{log}");
     }
+    // Which decisions waited in the store and which were made at once, in order: the approval
+    // after `authorize`, then the approval and the denial by `decide`.
+    let decisions: Vec<(&str, &str)> = log
+        .lines()
+        .filter_map(|line| {
+            let what = ["authorization approved", "authorization denied"]
+                .into_iter()
+                .find(|what| line.contains(what))?;
+            let waited = ["waited=true", "waited=false"]
+                .into_iter()
+                .find(|w| line.contains(w))?;
+            Some((what, waited))
+        })
+        .collect();
+    assert_eq!(
+        decisions,
+        [
+            ("authorization approved", "waited=true"),
+            ("authorization approved", "waited=false"),
+            ("authorization denied", "waited=false"),
+        ],
+        "{log}"
+    );
     // What must be there.
     for needle in [
         "token issued",

@@ -95,7 +95,7 @@ pub fn server(
 
 /// One whole code flow with PKCE S256 for `webapp`: authorize, approve (in a second call with
 /// `consent_step`, as a host with a consent page does, or in the authorization request itself
-/// through `authorize_with`), exchange the code. Answers the token response.
+/// through `validate_authorization` and `decide`), exchange the code. Answers the token response.
 pub async fn code_flow(server: &AuthorizationServer, consent_step: bool) -> grantor::Response {
     let query = format!(
         "response_type=code&client_id=webapp&redirect_uri=http%3A%2F%2Flocalhost%3A3000%2Fcallback&state=xyz&code_challenge={CHALLENGE}&code_challenge_method=S256"
@@ -108,8 +108,11 @@ pub async fn code_flow(server: &AuthorizationServer, consent_step: bool) -> gran
         };
         server.approve(&id, user, None).await.expect("approved")
     } else {
-        let approve = |_: &_, _: &_| grantor::Decision::approve(user);
-        match server.authorize_with(request, approve).await {
+        let valid = server.validate_authorization(request).await.expect("valid");
+        match server
+            .decide(valid, grantor::Decision::approve_all(user))
+            .await
+        {
             grantor::AuthorizeOutcome::Redirect(redirect) => redirect,
             other => panic!("approved: {other:?}"),
         }

@@ -29,7 +29,9 @@
 //!
 //! (A) is [`authorize`](crate::AuthorizationServer::authorize); (B) is the host's login and
 //! consent page; (C) is [`approve`](crate::AuthorizationServer::approve), which issues the code
-//! here; (D) and (E) are `grant_type=authorization_code` at the token endpoint
+//! here (or, when the host decides without its page,
+//! [`validate_authorization`](crate::AuthorizationServer::validate_authorization) is (A) and
+//! [`decide`](crate::AuthorizationServer::decide) is (C) at once); (D) and (E) are `grant_type=authorization_code` at the token endpoint
 //! ([§4.1.3](https://www.rfc-editor.org/rfc/rfc6749#section-4.1.3)), handled here.
 
 use std::sync::Arc;
@@ -39,7 +41,7 @@ use time::OffsetDateTime;
 
 use crate::authorize::{
     error_redirect, redirect, validate, AuthorizationRequest, AuthorizeOutcome, AuthorizeSettings,
-    Decision, Redirect, Refusal,
+    Decision, Redirect, Refusal, ValidAuthorization,
 };
 use crate::builder::{AuthorizationServerBuilder, BuildError, Setups};
 use crate::client::Client;
@@ -173,38 +175,54 @@ fn pending_unknown() -> OAuthError {
 }
 
 impl AuthorizationCodeGrant {
-    /// Step (A): validates an authorization request, then, as `decide` says, keeps it waiting
-    /// for the user's decision, or approves or denies it at once (see
-    /// [`AuthorizationServer::authorize_with`](crate::AuthorizationServer::authorize_with)).
-    pub(crate) async fn authorize(
+    /// Step (A), first half: validates an authorization request (see
+    /// [`AuthorizationServer::validate_authorization`](crate::AuthorizationServer::validate_authorization)).
+    /// A refusal is the answer to send.
+    pub(crate) async fn validate_authorization(
+        &self,
+        ctx: &Context<'_>,
+        request: &AuthorizationRequest,
+    ) -> Result<ValidAuthorization, AuthorizeOutcome> {
+        match validate(ctx.clients, &self.endpoint, request, ctx.now).await {
+            Ok((request, client)) => Ok(ValidAuthorization { request, client }),
+            Err(refusal) => Err(match self.refused(refusal) {
+                Ok(redirect) => AuthorizeOutcome::Redirect(redirect),
+                Err(error) => AuthorizeOutcome::Invalid(error),
+            }),
+        }
+    }
+
+    /// Step (A), second half: answers a validated request as the host decided. `Ask` keeps it
+    /// waiting for the user's decision (step (C) then comes through `approve` or `deny`);
+    /// `Approve` and `Deny` are step (C) at once, with nothing waiting in the store.
+    pub(crate) async fn decide(
         &self,
         ctx: &Context<'_>,
         implicit: Option<&ImplicitGrant>,
-        request: &AuthorizationRequest,
-        decide: impl FnOnce(&PendingAuthorization, &Client) -> Decision,
+        valid: ValidAuthorization,
+        decision: Decision,
     ) -> AuthorizeOutcome {
-        let (pending, client) = match validate(ctx.clients, &self.endpoint, request, ctx.now).await
-        {
-            Ok(valid) => valid,
-            Err(refusal) => {
-                return match self.refused(refusal) {
-                    Ok(redirect) => AuthorizeOutcome::Redirect(redirect),
-                    Err(error) => AuthorizeOutcome::Invalid(error),
-                }
-            }
-        };
-        match decide(&pending, &client) {
-            Decision::Ask => self.keep_waiting(pending, ctx.now).await,
-            Decision::Approve { user, scope } => match approved_scope(&pending, scope) {
+        let ValidAuthorization { request, client } = valid;
+        if request.expires_at <= ctx.now {
+            // Validated too long ago: what was checked may no longer hold.
+            tracing::warn!(client_id = %request.client_id, "authorization request decided after its lifetime");
+            return AuthorizeOutcome::Invalid(pending_unknown());
+        }
+        match decision {
+            Decision::Ask => self.keep_waiting(request, ctx.now).await,
+            Decision::Approve { user, scope } => match approved_scope(&request, scope) {
                 Ok(scope) => AuthorizeOutcome::Redirect(
-                    self.issue_approved(ctx, implicit, &client, pending, user, scope, false)
+                    self.issue_approved(ctx, implicit, &client, request, user, scope, false)
                         .await,
                 ),
-                Err(error) => AuthorizeOutcome::Invalid(error),
+                Err(error) => {
+                    tracing::warn!(client_id = %client.id, error = error.code().as_str(), reason = error.reason().map(Reason::as_str), "approval refused (shown as a page)");
+                    AuthorizeOutcome::Invalid(error)
+                }
             },
             Decision::Deny => {
-                tracing::info!(client_id = %pending.client_id, asked = false, "authorization denied");
-                AuthorizeOutcome::Redirect(self.denied(&pending))
+                tracing::info!(client_id = %request.client_id, waited = false, "authorization denied");
+                AuthorizeOutcome::Redirect(self.denied(&request))
             }
         }
     }
@@ -341,8 +359,9 @@ impl AuthorizationCodeGrant {
 
     /// An approved request, spent or never stored: issues its code (or, for
     /// `response_type=token`, its access token through `implicit`) and answers the redirect. A
-    /// failure from here goes back to the client as a redirect. `asked` says, in the log,
-    /// whether the user decided on a page or the host decided without asking.
+    /// failure from here goes back to the client as a redirect. `waited` says, in the log,
+    /// whether the request waited in the store for the decision (`approve`, after the host's
+    /// page) or was decided at once (`decide`).
     #[allow(clippy::too_many_arguments)]
     async fn issue_approved(
         &self,
@@ -352,7 +371,7 @@ impl AuthorizationCodeGrant {
         request: PendingAuthorization,
         user: ResourceOwner,
         scope: Scope,
-        asked: bool,
+        waited: bool,
     ) -> Redirect {
         let issuer = &self.endpoint.issuer;
         let (to, in_fragment) = (
@@ -373,11 +392,11 @@ impl AuthorizationCodeGrant {
         };
         match issued {
             Ok(redirect) => {
-                tracing::info!(client_id = %client.id, asked, "authorization approved");
+                tracing::info!(client_id = %client.id, waited, "authorization approved");
                 redirect
             }
             Err(error) => {
-                tracing::warn!(client_id = %client.id, asked, error = error.code().as_str(), reason = error.reason().map(Reason::as_str), "approved authorization failed");
+                tracing::warn!(client_id = %client.id, waited, error = error.code().as_str(), reason = error.reason().map(Reason::as_str), "approved authorization failed");
                 error_redirect(&to, in_fragment, &error, state.as_deref(), issuer)
             }
         }
@@ -402,7 +421,7 @@ impl AuthorizationCodeGrant {
             .take_pending(&hash, ctx.now)
             .await?
             .ok_or_else(pending_unknown)?;
-        tracing::info!(client_id = %request.client_id, asked = true, "authorization denied");
+        tracing::info!(client_id = %request.client_id, waited = true, "authorization denied");
         Ok(self.denied(&request))
     }
 

@@ -2,8 +2,9 @@
 //! endpoints, over the authorization code grant (`grant/authorization_code.rs`).
 
 use super::AuthorizationServer;
-use crate::authorize::{AuthorizationRequest, AuthorizeOutcome, Decision, Redirect};
-use crate::client::Client;
+use crate::authorize::{
+    AuthorizationRequest, AuthorizeOutcome, Decision, Redirect, ValidAuthorization,
+};
 use crate::error::OAuthError;
 use crate::grant::authorization_code::AuthorizationCodeGrant;
 use crate::reason::Reason;
@@ -22,51 +23,70 @@ impl AuthorizationServer {
     /// Answers [`AuthorizeOutcome::Pending`] for a valid request (draw the login and consent
     /// page), [`AuthorizeOutcome::Redirect`] for an error the client must hear, and
     /// [`AuthorizeOutcome::Invalid`] for an error to show as a page, because the client or its
-    /// redirect URI cannot be trusted.
+    /// redirect URI cannot be trusted. The same as
+    /// [`validate_authorization`](Self::validate_authorization), then
+    /// [`decide`](Self::decide) with [`Decision::Ask`].
     pub async fn authorize(&self, request: AuthorizationRequest) -> AuthorizeOutcome {
-        self.authorize_with(request, |_, _| Decision::Ask).await
+        match self.validate_authorization(request).await {
+            Ok(valid) => self.decide(valid, Decision::Ask).await,
+            Err(refused) => refused,
+        }
     }
 
-    /// The authorization endpoint, where the host may decide without showing its page: validates
-    /// the request exactly as [`authorize`](Self::authorize) does, then hands it (and its
-    /// client) to `decide`. [`Decision::Ask`] keeps it waiting for the page, as `authorize`
-    /// does; [`Decision::Approve`] answers the redirect with the code (or, for
-    /// `response_type=token`, the access token) at once, and [`Decision::Deny`] with
-    /// `error=access_denied`, nothing waiting in the store for either. `decide` is not called
-    /// for a request that is refused.
+    /// The authorization endpoint's first half, for a host that may decide without its page:
+    /// validates the request exactly as [`authorize`](Self::authorize) does and answers it, with
+    /// its client, for the host to look at (and look things up about) before
+    /// [`decide`](Self::decide). Nothing is stored.
     ///
-    /// For a user who is signed in (RFC 6749 §3.1: the server "MUST first verify the identity
-    /// of the resource owner") and has already agreed to this client and this scope, or for a
-    /// client of the host's own that needs no consent page. Compare the requested scope with
-    /// what the user agreed to before approving: [`Decision::approve`] grants all that is asked.
-    /// RFC 6749 §10.2: a server "SHOULD NOT process repeated authorization requests
-    /// automatically (without active resource owner interaction) without authenticating the
-    /// client or relying on other measures to ensure that the repeated request comes from the
-    /// original client and not an impersonator". A confidential client is authenticated when
-    /// it exchanges the code; a public client is not, and anyone can send its `client_id`: only
-    /// its registered redirect URI, matched exactly, keeps the code from an impersonator. For a
-    /// native app, RFC 8252 §8.6 says that unless the client's identity can be proven, the
-    /// request "SHOULD be processed as if no previous request had been approved". An implicit
-    /// request (`response_type=token`) has no exchange at all. [`Decision::Ask`] is the safe
-    /// answer for both.
+    /// # Errors
     ///
-    /// An approved scope wider than the request is [`AuthorizeOutcome::Invalid`] (a mistake
-    /// of the host's, shown as a page).
-    pub async fn authorize_with(
+    /// The answer to send for a refused request: [`AuthorizeOutcome::Redirect`] with the error
+    /// for the client, or [`AuthorizeOutcome::Invalid`] for a page.
+    pub async fn validate_authorization(
         &self,
         request: AuthorizationRequest,
-        decide: impl FnOnce(&PendingAuthorization, &Client) -> Decision + Send,
-    ) -> AuthorizeOutcome {
+    ) -> Result<ValidAuthorization, AuthorizeOutcome> {
         let Some(code) = self.inner.grants.authorization_code() else {
-            return AuthorizeOutcome::Invalid(
+            return Err(AuthorizeOutcome::Invalid(
                 OAuthError::unsupported_response_type(
                     "this server has no authorization endpoint enabled",
                 )
                 .with_reason(Reason::AuthorizationEndpointDisabled),
-            );
+            ));
         };
         let ctx = self.context(self.inner.clock.now());
-        code.authorize(&ctx, self.inner.grants.implicit(), &request, decide)
+        code.validate_authorization(&ctx, &request).await
+    }
+
+    /// The authorization endpoint's second half: answers a validated request as the host
+    /// decided. [`Decision::Ask`] keeps it waiting for the login and consent page, as
+    /// [`authorize`](Self::authorize) does; [`Decision::Approve`] answers the redirect with the
+    /// code (or, for `response_type=token`, the access token) at once, and [`Decision::Deny`]
+    /// with `error=access_denied`, nothing waiting in the store for either.
+    ///
+    /// Approving at once is for a user who is signed in (RFC 6749 §3.1: the server "MUST first
+    /// verify the identity of the resource owner") and has already agreed to this client and this
+    /// scope, or for a confidential client of the host's own that needs no consent page. RFC 6749
+    /// §10.2: a server "SHOULD NOT process repeated authorization requests automatically (without
+    /// active resource owner interaction) without authenticating the client or relying on other
+    /// measures to ensure that the repeated request comes from the original client and not an
+    /// impersonator". A confidential client is authenticated when it exchanges the code; a public
+    /// client is not, and anyone can send its `client_id`: only its registered redirect URI,
+    /// matched exactly, keeps the code from an impersonator. For a native app, RFC 8252 §8.6
+    /// says that unless the client's identity can be proven, the request "SHOULD be processed as
+    /// if no previous request had been approved". An implicit request (`response_type=token`)
+    /// has no exchange at all. [`Decision::Ask`] is the safe answer for these.
+    ///
+    /// [`AuthorizeOutcome::Invalid`] answers a mistake of the host's: an approved scope wider than
+    /// the request, or a request decided after its lifetime (the
+    /// [`authorization_request_lifetime`](crate::AuthorizationServerBuilder::authorization_request_lifetime)
+    /// since it was validated).
+    pub async fn decide(&self, valid: ValidAuthorization, decision: Decision) -> AuthorizeOutcome {
+        let Some(code) = self.inner.grants.authorization_code() else {
+            return AuthorizeOutcome::Invalid(endpoint_disabled());
+        };
+        let ctx = self.context(self.inner.clock.now());
+        code.decide(&ctx, self.inner.grants.implicit(), valid, decision)
             .await
     }
 

@@ -1,5 +1,5 @@
 //! grantor, driven as its axum example drives it: `TokenRequest::from(request)`, `server.token`, the
-//! response turned into an `http::Response`; `authorize_with` approving for a signed-in user who
+//! response turned into an `http::Response`; `validate_authorization`, then `decide` approving, for a signed-in user who
 //! needs no consent page (or, `with_consent_step`, `authorize` then `approve`, the consent page
 //! between them skipped); the bearer validator's `validate_http`.
 
@@ -100,9 +100,9 @@ impl Side for Grantor {
                 .await
                 .ok()?
         } else {
-            let approve = |_: &_, _: &_| Decision::approve(UserId::new(USER));
-            let AuthorizeOutcome::Redirect(redirect) =
-                self.server.authorize_with(query, approve).await
+            let valid = self.server.validate_authorization(query).await.ok()?;
+            let approve = Decision::approve_all(UserId::new(USER));
+            let AuthorizeOutcome::Redirect(redirect) = self.server.decide(valid, approve).await
             else {
                 return None;
             };

@@ -722,7 +722,8 @@ const FOOTNOTES: [&str; 9] = [
      body (issue); SHA-256, lookup, expiry and scope check (validate). It parses no request and \
      authenticates no client; there is no floor for the code and refresh flows.",
     "Code flow: each approves inside the one authorization request, for a signed-in user who \
-     needs no consent page: grantor through `authorize_with`, oauth-as and oxide-auth \
+     needs no consent page: grantor through `validate_authorization` and `decide`, oauth-as and \
+     oxide-auth \
      through host callbacks. All three check PKCE S256 (oxide-auth through its \
      `Pkce::required()` addon, not its plain `Generic` endpoint).",
     "Storage: oauth-as's `MemoryStorage` and oxide-auth's `TokenMap` key tokens by the token \
