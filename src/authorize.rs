@@ -136,8 +136,9 @@ pub enum AuthorizeOutcome {
 /// An authorization request grantor has validated, with its client, waiting for
 /// [`AuthorizationServer::decide`](crate::AuthorizationServer::decide) in the host's memory (not
 /// in the store). Only
-/// [`validate_authorization`](crate::AuthorizationServer::validate_authorization) makes one.
-#[derive(Clone, Debug)]
+/// [`validate_authorization`](crate::AuthorizationServer::validate_authorization) makes one, and
+/// `decide` takes it: each is decided once.
+#[derive(Debug)]
 pub struct ValidAuthorization {
     pub(crate) request: PendingAuthorization,
     pub(crate) client: Arc<Client>,

@@ -1335,18 +1335,24 @@ async fn a_decision_asks_as_authorize_does_denies_at_once_or_comes_too_late() {
     assert!(f.codes.is_empty(), "nothing stored for a denial");
 
     // Held past the request lifetime (10 minutes), it is decided no more.
-    let valid = f
-        .server
-        .validate_authorization(AuthorizationRequest::from_query(spa_query("")))
-        .await
-        .expect("valid");
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let request = AuthorizationRequest::from_query(spa_query(""));
+        held.push(
+            f.server
+                .validate_authorization(request)
+                .await
+                .expect("valid"),
+        );
+    }
     f.clock.advance(Duration::from_secs(601));
-    for decision in [
+    let decisions = [
         Decision::approve_all(UserId::new("user-tom")),
         Decision::Ask,
         Decision::Deny,
-    ] {
-        let e = invalid(f.server.decide(valid.clone(), decision).await);
+    ];
+    for (valid, decision) in held.into_iter().zip(decisions) {
+        let e = invalid(f.server.decide(valid, decision).await);
         assert_eq!(e, ErrorCode::InvalidRequest);
     }
     assert!(f.codes.is_empty(), "nothing stored for a late decision");
