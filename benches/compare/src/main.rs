@@ -373,7 +373,7 @@ fn code_flow_rates<S: Side>(rt: &Runtime, settings: &Settings, create: impl Fn()
 }
 
 /// grantor's code flow with its consent step (`authorize`, the request waiting in the store,
-/// then `approve`), beside row 2's one call: a note under the table.
+/// then `approve`), beside row 2's decision at once: a note under the table.
 fn consent_step_note(rt: &Runtime, settings: &Settings, results: &mut Results) {
     eprintln!("grantor: code flow with a consent step");
     let two_calls = median(&code_flow_rates(
@@ -388,7 +388,7 @@ fn consent_step_note(rt: &Runtime, settings: &Settings, results: &mut Results) {
     results.notes.push(format!(
         "grantor's code flow with its consent step (`authorize`, the request waiting in the \
          store, then `approve`: two calls, as a host with a consent page makes them): {} \
-         flows/s, {:.2}× its one-call figure in row 2.",
+         flows/s, {:.2}× its figure decided at once in row 2.",
         thousands(two_calls),
         two_calls / one_call
     ));
