@@ -29,9 +29,10 @@
 //!
 //! (A) is [`authorize`](crate::AuthorizationServer::authorize); (B) is the host's login and
 //! consent page; (C) is [`approve`](crate::AuthorizationServer::approve), which issues the code
-//! here (or, when the host decides without its page,
+//! here. When the host decides without its page,
 //! [`validate_authorization`](crate::AuthorizationServer::validate_authorization) is (A) and
-//! [`decide`](crate::AuthorizationServer::decide) is (C) at once); (D) and (E) are `grant_type=authorization_code` at the token endpoint
+//! [`decide`](crate::AuthorizationServer::decide) is (C) at once. (D) and (E) are
+//! `grant_type=authorization_code` at the token endpoint
 //! ([§4.1.3](https://www.rfc-editor.org/rfc/rfc6749#section-4.1.3)), handled here.
 
 use std::sync::Arc;
