@@ -102,11 +102,24 @@ struct Interned {
     hasher: RandomState,
     /// The length at which unused pairs are dropped next.
     prune_at: usize,
+    /// The pair handed out last: a shard's tokens mostly come from few clients and scopes, so
+    /// it is compared first, before any hashing.
+    last: Option<Arc<Shared>>,
 }
 
 impl Interned {
     /// The shard's own `Shared` for this client and scope.
     fn get(&mut self, client_id: &ClientId, scope: &Scope) -> Arc<Shared> {
+        if let Some(last) = self.last.as_ref().filter(|last| last.is(client_id, scope)) {
+            return Arc::clone(last);
+        }
+        let shared = self.find_or_add(client_id, scope);
+        self.last = Some(Arc::clone(&shared));
+        shared
+    }
+
+    /// The pair from the table, added if it is not there.
+    fn find_or_add(&mut self, client_id: &ClientId, scope: &Scope) -> Arc<Shared> {
         let key = self.hasher.hash_one((client_id.as_str(), scope.as_str()));
         match self.pairs.get(&key) {
             Some(shared) if shared.is(client_id, scope) => return Arc::clone(shared),
@@ -125,8 +138,10 @@ impl Interned {
         shared
     }
 
-    /// Drops the pairs no token uses.
+    /// Drops the pairs no token uses (the last pair handed out is forgotten first: it is only a
+    /// shortcut).
     fn prune(&mut self) {
+        self.last = None;
         self.pairs.retain(|_, shared| Arc::strong_count(shared) > 1);
         self.prune_at = (self.pairs.len() * 2).max(MIN_INTERNED);
     }
@@ -1139,6 +1154,22 @@ mod tests {
         assert_ne!(one.scope.as_str().as_ptr(), r.scope.as_str().as_ptr());
         let found = shard.current(&hash(1), 2_000, Entry::lookup);
         assert_eq!(found, Some(TokenLookup::Live(r)));
+    }
+
+    #[test]
+    fn pairs_taken_in_turns_are_each_shared() {
+        // The last pair is a shortcut: a pair come back to after another is still the same one.
+        let mut shard = TokenShard::default();
+        let (a, b) = (record("client-a"), record("client-b"));
+        for (i, r) in [&a, &b, &a, &b, &a].into_iter().enumerate() {
+            shard.put(hash(i as u32), New::Live(r));
+        }
+        let got = |i: u32| shared(&shard, &hash(i)).expect("saved");
+        assert!(Arc::ptr_eq(&got(0), &got(2)) && Arc::ptr_eq(&got(0), &got(4)));
+        assert!(Arc::ptr_eq(&got(1), &got(3)));
+        assert!(!Arc::ptr_eq(&got(0), &got(1)));
+        assert_eq!(got(1).client_id.as_str(), "client-b");
+        assert_eq!(shard.interned.pairs.len(), 2);
     }
 
     #[test]
