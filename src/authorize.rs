@@ -123,8 +123,9 @@ pub enum AuthorizeOutcome {
     Redirect(Redirect),
     /// An error to show the user as a page: the client or redirect URI cannot be trusted, so
     /// RFC 6749 §4.1.2.1 forbids redirecting ("MUST NOT automatically redirect"); or, from
-    /// [`decide`](crate::AuthorizationServer::decide), a mistake of the host's (an approved
-    /// scope wider than the request, a validated request kept past its lifetime).
+    /// [`decide`](crate::AuthorizationServer::decide), a request whose client changed since it
+    /// was validated, or a mistake of the host's (an approved scope wider than the request, a
+    /// validated request kept past its lifetime or handed to another server).
     Invalid(OAuthError),
     /// The server takes no more requests for now (too many are waiting, see
     /// [`pending_request_limits`](crate::AuthorizationServerBuilder::pending_request_limits)):
@@ -137,11 +138,13 @@ pub enum AuthorizeOutcome {
 /// [`AuthorizationServer::decide`](crate::AuthorizationServer::decide) in the host's memory (not
 /// in the store). Only
 /// [`validate_authorization`](crate::AuthorizationServer::validate_authorization) makes one, and
-/// `decide` takes it: each is decided once.
+/// `decide` takes it: each is decided once, by the server that validated it.
 #[derive(Debug)]
 pub struct ValidAuthorization {
     pub(crate) request: PendingAuthorization,
     pub(crate) client: Arc<Client>,
+    /// The mark of the server that validated it.
+    pub(crate) validated_by: Arc<()>,
 }
 
 impl ValidAuthorization {

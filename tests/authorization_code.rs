@@ -1431,3 +1431,116 @@ fn validation_and_decision_futures_are_send() {
         send(f.server.decide(valid, Decision::Ask));
     }
 }
+
+/// `decide` reads the client again before it approves or denies, as `approve` and `deny` do: a
+/// client that lost the redirect URI or the grant, or is gone, since its request was validated
+/// gets no redirect, and nothing is stored.
+#[tokio::test]
+async fn a_decision_at_once_rechecks_the_client() {
+    let query = "response_type=code&client_id=webapp&state=s";
+    let validated = |f: &Fixture| {
+        let server = f.server.clone();
+        async move {
+            let request = AuthorizationRequest::from_query(query);
+            server.validate_authorization(request).await.expect("valid")
+        }
+    };
+    let approve = || Decision::approve_all(UserId::new("user-tom"));
+    let f = fixture();
+    for (change, reason) in [
+        (
+            Some(webapp(
+                grantor::GrantType::AuthorizationCode,
+                "https://evil.example/cb",
+            )),
+            Reason::RedirectUriWithdrawn,
+        ),
+        (
+            Some(webapp(
+                grantor::GrantType::ClientCredentials,
+                "https://app.example.com/cb?tenant=7",
+            )),
+            Reason::GrantWithdrawn,
+        ),
+        (None, Reason::ClientGone),
+    ] {
+        for decision in [approve(), Decision::Deny] {
+            let valid = validated(&f).await;
+            match &change {
+                Some(client) => f.clients.insert(client.clone()),
+                None => {
+                    f.clients.remove(&grantor::ClientId::new("webapp"));
+                }
+            }
+            let e = match f.server.decide(valid, decision).await {
+                AuthorizeOutcome::Invalid(e) => e,
+                other => panic!("{other:?}"),
+            };
+            assert_eq!(e.reason(), Some(reason));
+            assert!(f.codes.is_empty(), "nothing stored");
+            // As registered again, for the next round.
+            f.clients.insert(webapp(
+                grantor::GrantType::AuthorizationCode,
+                "https://app.example.com/cb?tenant=7",
+            ));
+        }
+    }
+    // Unchanged, it is approved.
+    let valid = validated(&f).await;
+    redirected(f.server.decide(valid, approve()).await);
+}
+
+/// A validated request is decided only by the server that validated it.
+#[tokio::test]
+async fn a_request_validated_by_one_server_is_not_decided_by_another() {
+    let (one, other) = (fixture(), fixture());
+    let valid = one
+        .server
+        .validate_authorization(AuthorizationRequest::from_query(spa_query("")))
+        .await
+        .expect("valid");
+    let e = invalid(
+        other
+            .server
+            .decide(valid, Decision::approve_all(UserId::new("user-tom")))
+            .await,
+    );
+    assert_eq!(e, ErrorCode::InvalidRequest);
+    assert!(one.codes.is_empty() && other.codes.is_empty());
+    // A clone of the server is the same server.
+    let valid = one
+        .server
+        .validate_authorization(AuthorizationRequest::from_query(spa_query("")))
+        .await
+        .expect("valid");
+    let clone = one.server.clone();
+    redirected(
+        clone
+            .decide(valid, Decision::approve_all(UserId::new("user-tom")))
+            .await,
+    );
+}
+
+/// A clock that moves on by 600 ms each time it is read.
+struct Ticking(std::sync::Mutex<time::OffsetDateTime>);
+
+impl grantor::Clock for Ticking {
+    fn now(&self) -> time::OffsetDateTime {
+        let mut now = self.0.lock().expect("lock");
+        *now += Duration::from_millis(600);
+        *now
+    }
+}
+
+/// `authorize` validates and keeps a request at one instant: with the shortest request lifetime
+/// and a clock that moves between reads, a fresh request still waits.
+#[tokio::test]
+async fn authorize_keeps_a_fresh_request_whatever_the_clock_does_meanwhile() {
+    let f = fixture_with(|b| {
+        b.clock(std::sync::Arc::new(Ticking(std::sync::Mutex::new(START))))
+            .authorization_request_lifetime(Duration::from_secs(1))
+    });
+    for _ in 0..5 {
+        pending(&f, &spa_query("")).await;
+    }
+}

@@ -156,6 +156,7 @@ pub(crate) fn build(
             issuer: issuer.to_owned(),
         },
         limits: shared.pending_limits,
+        identity: Arc::new(()),
     }))
 }
 
@@ -168,6 +169,9 @@ pub(crate) struct AuthorizationCodeGrant {
     pub(crate) endpoint: AuthorizeSettings,
     /// The bounds on pending requests, per client and in all.
     pub(crate) limits: PendingLimits,
+    /// This server's mark on what it validated: a [`ValidAuthorization`] is decided only by the
+    /// server that made it.
+    identity: Arc<()>,
 }
 
 fn pending_unknown() -> OAuthError {
@@ -185,7 +189,11 @@ impl AuthorizationCodeGrant {
         request: &AuthorizationRequest,
     ) -> Result<ValidAuthorization, AuthorizeOutcome> {
         match validate(ctx.clients, &self.endpoint, request, ctx.now).await {
-            Ok((request, client)) => Ok(ValidAuthorization { request, client }),
+            Ok((request, client)) => Ok(ValidAuthorization {
+                request,
+                client,
+                validated_by: Arc::clone(&self.identity),
+            }),
             Err(refusal) => Err(match self.refused(refusal) {
                 Ok(redirect) => AuthorizeOutcome::Redirect(redirect),
                 Err(error) => AuthorizeOutcome::Invalid(error),
@@ -194,8 +202,9 @@ impl AuthorizationCodeGrant {
     }
 
     /// Step (A), second half: answers a validated request as the host decided. `Ask` keeps it
-    /// waiting for the user's decision (step (C) then comes through `approve` or `deny`);
-    /// `Approve` and `Deny` are step (C) at once, with nothing waiting in the store.
+    /// waiting for the user's decision (step (C) then comes through `approve` or `deny`, which
+    /// check the client again); `Approve` and `Deny` are step (C) at once, with nothing waiting in
+    /// the store, once the client is checked again as `approve` and `deny` check it.
     pub(crate) async fn decide(
         &self,
         ctx: &Context<'_>,
@@ -203,15 +212,33 @@ impl AuthorizationCodeGrant {
         valid: ValidAuthorization,
         decision: Decision,
     ) -> AuthorizeOutcome {
-        let ValidAuthorization { request, client } = valid;
+        let ValidAuthorization {
+            request,
+            validated_by,
+            ..
+        } = valid;
+        if !Arc::ptr_eq(&validated_by, &self.identity) {
+            tracing::warn!(client_id = %request.client_id, "authorization request decided by a server that did not validate it");
+            return AuthorizeOutcome::Invalid(pending_unknown());
+        }
         if request.expires_at <= ctx.now {
             // Validated too long ago: what was checked may no longer hold.
             tracing::warn!(client_id = %request.client_id, "authorization request decided after its lifetime");
             return AuthorizeOutcome::Invalid(pending_unknown());
         }
-        match decision {
-            Decision::Ask => self.keep_waiting(request, ctx.now).await,
-            Decision::Approve { user, scope } => match approved_scope(&request, scope) {
+        let approved = match decision {
+            Decision::Ask => return self.keep_waiting(request, ctx.now).await,
+            Decision::Approve { user, scope } => Some((user, scope)),
+            Decision::Deny => None,
+        };
+        // The client may have changed since the request was validated: the redirect goes only
+        // to a URI it still has registered, for a grant it may still use.
+        let client = match still_allowed(ctx.clients, &request).await {
+            Ok(client) => client,
+            Err(error) => return AuthorizeOutcome::Invalid(error),
+        };
+        match approved {
+            Some((user, scope)) => match approved_scope(&request, scope) {
                 Ok(scope) => AuthorizeOutcome::Redirect(
                     self.issue_approved(ctx, implicit, &client, request, user, scope, false)
                         .await,
@@ -221,7 +248,7 @@ impl AuthorizationCodeGrant {
                     AuthorizeOutcome::Invalid(error)
                 }
             },
-            Decision::Deny => {
+            None => {
                 tracing::info!(client_id = %request.client_id, waited = false, "authorization denied");
                 AuthorizeOutcome::Redirect(self.denied(&request))
             }

@@ -12,6 +12,12 @@ use crate::scope::Scope;
 use crate::store::PendingAuthorization;
 use crate::types::{AuthorizationRequestId, ResourceOwner};
 
+/// The authorization endpoint's answer when the server has none (RFC 6749 §4.1.2.1).
+fn no_authorization_endpoint() -> OAuthError {
+    OAuthError::unsupported_response_type("this server has no authorization endpoint enabled")
+        .with_reason(Reason::AuthorizationEndpointDisabled)
+}
+
 fn endpoint_disabled() -> OAuthError {
     OAuthError::invalid_request("this server has no authorization endpoint enabled")
         .with_reason(Reason::AuthorizationEndpointDisabled)
@@ -27,8 +33,16 @@ impl AuthorizationServer {
     /// [`validate_authorization`](Self::validate_authorization), then
     /// [`decide`](Self::decide) with [`Decision::Ask`].
     pub async fn authorize(&self, request: AuthorizationRequest) -> AuthorizeOutcome {
-        match self.validate_authorization(request).await {
-            Ok(valid) => self.decide(valid, Decision::Ask).await,
+        let Some(code) = self.inner.grants.authorization_code() else {
+            return AuthorizeOutcome::Invalid(no_authorization_endpoint());
+        };
+        // One instant for both halves: a request is never past its lifetime when it is made.
+        let ctx = self.context(self.inner.clock.now());
+        match code.validate_authorization(&ctx, &request).await {
+            Ok(valid) => {
+                code.decide(&ctx, self.inner.grants.implicit(), valid, Decision::Ask)
+                    .await
+            }
             Err(refused) => refused,
         }
     }
@@ -47,12 +61,7 @@ impl AuthorizationServer {
         request: AuthorizationRequest,
     ) -> Result<ValidAuthorization, AuthorizeOutcome> {
         let Some(code) = self.inner.grants.authorization_code() else {
-            return Err(AuthorizeOutcome::Invalid(
-                OAuthError::unsupported_response_type(
-                    "this server has no authorization endpoint enabled",
-                )
-                .with_reason(Reason::AuthorizationEndpointDisabled),
-            ));
+            return Err(AuthorizeOutcome::Invalid(no_authorization_endpoint()));
         };
         let ctx = self.context(self.inner.clock.now());
         code.validate_authorization(&ctx, &request).await
@@ -77,13 +86,16 @@ impl AuthorizationServer {
     /// if no previous request had been approved". An implicit request (`response_type=token`)
     /// has no exchange at all. [`Decision::Ask`] is the safe answer for these.
     ///
-    /// [`AuthorizeOutcome::Invalid`] answers a mistake of the host's: an approved scope wider than
-    /// the request, or a request decided after its lifetime (the
+    /// Before approving or denying, the client is read again, as [`approve`](Self::approve) and
+    /// [`deny`](Self::deny) read it: [`AuthorizeOutcome::Invalid`] when it is gone, or no longer
+    /// has the grant or the redirect URI. [`AuthorizeOutcome::Invalid`] also answers a mistake of
+    /// the host's: an approved scope wider than the request, a request decided after its lifetime
+    /// (the
     /// [`authorization_request_lifetime`](crate::AuthorizationServerBuilder::authorization_request_lifetime)
-    /// since it was validated).
+    /// since it was validated), or one validated by another server.
     pub async fn decide(&self, valid: ValidAuthorization, decision: Decision) -> AuthorizeOutcome {
         let Some(code) = self.inner.grants.authorization_code() else {
-            return AuthorizeOutcome::Invalid(endpoint_disabled());
+            return AuthorizeOutcome::Invalid(no_authorization_endpoint());
         };
         let ctx = self.context(self.inner.clock.now());
         code.decide(&ctx, self.inner.grants.implicit(), valid, decision)
