@@ -66,7 +66,7 @@ fn benches(c: &mut Criterion) {
         })
     });
 
-    group.bench_function("code_flow_pkce_one_call_approval", |b| {
+    group.bench_function("code_flow_pkce_decided_at_once", |b| {
         b.to_async(&rt).iter(|| async {
             let r = support::code_flow(&server, false).await;
             assert_eq!(r.status(), 200);

@@ -42,7 +42,7 @@ echo "building the example and the bare server (release)..." >&2
 (cd "$root" && cargo build --release --quiet --example axum_server)
 (cd "$here" && cargo build --release --quiet --bin bare)
 example_bin="${CARGO_TARGET_DIR:-$root/target}/release/examples/axum_server"
-bare_bin="$here/target/release/bare"
+bare_bin="${CARGO_TARGET_DIR:-$here/target}/release/bare"
 
 # start NAME ADDR LOG_LEVEL COMMAND: runs COMMAND with ADDR and RUST_LOG set, waits for its
 # "listening on" line.
