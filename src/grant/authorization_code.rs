@@ -226,9 +226,16 @@ impl AuthorizationCodeGrant {
             tracing::warn!(client_id = %request.client_id, "authorization request decided after its lifetime");
             return AuthorizeOutcome::Invalid(pending_unknown());
         }
+        // As `approve` orders its checks: the scope, then the client.
         let approved = match decision {
             Decision::Ask => return self.keep_waiting(request, ctx.now).await,
-            Decision::Approve { user, scope } => Some((user, scope)),
+            Decision::Approve { user, scope } => match approved_scope(&request, scope) {
+                Ok(scope) => Some((user, scope)),
+                Err(error) => {
+                    tracing::warn!(client_id = %request.client_id, error = error.code().as_str(), reason = error.reason().map(Reason::as_str), "approval refused (shown as a page)");
+                    return AuthorizeOutcome::Invalid(error);
+                }
+            },
             Decision::Deny => None,
         };
         // The client may have changed since the request was validated: the redirect goes only
@@ -238,16 +245,10 @@ impl AuthorizationCodeGrant {
             Err(error) => return AuthorizeOutcome::Invalid(error),
         };
         match approved {
-            Some((user, scope)) => match approved_scope(&request, scope) {
-                Ok(scope) => AuthorizeOutcome::Redirect(
-                    self.issue_approved(ctx, implicit, &client, request, user, scope, false)
-                        .await,
-                ),
-                Err(error) => {
-                    tracing::warn!(client_id = %client.id, error = error.code().as_str(), reason = error.reason().map(Reason::as_str), "approval refused (shown as a page)");
-                    AuthorizeOutcome::Invalid(error)
-                }
-            },
+            Some((user, scope)) => AuthorizeOutcome::Redirect(
+                self.issue_approved(ctx, implicit, &client, request, user, scope, false)
+                    .await,
+            ),
             None => {
                 tracing::info!(client_id = %request.client_id, waited = false, "authorization denied");
                 AuthorizeOutcome::Redirect(self.denied(&request))
