@@ -31,6 +31,38 @@ fn fragment_error(outcome: AuthorizeOutcome) -> String {
     }
 }
 
+/// The fragment of a token redirect: a bearer token with `state` and `iss` and no refresh token,
+/// and what the token validates to.
+async fn token_in_fragment(
+    f: &Fixture,
+    r: &grantor::Redirect,
+) -> (
+    std::collections::HashMap<String, String>,
+    grantor::AccessGrant,
+) {
+    assert!(
+        r.location().starts_with("http://localhost:3000/callback#"),
+        "{}",
+        r.location()
+    );
+    let p = redirect_params(r.location(), true);
+    assert_eq!(p.get("token_type").map(String::as_str), Some("Bearer"));
+    assert_eq!(p.get("state").map(String::as_str), Some("s"));
+    assert_eq!(p.get("iss").map(String::as_str), Some(ISSUER));
+    assert!(!p.contains_key("refresh_token"));
+    let token = p.get("access_token").expect("access_token");
+    let grant = f
+        .server
+        .bearer_validator()
+        .validate(
+            &ResourceRequest::new().with_authorization(format!("Bearer {token}")),
+            &Scope::empty(),
+        )
+        .await
+        .expect("valid");
+    (p, grant)
+}
+
 #[tokio::test]
 async fn off_unless_enabled_then_only_for_allowed_clients() {
     let off = fixture();
@@ -67,28 +99,9 @@ async fn an_approved_request_gets_a_token_in_the_fragment_and_no_refresh_token()
         .approve(&id, UserId::new("user-tom"), None)
         .await
         .expect("approve");
-    assert!(
-        r.location().starts_with("http://localhost:3000/callback#"),
-        "{}",
-        r.location()
-    );
-    let p = redirect_params(r.location(), true);
-    assert_eq!(p.get("token_type").map(String::as_str), Some("Bearer"));
+    let (p, grant) = token_in_fragment(&f, &r).await;
     assert_eq!(p.get("expires_in").map(String::as_str), Some("3600"));
     assert_eq!(p.get("scope").map(String::as_str), Some("read write"));
-    assert_eq!(p.get("state").map(String::as_str), Some("s"));
-    assert_eq!(p.get("iss").map(String::as_str), Some(ISSUER));
-    assert!(!p.contains_key("refresh_token"));
-    let token = p.get("access_token").expect("access_token");
-    let grant = f
-        .server
-        .bearer_validator()
-        .validate(
-            &ResourceRequest::new().with_authorization(format!("Bearer {token}")),
-            &Scope::empty(),
-        )
-        .await
-        .expect("valid");
     assert_eq!(
         grant.user_id.map(|u| u.into_string()),
         Some("user-tom".into())
@@ -149,20 +162,14 @@ async fn a_decision_at_once_gets_a_token_in_the_fragment_only_when_enabled() {
     let AuthorizeOutcome::Redirect(r) = at_once(&on, approve()).await else {
         panic!("a redirect");
     };
-    let p = redirect_params(r.location(), true);
-    assert_eq!(p.get("token_type").map(String::as_str), Some("Bearer"));
-    assert_eq!(p.get("state").map(String::as_str), Some("s"));
-    assert_eq!(p.get("iss").map(String::as_str), Some(ISSUER));
-    assert!(!p.contains_key("refresh_token"));
-    let token = p.get("access_token").expect("token");
-    let validated = on
-        .server
-        .bearer_validator()
-        .validate(
-            &ResourceRequest::new().with_authorization(format!("Bearer {token}")),
-            &"read".parse::<Scope>().expect("scope"),
-        )
-        .await;
-    assert!(validated.is_ok(), "{validated:?}");
+    let (_, grant) = token_in_fragment(&on, &r).await;
+    assert!("read"
+        .parse::<Scope>()
+        .expect("scope")
+        .is_subset_of(&grant.scope));
+    assert_eq!(
+        grant.user_id.map(|u| u.into_string()),
+        Some("user-tom".into())
+    );
     assert!(on.codes.is_empty(), "no pending request kept");
 }
