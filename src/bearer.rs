@@ -304,6 +304,12 @@ impl BearerValidator {
         self
     }
 
+    /// A refusal with `error`, for a request refused before its token was looked at.
+    #[cfg(feature = "axum")]
+    pub(crate) fn refusal(&self, error: OAuthError) -> BearerError {
+        self.refuse(Some(error))
+    }
+
     fn refuse(&self, error: Option<OAuthError>) -> BearerError {
         BearerError {
             error,

@@ -52,6 +52,14 @@ pub enum BuildError {
     /// The device grant's `verification_uri` is built from the issuer.
     #[error("the device authorization grant needs an issuer (for its verification_uri)")]
     DeviceGrantNeedsIssuer,
+    /// An endpoint path of [`EndpointPaths`] does not start with `/`, holds a character a route
+    /// cannot (`{`, `}`, `*`, `?`, `#`, a space or a control character), or is the path of
+    /// another endpoint too.
+    #[error(
+        "invalid endpoint path {0:?}: each must start with '/', hold no '{{', '}}', '*', '?', \
+         '#', space or control character, and differ from the others"
+    )]
+    InvalidEndpointPath(String),
 }
 
 /// Each enabled grant's own settings, by their type: a grant's module keeps one value of its
@@ -177,8 +185,9 @@ impl AuthorizationServerBuilder {
         self
     }
 
-    /// Where the host serves each endpoint, for the metadata document (RFC 8414). Defaults to
-    /// [`EndpointPaths::default`].
+    /// Where the host serves each endpoint, for the metadata document (RFC 8414) and the axum
+    /// router. Defaults to [`EndpointPaths::default`]. Each path starts with `/`, and no two
+    /// are the same ([`build`](Self::build) checks).
     pub fn endpoint_paths(mut self, paths: EndpointPaths) -> Self {
         self.paths = paths;
         self

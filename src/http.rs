@@ -22,7 +22,10 @@ use crate::scope::Scope;
 /// The value of header `name`, with repeated headers joined by `, ` as HTTP allows (a request
 /// that repeats `Authorization` then fails to parse instead of having one copy picked). Borrowed
 /// when the header is sent once.
-fn header(headers: &http::HeaderMap, name: http::header::HeaderName) -> Option<Cow<'_, [u8]>> {
+pub(crate) fn header(
+    headers: &http::HeaderMap,
+    name: http::header::HeaderName,
+) -> Option<Cow<'_, [u8]>> {
     let mut values = headers.get_all(name).iter();
     let first = values.next()?;
     let Some(second) = values.next() else {

@@ -75,7 +75,10 @@
 //! # }
 //! ```
 //!
-//! `examples/axum_server.rs` runs the same thing over HTTP.
+//! With the feature `axum`, `grantor::axum::router` serves these endpoints in an axum app, and
+//! `grantor::axum::RequireScope` guards the app's own routes (`examples/minimal.rs` is a whole
+//! service in under 30 lines); `examples/axum_server.rs` runs the worked example over HTTP, with
+//! login, consent and device pages.
 //!
 //! ## What it does for you
 //!
@@ -130,6 +133,8 @@
 
 mod attempts;
 mod authorize;
+#[cfg(feature = "axum")]
+pub mod axum;
 mod bearer;
 mod builder;
 mod client;

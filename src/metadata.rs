@@ -5,6 +5,8 @@
 
 use serde::Serialize;
 
+use crate::builder::BuildError;
+
 /// Where the host serves each endpoint, as paths below the issuer.
 ///
 /// The defaults are the example server's: `/oauth/authorize`, `/oauth/token`, `/oauth/revoke`,
@@ -23,6 +25,35 @@ pub struct EndpointPaths {
     pub device_authorization: String,
     /// The end-user verification page, the `verification_uri` of RFC 8628 §3.2.
     pub device_verification: String,
+}
+
+impl EndpointPaths {
+    /// The six paths, in declaration order.
+    fn all(&self) -> [&str; 6] {
+        [
+            &self.authorization,
+            &self.token,
+            &self.revocation,
+            &self.introspection,
+            &self.device_authorization,
+            &self.device_verification,
+        ]
+    }
+
+    /// Refuses a path a router could not serve (see [`BuildError::InvalidEndpointPath`]).
+    pub(crate) fn check(&self) -> Result<(), BuildError> {
+        let all = self.all();
+        for (i, path) in all.iter().enumerate() {
+            let routable = path.starts_with('/')
+                && path
+                    .chars()
+                    .all(|c| !c.is_control() && !matches!(c, ' ' | '{' | '}' | '*' | '?' | '#'));
+            if !routable || all.iter().take(i).any(|earlier| earlier == path) {
+                return Err(BuildError::InvalidEndpointPath((*path).to_owned()));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Default for EndpointPaths {

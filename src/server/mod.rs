@@ -62,6 +62,7 @@ impl AuthorizationServerBuilder {
                 return Err(BuildError::InvalidIssuer(issuer.clone()));
             }
         }
+        self.paths.check()?;
         let access_ttl = nonzero(self.access_ttl)?;
         let limiter: Arc<dyn AttemptLimiter> = self
             .limiter
@@ -188,6 +189,19 @@ impl AuthorizationServer {
     /// The issuer identifier, if one was set.
     pub fn issuer(&self) -> Option<&str> {
         self.inner.issuer.as_deref()
+    }
+
+    /// Where the host serves each endpoint (the builder's
+    /// [`endpoint_paths`](AuthorizationServerBuilder::endpoint_paths)), below the issuer's own
+    /// path.
+    pub fn endpoint_paths(&self) -> &EndpointPaths {
+        &self.inner.paths
+    }
+
+    /// Whether the device authorization grant is on (its endpoint is served).
+    #[cfg(feature = "axum")]
+    pub(crate) fn device_grant_enabled(&self) -> bool {
+        self.inner.grants.device_code().is_some()
     }
 
     /// A validator for resource servers that shares this server's token store and clock.

@@ -1,0 +1,707 @@
+//! The axum adapter (`grantor::axum`): the router, the extractors and the scope guard, driven
+//! through axum's own service interface.
+
+mod common;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::routing::{get, post};
+use axum::Router;
+use common::*;
+use grantor::axum::{AnyScope, Caller, RequireScope, ScopeRequirement, MAX_BODY_BYTES};
+use grantor::{
+    AuthorizationRequest, AuthorizationServer, AuthorizeOutcome, BuildError, EndpointPaths,
+    MemoryTokenStore, TokenLocation,
+};
+use http::{Method, Request, StatusCode};
+use tower::ServiceExt as _;
+
+/// What a router answered: status, headers and the body read whole.
+struct Reply {
+    status: StatusCode,
+    headers: http::HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).expect("a JSON body")
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+async fn call(router: &Router, request: Request<Body>) -> Reply {
+    let response = router.clone().oneshot(request).await.expect("infallible");
+    let (parts, body) = response.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .expect("a body");
+    Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body: body.to_vec(),
+    }
+}
+
+fn form(path: &str, authorization: Option<&str>, body: impl Into<Body>) -> Request<Body> {
+    let mut request =
+        Request::post(path).header("Content-Type", "application/x-www-form-urlencoded");
+    if let Some(authorization) = authorization {
+        request = request.header("Authorization", authorization);
+    }
+    request.body(body.into()).expect("a request")
+}
+
+fn get_with(path: &str, authorization: Option<&str>) -> Request<Body> {
+    let mut request = Request::get(path);
+    if let Some(authorization) = authorization {
+        request = request.header("Authorization", authorization);
+    }
+    request.body(Body::empty()).expect("a request")
+}
+
+const SERVICE: (&str, &str) = ("service", "service-secret");
+
+/// A client credentials token for `service` (scope `read`) through the router.
+async fn service_token(router: &Router) -> String {
+    let reply = call(
+        router,
+        form(
+            "/oauth/token",
+            Some(&basic(SERVICE.0, SERVICE.1)),
+            "grant_type=client_credentials",
+        ),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    reply.json()["access_token"]
+        .as_str()
+        .expect("a token")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn the_router_serves_the_machine_endpoints_at_their_paths() {
+    let f = fixture();
+    let router: Router = grantor::axum::router(f.server.clone());
+
+    let reply = call(
+        &router,
+        form(
+            "/oauth/token",
+            Some(&basic(SERVICE.0, SERVICE.1)),
+            "grant_type=client_credentials",
+        ),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.header("Content-Type"), Some("application/json"));
+    assert_eq!(reply.header("Cache-Control"), Some("no-store"));
+    let token = reply.json()["access_token"]
+        .as_str()
+        .expect("a token")
+        .to_owned();
+
+    // Introspection and revocation take the same requests the engine does.
+    let reply = call(
+        &router,
+        form(
+            "/oauth/introspect",
+            Some(&basic(SERVICE.0, SERVICE.1)),
+            format!("token={token}"),
+        ),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.json()["active"], true);
+    let reply = call(
+        &router,
+        form(
+            "/oauth/revoke",
+            Some(&basic(SERVICE.0, SERVICE.1)),
+            format!("token={token}"),
+        ),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let reply = call(
+        &router,
+        form(
+            "/oauth/introspect",
+            Some(&basic(SERVICE.0, SERVICE.1)),
+            format!("token={token}"),
+        ),
+    )
+    .await;
+    assert_eq!(reply.json()["active"], false);
+
+    // The device authorization endpoint (the grant is on in the fixture).
+    let reply = call(
+        &router,
+        form("/oauth/device_authorization", None, "client_id=cli"),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    assert!(reply.json()["user_code"].is_string());
+
+    // The metadata document, where RFC 8414 §3 puts it, listing the paths routed here.
+    let reply = call(
+        &router,
+        get_with("/.well-known/oauth-authorization-server", None),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(
+        reply.json()["token_endpoint"],
+        format!("{ISSUER}/oauth/token")
+    );
+
+    // An error is the engine's own: the JSON body and its status.
+    let reply = call(
+        &router,
+        form(
+            "/oauth/token",
+            Some(&basic(SERVICE.0, "wrong")),
+            "grant_type=client_credentials",
+        ),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(reply.json()["error"], "invalid_client");
+    assert!(reply.header("WWW-Authenticate").is_some());
+}
+
+#[tokio::test]
+async fn other_methods_and_other_paths_are_not_served() {
+    let router: Router = grantor::axum::router(fixture().server);
+    for path in [
+        "/oauth/token",
+        "/oauth/revoke",
+        "/oauth/introspect",
+        "/oauth/device_authorization",
+    ] {
+        let reply = call(&router, get_with(path, None)).await;
+        assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED, "{path}");
+    }
+    let reply = call(
+        &router,
+        form("/.well-known/oauth-authorization-server", None, ""),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
+    // The pages are the host's: the router has none of them.
+    for path in ["/oauth/authorize", "/device", "/"] {
+        let reply = call(&router, get_with(path, None)).await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn the_routes_follow_the_endpoint_paths_below_the_issuers_path() {
+    let f = fixture_with(|b| {
+        b.issuer("https://as.example.com/tenant/")
+            .endpoint_paths(EndpointPaths {
+                token: "/v2/token".into(),
+                introspection: "/v2/introspect".into(),
+                ..EndpointPaths::default()
+            })
+    });
+    let router: Router = grantor::axum::router(f.server.clone());
+    // RFC 8414 §3.1: the well-known part goes between the host and the issuer's path.
+    let reply = call(
+        &router,
+        get_with("/.well-known/oauth-authorization-server/tenant", None),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let metadata = reply.json();
+    assert_eq!(
+        metadata["token_endpoint"],
+        "https://as.example.com/tenant/v2/token"
+    );
+    let reply = call(
+        &router,
+        get_with("/.well-known/oauth-authorization-server", None),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+
+    // Each endpoint is where the document says it is, and nowhere else.
+    for (field, path) in [
+        ("token_endpoint", "/tenant/v2/token"),
+        ("introspection_endpoint", "/tenant/v2/introspect"),
+        ("revocation_endpoint", "/tenant/oauth/revoke"),
+        (
+            "device_authorization_endpoint",
+            "/tenant/oauth/device_authorization",
+        ),
+    ] {
+        assert_eq!(
+            metadata[field],
+            format!("https://as.example.com{path}"),
+            "{field}"
+        );
+        let reply = call(&router, form(path, None, "client_id=nobody")).await;
+        assert_ne!(reply.status, StatusCode::NOT_FOUND, "{path}");
+        assert!(reply.json()["error"].is_string(), "{path}");
+    }
+    for path in ["/v2/token", "/oauth/token", "/tenant/oauth/token"] {
+        let reply = call(&router, form(path, None, "grant_type=client_credentials")).await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn endpoints_the_server_does_not_have_are_not_routed() {
+    // No device grant, no issuer: no device authorization endpoint, no metadata document.
+    let server =
+        AuthorizationServer::builder(Arc::new(clients()), Arc::new(MemoryTokenStore::new()))
+            .enable_client_credentials_grant()
+            .build()
+            .expect("a valid configuration");
+    let router: Router = grantor::axum::router(server);
+    let reply = call(
+        &router,
+        form("/oauth/device_authorization", None, "client_id=cli"),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    let reply = call(
+        &router,
+        get_with("/.well-known/oauth-authorization-server", None),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    assert!(!service_token(&router).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_refused_as_the_endpoint_refuses_a_bad_request() {
+    let f = fixture();
+    let router: Router = grantor::axum::router(f.server.clone());
+    let auth = basic(SERVICE.0, SERVICE.1);
+
+    // A parameter over grantor's own bound, in a body within the adapter's: the engine's
+    // answer, which names the parameter.
+    let long = format!(
+        "grant_type=client_credentials&scope={}",
+        "r".repeat(grantor::MAX_PARAMETER_LENGTH + 1)
+    );
+    let reply = call(&router, form("/oauth/token", Some(&auth), long)).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(reply.json()["error"], "invalid_request");
+
+    // A body over the adapter's bound: the same error, before any of it is kept.
+    for path in [
+        "/oauth/token",
+        "/oauth/revoke",
+        "/oauth/introspect",
+        "/oauth/device_authorization",
+    ] {
+        let body = format!(
+            "grant_type=client_credentials&x={}",
+            "a".repeat(MAX_BODY_BYTES)
+        );
+        let reply = call(&router, form(path, Some(&auth), body)).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{path}");
+        let error = reply.json();
+        assert_eq!(error["error"], "invalid_request", "{path}");
+        assert!(
+            error["error_description"]
+                .as_str()
+                .is_some_and(|d| d.contains("larger than 65536 bytes")),
+            "{path}: {error}"
+        );
+        assert_eq!(reply.header("Cache-Control"), Some("no-store"));
+    }
+
+    // Exactly at the bound it is read, and the engine answers.
+    let prefix = "grant_type=client_credentials&x=";
+    let body = format!("{prefix}{}", "a".repeat(MAX_BODY_BYTES - prefix.len()));
+    let reply = call(&router, form("/oauth/token", Some(&auth), body)).await;
+    assert_eq!(reply.json()["error"], "invalid_request");
+    assert!(!reply.json()["error_description"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("larger than"));
+}
+
+#[tokio::test]
+async fn the_builder_refuses_paths_no_router_can_serve() {
+    let build = |paths: EndpointPaths| {
+        AuthorizationServer::builder(Arc::new(clients()), Arc::new(MemoryTokenStore::new()))
+            .enable_client_credentials_grant()
+            .endpoint_paths(paths)
+            .build()
+            .map(|_| ())
+    };
+    for bad in [
+        "oauth/token",
+        "",
+        "/oauth/{token}",
+        "/oauth/*token",
+        "/oauth/token?x=1",
+        "/oauth/token#x",
+        "/oauth/to ken",
+        "/oauth/to\nken",
+    ] {
+        assert_eq!(
+            build(EndpointPaths {
+                token: bad.into(),
+                ..EndpointPaths::default()
+            }),
+            Err(BuildError::InvalidEndpointPath(bad.to_owned())),
+            "{bad:?}"
+        );
+    }
+    // Two endpoints on one path: the second is named.
+    assert_eq!(
+        build(EndpointPaths {
+            introspection: "/oauth/revoke".into(),
+            ..EndpointPaths::default()
+        }),
+        Err(BuildError::InvalidEndpointPath("/oauth/revoke".to_owned()))
+    );
+    assert_eq!(build(EndpointPaths::default()), Ok(()));
+}
+
+/// The scopes the test routes need.
+struct Read;
+impl ScopeRequirement for Read {
+    const SCOPE: &'static str = "read";
+}
+struct ReadWrite;
+impl ScopeRequirement for ReadWrite {
+    const SCOPE: &'static str = "read write";
+}
+struct Misconfigured;
+impl ScopeRequirement for Misconfigured {
+    const SCOPE: &'static str = "read \"write\"";
+}
+
+async fn whoami<R: ScopeRequirement>(token: RequireScope<R>) -> String {
+    let located = match token.presented_in {
+        TokenLocation::Query => "query",
+        TokenLocation::Header => "header",
+        _ => "elsewhere",
+    };
+    format!("{} {} {located}", token.client_id.as_str(), token.scope)
+}
+
+/// The host's own routes behind `RequireScope`, with the server as their state.
+fn guarded(server: AuthorizationServer) -> Router {
+    grantor::axum::router(server.clone())
+        .route("/read", get(whoami::<Read>))
+        .route("/read-write", get(whoami::<ReadWrite>))
+        .route("/any", get(whoami::<AnyScope>).post(whoami::<AnyScope>))
+        .route("/misconfigured", get(whoami::<Misconfigured>))
+        .with_state(server)
+}
+
+#[tokio::test]
+async fn require_scope_answers_the_rfc_6750_challenges() {
+    let f = fixture();
+    let router = guarded(f.server.clone());
+    let token = service_token(&router).await;
+    let bearer = format!("Bearer {token}");
+
+    let reply = call(&router, get_with("/read", Some(&bearer))).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.text(), "service read header");
+    let reply = call(&router, get_with("/any", Some(&bearer))).await;
+    assert_eq!(reply.text(), "service read header");
+
+    // §3: no token at all: 401 and a bare challenge, no error.
+    let reply = call(&router, get_with("/read", None)).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(reply.header("WWW-Authenticate"), Some("Bearer"));
+    assert!(reply.body.is_empty());
+    let reply = call(&router, get_with("/read", Some("Basic c2VydmljZTp4"))).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(reply.header("WWW-Authenticate"), Some("Bearer"));
+
+    // §3.1 invalid_token: unknown, or revoked.
+    let reply = call(&router, get_with("/read", Some("Bearer not-a-token"))).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(reply.json()["error"], "invalid_token");
+    assert!(reply
+        .header("WWW-Authenticate")
+        .is_some_and(|c| c.starts_with("Bearer error=\"invalid_token\"")));
+
+    // §3.1 insufficient_scope: 403, naming the scope the route needs.
+    let reply = call(&router, get_with("/read-write", Some(&bearer))).await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    assert_eq!(reply.json()["error"], "insufficient_scope");
+    assert!(reply
+        .header("WWW-Authenticate")
+        .is_some_and(|c| c.contains("scope=\"read write\"")));
+
+    // §3.1 invalid_request: a malformed header.
+    let reply = call(&router, get_with("/read", Some("Bearer "))).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(reply.json()["error"], "invalid_request");
+    assert!(reply
+        .header("WWW-Authenticate")
+        .is_some_and(|c| c.starts_with("Bearer error=\"invalid_request\"")));
+
+    // A query token is not read while the server does not accept them (§2.3 is off).
+    let reply = call(
+        &router,
+        get_with(&format!("/read?access_token={token}"), None),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(reply.header("WWW-Authenticate"), Some("Bearer"));
+
+    // A body token is not looked for: the extractor reads the request's parts only.
+    let reply = call(&router, form("/any", None, format!("access_token={token}"))).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+
+    // Revoked: refused from then on.
+    f.server
+        .revoke(
+            grantor::TokenRequest::form(format!("token={token}"))
+                .with_authorization(basic(SERVICE.0, SERVICE.1)),
+        )
+        .await;
+    let reply = call(&router, get_with("/read", Some(&bearer))).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(reply.json()["error"], "invalid_token");
+}
+
+#[tokio::test]
+async fn require_scope_reads_a_query_token_when_the_server_accepts_them() {
+    let f = fixture_with(|b| b.allow_query_access_tokens(true));
+    let router = guarded(f.server.clone());
+    let token = service_token(&router).await;
+    let reply = call(
+        &router,
+        get_with(&format!("/read?access_token={token}"), None),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.text(), "service read query");
+    // In the query and the header at once: more than one method (§3.1 invalid_request).
+    let reply = call(
+        &router,
+        get_with(
+            &format!("/read?access_token={token}"),
+            Some(&format!("Bearer {token}")),
+        ),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(reply.json()["error"], "invalid_request");
+}
+
+#[tokio::test]
+async fn a_scope_requirement_that_is_no_scope_is_a_server_error() {
+    let f = fixture();
+    let router = guarded(f.server.clone());
+    let token = service_token(&router).await;
+    let reply = call(
+        &router,
+        get_with("/misconfigured", Some(&format!("Bearer {token}"))),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(reply.json()["error"], "server_error");
+    // Never a challenge that blames the token.
+    assert_eq!(reply.header("WWW-Authenticate"), None);
+}
+
+/// A host's state of its own, which hands `RequireScope` its validator.
+#[derive(Clone)]
+struct HostState {
+    validator: grantor::BearerValidator,
+    greeting: &'static str,
+}
+
+impl axum::extract::FromRef<HostState> for grantor::BearerValidator {
+    fn from_ref(state: &HostState) -> Self {
+        state.validator.clone()
+    }
+}
+
+async fn greet(
+    axum::extract::State(state): axum::extract::State<HostState>,
+    token: RequireScope<Read>,
+) -> String {
+    format!("{} {}", state.greeting, token.client_id.as_str())
+}
+
+#[tokio::test]
+async fn the_router_merges_into_a_host_router_with_its_own_state() {
+    let f = fixture();
+    let router: Router = grantor::axum::router(f.server.clone())
+        .route("/greet", get(greet))
+        .with_state(HostState {
+            validator: f.server.bearer_validator(),
+            greeting: "hello",
+        });
+    let token = service_token(&router).await;
+    let reply = call(
+        &router,
+        get_with("/greet", Some(&format!("Bearer {token}"))),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.text(), "hello service");
+}
+
+async fn caller(Caller(address): Caller) -> String {
+    address.to_string()
+}
+
+#[tokio::test]
+async fn the_caller_is_the_connection_address_when_axum_gives_it() {
+    let router: Router = Router::new().route("/", get(caller));
+    let mut request = get_with("/", None);
+    request
+        .extensions_mut()
+        .insert(ConnectInfo(SocketAddr::from(([192, 0, 2, 7], 40_000))));
+    assert_eq!(call(&router, request).await.text(), "192.0.2.7");
+    // Served without connection info: the unspecified address, shared by every caller.
+    assert_eq!(
+        call(&router, get_with("/", None)).await.text(),
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED).to_string()
+    );
+}
+
+async fn authorize(
+    axum::extract::State(server): axum::extract::State<AuthorizationServer>,
+    request: AuthorizationRequest,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    match server.authorize(request).await {
+        AuthorizeOutcome::Pending { request, .. } => {
+            format!("pending {} {}", request.client_id.as_str(), request.scope).into_response()
+        }
+        AuthorizeOutcome::Redirect(redirect) => {
+            axum::response::IntoResponse::into_response(redirect)
+        }
+        AuthorizeOutcome::Invalid(error) => {
+            (StatusCode::BAD_REQUEST, error.description().to_owned()).into_response()
+        }
+        _ => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    }
+}
+
+#[tokio::test]
+async fn an_authorization_request_is_read_from_a_query_or_a_form() {
+    let f = fixture();
+    let router: Router = Router::new()
+        .route(
+            "/oauth/authorize",
+            get(authorize).post(authorize).put(authorize),
+        )
+        .with_state(f.server.clone());
+    let params = "response_type=code&client_id=webapp&scope=read\
+                  &redirect_uri=https%3A%2F%2Fapp.example.com%2Fcb%3Ftenant%3D7&state=s1";
+
+    let reply = call(
+        &router,
+        get_with(&format!("/oauth/authorize?{params}"), None),
+    )
+    .await;
+    assert_eq!(reply.text(), "pending webapp read");
+    let reply = call(&router, form("/oauth/authorize", None, params)).await;
+    assert_eq!(reply.text(), "pending webapp read");
+
+    // A redirect: 302 with Location and no-store, as `Redirect::into_response` writes it.
+    let reply = call(
+        &router,
+        get_with(
+            "/oauth/authorize?response_type=nope&client_id=webapp&state=s2\
+             &redirect_uri=https%3A%2F%2Fapp.example.com%2Fcb%3Ftenant%3D7",
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::FOUND);
+    assert!(reply
+        .header("Location")
+        .is_some_and(|l| l.starts_with("https://app.example.com/cb?tenant=7&error=")));
+    assert_eq!(reply.header("Cache-Control"), Some("no-store"));
+
+    // Another method, or a body over the bound: refused, never redirected.
+    let request = Request::builder()
+        .method(Method::PUT)
+        .uri("/oauth/authorize")
+        .body(Body::from(params))
+        .expect("a request");
+    let reply = call(&router, request).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(reply.header("Location"), None);
+    let big = format!("{params}&x={}", "a".repeat(MAX_BODY_BYTES));
+    let reply = call(&router, form("/oauth/authorize", None, big)).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(reply.header("Location"), None);
+}
+
+#[tokio::test]
+async fn a_token_request_is_extracted_whole_on_any_route() {
+    async fn echo(
+        axum::extract::State(server): axum::extract::State<AuthorizationServer>,
+        request: grantor::TokenRequest,
+    ) -> grantor::Response {
+        server.token(request).await
+    }
+    let f = fixture();
+    let router: Router = Router::new()
+        .route("/elsewhere", post(echo))
+        .with_state(f.server.clone());
+    // JSON bodies are off: the Content-Type reached the engine.
+    let request = Request::post("/elsewhere")
+        .header("Content-Type", "application/json")
+        .header("Authorization", basic(SERVICE.0, SERVICE.1))
+        .body(Body::from(r#"{"grant_type":"client_credentials"}"#))
+        .expect("a request");
+    let reply = call(&router, request).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert!(reply.json()["error_description"]
+        .as_str()
+        .is_some_and(|d| d.contains("x-www-form-urlencoded")));
+    let reply = call(
+        &router,
+        form(
+            "/elsewhere",
+            Some(&basic(SERVICE.0, SERVICE.1)),
+            "grant_type=client_credentials",
+        ),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK);
+}
+
+/// The README's quick start is `examples/minimal.rs`, word for word (CI builds the example, so
+/// the README's code compiles).
+#[test]
+fn the_readme_quick_start_is_the_minimal_example() {
+    let readme = include_str!("../README.md");
+    let minimal = include_str!("../examples/minimal.rs");
+    assert!(
+        minimal.lines().count() <= 30,
+        "the minimal example grew past 30 lines"
+    );
+    let block = format!("```rust\n{minimal}```\n");
+    let quick_start = readme
+        .split("## Quick start")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("a Quick start section");
+    assert!(
+        quick_start.contains(&block),
+        "README's quick start differs from examples/minimal.rs"
+    );
+}
