@@ -35,27 +35,27 @@
 use std::collections::HashMap;
 use std::error::Error;
 use std::future::Future;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
-use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, Request, State};
+use axum::body::Bytes;
+use axum::extract::{FromRef, Request, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::Router;
+use grantor::axum::{Caller, RequireScope, ScopeRequirement};
 use grantor::{
     async_trait, AuthorizationRequest, AuthorizationRequestId, AuthorizationServer,
     AuthorizeOutcome, BearerValidator, Client, ClientId, ClientSecret, DeviceConfirmation,
     DeviceRequest, ErrorCode, GrantType, LoginLimits, MemoryClientStore, MemoryCodeStore,
     MemoryDeviceCodeStore, MemoryTokenStore, OAuthError, OneTimeCode, OtpVerdict, Password,
     PendingAuthorization, PendingLimits, Reason, RedisStore, RequestIdHash, Scope, SecretHash,
-    StoreError, TokenLocation, TokenRequest, Totp, UserCode, UserId, UserVerdict, UserVerifier,
-    Username,
+    StoreError, TokenLocation, Totp, UserCode, UserId, UserVerdict, UserVerifier, Username,
 };
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 use serde::Serialize;
@@ -403,22 +403,32 @@ const DEMO_USERS: [Person; 3] = [
 struct App {
     server: AuthorizationServer,
     resources: BearerValidator,
-    /// The scope `/api/users` requires.
-    read: Scope,
     /// `/api/users`'s answer, serialized once.
     users_json: Bytes,
 }
 
-/// The HTTP routes over a server.
+/// `RequireScope` finds the validator in the app's state.
+impl FromRef<App> for BearerValidator {
+    fn from_ref(app: &App) -> Self {
+        app.resources.clone()
+    }
+}
+
+/// The scope `/api/users` needs.
+struct Read;
+
+impl ScopeRequirement for Read {
+    const SCOPE: &'static str = "read";
+}
+
+/// The HTTP routes over a server: grantor's machine endpoints (token, revocation,
+/// introspection, device authorization, metadata) from `grantor::axum::router`, and the demo's
+/// own pages and resource.
 pub fn router(server: AuthorizationServer) -> Router {
     let resources = server.bearer_validator();
-    Router::new()
-        .route("/oauth/token", post(token))
-        .route("/oauth/device_authorization", post(device_authorization))
+    grantor::axum::router(server.clone())
+        .route("/", get(front_page))
         .route("/device", get(device_page).post(device_decision))
-        .route("/oauth/revoke", post(revoke))
-        .route("/oauth/introspect", post(introspect))
-        .route("/.well-known/oauth-authorization-server", get(metadata))
         .route(
             "/oauth/authorize",
             get(authorize_page).post(authorize_decision),
@@ -427,12 +437,11 @@ pub fn router(server: AuthorizationServer) -> Router {
         .with_state(App {
             server,
             resources,
-            read: Scope::parse("read").unwrap_or_default(),
             users_json: Bytes::from(serde_json::to_vec(&DEMO_USERS).unwrap_or_default()),
         })
 }
 
-/// Reads the whole body, so grantor sees exactly what arrived.
+/// Reads the whole body of a page's form.
 async fn buffered(request: Request) -> Result<http::Request<Bytes>, axum::response::Response> {
     let (parts, body) = request.into_parts();
     match axum::body::to_bytes(body, MAX_BODY).await {
@@ -442,74 +451,176 @@ async fn buffered(request: Request) -> Result<http::Request<Bytes>, axum::respon
 }
 
 fn respond(response: grantor::Response) -> axum::response::Response {
-    http::Response::<Vec<u8>>::from(response)
-        .map(Body::from)
-        .into_response()
+    IntoResponse::into_response(response)
 }
 
-async fn token(State(app): State<App>, request: Request) -> axum::response::Response {
-    match buffered(request).await {
-        Ok(request) => respond(app.server.token(TokenRequest::from(request)).await),
-        Err(response) => response,
+/// `GET /api/users`: the protected resource, for a token with scope `read`.
+async fn users(State(app): State<App>, token: RequireScope<Read>) -> axum::response::Response {
+    let mut response = (
+        [(http::header::CONTENT_TYPE, "application/json")],
+        app.users_json.clone(),
+    )
+        .into_response();
+    if token.presented_in == TokenLocation::Query {
+        // RFC 6750 §2.3: a response to a query-token request "SHOULD contain a Cache-Control
+        // header with the "private" option".
+        response.headers_mut().insert(
+            http::header::CACHE_CONTROL,
+            http::HeaderValue::from_static("private"),
+        );
     }
+    response
 }
 
-async fn revoke(State(app): State<App>, request: Request) -> axum::response::Response {
-    match buffered(request).await {
-        Ok(request) => respond(app.server.revoke(TokenRequest::from(request)).await),
-        Err(response) => response,
-    }
-}
+// ---------------------------------------------------------------------------------------------
+// The front page: what a person trying the server needs, on one page.
 
-async fn introspect(State(app): State<App>, request: Request) -> axum::response::Response {
-    match buffered(request).await {
-        Ok(request) => respond(app.server.introspect(TokenRequest::from(request)).await),
-        Err(response) => response,
-    }
-}
+/// The demo clients, as the front page lists them: id, secret, type, grants, scopes.
+const FRONT_CLIENTS: [[&str; 5]; 4] = [
+    [
+        "clientapp",
+        "123456",
+        "confidential",
+        "password, refresh_token, client_credentials, authorization_code",
+        "read write admin",
+    ],
+    [
+        "spa",
+        "(none)",
+        "public, PKCE S256",
+        "authorization_code, implicit, refresh_token",
+        "read write",
+    ],
+    [
+        "cli",
+        "(none)",
+        "public",
+        "device_code, refresh_token",
+        "read write",
+    ],
+    [
+        "service",
+        "service-secret",
+        "confidential, may introspect",
+        "client_credentials",
+        "read",
+    ],
+];
 
-async fn device_authorization(
-    State(app): State<App>,
-    request: Request,
-) -> axum::response::Response {
-    match buffered(request).await {
-        Ok(request) => respond(
-            app.server
-                .device_authorization(TokenRequest::from(request))
-                .await,
+/// `GET /`: the endpoints, the demo clients and users, and commands to try.
+async fn front_page(State(app): State<App>) -> axum::response::Response {
+    let base = app
+        .server
+        .issuer()
+        .unwrap_or_default()
+        .trim_end_matches('/');
+    let paths = app.server.endpoint_paths();
+    let endpoints = [
+        (
+            "POST",
+            paths.token.as_str(),
+            "token endpoint, every grant (RFC 6749 §3.2)",
         ),
-        Err(response) => response,
-    }
-}
-
-async fn metadata(State(app): State<App>) -> axum::response::Response {
-    respond(app.server.metadata())
-}
-
-async fn users(State(app): State<App>, request: Request) -> axum::response::Response {
-    let request = match buffered(request).await {
-        Ok(request) => request,
-        Err(response) => return response,
-    };
-    match app.resources.validate_http(&request, &app.read).await {
-        Ok(grant) => {
-            let mut response = (
-                [(http::header::CONTENT_TYPE, "application/json")],
-                app.users_json.clone(),
-            )
-                .into_response();
-            if grant.presented_in == TokenLocation::Query {
-                // RFC 6750 §2.3: a response to a query-token request "SHOULD contain a
-                // Cache-Control header with the "private" option".
-                response.headers_mut().insert(
-                    http::header::CACHE_CONTROL,
-                    http::HeaderValue::from_static("private"),
-                );
-            }
-            response
-        }
-        Err(refusal) => respond(refusal.into_response()),
-    }
+        (
+            "GET",
+            paths.authorization.as_str(),
+            "authorization endpoint: sign-in and consent page",
+        ),
+        (
+            "POST",
+            paths.revocation.as_str(),
+            "token revocation (RFC 7009)",
+        ),
+        (
+            "POST",
+            paths.introspection.as_str(),
+            "token introspection (RFC 7662)",
+        ),
+        (
+            "POST",
+            paths.device_authorization.as_str(),
+            "device authorization (RFC 8628)",
+        ),
+        (
+            "GET",
+            paths.device_verification.as_str(),
+            "where a person enters a device's user code",
+        ),
+        (
+            "GET",
+            "/.well-known/oauth-authorization-server",
+            "server metadata (RFC 8414)",
+        ),
+        (
+            "GET",
+            "/api/users",
+            "a protected resource: a bearer token with scope read",
+        ),
+    ];
+    let password = format!(
+        "curl -s -u clientapp:123456 -d grant_type=password -d username=tom -d password=123456 \\\n  {base}{}",
+        paths.token
+    );
+    let resource = format!("curl -s -H \"Authorization: Bearer $ACCESS_TOKEN\" {base}/api/users");
+    let authorize = format!(
+        "{base}{}?response_type=code&client_id=spa&redirect_uri=http%3A%2F%2Flocalhost%3A3000%2Fcallback\
+         &scope=read&state=xyz&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM\
+         &code_challenge_method=S256",
+        paths.authorization
+    );
+    let exchange = format!(
+        "curl -s {base}{} -d grant_type=authorization_code -d code=$CODE \\\n  \
+         -d redirect_uri=http://localhost:3000/callback -d client_id=spa \\\n  \
+         -d code_verifier=dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
+        paths.token
+    );
+    html_response(
+        StatusCode::OK,
+        layout(
+            "grantor demo authorization server",
+            html! {
+                style { "main{max-width:52rem}table{border-collapse:collapse;margin:.5rem 0 1.5rem}\
+                         td,th{border-bottom:1px solid #ddd;padding:.3rem .6rem;text-align:left;\
+                         vertical-align:top}pre{background:#eef2fb;padding:.8rem;overflow-x:auto}" }
+                h1 { "grantor demo authorization server" }
+                p.note { "An OAuth 2.0 authorization server built with the grantor crate. Issuer: "
+                    code { (base) } }
+                h2 { "Try it" }
+                p { "A token for the user tom with the password grant:" }
+                pre { (password) }
+                p { "Then call the protected resource with the access_token from the answer:" }
+                pre { (resource) }
+                p { "Or sign in through the browser as the public client spa (authorization code \
+                     with PKCE, RFC 7636 appendix B's verifier and challenge):" }
+                p { a href=(authorize) { "Sign in as spa" } " (tom / 123456), then exchange the \
+                    code from the address bar within a minute:" }
+                pre { (exchange) }
+                h2 { "Endpoints" }
+                table {
+                    tr { th { "method" } th { "path" } th { "what" } }
+                    @for (method, path, what) in endpoints {
+                        tr { td { (method) } td { code { (path) } } td { (what) } }
+                    }
+                }
+                h2 { "Demo clients" }
+                table {
+                    tr { th { "client_id" } th { "secret" } th { "type" } th { "grants" } th { "scopes" } }
+                    @for row in FRONT_CLIENTS {
+                        tr { @for cell in row { td { (cell) } } }
+                    }
+                }
+                p.note { "clientapp and spa redirect to http://localhost:3000/callback; nothing \
+                          needs to listen there: the code is in the browser's address bar." }
+                h2 { "Demo users" }
+                table {
+                    tr { th { "username" } th { "password" } th { "notes" } }
+                    tr { td { "tom" } td { "123456" } td {} }
+                    tr { td { "admin" } td { "123456" } td {} }
+                    tr { td { "alice" } td { "123456" } td { "second factor: TOTP, base32 secret " (ALICE_TOTP_SECRET) } }
+                }
+            },
+        ),
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -693,14 +804,11 @@ fn answer_authorize(https: bool, outcome: AuthorizeOutcome) -> axum::response::R
 }
 
 /// `GET /oauth/authorize?…`: validate the request and draw the login and consent form.
-async fn authorize_page(State(app): State<App>, request: Request) -> axum::response::Response {
-    let query = request.uri().query().unwrap_or_default().to_owned();
-    answer_authorize(
-        is_https(&app.server),
-        app.server
-            .authorize(AuthorizationRequest::from_query(query))
-            .await,
-    )
+async fn authorize_page(
+    State(app): State<App>,
+    request: AuthorizationRequest,
+) -> axum::response::Response {
+    answer_authorize(is_https(&app.server), app.server.authorize(request).await)
 }
 
 /// What the pages say about a form beyond the engine's bounds on parameters.
@@ -735,7 +843,11 @@ fn cookie_value(headers: &http::HeaderMap, name: &str) -> Option<String> {
 }
 
 /// `POST /oauth/authorize`: the form's answer (or an authorization request sent as a form).
-async fn authorize_decision(State(app): State<App>, request: Request) -> axum::response::Response {
+async fn authorize_decision(
+    State(app): State<App>,
+    Caller(caller): Caller,
+    request: Request,
+) -> axum::response::Response {
     let Ok(request) = buffered(request).await else {
         return error_page(StatusCode::PAYLOAD_TOO_LARGE, "The form is too large.");
     };
@@ -783,7 +895,7 @@ async fn authorize_decision(State(app): State<App>, request: Request) -> axum::r
                 .server
                 .verify_user_with_otp(
                     &pending.client_id,
-                    caller(request.extensions()),
+                    caller,
                     &Username::new(field("username")),
                     Password::new(field("password")),
                     one_time_code(field("otp")),
@@ -1074,19 +1186,6 @@ fn with_retry_after(
     response
 }
 
-/// Who is asking: the caller's address as [`serve`] gives it, which the engine counts wrong
-/// device codes and failed sign-ins against (an IPv6 caller by its /64). Without it (a router
-/// served some other way) every caller is the unspecified address `0.0.0.0`, and they all share
-/// its limits. Behind a reverse proxy the address is the proxy's; a real deployment would take
-/// the client's from the proxy's header, trusted only from the proxy.
-fn caller(extensions: &http::Extensions) -> IpAddr {
-    extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |ConnectInfo(addr)| {
-            addr.ip()
-        })
-}
-
 /// The device page's answer to a code it could not look up, or a decision it could not record:
 /// the code form again with a message (never a password field), or an error page.
 fn code_refused(
@@ -1174,7 +1273,11 @@ async fn look_up(
 
 /// `GET /device` (the code form), or `GET /device?user_code=WDJB-MJHT` (the
 /// `verification_uri_complete`: straight to the confirmation page).
-async fn device_page(State(app): State<App>, request: Request) -> axum::response::Response {
+async fn device_page(
+    State(app): State<App>,
+    Caller(caller): Caller,
+    request: Request,
+) -> axum::response::Response {
     let https = is_https(&app.server);
     let query = request.uri().query().unwrap_or_default();
     let typed = url::form_urlencoded::parse(query.as_bytes())
@@ -1184,20 +1287,16 @@ async fn device_page(State(app): State<App>, request: Request) -> axum::response
     let csrf = cookie_value(request.headers(), device_csrf_cookie_name(https))
         .filter(|c| is_csrf_token(c))
         .unwrap_or_else(|| AuthorizationRequestId::generate().into_secret());
-    look_up(
-        &app,
-        https,
-        &csrf,
-        &typed,
-        caller(request.extensions()),
-        None,
-    )
-    .await
+    look_up(&app, https, &csrf, &typed, caller, None).await
 }
 
 /// `POST /device`: a code typed into the code form (step 1), or a decision from the
 /// confirmation page (step 2, recognised by its `confirmation` field).
-async fn device_decision(State(app): State<App>, request: Request) -> axum::response::Response {
+async fn device_decision(
+    State(app): State<App>,
+    Caller(caller): Caller,
+    request: Request,
+) -> axum::response::Response {
     let Ok(request) = buffered(request).await else {
         return device_error_page(StatusCode::PAYLOAD_TOO_LARGE, "The form is too large.");
     };
@@ -1217,7 +1316,6 @@ async fn device_decision(State(app): State<App>, request: Request) -> axum::resp
             "This form was not sent from this site, or it expired.",
         );
     }
-    let caller = caller(request.extensions());
     let typed = typed_code(field("user_code"));
 
     // Only a decision posted from a confirmation page counts: anything else is step 1, which

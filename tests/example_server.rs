@@ -228,6 +228,60 @@ async fn two_example_servers_on_one_redis_behave_as_one() {
     }
 }
 
+/// `GET /`: a page for a person trying the server, whose commands and link work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_has_a_front_page() {
+    let addr = start_example(None).await;
+    let base = format!("http://{addr}");
+    let r = send(addr, get("/", None)).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("Content-Type"), Some("text/html; charset=utf-8"));
+    assert_eq!(r.header("X-Frame-Options"), Some("DENY"));
+    for shown in [
+        "/oauth/token",
+        "/oauth/authorize",
+        "/oauth/revoke",
+        "/oauth/introspect",
+        "/oauth/device_authorization",
+        "/device",
+        "/.well-known/oauth-authorization-server",
+        "/api/users",
+        "clientapp",
+        "service-secret",
+        "spa",
+        "cli",
+        "tom",
+        "alice",
+        "JBSWY3DPEHPK3PXP",
+    ] {
+        assert!(r.body.contains(shown), "the front page shows {shown}");
+    }
+    // The command to copy names this server's token endpoint, and its request gets a token.
+    let command = format!(
+        "curl -s -u clientapp:123456 -d grant_type=password -d username=tom -d password=123456 \\\n  {base}/oauth/token"
+    );
+    assert!(r.body.contains(&command), "{}", r.body);
+    let token = send(
+        addr,
+        post_form(
+            "/oauth/token",
+            Some("Basic Y2xpZW50YXBwOjEyMzQ1Ng=="),
+            "grant_type=password&username=tom&password=123456",
+        ),
+    )
+    .await;
+    assert_eq!(token.status, 200);
+    // The sign-in link opens the login form.
+    let marker = "<a href=\"";
+    let start = r.body.find(marker).expect("a link") + marker.len();
+    let end = start + r.body[start..].find('"').expect("its end");
+    let href = r.body[start..end].replace("&amp;", "&");
+    let path = href.strip_prefix(&base).expect("a link to this server");
+    let page = send(addr, get(path, None)).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("name=\"password\""));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_example_serves_its_metadata() {
     let addr = start_example(None).await;
