@@ -17,7 +17,8 @@
 //!
 //! Settings (environment):
 //! - `ADDR`: the address to listen on, default `127.0.0.1:8080`;
-//! - `ISSUER`: the issuer identifier, default `http://<ADDR>`;
+//! - `ISSUER`: the issuer identifier, default `http://<ADDR>`; with no path (the pages are at the
+//!   root of the host);
 //! - `REDIS_URL`: keep tokens, codes, device requests, `mfa_token`s and failed-login counts in
 //!   Redis (e.g. `redis://127.0.0.1:6379`), so that several copies of the server behind one
 //!   address behave as one;
@@ -426,14 +427,16 @@ impl ScopeRequirement for Read {
 /// own pages and resource.
 pub fn router(server: AuthorizationServer) -> Router {
     let resources = server.bearer_validator();
+    // The pages are where the metadata document says: below the issuer's path, if it has one.
+    let at = |path: &str| grantor::axum::routed_path(&server, path);
+    let paths = server.endpoint_paths();
+    let (device, authorize) = (at(&paths.device_verification), at(&paths.authorization));
+    let (root, users_path) = (at("/"), at("/api/users"));
     grantor::axum::router(server.clone())
-        .route("/", get(front_page))
-        .route("/device", get(device_page).post(device_decision))
-        .route(
-            "/oauth/authorize",
-            get(authorize_page).post(authorize_decision),
-        )
-        .route("/api/users", get(users))
+        .route(&root, get(front_page))
+        .route(&device, get(device_page).post(device_decision))
+        .route(&authorize, get(authorize_page).post(authorize_decision))
+        .route(&users_path, get(users))
         .with_state(App {
             server,
             resources,
@@ -515,45 +518,43 @@ async fn front_page(State(app): State<App>) -> axum::response::Response {
         .unwrap_or_default()
         .trim_end_matches('/');
     let paths = app.server.endpoint_paths();
+    // Where each is routed: below the issuer's own path, if it has one.
+    let at = |path: &str| grantor::axum::routed_path(&app.server, path);
     let endpoints = [
         (
             "POST",
-            paths.token.as_str(),
+            at(&paths.token),
             "token endpoint, every grant (RFC 6749 §3.2)",
         ),
         (
             "GET",
-            paths.authorization.as_str(),
+            at(&paths.authorization),
             "authorization endpoint: sign-in and consent page",
         ),
+        ("POST", at(&paths.revocation), "token revocation (RFC 7009)"),
         (
             "POST",
-            paths.revocation.as_str(),
-            "token revocation (RFC 7009)",
-        ),
-        (
-            "POST",
-            paths.introspection.as_str(),
+            at(&paths.introspection),
             "token introspection (RFC 7662)",
         ),
         (
             "POST",
-            paths.device_authorization.as_str(),
+            at(&paths.device_authorization),
             "device authorization (RFC 8628)",
         ),
         (
             "GET",
-            paths.device_verification.as_str(),
+            at(&paths.device_verification),
             "where a person enters a device's user code",
         ),
         (
             "GET",
-            "/.well-known/oauth-authorization-server",
+            format!("/.well-known/oauth-authorization-server{}", at("")),
             "server metadata (RFC 8414)",
         ),
         (
             "GET",
-            "/api/users",
+            at("/api/users"),
             "a protected resource: a bearer token with scope read",
         ),
     ];
@@ -598,7 +599,7 @@ async fn front_page(State(app): State<App>) -> axum::response::Response {
                 h2 { "Endpoints" }
                 table {
                     tr { th { "method" } th { "path" } th { "what" } }
-                    @for (method, path, what) in endpoints {
+                    @for (method, path, what) in &endpoints {
                         tr { td { (method) } td { code { (path) } } td { (what) } }
                     }
                 }
@@ -1478,6 +1479,15 @@ async fn run() -> Result<(), Box<dyn Error>> {
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     let local = listener.local_addr()?;
     let issuer = std::env::var("ISSUER").unwrap_or_else(|_| format!("http://{local}"));
+    // The demo's pages post their forms and scope their cookies to fixed paths at the root.
+    if url::Url::parse(&issuer).is_ok_and(|url| url.path() != "/") {
+        return Err(format!(
+            "ISSUER {issuer:?} has a path: the demo serves its endpoints and pages at the root of \
+             its host, so its issuer has no path (grantor::axum::routed_path shows how an app of \
+             your own would route below one)"
+        )
+        .into());
+    }
     let redis_url = std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty());
     let users = Arc::new(DemoUsers::seeded()?);
     let app = router(demo_server_with(&issuer, redis_url.as_deref(), settings, users).await?);

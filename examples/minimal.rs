@@ -18,11 +18,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let secret = grantor::SecretHash::new(&grantor::ClientSecret::new("service-secret"));
     let clients = MemoryClientStore::from_iter([Client::confidential("service", secret)
         .with_grant_types([GrantType::ClientCredentials])
-        .with_allowed_scope("read".parse()?)]);
+        .with_allowed_scope("read".parse()?)
+        .with_default_scope("read".parse()?)]);
     let server = AuthorizationServer::builder(Arc::new(clients), Arc::new(MemoryTokenStore::new()))
         .enable_client_credentials_grant()
         .build()?;
     let app = grantor::axum::router(server.clone()).route("/hello", get(hello));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:4000").await?;
     Ok(axum::serve(listener, app.with_state(server)).await?)
 }

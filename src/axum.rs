@@ -44,7 +44,7 @@
 
 use std::fmt;
 use std::marker::PhantomData;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::ops::Deref;
 
 use ::axum::body::Body;
@@ -57,6 +57,7 @@ use ::axum::Router;
 use crate::authorize::{AuthorizationRequest, Redirect};
 use crate::bearer::{AccessGrant, BearerError, BearerValidator, Presented};
 use crate::error::OAuthError;
+use crate::metadata::METADATA_PATH;
 use crate::request::{BodyType, Method, TokenRequest};
 use crate::response::Response;
 use crate::scope::Scope;
@@ -79,10 +80,19 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// | `GET /.well-known/oauth-authorization-server` (only with an issuer) | [`AuthorizationServer::metadata`] |
 ///
 /// The paths are the server's [`endpoint_paths`](AuthorizationServer::endpoint_paths), below
-/// the issuer's own path, so they are exactly where the metadata document says they are; the
-/// metadata document itself is where RFC 8414 §3.1 puts it (for an issuer with a path, such as
-/// `https://example.com/tenant`, at `/.well-known/oauth-authorization-server/tenant`). Any
-/// other method on these paths is answered `405 Method Not Allowed`.
+/// the issuer's own path ([`routed_path`]), so they are exactly where the metadata document says
+/// they are; the metadata document itself is where RFC 8414 §3.1 puts it (for an issuer with a
+/// path, such as `https://example.com/tenant`, at
+/// `/.well-known/oauth-authorization-server/tenant`). Any other method on these paths is
+/// answered `405 Method Not Allowed`.
+///
+/// Serve the router at the root of the issuer's host, as the requests arrive there: merge it
+/// into the host's router rather than nesting it, and do not let a proxy strip a prefix from
+/// the path (the metadata document would then name endpoints the router does not serve). Route
+/// the host's own pages with [`routed_path`] too, so that they are where the document says.
+///
+/// Building the router cannot panic: the builder refused every path and issuer that axum would
+/// refuse to route.
 pub fn router<S>(server: AuthorizationServer) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
@@ -100,12 +110,24 @@ where
         );
     }
     if server.issuer().is_some() {
-        router = router.route(
-            &format!("/.well-known/oauth-authorization-server{base}"),
-            get(metadata),
-        );
+        router = router.route(&format!("{METADATA_PATH}{base}"), get(metadata));
     }
     router.with_state(server)
+}
+
+/// Where [`router`] serves an endpoint path of the server (one of its
+/// [`endpoint_paths`](AuthorizationServer::endpoint_paths)): below the issuer's own path, as the
+/// metadata document names it. For the host's own pages:
+///
+/// ```
+/// # fn demo(server: grantor::AuthorizationServer) -> axum::Router {
+/// # async fn login_page() {}
+/// let login = grantor::axum::routed_path(&server, &server.endpoint_paths().authorization);
+/// grantor::axum::router(server).route(&login, axum::routing::get(login_page))
+/// # }
+/// ```
+pub fn routed_path(server: &AuthorizationServer, path: &str) -> String {
+    format!("{}{path}", issuer_path(server.issuer()))
 }
 
 /// The issuer's path without its final `/` (empty for an issuer with no path): the paths of the
@@ -140,19 +162,36 @@ async fn metadata(State(server): State<AuthorizationServer>) -> Response {
     server.metadata()
 }
 
-/// A body too large to read: the error every grantor endpoint answers for a malformed request.
-fn body_too_large() -> Response {
-    OAuthError::invalid_request(format!(
-        "the request body is larger than {MAX_BODY_BYTES} bytes"
-    ))
-    .into_token_response()
+/// Why a body could not be read.
+enum Unread {
+    /// It is longer than [`MAX_BODY_BYTES`].
+    TooLarge,
+    /// The connection failed, or the body was malformed, before it ended.
+    Broken,
+}
+
+impl Unread {
+    fn description(&self) -> &'static str {
+        match self {
+            Unread::TooLarge => "the request body is larger than 65536 bytes",
+            Unread::Broken => "the request body could not be read",
+        }
+    }
 }
 
 /// The whole body, at most [`MAX_BODY_BYTES`] of it.
-async fn read_body(body: Body) -> Result<::axum::body::Bytes, Response> {
+async fn read_body(body: Body) -> Result<::axum::body::Bytes, Unread> {
     ::axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
-        .map_err(|_| body_too_large())
+        .map_err(|error| {
+            let too_large = std::error::Error::source(&error)
+                .is_some_and(|cause| cause.is::<http_body_util::LengthLimitError>());
+            if too_large {
+                Unread::TooLarge
+            } else {
+                Unread::Broken
+            }
+        })
 }
 
 /// A token, revocation, introspection or device authorization request: method, headers and the
@@ -163,34 +202,39 @@ impl<S: Send + Sync> FromRequest<S> for TokenRequest {
 
     async fn from_request(request: Request, _: &S) -> Result<Self, Self::Rejection> {
         let (parts, body) = request.into_parts();
-        let body = read_body(body).await?;
+        let body = read_body(body).await.map_err(|unread| {
+            // The error every grantor endpoint answers for a malformed request.
+            OAuthError::invalid_request(unread.description()).into_token_response()
+        })?;
         Ok(TokenRequest::from(http::Request::from_parts(parts, body)))
     }
 }
 
-/// An authorization request (RFC 6749 §4.1.1, §4.2.1): the query of a `GET`, or the form body
-/// of a `POST` (§3.1: the endpoint "MAY support the use of the HTTP POST method"), at most
-/// [`MAX_BODY_BYTES`]. Any other method, or a larger body, is refused with `400` and a plain
-/// text reason: the request is not yet known to come from a client, so nothing redirects.
+/// An authorization request (RFC 6749 §4.1.1, §4.2.1): the query of a `GET` (or `HEAD`), or
+/// the form body of a `POST` (§3.1: the endpoint "MAY support the use of the HTTP POST
+/// method"), at most [`MAX_BODY_BYTES`]. Any other method, or a body that cannot be read, is
+/// refused with `400` and a plain text reason: the request is not yet known to come from a
+/// client, so nothing redirects.
 impl<S: Send + Sync> FromRequest<S> for AuthorizationRequest {
     type Rejection = (::axum::http::StatusCode, &'static str);
 
     async fn from_request(request: Request, _: &S) -> Result<Self, Self::Rejection> {
         const BAD_REQUEST: ::axum::http::StatusCode = ::axum::http::StatusCode::BAD_REQUEST;
-        if request.method() == http::Method::GET {
+        let method = request.method();
+        if method == http::Method::GET || method == http::Method::HEAD {
             return Ok(AuthorizationRequest::from_query(
                 request.uri().query().unwrap_or_default(),
             ));
         }
-        if request.method() != http::Method::POST {
+        if method != http::Method::POST {
             return Err((
                 BAD_REQUEST,
                 "the authorization endpoint takes GET or POST requests",
             ));
         }
-        match ::axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES).await {
+        match read_body(request.into_body()).await {
             Ok(body) => Ok(AuthorizationRequest::from_form(body)),
-            Err(_) => Err((BAD_REQUEST, "the request body is too large")),
+            Err(unread) => Err((BAD_REQUEST, unread.description())),
         }
     }
 }
@@ -201,24 +245,31 @@ impl<S: Send + Sync> FromRequest<S> for AuthorizationRequest {
 ///
 /// Read from [`ConnectInfo<SocketAddr>`](ConnectInfo), which axum sets when the router is
 /// served with `into_make_service_with_connect_info::<SocketAddr>()`. Without it (a router
-/// served some other way, or in tests) every caller is the unspecified address `0.0.0.0`, and
-/// all of them share its limits. Behind a reverse proxy the address is the proxy's: take the
-/// client's from the proxy's header instead, trusted only from the proxy.
+/// served some other way) the request is refused with `500 Internal Server Error` and an error
+/// in the log, as axum's own `ConnectInfo` extractor does: counting every caller as one address
+/// would let one person's wrong guesses lock everyone out. Behind a reverse proxy the address
+/// is the proxy's: take the client's from the proxy's header instead, trusted only from the
+/// proxy, and build a `Caller` from it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Caller(pub IpAddr);
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
-    type Rejection = std::convert::Infallible;
+    type Rejection = (::axum::http::StatusCode, &'static str);
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Caller(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |ConnectInfo(address)| {
-                    address.ip()
-                }),
-        ))
+        match parts.extensions.get::<ConnectInfo<SocketAddr>>() {
+            Some(ConnectInfo(address)) => Ok(Caller(address.ip())),
+            None => {
+                tracing::error!(
+                    "grantor::axum::Caller needs the connection's address: serve the router \
+                     with into_make_service_with_connect_info::<SocketAddr>()"
+                );
+                Err((
+                    ::axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    "the server does not know the caller's address",
+                ))
+            }
+        }
     }
 }
 
@@ -235,10 +286,59 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
 /// ```
 pub trait ScopeRequirement: Send + Sync + 'static {
     /// The scope, as space-separated tokens (RFC 6749 §3.3): the token must grant every one.
-    /// Empty: any valid access token will do.
+    /// Empty: any valid access token will do. A value that is no scope (two spaces in a row, a
+    /// `"`, a `\\`, a character outside ASCII) fails to compile where a route uses it.
     const SCOPE: &'static str;
 }
 
+/// Whether `scope` is a scope as RFC 6749 §3.3 writes one (what [`Scope::parse`] takes): empty,
+/// or tokens of `%x21 / %x23-5B / %x5D-7E` separated by single spaces.
+const fn is_scope(scope: &str) -> bool {
+    let mut rest = scope.as_bytes();
+    // Whether the byte before is a token's: a space must follow one and precede one.
+    let mut after_token = false;
+    while let [b, tail @ ..] = rest {
+        if *b == b' ' {
+            if !after_token || tail.is_empty() {
+                return false;
+            }
+            after_token = false;
+        } else if matches!(*b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E) {
+            after_token = true;
+        } else {
+            return false;
+        }
+        rest = tail;
+    }
+    true
+}
+
+/// A requirement that is no scope does not compile where a route uses it:
+///
+/// ```compile_fail
+/// use grantor::axum::{RequireScope, ScopeRequirement};
+///
+/// struct Typo;
+/// impl ScopeRequirement for Typo {
+///     const SCOPE: &'static str = "read  write"; // two spaces
+/// }
+///
+/// async fn reports(_: RequireScope<Typo>) {}
+///
+/// fn main() {
+///     let server = grantor::AuthorizationServer::builder(
+///         std::sync::Arc::new(grantor::MemoryClientStore::new()),
+///         std::sync::Arc::new(grantor::MemoryTokenStore::new()),
+///     )
+///     .enable_client_credentials_grant()
+///     .build()
+///     .expect("a valid configuration");
+///     let _app: axum::Router = grantor::axum::router(server.clone())
+///         .route("/reports", axum::routing::get(reports))
+///         .with_state(server);
+/// }
+/// ```
+///
 /// No scope at all: `RequireScope<AnyScope>` takes any valid access token.
 #[derive(Debug)]
 pub struct AnyScope;
@@ -305,6 +405,12 @@ where
     type Rejection = BearerError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        const {
+            assert!(
+                is_scope(R::SCOPE),
+                "a ScopeRequirement's SCOPE is not a scope (RFC 6749 §3.3)"
+            );
+        }
         let validator = BearerValidator::from_ref(state);
         let required = required_scope::<R>().map_err(|error| validator.refusal(error))?;
         let presented = Presented {
@@ -322,8 +428,8 @@ where
     }
 }
 
-/// `R`'s scope, parsed. A requirement that is no scope at all is the host's mistake: every
-/// request to its route is refused with `500 server_error`, and the log says why.
+/// `R`'s scope, parsed. [`is_scope`] checked it when compiled, so the parse cannot fail; if it
+/// ever did, the request is refused with `500 server_error`, and the log says why.
 fn required_scope<R: ScopeRequirement>() -> Result<Scope, OAuthError> {
     if R::SCOPE.is_empty() {
         return Ok(Scope::default());
@@ -361,5 +467,38 @@ impl IntoResponse for Redirect {
 impl IntoResponse for BearerError {
     fn into_response(self) -> ::axum::response::Response {
         IntoResponse::into_response(BearerError::into_response(&self))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_scope;
+    use crate::scope::Scope;
+
+    /// The compile-time check takes exactly what `Scope::parse` takes.
+    #[test]
+    fn the_compile_time_scope_check_agrees_with_the_parser() {
+        for candidate in [
+            "",
+            "read",
+            "read write",
+            "a:b/c",
+            "!#[]~",
+            " read",
+            "read ",
+            "read  write",
+            "re\"ad",
+            "re\\ad",
+            "réad",
+            "read\twrite",
+            "\u{7f}",
+            "a b c d",
+        ] {
+            assert_eq!(
+                is_scope(candidate),
+                Scope::parse(candidate).is_ok(),
+                "{candidate:?}"
+            );
+        }
     }
 }

@@ -23,8 +23,13 @@ use crate::user_auth::LoginLimits;
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum BuildError {
-    /// The issuer is not an `http`/`https` URL without query or fragment (RFC 8414 §2).
-    #[error("invalid issuer {0:?}: it must be an http(s) URL with no query or fragment")]
+    /// The issuer is not an `http`/`https` URL without query or fragment (RFC 8414 §2), or its
+    /// path has a segment starting with `:` or `*` (which routers read as a capture or a
+    /// wildcard).
+    #[error(
+        "invalid issuer {0:?}: it must be an http(s) URL with no query or fragment, and no path \
+         segment starting with ':' or '*'"
+    )]
     InvalidIssuer(String),
     /// A token lifetime is zero.
     #[error("token lifetimes must be at least one second")]
@@ -52,12 +57,14 @@ pub enum BuildError {
     /// The device grant's `verification_uri` is built from the issuer.
     #[error("the device authorization grant needs an issuer (for its verification_uri)")]
     DeviceGrantNeedsIssuer,
-    /// An endpoint path of [`EndpointPaths`] does not start with `/`, holds a character a route
-    /// cannot (`{`, `}`, `*`, `?`, `#`, a space or a control character), or is the path of
-    /// another endpoint too.
+    /// An endpoint path of [`EndpointPaths`] does not start with `/`, holds a character outside
+    /// RFC 3986's path characters (a space, `?`, `#`, `{`, non-ASCII…), has a segment starting
+    /// with `:` or `*` (which routers read as a capture or a wildcard), is the metadata
+    /// document's path, or is the path of another endpoint too.
     #[error(
-        "invalid endpoint path {0:?}: each must start with '/', hold no '{{', '}}', '*', '?', \
-         '#', space or control character, and differ from the others"
+        "invalid endpoint path {0:?}: each must start with '/', hold only RFC 3986 path \
+         characters, have no segment starting with ':' or '*', and differ from the others and \
+         from /.well-known/oauth-authorization-server"
     )]
     InvalidEndpointPath(String),
 }

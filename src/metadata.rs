@@ -44,16 +44,29 @@ impl EndpointPaths {
     pub(crate) fn check(&self) -> Result<(), BuildError> {
         let all = self.all();
         for (i, path) in all.iter().enumerate() {
-            let routable = path.starts_with('/')
-                && path
-                    .chars()
-                    .all(|c| !c.is_control() && !matches!(c, ' ' | '{' | '}' | '*' | '?' | '#'));
+            let routable =
+                path.starts_with('/') && is_routable_path(path) && *path != METADATA_PATH;
             if !routable || all.iter().take(i).any(|earlier| earlier == path) {
                 return Err(BuildError::InvalidEndpointPath((*path).to_owned()));
             }
         }
         Ok(())
     }
+}
+
+/// Where RFC 8414 §3.1 puts the metadata document, before the issuer's own path.
+pub(crate) const METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
+
+/// Whether every segment of `path` is made of RFC 3986 path characters (unreserved,
+/// percent-encoded, sub-delims, `:` and `@`) and starts with neither `:` nor `*`, which routers
+/// read as captures and wildcards (axum 0.8 refuses them outright).
+pub(crate) fn is_routable_path(path: &str) -> bool {
+    path.split('/').all(|segment| {
+        !segment.starts_with([':', '*'])
+            && segment
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=:@".contains(&b))
+    })
 }
 
 impl Default for EndpointPaths {

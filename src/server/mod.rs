@@ -57,6 +57,7 @@ impl AuthorizationServerBuilder {
                     && u.has_host()
                     && u.query().is_none()
                     && u.fragment().is_none()
+                    && crate::metadata::is_routable_path(u.path())
             });
             if !ok {
                 return Err(BuildError::InvalidIssuer(issuer.clone()));

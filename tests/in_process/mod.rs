@@ -64,7 +64,19 @@ impl Page {
     }
 }
 
-pub async fn call(app: &Router, request: http::Request<Body>) -> Page {
+/// Where a request comes from when a test names no peer: `serve` gives every request its
+/// caller's address, and the pages refuse a request without one.
+pub const DEFAULT_PEER: &str = "198.51.100.1:40000";
+
+pub async fn call(app: &Router, mut request: http::Request<Body>) -> Page {
+    if request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .is_none()
+    {
+        let peer: SocketAddr = DEFAULT_PEER.parse().expect("socket address");
+        request.extensions_mut().insert(ConnectInfo(peer));
+    }
     let response = app.clone().oneshot(request).await.expect("infallible");
     let status = response.status().as_u16();
     let headers = response.headers().clone();
