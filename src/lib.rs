@@ -183,6 +183,8 @@ pub use request::{TokenRequest, MAX_PARAMETERS, MAX_PARAMETER_LENGTH};
 pub use response::Response;
 pub use scope::{Scope, ScopeError};
 pub use server::AuthorizationServer;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub use store::SqlStore;
 pub use store::{
     decode_record, encode_record, Admission, AttemptKey, AttemptLease, AttemptLimiter, AttemptRule,
     AttemptVerdict, ClientStore, CodeGrant, CodeLookup, CodeRestore, CodeSpend, CodeStore,

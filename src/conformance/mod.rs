@@ -71,6 +71,12 @@
 //! see each other's entries: they may run in parallel on one database, and the factory may hand
 //! every check a handle to the same one. Clean it between runs as you like; the checks do not.
 //!
+//! Two checks are the exception: `code_store::pending_requests_are_bounded` and
+//! `device_code_store::device_requests_are_bounded` count every request in the store against a
+//! total bound, so other checks' requests, saved meanwhile in the same database, would make them
+//! fail. Hand every check a store of its own (a fresh database or schema, as grantor's own
+//! PostgreSQL tests do), or run those two alone.
+//!
 //! # Time
 //!
 //! Time is an argument of every store method, so the checks move `now` forward instead of

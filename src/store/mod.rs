@@ -59,11 +59,15 @@ mod pending;
 mod record;
 #[cfg(feature = "redis")]
 mod redis;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+mod sql;
 mod token;
 mod user;
 
 #[cfg(feature = "redis")]
 pub use self::redis::{RedisStore, RedisStoreBuilder};
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub use self::sql::SqlStore;
 pub use attempt::{AttemptKey, AttemptLease, AttemptLimiter, AttemptRule, AttemptVerdict};
 pub use client::ClientStore;
 pub use code::{

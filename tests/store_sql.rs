@@ -1,0 +1,377 @@
+//! The store conformance kit, run against `SqlStore` on SQLite (a fresh file per check) and on
+//! PostgreSQL (a private server for this test binary), as a host runs it on its own store; plus
+//! what is particular to SQL: two servers on one database, a restart on one SQLite file, the
+//! schema and the expiry sweep, and nothing recoverable in any row.
+#![cfg(all(feature = "postgres", feature = "sqlite"))]
+
+mod common;
+mod postgres_support;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{answer, basic, clients, Answer};
+use grantor::{
+    AuthorizationServer, MemoryUserVerifier, ResourceRequest, Scope, SqlStore, TokenRequest,
+};
+use postgres_support::PostgresServer;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+
+/// A folder removed when dropped: the SQLite file of one check.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "grantor-sqlite-{}-{}",
+            std::process::id(),
+            grantor::FamilyId::generate()
+        ));
+        std::fs::create_dir_all(&dir).expect("temporary folder");
+        Self(dir)
+    }
+
+    fn file(&self) -> PathBuf {
+        self.0.join("grantor.db")
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A pool on the SQLite file at `path`, as a host opens one: WAL, a busy timeout, a few
+/// connections.
+async fn sqlite_pool(path: &std::path::Path) -> sqlx::SqlitePool {
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .busy_timeout(Duration::from_secs(30));
+    SqlitePoolOptions::new()
+        .max_connections(8)
+        .connect_with(options)
+        .await
+        .expect("sqlite pool")
+}
+
+/// A store on a fresh SQLite file, with its folder as the guard that outlives it.
+async fn sqlite() -> (Arc<SqlStore>, TempDir) {
+    let dir = TempDir::new();
+    let store = SqlStore::sqlite(sqlite_pool(&dir.file()).await);
+    store.migrate().await.expect("migrate");
+    (Arc::new(store), dir)
+}
+
+/// A pool on this binary's PostgreSQL server (started on first use), once it takes connections.
+async fn pg_pool() -> sqlx::PgPool {
+    let url = PostgresServer::shared().url();
+    let mut tries = 0;
+    loop {
+        match PgPoolOptions::new().max_connections(20).connect(url).await {
+            Ok(pool) => return pool,
+            Err(e) if tries < 100 => {
+                tries += 1;
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("could not connect to {url}: {e}"),
+        }
+    }
+}
+
+/// A store on the shared PostgreSQL database (the checks draw fresh keys, so they may share it).
+async fn postgres() -> Arc<SqlStore> {
+    let store = SqlStore::postgres(pg_pool().await);
+    store.migrate().await.expect("migrate");
+    Arc::new(store)
+}
+
+/// A store on a PostgreSQL database of its own (for a check that counts or deletes every row).
+async fn postgres_alone() -> Arc<SqlStore> {
+    let shared = pg_pool().await;
+    let name = format!(
+        "grantor_{}",
+        grantor::FamilyId::generate().as_str().to_lowercase()
+    );
+    let name: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&shared)
+        .await
+        .expect("create database");
+    let url = PostgresServer::shared()
+        .url()
+        .replace("/postgres", &format!("/{name}"));
+    let pool = PgPoolOptions::new()
+        .max_connections(4)
+        .connect(&url)
+        .await
+        .expect("connect");
+    let store = SqlStore::postgres(pool);
+    store.migrate().await.expect("migrate");
+    Arc::new(store)
+}
+
+mod on_sqlite {
+    use super::*;
+
+    grantor::token_store_conformance!(sqlite().await);
+    grantor::attempt_limiter_conformance!(sqlite().await);
+    grantor::code_store_conformance!(sqlite().await);
+    grantor::device_code_store_conformance!(sqlite().await);
+    grantor::mfa_store_conformance!(sqlite().await);
+}
+
+/// Each check on a database of its own: the bound checks count every request in the store.
+mod on_postgres {
+    use super::*;
+
+    grantor::token_store_conformance!(postgres_alone().await);
+    grantor::attempt_limiter_conformance!(postgres_alone().await);
+    grantor::code_store_conformance!(postgres_alone().await);
+    grantor::device_code_store_conformance!(postgres_alone().await);
+    grantor::mfa_store_conformance!(postgres_alone().await);
+}
+
+fn server_on(store: Arc<SqlStore>) -> AuthorizationServer {
+    let users = MemoryUserVerifier::new();
+    users.add_user("tom-the-user", "user-1", "distinct-password-9f8e");
+    AuthorizationServer::builder(Arc::new(clients()), store.clone())
+        .attempt_limiter(store.clone())
+        .mfa_store(store.clone())
+        .enable_authorization_code_grant(store)
+        .issuer("https://auth.example.com")
+        .enable_password_grant(Arc::new(users))
+        .enable_refresh_token_grant()
+        .build()
+        .expect("server")
+}
+
+async fn login(server: &AuthorizationServer) -> Answer {
+    answer(
+        server
+            .token(
+                TokenRequest::form(
+                    "grant_type=password&username=tom-the-user&password=distinct-password-9f8e",
+                )
+                .with_authorization(basic("other", "other-secret")),
+            )
+            .await,
+    )
+}
+
+async fn refresh(server: &AuthorizationServer, token: &str) -> Answer {
+    answer(
+        server
+            .token(
+                TokenRequest::form(format!("grant_type=refresh_token&refresh_token={token}"))
+                    .with_authorization(basic("other", "other-secret")),
+            )
+            .await,
+    )
+}
+
+async fn bearer(server: &AuthorizationServer, token: &str) -> Result<(), u16> {
+    server
+        .bearer_validator()
+        .validate(
+            &ResourceRequest::new().with_authorization(format!("Bearer {token}")),
+            &Scope::empty(),
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| e.status())
+}
+
+/// Two servers, each with its own pool, on one PostgreSQL database behave as one: a token
+/// issued by one works at the other, a refresh token rotated at one is a replay at the other
+/// (which revokes the family everywhere), and a hundred concurrent refreshes of one token
+/// across both succeed once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_servers_on_one_postgres_database_behave_as_one() {
+    let a = server_on(postgres().await);
+    let b = server_on(postgres().await);
+
+    let first = login(&a).await;
+    assert_eq!(first.status, 200, "{}", first.json);
+    assert_eq!(bearer(&b, &first.str("access_token")).await, Ok(()));
+
+    let rotated = refresh(&b, &first.str("refresh_token")).await;
+    assert_eq!(rotated.status, 200, "{}", rotated.json);
+    let replay = refresh(&a, &first.str("refresh_token")).await;
+    assert_eq!(replay.status, 400);
+    assert_eq!(replay.error(), "invalid_grant");
+    // The replay revoked the family, on both servers.
+    assert_eq!(bearer(&a, &rotated.str("access_token")).await, Err(401));
+    assert_eq!(bearer(&b, &rotated.str("access_token")).await, Err(401));
+
+    let fresh = login(&a).await;
+    let token = fresh.str("refresh_token");
+    let (a, b) = (Arc::new(a), Arc::new(b));
+    let mut tasks = Vec::new();
+    for i in 0..100 {
+        let server = if i % 2 == 0 { a.clone() } else { b.clone() };
+        let token = token.clone();
+        tasks.push(tokio::spawn(async move {
+            refresh(&server, &token).await.status
+        }));
+    }
+    let mut ok = 0;
+    for task in tasks {
+        if task.await.expect("task") == 200 {
+            ok += 1;
+        }
+    }
+    assert_eq!(ok, 1, "one of a hundred concurrent refreshes succeeds");
+}
+
+/// A server restarted on the same SQLite file honours every token it issued, and refuses a
+/// rotated refresh token as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_server_on_one_sqlite_file_keeps_its_tokens() {
+    let dir = TempDir::new();
+    let (access, refresh_token, rotated_from) = {
+        let store = SqlStore::sqlite(sqlite_pool(&dir.file()).await);
+        store.migrate().await.expect("migrate");
+        let server = server_on(Arc::new(store));
+        let first = login(&server).await;
+        let second = refresh(&server, &first.str("refresh_token")).await;
+        assert_eq!(second.status, 200, "{}", second.json);
+        (
+            second.str("access_token"),
+            second.str("refresh_token"),
+            first.str("refresh_token"),
+        )
+    };
+    // A new pool and a new server, as after a restart; migrating again changes nothing.
+    let store = SqlStore::sqlite(sqlite_pool(&dir.file()).await);
+    store.migrate().await.expect("migrate again");
+    let server = server_on(Arc::new(store));
+    assert_eq!(bearer(&server, &access).await, Ok(()));
+    let replay = refresh(&server, &rotated_from).await;
+    assert_eq!(replay.error(), "invalid_grant");
+    // The replay revoked the family it belongs to.
+    assert_eq!(bearer(&server, &access).await, Err(401));
+    assert_eq!(
+        refresh(&server, &refresh_token).await.error(),
+        "invalid_grant"
+    );
+}
+
+/// The rows hold hashes and records, never a token, code or request id as issued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_recoverable_is_stored() {
+    let (store, dir) = sqlite().await;
+    let server = server_on(store);
+    let mut issued = Vec::new();
+    for _ in 0..3 {
+        let a = login(&server).await;
+        let r = refresh(&server, &a.str("refresh_token")).await;
+        issued.extend([
+            a.str("access_token"),
+            a.str("refresh_token"),
+            r.str("access_token"),
+            r.str("refresh_token"),
+        ]);
+    }
+    for redeem in [false, true] {
+        let grantor::AuthorizeOutcome::Pending { id, .. } = server
+            .authorize(grantor::AuthorizationRequest::from_query(
+                "response_type=code&client_id=webapp&state=st",
+            ))
+            .await
+        else {
+            panic!("expected a pending request");
+        };
+        issued.push(id.secret().to_owned());
+        if redeem {
+            let r = server
+                .approve(&id, grantor::UserId::new("user-1"), None)
+                .await
+                .expect("approve");
+            let code = common::redirect_params(r.location(), false)
+                .get("code")
+                .cloned()
+                .expect("code");
+            let t = answer(
+                server
+                    .token(
+                        TokenRequest::form(format!("grant_type=authorization_code&code={code}"))
+                            .with_authorization(basic("webapp", "web-secret")),
+                    )
+                    .await,
+            );
+            assert_eq!(t.status, 200, "{}", t.json);
+            issued.extend([code, t.str("access_token"), t.str("refresh_token")]);
+        }
+    }
+    // The whole file, including what the write-ahead log holds.
+    drop(server);
+    let mut bytes = Vec::new();
+    for entry in std::fs::read_dir(&dir.0).expect("folder") {
+        bytes.extend(std::fs::read(entry.expect("entry").path()).expect("file"));
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    for secret in &issued {
+        assert!(
+            !text.contains(secret.as_str()),
+            "a secret is stored as issued"
+        );
+    }
+    assert!(text.contains("user-1"), "the records are there");
+}
+
+/// The sweep deletes what has expired, in batches, and leaves what lives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sweep_deletes_what_has_expired() {
+    let (on_sqlite, _dir) = sqlite().await;
+    for store in [on_sqlite, postgres_alone().await] {
+        let server = server_on(store.clone());
+        let live = login(&server).await;
+        assert_eq!(live.status, 200);
+        #[allow(clippy::disallowed_methods)] // the server's clock is the real one
+        let now = time::OffsetDateTime::now_utc();
+        // An hour on, the access token has expired; a year on, everything has.
+        let gone_soon = store
+            .purge_expired(now + Duration::from_secs(3_601), 1)
+            .await
+            .expect("purge");
+        assert!(gone_soon >= 1, "the access token's row goes");
+        assert_eq!(bearer(&server, &live.str("access_token")).await, Err(401));
+        let still = refresh(&server, &live.str("refresh_token")).await;
+        assert_eq!(
+            still.status, 200,
+            "the refresh token's row stays: {}",
+            still.json
+        );
+        let later = store
+            .purge_expired(now + Duration::from_secs(400 * 24 * 3_600), 2)
+            .await
+            .expect("purge");
+        assert!(later >= 2);
+    }
+}
+
+/// A database whose schema a newer grantor wrote is refused, not misread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newer_schema_is_refused() {
+    let dir = TempDir::new();
+    let pool = sqlite_pool(&dir.file()).await;
+    SqlStore::sqlite(pool.clone())
+        .migrate()
+        .await
+        .expect("migrate");
+    sqlx::query("INSERT INTO grantor_schema (version) VALUES (99)")
+        .execute(&pool)
+        .await
+        .expect("insert");
+    let refused = SqlStore::sqlite(pool).migrate().await;
+    assert!(refused.is_err_and(|e| format!("{e:?}").contains("version 99")));
+}
