@@ -1,13 +1,18 @@
 //! Grants per second on each store: the client credentials grant, the password grant (with a
 //! verifier that does no hashing), the refresh grant (rotating) and bearer validation, against the
-//! in-memory store and against Redis on loopback (in memory, no append-only file), one request at
-//! a time and 32 at once. For Redis it also prints the round trips each request takes (the
-//! commands its connection sends, as `redis-cli monitor` sees them). Prints a table.
+//! in-memory store, Redis on loopback (in memory, no append-only file), PostgreSQL on loopback (a
+//! temporary cluster, fsync off) and an SQLite file (WAL), one request at a time and 32 at once.
+//! The SQL stores run twice: on a pool of one connection, and on a pool of 16. For Redis it also
+//! prints the round trips each request takes (the commands its connection sends, as `redis-cli
+//! monitor` sees them). Prints a table.
 //!
-//! `cargo bench --bench stores` (starts its own redis-server, which must be on PATH)
+//! `cargo bench --bench stores` (starts its own redis-server and PostgreSQL cluster: Debian's
+//! redis-server and postgresql must be installed)
 
 #![allow(clippy::disallowed_methods)] // a benchmark reads the wall clock
 
+#[path = "../tests/postgres_support/mod.rs"]
+mod postgres_support;
 #[path = "../tests/redis_support/mod.rs"]
 mod redis_support;
 mod support;
@@ -17,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use grantor::{
     AuthorizationServer, MemoryAttemptLimiter, MemoryTokenStore, RedisStore, ResourceRequest,
-    Scope, TokenRequest,
+    Scope, SqlStore, TokenRequest,
 };
 use support::{field, server, BASIC, SERVICE_BASIC};
 
@@ -116,15 +121,26 @@ fn main() {
                 .expect("redis"),
         );
         let memory = Arc::new(MemoryTokenStore::new());
-        let backends = [
+        let sqlite_dir = std::env::temp_dir().join(format!("grantor-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&sqlite_dir).expect("folder");
+        let mut backends = vec![
             (
                 "memory",
                 server(memory, Arc::new(MemoryAttemptLimiter::new())),
             ),
             ("redis", server(redis.clone(), redis)),
         ];
+        for (name, connections) in [("postgres 1", 1), ("postgres 16", 16)] {
+            let store = Arc::new(postgres(connections).await);
+            backends.push((name, server(store.clone(), store)));
+        }
+        for (name, connections) in [("sqlite 1", 1), ("sqlite 16", 16)] {
+            let file = sqlite_dir.join(format!("{connections}.db"));
+            let store = Arc::new(sqlite(&file, connections).await);
+            backends.push((name, server(store.clone(), store)));
+        }
         println!(
-            "{:<8} {:<22} {:>14} {:>14} {:>18}",
+            "{:<12} {:<22} {:>14} {:>14} {:>18}",
             "store", "request", "1 at a time/s", "32 at once/s", "round trips"
         );
         for (name, server) in &backends {
@@ -141,8 +157,52 @@ fn main() {
                 } else {
                     "-".to_owned()
                 };
-                println!("{name:<8} {label:<22} {sequential:>14.0} {concurrent:>14.0} {per:>18}");
+                println!("{name:<12} {label:<22} {sequential:>14.0} {concurrent:>14.0} {per:>18}");
             }
         }
     });
+    let _ = std::fs::remove_dir_all(
+        std::env::temp_dir().join(format!("grantor-bench-{}", std::process::id())),
+    );
+}
+
+/// A store on the bench's PostgreSQL cluster, on a pool of `connections`.
+async fn postgres(connections: u32) -> SqlStore {
+    let url = postgres_support::PostgresServer::shared().url();
+    let mut tries = 0;
+    let pool = loop {
+        match sqlx::postgres::PgPoolOptions::new()
+            .max_connections(connections)
+            .connect(url)
+            .await
+        {
+            Ok(pool) => break pool,
+            Err(e) => {
+                tries += 1;
+                assert!(tries < 100, "postgres takes no connections: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    let store = SqlStore::postgres(pool);
+    store.migrate().await.expect("migrate");
+    store
+}
+
+/// A store on the SQLite file `file`, on a pool of `connections`.
+async fn sqlite(file: &std::path::Path, connections: u32) -> SqlStore {
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(file)
+        .create_if_missing(true)
+        .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+        .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(30));
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(connections)
+        .connect_with(options)
+        .await
+        .expect("sqlite");
+    let store = SqlStore::sqlite(pool);
+    store.migrate().await.expect("migrate");
+    store
 }

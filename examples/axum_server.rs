@@ -22,6 +22,10 @@
 //! - `REDIS_URL`: keep tokens, codes, device requests, `mfa_token`s and failed-login counts in
 //!   Redis (e.g. `redis://127.0.0.1:6379`), so that several copies of the server behind one
 //!   address behave as one;
+//! - `DATABASE_URL`: keep them in a SQL database instead: `postgres://…` (several copies of the
+//!   server on one database behave as one) or `sqlite://FILE` (an embedded file, created if
+//!   missing: a restarted server still honours every token it issued). The tables are created at
+//!   start, and expired rows deleted a minute apart. Not together with `REDIS_URL`;
 //! - `REFRESH_GRACE_SECONDS`: how long a just-rotated refresh token may be presented again by
 //!   its own client (a retry after a lost reply) and get a fresh pair instead of revoking its
 //!   family; default `0`, off;
@@ -37,6 +41,7 @@ use std::collections::HashMap;
 use std::error::Error;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,7 +61,8 @@ use grantor::{
     DeviceRequest, ErrorCode, GrantType, LoginLimits, MemoryClientStore, MemoryCodeStore,
     MemoryDeviceCodeStore, MemoryTokenStore, OAuthError, OneTimeCode, OtpVerdict, Password,
     PendingAuthorization, PendingLimits, Reason, RedisStore, RequestIdHash, Scope, SecretHash,
-    StoreError, TokenLocation, Totp, UserCode, UserId, UserVerdict, UserVerifier, Username,
+    SqlStore, StoreError, TokenLocation, Totp, UserCode, UserId, UserVerdict, UserVerifier,
+    Username,
 };
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 use serde::Serialize;
@@ -346,9 +352,68 @@ pub async fn demo_server_with(
     settings: DemoSettings,
     users: Arc<DemoUsers>,
 ) -> Result<AuthorizationServer, Box<dyn Error>> {
+    let storage = match redis_url {
+        Some(url) => Storage::Redis(url.to_owned()),
+        None => Storage::Memory,
+    };
+    demo_server_on(issuer, &storage, settings, users).await
+}
+
+/// Where the demo keeps tokens, codes, device requests, `mfa_token`s and failed-login counts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Storage {
+    /// In this process (the crate's in-memory stores).
+    Memory,
+    /// In Redis at this URL (`REDIS_URL`).
+    Redis(String),
+    /// In the SQL database at this URL (`DATABASE_URL`): `postgres://…`, or `sqlite://FILE`.
+    Database(String),
+}
+
+impl Storage {
+    /// The storage the environment asks for: `REDIS_URL` or `DATABASE_URL` (not both), or
+    /// memory.
+    pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let set = |name: &str| var(name).filter(|v| !v.is_empty());
+        match (set("REDIS_URL"), set("DATABASE_URL")) {
+            (Some(_), Some(_)) => Err("REDIS_URL and DATABASE_URL are both set: keep tokens in \
+                 one place, and set only one of them"
+                .to_owned()),
+            (Some(url), None) => Ok(Storage::Redis(url)),
+            (None, Some(url)) => Ok(Storage::Database(url)),
+            (None, None) => Ok(Storage::Memory),
+        }
+    }
+}
+
+/// The SQL store at `url` (`postgres://…` or `sqlite://FILE`, the file created if missing), its
+/// tables created.
+pub async fn sql_store(url: &str) -> Result<SqlStore, Box<dyn Error>> {
+    let store = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        SqlStore::postgres(sqlx::PgPool::connect(url).await?)
+    } else if url.starts_with("sqlite:") {
+        let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+            .busy_timeout(Duration::from_secs(10));
+        SqlStore::sqlite(sqlx::SqlitePool::connect_with(options).await?)
+    } else {
+        return Err("DATABASE_URL must start with postgres:// or sqlite://".into());
+    };
+    store.migrate().await?;
+    Ok(store)
+}
+
+/// [`demo_server`] on `storage`, with `settings`, checking passwords with `users`.
+pub async fn demo_server_on(
+    issuer: &str,
+    storage: &Storage,
+    settings: DemoSettings,
+    users: Arc<DemoUsers>,
+) -> Result<AuthorizationServer, Box<dyn Error>> {
     let clients = Arc::new(demo_clients()?);
-    let builder = match redis_url {
-        Some(url) => {
+    let builder = match storage {
+        Storage::Redis(url) => {
             let redis = Arc::new(RedisStore::connect(url).await?);
             AuthorizationServer::builder(clients, redis.clone())
                 .attempt_limiter(redis.clone())
@@ -356,8 +421,30 @@ pub async fn demo_server_with(
                 .enable_device_code_grant(redis.clone())
                 .mfa_store(redis)
         }
+        Storage::Database(url) => {
+            let sql = Arc::new(sql_store(url).await?);
+            // Deletes what has expired, a minute apart (nothing depends on it but table sizes).
+            let sweeper = Arc::downgrade(&sql);
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(Duration::from_secs(60));
+                loop {
+                    every.tick().await;
+                    let Some(sql) = sweeper.upgrade() else { break };
+                    #[allow(clippy::disallowed_methods)] // the server's clock is the real one
+                    let now = time::OffsetDateTime::now_utc();
+                    if let Err(error) = sql.purge_expired(now, 1_000).await {
+                        tracing::warn!(%error, "could not delete expired rows");
+                    }
+                }
+            });
+            AuthorizationServer::builder(clients, sql.clone())
+                .attempt_limiter(sql.clone())
+                .enable_authorization_code_grant(sql.clone())
+                .enable_device_code_grant(sql.clone())
+                .mfa_store(sql)
+        }
         // (Without `mfa_store`, the engine keeps `mfa_token`s and used codes in memory.)
-        None => AuthorizationServer::builder(clients, Arc::new(MemoryTokenStore::new()))
+        Storage::Memory => AuthorizationServer::builder(clients, Arc::new(MemoryTokenStore::new()))
             .enable_authorization_code_grant(Arc::new(MemoryCodeStore::new()))
             .enable_device_code_grant(Arc::new(MemoryDeviceCodeStore::new())),
     };
@@ -1488,13 +1575,15 @@ async fn run() -> Result<(), Box<dyn Error>> {
         )
         .into());
     }
-    let redis_url = std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty());
+    let storage = Storage::from_lookup(|name| std::env::var(name).ok())?;
     let users = Arc::new(DemoUsers::seeded()?);
-    let app = router(demo_server_with(&issuer, redis_url.as_deref(), settings, users).await?);
-    if let Some(url) = &redis_url {
-        // The URL may carry a password: name only where it points.
-        let host = url.rsplit('@').next().unwrap_or(url);
-        eprintln!("keeping tokens in Redis at {host}");
+    let app = router(demo_server_on(&issuer, &storage, settings, users).await?);
+    // A URL may carry a password: name only where it points.
+    let place = |url: &str| url.rsplit('@').next().unwrap_or(url).to_owned();
+    match &storage {
+        Storage::Redis(url) => eprintln!("keeping tokens in Redis at {}", place(url)),
+        Storage::Database(url) => eprintln!("keeping tokens in the database at {}", place(url)),
+        Storage::Memory => {}
     }
     if !settings.refresh_grace.is_zero() {
         eprintln!(

@@ -1,6 +1,7 @@
 //! The worked example over real HTTP, against the example's own router started in-process.
 
 mod in_process;
+mod postgres_support;
 mod redis_support;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -42,13 +43,27 @@ const USERS: &str = r#"[{"name":"adolfo","email":"adolfo@mailinator.com"},{"name
 
 /// Starts the example's router on a free port, as `cargo run --example axum_server` would.
 async fn start_example(redis_url: Option<&str>) -> std::net::SocketAddr {
+    let storage = match redis_url {
+        Some(url) => example::Storage::Redis(url.to_owned()),
+        None => example::Storage::Memory,
+    };
+    start_example_on(&storage).await
+}
+
+/// [`start_example`] with its tokens kept in `storage`.
+async fn start_example_on(storage: &example::Storage) -> std::net::SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let server = example::demo_server(&format!("http://{addr}"), redis_url)
-        .await
-        .expect("demo server");
+    let server = example::demo_server_on(
+        &format!("http://{addr}"),
+        storage,
+        example::DemoSettings::default(),
+        std::sync::Arc::new(example::DemoUsers::seeded().expect("users")),
+    )
+    .await
+    .expect("demo server");
     // Served as `main` serves it: each request knows its caller's address.
     tokio::spawn(example::serve(
         listener,
@@ -625,5 +640,99 @@ async fn the_device_flow_and_mfa_span_two_servers_on_one_redis() {
         Some("invalid_grant"),
         "{}",
         r.body
+    );
+}
+
+/// Logs tom in at `addr`: his access and refresh tokens.
+async fn tom_logs_in(addr: SocketAddr) -> (String, String) {
+    let r = send(
+        addr,
+        post_form("/oauth/token", CLIENTAPP, &login_body("123456")),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let body = r.json();
+    let field = |name: &str| body[name].as_str().expect("a token").to_owned();
+    (field("access_token"), field("refresh_token"))
+}
+
+/// `DATABASE_URL=sqlite://FILE`: a restarted server still honours every token it issued, and
+/// still refuses a rotated refresh token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_example_on_one_sqlite_file_honours_its_tokens() {
+    let dir = std::env::temp_dir().join(format!(
+        "grantor-example-{}-{}",
+        std::process::id(),
+        grantor::FamilyId::generate()
+    ));
+    std::fs::create_dir_all(&dir).expect("folder");
+    let storage = example::Storage::Database(format!("sqlite://{}", dir.join("demo.db").display()));
+    let first = start_example_on(&storage).await;
+    let (access, refresh) = tom_logs_in(first).await;
+    let rotate = format!("grant_type=refresh_token&refresh_token={refresh}");
+    let r = send(first, post_form("/oauth/token", CLIENTAPP, &rotate)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    // Another server on the same file, as after a restart.
+    let second = start_example_on(&storage).await;
+    let r = send(second, get("/api/users", Some(&format!("Bearer {access}")))).await;
+    assert_eq!((r.status, r.body.as_str()), (200, USERS));
+    let r = send(second, post_form("/oauth/token", CLIENTAPP, &rotate)).await;
+    assert_eq!(r.json()["error"].as_str(), Some("invalid_grant"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `DATABASE_URL=postgres://…`: two servers on one database behave as one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_example_servers_on_one_postgres_database_behave_as_one() {
+    let url = postgres_support::PostgresServer::shared().url().to_owned();
+    // The cluster may still be starting: wait until it takes connections.
+    let mut tries = 0;
+    while sqlx::PgPool::connect(&url).await.is_err() {
+        tries += 1;
+        assert!(tries < 100, "postgres takes no connections");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let storage = example::Storage::Database(url);
+    let a = start_example_on(&storage).await;
+    let b = start_example_on(&storage).await;
+    let (access, refresh) = tom_logs_in(a).await;
+    let r = send(b, get("/api/users", Some(&format!("Bearer {access}")))).await;
+    assert_eq!((r.status, r.body.as_str()), (200, USERS));
+    let rotate = format!("grant_type=refresh_token&refresh_token={refresh}");
+    let r = send(b, post_form("/oauth/token", CLIENTAPP, &rotate)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let new_access = r.json()["access_token"]
+        .as_str()
+        .expect("access")
+        .to_owned();
+    // The old refresh token is a replay at the other server, which revokes the family there too.
+    let r = send(a, post_form("/oauth/token", CLIENTAPP, &rotate)).await;
+    assert_eq!(r.json()["error"].as_str(), Some("invalid_grant"));
+    let r = send(b, get("/api/users", Some(&format!("Bearer {new_access}")))).await;
+    assert_eq!(r.status, 401);
+}
+
+/// `REDIS_URL` and `DATABASE_URL` together: the example refuses to start, and says why.
+#[test]
+fn redis_and_a_database_together_are_refused() {
+    let env = |redis: Option<&str>, db: Option<&str>| {
+        let (redis, db) = (redis.map(str::to_owned), db.map(str::to_owned));
+        example::Storage::from_lookup(move |name| match name {
+            "REDIS_URL" => redis.clone(),
+            "DATABASE_URL" => db.clone(),
+            _ => None,
+        })
+    };
+    assert!(env(Some("redis://h"), Some("sqlite://f"))
+        .is_err_and(|why| why.contains("REDIS_URL and DATABASE_URL")));
+    assert_eq!(env(None, None), Ok(example::Storage::Memory));
+    assert_eq!(
+        env(Some(""), Some("sqlite://f")),
+        Ok(example::Storage::Database("sqlite://f".to_owned()))
+    );
+    assert_eq!(
+        env(Some("redis://h"), None),
+        Ok(example::Storage::Redis("redis://h".to_owned()))
     );
 }

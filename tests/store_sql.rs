@@ -312,6 +312,18 @@ async fn nothing_recoverable_is_stored() {
             issued.extend([code, t.str("access_token"), t.str("refresh_token")]);
         }
     }
+    // A password typed into the username field, refused: counted against that username, which
+    // is kept only hashed.
+    let typo = answer(
+        server
+            .token(
+                TokenRequest::form("grant_type=password&username=s3cret-typed-here&password=x")
+                    .with_authorization(basic("other", "other-secret")),
+            )
+            .await,
+    );
+    assert_eq!(typo.error(), "invalid_grant");
+    issued.push("s3cret-typed-here".to_owned());
     // The whole file, including what the write-ahead log holds.
     drop(server);
     let mut bytes = Vec::new();

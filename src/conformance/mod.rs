@@ -6,7 +6,7 @@
 //! are kept. Each check here drives one store through one of those promises: a broken promise
 //! fails an assertion, like any test, and a store call that answers an error ends the check
 //! with a [`Failure`] naming the step. [`MemoryTokenStore`](crate::MemoryTokenStore) and friends and
-//! `RedisStore` pass all of them.
+//! `RedisStore` and `SqlStore` (on PostgreSQL and on SQLite) pass all of them.
 //!
 //! Enable the `conformance` feature in your dev-dependencies, and call one macro per trait your
 //! store implements, in an integration test (`tests/conformance.rs`):

@@ -28,8 +28,10 @@
 //!
 //! With the `redis` feature, `RedisStore` implements [`TokenStore`], [`AttemptLimiter`],
 //! [`CodeStore`], [`DeviceCodeStore`] and [`MfaStore`] in Redis, for several servers that must
-//! share them. Both stores pass one conformance suite, and so must any store of your own: with the
-//! `conformance` feature, `grantor::conformance` runs it on yours, one test macro per trait.
+//! share them; with the `postgres` or `sqlite` feature, `SqlStore` implements the same five in
+//! PostgreSQL or SQLite (in `sql`, one module per trait). Every store passes one conformance
+//! suite, and so must any store of your own: with the `conformance` feature,
+//! `grantor::conformance` runs it on yours, one test macro per trait.
 //!
 //! Every trait is `Send + Sync` with `&self` methods: interior mutability (a connection pool, a
 //! lock) is the implementor's business, and the server holds each as an `Arc<dyn Trait>`.

@@ -2,6 +2,7 @@
 //! `grantor_attempt_leases` (checks in flight).
 
 use async_trait::async_trait;
+use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use super::{at, lock_key, Arg, Dialect, SqlStore, Tx};
@@ -9,6 +10,12 @@ use crate::error::StoreError;
 use crate::store::attempt::{
     AttemptKey, AttemptLease, AttemptLimiter, AttemptRule, AttemptVerdict,
 };
+
+/// `key` as the tables keep it: the SHA-256 of its storage key, in hex. A username someone typed
+/// (a password, typed into the wrong field) is not kept as typed.
+fn stored(key: &AttemptKey) -> String {
+    crate::token::hex(&Sha256::digest(key.storage_key().as_bytes()))
+}
 
 /// A lease id as the table keeps it (the same 64 bits, as a signed `BIGINT`).
 fn lease_id(lease: &AttemptLease) -> i64 {
@@ -80,7 +87,7 @@ impl AttemptLimiter for SqlStore {
         now: OffsetDateTime,
     ) -> Result<AttemptVerdict, StoreError> {
         let (now, window) = (at(now), nanos(rule.window));
-        let key = key.storage_key();
+        let key = stored(key);
         let max = i64::from(rule.max_failures);
         let mut tx = self.db.begin().await?;
         tx.lock(vec![lock_key("attempt", key.as_bytes())]).await?;
@@ -136,7 +143,7 @@ impl AttemptLimiter for SqlStore {
                 "DELETE FROM grantor_attempt_leases
                  WHERE attempt_key = $1 AND lease_id = $2 AND until_at > $3",
                 &[
-                    Arg::Text(&key.storage_key()),
+                    Arg::Text(&stored(key)),
                     Arg::Int(lease_id(lease)),
                     Arg::Int(at(now)),
                 ],
@@ -153,7 +160,7 @@ impl AttemptLimiter for SqlStore {
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let (now, window) = (at(now), nanos(rule.window));
-        let key = key.storage_key();
+        let key = stored(key);
         let mut tx = self.db.begin().await?;
         tx.lock(vec![lock_key("attempt", key.as_bytes())]).await?;
         // The lease ends here, lapsed or not, and counts once: as this failure.

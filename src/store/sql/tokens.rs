@@ -81,6 +81,31 @@ async fn any_revoked<'f>(
     Ok(false)
 }
 
+/// Saves a live token, replacing what was under its hash: `$1` hash, `$2` state, `$3` client,
+/// `$4` family, `$5` expiry, `$6` record.
+const SAVE_LIVE: &str = "INSERT INTO grantor_tokens
+         (hash, state, client_id, family_id, expires_at, spent_at, successor, record)
+     VALUES ($1, $2, $3, $4, $5, NULL, NULL, $6)
+     ON CONFLICT (hash) DO UPDATE SET
+         state = excluded.state, client_id = excluded.client_id,
+         family_id = excluded.family_id, expires_at = excluded.expires_at,
+         spent_at = NULL, successor = NULL, record = excluded.record";
+
+/// Leaves nothing under `$1`.
+const DELETE: &str = "DELETE FROM grantor_tokens WHERE hash = $1";
+
+/// [`SAVE_LIVE`]'s values for `record` under `hash`, written as `encoded`.
+fn live_args<'a>(hash: &'a TokenHash, record: &'a TokenRecord, encoded: &'a str) -> [Arg<'a>; 6] {
+    [
+        Arg::Bytes(hash.as_bytes()),
+        Arg::Int(LIVE),
+        Arg::Text(record.client_id.as_str()),
+        Arg::OptText(record.family_id.as_ref().map(FamilyId::as_str)),
+        Arg::Int(at(record.expires_at)),
+        Arg::Text(encoded),
+    ]
+}
+
 /// Saves `tokens` (their families' locks held, none revoked): each replaces what was under its
 /// hash; one already expired at `now` leaves nothing there.
 async fn save(
@@ -89,34 +114,13 @@ async fn save(
     now: i64,
 ) -> Result<(), StoreError> {
     for (hash, record) in tokens {
-        let expires_at = at(record.expires_at);
-        if expires_at <= now {
-            tx.execute(
-                "DELETE FROM grantor_tokens WHERE hash = $1",
-                &[Arg::Bytes(hash.as_bytes())],
-            )
-            .await?;
+        if at(record.expires_at) <= now {
+            tx.execute(DELETE, &[Arg::Bytes(hash.as_bytes())]).await?;
             continue;
         }
         let encoded = encode_record(record)?;
-        tx.execute(
-            "INSERT INTO grantor_tokens
-                 (hash, state, client_id, family_id, expires_at, spent_at, successor, record)
-             VALUES ($1, $2, $3, $4, $5, NULL, NULL, $6)
-             ON CONFLICT (hash) DO UPDATE SET
-                 state = excluded.state, client_id = excluded.client_id,
-                 family_id = excluded.family_id, expires_at = excluded.expires_at,
-                 spent_at = NULL, successor = NULL, record = excluded.record",
-            &[
-                Arg::Bytes(hash.as_bytes()),
-                Arg::Int(LIVE),
-                Arg::Text(record.client_id.as_str()),
-                Arg::OptText(record.family_id.as_ref().map(FamilyId::as_str)),
-                Arg::Int(expires_at),
-                Arg::Text(&encoded),
-            ],
-        )
-        .await?;
+        tx.execute(SAVE_LIVE, &live_args(hash, record, &encoded))
+            .await?;
     }
     Ok(())
 }
@@ -130,11 +134,7 @@ async fn write_mark(
 ) -> Result<(), StoreError> {
     let keep_until = at(mark.keep_until);
     if keep_until <= now {
-        tx.execute(
-            "DELETE FROM grantor_tokens WHERE hash = $1",
-            &[Arg::Bytes(hash.as_bytes())],
-        )
-        .await?;
+        tx.execute(DELETE, &[Arg::Bytes(hash.as_bytes())]).await?;
         return Ok(());
     }
     tx.execute(
@@ -198,6 +198,23 @@ impl TokenStore for SqlStore {
         now: OffsetDateTime,
     ) -> Result<TokenSave, StoreError> {
         let now = at(now);
+        if let [(hash, record)] = tokens {
+            if record.family_id.is_none() {
+                // One token that stands alone (client credentials): no family to check, so one
+                // statement.
+                if at(record.expires_at) <= now {
+                    self.db
+                        .execute(DELETE, &[Arg::Bytes(hash.as_bytes())])
+                        .await?;
+                } else {
+                    let encoded = encode_record(record)?;
+                    self.db
+                        .execute(SAVE_LIVE, &live_args(hash, record, &encoded))
+                        .await?;
+                }
+                return Ok(TokenSave::Saved);
+            }
+        }
         let families = || tokens.iter().filter_map(|(_, r)| r.family_id.as_ref());
         let mut tx = self.db.begin().await?;
         tx.lock(families().map(family_lock).collect()).await?;
