@@ -93,6 +93,11 @@ async fn postgres() -> Arc<SqlStore> {
 
 /// A store on a PostgreSQL database of its own (for a check that counts or deletes every row).
 async fn postgres_alone() -> Arc<SqlStore> {
+    postgres_alone_with_pool().await.0
+}
+
+/// [`postgres_alone`], with its pool.
+async fn postgres_alone_with_pool() -> (Arc<SqlStore>, sqlx::PgPool) {
     let shared = pg_pool().await;
     let name = format!(
         "grantor_{}",
@@ -114,9 +119,9 @@ async fn postgres_alone() -> Arc<SqlStore> {
         .connect(&url)
         .await
         .expect("connect");
-    let store = SqlStore::postgres(pool);
+    let store = SqlStore::postgres(pool.clone());
     store.migrate().await.expect("migrate");
-    Arc::new(store)
+    (Arc::new(store), pool)
 }
 
 mod on_sqlite {
@@ -386,4 +391,179 @@ async fn a_newer_schema_is_refused() {
         .expect("insert");
     let refused = SqlStore::sqlite(pool).migrate().await;
     assert!(refused.is_err_and(|e| format!("{e:?}").contains("version 99")));
+}
+
+/// Clients registered in the database: saved, found as saved (only the secret's hash kept),
+/// replaced, removed; and a server reads them there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_are_registered_in_the_database() {
+    use grantor::{Client, ClientId, ClientSecret, ClientStore, GrantType, SecretHash};
+
+    let (on_sqlite, _dir) = sqlite().await;
+    for store in [on_sqlite, postgres().await] {
+        let id = format!("app-{}", grantor::FamilyId::generate());
+        let secret = ClientSecret::new("s3cret-of-the-app");
+        let client = Client::confidential(id.as_str(), SecretHash::new(&secret))
+            .with_grant_types([GrantType::ClientCredentials, GrantType::AuthorizationCode])
+            .with_allowed_scope("read write".parse().expect("scope"))
+            .with_default_scope("read".parse().expect("scope"))
+            .with_redirect_uris(["https://app.example.com/cb?x=1 2", "com.example:/cb"]);
+        store.save_client(&client).await.expect("save");
+        let found = store
+            .find_client(&ClientId::new(id.as_str()))
+            .await
+            .expect("find")
+            .expect("a client");
+        assert_eq!(found.id.as_str(), id);
+        assert!(!found.is_public());
+        let grantor::ClientKind::Confidential { secret: hash } = &found.kind else {
+            panic!("a confidential client");
+        };
+        assert!(hash.verify(&secret));
+        assert!(!hash.verify(&ClientSecret::new("wrong")));
+        assert_eq!(
+            found.grant_types,
+            [GrantType::ClientCredentials, GrantType::AuthorizationCode]
+        );
+        assert_eq!(found.allowed_scope.as_str(), "read write");
+        assert_eq!(found.default_scope.as_str(), "read");
+        let uris: Vec<&str> = found.redirect_uris.iter().map(|u| u.as_str()).collect();
+        assert_eq!(
+            uris,
+            ["https://app.example.com/cb?x=1 2", "com.example:/cb"]
+        );
+
+        // A server authenticates it from the database.
+        let server = AuthorizationServer::builder(store.clone(), store.clone())
+            .enable_client_credentials_grant()
+            .build()
+            .expect("server");
+        let issued = answer(
+            server
+                .token(
+                    TokenRequest::form("grant_type=client_credentials")
+                        .with_authorization(basic(&id, "s3cret-of-the-app")),
+                )
+                .await,
+        );
+        assert_eq!(issued.status, 200, "{}", issued.json);
+
+        // Replaced by a public registration under the same id; then removed.
+        store
+            .save_client(&Client::public(id.as_str()).with_grant_types([GrantType::Implicit]))
+            .await
+            .expect("replace");
+        let replaced = store
+            .find_client(&ClientId::new(id.as_str()))
+            .await
+            .expect("find")
+            .expect("a client");
+        assert!(replaced.is_public());
+        assert_eq!(replaced.grant_types, [GrantType::Implicit]);
+        assert!(replaced.redirect_uris.is_empty());
+        assert!(store
+            .remove_client(&ClientId::new(id.as_str()))
+            .await
+            .expect("remove"));
+        assert!(!store
+            .remove_client(&ClientId::new(id.as_str()))
+            .await
+            .expect("remove"));
+        assert!(store
+            .find_client(&ClientId::new(id.as_str()))
+            .await
+            .expect("find")
+            .is_none());
+    }
+}
+
+/// Failed-login keys are kept hashed: plain SHA-256 by default, HMAC-SHA256 under the key
+/// secret when one is given (then a list of likely usernames cannot be matched against them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_login_keys_are_hashed_and_keyed_by_the_secret() {
+    use grantor::{AttemptKey, AttemptLease, AttemptLimiter, AttemptRule, Username};
+    use sha2::Digest as _;
+
+    let dir = TempDir::new();
+    let pool = sqlite_pool(&dir.file()).await;
+    let plain = SqlStore::sqlite(pool.clone());
+    plain.migrate().await.expect("migrate");
+    let keyed = SqlStore::sqlite(pool.clone()).with_key_secret("a secret of the deployment");
+    assert!(format!("{keyed:?}").contains("[redacted]"));
+    assert!(!format!("{keyed:?}").contains("a secret of the deployment"));
+    let rule = AttemptRule {
+        max_failures: 5,
+        window: Duration::from_secs(900),
+    };
+    #[allow(clippy::disallowed_methods)] // the store judges by the `now` it is given
+    let now = time::OffsetDateTime::now_utc();
+    let lease = AttemptLease::new(now + Duration::from_secs(30));
+    let keys = |name: &str| AttemptKey::username(&Username::new(name));
+    plain
+        .record_failure(&keys("plain-tom"), &rule, &lease, now)
+        .await
+        .expect("failure");
+    keyed
+        .record_failure(&keys("keyed-tom"), &rule, &lease, now)
+        .await
+        .expect("failure");
+    let stored: Vec<String> = sqlx::query_scalar("SELECT attempt_key FROM grantor_attempts")
+        .fetch_all(&pool)
+        .await
+        .expect("keys");
+    let sha = |name: &str| {
+        sha2::Sha256::digest(format!("user:{name}").as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    assert_eq!(stored.len(), 2);
+    assert!(stored.contains(&sha("plain-tom")));
+    assert!(!stored.contains(&sha("keyed-tom")));
+    assert!(stored.iter().all(|k| k.len() == 64 && !k.contains("tom")));
+}
+
+/// The sweep never deletes what a request has just written: a one-time code counter whose hold
+/// had lapsed, rewritten by a transaction that commits while the sweep runs, stays (else the same
+/// code would be accepted twice).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_sweep_never_undoes_a_write_it_races() {
+    use grantor::{MfaStore, OtpAdvance, UserId};
+
+    let (store, pool) = postgres_alone_with_pool().await;
+    #[allow(clippy::disallowed_methods)] // the store judges by the `now` it is given
+    let now = time::OffsetDateTime::now_utc();
+    let later = now + Duration::from_secs(60);
+    let user = UserId::new("racer");
+    // A counter held until `now`: lapsed at `now`, so the sweep may take it.
+    assert_eq!(
+        store
+            .advance_otp_counter(&user, 10, now, now - Duration::from_secs(1))
+            .await
+            .expect("advance"),
+        OtpAdvance::Advanced
+    );
+    // Another server moves it forward, in a transaction still open while the sweep starts.
+    let mut writer = pool.begin().await.expect("begin");
+    let held_until = i64::try_from(later.unix_timestamp_nanos()).expect("nanoseconds");
+    sqlx::query("UPDATE grantor_otp_counters SET counter = 11, until_at = $1 WHERE user_id = $2")
+        .bind(held_until)
+        .bind("racer")
+        .execute(&mut *writer)
+        .await
+        .expect("update");
+    let sweeper = store.clone();
+    let sweep = tokio::spawn(async move { sweeper.purge_expired(now, 1_000).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    writer.commit().await.expect("commit");
+    sweep.await.expect("task").expect("purge");
+    // The counter 11 is held: 11 again is refused.
+    assert_eq!(
+        store
+            .advance_otp_counter(&user, 11, later, now)
+            .await
+            .expect("advance"),
+        OtpAdvance::NotHigher,
+        "the sweep deleted a counter written while it ran"
+    );
 }

@@ -55,6 +55,8 @@ mod client;
 mod code;
 mod device;
 mod expiry;
+#[cfg(any(feature = "redis", feature = "postgres", feature = "sqlite"))]
+mod keyed;
 mod memory;
 mod mfa;
 mod pending;

@@ -14,10 +14,8 @@ mod tokens;
 use std::fmt;
 use std::time::Duration;
 
-use hmac::{Hmac, Mac as _};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{ErrorKind, RedisError, Script, ServerErrorKind};
-use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 
 use crate::error::StoreError;
@@ -507,19 +505,7 @@ impl RedisStore {
     /// A user-derived name as it appears in a key: its SHA-256, or its HMAC-SHA256 under the
     /// key secret, in hex.
     fn name_digest(&self, name: &str) -> String {
-        let digest: [u8; 32] = match &self.key_secret {
-            Some(secret) => match Hmac::<Sha256>::new_from_slice(secret) {
-                Ok(mac) => mac
-                    .chain_update(name.as_bytes())
-                    .finalize()
-                    .into_bytes()
-                    .into(),
-                // HMAC takes keys of any length; this arm is never taken.
-                Err(_) => Sha256::digest(name.as_bytes()).into(),
-            },
-            None => Sha256::digest(name.as_bytes()).into(),
-        };
-        crate::token::hex(&digest)
+        crate::store::keyed::name_digest(self.key_secret.as_deref(), name)
     }
 
     /// Adds the keys and arguments that save `tokens` to a script invocation: a token's key, and

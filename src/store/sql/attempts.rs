@@ -2,7 +2,6 @@
 //! `grantor_attempt_leases` (checks in flight).
 
 use async_trait::async_trait;
-use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use super::{at, lock_key, Arg, Dialect, SqlStore, Tx};
@@ -11,10 +10,13 @@ use crate::store::attempt::{
     AttemptKey, AttemptLease, AttemptLimiter, AttemptRule, AttemptVerdict,
 };
 
-/// `key` as the tables keep it: the SHA-256 of its storage key, in hex. A username someone typed
-/// (a password, typed into the wrong field) is not kept as typed.
-fn stored(key: &AttemptKey) -> String {
-    crate::token::hex(&Sha256::digest(key.storage_key().as_bytes()))
+impl SqlStore {
+    /// `key` as the tables keep it: the SHA-256 of its storage key (or its HMAC-SHA256 under the
+    /// key secret), in hex. A username someone typed (a password, typed into the wrong field) is
+    /// not kept as typed.
+    fn stored(&self, key: &AttemptKey) -> String {
+        crate::store::keyed::name_digest(self.key_secret.as_deref(), &key.storage_key())
+    }
 }
 
 /// A lease id as the table keeps it (the same 64 bits, as a signed `BIGINT`).
@@ -87,7 +89,7 @@ impl AttemptLimiter for SqlStore {
         now: OffsetDateTime,
     ) -> Result<AttemptVerdict, StoreError> {
         let (now, window) = (at(now), nanos(rule.window));
-        let key = stored(key);
+        let key = self.stored(key);
         let max = i64::from(rule.max_failures);
         let mut tx = self.db.begin().await?;
         tx.lock(vec![lock_key("attempt", key.as_bytes())]).await?;
@@ -143,7 +145,7 @@ impl AttemptLimiter for SqlStore {
                 "DELETE FROM grantor_attempt_leases
                  WHERE attempt_key = $1 AND lease_id = $2 AND until_at > $3",
                 &[
-                    Arg::Text(&stored(key)),
+                    Arg::Text(&self.stored(key)),
                     Arg::Int(lease_id(lease)),
                     Arg::Int(at(now)),
                 ],
@@ -160,7 +162,7 @@ impl AttemptLimiter for SqlStore {
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let (now, window) = (at(now), nanos(rule.window));
-        let key = stored(key);
+        let key = self.stored(key);
         let mut tx = self.db.begin().await?;
         tx.lock(vec![lock_key("attempt", key.as_bytes())]).await?;
         // The lease ends here, lapsed or not, and counts once: as this failure.

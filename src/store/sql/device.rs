@@ -231,8 +231,8 @@ impl DeviceCodeStore for SqlStore {
         .await?;
         // The user code stops working, and may be drawn again.
         tx.execute(
-            "DELETE FROM grantor_device_user_codes WHERE user_code = $1",
-            &[Arg::Bytes(user_code.as_bytes())],
+            "DELETE FROM grantor_device_user_codes WHERE user_code = $1 AND device_code = $2",
+            &[Arg::Bytes(user_code.as_bytes()), Arg::Bytes(&device_code)],
         )
         .await?;
         tx.commit().await?;

@@ -26,6 +26,7 @@
 //! since the Unix epoch (`BIGINT`), compared with the `now` each method is given.
 
 mod attempts;
+mod clients;
 mod codes;
 mod device;
 mod mfa;
@@ -33,6 +34,7 @@ mod schema;
 mod tokens;
 
 use std::fmt;
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -42,7 +44,9 @@ use crate::error::StoreError;
 /// grantor's stores in a SQL database: [`TokenStore`](crate::TokenStore),
 /// [`CodeStore`](crate::CodeStore), [`DeviceCodeStore`](crate::DeviceCodeStore),
 /// [`MfaStore`](crate::MfaStore) and [`AttemptLimiter`](crate::AttemptLimiter), each step one
-/// statement or one transaction, so that several servers on one database behave as one.
+/// statement or one transaction, so that several servers on one database behave as one; and
+/// [`ClientStore`](crate::ClientStore), over clients registered with
+/// [`save_client`](Self::save_client).
 ///
 /// ```no_run
 /// # #[cfg(feature = "postgres")]
@@ -66,12 +70,18 @@ use crate::error::StoreError;
 #[derive(Clone)]
 pub struct SqlStore {
     db: Db,
+    /// The secret failed-login keys are keyed by, if any.
+    key_secret: Option<Arc<[u8]>>,
 }
 
 impl fmt::Debug for SqlStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SqlStore")
             .field("database", &self.db.dialect())
+            .field(
+                "key_secret",
+                &self.key_secret.as_ref().map(|_| "[redacted]"),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -101,6 +111,7 @@ impl SqlStore {
     pub fn postgres(pool: sqlx::PgPool) -> Self {
         Self {
             db: Db::Postgres(pool),
+            key_secret: None,
         }
     }
 
@@ -111,7 +122,18 @@ impl SqlStore {
     pub fn sqlite(pool: sqlx::SqlitePool) -> Self {
         Self {
             db: Db::Sqlite(pool),
+            key_secret: None,
         }
+    }
+
+    /// Keeps failed-login keys (which hold usernames as typed, and caller addresses) as
+    /// HMAC-SHA256s under `secret` instead of plain SHA-256s, so that a copy of the database
+    /// cannot be matched against a list of likely usernames or addresses. Every server sharing
+    /// the database must use the same secret (from your secret manager, say): with another one
+    /// it would count failed logins apart.
+    pub fn with_key_secret(mut self, secret: impl AsRef<[u8]>) -> Self {
+        self.key_secret = Some(secret.as_ref().into());
+        self
     }
 
     /// Creates grantor's tables and indexes (all named `grantor_…`) if they are not there yet,
@@ -152,7 +174,13 @@ impl Db {
     async fn begin(&self) -> Result<Tx, StoreError> {
         match self {
             #[cfg(feature = "postgres")]
-            Db::Postgres(pool) => Ok(Tx::Postgres(pool.begin().await.map_err(failed)?)),
+            // READ COMMITTED whatever the server's default: each statement sees what the
+            // transactions it waited for (on a lock) committed.
+            Db::Postgres(pool) => Ok(Tx::Postgres(
+                pool.begin_with("BEGIN ISOLATION LEVEL READ COMMITTED")
+                    .await
+                    .map_err(failed)?,
+            )),
             #[cfg(feature = "sqlite")]
             Db::Sqlite(pool) => Ok(Tx::Sqlite(
                 pool.begin_with("BEGIN IMMEDIATE").await.map_err(failed)?,
@@ -276,27 +304,6 @@ impl Tx {
                 .await
                 .map_err(failed)?
                 .map(Row::Sqlite)),
-        }
-    }
-
-    async fn fetch_all(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<Row>, StoreError> {
-        match self {
-            #[cfg(feature = "postgres")]
-            Tx::Postgres(tx) => Ok(pg::query(sql, args)
-                .fetch_all(&mut **tx)
-                .await
-                .map_err(failed)?
-                .into_iter()
-                .map(Row::Postgres)
-                .collect()),
-            #[cfg(feature = "sqlite")]
-            Tx::Sqlite(tx) => Ok(lite::query(sql, args)
-                .fetch_all(&mut **tx)
-                .await
-                .map_err(failed)?
-                .into_iter()
-                .map(Row::Sqlite)
-                .collect()),
         }
     }
 

@@ -29,6 +29,8 @@ const TABLES: &[&str] = &[
         family_id TEXT PRIMARY KEY,
         until_at BIGINT NOT NULL
     )",
+    "CREATE INDEX IF NOT EXISTS grantor_revoked_families_until
+        ON grantor_revoked_families (until_at)",
     // Authorization requests awaiting a decision.
     "CREATE TABLE IF NOT EXISTS grantor_pending (
         hash {bytes} PRIMARY KEY,
@@ -83,18 +85,31 @@ const TABLES: &[&str] = &[
         counter BIGINT NOT NULL,
         until_at BIGINT NOT NULL
     )",
+    "CREATE INDEX IF NOT EXISTS grantor_otp_counters_until ON grantor_otp_counters (until_at)",
+    // Registered clients: the secret's hash (NULL for a public client), grant types separated by
+    // spaces, scopes, and the redirect URIs as a JSON array.
+    "CREATE TABLE IF NOT EXISTS grantor_clients (
+        client_id TEXT PRIMARY KEY,
+        secret_hash TEXT,
+        grant_types TEXT NOT NULL,
+        allowed_scope TEXT NOT NULL,
+        default_scope TEXT NOT NULL,
+        redirect_uris TEXT NOT NULL
+    )",
     // Failed sign-ins per key in their window, and the checks in flight (leases).
     "CREATE TABLE IF NOT EXISTS grantor_attempts (
         attempt_key TEXT PRIMARY KEY,
         failures BIGINT NOT NULL,
         window_ends BIGINT
     )",
+    "CREATE INDEX IF NOT EXISTS grantor_attempts_window ON grantor_attempts (window_ends)",
     "CREATE TABLE IF NOT EXISTS grantor_attempt_leases (
         attempt_key TEXT NOT NULL,
         lease_id BIGINT NOT NULL,
         until_at BIGINT NOT NULL,
         PRIMARY KEY (attempt_key, lease_id)
     )",
+    "CREATE INDEX IF NOT EXISTS grantor_attempt_leases_until ON grantor_attempt_leases (until_at)",
 ];
 
 /// Creates the tables of [`SCHEMA_VERSION`] unless the database has them.
@@ -144,8 +159,14 @@ pub(super) async fn migrate(db: &Db) -> Result<(), StoreError> {
 const LEASE_MEMORY_NANOS: i64 = 24 * 60 * 60 * 1_000_000_000;
 
 /// Deletes, `batch` rows per statement, every row that means nothing at `now`.
+///
+/// Each statement tests its condition twice: in the subquery that picks the rows, and again on
+/// the row it deletes, so that a row rewritten meanwhile by another request (a counter moved
+/// forward, a family's mark extended) is left alone. In PostgreSQL the subquery skips rows that
+/// others hold locked (`FOR UPDATE SKIP LOCKED`): the sweep never waits on a request, and no
+/// request waits on it in a circle.
 pub(super) async fn purge(db: &Db, now: i64, batch: i64) -> Result<u64, StoreError> {
-    let sweeps: [(&str, &str, &str, i64); 11] = [
+    let sweeps: [(&str, &str, &str, i64); 10] = [
         ("grantor_tokens", "hash", "expires_at <= $1", now),
         (
             "grantor_revoked_families",
@@ -166,7 +187,7 @@ pub(super) async fn purge(db: &Db, now: i64, batch: i64) -> Result<u64, StoreErr
         ("grantor_otp_counters", "user_id", "until_at <= $1", now),
         (
             "grantor_attempt_leases",
-            "attempt_key",
+            "attempt_key, lease_id",
             "until_at <= $1",
             now.saturating_sub(LEASE_MEMORY_NANOS),
         ),
@@ -178,26 +199,17 @@ pub(super) async fn purge(db: &Db, now: i64, batch: i64) -> Result<u64, StoreErr
               WHERE l.attempt_key = grantor_attempts.attempt_key)",
             now,
         ),
-        // Device user codes whose request is gone (taken, or purged above).
-        (
-            "grantor_device_user_codes",
-            "user_code",
-            "(expires_at <= $1 OR NOT EXISTS (SELECT 1 FROM grantor_devices d \
-              WHERE d.device_code = grantor_device_user_codes.device_code))",
-            now,
-        ),
     ];
+    let skip_locked = match db.dialect() {
+        Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
+        Dialect::Sqlite => "",
+    };
     let mut total = 0;
     for (table, key, lapsed, when) in sweeps {
-        // A lease is one of several rows under its key: it is deleted by its key and id.
-        let sql = if table == "grantor_attempt_leases" {
-            format!(
-                "DELETE FROM {table} WHERE (attempt_key, lease_id) IN \
-                 (SELECT attempt_key, lease_id FROM {table} WHERE {lapsed} LIMIT $2)"
-            )
-        } else {
-            format!("DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} WHERE {lapsed} LIMIT $2)")
-        };
+        let sql = format!(
+            "DELETE FROM {table} WHERE ({key}) IN \
+             (SELECT {key} FROM {table} WHERE {lapsed} LIMIT $2{skip_locked}) AND {lapsed}"
+        );
         loop {
             let gone = db.execute(&sql, &[Arg::Int(when), Arg::Int(batch)]).await?;
             total += gone;
