@@ -113,6 +113,12 @@
 //! - `redis`: `RedisStore`, every store trait ([`TokenStore`], [`AttemptLimiter`], [`CodeStore`],
 //!   [`DeviceCodeStore`], [`MfaStore`]) in Redis, so that many servers behind one address agree
 //!   on every token, code, device request, used one-time code and failed-login count.
+//! - `axum`: `grantor::axum`, the machine endpoints as an axum 0.8 router, extractors for
+//!   grantor's requests, `RequireScope` for the app's own routes, and `IntoResponse` for
+//!   grantor's answers (implies `http`).
+//! - `postgres`, `sqlite`: `SqlStore`, every store trait (the five above, and [`ClientStore`])
+//!   in PostgreSQL or SQLite through a sqlx pool the app passes in, with its tables
+//!   (`SqlStore::migrate`) and a batched expiry sweep (`SqlStore::purge_expired`).
 //! - `totp`: `Totp`, RFC 6238 one-time codes (through the `totp-rs` crate), for a
 //!   [`UserVerifier::verify_otp`] that checks an authenticator app's codes.
 //! - `conformance`: `grantor::conformance`, the checks every store must pass, with one test
