@@ -7,7 +7,8 @@
 //!   [`AuthorizationRequest`] (whole bodies, at most [`MAX_BODY_BYTES`]), and [`Caller`], the
 //!   address the login and device pages count failed attempts against;
 //! - [`RequireScope`], an extractor for the host's own routes that checks the bearer token and
-//!   its scope, and answers the RFC 6750 challenge itself;
+//!   its scope, and answers the RFC 6750 challenge itself; [`RequireScopeLayer`], the same as a
+//!   tower layer over a group of routes;
 //! - `IntoResponse` for grantor's [`Response`], [`Redirect`] and [`BearerError`].
 //!
 //! The login, consent and device pages stay the host's: their look, their sessions and their
@@ -413,14 +414,9 @@ where
         }
         let validator = BearerValidator::from_ref(state);
         let required = required_scope::<R>().map_err(|error| validator.refusal(error))?;
-        let presented = Presented {
-            method: Some(Method::parse(parts.method.as_str())),
-            authorization: crate::http::header(&parts.headers, http::header::AUTHORIZATION),
-            query: parts.uri.query().map(str::as_bytes),
-            content_type: None::<BodyType>,
-            body: &[],
-        };
-        let grant = validator.validate_presented(presented, &required).await?;
+        let grant = validator
+            .validate_presented(presented(parts), &required)
+            .await?;
         Ok(RequireScope {
             grant,
             required: PhantomData,
@@ -442,6 +438,128 @@ fn required_scope<R: ScopeRequirement>() -> Result<Scope, OAuthError> {
         );
         OAuthError::server_error("the route's required scope is misconfigured")
     })
+}
+
+/// A tower layer for a group of the host's own routes (`Router::route_layer`): each request's
+/// bearer token must be valid and grant the scope, as [`RequireScope`] checks it; a refusal is
+/// answered with the RFC 6750 challenge, and the handler never runs. A request let through
+/// carries its [`AccessGrant`] in its extensions (`Extension<AccessGrant>` reads it), and when the
+/// token came in the query (RFC 6750 §2.3, if the server accepts those) its response gets the
+/// `Cache-Control: private` the RFC asks for.
+///
+/// ```
+/// use axum::{routing::get, Extension, Router};
+/// use grantor::axum::RequireScopeLayer;
+/// use grantor::AccessGrant;
+///
+/// async fn report(Extension(grant): Extension<AccessGrant>) -> String {
+///     format!("for {}", grant.client_id.as_str())
+/// }
+///
+/// # fn demo(server: grantor::AuthorizationServer) -> Router {
+/// let reports: Router = Router::new()
+///     .route("/reports/daily", get(report))
+///     .route("/reports/weekly", get(report))
+///     .route_layer(RequireScopeLayer::new(
+///         server.bearer_validator(),
+///         "reports:read".parse().expect("a scope"),
+///     ));
+/// # reports }
+/// ```
+#[derive(Clone, Debug)]
+pub struct RequireScopeLayer {
+    validator: BearerValidator,
+    required: Scope,
+}
+
+impl RequireScopeLayer {
+    /// Requires a valid token that grants every token of `required` (empty: any valid token).
+    pub fn new(validator: BearerValidator, required: Scope) -> Self {
+        Self {
+            validator,
+            required,
+        }
+    }
+}
+
+impl<S> tower_layer::Layer<S> for RequireScopeLayer {
+    type Service = RequireScopeService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequireScopeService {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// The service [`RequireScopeLayer`] wraps around a route.
+#[derive(Clone, Debug)]
+pub struct RequireScopeService<S> {
+    inner: S,
+    layer: RequireScopeLayer,
+}
+
+impl<S> tower_service::Service<Request> for RequireScopeService<S>
+where
+    S: tower_service::Service<Request, Response = ::axum::response::Response>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = ::axum::response::Response;
+    type Error = S::Error;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        // The clone that was made ready is the one to call; a fresh clone stays behind.
+        let fresh = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, fresh);
+        let layer = self.layer.clone();
+        Box::pin(async move {
+            let (mut parts, body) = request.into_parts();
+            let checked = layer
+                .validator
+                .validate_presented(presented(&parts), &layer.required)
+                .await;
+            let grant = match checked {
+                Ok(grant) => grant,
+                Err(refusal) => return Ok(IntoResponse::into_response(refusal)),
+            };
+            let in_query = grant.presented_in == crate::TokenLocation::Query;
+            parts.extensions.insert(grant);
+            let mut response = inner.call(Request::from_parts(parts, body)).await?;
+            if in_query {
+                response.headers_mut().insert(
+                    http::header::CACHE_CONTROL,
+                    http::HeaderValue::from_static("private"),
+                );
+            }
+            Ok(response)
+        })
+    }
+}
+
+/// What a request's parts present to the validator: the `Authorization` header, and the query
+/// (a form body is not read: see [`RequireScope`]).
+fn presented(parts: &Parts) -> Presented<'_> {
+    Presented {
+        method: Some(Method::parse(parts.method.as_str())),
+        authorization: crate::http::header(&parts.headers, http::header::AUTHORIZATION),
+        query: parts.uri.query().map(str::as_bytes),
+        content_type: None::<BodyType>,
+        body: &[],
+    }
 }
 
 impl FromRef<AuthorizationServer> for BearerValidator {

@@ -859,3 +859,63 @@ async fn require_scope_answers_as_validate_http() {
         }
     }
 }
+
+async fn reported(axum::Extension(grant): axum::Extension<grantor::AccessGrant>) -> String {
+    format!("report for {}", grant.client_id.as_str())
+}
+
+/// `RequireScopeLayer` guards a group of routes as `RequireScope` guards one, hands the grant to
+/// the handler, and marks a response to a query token `Cache-Control: private` (RFC 6750 §2.3).
+#[tokio::test]
+async fn a_scope_layer_guards_a_group_of_routes() {
+    use grantor::axum::RequireScopeLayer;
+
+    let f = fixture_with(|b| b.allow_query_access_tokens(true));
+    let reports = Router::new()
+        .route("/reports/daily", get(reported))
+        .route("/reports/weekly", get(reported))
+        .route_layer(RequireScopeLayer::new(
+            f.server.bearer_validator(),
+            "read".parse().expect("a scope"),
+        ));
+    let admin = Router::new()
+        .route("/admin", get(reported))
+        .route_layer(RequireScopeLayer::new(
+            f.server.bearer_validator(),
+            "admin".parse().expect("a scope"),
+        ));
+    let router: Router = grantor::axum::router(f.server.clone())
+        .merge(reports)
+        .merge(admin);
+    let token = service_token(&router).await;
+    let bearer = format!("Bearer {token}");
+
+    for path in ["/reports/daily", "/reports/weekly"] {
+        let reply = call(&router, get_with(path, Some(&bearer))).await;
+        assert_eq!(reply.status, StatusCode::OK, "{path}");
+        assert_eq!(reply.text(), "report for service");
+        assert_eq!(reply.header("Cache-Control"), None);
+        let reply = call(&router, get_with(path, None)).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{path}");
+        assert_eq!(reply.header("WWW-Authenticate"), Some("Bearer"));
+    }
+    let reply = call(&router, get_with("/admin", Some(&bearer))).await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    assert!(reply
+        .header("WWW-Authenticate")
+        .is_some_and(|c| c.contains("insufficient_scope") && c.contains("scope=\"admin\"")));
+    let reply = call(&router, get_with("/reports/daily", Some("Bearer nope"))).await;
+    assert_eq!(reply.json()["error"], "invalid_token");
+
+    // A query token (accepted by this server): the answer must not be cached by others.
+    let reply = call(
+        &router,
+        get_with(&format!("/reports/daily?access_token={token}"), None),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.header("Cache-Control"), Some("private"));
+    // A path the layer does not cover is not found, not refused.
+    let reply = call(&router, get_with("/reports/monthly", None)).await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+}
