@@ -356,9 +356,9 @@ impl ScopeRequirement for AnyScope {
 /// `access_token` query parameter only when the server accepts those (off by default, §2.3: a
 /// response to such a request "SHOULD contain a Cache-Control header with the "private"
 /// option", which the handler adds when [`presented_in`](AccessGrant::presented_in) says
-/// [`Query`](crate::TokenLocation::Query)). A token in a form body (§2.2) is not looked for,
-/// since an extractor of the request's parts cannot read the body; a route that takes those
-/// calls [`BearerValidator::validate_http`] itself.
+/// [`Query`](crate::TokenLocation::Query), and [`RequireScopeLayer`] adds by itself). A token in
+/// a form body (§2.2) is not looked for, since an extractor of the request's parts cannot read
+/// the body; a route that takes those calls [`BearerValidator::validate_http`] itself.
 ///
 /// The validator comes from the router's state: [`BearerValidator`] must be
 /// [`FromRef`] of it. It is for an [`AuthorizationServer`] (its
