@@ -5,8 +5,6 @@
 
 use serde::Serialize;
 
-use crate::builder::BuildError;
-
 /// Where the host serves each endpoint, as paths below the issuer.
 ///
 /// The defaults are the example server's: `/oauth/authorize`, `/oauth/token`, `/oauth/revoke`,
@@ -40,17 +38,17 @@ impl EndpointPaths {
         ]
     }
 
-    /// Refuses a path a router could not serve (see [`BuildError::InvalidEndpointPath`]).
-    pub(crate) fn check(&self) -> Result<(), BuildError> {
+    /// The first path a router could not serve (see
+    /// [`BuildError::InvalidEndpointPath`](crate::BuildError::InvalidEndpointPath)): one that
+    /// does not start with `/`, is not [routable](is_routable_path), is the metadata document's,
+    /// or repeats an earlier one.
+    pub(crate) fn first_unroutable(&self) -> Option<&str> {
         let all = self.all();
-        for (i, path) in all.iter().enumerate() {
+        all.iter().enumerate().find_map(|(i, path)| {
             let routable =
                 path.starts_with('/') && is_routable_path(path) && *path != METADATA_PATH;
-            if !routable || all.iter().take(i).any(|earlier| earlier == path) {
-                return Err(BuildError::InvalidEndpointPath((*path).to_owned()));
-            }
-        }
-        Ok(())
+            (!routable || all.iter().take(i).any(|earlier| earlier == path)).then_some(*path)
+        })
     }
 }
 

@@ -63,7 +63,9 @@ impl AuthorizationServerBuilder {
                 return Err(BuildError::InvalidIssuer(issuer.clone()));
             }
         }
-        self.paths.check()?;
+        if let Some(path) = self.paths.first_unroutable() {
+            return Err(BuildError::InvalidEndpointPath(path.to_owned()));
+        }
         let access_ttl = nonzero(self.access_ttl)?;
         let limiter: Arc<dyn AttemptLimiter> = self
             .limiter
