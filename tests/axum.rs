@@ -72,17 +72,18 @@ fn get_with(path: &str, authorization: Option<&str>) -> Request<Body> {
 
 const SERVICE: (&str, &str) = ("service", "service-secret");
 
+/// A client credentials request from `service`, posted to `path`.
+fn service_cc(path: &str) -> Request<Body> {
+    form(
+        path,
+        Some(&basic(SERVICE.0, SERVICE.1)),
+        "grant_type=client_credentials",
+    )
+}
+
 /// A client credentials token for `service` (scope `read`) through the router.
 async fn service_token(router: &Router) -> String {
-    let reply = call(
-        router,
-        form(
-            "/oauth/token",
-            Some(&basic(SERVICE.0, SERVICE.1)),
-            "grant_type=client_credentials",
-        ),
-    )
-    .await;
+    let reply = call(router, service_cc("/oauth/token")).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
     reply.json()["access_token"]
         .as_str()
@@ -95,15 +96,7 @@ async fn the_router_serves_the_machine_endpoints_at_their_paths() {
     let f = fixture();
     let router: Router = grantor::axum::router(f.server.clone());
 
-    let reply = call(
-        &router,
-        form(
-            "/oauth/token",
-            Some(&basic(SERVICE.0, SERVICE.1)),
-            "grant_type=client_credentials",
-        ),
-    )
-    .await;
+    let reply = call(&router, service_cc("/oauth/token")).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.header("Content-Type"), Some("application/json"));
     assert_eq!(reply.header("Cache-Control"), Some("no-store"));
@@ -655,15 +648,7 @@ async fn a_token_request_is_extracted_whole_on_any_route() {
     assert!(reply.json()["error_description"]
         .as_str()
         .is_some_and(|d| d.contains("x-www-form-urlencoded")));
-    let reply = call(
-        &router,
-        form(
-            "/elsewhere",
-            Some(&basic(SERVICE.0, SERVICE.1)),
-            "grant_type=client_credentials",
-        ),
-    )
-    .await;
+    let reply = call(&router, service_cc("/elsewhere")).await;
     assert_eq!(reply.status, StatusCode::OK);
 }
 

@@ -28,56 +28,30 @@ grantor::mfa_store_conformance!(redis().await);
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::{answer, basic, clients, Answer};
-use grantor::{AuthorizationServer, MemoryUserVerifier, ResourceRequest, Scope, TokenRequest};
+use common::{answer, basic, Answer};
+use grantor::{AuthorizationServer, TokenRequest};
 
-fn server_on(store: Arc<RedisStore>) -> AuthorizationServer {
-    let users = MemoryUserVerifier::new();
-    users.add_user("tom-the-user", "user-1", "distinct-password-9f8e");
-    AuthorizationServer::builder(Arc::new(clients()), store.clone())
-        .attempt_limiter(store.clone())
-        .enable_authorization_code_grant(store)
-        .issuer("https://auth.example.com")
-        .enable_password_grant(Arc::new(users))
-        .enable_refresh_token_grant()
-        .build()
-        .expect("server")
+fn server_on<S>(store: Arc<S>) -> AuthorizationServer
+where
+    S: grantor::TokenStore
+        + grantor::AttemptLimiter
+        + grantor::CodeStore
+        + grantor::MfaStore
+        + 'static,
+{
+    common::server_on_shared_store(store)
 }
 
 async fn login(server: &AuthorizationServer) -> Answer {
-    answer(
-        server
-            .token(
-                TokenRequest::form(
-                    "grant_type=password&username=tom-the-user&password=distinct-password-9f8e",
-                )
-                .with_authorization(basic("other", "other-secret")),
-            )
-            .await,
-    )
+    common::tom_signs_in(server).await
 }
 
 async fn refresh(server: &AuthorizationServer, token: &str) -> Answer {
-    answer(
-        server
-            .token(
-                TokenRequest::form(format!("grant_type=refresh_token&refresh_token={token}"))
-                    .with_authorization(basic("other", "other-secret")),
-            )
-            .await,
-    )
+    common::others_refresh(server, token).await
 }
 
 async fn bearer(server: &AuthorizationServer, token: &str) -> Result<(), u16> {
-    server
-        .bearer_validator()
-        .validate(
-            &ResourceRequest::new().with_authorization(format!("Bearer {token}")),
-            &Scope::empty(),
-        )
-        .await
-        .map(|_| ())
-        .map_err(|e| e.status())
+    common::bearer_status(server, token).await
 }
 
 /// Every key and value in the database, as text.

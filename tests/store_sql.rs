@@ -11,10 +11,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{answer, basic, clients, Answer};
-use grantor::{
-    AuthorizationServer, MemoryUserVerifier, ResourceRequest, Scope, SqlStore, TokenRequest,
-};
+use common::{answer, basic, Answer};
+use grantor::{AuthorizationServer, SqlStore, TokenRequest};
 use postgres_support::PostgresServer;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
@@ -145,54 +143,27 @@ mod on_postgres {
     grantor::mfa_store_conformance!(postgres_alone().await);
 }
 
-fn server_on(store: Arc<SqlStore>) -> AuthorizationServer {
-    let users = MemoryUserVerifier::new();
-    users.add_user("tom-the-user", "user-1", "distinct-password-9f8e");
-    AuthorizationServer::builder(Arc::new(clients()), store.clone())
-        .attempt_limiter(store.clone())
-        .mfa_store(store.clone())
-        .enable_authorization_code_grant(store)
-        .issuer("https://auth.example.com")
-        .enable_password_grant(Arc::new(users))
-        .enable_refresh_token_grant()
-        .build()
-        .expect("server")
+fn server_on<S>(store: Arc<S>) -> AuthorizationServer
+where
+    S: grantor::TokenStore
+        + grantor::AttemptLimiter
+        + grantor::CodeStore
+        + grantor::MfaStore
+        + 'static,
+{
+    common::server_on_shared_store(store)
 }
 
 async fn login(server: &AuthorizationServer) -> Answer {
-    answer(
-        server
-            .token(
-                TokenRequest::form(
-                    "grant_type=password&username=tom-the-user&password=distinct-password-9f8e",
-                )
-                .with_authorization(basic("other", "other-secret")),
-            )
-            .await,
-    )
+    common::tom_signs_in(server).await
 }
 
 async fn refresh(server: &AuthorizationServer, token: &str) -> Answer {
-    answer(
-        server
-            .token(
-                TokenRequest::form(format!("grant_type=refresh_token&refresh_token={token}"))
-                    .with_authorization(basic("other", "other-secret")),
-            )
-            .await,
-    )
+    common::others_refresh(server, token).await
 }
 
 async fn bearer(server: &AuthorizationServer, token: &str) -> Result<(), u16> {
-    server
-        .bearer_validator()
-        .validate(
-            &ResourceRequest::new().with_authorization(format!("Bearer {token}")),
-            &Scope::empty(),
-        )
-        .await
-        .map(|_| ())
-        .map_err(|e| e.status())
+    common::bearer_status(server, token).await
 }
 
 /// Two servers, each with its own pool, on one PostgreSQL database behave as one: a token

@@ -465,3 +465,61 @@ pub fn redirect_params(
         .into_owned()
         .collect()
 }
+
+/// A server keeping everything in one shared store (Redis, SQL): tokens, failed logins, codes
+/// and second factors, with tom-the-user (password `distinct-password-9f8e`, as `user-1`).
+pub fn server_on_shared_store<S>(store: Arc<S>) -> AuthorizationServer
+where
+    S: TokenStore + grantor::AttemptLimiter + grantor::CodeStore + grantor::MfaStore + 'static,
+{
+    let users = MemoryUserVerifier::new();
+    users.add_user("tom-the-user", "user-1", "distinct-password-9f8e");
+    AuthorizationServer::builder(Arc::new(clients()), store.clone())
+        .attempt_limiter(store.clone())
+        .mfa_store(store.clone())
+        .enable_authorization_code_grant(store)
+        .issuer(ISSUER)
+        .enable_password_grant(Arc::new(users))
+        .enable_refresh_token_grant()
+        .build()
+        .expect("server")
+}
+
+/// tom-the-user signs in with the password grant, as client `other`.
+pub async fn tom_signs_in(server: &AuthorizationServer) -> Answer {
+    answer(
+        server
+            .token(
+                TokenRequest::form(
+                    "grant_type=password&username=tom-the-user&password=distinct-password-9f8e",
+                )
+                .with_authorization(basic("other", "other-secret")),
+            )
+            .await,
+    )
+}
+
+/// `other` refreshes `token`.
+pub async fn others_refresh(server: &AuthorizationServer, token: &str) -> Answer {
+    answer(
+        server
+            .token(
+                TokenRequest::form(format!("grant_type=refresh_token&refresh_token={token}"))
+                    .with_authorization(basic("other", "other-secret")),
+            )
+            .await,
+    )
+}
+
+/// Whether `token` is a valid access token at `server` (else the refusal's status).
+pub async fn bearer_status(server: &AuthorizationServer, token: &str) -> Result<(), u16> {
+    server
+        .bearer_validator()
+        .validate(
+            &grantor::ResourceRequest::new().with_authorization(format!("Bearer {token}")),
+            &grantor::Scope::empty(),
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| e.status())
+}

@@ -95,14 +95,12 @@ impl CodeStore for SqlStore {
         id: &RequestIdHash,
         now: OffsetDateTime,
     ) -> Result<Option<PendingAuthorization>, StoreError> {
-        let row = self
-            .db
-            .fetch_optional(
+        self.db
+            .record(
                 "SELECT record FROM grantor_pending WHERE hash = $1 AND expires_at > $2",
                 &[Arg::Bytes(id.as_bytes()), Arg::Int(at(now))],
             )
-            .await?;
-        row.map(|row| decode_record(&row.text(0)?)).transpose()
+            .await
     }
 
     async fn take_pending(
@@ -110,14 +108,12 @@ impl CodeStore for SqlStore {
         id: &RequestIdHash,
         now: OffsetDateTime,
     ) -> Result<Option<PendingAuthorization>, StoreError> {
-        let row = self
-            .db
-            .fetch_optional(
+        self.db
+            .record(
                 "DELETE FROM grantor_pending WHERE hash = $1 AND expires_at > $2 RETURNING record",
                 &[Arg::Bytes(id.as_bytes()), Arg::Int(at(now))],
             )
-            .await?;
-        row.map(|row| decode_record(&row.text(0)?)).transpose()
+            .await
     }
 
     async fn save_code(

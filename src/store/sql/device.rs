@@ -101,9 +101,8 @@ impl DeviceCodeStore for SqlStore {
         user_code: &UserCodeHash,
         now: OffsetDateTime,
     ) -> Result<Option<DeviceAuthorization>, StoreError> {
-        let row = self
-            .db
-            .fetch_optional(
+        self.db
+            .record(
                 "SELECT d.record FROM grantor_device_user_codes u
                  JOIN grantor_devices d ON d.device_code = u.device_code
                  WHERE u.user_code = $1 AND u.expires_at > $2 AND d.status = $3
@@ -114,8 +113,7 @@ impl DeviceCodeStore for SqlStore {
                     Arg::Int(PENDING),
                 ],
             )
-            .await?;
-        row.map(|row| decode_record(&row.text(0)?)).transpose()
+            .await
     }
 
     async fn find_device(
@@ -123,14 +121,12 @@ impl DeviceCodeStore for SqlStore {
         device_code: &DeviceCodeHash,
         now: OffsetDateTime,
     ) -> Result<Option<DeviceAuthorization>, StoreError> {
-        let row = self
-            .db
-            .fetch_optional(
+        self.db
+            .record(
                 "SELECT record FROM grantor_devices WHERE device_code = $1 AND keep_until > $2",
                 &[Arg::Bytes(device_code.as_bytes()), Arg::Int(at(now))],
             )
-            .await?;
-        row.map(|row| decode_record(&row.text(0)?)).transpose()
+            .await
     }
 
     async fn record_poll(
@@ -244,9 +240,8 @@ impl DeviceCodeStore for SqlStore {
         device_code: &DeviceCodeHash,
         now: OffsetDateTime,
     ) -> Result<Option<DeviceAuthorization>, StoreError> {
-        let row = self
-            .db
-            .fetch_optional(
+        self.db
+            .record(
                 "DELETE FROM grantor_devices
                  WHERE device_code = $1 AND status = $2 AND keep_until > $3
                  RETURNING record",
@@ -256,8 +251,7 @@ impl DeviceCodeStore for SqlStore {
                     Arg::Int(at(now)),
                 ],
             )
-            .await?;
-        row.map(|row| decode_record(&row.text(0)?)).transpose()
+            .await
     }
 
     async fn restore_device_approval(

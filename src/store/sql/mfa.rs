@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use super::{at, Arg, SqlStore};
 use crate::error::StoreError;
 use crate::store::mfa::{MfaChallenge, MfaStore, OtpAdvance};
-use crate::store::record::{decode_record, encode_record};
+use crate::store::record::encode_record;
 use crate::token::MfaTokenHash;
 use crate::types::UserId;
 
@@ -38,14 +38,12 @@ impl MfaStore for SqlStore {
         token: &MfaTokenHash,
         now: OffsetDateTime,
     ) -> Result<Option<MfaChallenge>, StoreError> {
-        let row = self
-            .db
-            .fetch_optional(
+        self.db
+            .record(
                 "SELECT record FROM grantor_mfa_tokens WHERE hash = $1 AND expires_at > $2",
                 &[Arg::Bytes(token.as_bytes()), Arg::Int(at(now))],
             )
-            .await?;
-        row.map(|row| decode_record(&row.text(0)?)).transpose()
+            .await
     }
 
     async fn take_mfa_token(
@@ -53,15 +51,13 @@ impl MfaStore for SqlStore {
         token: &MfaTokenHash,
         now: OffsetDateTime,
     ) -> Result<Option<MfaChallenge>, StoreError> {
-        let row = self
-            .db
-            .fetch_optional(
+        self.db
+            .record(
                 "DELETE FROM grantor_mfa_tokens WHERE hash = $1 AND expires_at > $2
                  RETURNING record",
                 &[Arg::Bytes(token.as_bytes()), Arg::Int(at(now))],
             )
-            .await?;
-        row.map(|row| decode_record(&row.text(0)?)).transpose()
+            .await
     }
 
     async fn advance_otp_counter(

@@ -40,6 +40,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::error::StoreError;
+use crate::store::record::{decode_record, Record};
 
 /// grantor's stores in a SQL database: [`TokenStore`](crate::TokenStore),
 /// [`CodeStore`](crate::CodeStore), [`DeviceCodeStore`](crate::DeviceCodeStore),
@@ -192,17 +193,9 @@ impl Db {
     async fn execute(&self, sql: &str, args: &[Arg<'_>]) -> Result<u64, StoreError> {
         match self {
             #[cfg(feature = "postgres")]
-            Db::Postgres(pool) => Ok(pg::query(sql, args)
-                .execute(pool)
-                .await
-                .map_err(failed)?
-                .rows_affected()),
+            Db::Postgres(pool) => run!(execute, pg, sql, args, pool),
             #[cfg(feature = "sqlite")]
-            Db::Sqlite(pool) => Ok(lite::query(sql, args)
-                .execute(pool)
-                .await
-                .map_err(failed)?
-                .rows_affected()),
+            Db::Sqlite(pool) => run!(execute, lite, sql, args, pool),
         }
     }
 
@@ -210,20 +203,45 @@ impl Db {
     async fn fetch_optional(&self, sql: &str, args: &[Arg<'_>]) -> Result<Option<Row>, StoreError> {
         match self {
             #[cfg(feature = "postgres")]
-            Db::Postgres(pool) => Ok(pg::query(sql, args)
-                .fetch_optional(pool)
-                .await
-                .map_err(failed)?
-                .map(Row::Postgres)),
+            Db::Postgres(pool) => run!(fetch_optional, pg, Postgres, sql, args, pool),
             #[cfg(feature = "sqlite")]
-            Db::Sqlite(pool) => Ok(lite::query(sql, args)
-                .fetch_optional(pool)
-                .await
-                .map_err(failed)?
-                .map(Row::Sqlite)),
+            Db::Sqlite(pool) => run!(fetch_optional, lite, Sqlite, sql, args, pool),
         }
     }
+
+    /// Runs one statement whose first column is a record (as [`encode_record`] wrote it),
+    /// answering the record of its first row, if one came back.
+    async fn record<R: Record>(
+        &self,
+        sql: &str,
+        args: &[Arg<'_>],
+    ) -> Result<Option<R>, StoreError> {
+        self.fetch_optional(sql, args)
+            .await?
+            .map(|row| decode_record(&row.text(0)?))
+            .transpose()
+    }
 }
+
+/// Runs a statement for the database at hand, on `$on` (a pool, or a transaction's connection):
+/// `execute` answers the rows it changed, `fetch_optional` its first row.
+macro_rules! run {
+    (execute, $db:ident, $sql:expr, $args:expr, $on:expr) => {
+        $db::query($sql, $args)
+            .execute($on)
+            .await
+            .map(|done| done.rows_affected())
+            .map_err(failed)
+    };
+    (fetch_optional, $db:ident, $row:ident, $sql:expr, $args:expr, $on:expr) => {
+        $db::query($sql, $args)
+            .fetch_optional($on)
+            .await
+            .map(|row| row.map(Row::$row))
+            .map_err(failed)
+    };
+}
+use run;
 
 /// A write transaction; rolled back if dropped before [`commit`](Tx::commit).
 enum Tx {
@@ -272,17 +290,9 @@ impl Tx {
     async fn execute(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64, StoreError> {
         match self {
             #[cfg(feature = "postgres")]
-            Tx::Postgres(tx) => Ok(pg::query(sql, args)
-                .execute(&mut **tx)
-                .await
-                .map_err(failed)?
-                .rows_affected()),
+            Tx::Postgres(tx) => run!(execute, pg, sql, args, &mut **tx),
             #[cfg(feature = "sqlite")]
-            Tx::Sqlite(tx) => Ok(lite::query(sql, args)
-                .execute(&mut **tx)
-                .await
-                .map_err(failed)?
-                .rows_affected()),
+            Tx::Sqlite(tx) => run!(execute, lite, sql, args, &mut **tx),
         }
     }
 
@@ -293,17 +303,9 @@ impl Tx {
     ) -> Result<Option<Row>, StoreError> {
         match self {
             #[cfg(feature = "postgres")]
-            Tx::Postgres(tx) => Ok(pg::query(sql, args)
-                .fetch_optional(&mut **tx)
-                .await
-                .map_err(failed)?
-                .map(Row::Postgres)),
+            Tx::Postgres(tx) => run!(fetch_optional, pg, Postgres, sql, args, &mut **tx),
             #[cfg(feature = "sqlite")]
-            Tx::Sqlite(tx) => Ok(lite::query(sql, args)
-                .fetch_optional(&mut **tx)
-                .await
-                .map_err(failed)?
-                .map(Row::Sqlite)),
+            Tx::Sqlite(tx) => run!(fetch_optional, lite, Sqlite, sql, args, &mut **tx),
         }
     }
 

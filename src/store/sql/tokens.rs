@@ -281,9 +281,8 @@ impl TokenStore for SqlStore {
         now: OffsetDateTime,
     ) -> Result<Option<TokenRecord>, StoreError> {
         // One statement: a spent mark, or a token spent meanwhile, is left as it is.
-        let row = self
-            .db
-            .fetch_optional(
+        self.db
+            .record(
                 "DELETE FROM grantor_tokens
                  WHERE hash = $1 AND state = $2 AND expires_at > $3
                  RETURNING record",
@@ -293,11 +292,7 @@ impl TokenStore for SqlStore {
                     Arg::Int(at(now)),
                 ],
             )
-            .await?;
-        match row.map(|row| row.opt_text(0)).transpose()?.flatten() {
-            Some(record) => Ok(Some(decode_record(&record)?)),
-            None => Ok(None),
-        }
+            .await
     }
 
     async fn revoke_family(
