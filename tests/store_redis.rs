@@ -118,51 +118,7 @@ async fn nothing_recoverable_is_stored_and_every_key_expires() {
             .expect("connect"),
     );
     let server = server_on(store);
-    let mut issued = Vec::new();
-    for _ in 0..3 {
-        let a = login(&server).await;
-        assert_eq!(a.status, 200, "{}", a.json);
-        let r = refresh(&server, &a.str("refresh_token")).await;
-        assert_eq!(r.status, 200, "{}", r.json);
-        issued.extend([
-            a.str("access_token"),
-            a.str("refresh_token"),
-            r.str("access_token"),
-            r.str("refresh_token"),
-        ]);
-    }
-    // A code flow: a request left pending, and a code issued and redeemed.
-    for redeem in [false, true] {
-        let grantor::AuthorizeOutcome::Pending { id, .. } = server
-            .authorize(grantor::AuthorizationRequest::from_query(
-                "response_type=code&client_id=webapp&state=st",
-            ))
-            .await
-        else {
-            panic!("expected a pending request");
-        };
-        issued.push(id.secret().to_owned());
-        if redeem {
-            let r = server
-                .approve(&id, grantor::UserId::new("user-1"), None)
-                .await
-                .expect("approve");
-            let code = common::redirect_params(r.location(), false)
-                .get("code")
-                .cloned()
-                .expect("code");
-            let t = answer(
-                server
-                    .token(
-                        TokenRequest::form(format!("grant_type=authorization_code&code={code}"))
-                            .with_authorization(basic("webapp", "web-secret")),
-                    )
-                    .await,
-            );
-            assert_eq!(t.status, 200, "{}", t.json);
-            issued.extend([code, t.str("access_token"), t.str("refresh_token")]);
-        }
-    }
+    let issued = common::issue_every_kind(&server).await;
     // A failed login, so the limiter has keys too.
     let bad = answer(
         server

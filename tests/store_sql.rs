@@ -246,48 +246,7 @@ async fn a_restarted_server_on_one_sqlite_file_keeps_its_tokens() {
 async fn nothing_recoverable_is_stored() {
     let (store, dir) = sqlite().await;
     let server = server_on(store);
-    let mut issued = Vec::new();
-    for _ in 0..3 {
-        let a = login(&server).await;
-        let r = refresh(&server, &a.str("refresh_token")).await;
-        issued.extend([
-            a.str("access_token"),
-            a.str("refresh_token"),
-            r.str("access_token"),
-            r.str("refresh_token"),
-        ]);
-    }
-    for redeem in [false, true] {
-        let grantor::AuthorizeOutcome::Pending { id, .. } = server
-            .authorize(grantor::AuthorizationRequest::from_query(
-                "response_type=code&client_id=webapp&state=st",
-            ))
-            .await
-        else {
-            panic!("expected a pending request");
-        };
-        issued.push(id.secret().to_owned());
-        if redeem {
-            let r = server
-                .approve(&id, grantor::UserId::new("user-1"), None)
-                .await
-                .expect("approve");
-            let code = common::redirect_params(r.location(), false)
-                .get("code")
-                .cloned()
-                .expect("code");
-            let t = answer(
-                server
-                    .token(
-                        TokenRequest::form(format!("grant_type=authorization_code&code={code}"))
-                            .with_authorization(basic("webapp", "web-secret")),
-                    )
-                    .await,
-            );
-            assert_eq!(t.status, 200, "{}", t.json);
-            issued.extend([code, t.str("access_token"), t.str("refresh_token")]);
-        }
-    }
+    let mut issued = common::issue_every_kind(&server).await;
     // A password typed into the username field, refused: counted against that username, which
     // is kept only hashed.
     let typo = answer(

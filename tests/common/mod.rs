@@ -523,3 +523,55 @@ pub async fn bearer_status(server: &AuthorizationServer, token: &str) -> Result<
         .map(|_| ())
         .map_err(|e| e.status())
 }
+
+/// Issues through `server` (one of [`server_on_shared_store`]) a secret of every kind a store
+/// keeps the hash of, answering them as issued: three sign-ins and their refreshes, an
+/// authorization request left pending, and one approved and exchanged (its request id, code and
+/// tokens).
+pub async fn issue_every_kind(server: &AuthorizationServer) -> Vec<String> {
+    let mut issued = Vec::new();
+    for _ in 0..3 {
+        let a = tom_signs_in(server).await;
+        assert_eq!(a.status, 200, "{}", a.json);
+        let r = others_refresh(server, &a.str("refresh_token")).await;
+        assert_eq!(r.status, 200, "{}", r.json);
+        issued.extend([
+            a.str("access_token"),
+            a.str("refresh_token"),
+            r.str("access_token"),
+            r.str("refresh_token"),
+        ]);
+    }
+    for redeem in [false, true] {
+        let grantor::AuthorizeOutcome::Pending { id, .. } = server
+            .authorize(grantor::AuthorizationRequest::from_query(
+                "response_type=code&client_id=webapp&state=st",
+            ))
+            .await
+        else {
+            panic!("expected a pending request");
+        };
+        issued.push(id.secret().to_owned());
+        if redeem {
+            let r = server
+                .approve(&id, UserId::new("user-1"), None)
+                .await
+                .expect("approve");
+            let code = redirect_params(r.location(), false)
+                .get("code")
+                .cloned()
+                .expect("code");
+            let t = answer(
+                server
+                    .token(
+                        TokenRequest::form(format!("grant_type=authorization_code&code={code}"))
+                            .with_authorization(basic("webapp", "web-secret")),
+                    )
+                    .await,
+            );
+            assert_eq!(t.status, 200, "{}", t.json);
+            issued.extend([code, t.str("access_token"), t.str("refresh_token")]);
+        }
+    }
+    issued
+}

@@ -370,50 +370,34 @@ impl Row {
     }
 }
 
+/// A module `$name` whose `query` builds a statement of `$db` with `args` bound to `$1`, `$2`…
+macro_rules! binder {
+    ($name:ident, $db:ty, $arguments:ty) => {
+        mod $name {
+            use super::Arg;
+            use sqlx::query::Query;
+
+            pub(super) fn query<'q>(sql: &'q str, args: &[Arg<'q>]) -> Query<'q, $db, $arguments> {
+                let mut query = sqlx::query(sql);
+                for arg in args {
+                    query = match *arg {
+                        Arg::Int(v) => query.bind(v),
+                        Arg::Text(v) => query.bind(v),
+                        Arg::OptText(v) => query.bind(v),
+                        Arg::Bytes(v) => query.bind(v),
+                        Arg::OptBytes(v) => query.bind(v),
+                    };
+                }
+                query
+            }
+        }
+    };
+}
+
 #[cfg(feature = "postgres")]
-mod pg {
-    use super::Arg;
-    use sqlx::postgres::{PgArguments, Postgres};
-    use sqlx::query::Query;
-
-    pub(super) fn query<'q>(sql: &'q str, args: &[Arg<'q>]) -> Query<'q, Postgres, PgArguments> {
-        let mut query = sqlx::query(sql);
-        for arg in args {
-            query = match *arg {
-                Arg::Int(v) => query.bind(v),
-                Arg::Text(v) => query.bind(v),
-                Arg::OptText(v) => query.bind(v),
-                Arg::Bytes(v) => query.bind(v),
-                Arg::OptBytes(v) => query.bind(v),
-            };
-        }
-        query
-    }
-}
-
+binder!(pg, sqlx::Postgres, sqlx::postgres::PgArguments);
 #[cfg(feature = "sqlite")]
-mod lite {
-    use super::Arg;
-    use sqlx::query::Query;
-    use sqlx::sqlite::{Sqlite, SqliteArguments};
-
-    pub(super) fn query<'q>(
-        sql: &'q str,
-        args: &[Arg<'q>],
-    ) -> Query<'q, Sqlite, SqliteArguments<'q>> {
-        let mut query = sqlx::query(sql);
-        for arg in args {
-            query = match *arg {
-                Arg::Int(v) => query.bind(v),
-                Arg::Text(v) => query.bind(v),
-                Arg::OptText(v) => query.bind(v),
-                Arg::Bytes(v) => query.bind(v),
-                Arg::OptBytes(v) => query.bind(v),
-            };
-        }
-        query
-    }
-}
+binder!(lite, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>);
 
 /// A database error as a store error: a connection that cannot be had (refused, timed out, the
 /// pool closed, SQLite busy) is [`StoreError::Unavailable`]; anything else
