@@ -12,8 +12,9 @@
 //! `alice` has a second factor (TOTP): the password grant answers her `403 mfa_required`, and the
 //! login pages ask for her one-time code.
 //!
-//! Everything OAuth is in grantor; this file is glue: it seeds the demo clients and users, turns
-//! axum requests into grantor requests and grantor responses back into axum responses.
+//! Everything OAuth is in grantor, and the HTTP side of its machine endpoints in
+//! `grantor::axum`; this file is what a host writes: it seeds the demo clients and users, draws
+//! the front page and the login, consent and device pages, and wires the stores.
 //!
 //! Settings (environment):
 //! - `ADDR`: the address to listen on, default `127.0.0.1:8080`;

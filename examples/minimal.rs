@@ -24,6 +24,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .enable_client_credentials_grant()
         .build()?;
     let app = grantor::axum::router(server.clone()).route("/hello", get(hello));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:4000").await?;
+    let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:4000".into());
+    let listener = tokio::net::TcpListener::bind(addr).await?;
     Ok(axum::serve(listener, app.with_state(server)).await?)
 }

@@ -288,7 +288,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
 pub trait ScopeRequirement: Send + Sync + 'static {
     /// The scope, as space-separated tokens (RFC 6749 §3.3): the token must grant every one.
     /// Empty: any valid access token will do. A value that is no scope (two spaces in a row, a
-    /// `"`, a `\\`, a character outside ASCII) fails to compile where a route uses it.
+    /// `"`, a `\\`, a character outside ASCII) fails to build where a route uses it (a full
+    /// build: `cargo check` does not evaluate the check).
     const SCOPE: &'static str;
 }
 

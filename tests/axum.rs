@@ -904,3 +904,106 @@ async fn a_scope_layer_guards_a_group_of_routes() {
     let reply = call(&router, get_with("/reports/monthly", None)).await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
 }
+
+/// One HTTP/1.1 request over a fresh connection, read to its end: the status and the body.
+async fn over_http(addr: SocketAddr, request: String) -> (u16, String) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.expect("read");
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_default();
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// Stops the child process when dropped, whatever the test's end.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `examples/minimal.rs` (the README's quick start), run as `cargo run --example minimal`: a
+/// client credentials token, then `/hello` with it, and without it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::disallowed_methods)] // waiting for a real process needs the real clock
+async fn the_minimal_example_serves_a_token_and_a_guarded_route() {
+    // `cargo test` builds the examples beside the test binaries: target/<profile>/examples.
+    let exe = std::env::current_exe().expect("this test's path");
+    let minimal = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|dir| {
+            dir.join("examples")
+                .join(format!("minimal{}", std::env::consts::EXE_SUFFIX))
+        })
+        .expect("the target folder");
+    assert!(
+        minimal.exists(),
+        "{minimal:?} is missing: `cargo test` builds it (or `cargo build --example minimal`)"
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let _server = Running(
+        std::process::Command::new(&minimal)
+            .env("ADDR", addr.to_string())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start the example"),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(addr).await.is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the example never listened"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let body = "grant_type=client_credentials";
+    let (status, answer) = over_http(
+        addr,
+        format!(
+            "POST /oauth/token HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
+             Authorization: {}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            basic("service", "service-secret"),
+            body.len()
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let json: serde_json::Value = serde_json::from_str(&answer).expect("JSON");
+    let token = json["access_token"].as_str().expect("a token");
+    // No scope asked for: the client's default, named in the answer (RFC 6749 §5.1).
+    assert_eq!(json["scope"], "read");
+    let (status, hello) = over_http(
+        addr,
+        format!(
+            "GET /hello HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
+             Authorization: Bearer {token}\r\n\r\n"
+        ),
+    )
+    .await;
+    assert_eq!((status, hello.as_str()), (200, "hello, service\n"));
+    let (status, _) = over_http(
+        addr,
+        "GET /hello HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".to_owned(),
+    )
+    .await;
+    assert_eq!(status, 401);
+}

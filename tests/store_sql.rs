@@ -476,17 +476,27 @@ async fn the_sweep_never_undoes_a_write_it_races() {
     // Another server moves it forward, in a transaction still open while the sweep starts.
     let mut writer = pool.begin().await.expect("begin");
     let held_until = i64::try_from(later.unix_timestamp_nanos()).expect("nanoseconds");
-    sqlx::query("UPDATE grantor_otp_counters SET counter = 11, until_at = $1 WHERE user_id = $2")
-        .bind(held_until)
-        .bind("racer")
-        .execute(&mut *writer)
+    // (The table keys the counter by the SHA-256 of the user id.)
+    let stored_user: String = <sha2::Sha256 as sha2::Digest>::digest(b"racer")
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let updated = sqlx::query(
+        "UPDATE grantor_otp_counters SET counter = 11, until_at = $1 WHERE user_id = $2",
+    )
+    .bind(held_until)
+    .bind(&stored_user)
+    .execute(&mut *writer)
+    .await
+    .expect("update");
+    assert_eq!(updated.rows_affected(), 1);
+    // The sweep ends while the writer still holds the row: it passes it by rather than wait
+    // (and then delete what the writer commits).
+    tokio::time::timeout(Duration::from_secs(10), store.purge_expired(now, 1_000))
         .await
-        .expect("update");
-    let sweeper = store.clone();
-    let sweep = tokio::spawn(async move { sweeper.purge_expired(now, 1_000).await });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+        .expect("the sweep waited on a request's row")
+        .expect("purge");
     writer.commit().await.expect("commit");
-    sweep.await.expect("task").expect("purge");
     // The counter 11 is held: 11 again is refused.
     assert_eq!(
         store
@@ -496,4 +506,44 @@ async fn the_sweep_never_undoes_a_write_it_races() {
         OtpAdvance::NotHigher,
         "the sweep deleted a counter written while it ran"
     );
+}
+
+/// The sweep deletes in batches until nothing expired is left, and counts what it deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sweep_deletes_every_batch() {
+    use grantor::{TokenHash, TokenKind, TokenRecord, TokenStore};
+
+    let (on_sqlite, _dir) = sqlite().await;
+    for store in [on_sqlite, postgres_alone().await] {
+        #[allow(clippy::disallowed_methods)] // the store judges by the `now` it is given
+        let now = time::OffsetDateTime::now_utc();
+        let family = grantor::FamilyId::generate();
+        let record =
+            |ttl| grantor::conformance::record(TokenKind::Access, "app", &family, now, ttl);
+        let tokens: Vec<(TokenHash, TokenRecord)> = (0..7)
+            .map(|i| {
+                (
+                    grantor::conformance::fresh_hash(&format!("sweep-{i}")),
+                    record(60),
+                )
+            })
+            .chain(std::iter::once((
+                grantor::conformance::fresh_hash("stays"),
+                record(3_600),
+            )))
+            .collect();
+        assert_eq!(
+            store.save_tokens(&tokens, now).await.expect("save"),
+            grantor::TokenSave::Saved
+        );
+        let later = now + Duration::from_secs(120);
+        // Seven expired rows, two a statement: four statements, seven rows.
+        assert_eq!(store.purge_expired(later, 2).await.expect("purge"), 7);
+        assert_eq!(store.purge_expired(later, 2).await.expect("purge"), 0);
+        let (last, _) = tokens.split_last().expect("tokens");
+        assert!(matches!(
+            store.find_token(&last.0, later).await.expect("find"),
+            grantor::TokenLookup::Live(_)
+        ));
+    }
 }

@@ -29,7 +29,9 @@
 //! With the `redis` feature, `RedisStore` implements [`TokenStore`], [`AttemptLimiter`],
 //! [`CodeStore`], [`DeviceCodeStore`] and [`MfaStore`] in Redis, for several servers that must
 //! share them; with the `postgres` or `sqlite` feature, `SqlStore` implements the same five in
-//! PostgreSQL or SQLite (in `sql`, one module per trait). Every store passes one conformance
+//! PostgreSQL or SQLite (in `sql`, one module per trait), and [`ClientStore`] over clients it
+//! registers (`save_client`). [`ClientStore`] is read-only, so it has no conformance macro: each
+//! implementation's own tests register and read clients. Every store passes one conformance
 //! suite, and so must any store of your own: with the `conformance` feature,
 //! `grantor::conformance` runs it on yours, one test macro per trait.
 //!

@@ -73,7 +73,12 @@ fn is_root() -> bool {
 /// `script` run by `sh`, as the `postgres` user when this process is root.
 fn shell(script: &str) -> Command {
     if is_root() {
-        let mut command = Command::new("runuser");
+        // runuser lives in /usr/sbin, which a root shell's PATH may lack.
+        let runuser = ["/usr/sbin/runuser", "/sbin/runuser"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .unwrap_or("runuser");
+        let mut command = Command::new(runuser);
         command.args(["-u", "postgres", "--", "sh", "-c", script]);
         command
     } else {
@@ -84,10 +89,14 @@ fn shell(script: &str) -> Command {
 }
 
 impl PostgresServer {
-    /// The server of this test binary, started on first use.
+    /// The server of this test binary, started on first use. If it could not start, every test
+    /// that asks fails at once with the first failure's reason.
     pub fn shared() -> &'static PostgresServer {
-        static SERVER: OnceLock<PostgresServer> = OnceLock::new();
-        SERVER.get_or_init(PostgresServer::start)
+        static SERVER: OnceLock<Result<PostgresServer, String>> = OnceLock::new();
+        match SERVER.get_or_init(PostgresServer::start) {
+            Ok(server) => server,
+            Err(why) => panic!("{why}"),
+        }
     }
 
     /// A URL to its database `postgres`, as user `grantor` (no password: the cluster trusts
@@ -96,24 +105,31 @@ impl PostgresServer {
         &self.url
     }
 
-    fn start() -> Self {
+    fn start() -> Result<Self, String> {
         let bin = server_bin();
         let dir = std::env::temp_dir().join(format!(
             "grantor-pg-{}-{}",
             std::process::id(),
             grantor::FamilyId::generate()
         ));
-        std::fs::create_dir_all(&dir).expect("temporary folder");
+        std::fs::create_dir_all(&dir).map_err(|e| format!("temporary folder: {e}"))?;
+        let started = Self::start_in(&bin, &dir);
+        if started.is_err() {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        started
+    }
+
+    fn start_in(bin: &Path, dir: &Path) -> Result<Self, String> {
         if is_root() {
-            let status = Command::new("chown")
+            let chowned = Command::new("chown")
                 .args(["postgres:postgres"])
-                .arg(&dir)
+                .arg(dir)
                 .status()
-                .expect("chown");
-            assert!(
-                status.success(),
-                "could not hand {dir:?} to the postgres user"
-            );
+                .map_err(|e| format!("chown: {e}"))?;
+            if !chowned.success() {
+                return Err(format!("could not hand {dir:?} to the postgres user"));
+            }
         }
         let data = dir.join("data");
         let port = free_port();
@@ -125,15 +141,17 @@ impl PostgresServer {
             dir = dir.display(),
         ))
         .status()
-        .expect("initdb");
+        .map_err(|e| format!("initdb: {e}"))?;
         if !initdb.success() {
             let out = std::fs::read_to_string(dir.join("initdb.log")).unwrap_or_default();
-            panic!("initdb failed:\n{out}");
+            return Err(format!("initdb failed:\n{out}"));
         }
         // The server runs until this process's end closes the shell's stdin; then the shell
-        // stops it (a fast shutdown) and removes the folder.
-        let watch = shell(&format!(
-            "'{bin}/postgres' -D '{data}' -p {port} -k '{dir}' -c listen_addresses=127.0.0.1 \
+        // stops it (a fast shutdown) and removes the folder. TCP only: no socket file, whose
+        // path could outgrow the limit under a long temporary folder.
+        let mut watch = shell(&format!(
+            "'{bin}/postgres' -D '{data}' -p {port} -c listen_addresses=127.0.0.1 \
+             -c unix_socket_directories='' \
              -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
              -c max_connections=300 >'{log}' 2>&1 & pid=$!; \
              cat >/dev/null; kill -INT $pid; wait $pid; rm -rf '{dir}'",
@@ -146,18 +164,25 @@ impl PostgresServer {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("start postgres");
+        .map_err(|e| format!("start postgres: {e}"))?;
         let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            let log = || std::fs::read_to_string(&log).unwrap_or_default();
+            if let Ok(Some(status)) = watch.try_wait() {
+                return Err(format!("postgres stopped ({status}); its log:\n{}", log()));
+            }
             if Instant::now() > deadline {
-                let out = std::fs::read_to_string(&log).unwrap_or_default();
-                panic!("postgres did not listen within 30 s; its log:\n{out}");
+                let _ = watch.kill();
+                return Err(format!(
+                    "postgres did not listen within 30 s; its log:\n{}",
+                    log()
+                ));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        Self {
+        Ok(Self {
             url: format!("postgres://grantor@127.0.0.1:{port}/postgres"),
             _watch: Mutex::new(watch),
-        }
+        })
     }
 }

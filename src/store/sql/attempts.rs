@@ -11,11 +11,10 @@ use crate::store::attempt::{
 };
 
 impl SqlStore {
-    /// `key` as the tables keep it: the SHA-256 of its storage key (or its HMAC-SHA256 under the
-    /// key secret), in hex. A username someone typed (a password, typed into the wrong field) is
-    /// not kept as typed.
+    /// `key` as the tables keep it (see [`stored_name`](SqlStore::stored_name)). A username
+    /// someone typed (a password, typed into the wrong field) is not kept as typed.
     fn stored(&self, key: &AttemptKey) -> String {
-        crate::store::keyed::name_digest(self.key_secret.as_deref(), &key.storage_key())
+        self.stored_name(&key.storage_key())
     }
 }
 

@@ -81,7 +81,7 @@ impl MfaStore for SqlStore {
                      OR grantor_otp_counters.until_at <= $4
                  RETURNING counter",
                 &[
-                    Arg::Text(user.as_str()),
+                    Arg::Text(&self.stored_name(user.as_str())),
                     Arg::Int(i64::try_from(counter).unwrap_or(i64::MAX)),
                     Arg::Int(at(until)),
                     Arg::Int(at(now)),

@@ -117,8 +117,10 @@ impl SqlStore {
     }
 
     /// A store in the SQLite database of `pool` (call [`migrate`](Self::migrate) once to create
-    /// its tables). Open the database in WAL mode with a busy timeout (sqlx's defaults for a
-    /// file), so that reads go on while a write transaction runs.
+    /// its tables). Open the file with `SqliteConnectOptions`' `create_if_missing(true)`,
+    /// `journal_mode(SqliteJournalMode::Wal)` (so that reads go on while a write transaction
+    /// runs) and a `busy_timeout` of some seconds (so that writers wait their turn): sqlx sets
+    /// none of them by itself.
     #[cfg(feature = "sqlite")]
     pub fn sqlite(pool: sqlx::SqlitePool) -> Self {
         Self {
@@ -127,14 +129,21 @@ impl SqlStore {
         }
     }
 
-    /// Keeps failed-login keys (which hold usernames as typed, and caller addresses) as
-    /// HMAC-SHA256s under `secret` instead of plain SHA-256s, so that a copy of the database
-    /// cannot be matched against a list of likely usernames or addresses. Every server sharing
+    /// Keeps failed-login keys (which hold usernames as typed, and caller addresses) and the
+    /// user ids of one-time code counters as HMAC-SHA256s under `secret` instead of plain
+    /// SHA-256s, so that a copy of the database cannot be matched against a list of likely
+    /// usernames, addresses or user ids. Every server sharing
     /// the database must use the same secret (from your secret manager, say): with another one
     /// it would count failed logins apart.
     pub fn with_key_secret(mut self, secret: impl AsRef<[u8]>) -> Self {
         self.key_secret = Some(secret.as_ref().into());
         self
+    }
+
+    /// A name from what people type or are (a failed-login key, a user id) as the tables key
+    /// it: its SHA-256, or its HMAC-SHA256 under the key secret, in hex.
+    fn stored_name(&self, name: &str) -> String {
+        crate::store::keyed::name_digest(self.key_secret.as_deref(), name)
     }
 
     /// Creates grantor's tables and indexes (all named `grantor_…`) if they are not there yet,
@@ -408,14 +417,7 @@ fn failed(error: sqlx::Error) -> StoreError {
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed => true,
-        sqlx::Error::Database(db) => {
-            // SQLite: SQLITE_BUSY (5) and SQLITE_LOCKED (6); PostgreSQL: the server is shutting
-            // down or cannot take connections (class 57P, 53300).
-            matches!(
-                db.code().as_deref(),
-                Some("5" | "6" | "53300" | "57P01" | "57P03")
-            )
-        }
+        sqlx::Error::Database(db) => busy_database(db.as_ref()),
         _ => false,
     };
     if busy {
@@ -423,6 +425,21 @@ fn failed(error: sqlx::Error) -> StoreError {
     } else {
         StoreError::backend(error)
     }
+}
+
+/// Whether a database's own error says it cannot serve now.
+fn busy_database(db: &dyn sqlx::error::DatabaseError) -> bool {
+    #[cfg(feature = "sqlite")]
+    if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+        // An extended code, whose low byte is the primary one: SQLITE_BUSY (5) and SQLITE_LOCKED
+        // (6), whatever their variant (BUSY_TIMEOUT, LOCKED_SHAREDCACHE…).
+        return db
+            .code()
+            .and_then(|code| code.parse::<u32>().ok())
+            .is_some_and(|code| matches!(code & 0xff, 5 | 6));
+    }
+    // PostgreSQL: too many connections, or the server is shutting down or starting up.
+    matches!(db.code().as_deref(), Some("53300" | "57P01" | "57P03"))
 }
 
 /// `t` as the tables keep times: nanoseconds since the Unix epoch (clamped to what `BIGINT`
