@@ -56,7 +56,7 @@ use ::axum::routing::{get, post};
 use ::axum::Router;
 
 use crate::authorize::{AuthorizationRequest, Redirect};
-use crate::bearer::{AccessGrant, BearerError, BearerValidator, Presented};
+use crate::bearer::{AccessGrant, BearerError, BearerValidator, Needed, Presented};
 use crate::error::OAuthError;
 use crate::metadata::METADATA_PATH;
 use crate::request::{BodyType, Method, TokenRequest};
@@ -413,32 +413,15 @@ where
                 "a ScopeRequirement's SCOPE is not a scope (RFC 6749 §3.3)"
             );
         }
-        let validator = BearerValidator::from_ref(state);
-        let required = required_scope::<R>().map_err(|error| validator.refusal(error))?;
-        let grant = validator
-            .validate_presented(presented(parts), &required)
+        // Checked when compiled (above), and read as text: no scope is built per request.
+        let grant = BearerValidator::from_ref(state)
+            .validate_presented(presented(parts), Needed::Text(R::SCOPE))
             .await?;
         Ok(RequireScope {
             grant,
             required: PhantomData,
         })
     }
-}
-
-/// `R`'s scope, parsed. [`is_scope`] checked it when compiled, so the parse cannot fail; if it
-/// ever did, the request is refused with `500 server_error`, and the log says why.
-fn required_scope<R: ScopeRequirement>() -> Result<Scope, OAuthError> {
-    if R::SCOPE.is_empty() {
-        return Ok(Scope::default());
-    }
-    R::SCOPE.parse().map_err(|error| {
-        tracing::error!(
-            scope = R::SCOPE,
-            %error,
-            "a route's ScopeRequirement is not a valid scope"
-        );
-        OAuthError::server_error("the route's required scope is misconfigured")
-    })
 }
 
 /// A tower layer for a group of the host's own routes (`Router::route_layer`): each request's
@@ -531,7 +514,7 @@ where
             let (mut parts, body) = request.into_parts();
             let checked = layer
                 .validator
-                .validate_presented(presented(&parts), &layer.required)
+                .validate_presented(presented(&parts), Needed::Scope(&layer.required))
                 .await;
             let grant = match checked {
                 Ok(grant) => grant,

@@ -106,6 +106,36 @@ impl ResourceRequest {
     }
 }
 
+/// What a resource needs of a token's scope: a parsed [`Scope`], or a scope written as text (a
+/// route's `ScopeRequirement`, checked when compiled), read without parsing it into a `Scope`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Needed<'a> {
+    Scope(&'a Scope),
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
+    Text(&'a str),
+}
+
+impl Needed<'_> {
+    /// Whether `granted` holds every token needed.
+    fn granted_by(self, granted: &Scope) -> bool {
+        match self {
+            Needed::Scope(needed) => needed.is_subset_of(granted),
+            Needed::Text(needed) => needed
+                .split(' ')
+                .filter(|token| !token.is_empty())
+                .all(|token| granted.contains(token)),
+        }
+    }
+
+    /// What is needed, as a scope (for a refusal's challenge).
+    fn to_scope(self) -> Scope {
+        match self {
+            Needed::Scope(needed) => needed.clone(),
+            Needed::Text(needed) => Scope::parse(needed).unwrap_or_default(),
+        }
+    }
+}
+
 /// What a request to a protected resource carries that the validator reads, borrowed from
 /// wherever the request is kept (a [`ResourceRequest`], or an `http::Request`).
 pub(crate) struct Presented<'r> {
@@ -304,12 +334,6 @@ impl BearerValidator {
         self
     }
 
-    /// A refusal with `error`, for a request refused before its token was looked at.
-    #[cfg(feature = "axum")]
-    pub(crate) fn refusal(&self, error: OAuthError) -> BearerError {
-        self.refuse(Some(error))
-    }
-
     fn refuse(&self, error: Option<OAuthError>) -> BearerError {
         BearerError {
             error,
@@ -329,14 +353,15 @@ impl BearerValidator {
         request: &ResourceRequest,
         required: &Scope,
     ) -> Result<AccessGrant, BearerError> {
-        self.validate_presented(request.presented(), required).await
+        self.validate_presented(request.presented(), Needed::Scope(required))
+            .await
     }
 
     /// [`validate`](Self::validate), for what a request carries, borrowed.
     pub(crate) async fn validate_presented(
         &self,
         request: Presented<'_>,
-        required: &Scope,
+        required: Needed<'_>,
     ) -> Result<AccessGrant, BearerError> {
         let now = self.clock.now();
         let (hash, location) = self.token_hash(&request)?;
@@ -372,21 +397,21 @@ impl BearerValidator {
         &self,
         lookup: Result<TokenLookup, StoreError>,
         now: OffsetDateTime,
-        required: &Scope,
+        required: Needed<'_>,
         location: TokenLocation,
     ) -> Result<AccessGrant, BearerError> {
         let record = match lookup.map_err(|e| self.refuse(Some(e.into())))? {
             TokenLookup::Live(r) if r.kind == TokenKind::Access && !r.is_expired(now) => r,
             _ => return Err(self.invalid()),
         };
-        if !required.is_subset_of(&record.scope) {
+        if !required.granted_by(&record.scope) {
             let mut refusal = self.refuse(Some(
                 OAuthError::insufficient_scope(
                     "the access token does not grant the scope this resource requires",
                 )
                 .with_reason(Reason::InsufficientScope),
             ));
-            refusal.required_scope = Some(required.clone());
+            refusal.required_scope = Some(required.to_scope());
             return Err(refusal);
         }
         Ok(AccessGrant {
@@ -494,7 +519,34 @@ fn is_b64token(s: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::is_b64token;
+    use super::{is_b64token, Needed, Scope};
+
+    /// A need written as text is judged as the same need parsed.
+    #[test]
+    fn a_need_as_text_is_judged_as_the_parsed_scope() {
+        let granted = ["", "read", "read write", "admin read write", "a:b c"];
+        let needed = [
+            "",
+            "read",
+            "write read",
+            "read write admin",
+            "c",
+            "a:b",
+            "x",
+        ];
+        for g in granted {
+            let g = Scope::parse(g).expect("scope");
+            for n in needed {
+                let parsed = Scope::parse(n).expect("scope");
+                assert_eq!(
+                    Needed::Text(n).granted_by(&g),
+                    Needed::Scope(&parsed).granted_by(&g),
+                    "{n:?} of {g:?}"
+                );
+                assert_eq!(Needed::Text(n).to_scope(), parsed);
+            }
+        }
+    }
 
     #[test]
     fn b64token_is_as_rfc_6750_writes_it() {

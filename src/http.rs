@@ -159,7 +159,8 @@ impl BearerValidator {
             },
             body,
         };
-        self.validate_presented(presented, required).await
+        self.validate_presented(presented, crate::bearer::Needed::Scope(required))
+            .await
     }
 }
 
