@@ -72,13 +72,14 @@ fn get_with(path: &str, authorization: Option<&str>) -> Request<Body> {
 
 const SERVICE: (&str, &str) = ("service", "service-secret");
 
+/// `body`, posted to `path` by `service` (HTTP Basic).
+fn from_service(path: &str, body: impl Into<Body>) -> Request<Body> {
+    form(path, Some(&basic(SERVICE.0, SERVICE.1)), body)
+}
+
 /// A client credentials request from `service`, posted to `path`.
 fn service_cc(path: &str) -> Request<Body> {
-    form(
-        path,
-        Some(&basic(SERVICE.0, SERVICE.1)),
-        "grant_type=client_credentials",
-    )
+    from_service(path, "grant_type=client_credentials")
 }
 
 /// A client credentials token for `service` (scope `read`) through the router.
@@ -108,32 +109,20 @@ async fn the_router_serves_the_machine_endpoints_at_their_paths() {
     // Introspection and revocation take the same requests the engine does.
     let reply = call(
         &router,
-        form(
-            "/oauth/introspect",
-            Some(&basic(SERVICE.0, SERVICE.1)),
-            format!("token={token}"),
-        ),
+        from_service("/oauth/introspect", format!("token={token}")),
     )
     .await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.json()["active"], true);
     let reply = call(
         &router,
-        form(
-            "/oauth/revoke",
-            Some(&basic(SERVICE.0, SERVICE.1)),
-            format!("token={token}"),
-        ),
+        from_service("/oauth/revoke", format!("token={token}")),
     )
     .await;
     assert_eq!(reply.status, StatusCode::OK);
     let reply = call(
         &router,
-        form(
-            "/oauth/introspect",
-            Some(&basic(SERVICE.0, SERVICE.1)),
-            format!("token={token}"),
-        ),
+        from_service("/oauth/introspect", format!("token={token}")),
     )
     .await;
     assert_eq!(reply.json()["active"], false);

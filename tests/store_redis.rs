@@ -28,31 +28,13 @@ grantor::mfa_store_conformance!(redis().await);
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::{answer, basic, Answer};
-use grantor::{AuthorizationServer, TokenRequest};
+use common::{answer, basic};
+use grantor::TokenRequest;
 
-fn server_on<S>(store: Arc<S>) -> AuthorizationServer
-where
-    S: grantor::TokenStore
-        + grantor::AttemptLimiter
-        + grantor::CodeStore
-        + grantor::MfaStore
-        + 'static,
-{
-    common::server_on_shared_store(store)
-}
-
-async fn login(server: &AuthorizationServer) -> Answer {
-    common::tom_signs_in(server).await
-}
-
-async fn refresh(server: &AuthorizationServer, token: &str) -> Answer {
-    common::others_refresh(server, token).await
-}
-
-async fn bearer(server: &AuthorizationServer, token: &str) -> Result<(), u16> {
-    common::bearer_status(server, token).await
-}
+use common::{
+    bearer_status as bearer, others_refresh as refresh, server_on_shared_store as server_on,
+    tom_signs_in as login,
+};
 
 /// Every key and value in the database, as text.
 async fn dump(url: &str) -> Vec<(String, String, i64)> {

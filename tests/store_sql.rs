@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{answer, basic, Answer};
+use common::{answer, basic};
 use grantor::{AuthorizationServer, SqlStore, TokenRequest};
 use postgres_support::PostgresServer;
 use sqlx::postgres::PgPoolOptions;
@@ -143,28 +143,10 @@ mod on_postgres {
     grantor::mfa_store_conformance!(postgres_alone().await);
 }
 
-fn server_on<S>(store: Arc<S>) -> AuthorizationServer
-where
-    S: grantor::TokenStore
-        + grantor::AttemptLimiter
-        + grantor::CodeStore
-        + grantor::MfaStore
-        + 'static,
-{
-    common::server_on_shared_store(store)
-}
-
-async fn login(server: &AuthorizationServer) -> Answer {
-    common::tom_signs_in(server).await
-}
-
-async fn refresh(server: &AuthorizationServer, token: &str) -> Answer {
-    common::others_refresh(server, token).await
-}
-
-async fn bearer(server: &AuthorizationServer, token: &str) -> Result<(), u16> {
-    common::bearer_status(server, token).await
-}
+use common::{
+    bearer_status as bearer, others_refresh as refresh, server_on_shared_store as server_on,
+    tom_signs_in as login,
+};
 
 /// Two servers, each with its own pool, on one PostgreSQL database behave as one: a token
 /// issued by one works at the other, a refresh token rotated at one is a replay at the other
