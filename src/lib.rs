@@ -119,6 +119,9 @@
 //! - `postgres`, `sqlite`: `SqlStore`, every store trait (the five above, and [`ClientStore`])
 //!   in PostgreSQL or SQLite through a sqlx pool the app passes in, with its tables
 //!   (`SqlStore::migrate`) and a batched expiry sweep (`SqlStore::purge_expired`).
+//! - `jwt`: `LocalKeys`, signing keys for JWT access tokens kept in this process (ES256, EdDSA,
+//!   RS256, through `ring`), behind the [`TokenSigner`] trait a KMS can implement too, with
+//!   their JWK Set (RFC 7517).
 //! - `totp`: `Totp`, RFC 6238 one-time codes (through the `totp-rs` crate), for a
 //!   [`UserVerifier::verify_otp`] that checks an authenticator app's codes.
 //! - `conformance`: `grantor::conformance`, the checks every store must pass, with one test
@@ -153,6 +156,7 @@ mod grant;
 #[cfg(feature = "http")]
 mod http;
 mod introspection;
+mod jose;
 pub mod manual;
 mod metadata;
 mod pkce;
@@ -182,6 +186,9 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{BoxError, ErrorCode, OAuthError, StoreError};
 pub use grant::context::REVOKED_FAMILY_MEMORY;
 pub use grant::device_code::{DeviceConfirmation, DeviceRequest};
+pub use jose::{sign_compact, Jwk, Jwks, JwsAlgorithm, TokenSigner};
+#[cfg(feature = "jwt")]
+pub use jose::{KeyError, LocalKeys};
 pub use metadata::EndpointPaths;
 pub use pkce::{CodeChallenge, CodeChallengeMethod};
 pub use reason::Reason;

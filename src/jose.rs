@@ -1,0 +1,464 @@
+//! Signing keys for JWT access tokens (RFC 9068) and the JWK Set that publishes them (RFC 7517).
+//!
+//! The engine signs through a [`TokenSigner`], so that a host may keep its private keys in a
+//! KMS or an HSM; with the `jwt` feature, [`LocalKeys`] keeps them in this process (through
+//! `ring`, whose signing operations are constant-time). Every key has an id (`kid`, in the JWS
+//! header of every token it signs) and one algorithm: ES256 (ECDSA P-256), EdDSA (Ed25519) or
+//! RS256 (RSASSA-PKCS1-v1_5 with SHA-256).
+//!
+//! Rotation, with [`LocalKeys`]: add the new key and make it the active one (new tokens are
+//! signed with it at once); [`retire`](LocalKeys::retire) the old one, which then signs nothing
+//! but stays published, so that resource servers still check the tokens it signed; once those
+//! have expired, [`unpublish`](LocalKeys::unpublish) it.
+//!
+//! This is the first part of JWT access tokens: the keys, the signing of a compact JWS and the
+//! JWK Set. Issuing access tokens as JWTs comes next.
+
+use async_trait::async_trait;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+
+use crate::error::StoreError;
+
+/// A JWS algorithm grantor signs with (RFC 7518 §3.1, RFC 8037 §3.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum JwsAlgorithm {
+    /// ECDSA with P-256 and SHA-256.
+    #[serde(rename = "ES256")]
+    Es256,
+    /// EdDSA with Ed25519.
+    #[serde(rename = "EdDSA")]
+    EdDsa,
+    /// RSASSA-PKCS1-v1_5 with SHA-256 (what OpenID Connect requires every provider to offer).
+    #[serde(rename = "RS256")]
+    Rs256,
+}
+
+impl JwsAlgorithm {
+    /// The `alg` value, e.g. `"ES256"`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Es256 => "ES256",
+            Self::EdDsa => "EdDSA",
+            Self::Rs256 => "RS256",
+        }
+    }
+}
+
+/// A public key as a JWK (RFC 7517 §4): public members only.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Jwk {
+    /// The key type: `EC`, `OKP` or `RSA`.
+    pub kty: String,
+    /// The key id, as in the header of every token the key signs.
+    pub kid: String,
+    /// What the key is for: `sig`.
+    #[serde(rename = "use")]
+    pub use_: String,
+    /// The algorithm the key signs with.
+    pub alg: JwsAlgorithm,
+    /// The curve (`P-256`, `Ed25519`), for `EC` and `OKP` keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crv: Option<String>,
+    /// The x coordinate (`EC`) or the public key (`OKP`), base64url.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x: Option<String>,
+    /// The y coordinate (`EC`), base64url.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub y: Option<String>,
+    /// The modulus (`RSA`), base64url.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n: Option<String>,
+    /// The public exponent (`RSA`), base64url.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e: Option<String>,
+}
+
+/// A JWK Set (RFC 7517 §5): what `jwks_uri` serves.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Jwks {
+    /// The published keys.
+    pub keys: Vec<Jwk>,
+}
+
+/// Signs tokens with the keys of one authorization server.
+///
+/// Implement it over a KMS or an HSM to keep private keys out of the process; [`LocalKeys`]
+/// (feature `jwt`) keeps them in it.
+#[async_trait]
+pub trait TokenSigner: Send + Sync {
+    /// The key new tokens are signed with: its id and algorithm; `None` when no key may sign.
+    fn active_key(&self) -> Option<(String, JwsAlgorithm)>;
+
+    /// Signs `signing_input` (a JWS's `header.payload`, RFC 7515 §5.1) with the key `kid`,
+    /// answering the signature as RFC 7518 writes it (ES256: `r || s`, 64 bytes).
+    ///
+    /// # Errors
+    ///
+    /// A [`StoreError`] if the key cannot sign (unknown, retired, or the KMS failed).
+    async fn sign(&self, kid: &str, signing_input: &[u8]) -> Result<Vec<u8>, StoreError>;
+
+    /// The public keys to publish: every key whose tokens may still be in use.
+    fn jwks(&self) -> Jwks;
+}
+
+/// Signs `claims` as a compact JWS (RFC 7515 §7.1) with the signer's active key, with the header
+/// `typ` given (`at+jwt` for an access token, RFC 9068 §2.1), `alg` and `kid`.
+///
+/// # Errors
+///
+/// A [`StoreError`] if no key may sign, or signing fails.
+pub async fn sign_compact<C: Serialize + ?Sized>(
+    signer: &dyn TokenSigner,
+    typ: &str,
+    claims: &C,
+) -> Result<String, StoreError> {
+    let (kid, alg) = signer
+        .active_key()
+        .ok_or_else(|| StoreError::backend("no signing key is active"))?;
+    #[derive(Serialize)]
+    struct Header<'a> {
+        typ: &'a str,
+        alg: &'static str,
+        kid: &'a str,
+    }
+    let header = serde_json::to_vec(&Header {
+        typ,
+        alg: alg.as_str(),
+        kid: &kid,
+    })
+    .map_err(StoreError::backend)?;
+    let payload = serde_json::to_vec(claims).map_err(StoreError::backend)?;
+    let mut jws = URL_SAFE_NO_PAD.encode(header);
+    jws.push('.');
+    jws.push_str(&URL_SAFE_NO_PAD.encode(payload));
+    let signature = signer.sign(&kid, jws.as_bytes()).await?;
+    jws.push('.');
+    jws.push_str(&URL_SAFE_NO_PAD.encode(signature));
+    Ok(jws)
+}
+
+#[cfg(feature = "jwt")]
+pub use local::LocalKeys;
+
+#[cfg(feature = "jwt")]
+mod local {
+    use std::fmt;
+    use std::sync::RwLock;
+
+    use ring::rand::SystemRandom;
+    use ring::signature::{
+        EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING,
+        RSA_PKCS1_SHA256,
+    };
+
+    use super::*;
+
+    /// A private key, of one algorithm.
+    enum Private {
+        Es256(EcdsaKeyPair),
+        EdDsa(Ed25519KeyPair),
+        Rs256(RsaKeyPair),
+    }
+
+    /// One key of the set, and where it stands.
+    struct Key {
+        kid: String,
+        private: Private,
+        /// Whether it may sign (a retired key signs nothing more).
+        signs: bool,
+    }
+
+    impl Key {
+        fn alg(&self) -> JwsAlgorithm {
+            match self.private {
+                Private::Es256(_) => JwsAlgorithm::Es256,
+                Private::EdDsa(_) => JwsAlgorithm::EdDsa,
+                Private::Rs256(_) => JwsAlgorithm::Rs256,
+            }
+        }
+
+        fn jwk(&self) -> Jwk {
+            let b64 = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
+            let mut jwk = Jwk {
+                kty: String::new(),
+                kid: self.kid.clone(),
+                use_: "sig".to_owned(),
+                alg: self.alg(),
+                crv: None,
+                x: None,
+                y: None,
+                n: None,
+                e: None,
+            };
+            match &self.private {
+                Private::Es256(pair) => {
+                    // An uncompressed point: 0x04, then x and y, 32 bytes each.
+                    let point = pair.public_key().as_ref();
+                    jwk.kty = "EC".to_owned();
+                    jwk.crv = Some("P-256".to_owned());
+                    jwk.x = point.get(1..33).map(b64);
+                    jwk.y = point.get(33..65).map(b64);
+                }
+                Private::EdDsa(pair) => {
+                    jwk.kty = "OKP".to_owned();
+                    jwk.crv = Some("Ed25519".to_owned());
+                    jwk.x = Some(b64(pair.public_key().as_ref()));
+                }
+                Private::Rs256(pair) => {
+                    let public: ring::rsa::PublicKeyComponents<Vec<u8>> = pair.public().into();
+                    jwk.kty = "RSA".to_owned();
+                    jwk.n = Some(b64(&public.n));
+                    jwk.e = Some(b64(&public.e));
+                }
+            }
+            jwk
+        }
+    }
+
+    struct State {
+        keys: Vec<Key>,
+        /// The kid of the key new tokens are signed with.
+        active: Option<String>,
+    }
+
+    /// Signing keys kept in this process (feature `jwt`), through `ring`.
+    ///
+    /// ```
+    /// use grantor::{JwsAlgorithm, LocalKeys, TokenSigner};
+    ///
+    /// let keys = LocalKeys::new();
+    /// keys.generate("2026-11", JwsAlgorithm::Es256).unwrap();
+    /// assert_eq!(keys.active_key(), Some(("2026-11".to_owned(), JwsAlgorithm::Es256)));
+    /// // Rotation: a new key signs from now on; the old one stays published.
+    /// keys.generate("2026-12", JwsAlgorithm::EdDsa).unwrap();
+    /// keys.retire("2026-11");
+    /// assert_eq!(keys.jwks().keys.len(), 2);
+    /// ```
+    pub struct LocalKeys {
+        state: RwLock<State>,
+        rng: SystemRandom,
+    }
+
+    impl fmt::Debug for LocalKeys {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            // Key ids and algorithms only: never key material.
+            let kids: Vec<(String, JwsAlgorithm, bool)> = self
+                .state
+                .read()
+                .map(|s| {
+                    s.keys
+                        .iter()
+                        .map(|k| (k.kid.clone(), k.alg(), k.signs))
+                        .collect()
+                })
+                .unwrap_or_default();
+            f.debug_struct("LocalKeys")
+                .field("keys (kid, alg, signs)", &kids)
+                .finish_non_exhaustive()
+        }
+    }
+
+    impl Default for LocalKeys {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
+
+    /// Why a key was not added.
+    #[derive(Debug, thiserror::Error, PartialEq, Eq)]
+    #[non_exhaustive]
+    pub enum KeyError {
+        /// Another key of the set has this id.
+        #[error("a key with id {0:?} is already in the set")]
+        DuplicateKid(String),
+        /// The bytes are not a PKCS#8 private key of the algorithm (or RSA shorter than 2048
+        /// bits).
+        #[error("not a PKCS#8 private key for {0}: {1}")]
+        Rejected(&'static str, String),
+        /// The system's random number generator failed.
+        #[error("the system's random number generator failed")]
+        Random,
+    }
+
+    impl LocalKeys {
+        /// An empty set: nothing signs until a key is added.
+        pub fn new() -> Self {
+            Self {
+                state: RwLock::new(State {
+                    keys: Vec::new(),
+                    active: None,
+                }),
+                rng: SystemRandom::new(),
+            }
+        }
+
+        /// Makes a new key of `alg` (ES256 or EdDSA: `ring` makes no RSA keys; add an RSA key
+        /// with [`add_pkcs8`](Self::add_pkcs8)) under `kid`, and makes it the active one.
+        /// Answers the key's PKCS#8 document, to keep in your secret store.
+        ///
+        /// # Errors
+        ///
+        /// [`KeyError`] for a duplicate id, RS256, or a failing random number generator.
+        pub fn generate(&self, kid: &str, alg: JwsAlgorithm) -> Result<Vec<u8>, KeyError> {
+            let pkcs8 = match alg {
+                JwsAlgorithm::Es256 => {
+                    EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &self.rng)
+                        .map_err(|_| KeyError::Random)?
+                }
+                JwsAlgorithm::EdDsa => {
+                    Ed25519KeyPair::generate_pkcs8(&self.rng).map_err(|_| KeyError::Random)?
+                }
+                JwsAlgorithm::Rs256 => {
+                    return Err(KeyError::Rejected(
+                        "RS256",
+                        "generate an RSA key elsewhere and add it with add_pkcs8".to_owned(),
+                    ))
+                }
+            };
+            self.add_pkcs8(kid, alg, pkcs8.as_ref())?;
+            Ok(pkcs8.as_ref().to_vec())
+        }
+
+        /// Adds the PKCS#8 private key `pkcs8` of `alg` under `kid`, and makes it the active
+        /// one.
+        ///
+        /// # Errors
+        ///
+        /// [`KeyError`] for a duplicate id, or bytes that are no such key.
+        pub fn add_pkcs8(
+            &self,
+            kid: &str,
+            alg: JwsAlgorithm,
+            pkcs8: &[u8],
+        ) -> Result<(), KeyError> {
+            let rejected =
+                |e: ring::error::KeyRejected| KeyError::Rejected(alg.as_str(), e.to_string());
+            let private = match alg {
+                JwsAlgorithm::Es256 => Private::Es256(
+                    EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8, &self.rng)
+                        .map_err(rejected)?,
+                ),
+                JwsAlgorithm::EdDsa => {
+                    Private::EdDsa(Ed25519KeyPair::from_pkcs8(pkcs8).map_err(rejected)?)
+                }
+                JwsAlgorithm::Rs256 => {
+                    Private::Rs256(RsaKeyPair::from_pkcs8(pkcs8).map_err(rejected)?)
+                }
+            };
+            let mut state = self.write();
+            if state.keys.iter().any(|k| k.kid == kid) {
+                return Err(KeyError::DuplicateKid(kid.to_owned()));
+            }
+            state.keys.push(Key {
+                kid: kid.to_owned(),
+                private,
+                signs: true,
+            });
+            state.active = Some(kid.to_owned());
+            Ok(())
+        }
+
+        /// Makes `kid` the key new tokens are signed with (if it is in the set and not
+        /// retired); answers whether it now is.
+        pub fn activate(&self, kid: &str) -> bool {
+            let mut state = self.write();
+            let usable = state.keys.iter().any(|k| k.kid == kid && k.signs);
+            if usable {
+                state.active = Some(kid.to_owned());
+            }
+            usable
+        }
+
+        /// Stops `kid` signing: it stays published (tokens it signed still check) until
+        /// [`unpublish`](Self::unpublish). If it was the active key, the most recently added
+        /// key that still signs becomes active, or none. Answers whether the key was in the set.
+        pub fn retire(&self, kid: &str) -> bool {
+            let mut state = self.write();
+            let Some(key) = state.keys.iter_mut().find(|k| k.kid == kid) else {
+                return false;
+            };
+            key.signs = false;
+            if state.active.as_deref() == Some(kid) {
+                state.active = state
+                    .keys
+                    .iter()
+                    .rev()
+                    .find(|k| k.signs)
+                    .map(|k| k.kid.clone());
+            }
+            true
+        }
+
+        /// Removes a retired key from the set and from the JWK Set: tokens it signed no longer
+        /// check. Answers whether it was removed (an active or unknown key is not).
+        pub fn unpublish(&self, kid: &str) -> bool {
+            let mut state = self.write();
+            let before = state.keys.len();
+            state.keys.retain(|k| k.kid != kid || k.signs);
+            state.keys.len() < before
+        }
+
+        /// The state, for writing; a poisoned lock (a panic while held, which no method here
+        /// can cause) is taken over as it is.
+        fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+            self.state
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        }
+
+        fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+            self.state
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        }
+    }
+
+    #[async_trait]
+    impl TokenSigner for LocalKeys {
+        fn active_key(&self) -> Option<(String, JwsAlgorithm)> {
+            let state = self.read();
+            let kid = state.active.as_deref()?;
+            state
+                .keys
+                .iter()
+                .find(|k| k.kid == kid)
+                .map(|k| (k.kid.clone(), k.alg()))
+        }
+
+        async fn sign(&self, kid: &str, signing_input: &[u8]) -> Result<Vec<u8>, StoreError> {
+            let state = self.read();
+            let key = state
+                .keys
+                .iter()
+                .find(|k| k.kid == kid && k.signs)
+                .ok_or_else(|| StoreError::backend(format!("no key {kid:?} may sign")))?;
+            let failed = |_| StoreError::backend("signing failed");
+            match &key.private {
+                Private::Es256(pair) => Ok(pair
+                    .sign(&self.rng, signing_input)
+                    .map_err(failed)?
+                    .as_ref()
+                    .to_vec()),
+                Private::EdDsa(pair) => Ok(pair.sign(signing_input).as_ref().to_vec()),
+                Private::Rs256(pair) => {
+                    let mut signature = vec![0; pair.public().modulus_len()];
+                    pair.sign(&RSA_PKCS1_SHA256, &self.rng, signing_input, &mut signature)
+                        .map_err(failed)?;
+                    Ok(signature)
+                }
+            }
+        }
+
+        fn jwks(&self) -> Jwks {
+            Jwks {
+                keys: self.read().keys.iter().map(Key::jwk).collect(),
+            }
+        }
+    }
+}
+
+#[cfg(feature = "jwt")]
+pub use local::KeyError;

@@ -1,0 +1,194 @@
+//! Signing keys and the JWK Set (feature `jwt`): tokens grantor signs, checked by an independent
+//! JOSE implementation (the `jsonwebtoken` crate) against the keys grantor publishes.
+#![cfg(feature = "jwt")]
+
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine as _;
+use grantor::{sign_compact, JwsAlgorithm, KeyError, LocalKeys, TokenSigner};
+use serde::{Deserialize, Serialize};
+
+/// A 2048-bit RSA private key (PKCS#8, DER, base64), made for these tests only: `ring` makes no
+/// RSA keys.
+const TEST_RSA_PKCS8: &str = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQDjHz50XQQr/NL0qD/YmGhZ7BJ2HX0/j3yeCaz/UckQ1aJlUj0IXIpYI+S56naILeBX53mQAXgFYsaU/Y9TLr7iT12iHFgVzSQ7Ll+DQLRnzhywOiPx/1erM9E0wHlu7JulZkRTBD0zHOiMgX5P1Zuh4gzptU5dzcF+yjGaP0hcBhuStVjsjL1HURKg52+jWZcaWU/6vrWT2hRClf+QLPO4k95RKef01QzqErXDOEjIWSH+CF6+pAhw2SGuLhOISX0f7lm3GK70SgubOJJE/XqVMLt2/rSuKui79EpjDCZ/A8+Kiz8bimgOJCed7fKIxfCggBQmC3mH6167IJO58gYtAgMBAAECggEAa7i4awFpBqHxvkeEjKrwp2Gv+eSPsJNSFDTbn/c+6aSh0vOX7fzSQu63P7SkRn+XzamEfxgrQEaykBzZGydrMrRY4RgXcTOskQM0GvEX/7oC4lSZEuC8SH+ZpK77iXBgfCjOlB9JFZKK+4U5jwzttXCdFkW/Zv89XHDy6MlF/RqlsU7cPsteHfyh6EQFbNFaiXw8iGbn38ivVtZAGuBdpa1GVI5H4TjfZNHH8i51qAlaYzXICugHLD6+6GUxfJEF1PtXbyWLt8vKlFxdtc0VdiuANbjUxKTEOgCY0hGLhVHVfkfoYX81M8uBZrakSI9ytaS3CaLVpVxJnFcjTDVzYwKBgQD3DAYgo9VdZoad+2eIWItwBOpKXePfsm6K4VZAPFq6thkX0gJyxi3Ah7VwrGyAfluzar9fJiTvpMq0gjGZ3T9ncG1xlMebuXyCzWU3SVg4t7EMaBQEIeiUz2ECABd+vBQkxbVYpwPok7fFqCDCsHhkHyxmCV9S15gNh5Ithf9v3wKBgQDrWl3iz5DJOXTOtwSXFqH/R/I6Q3ioSg1lOFYnUAdfbPQlwibwfWUKLbPia1ziKouYoZ9XYFPCTkU6C+LUZ6DuCKwH0Uzt8WvM2xgUQYhlh1O5zePYgBcdf8wZdQa8iJHYb5dD17WY6iqEybO/DHvKhUbPYMFjns3eCbt+YGHbcwKBgAcABzhrjAMugYf+dKuPXrwY146t5GQVST6ULf5591QtDr73C2y3Itq+vaxoplZpvi1yS+PlT8yejcPZoJAsjbxfmipKvfEyq02FhmWvpVlOEy030cFgOJfm3GfTGtdTevqjw4S0js7LSLzIC82YdIDZxUdK4rGVPFC9062Ii3lfAoGAVEjCgq1u3oFTEYx9elZCoZd0aeUr2qjabztjryR733K3ZKZJJ6rgemqvlxB37Q7reze2RqZamKVLKWSEUSjjextj8FDGShhBUNXNo8NsQ1/ZXhsb07bbkFbqEtvUE8Sc5nPgKg2gHSkPHQrW8j5YPsjH+RBfcXu3oiK+IJ4HrX0CgYEApC1kWdbT/rS9vbkn/9U/nN4/FR78fUgZNANgBXBQ5mx3SnZoO1leWAgkmfT9LfqU1TBHyaAOys3cHO0GZ+wHTv+tEgg5L0m+CzHI5oESE9IGL7OKclWCIzvmkRg07PloK72G09M9owdtjREx262243SAqZj9loe6QGmDjq2zC8c=";
+
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+struct Claims {
+    iss: String,
+    sub: String,
+    aud: String,
+    exp: u64,
+    scope: String,
+}
+
+fn claims() -> Claims {
+    Claims {
+        iss: "https://auth.example.com".to_owned(),
+        sub: "user-1".to_owned(),
+        aud: "https://api.example.com".to_owned(),
+        // Far enough ahead for any clock this test runs on.
+        exp: 4_102_444_800,
+        scope: "read".to_owned(),
+    }
+}
+
+/// Checks `jwt` as a resource server would with `jsonwebtoken`: the key named by its `kid`,
+/// from the JWK Set `keys` publishes.
+fn verify(keys: &LocalKeys, jwt: &str, alg: jsonwebtoken::Algorithm) -> Result<Claims, String> {
+    let header = jsonwebtoken::decode_header(jwt).map_err(|e| e.to_string())?;
+    let kid = header.kid.ok_or("no kid")?;
+    let published = serde_json::to_value(keys.jwks()).map_err(|e| e.to_string())?;
+    let set: jsonwebtoken::jwk::JwkSet =
+        serde_json::from_value(published).map_err(|e| e.to_string())?;
+    let jwk = set.find(&kid).ok_or("the kid is not published")?;
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).map_err(|e| e.to_string())?;
+    let mut validation = jsonwebtoken::Validation::new(alg);
+    validation.set_audience(&["https://api.example.com"]);
+    jsonwebtoken::decode::<Claims>(jwt, &key, &validation)
+        .map(|data| data.claims)
+        .map_err(|e| e.to_string())
+}
+
+fn rsa_keys(kid: &str) -> LocalKeys {
+    let keys = LocalKeys::new();
+    let der = STANDARD.decode(TEST_RSA_PKCS8).expect("the test key");
+    keys.add_pkcs8(kid, JwsAlgorithm::Rs256, &der)
+        .expect("an RSA key");
+    keys
+}
+
+#[tokio::test]
+async fn each_algorithm_signs_what_an_independent_library_verifies() {
+    for (alg, theirs) in [
+        (JwsAlgorithm::Es256, jsonwebtoken::Algorithm::ES256),
+        (JwsAlgorithm::EdDsa, jsonwebtoken::Algorithm::EdDSA),
+        (JwsAlgorithm::Rs256, jsonwebtoken::Algorithm::RS256),
+    ] {
+        let keys = if alg == JwsAlgorithm::Rs256 {
+            rsa_keys("k1")
+        } else {
+            let keys = LocalKeys::new();
+            keys.generate("k1", alg).expect("a key");
+            keys
+        };
+        let jwt = sign_compact(&keys, "at+jwt", &claims())
+            .await
+            .expect("signed");
+        // RFC 9068 §2.1: typ at+jwt; the alg and kid of the key.
+        let header = jsonwebtoken::decode_header(&jwt).expect("a header");
+        assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+        assert_eq!(header.kid.as_deref(), Some("k1"));
+        assert_eq!(header.alg, theirs);
+        assert_eq!(verify(&keys, &jwt, theirs), Ok(claims()), "{alg:?}");
+
+        // One byte of the payload changed: refused.
+        let mut parts: Vec<String> = jwt.split('.').map(str::to_owned).collect();
+        let mut payload = URL_SAFE_NO_PAD.decode(&parts[1]).expect("payload");
+        payload[10] ^= 1;
+        parts[1] = URL_SAFE_NO_PAD.encode(payload);
+        assert!(verify(&keys, &parts.join("."), theirs).is_err(), "{alg:?}");
+    }
+}
+
+#[test]
+fn the_jwk_set_holds_public_members_only() {
+    let keys = rsa_keys("rsa");
+    keys.generate("ec", JwsAlgorithm::Es256).expect("a key");
+    keys.generate("ed", JwsAlgorithm::EdDsa).expect("a key");
+    let published = serde_json::to_value(keys.jwks()).expect("JSON");
+    let set = published["keys"].as_array().expect("keys");
+    assert_eq!(set.len(), 3);
+    for key in set {
+        let members: Vec<&str> = key
+            .as_object()
+            .expect("a JWK")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        // No private member (RFC 7518 §6.2.2, §6.3.2; RFC 8037 §2): d, p, q, dp, dq, qi.
+        for private in ["d", "p", "q", "dp", "dq", "qi", "oth", "k"] {
+            assert!(!members.contains(&private), "{key}");
+        }
+        assert_eq!(key["use"], "sig");
+    }
+    assert_eq!(set[0]["kty"], "RSA");
+    assert_eq!(set[0]["alg"], "RS256");
+    assert_eq!(set[1]["kty"], "EC");
+    assert_eq!(set[1]["crv"], "P-256");
+    assert_eq!(set[2]["kty"], "OKP");
+    assert_eq!(set[2]["crv"], "Ed25519");
+    // Neither the key material nor anything like it shows in Debug.
+    let debug = format!("{keys:?}");
+    assert!(debug.contains("\"ec\"") && !debug.contains(TEST_RSA_PKCS8.get(40..60).unwrap_or("x")));
+}
+
+/// Rotation: a new key signs at once; the retired one signs nothing but stays published until
+/// it is unpublished, and then its tokens no longer check.
+#[tokio::test]
+async fn keys_rotate_without_breaking_tokens_in_flight() {
+    let keys = LocalKeys::new();
+    keys.generate("old", JwsAlgorithm::Es256).expect("a key");
+    let before = sign_compact(&keys, "at+jwt", &claims())
+        .await
+        .expect("signed");
+
+    keys.generate("new", JwsAlgorithm::Es256).expect("a key");
+    assert_eq!(
+        keys.active_key(),
+        Some(("new".to_owned(), JwsAlgorithm::Es256))
+    );
+    assert!(keys.retire("old"));
+    assert!(
+        keys.sign("old", b"x.y").await.is_err(),
+        "a retired key signs nothing"
+    );
+    let after = sign_compact(&keys, "at+jwt", &claims())
+        .await
+        .expect("signed");
+    assert_eq!(
+        jsonwebtoken::decode_header(&after)
+            .expect("header")
+            .kid
+            .as_deref(),
+        Some("new")
+    );
+    // Both check while the old key is published.
+    assert!(verify(&keys, &before, jsonwebtoken::Algorithm::ES256).is_ok());
+    assert!(verify(&keys, &after, jsonwebtoken::Algorithm::ES256).is_ok());
+
+    assert!(!keys.unpublish("new"), "the active key is not unpublished");
+    assert!(keys.unpublish("old"));
+    assert_eq!(keys.jwks().keys.len(), 1);
+    assert!(verify(&keys, &before, jsonwebtoken::Algorithm::ES256).is_err());
+    assert!(verify(&keys, &after, jsonwebtoken::Algorithm::ES256).is_ok());
+
+    // Retiring the last key leaves none active: nothing is signed rather than by a retired key.
+    assert!(keys.retire("new"));
+    assert_eq!(keys.active_key(), None);
+    assert!(sign_compact(&keys, "at+jwt", &claims()).await.is_err());
+    assert!(
+        !keys.activate("new"),
+        "a retired key is not made active again"
+    );
+}
+
+#[test]
+fn keys_that_cannot_sign_are_refused_when_added() {
+    let keys = LocalKeys::new();
+    keys.generate("k", JwsAlgorithm::EdDsa).expect("a key");
+    assert_eq!(
+        keys.generate("k", JwsAlgorithm::Es256).err(),
+        Some(KeyError::DuplicateKid("k".to_owned()))
+    );
+    assert!(matches!(
+        keys.add_pkcs8("x", JwsAlgorithm::Es256, b"not a key"),
+        Err(KeyError::Rejected("ES256", _))
+    ));
+    // An RSA key offered as an EC one.
+    let der = STANDARD.decode(TEST_RSA_PKCS8).expect("the test key");
+    assert!(keys.add_pkcs8("y", JwsAlgorithm::Es256, &der).is_err());
+    assert!(matches!(
+        keys.generate("z", JwsAlgorithm::Rs256),
+        Err(KeyError::Rejected("RS256", _))
+    ));
+    assert_eq!(keys.jwks().keys.len(), 1);
+}
