@@ -78,6 +78,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// | `POST` revocation path | [`AuthorizationServer::revoke`] |
 /// | `POST` introspection path | [`AuthorizationServer::introspect`] |
 /// | `POST` device authorization path (only with the device grant on) | [`AuthorizationServer::device_authorization`] |
+/// | `GET` JWK Set path (only with a [`token_signer`](crate::AuthorizationServerBuilder::token_signer)) | [`AuthorizationServer::jwks`] |
 /// | `GET /.well-known/oauth-authorization-server` (only with an issuer) | [`AuthorizationServer::metadata`] |
 ///
 /// The paths are the server's [`endpoint_paths`](AuthorizationServer::endpoint_paths), below
@@ -109,6 +110,9 @@ where
             &format!("{base}{}", paths.device_authorization),
             post(device_authorization),
         );
+    }
+    if server.signs() {
+        router = router.route(&format!("{base}{}", paths.jwks), get(jwks));
     }
     if server.issuer().is_some() {
         router = router.route(&format!("{METADATA_PATH}{base}"), get(metadata));
@@ -161,6 +165,10 @@ async fn device_authorization(
 
 async fn metadata(State(server): State<AuthorizationServer>) -> Response {
     server.metadata()
+}
+
+async fn jwks(State(server): State<AuthorizationServer>) -> Response {
+    server.jwks()
 }
 
 /// Why a body could not be read.

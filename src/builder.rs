@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::{Clock, SystemClock};
+use crate::jose::TokenSigner;
 use crate::metadata::EndpointPaths;
 use crate::scope::Scope;
 use crate::store::{
@@ -131,6 +132,7 @@ pub struct AuthorizationServerBuilder {
     pub(crate) mfa: Option<Arc<dyn MfaStore>>,
     pub(crate) pending_limits: PendingLimits,
     pub(crate) resource_servers: HashSet<ClientId>,
+    pub(crate) signer: Option<Arc<dyn TokenSigner>>,
     pub(crate) setups: Setups,
 }
 
@@ -153,8 +155,17 @@ impl AuthorizationServerBuilder {
             mfa: None,
             pending_limits: PendingLimits::default(),
             resource_servers: HashSet::new(),
+            signer: None,
             setups: Setups::default(),
         }
+    }
+
+    /// The keys the server signs with ([`LocalKeys`](crate::LocalKeys) with the `jwt` feature,
+    /// or a KMS of your own), published as its JWK Set
+    /// ([`jwks`](crate::AuthorizationServer::jwks)) and named by `jwks_uri` in the metadata.
+    pub fn token_signer(mut self, signer: Arc<dyn TokenSigner>) -> Self {
+        self.signer = Some(signer);
+        self
     }
 
     /// The setup of a grant's own settings, made from `Default` on first use.

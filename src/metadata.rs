@@ -8,7 +8,7 @@ use serde::Serialize;
 /// Where the host serves each endpoint, as paths below the issuer.
 ///
 /// The defaults are the example server's: `/oauth/authorize`, `/oauth/token`, `/oauth/revoke`,
-/// `/oauth/introspect`, `/oauth/device_authorization` and `/device`.
+/// `/oauth/introspect`, `/oauth/device_authorization`, `/device` and `/oauth/jwks`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EndpointPaths {
     /// The authorization endpoint (RFC 6749 §3.1).
@@ -23,11 +23,14 @@ pub struct EndpointPaths {
     pub device_authorization: String,
     /// The end-user verification page, the `verification_uri` of RFC 8628 §3.2.
     pub device_verification: String,
+    /// The JWK Set (RFC 7517), the `jwks_uri` of RFC 8414 §2, served when the server has a
+    /// [`token_signer`](crate::AuthorizationServerBuilder::token_signer).
+    pub jwks: String,
 }
 
 impl EndpointPaths {
-    /// The six paths, in declaration order.
-    fn all(&self) -> [&str; 6] {
+    /// The paths, in declaration order.
+    fn all(&self) -> [&str; 7] {
         [
             &self.authorization,
             &self.token,
@@ -35,6 +38,7 @@ impl EndpointPaths {
             &self.introspection,
             &self.device_authorization,
             &self.device_verification,
+            &self.jwks,
         ]
     }
 
@@ -76,6 +80,7 @@ impl Default for EndpointPaths {
             introspection: "/oauth/introspect".into(),
             device_authorization: "/oauth/device_authorization".into(),
             device_verification: "/device".into(),
+            jwks: "/oauth/jwks".into(),
         }
     }
 }
@@ -109,6 +114,8 @@ pub(crate) struct Metadata {
     pub(crate) scopes_supported: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) authorization_response_iss_parameter_supported: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) jwks_uri: Option<String>,
 }
 
 /// Joins the issuer and a path without doubling or dropping the slash.

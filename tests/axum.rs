@@ -996,3 +996,54 @@ async fn the_minimal_example_serves_a_token_and_a_guarded_route() {
     .await;
     assert_eq!(status, 401);
 }
+
+/// With signing keys, the router serves the JWK Set where the metadata's `jwks_uri` says, and a
+/// token signed with the active key checks against it; without keys there is no such route.
+#[tokio::test]
+async fn the_jwk_set_is_served_where_the_metadata_says() {
+    use grantor::{JwsAlgorithm, LocalKeys, TokenSigner};
+
+    let keys = Arc::new(LocalKeys::new());
+    keys.generate("k1", JwsAlgorithm::Es256).expect("a key");
+    let signer: Arc<dyn TokenSigner> = keys.clone();
+    let f = fixture_with(move |b| b.token_signer(signer));
+    let router: Router = grantor::axum::router(f.server.clone());
+    let metadata = call(
+        &router,
+        get_with("/.well-known/oauth-authorization-server", None),
+    )
+    .await
+    .json();
+    assert_eq!(metadata["jwks_uri"], format!("{ISSUER}/oauth/jwks"));
+    let reply = call(&router, get_with("/oauth/jwks", None)).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.header("Content-Type"), Some("application/json"));
+    let set: jsonwebtoken::jwk::JwkSet = serde_json::from_slice(&reply.body).expect("a JWK Set");
+    let jwt = grantor::sign_compact(keys.as_ref(), "at+jwt", &serde_json::json!({"sub": "u"}))
+        .await
+        .expect("signed");
+    let kid = jsonwebtoken::decode_header(&jwt)
+        .expect("header")
+        .kid
+        .expect("kid");
+    let key =
+        jsonwebtoken::DecodingKey::from_jwk(set.find(&kid).expect("published")).expect("a key");
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+    validation.required_spec_claims.clear();
+    validation.validate_exp = false;
+    assert!(jsonwebtoken::decode::<serde_json::Value>(&jwt, &key, &validation).is_ok());
+
+    // No signer: no JWK Set, and no jwks_uri.
+    let plain: Router = grantor::axum::router(fixture().server);
+    assert_eq!(
+        call(&plain, get_with("/oauth/jwks", None)).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let metadata = call(
+        &plain,
+        get_with("/.well-known/oauth-authorization-server", None),
+    )
+    .await
+    .json();
+    assert!(metadata.get("jwks_uri").is_none());
+}

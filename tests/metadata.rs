@@ -92,3 +92,33 @@ async fn paths_and_options_change_the_document() {
     assert_eq!(j["grant_types_supported"], json!(["client_credentials"]));
     assert_eq!(j["response_types_supported"], json!([]));
 }
+
+/// `jwks_uri` (RFC 8414 §2) names the JWK Set when the server signs, and `jwks` answers it;
+/// without a signer there is neither.
+#[tokio::test]
+async fn the_jwk_set_is_named_only_when_the_server_signs() {
+    use std::sync::Arc;
+
+    let plain = fixture();
+    assert!(answer(plain.server.metadata())
+        .json
+        .get("jwks_uri")
+        .is_none());
+    assert_eq!(plain.server.jwks().status(), 404);
+
+    let keys = Arc::new(grantor::LocalKeys::new());
+    keys.generate("k1", grantor::JwsAlgorithm::EdDsa)
+        .expect("a key");
+    let f = fixture_with(move |b| {
+        b.token_signer(keys).endpoint_paths(EndpointPaths {
+            jwks: "/keys.json".into(),
+            ..EndpointPaths::default()
+        })
+    });
+    let m = answer(f.server.metadata());
+    assert_eq!(m.json["jwks_uri"], format!("{ISSUER}/keys.json"));
+    let set = answer(f.server.jwks());
+    assert_eq!(set.status, 200);
+    assert_eq!(set.json["keys"][0]["kid"], "k1");
+    assert_eq!(set.json["keys"][0]["kty"], "OKP");
+}

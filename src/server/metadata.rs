@@ -47,7 +47,18 @@ impl AuthorizationServer {
                 .as_ref()
                 .map(|s| s.iter().map(str::to_owned).collect()),
             authorization_response_iss_parameter_supported: endpoint_on.then_some(true),
+            jwks_uri: inner.signer.as_ref().map(|_| endpoint(issuer, &paths.jwks)),
         };
         Response::json(200, &metadata)
+    }
+
+    /// The server's JWK Set (RFC 7517 §5), for its `jwks_uri`: the public keys of its
+    /// [`token_signer`](crate::AuthorizationServerBuilder::token_signer), public members only.
+    /// Answers 404 when the server has no signer.
+    pub fn jwks(&self) -> Response {
+        match &self.inner.signer {
+            Some(signer) => Response::json(200, &signer.jwks()),
+            None => Response::new(404),
+        }
     }
 }

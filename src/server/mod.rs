@@ -34,6 +34,7 @@ use crate::clock::Clock;
 use crate::error::OAuthError;
 use crate::grant::context::{nonzero, Context, Shared, TokenSettings};
 use crate::grant::Grants;
+use crate::jose::TokenSigner;
 use crate::metadata::EndpointPaths;
 use crate::request::{token_params, Params, TokenRequest};
 use crate::scope::Scope;
@@ -117,6 +118,7 @@ impl AuthorizationServerBuilder {
                 query_access_tokens: self.query_access_tokens,
                 paths: self.paths,
                 scopes_supported: self.scopes_supported,
+                signer: self.signer,
             }),
         })
     }
@@ -136,6 +138,7 @@ struct Inner {
     paths: EndpointPaths,
     scopes_supported: Option<Scope>,
     resource_servers: HashSet<ClientId>,
+    signer: Option<Arc<dyn TokenSigner>>,
 }
 
 /// An OAuth 2.0 authorization server: every endpoint is a method that takes a framework-neutral
@@ -199,6 +202,12 @@ impl AuthorizationServer {
     /// path.
     pub fn endpoint_paths(&self) -> &EndpointPaths {
         &self.inner.paths
+    }
+
+    /// Whether the server has signing keys (its JWK Set is served).
+    #[cfg(feature = "axum")]
+    pub(crate) fn signs(&self) -> bool {
+        self.inner.signer.is_some()
     }
 
     /// Whether the device authorization grant is on (its endpoint is served).
