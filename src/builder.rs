@@ -10,6 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::client::AccessTokenFormat;
 use crate::clock::{Clock, SystemClock};
 use crate::jose::TokenSigner;
 use crate::metadata::EndpointPaths;
@@ -58,6 +59,9 @@ pub enum BuildError {
     /// The device grant's `verification_uri` is built from the issuer.
     #[error("the device authorization grant needs an issuer (for its verification_uri)")]
     DeviceGrantNeedsIssuer,
+    /// JWT access tokens need a signer, an issuer (`iss`) and an audience (`aud`).
+    #[error("JWT access tokens need a token_signer, an issuer and a jwt_audience; missing: {0}")]
+    JwtNeeds(&'static str),
     /// An endpoint path of [`EndpointPaths`] does not start with `/`, holds a character outside
     /// RFC 3986's path characters (a space, `?`, `#`, `{`, non-ASCII…), has a segment starting
     /// with `:` or `*` (which routers read as a capture or a wildcard), is the metadata
@@ -133,6 +137,8 @@ pub struct AuthorizationServerBuilder {
     pub(crate) pending_limits: PendingLimits,
     pub(crate) resource_servers: HashSet<ClientId>,
     pub(crate) signer: Option<Arc<dyn TokenSigner>>,
+    pub(crate) access_token_format: AccessTokenFormat,
+    pub(crate) jwt_audience: Option<String>,
     pub(crate) setups: Setups,
 }
 
@@ -156,6 +162,8 @@ impl AuthorizationServerBuilder {
             pending_limits: PendingLimits::default(),
             resource_servers: HashSet::new(),
             signer: None,
+            access_token_format: AccessTokenFormat::Opaque,
+            jwt_audience: None,
             setups: Setups::default(),
         }
     }
@@ -165,6 +173,24 @@ impl AuthorizationServerBuilder {
     /// ([`jwks`](crate::AuthorizationServer::jwks)) and named by `jwks_uri` in the metadata.
     pub fn token_signer(mut self, signer: Arc<dyn TokenSigner>) -> Self {
         self.signer = Some(signer);
+        self
+    }
+
+    /// The format of access tokens for clients that name none
+    /// ([`Client::with_access_token_format`](crate::Client::with_access_token_format)).
+    /// Default: [`AccessTokenFormat::Opaque`]. JWTs need a
+    /// [`token_signer`](Self::token_signer), an [`issuer`](Self::issuer) and a
+    /// [`jwt_audience`](Self::jwt_audience).
+    pub fn access_token_format(mut self, format: AccessTokenFormat) -> Self {
+        self.access_token_format = format;
+        self
+    }
+
+    /// The audience (`aud`) of JWT access tokens (RFC 9068 §2.2: required; §3: a token asked
+    /// for without a `resource` gets a default one): the identifier of the resource server that
+    /// accepts them, such as `https://api.example.com`.
+    pub fn jwt_audience(mut self, audience: impl Into<String>) -> Self {
+        self.jwt_audience = Some(audience.into());
         self
     }
 

@@ -47,6 +47,24 @@ pub struct Client {
     /// The scope granted when a request names none (RFC 6749 §3.3). If empty, such a request
     /// fails with `invalid_scope`.
     pub default_scope: Scope,
+    /// What its access tokens are: opaque, or JWTs (RFC 9068). `None`: the server's default
+    /// ([`access_token_format`](crate::AuthorizationServerBuilder::access_token_format)).
+    pub access_token_format: Option<AccessTokenFormat>,
+}
+
+/// What an access token is (refresh tokens are always opaque).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AccessTokenFormat {
+    /// 256 random bits: resource servers check it with the authorization server (a shared
+    /// store, or introspection).
+    #[default]
+    Opaque,
+    /// A JWT access token (RFC 9068) signed with the server's
+    /// [`token_signer`](crate::AuthorizationServerBuilder::token_signer): resource servers may
+    /// check it alone, against the server's JWK Set. The store keeps its record as for an
+    /// opaque token, so revocation and introspection work alike.
+    Jwt,
 }
 
 impl Client {
@@ -69,6 +87,7 @@ impl Client {
             grant_types: Vec::new(),
             allowed_scope: Scope::empty(),
             default_scope: Scope::empty(),
+            access_token_format: None,
         }
     }
 
@@ -87,6 +106,12 @@ impl Client {
     /// Sets the scope granted when a request names none.
     pub fn with_default_scope(mut self, scope: Scope) -> Self {
         self.default_scope = scope;
+        self
+    }
+
+    /// Its access tokens' format, whatever the server's default.
+    pub fn with_access_token_format(mut self, format: AccessTokenFormat) -> Self {
+        self.access_token_format = Some(format);
         self
     }
 
@@ -114,6 +139,7 @@ impl Client {
             grant_types: self.grant_types.clone(),
             allowed_scope: self.allowed_scope.unshared_copy(),
             default_scope: self.default_scope.unshared_copy(),
+            access_token_format: self.access_token_format,
         }
     }
 

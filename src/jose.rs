@@ -115,9 +115,30 @@ pub async fn sign_compact<C: Serialize + ?Sized>(
     typ: &str,
     claims: &C,
 ) -> Result<String, StoreError> {
-    let (kid, alg) = signer
-        .active_key()
-        .ok_or_else(|| StoreError::backend("no signing key is active"))?;
+    // A key retired between choosing it and signing with it refuses: choose again, once.
+    let mut attempt = 0;
+    loop {
+        let (kid, alg) = signer
+            .active_key()
+            .ok_or_else(|| StoreError::backend("no signing key is active"))?;
+        match sign_with(signer, &kid, alg, typ, claims).await {
+            Err(failure) if attempt == 0 && signer.active_key().is_some_and(|(k, _)| k != kid) => {
+                attempt += 1;
+                let _ = failure;
+            }
+            signed => return signed,
+        }
+    }
+}
+
+/// [`sign_compact`] with the key `kid` of `alg`.
+async fn sign_with<C: Serialize + ?Sized>(
+    signer: &dyn TokenSigner,
+    kid: &str,
+    alg: JwsAlgorithm,
+    typ: &str,
+    claims: &C,
+) -> Result<String, StoreError> {
     #[derive(Serialize)]
     struct Header<'a> {
         typ: &'a str,
@@ -127,14 +148,23 @@ pub async fn sign_compact<C: Serialize + ?Sized>(
     let header = serde_json::to_vec(&Header {
         typ,
         alg: alg.as_str(),
-        kid: &kid,
+        kid,
     })
     .map_err(StoreError::backend)?;
     let payload = serde_json::to_vec(claims).map_err(StoreError::backend)?;
     let mut jws = URL_SAFE_NO_PAD.encode(header);
     jws.push('.');
     jws.push_str(&URL_SAFE_NO_PAD.encode(payload));
-    let signature = signer.sign(&kid, jws.as_bytes()).await?;
+    let signature = signer.sign(kid, jws.as_bytes()).await?;
+    // RFC 7518 §3.4 and RFC 8032: 64 bytes (an ECDSA signature in DER, as some KMSs answer, is
+    // not one, and no resource server would accept the token).
+    if matches!(alg, JwsAlgorithm::Es256 | JwsAlgorithm::EdDsa) && signature.len() != 64 {
+        return Err(StoreError::backend(format!(
+            "a {} signature must be 64 bytes, not {} (a DER-encoded ECDSA signature?)",
+            alg.as_str(),
+            signature.len()
+        )));
+    }
     jws.push('.');
     jws.push_str(&URL_SAFE_NO_PAD.encode(signature));
     Ok(jws)

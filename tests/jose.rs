@@ -116,9 +116,12 @@ fn the_jwk_set_holds_public_members_only() {
     assert_eq!(set[1]["crv"], "P-256");
     assert_eq!(set[2]["kty"], "OKP");
     assert_eq!(set[2]["crv"], "Ed25519");
-    // Neither the key material nor anything like it shows in Debug.
-    let debug = format!("{keys:?}");
-    assert!(debug.contains("\"ec\"") && !debug.contains(TEST_RSA_PKCS8.get(40..60).unwrap_or("x")));
+    // Debug shows ids, algorithms and whether each signs: nothing of the key material.
+    assert_eq!(
+        format!("{keys:?}"),
+        "LocalKeys { keys (kid, alg, signs): [(\"rsa\", Rs256, true), (\"ec\", Es256, true), \
+         (\"ed\", EdDsa, true)], .. }"
+    );
 }
 
 /// Rotation: a new key signs at once; the retired one signs nothing but stays published until
@@ -191,4 +194,67 @@ fn keys_that_cannot_sign_are_refused_when_added() {
         Err(KeyError::Rejected("RS256", _))
     ));
     assert_eq!(keys.jwks().keys.len(), 1);
+}
+
+/// A signer of our own that answers a signature in the wrong form (an ECDSA signature in DER,
+/// as some KMSs do): refused rather than put in a token no resource server accepts; and one whose
+/// key is retired between choosing it and signing: the next key signs.
+#[tokio::test]
+async fn what_a_signer_answers_is_checked() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    struct Der;
+    #[async_trait::async_trait]
+    impl TokenSigner for Der {
+        fn active_key(&self) -> Option<(String, JwsAlgorithm)> {
+            Some(("kms".to_owned(), JwsAlgorithm::Es256))
+        }
+        async fn sign(&self, _: &str, _: &[u8]) -> Result<Vec<u8>, grantor::StoreError> {
+            Ok(vec![0x30; 71])
+        }
+        fn jwks(&self) -> grantor::Jwks {
+            grantor::Jwks::default()
+        }
+    }
+    assert!(sign_compact(&Der, "at+jwt", &claims()).await.is_err());
+
+    /// Answers "old" as active once, then retires it before signing.
+    struct Rotating {
+        keys: LocalKeys,
+        asked: AtomicBool,
+    }
+    #[async_trait::async_trait]
+    impl TokenSigner for Rotating {
+        fn active_key(&self) -> Option<(String, JwsAlgorithm)> {
+            if !self.asked.swap(true, Ordering::SeqCst) {
+                let old = Some(("old".to_owned(), JwsAlgorithm::Es256));
+                self.keys.retire("old");
+                return old;
+            }
+            self.keys.active_key()
+        }
+        async fn sign(&self, kid: &str, input: &[u8]) -> Result<Vec<u8>, grantor::StoreError> {
+            self.keys.sign(kid, input).await
+        }
+        fn jwks(&self) -> grantor::Jwks {
+            self.keys.jwks()
+        }
+    }
+    let keys = LocalKeys::new();
+    keys.generate("new", JwsAlgorithm::Es256).expect("a key");
+    keys.generate("old", JwsAlgorithm::Es256).expect("a key");
+    let rotating = Rotating {
+        keys,
+        asked: AtomicBool::new(false),
+    };
+    let jwt = sign_compact(&rotating, "at+jwt", &claims())
+        .await
+        .expect("signed with the next key");
+    assert_eq!(
+        jsonwebtoken::decode_header(&jwt)
+            .expect("header")
+            .kid
+            .as_deref(),
+        Some("new")
+    );
 }

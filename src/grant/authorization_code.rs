@@ -613,20 +613,22 @@ impl AuthorizationCodeGrant {
             (None, None) => {}
         }
 
-        let minted = ctx.mint(
-            Grant {
-                client,
-                owner: Some(ResourceOwner {
-                    id: grant.user_id.clone(),
-                    username: grant.username.clone(),
-                }),
-                refresh_scope: grant.scope.clone(),
-                scope: grant.scope.clone(),
-                family_id: Some(grant.family_id.clone()),
-                show_scope: true,
-            },
-            with_refresh,
-        );
+        let minted = ctx
+            .mint(
+                Grant {
+                    client,
+                    owner: Some(ResourceOwner {
+                        id: grant.user_id.clone(),
+                        username: grant.username.clone(),
+                    }),
+                    refresh_scope: grant.scope.clone(),
+                    scope: grant.scope.clone(),
+                    family_id: Some(grant.family_id.clone()),
+                    show_scope: true,
+                },
+                with_refresh,
+            )
+            .await;
         // If the code was replayed meanwhile, the replay revoked this family and the store
         // refuses the tokens: none of them ever becomes valid. If saving fails, the code is
         // given back for the client's retry.

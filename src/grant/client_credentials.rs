@@ -71,19 +71,21 @@ impl ClientCredentialsGrant {
         }
         ensure_allowed(client, GrantType::ClientCredentials)?;
         let granted = grant_scope(client, params.get("scope"))?;
-        let minted = ctx.mint(
-            Grant {
-                client,
-                owner: None,
-                refresh_scope: granted.scope.clone(),
-                scope: granted.scope,
-                // Never refreshed, from no code: nothing to revoke it with but itself.
-                family_id: None,
-                show_scope: granted.differs_from_request,
-            },
-            // RFC 6749 §4.4.3: "A refresh token SHOULD NOT be included."
-            false,
-        );
+        let minted = ctx
+            .mint(
+                Grant {
+                    client,
+                    owner: None,
+                    refresh_scope: granted.scope.clone(),
+                    scope: granted.scope,
+                    // Never refreshed, from no code: nothing to revoke it with but itself.
+                    family_id: None,
+                    show_scope: granted.differs_from_request,
+                },
+                // RFC 6749 §4.4.3: "A refresh token SHOULD NOT be included."
+                false,
+            )
+            .await?;
         ctx.save_fresh(minted).await
     }
 }

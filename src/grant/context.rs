@@ -14,7 +14,8 @@ use crate::user_auth::{LoginLimits, UserAuthenticator};
 
 use crate::error::{OAuthError, StoreError};
 
-use crate::client::Client;
+use crate::client::{AccessTokenFormat, Client};
+use crate::jose::TokenSigner;
 use crate::reason::Reason;
 use crate::response::TokenResponse;
 use crate::scope::Scope;
@@ -63,6 +64,42 @@ pub(crate) struct TokenSettings {
     pub(crate) access_ttl: time::Duration,
     /// The refresh grant's policy, if it is enabled (then issuing refresh tokens makes sense).
     pub(crate) refresh: Option<RefreshPolicy>,
+    /// The format of access tokens for clients that name none.
+    pub(crate) access_token_format: AccessTokenFormat,
+    /// How JWT access tokens are made, if the server can make them.
+    pub(crate) jwt: Option<JwtSettings>,
+}
+
+/// What JWT access tokens are signed with and say of their issuer and audience.
+#[derive(Clone)]
+pub(crate) struct JwtSettings {
+    pub(crate) signer: Arc<dyn TokenSigner>,
+    pub(crate) issuer: String,
+    pub(crate) audience: String,
+}
+
+impl std::fmt::Debug for JwtSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtSettings")
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The claims of a JWT access token (RFC 9068 §2.2).
+#[derive(serde::Serialize)]
+struct AccessClaims<'a> {
+    iss: &'a str,
+    exp: i64,
+    aud: &'a str,
+    /// The resource owner, or the client when there is none (§2.2: "the client identifier").
+    sub: &'a str,
+    client_id: &'a str,
+    iat: i64,
+    jti: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    scope: &'a str,
 }
 
 /// How refresh tokens are issued and rotated: the refresh grant's settings.
@@ -161,28 +198,31 @@ impl Context<'_> {
 
     /// Saves tokens minted for a single-use value the grant has already spent (a code, a
     /// collected device approval, an `mfa_token`), as [`save`](Self::save) does; but if the
-    /// token store fails, first runs `give_back`, which restores what was spent, so that the
-    /// client's retry succeeds instead of the user starting over. `what` names it in the log.
+    /// tokens could not be minted (a signer failed) or the token store fails, first runs
+    /// `give_back`, which restores what was spent, so that the client's retry succeeds instead
+    /// of the user starting over. `what` names it in the log.
     pub(crate) async fn save_or_give_back(
         &self,
-        minted: Minted,
+        minted: Result<Minted, OAuthError>,
         refusal: impl FnOnce() -> OAuthError,
         what: &'static str,
         give_back: impl std::future::Future<Output = Result<(), StoreError>>,
     ) -> Result<TokenResponse, OAuthError> {
-        match self.tokens.save_tokens(&minted.entries, self.now).await {
-            Ok(TokenSave::Saved) => Ok(minted.response),
-            Ok(_) => Err(refusal()),
-            Err(failure) => {
-                match give_back.await {
-                    Ok(()) => tracing::warn!(given_back = what, "tokens not saved; given back"),
-                    Err(e) => {
-                        let _: OAuthError = e.into(); // the conversion logs the cause
-                    }
-                }
-                Err(failure.into())
+        let failure = match minted {
+            Ok(minted) => match self.tokens.save_tokens(&minted.entries, self.now).await {
+                Ok(TokenSave::Saved) => return Ok(minted.response),
+                Ok(_) => return Err(refusal()),
+                Err(failure) => failure.into(),
+            },
+            Err(failure) => failure,
+        };
+        match give_back.await {
+            Ok(()) => tracing::warn!(given_back = what, "tokens not issued; given back"),
+            Err(e) => {
+                let _: OAuthError = e.into(); // the conversion logs the cause
             }
         }
+        Err(failure)
     }
 
     /// Whether `client` should get a refresh token: the server has the refresh grant and the
@@ -191,9 +231,13 @@ impl Context<'_> {
         self.settings.refresh.is_some() && client.allows(GrantType::RefreshToken)
     }
 
-    /// Mints an access token, and a refresh token if `with_refresh`, for `grant`.
-    pub(crate) fn mint(&self, grant: Grant<'_>, with_refresh: bool) -> Minted {
-        let access = AccessToken::generate();
+    /// Mints an access token, and a refresh token if `with_refresh`, for `grant`: the access
+    /// token a JWT (RFC 9068) signed by the server when the client's format says so.
+    pub(crate) async fn mint(
+        &self,
+        grant: Grant<'_>,
+        with_refresh: bool,
+    ) -> Result<Minted, OAuthError> {
         // Records keep whole seconds, so every store (a JSON timestamp, a Redis TTL) holds them
         // exactly.
         let issued_at = self.now.replace_nanosecond(0).unwrap_or(self.now);
@@ -207,11 +251,17 @@ impl Context<'_> {
             expires_at: issued_at.saturating_add(ttl),
             family_id: grant.family_id.clone(),
         };
+        let access_record = record(TokenKind::Access, &grant.scope, self.settings.access_ttl);
+        let access = match grant
+            .client
+            .access_token_format
+            .unwrap_or(self.settings.access_token_format)
+        {
+            AccessTokenFormat::Jwt => self.jwt(&access_record).await?,
+            _ => AccessToken::generate(),
+        };
         let mut entries = Vec::with_capacity(1 + usize::from(with_refresh));
-        entries.push((
-            TokenHash::of_access_token(&access),
-            record(TokenKind::Access, &grant.scope, self.settings.access_ttl),
-        ));
+        entries.push((TokenHash::of_access_token(&access), access_record));
         let refresh = with_refresh.then(|| {
             let refresh = RefreshToken::generate();
             entries.push((
@@ -226,7 +276,7 @@ impl Context<'_> {
             ));
             refresh
         });
-        Minted {
+        Ok(Minted {
             response: TokenResponse {
                 access_token: access,
                 expires_in: self.settings.access_ttl.whole_seconds(),
@@ -234,6 +284,37 @@ impl Context<'_> {
                 scope: grant.show_scope.then_some(grant.scope),
             },
             entries,
-        }
+        })
+    }
+
+    /// `record` as a signed JWT access token (RFC 9068): header `typ: at+jwt`, `alg` and `kid`;
+    /// claims `iss`, `exp`, `aud`, `sub`, `client_id`, `iat`, a fresh `jti`, and `scope`.
+    async fn jwt(&self, record: &TokenRecord) -> Result<AccessToken, OAuthError> {
+        let Some(jwt) = &self.settings.jwt else {
+            tracing::error!(
+                client_id = record.client_id.as_str(),
+                "a client's access tokens are JWTs, but the server has no token_signer, issuer \
+                 and jwt_audience"
+            );
+            return Err(OAuthError::server_error(
+                "this client's access tokens cannot be issued",
+            ));
+        };
+        let jti = crate::random::random_string::<32>();
+        let claims = AccessClaims {
+            iss: &jwt.issuer,
+            exp: record.expires_at.unix_timestamp(),
+            aud: &jwt.audience,
+            sub: record
+                .user_id
+                .as_ref()
+                .map_or(record.client_id.as_str(), |user| user.as_str()),
+            client_id: record.client_id.as_str(),
+            iat: record.issued_at.unix_timestamp(),
+            jti: &jti,
+            scope: record.scope.as_str(),
+        };
+        let signed = crate::jose::sign_compact(jwt.signer.as_ref(), "at+jwt", &claims).await?;
+        Ok(AccessToken::new(signed))
     }
 }

@@ -376,20 +376,22 @@ impl DeviceCodeGrant {
         // may have asked for none (the default) or been granted less; always sending it is
         // allowed, and saves keeping what the request said.
         let show_scope = true;
-        let minted = ctx.mint(
-            Grant {
-                client,
-                owner: Some(ResourceOwner {
-                    id: user_id,
-                    username,
-                }),
-                refresh_scope: scope.clone(),
-                scope,
-                family_id: Some(FamilyId::generate()),
-                show_scope,
-            },
-            with_refresh,
-        );
+        let minted = ctx
+            .mint(
+                Grant {
+                    client,
+                    owner: Some(ResourceOwner {
+                        id: user_id,
+                        username,
+                    }),
+                    refresh_scope: scope.clone(),
+                    scope,
+                    family_id: Some(FamilyId::generate()),
+                    show_scope,
+                },
+                with_refresh,
+            )
+            .await;
         // If saving fails, the collected approval is put back for the device's next poll.
         let give_back = async {
             let restored = self

@@ -68,17 +68,19 @@ impl ImplicitGrant {
         scope: Scope,
         issuer: &str,
     ) -> Result<Redirect, OAuthError> {
-        let minted = ctx.mint(
-            Grant {
-                client,
-                owner: Some(owner),
-                refresh_scope: scope.clone(),
-                scope,
-                family_id: Some(FamilyId::generate()),
-                show_scope: true,
-            },
-            false,
-        );
+        let minted = ctx
+            .mint(
+                Grant {
+                    client,
+                    owner: Some(owner),
+                    refresh_scope: scope.clone(),
+                    scope,
+                    family_id: Some(FamilyId::generate()),
+                    show_scope: true,
+                },
+                false,
+            )
+            .await?;
         let response = ctx.save_fresh(minted).await?;
         let expires_in = response.expires_in.to_string();
         let scope = response

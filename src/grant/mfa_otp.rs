@@ -103,20 +103,22 @@ impl MfaOtpGrant {
             .ok_or_else(unknown_token)?;
 
         let with_refresh = ctx.issues_refresh_token(client);
-        let minted = ctx.mint(
-            Grant {
-                client,
-                owner: Some(ResourceOwner {
-                    id: challenge.user_id.clone(),
-                    username: challenge.username.clone(),
-                }),
-                refresh_scope: challenge.scope.clone(),
-                scope: challenge.scope.clone(),
-                family_id: Some(FamilyId::generate()),
-                show_scope: challenge.show_scope,
-            },
-            with_refresh,
-        );
+        let minted = ctx
+            .mint(
+                Grant {
+                    client,
+                    owner: Some(ResourceOwner {
+                        id: challenge.user_id.clone(),
+                        username: challenge.username.clone(),
+                    }),
+                    refresh_scope: challenge.scope.clone(),
+                    scope: challenge.scope.clone(),
+                    family_id: Some(FamilyId::generate()),
+                    show_scope: challenge.show_scope,
+                },
+                with_refresh,
+            )
+            .await;
         // If saving fails, the mfa_token is put back: the user finishes with their next
         // one-time code instead of signing in again.
         let give_back = mfa.save_mfa_token(&hash, &challenge, ctx.now);

@@ -150,17 +150,19 @@ impl PasswordGrant {
         };
 
         let with_refresh = ctx.issues_refresh_token(client);
-        let minted = ctx.mint(
-            Grant {
-                client,
-                owner: Some(owner),
-                refresh_scope: granted.scope.clone(),
-                scope: granted.scope,
-                family_id: Some(FamilyId::generate()),
-                show_scope: granted.differs_from_request,
-            },
-            with_refresh,
-        );
+        let minted = ctx
+            .mint(
+                Grant {
+                    client,
+                    owner: Some(owner),
+                    refresh_scope: granted.scope.clone(),
+                    scope: granted.scope,
+                    family_id: Some(FamilyId::generate()),
+                    show_scope: granted.differs_from_request,
+                },
+                with_refresh,
+            )
+            .await?;
         Ok(ctx.save_fresh(minted).await?.into())
     }
 }

@@ -219,8 +219,9 @@ impl RefreshTokenGrant {
         // (sender-constrained refresh tokens or rotation); grantor has no sender-constraining, so
         // public clients always rotate.
         let rotate = self.policy.rotate || client.is_public();
-        let Minted { response, entries } =
-            ctx.mint(grant(client, &record, family, scope, show_scope), rotate);
+        let Minted { response, entries } = ctx
+            .mint(grant(client, &record, family, scope, show_scope), rotate)
+            .await?;
         // Rotation spends the presented token, naming the new refresh token its successor (for
         // the grace period's retry), and keeps the mark as long as the token would have lived.
         let mark = rotate.then(|| {
@@ -280,8 +281,9 @@ impl RefreshTokenGrant {
         };
         let family = check_record(&record, client, ctx.now)?;
         let (scope, show_scope) = requested_scope(&record, client, params)?;
-        let Minted { response, entries } =
-            ctx.mint(grant(client, &record, family, scope, show_scope), true);
+        let Minted { response, entries } = ctx
+            .mint(grant(client, &record, family, scope, show_scope), true)
+            .await?;
         // In one step, while the presented token still names the successor and the client never
         // used it: the successor is spent with no successor of its own (presenting it later is a
         // replay, and it cannot be reissued itself), and the new refresh token succeeds the

@@ -28,10 +28,12 @@ use time::OffsetDateTime;
 
 use crate::bearer::BearerValidator;
 use crate::builder::{AuthorizationServerBuilder, BuildError};
+use crate::client::AccessTokenFormat;
 use crate::client::Client;
 use crate::client_auth::{authenticate, credentials};
 use crate::clock::Clock;
 use crate::error::OAuthError;
+use crate::grant::context::JwtSettings;
 use crate::grant::context::{nonzero, Context, Shared, TokenSettings};
 use crate::grant::Grants;
 use crate::jose::TokenSigner;
@@ -100,9 +102,32 @@ impl AuthorizationServerBuilder {
                 pending_limits: self.pending_limits,
             },
         )?;
+        let jwt = match (&self.signer, &self.issuer, &self.jwt_audience) {
+            (Some(signer), Some(issuer), Some(audience)) => Some(JwtSettings {
+                signer: signer.clone(),
+                issuer: issuer.clone(),
+                audience: audience.clone(),
+            }),
+            (signer, issuer, audience) => {
+                if self.access_token_format == AccessTokenFormat::Jwt {
+                    let missing = if signer.is_none() {
+                        "token_signer"
+                    } else if issuer.is_none() {
+                        "issuer"
+                    } else {
+                        "jwt_audience"
+                    };
+                    let _ = audience;
+                    return Err(BuildError::JwtNeeds(missing));
+                }
+                None
+            }
+        };
         let settings = TokenSettings {
             access_ttl,
             refresh: grants.refresh_policy(),
+            access_token_format: self.access_token_format,
+            jwt,
         };
         Ok(AuthorizationServer {
             inner: Arc::new(Inner {

@@ -1,0 +1,287 @@
+//! JWT access tokens (RFC 9068), per client: what they hold, checked by an independent JOSE
+//! library against the server's JWK Set; and that the store keeps their records, so bearer
+//! validation, introspection and revocation treat them as any access token.
+#![cfg(feature = "jwt")]
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use grantor::{
+    AccessTokenFormat, BuildError, Client, ClientSecret, GrantType, JwsAlgorithm, LocalKeys,
+    MemoryClientStore, MemoryTokenStore, SecretHash, TokenRequest,
+};
+
+const AUDIENCE: &str = "https://api.example.com";
+
+fn keys() -> Arc<LocalKeys> {
+    let keys = Arc::new(LocalKeys::new());
+    keys.generate("k1", JwsAlgorithm::Es256).expect("a key");
+    keys
+}
+
+/// The claims of `jwt`, checked as a resource server would: signature against the server's JWK
+/// Set, `typ`, `iss`, `aud` and `exp`.
+fn check(server: &grantor::AuthorizationServer, jwt: &str) -> serde_json::Value {
+    let header = jsonwebtoken::decode_header(jwt).expect("a JWS header");
+    assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+    let set: jsonwebtoken::jwk::JwkSet =
+        serde_json::from_slice(server.jwks().body()).expect("a JWK Set");
+    let jwk = set
+        .find(header.kid.as_deref().expect("kid"))
+        .expect("published");
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).expect("a key");
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+    validation.set_audience(&[AUDIENCE]);
+    validation.set_issuer(&[ISSUER]);
+    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    // The fixture's clock stands at 2026-01-01; the library reads the real one.
+    validation.validate_exp = false;
+    jsonwebtoken::decode::<serde_json::Value>(jwt, &key, &validation)
+        .expect("a valid token")
+        .claims
+}
+
+fn jwt_fixture() -> Fixture {
+    let keys = keys();
+    fixture_with(move |b| {
+        b.token_signer(keys)
+            .jwt_audience(AUDIENCE)
+            .access_token_format(AccessTokenFormat::Jwt)
+    })
+}
+
+#[tokio::test]
+async fn a_jwt_access_token_holds_what_rfc_9068_names() {
+    let f = jwt_fixture();
+    // The password grant: the user is the subject.
+    let a = f.login().await;
+    assert_eq!(a.status, 200, "{}", a.json);
+    let jwt = a.str("access_token");
+    assert_eq!(jwt.split('.').count(), 3, "a compact JWS");
+    let claims = check(&f.server, &jwt);
+    assert_eq!(claims["sub"], "user-tom");
+    assert_eq!(claims["client_id"], "clientapp");
+    assert_eq!(claims["scope"], "read");
+    let (iat, exp) = (
+        claims["iat"].as_i64().expect("iat"),
+        claims["exp"].as_i64().expect("exp"),
+    );
+    assert_eq!(iat, START.unix_timestamp());
+    assert_eq!(exp - iat, 3600);
+    assert_eq!(a.json["expires_in"], 3600);
+    assert!(claims["jti"].as_str().is_some_and(|j| j.len() >= 32));
+    // The refresh token stays opaque.
+    assert_eq!(a.str("refresh_token").split('.').count(), 1);
+
+    // Client credentials: no user, so the client is the subject (§2.2).
+    let cc = f
+        .post(
+            ("service", "service-secret"),
+            "grant_type=client_credentials",
+        )
+        .await;
+    assert_eq!(cc.status, 200, "{}", cc.json);
+    let claims = check(&f.server, &cc.str("access_token"));
+    assert_eq!(claims["sub"], "service");
+    assert_eq!(claims["client_id"], "service");
+
+    // Every token has its own jti.
+    let again = check(&f.server, &f.login().await.str("access_token"));
+    assert_ne!(again["jti"], check(&f.server, &jwt)["jti"]);
+
+    // A refresh gives a JWT too, with the new token's times.
+    let r = f
+        .refresh(("clientapp", "123456"), &a.str("refresh_token"), "")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert_eq!(check(&f.server, &r.str("access_token"))["sub"], "user-tom");
+}
+
+#[tokio::test]
+async fn a_jwt_is_validated_introspected_and_revoked_as_any_access_token() {
+    let f = jwt_fixture();
+    let jwt = f.login().await.str("access_token");
+    let validator = f.server.bearer_validator();
+    let request = grantor::ResourceRequest::new().with_authorization(format!("Bearer {jwt}"));
+    let grant = validator
+        .validate(&request, &"read".parse().expect("scope"))
+        .await
+        .expect("valid");
+    assert_eq!(grant.user_id.expect("a user").as_str(), "user-tom");
+
+    // The client introspects its own token (RFC 7662 §4).
+    let introspect = |token: String| {
+        let server = f.server.clone();
+        async move {
+            answer(
+                server
+                    .introspect(
+                        TokenRequest::form(format!("token={token}"))
+                            .with_authorization(basic("clientapp", "123456")),
+                    )
+                    .await,
+            )
+        }
+    };
+    assert_eq!(introspect(jwt.clone()).await.json["active"], true);
+    let revoked = f
+        .server
+        .revoke(
+            TokenRequest::form(format!("token={jwt}"))
+                .with_authorization(basic("clientapp", "123456")),
+        )
+        .await;
+    assert_eq!(revoked.status(), 200);
+    assert_eq!(introspect(jwt.clone()).await.json["active"], false);
+    assert!(validator
+        .validate(&request, &"read".parse().expect("scope"))
+        .await
+        .is_err());
+}
+
+/// The format is chosen per client: a client that names none gets the server's default.
+#[tokio::test]
+async fn the_format_is_chosen_per_client() {
+    let keys = keys();
+    let clients = MemoryClientStore::new();
+    let secret = || SecretHash::new(&ClientSecret::new("s"));
+    for (id, format) in [
+        ("jwt-app", Some(AccessTokenFormat::Jwt)),
+        ("opaque-app", Some(AccessTokenFormat::Opaque)),
+        ("default-app", None),
+    ] {
+        let mut client = Client::confidential(id, secret())
+            .with_grant_types([GrantType::ClientCredentials])
+            .with_allowed_scope("read".parse().expect("scope"))
+            .with_default_scope("read".parse().expect("scope"));
+        if let Some(format) = format {
+            client = client.with_access_token_format(format);
+        }
+        clients.insert(client);
+    }
+    let server =
+        grantor::AuthorizationServer::builder(Arc::new(clients), Arc::new(MemoryTokenStore::new()))
+            .enable_client_credentials_grant()
+            .issuer(ISSUER)
+            .token_signer(keys)
+            .jwt_audience(AUDIENCE)
+            .build()
+            .expect("server");
+    let token_of = |id: &'static str| {
+        let server = server.clone();
+        async move {
+            answer(
+                server
+                    .token(
+                        TokenRequest::form("grant_type=client_credentials")
+                            .with_authorization(basic(id, "s")),
+                    )
+                    .await,
+            )
+            .str("access_token")
+        }
+    };
+    assert_eq!(token_of("jwt-app").await.split('.').count(), 3);
+    assert_eq!(token_of("opaque-app").await.split('.').count(), 1);
+    // The server's default here is opaque.
+    assert_eq!(token_of("default-app").await.split('.').count(), 1);
+}
+
+#[test]
+fn jwt_by_default_needs_a_signer_an_issuer_and_an_audience() {
+    let build = |signer: bool, issuer: bool, audience: bool| {
+        let mut b = grantor::AuthorizationServer::builder(
+            Arc::new(clients()),
+            Arc::new(MemoryTokenStore::new()),
+        )
+        .enable_client_credentials_grant()
+        .access_token_format(AccessTokenFormat::Jwt);
+        if signer {
+            b = b.token_signer(keys());
+        }
+        if issuer {
+            b = b.issuer(ISSUER);
+        }
+        if audience {
+            b = b.jwt_audience(AUDIENCE);
+        }
+        b.build().map(|_| ())
+    };
+    assert_eq!(build(true, true, true), Ok(()));
+    assert_eq!(
+        build(false, true, true),
+        Err(BuildError::JwtNeeds("token_signer"))
+    );
+    assert_eq!(
+        build(true, false, true),
+        Err(BuildError::JwtNeeds("issuer"))
+    );
+    assert_eq!(
+        build(true, true, false),
+        Err(BuildError::JwtNeeds("jwt_audience"))
+    );
+}
+
+/// A client whose tokens are JWTs, on a server that cannot sign: refused with `server_error`,
+/// nothing issued; and a code spent for it is given back (the user need not start over).
+#[tokio::test]
+async fn a_jwt_the_server_cannot_sign_is_refused_and_gives_back_what_it_spent() {
+    let f = fixture();
+    f.clients.insert(
+        Client::confidential("jwt-only", SecretHash::new(&ClientSecret::new("s")))
+            .with_grant_types([GrantType::ClientCredentials])
+            .with_allowed_scope("read".parse().expect("scope"))
+            .with_default_scope("read".parse().expect("scope"))
+            .with_access_token_format(AccessTokenFormat::Jwt),
+    );
+    let refused = f
+        .post(("jwt-only", "s"), "grant_type=client_credentials")
+        .await;
+    assert_eq!(refused.status, 500, "{}", refused.json);
+    assert_eq!(refused.error(), "server_error");
+    assert!(f.tokens.is_empty(), "nothing was saved");
+
+    // A code exchange: the code, spent before the token is minted, is live again afterwards.
+    f.clients.insert(
+        Client::confidential("jwt-web", SecretHash::new(&ClientSecret::new("s")))
+            .with_grant_types([GrantType::AuthorizationCode])
+            .with_redirect_uris(["https://app.example.com/cb"])
+            .with_allowed_scope("read".parse().expect("scope"))
+            .with_default_scope("read".parse().expect("scope"))
+            .with_access_token_format(AccessTokenFormat::Jwt),
+    );
+    let grantor::AuthorizeOutcome::Pending { id, .. } = f
+        .server
+        .authorize(grantor::AuthorizationRequest::from_query(
+            "response_type=code&client_id=jwt-web&state=s",
+        ))
+        .await
+    else {
+        panic!("a pending request");
+    };
+    let redirect = f
+        .server
+        .approve(&id, grantor::UserId::new("user-tom"), None)
+        .await
+        .expect("approved");
+    let code = redirect_params(redirect.location(), false)
+        .get("code")
+        .cloned()
+        .expect("a code");
+    let exchange = f
+        .post(
+            ("jwt-web", "s"),
+            &format!("grant_type=authorization_code&code={code}"),
+        )
+        .await;
+    assert_eq!(exchange.error(), "server_error");
+    let hash = grantor::AuthorizationCodeHash::of(&grantor::AuthorizationCode::new(code.clone()));
+    assert!(matches!(
+        grantor::CodeStore::find_code(f.codes.as_ref(), &hash, START)
+            .await
+            .expect("find"),
+        grantor::CodeLookup::Live(_)
+    ));
+}
