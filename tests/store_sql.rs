@@ -2,7 +2,7 @@
 //! PostgreSQL (a private server for this test binary), as a host runs it on its own store; plus
 //! what is particular to SQL: two servers on one database, a restart on one SQLite file, the
 //! schema and the expiry sweep, and nothing recoverable in any row.
-#![cfg(all(feature = "postgres", feature = "sqlite"))]
+#![cfg(all(feature = "postgres", feature = "sqlite", feature = "jwt"))]
 
 mod common;
 mod postgres_support;
@@ -319,7 +319,8 @@ async fn clients_are_registered_in_the_database() {
             .with_grant_types([GrantType::ClientCredentials, GrantType::AuthorizationCode])
             .with_allowed_scope("read write".parse().expect("scope"))
             .with_default_scope("read".parse().expect("scope"))
-            .with_redirect_uris(["https://app.example.com/cb?x=1 2", "com.example:/cb"]);
+            .with_redirect_uris(["https://app.example.com/cb?x=1 2", "com.example:/cb"])
+            .with_access_token_format(grantor::AccessTokenFormat::Jwt);
         store.save_client(&client).await.expect("save");
         let found = store
             .find_client(&ClientId::new(id.as_str()))
@@ -341,13 +342,23 @@ async fn clients_are_registered_in_the_database() {
         assert_eq!(found.default_scope.as_str(), "read");
         let uris: Vec<&str> = found.redirect_uris.iter().map(|u| u.as_str()).collect();
         assert_eq!(
+            found.access_token_format,
+            Some(grantor::AccessTokenFormat::Jwt)
+        );
+        assert_eq!(
             uris,
             ["https://app.example.com/cb?x=1 2", "com.example:/cb"]
         );
 
-        // A server authenticates it from the database.
+        // A server authenticates it from the database, and gives it the JWT it asks for.
+        let keys = Arc::new(grantor::LocalKeys::new());
+        keys.generate("k1", grantor::JwsAlgorithm::Es256)
+            .expect("a key");
         let server = AuthorizationServer::builder(store.clone(), store.clone())
             .enable_client_credentials_grant()
+            .issuer("https://auth.example.com")
+            .token_signer(keys)
+            .jwt_audience("https://api.example.com")
             .build()
             .expect("server");
         let issued = answer(
@@ -359,6 +370,7 @@ async fn clients_are_registered_in_the_database() {
                 .await,
         );
         assert_eq!(issued.status, 200, "{}", issued.json);
+        assert_eq!(issued.str("access_token").split('.').count(), 3, "a JWT");
 
         // Replaced by a public registration under the same id; then removed.
         store
@@ -373,6 +385,7 @@ async fn clients_are_registered_in_the_database() {
         assert!(replaced.is_public());
         assert_eq!(replaced.grant_types, [GrantType::Implicit]);
         assert!(replaced.redirect_uris.is_empty());
+        assert_eq!(replaced.access_token_format, None, "the server's default");
         assert!(store
             .remove_client(&ClientId::new(id.as_str()))
             .await

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::{Arg, SqlStore};
-use crate::client::{Client, ClientKind};
+use crate::client::{AccessTokenFormat, Client, ClientKind};
 use crate::error::StoreError;
 use crate::scope::Scope;
 use crate::store::client::ClientStore;
@@ -36,13 +36,14 @@ impl SqlStore {
             .execute(
                 "INSERT INTO grantor_clients
                      (client_id, secret_hash, grant_types, allowed_scope, default_scope,
-                      redirect_uris)
-                 VALUES ($1, $2, $3, $4, $5, $6)
+                      redirect_uris, access_token_format)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
                  ON CONFLICT (client_id) DO UPDATE SET secret_hash = excluded.secret_hash,
                      grant_types = excluded.grant_types,
                      allowed_scope = excluded.allowed_scope,
                      default_scope = excluded.default_scope,
-                     redirect_uris = excluded.redirect_uris",
+                     redirect_uris = excluded.redirect_uris,
+                     access_token_format = excluded.access_token_format",
                 &[
                     Arg::Text(client.id.as_str()),
                     Arg::OptText(secret),
@@ -50,6 +51,7 @@ impl SqlStore {
                     Arg::Text(client.allowed_scope.as_str()),
                     Arg::Text(client.default_scope.as_str()),
                     Arg::Text(&uris),
+                    Arg::OptText(client.access_token_format.map(format_name)),
                 ],
             )
             .await?;
@@ -75,6 +77,14 @@ impl SqlStore {
     }
 }
 
+/// An access token format as the table keeps it.
+fn format_name(format: AccessTokenFormat) -> &'static str {
+    match format {
+        AccessTokenFormat::Jwt => "jwt",
+        _ => "opaque",
+    }
+}
+
 /// A scope read back from its column.
 fn scope(stored: &str) -> Result<Scope, StoreError> {
     Scope::parse(stored).map_err(|e| StoreError::backend(format!("a stored scope: {e}")))
@@ -86,7 +96,8 @@ impl ClientStore for SqlStore {
         let Some(row) = self
             .db
             .fetch_optional(
-                "SELECT secret_hash, grant_types, allowed_scope, default_scope, redirect_uris
+                "SELECT secret_hash, grant_types, allowed_scope, default_scope, redirect_uris,
+                     access_token_format
                  FROM grantor_clients WHERE client_id = $1",
                 &[Arg::Text(id.as_str())],
             )
@@ -120,6 +131,16 @@ impl ClientStore for SqlStore {
             .with_allowed_scope(scope(&row.text(2)?)?)
             .with_default_scope(scope(&row.text(3)?)?)
             .with_redirect_uris(uris);
+        match row.opt_text(5)?.as_deref() {
+            None => {}
+            Some("jwt") => client = client.with_access_token_format(AccessTokenFormat::Jwt),
+            Some("opaque") => client = client.with_access_token_format(AccessTokenFormat::Opaque),
+            Some(other) => {
+                return Err(StoreError::backend(format!(
+                    "a stored access token format {other:?}"
+                )))
+            }
+        }
         Ok(Some(Arc::new(client)))
     }
 }

@@ -87,14 +87,16 @@ const TABLES: &[&str] = &[
     )",
     "CREATE INDEX IF NOT EXISTS grantor_otp_counters_until ON grantor_otp_counters (until_at)",
     // Registered clients: the secret's hash (NULL for a public client), grant types separated by
-    // spaces, scopes, and the redirect URIs as a JSON array.
+    // spaces, scopes, the redirect URIs as a JSON array, and the access token format (`opaque`,
+    // `jwt`; NULL: the server's default).
     "CREATE TABLE IF NOT EXISTS grantor_clients (
         client_id TEXT PRIMARY KEY,
         secret_hash TEXT,
         grant_types TEXT NOT NULL,
         allowed_scope TEXT NOT NULL,
         default_scope TEXT NOT NULL,
-        redirect_uris TEXT NOT NULL
+        redirect_uris TEXT NOT NULL,
+        access_token_format TEXT
     )",
     // Failed sign-ins per key in their window, and the checks in flight (leases).
     "CREATE TABLE IF NOT EXISTS grantor_attempts (
