@@ -283,7 +283,7 @@ impl std::error::Error for BearerError {}
 /// ```
 #[derive(Clone)]
 pub struct BearerValidator {
-    tokens: Arc<dyn TokenStore>,
+    source: Source,
     clock: Arc<dyn Clock>,
     allow_query: bool,
     realm: Option<String>,
@@ -298,15 +298,94 @@ impl fmt::Debug for BearerValidator {
     }
 }
 
+/// Where a validator learns what a token stands for.
+#[derive(Clone)]
+enum Source {
+    /// The token store the authorization server saves tokens in.
+    Store(Arc<dyn TokenStore>),
+    /// The token itself: a JWT access token checked against the server's published keys.
+    #[cfg(feature = "jwt")]
+    Jwt(Arc<crate::jwt::JwtCheck>),
+}
+
 impl BearerValidator {
     /// A validator over `tokens` on the system clock, header and body tokens only.
     pub fn new(tokens: Arc<dyn TokenStore>) -> Self {
         Self {
-            tokens,
+            source: Source::Store(tokens),
             clock: Arc::new(SystemClock),
             allow_query: false,
             realm: None,
         }
+    }
+
+    /// A validator for a resource server that checks JWT access tokens (RFC 9068) alone, with
+    /// no call to the authorization server: against `keys` (the server's JWK Set, fetched from
+    /// its `jwks_uri`), from `issuer`, for `audience` (this resource server's identifier), on
+    /// the system clock with a leeway of 60 seconds. It answers as any validator: the
+    /// [`AccessGrant`] (its `family_id` is `None`: a JWT does not say), or the RFC 6750
+    /// refusal. A token the server revoked still checks until it expires: a JWT is checked
+    /// where it is, which is its point; keep its lifetime short, or introspect.
+    ///
+    /// Refresh the keys with [`set_jwks`](Self::set_jwks) (on a timer, or when a token names a
+    /// `kid` the set lacks), so that a rotated key is known before tokens signed by it come.
+    #[cfg(feature = "jwt")]
+    pub fn jwt(
+        keys: crate::jose::Jwks,
+        issuer: impl Into<String>,
+        audience: impl Into<String>,
+    ) -> Self {
+        Self {
+            source: Source::Jwt(Arc::new(crate::jwt::JwtCheck {
+                keys: std::sync::RwLock::new(keys),
+                issuer: issuer.into(),
+                audience: audience.into(),
+                leeway: time::Duration::seconds(60),
+            })),
+            clock: Arc::new(SystemClock),
+            allow_query: false,
+            realm: None,
+        }
+    }
+
+    /// Replaces the JWK Set of a [`jwt`](Self::jwt) validator (and of its clones); answers
+    /// `false`, changing nothing, for a validator over a token store.
+    #[cfg(feature = "jwt")]
+    pub fn set_jwks(&self, keys: crate::jose::Jwks) -> bool {
+        match &self.source {
+            Source::Jwt(check) => {
+                *check
+                    .keys
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = keys;
+                true
+            }
+            Source::Store(_) => false,
+        }
+    }
+
+    /// How far a [`jwt`](Self::jwt) validator's clock may differ from the server's: a token
+    /// is taken until `leeway` after its `exp`, and from `leeway` before its `nbf`. Default 60
+    /// seconds; no effect on a validator over a token store.
+    #[cfg(feature = "jwt")]
+    pub fn with_leeway(mut self, leeway: std::time::Duration) -> Self {
+        if let Source::Jwt(check) = &self.source {
+            let mut check = crate::jwt::JwtCheck {
+                keys: std::sync::RwLock::new(
+                    check
+                        .keys
+                        .read()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .clone(),
+                ),
+                issuer: check.issuer.clone(),
+                audience: check.audience.clone(),
+                leeway: check.leeway,
+            };
+            check.leeway = crate::clock::to_time_duration(leeway);
+            self.source = Source::Jwt(Arc::new(check));
+        }
+        self
     }
 
     /// Uses `clock` to decide expiry.
@@ -364,11 +443,25 @@ impl BearerValidator {
         required: Needed<'_>,
     ) -> Result<AccessGrant, BearerError> {
         let now = self.clock.now();
+        let tokens = match &self.source {
+            Source::Store(tokens) => tokens,
+            #[cfg(feature = "jwt")]
+            Source::Jwt(check) => {
+                let (token, location) = self.extract(&request).map_err(|e| self.refuse(e))?;
+                if !is_b64token(&token) {
+                    return Err(self.invalid());
+                }
+                let record = check.verify(&token, now).ok_or_else(|| self.invalid())?;
+                // The expiry, judged with the leeway.
+                let then = now.saturating_sub(check.leeway);
+                return self.judge(Ok(TokenLookup::Live(record)), then, required, location);
+            }
+        };
         let (hash, location) = self.token_hash(&request)?;
         // An in-process store answers without a (boxed) future.
-        let lookup = match self.tokens.find_token_in_memory(&hash, now) {
+        let lookup = match tokens.find_token_in_memory(&hash, now) {
             Some(answer) => answer,
-            None => self.tokens.find_token(&hash, now).await,
+            None => tokens.find_token(&hash, now).await,
         };
         self.judge(lookup, now, required, location)
     }

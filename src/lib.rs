@@ -157,6 +157,8 @@ mod grant;
 mod http;
 mod introspection;
 mod jose;
+#[cfg(feature = "jwt")]
+mod jwt;
 pub mod manual;
 mod metadata;
 mod pkce;

@@ -285,3 +285,146 @@ async fn a_jwt_the_server_cannot_sign_is_refused_and_gives_back_what_it_spent() 
         grantor::CodeLookup::Live(_)
     ));
 }
+
+/// A resource server checks the server's JWTs alone (RFC 9068 §4), against its JWK Set: the
+/// grant it stands for, and every refusal §4 asks for.
+#[tokio::test]
+async fn a_resource_server_checks_a_jwt_alone() {
+    use grantor::{BearerValidator, Jwks, ResourceRequest};
+
+    let keys = keys();
+    let signer = keys.clone();
+    let f = fixture_with(move |b| {
+        b.token_signer(signer)
+            .jwt_audience(AUDIENCE)
+            .access_token_format(AccessTokenFormat::Jwt)
+    });
+    let published: Jwks = serde_json::from_slice(f.server.jwks().body()).expect("a JWK Set");
+    let api = BearerValidator::jwt(published.clone(), ISSUER, AUDIENCE).with_clock(f.clock.clone());
+    let read: grantor::Scope = "read".parse().expect("scope");
+    let bearer = |token: &str| ResourceRequest::new().with_authorization(format!("Bearer {token}"));
+
+    let jwt = f.login().await.str("access_token");
+    let grant = api.validate(&bearer(&jwt), &read).await.expect("valid");
+    assert_eq!(grant.client_id.as_str(), "clientapp");
+    assert_eq!(grant.user_id.expect("a user").as_str(), "user-tom");
+    assert_eq!(grant.scope.as_str(), "read");
+    assert_eq!(grant.expires_at, START + time::Duration::hours(1));
+    // Client credentials: no user.
+    let cc = f
+        .post(
+            ("service", "service-secret"),
+            "grant_type=client_credentials",
+        )
+        .await
+        .str("access_token");
+    assert_eq!(
+        api.validate(&bearer(&cc), &read)
+            .await
+            .expect("valid")
+            .user_id,
+        None
+    );
+
+    // Insufficient scope: 403, naming what is needed.
+    let admin: grantor::Scope = "admin".parse().expect("scope");
+    let refusal = api
+        .validate(&bearer(&jwt), &admin)
+        .await
+        .expect_err("refused");
+    assert_eq!(refusal.status(), 403);
+    let invalid = |result: Result<grantor::AccessGrant, grantor::BearerError>| {
+        result.is_err_and(|e| e.code() == Some(grantor::ErrorCode::InvalidToken))
+    };
+    // Another audience, another issuer.
+    let other_api = BearerValidator::jwt(published.clone(), ISSUER, "https://other.example.com")
+        .with_clock(f.clock.clone());
+    assert!(invalid(other_api.validate(&bearer(&jwt), &read).await));
+    let other_issuer =
+        BearerValidator::jwt(published.clone(), "https://evil.example.com", AUDIENCE)
+            .with_clock(f.clock.clone());
+    assert!(invalid(other_issuer.validate(&bearer(&jwt), &read).await));
+    // A tampered payload; an opaque token; garbage.
+    let mut parts: Vec<&str> = jwt.split('.').collect();
+    let forged_claims = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        br#"{"iss":"https://auth.example.com","aud":"https://api.example.com","exp":4102444800,"sub":"admin","client_id":"clientapp","scope":"read admin"}"#,
+    );
+    parts[1] = &forged_claims;
+    assert!(invalid(
+        api.validate(&bearer(&parts.join(".")), &read).await
+    ));
+    assert!(invalid(
+        api.validate(&bearer("opaque-token-value"), &read).await
+    ));
+    assert!(invalid(api.validate(&bearer("a.b.c"), &read).await));
+
+    // Expiry: taken until a minute after exp (clocks differ), not after.
+    f.clock.advance(std::time::Duration::from_secs(3600 + 59));
+    assert!(api.validate(&bearer(&jwt), &read).await.is_ok());
+    f.clock.advance(std::time::Duration::from_secs(1));
+    assert!(invalid(api.validate(&bearer(&jwt), &read).await));
+}
+
+/// RFC 9068 §4: a JWT whose `typ` is not `at+jwt` (an ID token, say), whose header names an
+/// algorithm other than its key's (or `none`), or whose key is unknown, is refused; a rotated key
+/// is learnt with `set_jwks`.
+#[tokio::test]
+async fn the_header_and_the_key_decide_nothing_alone() {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+    use grantor::{BearerValidator, Jwks, ResourceRequest, TokenSigner};
+
+    let keys = keys();
+    let api = BearerValidator::jwt(keys.jwks(), ISSUER, AUDIENCE);
+    let read: grantor::Scope = "read".parse().expect("scope");
+    let bearer = |token: &str| ResourceRequest::new().with_authorization(format!("Bearer {token}"));
+    #[allow(clippy::disallowed_methods)] // the validator reads the system clock
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let claims = serde_json::json!({
+        "iss": ISSUER, "aud": AUDIENCE, "exp": now + 600, "iat": now,
+        "sub": "user-1", "client_id": "app", "scope": "read", "jti": "j1",
+    });
+    let good = grantor::sign_compact(keys.as_ref(), "at+jwt", &claims)
+        .await
+        .expect("signed");
+    assert!(api.validate(&bearer(&good), &read).await.is_ok());
+    // Another type.
+    let id_token = grantor::sign_compact(keys.as_ref(), "JWT", &claims)
+        .await
+        .expect("signed");
+    assert!(api.validate(&bearer(&id_token), &read).await.is_err());
+    // The same signature under a header naming another algorithm, or none.
+    let (_, rest) = good.split_once('.').expect("a JWS");
+    for alg in ["EdDSA", "none", "HS256"] {
+        let header =
+            URL_SAFE_NO_PAD.encode(format!(r#"{{"typ":"at+jwt","alg":"{alg}","kid":"k1"}}"#));
+        assert!(
+            api.validate(&bearer(&format!("{header}.{rest}")), &read)
+                .await
+                .is_err(),
+            "{alg}"
+        );
+    }
+    let unsigned = format!(
+        "{}.{}.",
+        URL_SAFE_NO_PAD.encode(r#"{"typ":"at+jwt","alg":"none","kid":"k1"}"#),
+        rest.split_once('.').expect("payload").0
+    );
+    assert!(api.validate(&bearer(&unsigned), &read).await.is_err());
+
+    // A new key: unknown until the resource server learns the new set.
+    keys.generate("k2", JwsAlgorithm::EdDsa).expect("a key");
+    let rotated = grantor::sign_compact(keys.as_ref(), "at+jwt", &claims)
+        .await
+        .expect("signed");
+    assert!(api.validate(&bearer(&rotated), &read).await.is_err());
+    assert!(api.set_jwks(keys.jwks()));
+    assert!(api.validate(&bearer(&rotated), &read).await.is_ok());
+    assert!(api.validate(&bearer(&good), &read).await.is_ok());
+    // A validator over a store has no key set to replace.
+    assert!(!fixture()
+        .server
+        .bearer_validator()
+        .set_jwks(Jwks::default()));
+}
