@@ -1047,3 +1047,32 @@ async fn the_jwk_set_is_served_where_the_metadata_says() {
     .json();
     assert!(metadata.get("jwks_uri").is_none());
 }
+
+/// `RequireScope` takes a resource server's own JWT validator as its state: the JWT is checked
+/// there, with no call to the authorization server.
+#[tokio::test]
+async fn require_scope_checks_jwts_with_a_local_validator() {
+    use grantor::{AccessTokenFormat, BearerValidator, JwsAlgorithm, LocalKeys, TokenSigner};
+
+    let keys = Arc::new(LocalKeys::new());
+    keys.generate("k1", JwsAlgorithm::Es256).expect("a key");
+    let signer: Arc<dyn TokenSigner> = keys.clone();
+    let f = fixture_with(move |b| {
+        b.token_signer(signer)
+            .jwt_audience("https://api.example.com")
+            .access_token_format(AccessTokenFormat::Jwt)
+    });
+    let token = service_token(&grantor::axum::router(f.server.clone())).await;
+    // The resource server: only the JWK Set, on the fixture's clock.
+    let api: Router = Router::new()
+        .route("/read", get(whoami::<Read>))
+        .with_state(
+            BearerValidator::jwt(keys.jwks(), ISSUER, "https://api.example.com")
+                .with_clock(f.clock.clone()),
+        );
+    let reply = call(&api, get_with("/read", Some(&format!("Bearer {token}")))).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.text(), "service read header");
+    let reply = call(&api, get_with("/read", Some("Bearer a.b.c"))).await;
+    assert_eq!(reply.json()["error"], "invalid_token");
+}
