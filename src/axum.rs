@@ -574,6 +574,35 @@ impl IntoResponse for Redirect {
     }
 }
 
+impl IntoResponse for crate::ProtectedResourceMetadata {
+    fn into_response(self) -> ::axum::response::Response {
+        IntoResponse::into_response(crate::ProtectedResourceMetadata::into_response(&self))
+    }
+}
+
+/// A router serving `metadata` (RFC 9728) where §3.1 puts it, on the resource's own host: merge
+/// it into the resource server's router. Empty if the resource identifier is no URL without a
+/// query or a fragment.
+pub fn resource_metadata_router<S>(metadata: crate::ProtectedResourceMetadata) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    let Some(path) = metadata
+        .well_known_path()
+        .filter(|path| crate::metadata::is_routable_path(path))
+    else {
+        return Router::new();
+    };
+    let document = crate::ProtectedResourceMetadata::into_response(&metadata);
+    Router::new().route(
+        &path,
+        get(move || {
+            let document = document.clone();
+            async move { document }
+        }),
+    )
+}
+
 impl IntoResponse for BearerError {
     fn into_response(self) -> ::axum::response::Response {
         IntoResponse::into_response(BearerError::into_response(&self))

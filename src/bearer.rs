@@ -194,7 +194,16 @@ pub enum TokenLocation {
 pub struct BearerError {
     error: Option<OAuthError>,
     required_scope: Option<Scope>,
+    /// What every challenge of its validator names.
+    named: Arc<Named>,
+}
+
+/// What a validator's challenges name besides the error: a realm (RFC 6750 §3), and where the
+/// resource's metadata is (RFC 9728 §5.1). Shared by a validator and its refusals.
+#[derive(Clone, Debug, Default)]
+struct Named {
     realm: Option<String>,
+    resource_metadata: Option<String>,
 }
 
 impl BearerError {
@@ -217,7 +226,7 @@ impl BearerError {
     /// The value of the `WWW-Authenticate` header (RFC 6750 §3), if the status calls for one.
     pub fn challenge(&self) -> Option<String> {
         let mut params = Vec::new();
-        if let Some(realm) = &self.realm {
+        if let Some(realm) = &self.named.realm {
             params.push(format!("realm=\"{realm}\""));
         }
         match &self.error {
@@ -234,6 +243,10 @@ impl BearerError {
                 }
                 _ => return None,
             },
+        }
+        if let Some(url) = &self.named.resource_metadata {
+            // RFC 9728 §5.1: where the resource's metadata is.
+            params.push(format!("resource_metadata=\"{url}\""));
         }
         Some(if params.is_empty() {
             "Bearer".to_owned()
@@ -286,14 +299,15 @@ pub struct BearerValidator {
     source: Source,
     clock: Arc<dyn Clock>,
     allow_query: bool,
-    realm: Option<String>,
+    named: Arc<Named>,
 }
 
 impl fmt::Debug for BearerValidator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BearerValidator")
             .field("allow_query", &self.allow_query)
-            .field("realm", &self.realm)
+            .field("realm", &self.named.realm)
+            .field("resource_metadata", &self.named.resource_metadata)
             .finish_non_exhaustive()
     }
 }
@@ -315,7 +329,7 @@ impl BearerValidator {
             source: Source::Store(tokens),
             clock: Arc::new(SystemClock),
             allow_query: false,
-            realm: None,
+            named: Arc::default(),
         }
     }
 
@@ -344,7 +358,7 @@ impl BearerValidator {
             })),
             clock: Arc::new(SystemClock),
             allow_query: false,
-            realm: None,
+            named: Arc::default(),
         }
     }
 
@@ -401,6 +415,20 @@ impl BearerValidator {
         self
     }
 
+    /// Names the resource's metadata document (RFC 9728) in every `WWW-Authenticate` challenge,
+    /// as `resource_metadata="…"` (§5.1), so that a client refused here can find which
+    /// authorization server to ask, and for what. Usually
+    /// [`ProtectedResourceMetadata::well_known_url`](crate::ProtectedResourceMetadata::well_known_url).
+    /// A URL holding `"`, `\\` or a control character is not named.
+    pub fn with_resource_metadata(mut self, url: impl AsRef<str>) -> Self {
+        let url = url.as_ref();
+        let quotable = url
+            .chars()
+            .all(|c| matches!(c, ' '..='~') && c != '"' && c != '\\');
+        Arc::make_mut(&mut self.named).resource_metadata = quotable.then(|| url.to_owned());
+        self
+    }
+
     /// Names a realm in the `WWW-Authenticate` challenges (RFC 6750 §3). Characters that may not
     /// appear in a quoted string (`"`, `\`, controls) are dropped.
     pub fn with_realm(mut self, realm: impl Into<String>) -> Self {
@@ -409,7 +437,7 @@ impl BearerValidator {
             .chars()
             .filter(|c| matches!(c, ' '..='~') && *c != '"' && *c != '\\')
             .collect();
-        self.realm = Some(realm);
+        Arc::make_mut(&mut self.named).realm = Some(realm);
         self
     }
 
@@ -417,7 +445,7 @@ impl BearerValidator {
         BearerError {
             error,
             required_scope: None,
-            realm: self.realm.clone(),
+            named: self.named.clone(),
         }
     }
 

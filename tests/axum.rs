@@ -1076,3 +1076,32 @@ async fn require_scope_checks_jwts_with_a_local_validator() {
     let reply = call(&api, get_with("/read", Some("Bearer a.b.c"))).await;
     assert_eq!(reply.json()["error"], "invalid_token");
 }
+
+/// RFC 9728 in an axum resource server: the metadata where §3.1 puts it, and a 401 from a
+/// guarded route naming it.
+#[tokio::test]
+async fn a_resource_server_publishes_its_metadata() {
+    let f = fixture();
+    let metadata = grantor::ProtectedResourceMetadata::new("http://localhost/api")
+        .with_authorization_servers([ISSUER]);
+    let url = metadata.well_known_url().expect("a URL");
+    let validator = f.server.bearer_validator().with_resource_metadata(&url);
+    let api: Router = Router::new()
+        .route("/api/read", get(whoami::<Read>))
+        .with_state(validator)
+        .merge(grantor::axum::resource_metadata_router(metadata));
+    let reply = call(
+        &api,
+        get_with("/.well-known/oauth-protected-resource/api", None),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.json()["resource"], "http://localhost/api");
+    assert_eq!(reply.json()["authorization_servers"][0], ISSUER);
+    let reply = call(&api, get_with("/api/read", None)).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        reply.header("WWW-Authenticate"),
+        Some(format!("Bearer resource_metadata=\"{url}\"").as_str())
+    );
+}
