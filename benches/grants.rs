@@ -9,6 +9,10 @@
 //! `find_token_in_memory` (a plain call). A request makes a handful of store calls (a code flow
 //! ten), so the difference times that is what static dispatch could save.
 //!
+//! A third group, `jwt`, issues client credentials tokens as JWTs (RFC 9068) signed with ES256,
+//! EdDSA and RS256 keys, and checks one as a resource server does with no call back
+//! (`BearerValidator::jwt`), beside the opaque figures above.
+//!
 //! `cargo bench --bench grants`
 
 mod support;
@@ -150,5 +154,67 @@ fn benches(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(grants, benches);
+/// A 2048-bit RSA private key (PKCS#8, DER), the tests' own: `ring` makes no RSA keys.
+fn test_rsa_pkcs8() -> Vec<u8> {
+    let encoded = include_str!("../tests/keys/rsa2048-test-only.pkcs8.b64");
+    base64::Engine::decode(&base64::engine::general_purpose::STANDARD, encoded.trim())
+        .unwrap_or_default()
+}
+
+fn jwt_benches(c: &mut Criterion) {
+    use grantor::{AccessTokenFormat, BearerValidator, JwsAlgorithm, LocalKeys, TokenSigner};
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let mut group = c.benchmark_group("jwt");
+    group.throughput(Throughput::Elements(1));
+    let read: Scope = "read".parse().unwrap_or_default();
+    for (alg, name) in [
+        (JwsAlgorithm::Es256, "es256"),
+        (JwsAlgorithm::EdDsa, "eddsa"),
+        (JwsAlgorithm::Rs256, "rs256"),
+    ] {
+        let keys = Arc::new(LocalKeys::new());
+        if alg == JwsAlgorithm::Rs256 {
+            keys.add_pkcs8("k1", alg, &test_rsa_pkcs8())
+                .expect("the RSA key");
+        } else {
+            keys.generate("k1", alg).expect("a key");
+        }
+        let signer: Arc<dyn TokenSigner> = keys.clone();
+        let server = support::server_with(
+            Arc::new(MemoryTokenStore::new()),
+            Arc::new(MemoryAttemptLimiter::new()),
+            |b| {
+                b.token_signer(signer)
+                    .jwt_audience("https://api.example.com")
+                    .access_token_format(AccessTokenFormat::Jwt)
+            },
+        );
+        let cc = || {
+            TokenRequest::form("grant_type=client_credentials").with_authorization(SERVICE_BASIC)
+        };
+        group.bench_function(format!("client_credentials_jwt_{name}"), |b| {
+            b.to_async(&rt).iter(|| async {
+                assert_eq!(server.token(cc()).await.status(), 200);
+            })
+        });
+        let jwt = field(&rt.block_on(server.token(cc())), "access_token");
+        let local = BearerValidator::jwt(
+            keys.jwks(),
+            "https://auth.example.com",
+            "https://api.example.com",
+        );
+        let request = ResourceRequest::new().with_authorization(format!("Bearer {jwt}"));
+        group.bench_function(format!("validation_jwt_local_{name}"), |b| {
+            b.to_async(&rt).iter(|| async {
+                assert!(local.validate(&request, &read).await.is_ok());
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(grants, benches, jwt_benches);
 criterion_main!(grants);

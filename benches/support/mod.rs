@@ -52,6 +52,15 @@ pub fn server(
     tokens: Arc<dyn TokenStore>,
     limiter: Arc<dyn AttemptLimiter>,
 ) -> AuthorizationServer {
+    server_with(tokens, limiter, |builder| builder)
+}
+
+/// [`server`], with more settings.
+pub fn server_with(
+    tokens: Arc<dyn TokenStore>,
+    limiter: Arc<dyn AttemptLimiter>,
+    configure: impl FnOnce(grantor::AuthorizationServerBuilder) -> grantor::AuthorizationServerBuilder,
+) -> AuthorizationServer {
     let clients = MemoryClientStore::new();
     clients.insert(
         Client::confidential("clientapp", SecretHash::new(&ClientSecret::new("123456")))
@@ -81,16 +90,15 @@ pub fn server(
             .with_allowed_scope("read".parse().unwrap_or_default())
             .with_default_scope("read".parse().unwrap_or_default()),
     );
-    AuthorizationServer::builder(Arc::new(clients), tokens)
+    let builder = AuthorizationServer::builder(Arc::new(clients), tokens)
         .issuer("https://auth.example.com")
         .enable_authorization_code_grant(Arc::new(grantor::MemoryCodeStore::new()))
         .enable_device_code_grant(Arc::new(grantor::MemoryDeviceCodeStore::new()))
         .attempt_limiter(limiter)
         .enable_client_credentials_grant()
         .enable_password_grant(Arc::new(PlainVerifier))
-        .enable_refresh_token_grant()
-        .build()
-        .expect("server")
+        .enable_refresh_token_grant();
+    configure(builder).build().expect("server")
 }
 
 /// One whole code flow with PKCE S256 for `webapp`: authorize, approve (in a second call with
