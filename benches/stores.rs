@@ -169,21 +169,11 @@ fn main() {
 /// A store on the bench's PostgreSQL cluster, on a pool of `connections`.
 async fn postgres(connections: u32) -> SqlStore {
     let url = postgres_support::PostgresServer::shared().url();
-    let mut tries = 0;
-    let pool = loop {
-        match sqlx::postgres::PgPoolOptions::new()
-            .max_connections(connections)
-            .connect(url)
-            .await
-        {
-            Ok(pool) => break pool,
-            Err(e) => {
-                tries += 1;
-                assert!(tries < 100, "postgres takes no connections: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    };
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(connections)
+        .connect(url)
+        .await
+        .expect("a pool on the bench's cluster");
     let store = SqlStore::postgres(pool);
     store.migrate().await.expect("migrate");
     store

@@ -686,13 +686,6 @@ async fn a_restarted_example_on_one_sqlite_file_honours_its_tokens() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_example_servers_on_one_postgres_database_behave_as_one() {
     let url = postgres_support::PostgresServer::shared().url().to_owned();
-    // The cluster may still be starting: wait until it takes connections.
-    let mut tries = 0;
-    while sqlx::PgPool::connect(&url).await.is_err() {
-        tries += 1;
-        assert!(tries < 100, "postgres takes no connections");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     let storage = example::Storage::Database(url);
     let a = start_example_on(&storage).await;
     let b = start_example_on(&storage).await;

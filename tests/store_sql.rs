@@ -65,21 +65,14 @@ async fn sqlite() -> (Arc<SqlStore>, TempDir) {
     (Arc::new(store), dir)
 }
 
-/// A pool on this binary's PostgreSQL server (started on first use), once it takes connections.
+/// A pool on this binary's PostgreSQL server (started on first use).
 async fn pg_pool() -> sqlx::PgPool {
     let url = PostgresServer::shared().url();
-    let mut tries = 0;
-    loop {
-        match PgPoolOptions::new().max_connections(20).connect(url).await {
-            Ok(pool) => return pool,
-            Err(e) if tries < 100 => {
-                tries += 1;
-                let _ = e;
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Err(e) => panic!("could not connect to {url}: {e}"),
-        }
-    }
+    PgPoolOptions::new()
+        .max_connections(20)
+        .connect(url)
+        .await
+        .expect("a pool on the test cluster")
 }
 
 /// A store on the shared PostgreSQL database (the checks draw fresh keys, so they may share it).

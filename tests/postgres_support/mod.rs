@@ -30,7 +30,8 @@ fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
-/// Where `initdb` and `postgres` are: on PATH, or in Debian's versioned folder.
+/// Where `initdb`, `postgres` and `pg_isready` are: beside `initdb` on PATH, or in Debian's
+/// versioned folder.
 fn server_bin() -> PathBuf {
     let on_path = Command::new("sh")
         .args(["-c", "command -v initdb"])
@@ -39,8 +40,9 @@ fn server_bin() -> PathBuf {
         .filter(|o| o.status.success())
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
         .filter(|p| !p.is_empty());
-    if let Some(initdb) = on_path {
-        if let Some(dir) = Path::new(&initdb).parent() {
+    // Through any symlink, to the folder that holds pg_isready too.
+    if let Some(initdb) = on_path.and_then(|p| std::fs::canonicalize(p).ok()) {
+        if let Some(dir) = initdb.parent() {
             return dir.to_path_buf();
         }
     }
@@ -100,7 +102,7 @@ impl PostgresServer {
     }
 
     /// A URL to its database `postgres`, as user `grantor` (no password: the cluster trusts
-    /// loopback connections).
+    /// loopback connections). The server takes connections as soon as `shared` answers.
     pub fn url(&self) -> &str {
         &self.url
     }
@@ -177,6 +179,22 @@ impl PostgresServer {
                     "postgres did not listen within 30 s; its log:\n{}",
                     log()
                 ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // Listening is not yet taking connections ("the database system is starting up"):
+        // wait until it is, so that every test may connect at once.
+        loop {
+            let ready = Command::new(bin.join("pg_isready"))
+                .args(["-q", "-h", "127.0.0.1", "-p", &port.to_string()])
+                .status()
+                .map_err(|e| format!("pg_isready: {e}"))?;
+            if ready.success() {
+                break;
+            }
+            if Instant::now() > deadline {
+                let _ = watch.kill();
+                return Err("postgres did not take connections within 30 s".to_owned());
             }
             std::thread::sleep(Duration::from_millis(50));
         }
