@@ -313,7 +313,7 @@ const fn is_scope(scope: &str) -> bool {
                 return false;
             }
             after_token = false;
-        } else if matches!(*b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E) {
+        } else if crate::scope::is_scope_char(*b) {
             after_token = true;
         } else {
             return false;

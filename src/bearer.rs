@@ -312,6 +312,12 @@ impl fmt::Debug for BearerValidator {
     }
 }
 
+/// Whether `c` may stand in a challenge's quoted string as it is (RFC 9110 §5.6.4's `qdtext`,
+/// printable ASCII; no `"` or `\\` to escape).
+fn is_quotable(c: char) -> bool {
+    matches!(c, ' '..='~') && c != '"' && c != '\\'
+}
+
 /// Where a validator learns what a token stands for.
 #[derive(Clone)]
 enum Source {
@@ -351,7 +357,7 @@ impl BearerValidator {
     ) -> Self {
         Self {
             source: Source::Jwt(Arc::new(crate::jwt::JwtCheck {
-                keys: std::sync::RwLock::new(keys),
+                keys: Arc::new(std::sync::RwLock::new(keys)),
                 issuer: issuer.into(),
                 audience: audience.into(),
                 leeway: time::Duration::seconds(60),
@@ -383,21 +389,8 @@ impl BearerValidator {
     /// seconds; no effect on a validator over a token store.
     #[cfg(feature = "jwt")]
     pub fn with_leeway(mut self, leeway: std::time::Duration) -> Self {
-        if let Source::Jwt(check) = &self.source {
-            let mut check = crate::jwt::JwtCheck {
-                keys: std::sync::RwLock::new(
-                    check
-                        .keys
-                        .read()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .clone(),
-                ),
-                issuer: check.issuer.clone(),
-                audience: check.audience.clone(),
-                leeway: check.leeway,
-            };
-            check.leeway = crate::clock::to_time_duration(leeway);
-            self.source = Source::Jwt(Arc::new(check));
+        if let Source::Jwt(check) = &mut self.source {
+            Arc::make_mut(check).leeway = crate::clock::to_time_duration(leeway);
         }
         self
     }
@@ -422,9 +415,7 @@ impl BearerValidator {
     /// A URL holding `"`, `\\` or a control character is not named.
     pub fn with_resource_metadata(mut self, url: impl AsRef<str>) -> Self {
         let url = url.as_ref();
-        let quotable = url
-            .chars()
-            .all(|c| matches!(c, ' '..='~') && c != '"' && c != '\\');
+        let quotable = url.chars().all(is_quotable);
         Arc::make_mut(&mut self.named).resource_metadata = quotable.then(|| url.to_owned());
         self
     }
@@ -432,11 +423,7 @@ impl BearerValidator {
     /// Names a realm in the `WWW-Authenticate` challenges (RFC 6750 §3). Characters that may not
     /// appear in a quoted string (`"`, `\`, controls) are dropped.
     pub fn with_realm(mut self, realm: impl Into<String>) -> Self {
-        let realm: String = realm
-            .into()
-            .chars()
-            .filter(|c| matches!(c, ' '..='~') && *c != '"' && *c != '\\')
-            .collect();
+        let realm: String = realm.into().chars().filter(|c| is_quotable(*c)).collect();
         Arc::make_mut(&mut self.named).realm = Some(realm);
         self
     }

@@ -115,19 +115,19 @@ pub async fn sign_compact<C: Serialize + ?Sized>(
     typ: &str,
     claims: &C,
 ) -> Result<String, StoreError> {
-    // A key retired between choosing it and signing with it refuses: choose again, once.
-    let mut attempt = 0;
-    loop {
-        let (kid, alg) = signer
+    let choose = || {
+        signer
             .active_key()
-            .ok_or_else(|| StoreError::backend("no signing key is active"))?;
-        match sign_with(signer, &kid, alg, typ, claims).await {
-            Err(failure) if attempt == 0 && signer.active_key().is_some_and(|(k, _)| k != kid) => {
-                attempt += 1;
-                let _ = failure;
-            }
-            signed => return signed,
+            .ok_or_else(|| StoreError::backend("no signing key is active"))
+    };
+    let (kid, alg) = choose()?;
+    match sign_with(signer, &kid, alg, typ, claims).await {
+        // A key retired between choosing it and signing with it refuses: choose again, once.
+        Err(_) if signer.active_key().is_some_and(|(now, _)| now != kid) => {
+            let (kid, alg) = choose()?;
+            sign_with(signer, &kid, alg, typ, claims).await
         }
+        signed => signed,
     }
 }
 
@@ -154,7 +154,7 @@ async fn sign_with<C: Serialize + ?Sized>(
     let payload = serde_json::to_vec(claims).map_err(StoreError::backend)?;
     let mut jws = URL_SAFE_NO_PAD.encode(header);
     jws.push('.');
-    jws.push_str(&URL_SAFE_NO_PAD.encode(payload));
+    URL_SAFE_NO_PAD.encode_string(payload, &mut jws);
     let signature = signer.sign(kid, jws.as_bytes()).await?;
     // RFC 7518 §3.4 and RFC 8032: 64 bytes (an ECDSA signature in DER, as some KMSs answer, is
     // not one, and no resource server would accept the token).
@@ -166,7 +166,7 @@ async fn sign_with<C: Serialize + ?Sized>(
         )));
     }
     jws.push('.');
-    jws.push_str(&URL_SAFE_NO_PAD.encode(signature));
+    URL_SAFE_NO_PAD.encode_string(signature, &mut jws);
     Ok(jws)
 }
 

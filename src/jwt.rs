@@ -8,7 +8,7 @@
 //! passed and `nbf` (if present) has, each with a small leeway for clocks that differ. The scope
 //! is then checked by the validator as for any access token.
 
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -24,9 +24,11 @@ use crate::types::{ClientId, UserId};
 /// The largest JWT read: far above any access token grantor issues (a few hundred bytes).
 const MAX_JWT_BYTES: usize = 8 * 1024;
 
-/// What a JWT access token is checked against.
+/// What a JWT access token is checked against. Clones share the key set (so that `set_jwks`
+/// reaches every clone of a validator).
+#[derive(Clone)]
 pub(crate) struct JwtCheck {
-    pub(crate) keys: RwLock<Jwks>,
+    pub(crate) keys: Arc<RwLock<Jwks>>,
     pub(crate) issuer: String,
     pub(crate) audience: String,
     pub(crate) leeway: time::Duration,

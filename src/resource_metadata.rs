@@ -96,20 +96,25 @@ impl ProtectedResourceMetadata {
     /// well-known path, then the resource identifier's own path, if it has one. `None` for an
     /// identifier that is no URL, or has a query or a fragment.
     pub fn well_known_path(&self) -> Option<String> {
-        let url = url::Url::parse(&self.resource).ok()?;
-        if url.query().is_some() || url.fragment().is_some() || !url.has_host() {
-            return None;
-        }
-        Some(format!("{WELL_KNOWN}{}", url.path().trim_end_matches('/')))
+        self.well_known().map(|(_, path)| path)
     }
 
     /// The URL the document is served at (§3.1), for a validator's
     /// [`with_resource_metadata`](crate::BearerValidator::with_resource_metadata).
     pub fn well_known_url(&self) -> Option<String> {
-        let mut url = url::Url::parse(&self.resource).ok()?;
-        let path = self.well_known_path()?;
+        let (mut url, path) = self.well_known()?;
         url.set_path(&path);
         Some(url.to_string())
+    }
+
+    /// The resource identifier, parsed, and the document's path on its host.
+    fn well_known(&self) -> Option<(url::Url, String)> {
+        let url = url::Url::parse(&self.resource).ok()?;
+        if url.query().is_some() || url.fragment().is_some() || !url.has_host() {
+            return None;
+        }
+        let path = format!("{WELL_KNOWN}{}", url.path().trim_end_matches('/'));
+        Some((url, path))
     }
 
     /// The document as a response: `200`, `application/json`.

@@ -154,7 +154,7 @@ impl Scope {
     }
 }
 
-fn is_scope_char(b: u8) -> bool {
+pub(crate) const fn is_scope_char(b: u8) -> bool {
     matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E)
 }
 

@@ -419,8 +419,11 @@ async fn the_header_and_the_key_decide_nothing_alone() {
         .await
         .expect("signed");
     assert!(api.validate(&bearer(&rotated), &read).await.is_err());
+    // A clone (here with another leeway) shares the key set it was made with.
+    let lenient = api.clone().with_leeway(std::time::Duration::from_secs(120));
     assert!(api.set_jwks(keys.jwks()));
     assert!(api.validate(&bearer(&rotated), &read).await.is_ok());
+    assert!(lenient.validate(&bearer(&rotated), &read).await.is_ok());
     assert!(api.validate(&bearer(&good), &read).await.is_ok());
     // A validator over a store has no key set to replace.
     assert!(!fixture()
