@@ -181,12 +181,9 @@ async fn postgres(connections: u32) -> SqlStore {
 
 /// A store on the SQLite file `file`, on a pool of `connections`.
 async fn sqlite(file: &std::path::Path, connections: u32) -> SqlStore {
-    let options = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(file)
-        .create_if_missing(true)
-        .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
-        .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
-        .busy_timeout(Duration::from_secs(30));
+    let options = SqlStore::sqlite_options(file.to_str().expect("a UTF-8 path"))
+        .expect("options")
+        .synchronous(sqlx::sqlite::SqliteSynchronous::Normal);
     let pool = sqlx::sqlite::SqlitePoolOptions::new()
         .max_connections(connections)
         .connect_with(options)

@@ -42,7 +42,6 @@ use std::collections::HashMap;
 use std::error::Error;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
-use std::str::FromStr as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -393,11 +392,7 @@ pub async fn sql_store(url: &str) -> Result<SqlStore, Box<dyn Error>> {
     let store = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         SqlStore::postgres(sqlx::PgPool::connect(url).await?)
     } else if url.starts_with("sqlite:") {
-        let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
-            .busy_timeout(Duration::from_secs(10));
-        SqlStore::sqlite(sqlx::SqlitePool::connect_with(options).await?)
+        SqlStore::sqlite(sqlx::SqlitePool::connect_with(SqlStore::sqlite_options(url)?).await?)
     } else {
         return Err("DATABASE_URL must start with postgres:// or sqlite://".into());
     };

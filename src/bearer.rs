@@ -462,10 +462,7 @@ impl BearerValidator {
             Source::Store(tokens) => tokens,
             #[cfg(feature = "jwt")]
             Source::Jwt(check) => {
-                let (token, location) = self.extract(&request).map_err(|e| self.refuse(e))?;
-                if !is_b64token(&token) {
-                    return Err(self.invalid());
-                }
+                let (token, location) = self.presented_token(&request)?;
                 let record = check.verify(&token, now).ok_or_else(|| self.invalid())?;
                 // The expiry, judged with the leeway.
                 let then = now.saturating_sub(check.leeway);
@@ -486,11 +483,20 @@ impl BearerValidator {
         &self,
         request: &Presented<'_>,
     ) -> Result<(TokenHash, TokenLocation), BearerError> {
+        let (token, location) = self.presented_token(request)?;
+        Ok((TokenHash::of_presented(&token), location))
+    }
+
+    /// The one well-formed token (RFC 6750 `b64token`) the request carries, and where it was.
+    fn presented_token<'r>(
+        &self,
+        request: &'r Presented<'_>,
+    ) -> Result<(Cow<'r, str>, TokenLocation), BearerError> {
         let (token, location) = self.extract(request).map_err(|e| self.refuse(e))?;
         if !is_b64token(&token) {
             return Err(self.invalid());
         }
-        Ok((TokenHash::of_presented(&token), location))
+        Ok((token, location))
     }
 
     fn invalid(&self) -> BearerError {

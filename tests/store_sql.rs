@@ -15,7 +15,7 @@ use common::{answer, basic};
 use grantor::{AuthorizationServer, SqlStore, TokenRequest};
 use postgres_support::PostgresServer;
 use sqlx::postgres::PgPoolOptions;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::sqlite::SqlitePoolOptions;
 
 /// A folder removed when dropped: the SQLite file of one check.
 struct TempDir(PathBuf);
@@ -45,11 +45,7 @@ impl Drop for TempDir {
 /// A pool on the SQLite file at `path`, as a host opens one: WAL, a busy timeout, a few
 /// connections.
 async fn sqlite_pool(path: &std::path::Path) -> sqlx::SqlitePool {
-    let options = SqliteConnectOptions::new()
-        .filename(path)
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .busy_timeout(Duration::from_secs(30));
+    let options = SqlStore::sqlite_options(path.to_str().expect("a UTF-8 path")).expect("options");
     SqlitePoolOptions::new()
         .max_connections(8)
         .connect_with(options)
@@ -534,4 +530,23 @@ async fn the_sweep_deletes_every_batch() {
             grantor::TokenLookup::Live(_)
         ));
     }
+}
+
+/// `SqlStore::sqlite_options` makes a missing file and turns on WAL, from a path or a URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sqlite_options_create_the_file_in_wal_mode() {
+    let dir = TempDir::new();
+    let file = dir.file();
+    let url = format!("sqlite://{}", dir.0.join("by-url.db").display());
+    for name in [file.to_str().expect("a UTF-8 path"), url.as_str()] {
+        let pool = sqlx::SqlitePool::connect_with(SqlStore::sqlite_options(name).expect("options"))
+            .await
+            .expect("a pool on a file that was not there");
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&pool)
+            .await
+            .expect("journal mode");
+        assert_eq!(mode, "wal", "{name}");
+    }
+    assert!(file.exists());
 }

@@ -117,16 +117,36 @@ impl SqlStore {
     }
 
     /// A store in the SQLite database of `pool` (call [`migrate`](Self::migrate) once to create
-    /// its tables). Open the file with `SqliteConnectOptions`' `create_if_missing(true)`,
-    /// `journal_mode(SqliteJournalMode::Wal)` (so that reads go on while a write transaction
-    /// runs) and a `busy_timeout` of some seconds (so that writers wait their turn): sqlx sets
-    /// none of them by itself.
+    /// its tables). Make the pool with [`sqlite_options`](Self::sqlite_options) (WAL, a busy
+    /// timeout), or options of your own to the same effect.
     #[cfg(feature = "sqlite")]
     pub fn sqlite(pool: sqlx::SqlitePool) -> Self {
         Self {
             db: Db::Sqlite(pool),
             key_secret: None,
         }
+    }
+
+    /// Connection options for an SQLite file as this store wants it, for the pool the host
+    /// makes: the file created if missing, WAL (reads go on while a write transaction runs) and
+    /// a 30-second busy timeout (writers wait their turn). sqlx sets none of them by itself.
+    /// `path` is a file path or a `sqlite://FILE` URL.
+    ///
+    /// # Errors
+    ///
+    /// A [`StoreError`] for a URL sqlx cannot read.
+    #[cfg(feature = "sqlite")]
+    pub fn sqlite_options(path: &str) -> Result<sqlx::sqlite::SqliteConnectOptions, StoreError> {
+        let options = if path.starts_with("sqlite:") {
+            <sqlx::sqlite::SqliteConnectOptions as std::str::FromStr>::from_str(path)
+                .map_err(StoreError::backend)?
+        } else {
+            sqlx::sqlite::SqliteConnectOptions::new().filename(path)
+        };
+        Ok(options
+            .create_if_missing(true)
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+            .busy_timeout(std::time::Duration::from_secs(30)))
     }
 
     /// Keeps failed-login keys (which hold usernames as typed, and caller addresses) and the
