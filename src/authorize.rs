@@ -212,6 +212,8 @@ pub(crate) struct AuthorizeSettings {
     pub(crate) allow_plain_pkce: bool,
     pub(crate) request_ttl: time::Duration,
     pub(crate) issuer: String,
+    /// The resources clients without a list of their own may name (RFC 8707).
+    pub(crate) resources: Arc<[crate::resource::Resource]>,
 }
 
 /// Why a request was refused, and whether the refusal may travel to the redirect URI.
@@ -427,6 +429,16 @@ pub(crate) async fn validate(
         .map_err(&refuse)?,
         ResponseType::Token => None,
     };
+    // RFC 8707 §2.1: the resources the code's tokens will be for; `invalid_target` otherwise.
+    let resources = crate::resource::requested(
+        pairs
+            .iter()
+            .filter(|(k, v)| k == "resource" && !v.is_empty())
+            .map(|(_, v)| v.as_ref()),
+        &client,
+        &settings.resources,
+    )
+    .map_err(&refuse)?;
     let pending = PendingAuthorization {
         client_id: client.id.clone(),
         response_type,
@@ -435,6 +447,7 @@ pub(crate) async fn validate(
         scope,
         state,
         code_challenge,
+        resources,
         // Whole seconds, as every record keeps, so all stores agree on the instant.
         expires_at: now
             .replace_nanosecond(0)

@@ -172,6 +172,9 @@ pub struct AccessGrant {
     /// The token's family; `None` for a token that stands alone (the client credentials
     /// grant's, which no other token shares).
     pub family_id: Option<FamilyId>,
+    /// The resources the token is for (RFC 8707); empty for a token for no resource in
+    /// particular.
+    pub audience: Vec<String>,
     /// Where the request carried the token.
     pub presented_in: TokenLocation,
 }
@@ -300,6 +303,28 @@ pub struct BearerValidator {
     clock: Arc<dyn Clock>,
     allow_query: bool,
     named: Arc<Named>,
+    audience: AudienceCheck,
+}
+
+/// Which audiences (RFC 8707) a validator takes.
+#[derive(Clone, Debug, Default)]
+enum AudienceCheck {
+    /// Every token, whatever its audience.
+    #[default]
+    Any,
+    /// Tokens naming this resource, and, unless `strict`, tokens for no resource in particular.
+    Of { resource: Arc<str>, strict: bool },
+}
+
+impl AudienceCheck {
+    fn admits(&self, audience: &[String]) -> bool {
+        match self {
+            AudienceCheck::Any => true,
+            AudienceCheck::Of { resource, strict } => {
+                (audience.is_empty() && !strict) || audience.iter().any(|a| **a == **resource)
+            }
+        }
+    }
 }
 
 impl fmt::Debug for BearerValidator {
@@ -336,6 +361,7 @@ impl BearerValidator {
             clock: Arc::new(SystemClock),
             allow_query: false,
             named: Arc::default(),
+            audience: AudienceCheck::Any,
         }
     }
 
@@ -365,6 +391,7 @@ impl BearerValidator {
             clock: Arc::new(SystemClock),
             allow_query: false,
             named: Arc::default(),
+            audience: AudienceCheck::Any,
         }
     }
 
@@ -392,6 +419,29 @@ impl BearerValidator {
         if let Source::Jwt(check) = &mut self.source {
             Arc::make_mut(check).leeway = crate::clock::to_time_duration(leeway);
         }
+        self
+    }
+
+    /// Refuses (`invalid_token`) a token whose audience (RFC 8707) does not name `resource`,
+    /// this resource server's identifier, such as `https://api.example.com`: a token asked for
+    /// another resource. A token for no resource in particular (asked for without `resource`)
+    /// is taken, as it is everywhere; [`with_strict_audience`](Self::with_strict_audience)
+    /// refuses those too. A [`jwt`](Self::jwt) validator checks its own audience already.
+    pub fn with_audience(mut self, resource: impl AsRef<str>) -> Self {
+        self.audience = AudienceCheck::Of {
+            resource: resource.as_ref().into(),
+            strict: false,
+        };
+        self
+    }
+
+    /// As [`with_audience`](Self::with_audience), and refuses tokens for no resource in
+    /// particular too: only tokens asked for `resource` are taken.
+    pub fn with_strict_audience(mut self, resource: impl AsRef<str>) -> Self {
+        self.audience = AudienceCheck::Of {
+            resource: resource.as_ref().into(),
+            strict: true,
+        };
         self
     }
 
@@ -518,6 +568,14 @@ impl BearerValidator {
             TokenLookup::Live(r) if r.kind == TokenKind::Access && !r.is_expired(now) => r,
             _ => return Err(self.invalid()),
         };
+        if !self.audience.admits(&record.audience) {
+            // RFC 8707 §2: a token for other resources is not valid here (RFC 6750 §3.1:
+            // "invalid for other reasons").
+            return Err(self.refuse(Some(
+                OAuthError::invalid_token("the access token is not meant for this resource")
+                    .with_reason(Reason::TokenOtherAudience),
+            )));
+        }
         if !required.granted_by(&record.scope) {
             let mut refusal = self.refuse(Some(
                 OAuthError::insufficient_scope(
@@ -534,6 +592,7 @@ impl BearerValidator {
             scope: record.scope,
             expires_at: record.expires_at,
             family_id: record.family_id,
+            audience: record.audience,
             presented_in: location,
         })
     }

@@ -14,6 +14,7 @@ use crate::client::AccessTokenFormat;
 use crate::clock::{Clock, SystemClock};
 use crate::jose::TokenSigner;
 use crate::metadata::EndpointPaths;
+use crate::resource::Resource;
 use crate::scope::Scope;
 use crate::store::{
     AttemptLimiter, ClientStore, MfaStore, PendingLimits, TokenStore, UserVerifier,
@@ -139,6 +140,7 @@ pub struct AuthorizationServerBuilder {
     pub(crate) signer: Option<Arc<dyn TokenSigner>>,
     pub(crate) access_token_format: AccessTokenFormat,
     pub(crate) jwt_audience: Option<String>,
+    pub(crate) resources: Vec<Resource>,
     pub(crate) setups: Setups,
 }
 
@@ -164,6 +166,7 @@ impl AuthorizationServerBuilder {
             signer: None,
             access_token_format: AccessTokenFormat::Opaque,
             jwt_audience: None,
+            resources: Vec::new(),
             setups: Setups::default(),
         }
     }
@@ -191,6 +194,35 @@ impl AuthorizationServerBuilder {
     /// accepts them, such as `https://api.example.com`.
     pub fn jwt_audience(mut self, audience: impl Into<String>) -> Self {
         self.jwt_audience = Some(audience.into());
+        self
+    }
+
+    /// The protected resources (RFC 8707) clients may name in `resource` at the authorization
+    /// and token endpoints, unless a client has a list of its own
+    /// ([`Client::with_resources`](crate::Client::with_resources)). A token asked for with
+    /// `resource` has those resources as its audience (`aud` in a JWT and in introspection),
+    /// and a [`BearerValidator::with_audience`](crate::BearerValidator::with_audience) of
+    /// another resource refuses it. Default: none, so `resource` is `invalid_target` for
+    /// clients without a list.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// use grantor::{AuthorizationServer, MemoryClientStore, MemoryTokenStore, Resource};
+    ///
+    /// let server = AuthorizationServer::builder(
+    ///     Arc::new(MemoryClientStore::new()),
+    ///     Arc::new(MemoryTokenStore::new()),
+    /// )
+    /// .enable_client_credentials_grant()
+    /// .resources([
+    ///     "https://api.example.com".parse::<Resource>().unwrap(),
+    ///     "https://billing.example.com".parse().unwrap(),
+    /// ])
+    /// .build()
+    /// .unwrap();
+    /// ```
+    pub fn resources(mut self, resources: impl IntoIterator<Item = Resource>) -> Self {
+        self.resources.extend(resources);
         self
     }
 

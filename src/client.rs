@@ -2,6 +2,7 @@
 
 use crate::error::OAuthError;
 use crate::reason::Reason;
+use crate::resource::Resource;
 use crate::scope::{parse_requested, Scope};
 use crate::token::SecretHash;
 use crate::types::{ClientId, GrantType, RedirectUri};
@@ -50,6 +51,9 @@ pub struct Client {
     /// What its access tokens are: opaque, or JWTs (RFC 9068). `None`: the server's default
     /// ([`access_token_format`](crate::AuthorizationServerBuilder::access_token_format)).
     pub access_token_format: Option<AccessTokenFormat>,
+    /// The resources (RFC 8707) this client may name in `resource`. `None`: those the server
+    /// knows ([`resources`](crate::AuthorizationServerBuilder::resources)).
+    pub allowed_resources: Option<Vec<Resource>>,
 }
 
 /// What an access token is (refresh tokens are always opaque).
@@ -88,6 +92,7 @@ impl Client {
             allowed_scope: Scope::empty(),
             default_scope: Scope::empty(),
             access_token_format: None,
+            allowed_resources: None,
         }
     }
 
@@ -112,6 +117,14 @@ impl Client {
     /// Its access tokens' format, whatever the server's default.
     pub fn with_access_token_format(mut self, format: AccessTokenFormat) -> Self {
         self.access_token_format = Some(format);
+        self
+    }
+
+    /// The resources (RFC 8707) this client may name in `resource`, instead of those the server
+    /// knows ([`resources`](crate::AuthorizationServerBuilder::resources)); an empty list lets
+    /// it name none.
+    pub fn with_resources(mut self, resources: impl IntoIterator<Item = Resource>) -> Self {
+        self.allowed_resources = Some(resources.into_iter().collect());
         self
     }
 
@@ -140,6 +153,7 @@ impl Client {
             allowed_scope: self.allowed_scope.unshared_copy(),
             default_scope: self.default_scope.unshared_copy(),
             access_token_format: self.access_token_format,
+            allowed_resources: self.allowed_resources.clone(),
         }
     }
 

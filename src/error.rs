@@ -35,6 +35,7 @@ use crate::reason::Reason;
 /// | `slow_down` | RFC 8628 §3.5 | 400 |
 /// | `expired_token` | RFC 8628 §3.5 | 400 |
 /// | `unsupported_token_type` | RFC 7009 §2.2.1 | 400 |
+/// | `invalid_target` | RFC 8707 §2 | 400 |
 ///
 /// On the authorization endpoint these codes travel in a redirect, where the status does not apply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -76,6 +77,9 @@ pub enum ErrorCode {
     ExpiredToken,
     /// Revocation: the server cannot revoke this type of token.
     UnsupportedTokenType,
+    /// Resource indicators (RFC 8707 §2): a requested resource is invalid, unknown, malformed,
+    /// not one this client may ask for, or not among those originally granted.
+    InvalidTarget,
     /// Password grant: the password is right, and a second factor is needed. Answered with 403
     /// and an `mfa_token` to finish with the `mfa-otp` grant (Auth0's "Resource Owner Password
     /// Flow with MFA").
@@ -102,6 +106,7 @@ impl ErrorCode {
             Self::SlowDown => "slow_down",
             Self::ExpiredToken => "expired_token",
             Self::UnsupportedTokenType => "unsupported_token_type",
+            Self::InvalidTarget => "invalid_target",
             Self::MfaRequired => "mfa_required",
         }
     }
@@ -127,7 +132,8 @@ impl ErrorCode {
             | Self::AuthorizationPending
             | Self::SlowDown
             | Self::ExpiredToken
-            | Self::UnsupportedTokenType => 400,
+            | Self::UnsupportedTokenType
+            | Self::InvalidTarget => 400,
         }
     }
 }
@@ -186,6 +192,8 @@ constructors! {
     unsupported_grant_type => UnsupportedGrantType;
     /// An `invalid_scope` error.
     invalid_scope => InvalidScope;
+    /// An `invalid_target` error (RFC 8707 §2).
+    invalid_target => InvalidTarget;
     /// An `access_denied` error.
     access_denied => AccessDenied;
     /// An `unsupported_response_type` error.

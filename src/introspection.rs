@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 
 use crate::error::OAuthError;
 use crate::request::Params;
+use crate::resource::Audience;
 use crate::response::Response;
 use crate::store::{TokenKind, TokenLookup, TokenRecord, TokenStore};
 use crate::token::TokenHash;
@@ -33,6 +34,8 @@ struct Introspection<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     username: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    aud: Option<Audience<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     iss: Option<&'a str>,
 }
 
@@ -45,6 +48,7 @@ const INACTIVE: Introspection<'static> = Introspection {
     iat: None,
     sub: None,
     username: None,
+    aud: None,
     iss: None,
 };
 
@@ -95,6 +99,8 @@ pub(crate) async fn introspect(
         // RFC 7662 §2.2: "Human-readable identifier for the resource owner who authorized this
         // token", when the grant had one.
         username: record.username.as_ref().map(|u| u.as_str()),
+        // RFC 7662 §2.2, RFC 8707 §2: the resources the token is for, as a JWT would say.
+        aud: (!record.audience.is_empty()).then_some(Audience(&record.audience)),
         iss: issuer,
     };
     Ok(Response::json(200, &body).no_store())

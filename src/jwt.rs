@@ -57,6 +57,13 @@ impl Audience {
             Audience::Many(many) => many.iter().any(|a| a == audience),
         }
     }
+
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            Audience::One(one) => vec![one],
+            Audience::Many(many) => many,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -145,6 +152,7 @@ impl JwtCheck {
             issued_at,
             expires_at: exp,
             family_id: None,
+            audience: claims.aud.map(Audience::into_vec).unwrap_or_default(),
         })
     }
 }

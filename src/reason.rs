@@ -120,6 +120,16 @@ reasons! {
     ScopeEmpty = "scope_empty",
     /// A refresh asked for more than the original grant (RFC 6749 §6).
     ScopeWidened = "scope_widened",
+    /// A `resource` is not an absolute URI without a fragment (RFC 8707 §2).
+    ResourceMalformed = "resource_malformed",
+    /// A `resource` is not one this client may ask for (or one the server knows).
+    ResourceNotAllowed = "resource_not_allowed",
+    /// A `resource` at the token endpoint is not among those the grant was given for (RFC 8707
+    /// §2.2).
+    ResourceNotGranted = "resource_not_granted",
+    /// None of the resources a grant was given for may still be asked for: its tokens would
+    /// have no audience, which is wider than the grant.
+    ResourceNoneLeft = "resource_none_left",
     /// The store refused tokens of a family minted for this request alone.
     FreshFamilyRefused = "fresh_family_refused",
     /// A public client asked for the client credentials grant.
@@ -258,6 +268,8 @@ reasons! {
     // Tokens, revocation, storage
     /// The bearer token is invalid, expired or revoked.
     TokenRejected = "token_rejected",
+    /// The bearer token is for other resources (RFC 8707): its audience does not name this one.
+    TokenOtherAudience = "token_other_audience",
     /// The bearer token lacks the scope the resource needs.
     InsufficientScope = "insufficient_scope",
     /// The resource request carries the token in more than one way, or malformed.

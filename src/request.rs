@@ -4,7 +4,7 @@
 //! values. grantor decides everything else. RFC 6749 §3.2 and §3.1 apply to every endpoint:
 //!
 //! - "Request and response parameters MUST NOT be included more than once": a repeated parameter
-//!   is `invalid_request`.
+//!   is `invalid_request`, but for `resource`, which RFC 8707 §2 lets a request repeat.
 //! - "Parameters sent without a value MUST be treated as if they were omitted from the request."
 //! - The token endpoint takes `application/x-www-form-urlencoded` bodies; anything else is
 //!   `invalid_request` (unless JSON bodies were enabled on the server, a non-standard option).
@@ -154,7 +154,11 @@ impl fmt::Debug for TokenRequest {
 /// A decoded name and value, borrowed from the request where no decoding was needed.
 pub(crate) type Pair<'a> = (Cow<'a, str>, Cow<'a, str>);
 
-/// Decoded request parameters with no name repeated, borrowed from the request's body where
+/// The parameters an extension lets a request repeat: `resource` (RFC 8707 §2: "multiple
+/// "resource" parameters MAY be used"). Every other name appears at most once (RFC 6749 §3.2).
+pub(crate) const REPEATABLE: [&str; 1] = ["resource"];
+
+/// Decoded request parameters with no name repeated but the [`REPEATABLE`] ones, borrowed from the request's body where
 /// no decoding was needed.
 #[derive(Clone, Default)]
 pub(crate) struct Params<'a> {
@@ -188,11 +192,23 @@ impl<'a> Params<'a> {
         })
     }
 
-    /// Refuses repeated names in pairs already held to the bounds.
+    /// Every non-empty value of `name`, a parameter that may be repeated ([`REPEATABLE`]).
+    pub(crate) fn all<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s str> + 's {
+        self.pairs
+            .iter()
+            .filter(move |(k, _)| k == name)
+            .map(|(_, v)| v.as_ref())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// Refuses repeated names in pairs already held to the bounds, but for [`REPEATABLE`] ones.
     fn from_pairs(pairs: Vec<Pair<'a>>) -> Result<Self, OAuthError> {
         // At most MAX_PARAMETERS names: comparing each with those before it is cheaper than a
         // set, and allocates nothing.
         for (i, (k, _)) in pairs.iter().enumerate() {
+            if REPEATABLE.contains(&k.as_ref()) {
+                continue;
+            }
             if pairs.iter().take(i).any(|(earlier, _)| earlier == k) {
                 return Err(OAuthError::invalid_request(format!(
                     "the {k} parameter is repeated; each parameter may appear only once"

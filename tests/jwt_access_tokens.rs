@@ -431,3 +431,93 @@ async fn the_header_and_the_key_decide_nothing_alone() {
         .bearer_validator()
         .set_jwks(Jwks::default()));
 }
+
+/// RFC 8707 with RFC 9068: a JWT asked for resources has them as its `aud` (one string, or an
+/// array); one asked for none gets the default audience (§3), which introspection shows too;
+/// a resource server checking JWTs alone refuses one for another resource.
+#[tokio::test]
+async fn a_jwt_names_the_resources_it_was_asked_for() {
+    use grantor::{BearerValidator, Jwks, Resource, ResourceRequest};
+
+    const BILLING: &str = "https://billing.example.com";
+    let keys = keys();
+    let f = fixture_with(move |b| {
+        b.token_signer(keys)
+            .jwt_audience(AUDIENCE)
+            .access_token_format(AccessTokenFormat::Jwt)
+            .resources([
+                AUDIENCE.parse::<Resource>().expect("resource"),
+                BILLING.parse().expect("resource"),
+            ])
+            .resource_servers(["service"])
+    });
+    let claims = |jwt: &str| -> serde_json::Value {
+        let payload = jwt.split('.').nth(1).expect("a payload");
+        serde_json::from_slice(
+            &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
+                .expect("base64url"),
+        )
+        .expect("JSON claims")
+    };
+    let cc = |extra: &str| {
+        let f = &f;
+        let body = format!("grant_type=client_credentials{extra}");
+        async move { f.post(("service", "service-secret"), &body).await }
+    };
+    let enc = |s: &str| -> String { url::form_urlencoded::byte_serialize(s.as_bytes()).collect() };
+
+    let billing = cc(&format!("&resource={}", enc(BILLING))).await;
+    assert_eq!(billing.status, 200, "{}", billing.json);
+    let billing = billing.str("access_token");
+    assert_eq!(claims(&billing)["aud"], BILLING);
+    let both = cc(&format!(
+        "&resource={}&resource={}",
+        enc(AUDIENCE),
+        enc(BILLING)
+    ))
+    .await
+    .str("access_token");
+    assert_eq!(claims(&both)["aud"], serde_json::json!([AUDIENCE, BILLING]));
+    let default = cc("").await.str("access_token");
+    assert_eq!(claims(&default)["aud"], AUDIENCE);
+    // The independent library agrees on the default.
+    check(&f.server, &default);
+
+    // Introspection says what the JWT says.
+    let introspected = answer(
+        f.server
+            .introspect(
+                TokenRequest::form(format!("token={default}"))
+                    .with_authorization(basic("service", "service-secret")),
+            )
+            .await,
+    );
+    assert_eq!(introspected.json["aud"], AUDIENCE);
+
+    // The API checks JWTs alone and refuses billing's; billing's own check takes it.
+    let published: Jwks = serde_json::from_slice(f.server.jwks().body()).expect("a JWK Set");
+    let bearer = |t: &str| ResourceRequest::new().with_authorization(format!("Bearer {t}"));
+    let read: grantor::Scope = "read".parse().expect("scope");
+    let api = BearerValidator::jwt(published.clone(), ISSUER, AUDIENCE).with_clock(f.clock.clone());
+    let refusal = api
+        .validate(&bearer(&billing), &read)
+        .await
+        .expect_err("another resource's token");
+    assert_eq!(refusal.status(), 401);
+    let grant = api.validate(&bearer(&both), &read).await.expect("names it");
+    assert_eq!(grant.audience, [AUDIENCE, BILLING]);
+    let billing_check =
+        BearerValidator::jwt(published, ISSUER, BILLING).with_clock(f.clock.clone());
+    assert!(billing_check
+        .validate(&bearer(&billing), &read)
+        .await
+        .is_ok());
+    assert!(billing_check
+        .validate(&bearer(&default), &read)
+        .await
+        .is_err());
+    // The store's validator with an audience agrees.
+    let stored = f.server.bearer_validator().with_audience(AUDIENCE);
+    assert!(stored.validate(&bearer(&billing), &read).await.is_err());
+    assert!(stored.validate(&bearer(&default), &read).await.is_ok());
+}

@@ -39,7 +39,7 @@ fn token_record(issued_at: i64, expires_at: i64, username: Option<&str>) -> Toke
 
 #[test]
 fn this_version_writes_format_1_in_a_pinned_shape() {
-    assert_eq!(RECORD_FORMAT, 1);
+    assert_eq!(RECORD_FORMAT, 2);
     let record = token_record(1_700_000_000, 1_700_003_600, Some("tom"));
     assert_eq!(
         encode_record(&record).expect("encode"),
@@ -73,12 +73,12 @@ fn a_record_from_before_format_versions_reads_with_later_fields_defaulted() {
 fn a_record_from_a_newer_format_is_refused_not_misread() {
     let newer = old_token_json(1_700_000_000, 1_700_003_600).replacen(
         '{',
-        r#"{"v":2,"a_field_of_the_future":true,"#,
+        r#"{"v":3,"a_field_of_the_future":true,"#,
         1,
     );
     let error = decode_record::<TokenRecord>(&newer).expect_err("refused");
     let cause = std::error::Error::source(&error).map(ToString::to_string);
-    assert!(cause.is_some_and(|c| c.contains("format 2")), "{error:?}");
+    assert!(cause.is_some_and(|c| c.contains("format 3")), "{error:?}");
     // The same additive field in this format is ignored (an older reader of a newer minor).
     let additive = old_token_json(1_700_000_000, 1_700_003_600).replacen(
         '{',
@@ -191,4 +191,36 @@ fn a_token_that_stands_alone_is_written_without_a_family() {
         r#"{"v":1,"kind":"access","client_id":"app","user_id":"u1","scope":"read write","issued_at":1700000000,"expires_at":1700003600}"#
     );
     assert_eq!(decode_record::<TokenRecord>(&json).expect("read"), record);
+}
+
+/// A record that names resources (RFC 8707) is written in format 2, which a reader of format 1
+/// refuses rather than taking the token for every resource; one that names none keeps format 1
+/// byte for byte (above), so a rolling upgrade changes nothing until resources are used.
+#[test]
+fn a_record_naming_resources_is_format_2_and_reads_back_whole() {
+    let mut record = token_record(1_700_000_000, 1_700_003_600, None);
+    record.family_id = None;
+    record.audience = vec![
+        "https://api.example.com".to_owned(),
+        "urn:example:ledger".to_owned(),
+    ];
+    let json = encode_record(&record).expect("encode");
+    assert_eq!(
+        json,
+        r#"{"v":2,"kind":"access","client_id":"app","user_id":"u1","scope":"read write","issued_at":1700000000,"expires_at":1700003600,"audience":["https://api.example.com","urn:example:ledger"]}"#
+    );
+    assert_eq!(decode_record::<TokenRecord>(&json).expect("read"), record);
+
+    let mut challenge: MfaChallenge =
+        decode_record(&old_challenge_json(1_700_000_300)).expect("read");
+    assert!(encode_record(&challenge)
+        .expect("encode")
+        .starts_with(r#"{"v":1,"#));
+    challenge.resources = vec!["https://api.example.com".to_owned()];
+    let json = encode_record(&challenge).expect("encode");
+    assert!(json.starts_with(r#"{"v":2,"#), "{json}");
+    assert_eq!(
+        decode_record::<MfaChallenge>(&json).expect("read"),
+        challenge
+    );
 }

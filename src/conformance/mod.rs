@@ -322,6 +322,11 @@ pub fn record(
         issued_at: now,
         expires_at: now + time::Duration::seconds(ttl),
         family_id: Some(family.clone()),
+        // Two resources (RFC 8707): every check that reads a record back sees them kept.
+        audience: vec![
+            "https://api.example.com".to_owned(),
+            "https://billing.example.com/v1".to_owned(),
+        ],
     }
 }
 
@@ -337,6 +342,7 @@ pub fn standalone_record(client: &str, now: OffsetDateTime, ttl: i64) -> TokenRe
         issued_at: now,
         expires_at: now + time::Duration::seconds(ttl),
         family_id: None,
+        audience: vec!["https://api.example.com".to_owned()],
     }
 }
 
@@ -1635,6 +1641,10 @@ pub fn pending(now: OffsetDateTime, ttl: i64) -> PendingAuthorization {
             challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
             method: CodeChallengeMethod::S256,
         }),
+        resources: vec![
+            "https://api.example.com".to_owned(),
+            "urn:example:ledger".to_owned(),
+        ],
         expires_at: now + time::Duration::seconds(ttl),
     }
 }
@@ -1649,6 +1659,7 @@ pub fn code_grant(now: OffsetDateTime, ttl: i64) -> CodeGrant {
         redirect_uri_in_request: false,
         scope: Scope::parse("read write").unwrap_or_default(),
         code_challenge: None,
+        resources: vec!["https://api.example.com".to_owned()],
         family_id: FamilyId::generate(),
         issued_at: now,
         expires_at: now + time::Duration::seconds(ttl),
@@ -3086,6 +3097,7 @@ pub fn mfa_challenge(now: OffsetDateTime, ttl: i64) -> MfaChallenge {
         username: Some(Username::new("tom")),
         scope: Scope::parse("read write").unwrap_or_default(),
         show_scope: true,
+        resources: vec!["https://api.example.com".to_owned()],
         expires_at: now + time::Duration::seconds(ttl),
     }
 }

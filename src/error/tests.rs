@@ -13,6 +13,7 @@ fn every_code_has_its_wire_string_and_status() {
             400,
         ),
         (ErrorCode::InvalidScope, "invalid_scope", 400),
+        (ErrorCode::InvalidTarget, "invalid_target", 400),
         (ErrorCode::AccessDenied, "access_denied", 400),
         (
             ErrorCode::UnsupportedResponseType,

@@ -35,6 +35,7 @@
 //! `grant_type=authorization_code` at the token endpoint
 //! ([§4.1.3](https://www.rfc-editor.org/rfc/rfc6749#section-4.1.3)), handled here.
 
+use crate::resource;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -154,6 +155,7 @@ pub(crate) fn build(
             allow_plain_pkce: setup.allow_plain_pkce,
             request_ttl,
             issuer: issuer.to_owned(),
+            resources: shared.resources.clone(),
         },
         limits: shared.pending_limits,
         identity: Arc::new(()),
@@ -474,6 +476,7 @@ impl AuthorizationCodeGrant {
             redirect_uri_in_request: request.redirect_uri_in_request,
             scope,
             code_challenge: request.code_challenge,
+            resources: request.resources,
             family_id: FamilyId::generate(),
             issued_at,
             expires_at: issued_at.saturating_add(self.code_ttl),
@@ -528,6 +531,11 @@ impl AuthorizationCodeGrant {
         };
         let code_hash = AuthorizationCodeHash::of_presented(code);
         let keep_used_until = ctx.now.saturating_add(tokens_live);
+        let requested =
+            resource::requested(params.all("resource"), client, &ctx.settings.resources)?;
+        // The access token's audience (RFC 8707 §2.2), decided on the code's grant as read:
+        // a resource it was not given for is refused before the code is spent.
+        let mut audience = Vec::new();
         let redemption = match self.codes.find_code(&code_hash, ctx.now).await? {
             CodeLookup::Live(grant) if grant.client_id != client.id => {
                 Redemption::Refused(Reason::CodeOtherClient)
@@ -541,6 +549,12 @@ impl AuthorizationCodeGrant {
                 Redemption::Refused(Reason::CodeExpired)
             }
             CodeLookup::Live(grant) => {
+                audience = resource::narrowed(
+                    requested,
+                    &grant.resources,
+                    client,
+                    &ctx.settings.resources,
+                )?;
                 self.spend(&code_hash, &grant, client, keep_used_until, ctx.now)
                     .await?
             }
@@ -625,6 +639,8 @@ impl AuthorizationCodeGrant {
                     scope: grant.scope.clone(),
                     family_id: Some(grant.family_id.clone()),
                     show_scope: true,
+                    audience,
+                    resources: grant.resources.clone(),
                 },
                 with_refresh,
             )

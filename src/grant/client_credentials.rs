@@ -21,6 +21,7 @@ use crate::error::OAuthError;
 use crate::grant::context::{ensure_allowed, Context, Grant, Shared};
 use crate::reason::Reason;
 use crate::request::Params;
+use crate::resource;
 use crate::response::TokenResponse;
 use crate::types::GrantType;
 
@@ -71,6 +72,8 @@ impl ClientCredentialsGrant {
         }
         ensure_allowed(client, GrantType::ClientCredentials)?;
         let granted = grant_scope(client, params.get("scope"))?;
+        let audience =
+            resource::requested(params.all("resource"), client, &ctx.settings.resources)?;
         let minted = ctx
             .mint(
                 Grant {
@@ -81,6 +84,8 @@ impl ClientCredentialsGrant {
                     // Never refreshed, from no code: nothing to revoke it with but itself.
                     family_id: None,
                     show_scope: granted.differs_from_request,
+                    audience,
+                    resources: Vec::new(),
                 },
                 // RFC 6749 §4.4.3: "A refresh token SHOULD NOT be included."
                 false,

@@ -17,6 +17,7 @@ use crate::error::{OAuthError, StoreError};
 use crate::client::{AccessTokenFormat, Client};
 use crate::jose::TokenSigner;
 use crate::reason::Reason;
+use crate::resource::Resource;
 use crate::response::TokenResponse;
 use crate::scope::Scope;
 use crate::store::{ClientStore, TokenKind, TokenRecord, TokenSave, TokenStore};
@@ -68,6 +69,8 @@ pub(crate) struct TokenSettings {
     pub(crate) access_token_format: AccessTokenFormat,
     /// How JWT access tokens are made, if the server can make them.
     pub(crate) jwt: Option<JwtSettings>,
+    /// The resources clients without a list of their own may name (RFC 8707).
+    pub(crate) resources: Arc<[Resource]>,
 }
 
 /// What JWT access tokens are signed with and say of their issuer and audience.
@@ -92,7 +95,7 @@ impl std::fmt::Debug for JwtSettings {
 struct AccessClaims<'a> {
     iss: &'a str,
     exp: i64,
-    aud: &'a str,
+    aud: crate::resource::Audience<'a>,
     /// The resource owner, or the client when there is none (§2.2: "the client identifier").
     sub: &'a str,
     client_id: &'a str,
@@ -115,6 +118,8 @@ pub(crate) struct RefreshPolicy {
 
 /// What a grant's `build` may use besides its own setup: the server-wide settings and hooks.
 pub(crate) struct Shared<'a> {
+    /// The resources clients without a list of their own may name (RFC 8707).
+    pub(crate) resources: &'a Arc<[Resource]>,
     pub(crate) issuer: Option<&'a str>,
     pub(crate) paths: &'a EndpointPaths,
     /// The user verifier behind its limits, if the host set one.
@@ -174,6 +179,13 @@ pub(crate) struct Grant<'a> {
     pub(crate) family_id: Option<FamilyId>,
     /// Whether the response must carry `scope` (RFC 6749 §5.1).
     pub(crate) show_scope: bool,
+    /// The access token's audience: the resources it is for (RFC 8707), none for a token for no
+    /// resource in particular (a JWT then gets the server's
+    /// [`jwt_audience`](crate::AuthorizationServerBuilder::jwt_audience)).
+    pub(crate) audience: Vec<String>,
+    /// The resources of the grant, which a refresh token keeps (RFC 8707 §2.2: it "is bound to
+    /// the full original grant").
+    pub(crate) resources: Vec<String>,
 }
 
 impl Context<'_> {
@@ -241,7 +253,7 @@ impl Context<'_> {
         // Records keep whole seconds, so every store (a JSON timestamp, a Redis TTL) holds them
         // exactly.
         let issued_at = self.now.replace_nanosecond(0).unwrap_or(self.now);
-        let record = |kind, scope: &Scope, ttl| TokenRecord {
+        let record = |kind, scope: &Scope, ttl, audience: Vec<String>| TokenRecord {
             kind,
             client_id: grant.client.id.clone(),
             user_id: grant.owner.as_ref().map(|o| o.id.clone()),
@@ -250,13 +262,27 @@ impl Context<'_> {
             issued_at,
             expires_at: issued_at.saturating_add(ttl),
             family_id: grant.family_id.clone(),
+            audience,
         };
-        let access_record = record(TokenKind::Access, &grant.scope, self.settings.access_ttl);
-        let access = match grant
+        let format = grant
             .client
             .access_token_format
-            .unwrap_or(self.settings.access_token_format)
-        {
+            .unwrap_or(self.settings.access_token_format);
+        let mut audience = grant.audience.clone();
+        if audience.is_empty() && format == AccessTokenFormat::Jwt {
+            // RFC 9068 §3: a JWT asked for without `resource` gets the default audience; the
+            // record says so too, for introspection and validation alike.
+            if let Some(jwt) = &self.settings.jwt {
+                audience.push(jwt.audience.clone());
+            }
+        }
+        let access_record = record(
+            TokenKind::Access,
+            &grant.scope,
+            self.settings.access_ttl,
+            audience,
+        );
+        let access = match format {
             AccessTokenFormat::Jwt => self.jwt(&access_record).await?,
             _ => AccessToken::generate(),
         };
@@ -272,6 +298,7 @@ impl Context<'_> {
                     self.settings
                         .refresh
                         .map_or(time::Duration::ZERO, |refresh| refresh.ttl),
+                    grant.resources.clone(),
                 ),
             ));
             refresh
@@ -304,7 +331,7 @@ impl Context<'_> {
         let claims = AccessClaims {
             iss: &jwt.issuer,
             exp: record.expires_at.unix_timestamp(),
-            aud: &jwt.audience,
+            aud: crate::resource::Audience(&record.audience),
             sub: record
                 .user_id
                 .as_ref()

@@ -35,6 +35,7 @@
 //! endpoint with `grant_type=urn:ietf:params:oauth:grant-type:device_code` (§3.4, §3.5), handled
 //! here.
 
+use crate::resource;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -358,6 +359,10 @@ impl DeviceCodeGrant {
     ) -> Result<TokenResponse, OAuthError> {
         ensure_allowed(client, GrantType::DeviceCode)?;
         let device_code = params.require("device_code")?;
+        // RFC 8707 §2.2: the device authorization named no resource, so the tokens may be for
+        // any the client may name (checked before the approval is collected).
+        let resources =
+            resource::requested(params.all("resource"), client, &ctx.settings.resources)?;
         let device_hash = DeviceCodeHash::of(&DeviceCode::new(device_code));
         let request = self.poll(&device_hash, &client.id, ctx.now).await?;
         let DeviceStatus::Approved {
@@ -388,6 +393,8 @@ impl DeviceCodeGrant {
                     scope,
                     family_id: Some(FamilyId::generate()),
                     show_scope,
+                    audience: resources.clone(),
+                    resources,
                 },
                 with_refresh,
             )

@@ -77,6 +77,8 @@ impl ImplicitGrant {
                     scope,
                     family_id: Some(FamilyId::generate()),
                     show_scope: true,
+                    audience: request.resources,
+                    resources: Vec::new(),
                 },
                 false,
             )

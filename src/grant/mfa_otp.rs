@@ -15,6 +15,7 @@
 //! leaves it usable but counts against the username's sign-in limit; a code accepted once is
 //! refused for the rest of its validity (RFC 6238 §5.2).
 
+use crate::resource;
 use std::sync::Arc;
 
 use crate::builder::{BuildError, Setups};
@@ -88,6 +89,16 @@ impl MfaOtpGrant {
                     .with_reason(Reason::MfaTokenOtherClient),
             );
         }
+        // RFC 8707 §2.2: the sign-in's tokens are for the resources the password request named,
+        // which this request may narrow.
+        let requested =
+            resource::requested(params.all("resource"), client, &ctx.settings.resources)?;
+        let audience = resource::narrowed(
+            requested,
+            &challenge.resources,
+            client,
+            &ctx.settings.resources,
+        )?;
         let asker = Asker {
             client: &client.id,
             authenticated: true,
@@ -115,6 +126,8 @@ impl MfaOtpGrant {
                     scope: challenge.scope.clone(),
                     family_id: Some(FamilyId::generate()),
                     show_scope: challenge.show_scope,
+                    audience,
+                    resources: challenge.resources.clone(),
                 },
                 with_refresh,
             )

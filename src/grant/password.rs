@@ -27,6 +27,7 @@
 //! there is no room for a second factor or a consent screen. It exists for first-party apps
 //! migrating from a login form; prefer the authorization code grant with PKCE.
 
+use crate::resource;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -117,6 +118,8 @@ impl PasswordGrant {
         let username = Username::new(params.require("username")?);
         let password = Password::new(params.require("password")?);
         let granted = grant_scope(client, params.get("scope"))?;
+        let resources =
+            resource::requested(params.all("resource"), client, &ctx.settings.resources)?;
         let asker = Asker {
             client: &client.id,
             authenticated: true,
@@ -134,6 +137,7 @@ impl PasswordGrant {
                     username: owner.username,
                     scope: granted.scope,
                     show_scope: granted.differs_from_request,
+                    resources,
                     // Whole seconds, as every record keeps, so all stores agree on the instant.
                     expires_at: ctx
                         .now
@@ -159,6 +163,8 @@ impl PasswordGrant {
                     scope: granted.scope,
                     family_id: Some(FamilyId::generate()),
                     show_scope: granted.differs_from_request,
+                    audience: resources.clone(),
+                    resources,
                 },
                 with_refresh,
             )

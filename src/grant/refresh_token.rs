@@ -18,6 +18,7 @@
 //! spent refresh token again revokes the whole family, because either the client or an attacker
 //! holds a stolen copy (RFC 9700 §4.14.2).
 
+use crate::resource;
 use std::time::Duration;
 
 use time::OffsetDateTime;
@@ -214,13 +215,17 @@ impl RefreshTokenGrant {
         };
         let family = check_record(&record, client, ctx.now)?;
         let (scope, show_scope) = requested_scope(&record, client, params)?;
+        let audience = requested_audience(ctx, &record, client, params)?;
 
         // RFC 9700 §4.14.2: for public clients the server "MUST utilize one of these methods"
         // (sender-constrained refresh tokens or rotation); grantor has no sender-constraining, so
         // public clients always rotate.
         let rotate = self.policy.rotate || client.is_public();
         let Minted { response, entries } = ctx
-            .mint(grant(client, &record, family, scope, show_scope), rotate)
+            .mint(
+                grant(client, &record, family, (scope, show_scope), audience),
+                rotate,
+            )
             .await?;
         // Rotation spends the presented token, naming the new refresh token its successor (for
         // the grace period's retry), and keeps the mark as long as the token would have lived.
@@ -281,8 +286,12 @@ impl RefreshTokenGrant {
         };
         let family = check_record(&record, client, ctx.now)?;
         let (scope, show_scope) = requested_scope(&record, client, params)?;
+        let audience = requested_audience(ctx, &record, client, params)?;
         let Minted { response, entries } = ctx
-            .mint(grant(client, &record, family, scope, show_scope), true)
+            .mint(
+                grant(client, &record, family, (scope, show_scope), audience),
+                true,
+            )
             .await?;
         // In one step, while the presented token still names the successor and the client never
         // used it: the successor is spent with no successor of its own (presenting it later is a
@@ -381,13 +390,28 @@ fn requested_scope(
     Ok((scope, show_scope))
 }
 
-/// The grant new tokens stand for: the refresh token's, with `scope` for the access token.
+/// The access token's audience (RFC 8707 §2.2): the resources asked for, among those the
+/// refresh token's grant was given for; if none is asked for, those of the grant the client may
+/// still name.
+fn requested_audience(
+    ctx: &Context<'_>,
+    record: &TokenRecord,
+    client: &Client,
+    params: &Params<'_>,
+) -> Result<Vec<String>, OAuthError> {
+    let known = &ctx.settings.resources;
+    let requested = resource::requested(params.all("resource"), client, known)?;
+    resource::narrowed(requested, &record.audience, client, known)
+}
+
+/// The grant new tokens stand for: the refresh token's, with `scope` (and whether to show it)
+/// and `audience` for the access token.
 fn grant<'a>(
     client: &'a Client,
     record: &TokenRecord,
     family: &FamilyId,
-    scope: Scope,
-    show_scope: bool,
+    (scope, show_scope): (Scope, bool),
+    audience: Vec<String>,
 ) -> Grant<'a> {
     Grant {
         client,
@@ -401,6 +425,9 @@ fn grant<'a>(
         refresh_scope: record.scope.clone(),
         family_id: Some(family.clone()),
         show_scope,
+        audience,
+        // The new refresh token is bound to the full original grant, as the one it replaces.
+        resources: record.audience.clone(),
     }
 }
 

@@ -20,6 +20,7 @@ mod sign_in;
 mod token;
 mod tokens;
 
+use crate::resource::Resource;
 use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
@@ -90,9 +91,11 @@ impl AuthorizationServerBuilder {
                 mfa,
             })
         });
+        let resources: Arc<[Resource]> = self.resources.into();
         let grants = Grants::build(
             &self.setups,
             &Shared {
+                resources: &resources,
                 issuer: self.issuer.as_deref(),
                 paths: &self.paths,
                 users: users.as_ref(),
@@ -128,6 +131,7 @@ impl AuthorizationServerBuilder {
             refresh: grants.refresh_policy(),
             access_token_format: self.access_token_format,
             jwt,
+            resources,
         };
         Ok(AuthorizationServer {
             inner: Arc::new(Inner {

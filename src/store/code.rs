@@ -35,6 +35,9 @@ pub struct PendingAuthorization {
     pub state: Option<String>,
     /// The PKCE challenge, if any.
     pub code_challenge: Option<CodeChallenge>,
+    /// The resources asked for (RFC 8707), each one the client may name; empty if none was.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<String>,
     /// When the request stops waiting.
     #[serde(with = "time::serde::timestamp")]
     pub expires_at: OffsetDateTime,
@@ -60,6 +63,10 @@ pub struct CodeGrant {
     pub scope: Scope,
     /// The PKCE challenge the token request must answer, if any.
     pub code_challenge: Option<CodeChallenge>,
+    /// The resources the grant is for (RFC 8707): the token request may narrow them. Empty: for
+    /// no resource in particular.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<String>,
     /// The family every token issued from this code belongs to, so that a second use of the
     /// code can revoke them (RFC 6749 §4.1.2).
     pub family_id: FamilyId,

@@ -26,6 +26,9 @@ pub struct MfaChallenge {
     pub scope: Scope,
     /// Whether that scope differs from what was asked (so the token response must carry it).
     pub show_scope: bool,
+    /// The resources the password request named (RFC 8707), which the sign-in's tokens are for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<String>,
     /// When the `mfa_token` expires.
     #[serde(with = "time::serde::timestamp")]
     pub expires_at: OffsetDateTime,

@@ -15,6 +15,10 @@
 //! - A field a record may now leave out (a [`TokenRecord`]'s `family_id`, absent for a token that
 //!   stands alone) is written only when present, so records that have it are written exactly
 //!   as before; a reader from before the change refuses a record without it, loudly.
+//! - A field whose loss would widen what a record grants (the resources a token, code or
+//!   sign-in is for, RFC 8707) raises the format of the records that carry it: format 2. A
+//!   reader from before refuses those, rather than taking the token everywhere; records without
+//!   it are written in format 1, exactly as before, and every reader reads them.
 //! - A record written by a newer format than the reader's is refused with
 //!   [`StoreError::Backend`] naming both versions, rather than misread. (A rolling upgrade
 //!   across a format change therefore runs the new version's readers first.)
@@ -29,7 +33,7 @@
 //! let challenge: MfaChallenge = decode_record(json).unwrap();
 //! assert_eq!(challenge.username, None);
 //! let stored = encode_record(&challenge).unwrap();
-//! assert!(stored.contains(&format!("\"v\":{RECORD_FORMAT}")));
+//! assert!(stored.contains("\"v\":1"));
 //! assert_eq!(decode_record::<MfaChallenge>(&stored).unwrap(), challenge);
 //! // A record from a newer format is refused.
 //! assert!(decode_record::<MfaChallenge>(&stored.replace("\"v\":1", "\"v\":99")).is_err());
@@ -43,8 +47,9 @@ use crate::store::{
     CodeGrant, DeviceAuthorization, MfaChallenge, PendingAuthorization, TokenRecord,
 };
 
-/// The format version of the records this version of grantor writes.
-pub const RECORD_FORMAT: u16 = 1;
+/// The newest format version of the records this version of grantor writes (and reads): 2,
+/// for records that name resources (RFC 8707); the others are written in format 1.
+pub const RECORD_FORMAT: u16 = 2;
 
 mod sealed {
     pub trait Sealed {}
@@ -52,23 +57,44 @@ mod sealed {
 
 /// A record that a store keeps whole: [`TokenRecord`], [`CodeGrant`], [`PendingAuthorization`],
 /// [`DeviceAuthorization`] and [`MfaChallenge`]. Sealed: the engine defines the records.
-pub trait Record: Serialize + DeserializeOwned + sealed::Sealed {}
+pub trait Record: Serialize + DeserializeOwned + sealed::Sealed {
+    /// The format this record is written in: the oldest that keeps all it says.
+    fn format(&self) -> u16 {
+        1
+    }
+}
+
+/// Format 2 for a record that names resources: a reader of format 1 would drop them, and take
+/// a token meant for some resources as one for all.
+fn format_of(resources: &[String]) -> u16 {
+    if resources.is_empty() {
+        1
+    } else {
+        2
+    }
+}
 
 macro_rules! records {
-    ($($t:ty),*) => {
+    ($($t:ty $(=> $resources:ident)?),*) => {
         $(
             impl sealed::Sealed for $t {}
-            impl Record for $t {}
+            impl Record for $t {
+                $(
+                    fn format(&self) -> u16 {
+                        format_of(&self.$resources)
+                    }
+                )?
+            }
         )*
     };
 }
 
 records!(
-    TokenRecord,
-    CodeGrant,
-    PendingAuthorization,
+    TokenRecord => audience,
+    CodeGrant => resources,
+    PendingAuthorization => resources,
     DeviceAuthorization,
-    MfaChallenge
+    MfaChallenge => resources
 );
 
 #[derive(Serialize)]
@@ -91,14 +117,15 @@ fn first_format() -> u16 {
     1
 }
 
-/// The stored form of `record`: JSON with its fields and `"v"`, the format version.
+/// The stored form of `record`: JSON with its fields and `"v"`, its format version
+/// ([`Record::format`]).
 ///
 /// # Errors
 ///
 /// [`StoreError::Backend`] if the record cannot be serialised (it always can).
 pub fn encode_record<R: Record>(record: &R) -> Result<String, StoreError> {
     serde_json::to_string(&Write {
-        v: RECORD_FORMAT,
+        v: record.format(),
         record,
     })
     .map_err(StoreError::backend)

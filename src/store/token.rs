@@ -50,6 +50,13 @@ pub struct TokenRecord {
     /// Stored records leave the field out then; a record with a family is written as before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub family_id: Option<FamilyId>,
+    /// The token's audience: the resources it is for (RFC 8707). For an access token, what a
+    /// resource server checks ([`BearerValidator::with_audience`](crate::BearerValidator::with_audience))
+    /// and introspection shows as `aud`; for a refresh token, the resources of the grant, which
+    /// each refresh may narrow for its access token. Empty: for no resource in particular
+    /// (records stored before resource indicators read so too).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub audience: Vec<String>,
 }
 
 impl TokenRecord {

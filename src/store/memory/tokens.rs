@@ -60,6 +60,8 @@ struct Extra {
     user_id: Option<UserId>,
     username: Option<Username>,
     family_id: Option<FamilyId>,
+    /// The audience; an empty boxed slice allocates nothing.
+    audience: Box<[String]>,
 }
 
 /// What many tokens have in common: their client and scope, kept once per shard (see
@@ -223,14 +225,18 @@ impl<'a> New<'a> {
 
 impl Entry {
     fn live(r: &TokenRecord, shared: Arc<Shared>) -> Self {
-        let extra =
-            (r.user_id.is_some() || r.username.is_some() || r.family_id.is_some()).then(|| {
-                Box::new(Extra {
-                    user_id: r.user_id.clone(),
-                    username: r.username.clone(),
-                    family_id: r.family_id.clone(),
-                })
-            });
+        let extra = (r.user_id.is_some()
+            || r.username.is_some()
+            || r.family_id.is_some()
+            || !r.audience.is_empty())
+        .then(|| {
+            Box::new(Extra {
+                user_id: r.user_id.clone(),
+                username: r.username.clone(),
+                family_id: r.family_id.clone(),
+                audience: r.audience.as_slice().into(),
+            })
+        });
         Entry::Live(Live {
             shared,
             extra,
@@ -278,6 +284,7 @@ impl Entry {
             issued_at: at(live.issued_at.get()),
             expires_at: at(live.expires_at.get()),
             family_id: extra.and_then(|e| e.family_id.clone()),
+            audience: extra.map(|e| e.audience.to_vec()).unwrap_or_default(),
         }
     }
 
@@ -1126,6 +1133,7 @@ mod tests {
             issued_at: at(1_000),
             expires_at: at(5_000),
             family_id: None,
+            audience: Vec::new(),
         }
     }
 

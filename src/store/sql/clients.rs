@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use super::{Arg, SqlStore};
 use crate::client::{AccessTokenFormat, Client, ClientKind};
 use crate::error::StoreError;
+use crate::resource::Resource;
 use crate::scope::Scope;
 use crate::store::client::ClientStore;
 use crate::token::SecretHash;
@@ -32,18 +33,25 @@ impl SqlStore {
             .map(RedirectUri::as_str)
             .collect();
         let uris = serde_json::to_string(&uris).map_err(StoreError::backend)?;
+        let resources = client
+            .allowed_resources
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(StoreError::backend)?;
         self.db
             .execute(
                 "INSERT INTO grantor_clients
                      (client_id, secret_hash, grant_types, allowed_scope, default_scope,
-                      redirect_uris, access_token_format)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                      redirect_uris, access_token_format, allowed_resources)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
                  ON CONFLICT (client_id) DO UPDATE SET secret_hash = excluded.secret_hash,
                      grant_types = excluded.grant_types,
                      allowed_scope = excluded.allowed_scope,
                      default_scope = excluded.default_scope,
                      redirect_uris = excluded.redirect_uris,
-                     access_token_format = excluded.access_token_format",
+                     access_token_format = excluded.access_token_format,
+                     allowed_resources = excluded.allowed_resources",
                 &[
                     Arg::Text(client.id.as_str()),
                     Arg::OptText(secret),
@@ -52,6 +60,7 @@ impl SqlStore {
                     Arg::Text(client.default_scope.as_str()),
                     Arg::Text(&uris),
                     Arg::OptText(client.access_token_format.map(format_name)),
+                    Arg::OptText(resources.as_deref()),
                 ],
             )
             .await?;
@@ -97,7 +106,7 @@ impl ClientStore for SqlStore {
             .db
             .fetch_optional(
                 "SELECT secret_hash, grant_types, allowed_scope, default_scope, redirect_uris,
-                     access_token_format
+                     access_token_format, allowed_resources
                  FROM grantor_clients WHERE client_id = $1",
                 &[Arg::Text(id.as_str())],
             )
@@ -140,6 +149,11 @@ impl ClientStore for SqlStore {
                     "a stored access token format {other:?}"
                 )))
             }
+        }
+        if let Some(stored) = row.opt_text(6)? {
+            let resources: Vec<Resource> =
+                serde_json::from_str(&stored).map_err(StoreError::backend)?;
+            client = client.with_resources(resources);
         }
         Ok(Some(Arc::new(client)))
     }

@@ -4,9 +4,9 @@ use super::{lock_key, Arg, Db, Dialect};
 use crate::error::StoreError;
 
 /// The schema version this grantor creates and reads.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
-/// The tables of schema version 1, with `{bytes}` for the binary type of the dialect.
+/// The tables of the current schema version, with `{bytes}` for the binary type of the dialect.
 ///
 /// Every time is nanoseconds since the Unix epoch; every hash is the 32 bytes of a SHA-256.
 const TABLES: &[&str] = &[
@@ -87,8 +87,9 @@ const TABLES: &[&str] = &[
     )",
     "CREATE INDEX IF NOT EXISTS grantor_otp_counters_until ON grantor_otp_counters (until_at)",
     // Registered clients: the secret's hash (NULL for a public client), grant types separated by
-    // spaces, scopes, the redirect URIs as a JSON array, and the access token format (`opaque`,
-    // `jwt`; NULL: the server's default).
+    // spaces, scopes, the redirect URIs as a JSON array, the access token format (`opaque`,
+    // `jwt`; NULL: the server's default), and the resources it may name as a JSON array (NULL:
+    // the server's).
     "CREATE TABLE IF NOT EXISTS grantor_clients (
         client_id TEXT PRIMARY KEY,
         secret_hash TEXT,
@@ -96,7 +97,8 @@ const TABLES: &[&str] = &[
         allowed_scope TEXT NOT NULL,
         default_scope TEXT NOT NULL,
         redirect_uris TEXT NOT NULL,
-        access_token_format TEXT
+        access_token_format TEXT,
+        allowed_resources TEXT
     )",
     // Failed sign-ins per key in their window, and the checks in flight (leases).
     "CREATE TABLE IF NOT EXISTS grantor_attempts (
@@ -142,6 +144,20 @@ pub(super) async fn migrate(db: &Db) -> Result<(), StoreError> {
             )))
         }
         Some(version) if version == SCHEMA_VERSION => {}
+        Some(1) => {
+            // Version 2 added the clients' resources (RFC 8707); every record written by
+            // version 1 reads as before.
+            tx.execute(
+                "ALTER TABLE grantor_clients ADD COLUMN allowed_resources TEXT",
+                &[],
+            )
+            .await?;
+            tx.execute(
+                "INSERT INTO grantor_schema (version) VALUES ($1)",
+                &[Arg::Int(SCHEMA_VERSION)],
+            )
+            .await?;
+        }
         _ => {
             for table in TABLES {
                 tx.execute(&table.replace("{bytes}", bytes), &[]).await?;
