@@ -294,6 +294,66 @@ async fn a_newer_schema_is_refused() {
     assert!(refused.is_err_and(|e| format!("{e:?}").contains("version 99")));
 }
 
+/// A database of schema version 1 (before clients had resources) is brought to version 2 in
+/// place: its clients keep working, and may be given resources; migrating again changes
+/// nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schema_1_database_is_migrated_to_2() {
+    use grantor::{Client, ClientId, ClientStore};
+
+    let dir = TempDir::new();
+    let pool = sqlite_pool(&dir.file()).await;
+    // The version 1 clients table, and a client registered by version 1.
+    for statement in [
+        "CREATE TABLE grantor_schema (version BIGINT NOT NULL)",
+        "INSERT INTO grantor_schema (version) VALUES (1)",
+        "CREATE TABLE grantor_clients (
+            client_id TEXT PRIMARY KEY,
+            secret_hash TEXT,
+            grant_types TEXT NOT NULL,
+            allowed_scope TEXT NOT NULL,
+            default_scope TEXT NOT NULL,
+            redirect_uris TEXT NOT NULL,
+            access_token_format TEXT
+        )",
+        "INSERT INTO grantor_clients VALUES ('old', NULL, 'implicit', 'read', 'read', '[]', NULL)",
+    ] {
+        sqlx::query(statement)
+            .execute(&pool)
+            .await
+            .expect(statement);
+    }
+    let store = SqlStore::sqlite(pool.clone());
+    // Version 1's other tables are the same in version 2: made by the first migration, as the
+    // version 1 database had them.
+    store.migrate().await.expect("migrate");
+    store.migrate().await.expect("migrate again");
+    let versions: Vec<i64> = sqlx::query_scalar("SELECT version FROM grantor_schema ORDER BY 1")
+        .fetch_all(&pool)
+        .await
+        .expect("versions");
+    assert_eq!(versions, [1, 2]);
+    let old = store
+        .find_client(&ClientId::new("old"))
+        .await
+        .expect("find")
+        .expect("kept");
+    assert!(old.is_public());
+    assert_eq!(old.allowed_resources, None);
+    store
+        .save_client(
+            &Client::public("old").with_resources(["urn:example:ledger".parse().expect("uri")]),
+        )
+        .await
+        .expect("save");
+    let updated = store
+        .find_client(&ClientId::new("old"))
+        .await
+        .expect("find")
+        .expect("kept");
+    assert_eq!(updated.allowed_resources.as_ref().map(Vec::len), Some(1));
+}
+
 /// Clients registered in the database: saved, found as saved (only the secret's hash kept),
 /// replaced, removed; and a server reads them there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -309,7 +369,8 @@ async fn clients_are_registered_in_the_database() {
             .with_allowed_scope("read write".parse().expect("scope"))
             .with_default_scope("read".parse().expect("scope"))
             .with_redirect_uris(["https://app.example.com/cb?x=1 2", "com.example:/cb"])
-            .with_access_token_format(grantor::AccessTokenFormat::Jwt);
+            .with_access_token_format(grantor::AccessTokenFormat::Jwt)
+            .with_resources(["https://api.example.com".parse().expect("resource")]);
         store.save_client(&client).await.expect("save");
         let found = store
             .find_client(&ClientId::new(id.as_str()))
@@ -338,6 +399,10 @@ async fn clients_are_registered_in_the_database() {
             uris,
             ["https://app.example.com/cb?x=1 2", "com.example:/cb"]
         );
+        assert_eq!(
+            found.allowed_resources,
+            Some(vec!["https://api.example.com".parse().expect("resource")])
+        );
 
         // A server authenticates it from the database, and gives it the JWT it asks for.
         let keys = Arc::new(grantor::LocalKeys::new());
@@ -353,12 +418,26 @@ async fn clients_are_registered_in_the_database() {
         let issued = answer(
             server
                 .token(
-                    TokenRequest::form("grant_type=client_credentials")
-                        .with_authorization(basic(&id, "s3cret-of-the-app")),
+                    TokenRequest::form(
+                        "grant_type=client_credentials&resource=https%3A%2F%2Fapi.example.com",
+                    )
+                    .with_authorization(basic(&id, "s3cret-of-the-app")),
                 )
                 .await,
         );
         assert_eq!(issued.status, 200, "{}", issued.json);
+        // The list kept in the database decides: the server itself knows no resource.
+        let elsewhere = answer(
+            server
+                .token(
+                    TokenRequest::form(
+                        "grant_type=client_credentials&resource=https%3A%2F%2Fother.example.com",
+                    )
+                    .with_authorization(basic(&id, "s3cret-of-the-app")),
+                )
+                .await,
+        );
+        assert_eq!(elsewhere.error(), "invalid_target", "{}", elsewhere.json);
         assert_eq!(issued.str("access_token").split('.').count(), 3, "a JWT");
 
         // Replaced by a public registration under the same id; then removed.
@@ -375,6 +454,7 @@ async fn clients_are_registered_in_the_database() {
         assert_eq!(replaced.grant_types, [GrantType::Implicit]);
         assert!(replaced.redirect_uris.is_empty());
         assert_eq!(replaced.access_token_format, None, "the server's default");
+        assert_eq!(replaced.allowed_resources, None, "the server's resources");
         assert!(store
             .remove_client(&ClientId::new(id.as_str()))
             .await
