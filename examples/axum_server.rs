@@ -12,6 +12,12 @@
 //! `alice` has a second factor (TOTP): the password grant answers her `403 mfa_required`, and the
 //! login pages ask for her one-time code.
 //!
+//! The confidential client `api` gets JWT access tokens (RFC 9068) signed with the key at
+//! `/oauth/jwks`. Every client may ask for a token for one of the two resources (RFC 8707
+//! `resource`): `<issuer>/api`, which `/api/users` belongs to (its metadata, RFC 9728, at
+//! `/.well-known/oauth-protected-resource/api`), and `https://api.example.com`, another API;
+//! `/api/users` refuses a token meant for that other one.
+//!
 //! Everything OAuth is in grantor, and the HTTP side of its machine endpoints in
 //! `grantor::axum`; this file is what a host writes: it seeds the demo clients and users, draws
 //! the front page and the login, consent and device pages, and wires the stores.
@@ -27,6 +33,9 @@
 //!   server on one database behave as one) or `sqlite://FILE` (an embedded file, created if
 //!   missing: a restarted server still honours every token it issued). The tables are created at
 //!   start, and expired rows deleted a minute apart. Not together with `REDIS_URL`;
+//! - `SIGNING_KEY_FILE`: the PKCS#8 file of the ES256 key that signs the `api` client's JWT
+//!   access tokens (created if missing), so that several copies of the server, or a restarted
+//!   one, publish the same key at `/oauth/jwks`; default: a key made at start, in memory;
 //! - `REFRESH_GRACE_SECONDS`: how long a just-rotated refresh token may be presented again by
 //!   its own client (a retry after a lost reply) and get a fresh pair instead of revoking its
 //!   family; default `0`, off;
@@ -56,11 +65,12 @@ use axum::routing::get;
 use axum::Router;
 use grantor::axum::{Caller, RequireScope, ScopeRequirement};
 use grantor::{
-    async_trait, AuthorizationRequest, AuthorizationRequestId, AuthorizationServer,
-    AuthorizeOutcome, BearerValidator, Client, ClientId, ClientSecret, DeviceConfirmation,
-    DeviceRequest, ErrorCode, GrantType, LoginLimits, MemoryClientStore, MemoryCodeStore,
-    MemoryDeviceCodeStore, MemoryTokenStore, OAuthError, OneTimeCode, OtpVerdict, Password,
-    PendingAuthorization, PendingLimits, Reason, RedisStore, RequestIdHash, Scope, SecretHash,
+    async_trait, AccessTokenFormat, AuthorizationRequest, AuthorizationRequestId,
+    AuthorizationServer, AuthorizeOutcome, BearerValidator, Client, ClientId, ClientSecret,
+    DeviceConfirmation, DeviceRequest, ErrorCode, GrantType, JwsAlgorithm, LocalKeys, LoginLimits,
+    MemoryClientStore, MemoryCodeStore, MemoryDeviceCodeStore, MemoryTokenStore, OAuthError,
+    OneTimeCode, OtpVerdict, Password, PendingAuthorization, PendingLimits,
+    ProtectedResourceMetadata, Reason, RedisStore, RequestIdHash, Resource, Scope, SecretHash,
     SqlStore, StoreError, TokenLocation, Totp, UserCode, UserId, UserVerdict, UserVerifier,
     Username,
 };
@@ -279,6 +289,18 @@ pub fn demo_clients() -> Result<MemoryClientStore, Box<dyn Error>> {
             .with_allowed_scope(scope("read")?)
             .with_default_scope(scope("read")?),
     );
+    clients.insert(
+        Client::confidential("api", secret("api-secret"))
+            .with_grant_types([
+                GrantType::ClientCredentials,
+                GrantType::AuthorizationCode,
+                GrantType::RefreshToken,
+            ])
+            .with_allowed_scope(scope("read write")?)
+            .with_default_scope(scope("read")?)
+            .with_redirect_uris([callback])
+            .with_access_token_format(AccessTokenFormat::Jwt),
+    );
     Ok(clients)
 }
 
@@ -455,10 +477,63 @@ pub async fn demo_server_on(
         .pending_request_limits(settings.pending_limits)
         // The demo resource server may introspect every access token (RFC 7662 §4).
         .resource_servers(["service"])
+        // The `api` client's JWTs, and the resources tokens may be asked for (RFC 8707); a JWT
+        // asked for none is for `<issuer>/api` (RFC 9068 §3).
+        .token_signer(signing_keys()?)
+        .jwt_audience(own_api(issuer))
+        .resources([
+            own_api(issuer).parse::<Resource>()?,
+            OTHER_API.parse::<Resource>()?,
+        ])
         // The worked example this demo follows passes the token as ?access_token=…
         .allow_query_access_tokens(true)
         .build()?;
     Ok(server)
+}
+
+/// The identifier of the demo's own API, which `/api/users` belongs to: `<issuer>/api`.
+pub fn own_api(issuer: &str) -> String {
+    format!("{}/api", issuer.trim_end_matches('/'))
+}
+
+/// Another API tokens may be asked for (RFC 8707): `/api/users` refuses tokens meant for it.
+pub const OTHER_API: &str = "https://api.example.com";
+
+/// The keys that sign JWT access tokens: the ES256 key in `SIGNING_KEY_FILE` (PKCS#8, made and
+/// written there if missing), or one made now, in memory.
+fn signing_keys() -> Result<Arc<LocalKeys>, Box<dyn Error>> {
+    let keys = Arc::new(LocalKeys::new());
+    let Some(path) = std::env::var_os("SIGNING_KEY_FILE") else {
+        keys.generate(
+            &format!("demo-{}", grantor::FamilyId::generate()),
+            JwsAlgorithm::Es256,
+        )?;
+        return Ok(keys);
+    };
+    let pkcs8 = match std::fs::read(&path) {
+        Ok(pkcs8) => pkcs8,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let pkcs8 = LocalKeys::new().generate("new", JwsAlgorithm::Es256)?;
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            match options.open(&path) {
+                Ok(mut file) => std::io::Write::write_all(&mut file, &pkcs8)?,
+                // Another copy of the server wrote it first: use that one.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e.into()),
+            }
+            std::fs::read(&path)?
+        }
+        Err(e) => return Err(e.into()),
+    };
+    // The key id names the key itself, so every copy that loads the file publishes the same.
+    let digest =
+        sha2::Digest::finalize(sha2::Digest::chain_update(sha2::Sha256::default(), &pkcs8));
+    let kid: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    keys.add_pkcs8(&kid, JwsAlgorithm::Es256, &pkcs8)?;
+    Ok(keys)
 }
 
 /// One entry of the protected `/api/users` list.
@@ -509,13 +584,24 @@ impl ScopeRequirement for Read {
 /// introspection, device authorization, metadata) from `grantor::axum::router`, and the demo's
 /// own pages and resource.
 pub fn router(server: AuthorizationServer) -> Router {
-    let resources = server.bearer_validator();
+    let issuer = server.issuer().unwrap_or_default().to_owned();
+    // `/api/users` belongs to `<issuer>/api` (RFC 9728): its metadata names this server, and
+    // its refusals name the metadata.
+    let metadata = ProtectedResourceMetadata::new(own_api(&issuer))
+        .with_authorization_servers([issuer.as_str()])
+        .with_scopes_supported(Scope::parse("read write").unwrap_or_default())
+        .with_resource_name("grantor demo API");
+    let mut resources = server.bearer_validator().with_audience(own_api(&issuer));
+    if let Some(url) = metadata.well_known_url() {
+        resources = resources.with_resource_metadata(url);
+    }
     // The pages are where the metadata document says: below the issuer's path, if it has one.
     let at = |path: &str| grantor::axum::routed_path(&server, path);
     let paths = server.endpoint_paths();
     let (device, authorize) = (at(&paths.device_verification), at(&paths.authorization));
     let (root, users_path) = (at("/"), at("/api/users"));
     grantor::axum::router(server.clone())
+        .merge(grantor::axum::resource_metadata_router(metadata))
         .route(&root, get(front_page))
         .route(&device, get(device_page).post(device_decision))
         .route(&authorize, get(authorize_page).post(authorize_decision))
@@ -562,7 +648,7 @@ async fn users(State(app): State<App>, token: RequireScope<Read>) -> axum::respo
 // The front page: what a person trying the server needs, on one page.
 
 /// The demo clients, as the front page lists them: id, secret, type, grants, scopes.
-const FRONT_CLIENTS: [[&str; 5]; 4] = [
+const FRONT_CLIENTS: [[&str; 5]; 5] = [
     [
         "clientapp",
         "123456",
@@ -590,6 +676,13 @@ const FRONT_CLIENTS: [[&str; 5]; 4] = [
         "confidential, may introspect",
         "client_credentials",
         "read",
+    ],
+    [
+        "api",
+        "api-secret",
+        "confidential, JWT access tokens",
+        "client_credentials, authorization_code, refresh_token",
+        "read write",
     ],
 ];
 
@@ -637,10 +730,25 @@ async fn front_page(State(app): State<App>) -> axum::response::Response {
         ),
         (
             "GET",
+            at(&paths.jwks),
+            "the keys that sign JWT access tokens (RFC 7517)",
+        ),
+        (
+            "GET",
+            "/.well-known/oauth-protected-resource/api".to_owned(),
+            "metadata of the protected resource <issuer>/api (RFC 9728)",
+        ),
+        (
+            "GET",
             at("/api/users"),
-            "a protected resource: a bearer token with scope read",
+            "a protected resource of <issuer>/api: a bearer token with scope read",
         ),
     ];
+    let jwt = format!(
+        "curl -s -u api:api-secret -d grant_type=client_credentials \\\n  -d resource={} {base}{}",
+        own_api(base),
+        paths.token
+    );
     let password = format!(
         "curl -s -u clientapp:123456 -d grant_type=password -d username=tom -d password=123456 \\\n  {base}{}",
         paths.token
@@ -674,6 +782,10 @@ async fn front_page(State(app): State<App>) -> axum::response::Response {
                 pre { (password) }
                 p { "Then call the protected resource with the access_token from the answer:" }
                 pre { (resource) }
+                p { "A JWT access token (RFC 9068) for the resource " code { (own_api(base)) }
+                    " (RFC 8707), which /api/users takes too; its signature checks against "
+                    code { (paths.jwks) } ":" }
+                pre { (jwt) }
                 p { "Or sign in through the browser as the public client spa (authorization code \
                      with PKCE, RFC 7636 appendix B's verifier and challenge):" }
                 p { a href=(authorize) { "Sign in as spa" } " (tom / 123456), then exchange the \

@@ -430,11 +430,12 @@ pub(crate) async fn validate(
         ResponseType::Token => None,
     };
     // RFC 8707 §2.1: the resources the code's tokens will be for; `invalid_target` otherwise.
-    let resources = crate::resource::requested(
+    let resources = crate::resource::audience(
         pairs
             .iter()
             .filter(|(k, v)| k == "resource" && !v.is_empty())
             .map(|(_, v)| v.as_ref()),
+        &[],
         &client,
         &settings.resources,
     )

@@ -18,6 +18,9 @@
 //! - A grant made without `resource` was given for no resource in particular: a token from it
 //!   may name any resource the client may ask for (a token without an audience is accepted
 //!   everywhere, so naming one only narrows it).
+//! - A client with a list of its own never gets a token for no resource in particular: a
+//!   request that names none is for every resource on its list. (With an empty list it may name
+//!   none, and its tokens are for no resource in particular.)
 //! - A grant whose resources the client may no longer ask for (its list or the server's changed)
 //!   gets no token at all, rather than one without an audience, which would be wider.
 
@@ -69,10 +72,18 @@ impl Resource {
 }
 
 /// Whether `uri` is an absolute URI (RFC 3986 §4.3: a scheme, then the rest) with no fragment
-/// and no more than [`MAX_PARAMETER_LENGTH`](crate::request::MAX_PARAMETER_LENGTH) bytes.
+/// and no more than [`MAX_PARAMETER_LENGTH`](crate::request::MAX_PARAMETER_LENGTH) bytes. A URI
+/// is printable ASCII with no space, `"`, `<`, `>`, `\`, `^`, `` ` ``, `{`, `|` or `}` (RFC 3986
+/// §2), which the URL standard's lenient parser would otherwise take (and strip or rewrite).
 fn is_resource_uri(uri: &str) -> bool {
     uri.len() <= crate::request::MAX_PARAMETER_LENGTH
-        && !uri.contains('#')
+        && uri.bytes().all(|b| {
+            b.is_ascii_graphic()
+                && !matches!(
+                    b,
+                    b'#' | b'"' | b'<' | b'>' | b'\\' | b'^' | b'`' | b'{' | b'|' | b'}'
+                )
+        })
         && url::Url::parse(uri).is_ok()
 }
 
@@ -131,13 +142,14 @@ pub(crate) fn requested<'v>(
 ) -> Result<Vec<String>, OAuthError> {
     let mut resources: Vec<String> = Vec::new();
     for value in values {
-        if !is_resource_uri(value) {
-            return Err(OAuthError::invalid_target(
-                "resource must be an absolute URI without a fragment",
-            )
-            .with_reason(Reason::ResourceMalformed));
-        }
+        // A value on the list is a resource the configuration parsed: no parse needed here.
         if !may_ask_for(client, known, value) {
+            if !is_resource_uri(value) {
+                return Err(OAuthError::invalid_target(
+                    "resource must be an absolute URI without a fragment",
+                )
+                .with_reason(Reason::ResourceMalformed));
+            }
             return Err(OAuthError::invalid_target(
                 "the requested resource is unknown, or not one this client may ask for",
             )
@@ -150,10 +162,24 @@ pub(crate) fn requested<'v>(
     Ok(resources)
 }
 
+/// The audience of tokens for a request's `resource` `values` (checked as [`requested`] does)
+/// on a grant made for `granted` resources (empty for a grant made by this very request, or
+/// for no resource in particular): see [`narrowed`].
+pub(crate) fn audience<'v>(
+    values: impl Iterator<Item = &'v str>,
+    granted: &[String],
+    client: &Client,
+    known: &[Resource],
+) -> Result<Vec<String>, OAuthError> {
+    narrowed(requested(values, client, known)?, granted, client, known)
+}
+
 /// The access token's audience for a token request on a grant made earlier for `granted`
 /// resources, given the request's own checked `requested` ones (RFC 8707 §2.2).
 ///
-/// - `granted` empty (a grant for no resource in particular): what is requested.
+/// - `granted` empty (a grant for no resource in particular): what is requested; if nothing
+///   is, the client's own list if it has one (such a client's tokens are always for some of
+///   its resources), or none.
 /// - Requested ones: each must be among `granted` (`invalid_target` otherwise).
 /// - None requested: those of `granted` the client may still ask for; if none remain, the
 ///   request is refused, since a token without an audience would be wider than the grant.
@@ -164,6 +190,11 @@ pub(crate) fn narrowed(
     known: &[Resource],
 ) -> Result<Vec<String>, OAuthError> {
     if granted.is_empty() {
+        if requested.is_empty() {
+            if let Some(own) = &client.allowed_resources {
+                return Ok(own.iter().map(|r| r.as_str().to_owned()).collect());
+            }
+        }
         return Ok(requested);
     }
     if !requested.is_empty() {
@@ -238,6 +269,11 @@ mod tests {
             "//api.example.com",
             "https://api.example.com#",
             "https://api.example.com/#x",
+            " https://api.example.com",
+            "https://api.example.com/a b",
+            "https://api.example.com/a\tb",
+            "https://api.example.com\\api",
+            "https://api.example.com/\u{e9}",
             too_long.as_str(),
         ] {
             assert!(Resource::parse(bad).is_err(), "{bad}");
@@ -314,6 +350,10 @@ mod tests {
         );
         // A grant for no resource in particular: any the client may name.
         assert_eq!(narrowed(a.clone(), &[], &client, &known()).unwrap(), a);
+        // ... but a client with a list of its own is never for no resource in particular.
+        let own = Client::public("c").with_resources(known());
+        assert_eq!(narrowed(Vec::new(), &[], &own, &[]).unwrap(), granted);
+        assert_eq!(narrowed(a.clone(), &[], &own, &[]).unwrap(), a);
         assert!(narrowed(Vec::new(), &[], &client, &known())
             .unwrap()
             .is_empty());

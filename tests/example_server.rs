@@ -118,10 +118,19 @@ async fn the_worked_example_runs_over_http() {
     let r = send(addr, get("/api/users", Some(&format!("Bearer {access}")))).await;
     assert_eq!((r.status, r.body.as_str()), (200, USERS));
 
-    // Without a token: 401 and a bare challenge.
+    // Without a token: 401 and a challenge with no error (RFC 6750 §3.1), naming the
+    // resource's metadata (RFC 9728 §5.1).
     let r = send(addr, get("/api/users", None)).await;
     assert_eq!(r.status, 401);
-    assert_eq!(r.header("www-authenticate"), Some("Bearer"));
+    assert_eq!(
+        r.header("www-authenticate"),
+        Some(
+            format!(
+                "Bearer resource_metadata=\"http://{addr}/.well-known/oauth-protected-resource/api\""
+            )
+            .as_str()
+        )
+    );
     // A bad token: 401 invalid_token.
     let r = send(addr, get("/api/users", Some("Bearer bogus"))).await;
     assert_eq!(r.status, 401);

@@ -222,3 +222,86 @@ async fn the_oauth2_crate_runs_code_with_pkce() {
     assert_eq!(users.status, 200);
     assert!(users.body.contains("adolfo"));
 }
+
+/// The `oauth2` crate runs the code flow for the `api` client, whose access tokens are JWTs
+/// (RFC 9068), naming a resource (RFC 8707) on both requests; `jsonwebtoken` checks the JWT
+/// against the server's published keys; a refresh keeps the resource; introspection agrees.
+#[tokio::test]
+async fn the_oauth2_crate_gets_a_jwt_for_a_resource() {
+    use oauth2::{
+        AuthUrl, AuthorizationCode, CsrfToken, PkceCodeChallenge, RedirectUrl, RefreshToken,
+    };
+
+    const RESOURCE: &str = "http://127.0.0.1:8080/api";
+    let app = app().await;
+    let client = confidential("api", "api-secret")
+        .set_auth_uri(AuthUrl::new(format!("{ISSUER}/oauth/authorize")).expect("url"))
+        .set_redirect_uri(RedirectUrl::new(CALLBACK.to_owned()).expect("url"));
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (auth_url, _state) = client
+        .authorize_url(CsrfToken::new_random)
+        .add_scope(Scope::new("read".to_owned()))
+        .add_extra_param("resource", RESOURCE)
+        .set_pkce_challenge(challenge)
+        .url();
+    let path = format!(
+        "{}?{}",
+        auth_url.path(),
+        auth_url.query().unwrap_or_default()
+    );
+    let form = get(&app, &path).await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    let answer = answer_form(&app, &form, "tom", "123456", "approve").await;
+    let code = answer.location_params()["code"].clone();
+
+    let http = oauth2_client(&app);
+    let token = client
+        .exchange_code(AuthorizationCode::new(code))
+        .set_pkce_verifier(verifier)
+        .add_extra_param("resource", RESOURCE)
+        .request_async(&http)
+        .await
+        .expect("token response");
+    let jwt = token.access_token().secret().clone();
+
+    // Checked by an independent library against /oauth/jwks.
+    let jwks = get(&app, "/oauth/jwks").await;
+    let set: jsonwebtoken::jwk::JwkSet = serde_json::from_str(&jwks.body).expect("a JWK Set");
+    let header = jsonwebtoken::decode_header(&jwt).expect("a JWS");
+    let key = jsonwebtoken::DecodingKey::from_jwk(
+        set.find(header.kid.as_deref().expect("kid"))
+            .expect("published"),
+    )
+    .expect("a key");
+    let mut validation = jsonwebtoken::Validation::new(header.alg);
+    validation.set_audience(&[RESOURCE]);
+    validation.set_issuer(&[ISSUER]);
+    let claims = jsonwebtoken::decode::<serde_json::Value>(&jwt, &key, &validation)
+        .expect("a valid JWT")
+        .claims;
+    assert_eq!(claims["sub"], "user-tom");
+    assert_eq!(claims["client_id"], "api");
+
+    // The refresh keeps the resource; introspection names it.
+    let refreshed = client
+        .exchange_refresh_token(&RefreshToken::new(
+            token
+                .refresh_token()
+                .expect("a refresh token")
+                .secret()
+                .clone(),
+        ))
+        .request_async(&http)
+        .await
+        .expect("refresh");
+    let info = confidential("service", "service-secret")
+        .introspect(refreshed.access_token())
+        .request_async(&http)
+        .await
+        .expect("introspection");
+    assert!(info.active());
+    assert_eq!(
+        info.aud().map(|a| a.as_slice()),
+        Some([RESOURCE.to_owned()].as_slice())
+    );
+}

@@ -36,6 +36,9 @@ fn form_body() -> impl Strategy<Value = Vec<u8>> {
         Just(b"username=alice".to_vec()),
         Just(b"mfa_token=abc".to_vec()),
         Just(b"otp=123456".to_vec()),
+        Just(b"resource=https%3A%2F%2Fapi.example.com".to_vec()),
+        Just(b"resource=https%3A%2F%2Fapi.example.com%23x".to_vec()),
+        Just(b"resource=urn%3A%5C%20".to_vec()),
         Just(b"%".to_vec()),
         Just(b"%ff".to_vec()),
         Just(b"=".to_vec()),
@@ -44,6 +47,11 @@ fn form_body() -> impl Strategy<Value = Vec<u8>> {
         proptest::collection::vec(any::<u8>(), 0..16),
     ];
     proptest::collection::vec(piece, 0..12).prop_map(|pieces| pieces.join(&b'&'))
+}
+
+/// The resources (RFC 8707) the fuzzed servers know.
+fn known_resources() -> [grantor::Resource; 1] {
+    ["https://api.example.com".parse().expect("a resource")]
 }
 
 fn header_value() -> impl Strategy<Value = Vec<u8>> {
@@ -95,7 +103,7 @@ proptest! {
         ct in content_type(),
         json in any::<bool>(),
     ) {
-        let f = fixture_with(|b| b.accept_json_token_requests(json));
+        let f = fixture_with(|b| b.accept_json_token_requests(json).resources(known_resources()));
         let mut req = TokenRequest::new(body);
         if let Some(ct) = ct { req = req.with_content_type(ct); }
         if let Some(auth) = auth { req = req.with_authorization(auth); }
@@ -180,13 +188,18 @@ proptest! {
                 Just(b"code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".to_vec()),
                 Just(b"code_challenge_method=S256".to_vec()),
                 Just(b"code_challenge_method=plain".to_vec()),
+                Just(b"resource=https%3A%2F%2Fapi.example.com".to_vec()),
+                Just(b"resource=relative%23".to_vec()),
                 proptest::collection::vec(any::<u8>(), 0..16),
             ], 0..10).prop_map(|pieces| pieces.join(&b'&')),
         ],
         decision in 0u8..3,
         implicit in any::<bool>(),
     ) {
-        let f = fixture_with(|b| if implicit { b.enable_implicit_grant() } else { b });
+        let f = fixture_with(|b| {
+            let b = b.resources(known_resources());
+            if implicit { b.enable_implicit_grant() } else { b }
+        });
         let rt = runtime();
         match rt.block_on(f.server.authorize(grantor::AuthorizationRequest::from_query(query))) {
             grantor::AuthorizeOutcome::Pending { id, .. } => {

@@ -239,7 +239,9 @@ async fn the_code_carries_its_resources_and_the_token_request_narrows_them() {
             .await
         }
     };
-    // A resource the authorization did not name: refused, and the code is not spent.
+    // A resource the client may not name: refused, and the code is not spent. (Refusing one
+    // the client may name but the code was not given for, before spending it, is checked
+    // below.)
     let refused = exchange(code.clone(), resources(&["https://evil.example"])).await;
     assert_invalid_target(&refused, NOT_ALLOWED);
     let narrowed = exchange(code.clone(), resources(&[BILLING])).await;
@@ -566,4 +568,141 @@ async fn invalid_target_has_its_code_status_and_reasons() {
     ] {
         assert_eq!(reason.as_str(), text);
     }
+}
+
+/// A client with a list of its own never gets a token for no resource in particular: asking
+/// for none is asking for its whole list, so a resource outside it refuses the token.
+#[tokio::test]
+async fn a_client_with_its_own_list_gets_tokens_for_it_even_without_resource() {
+    let f = resource_fixture();
+    f.clients.insert(
+        Client::confidential(
+            "service",
+            SecretHash::new(&ClientSecret::new("service-secret")),
+        )
+        .with_grant_types([GrantType::ClientCredentials])
+        .with_allowed_scope("read".parse().expect("scope"))
+        .with_default_scope("read".parse().expect("scope"))
+        .with_resources([resource(BILLING)]),
+    );
+    let token = f
+        .post(SERVICE, "grant_type=client_credentials")
+        .await
+        .str("access_token");
+    assert_eq!(introspect(&f, &token, SERVICE).await["aud"], BILLING);
+    let api = f.server.bearer_validator().with_audience(API);
+    assert_eq!(validates(&api, &token).await.map_err(|e| e.0), Err(401));
+    let billing = f.server.bearer_validator().with_audience(BILLING);
+    assert!(validates(&billing, &token).await.is_ok());
+}
+
+/// The implicit grant's token is for the resources of its request, re-checked when the user
+/// approves (the client's list may have changed meanwhile).
+#[tokio::test]
+async fn the_implicit_token_names_its_resources() {
+    let f = fixture_with(|b| {
+        b.resources([resource(API), resource(BILLING)])
+            .resource_servers(["service"])
+            .enable_implicit_grant()
+    });
+    let query = |extra: &str| {
+        format!(
+            "response_type=token&client_id=pkce-app&redirect_uri={}&state=s{extra}",
+            enc(CALLBACK)
+        )
+    };
+    let approve = |query: String| {
+        let f = &f;
+        async move {
+            let outcome = f
+                .server
+                .authorize(AuthorizationRequest::from_query(query))
+                .await;
+            let AuthorizeOutcome::Pending { id, .. } = outcome else {
+                panic!("expected a pending request, got {outcome:?}");
+            };
+            let redirect = f
+                .server
+                .approve(&id, UserId::new("user-tom"), None)
+                .await
+                .expect("approve");
+            redirect_params(redirect.location(), true)
+        }
+    };
+    let params = approve(query(&resources(&[API]))).await;
+    let seen = introspect(&f, &params["access_token"], SERVICE).await;
+    assert_eq!(seen["aud"], API);
+
+    // Asked for the API; the client may name only billing by the time the user approves.
+    let outcome = f
+        .server
+        .authorize(AuthorizationRequest::from_query(query(&resources(&[API]))))
+        .await;
+    let AuthorizeOutcome::Pending { id, .. } = outcome else {
+        panic!("expected a pending request, got {outcome:?}");
+    };
+    f.clients.insert(
+        Client::public("pkce-app")
+            .with_grant_types([GrantType::Implicit])
+            .with_allowed_scope("read write".parse().expect("scope"))
+            .with_default_scope("read".parse().expect("scope"))
+            .with_redirect_uris([CALLBACK])
+            .with_resources([resource(BILLING)]),
+    );
+    let redirect = f
+        .server
+        .approve(&id, UserId::new("user-tom"), None)
+        .await
+        .expect("a redirect");
+    let params = redirect_params(redirect.location(), true);
+    assert_eq!(params["error"], "invalid_target", "{params:?}");
+    assert!(!params.contains_key("access_token"));
+}
+
+/// A refresh token presented again within its grace period (a lost reply) follows the same
+/// rules: the retry may narrow the grant's resources, never widen them.
+#[tokio::test]
+async fn a_retry_within_the_grace_period_keeps_the_resource_rules() {
+    let f = fixture_with(|b| {
+        b.resources([resource(API), resource(BILLING)])
+            .resource_servers(["service"])
+            .refresh_token_grace_period(std::time::Duration::from_secs(30))
+    });
+    let a = f
+        .post(
+            CLIENTAPP,
+            &format!(
+                "grant_type=password&username=tom&password=123456{}",
+                resources(&[API])
+            ),
+        )
+        .await;
+    let first = a.str("refresh_token");
+    let rotated = f.refresh(CLIENTAPP, &first, "").await;
+    assert_eq!(rotated.status, 200, "{}", rotated.json);
+    // The reply was lost: the client presents the first token again, asking for billing.
+    let widened = f.refresh(CLIENTAPP, &first, &resources(&[BILLING])).await;
+    assert_invalid_target(&widened, NOT_GRANTED);
+    let retry = f.refresh(CLIENTAPP, &first, &resources(&[API])).await;
+    assert_eq!(retry.status, 200, "{}", retry.json);
+    let seen = introspect(&f, &retry.str("access_token"), SERVICE).await;
+    assert_eq!(seen["aud"], API);
+}
+
+/// The device authorization request keeps no resource: one sent there is refused, saying where
+/// it goes, rather than dropped unseen.
+#[tokio::test]
+async fn the_device_authorization_request_refuses_resource() {
+    let f = resource_fixture();
+    let refused = answer(
+        f.server
+            .device_authorization(TokenRequest::form(format!(
+                "client_id=cli{}",
+                resources(&[API])
+            )))
+            .await,
+    );
+    assert_eq!(refused.status, 400, "{}", refused.json);
+    assert_eq!(refused.error(), "invalid_target");
+    assert!(refused.str("error_description").contains("polling"));
 }

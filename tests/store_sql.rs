@@ -354,6 +354,75 @@ async fn a_schema_1_database_is_migrated_to_2() {
     assert_eq!(updated.allowed_resources.as_ref().map(Vec::len), Some(1));
 }
 
+/// A version 1 database made before version 1 had the clients table gets every table it lacks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schema_1_database_without_clients_is_completed() {
+    use grantor::{Client, ClientId, ClientStore};
+
+    let dir = TempDir::new();
+    let pool = sqlite_pool(&dir.file()).await;
+    for statement in [
+        "CREATE TABLE grantor_schema (version BIGINT NOT NULL)",
+        "INSERT INTO grantor_schema (version) VALUES (1)",
+    ] {
+        sqlx::query(statement)
+            .execute(&pool)
+            .await
+            .expect(statement);
+    }
+    let store = SqlStore::sqlite(pool);
+    store.migrate().await.expect("migrate");
+    store
+        .save_client(&Client::public("new").with_resources(["urn:example:a".parse().expect("uri")]))
+        .await
+        .expect("save");
+    let found = store
+        .find_client(&ClientId::new("new"))
+        .await
+        .expect("find")
+        .expect("saved");
+    assert_eq!(found.allowed_resources.as_ref().map(Vec::len), Some(1));
+}
+
+/// On PostgreSQL too, and with two servers migrating at once: one migrates, the other finds
+/// version 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schema_1_postgres_database_is_migrated_once_by_two_servers() {
+    use grantor::{ClientId, ClientStore};
+
+    let (_, pool) = postgres_alone_with_pool().await;
+    // Back to version 1: no allowed_resources column, a client registered by version 1.
+    for statement in [
+        "ALTER TABLE grantor_clients DROP COLUMN allowed_resources",
+        "DELETE FROM grantor_schema",
+        "INSERT INTO grantor_schema (version) VALUES (1)",
+        "INSERT INTO grantor_clients VALUES ('old', NULL, 'implicit', 'read', 'read', '[]', NULL)",
+    ] {
+        sqlx::query(statement)
+            .execute(&pool)
+            .await
+            .expect(statement);
+    }
+    let (a, b) = (
+        SqlStore::postgres(pool.clone()),
+        SqlStore::postgres(pool.clone()),
+    );
+    let (first, second) = tokio::join!(a.migrate(), b.migrate());
+    first.expect("migrate");
+    second.expect("migrate");
+    let versions: Vec<i64> = sqlx::query_scalar("SELECT version FROM grantor_schema ORDER BY 1")
+        .fetch_all(&pool)
+        .await
+        .expect("versions");
+    assert_eq!(versions, [1, 2]);
+    let old = a
+        .find_client(&ClientId::new("old"))
+        .await
+        .expect("find")
+        .expect("kept");
+    assert_eq!(old.allowed_resources, None);
+}
+
 /// Clients registered in the database: saved, found as saved (only the secret's hash kept),
 /// replaced, removed; and a server reads them there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

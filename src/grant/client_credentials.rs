@@ -73,7 +73,7 @@ impl ClientCredentialsGrant {
         ensure_allowed(client, GrantType::ClientCredentials)?;
         let granted = grant_scope(client, params.get("scope"))?;
         let audience =
-            resource::requested(params.all("resource"), client, &ctx.settings.resources)?;
+            resource::audience(params.all("resource"), &[], client, &ctx.settings.resources)?;
         let minted = ctx
             .mint(
                 Grant {

@@ -301,6 +301,16 @@ impl DeviceCodeGrant {
     ) -> Result<Response, OAuthError> {
         ensure_allowed(client, GrantType::DeviceCode)?;
         let granted = grant_scope(client, params.get("scope"))?;
+        // RFC 8628 defines no `resource` here, and the request does not keep one: rather than
+        // drop it unseen (and issue tokens the client believes bound), refuse it and say where
+        // it goes (RFC 8707 §2.2: at the token endpoint, "for all grant types").
+        if params.all("resource").next().is_some() {
+            return Err(OAuthError::invalid_target(
+                "name the resource when polling the token endpoint, not in the device \
+                 authorization request",
+            )
+            .with_reason(Reason::ResourceNotAllowed));
+        }
         let issued_at = whole_seconds(now);
         let request = DeviceAuthorization {
             client_id: client.id.clone(),
@@ -362,7 +372,7 @@ impl DeviceCodeGrant {
         // RFC 8707 §2.2: the device authorization named no resource, so the tokens may be for
         // any the client may name (checked before the approval is collected).
         let resources =
-            resource::requested(params.all("resource"), client, &ctx.settings.resources)?;
+            resource::audience(params.all("resource"), &[], client, &ctx.settings.resources)?;
         let device_hash = DeviceCodeHash::of(&DeviceCode::new(device_code));
         let request = self.poll(&device_hash, &client.id, ctx.now).await?;
         let DeviceStatus::Approved {

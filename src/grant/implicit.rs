@@ -28,6 +28,7 @@ use crate::builder::{AuthorizationServerBuilder, BuildError, Setups};
 use crate::client::Client;
 use crate::error::OAuthError;
 use crate::grant::context::{Context, Grant, Shared};
+use crate::resource;
 use crate::scope::Scope;
 use crate::store::PendingAuthorization;
 use crate::types::{FamilyId, ResourceOwner};
@@ -68,6 +69,14 @@ impl ImplicitGrant {
         scope: Scope,
         issuer: &str,
     ) -> Result<Redirect, OAuthError> {
+        // The resources asked for, as far as the client may still name them (its list may
+        // have changed while the user decided): none left, no token.
+        let audience = resource::narrowed(
+            Vec::new(),
+            &request.resources,
+            client,
+            &ctx.settings.resources,
+        )?;
         let minted = ctx
             .mint(
                 Grant {
@@ -77,7 +86,7 @@ impl ImplicitGrant {
                     scope,
                     family_id: Some(FamilyId::generate()),
                     show_scope: true,
-                    audience: request.resources,
+                    audience,
                     resources: Vec::new(),
                 },
                 false,

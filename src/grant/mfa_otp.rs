@@ -91,10 +91,8 @@ impl MfaOtpGrant {
         }
         // RFC 8707 §2.2: the sign-in's tokens are for the resources the password request named,
         // which this request may narrow.
-        let requested =
-            resource::requested(params.all("resource"), client, &ctx.settings.resources)?;
-        let audience = resource::narrowed(
-            requested,
+        let audience = resource::audience(
+            params.all("resource"),
             &challenge.resources,
             client,
             &ctx.settings.resources,

@@ -119,7 +119,7 @@ impl PasswordGrant {
         let password = Password::new(params.require("password")?);
         let granted = grant_scope(client, params.get("scope"))?;
         let resources =
-            resource::requested(params.all("resource"), client, &ctx.settings.resources)?;
+            resource::audience(params.all("resource"), &[], client, &ctx.settings.resources)?;
         let asker = Asker {
             client: &client.id,
             authenticated: true,

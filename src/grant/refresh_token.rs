@@ -400,8 +400,7 @@ fn requested_audience(
     params: &Params<'_>,
 ) -> Result<Vec<String>, OAuthError> {
     let known = &ctx.settings.resources;
-    let requested = resource::requested(params.all("resource"), client, known)?;
-    resource::narrowed(requested, &record.audience, client, known)
+    resource::audience(params.all("resource"), &record.audience, client, known)
 }
 
 /// The grant new tokens stand for: the refresh token's, with `scope` (and whether to show it)

@@ -146,12 +146,37 @@ pub(super) async fn migrate(db: &Db) -> Result<(), StoreError> {
         Some(version) if version == SCHEMA_VERSION => {}
         Some(1) => {
             // Version 2 added the clients' resources (RFC 8707); every record written by
-            // version 1 reads as before.
-            tx.execute(
-                "ALTER TABLE grantor_clients ADD COLUMN allowed_resources TEXT",
-                &[],
-            )
-            .await?;
+            // version 1 reads as before. A version 1 database from before the clients table
+            // lacks it: every table missing is made first (with the column, if it is the
+            // clients'), then the column is added where it is missing.
+            for table in TABLES {
+                tx.execute(&table.replace("{bytes}", bytes), &[]).await?;
+            }
+            let has_column = match db.dialect() {
+                Dialect::Postgres => {
+                    "SELECT COUNT(*) FROM information_schema.columns
+                     WHERE table_name = 'grantor_clients' AND column_name = 'allowed_resources'
+                     AND table_schema = current_schema()"
+                }
+                Dialect::Sqlite => {
+                    "SELECT COUNT(*) FROM pragma_table_info('grantor_clients')
+                     WHERE name = 'allowed_resources'"
+                }
+            };
+            let found = tx
+                .fetch_optional(has_column, &[])
+                .await?
+                .map(|row| row.opt_int(0))
+                .transpose()?
+                .flatten()
+                .unwrap_or(0);
+            if found == 0 {
+                tx.execute(
+                    "ALTER TABLE grantor_clients ADD COLUMN allowed_resources TEXT",
+                    &[],
+                )
+                .await?;
+            }
             tx.execute(
                 "INSERT INTO grantor_schema (version) VALUES ($1)",
                 &[Arg::Int(SCHEMA_VERSION)],
