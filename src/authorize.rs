@@ -436,7 +436,7 @@ pub(crate) async fn validate(
             .filter(|(k, v)| k == "resource" && !v.is_empty())
             .map(|(_, v)| v.as_ref()),
         &[],
-        &client,
+        client.own_resources(),
         &settings.resources,
     )
     .map_err(&refuse)?;

@@ -162,6 +162,11 @@ impl Client {
         self.grant_types.contains(&grant)
     }
 
+    /// The resources (RFC 8707) of its own list, if it has one.
+    pub(crate) fn own_resources(&self) -> Option<&[Resource]> {
+        self.allowed_resources.as_deref()
+    }
+
     /// Whether the client is public (has no secret).
     pub fn is_public(&self) -> bool {
         matches!(self.kind, ClientKind::Public)

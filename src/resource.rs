@@ -29,7 +29,6 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::client::Client;
 use crate::error::OAuthError;
 use crate::reason::Reason;
 
@@ -121,29 +120,26 @@ impl fmt::Debug for Resource {
     }
 }
 
-/// Whether `client` may name `resource`: it is on the client's own list if it has one, or else
-/// among the server's `known` resources.
-pub(crate) fn may_ask_for(client: &Client, known: &[Resource], resource: &str) -> bool {
-    let listed = |list: &[Resource]| list.iter().any(|r| r.as_str() == resource);
-    match &client.allowed_resources {
-        Some(own) => listed(own),
-        None => listed(known),
-    }
+/// Whether a client may name `resource`: it is on the client's `own` list if it has one
+/// ([`Client::allowed_resources`](crate::Client::allowed_resources)), or else among the
+/// server's `known` resources.
+pub(crate) fn may_ask_for(own: Option<&[Resource]>, known: &[Resource], resource: &str) -> bool {
+    own.unwrap_or(known).iter().any(|r| r.as_str() == resource)
 }
 
 /// The `resource` values of a request, each checked (RFC 8707 §2): an absolute URI without a
-/// fragment, and one `client` may ask for. Repeats are dropped; the order is kept. Since each
+/// fragment, and one the client (with its `own` list, if any) may ask for. Repeats are dropped; the order is kept. Since each
 /// value is a resource the server was configured with, what is kept is bounded by the
 /// configuration, whatever the request sends.
 pub(crate) fn requested<'v>(
     values: impl Iterator<Item = &'v str>,
-    client: &Client,
+    own: Option<&[Resource]>,
     known: &[Resource],
 ) -> Result<Vec<String>, OAuthError> {
     let mut resources: Vec<String> = Vec::new();
     for value in values {
         // A value on the list is a resource the configuration parsed: no parse needed here.
-        if !may_ask_for(client, known, value) {
+        if !may_ask_for(own, known, value) {
             if !is_resource_uri(value) {
                 return Err(OAuthError::invalid_target(
                     "resource must be an absolute URI without a fragment",
@@ -168,10 +164,10 @@ pub(crate) fn requested<'v>(
 pub(crate) fn audience<'v>(
     values: impl Iterator<Item = &'v str>,
     granted: &[String],
-    client: &Client,
+    own: Option<&[Resource]>,
     known: &[Resource],
 ) -> Result<Vec<String>, OAuthError> {
-    narrowed(requested(values, client, known)?, granted, client, known)
+    narrowed(requested(values, own, known)?, granted, own, known)
 }
 
 /// The access token's audience for a token request on a grant made earlier for `granted`
@@ -186,12 +182,12 @@ pub(crate) fn audience<'v>(
 pub(crate) fn narrowed(
     requested: Vec<String>,
     granted: &[String],
-    client: &Client,
+    own: Option<&[Resource]>,
     known: &[Resource],
 ) -> Result<Vec<String>, OAuthError> {
     if granted.is_empty() {
         if requested.is_empty() {
-            if let Some(own) = &client.allowed_resources {
+            if let Some(own) = own {
                 return Ok(own.iter().map(|r| r.as_str().to_owned()).collect());
             }
         }
@@ -208,7 +204,7 @@ pub(crate) fn narrowed(
     }
     let remaining: Vec<String> = granted
         .iter()
-        .filter(|r| may_ask_for(client, known, r))
+        .filter(|r| may_ask_for(own, known, r))
         .cloned()
         .collect();
     if remaining.is_empty() {
@@ -236,7 +232,11 @@ impl serde::Serialize for Audience<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ErrorCode;
+    use crate::{Client, ErrorCode};
+
+    fn own(client: &Client) -> Option<&[Resource]> {
+        client.allowed_resources.as_deref()
+    }
 
     fn known() -> Vec<Resource> {
         vec![
@@ -289,17 +289,17 @@ mod tests {
             "https://a.example",
         ];
         assert_eq!(
-            requested(values.into_iter(), &client, &known()).unwrap(),
+            requested(values.into_iter(), own(&client), &known()).unwrap(),
             ["https://a.example", "https://b.example/api"]
         );
         assert_eq!(
-            reason(requested(["not a uri"].into_iter(), &client, &known())),
+            reason(requested(["not a uri"].into_iter(), own(&client), &known())),
             Some(Reason::ResourceMalformed)
         );
         assert_eq!(
             reason(requested(
                 ["https://a.example#f"].into_iter(),
-                &client,
+                own(&client),
                 &known()
             )),
             Some(Reason::ResourceMalformed)
@@ -308,25 +308,33 @@ mod tests {
         assert_eq!(
             reason(requested(
                 ["https://a.example/"].into_iter(),
-                &client,
+                own(&client),
                 &known()
             )),
             Some(Reason::ResourceNotAllowed)
         );
         // A client with a list of its own may name those only, known to the server or not.
-        let own =
+        let listed =
             Client::public("c").with_resources([Resource::parse("https://c.example").unwrap()]);
         assert_eq!(
-            reason(requested(["https://a.example"].into_iter(), &own, &known())),
+            reason(requested(
+                ["https://a.example"].into_iter(),
+                own(&listed),
+                &known()
+            )),
             Some(Reason::ResourceNotAllowed)
         );
         assert_eq!(
-            requested(["https://c.example"].into_iter(), &own, &known()).unwrap(),
+            requested(["https://c.example"].into_iter(), own(&listed), &known()).unwrap(),
             ["https://c.example"]
         );
         let none: Vec<Resource> = Vec::new();
         assert_eq!(
-            reason(requested(["https://a.example"].into_iter(), &client, &none)),
+            reason(requested(
+                ["https://a.example"].into_iter(),
+                own(&client),
+                &none
+            )),
             Some(Reason::ResourceNotAllowed)
         );
     }
@@ -339,32 +347,38 @@ mod tests {
             "https://b.example/api".to_owned(),
         ];
         let a = vec!["https://a.example".to_owned()];
-        assert_eq!(narrowed(a.clone(), &granted, &client, &known()).unwrap(), a);
         assert_eq!(
-            narrowed(Vec::new(), &granted, &client, &known()).unwrap(),
+            narrowed(a.clone(), &granted, own(&client), &known()).unwrap(),
+            a
+        );
+        assert_eq!(
+            narrowed(Vec::new(), &granted, own(&client), &known()).unwrap(),
             granted
         );
         assert_eq!(
-            reason(narrowed(a.clone(), &granted[1..], &client, &known())),
+            reason(narrowed(a.clone(), &granted[1..], own(&client), &known())),
             Some(Reason::ResourceNotGranted)
         );
         // A grant for no resource in particular: any the client may name.
-        assert_eq!(narrowed(a.clone(), &[], &client, &known()).unwrap(), a);
+        assert_eq!(narrowed(a.clone(), &[], own(&client), &known()).unwrap(), a);
         // ... but a client with a list of its own is never for no resource in particular.
-        let own = Client::public("c").with_resources(known());
-        assert_eq!(narrowed(Vec::new(), &[], &own, &[]).unwrap(), granted);
-        assert_eq!(narrowed(a.clone(), &[], &own, &[]).unwrap(), a);
-        assert!(narrowed(Vec::new(), &[], &client, &known())
+        let listed = Client::public("c").with_resources(known());
+        assert_eq!(
+            narrowed(Vec::new(), &[], own(&listed), &[]).unwrap(),
+            granted
+        );
+        assert_eq!(narrowed(a.clone(), &[], own(&listed), &[]).unwrap(), a);
+        assert!(narrowed(Vec::new(), &[], own(&client), &known())
             .unwrap()
             .is_empty());
         // What the client may no longer name drops out; if nothing is left, no token.
         let only_b = vec![Resource::parse("https://b.example/api").unwrap()];
         assert_eq!(
-            narrowed(Vec::new(), &granted, &client, &only_b).unwrap(),
+            narrowed(Vec::new(), &granted, own(&client), &only_b).unwrap(),
             ["https://b.example/api"]
         );
         assert_eq!(
-            reason(narrowed(Vec::new(), &granted, &client, &[])),
+            reason(narrowed(Vec::new(), &granted, own(&client), &[])),
             Some(Reason::ResourceNoneLeft)
         );
     }

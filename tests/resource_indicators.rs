@@ -34,6 +34,17 @@ fn resource_fixture() -> Fixture {
 }
 
 const SERVICE: (&str, &str) = ("service", "service-secret");
+
+/// `service` registered again, with a resource list of its own: `resource` only.
+fn service_with_own_list(f: &Fixture, resource_uri: &str) {
+    f.clients.insert(
+        Client::confidential("service", SecretHash::new(&ClientSecret::new(SERVICE.1)))
+            .with_grant_types([GrantType::ClientCredentials])
+            .with_allowed_scope("read".parse().expect("scope"))
+            .with_default_scope("read".parse().expect("scope"))
+            .with_resources([resource(resource_uri)]),
+    );
+}
 const CLIENTAPP: (&str, &str) = ("clientapp", "123456");
 
 /// `&resource=…` for each of `uris`.
@@ -185,16 +196,7 @@ async fn every_invalid_target_rule_at_the_token_endpoint() {
     assert_eq!(repeated.error(), "invalid_request");
 
     // A client with a list of its own may name those only.
-    f.clients.insert(
-        Client::confidential(
-            "service",
-            SecretHash::new(&ClientSecret::new("service-secret")),
-        )
-        .with_grant_types([GrantType::ClientCredentials])
-        .with_allowed_scope("read".parse().expect("scope"))
-        .with_default_scope("read".parse().expect("scope"))
-        .with_resources([resource(BILLING)]),
-    );
+    service_with_own_list(&f, BILLING);
     assert_invalid_target(&cc(resources(&[API])).await, NOT_ALLOWED);
     assert_eq!(cc(resources(&[BILLING])).await.status, 200);
 
@@ -575,16 +577,7 @@ async fn invalid_target_has_its_code_status_and_reasons() {
 #[tokio::test]
 async fn a_client_with_its_own_list_gets_tokens_for_it_even_without_resource() {
     let f = resource_fixture();
-    f.clients.insert(
-        Client::confidential(
-            "service",
-            SecretHash::new(&ClientSecret::new("service-secret")),
-        )
-        .with_grant_types([GrantType::ClientCredentials])
-        .with_allowed_scope("read".parse().expect("scope"))
-        .with_default_scope("read".parse().expect("scope"))
-        .with_resources([resource(BILLING)]),
-    );
+    service_with_own_list(&f, BILLING);
     let token = f
         .post(SERVICE, "grant_type=client_credentials")
         .await

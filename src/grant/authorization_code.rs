@@ -531,8 +531,11 @@ impl AuthorizationCodeGrant {
         };
         let code_hash = AuthorizationCodeHash::of_presented(code);
         let keep_used_until = ctx.now.saturating_add(tokens_live);
-        let requested =
-            resource::requested(params.all("resource"), client, &ctx.settings.resources)?;
+        let requested = resource::requested(
+            params.all("resource"),
+            client.own_resources(),
+            &ctx.settings.resources,
+        )?;
         // The access token's audience (RFC 8707 §2.2), decided on the code's grant as read:
         // a resource it was not given for is refused before the code is spent.
         let mut audience = Vec::new();
@@ -552,7 +555,7 @@ impl AuthorizationCodeGrant {
                 audience = resource::narrowed(
                     requested,
                     &grant.resources,
-                    client,
+                    client.own_resources(),
                     &ctx.settings.resources,
                 )?;
                 self.spend(&code_hash, &grant, client, keep_used_until, ctx.now)

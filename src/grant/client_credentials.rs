@@ -72,8 +72,12 @@ impl ClientCredentialsGrant {
         }
         ensure_allowed(client, GrantType::ClientCredentials)?;
         let granted = grant_scope(client, params.get("scope"))?;
-        let audience =
-            resource::audience(params.all("resource"), &[], client, &ctx.settings.resources)?;
+        let audience = resource::audience(
+            params.all("resource"),
+            &[],
+            client.own_resources(),
+            &ctx.settings.resources,
+        )?;
         let minted = ctx
             .mint(
                 Grant {

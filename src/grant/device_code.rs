@@ -371,8 +371,12 @@ impl DeviceCodeGrant {
         let device_code = params.require("device_code")?;
         // RFC 8707 §2.2: the device authorization named no resource, so the tokens may be for
         // any the client may name (checked before the approval is collected).
-        let resources =
-            resource::audience(params.all("resource"), &[], client, &ctx.settings.resources)?;
+        let resources = resource::audience(
+            params.all("resource"),
+            &[],
+            client.own_resources(),
+            &ctx.settings.resources,
+        )?;
         let device_hash = DeviceCodeHash::of(&DeviceCode::new(device_code));
         let request = self.poll(&device_hash, &client.id, ctx.now).await?;
         let DeviceStatus::Approved {

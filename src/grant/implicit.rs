@@ -74,7 +74,7 @@ impl ImplicitGrant {
         let audience = resource::narrowed(
             Vec::new(),
             &request.resources,
-            client,
+            client.own_resources(),
             &ctx.settings.resources,
         )?;
         let minted = ctx

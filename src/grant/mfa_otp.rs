@@ -94,7 +94,7 @@ impl MfaOtpGrant {
         let audience = resource::audience(
             params.all("resource"),
             &challenge.resources,
-            client,
+            client.own_resources(),
             &ctx.settings.resources,
         )?;
         let asker = Asker {

@@ -118,8 +118,12 @@ impl PasswordGrant {
         let username = Username::new(params.require("username")?);
         let password = Password::new(params.require("password")?);
         let granted = grant_scope(client, params.get("scope"))?;
-        let resources =
-            resource::audience(params.all("resource"), &[], client, &ctx.settings.resources)?;
+        let resources = resource::audience(
+            params.all("resource"),
+            &[],
+            client.own_resources(),
+            &ctx.settings.resources,
+        )?;
         let asker = Asker {
             client: &client.id,
             authenticated: true,

@@ -400,7 +400,12 @@ fn requested_audience(
     params: &Params<'_>,
 ) -> Result<Vec<String>, OAuthError> {
     let known = &ctx.settings.resources;
-    resource::audience(params.all("resource"), &record.audience, client, known)
+    resource::audience(
+        params.all("resource"),
+        &record.audience,
+        client.own_resources(),
+        known,
+    )
 }
 
 /// The grant new tokens stand for: the refresh token's, with `scope` (and whether to show it)
