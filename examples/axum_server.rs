@@ -590,7 +590,9 @@ pub fn router(server: AuthorizationServer) -> Router {
     let metadata = ProtectedResourceMetadata::new(own_api(&issuer))
         .with_authorization_servers([issuer.as_str()])
         .with_scopes_supported(Scope::parse("read write").unwrap_or_default())
-        .with_resource_name("grantor demo API");
+        .with_resource_name("grantor demo API")
+        // The demo takes `?access_token=…` too (see `allow_query_access_tokens` above).
+        .with_bearer_methods(["header", "query"]);
     let mut resources = server.bearer_validator().with_audience(own_api(&issuer));
     if let Some(url) = metadata.well_known_url() {
         resources = resources.with_resource_metadata(url);

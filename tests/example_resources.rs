@@ -156,6 +156,10 @@ async fn api_users_names_its_resource_metadata() {
     );
     let scopes = document["scopes_supported"].as_array().expect("scopes");
     assert!(scopes.contains(&Value::from("read")), "{document}");
+    assert_eq!(
+        document["bearer_methods_supported"],
+        serde_json::json!(["header", "query"])
+    );
 
     // A request without a token is told where to look (RFC 9728 §5.1).
     let refused = users(&app, None).await;
