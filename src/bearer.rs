@@ -387,6 +387,7 @@ impl BearerValidator {
                 issuer: issuer.into(),
                 audience: audience.into(),
                 leeway: time::Duration::seconds(60),
+                refresher: None,
             })),
             clock: Arc::new(SystemClock),
             allow_query: false,
@@ -409,6 +410,24 @@ impl BearerValidator {
             }
             Source::Store(_) => false,
         }
+    }
+
+    /// Has a [`jwt`](Self::jwt) validator (and its clones) fetch its JWK Set from `source` as
+    /// `refresh` says: at the first validation, then before use when the set is older than
+    /// `max_age`, and at once when a token names a key the set lacks (a key the server just
+    /// rotated to); never twice within `min_interval`. While one request fetches, the others are
+    /// checked against the set in use; a failed fetch keeps it (the set given to `jwt`, which
+    /// may be empty, until a fetch succeeds). No effect on a validator over a token store.
+    #[cfg(feature = "jwt")]
+    pub fn with_jwks_source(
+        mut self,
+        source: Arc<dyn crate::jwt::JwksSource>,
+        refresh: crate::jwt::JwksRefresh,
+    ) -> Self {
+        if let Source::Jwt(check) = &mut self.source {
+            Arc::make_mut(check).refresher = Some(crate::jwt::Refresher::new(source, refresh));
+        }
+        self
     }
 
     /// How far a [`jwt`](Self::jwt) validator's clock may differ from the server's: a token
@@ -513,7 +532,10 @@ impl BearerValidator {
             #[cfg(feature = "jwt")]
             Source::Jwt(check) => {
                 let (token, location) = self.presented_token(&request)?;
-                let record = check.verify(&token, now).ok_or_else(|| self.invalid())?;
+                let record = check
+                    .verify(&token, now)
+                    .await
+                    .ok_or_else(|| self.invalid())?;
                 // The expiry, judged with the leeway.
                 let then = now.saturating_sub(check.leeway);
                 return self.judge(Ok(TokenLookup::Live(record)), then, required, location);

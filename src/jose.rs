@@ -176,7 +176,7 @@ pub use local::LocalKeys;
 #[cfg(feature = "jwt")]
 mod local {
     use std::fmt;
-    use std::sync::RwLock;
+    use std::sync::{Arc, RwLock};
 
     use ring::rand::SystemRandom;
     use ring::signature::{
@@ -196,14 +196,16 @@ mod local {
     /// One key of the set, and where it stands.
     struct Key {
         kid: String,
-        private: Private,
+        /// Shared, so that a signature is made after the set's lock is released (an RSA
+        /// signature takes a millisecond).
+        private: Arc<Private>,
         /// Whether it may sign (a retired key signs nothing more).
         signs: bool,
     }
 
     impl Key {
         fn alg(&self) -> JwsAlgorithm {
-            match self.private {
+            match *self.private {
                 Private::Es256(_) => JwsAlgorithm::Es256,
                 Private::EdDsa(_) => JwsAlgorithm::EdDsa,
                 Private::Rs256(_) => JwsAlgorithm::Rs256,
@@ -223,7 +225,7 @@ mod local {
                 n: None,
                 e: None,
             };
-            match &self.private {
+            match self.private.as_ref() {
                 Private::Es256(pair) => {
                     // An uncompressed point: 0x04, then x and y, 32 bytes each.
                     let point = pair.public_key().as_ref();
@@ -364,6 +366,47 @@ mod local {
             alg: JwsAlgorithm,
             pkcs8: &[u8],
         ) -> Result<(), KeyError> {
+            self.insert(kid, alg, pkcs8, true)
+        }
+
+        /// Adds the PKCS#8 private key `pkcs8` of `alg` under `kid`, published in the JWK Set
+        /// but not signing until [`activate`](Self::activate)d: the first step of a rotation
+        /// that no resource server notices. Publish the new key, wait longer than resource
+        /// servers keep the JWK Set (its `Cache-Control`, five minutes; a
+        /// [`JwksRefresh`](crate::JwksRefresh)'s `max_age`), then activate it.
+        ///
+        /// ```
+        /// use grantor::{JwsAlgorithm, LocalKeys, TokenSigner};
+        ///
+        /// let keys = LocalKeys::new();
+        /// keys.generate("2026-11", JwsAlgorithm::Es256).unwrap();
+        /// let next = LocalKeys::new().generate("unused", JwsAlgorithm::Es256).unwrap();
+        /// keys.stage_pkcs8("2026-12", JwsAlgorithm::Es256, &next).unwrap();
+        /// assert_eq!(keys.jwks().keys.len(), 2); // published ...
+        /// assert_eq!(keys.active_key().unwrap().0, "2026-11"); // ... but not signing yet
+        /// assert!(keys.activate("2026-12"));
+        /// keys.retire("2026-11");
+        /// ```
+        ///
+        /// # Errors
+        ///
+        /// As [`add_pkcs8`](Self::add_pkcs8).
+        pub fn stage_pkcs8(
+            &self,
+            kid: &str,
+            alg: JwsAlgorithm,
+            pkcs8: &[u8],
+        ) -> Result<(), KeyError> {
+            self.insert(kid, alg, pkcs8, false)
+        }
+
+        fn insert(
+            &self,
+            kid: &str,
+            alg: JwsAlgorithm,
+            pkcs8: &[u8],
+            activate: bool,
+        ) -> Result<(), KeyError> {
             let rejected =
                 |e: ring::error::KeyRejected| KeyError::Rejected(alg.as_str(), e.to_string());
             let private = match alg {
@@ -384,10 +427,12 @@ mod local {
             }
             state.keys.push(Key {
                 kid: kid.to_owned(),
-                private,
+                private: Arc::new(private),
                 signs: true,
             });
-            state.active = Some(kid.to_owned());
+            if activate || state.active.is_none() {
+                state.active = Some(kid.to_owned());
+            }
             Ok(())
         }
 
@@ -459,14 +504,16 @@ mod local {
         }
 
         async fn sign(&self, kid: &str, signing_input: &[u8]) -> Result<Vec<u8>, StoreError> {
-            let state = self.read();
-            let key = state
+            // The key is taken out of the set, and the lock released, before it signs.
+            let private = self
+                .read()
                 .keys
                 .iter()
                 .find(|k| k.kid == kid && k.signs)
+                .map(|k| Arc::clone(&k.private))
                 .ok_or_else(|| StoreError::backend(format!("no key {kid:?} may sign")))?;
             let failed = |_| StoreError::backend("signing failed");
-            match &key.private {
+            match private.as_ref() {
                 Private::Es256(pair) => Ok(pair
                     .sign(&self.rng, signing_input)
                     .map_err(failed)?

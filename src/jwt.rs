@@ -7,8 +7,18 @@
 //! alone); the signature; `iss` is the issuer; `aud` names the audience; `exp` (required) has not
 //! passed and `nbf` (if present) has, each with a small leeway for clocks that differ. The scope
 //! is then checked by the validator as for any access token.
+//!
+//! The JWK Set is given, and replaced with `set_jwks`; or it comes from a [`JwksSource`] (the
+//! server's `jwks_uri` through the host's HTTP client, or the server itself in-process), fetched
+//! again when it is older than its [`JwksRefresh::max_age`], or at once when a token names a key
+//! it lacks (a rotation), never more often than [`JwksRefresh::min_interval`]: a stream of tokens
+//! naming made-up keys costs one fetch per interval, not one each.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -16,6 +26,7 @@ use ring::signature::{self, UnparsedPublicKey};
 use serde::Deserialize;
 use time::OffsetDateTime;
 
+use crate::error::BoxError;
 use crate::jose::{Jwk, Jwks, JwsAlgorithm};
 use crate::scope::Scope;
 use crate::store::{TokenKind, TokenRecord};
@@ -24,14 +35,123 @@ use crate::types::{ClientId, UserId};
 /// The largest JWT read: far above any access token grantor issues (a few hundred bytes).
 const MAX_JWT_BYTES: usize = 8 * 1024;
 
+/// Where a resource server gets the authorization server's JWK Set (RFC 7517) for a
+/// [`BearerValidator::jwt`](crate::BearerValidator::jwt), which fetches it again as its
+/// [`JwksRefresh`] says ([`with_jwks_source`](crate::BearerValidator::with_jwks_source)).
+///
+/// grantor has no HTTP client: fetch the server's `jwks_uri` with yours, in a closure; or, in
+/// the server's own process, hand it the [`AuthorizationServer`](crate::AuthorizationServer).
+///
+/// ```
+/// use std::sync::Arc;
+/// use grantor::{BearerValidator, BoxError, Jwks, JwksRefresh, JwksSource};
+///
+/// let source: Arc<dyn JwksSource> = Arc::new(|| async {
+///     // GET https://auth.example.com/oauth/jwks with your HTTP client, then:
+///     let body = br#"{"keys":[]}"#;
+///     Ok::<_, BoxError>(serde_json::from_slice::<Jwks>(body)?)
+/// });
+/// let validator = BearerValidator::jwt(Jwks::default(), "https://auth.example.com", "https://api.example.com")
+///     .with_jwks_source(source, JwksRefresh::default());
+/// ```
+#[async_trait]
+pub trait JwksSource: Send + Sync {
+    /// The JWK Set as the authorization server publishes it now.
+    async fn fetch(&self) -> Result<Jwks, BoxError>;
+}
+
+#[async_trait]
+impl<F, Fut> JwksSource for F
+where
+    F: Fn() -> Fut + Send + Sync,
+    Fut: std::future::Future<Output = Result<Jwks, BoxError>> + Send,
+{
+    async fn fetch(&self) -> Result<Jwks, BoxError> {
+        self().await
+    }
+}
+
+/// When a validator with a [`JwksSource`] fetches the JWK Set again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct JwksRefresh {
+    /// A set older than this is fetched again before it is used (default 5 minutes): a key
+    /// unpublished by the server is refused here at most this long after.
+    pub max_age: Duration,
+    /// No fetch starts sooner than this after the last one began, whatever tokens come
+    /// (default 30 seconds): a token naming a key the set lacks fetches it at once, unless a
+    /// fetch began this recently.
+    pub min_interval: Duration,
+}
+
+impl Default for JwksRefresh {
+    fn default() -> Self {
+        Self {
+            max_age: Duration::from_secs(300),
+            min_interval: Duration::from_secs(30),
+        }
+    }
+}
+
+impl JwksRefresh {
+    /// Fetch a set older than `max_age`, and never twice within `min_interval`.
+    pub fn new(max_age: Duration, min_interval: Duration) -> Self {
+        Self {
+            max_age,
+            min_interval,
+        }
+    }
+}
+
+/// Never: the instant before any other, as nanoseconds since the epoch.
+const NEVER: i64 = i64::MIN;
+
+/// A validator's JWK Set source, its policy, and when it last fetched (shared by clones).
+#[derive(Clone)]
+pub(crate) struct Refresher {
+    pub(crate) source: Arc<dyn JwksSource>,
+    pub(crate) policy: JwksRefresh,
+    /// When the last fetch began, and when the set in use was fetched (Unix nanoseconds).
+    began: Arc<AtomicI64>,
+    fetched: Arc<AtomicI64>,
+}
+
+impl Refresher {
+    pub(crate) fn new(source: Arc<dyn JwksSource>, policy: JwksRefresh) -> Self {
+        Self {
+            source,
+            policy,
+            began: Arc::new(AtomicI64::new(NEVER)),
+            fetched: Arc::new(AtomicI64::new(NEVER)),
+        }
+    }
+}
+
+fn nanos(at: OffsetDateTime) -> i64 {
+    i64::try_from(at.unix_timestamp_nanos()).unwrap_or(i64::MAX)
+}
+
+fn duration_nanos(d: Duration) -> i64 {
+    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
+}
+
+/// What checking a JWT came to.
+enum Verdict {
+    Valid(TokenRecord),
+    /// Its header names a key the set lacks: a fetch may find it.
+    UnknownKey,
+    Invalid,
+}
+
 /// What a JWT access token is checked against. Clones share the key set (so that `set_jwks`
-/// reaches every clone of a validator).
+/// reaches every clone of a validator), and its source's fetch times.
 #[derive(Clone)]
 pub(crate) struct JwtCheck {
     pub(crate) keys: Arc<RwLock<Jwks>>,
     pub(crate) issuer: String,
     pub(crate) audience: String,
     pub(crate) leeway: time::Duration,
+    pub(crate) refresher: Option<Refresher>,
 }
 
 #[derive(Deserialize)]
@@ -80,8 +200,77 @@ struct Claims {
 
 impl JwtCheck {
     /// The record `token` stands for, if it is a JWT access token this check accepts at `now`
-    /// (its expiry judged with the leeway); `None` for anything else.
-    pub(crate) fn verify(&self, token: &str, now: OffsetDateTime) -> Option<TokenRecord> {
+    /// (its expiry judged with the leeway); `None` for anything else. With a source, the set is
+    /// fetched first if it is too old, or after a first check if the token names a key it
+    /// lacks, as the policy allows.
+    pub(crate) async fn verify(&self, token: &str, now: OffsetDateTime) -> Option<TokenRecord> {
+        let Some(refresher) = &self.refresher else {
+            return self.check(token, now).into_record();
+        };
+        let policy = refresher.policy;
+        let stale = nanos(now).saturating_sub(refresher.fetched.load(Ordering::Acquire))
+            >= duration_nanos(policy.max_age);
+        if stale && self.fetch(refresher, now).await {
+            return self.check(token, now).into_record();
+        }
+        match self.check(token, now) {
+            Verdict::UnknownKey if self.fetch(refresher, now).await => {
+                self.check(token, now).into_record()
+            }
+            verdict => verdict.into_record(),
+        }
+    }
+
+    /// Fetches the set, if no fetch began within the policy's interval (and no other request
+    /// claimed this one): answers whether a new set is in use. A failed fetch keeps the set.
+    async fn fetch(&self, refresher: &Refresher, now: OffsetDateTime) -> bool {
+        let now_nanos = nanos(now);
+        let last = refresher.began.load(Ordering::Acquire);
+        if last != NEVER
+            && now_nanos.saturating_sub(last) < duration_nanos(refresher.policy.min_interval)
+        {
+            return false;
+        }
+        // One request fetches; the others go on with the set they have.
+        if refresher
+            .began
+            .compare_exchange(last, now_nanos, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return false;
+        }
+        match refresher.source.fetch().await {
+            Ok(keys) => {
+                *self
+                    .keys
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = keys;
+                refresher.fetched.store(now_nanos, Ordering::Release);
+                true
+            }
+            Err(error) => {
+                tracing::warn!(%error, "the JWK Set could not be fetched; the one in use is kept");
+                false
+            }
+        }
+    }
+
+    /// The check itself, against the set in use.
+    fn check(&self, token: &str, now: OffsetDateTime) -> Verdict {
+        let mut unknown_key = false;
+        match self.check_with(token, now, &mut unknown_key) {
+            Some(record) => Verdict::Valid(record),
+            None if unknown_key => Verdict::UnknownKey,
+            None => Verdict::Invalid,
+        }
+    }
+
+    fn check_with(
+        &self,
+        token: &str,
+        now: OffsetDateTime,
+        unknown_key: &mut bool,
+    ) -> Option<TokenRecord> {
         if token.len() > MAX_JWT_BYTES {
             return None;
         }
@@ -106,7 +295,10 @@ impl JwtCheck {
                 .read()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             let kid = header.kid?;
-            let key = keys.keys.iter().find(|k| k.kid == kid)?;
+            let Some(key) = keys.keys.iter().find(|k| k.kid == kid) else {
+                *unknown_key = true;
+                return None;
+            };
             // The key's algorithm decides; a header naming another is refused.
             if header.alg.as_deref() != Some(key.alg.as_str()) {
                 return None;
@@ -154,6 +346,15 @@ impl JwtCheck {
             family_id: None,
             audience: claims.aud.map(Audience::into_vec).unwrap_or_default(),
         })
+    }
+}
+
+impl Verdict {
+    fn into_record(self) -> Option<TokenRecord> {
+        match self {
+            Verdict::Valid(record) => Some(record),
+            _ => None,
+        }
     }
 }
 

@@ -193,6 +193,8 @@ pub use grant::device_code::{DeviceConfirmation, DeviceRequest};
 pub use jose::{sign_compact, Jwk, Jwks, JwsAlgorithm, TokenSigner};
 #[cfg(feature = "jwt")]
 pub use jose::{KeyError, LocalKeys};
+#[cfg(feature = "jwt")]
+pub use jwt::{JwksRefresh, JwksSource};
 pub use metadata::EndpointPaths;
 pub use pkce::{CodeChallenge, CodeChallengeMethod};
 pub use reason::Reason;

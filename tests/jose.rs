@@ -258,3 +258,44 @@ async fn what_a_signer_answers_is_checked() {
         Some("new")
     );
 }
+
+/// A staged key is published at once and signs only once activated: a rotation resource
+/// servers never notice. A first key signs even when staged (there is nothing else to sign
+/// with).
+#[tokio::test]
+async fn a_staged_key_is_published_before_it_signs() {
+    let keys = LocalKeys::new();
+    keys.generate("old", JwsAlgorithm::Es256).expect("a key");
+    let next = LocalKeys::new()
+        .generate("unused", JwsAlgorithm::EdDsa)
+        .expect("a key");
+    keys.stage_pkcs8("new", JwsAlgorithm::EdDsa, &next)
+        .expect("staged");
+    let kids: Vec<String> = keys.jwks().keys.into_iter().map(|k| k.kid).collect();
+    assert_eq!(kids, ["old", "new"]);
+    let signed = sign_compact(&keys, "at+jwt", &claims())
+        .await
+        .expect("signed");
+    let kid = |jwt: &str| jsonwebtoken::decode_header(jwt).expect("header").kid;
+    assert_eq!(
+        kid(&signed).as_deref(),
+        Some("old"),
+        "the staged key does not sign yet"
+    );
+    assert!(keys.activate("new"));
+    let signed = sign_compact(&keys, "at+jwt", &claims())
+        .await
+        .expect("signed");
+    assert_eq!(kid(&signed).as_deref(), Some("new"));
+    assert!(verify(&keys, &signed, jsonwebtoken::Algorithm::EdDSA).is_ok());
+    assert_eq!(
+        keys.stage_pkcs8("new", JwsAlgorithm::EdDsa, &next).err(),
+        Some(KeyError::DuplicateKid("new".to_owned()))
+    );
+
+    let first = LocalKeys::new();
+    first
+        .stage_pkcs8("only", JwsAlgorithm::EdDsa, &next)
+        .expect("staged");
+    assert_eq!(first.active_key().map(|k| k.0).as_deref(), Some("only"));
+}

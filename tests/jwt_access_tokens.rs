@@ -521,3 +521,132 @@ async fn a_jwt_names_the_resources_it_was_asked_for() {
     assert!(stored.validate(&bearer(&billing), &read).await.is_err());
     assert!(stored.validate(&bearer(&default), &read).await.is_ok());
 }
+
+/// The server's JWK Set, counted, optionally slow or failing: what a resource server's fetches
+/// of `jwks_uri` would meet.
+struct CountingSource {
+    server: grantor::AuthorizationServer,
+    fetches: std::sync::atomic::AtomicUsize,
+    delay: std::time::Duration,
+    failing: std::sync::atomic::AtomicBool,
+}
+
+#[grantor::async_trait]
+impl grantor::JwksSource for CountingSource {
+    async fn fetch(&self) -> Result<grantor::Jwks, grantor::BoxError> {
+        use std::sync::atomic::Ordering;
+        self.fetches.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(self.delay).await;
+        if self.failing.load(Ordering::SeqCst) {
+            return Err("the authorization server is down".into());
+        }
+        grantor::JwksSource::fetch(&self.server).await
+    }
+}
+
+impl CountingSource {
+    fn count(&self) -> usize {
+        self.fetches.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// A resource server given a JWK Set source learns keys as the server rotates them: at its
+/// first check, when a token names a key it lacks (but never twice within the interval, however
+/// many such tokens come, and one fetch for many concurrent ones), and when its set grows old
+/// (so an unpublished key stops checking); a failed fetch keeps the set it has.
+#[tokio::test]
+async fn a_resource_server_fetches_the_jwk_set_as_its_policy_says() {
+    use grantor::{BearerValidator, Jwks, JwksRefresh, ResourceRequest};
+    use std::sync::atomic::Ordering;
+    use std::time::Duration;
+
+    let keys = keys();
+    let signer = keys.clone();
+    let f = fixture_with(move |b| {
+        b.token_signer(signer)
+            .jwt_audience(AUDIENCE)
+            .access_token_format(AccessTokenFormat::Jwt)
+    });
+    let source = Arc::new(CountingSource {
+        server: f.server.clone(),
+        fetches: Default::default(),
+        delay: Duration::from_millis(20),
+        failing: Default::default(),
+    });
+    let validator = BearerValidator::jwt(Jwks::default(), ISSUER, AUDIENCE)
+        .with_clock(f.clock.clone())
+        .with_jwks_source(source.clone(), JwksRefresh::default());
+    let read: grantor::Scope = "read".parse().expect("scope");
+    let check = |token: String| {
+        let (validator, read) = (validator.clone(), read.clone());
+        async move {
+            validator
+                .validate(
+                    &ResourceRequest::new().with_authorization(format!("Bearer {token}")),
+                    &read,
+                )
+                .await
+                .is_ok()
+        }
+    };
+    let wait = |secs| f.clock.advance(Duration::from_secs(secs));
+
+    // The JWK Set may be kept five minutes (resource servers, caches).
+    assert_eq!(
+        f.server.jwks().header("Cache-Control"),
+        Some("public, max-age=300")
+    );
+
+    // The first check fetches the set.
+    let first = f.login().await.str("access_token");
+    assert!(check(first.clone()).await);
+    assert_eq!(source.count(), 1);
+    assert!(check(first.clone()).await);
+    assert_eq!(source.count(), 1, "a fresh set is not fetched again");
+
+    // The server rotates to k2: a token signed by it names a key the set lacks. Within the
+    // interval of the last fetch it is refused, with no fetch; after it, it is fetched.
+    keys.generate("k2", grantor::JwsAlgorithm::Es256)
+        .expect("a key");
+    let second = f.login().await.str("access_token");
+    assert!(!check(second.clone()).await);
+    assert_eq!(source.count(), 1);
+    wait(31);
+    let second = f.login().await.str("access_token");
+    assert!(check(second.clone()).await);
+    assert_eq!(source.count(), 2);
+
+    // A hundred concurrent tokens naming a made-up key: one fetch.
+    wait(31);
+    let made_up = {
+        let mut parts: Vec<String> = second.split('.').map(str::to_owned).collect();
+        parts[0] = base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            br#"{"typ":"at+jwt","alg":"ES256","kid":"no-such-key"}"#,
+        );
+        parts.join(".")
+    };
+    let checks: Vec<_> = (0..100)
+        .map(|_| tokio::spawn(check(made_up.clone())))
+        .collect();
+    for c in checks {
+        assert!(!c.await.expect("joined"));
+    }
+    assert_eq!(source.count(), 3, "one fetch for them all");
+
+    // k1 retired and unpublished by the server: once the set is older than its max age (5
+    // minutes), the next check fetches it, and k1's token no longer checks.
+    keys.retire("k1");
+    assert!(keys.unpublish("k1"));
+    assert!(check(first.clone()).await, "the set in use still has k1");
+    wait(300);
+    assert!(!check(first.clone()).await);
+    assert_eq!(source.count(), 4);
+    assert!(check(second.clone()).await);
+
+    // The server is down: the set in use is kept, and tokens still check.
+    source.failing.store(true, Ordering::SeqCst);
+    wait(301);
+    assert!(check(second.clone()).await);
+    assert_eq!(source.count(), 5);
+}

@@ -54,11 +54,27 @@ impl AuthorizationServer {
 
     /// The server's JWK Set (RFC 7517 §5), for its `jwks_uri`: the public keys of its
     /// [`token_signer`](crate::AuthorizationServerBuilder::token_signer), public members only.
-    /// Answers 404 when the server has no signer.
+    /// Answers 404 when the server has no signer. Resource servers and caches may keep it five
+    /// minutes (`Cache-Control: public, max-age=300`): publish a new key that long before it
+    /// signs ([`LocalKeys::stage_pkcs8`](crate::LocalKeys::stage_pkcs8)).
     pub fn jwks(&self) -> Response {
         match &self.inner.signer {
-            Some(signer) => Response::json(200, &signer.jwks()),
+            Some(signer) => Response::json(200, &signer.jwks())
+                .with_header("Cache-Control", "public, max-age=300"),
             None => Response::new(404),
+        }
+    }
+}
+
+/// In the server's own process, a resource server's JWT validator reads the JWK Set straight
+/// from the server.
+#[cfg(feature = "jwt")]
+#[async_trait::async_trait]
+impl crate::jwt::JwksSource for AuthorizationServer {
+    async fn fetch(&self) -> Result<crate::jose::Jwks, crate::error::BoxError> {
+        match &self.inner.signer {
+            Some(signer) => Ok(signer.jwks()),
+            None => Err("the authorization server has no token_signer".into()),
         }
     }
 }
