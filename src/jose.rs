@@ -54,8 +54,8 @@ pub struct Jwk {
     pub kty: String,
     /// The key id, as in the header of every token the key signs.
     pub kid: String,
-    /// What the key is for: `sig`.
-    #[serde(rename = "use")]
+    /// What the key is for: `sig` (the default when a set leaves it out).
+    #[serde(rename = "use", default = "signature_use")]
     pub use_: String,
     /// The algorithm the key signs with.
     pub alg: JwsAlgorithm,
@@ -76,11 +76,40 @@ pub struct Jwk {
     pub e: Option<String>,
 }
 
+fn signature_use() -> String {
+    "sig".to_owned()
+}
+
 /// A JWK Set (RFC 7517 §5): what `jwks_uri` serves.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Read from JSON, it keeps the signing keys it understands and leaves out the others (§5:
+/// implementations "SHOULD ignore JWKs within a JWK Set that use "kty" (key type) values that
+/// are not understood by them, that are missing required members, or for which values are out
+/// of the supported ranges"): keys of another algorithm, without a `kid` or an `alg`, or for
+/// encryption (`"use": "enc"`). A set one key of which is unreadable still checks tokens signed
+/// by the others.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Jwks {
     /// The published keys.
     pub keys: Vec<Jwk>,
+}
+
+impl<'de> Deserialize<'de> for Jwks {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Members {
+            keys: Vec<serde_json::Value>,
+        }
+        let members = Members::deserialize(deserializer)?;
+        Ok(Jwks {
+            keys: members
+                .keys
+                .into_iter()
+                .filter_map(|key| serde_json::from_value::<Jwk>(key).ok())
+                .filter(|key| key.use_ == "sig")
+                .collect(),
+        })
+    }
 }
 
 /// Signs tokens with the keys of one authorization server.

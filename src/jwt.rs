@@ -295,7 +295,8 @@ impl JwtCheck {
                 .read()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             let kid = header.kid?;
-            let Some(key) = keys.keys.iter().find(|k| k.kid == kid) else {
+            // A key published for encryption checks no signature.
+            let Some(key) = keys.keys.iter().find(|k| k.kid == kid && k.use_ == "sig") else {
                 *unknown_key = true;
                 return None;
             };

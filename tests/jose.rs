@@ -299,3 +299,48 @@ async fn a_staged_key_is_published_before_it_signs() {
         .expect("staged");
     assert_eq!(first.active_key().map(|k| k.0).as_deref(), Some("only"));
 }
+
+/// RFC 7517 appendix A.1's JWK Set: the EC key is for encryption (`"use": "enc"`, no `alg`),
+/// so only the RSA signing key is kept; keys of algorithms grantor does not check (`RS384`),
+/// or without a `kid`, are left out rather than spoiling the set (§5).
+#[test]
+fn a_jwk_set_keeps_the_signing_keys_it_understands() {
+    let rfc_7517_a1 = r#"{"keys":
+       [
+         {"kty":"EC",
+          "crv":"P-256",
+          "x":"MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4",
+          "y":"4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM",
+          "use":"enc",
+          "kid":"1"},
+
+         {"kty":"RSA",
+          "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw",
+          "e":"AQAB",
+          "alg":"RS256",
+          "kid":"2011-04-29"}
+       ]
+     }"#;
+    let set: grantor::Jwks = serde_json::from_str(rfc_7517_a1).expect("a JWK Set");
+    assert_eq!(set.keys.len(), 1);
+    let rsa = &set.keys[0];
+    assert_eq!(
+        (rsa.kid.as_str(), rsa.alg),
+        ("2011-04-29", JwsAlgorithm::Rs256)
+    );
+    assert_eq!(rsa.use_, "sig", "no use member: a signing key");
+    assert_eq!(rsa.e.as_deref(), Some("AQAB"));
+
+    let mixed = r#"{"keys":[
+        {"kty":"RSA","kid":"a","alg":"RS384","n":"AQAB","e":"AQAB"},
+        {"kty":"OKP","alg":"EdDSA","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"},
+        {"kty":"oct","kid":"s","k":"c2VjcmV0"},
+        {"kty":"OKP","kid":"ed","use":"sig","alg":"EdDSA","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}
+    ]}"#;
+    let set: grantor::Jwks = serde_json::from_str(mixed).expect("a JWK Set");
+    let kids: Vec<&str> = set.keys.iter().map(|k| k.kid.as_str()).collect();
+    assert_eq!(kids, ["ed"]);
+    // What is not a JWK Set at all is still an error.
+    assert!(serde_json::from_str::<grantor::Jwks>(r#"{"keys":{}}"#).is_err());
+    assert!(serde_json::from_str::<grantor::Jwks>("[]").is_err());
+}
