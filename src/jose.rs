@@ -76,6 +76,146 @@ pub struct Jwk {
     pub e: Option<String>,
 }
 
+impl Jwk {
+    fn signing(kid: &str, kty: &str, alg: JwsAlgorithm) -> Self {
+        Self {
+            kty: kty.to_owned(),
+            kid: kid.to_owned(),
+            use_: signature_use(),
+            alg,
+            crv: None,
+            x: None,
+            y: None,
+            n: None,
+            e: None,
+        }
+    }
+
+    /// An ES256 key from its P-256 point's coordinates, big-endian (each at most 32 bytes;
+    /// shorter ones are padded, as RFC 7518 §6.2.1.2 asks). `None` for longer ones.
+    pub fn es256(kid: &str, x: &[u8], y: &[u8]) -> Option<Self> {
+        let padded = |c: &[u8]| -> Option<String> {
+            let mut full = [0u8; 32];
+            let start = 32usize.checked_sub(c.len())?;
+            full.get_mut(start..)?.copy_from_slice(c);
+            Some(URL_SAFE_NO_PAD.encode(full))
+        };
+        let mut jwk = Self::signing(kid, "EC", JwsAlgorithm::Es256);
+        jwk.crv = Some("P-256".to_owned());
+        jwk.x = Some(padded(x)?);
+        jwk.y = Some(padded(y)?);
+        Some(jwk)
+    }
+
+    /// An EdDSA key from its 32-byte Ed25519 public key (RFC 8037 §2). `None` for another
+    /// length.
+    pub fn eddsa(kid: &str, public: &[u8]) -> Option<Self> {
+        if public.len() != 32 {
+            return None;
+        }
+        let mut jwk = Self::signing(kid, "OKP", JwsAlgorithm::EdDsa);
+        jwk.crv = Some("Ed25519".to_owned());
+        jwk.x = Some(URL_SAFE_NO_PAD.encode(public));
+        Some(jwk)
+    }
+
+    /// An RS256 key from its modulus and public exponent, big-endian; leading zero bytes are
+    /// dropped (RFC 7518 §6.3.1.1). `None` for a modulus under 2048 bits, or an empty exponent.
+    pub fn rs256(kid: &str, n: &[u8], e: &[u8]) -> Option<Self> {
+        let trimmed =
+            |b: &[u8]| -> Vec<u8> { b.iter().skip_while(|byte| **byte == 0).copied().collect() };
+        let (n, e) = (trimmed(n), trimmed(e));
+        if n.len() < 256 || e.is_empty() {
+            return None;
+        }
+        let mut jwk = Self::signing(kid, "RSA", JwsAlgorithm::Rs256);
+        jwk.n = Some(URL_SAFE_NO_PAD.encode(n));
+        jwk.e = Some(URL_SAFE_NO_PAD.encode(e));
+        Some(jwk)
+    }
+
+    /// The key of `alg` in a DER `SubjectPublicKeyInfo` (RFC 5280 §4.1.2.7), as a KMS or HSM
+    /// answers a public key (a PEM `PUBLIC KEY` block, decoded): a P-256 key for ES256 (RFC
+    /// 5480), an Ed25519 key for EdDSA (RFC 8410), an RSA key for RS256 (RFC 3279). `None` for
+    /// anything else, or a key of another algorithm.
+    ///
+    /// ```
+    /// # use grantor::{Jwk, JwsAlgorithm};
+    /// # use base64::Engine as _;
+    /// let spki = base64::engine::general_purpose::STANDARD
+    ///     .decode("MCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=")
+    ///     .unwrap();
+    /// let jwk = Jwk::from_spki_der("kms-1", JwsAlgorithm::EdDsa, &spki).unwrap();
+    /// assert_eq!(jwk.x.as_deref(), Some("Gb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE"));
+    /// assert!(Jwk::from_spki_der("kms-1", JwsAlgorithm::Es256, &spki).is_none());
+    /// ```
+    pub fn from_spki_der(kid: &str, alg: JwsAlgorithm, der: &[u8]) -> Option<Self> {
+        // id-ecPublicKey with prime256v1; id-Ed25519; rsaEncryption.
+        const EC: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+        const P256: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+        const ED25519: &[u8] = &[0x2b, 0x65, 0x70];
+        const RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+        let (spki, rest) = der_take(der, 0x30)?;
+        if !rest.is_empty() {
+            return None;
+        }
+        let (algorithm, rest) = der_take(spki, 0x30)?;
+        let (bits, rest) = der_take(rest, 0x03)?;
+        if !rest.is_empty() {
+            return None;
+        }
+        // A whole number of bytes: no unused bits.
+        let key = bits.strip_prefix(&[0])?;
+        let (oid, parameters) = der_take(algorithm, 0x06)?;
+        match alg {
+            JwsAlgorithm::Es256 if oid == EC && parameters == P256 => {
+                let point = key.strip_prefix(&[0x04])?;
+                if point.len() != 64 {
+                    return None;
+                }
+                Self::es256(kid, point.get(..32)?, point.get(32..)?)
+            }
+            JwsAlgorithm::EdDsa if oid == ED25519 && parameters.is_empty() => Self::eddsa(kid, key),
+            JwsAlgorithm::Rs256 if oid == RSA && matches!(parameters, [] | [0x05, 0x00]) => {
+                let (components, rest) = der_take(key, 0x30)?;
+                if !rest.is_empty() {
+                    return None;
+                }
+                let (n, rest) = der_take(components, 0x02)?;
+                let (e, rest) = der_take(rest, 0x02)?;
+                if !rest.is_empty() {
+                    return None;
+                }
+                Self::rs256(kid, n, e)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// One DER element of tag `tag` at the start of `input`: its contents, and what follows.
+/// Definite lengths of up to three bytes, which any public key fits.
+fn der_take(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
+    let (&found, rest) = input.split_first()?;
+    if found != tag {
+        return None;
+    }
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = match first {
+        0..=0x7f => (usize::from(first), rest),
+        0x81..=0x83 => {
+            let count = usize::from(first - 0x80);
+            let bytes = rest.get(..count)?;
+            let len = bytes
+                .iter()
+                .fold(0usize, |len, b| (len << 8) | usize::from(*b));
+            (len, rest.get(count..)?)
+        }
+        _ => return None,
+    };
+    Some((rest.get(..len)?, rest.get(len..)?))
+}
+
 fn signature_use() -> String {
     "sig".to_owned()
 }
@@ -242,40 +382,25 @@ mod local {
         }
 
         fn jwk(&self) -> Jwk {
-            let b64 = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
-            let mut jwk = Jwk {
-                kty: String::new(),
-                kid: self.kid.clone(),
-                use_: "sig".to_owned(),
-                alg: self.alg(),
-                crv: None,
-                x: None,
-                y: None,
-                n: None,
-                e: None,
-            };
-            match self.private.as_ref() {
+            let kid = &self.kid;
+            let jwk = match self.private.as_ref() {
                 Private::Es256(pair) => {
                     // An uncompressed point: 0x04, then x and y, 32 bytes each.
                     let point = pair.public_key().as_ref();
-                    jwk.kty = "EC".to_owned();
-                    jwk.crv = Some("P-256".to_owned());
-                    jwk.x = point.get(1..33).map(b64);
-                    jwk.y = point.get(33..65).map(b64);
+                    Jwk::es256(
+                        kid,
+                        point.get(1..33).unwrap_or_default(),
+                        point.get(33..65).unwrap_or_default(),
+                    )
                 }
-                Private::EdDsa(pair) => {
-                    jwk.kty = "OKP".to_owned();
-                    jwk.crv = Some("Ed25519".to_owned());
-                    jwk.x = Some(b64(pair.public_key().as_ref()));
-                }
+                Private::EdDsa(pair) => Jwk::eddsa(kid, pair.public_key().as_ref()),
                 Private::Rs256(pair) => {
                     let public: ring::rsa::PublicKeyComponents<Vec<u8>> = pair.public().into();
-                    jwk.kty = "RSA".to_owned();
-                    jwk.n = Some(b64(&public.n));
-                    jwk.e = Some(b64(&public.e));
+                    Jwk::rs256(kid, &public.n, &public.e)
                 }
-            }
-            jwk
+            };
+            // ring's keys are always of the right sizes.
+            jwk.unwrap_or_else(|| Jwk::signing(kid, "", self.alg()))
         }
     }
 
@@ -444,7 +569,10 @@ mod local {
                         .map_err(rejected)?,
                 ),
                 JwsAlgorithm::EdDsa => {
-                    Private::EdDsa(Ed25519KeyPair::from_pkcs8(pkcs8).map_err(rejected)?)
+                    // Version 1 documents too (OpenSSL's), which hold no public key to check.
+                    Private::EdDsa(
+                        Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8).map_err(rejected)?,
+                    )
                 }
                 JwsAlgorithm::Rs256 => {
                     Private::Rs256(RsaKeyPair::from_pkcs8(pkcs8).map_err(rejected)?)

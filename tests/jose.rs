@@ -344,3 +344,130 @@ fn a_jwk_set_keeps_the_signing_keys_it_understands() {
     assert!(serde_json::from_str::<grantor::Jwks>(r#"{"keys":{}}"#).is_err());
     assert!(serde_json::from_str::<grantor::Jwks>("[]").is_err());
 }
+
+/// RFC 9068 §3's example (figure 2), header and claims as the RFC writes them (`typ` in its
+/// `at+JWT` spelling), signed with the tests' RSA key under the RFC's `kid`: a resource server
+/// checking JWTs alone takes it, and reads the grant the RFC means.
+#[tokio::test]
+async fn rfc_9068s_example_token_is_taken_by_a_resource_server() {
+    use grantor::{BearerValidator, ManualClock, ResourceRequest, Scope};
+    use std::sync::Arc;
+
+    let header = r#"{"typ":"at+JWT","alg":"RS256","kid":"RjEwOwOA"}"#;
+    let claims = r#"{
+     "iss": "https://authorization-server.example.com/",
+     "sub": "5ba552d67",
+     "aud":   "https://rs.example.com/",
+     "exp": 1639528912,
+     "iat": 1618354090,
+     "jti" : "dbe39bf3a3ba4238a513f51d6e1691c4",
+     "client_id": "s6BhdRkqt3",
+     "scope": "openid profile reademail"
+   }"#;
+    let keys = LocalKeys::new();
+    let der = STANDARD.decode(TEST_RSA_PKCS8).expect("the test key");
+    keys.add_pkcs8("RjEwOwOA", JwsAlgorithm::Rs256, &der)
+        .expect("the RSA key");
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header),
+        URL_SAFE_NO_PAD.encode(claims)
+    );
+    let signature = keys
+        .sign("RjEwOwOA", input.as_bytes())
+        .await
+        .expect("signed");
+    let jwt = format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature));
+
+    // Between its iat and its exp.
+    let clock = Arc::new(ManualClock::new(
+        time::OffsetDateTime::from_unix_timestamp(1_630_000_000).expect("an instant"),
+    ));
+    let validator = BearerValidator::jwt(
+        keys.jwks(),
+        "https://authorization-server.example.com/",
+        "https://rs.example.com/",
+    )
+    .with_clock(clock.clone());
+    let request = ResourceRequest::new().with_authorization(format!("Bearer {jwt}"));
+    let needed: Scope = "reademail".parse().expect("scope");
+    let grant = validator.validate(&request, &needed).await.expect("taken");
+    assert_eq!(grant.client_id.as_str(), "s6BhdRkqt3");
+    assert_eq!(grant.user_id.expect("a user").as_str(), "5ba552d67");
+    assert_eq!(grant.scope.as_str(), "openid profile reademail");
+    assert_eq!(grant.audience, ["https://rs.example.com/"]);
+    assert_eq!(grant.expires_at.unix_timestamp(), 1_639_528_912);
+    // After its exp (and the leeway), refused.
+    clock.set(time::OffsetDateTime::from_unix_timestamp(1_639_528_912 + 61).expect("an instant"));
+    assert!(validator.validate(&request, &needed).await.is_err());
+}
+
+/// A public key as a KMS answers it (a DER SubjectPublicKeyInfo, here made by OpenSSL for the
+/// tests' keys) gives the very JWK `LocalKeys` publishes for the private key; anything else
+/// gives none, and no input panics.
+#[test]
+fn a_jwk_is_made_from_a_subject_public_key_info() {
+    use grantor::Jwk;
+
+    let key = |name: &str| {
+        let path = format!("{}/tests/keys/{name}", env!("CARGO_MANIFEST_DIR"));
+        STANDARD
+            .decode(std::fs::read_to_string(&path).expect(&path).trim())
+            .expect("base64")
+    };
+    let cases = [
+        ("rsa2048", JwsAlgorithm::Rs256),
+        ("p256", JwsAlgorithm::Es256),
+        ("ed25519", JwsAlgorithm::EdDsa),
+    ];
+    for (name, alg) in cases {
+        let keys = LocalKeys::new();
+        // OpenSSL's Ed25519 document is PKCS#8 version 1 (no public key): taken too.
+        keys.add_pkcs8("k", alg, &key(&format!("{name}-test-only.pkcs8.b64")))
+            .expect("the private key");
+        let spki = key(&format!("{name}-test-only.spki.b64"));
+        let jwk = Jwk::from_spki_der("k", alg, &spki).expect("a JWK");
+        assert_eq!(jwk, keys.jwks().keys[0], "{name}");
+        // Another algorithm's key, a truncated one, one with trailing bytes: none.
+        for other in cases.iter().map(|c| c.1).filter(|a| *a != alg) {
+            assert!(Jwk::from_spki_der("k", other, &spki).is_none(), "{name}");
+        }
+        for cut in 0..spki.len() {
+            assert!(
+                Jwk::from_spki_der("k", alg, &spki[..cut]).is_none(),
+                "{name} {cut}"
+            );
+        }
+        let mut longer = spki.clone();
+        longer.push(0);
+        assert!(Jwk::from_spki_der("k", alg, &longer).is_none());
+        // Any byte changed: no panic (and, where it still parses, a key of the right shape).
+        for i in 0..spki.len() {
+            let mut changed = spki.clone();
+            changed[i] ^= 0xa5;
+            let _ = Jwk::from_spki_der("k", alg, &changed);
+        }
+    }
+    assert!(Jwk::from_spki_der("k", JwsAlgorithm::Es256, &[]).is_none());
+    assert!(Jwk::from_spki_der("k", JwsAlgorithm::Rs256, &[0x30, 0x84, 0, 0, 0, 1]).is_none());
+
+    // Coordinates shorter than 32 bytes are padded; longer ones refused.
+    let jwk = Jwk::es256("k", &[1], &[0; 32]).expect("padded");
+    let x = URL_SAFE_NO_PAD
+        .decode(jwk.x.expect("x"))
+        .expect("base64url");
+    assert_eq!((x.len(), x[31]), (32, 1));
+    assert!(Jwk::es256("k", &[0; 33], &[0; 32]).is_none());
+    // An RSA modulus with a leading zero byte (as DER writes a positive integer) is trimmed;
+    // a short one refused.
+    let mut n = vec![0u8];
+    n.extend([0xc1; 256]);
+    let jwk = Jwk::rs256("k", &n, &[1, 0, 1]).expect("a key");
+    assert_eq!(
+        URL_SAFE_NO_PAD.decode(jwk.n.expect("n")).expect("n").len(),
+        256
+    );
+    assert_eq!(jwk.e.as_deref(), Some("AQAB"));
+    assert!(Jwk::rs256("k", &[0xc1; 128], &[1, 0, 1]).is_none());
+    assert!(Jwk::eddsa("k", &[0; 31]).is_none());
+}
