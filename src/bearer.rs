@@ -383,7 +383,7 @@ impl BearerValidator {
     ) -> Self {
         Self {
             source: Source::Jwt(Arc::new(crate::jwt::JwtCheck {
-                keys: Arc::new(std::sync::RwLock::new(keys)),
+                keys: Arc::new(std::sync::RwLock::new(Arc::new(keys))),
                 issuer: issuer.into(),
                 audience: audience.into(),
                 leeway: time::Duration::seconds(60),
@@ -402,10 +402,7 @@ impl BearerValidator {
     pub fn set_jwks(&self, keys: crate::jose::Jwks) -> bool {
         match &self.source {
             Source::Jwt(check) => {
-                *check
-                    .keys
-                    .write()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner) = keys;
+                check.replace_keys(keys);
                 true
             }
             Source::Store(_) => false,

@@ -147,7 +147,9 @@ enum Verdict {
 /// reaches every clone of a validator), and its source's fetch times.
 #[derive(Clone)]
 pub(crate) struct JwtCheck {
-    pub(crate) keys: Arc<RwLock<Jwks>>,
+    /// The set in use, swapped whole: a check takes it out of the lock and verifies without
+    /// holding it.
+    pub(crate) keys: Arc<RwLock<Arc<Jwks>>>,
     pub(crate) issuer: String,
     pub(crate) audience: String,
     pub(crate) leeway: time::Duration,
@@ -241,10 +243,7 @@ impl JwtCheck {
         }
         match refresher.source.fetch().await {
             Ok(keys) => {
-                *self
-                    .keys
-                    .write()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner) = keys;
+                self.replace_keys(keys);
                 refresher.fetched.store(now_nanos, Ordering::Release);
                 true
             }
@@ -253,6 +252,14 @@ impl JwtCheck {
                 false
             }
         }
+    }
+
+    /// Puts `keys` in use (for this check's clones too).
+    pub(crate) fn replace_keys(&self, keys: Jwks) {
+        *self
+            .keys
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(keys);
     }
 
     /// The check itself, against the set in use.
@@ -290,10 +297,12 @@ impl JwtCheck {
         let signature = URL_SAFE_NO_PAD.decode(signature_b64).ok()?;
         let signing_input = token.get(..header_b64.len() + 1 + claims_b64.len())?;
         {
-            let keys = self
-                .keys
-                .read()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let keys = Arc::clone(
+                &self
+                    .keys
+                    .read()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            );
             let kid = header.kid?;
             // A key published for encryption checks no signature.
             let Some(key) = keys.keys.iter().find(|k| k.kid == kid && k.use_ == "sig") else {
