@@ -34,8 +34,10 @@
 //!   missing: a restarted server still honours every token it issued). The tables are created at
 //!   start, and expired rows deleted a minute apart. Not together with `REDIS_URL`;
 //! - `SIGNING_KEY_FILE`: the PKCS#8 file of the ES256 key that signs the `api` client's JWT
-//!   access tokens (created if missing), so that several copies of the server, or a restarted
-//!   one, publish the same key at `/oauth/jwks`; default: a key made at start, in memory;
+//!   access tokens (created if missing, readable by its owner only), so that several copies of
+//!   the server, or a restarted one, publish the same key at `/oauth/jwks` (its `kid` is its
+//!   RFC 7638 thumbprint); default: a key made at start, in memory (with `REDIS_URL` or
+//!   `DATABASE_URL`, the server warns that copies will not share it);
 //! - `REFRESH_GRACE_SECONDS`: how long a just-rotated refresh token may be presented again by
 //!   its own client (a retry after a lost reply) and get a fresh pair instead of revoking its
 //!   family; default `0`, off;
@@ -500,40 +502,57 @@ pub fn own_api(issuer: &str) -> String {
 pub const OTHER_API: &str = "https://api.example.com";
 
 /// The keys that sign JWT access tokens: the ES256 key in `SIGNING_KEY_FILE` (PKCS#8, made and
-/// written there if missing), or one made now, in memory.
+/// written there if missing), or one made now, in memory. Its `kid` is its JWK thumbprint (RFC
+/// 7638), so every copy of the server that loads the file publishes the same.
 fn signing_keys() -> Result<Arc<LocalKeys>, Box<dyn Error>> {
+    let path = std::env::var_os("SIGNING_KEY_FILE");
+    signing_keys_from(path.as_deref().map(std::path::Path::new))
+}
+
+/// [`signing_keys`] from the file at `path`, if given.
+pub fn signing_keys_from(path: Option<&std::path::Path>) -> Result<Arc<LocalKeys>, Box<dyn Error>> {
+    let pkcs8 = match path {
+        Some(path) => key_file(path)?,
+        None => LocalKeys::new().generate("new", JwsAlgorithm::Es256)?,
+    };
+    // The thumbprint of the key's public half, read off a set holding it alone.
+    let probe = LocalKeys::new();
+    probe.add_pkcs8("probe", JwsAlgorithm::Es256, &pkcs8)?;
+    let kid = grantor::TokenSigner::jwks(&probe)
+        .keys
+        .first()
+        .and_then(grantor::Jwk::thumbprint)
+        .ok_or("the signing key has no thumbprint")?;
     let keys = Arc::new(LocalKeys::new());
-    let Some(path) = std::env::var_os("SIGNING_KEY_FILE") else {
-        keys.generate(
-            &format!("demo-{}", grantor::FamilyId::generate()),
-            JwsAlgorithm::Es256,
-        )?;
-        return Ok(keys);
-    };
-    let pkcs8 = match std::fs::read(&path) {
-        Ok(pkcs8) => pkcs8,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let pkcs8 = LocalKeys::new().generate("new", JwsAlgorithm::Es256)?;
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            match options.open(&path) {
-                Ok(mut file) => std::io::Write::write_all(&mut file, &pkcs8)?,
-                // Another copy of the server wrote it first: use that one.
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(e.into()),
-            }
-            std::fs::read(&path)?
-        }
-        Err(e) => return Err(e.into()),
-    };
-    // The key id names the key itself, so every copy that loads the file publishes the same.
-    let digest =
-        sha2::Digest::finalize(sha2::Digest::chain_update(sha2::Sha256::default(), &pkcs8));
-    let kid: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
     keys.add_pkcs8(&kid, JwsAlgorithm::Es256, &pkcs8)?;
     Ok(keys)
+}
+
+/// The PKCS#8 key in the file at `path`; if there is none, a new key, written there whole
+/// before anyone can read it (a file of its own first, then linked to `path`, which fails if
+/// another copy of the server got there first: then that one's key is read).
+fn key_file(path: &std::path::Path) -> Result<Vec<u8>, Box<dyn Error>> {
+    match std::fs::read(path) {
+        Ok(pkcs8) => return Ok(pkcs8),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+        Err(_) => {}
+    }
+    let pkcs8 = LocalKeys::new().generate("new", JwsAlgorithm::Es256)?;
+    let draft = path.with_extension(format!("new-{}", grantor::FamilyId::generate()));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let written = options
+        .open(&draft)
+        .and_then(|mut file| std::io::Write::write_all(&mut file, &pkcs8).and(file.sync_all()))
+        .and_then(|()| std::fs::hard_link(&draft, path));
+    let _ = std::fs::remove_file(&draft);
+    match written {
+        Ok(()) => Ok(pkcs8),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(std::fs::read(path)?),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// One entry of the protected `/api/users` list.
@@ -737,7 +756,9 @@ async fn front_page(State(app): State<App>) -> axum::response::Response {
         ),
         (
             "GET",
-            "/.well-known/oauth-protected-resource/api".to_owned(),
+            ProtectedResourceMetadata::new(own_api(base))
+                .well_known_path()
+                .unwrap_or_default(),
             "metadata of the protected resource <issuer>/api (RFC 9728)",
         ),
         (
@@ -1694,6 +1715,12 @@ async fn run() -> Result<(), Box<dyn Error>> {
         Storage::Redis(url) => eprintln!("keeping tokens in Redis at {}", place(url)),
         Storage::Database(url) => eprintln!("keeping tokens in the database at {}", place(url)),
         Storage::Memory => {}
+    }
+    if !matches!(storage, Storage::Memory) && std::env::var_os("SIGNING_KEY_FILE").is_none() {
+        eprintln!(
+            "warning: no SIGNING_KEY_FILE: this copy signs JWTs with a key of its own, so copies \
+             sharing the store publish different keys at /oauth/jwks (a restart, a new one)"
+        );
     }
     if !settings.refresh_grace.is_zero() {
         eprintln!(

@@ -6,13 +6,19 @@
 //! header of every token it signs) and one algorithm: ES256 (ECDSA P-256), EdDSA (Ed25519) or
 //! RS256 (RSASSA-PKCS1-v1_5 with SHA-256).
 //!
-//! Rotation, with [`LocalKeys`]: add the new key and make it the active one (new tokens are
-//! signed with it at once); [`retire`](LocalKeys::retire) the old one, which then signs nothing
-//! but stays published, so that resource servers still check the tokens it signed; once those
-//! have expired, [`unpublish`](LocalKeys::unpublish) it.
+//! Rotation, with [`LocalKeys`]: [`stage`](LocalKeys::stage_pkcs8) the new key (published,
+//! not signing); once resource servers have had time to learn it (longer than the JWK Set may
+//! be cached, five minutes), [`activate`](LocalKeys::activate) it and
+//! [`retire`](LocalKeys::retire) the old one, which then signs nothing but stays published, so
+//! that resource servers still check the tokens it signed; once those have expired,
+//! [`unpublish`](LocalKeys::unpublish) it. ([`add_pkcs8`](LocalKeys::add_pkcs8) and
+//! [`generate`](LocalKeys::generate) make a key active at once: for a first key, or a rotation
+//! whose resource servers fetch an unknown `kid` at once, as a
+//! [`JwksSource`](crate::JwksSource) does.)
 //!
-//! This is the first part of JWT access tokens: the keys, the signing of a compact JWS and the
-//! JWK Set. Issuing access tokens as JWTs comes next.
+//! A host with its own signer publishes its keys with [`Jwk::from_spki_der`] (or
+//! [`Jwk::es256`], [`Jwk::eddsa`], [`Jwk::rs256`]) and names them with
+//! [`Jwk::thumbprint`].
 
 use async_trait::async_trait;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -134,6 +140,56 @@ impl Jwk {
         Some(jwk)
     }
 
+    /// The key's JWK SHA-256 thumbprint (RFC 7638), base64url: a `kid` that names the key
+    /// itself, the same wherever the key is published. `None` for a key missing a member its
+    /// type requires.
+    ///
+    /// ```
+    /// use grantor::Jwks;
+    ///
+    /// // RFC 7638 §3.1's example key and thumbprint.
+    /// let set: Jwks = serde_json::from_str(r#"{"keys":[{"kty":"RSA","alg":"RS256","kid":"2011-04-29","e":"AQAB",
+    ///   "n":"0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw"}]}"#).unwrap();
+    /// assert_eq!(
+    ///     set.keys[0].thumbprint().as_deref(),
+    ///     Some("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs")
+    /// );
+    /// ```
+    pub fn thumbprint(&self) -> Option<String> {
+        use sha2::Digest as _;
+        // §3.2: the required members only, in lexicographic order, no whitespace. Their
+        // values are base64url or curve names, which JSON writes as they are; a value with any
+        // other character is no key of these types.
+        let member = |m: &Option<String>| {
+            m.as_deref()
+                .filter(|v| {
+                    v.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                })
+                .map(str::to_owned)
+        };
+        let canonical = match self.kty.as_str() {
+            "EC" => format!(
+                r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#,
+                member(&self.crv)?,
+                member(&self.x)?,
+                member(&self.y)?
+            ),
+            "OKP" => format!(
+                r#"{{"crv":"{}","kty":"OKP","x":"{}"}}"#,
+                member(&self.crv)?,
+                member(&self.x)?
+            ),
+            "RSA" => format!(
+                r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#,
+                member(&self.e)?,
+                member(&self.n)?
+            ),
+            _ => return None,
+        };
+        Some(URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(canonical.as_bytes())))
+    }
+
     /// The key of `alg` in a DER `SubjectPublicKeyInfo` (RFC 5280 §4.1.2.7), as a KMS or HSM
     /// answers a public key (a PEM `PUBLIC KEY` block, decoded): a P-256 key for ES256 (RFC
     /// 5480), an Ed25519 key for EdDSA (RFC 8410), an RSA key for RS256 (RFC 3279). `None` for
@@ -225,8 +281,9 @@ fn signature_use() -> String {
 /// Read from JSON, it keeps the signing keys it understands and leaves out the others (§5:
 /// implementations "SHOULD ignore JWKs within a JWK Set that use "kty" (key type) values that
 /// are not understood by them, that are missing required members, or for which values are out
-/// of the supported ranges"): keys of another algorithm, without a `kid` or an `alg`, or for
-/// encryption (`"use": "enc"`). A set one key of which is unreadable still checks tokens signed
+/// of the supported ranges"): keys of another algorithm, without a `kid`, RSA keys without an
+/// `alg`, or keys for encryption (`"use": "enc"`). A P-256 or Ed25519 key without an `alg`
+/// has the one algorithm its curve signs with. A set one key of which is unreadable still checks tokens signed
 /// by the others.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Jwks {
@@ -245,7 +302,25 @@ impl<'de> Deserialize<'de> for Jwks {
             keys: members
                 .keys
                 .into_iter()
-                .filter_map(|key| serde_json::from_value::<Jwk>(key).ok())
+                .filter_map(|mut key| {
+                    // A key without `alg` whose type names one algorithm has that one (a
+                    // P-256 key signs ES256, an Ed25519 key EdDSA); an RSA key could be one
+                    // of several, and is left out.
+                    if let Some(object) = key.as_object_mut() {
+                        if !object.contains_key("alg") {
+                            let text = |name: &str| object.get(name).and_then(|v| v.as_str());
+                            let alg = match (text("kty"), text("crv")) {
+                                (Some("EC"), Some("P-256")) => Some("ES256"),
+                                (Some("OKP"), Some("Ed25519")) => Some("EdDSA"),
+                                _ => None,
+                            };
+                            if let Some(alg) = alg {
+                                object.insert("alg".to_owned(), alg.into());
+                            }
+                        }
+                    }
+                    serde_json::from_value::<Jwk>(key).ok()
+                })
                 .filter(|key| key.use_ == "sig")
                 .collect(),
         })
@@ -541,6 +616,9 @@ mod local {
         /// assert!(keys.activate("2026-12"));
         /// keys.retire("2026-11");
         /// ```
+        ///
+        /// A key staged into a set with no active key (the first one, or after every other was
+        /// retired) is made active at once: there is nothing else to sign with.
         ///
         /// # Errors
         ///

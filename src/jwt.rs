@@ -14,8 +14,11 @@
 //! it lacks (a rotation), never more often than [`JwksRefresh::min_interval`]: a stream of tokens
 //! naming made-up keys costs one fetch per interval, not one each.
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
+use std::task::Poll;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -76,12 +79,15 @@ where
 #[non_exhaustive]
 pub struct JwksRefresh {
     /// A set older than this is fetched again before it is used (default 5 minutes): a key
-    /// unpublished by the server is refused here at most this long after.
+    /// unpublished by the server is refused here at most this long after (while the source
+    /// answers).
     pub max_age: Duration,
     /// No fetch starts sooner than this after the last one began, whatever tokens come
-    /// (default 30 seconds): a token naming a key the set lacks fetches it at once, unless a
-    /// fetch began this recently.
+    /// (default 30 seconds, at least 1): a token naming a key the set lacks fetches it at once,
+    /// unless a fetch began this recently.
     pub min_interval: Duration,
+    /// How long a fetch may take before it counts as failed (default 10 seconds).
+    pub fetch_timeout: Duration,
 }
 
 impl Default for JwksRefresh {
@@ -89,6 +95,7 @@ impl Default for JwksRefresh {
         Self {
             max_age: Duration::from_secs(300),
             min_interval: Duration::from_secs(30),
+            fetch_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -99,14 +106,25 @@ impl JwksRefresh {
         Self {
             max_age,
             min_interval,
+            ..Self::default()
         }
     }
+
+    /// Gives up a fetch that takes longer than `timeout`.
+    pub fn with_fetch_timeout(mut self, timeout: Duration) -> Self {
+        self.fetch_timeout = timeout;
+        self
+    }
 }
+
+/// The longest a check waits for a fetch another request has in flight, when the set in use
+/// cannot check its token (a first check, a key just rotated to).
+const WAIT_FOR_FETCH: Duration = Duration::from_secs(2);
 
 /// Never: the instant before any other, as nanoseconds since the epoch.
 const NEVER: i64 = i64::MIN;
 
-/// A validator's JWK Set source, its policy, and when it last fetched (shared by clones).
+/// A validator's JWK Set source, its policy, and its fetches (shared by clones).
 #[derive(Clone)]
 pub(crate) struct Refresher {
     pub(crate) source: Arc<dyn JwksSource>,
@@ -114,17 +132,69 @@ pub(crate) struct Refresher {
     /// When the last fetch began, and when the set in use was fetched (Unix nanoseconds).
     began: Arc<AtomicI64>,
     fetched: Arc<AtomicI64>,
+    /// Whether a fetch is under way: at most one is.
+    in_flight: Arc<AtomicBool>,
 }
 
 impl Refresher {
-    pub(crate) fn new(source: Arc<dyn JwksSource>, policy: JwksRefresh) -> Self {
+    pub(crate) fn new(source: Arc<dyn JwksSource>, mut policy: JwksRefresh) -> Self {
+        policy.min_interval = policy.min_interval.max(Duration::from_secs(1));
         Self {
             source,
             policy,
             began: Arc::new(AtomicI64::new(NEVER)),
             fetched: Arc::new(AtomicI64::new(NEVER)),
+            in_flight: Arc::new(AtomicBool::new(false)),
         }
     }
+
+    /// Whether `at` (a stored instant) is at least `span` before `now`. An instant after `now`
+    /// (the clock was set back) counts as long past: a clock set back never freezes fetches.
+    fn long_past(at: i64, now: i64, span: Duration) -> bool {
+        at == NEVER || now < at || now.saturating_sub(at) >= duration_nanos(span)
+    }
+
+    fn is_stale(&self, now: i64) -> bool {
+        Self::long_past(
+            self.fetched.load(Ordering::Acquire),
+            now,
+            self.policy.max_age,
+        )
+    }
+}
+
+/// A fetch under way. Dropped (the fetch done, failed, or its request abandoned), it lets
+/// another begin; abandoned before it finished, it also gives back the interval it claimed,
+/// so that a request cancelled mid-fetch holds up nobody's keys.
+struct FetchClaim<'a> {
+    refresher: &'a Refresher,
+    previous: i64,
+    finished: bool,
+}
+
+impl Drop for FetchClaim<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.refresher.began.store(self.previous, Ordering::Release);
+        }
+        self.refresher.in_flight.store(false, Ordering::Release);
+    }
+}
+
+/// `future`'s output, or `None` if `limit` passes first.
+async fn within<F: Future>(future: F, limit: Duration) -> Option<F::Output> {
+    let mut future = std::pin::pin!(future);
+    let mut deadline = futures_timer::Delay::new(limit);
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(output) = future.as_mut().poll(cx) {
+            return Poll::Ready(Some(output));
+        }
+        if Pin::new(&mut deadline).poll(cx).is_ready() {
+            return Poll::Ready(None);
+        }
+        Poll::Pending
+    })
+    .await
 }
 
 fn nanos(at: OffsetDateTime) -> i64 {
@@ -209,49 +279,78 @@ impl JwtCheck {
         let Some(refresher) = &self.refresher else {
             return self.check(token, now).into_record();
         };
-        let policy = refresher.policy;
-        let stale = nanos(now).saturating_sub(refresher.fetched.load(Ordering::Acquire))
-            >= duration_nanos(policy.max_age);
-        if stale && self.fetch(refresher, now).await {
-            return self.check(token, now).into_record();
+        // A set too old is fetched again first (or, if another request is fetching it, or one
+        // began too recently, the set in use serves meanwhile).
+        if refresher.is_stale(nanos(now)) {
+            self.refresh(refresher, now, false).await;
         }
         match self.check(token, now) {
-            Verdict::UnknownKey if self.fetch(refresher, now).await => {
+            Verdict::UnknownKey if self.refresh(refresher, now, true).await => {
                 self.check(token, now).into_record()
             }
             verdict => verdict.into_record(),
         }
     }
 
-    /// Fetches the set, if no fetch began within the policy's interval (and no other request
-    /// claimed this one): answers whether a new set is in use. A failed fetch keeps the set.
-    async fn fetch(&self, refresher: &Refresher, now: OffsetDateTime) -> bool {
+    /// Fetches the set if no fetch is under way and none began within the policy's interval;
+    /// or, if one is under way and `wait`, waits for it (a little). Answers whether another set
+    /// may be in use since the call began. A failed fetch keeps the set in use.
+    async fn refresh(&self, refresher: &Refresher, now: OffsetDateTime, wait: bool) -> bool {
         let now_nanos = nanos(now);
-        let last = refresher.began.load(Ordering::Acquire);
-        if last != NEVER
-            && now_nanos.saturating_sub(last) < duration_nanos(refresher.policy.min_interval)
+        let before = refresher.fetched.load(Ordering::Acquire);
+        let may_begin = |refresher: &Refresher| {
+            Refresher::long_past(
+                refresher.began.load(Ordering::Acquire),
+                now_nanos,
+                refresher.policy.min_interval,
+            )
+        };
+        if may_begin(refresher)
+            && refresher
+                .in_flight
+                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
         {
+            // A fetch that ended between the look and the claim counts too.
+            if !may_begin(refresher) {
+                refresher.in_flight.store(false, Ordering::Release);
+                return refresher.fetched.load(Ordering::Acquire) != before;
+            }
+            let mut claim = FetchClaim {
+                refresher,
+                previous: refresher.began.swap(now_nanos, Ordering::AcqRel),
+                finished: false,
+            };
+            let fetched = within(refresher.source.fetch(), refresher.policy.fetch_timeout).await;
+            // Done or failed, the fetch counts for the interval.
+            claim.finished = true;
+            return match fetched {
+                Some(Ok(keys)) => {
+                    self.replace_keys(keys);
+                    refresher.fetched.store(now_nanos, Ordering::Release);
+                    true
+                }
+                Some(Err(error)) => {
+                    tracing::warn!(%error, "the JWK Set could not be fetched; the one in use is kept");
+                    false
+                }
+                None => {
+                    tracing::warn!("fetching the JWK Set timed out; the one in use is kept");
+                    false
+                }
+            };
+        }
+        if !wait || !refresher.in_flight.load(Ordering::Acquire) {
             return false;
         }
-        // One request fetches; the others go on with the set they have.
-        if refresher
-            .began
-            .compare_exchange(last, now_nanos, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
-            return false;
+        // Another request is fetching: wait for it, a little.
+        let step = Duration::from_millis(5);
+        let mut waited = Duration::ZERO;
+        while refresher.in_flight.load(Ordering::Acquire) && waited < WAIT_FOR_FETCH {
+            futures_timer::Delay::new(step).await;
+            waited += step;
         }
-        match refresher.source.fetch().await {
-            Ok(keys) => {
-                self.replace_keys(keys);
-                refresher.fetched.store(now_nanos, Ordering::Release);
-                true
-            }
-            Err(error) => {
-                tracing::warn!(%error, "the JWK Set could not be fetched; the one in use is kept");
-                false
-            }
-        }
+        refresher.fetched.load(Ordering::Acquire) != before
     }
 
     /// Puts `keys` in use (for this check's clones too).

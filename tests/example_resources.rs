@@ -207,3 +207,60 @@ async fn an_unknown_resource_is_invalid_target() {
     assert_eq!(page.status, 302, "{}", page.body);
     assert_eq!(page.location_params()["error"], "invalid_target");
 }
+
+/// `SIGNING_KEY_FILE`: copies of the server starting together on a missing file make one key
+/// between them, written whole and readable by its owner only; a restart reads it back; the
+/// key's id is its JWK thumbprint (RFC 7638), so they all publish the same JWK Set.
+#[test]
+fn copies_starting_together_share_one_signing_key() {
+    use grantor::TokenSigner as _;
+
+    let dir = std::env::temp_dir().join(format!("grantor-keys-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a folder");
+    let path = dir.join("signing.der");
+    let _ = std::fs::remove_file(&path);
+    let sets: Vec<grantor::Jwks> = std::thread::scope(|scope| {
+        let copies: Vec<_> = (0..8)
+            .map(|_| {
+                scope.spawn(|| {
+                    example::signing_keys_from(Some(&path))
+                        .expect("keys")
+                        .jwks()
+                })
+            })
+            .collect();
+        copies
+            .into_iter()
+            .map(|c| c.join().expect("joined"))
+            .collect()
+    });
+    for set in &sets {
+        assert_eq!(set, &sets[0]);
+    }
+    let key = &sets[0].keys[0];
+    assert_eq!(Some(key.kid.clone()), key.thumbprint());
+    let restarted = example::signing_keys_from(Some(&path))
+        .expect("keys")
+        .jwks();
+    assert_eq!(restarted, sets[0]);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&path)
+            .expect("the file")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // Nothing but the key file is left in the folder.
+    let names: Vec<_> = std::fs::read_dir(&dir)
+        .expect("the folder")
+        .map(|e| e.expect("an entry").file_name())
+        .collect();
+    assert_eq!(names, ["signing.der"]);
+    let _ = std::fs::remove_dir_all(&dir);
+    // Without a file, each start makes a key of its own.
+    let a = example::signing_keys_from(None).expect("keys").jwks();
+    let b = example::signing_keys_from(None).expect("keys").jwks();
+    assert_ne!(a, b);
+}

@@ -554,7 +554,7 @@ impl CountingSource {
 /// first check, when a token names a key it lacks (but never twice within the interval, however
 /// many such tokens come, and one fetch for many concurrent ones), and when its set grows old
 /// (so an unpublished key stops checking); a failed fetch keeps the set it has.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_resource_server_fetches_the_jwk_set_as_its_policy_says() {
     use grantor::{BearerValidator, Jwks, JwksRefresh, ResourceRequest};
     use std::sync::atomic::Ordering;
@@ -649,4 +649,124 @@ async fn a_resource_server_fetches_the_jwk_set_as_its_policy_says() {
     wait(301);
     assert!(check(second.clone()).await);
     assert_eq!(source.count(), 5);
+}
+
+/// A JWT validator fetching from `source` (the fixture's server, counted), and a check of
+/// `token` for scope `read` with it.
+struct Fetching {
+    f: Fixture,
+    source: Arc<CountingSource>,
+    validator: grantor::BearerValidator,
+}
+
+impl Fetching {
+    fn new(delay: std::time::Duration, refresh: grantor::JwksRefresh) -> Self {
+        let signer = keys();
+        let f = fixture_with(move |b| {
+            b.token_signer(signer)
+                .jwt_audience(AUDIENCE)
+                .access_token_format(AccessTokenFormat::Jwt)
+        });
+        let source = Arc::new(CountingSource {
+            server: f.server.clone(),
+            fetches: Default::default(),
+            delay,
+            failing: Default::default(),
+        });
+        let validator = grantor::BearerValidator::jwt(grantor::Jwks::default(), ISSUER, AUDIENCE)
+            .with_clock(f.clock.clone())
+            .with_jwks_source(source.clone(), refresh);
+        Self {
+            f,
+            source,
+            validator,
+        }
+    }
+
+    fn check(&self, token: &str) -> impl std::future::Future<Output = bool> + Send + 'static {
+        let validator = self.validator.clone();
+        let request = grantor::ResourceRequest::new().with_authorization(format!("Bearer {token}"));
+        async move {
+            validator
+                .validate(&request, &"read".parse().expect("scope"))
+                .await
+                .is_ok()
+        }
+    }
+}
+
+/// Many first checks at once, with an empty set and a slow source: one fetches, the others
+/// wait for it, and all are taken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_first_checks_wait_for_the_one_fetch() {
+    let v = Fetching::new(
+        std::time::Duration::from_millis(200),
+        grantor::JwksRefresh::default(),
+    );
+    let token = v.f.login().await.str("access_token");
+    let checks: Vec<_> = (0..50).map(|_| tokio::spawn(v.check(&token))).collect();
+    for c in checks {
+        assert!(c.await.expect("joined"), "taken once the fetch is in");
+    }
+    assert_eq!(v.source.count(), 1);
+}
+
+/// A request abandoned in the middle of its fetch (a client gone, a timeout above) leaves
+/// no claim behind: the next request fetches at once. A fetch that hangs is given up at its
+/// timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abandoned_or_hung_fetch_holds_up_nobody() {
+    use std::time::Duration;
+
+    let v = Fetching::new(
+        Duration::from_millis(300),
+        grantor::JwksRefresh::default().with_fetch_timeout(Duration::from_millis(100)),
+    );
+    let token = v.f.login().await.str("access_token");
+    // The source takes 300 ms and the fetch gives up at 100: refused, and counted.
+    assert!(!v.check(&token).await);
+    assert_eq!(v.source.count(), 1);
+
+    let v = Fetching::new(Duration::from_millis(300), grantor::JwksRefresh::default());
+    let token = v.f.login().await.str("access_token");
+    let abandoned = tokio::time::timeout(Duration::from_millis(50), v.check(&token)).await;
+    assert!(abandoned.is_err(), "abandoned mid-fetch");
+    assert_eq!(v.source.count(), 1);
+    // Same instant on the validator's clock: without the claim given back, no fetch would be
+    // allowed for 30 seconds.
+    assert!(v.check(&token).await);
+    assert_eq!(v.source.count(), 2);
+}
+
+/// A clock set back (a VM resumed, NTP stepping) does not freeze fetches: a fetch time after
+/// now counts as long past.
+#[tokio::test]
+async fn a_clock_set_back_does_not_freeze_fetches() {
+    let v = Fetching::new(std::time::Duration::ZERO, grantor::JwksRefresh::default());
+    let token = v.f.login().await.str("access_token");
+    assert!(v.check(&token).await);
+    assert_eq!(v.source.count(), 1);
+    v.f.clock.set(START - time::Duration::hours(2));
+    // The token is not yet valid two hours before it was issued; what matters is the fetch.
+    let _ = v.check(&token).await;
+    assert_eq!(v.source.count(), 2, "fetched again at once");
+}
+
+/// A key published for encryption (`use: enc`) checks no signature, even under the token's
+/// `kid`.
+#[tokio::test]
+async fn a_key_for_encryption_checks_no_signature() {
+    use grantor::{BearerValidator, Jwks, ResourceRequest};
+
+    let f = jwt_fixture();
+    let jwt = f.login().await.str("access_token");
+    let mut published: Jwks = serde_json::from_slice(f.server.jwks().body()).expect("a JWK Set");
+    let validator =
+        BearerValidator::jwt(published.clone(), ISSUER, AUDIENCE).with_clock(f.clock.clone());
+    let request = ResourceRequest::new().with_authorization(format!("Bearer {jwt}"));
+    let read: grantor::Scope = "read".parse().expect("scope");
+    assert!(validator.validate(&request, &read).await.is_ok());
+    published.keys[0].use_ = "enc".to_owned();
+    validator.set_jwks(published);
+    assert!(validator.validate(&request, &read).await.is_err());
 }
