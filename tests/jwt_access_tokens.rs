@@ -556,39 +556,13 @@ impl CountingSource {
 /// (so an unpublished key stops checking); a failed fetch keeps the set it has.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_resource_server_fetches_the_jwk_set_as_its_policy_says() {
-    use grantor::{BearerValidator, Jwks, JwksRefresh, ResourceRequest};
+    use grantor::JwksRefresh;
     use std::sync::atomic::Ordering;
     use std::time::Duration;
 
-    let keys = keys();
-    let signer = keys.clone();
-    let f = fixture_with(move |b| {
-        b.token_signer(signer)
-            .jwt_audience(AUDIENCE)
-            .access_token_format(AccessTokenFormat::Jwt)
-    });
-    let source = Arc::new(CountingSource {
-        server: f.server.clone(),
-        fetches: Default::default(),
-        delay: Duration::from_millis(20),
-        failing: Default::default(),
-    });
-    let validator = BearerValidator::jwt(Jwks::default(), ISSUER, AUDIENCE)
-        .with_clock(f.clock.clone())
-        .with_jwks_source(source.clone(), JwksRefresh::default());
-    let read: grantor::Scope = "read".parse().expect("scope");
-    let check = |token: String| {
-        let (validator, read) = (validator.clone(), read.clone());
-        async move {
-            validator
-                .validate(
-                    &ResourceRequest::new().with_authorization(format!("Bearer {token}")),
-                    &read,
-                )
-                .await
-                .is_ok()
-        }
-    };
+    let v = Fetching::new(Duration::from_millis(20), JwksRefresh::default());
+    let (f, source, keys) = (&v.f, &v.source, &v.keys);
+    let check = |token: String| v.check(&token);
     let wait = |secs| f.clock.advance(Duration::from_secs(secs));
 
     // The JWK Set may be kept five minutes (resource servers, caches).
@@ -655,13 +629,15 @@ async fn a_resource_server_fetches_the_jwk_set_as_its_policy_says() {
 /// `token` for scope `read` with it.
 struct Fetching {
     f: Fixture,
+    keys: Arc<LocalKeys>,
     source: Arc<CountingSource>,
     validator: grantor::BearerValidator,
 }
 
 impl Fetching {
     fn new(delay: std::time::Duration, refresh: grantor::JwksRefresh) -> Self {
-        let signer = keys();
+        let keys = keys();
+        let signer = keys.clone();
         let f = fixture_with(move |b| {
             b.token_signer(signer)
                 .jwt_audience(AUDIENCE)
@@ -678,6 +654,7 @@ impl Fetching {
             .with_jwks_source(source.clone(), refresh);
         Self {
             f,
+            keys,
             source,
             validator,
         }

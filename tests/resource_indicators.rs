@@ -493,9 +493,19 @@ fn spa_query(extra: &str) -> String {
 
 /// A code for tom, from a request with `extra` parameters.
 async fn code_for(f: &Fixture, extra: &str) -> String {
+    approved(f, spa_query(extra), false).await["code"].clone()
+}
+
+/// The parameters of the redirect answering `query` once tom approves it (in the fragment for
+/// an implicit request).
+async fn approved(
+    f: &Fixture,
+    query: String,
+    fragment: bool,
+) -> std::collections::HashMap<String, String> {
     let outcome = f
         .server
-        .authorize(AuthorizationRequest::from_query(spa_query(extra)))
+        .authorize(AuthorizationRequest::from_query(query))
         .await;
     let AuthorizeOutcome::Pending { id, .. } = outcome else {
         panic!("expected a pending request, got {outcome:?}");
@@ -505,7 +515,7 @@ async fn code_for(f: &Fixture, extra: &str) -> String {
         .approve(&id, UserId::new("user-tom"), None)
         .await
         .expect("approve");
-    redirect_params(redirect.location(), false)["code"].clone()
+    redirect_params(redirect.location(), fragment)
 }
 
 #[tokio::test]
@@ -604,25 +614,7 @@ async fn the_implicit_token_names_its_resources() {
             enc(CALLBACK)
         )
     };
-    let approve = |query: String| {
-        let f = &f;
-        async move {
-            let outcome = f
-                .server
-                .authorize(AuthorizationRequest::from_query(query))
-                .await;
-            let AuthorizeOutcome::Pending { id, .. } = outcome else {
-                panic!("expected a pending request, got {outcome:?}");
-            };
-            let redirect = f
-                .server
-                .approve(&id, UserId::new("user-tom"), None)
-                .await
-                .expect("approve");
-            redirect_params(redirect.location(), true)
-        }
-    };
-    let params = approve(query(&resources(&[API]))).await;
+    let params = approved(&f, query(&resources(&[API])), true).await;
     let seen = introspect(&f, &params["access_token"], SERVICE).await;
     assert_eq!(seen["aud"], API);
 

@@ -21,7 +21,6 @@ use crate::error::OAuthError;
 use crate::grant::context::{ensure_allowed, Context, Grant, Shared};
 use crate::reason::Reason;
 use crate::request::Params;
-use crate::resource;
 use crate::response::TokenResponse;
 use crate::types::GrantType;
 
@@ -72,12 +71,7 @@ impl ClientCredentialsGrant {
         }
         ensure_allowed(client, GrantType::ClientCredentials)?;
         let granted = grant_scope(client, params.get("scope"))?;
-        let audience = resource::audience(
-            params.all("resource"),
-            &[],
-            client.own_resources(),
-            &ctx.settings.resources,
-        )?;
+        let audience = ctx.audience(params, &[], client)?;
         let minted = ctx
             .mint(
                 Grant {

@@ -237,6 +237,23 @@ impl Context<'_> {
         Err(failure)
     }
 
+    /// The access token's audience (RFC 8707) for the request's `resource` values, on a grant
+    /// given for `granted` resources (empty for a grant this request makes): see
+    /// [`resource::audience`](crate::resource::audience).
+    pub(crate) fn audience(
+        &self,
+        params: &crate::request::Params<'_>,
+        granted: &[String],
+        client: &Client,
+    ) -> Result<Vec<String>, OAuthError> {
+        crate::resource::audience(
+            params.all("resource"),
+            granted,
+            client.own_resources(),
+            &self.settings.resources,
+        )
+    }
+
     /// Whether `client` should get a refresh token: the server has the refresh grant and the
     /// client may use it.
     pub(crate) fn issues_refresh_token(&self, client: &Client) -> bool {

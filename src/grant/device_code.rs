@@ -35,7 +35,6 @@
 //! endpoint with `grant_type=urn:ietf:params:oauth:grant-type:device_code` (§3.4, §3.5), handled
 //! here.
 
-use crate::resource;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -371,12 +370,7 @@ impl DeviceCodeGrant {
         let device_code = params.require("device_code")?;
         // RFC 8707 §2.2: the device authorization named no resource, so the tokens may be for
         // any the client may name (checked before the approval is collected).
-        let resources = resource::audience(
-            params.all("resource"),
-            &[],
-            client.own_resources(),
-            &ctx.settings.resources,
-        )?;
+        let resources = ctx.audience(params, &[], client)?;
         let device_hash = DeviceCodeHash::of(&DeviceCode::new(device_code));
         let request = self.poll(&device_hash, &client.id, ctx.now).await?;
         let DeviceStatus::Approved {

@@ -15,7 +15,6 @@
 //! leaves it usable but counts against the username's sign-in limit; a code accepted once is
 //! refused for the rest of its validity (RFC 6238 §5.2).
 
-use crate::resource;
 use std::sync::Arc;
 
 use crate::builder::{BuildError, Setups};
@@ -91,12 +90,7 @@ impl MfaOtpGrant {
         }
         // RFC 8707 §2.2: the sign-in's tokens are for the resources the password request named,
         // which this request may narrow.
-        let audience = resource::audience(
-            params.all("resource"),
-            &challenge.resources,
-            client.own_resources(),
-            &ctx.settings.resources,
-        )?;
+        let audience = ctx.audience(params, &challenge.resources, client)?;
         let asker = Asker {
             client: &client.id,
             authenticated: true,

@@ -27,7 +27,6 @@
 //! there is no room for a second factor or a consent screen. It exists for first-party apps
 //! migrating from a login form; prefer the authorization code grant with PKCE.
 
-use crate::resource;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -118,12 +117,7 @@ impl PasswordGrant {
         let username = Username::new(params.require("username")?);
         let password = Password::new(params.require("password")?);
         let granted = grant_scope(client, params.get("scope"))?;
-        let resources = resource::audience(
-            params.all("resource"),
-            &[],
-            client.own_resources(),
-            &ctx.settings.resources,
-        )?;
+        let resources = ctx.audience(params, &[], client)?;
         let asker = Asker {
             client: &client.id,
             authenticated: true,

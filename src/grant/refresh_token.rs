@@ -18,7 +18,6 @@
 //! spent refresh token again revokes the whole family, because either the client or an attacker
 //! holds a stolen copy (RFC 9700 §4.14.2).
 
-use crate::resource;
 use std::time::Duration;
 
 use time::OffsetDateTime;
@@ -215,7 +214,7 @@ impl RefreshTokenGrant {
         };
         let family = check_record(&record, client, ctx.now)?;
         let (scope, show_scope) = requested_scope(&record, client, params)?;
-        let audience = requested_audience(ctx, &record, client, params)?;
+        let audience = ctx.audience(params, &record.audience, client)?;
 
         // RFC 9700 §4.14.2: for public clients the server "MUST utilize one of these methods"
         // (sender-constrained refresh tokens or rotation); grantor has no sender-constraining, so
@@ -286,7 +285,7 @@ impl RefreshTokenGrant {
         };
         let family = check_record(&record, client, ctx.now)?;
         let (scope, show_scope) = requested_scope(&record, client, params)?;
-        let audience = requested_audience(ctx, &record, client, params)?;
+        let audience = ctx.audience(params, &record.audience, client)?;
         let Minted { response, entries } = ctx
             .mint(
                 grant(client, &record, family, (scope, show_scope), audience),
@@ -388,24 +387,6 @@ fn requested_scope(
             .with_reason(Reason::ScopeEmpty));
     }
     Ok((scope, show_scope))
-}
-
-/// The access token's audience (RFC 8707 §2.2): the resources asked for, among those the
-/// refresh token's grant was given for; if none is asked for, those of the grant the client may
-/// still name.
-fn requested_audience(
-    ctx: &Context<'_>,
-    record: &TokenRecord,
-    client: &Client,
-    params: &Params<'_>,
-) -> Result<Vec<String>, OAuthError> {
-    let known = &ctx.settings.resources;
-    resource::audience(
-        params.all("resource"),
-        &record.audience,
-        client.own_resources(),
-        known,
-    )
 }
 
 /// The grant new tokens stand for: the refresh token's, with `scope` (and whether to show it)
