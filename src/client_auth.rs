@@ -109,7 +109,7 @@ pub(crate) fn credentials(
 }
 
 /// Parses `Basic <base64(urlencode(id):urlencode(secret))>` (RFC 6749 §2.3.1, RFC 7617).
-fn parse_basic(header: &[u8]) -> Result<(ClientId, ClientSecret), OAuthError> {
+pub(crate) fn parse_basic(header: &[u8]) -> Result<(ClientId, ClientSecret), OAuthError> {
     let header =
         std::str::from_utf8(header).map_err(|_| invalid_client(Reason::AuthorizationNotUtf8))?;
     let (scheme, rest) = header

@@ -152,6 +152,9 @@ mod clock;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod error;
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing;
 mod grant;
 #[cfg(feature = "http")]
 mod http;

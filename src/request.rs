@@ -192,6 +192,12 @@ impl<'a> Params<'a> {
         })
     }
 
+    /// Every pair, as parsed.
+    #[cfg(fuzzing)]
+    pub(crate) fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.pairs.iter().map(|(k, v)| (k.as_ref(), v.as_ref()))
+    }
+
     /// Every non-empty value of `name`, a parameter that may be repeated ([`REPEATABLE`]).
     pub(crate) fn all<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s str> + 's {
         self.pairs
