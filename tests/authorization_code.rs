@@ -1546,3 +1546,59 @@ async fn authorize_keeps_a_fresh_request_whatever_the_clock_does_meanwhile() {
         pending(&f, &spa_query("")).await;
     }
 }
+
+/// A wrong `code_verifier` spends the code (RFC 6749 §4.1.2: used once, whatever follows), so
+/// that a verifier cannot be guessed one try at a time: the right one is refused after it.
+#[tokio::test]
+async fn a_wrong_verifier_burns_the_code() {
+    let f = fixture();
+    let id = pending(&f, &spa_query("")).await;
+    let code = approve_for_code(&f, &id).await;
+    let exchange = |verifier: String| {
+        let (f, code) = (&f, code.clone());
+        async move {
+            f.token(TokenRequest::form(format!(
+                "grant_type=authorization_code&code={code}&client_id=pkce-app&redirect_uri={}&code_verifier={verifier}",
+                enc(CALLBACK)
+            )))
+            .await
+        }
+    };
+    let wrong = exchange(URL_SAFE_NO_PAD.encode(Sha256::digest(b"a guess"))).await;
+    assert_eq!((wrong.status, wrong.error()), (400, "invalid_grant"));
+    let right = exchange(VERIFIER.to_owned()).await;
+    assert_eq!(
+        (right.status, right.error()),
+        (400, "invalid_grant"),
+        "{}",
+        right.json
+    );
+    assert_eq!(f.tokens.snapshot().len(), 0, "no token was issued");
+}
+
+/// A registered redirect URI that is not absolute, or has a fragment (RFC 6749 §3.1.2), is
+/// never redirected to: the request is an error page.
+#[tokio::test]
+async fn an_unusable_registered_redirect_uri_is_an_error_page() {
+    let f = fixture();
+    for registered in [
+        "/callback",
+        "https://app.example.com/cb#section",
+        "no scheme here",
+    ] {
+        f.clients
+            .insert(webapp(grantor::GrantType::AuthorizationCode, registered));
+        let outcome = authorize(&f, "response_type=code&client_id=webapp&state=s").await;
+        match outcome {
+            AuthorizeOutcome::Invalid(e) => {
+                assert_eq!(e.code(), ErrorCode::InvalidRequest);
+                assert_eq!(
+                    e.reason(),
+                    Some(Reason::RedirectUriUnusable),
+                    "{registered}"
+                );
+            }
+            other => panic!("{registered}: expected an error page, got {other:?}"),
+        }
+    }
+}

@@ -474,3 +474,20 @@ fn a_jwk_is_made_from_a_subject_public_key_info() {
     assert!(Jwk::rs256("k", &[0xc1; 128], &[1, 0, 1]).is_none());
     assert!(Jwk::eddsa("k", &[0; 31]).is_none());
 }
+
+/// RFC 8037 appendix A.3: the thumbprint of appendix A.1's Ed25519 key.
+#[test]
+fn the_rfc_8037_thumbprint_example() {
+    let set: grantor::Jwks = serde_json::from_str(
+        r#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"a1","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#,
+    )
+    .expect("a JWK Set");
+    assert_eq!(
+        set.keys[0].thumbprint().as_deref(),
+        Some("kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k")
+    );
+    // A member with a character no such key has: no thumbprint.
+    let mut odd = set.keys[0].clone();
+    odd.crv = Some("Ed25519\"".to_owned());
+    assert_eq!(odd.thumbprint(), None);
+}

@@ -747,3 +747,73 @@ async fn a_key_for_encryption_checks_no_signature() {
     validator.set_jwks(published);
     assert!(validator.validate(&request, &read).await.is_err());
 }
+
+/// A JWT signed with the fixture's key (`k1`) with the given header and claims, as an outside
+/// signer would write it.
+async fn hand_signed(keys: &LocalKeys, header: &str, claims: &serde_json::Value) -> String {
+    use base64::Engine as _;
+    use grantor::TokenSigner as _;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let input = format!(
+        "{}.{}",
+        b64(header.as_bytes()),
+        b64(claims.to_string().as_bytes())
+    );
+    let signature = keys.sign("k1", input.as_bytes()).await.expect("signed");
+    format!("{input}.{}", b64(&signature))
+}
+
+/// RFC 9068 §4 and RFC 7519: `nbf` (with the leeway), a `crit` header, the media-type spelling
+/// of `typ`, and the size bound, each checked by a resource server alone.
+#[tokio::test]
+async fn a_resource_server_checks_nbf_crit_typ_and_size() {
+    use grantor::{BearerValidator, ManualClock, ResourceRequest};
+
+    let keys = keys();
+    let clock = Arc::new(ManualClock::new(START));
+    let validator =
+        BearerValidator::jwt(grantor::TokenSigner::jwks(keys.as_ref()), ISSUER, AUDIENCE)
+            .with_clock(clock.clone());
+    let now = START.unix_timestamp();
+    let claims = |nbf: Option<i64>, padding: usize| {
+        let mut claims = serde_json::json!({
+            "iss": ISSUER, "aud": AUDIENCE, "exp": now + 600, "iat": now,
+            "sub": "user-tom", "client_id": "clientapp", "scope": "read",
+            "jti": "x".repeat(padding.max(1)),
+        });
+        if let Some(nbf) = nbf {
+            claims["nbf"] = nbf.into();
+        }
+        claims
+    };
+    let taken = |token: String| {
+        let validator = validator.clone();
+        async move {
+            validator
+                .validate(
+                    &ResourceRequest::new().with_authorization(format!("Bearer {token}")),
+                    &"read".parse().expect("scope"),
+                )
+                .await
+                .is_ok()
+        }
+    };
+    let header = r#"{"typ":"at+jwt","alg":"ES256","kid":"k1"}"#;
+    assert!(taken(hand_signed(&keys, header, &claims(None, 1)).await).await);
+    // nbf: within the 60-second leeway taken, beyond it refused.
+    assert!(taken(hand_signed(&keys, header, &claims(Some(now + 60), 1)).await).await);
+    assert!(!taken(hand_signed(&keys, header, &claims(Some(now + 61), 1)).await).await);
+    // A critical header extension grantor does not understand: refused (RFC 7515 §4.1.11).
+    let crit = r#"{"typ":"at+jwt","alg":"ES256","kid":"k1","crit":["exp"]}"#;
+    assert!(!taken(hand_signed(&keys, crit, &claims(None, 1)).await).await);
+    // typ as a media type (RFC 9068 §2.1), any case.
+    let media = r#"{"typ":"Application/AT+JWT","alg":"ES256","kid":"k1"}"#;
+    assert!(taken(hand_signed(&keys, media, &claims(None, 1)).await).await);
+    // A token over 8 KiB is refused unread, even validly signed.
+    let big = hand_signed(&keys, header, &claims(None, 7 * 1024)).await;
+    assert!(big.len() > 8 * 1024);
+    assert!(!taken(big).await);
+    let under = hand_signed(&keys, header, &claims(None, 5 * 1024)).await;
+    assert!(under.len() < 8 * 1024);
+    assert!(taken(under).await);
+}
