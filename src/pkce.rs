@@ -147,6 +147,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn methods_are_written_as_rfc_7636_names_them() {
+        for (method, name) in [
+            (CodeChallengeMethod::S256, "S256"),
+            (CodeChallengeMethod::Plain, "plain"),
+        ] {
+            assert_eq!(method.as_str(), name);
+            assert_eq!(
+                serde_json::to_value(method).ok(),
+                Some(serde_json::Value::from(name))
+            );
+        }
+    }
+
+    #[test]
     fn rfc7636_appendix_b_vector() {
         let challenge = CodeChallenge {
             challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),

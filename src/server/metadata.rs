@@ -36,10 +36,11 @@ impl AuthorizationServer {
             grant_types_supported: grants.iter().map(|g| g.as_str()).collect(),
             response_types_supported: inner.grants.response_types().collect(),
             code_challenge_methods_supported: code_flow.map(|code| {
+                use crate::pkce::CodeChallengeMethod::{Plain, S256};
                 if code.endpoint.allow_plain_pkce {
-                    vec!["S256", "plain"]
+                    vec![S256.as_str(), Plain.as_str()]
                 } else {
-                    vec!["S256"]
+                    vec![S256.as_str()]
                 }
             }),
             scopes_supported: inner
