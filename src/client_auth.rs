@@ -48,7 +48,7 @@ pub(crate) enum AuthMethod {
 
 impl AuthMethod {
     /// The method's name in RFC 7591 §2 terms.
-    pub(crate) fn as_str(self) -> &'static str {
+    pub(crate) const fn as_str(self) -> &'static str {
         match self {
             Self::Basic => "client_secret_basic",
             Self::Post => "client_secret_post",
@@ -56,6 +56,17 @@ impl AuthMethod {
         }
     }
 }
+
+/// The client authentication methods of the token and revocation endpoints, as the metadata
+/// names them (RFC 8414 §2).
+pub(crate) const CLIENT_AUTH_METHODS: [&str; 3] = [
+    AuthMethod::Basic.as_str(),
+    AuthMethod::Post.as_str(),
+    AuthMethod::None.as_str(),
+];
+/// Introspection's: it needs a confidential caller.
+pub(crate) const INTROSPECTION_AUTH_METHODS: [&str; 2] =
+    [AuthMethod::Basic.as_str(), AuthMethod::Post.as_str()];
 
 fn invalid_client(reason: Reason) -> OAuthError {
     OAuthError::invalid_client("client authentication failed").with_reason(reason)

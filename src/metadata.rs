@@ -85,12 +85,6 @@ impl Default for EndpointPaths {
     }
 }
 
-/// The client authentication methods of the token, revocation and introspection endpoints.
-pub(crate) const CLIENT_AUTH_METHODS: [&str; 3] =
-    ["client_secret_basic", "client_secret_post", "none"];
-/// Introspection needs a confidential caller.
-pub(crate) const INTROSPECTION_AUTH_METHODS: [&str; 2] =
-    ["client_secret_basic", "client_secret_post"];
 
 /// The metadata document (RFC 8414 §2).
 #[derive(Serialize)]

@@ -114,3 +114,14 @@ async fn basic_scheme_is_case_insensitive_and_padding_optional() {
         .await;
     assert_eq!(a.status, 200, "{}", a.json);
 }
+
+/// A public client has no secret: `client_id` alone, or Basic with an empty password (as some
+/// libraries send "none"), identifies it; Basic with any password is refused.
+#[tokio::test]
+async fn a_public_client_may_send_basic_with_an_empty_password() {
+    let f = fixture();
+    let a = f.post(("spa", ""), LOGIN).await;
+    assert_eq!(a.status, 200, "{}", a.json);
+    let a = f.post(("spa", "a-secret"), LOGIN).await;
+    assert_invalid_client(&a);
+}

@@ -2,7 +2,8 @@
 //! the builder's settings, so that it cannot drift from what the server does.
 
 use super::AuthorizationServer;
-use crate::metadata::{endpoint, Metadata, CLIENT_AUTH_METHODS, INTROSPECTION_AUTH_METHODS};
+use crate::client_auth::{CLIENT_AUTH_METHODS, INTROSPECTION_AUTH_METHODS};
+use crate::metadata::{endpoint, Metadata};
 use crate::response::Response;
 use crate::types::GrantType;
 
