@@ -85,7 +85,6 @@ impl Default for EndpointPaths {
     }
 }
 
-
 /// The metadata document (RFC 8414 §2).
 #[derive(Serialize)]
 pub(crate) struct Metadata {

@@ -176,3 +176,25 @@ async fn revoking_a_spent_refresh_token_ends_its_grant_for_its_owner_only() {
     assert_eq!(r.status, 200);
     assert!(!valid(&f, &b.str("access_token")).await);
 }
+
+/// RFC 7009 §2.2.1: a server that cannot revoke now answers 503 `temporarily_unavailable`, and
+/// the client may retry: the token is revoked once the store is back.
+#[tokio::test]
+async fn a_store_outage_is_temporarily_unavailable_and_the_retry_revokes() {
+    use std::sync::atomic::Ordering;
+
+    let f = fixture();
+    let token = f.login().await.str("access_token");
+    f.store.unavailable.store(true, Ordering::SeqCst);
+    let a = revoke(&f, APP, &format!("token={token}")).await;
+    assert_eq!(
+        (a.status, a.error()),
+        (503, "temporarily_unavailable"),
+        "{}",
+        a.json
+    );
+    f.store.unavailable.store(false, Ordering::SeqCst);
+    assert!(valid(&f, &token).await, "nothing was revoked");
+    assert_eq!(revoke(&f, APP, &format!("token={token}")).await.status, 200);
+    assert!(!valid(&f, &token).await);
+}

@@ -311,3 +311,17 @@ async fn debug_and_metadata_name_every_enabled_grant() {
     }
     assert_eq!(listed.len(), grantor::GrantType::ALL.len());
 }
+
+/// RFC 6749 §3.2: parameters the endpoint does not know are ignored (once each; a repeated one
+/// is still `invalid_request`).
+#[tokio::test]
+async fn unrecognized_parameters_are_ignored() {
+    let f = fixture();
+    let a = f
+        .post(
+            ("clientapp", "123456"),
+            &format!("{LOGIN}&ui_locales=fr&claims=%7B%7D&x-trace=1&empty="),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.json);
+}
