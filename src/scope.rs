@@ -216,6 +216,18 @@ pub(crate) fn parse_requested(raw: &str) -> Result<Scope, OAuthError> {
 mod tests {
     use super::*;
 
+    /// Hashing follows equality (the scope's text), so that scopes key maps: equal scopes hash
+    /// alike, and different ones (here) apart.
+    #[test]
+    fn scopes_hash_by_their_text() {
+        use std::hash::BuildHasher as _;
+        let hasher = std::collections::hash_map::RandomState::new();
+        let hash = |s: &str| hasher.hash_one(Scope::parse(s).unwrap_or_default());
+        assert_eq!(hash("read write"), hash("read write"));
+        assert_ne!(hash("read"), hash("write"));
+        assert_ne!(hash("read"), hash(""));
+    }
+
     #[test]
     fn parses_and_prints() {
         assert_eq!(
