@@ -252,6 +252,19 @@ mod tests {
     }
 
     #[test]
+    fn a_resource_writes_and_reads_as_its_text() {
+        let api = Resource::parse("https://api.example.com/v1").unwrap();
+        assert_eq!(api.to_string(), "https://api.example.com/v1");
+        assert_eq!(format!("{api:?}"), "\"https://api.example.com/v1\"");
+        assert_eq!(String::from(api.clone()), "https://api.example.com/v1");
+        let json = serde_json::to_string(&api).unwrap();
+        assert_eq!(json, "\"https://api.example.com/v1\"");
+        assert_eq!(serde_json::from_str::<Resource>(&json).unwrap(), api);
+        // Stored text that is no resource is refused when read back.
+        assert!(serde_json::from_str::<Resource>("\"relative\"").is_err());
+    }
+
+    #[test]
     fn a_resource_is_an_absolute_uri_without_a_fragment() {
         for good in [
             "https://api.example.com",
