@@ -44,7 +44,11 @@ fn check(server: &grantor::AuthorizationServer, jwt: &str) -> serde_json::Value 
 }
 
 fn jwt_fixture() -> Fixture {
-    let keys = keys();
+    jwt_fixture_signed_by(keys())
+}
+
+/// The fixture's server issuing JWTs signed by `keys` (which the test keeps, to rotate them).
+fn jwt_fixture_signed_by(keys: Arc<LocalKeys>) -> Fixture {
     fixture_with(move |b| {
         b.token_signer(keys)
             .jwt_audience(AUDIENCE)
@@ -293,12 +297,7 @@ async fn a_resource_server_checks_a_jwt_alone() {
     use grantor::{BearerValidator, Jwks, ResourceRequest};
 
     let keys = keys();
-    let signer = keys.clone();
-    let f = fixture_with(move |b| {
-        b.token_signer(signer)
-            .jwt_audience(AUDIENCE)
-            .access_token_format(AccessTokenFormat::Jwt)
-    });
+    let f = jwt_fixture_signed_by(keys.clone());
     let published: Jwks = serde_json::from_slice(f.server.jwks().body()).expect("a JWK Set");
     let api = BearerValidator::jwt(published.clone(), ISSUER, AUDIENCE).with_clock(f.clock.clone());
     let read: grantor::Scope = "read".parse().expect("scope");
@@ -637,12 +636,7 @@ struct Fetching {
 impl Fetching {
     fn new(delay: std::time::Duration, refresh: grantor::JwksRefresh) -> Self {
         let keys = keys();
-        let signer = keys.clone();
-        let f = fixture_with(move |b| {
-            b.token_signer(signer)
-                .jwt_audience(AUDIENCE)
-                .access_token_format(AccessTokenFormat::Jwt)
-        });
+        let f = jwt_fixture_signed_by(keys.clone());
         let source = Arc::new(CountingSource {
             server: f.server.clone(),
             fetches: Default::default(),
