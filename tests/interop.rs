@@ -35,6 +35,24 @@ fn confidential(
         )
 }
 
+/// The user agent at `auth_url` (the client's authorization URL): it opens the login page, tom
+/// signs in and approves; the parameters of the redirect back.
+async fn tom_approves(
+    app: &axum::Router,
+    auth_url: &url::Url,
+) -> std::collections::HashMap<String, String> {
+    let path = format!(
+        "{}?{}",
+        auth_url.path(),
+        auth_url.query().unwrap_or_default()
+    );
+    let form = get(app, &path).await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    answer_form(app, &form, "tom", "123456", "approve")
+        .await
+        .location_params()
+}
+
 async fn active(app: &axum::Router, token: &AccessToken) -> bool {
     let http = oauth2_client(app);
     confidential("service", "service-secret")
@@ -184,15 +202,7 @@ async fn the_oauth2_crate_runs_code_with_pkce() {
         .url();
 
     // The user agent: open the page, sign in, approve.
-    let path = format!(
-        "{}?{}",
-        auth_url.path(),
-        auth_url.query().unwrap_or_default()
-    );
-    let form = get(&app, &path).await;
-    assert_eq!(form.status, 200, "{}", form.body);
-    let answer = answer_form(&app, &form, "tom", "123456", "approve").await;
-    let p = answer.location_params();
+    let p = tom_approves(&app, &auth_url).await;
     assert_eq!(p.get("state"), Some(state.secret()));
     assert_eq!(p.get("iss").map(String::as_str), Some(ISSUER));
 
@@ -244,15 +254,7 @@ async fn the_oauth2_crate_gets_a_jwt_for_a_resource() {
         .add_extra_param("resource", RESOURCE)
         .set_pkce_challenge(challenge)
         .url();
-    let path = format!(
-        "{}?{}",
-        auth_url.path(),
-        auth_url.query().unwrap_or_default()
-    );
-    let form = get(&app, &path).await;
-    assert_eq!(form.status, 200, "{}", form.body);
-    let answer = answer_form(&app, &form, "tom", "123456", "approve").await;
-    let code = answer.location_params()["code"].clone();
+    let code = tom_approves(&app, &auth_url).await["code"].clone();
 
     let http = oauth2_client(&app);
     let token = client
