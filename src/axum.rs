@@ -203,19 +203,30 @@ async fn read_body(body: Body) -> Result<::axum::body::Bytes, Unread> {
         })
 }
 
-/// A token, revocation, introspection or device authorization request: method, headers and the
-/// whole body (kept, not copied). A body over [`MAX_BODY_BYTES`] is refused with the JSON
-/// `invalid_request` error the endpoint itself would answer.
+/// A token, revocation, introspection or device authorization request: method, headers, the
+/// whole body (kept, not copied), and the caller's address when the router is served with
+/// `into_make_service_with_connect_info::<SocketAddr>()` (wrong client secrets are then counted
+/// per caller, see [`ClientSecretLimits`](crate::ClientSecretLimits)). A body over
+/// [`MAX_BODY_BYTES`] is refused with the JSON `invalid_request` error the endpoint itself
+/// would answer.
 impl<S: Send + Sync> FromRequest<S> for TokenRequest {
     type Rejection = Response;
 
     async fn from_request(request: Request, _: &S) -> Result<Self, Self::Rejection> {
         let (parts, body) = request.into_parts();
+        let caller = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(address)| address.ip());
         let body = read_body(body).await.map_err(|unread| {
             // The error every grantor endpoint answers for a malformed request.
             OAuthError::invalid_request(unread.description()).into_token_response()
         })?;
-        Ok(TokenRequest::from(http::Request::from_parts(parts, body)))
+        let request = TokenRequest::from(http::Request::from_parts(parts, body));
+        Ok(match caller {
+            Some(caller) => request.with_caller(caller),
+            None => request,
+        })
     }
 }
 

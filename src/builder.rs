@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::client::AccessTokenFormat;
+use crate::client_auth::ClientSecretLimits;
 use crate::clock::{Clock, SystemClock};
 use crate::jose::TokenSigner;
 use crate::metadata::EndpointPaths;
@@ -117,7 +118,7 @@ impl Setups {
 /// Several servers behind one address that share a [`TokenStore`] (Redis, a database) must
 /// share everything else that holds state too, or each server keeps its own view:
 /// [`attempt_limiter`](Self::attempt_limiter) (else each server allows its own count of
-/// password guesses), [`mfa_store`](Self::mfa_store) (else an `mfa_token` issued by one server
+/// password and client-secret guesses), [`mfa_store`](Self::mfa_store) (else an `mfa_token` issued by one server
 /// is unknown to the others, and a one-time code used on one is accepted again on another), and
 /// the code and device stores of those grants. The defaults are per process.
 #[must_use]
@@ -130,6 +131,7 @@ pub struct AuthorizationServerBuilder {
     pub(crate) issuer: Option<String>,
     pub(crate) limiter: Option<Arc<dyn AttemptLimiter>>,
     pub(crate) login_limits: Option<LoginLimits>,
+    pub(crate) client_secret_limits: Option<ClientSecretLimits>,
     pub(crate) json_token_requests: bool,
     pub(crate) query_access_tokens: bool,
     pub(crate) paths: EndpointPaths,
@@ -156,6 +158,7 @@ impl AuthorizationServerBuilder {
             issuer: None,
             limiter: None,
             login_limits: Some(LoginLimits::default()),
+            client_secret_limits: Some(ClientSecretLimits::default()),
             json_token_requests: false,
             query_access_tokens: false,
             paths: EndpointPaths::default(),
@@ -321,6 +324,21 @@ impl AuthorizationServerBuilder {
     /// do this only when something in front of grantor already does it.
     pub fn disable_login_limits(mut self) -> Self {
         self.login_limits = None;
+        self
+    }
+
+    /// Sets the brute-force limits on client secrets (default: [`ClientSecretLimits::default`]),
+    /// counted by the [`attempt_limiter`](Self::attempt_limiter).
+    pub fn client_secret_limits(mut self, limits: ClientSecretLimits) -> Self {
+        self.client_secret_limits = Some(limits);
+        self
+    }
+
+    /// Stops counting wrong client secrets. RFC 6749 §2.3.1 says an endpoint that takes them
+    /// MUST be protected against brute force: do this only when something in front of grantor
+    /// already does it, or when every client secret is a generated one too long to guess.
+    pub fn disable_client_secret_limits(mut self) -> Self {
+        self.client_secret_limits = None;
         self
     }
 

@@ -9,19 +9,26 @@
 //! | `none` | `client_id` in the body, no secret | public clients |
 //!
 //! RFC 6749 §2.3: "The client MUST NOT use more than one authentication method in each request."
+//!
+//! RFC 6749 §2.3.1: a client secret is a password, so "the authorization server MUST protect
+//! any endpoint utilizing it against brute force attacks": wrong secrets are counted per client
+//! and caller address ([`ClientSecretLimits`]), with the limiter that counts wrong passwords.
 
 use std::borrow::Cow;
+use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine as _;
 
+use crate::attempts::{AttemptGate, Count, Held};
 use crate::client::{Client, ClientKind};
 use crate::error::OAuthError;
 use crate::reason::Reason;
 use crate::request::{form_decode, Params};
-use crate::store::ClientStore;
+use crate::store::{AttemptKey, AttemptRule, ClientStore};
 use crate::token::SecretHash;
 use crate::types::{ClientId, ClientSecret};
 
@@ -29,6 +36,111 @@ const BASE64_LENIENT: GeneralPurpose = GeneralPurpose::new(
     &alphabet::STANDARD,
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
+
+/// Brute-force limits on client secrets (RFC 6749 §2.3.1: "the authorization server MUST
+/// protect any endpoint utilizing it against brute force attacks"), set with
+/// [`AuthorizationServerBuilder::client_secret_limits`](crate::AuthorizationServerBuilder::client_secret_limits).
+///
+/// Every request that presents a client secret (at the token, revocation, introspection and
+/// device authorization endpoints) holds a place on one count while the secret is checked; a
+/// wrong secret (or a secret for an unknown client) turns it into a failure. Past the limit the
+/// request is refused with `invalid_client` and `Retry-After`, without the secret being
+/// checked, even when it is right.
+///
+/// The count is per client **and caller address** when the request names its caller
+/// ([`TokenRequest::with_caller`](crate::TokenRequest::with_caller); the axum adapter does so
+/// when the router is served with `ConnectInfo`), so one caller's wrong guesses never hold back
+/// the client's own servers. Requests that name no caller share one count per client, which
+/// anyone who knows the client id can run down: pass the caller's address.
+///
+/// A limit slows one caller down; it cannot stop many callers guessing a short secret. Give
+/// confidential clients generated secrets of 128 bits or more (RFC 6749 §10.10).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClientSecretLimits {
+    /// Wrong secrets allowed for one client from one caller address (an IPv6 caller by its
+    /// /64). Default: 10 in 15 minutes.
+    pub per_caller: Option<AttemptRule>,
+    /// Wrong secrets allowed for one client across every request that names no caller.
+    /// Default: 100 in 15 minutes.
+    pub per_client_without_caller: Option<AttemptRule>,
+    /// How long a check may wait for a place while other checks of the same count are in
+    /// flight (then `503 temporarily_unavailable`). Default: 10 s.
+    pub max_wait: Duration,
+}
+
+impl Default for ClientSecretLimits {
+    fn default() -> Self {
+        let fifteen_minutes = Duration::from_secs(15 * 60);
+        Self {
+            per_caller: Some(AttemptRule {
+                max_failures: 10,
+                window: fifteen_minutes,
+            }),
+            per_client_without_caller: Some(AttemptRule {
+                max_failures: 100,
+                window: fifteen_minutes,
+            }),
+            max_wait: Duration::from_secs(10),
+        }
+    }
+}
+
+impl ClientSecretLimits {
+    /// Limits with the given rules and the default wait: `per_caller` for requests that name
+    /// their caller, `per_client_without_caller` for the rest (`None`: not counted).
+    pub fn new(
+        per_caller: Option<AttemptRule>,
+        per_client_without_caller: Option<AttemptRule>,
+    ) -> Self {
+        Self {
+            per_caller,
+            per_client_without_caller,
+            ..Self::default()
+        }
+    }
+
+    /// The same limits, waiting at most `max_wait` for a place.
+    pub fn with_max_wait(mut self, max_wait: Duration) -> Self {
+        self.max_wait = max_wait;
+        self
+    }
+}
+
+/// The limiter and the limits that count wrong client secrets.
+pub(crate) struct SecretGate {
+    pub(crate) gate: AttemptGate,
+    pub(crate) limits: ClientSecretLimits,
+}
+
+impl SecretGate {
+    /// The count a secret for `client` from `caller` is held on, if its rule is set.
+    fn count(&self, client: &ClientId, caller: Option<IpAddr>) -> Option<Count> {
+        let rule = match caller {
+            Some(_) => self.limits.per_caller,
+            None => self.limits.per_client_without_caller,
+        }?;
+        Some(Count {
+            key: AttemptKey::client_secret(client, caller),
+            rule,
+            refusal: secret_refusal,
+        })
+    }
+}
+
+fn secret_refusal(retry_after: u64) -> OAuthError {
+    OAuthError::invalid_client("too many failed client authentications; try again later")
+        .with_reason(Reason::ClientSecretAttemptsExceeded)
+        .with_retry_after(retry_after)
+}
+
+fn secret_busy() -> OAuthError {
+    OAuthError::temporarily_unavailable(
+        "too many authentications of this client are being checked at once; try again in a moment",
+    )
+    .with_reason(Reason::ClientAuthenticationBusy)
+    .with_retry_after(1)
+}
 
 /// The credentials a request presents.
 #[derive(Debug)]
@@ -166,34 +278,60 @@ pub(crate) fn parse_basic(header: &[u8]) -> Result<(ClientId, ClientSecret), OAu
 ///
 /// Every failure is `invalid_client` with the same description, so a caller learns nothing about
 /// which clients exist; the secret is checked in constant time, against a decoy when the client is
-/// unknown.
+/// unknown. A secret sent for a confidential or unknown client is counted by `limits` (per
+/// client and `caller`), known and unknown clients alike.
 pub(crate) async fn authenticate(
     clients: &dyn ClientStore,
+    limits: Option<&SecretGate>,
+    caller: Option<IpAddr>,
     creds: Credentials,
 ) -> Result<Arc<Client>, OAuthError> {
     let found = clients.find_client(&creds.client_id).await?;
-    let Some(client) = found else {
-        if let Some(secret) = &creds.secret {
-            let _ = SecretHash::decoy().verify(secret);
-        }
-        return Err(invalid_client(Reason::UnknownClient));
+    let Some(secret) = &creds.secret else {
+        return match found {
+            None => Err(invalid_client(Reason::UnknownClient)),
+            Some(client) => match client.kind {
+                ClientKind::Confidential { .. } => {
+                    Err(invalid_client(Reason::ConfidentialWithoutSecret))
+                }
+                ClientKind::Public => Ok(client),
+            },
+        };
     };
-    match (&client.kind, &creds.secret) {
-        (ClientKind::Confidential { secret: hash }, Some(secret)) => {
-            if hash.verify(secret) {
-                Ok(client)
-            } else {
-                Err(invalid_client(Reason::WrongClientSecret))
-            }
+    let decoy;
+    let hash = match &found {
+        None => {
+            decoy = SecretHash::decoy();
+            &decoy
         }
-        (ClientKind::Confidential { .. }, None) => {
-            Err(invalid_client(Reason::ConfidentialWithoutSecret))
+        Some(client) => match &client.kind {
+            ClientKind::Confidential { secret: hash } => hash,
+            // A public client has no secret; Basic with an empty password is how some
+            // libraries say "none".
+            ClientKind::Public if secret.secret().is_empty() => return Ok(client.clone()),
+            ClientKind::Public => return Err(invalid_client(Reason::PublicClientSentSecret)),
+        },
+    };
+    // RFC 6749 §2.3.1: a client secret is a password; guesses are counted, for unknown clients
+    // too, so that the answer does not tell them apart.
+    let held = match limits.and_then(|l| Some((&l.gate, l.count(&creds.client_id, caller)?))) {
+        Some((gate, count)) => gate.admit(vec![count], secret_busy).await?,
+        None => Held::nothing(),
+    };
+    let right = hash.verify(secret);
+    match found {
+        Some(client) if right => {
+            held.succeeded().await;
+            Ok(client)
         }
-        // A public client has no secret; Basic with an empty password is how some libraries say
-        // "none".
-        (ClientKind::Public, None) => Ok(client),
-        (ClientKind::Public, Some(secret)) if secret.secret().is_empty() => Ok(client),
-        (ClientKind::Public, Some(_)) => Err(invalid_client(Reason::PublicClientSentSecret)),
+        Some(_) => {
+            held.failed().await;
+            Err(invalid_client(Reason::WrongClientSecret))
+        }
+        None => {
+            held.failed().await;
+            Err(invalid_client(Reason::UnknownClient))
+        }
     }
 }
 

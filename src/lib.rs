@@ -189,6 +189,7 @@ pub use authorize::{
 pub use bearer::{AccessGrant, BearerError, BearerValidator, ResourceRequest, TokenLocation};
 pub use builder::{AuthorizationServerBuilder, BuildError};
 pub use client::{AccessTokenFormat, Client, ClientKind};
+pub use client_auth::ClientSecretLimits;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{BoxError, ErrorCode, OAuthError, StoreError};
 pub use grant::context::REVOKED_FAMILY_MEMORY;

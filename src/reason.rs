@@ -36,8 +36,8 @@ impl std::fmt::Display for Reason {
 }
 
 impl Reason {
-    /// Whether the refusal is a limit on failed attempts (of passwords, one-time codes or user
-    /// codes) or on checks in flight: the page should say "try again later" (the error's
+    /// Whether the refusal is a limit on failed attempts (of passwords, one-time codes, user codes
+    /// or client secrets) or on checks in flight: the page should say "try again later" (the error's
     /// [`retry_after`](crate::OAuthError::retry_after) says when).
     pub const fn is_attempt_limit(self) -> bool {
         matches!(
@@ -48,6 +48,8 @@ impl Reason {
                 | Self::UserCodeAttemptsExceeded
                 | Self::SignInBusy
                 | Self::UserCodeBusy
+                | Self::ClientSecretAttemptsExceeded
+                | Self::ClientAuthenticationBusy
         )
     }
 }
@@ -261,6 +263,10 @@ reasons! {
     AddressAttemptsExceeded = "address_attempts_exceeded",
     /// Too many checks of the same username, client or address are in flight.
     SignInBusy = "sign_in_busy",
+    /// Too many wrong secrets for this client (from this caller address, when it is known).
+    ClientSecretAttemptsExceeded = "client_secret_attempts_exceeded",
+    /// Too many checks of this client's secret are in flight.
+    ClientAuthenticationBusy = "client_authentication_busy",
     /// A credential check took longer than its deadline.
     CheckTimedOut = "check_timed_out",
     /// No user verifier is configured.

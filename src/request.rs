@@ -18,6 +18,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::net::IpAddr;
 
 use serde::de::{MapAccess, Visitor};
 use serde::Deserializer;
@@ -61,6 +62,7 @@ pub struct TokenRequest {
     pub(crate) content_type: Option<BodyType>,
     pub(crate) authorization: Option<Vec<u8>>,
     pub(crate) body: Vec<u8>,
+    pub(crate) caller: Option<IpAddr>,
 }
 
 /// An HTTP method, as far as grantor's rules tell methods apart.
@@ -139,6 +141,16 @@ impl TokenRequest {
         self.method = Some(Method::parse(method.as_ref()));
         self
     }
+
+    /// Sets the address of whoever sent the request. Wrong client secrets are then counted per
+    /// client and caller ([`ClientSecretLimits`](crate::ClientSecretLimits)), and the password
+    /// grant's failures per caller too ([`LoginLimits::per_address`](crate::LoginLimits)), so
+    /// that one caller's wrong guesses do not hold back everyone else. Behind a reverse proxy,
+    /// pass the address the proxy reports, trusted only from the proxy.
+    pub fn with_caller(mut self, caller: IpAddr) -> Self {
+        self.caller = Some(caller);
+        self
+    }
 }
 
 impl fmt::Debug for TokenRequest {
@@ -147,6 +159,7 @@ impl fmt::Debug for TokenRequest {
             .field("method", &self.method)
             .field("body_len", &self.body.len())
             .field("has_authorization", &self.authorization.is_some())
+            .field("caller", &self.caller)
             .finish_non_exhaustive()
     }
 }
@@ -193,6 +206,10 @@ impl<'a> Params<'a> {
     }
 
     /// Every pair, as parsed.
+    ///
+    /// Mutation testing skips it (`.cargo/mutants.toml`): only `--cfg fuzzing` builds compile
+    /// it, so no ordinary build sees its mutants. The fuzz targets read it, checking that the
+    /// pairs agree with the URL standard's reading of the form.
     #[cfg(fuzzing)]
     pub(crate) fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
         self.pairs.iter().map(|(k, v)| (k.as_ref(), v.as_ref()))
@@ -516,6 +533,24 @@ pub(crate) fn token_params(req: &TokenRequest, allow_json: bool) -> Result<Param
 mod tests {
     use super::*;
     use crate::ErrorCode;
+
+    /// A request's and its parameters' `Debug` say what a log may show (sizes, names, whether
+    /// credentials came, the caller) and never a value: values are passwords and tokens.
+    #[test]
+    fn debug_shows_names_and_sizes_never_values() {
+        let request = TokenRequest::form("grant_type=password&password=hunter2")
+            .with_authorization("Basic c2VjcmV0OnNlY3JldA==")
+            .with_method("POST")
+            .with_caller(IpAddr::from([192, 0, 2, 1]));
+        let shown = format!("{request:?}");
+        assert_eq!(
+            shown,
+            "TokenRequest { method: Some(Post), body_len: 36, has_authorization: true, \
+             caller: Some(192.0.2.1), .. }"
+        );
+        let params = Params::from_form(&request.body).expect("a form");
+        assert_eq!(format!("{params:?}"), r#"{"grant_type", "password"}"#);
+    }
 
     /// Splits at `&` and the first `=`, then decodes byte by byte: the plainest reading of the
     /// form encoding, for the one-pass parser to agree with.

@@ -538,6 +538,52 @@ async fn the_caller_is_the_connection_address_and_never_a_shared_one() {
     assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
 }
 
+/// The router's token endpoint reads the caller from `ConnectInfo`: wrong client secrets are
+/// counted per client and caller, so one caller's guesses do not hold back another.
+#[tokio::test]
+async fn token_requests_carry_the_connection_address() {
+    let rule = grantor::AttemptRule {
+        max_failures: 2,
+        window: std::time::Duration::from_secs(600),
+    };
+    let f = fixture_with(|b| {
+        b.client_secret_limits(grantor::ClientSecretLimits::new(Some(rule), None))
+    });
+    let router: Router = grantor::axum::router(f.server.clone());
+    let at = |address: [u8; 4], secret: &str| {
+        let mut request = form(
+            "/oauth/token",
+            Some(&basic(SERVICE.0, secret)),
+            "grant_type=client_credentials",
+        );
+        request
+            .extensions_mut()
+            .insert(ConnectInfo(SocketAddr::from((address, 40_000))));
+        request
+    };
+    for _ in 0..2 {
+        let reply = call(&router, at([203, 0, 113, 9], "guess")).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(reply.header("Retry-After"), None);
+    }
+    let reply = call(&router, at([203, 0, 113, 9], SERVICE.1)).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.text());
+    assert!(reply.header("Retry-After").is_some());
+    let reply = call(&router, at([198, 51, 100, 7], SERVICE.1)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    // Without connection info there is no caller, and with no rule for that case nothing
+    // is counted.
+    for _ in 0..3 {
+        call(
+            &router,
+            form("/oauth/token", Some(&basic(SERVICE.0, "guess")), "x=1"),
+        )
+        .await;
+    }
+    let reply = call(&router, service_cc("/oauth/token")).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+}
+
 async fn authorize(
     axum::extract::State(server): axum::extract::State<AuthorizationServer>,
     request: AuthorizationRequest,

@@ -125,3 +125,208 @@ async fn a_public_client_may_send_basic_with_an_empty_password() {
     let a = f.post(("spa", "a-secret"), LOGIN).await;
     assert_invalid_client(&a);
 }
+
+// RFC 6749 §2.3.1: "Since this client authentication method involves a password, the
+// authorization server MUST protect any endpoint utilizing it against brute force attacks."
+
+const CC: &str = "grant_type=client_credentials&scope=read";
+
+fn from(caller: [u8; 4], client: (&str, &str)) -> TokenRequest {
+    TokenRequest::form(CC)
+        .with_authorization(basic(client.0, client.1))
+        .with_caller(std::net::IpAddr::from(caller))
+}
+
+fn three_per_caller() -> grantor::ClientSecretLimits {
+    let rule = grantor::AttemptRule {
+        max_failures: 3,
+        window: std::time::Duration::from_secs(15 * 60),
+    };
+    grantor::ClientSecretLimits::new(Some(rule), Some(rule))
+}
+
+/// The refusal once a limit is reached: `invalid_client` (the client is not authenticated),
+/// told when to come back.
+fn assert_too_many(a: &Answer) {
+    assert_invalid_client(a);
+    assert!(
+        a.json["error_description"]
+            .as_str()
+            .is_some_and(|d| d.contains("too many failed client authentications")),
+        "{}",
+        a.json
+    );
+    let retry: u64 = a
+        .header("Retry-After")
+        .and_then(|v| v.parse().ok())
+        .expect("a Retry-After header");
+    assert!(retry > 0 && retry <= 15 * 60, "Retry-After {retry}");
+}
+
+fn assert_wrong_secret(a: &Answer) {
+    assert_invalid_client(a);
+    assert_eq!(a.json["error_description"], "client authentication failed");
+    assert!(a.header("Retry-After").is_none(), "{:?}", a.response);
+}
+
+#[tokio::test]
+async fn wrong_client_secrets_are_limited_per_client_and_caller() {
+    let f = fixture_with(|b| b.client_secret_limits(three_per_caller()));
+    let attacker = [203, 0, 113, 9];
+    for _ in 0..3 {
+        assert_wrong_secret(&f.token(from(attacker, ("service", "guess"))).await);
+    }
+    // The limit is reached: the attacker is refused without the secret being checked, even
+    // when it guesses right.
+    assert_too_many(&f.token(from(attacker, ("service", "guess"))).await);
+    assert_too_many(&f.token(from(attacker, ("service", "service-secret"))).await);
+    // The client's own servers, elsewhere, are not held back; nor is another client from
+    // the attacker's address.
+    let own = f
+        .token(from([198, 51, 100, 7], ("service", "service-secret")))
+        .await;
+    assert_eq!(own.status, 200, "{}", own.json);
+    let other = f.token(from(attacker, ("service-rw", "rw-secret"))).await;
+    assert_eq!(other.status, 200, "{}", other.json);
+    // The window closes: the right secret works again from the attacker's address.
+    f.clock.advance(std::time::Duration::from_secs(15 * 60));
+    let again = f.token(from(attacker, ("service", "service-secret"))).await;
+    assert_eq!(again.status, 200, "{}", again.json);
+}
+
+#[tokio::test]
+async fn right_client_secrets_are_not_counted() {
+    let f = fixture_with(|b| b.client_secret_limits(three_per_caller()));
+    let caller = [192, 0, 2, 1];
+    for _ in 0..2 {
+        assert_wrong_secret(&f.token(from(caller, ("service", "guess"))).await);
+    }
+    for _ in 0..10 {
+        let a = f.token(from(caller, ("service", "service-secret"))).await;
+        assert_eq!(a.status, 200, "{}", a.json);
+    }
+    // Two failures so far: one more wrong secret is checked, the next is refused.
+    assert_wrong_secret(&f.token(from(caller, ("service", "guess"))).await);
+    assert_too_many(&f.token(from(caller, ("service", "guess"))).await);
+}
+
+#[tokio::test]
+async fn requests_without_a_caller_share_one_count_per_client() {
+    let f = fixture_with(|b| b.client_secret_limits(three_per_caller()));
+    let anonymous =
+        |secret: &str| TokenRequest::form(CC).with_authorization(basic("service", secret));
+    for _ in 0..3 {
+        assert_wrong_secret(&f.token(anonymous("guess")).await);
+    }
+    assert_too_many(&f.token(anonymous("service-secret")).await);
+    // Through the body too: the count is the client's, whatever the method.
+    let post = f
+        .token(TokenRequest::form(format!(
+            "{CC}&client_id=service&client_secret=service-secret"
+        )))
+        .await;
+    assert_too_many(&post);
+    // A request that names its caller has a count of its own.
+    let named = f
+        .token(from([192, 0, 2, 1], ("service", "service-secret")))
+        .await;
+    assert_eq!(named.status, 200, "{}", named.json);
+}
+
+/// Guesses for a client id that does not exist are counted like any other, so that the answer
+/// does not tell which clients exist.
+#[tokio::test]
+async fn secrets_for_unknown_clients_are_counted_alike() {
+    let f = fixture_with(|b| b.client_secret_limits(three_per_caller()));
+    let caller = [192, 0, 2, 1];
+    for _ in 0..3 {
+        assert_wrong_secret(&f.token(from(caller, ("ghost", "guess"))).await);
+    }
+    let ghost = f.token(from(caller, ("ghost", "guess"))).await;
+    assert_too_many(&ghost);
+    for _ in 0..3 {
+        f.token(from(caller, ("service", "guess"))).await;
+    }
+    let known = f.token(from(caller, ("service", "guess"))).await;
+    assert_eq!(known.json, ghost.json);
+    assert_eq!(known.header("Retry-After"), ghost.header("Retry-After"));
+}
+
+/// The default limits: ten wrong secrets per client and caller.
+#[tokio::test]
+async fn client_secrets_are_limited_by_default() {
+    let f = fixture();
+    let caller = [192, 0, 2, 1];
+    for _ in 0..10 {
+        assert_wrong_secret(&f.token(from(caller, ("service", "guess"))).await);
+    }
+    assert_too_many(&f.token(from(caller, ("service", "service-secret"))).await);
+}
+
+#[tokio::test]
+async fn client_secret_limits_may_be_turned_off() {
+    let f = fixture_with(|b| b.disable_client_secret_limits());
+    let caller = [192, 0, 2, 1];
+    for _ in 0..30 {
+        assert_wrong_secret(&f.token(from(caller, ("service", "guess"))).await);
+    }
+    let a = f.token(from(caller, ("service", "service-secret"))).await;
+    assert_eq!(a.status, 200, "{}", a.json);
+}
+
+/// A hundred wrong secrets at once from one caller: exactly as many are checked as the limit
+/// allows, as if they had come one after another; the rest are refused unchecked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_wrong_secrets_are_checked_at_most_the_limit() {
+    let f = fixture_with(|b| b.client_secret_limits(three_per_caller()));
+    let tasks: Vec<_> = (0..100)
+        .map(|_| {
+            let server = f.server.clone();
+            tokio::spawn(async move {
+                answer(
+                    server
+                        .token(from([192, 0, 2, 1], ("service", "guess")))
+                        .await,
+                )
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.expect("task"));
+    }
+    let checked = answers
+        .iter()
+        .filter(|a| a.header("Retry-After").is_none())
+        .count();
+    assert_eq!(checked, 3);
+    for a in &answers {
+        if a.header("Retry-After").is_some() {
+            assert_too_many(a);
+        } else {
+            assert_wrong_secret(a);
+        }
+    }
+}
+
+/// Revocation and introspection take client secrets too, and share the count.
+#[tokio::test]
+async fn revocation_and_introspection_share_the_count() {
+    let f = fixture_with(|b| b.client_secret_limits(three_per_caller()));
+    let caller = std::net::IpAddr::from([192, 0, 2, 1]);
+    let revoke = |secret: &str| {
+        TokenRequest::form("token=anything")
+            .with_authorization(basic("service", secret))
+            .with_caller(caller)
+    };
+    for _ in 0..2 {
+        assert_wrong_secret(&answer(f.server.revoke(revoke("guess")).await));
+    }
+    assert_wrong_secret(&answer(f.server.introspect(revoke("guess")).await));
+    assert_too_many(&answer(f.server.revoke(revoke("service-secret")).await));
+    assert_too_many(&answer(f.server.introspect(revoke("service-secret")).await));
+    assert_too_many(
+        &f.token(from([192, 0, 2, 1], ("service", "service-secret")))
+            .await,
+    );
+}

@@ -518,6 +518,43 @@ async fn a_dropped_sign_in_counts_as_a_failure_once_its_lease_lapses() {
     assert_eq!(inner.calls(), 1);
 }
 
+/// A token request that names its caller (`TokenRequest::with_caller`) counts the password
+/// grant's failures against that address too, across usernames.
+#[tokio::test]
+async fn the_password_grant_limits_failures_per_caller_address() {
+    let f = fixture_with(|b| {
+        b.login_limits(LoginLimits {
+            per_address: Some(AttemptRule {
+                max_failures: 3,
+                window: Duration::from_secs(600),
+            }),
+            ..LoginLimits::default()
+        })
+    });
+    let sign_in = |caller: std::net::IpAddr, user: &str, password: &str| {
+        grantor::TokenRequest::form(format!(
+            "grant_type=password&username={user}&password={password}"
+        ))
+        .with_authorization(basic("clientapp", "123456"))
+        .with_caller(caller)
+    };
+    for user in ["ann", "bob", "cid"] {
+        let a = f.token(sign_in(CALLER, user, "Summer2026")).await;
+        assert_eq!(a.error(), "invalid_grant", "{}", a.json);
+    }
+    let calls = f.users.calls();
+    let a = f.token(sign_in(CALLER, "tom", "123456")).await;
+    assert_eq!((a.status, a.error()), (400, "invalid_grant"), "{}", a.json);
+    assert!(a.str("error_description").contains("too many"));
+    assert_eq!(
+        f.users.calls(),
+        calls,
+        "refused without asking the verifier"
+    );
+    let a = f.token(sign_in(OTHER_CALLER, "tom", "123456")).await;
+    assert_eq!(a.status, 200, "{}", a.json);
+}
+
 /// A login page passes the caller's address: failures count against it across usernames, so
 /// one password sprayed over many users is limited too (an IPv6 caller by its /64).
 #[tokio::test]

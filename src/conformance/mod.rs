@@ -1458,7 +1458,8 @@ pub fn lease(now: OffsetDateTime, secs: i64) -> AttemptLease {
 pub async fn limiter_leases_and_windows(limiter: Arc<dyn AttemptLimiter>) -> Result<(), Failure> {
     let now = now();
     let at = |secs: i64| now + time::Duration::seconds(secs);
-    let key = AttemptKey::Client(ClientId::new(format!("c-{}", FamilyId::generate())));
+    let client = ClientId::new(format!("c-{}", FamilyId::generate()));
+    let key = AttemptKey::Client(client.clone());
     let rule = AttemptRule {
         max_failures: 2,
         window: Duration::from_secs(60),
@@ -1570,10 +1571,38 @@ pub async fn limiter_leases_and_windows(limiter: Arc<dyn AttemptLimiter>) -> Res
             .ok(),
         Some(AttemptVerdict::Busy)
     );
-    // Keys are independent, and a username key is not a client key of the same name.
+    // Keys are independent, and a username key is not a client key of the same name; nor is
+    // the client's secret, counted per caller or for callers of unknown address.
     let user = AttemptKey::username(&crate::Username::new(key.storage_key()));
+    let caller = |ip: [u8; 4]| Some(std::net::IpAddr::from(ip));
+    let secret_from_one = AttemptKey::client_secret(&client, caller([192, 0, 2, 1]));
+    for other in [
+        user,
+        AttemptKey::client_secret(&client, None),
+        secret_from_one.clone(),
+    ] {
+        assert_eq!(
+            l.reserve_attempt(&other, &rule, &lease(now, 200), at(77))
+                .await
+                .ok(),
+            Some(AttemptVerdict::Allowed),
+            "{other:?}"
+        );
+    }
+    for _ in 0..2 {
+        l.record_failure(&secret_from_one, &rule, &lease(now, 0), at(77))
+            .await
+            .must("fail")?;
+    }
+    assert!(matches!(
+        l.reserve_attempt(&secret_from_one, &rule, &lease(now, 200), at(77))
+            .await
+            .must("reserve")?,
+        AttemptVerdict::Refused { .. }
+    ));
+    let secret_from_another = AttemptKey::client_secret(&client, caller([192, 0, 2, 2]));
     assert_eq!(
-        l.reserve_attempt(&user, &rule, &lease(now, 200), at(77))
+        l.reserve_attempt(&secret_from_another, &rule, &lease(now, 200), at(77))
             .await
             .ok(),
         Some(AttemptVerdict::Allowed)

@@ -156,6 +156,8 @@ pub(crate) struct Context<'a> {
     pub(crate) tokens: &'a dyn TokenStore,
     pub(crate) settings: &'a TokenSettings,
     pub(crate) now: OffsetDateTime,
+    /// The address of whoever sent the request, when the host passed it.
+    pub(crate) caller: Option<std::net::IpAddr>,
 }
 
 /// Newly minted tokens: the response to send, and the records to store under their hashes.

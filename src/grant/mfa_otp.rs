@@ -94,7 +94,7 @@ impl MfaOtpGrant {
         let asker = Asker {
             client: &client.id,
             authenticated: true,
-            caller: None,
+            caller: ctx.caller,
         };
         self.users
             .check_otp(asker, &challenge.user_id, otp, ctx.now)

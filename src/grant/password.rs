@@ -121,7 +121,7 @@ impl PasswordGrant {
         let asker = Asker {
             client: &client.id,
             authenticated: true,
-            caller: None,
+            caller: ctx.caller,
         };
         let owner = match self.users.authenticate(asker, &username, password).await? {
             SignIn::Complete(owner) => owner,

@@ -91,6 +91,16 @@ impl AuthorizationServerBuilder {
                 mfa,
             })
         });
+        let client_secrets =
+            self.client_secret_limits
+                .map(|limits| crate::client_auth::SecretGate {
+                    gate: crate::attempts::AttemptGate {
+                        limiter: limiter.clone(),
+                        clock: self.clock.clone(),
+                        max_wait: limits.max_wait,
+                    },
+                    limits,
+                });
         let resources: Arc<[Resource]> = self.resources.into();
         let grants = Grants::build(
             &self.setups,
@@ -140,6 +150,7 @@ impl AuthorizationServerBuilder {
                 clock: self.clock,
                 grants,
                 users,
+                client_secrets,
                 settings,
                 resource_servers: self.resource_servers,
                 issuer: self.issuer,
@@ -160,6 +171,8 @@ struct Inner {
     /// The enabled grants: dispatch, metadata and `Debug` read this one list.
     grants: Grants,
     users: Option<Arc<UserAuthenticator>>,
+    /// Counts wrong client secrets (RFC 6749 §2.3.1).
+    client_secrets: Option<crate::client_auth::SecretGate>,
     settings: TokenSettings,
     issuer: Option<String>,
     json_token_requests: bool,
@@ -259,6 +272,7 @@ impl AuthorizationServer {
             tokens: &*self.inner.tokens,
             settings: &self.inner.settings,
             now,
+            caller: None,
         }
     }
 
@@ -273,7 +287,13 @@ impl AuthorizationServer {
         let creds = credentials(request.authorization.as_deref(), &params)?;
         trace.client_id = Some(creds.client_id.clone());
         trace.auth_method = Some(creds.method.as_str());
-        let client = authenticate(&*self.inner.clients, creds).await?;
+        let client = authenticate(
+            &*self.inner.clients,
+            self.inner.client_secrets.as_ref(),
+            request.caller,
+            creds,
+        )
+        .await?;
         Ok((client, params))
     }
 }

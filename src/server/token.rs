@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 use super::{AuthorizationServer, Trace};
 use crate::client_auth::{authenticate, credentials};
 use crate::error::OAuthError;
+use crate::grant::context::Context;
 use crate::reason::Reason;
 use crate::request::{token_params, TokenRequest};
 use crate::response::{Response, TokenOutcome};
@@ -66,11 +67,20 @@ impl AuthorizationServer {
         let creds = credentials(request.authorization.as_deref(), &params)?;
         trace.client_id = Some(creds.client_id.clone());
         trace.auth_method = Some(creds.method.as_str());
-        let client = authenticate(&*inner.clients, creds).await?;
+        let client = authenticate(
+            &*inner.clients,
+            inner.client_secrets.as_ref(),
+            request.caller,
+            creds,
+        )
+        .await?;
 
         let raw_grant = params.require("grant_type")?;
         let grant = GrantType::parse(raw_grant);
-        let ctx = self.context(now);
+        let ctx = Context {
+            caller: request.caller,
+            ..self.context(now)
+        };
         let handler = grant.and_then(|grant| inner.grants.get(grant));
         if let Some(handler) = handler {
             if let Some(outcome) = handler.token(&ctx, &client, &params).await {

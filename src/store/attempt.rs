@@ -24,6 +24,15 @@ pub enum AttemptKey {
     /// A user's one-time codes (second factor), by user id: every alias the user signs in with
     /// shares one count.
     SecondFactor(UserId),
+    /// A client's secret (RFC 6749 §2.3.1), tried from one caller address (an IPv4 address or
+    /// an IPv6 caller's /64), or, with `caller` `None`, by every caller whose address is not
+    /// known.
+    ClientSecret {
+        /// The client whose secret is tried.
+        client: ClientId,
+        /// The caller's address as [`address`](AttemptKey::address) counts it.
+        caller: Option<String>,
+    },
 }
 
 impl AttemptKey {
@@ -44,6 +53,14 @@ impl AttemptKey {
         Self::UserCodeEntry(address_key(caller))
     }
 
+    /// The key for `client`'s secret tried from `caller`, or by callers of unknown address.
+    pub fn client_secret(client: &ClientId, caller: Option<IpAddr>) -> Self {
+        Self::ClientSecret {
+            client: client.clone(),
+            caller: caller.map(address_key),
+        }
+    }
+
     /// A stable string form, e.g. `user:tom` or `client:clientapp`, for use as a storage key.
     pub fn storage_key(&self) -> String {
         match self {
@@ -52,6 +69,15 @@ impl AttemptKey {
             Self::Address(a) => format!("addr:{a}"),
             Self::UserCodeEntry(who) => format!("user_code:{who}"),
             Self::SecondFactor(user) => format!("second_factor:{user}"),
+            // An address holds no space, so the space ends it whatever the client id holds.
+            Self::ClientSecret {
+                client,
+                caller: Some(caller),
+            } => format!("client_secret@{caller} {client}"),
+            Self::ClientSecret {
+                client,
+                caller: None,
+            } => format!("client_secret:{client}"),
         }
     }
 }
