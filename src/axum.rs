@@ -93,6 +93,12 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// the path (the metadata document would then name endpoints the router does not serve). Route
 /// the host's own pages with [`routed_path`] too, so that they are where the document says.
 ///
+/// Serve it with `into_make_service_with_connect_info::<SocketAddr>()`, or behind a reverse
+/// proxy insert a [`Caller`] for the address the proxy reports (a middleware of the host's):
+/// token requests then carry their caller, and wrong client secrets and passwords are counted
+/// per caller ([`ClientSecretLimits`](crate::ClientSecretLimits)). Otherwise every request
+/// shares one count per client.
+///
 /// Building the router cannot panic: the builder refused every path and issuer that axum would
 /// refuse to route.
 pub fn router<S>(server: AuthorizationServer) -> Router<S>
@@ -204,9 +210,9 @@ async fn read_body(body: Body) -> Result<::axum::body::Bytes, Unread> {
 }
 
 /// A token, revocation, introspection or device authorization request: method, headers, the
-/// whole body (kept, not copied), and the caller's address when the router is served with
-/// `into_make_service_with_connect_info::<SocketAddr>()` (wrong client secrets are then counted
-/// per caller, see [`ClientSecretLimits`](crate::ClientSecretLimits)). A body over
+/// whole body (kept, not copied), and the caller's address, read as [`Caller`] reads it when
+/// it is known (wrong client secrets and passwords are then counted per caller, see
+/// [`ClientSecretLimits`](crate::ClientSecretLimits)). A body over
 /// [`MAX_BODY_BYTES`] is refused with the JSON `invalid_request` error the endpoint itself
 /// would answer.
 impl<S: Send + Sync> FromRequest<S> for TokenRequest {
@@ -214,10 +220,7 @@ impl<S: Send + Sync> FromRequest<S> for TokenRequest {
 
     async fn from_request(request: Request, _: &S) -> Result<Self, Self::Rejection> {
         let (parts, body) = request.into_parts();
-        let caller = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(address)| address.ip());
+        let caller = caller_of(&parts);
         let body = read_body(body).await.map_err(|unread| {
             // The error every grantor endpoint answers for a malformed request.
             OAuthError::invalid_request(unread.description()).into_token_response()
@@ -263,22 +266,38 @@ impl<S: Send + Sync> FromRequest<S> for AuthorizationRequest {
 /// [`AuthorizationServer::verify_user`] and [`AuthorizationServer::device_request`], which count
 /// failed sign-ins and wrong codes against it.
 ///
-/// Read from [`ConnectInfo<SocketAddr>`](ConnectInfo), which axum sets when the router is
-/// served with `into_make_service_with_connect_info::<SocketAddr>()`. Without it (a router
-/// served some other way) the request is refused with `500 Internal Server Error` and an error
-/// in the log, as axum's own `ConnectInfo` extractor does: counting every caller as one address
-/// would let one person's wrong guesses lock everyone out. Behind a reverse proxy the address
-/// is the proxy's: take the client's from the proxy's header instead, trusted only from the
-/// proxy, and build a `Caller` from it.
+/// A `Caller` in the request's extensions comes first: behind a reverse proxy the connection's
+/// address is the proxy's, so a middleware of the host's takes the client's from the proxy's
+/// header (trusted only from the proxy) and inserts a `Caller` for it. Otherwise it is read
+/// from [`ConnectInfo<SocketAddr>`](ConnectInfo), which axum sets when the router is served
+/// with `into_make_service_with_connect_info::<SocketAddr>()`. Without either (a router served
+/// some other way) the request is refused with `500 Internal Server Error` and an error in the
+/// log, as axum's own `ConnectInfo` extractor does: counting every caller as one address would
+/// let one person's wrong guesses lock everyone out. The [`TokenRequest`] extractor reads the
+/// caller the same way, and goes on without one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Caller(pub IpAddr);
+
+/// The caller a request names: a `Caller` the host inserted, else the connection's address.
+fn caller_of(parts: &Parts) -> Option<IpAddr> {
+    parts
+        .extensions
+        .get::<Caller>()
+        .map(|Caller(address)| *address)
+        .or_else(|| {
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(address)| address.ip())
+        })
+}
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = (::axum::http::StatusCode, &'static str);
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        match parts.extensions.get::<ConnectInfo<SocketAddr>>() {
-            Some(ConnectInfo(address)) => Ok(Caller(address.ip())),
+        match caller_of(parts) {
+            Some(address) => Ok(Caller(address)),
             None => {
                 tracing::error!(
                     "grantor::axum::Caller needs the connection's address: serve the router \

@@ -43,18 +43,27 @@ const BASE64_LENIENT: GeneralPurpose = GeneralPurpose::new(
 ///
 /// Every request that presents a client secret (at the token, revocation, introspection and
 /// device authorization endpoints) holds a place on one count while the secret is checked; a
-/// wrong secret (or a secret for an unknown client) turns it into a failure. Past the limit the
-/// request is refused with `invalid_client` and `Retry-After`, without the secret being
-/// checked, even when it is right.
+/// wrong secret turns it into a failure. A secret sent for an unknown client, or for a public
+/// client (which has none), is counted as a wrong one, so that the answers do not tell these
+/// apart. Past the limit the request is refused with `invalid_client` and `Retry-After`,
+/// without the secret being checked, even when it is right; while as many checks are in flight
+/// as failures remain, others wait up to `max_wait`, then get `503 temporarily_unavailable`
+/// (an RFC 6749 §5.2 extension, as for sign-ins). A public client that sends no secret is
+/// never counted.
 ///
 /// The count is per client **and caller address** when the request names its caller
 /// ([`TokenRequest::with_caller`](crate::TokenRequest::with_caller); the axum adapter does so
-/// when the router is served with `ConnectInfo`), so one caller's wrong guesses never hold back
-/// the client's own servers. Requests that name no caller share one count per client, which
-/// anyone who knows the client id can run down: pass the caller's address.
+/// when the router is served with `ConnectInfo`, or when a middleware of the host's put a
+/// `grantor::axum::Caller` in the request's extensions), so one caller's wrong guesses
+/// never hold back the client's own servers. Requests that name no caller share one count per
+/// client, which anyone who knows the client id can run down: pass the caller's address. Behind
+/// a reverse proxy, pass the address the proxy reports, never the proxy's own, or every caller
+/// shares one count.
 ///
-/// A limit slows one caller down; it cannot stop many callers guessing a short secret. Give
-/// confidential clients generated secrets of 128 bits or more (RFC 6749 §10.10).
+/// A limit slows one caller down; it cannot stop many callers guessing a short secret. An IPv6
+/// caller is counted by its /64, and one /48 holds 65,536 of them: 10 guesses each is 655,360
+/// guesses per window. Give confidential clients generated secrets of 128 bits or more (RFC
+/// 6749 §10.10), which no number of callers can guess.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ClientSecretLimits {
@@ -138,7 +147,7 @@ fn secret_busy() -> OAuthError {
     OAuthError::temporarily_unavailable(
         "too many authentications of this client are being checked at once; try again in a moment",
     )
-    .with_reason(Reason::ClientAuthenticationBusy)
+    .with_reason(Reason::ClientSecretBusy)
     .with_retry_after(1)
 }
 
@@ -298,41 +307,46 @@ pub(crate) async fn authenticate(
             },
         };
     };
+    // A secret is checked against the client's hash; for an unknown client, or a public one
+    // (which has no secret), against a decoy, and counted as wrong all the same, so that the
+    // answer (and its timing) does not tell them apart.
     let decoy;
-    let hash = match &found {
-        None => {
-            decoy = SecretHash::decoy();
-            &decoy
-        }
+    let (hash, counted_as) = match &found {
         Some(client) => match &client.kind {
-            ClientKind::Confidential { secret: hash } => hash,
+            ClientKind::Confidential { secret: hash } => (hash, &client.id),
             // A public client has no secret; Basic with an empty password is how some
             // libraries say "none".
             ClientKind::Public if secret.secret().is_empty() => return Ok(client.clone()),
-            ClientKind::Public => return Err(invalid_client(Reason::PublicClientSentSecret)),
+            ClientKind::Public => {
+                decoy = SecretHash::decoy();
+                (&decoy, &client.id)
+            }
         },
+        None => {
+            decoy = SecretHash::decoy();
+            (&decoy, &creds.client_id)
+        }
     };
-    // RFC 6749 §2.3.1: a client secret is a password; guesses are counted, for unknown clients
-    // too, so that the answer does not tell them apart.
-    let held = match limits.and_then(|l| Some((&l.gate, l.count(&creds.client_id, caller)?))) {
+    // RFC 6749 §2.3.1: a client secret is a password; guesses are counted against the client
+    // as the store knows it (its own id, however the request spelled it).
+    let held = match limits.and_then(|l| Some((&l.gate, l.count(counted_as, caller)?))) {
         Some((gate, count)) => gate.admit(vec![count], secret_busy).await?,
         None => Held::nothing(),
     };
     let right = hash.verify(secret);
-    match found {
-        Some(client) if right => {
-            held.succeeded().await;
-            Ok(client)
-        }
-        Some(_) => {
-            held.failed().await;
-            Err(invalid_client(Reason::WrongClientSecret))
-        }
-        None => {
-            held.failed().await;
-            Err(invalid_client(Reason::UnknownClient))
-        }
-    }
+    let refusal = match found {
+        Some(client) => match client.kind {
+            ClientKind::Confidential { .. } if right => {
+                held.succeeded().await;
+                return Ok(client);
+            }
+            ClientKind::Confidential { .. } => Reason::WrongClientSecret,
+            ClientKind::Public => Reason::PublicClientSentSecret,
+        },
+        None => Reason::UnknownClient,
+    };
+    held.failed().await;
+    Err(invalid_client(refusal))
 }
 
 #[cfg(test)]

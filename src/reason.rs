@@ -49,7 +49,7 @@ impl Reason {
                 | Self::SignInBusy
                 | Self::UserCodeBusy
                 | Self::ClientSecretAttemptsExceeded
-                | Self::ClientAuthenticationBusy
+                | Self::ClientSecretBusy
         )
     }
 }
@@ -266,7 +266,7 @@ reasons! {
     /// Too many wrong secrets for this client (from this caller address, when it is known).
     ClientSecretAttemptsExceeded = "client_secret_attempts_exceeded",
     /// Too many checks of this client's secret are in flight.
-    ClientAuthenticationBusy = "client_authentication_busy",
+    ClientSecretBusy = "client_secret_busy",
     /// A credential check took longer than its deadline.
     CheckTimedOut = "check_timed_out",
     /// No user verifier is configured.

@@ -144,7 +144,8 @@ impl TokenRequest {
 
     /// Sets the address of whoever sent the request. Wrong client secrets are then counted per
     /// client and caller ([`ClientSecretLimits`](crate::ClientSecretLimits)), and the password
-    /// grant's failures per caller too ([`LoginLimits::per_address`](crate::LoginLimits)), so
+    /// and `mfa-otp` grants' failures per caller too
+    /// ([`LoginLimits::per_address`](crate::LoginLimits)), so
     /// that one caller's wrong guesses do not hold back everyone else. Behind a reverse proxy,
     /// pass the address the proxy reports, trusted only from the proxy.
     pub fn with_caller(mut self, caller: IpAddr) -> Self {
@@ -798,6 +799,26 @@ mod tests {
             let e = Params::from_form(body).err();
             assert_eq!(e.map(|e| e.code()), Some(ErrorCode::InvalidRequest));
         }
+    }
+
+    /// `resource` may repeat (RFC 8707 §2); `all` reads every value sent, in order, and
+    /// passes over empty ones as if omitted (RFC 6749 §3.1); `get` reads the first.
+    #[test]
+    fn a_repeatable_parameter_is_read_whole() {
+        let p =
+            Params::from_form(b"resource=https%3A%2F%2Fa&x=1&resource=&resource=https%3A%2F%2Fb")
+                .expect("resource may repeat");
+        let all: Vec<&str> = p.all("resource").collect();
+        assert_eq!(all, ["https://a", "https://b"]);
+        assert_eq!(p.get("resource"), Some("https://a"));
+        assert_eq!(p.all("x").collect::<Vec<_>>(), ["1"]);
+        assert_eq!(p.all("absent").count(), 0);
+        assert_eq!(
+            Params::from_form(b"resource=")
+                .map(|p| p.all("resource").count())
+                .ok(),
+            Some(0)
+        );
     }
 
     #[test]

@@ -23,7 +23,9 @@ use crate::types::{ClientId, OneTimeCode, Password, ResourceOwner, UserId, Usern
 /// The default: 5 failures per username per 15 minutes, 100 failures per client per 15
 /// minutes (only where the client is authenticated: the token endpoint), and 100 failures per
 /// caller address per 15 minutes (where the host passes the address: its login and device
-/// pages). Wrong one-time codes are counted with the `per_username` rule against the user's
+/// pages, and token requests built with
+/// [`TokenRequest::with_caller`](crate::TokenRequest::with_caller), as the axum adapter builds
+/// them). Wrong one-time codes are counted with the `per_username` rule against the user's
 /// id, and against the client and the address like wrong passwords.
 ///
 /// Every check holds a place on each of its keys while it runs, and a key admits a check only
@@ -38,7 +40,8 @@ use crate::types::{ClientId, OneTimeCode, Password, ResourceOwner, UserId, Usern
 /// the password grant (for a public client, anyone who knows its `client_id`) can keep a
 /// username locked by failing five times every 15 minutes, and can lock a whole client's sign-ins
 /// the same way; anyone sharing an address (a NAT, a proxy) with others can lock them out of the
-/// login pages. That is the price of RFC 6749 §4.3.2's brute-force protection; keep the
+/// login pages and the password grant. Behind a reverse proxy, pass the address the proxy
+/// reports, never the proxy's own, or every caller shares one count. That is the price of RFC 6749 §4.3.2's brute-force protection; keep the
 /// password grant to confidential first-party clients, watch the `tracing` events
 /// (`reason = "username_attempts_exceeded"`), and tune or disable a rule if that trade is wrong
 /// for you.

@@ -532,6 +532,15 @@ async fn the_caller_is_the_connection_address_and_never_a_shared_one() {
         .extensions_mut()
         .insert(ConnectInfo(SocketAddr::from(([192, 0, 2, 7], 40_000))));
     assert_eq!(call(&router, request).await.text(), "192.0.2.7");
+    // A Caller the host's middleware inserted (the address a proxy reports) comes first.
+    let mut request = get_with("/", None);
+    request
+        .extensions_mut()
+        .insert(ConnectInfo(SocketAddr::from(([10, 0, 0, 1], 40_000))));
+    request
+        .extensions_mut()
+        .insert(Caller(std::net::IpAddr::from([198, 51, 100, 4])));
+    assert_eq!(call(&router, request).await.text(), "198.51.100.4");
     // Served without connection info: refused, rather than every caller counted as one
     // address (one person's wrong guesses would lock everyone out).
     let reply = call(&router, get_with("/", None)).await;
@@ -570,6 +579,14 @@ async fn token_requests_carry_the_connection_address() {
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.text());
     assert!(reply.header("Retry-After").is_some());
     let reply = call(&router, at([198, 51, 100, 7], SERVICE.1)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    // Behind a proxy, all of them connect from the proxy: the Caller a middleware inserted
+    // from the proxy's header is the one counted.
+    let mut proxied = at([203, 0, 113, 9], SERVICE.1);
+    proxied
+        .extensions_mut()
+        .insert(Caller(std::net::IpAddr::from([198, 51, 100, 8])));
+    let reply = call(&router, proxied).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
     // Without connection info there is no caller, and with no rule for that case nothing
     // is counted.

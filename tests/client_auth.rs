@@ -330,3 +330,164 @@ async fn revocation_and_introspection_share_the_count() {
             .await,
     );
 }
+
+/// A public client has no secret: one sent for it is counted like a wrong one (so the answers
+/// do not tell public clients from unknown ones), while the client's own requests, which send
+/// none, are never held back.
+#[tokio::test]
+async fn a_public_client_sending_a_secret_is_counted_but_never_held_back() {
+    let f = fixture_with(|b| b.client_secret_limits(three_per_caller()));
+    let caller = std::net::IpAddr::from([192, 0, 2, 1]);
+    let spa = |authorization: Option<&str>| {
+        let body = match authorization {
+            Some(_) => LOGIN.to_owned(),
+            None => format!("{LOGIN}&client_id=spa"),
+        };
+        let request = TokenRequest::form(body).with_caller(caller);
+        match authorization {
+            Some(a) => request.with_authorization(a),
+            None => request,
+        }
+    };
+    for _ in 0..3 {
+        assert_wrong_secret(&f.token(spa(Some(&basic("spa", "made-up")))).await);
+    }
+    assert_too_many(&f.token(spa(Some(&basic("spa", "made-up")))).await);
+    let a = f.token(spa(None)).await;
+    assert_eq!(a.status, 200, "{}", a.json);
+    let a = f.token(spa(Some(&basic("spa", "")))).await;
+    assert_eq!(a.status, 200, "{}", a.json);
+}
+
+/// An IPv6 caller is counted by its /64, as the sign-in limits count it.
+#[tokio::test]
+async fn an_ipv6_caller_is_counted_by_its_64() {
+    let f = fixture_with(|b| b.client_secret_limits(three_per_caller()));
+    let at = |caller: &str, secret: &str| {
+        TokenRequest::form(CC)
+            .with_authorization(basic("service", secret))
+            .with_caller(caller.parse().expect("an address"))
+    };
+    for host in ["2001:db8::1", "2001:db8::2", "2001:db8::ffff:3"] {
+        assert_wrong_secret(&f.token(at(host, "guess")).await);
+    }
+    assert_too_many(&f.token(at("2001:db8::9", "service-secret")).await);
+    let a = f.token(at("2001:db8:0:1::9", "service-secret")).await;
+    assert_eq!(a.status, 200, "{}", a.json);
+    // An IPv4-mapped address is the IPv4 caller.
+    for _ in 0..3 {
+        assert_wrong_secret(&f.token(from([192, 0, 2, 5], ("service", "guess"))).await);
+    }
+    assert_too_many(&f.token(at("::ffff:192.0.2.5", "service-secret")).await);
+}
+
+/// The device authorization endpoint takes client secrets too.
+#[tokio::test]
+async fn device_authorization_counts_client_secrets() {
+    let f = fixture_with(|b| b.client_secret_limits(three_per_caller()));
+    let caller = std::net::IpAddr::from([192, 0, 2, 1]);
+    let ask = |secret: &str| {
+        TokenRequest::form("scope=read")
+            .with_authorization(basic("tv", secret))
+            .with_caller(caller)
+    };
+    for _ in 0..3 {
+        assert_wrong_secret(&answer(f.server.device_authorization(ask("guess")).await));
+    }
+    assert_too_many(&answer(
+        f.server.device_authorization(ask("tv-secret")).await,
+    ));
+}
+
+/// A client store that finds ids whatever their case, as some SQL collations do.
+struct AnyCase(grantor::MemoryClientStore);
+
+#[grantor::async_trait]
+impl grantor::ClientStore for AnyCase {
+    async fn find_client(
+        &self,
+        id: &grantor::ClientId,
+    ) -> Result<Option<std::sync::Arc<grantor::Client>>, grantor::StoreError> {
+        self.0
+            .find_client(&grantor::ClientId::new(id.as_str().to_lowercase()))
+            .await
+    }
+}
+
+/// Wrong secrets are counted against the client the store found, however the request spelled
+/// its id: `Service` and `SERVICE` do not get counts of their own.
+#[tokio::test]
+async fn the_count_is_the_stored_clients_whatever_the_spelling() {
+    let server = grantor::AuthorizationServer::builder(
+        std::sync::Arc::new(AnyCase(clients())),
+        std::sync::Arc::new(grantor::MemoryTokenStore::new()),
+    )
+    .enable_client_credentials_grant()
+    .client_secret_limits(three_per_caller())
+    .build()
+    .expect("a server");
+    let caller = [192, 0, 2, 1];
+    for id in ["service", "Service", "SERVICE"] {
+        assert_wrong_secret(&answer(server.token(from(caller, (id, "guess"))).await));
+    }
+    assert_too_many(&answer(
+        server
+            .token(from(caller, ("sErViCe", "service-secret")))
+            .await,
+    ));
+}
+
+/// A limiter that cannot be reached.
+struct DownLimiter;
+
+#[grantor::async_trait]
+impl grantor::AttemptLimiter for DownLimiter {
+    async fn reserve_attempt(
+        &self,
+        _: &grantor::AttemptKey,
+        _: &grantor::AttemptRule,
+        _: &grantor::AttemptLease,
+        _: time::OffsetDateTime,
+    ) -> Result<grantor::AttemptVerdict, grantor::StoreError> {
+        Err(grantor::StoreError::Unavailable("limiter down".into()))
+    }
+
+    async fn release_attempt(
+        &self,
+        _: &grantor::AttemptKey,
+        _: &grantor::AttemptLease,
+        _: time::OffsetDateTime,
+    ) -> Result<(), grantor::StoreError> {
+        Err(grantor::StoreError::Unavailable("limiter down".into()))
+    }
+
+    async fn record_failure(
+        &self,
+        _: &grantor::AttemptKey,
+        _: &grantor::AttemptRule,
+        _: &grantor::AttemptLease,
+        _: time::OffsetDateTime,
+    ) -> Result<(), grantor::StoreError> {
+        Err(grantor::StoreError::Unavailable("limiter down".into()))
+    }
+}
+
+/// With the limiter unreachable, a secret is not checked at all (a guess that cannot be
+/// counted is not made): the answer is the store error's, never a token; a public client
+/// that sends no secret is not affected.
+#[tokio::test]
+async fn an_unreachable_limiter_checks_no_secret() {
+    let f = fixture_with(|b| b.attempt_limiter(std::sync::Arc::new(DownLimiter)));
+    let a = f
+        .token(from([192, 0, 2, 1], ("service", "service-secret")))
+        .await;
+    assert_eq!(
+        (a.status, a.error()),
+        (503, "temporarily_unavailable"),
+        "{}",
+        a.json
+    );
+    let revoke =
+        TokenRequest::form("token=anything&client_id=spa").with_caller([192, 0, 2, 1].into());
+    assert_eq!(f.server.revoke(revoke).await.status(), 200);
+}

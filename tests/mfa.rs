@@ -648,3 +648,40 @@ async fn without_a_verifier_that_checks_codes_there_is_no_mfa_otp_grant() {
         .expect_err("refused");
     assert_eq!(err.reason(), Some(Reason::SecondFactorUnchecked));
 }
+
+/// A token request that names its caller counts wrong one-time codes against that address,
+/// as it counts wrong passwords.
+#[tokio::test]
+async fn wrong_codes_count_against_the_callers_address() {
+    let f = fixture_with(|b| {
+        b.login_limits(grantor::LoginLimits {
+            per_address: Some(grantor::AttemptRule {
+                max_failures: 2,
+                window: Duration::from_secs(600),
+            }),
+            ..grantor::LoginLimits::default()
+        })
+    });
+    let mfa_token = f.alice("").await;
+    let from = |caller, body: String| {
+        grantor::TokenRequest::form(body)
+            .with_authorization(basic("clientapp", "123456"))
+            .with_caller(caller)
+    };
+    for _ in 0..2 {
+        let a = f
+            .token(from(
+                CALLER,
+                format!("grant_type={MFA_GRANT}&mfa_token={mfa_token}&otp=000000"),
+            ))
+            .await;
+        assert_eq!(a.error(), "invalid_grant", "{}", a.json);
+    }
+    // The address has had its two failures: tom's right password from it is refused.
+    let tom = "grant_type=password&username=tom&password=123456".to_owned();
+    let a = f.token(from(CALLER, tom.clone())).await;
+    assert_eq!(a.error(), "invalid_grant", "{}", a.json);
+    assert!(a.str("error_description").contains("too many"));
+    let a = f.token(from(OTHER_CALLER, tom)).await;
+    assert_eq!(a.status, 200, "{}", a.json);
+}

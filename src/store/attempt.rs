@@ -26,7 +26,9 @@ pub enum AttemptKey {
     SecondFactor(UserId),
     /// A client's secret (RFC 6749 §2.3.1), tried from one caller address (an IPv4 address or
     /// an IPv6 caller's /64), or, with `caller` `None`, by every caller whose address is not
-    /// known.
+    /// known. Built with [`client_secret`](AttemptKey::client_secret), which writes the address
+    /// as [`address`](AttemptKey::address) does.
+    #[non_exhaustive]
     ClientSecret {
         /// The client whose secret is tried.
         client: ClientId,
