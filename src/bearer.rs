@@ -711,7 +711,22 @@ fn is_b64token(s: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{is_b64token, Needed, Scope};
+    use super::{is_b64token, Needed, ResourceRequest, Scope};
+
+    /// A resource request's `Debug` says whether a token came, never the token (nor the query,
+    /// which may hold one).
+    #[test]
+    fn debug_never_shows_the_token() {
+        let request = ResourceRequest::new()
+            .with_authorization("Bearer secret-token")
+            .with_query("access_token=secret-token")
+            .with_body("x=1");
+        let shown = format!("{request:?}");
+        assert!(shown.starts_with("ResourceRequest {"), "{shown}");
+        assert!(shown.contains("has_authorization: true"), "{shown}");
+        assert!(shown.contains("body_len: 3"), "{shown}");
+        assert!(!shown.contains("secret-token"), "{shown}");
+    }
 
     /// A need written as text is judged as the same need parsed.
     #[test]
