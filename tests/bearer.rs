@@ -71,6 +71,50 @@ async fn a_token_in_a_form_body_is_accepted_but_not_with_get() {
     );
 }
 
+/// Only a form body is read for a token: the same bytes under another media type are not a
+/// token at all (RFC 6750 §2.2). A GET whose form body holds no token is not refused for it.
+#[tokio::test]
+async fn only_a_form_body_is_read_and_a_get_body_without_a_token_is_no_error() {
+    let f = fixture();
+    let token = f.login().await.str("access_token");
+    let json = ResourceRequest::new()
+        .with_method("POST")
+        .with_content_type("application/json")
+        .with_body(format!("access_token={token}"));
+    let e = check(&f, json, "read").await.expect_err("not a form");
+    assert_eq!((e.status(), e.code()), (401, None));
+    let get = ResourceRequest::new()
+        .with_method("GET")
+        .with_authorization(format!("Bearer {token}"))
+        .with_content_type("application/x-www-form-urlencoded")
+        .with_body("page=2");
+    assert!(check(&f, get, "read").await.is_ok());
+}
+
+/// A validator's refusal reads as its error's description, or "no access token"; a
+/// validator's `Debug` shows its settings.
+#[tokio::test]
+async fn errors_and_validators_print_what_they_are() {
+    let f = fixture();
+    let e = check(&f, ResourceRequest::new(), "read")
+        .await
+        .expect_err("no token");
+    assert_eq!(e.to_string(), "no access token");
+    let e = check(
+        &f,
+        ResourceRequest::new().with_authorization("Bearer unknown"),
+        "read",
+    )
+    .await
+    .expect_err("unknown");
+    assert!(e.to_string().starts_with("invalid_token: "), "{e}");
+    let validator = f.server.bearer_validator().with_realm("api");
+    let shown = format!("{validator:?}");
+    assert!(shown.starts_with("BearerValidator {"), "{shown}");
+    assert!(shown.contains("allow_query: false"), "{shown}");
+    assert!(shown.contains("\"api\""), "{shown}");
+}
+
 #[tokio::test]
 async fn query_tokens_only_when_enabled() {
     // Off: a query token is an unsupported method, answered like no token at all (RFC 6750 §3).
