@@ -13,6 +13,30 @@ fn token_hash_is_sha256_of_the_token() {
     assert_eq!(TokenHash::from_hex(&"g".repeat(64)), None);
 }
 
+/// What a store writes as hex reads back as the same hash, upper-case digits too; anything
+/// but 64 hex digits is refused.
+#[test]
+fn a_hash_reads_back_from_its_hex() {
+    for token in ["abc", "", "another token"] {
+        let hash = TokenHash::of_access_token(&AccessToken::new(token));
+        assert_eq!(TokenHash::from_hex(&hash.to_hex()), Some(hash));
+        assert_eq!(
+            TokenHash::from_hex(&hash.to_hex().to_uppercase()),
+            Some(hash)
+        );
+    }
+    let every_byte: Vec<u8> = (0..32).map(|i| i * 8 + 7).collect();
+    let bytes: [u8; 32] = every_byte.try_into().expect("32 bytes");
+    let hash = TokenHash::from_bytes(bytes);
+    assert_eq!(
+        TokenHash::from_hex(&hash.to_hex()).map(|h| *h.as_bytes()),
+        Some(bytes)
+    );
+    let hex = hash.to_hex();
+    assert_eq!(TokenHash::from_hex(&hex[..62]), None);
+    assert_eq!(TokenHash::from_hex(&format!("{hex}00")), None);
+}
+
 #[test]
 fn each_kind_hashes_its_own_type_with_sha256() {
     let abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
