@@ -111,4 +111,40 @@ fn secret_hashes_are_salted_and_verify() {
     ] {
         assert!(SecretHash::parse(bad).is_none(), "{bad}");
     }
+    // Well-formed salt and digest do not save another algorithm's name, or a fourth part.
+    let other_alg = a.as_str().replacen("sha256", "md5", 1);
+    assert!(SecretHash::parse(&other_alg).is_none());
+    assert!(SecretHash::parse(&format!("{}$x", a.as_str())).is_none());
+}
+
+/// Two hashes are equal only with the same salt and the same digest.
+#[test]
+fn secret_hashes_are_equal_only_with_salt_and_digest_alike() {
+    let a = SecretHash::new(&ClientSecret::new("x"));
+    let (_, salt_a, digest_a) = split(a.as_str());
+    let b = SecretHash::new(&ClientSecret::new("y"));
+    let (_, salt_b, digest_b) = split(b.as_str());
+    let made = |salt: &str, digest: &str| {
+        SecretHash::parse(&format!("sha256${salt}${digest}")).expect("well-formed")
+    };
+    assert_eq!(made(salt_a, digest_a), a);
+    assert_ne!(a, b);
+    assert_ne!(made(salt_a, digest_b), a, "same salt, another digest");
+    assert_ne!(made(salt_b, digest_a), a, "same digest, another salt");
+}
+
+fn split(encoded: &str) -> (&str, &str, &str) {
+    let mut parts = encoded.split('$');
+    let mut next = || parts.next().expect("three parts");
+    (next(), next(), next())
+}
+
+/// A hash read from the wrong kind of value names what was expected (in a format whose
+/// newtype structs are self-describing; JSON reads the inner bytes directly).
+#[test]
+fn a_hash_of_the_wrong_shape_names_its_type() {
+    use serde::de::value::{Error, StrDeserializer};
+    let e =
+        TokenHash::deserialize(StrDeserializer::<Error>::new("not a hash")).expect_err("a string");
+    assert!(e.to_string().contains("tuple struct TokenHash"), "{e}");
 }
