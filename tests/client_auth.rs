@@ -491,3 +491,23 @@ async fn an_unreachable_limiter_checks_no_secret() {
         TokenRequest::form("token=anything&client_id=spa").with_caller([192, 0, 2, 1].into());
     assert_eq!(f.server.revoke(revoke).await.status(), 200);
 }
+
+#[test]
+fn limits_are_built_from_their_rules() {
+    let rule = grantor::AttemptRule {
+        max_failures: 4,
+        window: std::time::Duration::from_secs(60),
+    };
+    let limits = grantor::ClientSecretLimits::new(Some(rule), None)
+        .with_max_wait(std::time::Duration::from_millis(5));
+    assert_eq!(limits.per_caller, Some(rule));
+    assert_eq!(limits.per_client_without_caller, None);
+    assert_eq!(limits.max_wait, std::time::Duration::from_millis(5));
+    let default = grantor::ClientSecretLimits::default();
+    assert_eq!(default.max_wait, std::time::Duration::from_secs(10));
+    assert_eq!(default.per_caller.map(|r| r.max_failures), Some(10));
+    assert_eq!(
+        default.per_client_without_caller.map(|r| r.max_failures),
+        Some(100)
+    );
+}
