@@ -8,6 +8,7 @@ use std::time::Duration;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use common::*;
+use grantor::CodeStore as _;
 use grantor::{
     AuthorizationRequest, AuthorizationRequestId, AuthorizeOutcome, Decision, ErrorCode, Reason,
     Redirect, ResourceRequest, Scope, TokenRequest, UserId, ValidAuthorization,
@@ -802,6 +803,12 @@ fn the_builder_guards_the_authorization_endpoint() {
             .err(),
         Some(BuildError::CodeLifetimeTooLong)
     );
+    // Ten minutes, RFC 6749 §4.1.2's "maximum authorization code lifetime", is allowed.
+    assert!(b()
+        .issuer(ISSUER)
+        .authorization_code_lifetime(Duration::from_secs(600))
+        .build()
+        .is_ok());
     let no_endpoint =
         AuthorizationServer::builder(Arc::new(clients()), Arc::new(MemoryTokenStore::new()))
             .enable_refresh_token_grant()
@@ -1601,4 +1608,126 @@ async fn an_unusable_registered_redirect_uri_is_an_error_page() {
             other => panic!("{registered}: expected an error page, got {other:?}"),
         }
     }
+}
+
+/// A code store that does not judge expiry: it reads and spends as at the fixture's start.
+struct TimelessCodes(std::sync::Arc<grantor::MemoryCodeStore>);
+
+#[grantor::async_trait]
+impl grantor::CodeStore for TimelessCodes {
+    async fn save_pending(
+        &self,
+        id: &grantor::RequestIdHash,
+        request: &grantor::PendingAuthorization,
+        limits: &grantor::PendingLimits,
+        now: time::OffsetDateTime,
+    ) -> Result<grantor::Admission, grantor::StoreError> {
+        self.0.save_pending(id, request, limits, now).await
+    }
+
+    async fn find_pending(
+        &self,
+        id: &grantor::RequestIdHash,
+        now: time::OffsetDateTime,
+    ) -> Result<Option<grantor::PendingAuthorization>, grantor::StoreError> {
+        self.0.find_pending(id, now).await
+    }
+
+    async fn take_pending(
+        &self,
+        id: &grantor::RequestIdHash,
+        now: time::OffsetDateTime,
+    ) -> Result<Option<grantor::PendingAuthorization>, grantor::StoreError> {
+        self.0.take_pending(id, now).await
+    }
+
+    async fn save_code(
+        &self,
+        code: &grantor::AuthorizationCodeHash,
+        grant: &grantor::CodeGrant,
+        now: time::OffsetDateTime,
+    ) -> Result<(), grantor::StoreError> {
+        self.0.save_code(code, grant, now).await
+    }
+
+    async fn find_code(
+        &self,
+        code: &grantor::AuthorizationCodeHash,
+        _: time::OffsetDateTime,
+    ) -> Result<grantor::CodeLookup, grantor::StoreError> {
+        self.0.find_code(code, START).await
+    }
+
+    async fn spend_code(
+        &self,
+        code: &grantor::AuthorizationCodeHash,
+        mark: &grantor::SpentCode,
+        _: time::OffsetDateTime,
+    ) -> Result<grantor::CodeSpend, grantor::StoreError> {
+        self.0.spend_code(code, mark, START).await
+    }
+
+    async fn restore_code(
+        &self,
+        code: &grantor::AuthorizationCodeHash,
+        grant: &grantor::CodeGrant,
+        now: time::OffsetDateTime,
+    ) -> Result<grantor::CodeRestore, grantor::StoreError> {
+        self.0.restore_code(code, grant, now).await
+    }
+}
+
+/// The engine judges a code's expiry itself: a store that answers an expired code as live gets
+/// it refused, and nothing is written for it (the code is not spent).
+#[tokio::test]
+async fn the_engine_refuses_an_expired_code_even_if_the_store_does_not() {
+    let codes = std::sync::Arc::new(grantor::MemoryCodeStore::new());
+    let timeless = std::sync::Arc::new(TimelessCodes(codes.clone()));
+    let f = fixture_with(|b| b.enable_authorization_code_grant(timeless));
+    let id = pending(&f, &spa_query("")).await;
+    let code = approve_for_code(&f, &id).await;
+    f.clock.advance(Duration::from_secs(61));
+    let a = exchange(&f, spa_exchange(&code, VERIFIER), None).await;
+    assert_eq!((a.status, a.error()), (400, "invalid_grant"), "{}", a.json);
+    let hash = grantor::AuthorizationCodeHash::of(&grantor::AuthorizationCode::new(code));
+    assert!(
+        matches!(
+            codes.find_code(&hash, START).await,
+            Ok(grantor::CodeLookup::Live(_))
+        ),
+        "the expired code was not spent"
+    );
+}
+
+/// A code's used mark lasts as long as the tokens it issued can: for a client without refresh
+/// tokens, the access token's lifetime. A replay after that finds no code at all.
+#[tokio::test]
+async fn a_used_mark_lasts_as_long_as_the_tokens_it_issued() {
+    let f = fixture();
+    f.clients.insert(webapp(
+        grantor::GrantType::AuthorizationCode,
+        "https://app.example.com/cb",
+    ));
+    let id = pending(&f, "response_type=code&client_id=webapp").await;
+    let code = approve_for_code(&f, &id).await;
+    let redeem = || {
+        exchange(
+            &f,
+            format!("grant_type=authorization_code&code={code}"),
+            Some(("webapp", "web-secret")),
+        )
+    };
+    let a = redeem().await;
+    assert_eq!(a.status, 200, "{}", a.json);
+    assert!(a.json.get("refresh_token").is_none());
+    let hash = grantor::AuthorizationCodeHash::of(&grantor::AuthorizationCode::new(code.clone()));
+    let at = |secs: i64| START + time::Duration::seconds(secs);
+    assert!(matches!(
+        f.codes.find_code(&hash, at(3599)).await,
+        Ok(grantor::CodeLookup::Spent { .. })
+    ));
+    assert!(matches!(
+        f.codes.find_code(&hash, at(3601)).await,
+        Ok(grantor::CodeLookup::Unknown)
+    ));
 }
