@@ -247,6 +247,40 @@ async fn the_clients_current_allowed_scope_bounds_a_refresh() {
     );
 }
 
+/// A client that may no longer have any of the grant's scope gets no token with an empty scope:
+/// `invalid_scope`, and the refresh token is not spent.
+#[tokio::test]
+async fn a_refresh_with_no_scope_left_is_invalid_scope() {
+    let f = fixture();
+    let r1 = f.login().await.str("refresh_token");
+    let only_write = grantor::Client::confidential(
+        "clientapp",
+        grantor::SecretHash::new(&grantor::ClientSecret::new("123456")),
+    )
+    .with_grant_types([
+        grantor::GrantType::Password,
+        grantor::GrantType::RefreshToken,
+    ])
+    .with_allowed_scope("write".parse().expect("scope"));
+    f.clients.insert(only_write);
+    let a = f.refresh(APP, &r1, "").await;
+    assert_eq!((a.status, a.error()), (400, "invalid_scope"), "{}", a.json);
+    assert!(a.str("error_description").contains("no scope remains"));
+    // The client's scope comes back: the refresh token was not spent.
+    f.clients.insert(
+        grantor::Client::confidential(
+            "clientapp",
+            grantor::SecretHash::new(&grantor::ClientSecret::new("123456")),
+        )
+        .with_grant_types([
+            grantor::GrantType::Password,
+            grantor::GrantType::RefreshToken,
+        ])
+        .with_allowed_scope("read write".parse().expect("scope")),
+    );
+    assert!(refresh_works(&f, &r1).await);
+}
+
 #[tokio::test]
 async fn an_access_token_is_not_a_refresh_token() {
     let f = fixture();
@@ -423,6 +457,30 @@ async fn a_retry_after_the_new_token_was_used_is_a_replay() {
         Err(401)
     );
     assert!(!refresh_works(&f, &second.str("refresh_token")).await);
+}
+
+/// A retry within the grace period that finds, at the atomic step, that the unused token was
+/// used meanwhile (a concurrent request won) is a replay too: the family is revoked.
+#[tokio::test]
+async fn a_retry_that_loses_at_the_atomic_step_is_a_replay() {
+    let f = with_grace(30);
+    let r0 = f.login().await.str("refresh_token");
+    let lost = f.refresh(APP, &r0, "").await;
+    assert_eq!(lost.status, 200);
+    f.store.force_reused.store(true, Ordering::SeqCst);
+    let retry = f.refresh(APP, &r0, "").await;
+    f.store.force_reused.store(false, Ordering::SeqCst);
+    assert_eq!(
+        (retry.status, retry.error()),
+        (400, "invalid_grant"),
+        "{}",
+        retry.json
+    );
+    assert_eq!(
+        access_works(&f, &lost.str("access_token"), "read").await,
+        Err(401)
+    );
+    assert!(!refresh_works(&f, &r0).await);
 }
 
 /// Only the client the token was issued to gets the grace; another client gets nothing and
