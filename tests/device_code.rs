@@ -61,11 +61,13 @@ impl Fixture {
 
     /// tom, at `caller`, looks the code up and approves what he was shown.
     async fn approve(&self, user_code: &str, caller: IpAddr) -> Result<(), grantor::OAuthError> {
-        let confirmation = self.confirmation(user_code, caller).await?;
+        let shown = self.confirmation(user_code, caller).await?;
+        // As a page does: written into the form, read back from the post.
+        let posted = DeviceConfirmation::new(shown.as_str());
         self.server
             .approve_device(
                 &UserCode::new(user_code),
-                &confirmation,
+                &posted,
                 caller,
                 UserId::new("user-tom"),
                 None,

