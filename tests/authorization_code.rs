@@ -482,15 +482,31 @@ async fn a_code_redeemed_by_100_requests_at_once_leaves_no_live_token() {
     }
 }
 
-/// A code store whose next read of one code answers what was read earlier: an exchange that
-/// read the code live just before another exchange spent it.
-struct StaleReads {
+/// A memory code store with the faults of a real one, each off until a test turns it on:
+/// - `stale`: the next read of one code answers what was read earlier (an exchange that read
+///   the code live just before another exchange spent it);
+/// - `timeless`: expiry is not judged (reads and spends happen as at the fixture's start);
+/// - `rival`: another client always spends the code first, with this family.
+#[derive(Default)]
+struct OddCodes {
     inner: grantor::MemoryCodeStore,
     stale: std::sync::Mutex<Option<(grantor::AuthorizationCodeHash, grantor::CodeLookup)>>,
+    timeless: bool,
+    rival: std::sync::Mutex<Option<grantor::FamilyId>>,
+}
+
+impl OddCodes {
+    fn now(&self, now: time::OffsetDateTime) -> time::OffsetDateTime {
+        if self.timeless {
+            START
+        } else {
+            now
+        }
+    }
 }
 
 #[grantor::async_trait]
-impl grantor::CodeStore for StaleReads {
+impl grantor::CodeStore for OddCodes {
     async fn save_pending(
         &self,
         id: &grantor::RequestIdHash,
@@ -539,7 +555,7 @@ impl grantor::CodeStore for StaleReads {
         };
         match served {
             Some(lookup) => Ok(lookup),
-            None => self.inner.find_code(code, now).await,
+            None => self.inner.find_code(code, self.now(now)).await,
         }
     }
     async fn spend_code(
@@ -548,7 +564,18 @@ impl grantor::CodeStore for StaleReads {
         mark: &grantor::SpentCode,
         now: time::OffsetDateTime,
     ) -> Result<grantor::CodeSpend, grantor::StoreError> {
-        self.inner.spend_code(code, mark, now).await
+        let now = self.now(now);
+        let rival = self.rival.lock().expect("lock").clone();
+        let Some(rival) = rival else {
+            return self.inner.spend_code(code, mark, now).await;
+        };
+        let theirs = grantor::SpentCode::new(
+            grantor::ClientId::new("other"),
+            rival,
+            now + time::Duration::hours(1),
+        );
+        self.inner.spend_code(code, &theirs, now).await?;
+        Ok(grantor::CodeSpend::Conflict)
     }
     async fn restore_code(
         &self,
@@ -565,10 +592,7 @@ impl grantor::CodeStore for StaleReads {
 #[tokio::test]
 async fn an_exchange_that_loses_the_race_to_spend_the_code_is_a_second_use() {
     use grantor::CodeStore as _;
-    let codes = std::sync::Arc::new(StaleReads {
-        inner: grantor::MemoryCodeStore::new(),
-        stale: std::sync::Mutex::new(None),
-    });
+    let codes = std::sync::Arc::new(OddCodes::default());
     let f = fixture_with(|b| b.enable_authorization_code_grant(codes.clone()));
     let id = pending(&f, &spa_query("")).await;
     let code = approve_for_code(&f, &id).await;
@@ -1601,80 +1625,15 @@ async fn an_unusable_registered_redirect_uri_is_an_error_page() {
     }
 }
 
-/// A code store that does not judge expiry: it reads and spends as at the fixture's start.
-struct TimelessCodes(std::sync::Arc<grantor::MemoryCodeStore>);
-
-#[grantor::async_trait]
-impl grantor::CodeStore for TimelessCodes {
-    async fn save_pending(
-        &self,
-        id: &grantor::RequestIdHash,
-        request: &grantor::PendingAuthorization,
-        limits: &grantor::PendingLimits,
-        now: time::OffsetDateTime,
-    ) -> Result<grantor::Admission, grantor::StoreError> {
-        self.0.save_pending(id, request, limits, now).await
-    }
-
-    async fn find_pending(
-        &self,
-        id: &grantor::RequestIdHash,
-        now: time::OffsetDateTime,
-    ) -> Result<Option<grantor::PendingAuthorization>, grantor::StoreError> {
-        self.0.find_pending(id, now).await
-    }
-
-    async fn take_pending(
-        &self,
-        id: &grantor::RequestIdHash,
-        now: time::OffsetDateTime,
-    ) -> Result<Option<grantor::PendingAuthorization>, grantor::StoreError> {
-        self.0.take_pending(id, now).await
-    }
-
-    async fn save_code(
-        &self,
-        code: &grantor::AuthorizationCodeHash,
-        grant: &grantor::CodeGrant,
-        now: time::OffsetDateTime,
-    ) -> Result<(), grantor::StoreError> {
-        self.0.save_code(code, grant, now).await
-    }
-
-    async fn find_code(
-        &self,
-        code: &grantor::AuthorizationCodeHash,
-        _: time::OffsetDateTime,
-    ) -> Result<grantor::CodeLookup, grantor::StoreError> {
-        self.0.find_code(code, START).await
-    }
-
-    async fn spend_code(
-        &self,
-        code: &grantor::AuthorizationCodeHash,
-        mark: &grantor::SpentCode,
-        _: time::OffsetDateTime,
-    ) -> Result<grantor::CodeSpend, grantor::StoreError> {
-        self.0.spend_code(code, mark, START).await
-    }
-
-    async fn restore_code(
-        &self,
-        code: &grantor::AuthorizationCodeHash,
-        grant: &grantor::CodeGrant,
-        now: time::OffsetDateTime,
-    ) -> Result<grantor::CodeRestore, grantor::StoreError> {
-        self.0.restore_code(code, grant, now).await
-    }
-}
-
 /// The engine judges a code's expiry itself: a store that answers an expired code as live gets
 /// it refused, and nothing is written for it (the code is not spent).
 #[tokio::test]
 async fn the_engine_refuses_an_expired_code_even_if_the_store_does_not() {
-    let codes = std::sync::Arc::new(grantor::MemoryCodeStore::new());
-    let timeless = std::sync::Arc::new(TimelessCodes(codes.clone()));
-    let f = fixture_with(|b| b.enable_authorization_code_grant(timeless));
+    let codes = std::sync::Arc::new(OddCodes {
+        timeless: true,
+        ..OddCodes::default()
+    });
+    let f = fixture_with(|b| b.enable_authorization_code_grant(codes.clone()));
     let id = pending(&f, &spa_query("")).await;
     let code = approve_for_code(&f, &id).await;
     f.clock.advance(Duration::from_secs(61));
@@ -1683,7 +1642,7 @@ async fn the_engine_refuses_an_expired_code_even_if_the_store_does_not() {
     let hash = grantor::AuthorizationCodeHash::of(&grantor::AuthorizationCode::new(code));
     assert!(
         matches!(
-            codes.find_code(&hash, START).await,
+            codes.inner.find_code(&hash, START).await,
             Ok(grantor::CodeLookup::Live(_))
         ),
         "the expired code was not spent"
@@ -1723,93 +1682,12 @@ async fn a_used_mark_lasts_as_long_as_the_tokens_it_issued() {
     ));
 }
 
-/// A code store on which another client always spends the code first (with the family named
-/// in `rival`): every exchange loses the race.
-struct RacedCodes {
-    inner: std::sync::Arc<grantor::MemoryCodeStore>,
-    rival: std::sync::Mutex<Option<grantor::FamilyId>>,
-}
-
-#[grantor::async_trait]
-impl grantor::CodeStore for RacedCodes {
-    async fn save_pending(
-        &self,
-        id: &grantor::RequestIdHash,
-        request: &grantor::PendingAuthorization,
-        limits: &grantor::PendingLimits,
-        now: time::OffsetDateTime,
-    ) -> Result<grantor::Admission, grantor::StoreError> {
-        self.inner.save_pending(id, request, limits, now).await
-    }
-
-    async fn find_pending(
-        &self,
-        id: &grantor::RequestIdHash,
-        now: time::OffsetDateTime,
-    ) -> Result<Option<grantor::PendingAuthorization>, grantor::StoreError> {
-        self.inner.find_pending(id, now).await
-    }
-
-    async fn take_pending(
-        &self,
-        id: &grantor::RequestIdHash,
-        now: time::OffsetDateTime,
-    ) -> Result<Option<grantor::PendingAuthorization>, grantor::StoreError> {
-        self.inner.take_pending(id, now).await
-    }
-
-    async fn save_code(
-        &self,
-        code: &grantor::AuthorizationCodeHash,
-        grant: &grantor::CodeGrant,
-        now: time::OffsetDateTime,
-    ) -> Result<(), grantor::StoreError> {
-        self.inner.save_code(code, grant, now).await
-    }
-
-    async fn find_code(
-        &self,
-        code: &grantor::AuthorizationCodeHash,
-        now: time::OffsetDateTime,
-    ) -> Result<grantor::CodeLookup, grantor::StoreError> {
-        self.inner.find_code(code, now).await
-    }
-
-    async fn spend_code(
-        &self,
-        code: &grantor::AuthorizationCodeHash,
-        _: &grantor::SpentCode,
-        now: time::OffsetDateTime,
-    ) -> Result<grantor::CodeSpend, grantor::StoreError> {
-        let rival = self.rival.lock().expect("lock").clone().expect("a rival");
-        let theirs = grantor::SpentCode::new(
-            grantor::ClientId::new("other"),
-            rival,
-            now + time::Duration::hours(1),
-        );
-        self.inner.spend_code(code, &theirs, now).await?;
-        Ok(grantor::CodeSpend::Conflict)
-    }
-
-    async fn restore_code(
-        &self,
-        code: &grantor::AuthorizationCodeHash,
-        grant: &grantor::CodeGrant,
-        now: time::OffsetDateTime,
-    ) -> Result<grantor::CodeRestore, grantor::StoreError> {
-        self.inner.restore_code(code, grant, now).await
-    }
-}
-
 /// An exchange that loses the race for its code to another client is refused as an unknown
 /// code: it is not this client's second use, so nothing of the other client's is revoked.
 #[tokio::test]
 async fn losing_the_race_to_another_client_revokes_nothing_of_theirs() {
     use grantor::TokenStore as _;
-    let raced = std::sync::Arc::new(RacedCodes {
-        inner: std::sync::Arc::new(grantor::MemoryCodeStore::new()),
-        rival: std::sync::Mutex::new(None),
-    });
+    let raced = std::sync::Arc::new(OddCodes::default());
     let f = fixture_with(|b| b.enable_authorization_code_grant(raced.clone()));
     let theirs = f.login().await.str("access_token");
     let hash = grantor::TokenHash::of_access_token(&grantor::AccessToken::new(theirs.clone()));

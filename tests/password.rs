@@ -518,11 +518,9 @@ async fn a_dropped_sign_in_counts_as_a_failure_once_its_lease_lapses() {
     assert_eq!(inner.calls(), 1);
 }
 
-/// A token request that names its caller (`TokenRequest::with_caller`) counts the password
-/// grant's failures against that address too, across usernames.
-#[tokio::test]
-async fn the_password_grant_limits_failures_per_caller_address() {
-    let f = fixture_with(|b| {
+/// A fixture whose sign-ins allow three failures per caller address in ten minutes.
+fn three_failures_per_address() -> Fixture {
+    fixture_with(|b| {
         b.login_limits(LoginLimits {
             per_address: Some(AttemptRule {
                 max_failures: 3,
@@ -530,7 +528,14 @@ async fn the_password_grant_limits_failures_per_caller_address() {
             }),
             ..LoginLimits::default()
         })
-    });
+    })
+}
+
+/// A token request that names its caller (`TokenRequest::with_caller`) counts the password
+/// grant's failures against that address too, across usernames.
+#[tokio::test]
+async fn the_password_grant_limits_failures_per_caller_address() {
+    let f = three_failures_per_address();
     let sign_in = |caller: std::net::IpAddr, user: &str, password: &str| {
         grantor::TokenRequest::form(format!(
             "grant_type=password&username={user}&password={password}"
@@ -560,15 +565,7 @@ async fn the_password_grant_limits_failures_per_caller_address() {
 #[tokio::test]
 async fn the_login_page_limits_failures_per_caller_address() {
     use std::net::IpAddr;
-    let f = fixture_with(|b| {
-        b.login_limits(LoginLimits {
-            per_address: Some(AttemptRule {
-                max_failures: 3,
-                window: Duration::from_secs(600),
-            }),
-            ..LoginLimits::default()
-        })
-    });
+    let f = three_failures_per_address();
     let client = grantor::ClientId::new("pkce-app");
     let check = |caller: IpAddr, user: &str, password: &str| {
         let (f, client) = (&f, client.clone());

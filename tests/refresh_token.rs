@@ -212,6 +212,25 @@ async fn public_clients_always_rotate() {
     assert_eq!(replay.error(), "invalid_grant");
 }
 
+/// `clientapp` as registered, with `allowed` as its allowed scope (and `read` as default when
+/// it is allowed).
+fn clientapp_allowed(allowed: &str) -> grantor::Client {
+    let client = grantor::Client::confidential(
+        "clientapp",
+        grantor::SecretHash::new(&grantor::ClientSecret::new("123456")),
+    )
+    .with_grant_types([
+        grantor::GrantType::Password,
+        grantor::GrantType::RefreshToken,
+    ])
+    .with_allowed_scope(allowed.parse().expect("scope"));
+    if allowed.split(' ').any(|s| s == "read") {
+        client.with_default_scope("read".parse().expect("scope"))
+    } else {
+        client
+    }
+}
+
 #[tokio::test]
 async fn the_clients_current_allowed_scope_bounds_a_refresh() {
     let f = fixture();
@@ -223,18 +242,7 @@ async fn the_clients_current_allowed_scope_bounds_a_refresh() {
         .await;
     let r1 = first.str("refresh_token");
     // The client loses `write` after the login.
-    f.clients.insert(
-        grantor::Client::confidential(
-            "clientapp",
-            grantor::SecretHash::new(&grantor::ClientSecret::new("123456")),
-        )
-        .with_grant_types([
-            grantor::GrantType::Password,
-            grantor::GrantType::RefreshToken,
-        ])
-        .with_allowed_scope("read".parse().expect("scope"))
-        .with_default_scope("read".parse().expect("scope")),
-    );
+    f.clients.insert(clientapp_allowed("read"));
     let wide = f.refresh(APP, &r1, "&scope=write").await;
     assert_eq!((wide.status, wide.error()), (400, "invalid_scope"));
     let a = f.refresh(APP, &r1, "").await;
@@ -253,31 +261,12 @@ async fn the_clients_current_allowed_scope_bounds_a_refresh() {
 async fn a_refresh_with_no_scope_left_is_invalid_scope() {
     let f = fixture();
     let r1 = f.login().await.str("refresh_token");
-    let only_write = grantor::Client::confidential(
-        "clientapp",
-        grantor::SecretHash::new(&grantor::ClientSecret::new("123456")),
-    )
-    .with_grant_types([
-        grantor::GrantType::Password,
-        grantor::GrantType::RefreshToken,
-    ])
-    .with_allowed_scope("write".parse().expect("scope"));
-    f.clients.insert(only_write);
+    f.clients.insert(clientapp_allowed("write"));
     let a = f.refresh(APP, &r1, "").await;
     assert_eq!((a.status, a.error()), (400, "invalid_scope"), "{}", a.json);
     assert!(a.str("error_description").contains("no scope remains"));
     // The client's scope comes back: the refresh token was not spent.
-    f.clients.insert(
-        grantor::Client::confidential(
-            "clientapp",
-            grantor::SecretHash::new(&grantor::ClientSecret::new("123456")),
-        )
-        .with_grant_types([
-            grantor::GrantType::Password,
-            grantor::GrantType::RefreshToken,
-        ])
-        .with_allowed_scope("read write".parse().expect("scope")),
-    );
+    f.clients.insert(clientapp_allowed("read write admin"));
     assert!(refresh_works(&f, &r1).await);
 }
 
