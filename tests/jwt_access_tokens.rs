@@ -588,6 +588,11 @@ async fn a_resource_server_fetches_the_jwk_set_as_its_policy_says() {
     let second = f.login().await.str("access_token");
     assert!(check(second.clone()).await);
     assert_eq!(source.count(), 2);
+    // Past the interval, a set younger than its max age is kept: only age, or a key it lacks,
+    // calls for a fetch.
+    wait(31);
+    assert!(check(second.clone()).await);
+    assert_eq!(source.count(), 2, "a set younger than its max age is kept");
 
     // A hundred concurrent tokens naming a made-up key: one fetch.
     wait(31);
@@ -810,4 +815,33 @@ async fn a_resource_server_checks_nbf_crit_typ_and_size() {
     let under = hand_signed(&keys, header, &claims(None, 5 * 1024)).await;
     assert!(under.len() < 8 * 1024);
     assert!(taken(under).await);
+}
+
+/// A host's own fetch (a closure over its HTTP client; here, reading the published document)
+/// is a JWK Set source: the validator starts with no keys and takes a token once it fetched.
+#[tokio::test]
+async fn a_closure_is_a_jwk_set_source() {
+    use grantor::{BearerValidator, BoxError, Jwks, JwksRefresh, ResourceRequest};
+
+    let f = jwt_fixture_signed_by(keys());
+    let server = f.server.clone();
+    let fetch = move || {
+        let server = server.clone();
+        async move {
+            let published: Jwks = serde_json::from_slice(server.jwks().body())?;
+            Ok::<_, BoxError>(published)
+        }
+    };
+    let api = BearerValidator::jwt(Jwks::default(), ISSUER, AUDIENCE)
+        .with_clock(f.clock.clone())
+        .with_jwks_source(Arc::new(fetch), JwksRefresh::default());
+    let jwt = f.login().await.str("access_token");
+    let grant = api
+        .validate(
+            &ResourceRequest::new().with_authorization(format!("Bearer {jwt}")),
+            &"read".parse().expect("scope"),
+        )
+        .await
+        .expect("valid once the set is fetched");
+    assert_eq!(grant.client_id.as_str(), "clientapp");
 }
