@@ -311,10 +311,11 @@ impl JwtCheck {
                 .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
                 .is_ok()
         {
-            // A fetch that ended between the look and the claim counts too.
+            // A fetch ended between the look and the claim: the caller checks again with the
+            // set now in use (a check costs less than telling whether that fetch succeeded).
             if !may_begin(refresher) {
                 refresher.in_flight.store(false, Ordering::Release);
-                return refresher.fetched.load(Ordering::Acquire) != before;
+                return true;
             }
             let mut claim = FetchClaim {
                 refresher,
@@ -340,10 +341,11 @@ impl JwtCheck {
                 }
             };
         }
-        if !wait || !refresher.in_flight.load(Ordering::Acquire) {
+        if !wait {
             return false;
         }
-        // Another request is fetching: wait for it, a little.
+        // Another request is fetching, or has just fetched: wait for it, a little (not at all if
+        // it is done), and tell whether another set came meanwhile.
         let step = Duration::from_millis(5);
         let mut waited = Duration::ZERO;
         while refresher.in_flight.load(Ordering::Acquire) && waited < WAIT_FOR_FETCH {

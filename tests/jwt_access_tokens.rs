@@ -845,3 +845,79 @@ async fn a_closure_is_a_jwk_set_source() {
         .expect("valid once the set is fetched");
     assert_eq!(grant.client_id.as_str(), "clientapp");
 }
+
+/// Checks of a token signed by a new key, all at once: one of them fetches the set; the others
+/// wait for that fetch (not for the whole wait bound) and take the token with the new set,
+/// rather than refuse it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_checks_of_a_new_key_wait_for_the_one_fetch() {
+    use std::time::Duration;
+
+    let v = Fetching::new(Duration::from_millis(50), grantor::JwksRefresh::default());
+    let first = v.f.login().await.str("access_token");
+    assert!(v.check(&first).await);
+    assert_eq!(v.source.count(), 1);
+    v.keys
+        .generate("k2", grantor::JwsAlgorithm::Es256)
+        .expect("a key");
+    v.f.clock.advance(Duration::from_secs(31));
+    let second = v.f.login().await.str("access_token");
+    let checks: Vec<_> = (0..20).map(|_| tokio::spawn(v.check(&second))).collect();
+    // The validator waits at most 2 s for another request's fetch; a 50 ms fetch ends well
+    // before that, and its waiters with it.
+    let all = tokio::time::timeout(Duration::from_millis(1500), async {
+        for c in checks {
+            assert!(c.await.expect("joined"), "a waiter took the new key");
+        }
+    })
+    .await;
+    assert!(all.is_ok(), "the waiters woke when the fetch ended");
+    assert_eq!(v.source.count(), 2, "one fetch for them all");
+}
+
+/// A JWT meant for several resources is taken by a resource server it names, and refused by
+/// one it does not.
+#[tokio::test]
+async fn a_jwt_for_several_resources_is_taken_only_where_it_is_meant() {
+    use grantor::{BearerValidator, Jwks, Resource, ResourceRequest};
+
+    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let keys = keys();
+    let api = "https://api.example.com/";
+    let files = "https://files.example.com/";
+    let resources = [api, files].map(|r| Resource::parse(r).expect("a resource"));
+    let f = fixture_with(move |b| {
+        b.token_signer(keys)
+            .jwt_audience(AUDIENCE)
+            .access_token_format(AccessTokenFormat::Jwt)
+            .resources(resources)
+    });
+    let jwt = f
+        .post(
+            ("service", "service-secret"),
+            &format!(
+                "grant_type=client_credentials&resource={}&resource={}",
+                enc(api),
+                enc(files)
+            ),
+        )
+        .await
+        .str("access_token");
+    let published: Jwks = serde_json::from_slice(f.server.jwks().body()).expect("a JWK Set");
+    let at = |audience: &str| {
+        BearerValidator::jwt(published.clone(), ISSUER, audience).with_clock(f.clock.clone())
+    };
+    let request = ResourceRequest::new().with_authorization(format!("Bearer {jwt}"));
+    let read = "read".parse().expect("scope");
+    assert!(at(files).validate(&request, &read).await.is_ok());
+    assert!(at(api).validate(&request, &read).await.is_ok());
+    let elsewhere = at("https://elsewhere.example.com/");
+    assert_eq!(
+        elsewhere
+            .validate(&request, &read)
+            .await
+            .err()
+            .map(|e| e.status()),
+        Some(401)
+    );
+}
