@@ -65,21 +65,30 @@ impl AttemptKey {
 
     /// A stable string form, e.g. `user:tom` or `client:clientapp`, for use as a storage key.
     pub fn storage_key(&self) -> String {
+        let mut key = String::new();
+        // Writing to a String cannot fail.
+        let _ = self.write_storage_key(&mut key);
+        key
+    }
+
+    /// Writes [`storage_key`](AttemptKey::storage_key) to `out`, for a store that hashes it
+    /// without building the string.
+    pub(crate) fn write_storage_key(&self, out: &mut impl std::fmt::Write) -> std::fmt::Result {
         match self {
-            Self::Username(u) => format!("user:{u}"),
-            Self::Client(c) => format!("client:{c}"),
-            Self::Address(a) => format!("addr:{a}"),
-            Self::UserCodeEntry(who) => format!("user_code:{who}"),
-            Self::SecondFactor(user) => format!("second_factor:{user}"),
+            Self::Username(u) => write!(out, "user:{u}"),
+            Self::Client(c) => write!(out, "client:{c}"),
+            Self::Address(a) => write!(out, "addr:{a}"),
+            Self::UserCodeEntry(who) => write!(out, "user_code:{who}"),
+            Self::SecondFactor(user) => write!(out, "second_factor:{user}"),
             // An address holds no space, so the space ends it whatever the client id holds.
             Self::ClientSecret {
                 client,
                 caller: Some(caller),
-            } => format!("client_secret@{caller} {client}"),
+            } => write!(out, "client_secret@{caller} {client}"),
             Self::ClientSecret {
                 client,
                 caller: None,
-            } => format!("client_secret:{client}"),
+            } => write!(out, "client_secret:{client}"),
         }
     }
 }

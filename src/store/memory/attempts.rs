@@ -66,9 +66,20 @@ impl Slot {
 /// 32 bytes, whatever is tried.
 type SlotKey = [u8; 32];
 
-/// The [`SlotKey`] of a limiter key.
+/// The [`SlotKey`] of a limiter key: the SHA-256 of its storage key, hashed as it is written
+/// (no string is built).
 fn slot_key(key: &AttemptKey) -> SlotKey {
-    Sha256::digest(key.storage_key().as_bytes()).into()
+    struct Digesting(Sha256);
+    impl fmt::Write for Digesting {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            self.0.update(s.as_bytes());
+            Ok(())
+        }
+    }
+    let mut digest = Digesting(Sha256::new());
+    // Writing to a digest cannot fail.
+    let _ = key.write_storage_key(&mut digest);
+    digest.0.finalize().into()
 }
 
 #[derive(Default)]
@@ -211,5 +222,35 @@ impl AttemptLimiter for MemoryAttemptLimiter {
             state.expiry.push(ends, key);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A slot is keyed by the SHA-256 of the storage key, hashed as it is written: the same
+    /// bytes as the string, for every kind of key.
+    #[test]
+    fn slot_keys_are_the_digest_of_the_storage_key() {
+        let user = crate::UserId::new("user-tom");
+        let client = crate::ClientId::new("my client");
+        let keys = [
+            AttemptKey::username(&crate::Username::new(" Tom")),
+            AttemptKey::Client(client.clone()),
+            AttemptKey::address([192, 0, 2, 1].into()),
+            AttemptKey::user_code_entry("2001:db8::1".parse().expect("an address")),
+            AttemptKey::SecondFactor(user),
+            AttemptKey::client_secret(&client, Some([192, 0, 2, 1].into())),
+            AttemptKey::client_secret(&client, None),
+        ];
+        for key in keys {
+            let expected: SlotKey = Sha256::digest(key.storage_key().as_bytes()).into();
+            assert_eq!(slot_key(&key), expected, "{key:?}");
+        }
+        assert_eq!(
+            AttemptKey::client_secret(&client, Some([192, 0, 2, 1].into())).storage_key(),
+            "client_secret@192.0.2.1 my client"
+        );
     }
 }
