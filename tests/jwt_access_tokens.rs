@@ -593,6 +593,15 @@ async fn a_resource_server_fetches_the_jwk_set_as_its_policy_says() {
     wait(31);
     assert!(check(second.clone()).await);
     assert_eq!(source.count(), 2, "a set younger than its max age is kept");
+    // A token whose signature is wrong names a key the set has: refused, with no fetch.
+    let forged = format!("{}A", second.trim_end_matches('A'));
+    let forged = if forged == second {
+        format!("{}B", &second[..second.len() - 1])
+    } else {
+        forged
+    };
+    assert!(!check(forged).await);
+    assert_eq!(source.count(), 2, "a bad signature is no reason to fetch");
 
     // A hundred concurrent tokens naming a made-up key: one fetch.
     wait(31);
@@ -815,6 +824,22 @@ async fn a_resource_server_checks_nbf_crit_typ_and_size() {
     let under = hand_signed(&keys, header, &claims(None, 5 * 1024)).await;
     assert!(under.len() < 8 * 1024);
     assert!(taken(under).await);
+    // Exactly 8 KiB is within the bound, one byte more is not.
+    // (Unpadded base64 never has a length of 4k + 1, so the header's length varies too.)
+    let mut exact = None;
+    let spaced = r#"{"typ":"at+jwt", "alg":"ES256","kid":"k1"}"#;
+    'search: for padding in 5600..6300 {
+        for header in [header, spaced] {
+            let token = hand_signed(&keys, header, &claims(None, padding)).await;
+            if token.len() == 8 * 1024 {
+                exact = Some(token);
+                break 'search;
+            }
+        }
+    }
+    let exact = exact.expect("a padding that makes the token exactly 8 KiB");
+    assert!(taken(exact.clone()).await);
+    assert!(!taken(format!("{exact}A")).await);
 }
 
 /// A host's own fetch (a closure over its HTTP client; here, reading the published document)
@@ -920,4 +945,27 @@ async fn a_jwt_for_several_resources_is_taken_only_where_it_is_meant() {
             .map(|e| e.status()),
         Some(401)
     );
+}
+
+/// A key is used only as what it says it is: a P-256 key's coordinates published under another
+/// key type check no signature, even a right one.
+#[tokio::test]
+async fn a_key_under_the_wrong_type_checks_nothing() {
+    use grantor::{BearerValidator, ResourceRequest};
+
+    let keys = keys();
+    let f = jwt_fixture_signed_by(keys.clone());
+    let jwt = f.login().await.str("access_token");
+    let right = grantor::TokenSigner::jwks(keys.as_ref());
+    let mut wrong = right.clone();
+    for key in &mut wrong.keys {
+        key.kty = "OKP".to_owned();
+    }
+    let request = ResourceRequest::new().with_authorization(format!("Bearer {jwt}"));
+    let read = "read".parse().expect("scope");
+    let with = |set: grantor::Jwks| {
+        BearerValidator::jwt(set, ISSUER, AUDIENCE).with_clock(f.clock.clone())
+    };
+    assert!(with(right).validate(&request, &read).await.is_ok());
+    assert!(with(wrong).validate(&request, &read).await.is_err());
 }
