@@ -947,25 +947,34 @@ async fn a_jwt_for_several_resources_is_taken_only_where_it_is_meant() {
     );
 }
 
-/// A key is used only as what it says it is: a P-256 key's coordinates published under another
-/// key type check no signature, even a right one.
+/// A key is used only as what it says it is: a P-256 or Ed25519 key published under another
+/// key type checks no signature, even a right one.
 #[tokio::test]
 async fn a_key_under_the_wrong_type_checks_nothing() {
-    use grantor::{BearerValidator, ResourceRequest};
+    use grantor::{BearerValidator, JwsAlgorithm, ResourceRequest};
 
-    let keys = keys();
-    let f = jwt_fixture_signed_by(keys.clone());
-    let jwt = f.login().await.str("access_token");
-    let right = grantor::TokenSigner::jwks(keys.as_ref());
-    let mut wrong = right.clone();
-    for key in &mut wrong.keys {
-        key.kty = "OKP".to_owned();
+    for (alg, other_type) in [(JwsAlgorithm::Es256, "OKP"), (JwsAlgorithm::EdDsa, "EC")] {
+        let keys = Arc::new(LocalKeys::new());
+        keys.generate("k1", alg).expect("a key");
+        let f = jwt_fixture_signed_by(keys.clone());
+        let jwt = f.login().await.str("access_token");
+        let right = grantor::TokenSigner::jwks(keys.as_ref());
+        let mut wrong = right.clone();
+        for key in &mut wrong.keys {
+            key.kty = other_type.to_owned();
+        }
+        let request = ResourceRequest::new().with_authorization(format!("Bearer {jwt}"));
+        let read = "read".parse().expect("scope");
+        let with = |set: grantor::Jwks| {
+            BearerValidator::jwt(set, ISSUER, AUDIENCE).with_clock(f.clock.clone())
+        };
+        assert!(
+            with(right).validate(&request, &read).await.is_ok(),
+            "{alg:?}"
+        );
+        assert!(
+            with(wrong).validate(&request, &read).await.is_err(),
+            "{alg:?}"
+        );
     }
-    let request = ResourceRequest::new().with_authorization(format!("Bearer {jwt}"));
-    let read = "read".parse().expect("scope");
-    let with = |set: grantor::Jwks| {
-        BearerValidator::jwt(set, ISSUER, AUDIENCE).with_clock(f.clock.clone())
-    };
-    assert!(with(right).validate(&request, &read).await.is_ok());
-    assert!(with(wrong).validate(&request, &read).await.is_err());
 }
