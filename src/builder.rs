@@ -118,7 +118,8 @@ impl Setups {
 /// Several servers behind one address that share a [`TokenStore`] (Redis, a database) must
 /// share everything else that holds state too, or each server keeps its own view:
 /// [`attempt_limiter`](Self::attempt_limiter) (else each server allows its own count of
-/// password and client-secret guesses), [`mfa_store`](Self::mfa_store) (else an `mfa_token` issued by one server
+/// password guesses; client secrets are counted per process unless
+/// [`client_secret_limiter`](Self::client_secret_limiter) says otherwise), [`mfa_store`](Self::mfa_store) (else an `mfa_token` issued by one server
 /// is unknown to the others, and a one-time code used on one is accepted again on another), and
 /// the code and device stores of those grants. The defaults are per process.
 #[must_use]
@@ -132,6 +133,7 @@ pub struct AuthorizationServerBuilder {
     pub(crate) limiter: Option<Arc<dyn AttemptLimiter>>,
     pub(crate) login_limits: Option<LoginLimits>,
     pub(crate) client_secret_limits: Option<ClientSecretLimits>,
+    pub(crate) client_secret_limiter: Option<Arc<dyn AttemptLimiter>>,
     pub(crate) json_token_requests: bool,
     pub(crate) query_access_tokens: bool,
     pub(crate) paths: EndpointPaths,
@@ -159,6 +161,7 @@ impl AuthorizationServerBuilder {
             limiter: None,
             login_limits: Some(LoginLimits::default()),
             client_secret_limits: Some(ClientSecretLimits::default()),
+            client_secret_limiter: None,
             json_token_requests: false,
             query_access_tokens: false,
             paths: EndpointPaths::default(),
@@ -328,9 +331,23 @@ impl AuthorizationServerBuilder {
     }
 
     /// Sets the brute-force limits on client secrets (default: [`ClientSecretLimits::default`]),
-    /// counted by the [`attempt_limiter`](Self::attempt_limiter).
+    /// counted by the [`client_secret_limiter`](Self::client_secret_limiter).
     pub fn client_secret_limits(mut self, limits: ClientSecretLimits) -> Self {
         self.client_secret_limits = Some(limits);
+        self
+    }
+
+    /// Replaces the limiter that counts wrong client secrets (default: a
+    /// [`MemoryAttemptLimiter`](crate::MemoryAttemptLimiter) of their own, per process).
+    ///
+    /// Every request that presents a client secret holds a place on it and gives it back, so a
+    /// shared limiter (Redis, SQL) costs two store round trips on every such request, where the
+    /// default costs none. With the default, several servers behind one address each allow
+    /// their own count: an attacker spreading guesses over `n` servers gets `n` times the
+    /// allowance. Share the [`attempt_limiter`](Self::attempt_limiter) here when that matters
+    /// more than the round trips.
+    pub fn client_secret_limiter(mut self, limiter: Arc<dyn AttemptLimiter>) -> Self {
+        self.client_secret_limiter = Some(limiter);
         self
     }
 

@@ -60,6 +60,10 @@ const BASE64_LENIENT: GeneralPurpose = GeneralPurpose::new(
 /// a reverse proxy, pass the address the proxy reports, never the proxy's own, or every caller
 /// shares one count.
 ///
+/// The count is kept in this process by default (no store round trip on the hot path); servers
+/// behind one address each keep their own, unless they share a
+/// [`client_secret_limiter`](crate::AuthorizationServerBuilder::client_secret_limiter).
+///
 /// A limit slows one caller down; it cannot stop many callers guessing a short secret. An IPv6
 /// caller is counted by its /64, and one /48 holds 65,536 of them: 10 guesses each is 655,360
 /// guesses per window. Give confidential clients generated secrets of 128 bits or more (RFC

@@ -477,7 +477,7 @@ impl grantor::AttemptLimiter for DownLimiter {
 /// that sends no secret is not affected.
 #[tokio::test]
 async fn an_unreachable_limiter_checks_no_secret() {
-    let f = fixture_with(|b| b.attempt_limiter(std::sync::Arc::new(DownLimiter)));
+    let f = fixture_with(|b| b.client_secret_limiter(std::sync::Arc::new(DownLimiter)));
     let a = f
         .token(from([192, 0, 2, 1], ("service", "service-secret")))
         .await;
@@ -510,4 +510,32 @@ fn limits_are_built_from_their_rules() {
         default.per_client_without_caller.map(|r| r.max_failures),
         Some(100)
     );
+}
+
+/// Wrong secrets are counted per process by default; servers that share a client-secret
+/// limiter share one count.
+#[tokio::test]
+async fn servers_sharing_a_client_secret_limiter_share_the_count() {
+    let shared = std::sync::Arc::new(grantor::MemoryAttemptLimiter::new());
+    let on = |limiter: Option<std::sync::Arc<grantor::MemoryAttemptLimiter>>| {
+        fixture_with(move |b| {
+            let b = b.client_secret_limits(three_per_caller());
+            match limiter {
+                Some(limiter) => b.client_secret_limiter(limiter),
+                None => b,
+            }
+        })
+    };
+    let caller = [192, 0, 2, 1];
+    let (a, b) = (on(Some(shared.clone())), on(Some(shared)));
+    for f in [&a, &b, &a] {
+        assert_wrong_secret(&f.token(from(caller, ("service", "guess"))).await);
+    }
+    assert_too_many(&b.token(from(caller, ("service", "service-secret"))).await);
+    // Each with its own (the default): three more guesses on a fresh server are checked.
+    let c = on(None);
+    for _ in 0..3 {
+        assert_wrong_secret(&c.token(from(caller, ("service", "guess"))).await);
+    }
+    assert_too_many(&c.token(from(caller, ("service", "guess"))).await);
 }

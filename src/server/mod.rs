@@ -91,11 +91,15 @@ impl AuthorizationServerBuilder {
                 mfa,
             })
         });
+        let secret_limiter = self.client_secret_limiter;
         let client_secrets =
             self.client_secret_limits
                 .map(|limits| crate::client_auth::SecretGate {
                     gate: crate::attempts::AttemptGate {
-                        limiter: limiter.clone(),
+                        // Per process unless shared: a shared limiter is two round trips on
+                        // every request that presents a secret.
+                        limiter: secret_limiter
+                            .unwrap_or_else(|| Arc::new(MemoryAttemptLimiter::new())),
                         clock: self.clock.clone(),
                         max_wait: limits.max_wait,
                     },
